@@ -1,0 +1,311 @@
+/**
+ * The IPC contract: the one module main, preload, the loopback bridge and the
+ * renderer share. Every channel's name, request schema and response type, the
+ * typed events main pushes, and the shape of `window.vigil`.
+ *
+ * Layer rule: this file imports nothing but zod. No Node, no DOM, no Electron.
+ */
+import { z } from 'zod';
+
+// ---------------------------------------------------------------------------
+// Errors are values with codes at the boundary, never stack traces.
+// ---------------------------------------------------------------------------
+
+export const ErrorCode = z.enum([
+  'BAD_REQUEST', // payload failed schema validation
+  'UNKNOWN_CHANNEL',
+  'FORBIDDEN', // sender origin not allowed / bad bridge token
+  'NOT_FOUND',
+  'CANCELLED',
+  'BUSY', // e.g. an import is already running
+  'IO_ERROR',
+  'UNAVAILABLE', // capability not present in this host (e.g. native dialog in the bridge)
+  'INTERNAL',
+]);
+export type ErrorCode = z.infer<typeof ErrorCode>;
+
+export const VigilErrorSchema = z.object({
+  code: ErrorCode,
+  message: z.string(),
+});
+export type VigilError = z.infer<typeof VigilErrorSchema>;
+
+export type Result<T> = { ok: true; value: T } | { ok: false; error: VigilError };
+
+// ---------------------------------------------------------------------------
+// Shared value schemas
+// ---------------------------------------------------------------------------
+
+const Uid = z.string().min(1).max(64);
+/** DICOM DA as stored (YYYYMMDD) or empty. */
+const DicomDate = z.string().max(18);
+const Path = z.string().min(1).max(4096);
+
+export const ImportRequestSchema = z.object({
+  /** Files, folders (walked recursively) or DICOMDIR files. */
+  paths: z.array(Path).min(1).max(10_000),
+  /** Override the library's storage mode for this import. */
+  storageMode: z.enum(['copy', 'reference']).optional(),
+});
+export type ImportRequest = z.infer<typeof ImportRequestSchema>;
+
+export const RejectedFileSchema = z.object({
+  path: z.string(),
+  /** Stable machine-readable reason code. */
+  code: z.string(),
+  /** Human-readable, actionable reason. */
+  reason: z.string(),
+});
+export type RejectedFile = z.infer<typeof RejectedFileSchema>;
+
+export const ImportSummarySchema = z.object({
+  importId: z.string(),
+  status: z.enum(['done', 'cancelled']),
+  offered: z.number().int(),
+  imported: z.number().int(),
+  duplicates: z.number().int(),
+  rejected: z.array(RejectedFileSchema),
+  /** Totals in the library after the import. */
+  patients: z.number().int(),
+  studies: z.number().int(),
+  series: z.number().int(),
+  instances: z.number().int(),
+  elapsedMs: z.number(),
+});
+export type ImportSummary = z.infer<typeof ImportSummarySchema>;
+
+export const ImportProgressSchema = z.object({
+  importId: z.string(),
+  phase: z.enum(['scanning', 'importing', 'done', 'cancelled']),
+  scanned: z.number().int(),
+  processed: z.number().int(),
+  imported: z.number().int(),
+  duplicates: z.number().int(),
+  rejected: z.number().int(),
+  /** Files per second over the import so far. */
+  rate: z.number(),
+  /** Seconds remaining, null while unknown. */
+  etaSeconds: z.number().nullable(),
+});
+export type ImportProgress = z.infer<typeof ImportProgressSchema>;
+
+export const SortKey = z.enum([
+  'patientName',
+  'patientId',
+  'birthDate',
+  'sex',
+  'studyDate',
+  'modalities',
+  'description',
+  'seriesCount',
+  'instanceCount',
+  'accessionNumber',
+]);
+export type SortKey = z.infer<typeof SortKey>;
+
+export const StudyQuerySchema = z.object({
+  /** Matches patient name, patient ID, description and accession number. */
+  search: z.string().max(256).optional(),
+  modality: z.string().max(16).optional(),
+  /** Inclusive, YYYYMMDD. */
+  dateFrom: DicomDate.optional(),
+  dateTo: DicomDate.optional(),
+  sortBy: SortKey.optional(),
+  sortDir: z.enum(['asc', 'desc']).optional(),
+  limit: z.number().int().min(1).max(10_000).optional(),
+  offset: z.number().int().min(0).optional(),
+});
+export type StudyQuery = z.infer<typeof StudyQuerySchema>;
+
+export const SeriesSummarySchema = z.object({
+  seriesInstanceUid: z.string(),
+  modality: z.string(),
+  seriesNumber: z.number().nullable(),
+  description: z.string(),
+  bodyPart: z.string(),
+  instances: z.number().int(),
+  uidDerived: z.boolean(),
+});
+export type SeriesSummary = z.infer<typeof SeriesSummarySchema>;
+
+export const StudySummarySchema = z.object({
+  studyInstanceUid: z.string(),
+  patientName: z.string(),
+  patientId: z.string(),
+  birthDate: z.string(),
+  sex: z.string(),
+  studyDate: z.string(),
+  studyTime: z.string(),
+  accessionNumber: z.string(),
+  description: z.string(),
+  modalities: z.array(z.string()),
+  seriesCount: z.number().int(),
+  instanceCount: z.number().int(),
+  uidDerived: z.boolean(),
+});
+export type StudySummary = z.infer<typeof StudySummarySchema>;
+
+export const StudyListSchema = z.object({
+  total: z.number().int(),
+  studies: z.array(StudySummarySchema),
+  /** Every modality present in the library, for the filter menu. */
+  modalities: z.array(z.string()),
+});
+export type StudyList = z.infer<typeof StudyListSchema>;
+
+export const StudyDetailSchema = z.object({
+  study: StudySummarySchema,
+  series: z.array(SeriesSummarySchema),
+});
+export type StudyDetail = z.infer<typeof StudyDetailSchema>;
+
+export const ImportRecordSchema = z.object({
+  importId: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().nullable(),
+  status: z.string(),
+  offered: z.number().int(),
+  imported: z.number().int(),
+  duplicates: z.number().int(),
+  rejected: z.array(RejectedFileSchema),
+});
+export type ImportRecord = z.infer<typeof ImportRecordSchema>;
+
+export const AppInfoSchema = z.object({
+  version: z.string(),
+  host: z.enum(['electron', 'bridge', 'cli']),
+  dataDir: z.string(),
+  storageMode: z.enum(['copy', 'reference']),
+});
+export type AppInfo = z.infer<typeof AppInfoSchema>;
+
+const Empty = z.object({}).strict();
+
+// ---------------------------------------------------------------------------
+// Channels: name -> request schema + response schema.
+// ---------------------------------------------------------------------------
+
+export const channels = {
+  'app.info': { request: Empty, response: AppInfoSchema },
+  'library.import': { request: ImportRequestSchema.strict(), response: ImportSummarySchema },
+  'library.cancelImport': {
+    request: z.object({ importId: z.string().min(1).max(64) }).strict(),
+    response: z.object({ cancelled: z.boolean() }),
+  },
+  'library.listStudies': { request: StudyQuerySchema.strict(), response: StudyListSchema },
+  'library.getStudy': {
+    request: z.object({ studyInstanceUid: Uid }).strict(),
+    response: StudyDetailSchema,
+  },
+  'library.lastImport': { request: Empty, response: ImportRecordSchema.nullable() },
+  /** Native file/folder picker. Only the Electron host can show one. */
+  'dialog.chooseImportSources': {
+    request: z.object({ kind: z.enum(['folder', 'files']) }).strict(),
+    response: z.object({ paths: z.array(z.string()) }),
+  },
+} as const;
+
+export type Channel = keyof typeof channels;
+export type RequestOf<C extends Channel> = z.input<(typeof channels)[C]['request']>;
+export type ResponseOf<C extends Channel> = z.infer<(typeof channels)[C]['response']>;
+export const channelNames = Object.keys(channels) as Channel[];
+
+export function isChannel(name: unknown): name is Channel {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(channels, name);
+}
+
+/** Validates a request payload. Returns a typed error value on failure. */
+export function parseRequest<C extends Channel>(
+  channel: C,
+  payload: unknown,
+): Result<z.infer<(typeof channels)[C]['request']>> {
+  const parsed = channels[channel].request.safeParse(payload ?? {});
+  if (parsed.success) return { ok: true, value: parsed.data as z.infer<(typeof channels)[C]['request']> };
+  const issue = parsed.error.issues[0];
+  const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+  return {
+    ok: false,
+    error: { code: 'BAD_REQUEST', message: `Invalid ${channel} request${where}: ${issue?.message ?? 'malformed'}` },
+  };
+}
+
+// ---------------------------------------------------------------------------
+// Events main pushes to the renderer.
+// ---------------------------------------------------------------------------
+
+export const events = {
+  'import.progress': ImportProgressSchema,
+  /** The library changed (import finished, study deleted): refresh lists. */
+  'library.changed': z.object({ reason: z.string() }),
+} as const;
+export type EventName = keyof typeof events;
+export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;
+export const eventNames = Object.keys(events) as EventName[];
+export function isEventName(name: unknown): name is EventName {
+  return typeof name === 'string' && Object.prototype.hasOwnProperty.call(events, name);
+}
+
+/** Electron IPC channel names are prefixed so nothing else can collide. */
+export const IPC_INVOKE_PREFIX = 'vigil:invoke:';
+export const IPC_EVENT_PREFIX = 'vigil:event:';
+
+// ---------------------------------------------------------------------------
+// window.vigil: declared once. Preload (Electron) and the bridge client
+// (dev/test) both build it with `buildVigilApi`, so the shape cannot drift.
+// ---------------------------------------------------------------------------
+
+type Namespaces<C extends string> = C extends `${infer N}.${string}` ? N : never;
+type MethodsOf<N extends string> = {
+  [C in Channel as C extends `${N}.${infer M}` ? M : never]: (
+    request: RequestOf<C>,
+  ) => Promise<Result<ResponseOf<C>>>;
+};
+export type VigilInvokeApi = { [N in Namespaces<Channel>]: MethodsOf<N> };
+
+/** A dropped or picked File as the renderer sees it (the DOM File type is not imported here). */
+export interface DroppedFile {
+  readonly name: string;
+  /** Path inside a dropped folder, e.g. "CT/IM0001"; empty for a loose file. */
+  readonly relativePath: string;
+  readonly file: unknown;
+}
+
+export interface VigilApi extends VigilInvokeApi {
+  readonly host: 'electron' | 'bridge';
+  /** Subscribe to a typed event; returns the unsubscribe function. */
+  on<E extends EventName>(event: E, listener: (payload: EventPayload<E>) => void): () => void;
+  /**
+   * Turns files dropped on (or picked in) the window into paths main can import.
+   * Electron resolves real paths; the bridge uploads bytes to a staging folder.
+   */
+  resolveDroppedFiles(files: readonly DroppedFile[]): Promise<Result<{ paths: string[] }>>;
+  /** URL of an instance's DICOM bytes (custom protocol in Electron, bridge URL in tests). */
+  instanceUrl(sopInstanceUid: string): string;
+}
+
+export interface ApiTransport {
+  invoke(channel: Channel, request: unknown): Promise<Result<unknown>>;
+}
+
+/** Builds the namespaced invoke methods from the channel list. */
+export function buildInvokeApi(transport: ApiTransport): VigilInvokeApi {
+  const api: Record<string, Record<string, (request: unknown) => Promise<Result<unknown>>>> = {};
+  for (const channel of channelNames) {
+    const [ns, method] = channel.split('.') as [string, string];
+    api[ns] ??= {};
+    api[ns][method] = (request: unknown) => transport.invoke(channel, request ?? {});
+  }
+  return api as unknown as VigilInvokeApi;
+}
+
+/** Unwraps a Result or throws an Error carrying the code (renderer convenience). */
+export class VigilRequestError extends Error {
+  constructor(readonly code: ErrorCode, message: string) {
+    super(message);
+    this.name = 'VigilRequestError';
+  }
+}
+export function unwrap<T>(result: Result<T>): T {
+  if (result.ok) return result.value;
+  throw new VigilRequestError(result.error.code, result.error.message);
+}

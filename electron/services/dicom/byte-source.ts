@@ -1,0 +1,80 @@
+/**
+ * Random access to a file's bytes without loading it all: the metadata reader
+ * asks for small windows; only the windows it touches are read from disk.
+ */
+import { closeSync, openSync, readSync } from 'node:fs';
+
+export interface ByteSource {
+  readonly size: number;
+  /**
+   * Returns a buffer holding [offset, offset + length) at `buf[start..]`.
+   * Throws OutOfBoundsError if the range runs past the end of the data.
+   */
+  window(offset: number, length: number): { buf: Buffer; start: number };
+  close(): void;
+}
+
+export class OutOfBoundsError extends Error {
+  constructor(
+    readonly offset: number,
+    readonly length: number,
+    readonly size: number,
+  ) {
+    super(`needs bytes ${offset}..${offset + length} but the data ends at ${size}`);
+    this.name = 'OutOfBoundsError';
+  }
+}
+
+export class BufferByteSource implements ByteSource {
+  constructor(private readonly buf: Buffer) {}
+  get size(): number {
+    return this.buf.length;
+  }
+  window(offset: number, length: number): { buf: Buffer; start: number } {
+    if (offset < 0 || length < 0 || offset + length > this.buf.length) throw new OutOfBoundsError(offset, length, this.buf.length);
+    return { buf: this.buf, start: offset };
+  }
+  close(): void {}
+}
+
+const MIN_WINDOW = 64 * 1024;
+
+export class FileByteSource implements ByteSource {
+  private fd: number | null;
+  private buf: Buffer = Buffer.alloc(0);
+  private bufOffset = 0;
+
+  constructor(
+    path: string,
+    readonly size: number,
+  ) {
+    this.fd = openSync(path, 'r');
+  }
+
+  window(offset: number, length: number): { buf: Buffer; start: number } {
+    if (offset < 0 || length < 0 || offset + length > this.size) throw new OutOfBoundsError(offset, length, this.size);
+    if (offset >= this.bufOffset && offset + length <= this.bufOffset + this.buf.length) {
+      return { buf: this.buf, start: offset - this.bufOffset };
+    }
+    if (this.fd === null) throw new Error('byte source closed');
+    const want = Math.min(Math.max(length, MIN_WINDOW), this.size - offset);
+    const buf = this.buf.length >= want && this.buf.length <= 4 * want ? this.buf : Buffer.allocUnsafe(want);
+    let got = 0;
+    while (got < want) {
+      const n = readSync(this.fd, buf, got, want - got, offset + got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got < length) throw new OutOfBoundsError(offset, length, offset + got);
+    this.buf = got === buf.length ? buf : buf.subarray(0, got);
+    this.bufOffset = offset;
+    return { buf: this.buf, start: 0 };
+  }
+
+  close(): void {
+    if (this.fd !== null) {
+      closeSync(this.fd);
+      this.fd = null;
+    }
+  }
+}

@@ -1,0 +1,163 @@
+/**
+ * Turns a parsed DICOM file into the flat record the study index stores:
+ * patient / study / series / instance attributes, decoded and normalised,
+ * with deterministic derived UIDs where the file lacks them.
+ */
+import { derivedUid } from './derived-uid';
+import { type DicomFileInfo, DicomParseError, Tag } from './dicom-dataset-reader';
+import { parsePersonName } from './person-name';
+
+export const DICOMDIR_SOP_CLASS = '1.2.840.10008.1.3.10';
+
+export interface InstanceMetadata {
+  sopClassUid: string;
+  sopInstanceUid: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  /** Which UIDs were missing from the file and derived by Vigil. */
+  derived: { study: boolean; series: boolean; instance: boolean };
+  transferSyntaxUid: string;
+  specificCharacterSet: string;
+
+  patientName: string; // display: "Family, Given"
+  patientNameRaw: string; // as decoded, with ^ and = separators
+  patientNameSearch: string;
+  patientId: string;
+  issuerOfPatientId: string;
+  birthDate: string;
+  sex: string;
+
+  studyDate: string;
+  studyTime: string;
+  accessionNumber: string;
+  studyDescription: string;
+  studyId: string;
+  referringPhysician: string;
+
+  modality: string;
+  seriesNumber: number | null;
+  seriesDescription: string;
+  seriesDate: string;
+  seriesTime: string;
+  bodyPartExamined: string;
+
+  instanceNumber: number | null;
+  imageType: string;
+  rows: number | null;
+  columns: number | null;
+  numberOfFrames: number | null;
+  photometricInterpretation: string;
+  samplesPerPixel: number | null;
+  bitsAllocated: number | null;
+  pixelSpacing: string;
+  imagePositionPatient: string;
+  imageOrientationPatient: string;
+  sliceLocation: number | null;
+  sliceThickness: number | null;
+  viewPosition: string;
+  hasPixelData: boolean;
+}
+
+/** Keeps text that reaches the database and the UI free of control characters. */
+function clean(s: string, max = 1024): string {
+  // eslint-disable-next-line no-control-regex
+  const t = s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '').trim();
+  return t.length > max ? `${t.slice(0, max)}…` : t;
+}
+
+/** DA values: keep YYYYMMDD; accept the old YYYY.MM.DD form. */
+function normaliseDate(s: string): string {
+  const t = s.trim().replace(/\./g, '');
+  return /^\d{8}$/.test(t) ? t : clean(t, 32);
+}
+
+export function isDicomdir(info: DicomFileInfo): boolean {
+  return info.meta?.uid(Tag.MediaStorageSopClassUid) === DICOMDIR_SOP_CLASS || info.dataset.has(Tag.DirectoryRecordSequence);
+}
+
+export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: string): InstanceMetadata {
+  const ds = info.dataset;
+  const sopClassUid = ds.uid(Tag.SopClassUid) || info.meta?.uid(Tag.MediaStorageSopClassUid) || '';
+  let sopInstanceUid = ds.uid(Tag.SopInstanceUid) || info.meta?.uid(Tag.MediaStorageSopInstanceUid) || '';
+  let studyInstanceUid = ds.uid(Tag.StudyInstanceUid);
+  let seriesInstanceUid = ds.uid(Tag.SeriesInstanceUid);
+
+  const rawName = clean(ds.string(Tag.PatientName), 512);
+  const name = parsePersonName(rawName);
+  const patientId = clean(ds.string(Tag.PatientId), 128);
+  const modality = clean(ds.string(Tag.Modality), 16).toUpperCase();
+
+  if (!sopClassUid && !sopInstanceUid && !studyInstanceUid && !seriesInstanceUid && !modality && !patientId && !rawName) {
+    throw new DicomParseError(
+      'MALFORMED',
+      'a DICOM dataset without SOP Class/Instance UID, Study/Series UID, modality or patient: not a storable instance',
+    );
+  }
+
+  const m: InstanceMetadata = {
+    sopClassUid: clean(sopClassUid, 64),
+    sopInstanceUid: '',
+    studyInstanceUid: '',
+    seriesInstanceUid: '',
+    derived: { study: false, series: false, instance: false },
+    transferSyntaxUid: info.transferSyntaxUid,
+    specificCharacterSet: ds.string(Tag.SpecificCharacterSet),
+    patientName: name.display,
+    patientNameRaw: rawName,
+    patientNameSearch: name.searchText,
+    patientId,
+    issuerOfPatientId: clean(ds.string(Tag.IssuerOfPatientId), 128),
+    birthDate: normaliseDate(ds.string(Tag.PatientBirthDate)),
+    sex: clean(ds.string(Tag.PatientSex), 16).toUpperCase(),
+    studyDate: normaliseDate(ds.string(Tag.StudyDate) || ds.string(Tag.SeriesDate) || ds.string(Tag.ContentDate)),
+    studyTime: clean(ds.string(Tag.StudyTime), 32),
+    accessionNumber: clean(ds.string(Tag.AccessionNumber), 64),
+    studyDescription: clean(ds.string(Tag.StudyDescription)),
+    studyId: clean(ds.string(Tag.StudyId), 64),
+    referringPhysician: parsePersonName(clean(ds.string(Tag.ReferringPhysicianName), 512)).display,
+    modality,
+    seriesNumber: ds.number(Tag.SeriesNumber),
+    seriesDescription: clean(ds.string(Tag.SeriesDescription)),
+    seriesDate: normaliseDate(ds.string(Tag.SeriesDate)),
+    seriesTime: clean(ds.string(Tag.SeriesTime), 32),
+    bodyPartExamined: clean(ds.string(Tag.BodyPartExamined), 64),
+    instanceNumber: ds.number(Tag.InstanceNumber),
+    imageType: clean(ds.string(Tag.ImageType), 256),
+    rows: ds.number(Tag.Rows),
+    columns: ds.number(Tag.Columns),
+    numberOfFrames: ds.number(Tag.NumberOfFrames),
+    photometricInterpretation: clean(ds.string(Tag.PhotometricInterpretation), 32),
+    samplesPerPixel: ds.number(Tag.SamplesPerPixel),
+    bitsAllocated: ds.number(Tag.BitsAllocated),
+    pixelSpacing: clean(ds.string(Tag.PixelSpacing), 128),
+    imagePositionPatient: clean(ds.string(Tag.ImagePositionPatient), 256),
+    imageOrientationPatient: clean(ds.string(Tag.ImageOrientationPatient), 256),
+    sliceLocation: ds.number(Tag.SliceLocation),
+    sliceThickness: ds.number(Tag.SliceThickness),
+    viewPosition: clean(ds.string(Tag.ViewPosition), 32),
+    hasPixelData: info.pixelData !== null,
+  };
+
+  const validUid = (u: string) => /^[0-9.]{1,64}$/.test(u);
+  if (!validUid(studyInstanceUid)) {
+    studyInstanceUid = derivedUid('study', [
+      m.issuerOfPatientId, m.patientId, m.patientNameRaw, m.birthDate, m.studyDate, m.studyTime, m.accessionNumber, m.studyId, m.studyDescription,
+    ]);
+    m.derived.study = true;
+  }
+  if (!validUid(seriesInstanceUid)) {
+    seriesInstanceUid = derivedUid('series', [
+      studyInstanceUid, m.modality, String(m.seriesNumber ?? ''), m.seriesDate, m.seriesTime, m.seriesDescription,
+    ]);
+    m.derived.series = true;
+  }
+  if (!validUid(sopInstanceUid)) {
+    // Content-derived: the same bytes always get the same UID, so re-imports stay duplicates.
+    sopInstanceUid = derivedUid('instance', [contentSha256]);
+    m.derived.instance = true;
+  }
+  m.studyInstanceUid = studyInstanceUid;
+  m.seriesInstanceUid = seriesInstanceUid;
+  m.sopInstanceUid = sopInstanceUid;
+  return m;
+}

@@ -1,0 +1,81 @@
+/**
+ * Expands what the user offered (files, folders, DICOMDIRs) into the list of
+ * files to read. Folders are walked recursively; symlinked folders are
+ * followed once (loops are cut by real path); every file is offered once.
+ */
+import { type Dirent, readdirSync, realpathSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+export interface ScanResult {
+  files: string[];
+  /** Paths that could not be read at all (missing, permission denied). */
+  unreadable: { path: string; reason: string }[];
+}
+
+export function scanSources(paths: readonly string[], onProgress?: (found: number) => void, isCancelled?: () => boolean): ScanResult {
+  const files: string[] = [];
+  const unreadable: ScanResult['unreadable'] = [];
+  const seenFiles = new Set<string>();
+  const seenDirs = new Set<string>();
+
+  const addFile = (p: string) => {
+    let real = p;
+    try {
+      real = realpathSync(p);
+    } catch {
+      /* keep the given path */
+    }
+    if (seenFiles.has(real)) return;
+    seenFiles.add(real);
+    files.push(p);
+    if (onProgress && files.length % 500 === 0) onProgress(files.length);
+  };
+
+  const walk = (dir: string) => {
+    if (isCancelled?.()) return;
+    let real: string;
+    try {
+      real = realpathSync(dir);
+    } catch (err) {
+      unreadable.push({ path: dir, reason: `cannot open folder: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+      return;
+    }
+    if (seenDirs.has(real)) return;
+    seenDirs.add(real);
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch (err) {
+      unreadable.push({ path: dir, reason: `cannot list folder: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+      return;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) addFile(p);
+      else if (e.isSymbolicLink()) {
+        try {
+          const st = statSync(p);
+          if (st.isDirectory()) walk(p);
+          else if (st.isFile()) addFile(p);
+        } catch {
+          unreadable.push({ path: p, reason: 'broken symbolic link' });
+        }
+      }
+    }
+  };
+
+  for (const given of paths) {
+    const p = resolve(given);
+    try {
+      const st = statSync(p);
+      if (st.isDirectory()) walk(p);
+      else addFile(p);
+    } catch (err) {
+      unreadable.push({ path: p, reason: `cannot open: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
+    }
+  }
+  onProgress?.(files.length);
+  return { files, unreadable };
+}

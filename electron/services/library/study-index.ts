@@ -1,0 +1,496 @@
+/**
+ * StudyIndex: the SQLite (WAL) database of patients, studies, series and
+ * instances, plus the import log. Schema is versioned; later capabilities
+ * (AI results, audit trail, network nodes) add tables through migrations.
+ */
+import Database from 'better-sqlite3';
+import type { ImportRecord, RejectedFile, SeriesSummary, SortKey, StudyList, StudyQuery, StudySummary } from '../../../contract/ipc-contract';
+import type { InstanceMetadata } from '../dicom/instance-metadata';
+
+const MIGRATIONS: string[] = [
+  `
+  CREATE TABLE patients (
+    id INTEGER PRIMARY KEY,
+    patient_key TEXT NOT NULL UNIQUE,
+    patient_id TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    name TEXT NOT NULL,
+    name_raw TEXT NOT NULL,
+    birth_date TEXT NOT NULL,
+    sex TEXT NOT NULL
+  );
+  CREATE TABLE studies (
+    id INTEGER PRIMARY KEY,
+    study_uid TEXT NOT NULL UNIQUE,
+    patient_ref INTEGER NOT NULL REFERENCES patients(id) ON DELETE CASCADE,
+    study_date TEXT NOT NULL,
+    study_time TEXT NOT NULL,
+    accession TEXT NOT NULL,
+    description TEXT NOT NULL,
+    study_id TEXT NOT NULL,
+    referring TEXT NOT NULL,
+    search_text TEXT NOT NULL,
+    uid_derived INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX studies_patient ON studies(patient_ref);
+  CREATE INDEX studies_date ON studies(study_date);
+  CREATE TABLE series (
+    id INTEGER PRIMARY KEY,
+    series_uid TEXT NOT NULL UNIQUE,
+    study_ref INTEGER NOT NULL REFERENCES studies(id) ON DELETE CASCADE,
+    modality TEXT NOT NULL,
+    series_number INTEGER,
+    description TEXT NOT NULL,
+    body_part TEXT NOT NULL,
+    series_date TEXT NOT NULL,
+    series_time TEXT NOT NULL,
+    uid_derived INTEGER NOT NULL
+  );
+  CREATE INDEX series_study ON series(study_ref);
+  CREATE TABLE instances (
+    id INTEGER PRIMARY KEY,
+    sop_instance_uid TEXT NOT NULL UNIQUE,
+    series_ref INTEGER NOT NULL REFERENCES series(id) ON DELETE CASCADE,
+    sop_class_uid TEXT NOT NULL,
+    instance_number INTEGER,
+    transfer_syntax TEXT NOT NULL,
+    rows INTEGER, columns INTEGER, frames INTEGER,
+    photometric TEXT NOT NULL,
+    samples_per_pixel INTEGER, bits_allocated INTEGER,
+    pixel_spacing TEXT NOT NULL,
+    image_position TEXT NOT NULL,
+    image_orientation TEXT NOT NULL,
+    slice_location REAL, slice_thickness REAL,
+    view_position TEXT NOT NULL,
+    image_type TEXT NOT NULL,
+    body_part TEXT NOT NULL,
+    charset TEXT NOT NULL,
+    has_pixel_data INTEGER NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    storage TEXT NOT NULL CHECK (storage IN ('copy', 'reference')),
+    path TEXT NOT NULL,
+    source_path TEXT NOT NULL,
+    uid_derived INTEGER NOT NULL,
+    import_ref TEXT,
+    imported_at TEXT NOT NULL
+  );
+  CREATE INDEX instances_series ON instances(series_ref);
+  CREATE INDEX instances_sha ON instances(sha256);
+  CREATE TABLE file_sets (
+    sha256 TEXT PRIMARY KEY,
+    source_path TEXT NOT NULL,
+    records INTEGER NOT NULL,
+    imported_at TEXT NOT NULL
+  );
+  CREATE TABLE imports (
+    id TEXT PRIMARY KEY,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    status TEXT NOT NULL,
+    sources TEXT NOT NULL,
+    offered INTEGER NOT NULL DEFAULT 0,
+    imported INTEGER NOT NULL DEFAULT 0,
+    duplicates INTEGER NOT NULL DEFAULT 0
+  );
+  CREATE TABLE import_rejections (
+    import_ref TEXT NOT NULL REFERENCES imports(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    code TEXT NOT NULL,
+    reason TEXT NOT NULL
+  );
+  CREATE INDEX import_rejections_import ON import_rejections(import_ref);
+  CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+  `,
+];
+
+export interface LibraryTotals {
+  patients: number;
+  studies: number;
+  series: number;
+  instances: number;
+}
+
+export interface NewInstance {
+  metadata: InstanceMetadata;
+  sha256: string;
+  size: number;
+  storage: 'copy' | 'reference';
+  path: string;
+  sourcePath: string;
+  importId: string;
+}
+
+const SORT_SQL: Record<SortKey, string> = {
+  patientName: 'p.name COLLATE NOCASE',
+  patientId: 'p.patient_id COLLATE NOCASE',
+  birthDate: 'p.birth_date',
+  sex: 'p.sex',
+  studyDate: "s.study_date || s.study_time",
+  modalities: 'modalities',
+  description: 's.description COLLATE NOCASE',
+  seriesCount: 'series_count',
+  instanceCount: 'instance_count',
+  accessionNumber: 's.accession COLLATE NOCASE',
+};
+
+interface StudyRow {
+  study_uid: string;
+  name: string;
+  patient_id: string;
+  birth_date: string;
+  sex: string;
+  study_date: string;
+  study_time: string;
+  accession: string;
+  description: string;
+  uid_derived: number;
+  modalities: string | null;
+  series_count: number;
+  instance_count: number;
+}
+
+function toSummary(r: StudyRow): StudySummary {
+  return {
+    studyInstanceUid: r.study_uid,
+    patientName: r.name,
+    patientId: r.patient_id,
+    birthDate: r.birth_date,
+    sex: r.sex,
+    studyDate: r.study_date,
+    studyTime: r.study_time,
+    accessionNumber: r.accession,
+    description: r.description,
+    modalities: r.modalities ? r.modalities.split('\\').filter(Boolean).sort() : [],
+    seriesCount: r.series_count,
+    instanceCount: r.instance_count,
+    uidDerived: r.uid_derived !== 0,
+  };
+}
+
+/** Patients are identified by issuer + ID; without an ID, by name + birth date. */
+export function patientKey(m: InstanceMetadata): string {
+  return m.patientId ? `id\0${m.issuerOfPatientId}\0${m.patientId}` : `name\0${m.patientNameRaw}\0${m.birthDate}`;
+}
+
+export class StudyIndex {
+  readonly db: Database.Database;
+  private readonly stmts;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    const db = this.db;
+    this.stmts = {
+      hasInstance: db.prepare<[string], { id: number }>('SELECT id FROM instances WHERE sop_instance_uid = ?'),
+      shaReferenced: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM instances WHERE sha256 = ?'),
+      patientByKey: db.prepare<[string], { id: number }>('SELECT id FROM patients WHERE patient_key = ?'),
+      insertPatient: db.prepare(
+        'INSERT INTO patients (patient_key, patient_id, issuer, name, name_raw, birth_date, sex) VALUES (@key, @patientId, @issuer, @name, @nameRaw, @birthDate, @sex)',
+      ),
+      fillPatient: db.prepare(
+        "UPDATE patients SET name = CASE WHEN name = '' THEN @name ELSE name END, name_raw = CASE WHEN name_raw = '' THEN @nameRaw ELSE name_raw END, birth_date = CASE WHEN birth_date = '' THEN @birthDate ELSE birth_date END, sex = CASE WHEN sex = '' THEN @sex ELSE sex END WHERE id = @id",
+      ),
+      studyByUid: db.prepare<[string], { id: number }>('SELECT id FROM studies WHERE study_uid = ?'),
+      insertStudy: db.prepare(
+        'INSERT INTO studies (study_uid, patient_ref, study_date, study_time, accession, description, study_id, referring, search_text, uid_derived, created_at) VALUES (@uid, @patientRef, @date, @time, @accession, @description, @studyId, @referring, @search, @derived, @now)',
+      ),
+      seriesByUid: db.prepare<[string], { id: number }>('SELECT id FROM series WHERE series_uid = ?'),
+      insertSeries: db.prepare(
+        'INSERT INTO series (series_uid, study_ref, modality, series_number, description, body_part, series_date, series_time, uid_derived) VALUES (@uid, @studyRef, @modality, @number, @description, @bodyPart, @date, @time, @derived)',
+      ),
+      insertInstance: db.prepare(`INSERT INTO instances (
+        sop_instance_uid, series_ref, sop_class_uid, instance_number, transfer_syntax, rows, columns, frames, photometric,
+        samples_per_pixel, bits_allocated, pixel_spacing, image_position, image_orientation, slice_location, slice_thickness,
+        view_position, image_type, body_part, charset, has_pixel_data, sha256, size, storage, path, source_path, uid_derived, import_ref, imported_at
+      ) VALUES (
+        @uid, @seriesRef, @sopClass, @instanceNumber, @ts, @rows, @columns, @frames, @photometric,
+        @spp, @bits, @pixelSpacing, @position, @orientation, @sliceLocation, @sliceThickness,
+        @viewPosition, @imageType, @bodyPart, @charset, @hasPixels, @sha256, @size, @storage, @path, @sourcePath, @derived, @importId, @now
+      )`),
+      fileSetKnown: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM file_sets WHERE sha256 = ?'),
+      insertFileSet: db.prepare('INSERT OR IGNORE INTO file_sets (sha256, source_path, records, imported_at) VALUES (?, ?, ?, ?)'),
+      instancePath: db.prepare<[string], { path: string; storage: string }>('SELECT path, storage FROM instances WHERE sop_instance_uid = ?'),
+    };
+  }
+
+  private migrate(): void {
+    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = this.db.prepare<[], { version: number }>('SELECT version FROM schema_version').get();
+    let version = row?.version ?? 0;
+    if (!row) this.db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
+    if (version > MIGRATIONS.length) {
+      throw new Error(`library database schema v${version} is newer than this Vigil (v${MIGRATIONS.length}); install the newer Vigil`);
+    }
+    while (version < MIGRATIONS.length) {
+      const sql = MIGRATIONS[version]!;
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
+      })();
+      version++;
+    }
+  }
+
+  hasInstance(sopInstanceUid: string): boolean {
+    return this.stmts.hasInstance.get(sopInstanceUid) !== undefined;
+  }
+
+  isShaReferenced(sha256: string): boolean {
+    return (this.stmts.shaReferenced.get(sha256)?.n ?? 0) > 0;
+  }
+
+  isFileSetKnown(sha256: string): boolean {
+    return (this.stmts.fileSetKnown.get(sha256)?.n ?? 0) > 0;
+  }
+
+  addFileSet(sha256: string, sourcePath: string, records: number): void {
+    this.stmts.insertFileSet.run(sha256, sourcePath, records, new Date().toISOString());
+  }
+
+  /** Inserts an instance and any missing patient/study/series rows. Caller checks duplicates first. */
+  addInstance(n: NewInstance): void {
+    const m = n.metadata;
+    const now = new Date().toISOString();
+    const key = patientKey(m);
+    let patientRef = this.stmts.patientByKey.get(key)?.id;
+    const patientValues = { name: m.patientName, nameRaw: m.patientNameRaw, birthDate: m.birthDate, sex: m.sex };
+    if (patientRef === undefined) {
+      patientRef = Number(
+        this.stmts.insertPatient.run({ key, patientId: m.patientId, issuer: m.issuerOfPatientId, ...patientValues }).lastInsertRowid,
+      );
+    } else {
+      this.stmts.fillPatient.run({ id: patientRef, ...patientValues });
+    }
+    let studyRef = this.stmts.studyByUid.get(m.studyInstanceUid)?.id;
+    if (studyRef === undefined) {
+      const search = [m.patientName, m.patientNameRaw, m.patientNameSearch, m.patientId, m.studyDescription, m.accessionNumber]
+        .join('\n')
+        .toLowerCase();
+      studyRef = Number(
+        this.stmts.insertStudy.run({
+          uid: m.studyInstanceUid,
+          patientRef,
+          date: m.studyDate,
+          time: m.studyTime,
+          accession: m.accessionNumber,
+          description: m.studyDescription,
+          studyId: m.studyId,
+          referring: m.referringPhysician,
+          search,
+          derived: m.derived.study ? 1 : 0,
+          now,
+        }).lastInsertRowid,
+      );
+    }
+    let seriesRef = this.stmts.seriesByUid.get(m.seriesInstanceUid)?.id;
+    if (seriesRef === undefined) {
+      seriesRef = Number(
+        this.stmts.insertSeries.run({
+          uid: m.seriesInstanceUid,
+          studyRef,
+          modality: m.modality,
+          number: m.seriesNumber !== null && Number.isInteger(m.seriesNumber) ? m.seriesNumber : null,
+          description: m.seriesDescription,
+          bodyPart: m.bodyPartExamined,
+          date: m.seriesDate,
+          time: m.seriesTime,
+          derived: m.derived.series ? 1 : 0,
+        }).lastInsertRowid,
+      );
+    }
+    const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
+    this.stmts.insertInstance.run({
+      uid: m.sopInstanceUid,
+      seriesRef,
+      sopClass: m.sopClassUid,
+      instanceNumber: int(m.instanceNumber),
+      ts: m.transferSyntaxUid,
+      rows: int(m.rows),
+      columns: int(m.columns),
+      frames: int(m.numberOfFrames),
+      photometric: m.photometricInterpretation,
+      spp: int(m.samplesPerPixel),
+      bits: int(m.bitsAllocated),
+      pixelSpacing: m.pixelSpacing,
+      position: m.imagePositionPatient,
+      orientation: m.imageOrientationPatient,
+      sliceLocation: m.sliceLocation,
+      sliceThickness: m.sliceThickness,
+      viewPosition: m.viewPosition,
+      imageType: m.imageType,
+      bodyPart: m.bodyPartExamined,
+      charset: m.specificCharacterSet,
+      hasPixels: m.hasPixelData ? 1 : 0,
+      sha256: n.sha256,
+      size: n.size,
+      storage: n.storage,
+      path: n.path,
+      sourcePath: n.sourcePath,
+      derived: m.derived.instance ? 1 : 0,
+      importId: n.importId,
+      now,
+    });
+  }
+
+  transaction<T>(fn: () => T): T {
+    return this.db.transaction(fn)();
+  }
+
+  totals(): LibraryTotals {
+    const row = this.db
+      .prepare<[], LibraryTotals>(
+        'SELECT (SELECT count(*) FROM patients) AS patients, (SELECT count(*) FROM studies) AS studies, (SELECT count(*) FROM series) AS series, (SELECT count(*) FROM instances) AS instances',
+      )
+      .get();
+    return row ?? { patients: 0, studies: 0, series: 0, instances: 0 };
+  }
+
+  instanceLocation(sopInstanceUid: string): { path: string; storage: 'copy' | 'reference' } | null {
+    const row = this.stmts.instancePath.get(sopInstanceUid);
+    return row ? { path: row.path, storage: row.storage === 'reference' ? 'reference' : 'copy' } : null;
+  }
+
+  listStudies(q: StudyQuery): StudyList {
+    const where: string[] = [];
+    const params: Record<string, string | number> = {};
+    const search = q.search?.trim().toLowerCase();
+    if (search) {
+      // Every whitespace-separated term must match (name, ID, description or accession).
+      search.split(/\s+/).forEach((term, i) => {
+        where.push(`instr(s.search_text, @t${i}) > 0`);
+        params[`t${i}`] = term;
+      });
+    }
+    if (q.modality) {
+      where.push('EXISTS (SELECT 1 FROM series m WHERE m.study_ref = s.id AND m.modality = @modality)');
+      params.modality = q.modality.toUpperCase();
+    }
+    if (q.dateFrom) {
+      where.push("s.study_date <> '' AND s.study_date >= @dateFrom");
+      params.dateFrom = q.dateFrom;
+    }
+    if (q.dateTo) {
+      where.push("s.study_date <> '' AND s.study_date <= @dateTo");
+      params.dateTo = q.dateTo;
+    }
+    const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const dir = q.sortDir === 'asc' ? 'ASC' : 'DESC';
+    const sortBy = q.sortBy ?? 'studyDate';
+    const order = `${SORT_SQL[sortBy]} ${dir}, s.study_date DESC, s.id ASC`;
+    const limit = q.limit ?? 5000;
+    const offset = q.offset ?? 0;
+    const rows = this.db
+      .prepare<Record<string, string | number>, StudyRow>(
+        `SELECT s.study_uid, p.name, p.patient_id, p.birth_date, p.sex, s.study_date, s.study_time, s.accession, s.description, s.uid_derived,
+          (SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series m WHERE m.study_ref = s.id AND modality <> '' ORDER BY modality)) AS modalities,
+          (SELECT count(*) FROM series m WHERE m.study_ref = s.id) AS series_count,
+          (SELECT count(*) FROM instances i JOIN series m ON i.series_ref = m.id WHERE m.study_ref = s.id) AS instance_count
+        FROM studies s JOIN patients p ON p.id = s.patient_ref
+        ${whereSql}
+        ORDER BY ${order}
+        LIMIT ${limit} OFFSET ${offset}`,
+      )
+      .all(params);
+    const total =
+      this.db.prepare<Record<string, string | number>, { n: number }>(`SELECT count(*) AS n FROM studies s JOIN patients p ON p.id = s.patient_ref ${whereSql}`).get(params)?.n ?? 0;
+    const modalities = this.db
+      .prepare<[], { modality: string }>("SELECT DISTINCT modality FROM series WHERE modality <> '' ORDER BY modality")
+      .all()
+      .map((r) => r.modality);
+    return { total, studies: rows.map(toSummary), modalities };
+  }
+
+  getStudy(studyInstanceUid: string): { study: StudySummary; series: SeriesSummary[] } | null {
+    const row = this.db
+      .prepare<[string], StudyRow & { id: number }>(
+        `SELECT s.id, s.study_uid, p.name, p.patient_id, p.birth_date, p.sex, s.study_date, s.study_time, s.accession, s.description, s.uid_derived,
+          (SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series m WHERE m.study_ref = s.id AND modality <> '' ORDER BY modality)) AS modalities,
+          (SELECT count(*) FROM series m WHERE m.study_ref = s.id) AS series_count,
+          (SELECT count(*) FROM instances i JOIN series m ON i.series_ref = m.id WHERE m.study_ref = s.id) AS instance_count
+        FROM studies s JOIN patients p ON p.id = s.patient_ref WHERE s.study_uid = ?`,
+      )
+      .get(studyInstanceUid);
+    if (!row) return null;
+    const series = this.db
+      .prepare<[number], { series_uid: string; modality: string; series_number: number | null; description: string; body_part: string; uid_derived: number; instances: number }>(
+        `SELECT m.series_uid, m.modality, m.series_number, m.description, m.body_part, m.uid_derived,
+          (SELECT count(*) FROM instances i WHERE i.series_ref = m.id) AS instances
+        FROM series m WHERE m.study_ref = ? ORDER BY m.series_number IS NULL, m.series_number, m.series_date, m.series_time, m.id`,
+      )
+      .all(row.id)
+      .map(
+        (r): SeriesSummary => ({
+          seriesInstanceUid: r.series_uid,
+          modality: r.modality,
+          seriesNumber: r.series_number,
+          description: r.description,
+          bodyPart: r.body_part,
+          instances: r.instances,
+          uidDerived: r.uid_derived !== 0,
+        }),
+      );
+    return { study: toSummary(row), series };
+  }
+
+  // --- import log ---------------------------------------------------------
+
+  startImport(id: string, sources: readonly string[]): void {
+    this.db.prepare("INSERT INTO imports (id, started_at, status, sources) VALUES (?, ?, 'running', ?)").run(id, new Date().toISOString(), JSON.stringify(sources));
+  }
+
+  addRejections(importId: string, rejected: readonly RejectedFile[]): void {
+    const stmt = this.db.prepare('INSERT INTO import_rejections (import_ref, path, code, reason) VALUES (?, ?, ?, ?)');
+    for (const r of rejected) stmt.run(importId, r.path, r.code, r.reason);
+  }
+
+  finishImport(id: string, status: 'done' | 'cancelled' | 'failed', counts: { offered: number; imported: number; duplicates: number }): void {
+    this.db
+      .prepare('UPDATE imports SET finished_at = ?, status = ?, offered = ?, imported = ?, duplicates = ? WHERE id = ?')
+      .run(new Date().toISOString(), status, counts.offered, counts.imported, counts.duplicates, id);
+  }
+
+  /** Imports left 'running' by a crash are marked interrupted at start-up. */
+  markInterruptedImports(): void {
+    this.db.prepare("UPDATE imports SET status = 'interrupted', finished_at = ? WHERE status = 'running'").run(new Date().toISOString());
+  }
+
+  lastImport(): ImportRecord | null {
+    const row = this.db
+      .prepare<[], { id: string; started_at: string; finished_at: string | null; status: string; offered: number; imported: number; duplicates: number }>(
+        'SELECT id, started_at, finished_at, status, offered, imported, duplicates FROM imports ORDER BY started_at DESC, rowid DESC LIMIT 1',
+      )
+      .get();
+    if (!row) return null;
+    const rejected = this.db
+      .prepare<[string], RejectedFile>('SELECT path, code, reason FROM import_rejections WHERE import_ref = ? ORDER BY rowid')
+      .all(row.id);
+    return {
+      importId: row.id,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+      status: row.status,
+      offered: row.offered,
+      imported: row.imported,
+      duplicates: row.duplicates,
+      rejected,
+    };
+  }
+
+  getSetting(key: string): string | null {
+    return this.db.prepare<[string], { value: string }>('SELECT value FROM settings WHERE key = ?').get(key)?.value ?? null;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

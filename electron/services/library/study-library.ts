@@ -1,0 +1,284 @@
+/**
+ * StudyLibrary: imports DICOM from folders, files and DICOMDIRs into managed
+ * storage and the study index, and answers queries over it. The main thread
+ * only schedules work and writes the database; reading, hashing, parsing and
+ * copying happen in ImportWorkerPool.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import type { ImportRecord, ImportRequest, ImportSummary, RejectedFile, StudyDetail, StudyList, StudyQuery } from '../../../contract/ipc-contract';
+import type { EventHub } from '../event-hub';
+import { ServiceError } from '../service-error';
+import type { ImportFileResult, ImportFileTask } from './import-file-processor';
+import { ImportWorkerPool } from './import-worker-pool';
+import { scanSources } from './source-scanner';
+import { StudyIndex } from './study-index';
+
+export type StorageMode = 'copy' | 'reference';
+
+export interface StudyLibraryOptions {
+  dataDir: string;
+  events: EventHub;
+  importWorkers?: number;
+  importWorkerUrl?: URL;
+  storageMode?: StorageMode;
+}
+
+const PROGRESS_INTERVAL_MS = 200;
+const COMMIT_BATCH = 256;
+
+interface RunningImport {
+  id: string;
+  cancelled: boolean;
+}
+
+export class StudyLibrary {
+  private running: RunningImport | null = null;
+
+  private constructor(
+    readonly dataDir: string,
+    private readonly index: StudyIndex,
+    private readonly pool: ImportWorkerPool,
+    private readonly events: EventHub,
+    private defaultMode: StorageMode,
+  ) {}
+
+  static async open(opts: StudyLibraryOptions): Promise<StudyLibrary> {
+    mkdirSync(opts.dataDir, { recursive: true });
+    const index = new StudyIndex(join(opts.dataDir, 'library.sqlite'));
+    index.markInterruptedImports();
+    const configured = index.getSetting('storageMode');
+    const mode: StorageMode = opts.storageMode ?? (configured === 'reference' ? 'reference' : 'copy');
+    const workers = opts.importWorkers ?? Math.min(4, Math.max(1, availableParallelism()));
+    const url = opts.importWorkerUrl ?? new URL('./import-worker.js', import.meta.url);
+    if (workers > 0 && url.protocol === 'file:' && !existsSync(url)) {
+      throw new Error(`import worker bundle not found at ${url.pathname}; run the build first`);
+    }
+    return new StudyLibrary(opts.dataDir, index, new ImportWorkerPool(workers, url), opts.events, mode);
+  }
+
+  get storageMode(): StorageMode {
+    return this.defaultMode;
+  }
+
+  setStorageMode(mode: StorageMode): void {
+    this.defaultMode = mode;
+    this.index.setSetting('storageMode', mode);
+  }
+
+  /** For the next capabilities (viewer, AI) that query the index directly. */
+  get studyIndex(): StudyIndex {
+    return this.index;
+  }
+
+  async import(request: ImportRequest): Promise<ImportSummary> {
+    if (this.running) throw new ServiceError('BUSY', 'An import is already running; wait for it or cancel it first.');
+    const id = randomUUID();
+    const run: RunningImport = { id, cancelled: false };
+    this.running = run;
+    try {
+      return await this.runImport(run, request);
+    } finally {
+      this.running = null;
+    }
+  }
+
+  cancelImport(importId: string): boolean {
+    if (!this.running || this.running.id !== importId) return false;
+    this.running.cancelled = true;
+    return true;
+  }
+
+  private async runImport(run: RunningImport, request: ImportRequest): Promise<ImportSummary> {
+    const started = Date.now();
+    const mode = request.storageMode ?? this.defaultMode;
+    const paths = request.paths.map((p) => (isAbsolute(p) ? p : join(process.cwd(), p)));
+    this.index.startImport(run.id, paths);
+
+    const counts = { offered: 0, processed: 0, imported: 0, duplicates: 0 };
+    const rejected: RejectedFile[] = [];
+    let lastProgress = 0;
+    const progress = (phase: 'scanning' | 'importing' | 'done' | 'cancelled', force = false) => {
+      const now = Date.now();
+      if (!force && now - lastProgress < PROGRESS_INTERVAL_MS) return;
+      lastProgress = now;
+      const seconds = (now - started) / 1000;
+      const rate = seconds > 0 ? counts.processed / seconds : 0;
+      const remaining = counts.offered - counts.processed;
+      this.events.emit('import.progress', {
+        importId: run.id,
+        phase,
+        scanned: counts.offered,
+        processed: counts.processed,
+        imported: counts.imported,
+        duplicates: counts.duplicates,
+        rejected: rejected.length,
+        rate: Math.round(rate * 10) / 10,
+        etaSeconds: phase === 'importing' && rate > 0 ? Math.ceil(remaining / rate) : null,
+      });
+    };
+
+    progress('scanning', true);
+    const scan = scanSources(paths, (found) => {
+      counts.offered = found;
+      progress('scanning');
+    }, () => run.cancelled);
+    for (const u of scan.unreadable) rejected.push({ path: u.path, code: 'UNREADABLE', reason: u.reason });
+
+    const queue: string[] = [...scan.files];
+    const offeredPaths = new Set(queue);
+    counts.offered = queue.length + scan.unreadable.length;
+    let nextId = 0;
+    const taskPaths = new Map<number, string>();
+
+    // Results are applied to the database in batched transactions.
+    let pending: ImportFileResult[] = [];
+    const seenThisImport = new Set<string>();
+    const apply = () => {
+      const batch = pending;
+      pending = [];
+      if (batch.length === 0) return;
+      this.index.transaction(() => {
+        for (const r of batch) this.applyResult(r, run.id, mode, counts, rejected, seenThisImport);
+      });
+    };
+
+    const next = (): ImportFileTask | null => {
+      if (run.cancelled) return null;
+      const path = queue.shift();
+      if (path === undefined) return null;
+      const id = nextId++;
+      taskPaths.set(id, path);
+      return { id, path, mode, dataDir: this.dataDir };
+    };
+
+    try {
+      progress('importing', true);
+      await this.pool.run(next, (r) => {
+        taskPaths.delete(r.id);
+        counts.processed++;
+        if (r.kind === 'dicomdir') {
+          // Follow the DICOMDIR's records: referenced files not already offered join the queue.
+          for (const ref of r.references) {
+            if (offeredPaths.has(ref.path)) continue;
+            offeredPaths.add(ref.path);
+            counts.offered++;
+            if (ref.exists) queue.push(ref.path);
+            else {
+              counts.processed++;
+              rejected.push({ path: ref.path, code: 'MISSING_REFERENCE', reason: `referenced by DICOMDIR ${r.path} but the file is missing` });
+            }
+          }
+        }
+        pending.push(r);
+        if (pending.length >= COMMIT_BATCH) apply();
+        progress('importing');
+      });
+      apply();
+    } catch (err) {
+      apply();
+      this.index.addRejections(run.id, rejected);
+      this.index.finishImport(run.id, 'failed', counts);
+      throw err;
+    }
+
+    // Files never started because of cancellation are not offered: they were not looked at.
+    const status = run.cancelled ? 'cancelled' : 'done';
+    if (run.cancelled) counts.offered = counts.processed + scan.unreadable.length;
+    this.index.addRejections(run.id, rejected);
+    this.index.finishImport(run.id, status, counts);
+    progress(status, true);
+    this.events.emit('library.changed', { reason: 'import' });
+    const totals = this.index.totals();
+    return {
+      importId: run.id,
+      status,
+      offered: counts.offered,
+      imported: counts.imported,
+      duplicates: counts.duplicates,
+      rejected,
+      ...totals,
+      elapsedMs: Date.now() - started,
+    };
+  }
+
+  private applyResult(
+    r: ImportFileResult,
+    importId: string,
+    mode: StorageMode,
+    counts: { imported: number; duplicates: number },
+    rejected: RejectedFile[],
+    seen: Set<string>,
+  ): void {
+    switch (r.kind) {
+      case 'rejected':
+        rejected.push({ path: r.path, code: r.code, reason: r.reason });
+        return;
+      case 'dicomdir':
+        // A DICOMDIR is imported once (its records are followed); the same directory again is a duplicate.
+        if (this.index.isFileSetKnown(r.sha256) || seen.has(`dicomdir:${r.sha256}`)) counts.duplicates++;
+        else {
+          this.index.addFileSet(r.sha256, r.path, r.references.length);
+          counts.imported++;
+        }
+        seen.add(`dicomdir:${r.sha256}`);
+        return;
+      case 'instance': {
+        const uid = r.metadata.sopInstanceUid;
+        if (seen.has(uid) || this.index.hasInstance(uid)) {
+          counts.duplicates++;
+          // A different encoding of a known instance: drop the copy we just wrote, unless it is in use.
+          if (mode === 'copy' && r.createdStoredFile && !this.index.isShaReferenced(r.sha256)) {
+            rmSync(join(this.dataDir, r.storedPath), { force: true });
+          }
+          return;
+        }
+        seen.add(uid);
+        this.index.addInstance({
+          metadata: r.metadata,
+          sha256: r.sha256,
+          size: r.size,
+          storage: mode,
+          path: r.storedPath,
+          sourcePath: r.path,
+          importId,
+        });
+        counts.imported++;
+        return;
+      }
+    }
+  }
+
+  listStudies(query: StudyQuery): StudyList {
+    return this.index.listStudies(query);
+  }
+
+  getStudy(studyInstanceUid: string): StudyDetail {
+    const detail = this.index.getStudy(studyInstanceUid);
+    if (!detail) throw new ServiceError('NOT_FOUND', `No study with Study Instance UID ${studyInstanceUid} in the library.`);
+    return detail;
+  }
+
+  lastImport(): ImportRecord | null {
+    return this.index.lastImport();
+  }
+
+  totals() {
+    return this.index.totals();
+  }
+
+  /** Absolute path of an instance's bytes (managed copy or referenced original). */
+  instancePath(sopInstanceUid: string): string | null {
+    const loc = this.index.instanceLocation(sopInstanceUid);
+    if (!loc) return null;
+    return loc.storage === 'copy' ? join(this.dataDir, loc.path) : loc.path;
+  }
+
+  async close(): Promise<void> {
+    if (this.running) this.running.cancelled = true;
+    await this.pool.close();
+    this.index.close();
+  }
+}

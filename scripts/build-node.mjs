@@ -1,0 +1,41 @@
+// Bundles the Node-side entry points with esbuild (the renderer is built by Vite).
+// out/main   — what the packaged Electron app ships: main, preload, workers.
+// out/node   — dev/test-only entry points: the CLI and the loopback bridge (never packaged).
+import { build } from 'esbuild';
+
+const shared = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  sourcemap: 'linked',
+  logLevel: 'warning',
+  // Native and Electron modules are loaded at run time, never bundled.
+  external: ['electron', 'better-sqlite3', 'onnxruntime-node', 'bufferutil', 'utf-8-validate'],
+};
+const esm = {
+  ...shared,
+  format: 'esm',
+  // Lets bundled CommonJS dependencies call require() inside an ES module.
+  banner: { js: "import { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);" },
+};
+
+await Promise.all([
+  build({
+    ...esm,
+    entryPoints: {
+      main: 'electron/main/main.ts',
+      'import-worker': 'electron/services/library/import-worker.ts',
+    },
+    outdir: 'out/main',
+  }),
+  build({ ...shared, format: 'cjs', entryPoints: { preload: 'electron/preload/preload.ts' }, outdir: 'out/main', outExtension: { '.js': '.cjs' } }),
+  build({
+    ...esm,
+    entryPoints: {
+      cli: 'electron/cli/cli.ts',
+      bridge: 'electron/bridge/bridge-main.ts',
+      'import-worker': 'electron/services/library/import-worker.ts',
+    },
+    outdir: 'out/node',
+  }),
+]);
