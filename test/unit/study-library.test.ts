@@ -1,0 +1,223 @@
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ImportProgress } from '../../contract/ipc-contract';
+import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
+import { syntheticDicom, syntheticDicomdir } from '../fixtures/synthetic-dicom';
+
+let root: string;
+let services: VigilServices;
+
+beforeEach(async () => {
+  root = mkdtempSync(join(tmpdir(), 'vigil-lib-'));
+  services = await openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0 });
+});
+afterEach(async () => {
+  await services.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+function write(rel: string, content: Buffer | string): string {
+  const p = join(root, 'in', rel);
+  mkdirSync(join(p, '..'), { recursive: true });
+  writeFileSync(p, content);
+  return p;
+}
+
+const STUDY_A = '1.2.826.0.1.3680043.10.1138.100';
+const STUDY_B = '1.2.826.0.1.3680043.10.1138.200';
+
+function makeCorpus(): void {
+  for (let i = 1; i <= 5; i++) {
+    write(`a/ct${i}.dcm`, syntheticDicom({ studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, sopInstanceUid: `${STUDY_A}.1.${i}`, instanceNumber: i }));
+  }
+  write('a/scout.dcm', syntheticDicom({ studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.2`, sopInstanceUid: `${STUDY_A}.2.1`, seriesNumber: 2 }));
+  const mr = {
+    patientName: 'Smith^John',
+    patientId: 'PID0002',
+    modality: 'MR',
+    studyDescription: 'MR BRAIN',
+    accessionNumber: 'XYZ42',
+    studyDate: '20230505',
+    studyInstanceUid: STUDY_B,
+    seriesInstanceUid: `${STUDY_B}.1`,
+    sopInstanceUid: `${STUDY_B}.1.1`,
+  };
+  write('b/mr1.dcm', syntheticDicom({ ...mr, transferSyntax: '1.2.840.10008.1.2' }));
+  // The same MR instance again in big endian and deflated encodings: duplicates.
+  write('b/mr1-be.dcm', syntheticDicom({ ...mr, transferSyntax: '1.2.840.10008.1.2.2' }));
+  write('b/mr1-dfl.dcm', syntheticDicom({ ...mr, transferSyntax: '1.2.840.10008.1.2.1.99' }));
+  write('junk/readme.txt', 'not dicom\n');
+  write('junk/empty.dcm', Buffer.alloc(0));
+  const good = syntheticDicom({ rows: 32, columns: 32 });
+  write('junk/truncated.dcm', good.subarray(0, good.length - 300));
+}
+
+describe('StudyLibrary import', () => {
+  it('imports a folder, groups patient/study/series and accounts for every file', async () => {
+    makeCorpus();
+    const events: ImportProgress[] = [];
+    services.events.subscribe((e, p) => {
+      if (e === 'import.progress') events.push(p as ImportProgress);
+    });
+    const s = await services.library.import({ paths: [join(root, 'in')] });
+    expect(s.status).toBe('done');
+    expect(s.offered).toBe(12);
+    expect(s.imported).toBe(7);
+    expect(s.duplicates).toBe(2);
+    expect(s.rejected.map((r) => r.code).sort()).toEqual(['EMPTY_FILE', 'NOT_DICOM', 'TRUNCATED']);
+    expect(s.imported + s.duplicates + s.rejected.length).toBe(s.offered);
+    expect({ p: s.patients, st: s.studies, se: s.series, i: s.instances }).toEqual({ p: 2, st: 2, se: 3, i: 7 });
+    expect(events.at(-1)?.phase).toBe('done');
+    expect(events.some((e) => e.phase === 'scanning')).toBe(true);
+
+    // Managed storage: content-addressed copies, one per imported instance, nothing else left behind.
+    const stored = readdirSync(join(services.dataDir, 'store'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
+    expect(stored.length).toBe(7);
+
+    const again = await services.library.import({ paths: [join(root, 'in')] });
+    expect(again.imported).toBe(0);
+    expect(again.duplicates).toBe(9);
+    expect(again.instances).toBe(7);
+  });
+
+  it('lists, searches, filters and sorts studies', async () => {
+    makeCorpus();
+    await services.library.import({ paths: [join(root, 'in')] });
+    const all = services.library.listStudies({});
+    expect(all.total).toBe(2);
+    expect(all.modalities).toEqual(['CT', 'MR']);
+    const a = all.studies.find((x) => x.studyInstanceUid === STUDY_A)!;
+    expect(a).toMatchObject({ patientName: 'Doe, Jane', patientId: 'PID0001', seriesCount: 2, instanceCount: 6, modalities: ['CT'] });
+
+    expect(services.library.listStudies({ search: 'smith' }).studies.map((x) => x.studyInstanceUid)).toEqual([STUDY_B]);
+    expect(services.library.listStudies({ search: 'xyz42' }).total).toBe(1); // accession
+    expect(services.library.listStudies({ search: 'brain' }).total).toBe(1); // description
+    expect(services.library.listStudies({ search: 'pid0001' }).total).toBe(1); // patient ID
+    expect(services.library.listStudies({ modality: 'MR' }).total).toBe(1);
+    expect(services.library.listStudies({ dateFrom: '20240101' }).studies.map((x) => x.studyInstanceUid)).toEqual([STUDY_A]);
+    expect(services.library.listStudies({ dateTo: '20231231' }).studies.map((x) => x.studyInstanceUid)).toEqual([STUDY_B]);
+    expect(services.library.listStudies({ sortBy: 'patientName', sortDir: 'asc' }).studies.map((x) => x.patientName)).toEqual(['Doe, Jane', 'Smith, John']);
+    expect(services.library.listStudies({ sortBy: 'instanceCount', sortDir: 'asc' }).studies.map((x) => x.instanceCount)).toEqual([1, 6]);
+
+    const detail = services.library.getStudy(STUDY_A);
+    expect(detail.series.map((x) => [x.seriesNumber, x.instances])).toEqual([[1, 5], [2, 1]]);
+    expect(() => services.library.getStudy('9.9.9')).toThrow(/No study/);
+  });
+
+  it('follows DICOMDIR records, matching upper-case file IDs case-insensitively', async () => {
+    const uids = ['1.2.3.40.1', '1.2.3.40.2'];
+    write('cd/IMAGES/IM0001', syntheticDicom({ sopInstanceUid: uids[0], studyInstanceUid: '1.2.3.40', seriesInstanceUid: '1.2.3.40.9' }));
+    write('cd/IMAGES/im0002', syntheticDicom({ sopInstanceUid: uids[1], studyInstanceUid: '1.2.3.40', seriesInstanceUid: '1.2.3.40.9' }));
+    const dicomdir = write(
+      'cd/DICOMDIR',
+      syntheticDicomdir([
+        { fileId: 'IMAGES/IM0001', sopInstanceUid: uids[0]! },
+        { fileId: 'IMAGES/IM0002', sopInstanceUid: uids[1]! },
+        { fileId: 'IMAGES/IM0003', sopInstanceUid: '1.2.3.40.3' },
+      ]),
+    );
+    const s = await services.library.import({ paths: [dicomdir] });
+    expect(s.instances).toBe(2);
+    expect(s.offered).toBe(4); // DICOMDIR + 2 found + 1 missing
+    expect(s.imported).toBe(3); // 2 instances + the DICOMDIR itself
+    expect(s.rejected).toHaveLength(1);
+    expect(s.rejected[0]!.code).toBe('MISSING_REFERENCE');
+    const again = await services.library.import({ paths: [dicomdir] });
+    expect(again.imported).toBe(0);
+  });
+
+  it('imports files with missing UIDs as one derived study and series', async () => {
+    for (let i = 1; i <= 4; i++) write(`nouid/${i}.dcm`, syntheticDicom({ studyInstanceUid: '', seriesInstanceUid: '', sopInstanceUid: '', instanceNumber: i, pixels: new Uint16Array(64).fill(i) }));
+    const s = await services.library.import({ paths: [join(root, 'in', 'nouid')] });
+    expect({ st: s.studies, se: s.series, i: s.instances }).toEqual({ st: 1, se: 1, i: 4 });
+    const study = services.library.listStudies({}).studies[0]!;
+    expect(study.uidDerived).toBe(true);
+    expect(services.library.getStudy(study.studyInstanceUid).series[0]!.uidDerived).toBe(true);
+    expect((await services.library.import({ paths: [join(root, 'in', 'nouid')] })).imported).toBe(0);
+  });
+
+  it('references files in place when asked, copying nothing', async () => {
+    const p = write('ref/one.dcm', syntheticDicom({ sopInstanceUid: '1.2.3.77' }));
+    const s = await services.library.import({ paths: [p], storageMode: 'reference' });
+    expect(s.imported).toBe(1);
+    expect(existsSync(join(services.dataDir, 'store'))).toBe(false);
+    expect(services.instanceFile('1.2.3.77')).toBe(p);
+  });
+
+  it('records the last import with its rejected files, and survives a reopen', async () => {
+    makeCorpus();
+    await services.library.import({ paths: [join(root, 'in')] });
+    await services.close();
+    services = await openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0 });
+    const last = services.library.lastImport();
+    expect(last?.status).toBe('done');
+    expect(last?.rejected.map((r) => r.code).sort()).toEqual(['EMPTY_FILE', 'NOT_DICOM', 'TRUNCATED']);
+    expect(services.library.totals().instances).toBe(7);
+  });
+
+  it('reports missing paths as rejected and refuses a second concurrent import', async () => {
+    makeCorpus();
+    const first = services.library.import({ paths: [join(root, 'in')] });
+    await expect(services.library.import({ paths: [join(root, 'in')] })).rejects.toThrow(/already running/);
+    await first;
+    const s = await services.library.import({ paths: [join(root, 'does-not-exist')] });
+    expect(s.rejected[0]?.code).toBe('UNREADABLE');
+    expect(s.offered).toBe(1);
+  });
+
+  it('cancels an import and keeps what was already imported', async () => {
+    for (let i = 0; i < 60; i++) write(`many/${i}.dcm`, syntheticDicom({ sopInstanceUid: `1.2.3.88.${i}` }));
+    let cancelledId = '';
+    services.events.subscribe((e, p) => {
+      const pr = p as ImportProgress;
+      // The first 'importing' event is sent before any file is read: cancel right there.
+      if (e === 'import.progress' && pr.phase === 'importing' && !cancelledId) {
+        cancelledId = pr.importId;
+        expect(services.library.cancelImport(pr.importId)).toBe(true);
+      }
+    });
+    const s = await services.library.import({ paths: [join(root, 'in', 'many')] });
+    expect(cancelledId).not.toBe('');
+    expect(s.status).toBe('cancelled');
+    expect(s.imported).toBeLessThan(60);
+    expect(s.imported + s.duplicates + s.rejected.length).toBe(s.offered);
+    expect(s.instances).toBe(s.imported);
+    expect(services.library.lastImport()?.status).toBe('cancelled');
+    expect(services.library.cancelImport('no-such-import')).toBe(false);
+    // Cancelling leaves the library consistent: importing again finishes the job.
+    const rest = await services.library.import({ paths: [join(root, 'in', 'many')] });
+    expect(rest.instances).toBe(60);
+  });
+});
+
+describe('IpcRouter over the services', () => {
+  it('validates payloads before any work and returns typed errors', async () => {
+    const bad = await services.router.dispatch('library.import', { paths: 'not-an-array' });
+    expect(bad.ok).toBe(false);
+    if (!bad.ok) expect(bad.error.code).toBe('BAD_REQUEST');
+    const extra = await services.router.dispatch('library.listStudies', { search: 'x', evil: true });
+    expect(extra.ok).toBe(false);
+    const unknown = await services.router.dispatch('fs.readFile', { path: '/etc/passwd' });
+    expect(unknown.ok).toBe(false);
+    if (!unknown.ok) expect(unknown.error.code).toBe('UNKNOWN_CHANNEL');
+    const notFound = await services.router.dispatch('library.getStudy', { studyInstanceUid: '1.2.3' });
+    expect(notFound).toEqual({ ok: false, error: { code: 'NOT_FOUND', message: expect.stringContaining('1.2.3') } });
+    const dialog = await services.router.dispatch('dialog.chooseImportSources', { kind: 'folder' });
+    expect(dialog.ok).toBe(false);
+    if (!dialog.ok) expect(dialog.error.code).toBe('UNAVAILABLE');
+    const info = await services.router.dispatch('app.info', {});
+    expect(info.ok && (info.value as { host: string }).host).toBe('cli');
+  });
+
+  it('never leaks a stack trace for an internal error', async () => {
+    const logs: string[] = [];
+    const { IpcRouter } = await import('../../electron/services/ipc-router');
+    const throwing = new Proxy({}, { get: () => () => { throw new Error('secret internals at /home/x'); } });
+    const router = new IpcRouter(throwing as never, (m) => logs.push(m));
+    const r = await router.dispatch('app.info', {});
+    expect(r).toEqual({ ok: false, error: { code: 'INTERNAL', message: expect.not.stringContaining('secret') } });
+    expect(logs.join()).toContain('secret internals');
+  });
+});
