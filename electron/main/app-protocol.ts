@@ -1,0 +1,144 @@
+/**
+ * The `vigil:` protocol. The renderer is never loaded from file://:
+ *   vigil://app/<path>                    files of the built renderer folder
+ *   vigil://dicom/instances/<sopUid>      stored DICOM bytes of one instance
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { resolve, sep } from 'node:path';
+import { Readable } from 'node:stream';
+import type { CustomScheme, Protocol } from 'electron';
+import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST } from './app-urls';
+import { CONTENT_SECURITY_POLICY } from './content-security-policy';
+import { contentTypeFor } from './content-types';
+
+/** Must be registered before the app is ready. */
+export const vigilScheme: CustomScheme = {
+  scheme: APP_SCHEME,
+  privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true, stream: true },
+};
+
+export interface AppProtocolOptions {
+  /** Folder holding the built renderer (index.html + assets). */
+  rendererDir: string;
+  /** Absolute path of an instance's stored bytes, or null if unknown. */
+  instanceFile(sopInstanceUid: string): string | null;
+  log?: (msg: string) => void;
+}
+
+export type ProtocolRequest = Pick<Request, 'url' | 'method'>;
+export type ProtocolHandler = (request: ProtocolRequest) => Promise<Response>;
+
+const MAX_UID_LENGTH = 64;
+
+function textResponse(status: number, text: string): Response {
+  return new Response(text, {
+    status,
+    headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' },
+  });
+}
+
+async function regularFileSize(path: string): Promise<number | null> {
+  try {
+    const info = await stat(path);
+    return info.isFile() ? info.size : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Resolves a URL path inside root; null when it would leave root or is malformed. */
+export function resolveInside(root: string, urlPath: string): string | null {
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0')) return null;
+  const relativePath = decoded === '' || decoded === '/' ? 'index.html' : decoded.replace(/^[/\\]+/, '');
+  const rootDir = resolve(root);
+  const target = resolve(rootDir, relativePath);
+  return target.startsWith(rootDir + sep) ? target : null;
+}
+
+async function serveAsset(rendererDir: string, url: URL, method: string): Promise<Response> {
+  const target = resolveInside(rendererDir, url.pathname);
+  if (target === null) return textResponse(403, 'Forbidden');
+  const size = await regularFileSize(target);
+  if (size === null) return textResponse(404, 'Not found');
+  const headers = {
+    'Content-Type': contentTypeFor(target),
+    'Content-Length': String(size),
+    'Content-Security-Policy': CONTENT_SECURITY_POLICY,
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-cache',
+  };
+  if (method === 'HEAD') return new Response(null, { status: 200, headers });
+  return new Response(new Uint8Array(await readFile(target)), { status: 200, headers });
+}
+
+async function serveInstance(options: AppProtocolOptions, url: URL, method: string): Promise<Response> {
+  const match = /^\/instances\/([^/]+)$/.exec(url.pathname);
+  if (!match?.[1]) return textResponse(404, 'Not found');
+  let uid: string;
+  try {
+    uid = decodeURIComponent(match[1]);
+  } catch {
+    return textResponse(400, 'Malformed instance UID');
+  }
+  if (uid.length === 0 || uid.length > MAX_UID_LENGTH) return textResponse(400, 'Malformed instance UID');
+  const path = options.instanceFile(uid);
+  if (path === null) return textResponse(404, 'Unknown instance');
+  const size = await regularFileSize(path);
+  if (size === null) return textResponse(404, 'Instance file is missing');
+  const headers = {
+    'Content-Type': 'application/dicom',
+    'Content-Length': String(size),
+    'Access-Control-Allow-Origin': APP_ORIGIN,
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-cache',
+  };
+  if (method === 'HEAD') return new Response(null, { status: 200, headers });
+  const body = Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>;
+  return new Response(body, { status: 200, headers });
+}
+
+export function createProtocolHandler(options: AppProtocolOptions): ProtocolHandler {
+  const log = options.log ?? ((msg: string) => console.error(msg));
+  return async (request) => {
+    const method = request.method.toUpperCase();
+    if (method !== 'GET' && method !== 'HEAD') return textResponse(405, 'Method not allowed');
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return textResponse(400, 'Bad request');
+    }
+    if (url.protocol !== `${APP_SCHEME}:`) return textResponse(404, 'Not found');
+    try {
+      switch (url.host.toLowerCase()) {
+        case APP_HOST:
+          return await serveAsset(options.rendererDir, url, method);
+        case DICOM_HOST:
+          return await serveInstance(options, url, method);
+        default:
+          return textResponse(404, 'Not found');
+      }
+    } catch (err) {
+      log(`[vigil] protocol error for ${request.url}: ${err instanceof Error ? err.message : String(err)}`);
+      return textResponse(500, 'Internal error');
+    }
+  };
+}
+
+/** Registers the privileged scheme; call before `app` is ready. */
+export function registerVigilScheme(protocol: Pick<Protocol, 'registerSchemesAsPrivileged'>): void {
+  protocol.registerSchemesAsPrivileged([vigilScheme]);
+}
+
+/** Installs the handler on the default session; returns the function that removes it. */
+export function handleVigilProtocol(protocol: Pick<Protocol, 'handle' | 'unhandle'>, handler: ProtocolHandler): () => void {
+  protocol.handle(APP_SCHEME, (request) => handler(request));
+  return () => protocol.unhandle(APP_SCHEME);
+}

@@ -1,0 +1,22 @@
+import type { BrowserWindow, Dialog, OpenDialogOptions } from 'electron';
+
+export type ImportSourceKind = 'folder' | 'files';
+
+export function importDialogOptions(kind: ImportSourceKind): OpenDialogOptions {
+  return kind === 'folder'
+    ? { title: 'Import DICOM folders', buttonLabel: 'Import', properties: ['openDirectory', 'multiSelections'] }
+    : { title: 'Import DICOM files', buttonLabel: 'Import', properties: ['openFile', 'multiSelections'] };
+}
+
+/** The native picker behind `dialog.chooseImportSources`; [] when cancelled. */
+export function importSourceChooser(
+  dialog: Pick<Dialog, 'showOpenDialog'>,
+  parent: () => BrowserWindow | null,
+): (kind: ImportSourceKind) => Promise<string[]> {
+  return async (kind) => {
+    const options = importDialogOptions(kind);
+    const window = parent();
+    const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+    return result.canceled ? [] : result.filePaths;
+  };
+}

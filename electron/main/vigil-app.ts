@@ -1,0 +1,118 @@
+/**
+ * The Electron app's lifecycle: one instance, the `vigil:` scheme, locked-down
+ * session, services opened on ready and closed on quit, one window.
+ */
+import { join } from 'node:path';
+import { type BrowserWindow, app, dialog, ipcMain, protocol, session } from 'electron';
+import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from './app-protocol';
+import { type EventSource, type RequestRouter, forwardEvents, registerIpcHandlers } from './ipc-registration';
+import { createMainWindow, focusWindow } from './main-window';
+import { importSourceChooser } from './native-dialog';
+import { guardNavigation } from './navigation-guard';
+import { denyAllPermissions } from './permission-policy';
+import { resolveRuntimePaths } from './runtime-paths';
+
+/** What the Electron layer needs from the services (openVigilServices provides it). */
+export interface HostServices {
+  readonly router: RequestRouter;
+  readonly events: EventSource;
+  instanceFile(sopInstanceUid: string): string | null;
+  close(): Promise<void>;
+}
+
+export interface HostServicesOptions {
+  dataDir: string;
+  host: 'electron';
+  version: string;
+  chooseImportSources: (kind: 'folder' | 'files') => Promise<string[]>;
+  log: (msg: string) => void;
+}
+
+export interface VigilAppOptions {
+  /** import.meta.url of the main bundle. */
+  bundleUrl: string;
+  openServices(options: HostServicesOptions): Promise<HostServices>;
+  log?: (msg: string) => void;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Starts the app. Returns false (and quits) when another instance already runs. */
+export function startVigilApp(options: VigilAppOptions): boolean {
+  const log = options.log ?? ((msg: string) => console.error(msg));
+  if (!app.requestSingleInstanceLock()) {
+    app.quit();
+    return false;
+  }
+  registerVigilScheme(protocol);
+
+  let mainWindow: BrowserWindow | null = null;
+  let services: HostServices | null = null;
+  let quitting = false;
+  let servicesClosed = false;
+  const teardown: Array<() => void> = [];
+
+  app.on('second-instance', () => {
+    if (mainWindow && !mainWindow.isDestroyed()) focusWindow(mainWindow);
+  });
+  app.on('web-contents-created', (_event, contents) => guardNavigation(contents));
+  app.on('window-all-closed', () => app.quit());
+  app.on('will-quit', (event) => {
+    quitting = true;
+    if (!services || servicesClosed) return;
+    event.preventDefault();
+    const closing = services;
+    services = null;
+    for (const undo of teardown.splice(0).reverse()) undo();
+    closing
+      .close()
+      .catch((err: unknown) => log(`[vigil] closing services failed: ${describe(err)}`))
+      .finally(() => {
+        servicesClosed = true;
+        app.quit();
+      });
+  });
+
+  const ready = async (): Promise<void> => {
+    denyAllPermissions(session.defaultSession);
+    const paths = resolveRuntimePaths({
+      bundleUrl: options.bundleUrl,
+      appPath: app.getAppPath(),
+      isPackaged: app.isPackaged,
+      resourcesPath: process.resourcesPath,
+    });
+    const opened = await options.openServices({
+      dataDir: join(app.getPath('userData'), 'library'),
+      host: 'electron',
+      version: app.getVersion(),
+      chooseImportSources: importSourceChooser(dialog, () => mainWindow),
+      log,
+    });
+    if (quitting) {
+      await opened.close();
+      return;
+    }
+    services = opened;
+    teardown.push(registerIpcHandlers(ipcMain, opened.router));
+    teardown.push(
+      handleVigilProtocol(protocol, createProtocolHandler({ rendererDir: paths.rendererDir, instanceFile: (uid) => opened.instanceFile(uid), log })),
+    );
+    teardown.push(forwardEvents(opened.events, () => (mainWindow && !mainWindow.isDestroyed() ? mainWindow.webContents : null)));
+    mainWindow = createMainWindow(paths.preloadPath, log);
+    mainWindow.on('closed', () => {
+      mainWindow = null;
+    });
+  };
+
+  app
+    .whenReady()
+    .then(ready)
+    .catch((err: unknown) => {
+      log(`[vigil] startup failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+      dialog.showErrorBox('Vigil could not start', describe(err));
+      app.exit(1);
+    });
+  return true;
+}

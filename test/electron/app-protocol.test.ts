@@ -1,0 +1,164 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  createProtocolHandler,
+  handleVigilProtocol,
+  registerVigilScheme,
+  resolveInside,
+} from '../../electron/main/app-protocol';
+import { CONTENT_SECURITY_POLICY } from '../../electron/main/content-security-policy';
+
+let root: string;
+let rendererDir: string;
+let dicomPath: string;
+const dicomBytes = new Uint8Array([0x44, 0x49, 0x43, 0x4d, 1, 2, 3, 4]);
+
+beforeAll(() => {
+  root = mkdtempSync(join(tmpdir(), 'vigil-protocol-'));
+  rendererDir = join(root, 'renderer');
+  mkdirSync(join(rendererDir, 'assets'), { recursive: true });
+  writeFileSync(join(rendererDir, 'index.html'), '<!doctype html><title>Vigil</title>');
+  writeFileSync(join(rendererDir, 'assets', 'app.js'), 'console.log(1)');
+  writeFileSync(join(rendererDir, 'assets', 'codec.wasm'), new Uint8Array([0, 0x61, 0x73, 0x6d]));
+  writeFileSync(join(root, 'secret.txt'), 'outside the renderer');
+  dicomPath = join(root, 'instance.dcm');
+  writeFileSync(dicomPath, dicomBytes);
+});
+
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+function handler() {
+  const instanceFile = vi.fn((uid: string) => {
+    if (uid === '1.2.840.1') return dicomPath;
+    if (uid === '1.2.840.2') return join(root, 'moved-away.dcm');
+    return null;
+  });
+  return { handle: createProtocolHandler({ rendererDir, instanceFile, log: () => {} }), instanceFile };
+}
+
+const get = (url: string) => ({ url, method: 'GET' });
+
+describe('vigil://app/', () => {
+  it('serves index.html with the CSP header', async () => {
+    const response = await handler().handle(get('vigil://app/index.html'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(response.headers.get('content-security-policy')).toBe(CONTENT_SECURITY_POLICY);
+    expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(await response.text()).toContain('<title>Vigil</title>');
+  });
+
+  it('serves index.html for the bare origin', async () => {
+    const response = await handler().handle(get('vigil://app/'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+  });
+
+  it('serves assets with their content type', async () => {
+    const { handle } = handler();
+    expect((await handle(get('vigil://app/assets/app.js'))).headers.get('content-type')).toMatch(/^text\/javascript/);
+    expect((await handle(get('vigil://app/assets/codec.wasm'))).headers.get('content-type')).toBe('application/wasm');
+  });
+
+  it('returns 404 for a missing file or a folder', async () => {
+    const { handle } = handler();
+    expect((await handle(get('vigil://app/nope.js'))).status).toBe(404);
+    expect((await handle(get('vigil://app/assets'))).status).toBe(404);
+  });
+
+  it.each([
+    'vigil://app/../../etc/passwd',
+    'vigil://app/../secret.txt',
+    'vigil://app/%2e%2e/secret.txt',
+    'vigil://app/..%2fsecret.txt',
+    'vigil://app/assets%2f..%2f..%2fsecret.txt',
+    'vigil://app/..%5csecret.txt',
+    'vigil://app/%2Fetc%2Fpasswd',
+  ])('never serves anything outside the renderer folder: %s', async (url) => {
+    const response = await handler().handle(get(url));
+    expect([403, 404]).toContain(response.status);
+    expect(await response.text()).not.toContain('outside the renderer');
+  });
+
+  it('refuses malformed escapes and NUL bytes', async () => {
+    const { handle } = handler();
+    expect((await handle(get('vigil://app/%E0%A4%A'))).status).toBe(403);
+    expect((await handle(get('vigil://app/index.html%00.js'))).status).toBe(403);
+  });
+
+  it('refuses methods other than GET and HEAD', async () => {
+    const { handle } = handler();
+    expect((await handle({ url: 'vigil://app/index.html', method: 'POST' })).status).toBe(405);
+    const head = await handle({ url: 'vigil://app/index.html', method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.body).toBeNull();
+  });
+
+  it('returns 404 for unknown hosts', async () => {
+    expect((await handler().handle(get('vigil://other/index.html'))).status).toBe(404);
+  });
+});
+
+describe('resolveInside', () => {
+  it('keeps paths inside the root', () => {
+    expect(resolveInside('/srv/r', '/index.html')).toBe(join('/srv/r', 'index.html'));
+    expect(resolveInside('/srv/r', '/')).toBe(join('/srv/r', 'index.html'));
+    expect(resolveInside('/srv/r', '/..%2f..%2fetc/passwd')).toBeNull();
+    expect(resolveInside('/srv/r', '/.')).toBeNull();
+  });
+});
+
+describe('vigil://dicom/instances/', () => {
+  it('serves stored bytes as application/dicom, readable from the app origin', async () => {
+    const { handle, instanceFile } = handler();
+    const response = await handle(get('vigil://dicom/instances/1.2.840.1'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/dicom');
+    expect(response.headers.get('content-length')).toBe(String(dicomBytes.length));
+    expect(response.headers.get('access-control-allow-origin')).toBe('vigil://app');
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(dicomBytes);
+    expect(instanceFile).toHaveBeenCalledWith('1.2.840.1');
+  });
+
+  it('decodes the UID from the URL', async () => {
+    const { handle, instanceFile } = handler();
+    await handle(get('vigil://dicom/instances/1.2%2E840.9'));
+    expect(instanceFile).toHaveBeenCalledWith('1.2.840.9');
+  });
+
+  it('returns 404 for an unknown instance or a missing file', async () => {
+    const { handle } = handler();
+    expect((await handle(get('vigil://dicom/instances/9.9.9'))).status).toBe(404);
+    expect((await handle(get('vigil://dicom/instances/1.2.840.2'))).status).toBe(404);
+    expect((await handle(get('vigil://dicom/instances/'))).status).toBe(404);
+    expect((await handle(get('vigil://dicom/other/1.2.840.1'))).status).toBe(404);
+  });
+
+  it('rejects over-long UIDs without a lookup', async () => {
+    const { handle, instanceFile } = handler();
+    expect((await handle(get(`vigil://dicom/instances/${'1'.repeat(65)}`))).status).toBe(400);
+    expect(instanceFile).not.toHaveBeenCalled();
+  });
+});
+
+describe('scheme registration', () => {
+  it('registers vigil as a standard, secure, fetchable, streaming scheme', () => {
+    const protocol = { registerSchemesAsPrivileged: vi.fn() };
+    registerVigilScheme(protocol);
+    expect(protocol.registerSchemesAsPrivileged).toHaveBeenCalledWith([
+      { scheme: 'vigil', privileges: { standard: true, secure: true, supportFetchAPI: true, corsEnabled: true, stream: true } },
+    ]);
+  });
+
+  it('handles and unhandles the vigil scheme', async () => {
+    const protocol = { handle: vi.fn(), unhandle: vi.fn() };
+    const undo = handleVigilProtocol(protocol, handler().handle);
+    expect(protocol.handle).toHaveBeenCalledWith('vigil', expect.any(Function));
+    const installed = protocol.handle.mock.calls[0]?.[1] as (request: Request) => Promise<Response>;
+    expect((await installed(new Request('vigil://app/index.html'))).status).toBe(200);
+    undo();
+    expect(protocol.unhandle).toHaveBeenCalledWith('vigil');
+  });
+});

@@ -1,0 +1,270 @@
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+import { IPC_EVENT_PREFIX, IPC_INVOKE_PREFIX, channelNames } from '../../contract/ipc-contract';
+import type { HostServices, HostServicesOptions } from '../../electron/main/vigil-app';
+
+type Listener = (...args: unknown[]) => void;
+
+const fake = vi.hoisted(() => {
+  class Emitter {
+    readonly listeners = new Map<string, Listener[]>();
+    on(event: string, listener: Listener) {
+      this.listeners.set(event, [...(this.listeners.get(event) ?? []), listener]);
+      return this;
+    }
+    once(event: string, listener: Listener) {
+      return this.on(event, listener);
+    }
+    emit(event: string, ...args: unknown[]) {
+      for (const listener of this.listeners.get(event) ?? []) listener(...args);
+    }
+  }
+
+  class FakeWebContents extends Emitter {
+    send = vi.fn();
+    isDestroyed = vi.fn(() => false);
+    setWindowOpenHandler = vi.fn();
+  }
+
+  class FakeBrowserWindow extends Emitter {
+    static instances: FakeBrowserWindow[] = [];
+    readonly webContents = new FakeWebContents();
+    show = vi.fn();
+    focus = vi.fn();
+    restore = vi.fn();
+    isMinimized = vi.fn(() => true);
+    isDestroyed = vi.fn(() => false);
+    loadURL = vi.fn(async (_url: string) => {});
+    constructor(readonly options: Record<string, unknown>) {
+      super();
+      FakeBrowserWindow.instances.push(this);
+    }
+  }
+
+  class FakeApp extends Emitter {
+    isPackaged = false;
+    ready: Promise<void> = Promise.resolve();
+    requestSingleInstanceLock = vi.fn(() => true);
+    quit = vi.fn();
+    exit = vi.fn();
+    whenReady = vi.fn(() => this.ready);
+    getPath = vi.fn((name: string) => `/home/u/.config/Vigil-${name}`);
+    getAppPath = vi.fn(() => '/repo');
+    getVersion = vi.fn(() => '9.9.9');
+  }
+
+  const state = {
+    app: new FakeApp(),
+    protocol: { registerSchemesAsPrivileged: vi.fn(), handle: vi.fn(), unhandle: vi.fn() },
+    ipcMain: { handle: vi.fn(), removeHandler: vi.fn() },
+    dialog: { showOpenDialog: vi.fn(), showErrorBox: vi.fn() },
+    session: {
+      defaultSession: {
+        setPermissionRequestHandler: vi.fn(),
+        setPermissionCheckHandler: vi.fn(),
+        setDevicePermissionHandler: vi.fn(),
+      },
+    },
+    FakeBrowserWindow,
+    FakeApp,
+  };
+  return state;
+});
+
+vi.mock('electron', () => ({
+  get app() {
+    return fake.app;
+  },
+  BrowserWindow: fake.FakeBrowserWindow,
+  protocol: fake.protocol,
+  ipcMain: fake.ipcMain,
+  dialog: fake.dialog,
+  session: fake.session,
+}));
+
+const { startVigilApp } = await import('../../electron/main/vigil-app');
+
+const bundleUrl = pathToFileURL(join('/repo', 'out', 'main', 'main.js')).href;
+
+function fakeServices() {
+  const eventListeners = new Set<(event: string, payload: unknown) => void>();
+  const services = {
+    router: { dispatch: vi.fn(async () => ({ ok: true as const, value: null })) },
+    events: {
+      subscribe: vi.fn((listener: (event: string, payload: unknown) => void) => {
+        eventListeners.add(listener);
+        return () => eventListeners.delete(listener);
+      }),
+    },
+    instanceFile: vi.fn(() => null),
+    close: vi.fn(async () => {}),
+  };
+  const emit = (event: string, payload: unknown) => eventListeners.forEach((l) => l(event, payload));
+  return { services, emit };
+}
+
+function start() {
+  const { services, emit } = fakeServices();
+  const openServices = vi.fn(async (_options: HostServicesOptions) => services as unknown as HostServices);
+  const started = startVigilApp({ bundleUrl, openServices, log: () => {} });
+  return { started, services, openServices, emit };
+}
+
+async function startedAndReady() {
+  const run = start();
+  await vi.waitFor(() => expect(fake.FakeBrowserWindow.instances).toHaveLength(1));
+  const window = fake.FakeBrowserWindow.instances[0];
+  if (!window) throw new Error('no window');
+  return { ...run, window };
+}
+
+beforeEach(() => {
+  vi.clearAllMocks();
+  fake.app = new fake.FakeApp();
+  fake.FakeBrowserWindow.instances = [];
+});
+
+describe('single instance', () => {
+  it('quits without registering anything when the lock is held by another instance', () => {
+    fake.app.requestSingleInstanceLock.mockReturnValue(false);
+    const { started, openServices } = start();
+    expect(started).toBe(false);
+    expect(fake.app.quit).toHaveBeenCalledTimes(1);
+    expect(fake.app.whenReady).not.toHaveBeenCalled();
+    expect(fake.protocol.registerSchemesAsPrivileged).not.toHaveBeenCalled();
+    expect(openServices).not.toHaveBeenCalled();
+  });
+
+  it('focuses the existing window when a second instance starts', async () => {
+    const { window } = await startedAndReady();
+    fake.app.emit('second-instance', {}, ['vigil'], '/');
+    expect(window.restore).toHaveBeenCalled();
+    expect(window.show).toHaveBeenCalled();
+    expect(window.focus).toHaveBeenCalled();
+    expect(fake.app.quit).not.toHaveBeenCalled();
+  });
+});
+
+describe('startup', () => {
+  it('registers the privileged vigil scheme before the app is ready', async () => {
+    let resolveReady: () => void = () => {};
+    fake.app.ready = new Promise<void>((resolve) => {
+      resolveReady = resolve;
+    });
+    const { started, openServices } = start();
+    expect(started).toBe(true);
+    expect(fake.protocol.registerSchemesAsPrivileged).toHaveBeenCalledWith([
+      expect.objectContaining({ scheme: 'vigil', privileges: expect.objectContaining({ standard: true, secure: true }) }),
+    ]);
+    expect(fake.protocol.handle).not.toHaveBeenCalled();
+    expect(openServices).not.toHaveBeenCalled();
+    resolveReady();
+    await vi.waitFor(() => expect(fake.FakeBrowserWindow.instances).toHaveLength(1));
+    expect(fake.protocol.handle).toHaveBeenCalledWith('vigil', expect.any(Function));
+  });
+
+  it('opens services in userData, registers IPC and the protocol, then loads vigil://app/index.html', async () => {
+    const { openServices, window } = await startedAndReady();
+    const options = openServices.mock.calls[0]?.[0];
+    expect(options?.dataDir).toBe(join('/home/u/.config/Vigil-userData', 'library'));
+    expect(options?.host).toBe('electron');
+    expect(options?.version).toBe('9.9.9');
+
+    expect(fake.ipcMain.handle).toHaveBeenCalledTimes(channelNames.length);
+    for (const channel of channelNames) expect(fake.ipcMain.handle).toHaveBeenCalledWith(IPC_INVOKE_PREFIX + channel, expect.any(Function));
+    expect(fake.protocol.handle).toHaveBeenCalledWith('vigil', expect.any(Function));
+
+    const prefs = window.options.webPreferences as Record<string, unknown>;
+    expect(prefs.preload).toBe(join('/repo', 'out', 'main', 'preload.cjs'));
+    expect(prefs.sandbox).toBe(true);
+    expect(prefs.contextIsolation).toBe(true);
+    expect(window.loadURL).toHaveBeenCalledWith('vigil://app/index.html');
+    expect(window.webContents.setWindowOpenHandler).toHaveBeenCalled();
+
+    expect(window.show).not.toHaveBeenCalled();
+    window.emit('ready-to-show');
+    expect(window.show).toHaveBeenCalled();
+  });
+
+  it('denies every permission on the default session', async () => {
+    await startedAndReady();
+    const ses = fake.session.defaultSession;
+    const request = ses.setPermissionRequestHandler.mock.calls[0]?.[0] as (wc: unknown, p: string, cb: (ok: boolean) => void) => void;
+    const callback = vi.fn();
+    request({}, 'media', callback);
+    expect(callback).toHaveBeenCalledWith(false);
+    const check = ses.setPermissionCheckHandler.mock.calls[0]?.[0] as (...args: unknown[]) => boolean;
+    expect(check(null, 'notifications', 'vigil://app', {})).toBe(false);
+  });
+
+  it('guards navigation of every web contents created', async () => {
+    await startedAndReady();
+    const contents = new (fake.FakeBrowserWindow.instances[0]!.webContents.constructor as new () => {
+      setWindowOpenHandler: ReturnType<typeof vi.fn>;
+      emit: (event: string, ...args: unknown[]) => void;
+    })();
+    fake.app.emit('web-contents-created', {}, contents);
+    const preventDefault = vi.fn();
+    contents.emit('will-navigate', { url: 'https://evil.example/', preventDefault });
+    expect(preventDefault).toHaveBeenCalled();
+    expect(contents.setWindowOpenHandler).toHaveBeenCalled();
+  });
+
+  it('forwards service events to the window', async () => {
+    const { emit, window } = await startedAndReady();
+    emit('library.changed', { reason: 'import' });
+    expect(window.webContents.send).toHaveBeenCalledWith(IPC_EVENT_PREFIX + 'library.changed', { reason: 'import' });
+  });
+
+  it('implements the native import picker with the dialog, [] when cancelled', async () => {
+    const { openServices, window } = await startedAndReady();
+    const choose = openServices.mock.calls[0]?.[0].chooseImportSources;
+    fake.dialog.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: ['/scans/a', '/scans/b'] });
+    await expect(choose?.('folder')).resolves.toEqual(['/scans/a', '/scans/b']);
+    expect(fake.dialog.showOpenDialog).toHaveBeenLastCalledWith(
+      window,
+      expect.objectContaining({ properties: ['openDirectory', 'multiSelections'] }),
+    );
+    fake.dialog.showOpenDialog.mockResolvedValueOnce({ canceled: true, filePaths: [] });
+    await expect(choose?.('files')).resolves.toEqual([]);
+    expect(fake.dialog.showOpenDialog).toHaveBeenLastCalledWith(
+      window,
+      expect.objectContaining({ properties: ['openFile', 'multiSelections'] }),
+    );
+  });
+
+  it('reports a startup failure and exits', async () => {
+    const openServices = vi.fn(async () => {
+      throw new Error('disk full');
+    });
+    startVigilApp({ bundleUrl, openServices, log: () => {} });
+    await vi.waitFor(() => expect(fake.app.exit).toHaveBeenCalledWith(1));
+    expect(fake.dialog.showErrorBox).toHaveBeenCalledWith('Vigil could not start', 'disk full');
+    expect(fake.FakeBrowserWindow.instances).toHaveLength(0);
+  });
+});
+
+describe('shutdown', () => {
+  it('quits when all windows are closed', async () => {
+    await startedAndReady();
+    fake.app.emit('window-all-closed');
+    expect(fake.app.quit).toHaveBeenCalled();
+  });
+
+  it('closes services and removes handlers before quitting', async () => {
+    const { services } = await startedAndReady();
+    const willQuit = { preventDefault: vi.fn() };
+    fake.app.emit('will-quit', willQuit);
+    expect(willQuit.preventDefault).toHaveBeenCalled();
+    expect(services.close).toHaveBeenCalledTimes(1);
+    expect(fake.ipcMain.removeHandler).toHaveBeenCalledTimes(channelNames.length);
+    expect(fake.protocol.unhandle).toHaveBeenCalledWith('vigil');
+    await vi.waitFor(() => expect(fake.app.quit).toHaveBeenCalled());
+
+    const secondQuit = { preventDefault: vi.fn() };
+    fake.app.emit('will-quit', secondQuit);
+    expect(secondQuit.preventDefault).not.toHaveBeenCalled();
+    expect(services.close).toHaveBeenCalledTimes(1);
+  });
+});
