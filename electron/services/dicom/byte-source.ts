@@ -37,38 +37,52 @@ export class BufferByteSource implements ByteSource {
   close(): void {}
 }
 
-const MIN_WINDOW = 64 * 1024;
+/** Most headers fit in the first 16 KiB; larger ones grow the window as needed. */
+const MIN_WINDOW = 16 * 1024;
 
 export class FileByteSource implements ByteSource {
   private fd: number | null;
-  private buf: Buffer = Buffer.alloc(0);
+  private buf: Buffer;
   private bufOffset = 0;
+  private bufLength = 0;
 
+  /**
+   * `scratch` lets a caller that reads many files one after another reuse one
+   * buffer (no per-file allocation); values read from this source are only
+   * valid until the scratch is reused.
+   */
   constructor(
     path: string,
     readonly size: number,
+    scratch?: Buffer,
   ) {
     this.fd = openSync(path, 'r');
+    this.buf = scratch ?? Buffer.allocUnsafe(MIN_WINDOW);
   }
 
   window(offset: number, length: number): { buf: Buffer; start: number } {
     if (offset < 0 || length < 0 || offset + length > this.size) throw new OutOfBoundsError(offset, length, this.size);
-    if (offset >= this.bufOffset && offset + length <= this.bufOffset + this.buf.length) {
+    if (offset >= this.bufOffset && offset + length <= this.bufOffset + this.bufLength) {
       return { buf: this.buf, start: offset - this.bufOffset };
     }
     if (this.fd === null) throw new Error('byte source closed');
-    const want = Math.min(Math.max(length, MIN_WINDOW), this.size - offset);
-    const buf = this.buf.length >= want && this.buf.length <= 4 * want ? this.buf : Buffer.allocUnsafe(want);
+    const want = Math.min(Math.max(length, this.buf.length, MIN_WINDOW), this.size - offset);
+    if (this.buf.length < want) this.buf = Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {
-      const n = readSync(this.fd, buf, got, want - got, offset + got);
+      const n = readSync(this.fd, this.buf, got, want - got, offset + got);
       if (n === 0) break;
       got += n;
     }
     if (got < length) throw new OutOfBoundsError(offset, length, offset + got);
-    this.buf = got === buf.length ? buf : buf.subarray(0, got);
+    this.bufLength = got;
     this.bufOffset = offset;
     return { buf: this.buf, start: 0 };
+  }
+
+  /** The (possibly grown) window buffer, for reuse as the next file's scratch. */
+  get windowBuffer(): Buffer {
+    return this.buf;
   }
 
   close(): void {

@@ -75,7 +75,8 @@ export function isDicomdir(info: DicomFileInfo): boolean {
   return info.meta?.uid(Tag.MediaStorageSopClassUid) === DICOMDIR_SOP_CLASS || info.dataset.has(Tag.DirectoryRecordSequence);
 }
 
-export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: string): InstanceMetadata {
+/** `contentSha256` is called only when the file has no usable SOP Instance UID. */
+export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: string | (() => string)): InstanceMetadata {
   const ds = info.dataset;
   const sopClassUid = ds.uid(Tag.SopClassUid) || info.meta?.uid(Tag.MediaStorageSopClassUid) || '';
   let sopInstanceUid = ds.uid(Tag.SopInstanceUid) || info.meta?.uid(Tag.MediaStorageSopInstanceUid) || '';
@@ -153,7 +154,7 @@ export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: stri
   }
   if (!validUid(sopInstanceUid)) {
     // Content-derived: the same bytes always get the same UID, so re-imports stay duplicates.
-    sopInstanceUid = derivedUid('instance', [contentSha256]);
+    sopInstanceUid = derivedUid('instance', [typeof contentSha256 === 'string' ? contentSha256 : contentSha256()]);
     m.derived.instance = true;
   }
   m.studyInstanceUid = studyInstanceUid;

@@ -24,8 +24,11 @@ export type ImportFileResult =
       id: number;
       kind: 'instance';
       path: string;
-      sha256: string;
+      /** Content hash; null for files indexed in place (hashed later, on demand). */
+      sha256: string | null;
       size: number;
+      /** Source file's modification time, to notice a referenced file changing later. */
+      mtimeMs: number;
       /** Path relative to dataDir (copy) or the absolute source path (reference). */
       storedPath: string;
       /** True when this task wrote the stored file (so it may be removed if the instance is a duplicate). */
@@ -95,16 +98,21 @@ function storeCopy(dataDir: string, sha256: string, write: (tmp: string) => void
   return { rel, created: true };
 }
 
+/** One header buffer per thread: files are processed one at a time, synchronously. */
+let headerScratch: Buffer = Buffer.allocUnsafe(16 * 1024);
+
 function rejected(task: ImportFileTask, code: string, reason: string): ImportFileResult {
   return { id: task.id, kind: 'rejected', path: task.path, code, reason };
 }
 
 export function processImportFile(task: ImportFileTask): ImportFileResult {
   let size: number;
+  let mtimeMs: number;
   try {
     const st = statSync(task.path);
     if (!st.isFile()) return rejected(task, 'NOT_A_FILE', 'not a regular file');
     size = st.size;
+    mtimeMs = Math.trunc(st.mtimeMs);
   } catch (err) {
     return rejected(task, 'UNREADABLE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
@@ -113,34 +121,45 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
   let source: ByteSource | null = null;
   let whole: Buffer | null = null;
   try {
-    if (size <= WHOLE_READ_LIMIT) {
+    // A managed copy needs every byte anyway (hash + write): read small files whole.
+    // Indexing in place reads only the header windows it needs, like any PACS indexer.
+    if (task.mode === 'copy' && size <= WHOLE_READ_LIMIT) {
       whole = readWhole(task.path);
       source = new BufferByteSource(whole);
     } else {
-      source = new FileByteSource(task.path, size);
+      source = new FileByteSource(task.path, size, headerScratch);
     }
     const info = readDicom(source, { expandSequences: DICOMDIR_EXPAND });
-    const sha256 = whole ? createHash('sha256').update(whole).digest('hex') : hashFile(task.path);
+    let sha256: string | null = null;
+    const contentHash = (): string => {
+      sha256 ??= whole ? createHash('sha256').update(whole).digest('hex') : hashFile(task.path);
+      return sha256;
+    };
 
     if (isDicomdir(info)) {
-      return { id: task.id, kind: 'dicomdir', path: task.path, sha256, size, references: dicomdirReferences(info, task.path) };
+      return { id: task.id, kind: 'dicomdir', path: task.path, sha256: contentHash(), size, references: dicomdirReferences(info, task.path) };
     }
-    const metadata = extractInstanceMetadata(info, sha256);
+    const metadata = extractInstanceMetadata(info, contentHash);
     let storedPath = task.path;
     let createdStoredFile = false;
     if (task.mode === 'copy') {
       const buf = whole;
-      const stored = storeCopy(task.dataDir, sha256, (tmp) => (buf ? writeFileSync(tmp, buf) : copyFileSync(task.path, tmp)));
+      const stored = storeCopy(task.dataDir, contentHash(), (tmp) => (buf ? writeFileSync(tmp, buf) : copyFileSync(task.path, tmp)));
       storedPath = stored.rel;
       createdStoredFile = stored.created;
     }
-    return { id: task.id, kind: 'instance', path: task.path, sha256, size, storedPath, createdStoredFile, metadata };
+    return { id: task.id, kind: 'instance', path: task.path, sha256, size, mtimeMs, storedPath, createdStoredFile, metadata };
   } catch (err) {
     if (err instanceof DicomParseError) return rejected(task, err.code, err.message);
     const e = err as NodeJS.ErrnoException;
     if (e.code) return rejected(task, 'UNREADABLE', `cannot read the file: ${e.code}`);
     return rejected(task, 'MALFORMED', `malformed DICOM: ${e.message}`);
   } finally {
+    // Keep a grown window for the next file, but not an unusually large one.
+    if (source instanceof FileByteSource) {
+      const grown = source.windowBuffer;
+      if (grown.length <= 1024 * 1024) headerScratch = grown;
+    }
     source?.close();
   }
 }

@@ -18,12 +18,15 @@ export function scanSources(paths: readonly string[], onProgress?: (found: numbe
   const seenFiles = new Set<string>();
   const seenDirs = new Set<string>();
 
-  const addFile = (p: string) => {
-    let real = p;
-    try {
-      real = realpathSync(p);
-    } catch {
-      /* keep the given path */
+  /** `real` is the file's real path when the caller knows it (a regular file in a real folder). */
+  const addFile = (p: string, known?: string) => {
+    let real = known ?? p;
+    if (!known) {
+      try {
+        real = realpathSync(p);
+      } catch {
+        /* keep the given path */
+      }
     }
     if (seenFiles.has(real)) return;
     seenFiles.add(real);
@@ -53,7 +56,7 @@ export function scanSources(paths: readonly string[], onProgress?: (found: numbe
     for (const e of entries) {
       const p = join(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) addFile(p);
+      else if (e.isFile()) addFile(p, join(real, e.name));
       else if (e.isSymbolicLink()) {
         try {
           const st = statSync(p);

@@ -67,11 +67,12 @@ const MIGRATIONS: string[] = [
     body_part TEXT NOT NULL,
     charset TEXT NOT NULL,
     has_pixel_data INTEGER NOT NULL,
-    sha256 TEXT NOT NULL,
+    sha256 TEXT,
     size INTEGER NOT NULL,
     storage TEXT NOT NULL CHECK (storage IN ('copy', 'reference')),
     path TEXT NOT NULL,
     source_path TEXT NOT NULL,
+    source_mtime INTEGER,
     uid_derived INTEGER NOT NULL,
     import_ref TEXT,
     imported_at TEXT NOT NULL
@@ -114,11 +115,13 @@ export interface LibraryTotals {
 
 export interface NewInstance {
   metadata: InstanceMetadata;
-  sha256: string;
+  /** Null when indexed in place without hashing. */
+  sha256: string | null;
   size: number;
   storage: 'copy' | 'reference';
   path: string;
   sourcePath: string;
+  sourceMtimeMs: number | null;
   importId: string;
 }
 
@@ -177,6 +180,8 @@ export function patientKey(m: InstanceMetadata): string {
 export class StudyIndex {
   readonly db: Database.Database;
   private readonly stmts;
+  /** Row ids already known to exist, so a 5,000-slice series costs one lookup, not 5,000. */
+  private readonly knownIds = { patient: new Map<string, number>(), study: new Map<string, number>(), series: new Map<string, number>() };
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -207,11 +212,11 @@ export class StudyIndex {
       insertInstance: db.prepare(`INSERT INTO instances (
         sop_instance_uid, series_ref, sop_class_uid, instance_number, transfer_syntax, rows, columns, frames, photometric,
         samples_per_pixel, bits_allocated, pixel_spacing, image_position, image_orientation, slice_location, slice_thickness,
-        view_position, image_type, body_part, charset, has_pixel_data, sha256, size, storage, path, source_path, uid_derived, import_ref, imported_at
+        view_position, image_type, body_part, charset, has_pixel_data, sha256, size, storage, path, source_path, source_mtime, uid_derived, import_ref, imported_at
       ) VALUES (
         @uid, @seriesRef, @sopClass, @instanceNumber, @ts, @rows, @columns, @frames, @photometric,
         @spp, @bits, @pixelSpacing, @position, @orientation, @sliceLocation, @sliceThickness,
-        @viewPosition, @imageType, @bodyPart, @charset, @hasPixels, @sha256, @size, @storage, @path, @sourcePath, @derived, @importId, @now
+        @viewPosition, @imageType, @bodyPart, @charset, @hasPixels, @sha256, @size, @storage, @path, @sourcePath, @sourceMtime, @derived, @importId, @now
       )`),
       fileSetKnown: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM file_sets WHERE sha256 = ?'),
       insertFileSet: db.prepare('INSERT OR IGNORE INTO file_sets (sha256, source_path, records, imported_at) VALUES (?, ?, ?, ?)'),
@@ -258,16 +263,21 @@ export class StudyIndex {
     const m = n.metadata;
     const now = new Date().toISOString();
     const key = patientKey(m);
-    let patientRef = this.stmts.patientByKey.get(key)?.id;
-    const patientValues = { name: m.patientName, nameRaw: m.patientNameRaw, birthDate: m.birthDate, sex: m.sex };
+    let patientRef = this.knownIds.patient.get(key);
     if (patientRef === undefined) {
-      patientRef = Number(
-        this.stmts.insertPatient.run({ key, patientId: m.patientId, issuer: m.issuerOfPatientId, ...patientValues }).lastInsertRowid,
-      );
-    } else {
-      this.stmts.fillPatient.run({ id: patientRef, ...patientValues });
+      const patientValues = { name: m.patientName, nameRaw: m.patientNameRaw, birthDate: m.birthDate, sex: m.sex };
+      patientRef = this.stmts.patientByKey.get(key)?.id;
+      if (patientRef === undefined) {
+        patientRef = Number(
+          this.stmts.insertPatient.run({ key, patientId: m.patientId, issuer: m.issuerOfPatientId, ...patientValues }).lastInsertRowid,
+        );
+      } else {
+        // Fill attributes an earlier file of this patient left empty.
+        this.stmts.fillPatient.run({ id: patientRef, ...patientValues });
+      }
+      this.knownIds.patient.set(key, patientRef);
     }
-    let studyRef = this.stmts.studyByUid.get(m.studyInstanceUid)?.id;
+    let studyRef = this.knownIds.study.get(m.studyInstanceUid) ?? this.stmts.studyByUid.get(m.studyInstanceUid)?.id;
     if (studyRef === undefined) {
       const search = [m.patientName, m.patientNameRaw, m.patientNameSearch, m.patientId, m.studyDescription, m.accessionNumber]
         .join('\n')
@@ -288,7 +298,8 @@ export class StudyIndex {
         }).lastInsertRowid,
       );
     }
-    let seriesRef = this.stmts.seriesByUid.get(m.seriesInstanceUid)?.id;
+    this.knownIds.study.set(m.studyInstanceUid, studyRef);
+    let seriesRef = this.knownIds.series.get(m.seriesInstanceUid) ?? this.stmts.seriesByUid.get(m.seriesInstanceUid)?.id;
     if (seriesRef === undefined) {
       seriesRef = Number(
         this.stmts.insertSeries.run({
@@ -304,6 +315,7 @@ export class StudyIndex {
         }).lastInsertRowid,
       );
     }
+    this.knownIds.series.set(m.seriesInstanceUid, seriesRef);
     const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
     this.stmts.insertInstance.run({
       uid: m.sopInstanceUid,
@@ -332,6 +344,7 @@ export class StudyIndex {
       storage: n.storage,
       path: n.path,
       sourcePath: n.sourcePath,
+      sourceMtime: n.sourceMtimeMs,
       derived: m.derived.instance ? 1 : 0,
       importId: n.importId,
       now,
@@ -339,7 +352,20 @@ export class StudyIndex {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.db.transaction(fn)();
+    try {
+      return this.db.transaction(fn)();
+    } catch (err) {
+      // A rolled-back transaction may have inserted ids we cached: forget them.
+      this.forgetKnownIds();
+      throw err;
+    }
+  }
+
+  /** Call after anything deletes patients, studies or series. */
+  forgetKnownIds(): void {
+    this.knownIds.patient.clear();
+    this.knownIds.study.clear();
+    this.knownIds.series.clear();
   }
 
   totals(): LibraryTotals {

@@ -230,7 +230,7 @@ export class StudyLibrary {
         if (seen.has(uid) || this.index.hasInstance(uid)) {
           counts.duplicates++;
           // A different encoding of a known instance: drop the copy we just wrote, unless it is in use.
-          if (mode === 'copy' && r.createdStoredFile && !this.index.isShaReferenced(r.sha256)) {
+          if (mode === 'copy' && r.createdStoredFile && r.sha256 && !this.index.isShaReferenced(r.sha256)) {
             rmSync(join(this.dataDir, r.storedPath), { force: true });
           }
           return;
@@ -243,6 +243,7 @@ export class StudyLibrary {
           storage: mode,
           path: r.storedPath,
           sourcePath: r.path,
+          sourceMtimeMs: r.mtimeMs,
           importId,
         });
         counts.imported++;
