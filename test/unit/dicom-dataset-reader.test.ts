@@ -136,3 +136,27 @@ describe('extractInstanceMetadata', () => {
     expect(() => extractInstanceMetadata(read(buf), '0'.repeat(64))).toThrow(/not a storable instance/);
   });
 });
+
+describe('hostile input', () => {
+  it('reads only a bounded prefix of an enormous text value', () => {
+    const huge = 'A'.repeat(2 * 1024 * 1024);
+    const info = read(syntheticDicom({ extra: [{ tag: 0x00081090, vr: 'UT', value: huge }], studyDescription: 'x' }));
+    const v = info.dataset.string(0x00081090);
+    expect(v.length).toBe(64 * 1024);
+  });
+
+  it('turns pathological nesting into a MALFORMED error, not a crash', () => {
+    // 200,000 nested undefined-length sequences, far deeper than any real file or the JS stack.
+    const level = Buffer.from([0x08, 0x00, 0x40, 0x11, 0x53, 0x51, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xff, 0x00, 0xe0, 0xff, 0xff, 0xff, 0xff]);
+    const head = encodeElements([{ tag: 0x00080016, vr: 'UI', value: '1.2.840.10008.5.1.4.1.1.2' }], true, true);
+    const buf = Buffer.concat([head, Buffer.concat(Array.from({ length: 200_000 }, () => level))]);
+    let error: unknown = null;
+    try {
+      read(buf);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DicomParseError);
+    expect((error as DicomParseError).code).toBe('MALFORMED');
+  });
+});

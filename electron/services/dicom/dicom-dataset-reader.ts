@@ -64,6 +64,8 @@ export const Tag = {
 } as const;
 
 const UNDEFINED = 0xffffffff;
+/** Text values are read up to this size; the index keeps far less anyway. */
+const MAX_TEXT_BYTES = 64 * 1024;
 /** VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length. */
 const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 const KNOWN_VRS = new Set([
@@ -141,10 +143,12 @@ export class DicomDataset {
     return this.elements.has(tag);
   }
 
-  private bytes(el: DicomElement): Uint8Array {
+  /** Reads at most `max` bytes of a value: a hostile 1 GB "name" must not be loaded whole. */
+  private bytes(el: DicomElement, max = MAX_TEXT_BYTES): Uint8Array {
     if (el.length === UNDEFINED || el.length === 0) return new Uint8Array(0);
-    const { buf, start } = this.source.window(el.offset, el.length);
-    return buf.subarray(start, start + el.length);
+    const length = Math.min(el.length, max);
+    const { buf, start } = this.source.window(el.offset, length);
+    return buf.subarray(start, start + length);
   }
 
   /** The value as a string: text VRs through the character set, trailing padding removed. */
