@@ -159,6 +159,35 @@ export const StudyDetailSchema = z.object({
 });
 export type StudyDetail = z.infer<typeof StudyDetailSchema>;
 
+export const InstanceSummarySchema = z.object({
+  sopInstanceUid: z.string(),
+  sopClassUid: z.string(),
+  instanceNumber: z.number().nullable(),
+  /** Frames in the object (1 for single-frame images, 0 for non-image objects). */
+  frames: z.number().int(),
+  rows: z.number().nullable(),
+  columns: z.number().nullable(),
+  photometricInterpretation: z.string(),
+  transferSyntaxUid: z.string(),
+  /** DICOM DS strings as stored, e.g. "-125\\-125\\40.5". */
+  imagePositionPatient: z.string(),
+  imageOrientationPatient: z.string(),
+  pixelSpacing: z.string(),
+  sliceLocation: z.number().nullable(),
+  sliceThickness: z.number().nullable(),
+  hasPixelData: z.boolean(),
+});
+export type InstanceSummary = z.infer<typeof InstanceSummarySchema>;
+
+export const SeriesInstancesSchema = z.object({
+  seriesInstanceUid: z.string(),
+  studyInstanceUid: z.string(),
+  modality: z.string(),
+  /** In reading order: by position along the slice normal when known, else instance number. */
+  instances: z.array(InstanceSummarySchema),
+});
+export type SeriesInstances = z.infer<typeof SeriesInstancesSchema>;
+
 export const ImportRecordSchema = z.object({
   importId: z.string(),
   startedAt: z.string(),
@@ -198,6 +227,10 @@ export const channels = {
     response: StudyDetailSchema,
   },
   'library.lastImport': { request: Empty, response: ImportRecordSchema.nullable() },
+  'library.listInstances': {
+    request: z.object({ seriesInstanceUid: Uid }).strict(),
+    response: SeriesInstancesSchema,
+  },
   /** Native file/folder picker. Only the Electron host can show one. */
   'dialog.chooseImportSources': {
     request: z.object({ kind: z.enum(['folder', 'files']) }).strict(),

@@ -57,6 +57,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     'library.listStudies': (request) => library.listStudies(request),
     'library.getStudy': (request) => library.getStudy(request.studyInstanceUid),
     'library.lastImport': () => library.lastImport(),
+    'library.listInstances': (request) => library.listInstances(request.seriesInstanceUid),
     'dialog.chooseImportSources': async (request) => {
       if (!options.chooseImportSources) {
         throw new ServiceError('UNAVAILABLE', 'This host has no native file dialog; drop files or pick them in the page.');

@@ -192,6 +192,33 @@ describe('StudyLibrary import', () => {
   });
 });
 
+describe('StudyLibrary.listInstances', () => {
+  it('orders slices along the normal, not by file or instance number', async () => {
+    const z = [30, 10, 20, 0];
+    z.forEach((pos, k) =>
+      write(`pos/${k}.dcm`, syntheticDicom({
+        sopInstanceUid: `1.2.3.55.${k}`,
+        studyInstanceUid: '1.2.3.55',
+        seriesInstanceUid: '1.2.3.55.1',
+        instanceNumber: 10 - k,
+        extra: [
+          { tag: 0x00200032, vr: 'DS', value: `-100\\-100\\${pos}` },
+          { tag: 0x00200037, vr: 'DS', value: '1\\0\\0\\0\\1\\0' },
+        ],
+      })),
+    );
+    await services.library.import({ paths: [join(root, 'in', 'pos')] });
+    const r = await services.router.dispatch('library.listInstances', { seriesInstanceUid: '1.2.3.55.1' });
+    expect(r.ok).toBe(true);
+    const list = (r as { ok: true; value: import('../../contract/ipc-contract').SeriesInstances }).value;
+    expect(list.studyInstanceUid).toBe('1.2.3.55');
+    expect(list.instances.map((i) => i.imagePositionPatient.split('\\')[2])).toEqual(['0', '10', '20', '30']);
+    expect(list.instances[0]).toMatchObject({ frames: 1, rows: 8, columns: 8, hasPixelData: true, pixelSpacing: '0.5\\0.5' });
+    const missing = await services.router.dispatch('library.listInstances', { seriesInstanceUid: '9.9' });
+    expect(missing.ok).toBe(false);
+  });
+});
+
 describe('IpcRouter over the services', () => {
   it('validates payloads before any work and returns typed errors', async () => {
     const bad = await services.router.dispatch('library.import', { paths: 'not-an-array' });

@@ -4,7 +4,8 @@
  * (AI results, audit trail, network nodes) add tables through migrations.
  */
 import Database from 'better-sqlite3';
-import type { ImportRecord, RejectedFile, SeriesSummary, SortKey, StudyList, StudyQuery, StudySummary } from '../../../contract/ipc-contract';
+import type { ImportRecord, InstanceSummary, RejectedFile, SeriesInstances, SeriesSummary, SortKey, StudyList, StudyQuery, StudySummary } from '../../../contract/ipc-contract';
+import { sortInstancesForReading } from './reading-order';
 import type { InstanceMetadata } from '../dicom/instance-metadata';
 
 const MIGRATIONS: string[] = [
@@ -462,6 +463,45 @@ export class StudyIndex {
         }),
       );
     return { study: toSummary(row), series };
+  }
+
+  listInstances(seriesInstanceUid: string): SeriesInstances | null {
+    const series = this.db
+      .prepare<[string], { id: number; modality: string; study_uid: string }>(
+        'SELECT m.id, m.modality, s.study_uid FROM series m JOIN studies s ON s.id = m.study_ref WHERE m.series_uid = ?',
+      )
+      .get(seriesInstanceUid);
+    if (!series) return null;
+    const rows = this.db
+      .prepare<[number], {
+        sop_instance_uid: string; sop_class_uid: string; instance_number: number | null; frames: number | null; rows: number | null;
+        columns: number | null; photometric: string; transfer_syntax: string; image_position: string; image_orientation: string;
+        pixel_spacing: string; slice_location: number | null; slice_thickness: number | null; has_pixel_data: number;
+      }>(
+        `SELECT sop_instance_uid, sop_class_uid, instance_number, frames, rows, columns, photometric, transfer_syntax, image_position,
+          image_orientation, pixel_spacing, slice_location, slice_thickness, has_pixel_data
+        FROM instances WHERE series_ref = ?`,
+      )
+      .all(series.id);
+    const instances = rows.map(
+      (r): InstanceSummary => ({
+        sopInstanceUid: r.sop_instance_uid,
+        sopClassUid: r.sop_class_uid,
+        instanceNumber: r.instance_number,
+        frames: r.has_pixel_data ? Math.max(1, r.frames ?? 1) : 0,
+        rows: r.rows,
+        columns: r.columns,
+        photometricInterpretation: r.photometric,
+        transferSyntaxUid: r.transfer_syntax,
+        imagePositionPatient: r.image_position,
+        imageOrientationPatient: r.image_orientation,
+        pixelSpacing: r.pixel_spacing,
+        sliceLocation: r.slice_location,
+        sliceThickness: r.slice_thickness,
+        hasPixelData: r.has_pixel_data !== 0,
+      }),
+    );
+    return { seriesInstanceUid, studyInstanceUid: series.study_uid, modality: series.modality, instances: sortInstancesForReading(instances) };
   }
 
   // --- import log ---------------------------------------------------------

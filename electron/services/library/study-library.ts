@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join } from 'node:path';
-import type { ImportRecord, ImportRequest, ImportSummary, RejectedFile, StudyDetail, StudyList, StudyQuery } from '../../../contract/ipc-contract';
+import type { ImportRecord, ImportRequest, ImportSummary, RejectedFile, SeriesInstances, StudyDetail, StudyList, StudyQuery } from '../../../contract/ipc-contract';
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { ImportFileResult, ImportFileTask } from './import-file-processor';
@@ -260,6 +260,12 @@ export class StudyLibrary {
     const detail = this.index.getStudy(studyInstanceUid);
     if (!detail) throw new ServiceError('NOT_FOUND', `No study with Study Instance UID ${studyInstanceUid} in the library.`);
     return detail;
+  }
+
+  listInstances(seriesInstanceUid: string): SeriesInstances {
+    const found = this.index.listInstances(seriesInstanceUid);
+    if (!found) throw new ServiceError('NOT_FOUND', `No series with Series Instance UID ${seriesInstanceUid} in the library.`);
+    return found;
   }
 
   lastImport(): ImportRecord | null {
