@@ -83,7 +83,8 @@ export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: stri
   let studyInstanceUid = ds.uid(Tag.StudyInstanceUid);
   let seriesInstanceUid = ds.uid(Tag.SeriesInstanceUid);
 
-  const rawName = clean(ds.string(Tag.PatientName), 512);
+  // Trailing component/group delimiters are insignificant (PS3.5 6.2.1): "Doe^Jane^^=" is "Doe^Jane".
+  const rawName = clean(ds.string(Tag.PatientName), 512).replace(/[\^=\s]+$/, '');
   const name = parsePersonName(rawName);
   const patientId = clean(ds.string(Tag.PatientId), 128);
   const modality = clean(ds.string(Tag.Modality), 16).toUpperCase();
