@@ -6,8 +6,10 @@
 import { Worker } from 'node:worker_threads';
 import { type ImportFileResult, type ImportFileTask, processImportFile } from './import-file-processor';
 
-/** Tasks kept in flight per worker, so a worker never waits for the main thread. */
-const DEPTH = 4;
+/** Batches kept in flight per worker, so a worker never waits for the main thread. */
+const DEPTH = 2;
+/** Files per message: small enough for smooth progress, large enough to amortise messaging. */
+const BATCH = 16;
 
 interface Slot {
   worker: Worker;
@@ -22,9 +24,6 @@ export class ImportWorkerPool {
     private readonly workerUrl: URL,
   ) {}
 
-  get capacity(): number {
-    return Math.max(1, this.size) * DEPTH;
-  }
 
   private ensureStarted(): void {
     if (this.size === 0 || this.slots.length > 0) return;
@@ -57,19 +56,26 @@ export class ImportWorkerPool {
         else resolve();
       };
       const feed = (slot: Slot) => {
-        while (slot.inFlight.size < DEPTH) {
-          const task = next();
-          if (!task) break;
-          slot.inFlight.set(task.id, task);
-          slot.worker.postMessage(task);
+        while (slot.inFlight.size < DEPTH * BATCH) {
+          const batch: ImportFileTask[] = [];
+          while (batch.length < BATCH) {
+            const task = next();
+            if (!task) break;
+            batch.push(task);
+          }
+          if (batch.length === 0) break;
+          for (const task of batch) slot.inFlight.set(task.id, task);
+          slot.worker.postMessage(batch);
         }
       };
       const idle = () => this.slots.every((s) => s.inFlight.size === 0);
       for (const slot of this.slots) {
-        const onMessage = (r: ImportFileResult) => {
-          slot.inFlight.delete(r.id);
+        const onMessage = (results: ImportFileResult[]) => {
           try {
-            onResult(r);
+            for (const r of results) {
+              slot.inFlight.delete(r.id);
+              onResult(r);
+            }
           } catch (err) {
             finish(err as Error);
             return;
