@@ -1,0 +1,124 @@
+/**
+ * Every UI string, keyed by id. `en` is the source table; other locales
+ * (zh-CN next) are partial tables that fall back to `en` key by key.
+ * Placeholders are `{name}`; values are inserted as plain text.
+ */
+export const en = {
+  'app.title': 'Vigil',
+  'app.subtitle': 'Study library',
+  'app.loading': 'Connecting to Vigil…',
+  'app.startFailed': 'Vigil could not start: {message}',
+  'host.bridge': 'Bridge',
+  'host.electron': 'Local',
+
+  'toolbar.searchLabel': 'Search studies',
+  'toolbar.searchPlaceholder': 'Search name, patient ID, description, accession…',
+  'toolbar.modalityLabel': 'Modality',
+  'toolbar.modalityAll': 'All modalities',
+  'toolbar.dateFrom': 'Study date from',
+  'toolbar.dateTo': 'to',
+  'toolbar.clearFilters': 'Clear filters',
+
+  'import.button': 'Import',
+  'import.folder': 'Import folder…',
+  'import.files': 'Import files…',
+  'import.menuLabel': 'Import options',
+  'import.preparing': 'Preparing {count} files…',
+  'import.phase.scanning': 'Scanning',
+  'import.phase.importing': 'Importing',
+  'import.phase.done': 'Done',
+  'import.phase.cancelled': 'Cancelled',
+  'import.processed': '{processed} of {scanned} files',
+  'import.found': 'Found {count} files',
+  'import.imported': 'Imported {count}',
+  'import.duplicates': 'Duplicates {count}',
+  'import.rejected': 'Rejected {count}',
+  'import.rate': '{rate} files/s',
+  'import.eta': 'ETA {eta}',
+  'import.cancel': 'Cancel',
+  'import.cancelling': 'Cancelling…',
+  'import.progressLabel': 'Import progress',
+  'import.summary.done': 'Import finished: {imported} imported, {duplicates} duplicates, {rejected} rejected of {offered} files in {elapsed}.',
+  'import.summary.cancelled': 'Import cancelled: {imported} imported, {duplicates} duplicates, {rejected} rejected of {offered} files.',
+  'import.summary.last': 'Last import ({when}): {imported} imported, {duplicates} duplicates, {rejected} rejected of {offered} files.',
+  'import.summary.totals': 'Library: {patients} patients, {studies} studies, {series} series, {instances} images.',
+  'import.noFiles': 'No files were found in what was dropped.',
+  'import.dismiss': 'Dismiss',
+
+  'rejected.title': 'Rejected files ({count})',
+  'rejected.more': '…and {count} more',
+  'rejected.show': 'Show',
+  'rejected.hide': 'Hide',
+
+  'drop.title': 'Drop DICOM files or folders to import',
+  'drop.hint': 'Folders are scanned recursively; DICOMDIR files are followed.',
+
+  'empty.title': 'Your library is empty',
+  'empty.body': 'Import a folder, files or a DICOMDIR from disk or media — or drop them anywhere in this window. Everything stays on this computer.',
+  'empty.noMatch': 'No studies match the current search and filters.',
+
+  'table.caption': 'Studies',
+  'table.expand': 'Show series of {name}',
+  'table.collapse': 'Hide series of {name}',
+  'table.patientName': 'Patient name',
+  'table.patientId': 'Patient ID',
+  'table.birthDate': 'Birth date',
+  'table.sex': 'Sex',
+  'table.studyDate': 'Study date',
+  'table.accession': 'Accession',
+  'table.modalities': 'Modality',
+  'table.description': 'Description',
+  'table.series': 'Series',
+  'table.images': 'Images',
+  'table.loading': 'Loading…',
+  'table.noName': '(no name)',
+  'table.noDescription': '—',
+  'table.derivedUid': 'derived UID',
+  'table.derivedUidTitle': 'This UID was missing or invalid in the files; Vigil derived a stable one.',
+  'table.seriesLoading': 'Loading series…',
+  'table.seriesEmpty': 'No series.',
+  'table.seriesNumber': 'Series #',
+  'table.seriesDescription': 'Series description',
+  'table.bodyPart': 'Body part',
+
+  'status.count': '{shown} of {total} studies',
+  'status.countAll': '{total} studies',
+  'status.truncated': 'Showing the first {shown}; refine the search to see more.',
+  'status.images': '{count} images in view',
+
+  'error.title': 'Error',
+  'error.dismiss': 'Dismiss',
+  'error.network': 'Could not reach the Vigil service: {message}',
+} as const;
+
+export type StringId = keyof typeof en;
+export type StringTable = { readonly [K in StringId]: string };
+export type Locale = 'en' | 'zh-CN';
+
+/** Partial tables fall back to English per key. Filled in by translators. */
+const tables: Record<Locale, Partial<StringTable>> = {
+  en,
+  'zh-CN': {},
+};
+
+let current: Locale = 'en';
+
+export function setLocale(locale: Locale): void {
+  current = locale;
+}
+
+export function getLocale(): Locale {
+  return current;
+}
+
+export type Params = Readonly<Record<string, string | number>>;
+
+/** Looks up a UI string and fills `{name}` placeholders. */
+export function t(id: StringId, params?: Params): string {
+  const template = tables[current][id] ?? en[id];
+  if (!params) return template;
+  return template.replace(/\{(\w+)\}/g, (whole, key: string) => {
+    const value = params[key];
+    return value === undefined ? whole : String(value);
+  });
+}
