@@ -1,6 +1,6 @@
 import { defineConfig } from 'vitest/config';
 
-// One runner, four projects. `npm test` builds first (see package.json), so the
+// One runner, five projects. `npm test` builds first (see package.json), so the
 // integration and E2E projects exercise the real bundles (workers, renderer).
 export default defineConfig({
   test: {
@@ -26,6 +26,16 @@ export default defineConfig({
           environment: 'node',
           testTimeout: 300_000,
           hookTimeout: 300_000,
+        },
+      },
+      {
+        // Runs electron-builder (--linux --dir, stub Electron) and inspects the packaged app.
+        test: {
+          name: 'package',
+          include: ['test/package/**/*.test.ts'],
+          environment: 'node',
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
         },
       },
       {

@@ -2,7 +2,7 @@
  * The Electron app's lifecycle: one instance, the `vigil:` scheme, locked-down
  * session, services opened on ready and closed on quit, one window.
  */
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { type BrowserWindow, app, dialog, ipcMain, protocol, session } from 'electron';
 import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from './app-protocol';
 import { type EventSource, type RequestRouter, forwardEvents, registerIpcHandlers } from './ipc-registration';
@@ -10,7 +10,7 @@ import { createMainWindow, focusWindow } from './main-window';
 import { importSourceChooser } from './native-dialog';
 import { guardNavigation } from './navigation-guard';
 import { denyAllPermissions } from './permission-policy';
-import { resolveRuntimePaths } from './runtime-paths';
+import { bundledExecutionProviders, resolveRuntimePaths } from './runtime-paths';
 
 /** What the Electron layer needs from the services (openVigilServices provides it). */
 export interface HostServices {
@@ -21,9 +21,14 @@ export interface HostServices {
 }
 
 export interface HostServicesOptions {
+  /** The library (database + imported files), in the user-data folder. */
   dataDir: string;
   host: 'electron';
   version: string;
+  /** The import worker script, outside app.asar when packaged. */
+  importWorkerUrl: URL;
+  /** Read-only model packages shipped with the app (resources/models when packaged). */
+  modelsDir: string;
   chooseImportSources: (kind: 'folder' | 'files') => Promise<string[]>;
   log: (msg: string) => void;
 }
@@ -33,6 +38,8 @@ export interface VigilAppOptions {
   bundleUrl: string;
   openServices(options: HostServicesOptions): Promise<HostServices>;
   log?: (msg: string) => void;
+  /** Creates a folder and its parents (tests replace it). */
+  ensureDir?: (path: string) => void;
 }
 
 function describe(err: unknown): string {
@@ -82,11 +89,22 @@ export function startVigilApp(options: VigilAppOptions): boolean {
       appPath: app.getAppPath(),
       isPackaged: app.isPackaged,
       resourcesPath: process.resourcesPath,
+      userDataPath: app.getPath('userData'),
     });
+    // First start: create the user-data folders (the library creates its database inside dataDir).
+    const ensureDir = options.ensureDir ?? ((path: string) => mkdirSync(path, { recursive: true }));
+    ensureDir(paths.dataDir);
+    ensureDir(paths.userModelsDir);
+    const providers = bundledExecutionProviders(paths)
+      .filter((p) => p.bundled)
+      .map((p) => p.name);
+    log(`[vigil] ${app.isPackaged ? 'packaged' : 'development'}; models ${paths.modelsDir}; ONNX Runtime providers bundled: ${providers.join(', ') || 'none'}`);
     const opened = await options.openServices({
-      dataDir: join(app.getPath('userData'), 'library'),
+      dataDir: paths.dataDir,
       host: 'electron',
       version: app.getVersion(),
+      importWorkerUrl: paths.importWorkerUrl,
+      modelsDir: paths.modelsDir,
       chooseImportSources: importSourceChooser(dialog, () => mainWindow),
       log,
     });

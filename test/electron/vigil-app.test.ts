@@ -86,6 +86,8 @@ vi.mock('electron', () => ({
 const { startVigilApp } = await import('../../electron/main/vigil-app');
 
 const bundleUrl = pathToFileURL(join('/repo', 'out', 'main', 'main.js')).href;
+/** Stands in for mkdirSync: the tests never touch the real file system. */
+const ensureDir = vi.fn((_path: string) => {});
 
 function fakeServices() {
   const eventListeners = new Set<(event: string, payload: unknown) => void>();
@@ -107,7 +109,7 @@ function fakeServices() {
 function start() {
   const { services, emit } = fakeServices();
   const openServices = vi.fn(async (_options: HostServicesOptions) => services as unknown as HostServices);
-  const started = startVigilApp({ bundleUrl, openServices, log: () => {} });
+  const started = startVigilApp({ bundleUrl, openServices, log: () => {}, ensureDir });
   return { started, services, openServices, emit };
 }
 
@@ -170,6 +172,10 @@ describe('startup', () => {
     expect(options?.dataDir).toBe(join('/home/u/.config/Vigil-userData', 'library'));
     expect(options?.host).toBe('electron');
     expect(options?.version).toBe('9.9.9');
+    expect(options?.importWorkerUrl.href).toBe(pathToFileURL(join('/repo', 'out', 'main', 'import-worker.js')).href);
+    expect(options?.modelsDir).toBe(join('/repo', 'models'));
+    // First start creates the library and user-models folders before opening the services.
+    expect(ensureDir.mock.calls.map(([path]) => path)).toEqual([join('/home/u/.config/Vigil-userData', 'library'), join('/home/u/.config/Vigil-userData', 'models')]);
 
     expect(fake.ipcMain.handle).toHaveBeenCalledTimes(channelNames.length);
     for (const channel of channelNames) expect(fake.ipcMain.handle).toHaveBeenCalledWith(IPC_INVOKE_PREFIX + channel, expect.any(Function));
@@ -185,6 +191,28 @@ describe('startup', () => {
     expect(window.show).not.toHaveBeenCalled();
     window.emit('ready-to-show');
     expect(window.show).toHaveBeenCalled();
+  });
+
+  it('when packaged, loads the import worker from app.asar.unpacked and models from resources', async () => {
+    const resources = join('/opt', 'Vigil', 'resources');
+    fake.app.isPackaged = true;
+    fake.app.getAppPath.mockReturnValue(join(resources, 'app.asar'));
+    const previous = Object.getOwnPropertyDescriptor(process, 'resourcesPath');
+    Object.defineProperty(process, 'resourcesPath', { value: resources, configurable: true });
+    try {
+      const { services } = fakeServices();
+      const openServices = vi.fn(async (_options: HostServicesOptions) => services as unknown as HostServices);
+      startVigilApp({ bundleUrl: pathToFileURL(join(resources, 'app.asar', 'out', 'main', 'main.js')).href, openServices, log: () => {}, ensureDir });
+      await vi.waitFor(() => expect(fake.FakeBrowserWindow.instances).toHaveLength(1));
+      const options = openServices.mock.calls[0]?.[0];
+      expect(options?.importWorkerUrl.href).toBe(pathToFileURL(join(resources, 'app.asar.unpacked', 'out', 'main', 'import-worker.js')).href);
+      expect(options?.modelsDir).toBe(join(resources, 'models'));
+      const prefs = fake.FakeBrowserWindow.instances[0]?.options.webPreferences as Record<string, unknown>;
+      expect(prefs.preload).toBe(join(resources, 'app.asar', 'out', 'main', 'preload.cjs'));
+    } finally {
+      if (previous) Object.defineProperty(process, 'resourcesPath', previous);
+      else delete (process as { resourcesPath?: string }).resourcesPath;
+    }
   });
 
   it('denies every permission on the default session', async () => {
@@ -238,7 +266,7 @@ describe('startup', () => {
     const openServices = vi.fn(async () => {
       throw new Error('disk full');
     });
-    startVigilApp({ bundleUrl, openServices, log: () => {} });
+    startVigilApp({ bundleUrl, openServices, log: () => {}, ensureDir });
     await vi.waitFor(() => expect(fake.app.exit).toHaveBeenCalledWith(1));
     expect(fake.dialog.showErrorBox).toHaveBeenCalledWith('Vigil could not start', 'disk full');
     expect(fake.FakeBrowserWindow.instances).toHaveLength(0);
