@@ -208,6 +208,73 @@ export const AppInfoSchema = z.object({
 });
 export type AppInfo = z.infer<typeof AppInfoSchema>;
 
+// --- AI analysis (models, queue, results) ---------------------------------
+
+export const ModelInfoSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  version: z.string(),
+  status: z.enum(['ok', 'invalid']),
+  reason: z.string().optional(),
+  path: z.string(),
+  origin: z.enum(['bundled', 'user']),
+  /** false: research use only; the UI must say so with every result. null when the manifest is unreadable. */
+  clinicalUse: z.boolean().nullable(),
+});
+export type ModelInfo = z.infer<typeof ModelInfoSchema>;
+
+export const AnalysisStatus = z.enum(['pending', 'running', 'done', 'not-analysed', 'failed', 'cancelled']);
+export type AnalysisStatus = z.infer<typeof AnalysisStatus>;
+
+export const AnalysisJobSchema = z.object({
+  jobId: z.string(),
+  studyInstanceUid: z.string(),
+  seriesInstanceUid: z.string(),
+  modelId: z.string(),
+  status: AnalysisStatus,
+  reason: z.string().nullable(),
+});
+export type AnalysisJob = z.infer<typeof AnalysisJobSchema>;
+
+export const AnalysisRunRequestSchema = z.object({
+  studyInstanceUid: Uid,
+  seriesInstanceUid: Uid.optional(),
+  modelId: z.string().min(1).max(64).optional(),
+  /** STAT jobs run before everything else. */
+  stat: z.boolean().optional(),
+  provider: z.enum(['auto', 'cpu']).optional(),
+});
+export type AnalysisRunRequest = z.infer<typeof AnalysisRunRequestSchema>;
+
+export const FindingSchema = z.object({ label: z.string(), score: z.number(), positive: z.boolean() });
+export type Finding = z.infer<typeof FindingSchema>;
+
+export const AnalysisResultSchema = z.object({
+  resultId: z.number().int(),
+  studyInstanceUid: z.string(),
+  seriesInstanceUid: z.string(),
+  modelId: z.string(),
+  modelVersion: z.string(),
+  modelSha256: z.string(),
+  ortVersion: z.string(),
+  provider: z.string().nullable(),
+  providerNote: z.string().nullable(),
+  status: z.enum(['done', 'not-analysed', 'failed']),
+  reason: z.string().nullable(),
+  findings: z.array(FindingSchema),
+  timingsMs: z.record(z.string(), z.number()),
+  inputSopInstanceUids: z.array(z.string()),
+  /** Masks, heatmaps and boxes with their geometry (see models/README.md). */
+  outputs: z.array(z.record(z.string(), z.unknown())),
+  createdAt: z.string(),
+});
+export type AnalysisResult = z.infer<typeof AnalysisResultSchema>;
+
+export const AnalysisProgressSchema = AnalysisJobSchema.extend({
+  phase: z.enum(['decode', 'preprocess', 'inference', 'postprocess']).optional(),
+});
+export type AnalysisProgress = z.infer<typeof AnalysisProgressSchema>;
+
 const Empty = z.object({}).strict();
 
 // ---------------------------------------------------------------------------
@@ -235,6 +302,30 @@ export const channels = {
   'dialog.chooseImportSources': {
     request: z.object({ kind: z.enum(['folder', 'files']) }).strict(),
     response: z.object({ paths: z.array(z.string()) }),
+  },
+  /** Model packages (bundled and user) with their validation status. */
+  'models.list': { request: Empty, response: z.object({ models: z.array(ModelInfoSchema) }) },
+  /** Queues every applicable (or the named) model for a study or one series. */
+  'analysis.run': {
+    request: AnalysisRunRequestSchema.strict(),
+    response: z.object({ queued: z.array(AnalysisJobSchema), notAnalysed: z.array(AnalysisJobSchema) }),
+  },
+  'analysis.results': {
+    request: z.object({ studyInstanceUid: Uid }).strict(),
+    response: z.object({ results: z.array(AnalysisResultSchema) }),
+  },
+  'analysis.jobs': { request: Empty, response: z.object({ jobs: z.array(AnalysisJobSchema) }) },
+  'analysis.cancel': { request: z.object({ jobId: z.string().min(1).max(64) }).strict(), response: z.object({ cancelled: z.boolean() }) },
+  'analysis.retry': { request: z.object({ jobId: z.string().min(1).max(64) }).strict(), response: z.object({ retried: z.boolean() }) },
+  /** Series thumbnail cached on disk (<dataDir>/thumbnails), PNG as base64; null until one is saved. */
+  'library.getThumbnail': {
+    request: z.object({ seriesInstanceUid: Uid }).strict(),
+    response: z.object({ pngBase64: z.string().nullable() }),
+  },
+  /** Stores a small series thumbnail (PNG, ≤ 96 KB) the viewer rendered. */
+  'library.saveThumbnail': {
+    request: z.object({ seriesInstanceUid: Uid, pngBase64: z.string().min(8).max(131_072) }).strict(),
+    response: z.object({ saved: z.boolean() }),
   },
 } as const;
 
@@ -270,6 +361,8 @@ export const events = {
   'import.progress': ImportProgressSchema,
   /** The library changed (import finished, study deleted): refresh lists. */
   'library.changed': z.object({ reason: z.string() }),
+  /** An analysis job changed state (queued, running phase, finished). */
+  'analysis.progress': AnalysisProgressSchema,
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;

@@ -1,6 +1,7 @@
 // Bundles the Node-side entry points with esbuild (the renderer is built by Vite).
 // out/main   — what the packaged Electron app ships: main, preload, workers.
 // out/node   — dev/test-only entry points: the CLI and the loopback bridge (never packaged).
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 const shared = {
@@ -25,6 +26,7 @@ await Promise.all([
     entryPoints: {
       main: 'electron/main/main.ts',
       'import-worker': 'electron/services/library/import-worker.ts',
+      'inference-worker': 'electron/services/ai/inference-worker.ts',
     },
     outdir: 'out/main',
   }),
@@ -35,7 +37,15 @@ await Promise.all([
       cli: 'electron/cli/cli.ts',
       bridge: 'electron/bridge/bridge-main.ts',
       'import-worker': 'electron/services/library/import-worker.ts',
+      'inference-worker': 'electron/services/ai/inference-worker.ts',
     },
     outdir: 'out/node',
   }),
 ]);
+
+// The packaged app loads worker scripts from app.asar.unpacked/out/main/ (outside
+// the archive, see runtime-paths.ts), where the root package.json ("type":
+// "module") is not: this marker declares them ES modules there instead of
+// relying on Node's syntax detection. It is asarUnpack'ed with the workers.
+mkdirSync('out/main', { recursive: true });
+writeFileSync('out/main/package.json', `${JSON.stringify({ type: 'module' }, null, 2)}\n`);

@@ -18,6 +18,7 @@ import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node
 import { pipeline } from 'node:stream/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Result } from '../../contract/ipc-contract';
+import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { openVigilServices, type VigilServices } from '../services/vigil-services';
 
 export const BRIDGE_CSP = [
@@ -252,7 +253,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     sendJson(res, 200, { ok: true, value: { paths: [batchDir] } });
   };
 
-  const handleInstance = (req: IncomingMessage, res: ServerResponse, uid: string): void => {
+  /** The same display bytes as the Electron `vigil://dicom/instances/<uid>` handler (services/dicom/display-bytes). */
+  const handleInstance = async (req: IncomingMessage, res: ServerResponse, uid: string): Promise<void> => {
     if (!UID.test(uid)) return sendError(res, 400, 'BAD_REQUEST', 'Invalid SOP Instance UID.');
     let file: string | null = null;
     try {
@@ -260,15 +262,16 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     } catch {
       file = null;
     }
-    const info = file ? statSync(file, { throwIfNoEntry: false }) : undefined;
-    if (!file || !info?.isFile()) return sendError(res, 404, 'NOT_FOUND', 'Unknown instance.');
+    const bytes = file ? await openDisplayBytes(file) : null;
+    if (!bytes) return sendError(res, 404, 'NOT_FOUND', 'Unknown instance.');
     res.writeHead(200, {
-      'content-type': 'application/dicom',
-      'content-length': info.size,
+      'content-type': bytes.contentType,
+      'content-length': bytes.length,
       'cache-control': 'no-store',
     });
     if (req.method === 'HEAD') return void res.end();
-    createReadStream(file)
+    bytes
+      .stream()
       .on('error', () => res.destroy())
       .pipe(res);
   };

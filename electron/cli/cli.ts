@@ -2,8 +2,13 @@
  * `vigil` command line: the same services the app uses, without Electron.
  *   vigil import <paths...> --data-dir <dir> [--json] [--reference]
  *   vigil studies --data-dir <dir> [--json]
+ *   vigil models [--data-dir <dir>] [--models-dir <dir>] [--json]
+ *   vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--models-dir <dir>] [--json]
  */
+import { isAbsolute, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { ModelRegistry } from '../services/ai/model-registry';
 import type { ImportProgress } from '../../contract/ipc-contract';
 import { openVigilServices, type VigilServices } from '../services/vigil-services';
 
@@ -13,6 +18,10 @@ const USAGE = `Usage:
       --reference   index files where they are instead of copying them into the library
   vigil studies --data-dir <dir> [--json]
       List the studies in the library with their series.
+  vigil models [--data-dir <dir>] [--models-dir <dir>] [--json]
+      List model packages (bundled, and user packages in --models-dir or <data-dir>/models) with status and reasons.
+  vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--models-dir <dir>] [--json]
+      Import the paths (if needed) and run every applicable model (or the named one) on each of their series.
 `;
 
 class UsageError extends Error {}
@@ -24,8 +33,13 @@ function err(line: string): void {
   process.stderr.write(`${line}\n`);
 }
 
-async function withServices<T>(dataDir: string, fn: (s: VigilServices) => Promise<T>): Promise<T> {
-  const services = await openVigilServices({ dataDir, host: 'cli' });
+/** The repository's (or the app's) bundled models folder, beside out/. */
+function bundledModelsDir(): string {
+  return fileURLToPath(new URL('../../models/', import.meta.url));
+}
+
+async function withServices<T>(dataDir: string, fn: (s: VigilServices) => Promise<T>, extra: { userModelsDir?: string } = {}): Promise<T> {
+  const services = await openVigilServices({ dataDir, host: 'cli', modelsDir: bundledModelsDir(), ...extra });
   try {
     return await fn(services);
   } finally {
@@ -121,6 +135,119 @@ async function studiesCommand(dataDir: string, json: boolean): Promise<number> {
   });
 }
 
+async function modelsCommand(dataDir: string | undefined, modelsDir: string | undefined, json: boolean): Promise<number> {
+  const userDir = modelsDir ?? (dataDir ? join(dataDir, 'models') : null);
+  const registry = new ModelRegistry([{ dir: bundledModelsDir(), origin: 'bundled' }, ...(userDir ? [{ dir: resolve(userDir), origin: 'user' as const }] : [])]);
+  const models = await registry.list();
+  if (json) {
+    out(JSON.stringify({ models: models.map((m) => ({ id: m.id, name: m.name, version: m.version, status: m.status, ...(m.reason ? { reason: m.reason } : {}), path: m.path })) }));
+  } else {
+    for (const m of models) {
+      out(`${m.status === 'ok' ? 'ok     ' : 'INVALID'}  ${m.id} ${m.version}  ${m.name}${m.clinicalUse === false ? '  [not for clinical use]' : ''}  (${m.origin}: ${m.path})`);
+      if (m.reason) out(`         ${m.reason}`);
+    }
+    out(`${models.length} model packages, ${models.filter((m) => m.status === 'ok').length} ok.`);
+  }
+  return 0;
+}
+
+interface AnalyzeOptions {
+  modelId?: string;
+  provider: 'auto' | 'cpu';
+  stat: boolean;
+  json: boolean;
+  modelsDir?: string;
+}
+
+async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOptions): Promise<number> {
+  if (paths.length === 0) throw new UsageError('analyze needs at least one path');
+  if (o.provider !== 'auto' && o.provider !== 'cpu') throw new UsageError('--provider must be cpu or auto');
+  return withServices(
+    dataDir,
+    async (services) => {
+      const imported = await services.router.dispatch('library.import', { paths });
+      if (!imported.ok) {
+        if (o.json) out(JSON.stringify({ error: imported.error }));
+        else err(`Import failed: ${imported.error.message} (${imported.error.code})`);
+        return 1;
+      }
+      const summary = imported.value as import('../../contract/ipc-contract').ImportSummary;
+      // Studies touched by these paths: imported now, or already in the library from the same sources.
+      const abs = paths.map((p) => (isAbsolute(p) ? p : resolve(p)));
+      const db = services.library.studyIndex.db;
+      const studies = new Set<string>();
+      const stmt = db.prepare<[string, string, string, string], { study_uid: string }>(
+        `SELECT DISTINCT s.study_uid FROM instances i JOIN series m ON m.id = i.series_ref JOIN studies s ON s.id = m.study_ref
+         WHERE i.import_ref = ? OR i.source_path = ? OR i.source_path LIKE ? ESCAPE '\\' OR i.path = ?`,
+      );
+      for (const p of abs) {
+        const like = `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
+        for (const r of stmt.all(summary.importId, p, like, p)) studies.add(r.study_uid);
+      }
+      if (!o.json) err(`Imported ${summary.imported} (${summary.duplicates} already present); analysing ${studies.size} studies…`);
+      const jobs: { jobId: string; studyUid: string; seriesUid: string; modelId: string }[] = [];
+      let lastLine = 0;
+      const stop = services.events.subscribe((event, payload) => {
+        if (event !== 'analysis.progress' || o.json || !process.stderr.isTTY) return;
+        const p = payload as import('../../contract/ipc-contract').AnalysisProgress;
+        if (Date.now() - lastLine < 250 && p.status === 'running') return;
+        lastLine = Date.now();
+        process.stderr.write(`\r${p.modelId}: ${p.status}${p.phase ? ` (${p.phase})` : ''}          `);
+      });
+      const onSigint = () => {
+        for (const j of services.analysis.queue.list('running')) services.analysis.queue.cancel(j.id);
+        for (const j of services.analysis.queue.list('pending')) services.analysis.queue.cancel(j.id);
+      };
+      process.once('SIGINT', onSigint);
+      for (const studyUid of studies) {
+        const r = await services.router.dispatch('analysis.run', { studyInstanceUid: studyUid, ...(o.modelId ? { modelId: o.modelId } : {}), provider: o.provider, stat: o.stat });
+        if (!r.ok) {
+          if (o.json) out(JSON.stringify({ error: r.error }));
+          else err(`Analysis failed: ${r.error.message} (${r.error.code})`);
+          process.off('SIGINT', onSigint);
+          stop();
+          return 1;
+        }
+        const v = r.value as import('../../contract/ipc-contract').ResponseOf<'analysis.run'>;
+        for (const j of [...v.queued, ...v.notAnalysed]) jobs.push({ jobId: j.jobId, studyUid: j.studyInstanceUid, seriesUid: j.seriesInstanceUid, modelId: j.modelId });
+      }
+      await services.analysis.queue.whenIdle();
+      process.off('SIGINT', onSigint);
+      stop();
+      if (!o.json && process.stderr.isTTY) process.stderr.write('\n');
+      const results = jobs.map((j) => {
+        const job = services.analysis.queue.get(j.jobId);
+        const stored = job?.resultId ? services.analysis.results.get(job.resultId) : null;
+        const status = stored?.status ?? job?.status ?? 'failed';
+        const reason = stored?.reason ?? job?.reason ?? undefined;
+        return {
+          studyInstanceUid: j.studyUid,
+          seriesInstanceUid: j.seriesUid,
+          modelId: j.modelId,
+          modelVersion: stored?.modelVersion ?? '',
+          provider: stored?.provider ?? null,
+          status,
+          ...(reason ? { reason } : {}),
+          findings: stored?.findings ?? [],
+          timingsMs: stored?.timingsMs ?? {},
+          ...(stored?.providerNote ? { providerNote: stored.providerNote } : {}),
+          ...(stored ? { ortVersion: stored.ortVersion, modelSha256: stored.modelSha256, inputInstances: stored.inputSopInstanceUids.length, outputs: stored.outputs, resultId: stored.id } : {}),
+        };
+      });
+      if (o.json) out(JSON.stringify({ results }));
+      else {
+        for (const r of results) {
+          out(`${r.modelId} ${r.modelVersion} on series ${r.seriesInstanceUid}: ${r.status === 'not-analysed' ? `not analysed: ${r.reason}` : r.status}${r.status === 'failed' ? `: ${r.reason}` : ''}${r.provider ? ` [${r.provider}]` : ''}`);
+          for (const f of r.findings) out(`    ${f.positive ? '+' : '-'} ${f.label}: ${f.score.toFixed(4)}`);
+          if (r.status === 'done') out(`    timings ms: ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${Math.round(v as number)}`).join(', ')}`);
+        }
+      }
+      return results.some((r) => r.status === 'failed') ? 1 : 0;
+    },
+    { ...(o.modelsDir ? { userModelsDir: o.modelsDir } : {}) },
+  );
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -129,6 +256,10 @@ async function main(argv: string[]): Promise<number> {
       'data-dir': { type: 'string' },
       json: { type: 'boolean', default: false },
       reference: { type: 'boolean', default: false },
+      model: { type: 'string' },
+      'models-dir': { type: 'string' },
+      provider: { type: 'string', default: 'auto' },
+      stat: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -138,12 +269,21 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const dataDir = values['data-dir'];
+  if (command === 'models') return modelsCommand(dataDir, values['models-dir'], values.json ?? false);
   if (!dataDir) throw new UsageError('--data-dir <dir> is required');
   switch (command) {
     case 'import':
       return importCommand(rest, dataDir, values.json ?? false, values.reference ?? false);
     case 'studies':
       return studiesCommand(dataDir, values.json ?? false);
+    case 'analyze':
+      return analyzeCommand(rest, dataDir, {
+        ...(values.model ? { modelId: values.model } : {}),
+        provider: values.provider as 'auto' | 'cpu',
+        stat: values.stat ?? false,
+        json: values.json ?? false,
+        ...(values['models-dir'] ? { modelsDir: values['models-dir'] } : {}),
+      });
     default:
       throw new UsageError(`unknown command "${command}"`);
   }

@@ -1,13 +1,15 @@
 /**
  * The `vigil:` protocol. The renderer is never loaded from file://:
  *   vigil://app/<path>                    files of the built renderer folder
- *   vigil://dicom/instances/<sopUid>      stored DICOM bytes of one instance
+ *   vigil://dicom/instances/<sopUid>      DICOM bytes of one instance for display
+ *                                         (services/dicom/display-bytes: the stored file,
+ *                                         or an equivalent the viewer's loader can read)
  */
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CustomScheme, Protocol } from 'electron';
+import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST } from './app-urls';
 import { CONTENT_SECURITY_POLICY } from './content-security-policy';
 import { contentTypeFor } from './content-types';
@@ -90,17 +92,17 @@ async function serveInstance(options: AppProtocolOptions, url: URL, method: stri
   if (uid.length === 0 || uid.length > MAX_UID_LENGTH) return textResponse(400, 'Malformed instance UID');
   const path = options.instanceFile(uid);
   if (path === null) return textResponse(404, 'Unknown instance');
-  const size = await regularFileSize(path);
-  if (size === null) return textResponse(404, 'Instance file is missing');
+  const bytes = await openDisplayBytes(path);
+  if (bytes === null) return textResponse(404, 'Instance file is missing');
   const headers = {
-    'Content-Type': 'application/dicom',
-    'Content-Length': String(size),
+    'Content-Type': bytes.contentType,
+    'Content-Length': String(bytes.length),
     'Access-Control-Allow-Origin': APP_ORIGIN,
     'X-Content-Type-Options': 'nosniff',
     'Cache-Control': 'no-cache',
   };
   if (method === 'HEAD') return new Response(null, { status: 200, headers });
-  const body = Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>;
+  const body = Readable.toWeb(bytes.stream()) as ReadableStream<Uint8Array>;
   return new Response(body, { status: 200, headers });
 }
 

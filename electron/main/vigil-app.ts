@@ -10,7 +10,7 @@ import { createMainWindow, focusWindow } from './main-window';
 import { importSourceChooser } from './native-dialog';
 import { guardNavigation } from './navigation-guard';
 import { denyAllPermissions } from './permission-policy';
-import { bundledExecutionProviders, resolveRuntimePaths } from './runtime-paths';
+import { bundledExecutionProviders, resolveRuntimePaths, workerScriptUrl } from './runtime-paths';
 
 /** What the Electron layer needs from the services (openVigilServices provides it). */
 export interface HostServices {
@@ -27,8 +27,12 @@ export interface HostServicesOptions {
   version: string;
   /** The import worker script, outside app.asar when packaged. */
   importWorkerUrl: URL;
+  /** The inference worker script, outside app.asar when packaged. */
+  inferenceWorkerUrl: URL;
   /** Read-only model packages shipped with the app (resources/models when packaged). */
   modelsDir: string;
+  /** Model packages the clinic adds, in the user-data folder. */
+  userModelsDir: string;
   chooseImportSources: (kind: 'folder' | 'files') => Promise<string[]>;
   log: (msg: string) => void;
 }
@@ -104,7 +108,9 @@ export function startVigilApp(options: VigilAppOptions): boolean {
       host: 'electron',
       version: app.getVersion(),
       importWorkerUrl: paths.importWorkerUrl,
+      inferenceWorkerUrl: workerScriptUrl(paths, 'inference'),
       modelsDir: paths.modelsDir,
+      userModelsDir: paths.userModelsDir,
       chooseImportSources: importSourceChooser(dialog, () => mainWindow),
       log,
     });

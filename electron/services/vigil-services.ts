@@ -4,11 +4,15 @@
  * and differ only in the host-specific handlers they pass in.
  */
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import type { AppInfo } from '../../contract/ipc-contract';
+import { join, resolve } from 'node:path';
+import type { AnalysisJob, AppInfo } from '../../contract/ipc-contract';
+import { AnalysisService } from './ai/analysis-service';
+import { ModelRegistry } from './ai/model-registry';
+import type { ProviderName } from './ai/session-manager';
 import { EventHub } from './event-hub';
 import { type ChannelHandlers, IpcRouter } from './ipc-router';
 import { StudyLibrary, type StorageMode } from './library/study-library';
+import { ThumbnailStore } from './library/thumbnail-store';
 import { ServiceError } from './service-error';
 
 export type HostKind = AppInfo['host'];
@@ -22,6 +26,18 @@ export interface VigilServicesOptions {
   /** URL of the bundled import worker; defaults to the file beside the running bundle. */
   importWorkerUrl?: URL;
   storageMode?: StorageMode;
+  /** Read-only folder of the model packages shipped with the app (resources/models when packaged). */
+  modelsDir?: string;
+  /** User model packages; defaults to <dataDir>/models. */
+  userModelsDir?: string;
+  /** URL of the bundled inference worker; null runs analysis in-process (unit tests). */
+  inferenceWorkerUrl?: URL | null;
+  /** ONNX Runtime intra-op threads for analysis (default: all cores). */
+  inferenceThreads?: number;
+  /** Execution providers to try, best first (default: per platform). Tests use this to simulate machines. */
+  executionProviders?: ProviderName[];
+  /** Start the analysis queue (and resume pending jobs) on open. Default true. */
+  startAnalysisQueue?: boolean;
   /** Host-provided native picker (Electron only). */
   chooseImportSources?: (kind: 'folder' | 'files') => Promise<string[]>;
   log?: (msg: string) => void;
@@ -29,8 +45,12 @@ export interface VigilServicesOptions {
 
 export interface VigilServices {
   readonly dataDir: string;
+  /** The shipped model packages' folder, when the host knows it. */
+  readonly modelsDir: string | null;
   readonly events: EventHub;
   readonly library: StudyLibrary;
+  readonly models: ModelRegistry;
+  readonly analysis: AnalysisService;
   readonly router: IpcRouter;
   /** Absolute path of an instance's stored bytes, or null if unknown. */
   instanceFile(sopInstanceUid: string): string | null;
@@ -50,6 +70,29 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
   });
   const version = options.version ?? '0.1.0';
 
+  const models = new ModelRegistry([
+    ...(options.modelsDir ? [{ dir: resolve(options.modelsDir), origin: 'bundled' as const }] : []),
+    { dir: resolve(options.userModelsDir ?? join(dataDir, 'models')), origin: 'user' as const },
+  ]);
+  const analysis = new AnalysisService({
+    library,
+    registry: models,
+    events,
+    workerUrl: options.inferenceWorkerUrl === undefined ? new URL('./inference-worker.js', import.meta.url) : options.inferenceWorkerUrl,
+    ...(options.inferenceThreads ? { threads: options.inferenceThreads } : {}),
+    ...(options.executionProviders ? { providers: options.executionProviders } : {}),
+    autoStart: options.startAnalysisQueue ?? true,
+  });
+  const jobView = (j: { id: string; studyUid: string; seriesUid: string; modelId: string; status: AnalysisJob['status']; reason: string | null }): AnalysisJob => ({
+    jobId: j.id,
+    studyInstanceUid: j.studyUid,
+    seriesInstanceUid: j.seriesUid,
+    modelId: j.modelId,
+    status: j.status,
+    reason: j.reason,
+  });
+
+  const thumbnails = new ThumbnailStore(join(dataDir, 'thumbnails'));
   const handlers: ChannelHandlers = {
     'app.info': () => ({ version, host: options.host, dataDir, storageMode: library.storageMode }),
     'library.import': (request) => library.import(request),
@@ -58,6 +101,39 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     'library.getStudy': (request) => library.getStudy(request.studyInstanceUid),
     'library.lastImport': () => library.lastImport(),
     'library.listInstances': (request) => library.listInstances(request.seriesInstanceUid),
+    'library.getThumbnail': async (request) => ({ pngBase64: await thumbnails.get(request.seriesInstanceUid) }),
+    'library.saveThumbnail': async (request) => {
+      await thumbnails.save(request.seriesInstanceUid, request.pngBase64);
+      return { saved: true };
+    },
+    'models.list': async () => ({ models: await models.list() }),
+    'analysis.run': async (request) => {
+      const r = await analysis.analyze(request);
+      return { queued: r.queued.map(jobView), notAnalysed: r.notAnalysed.map(jobView) };
+    },
+    'analysis.results': (request) => ({
+      results: analysis.resultsForStudy(request.studyInstanceUid).map((r) => ({
+        resultId: r.id,
+        studyInstanceUid: r.studyInstanceUid,
+        seriesInstanceUid: r.seriesInstanceUid,
+        modelId: r.modelId,
+        modelVersion: r.modelVersion,
+        modelSha256: r.modelSha256,
+        ortVersion: r.ortVersion,
+        provider: r.provider,
+        providerNote: r.providerNote,
+        status: r.status,
+        reason: r.reason,
+        findings: r.findings,
+        timingsMs: { ...r.timingsMs },
+        inputSopInstanceUids: r.inputSopInstanceUids,
+        outputs: r.outputs.map((o) => ({ ...o })),
+        createdAt: r.createdAt,
+      })),
+    }),
+    'analysis.jobs': () => ({ jobs: analysis.queue.list().map(jobView) }),
+    'analysis.cancel': (request) => ({ cancelled: analysis.queue.cancel(request.jobId) }),
+    'analysis.retry': (request) => ({ retried: analysis.queue.retry(request.jobId) }),
     'dialog.chooseImportSources': async (request) => {
       if (!options.chooseImportSources) {
         throw new ServiceError('UNAVAILABLE', 'This host has no native file dialog; drop files or pick them in the page.');
@@ -68,10 +144,16 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
 
   return {
     dataDir,
+    modelsDir: options.modelsDir ? resolve(options.modelsDir) : null,
     events,
     library,
+    models,
+    analysis,
     router: new IpcRouter(handlers, options.log),
     instanceFile: (uid) => library.instancePath(uid),
-    close: () => library.close(),
+    close: async () => {
+      await analysis.close();
+      await library.close();
+    },
   };
 }

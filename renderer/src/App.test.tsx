@@ -75,7 +75,7 @@ describe('study browser', () => {
   it('expands a study into its series rows, ordered by series number, with the derived-UID badge', async () => {
     const vigil = await renderApp();
     const row = await screen.findByTestId('study-row');
-    fireEvent.keyDown(row, { key: 'Enter' });
+    fireEvent.keyDown(row, { key: ' ' });
     const series = await screen.findAllByTestId('series-row');
     expect(vigil.mocks.getStudy).toHaveBeenCalledWith({ studyInstanceUid: '1.2.3.4' });
     expect(series.map((r) => r.textContent)).toEqual([expect.stringContaining('Scout'), expect.stringContaining('Lung 1.0')]);

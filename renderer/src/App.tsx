@@ -1,4 +1,4 @@
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { AppInfo, DroppedFile, SortKey, StudyQuery, VigilApi } from '../../contract/ipc-contract';
 import { AppContext, type AppServices, useAppServices } from './app-context';
 import { DropZone } from './components/DropZone';
@@ -19,6 +19,10 @@ import { useImporter } from './hooks/use-importer';
 import { useStudyList } from './hooks/use-study-list';
 import { t } from './i18n/strings';
 import { toDicomDate } from './lib/format';
+import { useRoute } from './lib/route';
+
+/** The viewer (Cornerstone3D, vtk.js, codecs) is a separate chunk, loaded on first use. */
+const ViewerPage = lazy(() => import('./viewer/ViewerPage').then((m) => ({ default: m.ViewerPage })));
 
 export const SEARCH_DEBOUNCE_MS = 250;
 export const STUDY_PAGE_LIMIT = 1000;
@@ -30,9 +34,17 @@ const DESC_FIRST: ReadonlySet<SortKey> = new Set(['studyDate', 'seriesCount', 'i
 export function App({ vigil }: { vigil: VigilApi }) {
   const { errors, report, dismiss } = useErrors();
   const services = useMemo<AppServices>(() => ({ vigil, reportError: report }), [vigil, report]);
+  const route = useRoute();
+  const banner = <ErrorBanner errors={errors} onDismiss={dismiss} />;
   return (
     <AppContext value={services}>
-      <StudyBrowser banner={<ErrorBanner errors={errors} onDismiss={dismiss} />} />
+      {route.name === 'study' ? (
+        <Suspense fallback={<div className="splash">{t('viewer.loading')}</div>}>
+          <ViewerPage key={route.studyInstanceUid} studyInstanceUid={route.studyInstanceUid} initialSeriesUid={route.seriesInstanceUid} banner={banner} />
+        </Suspense>
+      ) : (
+        <StudyBrowser banner={banner} />
+      )}
     </AppContext>
   );
 }

@@ -112,6 +112,21 @@ describe('the loopback bridge guards every API route', () => {
     expect((await fetch(`${bridge.base}api/upload/commit?batch=never`, { method: 'POST', headers })).status).toBe(404);
   });
 
+  it('serves a deflated instance inflated, as explicit VR little endian (the same display bytes as vigil://)', async () => {
+    const headers = { 'x-vigil-token': bridge.token };
+    const spec = { sopInstanceUid: '1.2.826.0.1.3680043.10.1138.89.1.1', studyInstanceUid: '1.2.826.0.1.3680043.10.1138.89', seriesInstanceUid: '1.2.826.0.1.3680043.10.1138.89.1' };
+    const deflated = syntheticDicom({ ...spec, transferSyntax: '1.2.840.10008.1.2.1.99' });
+    const up = await fetch(`${bridge.base}api/upload?batch=b3&relativePath=DFL.dcm`, { method: 'POST', body: deflated, headers });
+    expect(up.status).toBe(200);
+    const commit = (await (await fetch(`${bridge.base}api/upload/commit?batch=b3`, { method: 'POST', headers })).json()) as { ok: true; value: { paths: string[] } };
+    expect(await bridge.invoke('library.import', { paths: commit.value.paths })).toMatchObject({ ok: true, value: { imported: 1 } });
+    const served = await fetch(`${bridge.base}dicom/instances/${spec.sopInstanceUid}?token=${bridge.token}`);
+    expect(served.status).toBe(200);
+    const expected = syntheticDicom(spec);
+    expect(served.headers.get('content-length')).toBe(String(expected.length));
+    expect(Buffer.from(await served.arrayBuffer()).equals(expected)).toBe(true);
+  });
+
   it('accepts the event socket only with the token and from its own origin', async () => {
     const ws = bridge.base.replace('http:', 'ws:');
     expect(await wsStatus(`${ws}api/events`)).toBe(403);

@@ -9,10 +9,13 @@ import {
   resolveInside,
 } from '../../electron/main/app-protocol';
 import { CONTENT_SECURITY_POLICY } from '../../electron/main/content-security-policy';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 let root: string;
 let rendererDir: string;
 let dicomPath: string;
+let deflatedPath: string;
+const deflatedSpec = { sopInstanceUid: '1.2.840.3', rows: 4, columns: 4 };
 const dicomBytes = new Uint8Array([0x44, 0x49, 0x43, 0x4d, 1, 2, 3, 4]);
 
 beforeAll(() => {
@@ -25,6 +28,8 @@ beforeAll(() => {
   writeFileSync(join(root, 'secret.txt'), 'outside the renderer');
   dicomPath = join(root, 'instance.dcm');
   writeFileSync(dicomPath, dicomBytes);
+  deflatedPath = join(root, 'deflated.dcm');
+  writeFileSync(deflatedPath, syntheticDicom({ ...deflatedSpec, transferSyntax: '1.2.840.10008.1.2.1.99' }));
 });
 
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -33,6 +38,7 @@ function handler() {
   const instanceFile = vi.fn((uid: string) => {
     if (uid === '1.2.840.1') return dicomPath;
     if (uid === '1.2.840.2') return join(root, 'moved-away.dcm');
+    if (uid === '1.2.840.3') return deflatedPath;
     return null;
   });
   return { handle: createProtocolHandler({ rendererDir, instanceFile, log: () => {} }), instanceFile };
@@ -120,6 +126,17 @@ describe('vigil://dicom/instances/', () => {
     expect(response.headers.get('access-control-allow-origin')).toBe('vigil://app');
     expect(new Uint8Array(await response.arrayBuffer())).toEqual(dicomBytes);
     expect(instanceFile).toHaveBeenCalledWith('1.2.840.1');
+  });
+
+  it('serves a Deflated Explicit VR Little Endian file inflated, as explicit VR little endian (display bytes)', async () => {
+    const { handle } = handler();
+    const expected = syntheticDicom(deflatedSpec);
+    const head = await handle({ url: 'vigil://dicom/instances/1.2.840.3', method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(expected.length));
+    const response = await handle(get('vigil://dicom/instances/1.2.840.3'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-length')).toBe(String(expected.length));
+    expect(Buffer.from(await response.arrayBuffer()).equals(expected)).toBe(true);
   });
 
   it('decodes the UID from the URL', async () => {

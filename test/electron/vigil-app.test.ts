@@ -207,6 +207,8 @@ describe('startup', () => {
       const options = openServices.mock.calls[0]?.[0];
       expect(options?.importWorkerUrl.href).toBe(pathToFileURL(join(resources, 'app.asar.unpacked', 'out', 'main', 'import-worker.js')).href);
       expect(options?.modelsDir).toBe(join(resources, 'models'));
+      expect(options?.inferenceWorkerUrl.href).toBe(pathToFileURL(join(resources, 'app.asar.unpacked', 'out', 'main', 'inference-worker.js')).href);
+      expect(options?.userModelsDir).toMatch(/models$/);
       const prefs = fake.FakeBrowserWindow.instances[0]?.options.webPreferences as Record<string, unknown>;
       expect(prefs.preload).toBe(join(resources, 'app.asar', 'out', 'main', 'preload.cjs'));
     } finally {

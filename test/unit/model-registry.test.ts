@@ -94,7 +94,7 @@ describe('ModelRegistry', () => {
   it('rejects external data that escapes the package folder, before ONNX Runtime opens it', async () => {
     const onnx = tinyClassifierModel({ externalLocation: '../secret.bin' });
     expect(externalDataLocations(onnx)).toEqual(['../secret.bin']);
-    writeFileSync(join(root, 'm', 'secret.bin'.replace('secret', '../secret')), initializerBytes({ name: 'w', dims: [1], data: [4] }), { flag: 'w' });
+    writeFileSync(join(root, 'secret.bin'), initializerBytes({ name: 'w', dims: [1], data: [4] }));
     writeModelPackage(join(root, 'm', 'escape'), onnx, classifierManifest(onnx));
     const abs = tinyClassifierModel({ externalLocation: '/etc/passwd' });
     writeModelPackage(join(root, 'm', 'absolute'), abs, classifierManifest(abs, { id: 'absolute' }));

@@ -105,6 +105,52 @@ const MIGRATIONS: string[] = [
   CREATE INDEX import_rejections_import ON import_rejections(import_ref);
   CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
   `,
+  // v2: AI analysis queue and results (electron/services/ai). Rows follow their study:
+  // deleting a study deletes its jobs and results (arrays on disk are swept by ResultsStore).
+  `
+  CREATE TABLE ai_jobs (
+    id TEXT PRIMARY KEY,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    priority INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'running', 'done', 'not-analysed', 'failed', 'cancelled')),
+    provider_pref TEXT NOT NULL DEFAULT 'auto',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    reason TEXT,
+    result_ref INTEGER,
+    seq INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE UNIQUE INDEX ai_jobs_target ON ai_jobs(series_uid, model_id);
+  CREATE INDEX ai_jobs_pending ON ai_jobs(status, priority DESC, seq);
+  CREATE TABLE ai_results (
+    id INTEGER PRIMARY KEY,
+    job_id TEXT NOT NULL,
+    study_uid TEXT NOT NULL,
+    series_uid TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    model_version TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    ort_version TEXT NOT NULL,
+    provider TEXT,
+    provider_note TEXT,
+    status TEXT NOT NULL CHECK (status IN ('done', 'not-analysed', 'failed')),
+    reason TEXT,
+    timings TEXT NOT NULL,
+    input_uids TEXT NOT NULL,
+    findings TEXT NOT NULL,
+    outputs TEXT NOT NULL,
+    created_at TEXT NOT NULL
+  );
+  CREATE INDEX ai_results_study ON ai_results(study_uid);
+  CREATE INDEX ai_results_series ON ai_results(series_uid, model_id);
+  CREATE TRIGGER ai_follow_study_delete AFTER DELETE ON studies BEGIN
+    DELETE FROM ai_results WHERE study_uid = OLD.study_uid;
+    DELETE FROM ai_jobs WHERE study_uid = OLD.study_uid;
+  END;
+  `,
 ];
 
 export interface LibraryTotals {

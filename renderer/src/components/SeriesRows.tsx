@@ -3,6 +3,7 @@ import type { SeriesSummary } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
 import { formatCount } from '../lib/format';
+import { openStudy } from '../lib/route';
 
 function bySeriesNumber(a: SeriesSummary, b: SeriesSummary): number {
   if (a.seriesNumber === b.seriesNumber) return a.description.localeCompare(b.description);
@@ -61,7 +62,7 @@ export function SeriesRows({ studyInstanceUid, colSpan, version }: { studyInstan
         </thead>
         <tbody>
           {series.map((s) => (
-            <tr key={s.seriesInstanceUid} data-testid="series-row" title={s.seriesInstanceUid}>
+            <tr key={s.seriesInstanceUid} data-testid="series-row" title={s.seriesInstanceUid} onDoubleClick={() => openStudy(studyInstanceUid, s.seriesInstanceUid)}>
               <td className="col-sno">{s.seriesNumber ?? '—'}</td>
               <td className="col-mod">
                 <span className="modality-chip">{s.modality || '—'}</span>

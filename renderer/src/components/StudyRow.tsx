@@ -1,6 +1,7 @@
 import type { StudySummary } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
 import { formatPersonName } from '../lib/format';
+import { openStudy } from '../lib/route';
 import type { StudyColumn } from './columns';
 import { ChevronDown, ChevronRight } from './Icons';
 import { DerivedUidBadge } from './SeriesRows';
@@ -24,6 +25,9 @@ export function StudyRow({ study, columns, expanded, onToggle }: Props) {
     if (e.target !== e.currentTarget) return;
     switch (e.key) {
       case 'Enter':
+        e.preventDefault();
+        openStudy(study.studyInstanceUid);
+        break;
       case ' ':
         e.preventDefault();
         onToggle(study.studyInstanceUid);
@@ -50,7 +54,9 @@ export function StudyRow({ study, columns, expanded, onToggle }: Props) {
       data-study-uid={study.studyInstanceUid}
       aria-expanded={expanded}
       tabIndex={0}
+      title={t('table.openHint')}
       onClick={() => onToggle(study.studyInstanceUid)}
+      onDoubleClick={() => openStudy(study.studyInstanceUid)}
       onKeyDown={onKeyDown}
     >
       <td className="col-chevron">

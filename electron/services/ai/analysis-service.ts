@@ -1,0 +1,236 @@
+/**
+ * AnalysisService: the AI capability the hosts use. Lists model packages,
+ * queues (series, model) jobs for applicable models (inapplicable ones are
+ * recorded as "not analysed: <reason>"), runs them on the inference worker
+ * through the queue, stores results, and optionally analyses new imports.
+ */
+import type Database from 'better-sqlite3';
+import type { EventHub } from '../event-hub';
+import { ServiceError } from '../service-error';
+import type { StudyLibrary } from '../library/study-library';
+import { ageAtStudy, checkApplicability, type SeriesFacts } from './applicability';
+import { InferenceRunner, JobCancelledError } from './inference-runner';
+import { InferenceQueue, type JobOutcome, type QueuedJob } from './inference-queue';
+import type { ModelRegistry, ReadyModel, RegisteredModel } from './model-registry';
+import { ResultsStore, type StoredResult } from './results-store';
+import type { ProviderName } from './session-manager';
+
+export interface AnalysisServiceOptions {
+  library: StudyLibrary;
+  registry: ModelRegistry;
+  events: EventHub;
+  /** Bundled inference worker; null runs in-process (unit tests). */
+  workerUrl: URL | null;
+  threads?: number;
+  providers?: ProviderName[];
+  /** Start processing queued jobs (including ones left from the last run) at once. */
+  autoStart?: boolean;
+}
+
+export interface AnalyzeRequest {
+  studyInstanceUid: string;
+  seriesInstanceUid?: string;
+  modelId?: string;
+  stat?: boolean;
+  provider?: 'auto' | 'cpu';
+}
+
+export interface AnalyzeOutcome {
+  queued: QueuedJob[];
+  notAnalysed: QueuedJob[];
+}
+
+const SETTING_AUTO_RUN = 'ai.autoRunOnImport';
+const SETTING_FORCE_CPU = 'ai.forceCpu';
+
+export class AnalysisService {
+  readonly queue: InferenceQueue;
+  readonly results: ResultsStore;
+  private readonly runner: InferenceRunner;
+  private readonly db: Database.Database;
+  private readonly unsubscribe: () => void;
+
+  constructor(private readonly opts: AnalysisServiceOptions) {
+    this.db = opts.library.studyIndex.db;
+    this.results = new ResultsStore(this.db, opts.library.dataDir);
+    this.runner = new InferenceRunner({ workerUrl: opts.workerUrl, ...(opts.threads ? { threads: opts.threads } : {}), ...(opts.providers ? { providers: opts.providers } : {}) });
+    this.queue = new InferenceQueue(this.db, (job) => this.execute(job));
+    this.queue.onCancelRunning((id) => this.runner.cancel(id));
+    this.queue.subscribe((job) =>
+      opts.events.emit('analysis.progress', {
+        jobId: job.id,
+        studyInstanceUid: job.studyUid,
+        seriesInstanceUid: job.seriesUid,
+        modelId: job.modelId,
+        status: job.status,
+        reason: job.reason,
+      }),
+    );
+    this.unsubscribe = opts.events.subscribe((event, payload) => {
+      if (event === 'library.changed' && (payload as { reason: string }).reason === 'import' && this.autoRunOnImport) void this.analyzeUnanalysed();
+    });
+    if (opts.autoStart !== false) this.queue.start();
+  }
+
+  get autoRunOnImport(): boolean {
+    return this.opts.library.studyIndex.getSetting(SETTING_AUTO_RUN) === 'true';
+  }
+
+  setAutoRunOnImport(on: boolean): void {
+    this.opts.library.studyIndex.setSetting(SETTING_AUTO_RUN, on ? 'true' : 'false');
+  }
+
+  /** The "force CPU" setting: every job runs on CPU whatever it asked for. */
+  get forceCpu(): boolean {
+    return this.opts.library.studyIndex.getSetting(SETTING_FORCE_CPU) === 'true';
+  }
+
+  setForceCpu(on: boolean): void {
+    this.opts.library.studyIndex.setSetting(SETTING_FORCE_CPU, on ? 'true' : 'false');
+  }
+
+  listModels(): Promise<RegisteredModel[]> {
+    return this.opts.registry.list();
+  }
+
+  seriesOfStudy(studyUid: string): { seriesUid: string }[] {
+    return this.db
+      .prepare<[string], { series_uid: string }>('SELECT m.series_uid FROM series m JOIN studies s ON s.id = m.study_ref WHERE s.study_uid = ? ORDER BY m.id')
+      .all(studyUid)
+      .map((r) => ({ seriesUid: r.series_uid }));
+  }
+
+  seriesFacts(seriesUid: string): SeriesFacts | null {
+    const row = this.db
+      .prepare<[string], { id: number; modality: string; body_part: string; study_date: string; birth_date: string }>(
+        'SELECT m.id, m.modality, m.body_part, s.study_date, p.birth_date FROM series m JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref WHERE m.series_uid = ?',
+      )
+      .get(seriesUid);
+    if (!row) return null;
+    const inst = this.db
+      .prepare<[number], { photometric: string; pixel_spacing: string; view_position: string; frames: number | null; has_pixel_data: number }>(
+        'SELECT photometric, pixel_spacing, view_position, frames, has_pixel_data FROM instances WHERE series_ref = ?',
+      )
+      .all(row.id)
+      .filter((i) => i.has_pixel_data);
+    const spacings = new Map<string, [number, number]>();
+    for (const i of inst) {
+      const v = i.pixel_spacing.split('\\').map(Number);
+      if (v.length >= 2 && v.every(Number.isFinite)) spacings.set(i.pixel_spacing, [v[0]!, v[1]!]);
+    }
+    return {
+      modality: row.modality,
+      bodyPart: row.body_part,
+      viewPositions: [...new Set(inst.map((i) => i.view_position).filter(Boolean))],
+      photometric: [...new Set(inst.map((i) => i.photometric))],
+      pixelSpacings: [...spacings.values()],
+      sliceCount: inst.reduce((n, i) => n + Math.max(1, i.frames ?? 1), 0),
+      patientAgeYears: ageAtStudy(row.birth_date, row.study_date),
+    };
+  }
+
+  private async models(modelId?: string): Promise<ReadyModel[]> {
+    if (!modelId) return this.opts.registry.ready();
+    const model = await this.opts.registry.get(modelId);
+    if (model) return [model];
+    const listed = (await this.opts.registry.list()).find((m) => m.id === modelId);
+    if (listed) throw new ServiceError('UNAVAILABLE', `Model ${modelId} is invalid and cannot run: ${listed.reason ?? 'unknown reason'}`);
+    throw new ServiceError('NOT_FOUND', `No model package with id ${modelId}.`);
+  }
+
+  /** Queues every applicable (series, model) of a study; records the rest as not analysed. */
+  async analyze(req: AnalyzeRequest): Promise<AnalyzeOutcome> {
+    const models = await this.models(req.modelId);
+    const series = req.seriesInstanceUid ? [{ seriesUid: req.seriesInstanceUid }] : this.seriesOfStudy(req.studyInstanceUid);
+    if (series.length === 0) throw new ServiceError('NOT_FOUND', `No series to analyse in study ${req.studyInstanceUid}.`);
+    const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
+    for (const { seriesUid } of series) {
+      const facts = this.seriesFacts(seriesUid);
+      if (!facts) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
+      for (const model of models) {
+        const target = { studyUid: req.studyInstanceUid, seriesUid, modelId: model.manifest.id };
+        const ok = facts.sliceCount === 0 ? { ok: false as const, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
+        if (ok.ok) {
+          outcome.queued.push(this.queue.enqueue({ ...target, stat: req.stat ?? false, provider: this.forceCpu ? 'cpu' : (req.provider ?? 'auto') }));
+        } else {
+          const resultId = this.results.save(
+            { jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: req.studyInstanceUid, seriesUid },
+            model.manifest,
+            { status: 'not-analysed', reason: ok.reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
+            '',
+          );
+          outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', reason: ok.reason, resultId }));
+        }
+      }
+    }
+    return outcome;
+  }
+
+  /** Auto-run on import: every series without a job for a ready model. */
+  async analyzeUnanalysed(): Promise<void> {
+    const models = await this.opts.registry.ready();
+    const studies = this.db.prepare<[], { study_uid: string }>('SELECT study_uid FROM studies').all();
+    for (const { study_uid } of studies) {
+      for (const { seriesUid } of this.seriesOfStudy(study_uid)) {
+        for (const m of models) {
+          if (!this.queue.find(seriesUid, m.manifest.id)) await this.analyze({ studyInstanceUid: study_uid, seriesInstanceUid: seriesUid, modelId: m.manifest.id });
+        }
+      }
+    }
+  }
+
+  private instanceFiles(seriesUid: string): string[] {
+    const uids = this.db
+      .prepare<[string], { sop_instance_uid: string }>(
+        'SELECT i.sop_instance_uid FROM instances i JOIN series m ON m.id = i.series_ref WHERE m.series_uid = ? AND i.has_pixel_data = 1 ORDER BY i.instance_number, i.id',
+      )
+      .all(seriesUid);
+    return uids.map((u) => this.opts.library.instancePath(u.sop_instance_uid)).filter((p): p is string => p !== null);
+  }
+
+  private async execute(job: QueuedJob): Promise<JobOutcome> {
+    const model = await this.opts.registry.get(job.modelId);
+    if (!model) return { status: 'failed', reason: `model ${job.modelId} is not available (missing or invalid package)` };
+    const runDir = this.results.runDir(job.studyUid, job.id);
+    try {
+      const result = await this.runner.run(
+        {
+          jobId: job.id,
+          model: { id: model.manifest.id, modelPath: model.modelPath, manifest: model.manifest },
+          files: this.instanceFiles(job.seriesUid),
+          provider: this.forceCpu ? 'cpu' : job.provider,
+          outputDir: runDir,
+        },
+        (phase) =>
+          this.opts.events.emit('analysis.progress', {
+            jobId: job.id,
+            studyInstanceUid: job.studyUid,
+            seriesInstanceUid: job.seriesUid,
+            modelId: job.modelId,
+            status: 'running',
+            phase,
+            reason: null,
+          }),
+      );
+      const resultId = this.results.save({ jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid }, model.manifest, result, runDir);
+      return { status: result.status, ...(result.reason ? { reason: result.reason } : {}), resultId };
+    } catch (err) {
+      if (err instanceof JobCancelledError) return { status: 'cancelled', reason: 'cancelled by the user' };
+      return { status: 'failed', reason: (err as Error).message };
+    }
+  }
+
+  resultsForStudy(studyUid: string): StoredResult[] {
+    return this.results.forStudy(studyUid);
+  }
+
+  deleteStudyResults(studyUid: string): void {
+    this.results.deleteStudy(studyUid);
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe();
+    this.queue.stop();
+    await this.runner.close();
+  }
+}

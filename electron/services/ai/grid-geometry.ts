@@ -1,0 +1,220 @@
+/**
+ * Geometry of the image grids the AI pipeline works on: 4×4 affines between
+ * voxel indices (axis 0 slowest: slice, row, column) and patient LPS mm, the
+ * source volume built from DICOM slices, and resampling of a grid through an
+ * index affine (used by every geometric preprocessing op and by the inverse
+ * mapping of outputs back to the source pixels).
+ */
+
+/** Row-major 4×4 matrix. */
+export type Mat4 = number[];
+
+export const identity = (): Mat4 => [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
+
+export function multiply(a: Mat4, b: Mat4): Mat4 {
+  const out = new Array<number>(16).fill(0);
+  for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) for (let k = 0; k < 4; k++) out[r * 4 + c]! += a[r * 4 + k]! * b[k * 4 + c]!;
+  return out;
+}
+
+export function invert(m: Mat4): Mat4 {
+  // Gauss-Jordan on [m | I].
+  const a = m.slice();
+  const inv = identity();
+  for (let c = 0; c < 4; c++) {
+    let p = c;
+    for (let r = c + 1; r < 4; r++) if (Math.abs(a[r * 4 + c]!) > Math.abs(a[p * 4 + c]!)) p = r;
+    if (Math.abs(a[p * 4 + c]!) < 1e-12) throw new Error('singular geometry matrix');
+    for (let k = 0; k < 4; k++) {
+      [a[c * 4 + k], a[p * 4 + k]] = [a[p * 4 + k]!, a[c * 4 + k]!];
+      [inv[c * 4 + k], inv[p * 4 + k]] = [inv[p * 4 + k]!, inv[c * 4 + k]!];
+    }
+    const d = a[c * 4 + c]!;
+    for (let k = 0; k < 4; k++) {
+      a[c * 4 + k]! /= d;
+      inv[c * 4 + k]! /= d;
+    }
+    for (let r = 0; r < 4; r++) {
+      if (r === c) continue;
+      const f = a[r * 4 + c]!;
+      if (f === 0) continue;
+      for (let k = 0; k < 4; k++) {
+        a[r * 4 + k]! -= f * a[c * 4 + k]!;
+        inv[r * 4 + k]! -= f * inv[c * 4 + k]!;
+      }
+    }
+  }
+  return inv;
+}
+
+export function apply(m: Mat4, p: readonly [number, number, number]): [number, number, number] {
+  return [0, 1, 2].map((r) => m[r * 4]! * p[0] + m[r * 4 + 1]! * p[1] + m[r * 4 + 2]! * p[2] + m[r * 4 + 3]!) as [number, number, number];
+}
+
+export type Shape3 = [number, number, number];
+
+/** A scalar grid (one channel) with the affine from its indices to the source grid's indices. */
+export interface Grid {
+  data: Float32Array;
+  shape: Shape3;
+  /** Current index -> source index (slice, row, column). */
+  toSource: Mat4;
+}
+
+export interface SourceSlice {
+  imagePosition: [number, number, number] | null;
+  imageOrientation: [number, number, number, number, number, number] | null;
+  pixelSpacing: [number, number] | null;
+  instanceNumber: number | null;
+}
+
+const cross = (a: number[], b: number[]) => [a[1]! * b[2]! - a[2]! * b[1]!, a[2]! * b[0]! - a[0]! * b[2]!, a[0]! * b[1]! - a[1]! * b[0]!];
+const dot = (a: number[], b: number[]) => a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]!;
+
+/**
+ * Orders slices for stacking: by position along the slice normal when every
+ * slice has position and orientation, else by Instance Number. Returns the
+ * permutation.
+ */
+export function sliceOrder(slices: readonly SourceSlice[]): number[] {
+  const idx = slices.map((_, i) => i);
+  const o = slices[0]?.imageOrientation;
+  if (o && slices.every((s) => s.imagePosition && s.imageOrientation)) {
+    const n = cross(o.slice(0, 3), o.slice(3, 6));
+    const key = slices.map((s) => dot(s.imagePosition!, n));
+    return idx.sort((a, b) => key[a]! - key[b]! || (slices[a]!.instanceNumber ?? 0) - (slices[b]!.instanceNumber ?? 0));
+  }
+  return idx.sort((a, b) => (slices[a]!.instanceNumber ?? a) - (slices[b]!.instanceNumber ?? b));
+}
+
+/** Source index (slice, row, column) -> patient LPS mm for slices already in stacking order; null without geometry. */
+export function sourceToPatient(sorted: readonly SourceSlice[]): Mat4 | null {
+  const first = sorted[0];
+  if (!first?.imagePosition || !first.imageOrientation || !first.pixelSpacing) return null;
+  const o = first.imageOrientation;
+  const rowDir = o.slice(0, 3); // direction of increasing column index
+  const colDir = o.slice(3, 6); // direction of increasing row index
+  const [rowSpacing, colSpacing] = first.pixelSpacing;
+  let step: number[];
+  const last = sorted[sorted.length - 1]!;
+  if (sorted.length > 1 && last.imagePosition) {
+    step = [0, 1, 2].map((k) => (last.imagePosition![k]! - first.imagePosition![k]!) / (sorted.length - 1));
+  } else {
+    step = cross(rowDir, colDir);
+  }
+  if (Math.hypot(step[0]!, step[1]!, step[2]!) < 1e-6) step = cross(rowDir, colDir);
+  const p = first.imagePosition;
+  return [
+    step[0]!, colDir[0]! * rowSpacing, rowDir[0]! * colSpacing, p[0],
+    step[1]!, colDir[1]! * rowSpacing, rowDir[1]! * colSpacing, p[1],
+    step[2]!, colDir[2]! * rowSpacing, rowDir[2]! * colSpacing, p[2],
+    0, 0, 0, 1,
+  ];
+}
+
+const LPS_DIR: Record<string, [number, number, number]> = {
+  L: [1, 0, 0], R: [-1, 0, 0], P: [0, 1, 0], A: [0, -1, 0], S: [0, 0, 1], I: [0, 0, -1],
+};
+
+/**
+ * Index -> patient affine of a grid with the given orientation (axis 0..2 point
+ * to the letters), spacing and size, centred on `centre` (patient mm).
+ */
+export function orientedGrid(orientation: string, spacing: Shape3, size: Shape3, centre: [number, number, number]): Mat4 {
+  const m = identity();
+  for (let axis = 0; axis < 3; axis++) {
+    const dir = LPS_DIR[orientation[axis]!]!;
+    for (let r = 0; r < 3; r++) m[r * 4 + axis] = dir[r]! * spacing[axis]!;
+  }
+  for (let r = 0; r < 3; r++) {
+    let t = centre[r]!;
+    for (let axis = 0; axis < 3; axis++) t -= m[r * 4 + axis]! * ((size[axis]! - 1) / 2);
+    m[r * 4 + 3] = t;
+  }
+  return m;
+}
+
+function isIntegral(m: Mat4): boolean {
+  return m.every((v) => Math.abs(v - Math.round(v)) < 1e-6);
+}
+
+/**
+ * Resamples `grid` onto a new grid of `shape`, where `outToIn` maps output
+ * indices to input indices. Samples outside the input take `outside`
+ * ('clamp' repeats the edge). Integral affines (permutations, flips, crops)
+ * are copied exactly.
+ */
+export function resample(
+  input: { data: Float32Array; shape: Shape3 },
+  outToIn: Mat4,
+  shape: Shape3,
+  interpolation: 'nearest' | 'linear',
+  outside: number | 'clamp',
+  out: Float32Array | Uint8Array = new Float32Array(shape[0] * shape[1] * shape[2]),
+): Float32Array | Uint8Array {
+  const [d0, d1, d2] = input.shape;
+  const src = input.data;
+  const integral = isIntegral(outToIn);
+  const m = integral ? outToIn.map(Math.round) : outToIn;
+  const nearest = interpolation === 'nearest' || integral;
+  const clamp = outside === 'clamp';
+  const fill = clamp ? 0 : outside;
+  let o = 0;
+  for (let i = 0; i < shape[0]; i++) {
+    for (let j = 0; j < shape[1]; j++) {
+      // Position of (i, j, 0) and the step along axis 2.
+      let x = m[0]! * i + m[1]! * j + m[3]!;
+      let y = m[4]! * i + m[5]! * j + m[7]!;
+      let z = m[8]! * i + m[9]! * j + m[11]!;
+      const dx = m[2]!;
+      const dy = m[6]!;
+      const dz = m[10]!;
+      for (let k = 0; k < shape[2]; k++, o++, x += dx, y += dy, z += dz) {
+        if (nearest) {
+          let a = Math.round(x);
+          let b = Math.round(y);
+          let c = Math.round(z);
+          if (a < 0 || b < 0 || c < 0 || a >= d0 || b >= d1 || c >= d2) {
+            if (!clamp) {
+              out[o] = fill;
+              continue;
+            }
+            a = Math.min(d0 - 1, Math.max(0, a));
+            b = Math.min(d1 - 1, Math.max(0, b));
+            c = Math.min(d2 - 1, Math.max(0, c));
+          }
+          out[o] = src[(a * d1 + b) * d2 + c]!;
+          continue;
+        }
+        let fx = x;
+        let fy = y;
+        let fz = z;
+        if (fx < -0.5 || fy < -0.5 || fz < -0.5 || fx > d0 - 0.5 || fy > d1 - 0.5 || fz > d2 - 0.5) {
+          if (!clamp) {
+            out[o] = fill;
+            continue;
+          }
+        }
+        fx = Math.min(d0 - 1, Math.max(0, fx));
+        fy = Math.min(d1 - 1, Math.max(0, fy));
+        fz = Math.min(d2 - 1, Math.max(0, fz));
+        const a0 = Math.floor(fx);
+        const b0 = Math.floor(fy);
+        const c0 = Math.floor(fz);
+        const a1 = Math.min(a0 + 1, d0 - 1);
+        const b1 = Math.min(b0 + 1, d1 - 1);
+        const c1 = Math.min(c0 + 1, d2 - 1);
+        const ta = fx - a0;
+        const tb = fy - b0;
+        const tc = fz - c0;
+        const at = (a: number, b: number, c: number) => src[(a * d1 + b) * d2 + c]!;
+        const c00 = at(a0, b0, c0) * (1 - tc) + at(a0, b0, c1) * tc;
+        const c01 = at(a0, b1, c0) * (1 - tc) + at(a0, b1, c1) * tc;
+        const c10 = at(a1, b0, c0) * (1 - tc) + at(a1, b0, c1) * tc;
+        const c11 = at(a1, b1, c0) * (1 - tc) + at(a1, b1, c1) * tc;
+        out[o] = (c00 * (1 - tb) + c01 * tb) * (1 - ta) + (c10 * (1 - tb) + c11 * tb) * ta;
+      }
+    }
+  }
+  return out;
+}

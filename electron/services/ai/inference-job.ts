@@ -1,0 +1,286 @@
+/**
+ * One analysis run, start to finish, off the main thread: decode the series'
+ * images, stack them, preprocess, run the model, post-process, and write
+ * masks/heatmaps (gzip-compressed arrays with their geometry) to disk.
+ * Runs inside the inference worker (or in-process in unit tests).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { decodeImageFile, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
+import { type Grid, identity, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
+import type { ModelManifest, OutputSpec } from './model-manifest';
+import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, segmentationLabels, toSourceGrid } from './postprocessing';
+import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
+import type { ProviderName, ProviderPreference, SessionManager, TensorLike } from './session-manager';
+
+export interface InferenceJob {
+  jobId: string;
+  model: { id: string; modelPath: string; manifest: ModelManifest };
+  /** Absolute paths of the series' instances. */
+  files: string[];
+  provider: ProviderPreference;
+  /** Folder for this run's arrays (masks, heatmaps). */
+  outputDir: string;
+}
+
+export type JobPhase = 'decode' | 'preprocess' | 'inference' | 'postprocess';
+
+export interface Timings {
+  decode: number;
+  preprocess: number;
+  inference: number;
+  postprocess: number;
+  total: number;
+}
+
+/** A stored array: gzip file (relative to the results folder), dtype and shape, plus geometry. */
+export interface ArrayRef {
+  file: string;
+  dtype: 'uint8' | 'float32';
+  /** [slices, rows, columns] of the source grid (slice order = inputSopInstanceUids). */
+  shape: Shape3;
+  /** Source index (slice, row, column) -> patient LPS mm, when the images carry geometry. */
+  sourceToPatient: number[] | null;
+}
+
+export type OutputRecord =
+  | { kind: 'classification'; tensor: string; perImage?: number[][] }
+  | { kind: 'segmentation'; tensor: string; labels: { index: number; name: string; color: [number, number, number]; voxels: number }[]; modelGridShape: Shape3; modelVoxelCounts: number[]; mask: ArrayRef }
+  | { kind: 'heatmap'; tensor: string; label: string; map: ArrayRef }
+  | { kind: 'detection'; tensor: string; boxes: (Box & { sopInstanceUid: string })[] };
+
+export interface InferenceJobResult {
+  status: 'done' | 'not-analysed' | 'failed';
+  reason?: string;
+  provider: ProviderName | null;
+  providerNote: string | null;
+  ortVersion: string;
+  timingsMs: Timings;
+  inputSopInstanceUids: string[];
+  findings: Finding[];
+  outputs: OutputRecord[];
+}
+
+export type ProgressFn = (phase: JobPhase) => void;
+
+function castFeed(ort: typeof import('onnxruntime-node'), dtype: string, data: Float32Array, dims: number[]): InstanceType<typeof ort.Tensor> {
+  switch (dtype) {
+    case 'float32':
+      return new ort.Tensor('float32', data, dims);
+    case 'uint8':
+      return new ort.Tensor('uint8', Uint8Array.from(data, (v) => Math.min(255, Math.max(0, Math.round(v)))), dims);
+    case 'int8':
+      return new ort.Tensor('int8', Int8Array.from(data, (v) => Math.min(127, Math.max(-128, Math.round(v)))), dims);
+    case 'int32':
+      return new ort.Tensor('int32', Int32Array.from(data, (v) => Math.round(v)), dims);
+    case 'int64':
+      return new ort.Tensor('int64', BigInt64Array.from(data, (v) => BigInt(Math.round(v))), dims);
+    default:
+      throw new PreprocessingError(`input dtype ${dtype} is not supported by the runtime yet`);
+  }
+}
+
+function toFloat(t: TensorLike): Float32Array {
+  if (t.data instanceof Float32Array) return t.data;
+  if (ArrayBuffer.isView(t.data) && !(t.data instanceof DataView)) return Float32Array.from(t.data as unknown as ArrayLike<number>, Number);
+  throw new Error('output tensor is not numeric');
+}
+
+function buildSource(images: DecodedImage[]): SourceVolume {
+  const first = images[0]!;
+  const plane = first.rows * first.columns;
+  const data = new Float32Array(images.length * plane);
+  images.forEach((img, s) => data.set(img.data.subarray(0, plane), s * plane));
+  return {
+    grid: { data, shape: [images.length, first.rows, first.columns], toSource: identity() },
+    rescale: images.map((i) => ({ slope: i.rescaleSlope, intercept: i.rescaleIntercept })),
+    photometric: first.photometric,
+    sourceToPatient: sourceToPatient(images),
+  };
+}
+
+function writeArray(dir: string, name: string, values: Uint8Array | Float32Array): string {
+  mkdirSync(dir, { recursive: true });
+  const file = `${name}.${values instanceof Uint8Array ? 'u8' : 'f32'}.gz`;
+  writeFileSync(join(dir, file), gzipSync(Buffer.from(values.buffer, values.byteOffset, values.byteLength), { level: 1 }));
+  return file;
+}
+
+export async function runInferenceJob(job: InferenceJob, sessions: SessionManager, progress: ProgressFn = () => undefined): Promise<InferenceJobResult> {
+  const ort = await import('onnxruntime-node');
+  const t = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 };
+  const started = performance.now();
+  const manifest = job.model.manifest;
+  const result = (r: Partial<InferenceJobResult> & Pick<InferenceJobResult, 'status'>): InferenceJobResult => ({
+    provider: null,
+    providerNote: null,
+    ortVersion: ort.env.versions.common,
+    inputSopInstanceUids: [],
+    findings: [],
+    outputs: [],
+    ...r,
+    timingsMs: { ...t, total: performance.now() - started },
+  });
+
+  // Decode.
+  progress('decode');
+  let t0 = performance.now();
+  let images: DecodedImage[];
+  try {
+    // Multi-frame instances contribute one plane per frame.
+    images = job.files.flatMap((f) => {
+      const img = decodeImageFile(f);
+      if (img.frames === 1) return [img];
+      const plane = img.rows * img.columns;
+      return Array.from({ length: img.frames }, (_, k) => ({ ...img, data: img.data.subarray(k * plane, (k + 1) * plane), frames: 1 }));
+    });
+  } catch (err) {
+    t.decode = performance.now() - t0;
+    if (err instanceof PixelDecodeError) return result({ status: 'not-analysed', reason: err.message });
+    return result({ status: 'failed', reason: `decode failed: ${(err as Error).message}` });
+  }
+  const order = sliceOrder(images);
+  images = order.map((i) => images[i]!);
+  const uids = images.map((i) => i.sopInstanceUid);
+  t.decode = performance.now() - t0;
+  if (images.length === 0) return result({ status: 'not-analysed', reason: 'the series has no images', inputSopInstanceUids: uids });
+  const { rows, columns } = images[0]!;
+  if (images.some((i) => i.rows !== rows || i.columns !== columns)) {
+    return result({ status: 'not-analysed', reason: 'the images of the series differ in size', inputSopInstanceUids: uids });
+  }
+
+  // One source volume for "slices"/"volume"; one per image for "image".
+  const units: DecodedImage[][] = manifest.input.unit === 'image' ? images.map((i) => [i]) : [images];
+  const spec = manifest.input.tensors[0]!;
+  const perUnit: { source: SourceVolume; grid: Grid; outputs: Record<string, TensorLike> }[] = [];
+  let provider: ProviderName | null = null;
+  let providerNote: string | null = null;
+  for (const unitImages of units) {
+    progress('preprocess');
+    t0 = performance.now();
+    const source = buildSource(unitImages);
+    const sourceShape = source.grid.shape;
+    let prepared;
+    let feed;
+    try {
+      prepared = runPreprocessing(manifest.preprocessing, source);
+      const tensor = assembleInputTensor(manifest, prepared);
+      feed = castFeed(ort, spec.dtype, tensor.data, tensor.dims);
+    } catch (err) {
+      t.preprocess += performance.now() - t0;
+      if (err instanceof PreprocessingError) return result({ status: 'not-analysed', reason: err.message, inputSopInstanceUids: uids });
+      throw err;
+    }
+    // Free the source planes we no longer need (the model grid is what the outputs refer to).
+    source.grid = { ...source.grid, data: new Float32Array(0), shape: sourceShape };
+    t.preprocess += performance.now() - t0;
+    progress('inference');
+    t0 = performance.now();
+    try {
+      const run = await sessions.run(job.model.modelPath, job.provider, { [spec.name]: feed });
+      provider = run.provider;
+      providerNote = run.fallbackReason;
+      perUnit.push({ source, grid: prepared.grid, outputs: run.outputs });
+    } catch (err) {
+      t.inference += performance.now() - t0;
+      return result({ status: 'failed', reason: `inference failed: ${(err as Error).message.split('\n')[0]}`, inputSopInstanceUids: uids, provider, providerNote });
+    }
+    t.inference += performance.now() - t0;
+    prepared.channels.length = 0;
+  }
+
+  // Post-process.
+  progress('postprocess');
+  t0 = performance.now();
+  const findings: Finding[] = [];
+  const outputs: OutputRecord[] = [];
+  const runDir = job.outputDir;
+  const perSlice = manifest.input.unit === 'slices' && spec.layout !== 'NSCHW';
+  const outputOf = (o: OutputSpec, u: (typeof perUnit)[number]) => {
+    const tensor = u.outputs[o.tensor];
+    if (!tensor) throw new Error(`the model did not return output "${o.tensor}"`);
+    return { dims: tensor.dims, data: toFloat(tensor) };
+  };
+  try {
+    for (const o of manifest.outputs) {
+      switch (o.kind) {
+        case 'classification': {
+          const rows = perUnit.flatMap((u) => classificationScores(o, outputOf(o, u)));
+          const method = manifest.aggregation?.method ?? 'max';
+          const scores = rows.length === 1 ? rows[0]! : aggregateScores(rows, method);
+          findings.push(...classificationFindings(o, scores));
+          outputs.push({ kind: 'classification', tensor: o.tensor, ...(rows.length > 1 ? { perImage: rows } : {}) });
+          break;
+        }
+        case 'segmentation': {
+          if (perUnit.length !== 1) throw new Error('segmentation outputs need unit "slices" or "volume"');
+          const u = perUnit[0]!;
+          const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, perSlice);
+          const classes = Math.max(...o.labels.map((l) => l.index)) + 1;
+          const modelCounts = labelCounts(labels, classes);
+          const sourceShape = u.source.grid.shape;
+          const mask = toSourceGrid(labels, u.grid, sourceShape, 'nearest');
+          const sourceCounts = labelCounts(mask, classes);
+          const total = mask.length;
+          for (const l of o.labels) {
+            if (l.index === 0) continue;
+            findings.push({ label: l.name, score: (sourceCounts[l.index] ?? 0) / total, positive: (sourceCounts[l.index] ?? 0) > 0 });
+          }
+          outputs.push({
+            kind: 'segmentation',
+            tensor: o.tensor,
+            labels: o.labels.map((l) => ({ ...l, color: [...l.color] as [number, number, number], voxels: sourceCounts[l.index] ?? 0 })),
+            modelGridShape: u.grid.shape,
+            modelVoxelCounts: modelCounts,
+            mask: { file: writeArray(runDir, `${o.tensor}-mask`, mask), dtype: 'uint8', shape: sourceShape, sourceToPatient: u.source.sourceToPatient },
+          });
+          break;
+        }
+        case 'heatmap': {
+          const maps = perUnit.map((u) => {
+            const raw = outputOf(o, u).data;
+            const g = u.grid.shape;
+            if (raw.length !== g[0] * g[1] * g[2]) throw new Error(`heatmap "${o.tensor}" has ${raw.length} values for a ${g.join('×')} input grid`);
+            const values = Float32Array.from(raw);
+            if (o.normalize === 'minmax') {
+              let lo = Infinity;
+              let hi = -Infinity;
+              for (const v of values) {
+                lo = Math.min(lo, v);
+                hi = Math.max(hi, v);
+              }
+              for (let i = 0; i < values.length; i++) values[i] = hi > lo ? (values[i]! - lo) / (hi - lo) : 0;
+            }
+            return toSourceGrid(values, u.grid, u.source.grid.shape, 'linear');
+          });
+          const plane = rows * columns;
+          const all = new Float32Array(maps.reduce((n, m) => n + m.length, 0));
+          maps.forEach((m, i) => all.set(m, i * (perUnit.length > 1 ? plane : 0)));
+          const shape: Shape3 = [images.length, rows, columns];
+          outputs.push({ kind: 'heatmap', tensor: o.tensor, label: o.label, map: { file: writeArray(runDir, `${o.tensor}-heatmap`, all), dtype: 'float32', shape, sourceToPatient: sourceToPatient(images) } });
+          break;
+        }
+        case 'detection': {
+          const boxes = perUnit.flatMap((u, unitIndex) =>
+            detectionBoxes(o, outputOf(o, u), u.grid).map((b) => {
+              const slice = perUnit.length > 1 ? unitIndex : b.slice;
+              return { ...b, slice, sopInstanceUid: uids[slice] ?? '' };
+            }),
+          );
+          for (const label of o.labels) {
+            const best = Math.max(0, ...boxes.filter((b) => b.label === label).map((b) => b.score));
+            findings.push({ label, score: best, positive: best >= o.scoreThreshold && boxes.some((b) => b.label === label) });
+          }
+          outputs.push({ kind: 'detection', tensor: o.tensor, boxes });
+          break;
+        }
+      }
+    }
+  } catch (err) {
+    t.postprocess = performance.now() - t0;
+    return result({ status: 'failed', reason: `post-processing failed: ${(err as Error).message}`, inputSopInstanceUids: uids, provider, providerNote });
+  }
+  t.postprocess = performance.now() - t0;
+  return result({ status: 'done', provider, providerNote, inputSopInstanceUids: uids, findings, outputs });
+}

@@ -1,0 +1,243 @@
+/**
+ * InferenceQueue: persistent analysis jobs (table ai_jobs), one per
+ * (series, model). STAT jobs run first, then in order of arrival. Jobs can be
+ * cancelled (pending or running) and retried; jobs left pending or running
+ * when the app stopped resume on the next start.
+ */
+import { randomUUID } from 'node:crypto';
+import type Database from 'better-sqlite3';
+
+export type JobStatus = 'pending' | 'running' | 'done' | 'not-analysed' | 'failed' | 'cancelled';
+
+export interface QueuedJob {
+  id: string;
+  studyUid: string;
+  seriesUid: string;
+  modelId: string;
+  priority: number;
+  status: JobStatus;
+  provider: 'auto' | 'cpu';
+  attempts: number;
+  reason: string | null;
+  resultId: number | null;
+}
+
+export interface JobOutcome {
+  status: 'done' | 'not-analysed' | 'failed' | 'cancelled';
+  reason?: string;
+  resultId?: number | null;
+}
+
+export type JobExecutor = (job: QueuedJob) => Promise<JobOutcome>;
+export type JobListener = (job: QueuedJob) => void;
+
+interface Row {
+  id: string;
+  study_uid: string;
+  series_uid: string;
+  model_id: string;
+  priority: number;
+  status: JobStatus;
+  provider_pref: string;
+  attempts: number;
+  reason: string | null;
+  result_ref: number | null;
+}
+
+const toJob = (r: Row): QueuedJob => ({
+  id: r.id,
+  studyUid: r.study_uid,
+  seriesUid: r.series_uid,
+  modelId: r.model_id,
+  priority: r.priority,
+  status: r.status,
+  provider: r.provider_pref === 'cpu' ? 'cpu' : 'auto',
+  attempts: r.attempts,
+  reason: r.reason,
+  resultId: r.result_ref,
+});
+
+export const STAT_PRIORITY = 10;
+
+export class InferenceQueue {
+  private running: QueuedJob | null = null;
+  private started = false;
+  private pumping = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly listeners = new Set<JobListener>();
+  private cancelRunning: (jobId: string) => void = () => undefined;
+
+  constructor(
+    private readonly db: Database.Database,
+    private readonly execute: JobExecutor,
+  ) {
+    // Jobs interrupted by a crash or quit run again.
+    this.db.prepare("UPDATE ai_jobs SET status = 'pending', updated_at = ? WHERE status = 'running'").run(new Date().toISOString());
+  }
+
+  /** How a running job is stopped (the runner terminates its worker). */
+  onCancelRunning(fn: (jobId: string) => void): void {
+    this.cancelRunning = fn;
+  }
+
+  subscribe(fn: JobListener): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private emit(job: QueuedJob): void {
+    for (const l of this.listeners) {
+      try {
+        l(job);
+      } catch {
+        // listeners never stop the queue
+      }
+    }
+  }
+
+  get(id: string): QueuedJob | null {
+    const row = this.db.prepare<[string], Row>('SELECT * FROM ai_jobs WHERE id = ?').get(id);
+    return row ? toJob(row) : null;
+  }
+
+  find(seriesUid: string, modelId: string): QueuedJob | null {
+    const row = this.db.prepare<[string, string], Row>('SELECT * FROM ai_jobs WHERE series_uid = ? AND model_id = ?').get(seriesUid, modelId);
+    return row ? toJob(row) : null;
+  }
+
+  list(status?: JobStatus): QueuedJob[] {
+    const rows = status
+      ? this.db.prepare<[string], Row>('SELECT * FROM ai_jobs WHERE status = ? ORDER BY priority DESC, seq').all(status)
+      : this.db.prepare<[], Row>('SELECT * FROM ai_jobs ORDER BY priority DESC, seq').all();
+    return rows.map(toJob);
+  }
+
+  private nextSeq(): number {
+    return (this.db.prepare<[], { s: number | null }>('SELECT max(seq) AS s FROM ai_jobs').get()?.s ?? 0) + 1;
+  }
+
+  /**
+   * Queues (series, model). A job already pending or running is kept (a STAT
+   * request raises its priority); a finished one is queued again.
+   */
+  enqueue(req: { studyUid: string; seriesUid: string; modelId: string; stat?: boolean; provider?: 'auto' | 'cpu' }): QueuedJob {
+    const now = new Date().toISOString();
+    const priority = req.stat ? STAT_PRIORITY : 0;
+    const existing = this.find(req.seriesUid, req.modelId);
+    if (existing && (existing.status === 'pending' || existing.status === 'running')) {
+      if (priority > existing.priority) this.db.prepare('UPDATE ai_jobs SET priority = ?, updated_at = ? WHERE id = ?').run(priority, now, existing.id);
+      this.kick();
+      return this.get(existing.id)!;
+    }
+    const id = existing?.id ?? randomUUID();
+    this.db
+      .prepare(
+        `INSERT INTO ai_jobs (id, study_uid, series_uid, model_id, priority, status, provider_pref, attempts, reason, result_ref, seq, created_at, updated_at)
+         VALUES (@id, @study, @series, @model, @priority, 'pending', @provider, 0, NULL, NULL, @seq, @now, @now)
+         ON CONFLICT(series_uid, model_id) DO UPDATE SET status = 'pending', priority = @priority, provider_pref = @provider, reason = NULL, seq = @seq, updated_at = @now`,
+      )
+      .run({ id, study: req.studyUid, series: req.seriesUid, model: req.modelId, priority, provider: req.provider ?? 'auto', seq: this.nextSeq(), now });
+    const job = this.get(id)!;
+    this.emit(job);
+    this.kick();
+    return job;
+  }
+
+  /** Records a (series, model) that was not run, with the reason, as a finished job. */
+  recordFinished(req: { studyUid: string; seriesUid: string; modelId: string }, outcome: JobOutcome): QueuedJob {
+    const now = new Date().toISOString();
+    const id = this.find(req.seriesUid, req.modelId)?.id ?? randomUUID();
+    this.db
+      .prepare(
+        `INSERT INTO ai_jobs (id, study_uid, series_uid, model_id, priority, status, provider_pref, attempts, reason, result_ref, seq, created_at, updated_at)
+         VALUES (@id, @study, @series, @model, 0, @status, 'auto', 0, @reason, @result, @seq, @now, @now)
+         ON CONFLICT(series_uid, model_id) DO UPDATE SET status = @status, reason = @reason, result_ref = @result, updated_at = @now`,
+      )
+      .run({ id, study: req.studyUid, series: req.seriesUid, model: req.modelId, status: outcome.status, reason: outcome.reason ?? null, result: outcome.resultId ?? null, seq: this.nextSeq(), now });
+    const job = this.get(id)!;
+    this.emit(job);
+    return job;
+  }
+
+  cancel(id: string): boolean {
+    const job = this.get(id);
+    if (!job) return false;
+    if (job.status === 'pending') {
+      this.setStatus(id, 'cancelled', 'cancelled by the user');
+      return true;
+    }
+    if (job.status === 'running') {
+      this.cancelRunning(id);
+      return true;
+    }
+    return false;
+  }
+
+  retry(id: string): boolean {
+    const job = this.get(id);
+    if (!job || (job.status !== 'failed' && job.status !== 'cancelled')) return false;
+    this.db.prepare("UPDATE ai_jobs SET status = 'pending', reason = NULL, attempts = attempts + 1, seq = ?, updated_at = ? WHERE id = ?").run(this.nextSeq(), new Date().toISOString(), id);
+    this.emit(this.get(id)!);
+    this.kick();
+    return true;
+  }
+
+  private setStatus(id: string, status: JobStatus, reason: string | null, resultId: number | null = null): void {
+    this.db.prepare('UPDATE ai_jobs SET status = ?, reason = ?, result_ref = coalesce(?, result_ref), updated_at = ? WHERE id = ?').run(status, reason, resultId, new Date().toISOString(), id);
+    const job = this.get(id);
+    if (job) this.emit(job);
+  }
+
+  /** Starts processing (pending jobs from a previous run included). */
+  start(): void {
+    this.started = true;
+    this.kick();
+  }
+
+  stop(): void {
+    this.started = false;
+  }
+
+  get isIdle(): boolean {
+    return !this.running && !this.pumping && (!this.started || this.list('pending').length === 0);
+  }
+
+  /** Resolves when nothing is pending or running. */
+  whenIdle(): Promise<void> {
+    if (this.isIdle) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private kick(): void {
+    if (!this.started || this.pumping) return;
+    this.pumping = true;
+    setImmediate(() => void this.pump());
+  }
+
+  private async pump(): Promise<void> {
+    try {
+      while (this.started) {
+        const row = this.db.prepare<[], Row>("SELECT * FROM ai_jobs WHERE status = 'pending' ORDER BY priority DESC, seq LIMIT 1").get();
+        if (!row) break;
+        const job = toJob(row);
+        this.setStatus(job.id, 'running', null);
+        this.running = { ...job, status: 'running' };
+        let outcome: JobOutcome;
+        try {
+          outcome = await this.execute(this.running);
+        } catch (err) {
+          outcome = { status: 'failed', reason: (err as Error).message };
+        }
+        this.running = null;
+        this.setStatus(job.id, outcome.status, outcome.reason ?? null, outcome.resultId ?? null);
+      }
+    } finally {
+      this.pumping = false;
+      if (this.isIdle) {
+        const waiters = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const w of waiters) w();
+      }
+    }
+  }
+}

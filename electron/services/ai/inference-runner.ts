@@ -1,0 +1,109 @@
+/**
+ * InferenceRunner: hands analysis jobs to the inference worker thread so
+ * decoding, preprocessing, ONNX Runtime and post-processing never run on the
+ * main event loop. Cancelling a running job terminates the worker (a fresh one
+ * starts for the next job). Without a worker URL the job runs in-process
+ * (unit tests only).
+ */
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { type InferenceJob, type InferenceJobResult, type JobPhase, runInferenceJob } from './inference-job';
+import type { WorkerReply } from './inference-worker';
+import { type ProviderName, SessionManager } from './session-manager';
+
+export class JobCancelledError extends Error {
+  constructor() {
+    super('cancelled');
+    this.name = 'JobCancelledError';
+  }
+}
+
+export interface InferenceRunnerOptions {
+  /** Bundled worker; null runs jobs in-process. */
+  workerUrl: URL | null;
+  threads?: number;
+  providers?: ProviderName[];
+}
+
+interface InFlight {
+  jobId: string;
+  resolve: (r: InferenceJobResult) => void;
+  reject: (e: Error) => void;
+  progress: (phase: JobPhase) => void;
+}
+
+export class InferenceRunner {
+  private worker: Worker | null = null;
+  private current: InFlight | null = null;
+  private local: SessionManager | null = null;
+  private localCancelled = new Set<string>();
+
+  constructor(private readonly opts: InferenceRunnerOptions) {}
+
+  private startWorker(url: URL): Worker {
+    if (url.protocol === 'file:' && !existsSync(url)) throw new Error(`inference worker bundle not found at ${url.pathname}; run the build first`);
+    const worker = new Worker(url, { workerData: { threads: this.opts.threads, providers: this.opts.providers } });
+    worker.on('message', (msg: WorkerReply) => {
+      const cur = this.current;
+      if (!cur || msg.jobId !== cur.jobId) return;
+      if (msg.type === 'progress') cur.progress(msg.phase as JobPhase);
+      else {
+        this.current = null;
+        if (msg.type === 'result') cur.resolve(msg.result);
+        else cur.reject(new Error(msg.message));
+      }
+    });
+    const fail = (err: Error) => {
+      if (this.worker === worker) this.worker = null;
+      const cur = this.current;
+      this.current = null;
+      cur?.reject(err);
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`inference worker exited with code ${code}`)));
+    return worker;
+  }
+
+  async run(job: InferenceJob, progress: (phase: JobPhase) => void = () => undefined): Promise<InferenceJobResult> {
+    if (this.current) throw new Error('the inference runner is busy');
+    if (!this.opts.workerUrl) {
+      this.local ??= new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
+      const r = await runInferenceJob(job, this.local, progress);
+      if (this.localCancelled.delete(job.jobId)) throw new JobCancelledError();
+      return r;
+    }
+    this.worker ??= this.startWorker(this.opts.workerUrl);
+    const worker = this.worker;
+    return new Promise<InferenceJobResult>((resolve, reject) => {
+      this.current = { jobId: job.jobId, resolve, reject, progress };
+      worker.postMessage({ type: 'run', job });
+    });
+  }
+
+  /** Stops the job if it is the one running. */
+  cancel(jobId: string): boolean {
+    if (!this.opts.workerUrl) {
+      this.localCancelled.add(jobId);
+      return true;
+    }
+    const cur = this.current;
+    if (!cur || cur.jobId !== jobId) return false;
+    this.current = null;
+    const worker = this.worker;
+    this.worker = null;
+    void worker?.terminate();
+    cur.reject(new JobCancelledError());
+    return true;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    if (this.current) {
+      this.current.reject(new JobCancelledError());
+      this.current = null;
+    }
+    await worker?.terminate();
+    await this.local?.close();
+  }
+}

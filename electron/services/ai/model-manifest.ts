@@ -1,0 +1,204 @@
+/**
+ * ModelManifest: the versioned schema of `manifest.json` in a Vigil model
+ * package (see models/README.md). Everything the runtime needs to decide
+ * whether a model applies, how to build its input tensors, and how to turn its
+ * outputs into findings and overlays in image space is declared here.
+ */
+import { z } from 'zod';
+
+export const MANIFEST_SCHEMA_VERSION = 1;
+
+const Id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, ".", "_" or "-", at most 64');
+const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex sha-256 (64 characters)');
+const Range = z
+  .object({ min: z.number().optional(), max: z.number().optional() })
+  .strict()
+  .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, 'min must not exceed max');
+const Rgb = z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]);
+const Interpolation = z.enum(['nearest', 'linear']);
+/** Anatomical orientation code: 3 letters, one of L/R, P/A, I/S each (e.g. LIA, RAS, LPS). */
+const Orientation = z
+  .string()
+  .regex(/^[LRPAIS]{3}$/)
+  .refine((s) => ['LR', 'PA', 'IS'].every((pair) => [...s].filter((c) => pair.includes(c)).length === 1), 'one of L/R, P/A and I/S each');
+
+export const ApplicabilitySchema = z
+  .object({
+    /** DICOM Modality values (e.g. ["MR"]). Empty or absent: any. */
+    modalities: z.array(z.string().min(1)).optional(),
+    /** Body Part Examined values (case-insensitive). Absent: any. */
+    bodyParts: z.array(z.string().min(1)).optional(),
+    viewPositions: z.array(z.string().min(1)).optional(),
+    photometric: z.array(z.enum(['MONOCHROME1', 'MONOCHROME2', 'RGB', 'YBR_FULL', 'YBR_FULL_422', 'PALETTE COLOR'])).optional(),
+    /** In-plane pixel spacing in mm (both directions must lie in range). */
+    pixelSpacingMm: Range.optional(),
+    sliceCount: Range.optional(),
+    /** Checked only where Patient's Age / Birth Date are known. */
+    patientAgeYears: Range.optional(),
+  })
+  .strict();
+
+export const DType = z.enum(['float32', 'float16', 'uint8', 'int8', 'int32', 'int64']);
+/** Named dims: N batch, C channels, S slices (sequence), D depth, H height, W width. */
+export const Layout = z.enum(['NCHW', 'NHWC', 'NCDHW', 'NDHWC', 'NSCHW']);
+const Dim = z.union([z.number().int().positive(), z.string().min(1).max(32)]);
+
+export const InputTensorSchema = z
+  .object({
+    name: z.string().min(1),
+    dtype: DType,
+    shape: z.array(Dim).min(1).max(6),
+    layout: Layout,
+  })
+  .strict()
+  .refine((t) => t.shape.length === t.layout.length, { message: 'shape and layout must have the same rank' });
+
+export const PreprocessOpSchema = z.discriminatedUnion('op', [
+  /** Stored values -> modality units (HU for CT) with Rescale Slope/Intercept. */
+  z.object({ op: z.literal('modalityRescale') }).strict(),
+  z.object({ op: z.literal('invertMonochrome1') }).strict(),
+  z.object({ op: z.literal('window'), center: z.number(), width: z.number().positive() }).strict(),
+  z
+    .object({ op: z.literal('percentileClip'), lower: z.number().min(0).max(100), upper: z.number().min(0).max(100) })
+    .strict()
+    .refine((o) => o.lower < o.upper, 'lower must be below upper'),
+  /** Resize the in-plane grid (2 values: rows, columns) or the volume (3: slices, rows, columns). */
+  z.object({ op: z.literal('resize'), size: z.array(z.number().int().positive()).min(2).max(3), interpolation: Interpolation }).strict(),
+  /** Centre crop / pad to a size; pad with a constant or the image minimum. */
+  z
+    .object({ op: z.literal('cropPad'), size: z.array(z.number().int().positive()).min(2).max(3), pad: z.union([z.number(), z.literal('min')]) })
+    .strict(),
+  z.object({ op: z.literal('flip'), axes: z.array(z.enum(['slices', 'rows', 'columns'])).min(1) }).strict(),
+  /** Rotate the in-plane grid by k × 90° counter-clockwise. */
+  z.object({ op: z.literal('rotate90'), k: z.number().int().min(1).max(3) }).strict(),
+  /**
+   * Resample a volume onto a grid with the given anatomical orientation
+   * (tensor axis 0, 1, 2 point to the three letters), spacing and size,
+   * centred on the source volume (as FreeSurfer mri_conform does).
+   */
+  z
+    .object({
+      op: z.literal('reorient'),
+      orientation: Orientation,
+      spacingMm: z.tuple([z.number().positive(), z.number().positive(), z.number().positive()]),
+      size: z.tuple([z.number().int().positive(), z.number().int().positive(), z.number().int().positive()]),
+      interpolation: Interpolation,
+    })
+    .strict(),
+  z.object({ op: z.literal('replicateChannels'), channels: z.number().int().min(2).max(16) }).strict(),
+  z
+    .object({
+      op: z.literal('normalize'),
+      method: z.enum(['minmax', 'zscore', 'fixed']),
+      /** fixed: (x - mean[c]) / std[c] per channel (e.g. ImageNet statistics on a 0..1 scale). */
+      mean: z.array(z.number()).optional(),
+      std: z.array(z.number().positive()).optional(),
+    })
+    .strict()
+    .refine((o) => o.method !== 'fixed' || (o.mean !== undefined && o.std !== undefined && o.mean.length === o.std.length), 'fixed needs mean and std of equal length'),
+]);
+export type PreprocessOp = z.infer<typeof PreprocessOpSchema>;
+
+const Threshold = z.number().min(0).max(1);
+
+export const OutputSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal('classification'),
+      tensor: z.string().min(1),
+      labels: z.array(z.string().min(1)).min(1),
+      activation: z.enum(['sigmoid', 'softmax', 'none']),
+      /** Operating point per label (or one for all): score >= threshold is positive. */
+      thresholds: z.union([Threshold, z.array(Threshold)]),
+    })
+    .strict()
+    .refine((o) => !Array.isArray(o.thresholds) || o.thresholds.length === o.labels.length, 'one threshold per label'),
+  z
+    .object({
+      kind: z.literal('detection'),
+      /** [N, K, 4 + 1 + classes] or [K, 6]: box, score, class. */
+      tensor: z.string().min(1),
+      boxFormat: z.enum(['xyxy', 'xywh', 'cxcywh']),
+      /** Box coordinates are in input-tensor pixels, or normalised 0..1. */
+      normalized: z.boolean(),
+      labels: z.array(z.string().min(1)).min(1),
+      scoreThreshold: Threshold,
+      nmsIouThreshold: Threshold,
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('segmentation'),
+      tensor: z.string().min(1),
+      method: z.enum(['argmax', 'threshold']),
+      threshold: Threshold.optional(),
+      labels: z.array(z.object({ index: z.number().int().min(0).max(255), name: z.string().min(1), color: Rgb }).strict()).min(1),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal('heatmap'),
+      tensor: z.string().min(1),
+      label: z.string().min(1),
+      normalize: z.enum(['minmax', 'none']),
+    })
+    .strict(),
+]);
+export type OutputSpec = z.infer<typeof OutputSchema>;
+
+export const AggregationSchema = z.discriminatedUnion('method', [
+  /** Per-slice classification scores -> one case-level score per label. */
+  z.object({ method: z.enum(['max', 'mean']) }).strict(),
+]);
+
+export const ModelManifestSchema = z
+  .object({
+    schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
+    id: Id,
+    name: z.string().min(1).max(200),
+    version: z.string().regex(/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/, 'semantic version, e.g. 1.0.0'),
+    /** sha-256 of model.onnx; checked on every load. */
+    sha256: Sha256,
+    license: z.string().min(1),
+    authors: z.array(z.string().min(1)).min(1),
+    provenance: z.string().min(1),
+    intendedUse: z.string().min(1),
+    /** false: research / demonstration only. The UI must show it with every result. */
+    clinicalUse: z.boolean(),
+    applicability: ApplicabilitySchema,
+    input: z
+      .object({
+        unit: z.enum(['image', 'slices', 'volume']),
+        tensors: z.array(InputTensorSchema).length(1, 'exactly one image input tensor is supported in schema v1'),
+      })
+      .strict(),
+    preprocessing: z.array(PreprocessOpSchema),
+    outputs: z.array(OutputSchema).min(1),
+    aggregation: AggregationSchema.optional(),
+  })
+  .strict()
+  .superRefine((m, ctx) => {
+    const layout = m.input.tensors[0]?.layout;
+    const volumeLayout = layout === 'NCDHW' || layout === 'NDHWC';
+    if (m.input.unit === 'volume' && !volumeLayout) ctx.addIssue({ code: 'custom', path: ['input', 'tensors', 0, 'layout'], message: 'a volume input needs NCDHW or NDHWC' });
+    if (m.input.unit !== 'volume' && volumeLayout) ctx.addIssue({ code: 'custom', path: ['input', 'tensors', 0, 'layout'], message: `${layout} needs unit "volume"` });
+    if (m.input.unit === 'image' && layout === 'NSCHW') ctx.addIssue({ code: 'custom', path: ['input', 'tensors', 0, 'layout'], message: 'NSCHW needs unit "slices"' });
+    if (m.aggregation && m.input.unit !== 'slices') ctx.addIssue({ code: 'custom', path: ['aggregation'], message: 'aggregation applies to unit "slices"' });
+    const tensors = m.outputs.map((o) => o.tensor);
+    if (new Set(tensors).size !== tensors.length) ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'each output tensor may be declared once' });
+  });
+
+export type ModelManifest = z.infer<typeof ModelManifestSchema>;
+
+/** Validates parsed JSON; returns the manifest or a one-line reason. */
+export function parseManifest(json: unknown): { ok: true; manifest: ModelManifest } | { ok: false; reason: string } {
+  const r = ModelManifestSchema.safeParse(json);
+  if (r.success) return { ok: true, manifest: r.data };
+  const issue = r.error.issues[0];
+  const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
+  const version = (json as { schemaVersion?: unknown } | null)?.schemaVersion;
+  if (typeof version === 'number' && version !== MANIFEST_SCHEMA_VERSION) {
+    return { ok: false, reason: `manifest schemaVersion ${version} is not supported (this Vigil reads version ${MANIFEST_SCHEMA_VERSION})` };
+  }
+  return { ok: false, reason: `manifest.json is invalid${where}: ${issue?.message ?? 'malformed'}` };
+}

@@ -1,0 +1,165 @@
+/**
+ * Post-processing of raw model outputs into findings and overlays:
+ * classification (activation, per-label operating points, slice aggregation),
+ * segmentation (argmax / threshold, per-label voxel counts), heatmaps and
+ * detection (box decoding, score threshold, per-class NMS), each mapped back to
+ * the source grid through the inverse of the preprocessing geometry.
+ */
+import type { OutputSpec } from './model-manifest';
+import { apply, type Grid, invert, type Mat4, resample, type Shape3 } from './grid-geometry';
+
+export interface Finding {
+  label: string;
+  score: number;
+  positive: boolean;
+}
+
+export interface RawOutput {
+  dims: readonly number[];
+  data: Float32Array;
+}
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+
+/** Per-row scores [rows][labels] after activation. */
+export function classificationScores(spec: Extract<OutputSpec, { kind: 'classification' }>, out: RawOutput): number[][] {
+  const labels = spec.labels.length;
+  if (out.data.length % labels !== 0) throw new Error(`output "${spec.tensor}" has ${out.data.length} values, not a multiple of ${labels} labels`);
+  const rows: number[][] = [];
+  for (let r = 0; r < out.data.length / labels; r++) {
+    const logits = Array.from(out.data.subarray(r * labels, (r + 1) * labels));
+    if (spec.activation === 'sigmoid') rows.push(logits.map(sigmoid));
+    else if (spec.activation === 'softmax') {
+      const max = Math.max(...logits);
+      const e = logits.map((v) => Math.exp(v - max));
+      const sum = e.reduce((a, b) => a + b, 0);
+      rows.push(e.map((v) => v / sum));
+    } else rows.push(logits);
+  }
+  return rows;
+}
+
+export function aggregateScores(rows: number[][], method: 'max' | 'mean'): number[] {
+  const n = rows[0]?.length ?? 0;
+  return Array.from({ length: n }, (_, l) => {
+    const col = rows.map((r) => r[l]!);
+    return method === 'max' ? Math.max(...col) : col.reduce((a, b) => a + b, 0) / col.length;
+  });
+}
+
+export function classificationFindings(spec: Extract<OutputSpec, { kind: 'classification' }>, scores: number[]): Finding[] {
+  return spec.labels.map((label, i) => {
+    const threshold = Array.isArray(spec.thresholds) ? spec.thresholds[i]! : spec.thresholds;
+    return { label, score: scores[i]!, positive: scores[i]! >= threshold };
+  });
+}
+
+/** Label map over the model grid [D, H, W] from logits [.., C, D, H, W] (channel axis 1, or 0 for [N=D, C, H, W]). */
+export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean): Uint8Array {
+  const voxels = grid[0] * grid[1] * grid[2];
+  const plane = grid[1] * grid[2];
+  const classes = out.data.length / voxels;
+  if (!Number.isInteger(classes) || classes < 1) throw new Error(`segmentation output "${spec.tensor}" has ${out.data.length} values for ${voxels} voxels`);
+  const labels = new Uint8Array(voxels);
+  const data = out.data;
+  // Index of class c at voxel v: channel-first over the whole grid, or per slice ([D, C, H, W]).
+  const at = perSlice ? (c: number, v: number) => (Math.floor(v / plane) * classes + c) * plane + (v % plane) : (c: number, v: number) => c * voxels + v;
+  if (spec.method === 'threshold' || classes === 1) {
+    const t = spec.threshold ?? 0.5;
+    const fg = spec.labels.find((l) => l.index !== 0)?.index ?? 1;
+    const ch = classes === 1 ? 0 : 1;
+    for (let v = 0; v < voxels; v++) labels[v] = sigmoid(data[at(ch, v)]!) >= t ? fg : 0;
+    return labels;
+  }
+  if (!perSlice) {
+    // Channel-first: sweep channel by channel keeping the running max (cache friendly).
+    const best = data.slice(0, voxels);
+    for (let c = 1; c < classes; c++) {
+      const off = c * voxels;
+      for (let v = 0; v < voxels; v++) {
+        const x = data[off + v]!;
+        if (x > best[v]!) {
+          best[v] = x;
+          labels[v] = c;
+        }
+      }
+    }
+    return labels;
+  }
+  for (let v = 0; v < voxels; v++) {
+    let bi = 0;
+    let bv = data[at(0, v)]!;
+    for (let c = 1; c < classes; c++) {
+      const x = data[at(c, v)]!;
+      if (x > bv) {
+        bv = x;
+        bi = c;
+      }
+    }
+    labels[v] = bi;
+  }
+  return labels;
+}
+
+export function labelCounts(labels: Uint8Array, classes: number): number[] {
+  const counts = new Array<number>(Math.max(classes, 1)).fill(0);
+  for (let i = 0; i < labels.length; i++) counts[labels[i]!] = (counts[labels[i]!] ?? 0) + 1;
+  return counts;
+}
+
+/** Maps a model-grid array back onto the source grid (nearest for labels, linear for heatmaps). */
+export function toSourceGrid<T extends Float32Array | Uint8Array>(values: T, model: Grid, sourceShape: Shape3, interpolation: 'nearest' | 'linear'): T {
+  const sourceToModel = invert(model.toSource);
+  const out = (values instanceof Uint8Array ? new Uint8Array(sourceShape[0] * sourceShape[1] * sourceShape[2]) : new Float32Array(sourceShape[0] * sourceShape[1] * sourceShape[2])) as T;
+  const input = { data: values instanceof Float32Array ? values : Float32Array.from(values), shape: model.shape };
+  resample(input, sourceToModel, sourceShape, interpolation, 0, out);
+  return out;
+}
+
+export interface Box {
+  label: string;
+  score: number;
+  /** Source-grid pixel coordinates: slice, and x0/y0/x1/y1 in columns/rows. */
+  slice: number;
+  x0: number;
+  y0: number;
+  x1: number;
+  y1: number;
+}
+
+function iou(a: Box, b: Box): number {
+  const ix = Math.max(0, Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0));
+  const iy = Math.max(0, Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0));
+  const inter = ix * iy;
+  const union = (a.x1 - a.x0) * (a.y1 - a.y0) + (b.x1 - b.x0) * (b.y1 - b.y0) - inter;
+  return union > 0 ? inter / union : 0;
+}
+
+/** Decodes [.., K, 6] rows (box, score, class), filters, per-class NMS, maps corners to the source grid. */
+export function detectionBoxes(spec: Extract<OutputSpec, { kind: 'detection' }>, out: RawOutput, model: Grid, toSource: Mat4 = model.toSource): Box[] {
+  const [, h, w] = model.shape;
+  const rows = out.data.length / 6;
+  const candidates: Box[] = [];
+  for (let r = 0; r < rows; r++) {
+    const v = out.data.subarray(r * 6, r * 6 + 6);
+    const score = v[4]!;
+    if (score < spec.scoreThreshold) continue;
+    let [a, b, c, d] = [v[0]!, v[1]!, v[2]!, v[3]!];
+    if (spec.normalized) [a, b, c, d] = [a * w, b * h, c * w, d * h];
+    let [x0, y0, x1, y1] = spec.boxFormat === 'xyxy' ? [a, b, c, d] : spec.boxFormat === 'xywh' ? [a, b, a + c, b + d] : [a - c / 2, b - d / 2, a + c / 2, b + d / 2];
+    // Map model pixel corners (edges at -0.5) to source pixel coordinates.
+    const p0 = apply(toSource, [0, y0 - 0.5, x0 - 0.5]);
+    const p1 = apply(toSource, [0, y1 - 0.5, x1 - 0.5]);
+    [x0, x1] = [Math.min(p0[2], p1[2]) + 0.5, Math.max(p0[2], p1[2]) + 0.5];
+    [y0, y1] = [Math.min(p0[1], p1[1]) + 0.5, Math.max(p0[1], p1[1]) + 0.5];
+    const label = spec.labels[Math.round(v[5]!)] ?? `class ${Math.round(v[5]!)}`;
+    candidates.push({ label, score, slice: Math.round(p0[0]), x0, y0, x1, y1 });
+  }
+  candidates.sort((p, q) => q.score - p.score);
+  const kept: Box[] = [];
+  for (const cand of candidates) {
+    if (kept.some((k) => k.label === cand.label && iou(k, cand) > spec.nmsIouThreshold)) continue;
+    kept.push(cand);
+  }
+  return kept;
+}

@@ -1,0 +1,228 @@
+/**
+ * PreprocessingPipeline: runs a manifest's ordered preprocessing ops on the
+ * source grid (stacked slices, axis 0 = slice) and assembles the model's input
+ * tensor. Every geometric op composes the index affine back to the source
+ * grid, so outputs can be mapped to the source pixels exactly (the inverse of
+ * the preprocessing geometry).
+ */
+import type { ModelManifest, PreprocessOp } from './model-manifest';
+import { apply, type Grid, invert, type Mat4, multiply, orientedGrid, resample, type Shape3 } from './grid-geometry';
+
+export interface SourceVolume {
+  /** Stored values, [slices, rows, columns]. */
+  grid: Grid;
+  /** Rescale slope/intercept per slice. */
+  rescale: { slope: number; intercept: number }[];
+  photometric: string;
+  /** Source index -> patient LPS mm; null when the images carry no geometry. */
+  sourceToPatient: Mat4 | null;
+}
+
+export interface PreparedInput {
+  /** The final scalar grid (before channel replication). */
+  grid: Grid;
+  channels: Float32Array[];
+}
+
+export class PreprocessingError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PreprocessingError';
+  }
+}
+
+function minMax(data: Float32Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
+function percentile(data: Float32Array, pLow: number, pHigh: number): [number, number] {
+  // Exact on up to 4M values; a regular subsample above that.
+  const stride = Math.max(1, Math.ceil(data.length / 4_000_000));
+  const sample = new Float32Array(Math.ceil(data.length / stride));
+  for (let i = 0, j = 0; i < data.length; i += stride, j++) sample[j] = data[i]!;
+  sample.sort();
+  const at = (p: number) => {
+    const pos = (p / 100) * (sample.length - 1);
+    const lo = Math.floor(pos);
+    const hi = Math.min(sample.length - 1, lo + 1);
+    return sample[lo]! + (sample[hi]! - sample[lo]!) * (pos - lo);
+  };
+  return [at(pLow), at(pHigh)];
+}
+
+const AXIS = { slices: 0, rows: 1, columns: 2 } as const;
+
+function geometric(grid: Grid, outToIn: Mat4, shape: Shape3, interpolation: 'nearest' | 'linear', outside: number | 'clamp'): Grid {
+  const data = resample(grid, outToIn, shape, interpolation, outside) as Float32Array;
+  return { data, shape, toSource: multiply(grid.toSource, outToIn) };
+}
+
+function scaleAffine(from: Shape3, to: Shape3): Mat4 {
+  // Pixel-centre aligned (align_corners = false): in = (out + 0.5) * from/to - 0.5.
+  const s = [0, 1, 2].map((a) => from[a]! / to[a]!);
+  return [s[0]!, 0, 0, 0.5 * s[0]! - 0.5, 0, s[1]!, 0, 0.5 * s[1]! - 0.5, 0, 0, s[2]!, 0.5 * s[2]! - 0.5, 0, 0, 0, 1];
+}
+
+export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVolume): PreparedInput {
+  let grid = source.grid;
+  let channels: Float32Array[] | null = null;
+  const eachChannel = (fn: (d: Float32Array) => void) => {
+    for (const d of new Set(channels ?? [grid.data])) fn(d);
+  };
+  for (const op of ops) {
+    if (channels && !['normalize', 'window', 'percentileClip'].includes(op.op)) {
+      throw new PreprocessingError(`op "${op.op}" must come before replicateChannels`);
+    }
+    switch (op.op) {
+      case 'modalityRescale': {
+        const plane = grid.shape[1] * grid.shape[2];
+        if (grid.data !== source.grid.data) throw new PreprocessingError('modalityRescale must run before geometric ops');
+        for (let s = 0; s < grid.shape[0]; s++) {
+          const { slope, intercept } = source.rescale[s] ?? { slope: 1, intercept: 0 };
+          if (slope === 1 && intercept === 0) continue;
+          for (let i = s * plane; i < (s + 1) * plane; i++) grid.data[i] = grid.data[i]! * slope + intercept;
+        }
+        break;
+      }
+      case 'invertMonochrome1': {
+        if (source.photometric !== 'MONOCHROME1') break;
+        const [lo, hi] = minMax(grid.data);
+        for (let i = 0; i < grid.data.length; i++) grid.data[i] = lo + hi - grid.data[i]!;
+        break;
+      }
+      case 'window': {
+        const lo = op.center - op.width / 2;
+        const hi = op.center + op.width / 2;
+        eachChannel((d) => {
+          for (let i = 0; i < d.length; i++) d[i] = Math.min(hi, Math.max(lo, d[i]!));
+        });
+        break;
+      }
+      case 'percentileClip': {
+        eachChannel((d) => {
+          const [lo, hi] = percentile(d, op.lower, op.upper);
+          for (let i = 0; i < d.length; i++) d[i] = Math.min(hi, Math.max(lo, d[i]!));
+        });
+        break;
+      }
+      case 'resize': {
+        const to: Shape3 = op.size.length === 2 ? [grid.shape[0], op.size[0]!, op.size[1]!] : [op.size[0]!, op.size[1]!, op.size[2]!];
+        grid = geometric(grid, scaleAffine(grid.shape, to), to, op.interpolation, 'clamp');
+        break;
+      }
+      case 'cropPad': {
+        const to: Shape3 = op.size.length === 2 ? [grid.shape[0], op.size[0]!, op.size[1]!] : [op.size[0]!, op.size[1]!, op.size[2]!];
+        const off = [0, 1, 2].map((a) => Math.floor((grid.shape[a]! - to[a]!) / 2));
+        const pad = op.pad === 'min' ? minMax(grid.data)[0] : op.pad;
+        grid = geometric(grid, [1, 0, 0, off[0]!, 0, 1, 0, off[1]!, 0, 0, 1, off[2]!, 0, 0, 0, 1], to, 'nearest', pad);
+        break;
+      }
+      case 'flip': {
+        const m = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
+        for (const name of new Set(op.axes)) {
+          const a = AXIS[name];
+          m[a * 4 + a] = -1;
+          m[a * 4 + 3] = grid.shape[a]! - 1;
+        }
+        grid = geometric(grid, m, grid.shape, 'nearest', 0);
+        break;
+      }
+      case 'rotate90': {
+        for (let k = 0; k < op.k; k++) {
+          // np.rot90 (counter-clockwise): out[i][j] = in[j][W-1-i], out shape [W, H].
+          const [d, h, w] = grid.shape;
+          grid = geometric(grid, [1, 0, 0, 0, 0, 0, 1, 0, 0, -1, 0, w - 1, 0, 0, 0, 1], [d, w, h], 'nearest', 0);
+        }
+        break;
+      }
+      case 'reorient': {
+        if (!source.sourceToPatient) throw new PreprocessingError('reorient needs Image Position/Orientation (Patient) and Pixel Spacing on every slice');
+        const curToPatient = multiply(source.sourceToPatient, grid.toSource);
+        const centre = apply(curToPatient, [(grid.shape[0] - 1) / 2, (grid.shape[1] - 1) / 2, (grid.shape[2] - 1) / 2]);
+        const outToPatient = orientedGrid(op.orientation, op.spacingMm, op.size, centre);
+        const outToCur = multiply(invert(curToPatient), outToPatient);
+        grid = geometric(grid, outToCur, [...op.size], op.interpolation, minMax(grid.data)[0]);
+        break;
+      }
+      case 'replicateChannels': {
+        channels = new Array<Float32Array>(op.channels).fill(grid.data);
+        break;
+      }
+      case 'normalize': {
+        if (op.method === 'fixed') {
+          const mean = op.mean!;
+          const std = op.std!;
+          const list: Float32Array[] = channels ?? [grid.data];
+          if (list.length !== mean.length) throw new PreprocessingError(`fixed normalisation has ${mean.length} channel statistics for ${list.length} channels`);
+          channels = list.map((d, c) => {
+            const out = new Float32Array(d.length);
+            for (let i = 0; i < d.length; i++) out[i] = (d[i]! - mean[c]!) / std[c]!;
+            return out;
+          });
+          break;
+        }
+        eachChannel((d) => {
+          if (op.method === 'minmax') {
+            const [lo, hi] = minMax(d);
+            const range = Math.fround(hi - lo);
+            for (let i = 0; i < d.length; i++) d[i] = range > 0 ? Math.fround(d[i]! - lo) / range : 0;
+          } else {
+            let sum = 0;
+            for (let i = 0; i < d.length; i++) sum += d[i]!;
+            const mean = sum / d.length;
+            let sq = 0;
+            for (let i = 0; i < d.length; i++) sq += (d[i]! - mean) ** 2;
+            const std = Math.sqrt(sq / d.length) || 1;
+            for (let i = 0; i < d.length; i++) d[i] = (d[i]! - mean) / std;
+          }
+        });
+        break;
+      }
+    }
+  }
+  return { grid, channels: channels ?? [grid.data] };
+}
+
+export interface InputTensorData {
+  name: string;
+  dims: number[];
+  data: Float32Array;
+}
+
+/** Lays the prepared grid out as the declared input tensor (float32; the runner casts other dtypes). */
+export function assembleInputTensor(manifest: ModelManifest, prepared: PreparedInput): InputTensorData {
+  const spec = manifest.input.tensors[0]!;
+  const [d, h, w] = prepared.grid.shape;
+  const c = prepared.channels.length;
+  const unit = manifest.input.unit;
+  if (unit === 'image' && d !== 1) throw new PreprocessingError(`unit "image" expects one plane, got ${d}`);
+  const size: Record<string, number> = { C: c, H: h, W: w, D: d, S: d, N: unit === 'slices' && spec.layout !== 'NSCHW' ? d : 1 };
+  const dims = [...spec.layout].map((letter) => size[letter]!);
+  spec.shape.forEach((declared, i) => {
+    if (typeof declared === 'number' && declared !== dims[i]) {
+      throw new PreprocessingError(`input "${spec.name}" dim ${i} (${spec.layout[i]}) is ${dims[i]} after preprocessing but the manifest declares ${declared}`);
+    }
+  });
+  const plane = h * w;
+  const total = d * plane;
+  const data = new Float32Array(total * c);
+  const channelsLast = spec.layout === 'NHWC' || spec.layout === 'NDHWC';
+  if (!channelsLast) {
+    if (spec.layout === 'NCDHW' || (spec.layout === 'NCHW' && d === 1)) {
+      prepared.channels.forEach((ch, k) => data.set(ch, k * total));
+    } else {
+      // NCHW over slices (N = slices) and NSCHW: per slice, all channels.
+      for (let s = 0; s < d; s++) prepared.channels.forEach((ch, k) => data.set(ch.subarray(s * plane, (s + 1) * plane), (s * c + k) * plane));
+    }
+  } else {
+    for (let i = 0; i < total; i++) for (let k = 0; k < c; k++) data[i * c + k] = prepared.channels[k]![i]!;
+  }
+  return { name: spec.name, dims, data };
+}

@@ -1,0 +1,159 @@
+/**
+ * ResultsStore: analysis results in the library database (table ai_results,
+ * migration v2 in study-index.ts) with their arrays (masks, heatmaps) as gzip
+ * files under <dataDir>/ai-results/<study>/<run>/. Every run records the model
+ * id/version/sha-256, ONNX Runtime version, execution provider, timings, the
+ * input SOP Instance UIDs, status and outputs. Results follow their study:
+ * removing a study removes its rows (trigger) and files (deleteStudy / sweep).
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { Finding } from './postprocessing';
+import type { InferenceJobResult, OutputRecord, Timings } from './inference-job';
+import type { ModelManifest } from './model-manifest';
+
+export interface StoredResult {
+  id: number;
+  jobId: string;
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  modelId: string;
+  modelVersion: string;
+  modelSha256: string;
+  ortVersion: string;
+  provider: string | null;
+  providerNote: string | null;
+  status: 'done' | 'not-analysed' | 'failed';
+  reason: string | null;
+  timingsMs: Timings;
+  inputSopInstanceUids: string[];
+  findings: Finding[];
+  outputs: OutputRecord[];
+  /** Folder the output files are relative to. */
+  filesDir: string;
+  createdAt: string;
+}
+
+interface Row {
+  id: number;
+  job_id: string;
+  study_uid: string;
+  series_uid: string;
+  model_id: string;
+  model_version: string;
+  model_sha256: string;
+  ort_version: string;
+  provider: string | null;
+  provider_note: string | null;
+  status: StoredResult['status'];
+  reason: string | null;
+  timings: string;
+  input_uids: string;
+  findings: string;
+  outputs: string;
+  created_at: string;
+}
+
+/** UIDs are digits and dots; anything else is hashed so it is always a safe folder name. */
+export function folderName(uid: string): string {
+  return /^[0-9.]{1,64}$/.test(uid) ? uid : createHash('sha256').update(uid).digest('hex').slice(0, 32);
+}
+
+export class ResultsStore {
+  readonly root: string;
+
+  constructor(
+    private readonly db: Database.Database,
+    dataDir: string,
+  ) {
+    this.root = join(dataDir, 'ai-results');
+    mkdirSync(this.root, { recursive: true });
+    this.sweep();
+  }
+
+  /** The folder a run writes its arrays into. */
+  runDir(studyUid: string, jobId: string): string {
+    return join(this.root, folderName(studyUid), `${jobId}-${Date.now().toString(36)}`);
+  }
+
+  save(job: { jobId: string; studyUid: string; seriesUid: string }, manifest: ModelManifest, r: InferenceJobResult, runDir: string): number {
+    const rel = runDir.startsWith(this.root) ? runDir.slice(this.root.length + 1) : runDir;
+    const info = this.db
+      .prepare(
+        `INSERT INTO ai_results (job_id, study_uid, series_uid, model_id, model_version, model_sha256, ort_version, provider, provider_note, status, reason, timings, input_uids, findings, outputs, created_at)
+         VALUES (@jobId, @study, @series, @modelId, @version, @sha, @ort, @provider, @note, @status, @reason, @timings, @uids, @findings, @outputs, @now)`,
+      )
+      .run({
+        jobId: job.jobId,
+        study: job.studyUid,
+        series: job.seriesUid,
+        modelId: manifest.id,
+        version: manifest.version,
+        sha: manifest.sha256,
+        ort: r.ortVersion,
+        provider: r.provider,
+        note: r.providerNote,
+        status: r.status,
+        reason: r.reason ?? null,
+        timings: JSON.stringify(r.timingsMs),
+        uids: JSON.stringify(r.inputSopInstanceUids),
+        findings: JSON.stringify(r.findings),
+        outputs: JSON.stringify({ dir: rel, outputs: r.outputs }),
+        now: new Date().toISOString(),
+      });
+    return Number(info.lastInsertRowid);
+  }
+
+  private toResult(row: Row): StoredResult {
+    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[] };
+    return {
+      id: row.id,
+      jobId: row.job_id,
+      studyInstanceUid: row.study_uid,
+      seriesInstanceUid: row.series_uid,
+      modelId: row.model_id,
+      modelVersion: row.model_version,
+      modelSha256: row.model_sha256,
+      ortVersion: row.ort_version,
+      provider: row.provider,
+      providerNote: row.provider_note,
+      status: row.status,
+      reason: row.reason,
+      timingsMs: JSON.parse(row.timings) as Timings,
+      inputSopInstanceUids: JSON.parse(row.input_uids) as string[],
+      findings: JSON.parse(row.findings) as Finding[],
+      outputs: out.outputs,
+      filesDir: join(this.root, out.dir),
+      createdAt: row.created_at,
+    };
+  }
+
+  get(id: number): StoredResult | null {
+    const row = this.db.prepare<[number], Row>('SELECT * FROM ai_results WHERE id = ?').get(id);
+    return row ? this.toResult(row) : null;
+  }
+
+  /** Latest result per (series, model) of a study, or every run with `all`. */
+  forStudy(studyUid: string, all = false): StoredResult[] {
+    const sql = all
+      ? 'SELECT * FROM ai_results WHERE study_uid = ? ORDER BY id'
+      : 'SELECT * FROM ai_results r WHERE study_uid = ? AND id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id) ORDER BY id';
+    return this.db.prepare<[string], Row>(sql).all(studyUid).map((r) => this.toResult(r));
+  }
+
+  /** Removes a study's results and their files. */
+  deleteStudy(studyUid: string): void {
+    this.db.prepare('DELETE FROM ai_results WHERE study_uid = ?').run(studyUid);
+    this.db.prepare('DELETE FROM ai_jobs WHERE study_uid = ?').run(studyUid);
+    rmSync(join(this.root, folderName(studyUid)), { recursive: true, force: true });
+  }
+
+  /** Removes result folders whose study has no results any more (e.g. the study was deleted). */
+  sweep(): void {
+    if (!existsSync(this.root)) return;
+    const live = new Set(this.db.prepare<[], { study_uid: string }>('SELECT DISTINCT study_uid FROM ai_results').all().map((r) => folderName(r.study_uid)));
+    for (const name of readdirSync(this.root)) if (!live.has(name)) rmSync(join(this.root, name), { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * The bytes of a stored instance as they are served for display (Electron
+ * `vigil://dicom/instances/<uid>` and the bridge's `/dicom/instances/<uid>`).
+ *
+ * Almost always the stored file, streamed as is. Some encodings are valid
+ * DICOM that the viewer's loader (Cornerstone's dicom-image-loader + dicomParser)
+ * cannot read; those are rewritten on the fly into an equivalent Part-10 stream
+ * it can read. The stored file is never modified:
+ *
+ *  - Deflated Explicit VR Little Endian (1.2.840.10008.1.2.1.99): the dataset is
+ *    inflated and the file meta rewritten (TransferSyntaxUID = Explicit VR
+ *    Little Endian, FileMetaInformationGroupLength recomputed). The loader
+ *    otherwise fails ("no pixel data").
+ *  - File meta without the 128-byte preamble and "DICM": a zero preamble and
+ *    "DICM" are put in front (dicomParser requires them).
+ *  - A bare dataset (no file meta at all): a preamble and a minimal file meta
+ *    are put in front, with the transfer syntax the dataset is encoded in
+ *    (sniffed as the metadata reader does) and the SOP Class/Instance UIDs.
+ *
+ * Plain Node: no electron import (the protocol handler and the bridge both use it).
+ */
+import { createReadStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { PassThrough, Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { inflateRaw, inflate } from 'node:zlib';
+import { FileByteSource } from './byte-source';
+import { readDicom, Tag } from './dicom-dataset-reader';
+import { TS } from './transfer-syntax';
+
+export const DICOM_CONTENT_TYPE = 'application/dicom';
+
+/** Refuse to inflate a deflated dataset beyond this (a zip bomb must not take the app down). */
+export const MAX_INFLATED_BYTES = 2 * 1024 * 1024 * 1024 - 1;
+
+const inflateRawAsync = promisify(inflateRaw);
+const inflateAsync = promisify(inflate);
+
+export type DisplayRewrite = 'none' | 'inflated' | 'added-preamble' | 'added-file-meta' | 'added-transfer-syntax';
+
+export interface DisplayBytes {
+  readonly contentType: typeof DICOM_CONTENT_TYPE;
+  /** Exact number of bytes `stream()` yields. */
+  readonly length: number;
+  /** What was done to the stored bytes ('none': served as stored). */
+  readonly rewrite: DisplayRewrite;
+  /** Transfer syntax of the served stream ('' when unknown: served as stored). */
+  readonly transferSyntaxUid: string;
+  /** A fresh stream of the served bytes (each call starts from the beginning). */
+  stream(): Readable;
+}
+
+interface MetaElement {
+  tag: number;
+  /** The element's complete encoding (header + value), explicit VR little endian. */
+  raw: Buffer;
+  value: Buffer;
+}
+
+interface MetaInfo {
+  /** Offset of the first meta element (132 with a preamble, 0 without). */
+  start: number;
+  /** Offset of the first dataset byte. */
+  end: number;
+  elements: MetaElement[];
+}
+
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const MAX_META_BYTES = 1024 * 1024;
+
+function uidValue(value: Buffer): string {
+  return value.toString('latin1').replace(/[\0 ]+$/, '');
+}
+
+/** Reads group 0002 (always explicit VR little endian), or null when the file has none. */
+function readMeta(src: FileByteSource): MetaInfo | null {
+  const size = src.size;
+  const headOf = (offset: number, length: number): Buffer | null => {
+    if (offset + length > size) return null;
+    const { buf, start } = src.window(offset, length);
+    return Buffer.from(buf.subarray(start, start + length));
+  };
+  const dicm = headOf(128, 4);
+  let start: number;
+  if (dicm?.toString('latin1') === 'DICM') start = 132;
+  else {
+    const first = headOf(0, 6);
+    if (!first || first.readUInt16LE(0) !== 0x0002 || !/^[A-Z]{2}$/.test(first.toString('latin1', 4, 6))) return null;
+    start = 0;
+  }
+  const elements: MetaElement[] = [];
+  let pos = start;
+  while (pos + 8 <= size && pos - start < MAX_META_BYTES) {
+    const h = headOf(pos, 8)!;
+    if (h.readUInt16LE(0) !== 0x0002) break;
+    const tag = ((h.readUInt16LE(0) << 16) | h.readUInt16LE(2)) >>> 0;
+    const vr = h.toString('latin1', 4, 6);
+    let headerLength: number;
+    let length: number;
+    if (LONG_VRS.has(vr)) {
+      const h12 = headOf(pos, 12);
+      if (!h12) return null;
+      length = h12.readUInt32LE(8);
+      headerLength = 12;
+    } else {
+      length = h.readUInt16LE(6);
+      headerLength = 8;
+    }
+    if (length === 0xffffffff || pos + headerLength + length > size) return null;
+    const raw = headOf(pos, headerLength + length)!;
+    elements.push({ tag, raw, value: raw.subarray(headerLength) });
+    pos += headerLength + length;
+  }
+  return { start, end: pos, elements };
+}
+
+function explicitLeElement(tag: number, vr: string, value: Buffer): Buffer {
+  const head = Buffer.alloc(LONG_VRS.has(vr) ? 12 : 8);
+  head.writeUInt16LE(tag >>> 16, 0);
+  head.writeUInt16LE(tag & 0xffff, 2);
+  head.write(vr, 4, 'latin1');
+  if (LONG_VRS.has(vr)) head.writeUInt32LE(value.length, 8);
+  else head.writeUInt16LE(value.length, 6);
+  return Buffer.concat([head, value]);
+}
+
+function uidBytes(uid: string): Buffer {
+  const b = Buffer.from(uid, 'latin1');
+  return b.length % 2 ? Buffer.concat([b, Buffer.from([0])]) : b;
+}
+
+/** Preamble + "DICM" + group 0002 made of `elements` (group length recomputed, TS replaced when given). */
+function buildHeader(elements: readonly MetaElement[], transferSyntaxUid?: string): Buffer {
+  const body: Buffer[] = [];
+  let tsWritten = false;
+  for (const el of [...elements].sort((a, b) => a.tag - b.tag)) {
+    if (el.tag === 0x00020000) continue;
+    if (el.tag === Tag.TransferSyntaxUid && transferSyntaxUid !== undefined) {
+      body.push(explicitLeElement(el.tag, 'UI', uidBytes(transferSyntaxUid)));
+      tsWritten = true;
+      continue;
+    }
+    body.push(el.raw);
+  }
+  if (!tsWritten && transferSyntaxUid !== undefined) {
+    // Keep tag order: insert before the first element after (0002,0010).
+    const ts = explicitLeElement(Tag.TransferSyntaxUid, 'UI', uidBytes(transferSyntaxUid));
+    const sorted = [...elements].filter((e) => e.tag !== 0x00020000).sort((a, b) => a.tag - b.tag);
+    const at = sorted.findIndex((e) => e.tag > Tag.TransferSyntaxUid);
+    body.splice(at < 0 ? body.length : at, 0, ts);
+  }
+  const metaBody = Buffer.concat(body);
+  const groupLength = Buffer.alloc(4);
+  groupLength.writeUInt32LE(metaBody.length);
+  return Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1'), explicitLeElement(0x00020000, 'UL', groupLength), metaBody]);
+}
+
+function bufferBytes(buffer: Buffer, rewrite: DisplayRewrite, transferSyntaxUid: string): DisplayBytes {
+  return {
+    contentType: DICOM_CONTENT_TYPE,
+    length: buffer.length,
+    rewrite,
+    transferSyntaxUid,
+    stream: () => Readable.from([buffer]),
+  };
+}
+
+/** `head` then the file's bytes from `from` to the end. */
+function prefixedFileBytes(path: string, head: Buffer, from: number, size: number, rewrite: DisplayRewrite, transferSyntaxUid: string): DisplayBytes {
+  return {
+    contentType: DICOM_CONTENT_TYPE,
+    length: head.length + (size - from),
+    rewrite,
+    transferSyntaxUid,
+    stream: () => {
+      const out = new PassThrough();
+      out.write(head);
+      const file = createReadStream(path, { start: from });
+      file.on('error', (err) => out.destroy(err));
+      file.pipe(out);
+      return out;
+    },
+  };
+}
+
+async function inflateDataset(compressed: Buffer): Promise<Buffer> {
+  const opts = { maxOutputLength: MAX_INFLATED_BYTES };
+  try {
+    return await inflateRawAsync(compressed, opts);
+  } catch (rawErr) {
+    // A few writers wrap the deflate stream in a zlib header; dcmtk accepts that too.
+    try {
+      return await inflateAsync(compressed, opts);
+    } catch {
+      throw rawErr;
+    }
+  }
+}
+
+/**
+ * Opens the stored file of an instance for display. Null when `path` is not a
+ * regular file. Files that are not DICOM at all are served as stored (the
+ * loader reports them); only the encodings listed above are rewritten.
+ */
+export async function openDisplayBytes(path: string): Promise<DisplayBytes | null> {
+  let size: number;
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) return null;
+    size = info.size;
+  } catch {
+    return null;
+  }
+  const asStored = (transferSyntaxUid = ''): DisplayBytes => ({
+    contentType: DICOM_CONTENT_TYPE,
+    length: size,
+    rewrite: 'none',
+    transferSyntaxUid,
+    stream: () => createReadStream(path),
+  });
+
+  const src = new FileByteSource(path, size);
+  let meta: MetaInfo | null;
+  /** The encoding the metadata reader finds (declared or sniffed), or null when it cannot read the file. */
+  const sniff = (): { bare: boolean; ts: string; sopClass: string; sopInstance: string } | null => {
+    try {
+      const info = readDicom(src);
+      return { bare: info.bareDataset, ts: info.transferSyntaxUid, sopClass: info.dataset.uid(Tag.SopClassUid), sopInstance: info.dataset.uid(Tag.SopInstanceUid) };
+    } catch {
+      return null;
+    }
+  };
+  let sniffed: ReturnType<typeof sniff> = null;
+  try {
+    meta = readMeta(src);
+    if (!meta || !meta.elements.some((e) => e.tag === Tag.TransferSyntaxUid)) sniffed = sniff();
+  } finally {
+    src.close();
+  }
+
+  if (!meta) {
+    // No file meta: a bare dataset? Give it one, with the encoding the reader sniffs.
+    if (!sniffed?.bare || !sniffed.ts) return asStored(sniffed?.ts ?? '');
+    const elements = [
+      { tag: 0x00020001, vr: 'OB', value: Buffer.from([0, 1]) },
+      { tag: 0x00020002, vr: 'UI', value: uidBytes(sniffed.sopClass) },
+      { tag: 0x00020003, vr: 'UI', value: uidBytes(sniffed.sopInstance) },
+      { tag: 0x00020012, vr: 'UI', value: uidBytes('1.2.826.0.1.3680043.10.1138.0.1') },
+      { tag: 0x00020013, vr: 'SH', value: Buffer.from('VIGIL_DISPLAY   ', 'latin1') },
+    ].map((e) => ({ tag: e.tag, raw: explicitLeElement(e.tag, e.vr, e.value), value: e.value }));
+    return prefixedFileBytes(path, buildHeader(elements, sniffed.ts), 0, size, 'added-file-meta', sniffed.ts);
+  }
+
+  const tsElement = meta.elements.find((e) => e.tag === Tag.TransferSyntaxUid);
+  if (!tsElement) {
+    // File meta without a Transfer Syntax UID: declare the one the dataset is written in.
+    if (!sniffed?.ts) return asStored();
+    return prefixedFileBytes(path, buildHeader(meta.elements, sniffed.ts), meta.end, size, 'added-transfer-syntax', sniffed.ts);
+  }
+  const transferSyntaxUid = uidValue(tsElement.value);
+  if (transferSyntaxUid === TS.DeflatedExplicitVrLittleEndian) {
+    const file = await readFile(path);
+    const inflated = await inflateDataset(file.subarray(meta.end));
+    const head = buildHeader(meta.elements, TS.ExplicitVrLittleEndian);
+    return bufferBytes(Buffer.concat([head, inflated]), 'inflated', TS.ExplicitVrLittleEndian);
+  }
+  if (meta.start === 0) {
+    // File meta without preamble: put one in front, keep everything else.
+    const head = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1')]);
+    return prefixedFileBytes(path, head, 0, size, 'added-preamble', transferSyntaxUid);
+  }
+  return asStored(transferSyntaxUid);
+}
+
+/** Reads everything `stream()` yields (tests, small files). */
+export async function displayBytesBuffer(bytes: DisplayBytes): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of bytes.stream()) chunks.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(chunks);
+}

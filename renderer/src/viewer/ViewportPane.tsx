@@ -1,0 +1,263 @@
+/**
+ * One reading viewport: a Cornerstone3D stack viewport for one series, with
+ * corner overlays, orientation markers and a drop target for thumbnails.
+ */
+import { type StackViewport, cache, eventTarget } from '@cornerstonejs/core';
+import { useEffect, useRef, useState } from 'react';
+import type { InstanceSummary, SeriesSummary, StudySummary } from '../../../contract/ipc-contract';
+import { useAppServices } from '../app-context';
+import { t } from '../i18n/strings';
+import { formatDicomDate, formatPersonName } from '../lib/format';
+import {
+  disablePrefetch,
+  enablePrefetch,
+  Events,
+  type FrameRef,
+  framesFor,
+  screenAxes,
+  stackViewport,
+  viewerEngine,
+  viewerToolGroup,
+  ViewportType,
+} from './cornerstone/viewer-engine';
+import { markersFor, type OrientationMarkers } from './orientation';
+import { rangeToWindow } from './presets';
+import { NON_IMAGE_LABEL, nonImageKind } from './series-kind';
+
+export const SERIES_DRAG_TYPE = 'application/x-vigil-series';
+
+export interface PaneInfo {
+  readonly frames: readonly FrameRef[];
+  readonly modality: string;
+}
+
+interface Props {
+  readonly slot: number;
+  readonly study: StudySummary;
+  readonly series: SeriesSummary | null;
+  readonly instances: readonly InstanceSummary[] | null;
+  readonly active: boolean;
+  readonly rendering: 'gpu' | 'cpu';
+  readonly onActivate: (slot: number) => void;
+  readonly onDropSeries: (slot: number, seriesUid: string) => void;
+  readonly onLoaded: (slot: number, info: PaneInfo | null) => void;
+}
+
+interface OverlayState {
+  index: number;
+  count: number;
+  center: number | null;
+  width: number | null;
+  zoom: number;
+  markers: OrientationMarkers | null;
+}
+
+export function viewportIdFor(slot: number): string {
+  return `vigil-vp-${slot}`;
+}
+
+function fmt(n: number | null | undefined, digits = 0): string {
+  return n === null || n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits);
+}
+
+export function ViewportPane({ slot, study, series, instances, active, rendering, onActivate, onDropSeries, onLoaded }: Props) {
+  const { vigil } = useAppServices();
+  const element = useRef<HTMLDivElement>(null);
+  const [overlay, setOverlay] = useState<OverlayState | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [frames, setFrames] = useState<FrameRef[]>([]);
+  const [dragOver, setDragOver] = useState(false);
+  const viewportId = viewportIdFor(slot);
+
+  const imageFrames = instances ? framesFor(instances, (uid) => vigil.instanceUrl(uid)) : null;
+  const firstInstance = instances?.[0];
+  const nonImage = instances && imageFrames?.length === 0 && firstInstance ? (nonImageKind(firstInstance.sopClassUid, series?.modality) ?? 'OTHER') : null;
+  const key = series ? `${series.seriesInstanceUid}:${instances?.length ?? -1}` : '';
+
+  useEffect(() => {
+    const el = element.current;
+    if (!el || !imageFrames || imageFrames.length === 0) {
+      setFrames([]);
+      setOverlay(null);
+      return;
+    }
+    let disposed = false;
+    const engine = viewerEngine();
+    engine.enableElement({ viewportId, element: el, type: ViewportType.STACK, defaultOptions: { background: [0, 0, 0] } });
+    const group = viewerToolGroup();
+    group.addViewport(viewportId, engine.id);
+    const vp = stackViewport(viewportId) as StackViewport;
+    setFrames(imageFrames);
+    setError(null);
+
+    let raf = 0;
+    const refresh = () => {
+      if (raf) return;
+      raf = requestAnimationFrame(() => {
+        raf = 0;
+        if (disposed) return;
+        const props = vp.getProperties();
+        const win = props.voiRange ? rangeToWindow(props.voiRange) : null;
+        const hasOrientation = Boolean(imageFrames[vp.getCurrentImageIdIndex()]?.instance.imageOrientationPatient);
+        const axes = hasOrientation ? screenAxes(vp) : null;
+        setOverlay({
+          index: vp.getCurrentImageIdIndex(),
+          count: vp.getImageIds().length,
+          center: win?.center ?? null,
+          width: win?.width ?? null,
+          zoom: vp.getZoom(),
+          markers: axes ? markersFor(axes.right, axes.down) : null,
+        });
+      });
+    };
+    const onRendered = () => {
+      el.dataset.rendered = String(Number(el.dataset.rendered ?? '0') + 1);
+      el.dataset.imageIndex = String(vp.getCurrentImageIdIndex());
+      refresh();
+    };
+    const onFailed = (evt: Event) => {
+      const detail = (evt as CustomEvent<{ error?: { message?: string } | string; imageId?: string }>).detail;
+      if (detail?.imageId && !vp.getImageIds().includes(detail.imageId)) return;
+      const message = typeof detail?.error === 'string' ? detail.error : (detail?.error?.message ?? 'decode failed');
+      setError(message);
+    };
+    el.addEventListener(Events.IMAGE_RENDERED, onRendered);
+    el.addEventListener(Events.VOI_MODIFIED, refresh);
+    el.addEventListener(Events.CAMERA_MODIFIED, refresh);
+    el.addEventListener(Events.STACK_NEW_IMAGE, refresh);
+    eventTarget.addEventListener(Events.IMAGE_LOAD_FAILED, onFailed);
+
+    vp.setStack(
+      imageFrames.map((f) => f.imageId),
+      0,
+    ).then(
+      () => {
+        if (disposed) return;
+        // Prefetch as many as fit comfortably in the cache, split between both directions.
+        const first = vp.getImageData?.();
+        const bytesPerImage = Math.max(1, (first?.dimensions?.[0] ?? 512) * (first?.dimensions?.[1] ?? 512) * 4);
+        const fit = Math.floor((cache.getMaxCacheSize() * 0.6) / bytesPerImage);
+        enablePrefetch(el, Math.max(4, Math.min(150, Math.floor(fit / 2))));
+        vp.render();
+        refresh();
+        onLoaded(slot, { frames: imageFrames, modality: series?.modality ?? '' });
+      },
+      (err: unknown) => {
+        if (!disposed) setError(err instanceof Error ? err.message : String(err));
+      },
+    );
+    const resize = new ResizeObserver(() => {
+      if (disposed) return;
+      engine.resize(true, true);
+      refresh();
+    });
+    resize.observe(el);
+    return () => {
+      disposed = true;
+      if (raf) cancelAnimationFrame(raf);
+      resize.disconnect();
+      el.removeEventListener(Events.IMAGE_RENDERED, onRendered);
+      el.removeEventListener(Events.VOI_MODIFIED, refresh);
+      el.removeEventListener(Events.CAMERA_MODIFIED, refresh);
+      el.removeEventListener(Events.STACK_NEW_IMAGE, refresh);
+      eventTarget.removeEventListener(Events.IMAGE_LOAD_FAILED, onFailed);
+      disablePrefetch(el);
+      try {
+        group.removeViewports(engine.id, viewportId);
+      } catch {
+        /* already gone */
+      }
+      engine.disableElement(viewportId);
+      delete el.dataset.rendered;
+      onLoaded(slot, null);
+    };
+    // imageFrames is derived from `key` (series + instances).
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [key, viewportId]);
+
+  const current = overlay ? frames[overlay.index] : undefined;
+  const inst = current?.instance;
+  const frameText = current && current.frame > 0 ? ` · fr ${current.frame}` : '';
+  const className = ['viewport-pane', active ? 'active' : '', dragOver ? 'drag-over' : ''].filter(Boolean).join(' ');
+
+  return (
+    <div
+      className={className}
+      data-testid="viewport-pane"
+      data-slot={slot}
+      data-active={active}
+      onPointerDownCapture={() => onActivate(slot)}
+      onContextMenu={(e) => e.preventDefault()}
+      onDragOver={(e) => {
+        if (e.dataTransfer.types.includes(SERIES_DRAG_TYPE)) {
+          e.preventDefault();
+          e.dataTransfer.dropEffect = 'copy';
+          setDragOver(true);
+        }
+      }}
+      onDragLeave={() => setDragOver(false)}
+      onDrop={(e) => {
+        setDragOver(false);
+        const uid = e.dataTransfer.getData(SERIES_DRAG_TYPE);
+        if (uid) {
+          e.preventDefault();
+          onDropSeries(slot, uid);
+          onActivate(slot);
+        }
+      }}
+    >
+      <div
+        ref={element}
+        className="viewport-element"
+        data-testid="viewport"
+        data-series-uid={series?.seriesInstanceUid ?? ''}
+        data-rendering={rendering}
+        data-image-count={imageFrames?.length ?? 0}
+      />
+      {!series && <div className="viewport-empty">{t('viewer.noSeries')}</div>}
+      {nonImage && (
+        <div className="viewport-empty" data-testid="viewport-non-image">
+          {t('viewer.nonImageNamed', { kind: NON_IMAGE_LABEL[nonImage] })}
+        </div>
+      )}
+      {error && (
+        <div className="viewport-error" data-testid="viewport-error" role="alert">
+          {t('viewer.loadFailed', { message: error })}
+        </div>
+      )}
+      {overlay && series && (
+        <div className="viewport-overlay" data-testid="viewport-overlay" aria-hidden="false">
+          <div className="ov ov-tl">
+            <div className="ov-strong">{formatPersonName(study.patientName) || '—'}</div>
+            <div>{study.patientId}</div>
+            <div>{formatDicomDate(study.studyDate)}</div>
+            <div>{study.description}</div>
+          </div>
+          <div className="ov ov-tr">
+            <div className="ov-strong">{series.modality} · Se {series.seriesNumber ?? '—'}</div>
+            <div>{series.description}</div>
+            {inst && inst.rows && inst.columns ? <div>{`${inst.columns} × ${inst.rows}`}</div> : null}
+          </div>
+          <div className="ov ov-bl">
+            <div data-testid="overlay-image">{`Im ${overlay.index + 1} / ${overlay.count}${frameText}`}</div>
+            {inst?.sliceLocation !== null && inst?.sliceLocation !== undefined && <div>{`Loc ${inst.sliceLocation.toFixed(1)} mm`}</div>}
+            {inst?.sliceThickness ? <div>{`Thk ${inst.sliceThickness.toFixed(2)} mm`}</div> : null}
+          </div>
+          <div className="ov ov-br">
+            <div data-testid="overlay-wl">{`W ${fmt(overlay.width)} L ${fmt(overlay.center)}`}</div>
+            <div data-testid="overlay-zoom">{`Zoom ${overlay.zoom.toFixed(2)}×`}</div>
+            <div className="ov-dim">{rendering === 'gpu' ? t('viewer.rendering.gpu') : t('viewer.rendering.cpu')}</div>
+          </div>
+          {overlay.markers && (
+            <>
+              <div className="ov-marker ov-m-top" data-testid="orientation-top">{overlay.markers.top}</div>
+              <div className="ov-marker ov-m-bottom" data-testid="orientation-bottom">{overlay.markers.bottom}</div>
+              <div className="ov-marker ov-m-left" data-testid="orientation-left">{overlay.markers.left}</div>
+              <div className="ov-marker ov-m-right" data-testid="orientation-right">{overlay.markers.right}</div>
+            </>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

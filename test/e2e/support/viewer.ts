@@ -1,0 +1,129 @@
+/**
+ * Viewer E2E helpers: import by reference through the bridge, open
+ * `#/study/<uid>`, wait for Cornerstone to render, read canvas pixels.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { type RunningBridge, sharedData } from './vigil-bridge';
+
+export const corpus = (rel: string): string => join(sharedData, rel);
+
+/** The shared corpus file/folder, or null (and a loud warning) when it is absent. */
+export function corpusOrSkip(rel: string): string | null {
+  const p = corpus(rel);
+  if (existsSync(p)) return p;
+  console.warn(`[e2e] SKIPPED: shared corpus path missing: ${p}`);
+  return null;
+}
+
+interface StudyRow {
+  studyInstanceUid: string;
+  modalities: string[];
+  description: string;
+  instanceCount: number;
+}
+
+/** Imports paths by reference (no copy) and returns the studies now in the library. */
+export async function importByReference(bridge: RunningBridge, paths: string[]): Promise<StudyRow[]> {
+  const r = await bridge.invoke<{ imported: number; rejected: unknown[] }>('library.import', { paths, storageMode: 'reference' });
+  if (!r.ok) throw new Error(`import failed: ${r.error.message}`);
+  const list = await bridge.invoke<{ studies: StudyRow[] }>('library.listStudies', { limit: 1000 });
+  if (!list.ok) throw new Error(`listStudies failed: ${list.error.message}`);
+  return list.value.studies;
+}
+
+export async function openStudy(page: Page, studyInstanceUid: string, seriesUid?: string): Promise<void> {
+  const hash = `#/study/${encodeURIComponent(studyInstanceUid)}${seriesUid ? `?series=${encodeURIComponent(seriesUid)}` : ''}`;
+  await page.evaluate((h) => {
+    window.location.hash = h;
+  }, hash);
+  await page.getByTestId('viewer').waitFor({ timeout: 30_000 });
+}
+
+const pane = (slot: number) => `[data-testid="viewport-pane"][data-slot="${slot}"]`;
+
+/** Waits until the viewport in `slot` rendered at least `min` times in total. */
+export async function waitForRender(page: Page, slot = 0, min = 1, timeout = 60_000): Promise<void> {
+  await page.waitForFunction(
+    ({ sel, min: m }) => {
+      const el = document.querySelector<HTMLElement>(`${sel} [data-testid="viewport"]`);
+      const err = document.querySelector(`${sel} [data-testid="viewport-error"]`);
+      if (err) throw new Error(`viewport error: ${err.textContent}`);
+      return Number(el?.dataset.rendered ?? '0') >= m;
+    },
+    { sel: pane(slot), min },
+    { timeout, polling: 50 },
+  );
+}
+
+export async function renderCount(page: Page, slot = 0): Promise<number> {
+  return page.$eval(`${pane(slot)} [data-testid="viewport"]`, (el) => Number((el as HTMLElement).dataset.rendered ?? '0'));
+}
+
+export interface CanvasStats {
+  width: number;
+  height: number;
+  mean: number;
+  std: number;
+  distinct: number;
+  /** Mean of |R-G| + |G-B| per pixel: 0 for grey images. */
+  chroma: number;
+  /** A cheap content hash to tell two frames apart. */
+  hash: number;
+}
+
+/** Statistics of the pixels on the viewport canvas (the drawn image, not the overlay). */
+export async function canvasStats(page: Page, slot = 0): Promise<CanvasStats> {
+  return page.$eval(`${pane(slot)} [data-testid="viewport"]`, (el) => {
+    const canvas = el.querySelector('canvas');
+    if (!canvas) throw new Error('no canvas in the viewport');
+    const ctx = canvas.getContext('2d');
+    if (!ctx) throw new Error('viewport canvas has no 2d context');
+    const { width, height } = canvas;
+    const data = ctx.getImageData(0, 0, width, height).data;
+    let sum = 0;
+    let sum2 = 0;
+    let chroma = 0;
+    let hash = 2166136261;
+    const seen = new Set<number>();
+    const n = width * height;
+    for (let i = 0; i < data.length; i += 4) {
+      const r = data[i]!;
+      const g = data[i + 1]!;
+      const b = data[i + 2]!;
+      const y = (r + g + b) / 3;
+      sum += y;
+      sum2 += y * y;
+      chroma += Math.abs(r - g) + Math.abs(g - b);
+      seen.add((r << 16) | (g << 8) | b);
+      if ((i & 63) === 0) hash = Math.imul(hash ^ (r + g * 7 + b * 13), 16777619) >>> 0;
+    }
+    const mean = sum / n;
+    return { width, height, mean, std: Math.sqrt(Math.max(0, sum2 / n - mean * mean)), distinct: seen.size, chroma: chroma / n, hash };
+  });
+}
+
+export async function overlayImageText(page: Page, slot = 0): Promise<string> {
+  return (await page.locator(`${pane(slot)} [data-testid="overlay-image"]`).textContent()) ?? '';
+}
+
+/** "Im 3 / 112" → { index: 3, count: 112 }. */
+export async function overlayImage(page: Page, slot = 0): Promise<{ index: number; count: number }> {
+  const text = await overlayImageText(page, slot);
+  const m = /Im (\d+) \/ (\d+)/.exec(text);
+  if (!m) throw new Error(`unexpected overlay text: ${text}`);
+  return { index: Number(m[1]), count: Number(m[2]) };
+}
+
+export async function viewportBox(page: Page, slot = 0): Promise<{ x: number; y: number; width: number; height: number }> {
+  const box = await page.locator(`${pane(slot)} [data-testid="viewport"]`).boundingBox();
+  if (!box) throw new Error('viewport not visible');
+  return box;
+}
+
+/** Moves the mouse over the viewport centre (so the wheel and keys go to it). */
+export async function hoverViewport(page: Page, slot = 0): Promise<void> {
+  const b = await viewportBox(page, slot);
+  await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2);
+}

@@ -1,0 +1,102 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { deflateSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BufferByteSource } from '../../electron/services/dicom/byte-source';
+import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
+import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
+import { filePreambleAndMeta, syntheticDicom, type SyntheticInstance } from '../fixtures/synthetic-dicom';
+
+let dir: string;
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'vigil-display-bytes-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function write(name: string, bytes: Buffer): string {
+  const path = join(dir, name);
+  writeFileSync(path, bytes);
+  return path;
+}
+
+const spec: SyntheticInstance = {
+  sopInstanceUid: '1.2.826.0.1.3680043.10.1138.501.1',
+  rows: 16,
+  columns: 12,
+  pixels: Uint16Array.from({ length: 16 * 12 }, (_, i) => (i * 37) % 4096),
+};
+
+describe('openDisplayBytes', () => {
+  it('serves ordinary files as stored, streamed', async () => {
+    const bytes = syntheticDicom(spec);
+    const out = await openDisplayBytes(write('plain.dcm', bytes));
+    expect(out).toMatchObject({ rewrite: 'none', length: bytes.length, contentType: 'application/dicom', transferSyntaxUid: '1.2.840.10008.1.2.1' });
+    expect((await displayBytesBuffer(out!)).equals(bytes)).toBe(true);
+  });
+
+  it('serves Deflated Explicit VR Little Endian inflated, as the equivalent explicit little endian file', async () => {
+    const deflated = syntheticDicom({ ...spec, transferSyntax: '1.2.840.10008.1.2.1.99' });
+    const path = write('deflated.dcm', deflated);
+    const out = await openDisplayBytes(path);
+    expect(out).toMatchObject({ rewrite: 'inflated', transferSyntaxUid: '1.2.840.10008.1.2.1' });
+    const served = await displayBytesBuffer(out!);
+    expect(served.length).toBe(out!.length);
+    // Byte for byte what the writer produces for explicit VR LE (meta TS and group length rewritten).
+    expect(served.equals(syntheticDicom(spec))).toBe(true);
+    const info = readDicom(new BufferByteSource(served));
+    expect(info.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
+    expect(info.meta?.elements.get(0x00020000)).toBeDefined();
+    // A second stream gives the same bytes; the stored file is untouched.
+    expect((await displayBytesBuffer(out!)).equals(served)).toBe(true);
+    expect(readFileSync(path).equals(deflated)).toBe(true);
+  });
+
+  it('accepts a zlib-wrapped deflated dataset (as dcmtk does)', async () => {
+    const plain = syntheticDicom(spec);
+    const meta = filePreambleAndMeta('1.2.840.10008.5.1.4.1.1.2', spec.sopInstanceUid!, '1.2.840.10008.1.2.1.99');
+    const explicitMeta = filePreambleAndMeta('1.2.840.10008.5.1.4.1.1.2', spec.sopInstanceUid!, '1.2.840.10008.1.2.1');
+    const dataset = plain.subarray(explicitMeta.length);
+    const out = await openDisplayBytes(write('zlib.dcm', Buffer.concat([meta, deflateSync(dataset)])));
+    expect((await displayBytesBuffer(out!)).equals(plain)).toBe(true);
+  });
+
+  it('rejects a corrupt deflated dataset', async () => {
+    const meta = filePreambleAndMeta('1.2.840.10008.5.1.4.1.1.2', '1.2.3.4', '1.2.840.10008.1.2.1.99');
+    await expect(openDisplayBytes(write('bad-deflate.dcm', Buffer.concat([meta, Buffer.from('not deflate data at all')])))).rejects.toThrow();
+  });
+
+  it('puts a preamble and "DICM" in front of file meta that has none', async () => {
+    const bytes = syntheticDicom(spec);
+    const noPreamble = bytes.subarray(132);
+    const out = await openDisplayBytes(write('no-preamble.dcm', Buffer.from(noPreamble)));
+    expect(out?.rewrite).toBe('added-preamble');
+    expect((await displayBytesBuffer(out!)).equals(bytes)).toBe(true);
+  });
+
+  it.each([
+    ['implicit VR little endian', '1.2.840.10008.1.2'],
+    ['explicit VR big endian', '1.2.840.10008.1.2.2'],
+  ] as const)('gives a bare %s dataset a file meta with its encoding', async (_name, ts) => {
+    const bare = syntheticDicom({ ...spec, transferSyntax: ts, bare: true });
+    const out = await openDisplayBytes(write(`bare-${ts}.dcm`, bare));
+    expect(out).toMatchObject({ rewrite: 'added-file-meta', transferSyntaxUid: ts });
+    const served = await displayBytesBuffer(out!);
+    expect(served.length).toBe(out!.length);
+    expect(served.subarray(served.length - bare.length).equals(bare)).toBe(true);
+    const info = readDicom(new BufferByteSource(served));
+    expect(info.bareDataset).toBe(false);
+    expect(info.transferSyntaxUid).toBe(ts);
+    expect(info.meta?.uid(0x00020003)).toBe(spec.sopInstanceUid);
+    expect(info.pixelData?.length).toBe(16 * 12 * 2);
+  });
+
+  it('serves files that are not DICOM as stored, and returns null for a folder or a missing file', async () => {
+    const junk = Buffer.from('hello, not dicom');
+    const out = await openDisplayBytes(write('junk.txt', junk));
+    expect(out?.rewrite).toBe('none');
+    expect((await displayBytesBuffer(out!)).equals(junk)).toBe(true);
+    expect(await openDisplayBytes(dir)).toBeNull();
+    expect(await openDisplayBytes(join(dir, 'missing.dcm'))).toBeNull();
+  });
+});

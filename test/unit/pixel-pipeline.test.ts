@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { BufferByteSource } from '../../electron/services/dicom/byte-source';
+import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
+import { decodeImage, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
+import { identity, invert, multiply } from '../../electron/services/ai/grid-geometry';
+import { toSourceGrid } from '../../electron/services/ai/postprocessing';
+import { runPreprocessing, type SourceVolume } from '../../electron/services/ai/preprocessing-pipeline';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
+
+const decode = (buf: Buffer) => decodeImage(readDicom(new BufferByteSource(buf)));
+const px = Uint16Array.from({ length: 16 }, (_, i) => i * 100);
+
+function rle(bytes: number[][]): Buffer {
+  // One literal run per segment (PackBits: n = count - 1).
+  const segs = bytes.map((b) => Buffer.from([b.length - 1, ...b]));
+  const header = Buffer.alloc(64);
+  header.writeUInt32LE(segs.length, 0);
+  let off = 64;
+  segs.forEach((s, i) => {
+    header.writeUInt32LE(off, 4 + i * 4);
+    off += s.length;
+  });
+  const frame = Buffer.concat([header, ...segs]);
+  return frame.length % 2 ? Buffer.concat([frame, Buffer.from([0])]) : frame;
+}
+
+describe('pixel decoder', () => {
+  it('decodes native little endian, big endian, implicit VR and deflated', () => {
+    for (const ts of ['1.2.840.10008.1.2.1', '1.2.840.10008.1.2.2', '1.2.840.10008.1.2', '1.2.840.10008.1.2.1.99'] as const) {
+      const img = decode(syntheticDicom({ rows: 4, columns: 4, pixels: px, transferSyntax: ts }));
+      expect([...img.data], ts).toEqual([...px]);
+      expect(img.rows).toBe(4);
+    }
+  });
+
+  it('applies Bits Stored and signed Pixel Representation, and reads rescale and spacing', () => {
+    // 12 bits stored with junk in the high bits (synthetic sets Bits Stored 12).
+    const junk = Uint16Array.from(px, (v) => v | 0xf000);
+    expect([...decode(syntheticDicom({ rows: 4, columns: 4, pixels: junk })).data]).toEqual([...px]);
+    const signed = Uint16Array.from([0x0fff, 0x0800, 0x07ff, 0x0001]); // 12-bit two's complement: -1, -2048, 2047, 1
+    const file = syntheticDicom({ rows: 2, columns: 2, pixels: signed, extra: [{ tag: 0x00281052, vr: 'DS', value: '-1024' }, { tag: 0x00281053, vr: 'DS', value: '2' }] });
+    // Patch Pixel Representation (0028,0103) US 0 -> 1.
+    const at = file.indexOf(Buffer.from([0x28, 0x00, 0x03, 0x01, 0x55, 0x53, 0x02, 0x00, 0x00, 0x00]));
+    expect(at).toBeGreaterThan(0);
+    file[at + 8] = 1;
+    const img = decode(file);
+    expect([...img.data]).toEqual([-1, -2048, 2047, 1]);
+    expect(img.rescaleIntercept).toBe(-1024);
+    expect(img.rescaleSlope).toBe(2);
+    expect(img.pixelSpacing).toEqual([0.5, 0.5]);
+  });
+
+  it('decodes RLE Lossless (16-bit: high byte segment, then low byte)', () => {
+    const values = [0x0102, 0x0a0b, 0xff00, 0x0010];
+    const frame = rle([values.map((v) => v >> 8), values.map((v) => v & 0xff)]);
+    const file = syntheticDicom({ rows: 2, columns: 2, transferSyntax: '1.2.840.10008.1.2.5', pixels: new Uint16Array(frame.buffer, frame.byteOffset, frame.length / 2), extra: [{ tag: 0x00280101, vr: 'US', value: 16 }] });
+    // synthetic-dicom declares Bits Stored 12 first; the later duplicate is ignored, so mask to 12 bits.
+    expect([...decode(file).data]).toEqual(values.map((v) => v & 0x0fff));
+  });
+
+  it('refuses other compressed syntaxes with a clear reason', () => {
+    const file = syntheticDicom({ rows: 2, columns: 2, transferSyntax: '1.2.840.10008.1.2.4.90', pixels: new Uint16Array(4) });
+    expect(() => decode(file)).toThrow(PixelDecodeError);
+    expect(() => decode(file)).toThrow('transfer syntax 1.2.840.10008.1.2.4.90 is not supported by the AI pipeline yet');
+  });
+});
+
+function volume(shape: [number, number, number], fill: (s: number, r: number, c: number) => number, photometric = 'MONOCHROME2'): SourceVolume {
+  const data = new Float32Array(shape[0] * shape[1] * shape[2]);
+  for (let s = 0; s < shape[0]; s++) for (let r = 0; r < shape[1]; r++) for (let c = 0; c < shape[2]; c++) data[(s * shape[1] + r) * shape[2] + c] = fill(s, r, c);
+  return {
+    grid: { data, shape, toSource: identity() },
+    rescale: Array.from({ length: shape[0] }, () => ({ slope: 2, intercept: -10 })),
+    photometric,
+    // Axial slices, 1 mm, rows toward posterior, columns toward left (LPS): index (s, r, c) -> (x=c, y=r, z=s).
+    sourceToPatient: [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1],
+  };
+}
+
+describe('preprocessing pipeline', () => {
+  it('rescales, inverts MONOCHROME1, windows and normalises', () => {
+    const v = volume([1, 2, 2], (_s, r, c) => r * 2 + c, 'MONOCHROME1');
+    const out = runPreprocessing([{ op: 'modalityRescale' }, { op: 'invertMonochrome1' }, { op: 'window', center: -6, width: 4 }, { op: 'normalize', method: 'minmax' }], v);
+    // stored 0,1,2,3 -> -10,-8,-6,-4 -> inverted -4,-6,-8,-10 -> window [-8,-4] -> -4,-6,-8,-8 -> [1, .5, 0, 0]
+    expect([...out.channels[0]!]).toEqual([1, 0.5, 0, 0]);
+  });
+
+  it('reorients to LIA exactly (a permutation for a 1 mm grid) and maps masks back to the source pixels', () => {
+    const v = volume([4, 4, 4], (s, r, c) => s * 100 + r * 10 + c);
+    const out = runPreprocessing([{ op: 'reorient', orientation: 'LIA', spacingMm: [1, 1, 1], size: [4, 4, 4], interpolation: 'linear' }], v);
+    const at = (i: number, j: number, k: number) => out.grid.data[(i * 4 + j) * 4 + k]!;
+    // LIA: i -> +x (column), j -> -z (slice reversed), k -> -y (row reversed): input[i][j][k] = vol[3-j][3-k][i].
+    for (const [i, j, k] of [[0, 0, 0], [1, 2, 3], [3, 0, 2]] as const) expect(at(i, j, k)).toBe((3 - j) * 100 + (3 - k) * 10 + i);
+    const back = toSourceGrid(out.grid.data, out.grid, [4, 4, 4], 'nearest');
+    expect([...back]).toEqual([...v.grid.data]);
+  });
+
+  it('resizes, crops/pads, flips and rotates with a composed inverse geometry', () => {
+    const v = volume([1, 4, 6], (_s, r, c) => r * 6 + c);
+    const out = runPreprocessing(
+      [
+        { op: 'cropPad', size: [6, 6], pad: 0 },
+        { op: 'flip', axes: ['columns'] },
+        { op: 'rotate90', k: 1 },
+        { op: 'resize', size: [12, 12], interpolation: 'nearest' },
+      ],
+      v,
+    );
+    expect(out.grid.shape).toEqual([1, 12, 12]);
+    const back = toSourceGrid(out.grid.data, out.grid, [1, 4, 6], 'nearest');
+    expect([...back]).toEqual([...v.grid.data]);
+    // The geometry composes: source = toSource · model, and inverting it is exact.
+    const roundTrip = multiply(out.grid.toSource, invert(out.grid.toSource));
+    roundTrip.forEach((x, i) => expect(x).toBeCloseTo(identity()[i]!, 9));
+  });
+
+  it('replicates channels and applies fixed per-channel normalisation', () => {
+    const v = volume([1, 1, 2], (_s, _r, c) => c);
+    const out = runPreprocessing([{ op: 'replicateChannels', channels: 3 }, { op: 'normalize', method: 'fixed', mean: [0, 0.5, 1], std: [1, 0.5, 2] }], v);
+    expect(out.channels.map((c) => [...c])).toEqual([[0, 1], [-1, 1], [-0.5, 0]]);
+  });
+});
