@@ -1,12 +1,14 @@
 """PyTorch eager reference for the inference bench: rebuilds a MeshNet ONNX graph
-(Conv + Relu/Elu only) as torch modules with the same weights and times one forward
-pass on the DICOM series conformed as the README says.
-usage: meshnet_torch.py <model.onnx> <series dir> <threads> -> JSON on stdout"""
+(Conv + Relu/Elu only) as torch modules with the same weights and times the forward
+pass on the DICOM series conformed as the README says: one warm-up pass, then
+<runs> timed passes (median), with torch.set_num_threads(<threads>).
+usage: meshnet_torch.py <model.onnx> <series dir> <threads> [runs] -> JSON on stdout"""
 import json, sys, time, glob
 import numpy as np, onnx, pydicom, torch
 from onnx import numpy_helper
 
 model_path, series, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
+runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
 torch.set_num_threads(threads)
 g = onnx.load(model_path).graph
 init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
@@ -27,14 +29,36 @@ for n in g.node:
     else:
         raise SystemExit(f"unsupported op {n.op_type}")
 net = torch.nn.Sequential(*layers).eval()
-t0 = time.perf_counter()
-ds = sorted((pydicom.dcmread(f) for f in glob.glob(series + "/*.dcm")), key=lambda d: int(d.InstanceNumber))
-vol = np.stack([d.pixel_array for d in ds]).astype(np.float32)
-x = vol[::-1, ::-1, :].transpose(2, 0, 1)
-x = (x - x.min()) / (x.max() - x.min())
-t1 = time.perf_counter()
-with torch.no_grad():
-    logits = net(torch.from_numpy(np.ascontiguousarray(x))[None, None])
-t2 = time.perf_counter()
-counts = np.bincount(logits.argmax(1).numpy().ravel(), minlength=logits.shape[1]).tolist()
-print(json.dumps({"loadMs": (t1 - t0) * 1e3, "forwardMs": (t2 - t1) * 1e3, "counts": counts}))
+
+
+def load():
+    ds = sorted((pydicom.dcmread(f) for f in glob.glob(series + "/*.dcm")), key=lambda d: int(d.InstanceNumber))
+    vol = np.stack([d.pixel_array for d in ds]).astype(np.float32)
+    x = vol[::-1, ::-1, :].transpose(2, 0, 1)
+    x = (x - x.min()) / (x.max() - x.min())
+    return torch.from_numpy(np.ascontiguousarray(x))[None, None]
+
+
+def forward(x):
+    with torch.no_grad():
+        return net(x)
+
+
+# Warm-up (first call allocates and selects kernels), then `runs` timed repetitions; medians reported.
+x = load()
+logits = forward(x)
+load_ms, forward_ms, post_ms = [], [], []
+for _ in range(runs):
+    t0 = time.perf_counter()
+    x = load()
+    t1 = time.perf_counter()
+    logits = forward(x)
+    t2 = time.perf_counter()
+    counts = np.bincount(logits.argmax(1).numpy().ravel(), minlength=logits.shape[1]).tolist()
+    t3 = time.perf_counter()
+    load_ms.append((t1 - t0) * 1e3)
+    forward_ms.append((t2 - t1) * 1e3)
+    post_ms.append((t3 - t2) * 1e3)
+med = lambda v: float(np.median(v))
+print(json.dumps({"threads": torch.get_num_threads(), "runs": runs, "loadMs": med(load_ms), "forwardMs": med(forward_ms), "postMs": med(post_ms),
+                  "forwardAllMs": forward_ms, "counts": counts}))

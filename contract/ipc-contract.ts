@@ -327,6 +327,15 @@ export const channels = {
     request: z.object({ seriesInstanceUid: Uid, pngBase64: z.string().min(8).max(131_072) }).strict(),
     response: z.object({ saved: z.boolean() }),
   },
+  /**
+   * Deletes a study: its rows, its managed-storage copies no other instance
+   * references (referenced originals are never touched), its AI jobs, results
+   * and result files. `deleted` is false when the study is not in the library.
+   */
+  'library.deleteStudy': {
+    request: z.object({ studyInstanceUid: Uid }).strict(),
+    response: z.object({ deleted: z.boolean() }),
+  },
 } as const;
 
 export type Channel = keyof typeof channels;

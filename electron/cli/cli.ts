@@ -4,11 +4,14 @@
  *   vigil studies --data-dir <dir> [--json]
  *   vigil models [--data-dir <dir>] [--models-dir <dir>] [--json]
  *   vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--models-dir <dir>] [--json]
+ *   vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { ModelRegistry } from '../services/ai/model-registry';
+import { ValidationInputError } from '../services/ai/local-validation';
+import { validateCommand } from './validate-command';
 import type { ImportProgress } from '../../contract/ipc-contract';
 import { openVigilServices, type VigilServices } from '../services/vigil-services';
 
@@ -22,6 +25,10 @@ const USAGE = `Usage:
       List model packages (bundled, and user packages in --models-dir or <data-dir>/models) with status and reasons.
   vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--models-dir <dir>] [--json]
       Import the paths (if needed) and run every applicable model (or the named one) on each of their series.
+  vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
+      Check a model on your own labelled DICOM cases (a folder with one sub-folder per label id, or a CSV of
+      file,label): full product pipeline, then AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, calibration
+      and the confusion matrix at the model's operating point, with bootstrap 95% confidence intervals.
 `;
 
 class UsageError extends Error {}
@@ -260,6 +267,9 @@ async function main(argv: string[]): Promise<number> {
       'models-dir': { type: 'string' },
       provider: { type: 'string', default: 'auto' },
       stat: { type: 'boolean', default: false },
+      cases: { type: 'string' },
+      positive: { type: 'string' },
+      'ignore-applicability': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -270,6 +280,27 @@ async function main(argv: string[]): Promise<number> {
   }
   const dataDir = values['data-dir'];
   if (command === 'models') return modelsCommand(dataDir, values['models-dir'], values.json ?? false);
+  if (command === 'validate') {
+    if (values.provider !== 'auto' && values.provider !== 'cpu') throw new UsageError('--provider must be cpu or auto');
+    try {
+      return await validateCommand({
+        modelId: values.model,
+        cases: values.cases,
+        json: values.json ?? false,
+        provider: values.provider,
+        bundledModelsDir: bundledModelsDir(),
+        ...(values['models-dir'] ? { modelsDir: values['models-dir'] } : {}),
+        ...(dataDir ? { dataDir } : {}),
+        ...(values.positive ? { positiveLabel: values.positive } : {}),
+        ignoreApplicability: values['ignore-applicability'] ?? false,
+        out,
+        err,
+      });
+    } catch (e) {
+      if (e instanceof ValidationInputError) throw new UsageError(e.message);
+      throw e;
+    }
+  }
   if (!dataDir) throw new UsageError('--data-dir <dir> is required');
   switch (command) {
     case 'import':

@@ -134,6 +134,11 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     'analysis.jobs': () => ({ jobs: analysis.queue.list().map(jobView) }),
     'analysis.cancel': (request) => ({ cancelled: analysis.queue.cancel(request.jobId) }),
     'analysis.retry': (request) => ({ retried: analysis.queue.retry(request.jobId) }),
+    'library.deleteStudy': (request) => {
+      // Jobs first (a running one is stopped), then results and their files, then the study itself.
+      analysis.forgetStudy(request.studyInstanceUid);
+      return { deleted: library.deleteStudy(request.studyInstanceUid) };
+    },
     'dialog.chooseImportSources': async (request) => {
       if (!options.chooseImportSources) {
         throw new ServiceError('UNAVAILABLE', 'This host has no native file dialog; drop files or pick them in the page.');

@@ -144,6 +144,7 @@ def run_task(cfg, data, threads=2):
     pva = prob(xva)
     pte = prob(xte)
     threshold, youden_j = M.youden_threshold(yva, pva)
+    threshold = round(threshold, 6)  # exactly the value written to the manifest
     val_metrics, val_conf = M.point_metrics(yva, pva, threshold)
     test_metrics, test_conf = M.point_metrics(yte, pte, threshold)
     ci = M.bootstrap_ci(yte, pte, threshold, n_boot=cfg["bootstrap"], seed=cfg["seed"])

@@ -111,7 +111,13 @@ function walk(dir: string, out: string[] = []): string[] {
   return out;
 }
 
+/** VIGIL_DECODE_ONLY=<substring>: only files whose path contains it (debugging). */
 function sharedCorpusFiles(): string[] {
+  const only = process.env.VIGIL_DECODE_ONLY;
+  return collectSharedFiles().filter((f) => !only || f.includes(only));
+}
+
+function collectSharedFiles(): string[] {
   const files: string[] = [];
   for (const folder of FULL_FOLDERS) {
     const dir = join(sharedData, folder);
@@ -230,6 +236,7 @@ const RANK: Record<Outcome, number> = { exact: 0, 'within-tolerance': 1, 'colour
 
 async function decodeEntries(browser: Browser, entries: ManifestEntry[], refDir: string, label: (e: ManifestEntry) => string, rowsOut: Row[], pageErrors: string[]): Promise<void> {
   for (const round of rounds(entries.filter((e) => e.kind !== 'unreadable' && e.sopInstanceUid))) {
+    const roundStart = Date.now();
     const bridge = await startBridgeProcess();
     try {
       const imported = await bridge.invoke<{ imported: number; rejected: { path: string; reason?: string; message?: string }[] }>('library.import', {
@@ -239,7 +246,14 @@ async function decodeEntries(browser: Browser, entries: ManifestEntry[], refDir:
       if (!imported.ok) throw new Error(`library.import failed: ${imported.error.message}`);
       const rejected = new Map(imported.value.rejected.map((r) => [basename(r.path), r.message ?? r.reason ?? 'rejected']));
       const { page, errors } = await openHarness(browser, bridge);
+      console.log(`[decode] round of ${round.length} files: bridge + import + harness in ${Date.now() - roundStart} ms`);
+      let last: { file: string; at: number } | null = null;
+      const noteSlow = () => {
+        if (last && Date.now() - last.at > Number(process.env.VIGIL_DECODE_SLOW_MS ?? 1500)) console.log(`[decode] slow: ${last.file} took ${Date.now() - last.at} ms`);
+      };
       for (const entry of round) {
+        noteSlow();
+        last = { file: entry.path, at: Date.now() };
         const row: Row = {
           file: label(entry),
           syntax: `${entry.syntaxName ?? ''} (${entry.transferSyntaxUid ?? ''})`,
@@ -311,8 +325,10 @@ async function decodeEntries(browser: Browser, entries: ManifestEntry[], refDir:
           }
         }
       }
+      noteSlow();
       pageErrors.push(...errors);
       await page.close();
+      console.log(`[decode] round done in ${Date.now() - roundStart} ms`);
     } finally {
       await bridge.stop();
     }
@@ -429,7 +445,7 @@ const toolsPresent = ['dcmdjpeg', 'dcmdjpls', 'dcmdrle', 'dcmconv', 'dcm2pnm', '
 if (sharedPresent && !toolsPresent) console.warn('[e2e] SKIPPING the shared-corpus decode test: dcmtk / gdcm (libgdcm-tools) / python3-pydicom are not installed.');
 
 describe.skipIf(!sharedPresent || !toolsPresent)('decoding every image file in ../shared/data like dcmtk/gdcm', () => {
-  it('lossless syntaxes decode exactly, lossy within tolerance, non-images are refused cleanly', { timeout: 900_000 }, async () => {
+  it('lossless syntaxes decode exactly, lossy within tolerance, non-images are refused cleanly', { timeout: 1_500_000 }, async () => {
     const dir = makeTempDir('decode-ref');
     try {
       const files = sharedCorpusFiles();

@@ -2,6 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { corpusOrSkip, importByReference, openStudy } from './support/viewer';
 import { openVigil, screenshot, type VigilSession } from './support/vigil-bridge';
 
+// Browser globals used inside page.evaluate callbacks (tests compile without the DOM lib).
+declare const window: { location: { hash: string } };
+declare const document: { querySelector(selector: string): BrowserElement | null; body: { textContent: string | null } };
+interface BrowserElement {
+  dataset: Record<string, string | undefined>;
+  textContent: string | null;
+  querySelector(selector: string): BrowserElement | null;
+}
+
 const SR_SEG = corpusOrSkip('dicom-seg-sr/dcmqi/sr-example');
 
 describe.skipIf(!SR_SEG)('non-image objects (SR, SEG) in the viewer', () => {

@@ -19,7 +19,8 @@ describe.skipIf(!CR)('opening a CR chest (MONOCHROME1, JPEG 2000)', () => {
     const studies = await importByReference(bridge, [CR!]);
     await openStudy(page, studies[0]!.studyInstanceUid);
     await waitForRender(page, 0, 1, 90_000);
-    await expect.poll(async () => (await canvasStats(page)).std, { timeout: 60_000 }).toBeGreaterThan(10);
+    await screenshot(page, 'viewer-cr-monochrome1.png');
+    await expect.poll(async () => (await canvasStats(page)).std, { timeout: 15_000 }).toBeGreaterThan(10);
     const shown = await canvasStats(page);
     expect(await overlayImage(page)).toEqual({ index: 1, count: 1 });
     await screenshot(page, 'viewer-cr-monochrome1.png');

@@ -1,6 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canvasStats, corpus, corpusOrSkip, importByReference, openStudy, overlayImage, waitForRender } from './support/viewer';
+import { canvasStats, corpus, corpusOrSkip, importByReference, listStudies, openStudy, overlayImage, waitForRender } from './support/viewer';
 import { openVigil, screenshot, type VigilSession } from './support/vigil-bridge';
+
+// Browser globals used inside page.evaluate callbacks (tests compile without the DOM lib).
+declare const window: { location: { hash: string } };
+// eslint-disable-next-line @typescript-eslint/no-unused-vars -- declared for page.evaluate callbacks
+declare const document: { querySelector(selector: string): BrowserElement | null; body: { textContent: string | null } };
+interface BrowserElement {
+  dataset: Record<string, string | undefined>;
+  textContent: string | null;
+  querySelector(selector: string): BrowserElement | null;
+}
 
 const RGB = corpusOrSkip('dicom-pydicom/pydicom/test_files/examples_rgb_color.dcm');
 const MULTI = corpusOrSkip('dicom-pydicom/pydicom-data/data/emri_small.dcm');
@@ -29,7 +39,7 @@ describe.skipIf(!RGB || !MULTI)('opening an RGB image and a multi-frame file', (
 
   it('shows every frame of a multi-frame MR and scrolls through them', async () => {
     const { page, bridge } = session;
-    const before = new Set((await importByReference(bridge, [])).map((s) => s.studyInstanceUid));
+    const before = new Set((await listStudies(bridge)).map((s) => s.studyInstanceUid));
     const studies = (await importByReference(bridge, [MULTI!])).filter((s) => !before.has(s.studyInstanceUid));
     const uid = studies[0]?.studyInstanceUid ?? '';
     expect(uid, `emri_small from ${corpus('dicom-pydicom')}`).not.toBe('');

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
-import { decodeImage, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
+import { decodeImage, frameFragments, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
 import { identity, invert, multiply } from '../../electron/services/ai/grid-geometry';
 import { toSourceGrid } from '../../electron/services/ai/postprocessing';
 import { runPreprocessing, type SourceVolume } from '../../electron/services/ai/preprocessing-pipeline';
@@ -56,6 +56,40 @@ describe('pixel decoder', () => {
     const file = syntheticDicom({ rows: 2, columns: 2, transferSyntax: '1.2.840.10008.1.2.5', pixels: new Uint16Array(frame.buffer, frame.byteOffset, frame.length / 2), extra: [{ tag: 0x00280101, vr: 'US', value: 16 }] });
     // synthetic-dicom declares Bits Stored 12 first; the later duplicate is ignored, so mask to 12 bits.
     expect([...decode(file).data]).toEqual(values.map((v) => v & 0x0fff));
+  });
+
+  it('groups encapsulated fragments into frames: offset table, one per frame, or by frame start markers', () => {
+    const item = (bytes: number[]) => {
+      const b = Buffer.alloc(8 + bytes.length);
+      b.writeUInt16LE(0xfffe, 0);
+      b.writeUInt16LE(0xe000, 2);
+      b.writeUInt32LE(bytes.length, 4);
+      Buffer.from(bytes).copy(b, 8);
+      return b;
+    };
+    const end = Buffer.from([0xfe, 0xff, 0xdd, 0xe0, 0, 0, 0, 0]);
+    const f1 = [0xff, 0xd8, 1, 2];
+    const f2 = [3, 4];
+    const f3 = [0xff, 0xd8, 5, 6];
+    const bot = (offsets: number[]) => item(offsets.flatMap((o) => [o & 0xff, (o >> 8) & 0xff, 0, 0]));
+    const bytesOf = (src: BufferByteSource, groups: ReturnType<typeof frameFragments>) =>
+      groups.map((g) => g.flatMap((f) => [...src.window(f.offset, f.length).buf.subarray(src.window(f.offset, f.length).start, src.window(f.offset, f.length).start + f.length)]));
+    // No offset table, 3 fragments, 2 frames: split where a fragment starts with SOI.
+    let buf = Buffer.concat([item([]), item(f1), item(f2), item(f3), end]);
+    let src = new BufferByteSource(buf);
+    expect(bytesOf(src, frameFragments(src, 0, buf.length, 2))).toEqual([[...f1, ...f2], [...f3]]);
+    // Offset table (item offsets from the first fragment's tag): frame 2 starts at the third fragment.
+    buf = Buffer.concat([bot([0, 8 + f1.length + 8 + f2.length]), item(f1), item(f2), item(f3), end]);
+    src = new BufferByteSource(buf);
+    expect(bytesOf(src, frameFragments(src, 0, buf.length, 2))).toEqual([[...f1, ...f2], [...f3]]);
+    // One frame: every fragment, concatenated.
+    expect(bytesOf(src, frameFragments(src, 0, buf.length, 1))).toEqual([[...f1, ...f2, ...f3]]);
+    // As many fragments as frames: one each.
+    expect(bytesOf(src, frameFragments(src, 0, buf.length, 3))).toEqual([f1, f2, f3]);
+    // A count that fits nothing is corrupt data.
+    buf = Buffer.concat([item([]), item(f1), item(f2), item(f3), end]);
+    src = new BufferByteSource(buf);
+    expect(() => frameFragments(src, 0, buf.length, 4)).toThrow(/holds 2 frames, Number of Frames says 4/);
   });
 
   it('refuses other compressed syntaxes with a clear reason', () => {
@@ -118,5 +152,39 @@ describe('preprocessing pipeline', () => {
     const v = volume([1, 1, 2], (_s, _r, c) => c);
     const out = runPreprocessing([{ op: 'replicateChannels', channels: 3 }, { op: 'normalize', method: 'fixed', mean: [0, 0.5, 1], std: [1, 0.5, 2] }], v);
     expect(out.channels.map((c) => [...c])).toEqual([[0, 1], [-1, 1], [-0.5, 0]]);
+  });
+});
+
+describe('integer-affine resampling fast paths', () => {
+  it('permutations, flips, crops and pads copy exactly what a per-voxel lookup gives', async () => {
+    const { resample } = await import('../../electron/services/ai/grid-geometry');
+    const inShape: [number, number, number] = [5, 7, 9];
+    const src = Float32Array.from({ length: 5 * 7 * 9 }, (_, i) => i + 1);
+    const perms = [[0, 1, 2], [2, 0, 1], [1, 2, 0], [2, 1, 0], [0, 2, 1], [1, 0, 2]];
+    for (const perm of perms) {
+      for (const flips of [0, 1, 2, 5, 7]) {
+        for (const offset of [0, -2, 3]) {
+          // out axis a reads input axis perm[a], optionally flipped, shifted by `offset` (pads and crops).
+          const shape = perm.map((p) => inShape[p]! + (offset === -2 ? 1 : 0)) as [number, number, number];
+          const m = new Array<number>(16).fill(0);
+          m[15] = 1;
+          for (let a = 0; a < 3; a++) {
+            const flip = (flips >> a) & 1;
+            m[perm[a]! * 4 + a] = flip ? -1 : 1;
+            m[perm[a]! * 4 + 3] = (flip ? inShape[perm[a]!]! - 1 : 0) + offset;
+          }
+          const got = resample({ data: src, shape: inShape }, m, shape, 'nearest', -7);
+          const want = new Float32Array(shape[0] * shape[1] * shape[2]);
+          let o = 0;
+          for (let i = 0; i < shape[0]; i++)
+            for (let j = 0; j < shape[1]; j++)
+              for (let k = 0; k < shape[2]; k++, o++) {
+                const p = [0, 1, 2].map((r) => m[r * 4]! * i + m[r * 4 + 1]! * j + m[r * 4 + 2]! * k + m[r * 4 + 3]!);
+                want[o] = p.every((v, ax) => v >= 0 && v < inShape[ax]!) ? src[(p[0]! * inShape[1] + p[1]!) * inShape[2] + p[2]!]! : -7;
+              }
+          expect([...got], `perm ${perm} flips ${flips} offset ${offset}`).toEqual([...want]);
+        }
+      }
+    }
   });
 });

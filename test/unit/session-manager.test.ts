@@ -89,4 +89,42 @@ describe('SessionManager', () => {
     expect(r).toMatchObject({ provider: 'cpu', fallbackReason: null });
     await sm.close();
   });
+
+  it('warms a new session up with a dummy run of the declared shape, once, and records it', async () => {
+    const runs: number[][] = [];
+    const factory: SessionFactory = async (p, o) => {
+      const real = await ortSessionFactory(p, o);
+      return { run: (f) => (runs.push([...(f.image as Tensor).dims]), real.run(f)), release: () => real.release() };
+    };
+    const sm = new SessionManager({ factory, providers: ['cpu'], threads: 1 });
+    const warmUp = { inputs: [{ name: 'image', dtype: 'float32', dims: [1, 1, 4, 4] }] };
+    const a = await sm.run(modelPath, 'auto', feeds(), { warmUp });
+    const b = await sm.run(modelPath, 'auto', feeds(), { warmUp });
+    expect(runs).toHaveLength(3); // warm-up + two real runs
+    expect(a.created).toBe(true);
+    expect(b.created).toBe(false);
+    expect(a.warmUp).toMatchObject({ ran: true, provider: 'cpu' });
+    expect(a.warmUp!.ms).toBeGreaterThan(0);
+    await sm.close();
+  });
+
+  it('skips the warm-up of very large inputs and says why', async () => {
+    const sm = new SessionManager({ providers: ['cpu'], threads: 1, factory: async () => ({ run: async () => ({}), release: async () => undefined }) });
+    const r = await sm.run(modelPath, 'auto', {}, { warmUp: { inputs: [{ name: 'input', dtype: 'float32', dims: [1, 1, 256, 256, 256] }] } });
+    expect(r.warmUp).toMatchObject({ ran: false });
+    expect(r.warmUp!.note).toMatch(/16777216 elements/);
+    await sm.close();
+  });
+
+  it('treats a GPU provider that fails the warm-up run as failing to initialise', async () => {
+    const factory: SessionFactory = async (p, o) => {
+      if (o.executionProviders[0] === 'cuda') return { run: () => Promise.reject(new Error('CUDNN_STATUS_NOT_SUPPORTED')), release: async () => undefined };
+      return ortSessionFactory(p, o);
+    };
+    const sm = new SessionManager({ factory, providers: ['cuda', 'cpu'], threads: 1 });
+    const r = await sm.run(modelPath, 'auto', feeds(), { warmUp: { inputs: [{ name: 'image', dtype: 'float32', dims: [1, 1, 4, 4] }] } });
+    expect(r.provider).toBe('cpu');
+    expect(r.fallbackReason).toBe('cuda failed the warm-up run: CUDNN_STATUS_NOT_SUPPORTED');
+    await sm.close();
+  });
 });

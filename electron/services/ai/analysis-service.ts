@@ -72,6 +72,14 @@ export class AnalysisService {
     if (opts.autoStart !== false) this.queue.start();
   }
 
+  /** Before a study is deleted: cancels its pending/running jobs and deletes its results and result files. */
+  forgetStudy(studyUid: string): void {
+    for (const job of this.queue.list()) {
+      if (job.studyUid === studyUid && (job.status === 'pending' || job.status === 'running')) this.queue.cancel(job.id);
+    }
+    this.results.deleteStudy(studyUid);
+  }
+
   get autoRunOnImport(): boolean {
     return this.opts.library.studyIndex.getSetting(SETTING_AUTO_RUN) === 'true';
   }

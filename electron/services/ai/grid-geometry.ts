@@ -134,8 +134,110 @@ export function orientedGrid(orientation: string, spacing: Shape3, size: Shape3,
   return m;
 }
 
-function isIntegral(m: Mat4): boolean {
+export function isIntegral(m: Mat4): boolean {
   return m.every((v) => Math.abs(v - Math.round(v)) < 1e-6);
+}
+
+/** Range of k in [0, n) with 0 <= p + s*k < d. */
+function inRange(p: number, s: number, d: number, n: number): [number, number] {
+  if (s === 0) return p >= 0 && p < d ? [0, n] : [0, 0];
+  // p + s*k >= 0 and p + s*k <= d - 1.
+  let lo = s > 0 ? Math.ceil(-p / s) : Math.ceil((d - 1 - p) / s);
+  let hi = s > 0 ? Math.floor((d - 1 - p) / s) + 1 : Math.floor(-p / s) + 1;
+  lo = Math.max(0, lo);
+  hi = Math.min(n, hi);
+  return lo < hi ? [lo, hi] : [0, 0];
+}
+
+/** Whether `outToIn` maps `shape` one to one onto all of `inShape` (an integer permutation/flip of the axes). */
+export function isBijection(outToIn: Mat4, shape: Shape3, inShape: Shape3): boolean {
+  return isIntegral(outToIn) && shape[0] * shape[1] * shape[2] === inShape[0] * inShape[1] * inShape[2] && mapsInside(outToIn, shape, inShape, 0) && Math.abs(det3(outToIn)) > 0.5;
+}
+
+function det3(m: Mat4): number {
+  return m[0]! * (m[5]! * m[10]! - m[6]! * m[9]!) - m[1]! * (m[4]! * m[10]! - m[6]! * m[8]!) + m[2]! * (m[4]! * m[9]! - m[5]! * m[8]!);
+}
+
+/** Whether every output index maps inside the input (the affine's image of the output box; `margin` widens the input). */
+export function mapsInside(outToIn: Mat4, shape: Shape3, inShape: Shape3, margin: number): boolean {
+  for (let corner = 0; corner < 8; corner++) {
+    const p = apply(outToIn, [corner & 1 ? shape[0] - 1 : 0, corner & 2 ? shape[1] - 1 : 0, corner & 4 ? shape[2] - 1 : 0]);
+    for (let a = 0; a < 3; a++) if (p[a]! < -margin - 1e-9 || p[a]! > inShape[a]! - 1 + margin + 1e-9) return false;
+  }
+  return true;
+}
+
+/**
+ * A permuting copy whose innermost output axis is not contiguous in the input:
+ * 16³ tiles keep both the reads and the writes within cache (a plain row loop
+ * would miss the cache on every read).
+ */
+function copyTiled(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, out: Float32Array | Uint8Array): void {
+  const [, d1, d2] = inShape;
+  const n = shape;
+  const srcStride = [0, 1, 2].map((a) => m[a]! * d1 * d2 + m[4 + a]! * d2 + m[8 + a]!);
+  const outStride = [n[1] * n[2], n[2], 1];
+  // Innermost: the output axis that walks the input most contiguously.
+  const order = [0, 1, 2].sort((x, y) => Math.abs(srcStride[y]!) - Math.abs(srcStride[x]!));
+  const [A, B, C] = order as [number, number, number];
+  const [nA, nB, nC] = [n[A]!, n[B]!, n[C]!];
+  const [sA, sB, sC] = [srcStride[A]!, srcStride[B]!, srcStride[C]!];
+  const [oA, oB, oC] = [outStride[A]!, outStride[B]!, outStride[C]!];
+  const base = (m[3]! * d1 + m[7]!) * d2 + m[11]!;
+  const T = 16;
+  for (let a0 = 0; a0 < nA; a0 += T) {
+    const aEnd = Math.min(nA, a0 + T);
+    for (let b0 = 0; b0 < nB; b0 += T) {
+      const bEnd = Math.min(nB, b0 + T);
+      for (let c0 = 0; c0 < nC; c0 += T) {
+        const cLen = Math.min(nC, c0 + T) - c0;
+        for (let a = a0; a < aEnd; a++) {
+          for (let b = b0; b < bEnd; b++) {
+            let p = base + a * sA + b * sB + c0 * sC;
+            let o = a * oA + b * oB + c0 * oC;
+            for (let c = 0; c < cLen; c++, p += sC, o += oC) out[o] = src[p]!;
+          }
+        }
+      }
+    }
+  }
+}
+
+/**
+ * Exact copy through an integer affine (axis permutations, flips, crops, pads):
+ * per output row, one contiguous run of source indices with a constant stride,
+ * no rounding or bounds test per voxel.
+ */
+function copyIntegral(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, fill: number, out: Float32Array | Uint8Array): void {
+  const [d0, d1, d2] = inShape;
+  const n = shape[2];
+  const step = m[2]! * d1 * d2 + m[6]! * d2 + m[10]!;
+  if (step !== 1 && mapsInside(m, shape, inShape, 0)) {
+    copyTiled(src, inShape, m, shape, out);
+    return;
+  }
+  let o = 0;
+  for (let i = 0; i < shape[0]; i++) {
+    for (let j = 0; j < shape[1]; j++, o += n) {
+      const a = m[0]! * i + m[1]! * j + m[3]!;
+      const b = m[4]! * i + m[5]! * j + m[7]!;
+      const c = m[8]! * i + m[9]! * j + m[11]!;
+      const ra = inRange(a, m[2]!, d0, n);
+      const rb = inRange(b, m[6]!, d1, n);
+      const rc = inRange(c, m[10]!, d2, n);
+      const lo = Math.max(ra[0], rb[0], rc[0]);
+      const hi = Math.min(ra[1], rb[1], rc[1]);
+      if (lo >= hi) {
+        out.fill(fill, o, o + n);
+        continue;
+      }
+      if (lo > 0) out.fill(fill, o, o + lo);
+      if (hi < n) out.fill(fill, o + hi, o + n);
+      let p = (a * d1 + b) * d2 + c + lo * step;
+      if (step === 1) out.set(src.subarray(p, p + hi - lo), o + lo);
+      else for (let k = o + lo, end = o + hi; k < end; k++, p += step) out[k] = src[p]!;
+    }
+  }
 }
 
 /**
@@ -145,7 +247,7 @@ function isIntegral(m: Mat4): boolean {
  * are copied exactly.
  */
 export function resample(
-  input: { data: Float32Array; shape: Shape3 },
+  input: { data: Float32Array | Uint8Array; shape: Shape3 },
   outToIn: Mat4,
   shape: Shape3,
   interpolation: 'nearest' | 'linear',
@@ -155,6 +257,10 @@ export function resample(
   const [d0, d1, d2] = input.shape;
   const src = input.data;
   const integral = isIntegral(outToIn);
+  if (integral && outside !== 'clamp') {
+    copyIntegral(src, input.shape, outToIn.map(Math.round), shape, outside, out);
+    return out;
+  }
   const m = integral ? outToIn.map(Math.round) : outToIn;
   const nearest = interpolation === 'nearest' || integral;
   const clamp = outside === 'clamp';

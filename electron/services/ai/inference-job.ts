@@ -7,8 +7,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { decodeImageFile, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
-import { type Grid, identity, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
+import { decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
+import { type Grid, identity, invert, isBijection, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, segmentationLabels, toSourceGrid } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
@@ -32,6 +32,10 @@ export interface Timings {
   inference: number;
   postprocess: number;
   total: number;
+  /** Getting the session (creation and warm-up on the first run of a model, ~0 once cached); not part of `inference`. */
+  session?: number;
+  /** The warm-up run done when the session was created by this job. */
+  warmUp?: number;
 }
 
 /** A stored array: gzip file (relative to the results folder), dtype and shape, plus geometry. */
@@ -109,7 +113,7 @@ function writeArray(dir: string, name: string, values: Uint8Array | Float32Array
 
 export async function runInferenceJob(job: InferenceJob, sessions: SessionManager, progress: ProgressFn = () => undefined): Promise<InferenceJobResult> {
   const ort = await import('onnxruntime-node');
-  const t = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 };
+  const t: Timings = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0, session: 0 };
   const started = performance.now();
   const manifest = job.model.manifest;
   const result = (r: Partial<InferenceJobResult> & Pick<InferenceJobResult, 'status'>): InferenceJobResult => ({
@@ -129,12 +133,16 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
   let images: DecodedImage[];
   try {
     // Multi-frame instances contribute one plane per frame.
-    images = job.files.flatMap((f) => {
-      const img = decodeImageFile(f);
-      if (img.frames === 1) return [img];
-      const plane = img.rows * img.columns;
-      return Array.from({ length: img.frames }, (_, k) => ({ ...img, data: img.data.subarray(k * plane, (k + 1) * plane), frames: 1 }));
-    });
+    images = [];
+    for (const f of job.files) {
+      // Compressed syntaxes load their codec on first use (decodeImageFileAsync).
+      const img = await decodeImageFileAsync(f);
+      if (img.frames === 1) images.push(img);
+      else {
+        const plane = img.rows * img.columns;
+        for (let k = 0; k < img.frames; k++) images.push({ ...img, data: img.data.subarray(k * plane, (k + 1) * plane), frames: 1 });
+      }
+    }
   } catch (err) {
     t.decode = performance.now() - t0;
     if (err instanceof PixelDecodeError) return result({ status: 'not-analysed', reason: err.message });
@@ -178,7 +186,12 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
     progress('inference');
     t0 = performance.now();
     try {
-      const run = await sessions.run(job.model.modelPath, job.provider, { [spec.name]: feed });
+      const run = await sessions.run(job.model.modelPath, job.provider, { [spec.name]: feed }, { warmUp: { inputs: [{ name: spec.name, dtype: spec.dtype, dims: feed.dims }] } });
+      // Session creation and warm-up are timed apart from the run itself.
+      t.session! += run.sessionMs;
+      t.inference += run.inferenceMs;
+      if (run.created && run.warmUp?.ran) t.warmUp = run.warmUp.ms;
+      t0 = performance.now();
       provider = run.provider;
       providerNote = run.fallbackReason;
       perUnit.push({ source, grid: prepared.grid, outputs: run.outputs });
@@ -221,7 +234,8 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
           const modelCounts = labelCounts(labels, classes);
           const sourceShape = u.source.grid.shape;
           const mask = toSourceGrid(labels, u.grid, sourceShape, 'nearest');
-          const sourceCounts = labelCounts(mask, classes);
+          // A pure axis permutation/flip moves every voxel once: the counts carry over unchanged.
+          const sourceCounts = isBijection(invert(u.grid.toSource), sourceShape, u.grid.shape) ? modelCounts : labelCounts(mask, classes);
           const total = mask.length;
           for (const l of o.labels) {
             if (l.index === 0) continue;

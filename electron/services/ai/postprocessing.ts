@@ -72,17 +72,32 @@ export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentati
     return labels;
   }
   if (!perSlice) {
-    // Channel-first: sweep channel by channel keeping the running max (cache friendly).
-    const best = data.slice(0, voxels);
-    for (let c = 1; c < classes; c++) {
-      const off = c * voxels;
+    // Channel-first: one pass over the voxels, reading the C channel planes as C sequential streams.
+    if (classes === 2) {
+      for (let v = 0; v < voxels; v++) labels[v] = data[voxels + v]! > data[v]! ? 1 : 0;
+      return labels;
+    }
+    if (classes === 3) {
+      const v2 = 2 * voxels;
       for (let v = 0; v < voxels; v++) {
-        const x = data[off + v]!;
-        if (x > best[v]!) {
-          best[v] = x;
-          labels[v] = c;
+        const a = data[v]!;
+        const b = data[voxels + v]!;
+        const c = data[v2 + v]!;
+        labels[v] = b > a ? (c > b ? 2 : 1) : c > a ? 2 : 0;
+      }
+      return labels;
+    }
+    for (let v = 0; v < voxels; v++) {
+      let bi = 0;
+      let bv = data[v]!;
+      for (let c = 1, off = voxels + v; c < classes; c++, off += voxels) {
+        const x = data[off]!;
+        if (x > bv) {
+          bv = x;
+          bi = c;
         }
       }
+      labels[v] = bi;
     }
     return labels;
   }
@@ -102,17 +117,18 @@ export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentati
 }
 
 export function labelCounts(labels: Uint8Array, classes: number): number[] {
-  const counts = new Array<number>(Math.max(classes, 1)).fill(0);
-  for (let i = 0; i < labels.length; i++) counts[labels[i]!] = (counts[labels[i]!] ?? 0) + 1;
-  return counts;
+  const counts = new Uint32Array(256);
+  for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
+  let n = Math.max(classes, 1);
+  for (let c = n; c < 256; c++) if (counts[c]! > 0) n = c + 1;
+  return Array.from(counts.subarray(0, n));
 }
 
 /** Maps a model-grid array back onto the source grid (nearest for labels, linear for heatmaps). */
 export function toSourceGrid<T extends Float32Array | Uint8Array>(values: T, model: Grid, sourceShape: Shape3, interpolation: 'nearest' | 'linear'): T {
   const sourceToModel = invert(model.toSource);
   const out = (values instanceof Uint8Array ? new Uint8Array(sourceShape[0] * sourceShape[1] * sourceShape[2]) : new Float32Array(sourceShape[0] * sourceShape[1] * sourceShape[2])) as T;
-  const input = { data: values instanceof Float32Array ? values : Float32Array.from(values), shape: model.shape };
-  resample(input, sourceToModel, sourceShape, interpolation, 0, out);
+  resample({ data: values, shape: model.shape }, sourceToModel, sourceShape, interpolation, 0, out);
   return out;
 }
 

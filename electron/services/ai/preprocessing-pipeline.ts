@@ -6,7 +6,7 @@
  * the preprocessing geometry).
  */
 import type { ModelManifest, PreprocessOp } from './model-manifest';
-import { apply, type Grid, invert, type Mat4, multiply, orientedGrid, resample, type Shape3 } from './grid-geometry';
+import { apply, type Grid, invert, mapsInside, type Mat4, multiply, orientedGrid, resample, type Shape3 } from './grid-geometry';
 
 export interface SourceVolume {
   /** Stored values, [slices, rows, columns]. */
@@ -148,7 +148,10 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
         const centre = apply(curToPatient, [(grid.shape[0] - 1) / 2, (grid.shape[1] - 1) / 2, (grid.shape[2] - 1) / 2]);
         const outToPatient = orientedGrid(op.orientation, op.spacingMm, op.size, centre);
         const outToCur = multiply(invert(curToPatient), outToPatient);
-        grid = geometric(grid, outToCur, [...op.size], op.interpolation, minMax(grid.data)[0]);
+        // Outside the source the grid takes its minimum (not needed, so not computed, when the output lies inside it).
+        const size: Shape3 = [...op.size];
+        const fill = mapsInside(outToCur, size, grid.shape, 0.49) ? 0 : minMax(grid.data)[0];
+        grid = geometric(grid, outToCur, size, op.interpolation, fill);
         break;
       }
       case 'replicateChannels': {
@@ -172,7 +175,8 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
           if (op.method === 'minmax') {
             const [lo, hi] = minMax(d);
             const range = Math.fround(hi - lo);
-            for (let i = 0; i < d.length; i++) d[i] = range > 0 ? Math.fround(d[i]! - lo) / range : 0;
+            if (range > 0) for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i]! - lo) / range;
+            else d.fill(0);
           } else {
             let sum = 0;
             for (let i = 0; i < d.length; i++) sum += d[i]!;
@@ -212,10 +216,13 @@ export function assembleInputTensor(manifest: ModelManifest, prepared: PreparedI
   });
   const plane = h * w;
   const total = d * plane;
+  const channelFirstWhole = spec.layout === 'NCDHW' || (spec.layout === 'NCHW' && d === 1);
+  // One channel: every layout is the grid's own order, so hand the grid itself to the runtime (no copy).
+  if (c === 1) return { name: spec.name, dims, data: prepared.channels[0]! };
   const data = new Float32Array(total * c);
   const channelsLast = spec.layout === 'NHWC' || spec.layout === 'NDHWC';
   if (!channelsLast) {
-    if (spec.layout === 'NCDHW' || (spec.layout === 'NCHW' && d === 1)) {
+    if (channelFirstWhole) {
       prepared.channels.forEach((ch, k) => data.set(ch, k * total));
     } else {
       // NCHW over slices (N = slices) and NSCHW: per slice, all channels.

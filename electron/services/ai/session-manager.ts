@@ -30,6 +30,8 @@ export interface SessionOptions {
   intraOpNumThreads: number;
   interOpNumThreads: number;
   graphOptimizationLevel: 'all';
+  /** Operators one after another, each using the intra-op pool (these models are chains; 'parallel' only adds scheduling). */
+  executionMode: 'sequential';
 }
 
 export type SessionFactory = (modelPath: string, options: SessionOptions) => Promise<SessionLike>;
@@ -39,8 +41,61 @@ export interface RunOutcome {
   provider: ProviderName;
   /** Why a preferred GPU provider was not used (init or run failure), if it was not. */
   fallbackReason: string | null;
+  /** Getting the session: creation and warm-up on first use, ~0 when cached. */
   sessionMs: number;
   inferenceMs: number;
+  /** The warm-up done when this model's session was created (the same record on every run). */
+  warmUp: WarmUpRecord | null;
+  /** Whether this run created the session (and so paid for creation and warm-up). */
+  created: boolean;
+}
+
+/** The inputs of a warm-up run: zero tensors of the declared dtype and shape (symbolic dims resolved). */
+export interface WarmUpSpec {
+  inputs: { name: string; dtype: string; dims: readonly number[] }[];
+}
+
+export interface WarmUpRecord {
+  ran: boolean;
+  ms: number;
+  provider: ProviderName;
+  /** Why it did not run. */
+  note?: string;
+}
+
+/**
+ * Above this many input elements a dummy run costs as much as the real one
+ * (3-D volumes): the session is not warmed up, the first real run is.
+ */
+export const WARMUP_MAX_ELEMENTS = 1 << 22;
+
+async function zeroFeeds(spec: WarmUpSpec): Promise<Record<string, unknown>> {
+  const ort = await import('onnxruntime-node');
+  const feeds: Record<string, unknown> = {};
+  for (const input of spec.inputs) {
+    const n = input.dims.reduce((a, b) => a * b, 1);
+    const dims = [...input.dims];
+    switch (input.dtype) {
+      case 'float32':
+        feeds[input.name] = new ort.Tensor('float32', new Float32Array(n), dims);
+        break;
+      case 'uint8':
+        feeds[input.name] = new ort.Tensor('uint8', new Uint8Array(n), dims);
+        break;
+      case 'int8':
+        feeds[input.name] = new ort.Tensor('int8', new Int8Array(n), dims);
+        break;
+      case 'int32':
+        feeds[input.name] = new ort.Tensor('int32', new Int32Array(n), dims);
+        break;
+      case 'int64':
+        feeds[input.name] = new ort.Tensor('int64', new BigInt64Array(n), dims);
+        break;
+      default:
+        throw new Error(`warm-up: input dtype ${input.dtype} is not supported`);
+    }
+  }
+  return feeds;
 }
 
 /** The provider library of onnxruntime-node's CUDA build, fetched at install time on Linux x64. */
@@ -75,6 +130,7 @@ interface CachedSession {
   session: SessionLike;
   provider: ProviderName;
   fallbackReason: string | null;
+  warmUp: WarmUpRecord | null;
 }
 
 export interface SessionManagerOptions {
@@ -104,19 +160,44 @@ export class SessionManager {
       intraOpNumThreads: this.threads,
       interOpNumThreads: 1,
       graphOptimizationLevel: 'all',
+      executionMode: 'sequential',
     };
   }
 
-  private async create(modelPath: string, preference: ProviderPreference): Promise<CachedSession> {
+  /**
+   * Warm-up, an explicit step of session creation: one dummy run with the
+   * declared input shape (allocations, kernel selection, GPU graph capture), so
+   * the first real run is not the slow one. A GPU provider that cannot run it
+   * counts as failing to initialise.
+   */
+  private async warm(session: SessionLike, provider: ProviderName, spec: WarmUpSpec | undefined): Promise<WarmUpRecord | null> {
+    if (!spec || spec.inputs.length === 0) return null;
+    const elements = spec.inputs.reduce((n, i) => n + i.dims.reduce((a, b) => a * b, 1), 0);
+    if (elements > WARMUP_MAX_ELEMENTS) return { ran: false, ms: 0, provider, note: `input of ${elements} elements: a dummy run would cost as much as the real one` };
+    const t0 = performance.now();
+    await session.run(await zeroFeeds(spec));
+    return { ran: true, ms: performance.now() - t0, provider };
+  }
+
+  private async create(modelPath: string, preference: ProviderPreference, warmUp?: WarmUpSpec): Promise<CachedSession> {
     const chain = preference === 'cpu' ? (['cpu'] as ProviderName[]) : this.providers;
     const failures: string[] = [];
     for (const provider of chain) {
+      let session: SessionLike;
       try {
-        const session = await this.factory(modelPath, this.options(provider));
-        return { session, provider, fallbackReason: failures.length > 0 ? failures.join('; ') : null };
+        session = await this.factory(modelPath, this.options(provider));
       } catch (err) {
         if (provider === 'cpu') throw err;
         failures.push(`${provider} failed to initialise: ${firstLine(err)}`);
+        continue;
+      }
+      try {
+        const record = await this.warm(session, provider, warmUp);
+        return { session, provider, fallbackReason: failures.length > 0 ? failures.join('; ') : null, warmUp: record };
+      } catch (err) {
+        await session.release().catch(() => undefined);
+        if (provider === 'cpu') throw err;
+        failures.push(`${provider} failed the warm-up run: ${firstLine(err)}`);
       }
     }
     throw new Error(`no execution provider could open the model (${failures.join('; ')})`);
@@ -126,12 +207,12 @@ export class SessionManager {
     return `${preference}\0${modelPath}`;
   }
 
-  /** The cached session for a model (created on first use). */
-  async session(modelPath: string, preference: ProviderPreference): Promise<CachedSession> {
+  /** The cached session for a model (created, and warmed up when `warmUp` is given, on first use). */
+  async session(modelPath: string, preference: ProviderPreference, warmUp?: WarmUpSpec): Promise<CachedSession> {
     const key = this.key(modelPath, preference);
     let entry = this.cache.get(key);
     if (!entry) {
-      entry = this.create(modelPath, preference);
+      entry = this.create(modelPath, preference, warmUp);
       this.cache.set(key, entry);
       entry.catch(() => this.cache.delete(key));
     }
@@ -139,22 +220,24 @@ export class SessionManager {
   }
 
   /** Runs feeds; a GPU run failure is retried once on CPU and the CPU session replaces the cached one. */
-  async run(modelPath: string, preference: ProviderPreference, feeds: Record<string, unknown>): Promise<RunOutcome> {
+  async run(modelPath: string, preference: ProviderPreference, feeds: Record<string, unknown>, opts: { warmUp?: WarmUpSpec } = {}): Promise<RunOutcome> {
     const t0 = performance.now();
-    const cached = await this.session(modelPath, preference);
+    const created = !this.cache.has(this.key(modelPath, preference));
+    const cached = await this.session(modelPath, preference, opts.warmUp);
     const t1 = performance.now();
     try {
       const outputs = await cached.session.run(feeds);
-      return { outputs, provider: cached.provider, fallbackReason: cached.fallbackReason, sessionMs: t1 - t0, inferenceMs: performance.now() - t1 };
+      return { outputs, provider: cached.provider, fallbackReason: cached.fallbackReason, sessionMs: t1 - t0, inferenceMs: performance.now() - t1, warmUp: cached.warmUp, created };
     } catch (err) {
       if (cached.provider === 'cpu') throw err;
       const reason = `${cached.fallbackReason ? `${cached.fallbackReason}; ` : ''}${cached.provider} failed to run: ${firstLine(err)}`;
       await cached.session.release().catch(() => undefined);
-      const cpu: CachedSession = { session: await this.factory(modelPath, this.options('cpu')), provider: 'cpu', fallbackReason: reason };
+      const cpuSession = await this.factory(modelPath, this.options('cpu'));
+      const cpu: CachedSession = { session: cpuSession, provider: 'cpu', fallbackReason: reason, warmUp: await this.warm(cpuSession, 'cpu', opts.warmUp) };
       this.cache.set(this.key(modelPath, preference), Promise.resolve(cpu));
       const t2 = performance.now();
       const outputs = await cpu.session.run(feeds);
-      return { outputs, provider: 'cpu', fallbackReason: reason, sessionMs: t2 - t0, inferenceMs: performance.now() - t2 };
+      return { outputs, provider: 'cpu', fallbackReason: reason, sessionMs: t2 - t0, inferenceMs: performance.now() - t2, warmUp: cpu.warmUp, created: true };
     }
   }
 

@@ -3,11 +3,13 @@
  * (float32, one plane per frame) plus the attributes the AI pipeline needs.
  * Native little/big endian 8/16/32-bit signed/unsigned (Bits Stored honoured),
  * Deflated Explicit VR Little Endian (inflated by the reader) and RLE Lossless
- * are decoded here; other encapsulated syntaxes are refused with a reason.
+ * are decoded here; JPEG, JPEG-LS, JPEG 2000 and HTJ2K through the WASM codecs
+ * of pixel-codecs.ts (decodeImageFileAsync); other syntaxes are refused with a reason.
  */
-import { closeSync, openSync, fstatSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { type ByteSource, FileByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
+import { codecFor, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
 
 export const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
 
@@ -75,22 +77,82 @@ export function parseAge(s: string): number | null {
   return m[2] === 'Y' ? n : m[2] === 'M' ? n / 12 : m[2] === 'W' ? n / 52.18 : n / 365.25;
 }
 
-function fragments(src: ByteSource, offset: number, length: number): { offset: number; length: number }[] {
-  const out: { offset: number; length: number }[] = [];
+interface Fragment {
+  /** Offset of the item's value in the file. */
+  offset: number;
+  length: number;
+  /** Offset of the item tag relative to the first fragment's item tag (what the Basic Offset Table counts). */
+  itemOffset: number;
+}
+
+function fragments(src: ByteSource, offset: number, length: number): { bot: number[]; frags: Fragment[] } {
+  const frags: Fragment[] = [];
+  let bot: number[] = [];
   let pos = offset;
   const end = offset + length;
   let first = true;
+  let firstItem = -1;
   while (pos + 8 <= end) {
     const { buf, start } = src.window(pos, 8);
     const group = buf.readUInt16LE(start);
     const element = buf.readUInt16LE(start + 2);
     const len = buf.readUInt32LE(start + 4);
-    pos += 8;
     if (group === 0xfffe && element === 0xe0dd) break;
     if (group !== 0xfffe || element !== 0xe000) throw new PixelDecodeError('CORRUPT_PIXEL_DATA', 'encapsulated pixel data has an item that is not a fragment');
-    if (!first) out.push({ offset: pos, length: len });
-    first = false; // the first item is the basic offset table
-    pos += len;
+    if (len === 0xffffffff || pos + 8 + len > end) throw new PixelDecodeError('CORRUPT_PIXEL_DATA', 'an encapsulated pixel data fragment runs past the end of the data');
+    if (first) {
+      // The first item is the Basic Offset Table (may be empty).
+      if (len >= 4) {
+        const w = src.window(pos + 8, len);
+        bot = Array.from({ length: Math.floor(len / 4) }, (_, i) => w.buf.readUInt32LE(w.start + i * 4));
+      }
+    } else {
+      if (firstItem < 0) firstItem = pos;
+      frags.push({ offset: pos + 8, length: len, itemOffset: pos - firstItem });
+    }
+    first = false;
+    pos += 8 + len;
+  }
+  return { bot, frags };
+}
+
+/** Starts a compressed frame: JPEG/JPEG-LS SOI or a JPEG 2000 / HTJ2K codestream SOC. */
+function startsFrame(src: ByteSource, f: Fragment): boolean {
+  if (f.length < 2) return false;
+  const { buf, start } = src.window(f.offset, 2);
+  return buf[start] === 0xff && (buf[start + 1] === 0xd8 || buf[start + 1] === 0x4f);
+}
+
+/**
+ * Groups the fragments into frames (PS3.5 A.4): by the Basic Offset Table when
+ * it has one entry per frame, all fragments for a single frame, one fragment per
+ * frame when the counts match, else by scanning for frame start markers.
+ */
+export function frameFragments(src: ByteSource, offset: number, length: number, frames: number): Fragment[][] {
+  const { bot, frags } = fragments(src, offset, length);
+  if (frags.length === 0) throw new PixelDecodeError('CORRUPT_PIXEL_DATA', 'encapsulated pixel data has no fragments');
+  if (frames === 1) return [frags];
+  if (bot.length === frames && bot[0] === 0 && bot.every((v, i) => i === 0 || v > bot[i - 1]!)) {
+    return bot.map((startAt, i) => frags.filter((f) => f.itemOffset >= startAt && (i + 1 >= bot.length || f.itemOffset < bot[i + 1]!)));
+  }
+  if (frags.length === frames) return frags.map((f) => [f]);
+  const groups: Fragment[][] = [];
+  for (const f of frags) {
+    if (groups.length === 0 || startsFrame(src, f)) groups.push([f]);
+    else groups[groups.length - 1]!.push(f);
+  }
+  if (groups.length !== frames) throw new PixelDecodeError('CORRUPT_PIXEL_DATA', `encapsulated pixel data holds ${groups.length} frames, Number of Frames says ${frames}`);
+  return groups;
+}
+
+function encodedFrame(src: ByteSource, group: Fragment[]): Uint8Array {
+  const total = group.reduce((n, f) => n + f.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const f of group) {
+    const { buf, start } = src.window(f.offset, f.length);
+    out.set(buf.subarray(start, start + f.length), o);
+    o += f.length;
   }
   return out;
 }
@@ -126,7 +188,42 @@ function decodeRleFrame(bytes: Uint8Array, rows: number, columns: number, bytesP
   return out;
 }
 
-export function decodeImage(info: DicomFileInfo): DecodedImage {
+const hostLittleEndian = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Fast path for one grey-scale plane: a typed-array view over the bytes (copied
+ * once when unaligned) and one tight loop, instead of a DataView read per pixel.
+ * Returns false when the layout needs the general path.
+ */
+function storedValues(bytes: Uint8Array, littleEndian: boolean, bytesPerSample: number, bitsStored: number, signed: boolean, out: Float32Array): boolean {
+  const n = out.length;
+  if (bytesPerSample === 1) {
+    if (bitsStored === 8) {
+      if (signed) out.set(new Int8Array(bytes.buffer, bytes.byteOffset, n));
+      else out.set(bytes.subarray(0, n));
+      return true;
+    }
+    return false;
+  }
+  if (bytesPerSample !== 2 || littleEndian !== hostLittleEndian) return false;
+  let words: Uint16Array;
+  if (bytes.byteOffset % 2 === 0) words = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+  else words = new Uint16Array(bytes.slice(0, n * 2).buffer, 0, n);
+  if (bitsStored >= 16) {
+    out.set(signed ? new Int16Array(words.buffer, words.byteOffset, n) : words);
+    return true;
+  }
+  if (signed) {
+    const shift = 32 - bitsStored;
+    for (let i = 0; i < n; i++) out[i] = (words[i]! << shift) >> shift;
+  } else {
+    const mask = (1 << bitsStored) - 1;
+    for (let i = 0; i < n; i++) out[i] = words[i]! & mask;
+  }
+  return true;
+}
+
+export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder): DecodedImage {
   const ds = info.dataset;
   const src = ds.source;
   if (!info.pixelData) throw new PixelDecodeError('NO_PIXEL_DATA', 'the instance has no Pixel Data');
@@ -142,7 +239,9 @@ export function decodeImage(info: DicomFileInfo): DecodedImage {
   if (rows <= 0 || columns <= 0) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', 'Rows/Columns are missing');
   if (![8, 16, 32].includes(bitsAllocated)) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Bits Allocated ${bitsAllocated} is not supported by the AI pipeline`);
   if (samples !== 1 && samples !== 3) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Samples per Pixel ${samples} is not supported`);
-  if (samples === 3 && photometric !== 'RGB') throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `colour photometric interpretation ${photometric} is not supported by the AI pipeline yet`);
+  // Compressed colour is decoded to RGB by the codecs (YCbCr / ICT / RCT undone).
+  const decodedRgb = samples === 3 && !!codec && /^YBR_(FULL|FULL_422|ICT|RCT)$/.test(photometric);
+  if (samples === 3 && photometric !== 'RGB' && !decodedRgb) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `colour photometric interpretation ${photometric} is not supported by the AI pipeline yet`);
   const bytesPerSample = bitsAllocated / 8;
   const framePixels = rows * columns;
   const frameBytes = framePixels * samples * bytesPerSample;
@@ -158,16 +257,23 @@ export function decodeImage(info: DicomFileInfo): DecodedImage {
         return { bytes: buf.subarray(start, start + frameBytes), littleEndian: ds.encoding.littleEndian };
       };
     }
-    if (info.transferSyntaxUid !== RLE_LOSSLESS) {
+    const rle = info.transferSyntaxUid === RLE_LOSSLESS;
+    if (!rle && !codec) {
       throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', `transfer syntax ${info.transferSyntaxUid} is not supported by the AI pipeline yet`);
     }
-    const frags = fragments(src, info.pixelData.offset, info.pixelData.length);
-    if (frags.length < frames) throw new PixelDecodeError('CORRUPT_PIXEL_DATA', `RLE pixel data has ${frags.length} fragments for ${frames} frames`);
+    const groups = frameFragments(src, info.pixelData.offset, info.pixelData.length, frames);
     return (f: number) => {
-      const frag = frags[f]!;
-      const { buf, start } = src.window(frag.offset, frag.length);
-      const copy = Uint8Array.from(buf.subarray(start, start + frag.length));
-      return { bytes: decodeRleFrame(copy, rows, columns, bytesPerSample, samples), littleEndian: true };
+      const encoded = encodedFrame(src, groups[f]!);
+      if (rle) return { bytes: decodeRleFrame(encoded, rows, columns, bytesPerSample, samples), littleEndian: true };
+      let bytes: Uint8Array;
+      try {
+        bytes = codec!(encoded, { rows, columns, samples, bitsAllocated, signed });
+      } catch (err) {
+        if (err instanceof UnsupportedEncodingError) throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', err.message);
+        throw new PixelDecodeError('CORRUPT_PIXEL_DATA', `frame ${f + 1} could not be decoded (${info.transferSyntaxUid}): ${err instanceof Error ? err.message : String(err)}`);
+      }
+      if (bytes.length < frameBytes) throw new PixelDecodeError('CORRUPT_PIXEL_DATA', `frame ${f + 1} decoded to ${bytes.length} bytes, ${frameBytes} expected`);
+      return { bytes, littleEndian: true };
     };
   })();
 
@@ -176,6 +282,8 @@ export function decodeImage(info: DicomFileInfo): DecodedImage {
   const mask = bitsStored >= 32 ? 0xffffffff : 2 ** bitsStored - 1;
   for (let f = 0; f < frames; f++) {
     const { bytes, littleEndian } = frameBytesOf(f);
+    const base = f * framePixels;
+    if (samples === 1 && storedValues(bytes, littleEndian, bytesPerSample, bitsStored, signed, data.subarray(base, base + framePixels))) continue;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const read = (i: number): number => {
       let v: number;
@@ -188,7 +296,6 @@ export function decodeImage(info: DicomFileInfo): DecodedImage {
       }
       return v;
     };
-    const base = f * framePixels;
     if (samples === 1) {
       for (let i = 0; i < framePixels; i++) data[base + i] = read(i);
     } else {
@@ -226,7 +333,30 @@ export function decodeImage(info: DicomFileInfo): DecodedImage {
   };
 }
 
-/** Reads and decodes one file. */
+/**
+ * Reads and decodes one file, loading the codec its transfer syntax needs
+ * (JPEG family, JPEG-LS, JPEG 2000, HTJ2K) on first use.
+ */
+export async function decodeImageFileAsync(path: string): Promise<DecodedImage> {
+  const source = new FileByteSource(path, statSync(path).size);
+  try {
+    const info = readDicom(source);
+    let codec: FrameDecoder | undefined;
+    const pending = info.pixelData?.encapsulated && info.transferSyntaxUid !== RLE_LOSSLESS ? codecFor(info.transferSyntaxUid) : null;
+    if (pending) {
+      try {
+        codec = await pending;
+      } catch (err) {
+        throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', `the decoder for transfer syntax ${info.transferSyntaxUid} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+      }
+    }
+    return decodeImage(info, codec);
+  } finally {
+    source.close();
+  }
+}
+
+/** Reads and decodes one file (native, deflated and RLE pixel data only; see decodeImageFileAsync). */
 export function decodeImageFile(path: string): DecodedImage {
   const fd = openSync(path, 'r');
   let size: number;

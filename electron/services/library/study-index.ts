@@ -602,6 +602,27 @@ export class StudyIndex {
     this.db.prepare('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value').run(key, value);
   }
 
+  /**
+   * Deletes a study's rows (series and instances follow by cascade, AI jobs and
+   * results by trigger; the patient too when no other study is left) in one
+   * transaction. Returns the managed-storage paths (relative to the data folder)
+   * that no remaining instance references, or null when the study is unknown.
+   */
+  deleteStudy(studyUid: string): { unreferencedCopies: string[] } | null {
+    return this.db.transaction(() => {
+      const study = this.db.prepare<[string], { id: number; patient_ref: number }>('SELECT id, patient_ref FROM studies WHERE study_uid = ?').get(studyUid);
+      if (!study) return null;
+      const copies = this.db
+        .prepare<[number], { path: string }>("SELECT DISTINCT i.path FROM instances i JOIN series m ON m.id = i.series_ref WHERE m.study_ref = ? AND i.storage = 'copy'")
+        .all(study.id)
+        .map((r) => r.path);
+      this.db.prepare('DELETE FROM studies WHERE id = ?').run(study.id);
+      this.db.prepare('DELETE FROM patients WHERE id = ? AND NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = ?)').run(study.patient_ref, study.patient_ref);
+      const stillUsed = this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM instances WHERE storage = 'copy' AND path = ?");
+      return { unreferencedCopies: copies.filter((p) => (stillUsed.get(p)?.n ?? 0) === 0) };
+    })();
+  }
+
   close(): void {
     this.db.close();
   }

@@ -276,6 +276,23 @@ export class StudyLibrary {
     return this.index.totals();
   }
 
+  /**
+   * Deletes a study from the library: its rows (and, by trigger, its AI jobs and
+   * results) and the managed copies no other instance references. Referenced
+   * originals (storage 'reference') are never touched. False when unknown.
+   */
+  deleteStudy(studyInstanceUid: string): boolean {
+    const removed = this.index.deleteStudy(studyInstanceUid);
+    if (!removed) return false;
+    for (const rel of removed.unreferencedCopies) {
+      // Managed copies live under the data folder; never follow a path outside it.
+      if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) continue;
+      rmSync(join(this.dataDir, rel), { force: true });
+    }
+    this.events.emit('library.changed', { reason: 'delete' });
+    return true;
+  }
+
   /** Absolute path of an instance's bytes (managed copy or referenced original). */
   instancePath(sopInstanceUid: string): string | null {
     const loc = this.index.instanceLocation(sopInstanceUid);

@@ -5,7 +5,7 @@
  * scroll, left-drag W/L, right-drag zoom, middle-drag pan, 1–5 CT presets.
  */
 import { type StackViewport, eventTarget, metaData } from '@cornerstonejs/core';
-import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { InstanceSummary, SeriesSummary, StudyDetail } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
@@ -117,7 +117,6 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
       stale = true;
     };
     // Loaded once per study; the order only prefers the first displayed series.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [vigil, detail]);
 
   const seriesByUid = useMemo(() => new Map((detail?.series ?? []).map((s) => [s.seriesInstanceUid, s])), [detail]);
@@ -192,7 +191,6 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     const file = own ? fileWindows(own.center, own.width, own.explanation).slice(0, 4) : [];
     return [...(activeModality === 'CT' ? CT_PRESETS : []), ...file];
     // imageTick: recompute when the active image changes.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [activeSlot, activeModality, activeFrames, imageTick]);
 
   useEffect(() => {

@@ -172,7 +172,6 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
       onLoaded(slot, null);
     };
     // imageFrames is derived from `key` (series + instances).
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [key, viewportId]);
 
   const current = overlay ? frames[overlay.index] : undefined;

@@ -16,14 +16,14 @@ export const CT_PRESETS: readonly WindowPreset[] = [
   { id: 'bone', label: 'Bone', key: '5', center: 480, width: 2500 },
 ];
 
-/** DICOM windows (C.11.2.1.2, linear function): center/width → the displayed value range. */
+/** DICOM windows (PS3.3 C.11.2.1.2.1, LINEAR, as Cornerstone applies them): center/width → value range. */
 export function windowToRange(center: number, width: number): { lower: number; upper: number } {
   const w = Math.max(1, width);
-  return { lower: center - w / 2, upper: center + w / 2 };
+  return { lower: center - 0.5 - (w - 1) / 2, upper: center - 0.5 + (w - 1) / 2 };
 }
 
 export function rangeToWindow(range: { lower: number; upper: number }): { center: number; width: number } {
-  return { center: (range.lower + range.upper) / 2, width: range.upper - range.lower };
+  return { center: (range.lower + range.upper) / 2 + 0.5, width: range.upper - range.lower + 1 };
 }
 
 /** The file's own windows (WindowCenter/WindowWidth, possibly multi-valued, with explanations). */

@@ -7,6 +7,15 @@ import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { type RunningBridge, sharedData } from './vigil-bridge';
 
+// Browser globals used inside page.evaluate callbacks (tests compile without the DOM lib).
+declare const window: { location: { hash: string } };
+declare const document: { querySelector(selector: string): BrowserElement | null; body: { textContent: string | null } };
+interface BrowserElement {
+  dataset: Record<string, string | undefined>;
+  textContent: string | null;
+  querySelector(selector: string): BrowserElement | null;
+}
+
 export const corpus = (rel: string): string => join(sharedData, rel);
 
 /** The shared corpus file/folder, or null (and a loud warning) when it is absent. */
@@ -28,6 +37,10 @@ interface StudyRow {
 export async function importByReference(bridge: RunningBridge, paths: string[]): Promise<StudyRow[]> {
   const r = await bridge.invoke<{ imported: number; rejected: unknown[] }>('library.import', { paths, storageMode: 'reference' });
   if (!r.ok) throw new Error(`import failed: ${r.error.message}`);
+  return listStudies(bridge);
+}
+
+export async function listStudies(bridge: RunningBridge): Promise<StudyRow[]> {
   const list = await bridge.invoke<{ studies: StudyRow[] }>('library.listStudies', { limit: 1000 });
   if (!list.ok) throw new Error(`listStudies failed: ${list.error.message}`);
   return list.value.studies;
@@ -47,7 +60,7 @@ const pane = (slot: number) => `[data-testid="viewport-pane"][data-slot="${slot}
 export async function waitForRender(page: Page, slot = 0, min = 1, timeout = 60_000): Promise<void> {
   await page.waitForFunction(
     ({ sel, min: m }) => {
-      const el = document.querySelector<HTMLElement>(`${sel} [data-testid="viewport"]`);
+      const el = document.querySelector(`${sel} [data-testid="viewport"]`);
       const err = document.querySelector(`${sel} [data-testid="viewport-error"]`);
       if (err) throw new Error(`viewport error: ${err.textContent}`);
       return Number(el?.dataset.rendered ?? '0') >= m;
@@ -58,7 +71,7 @@ export async function waitForRender(page: Page, slot = 0, min = 1, timeout = 60_
 }
 
 export async function renderCount(page: Page, slot = 0): Promise<number> {
-  return page.$eval(`${pane(slot)} [data-testid="viewport"]`, (el) => Number((el as HTMLElement).dataset.rendered ?? '0'));
+  return page.$eval(`${pane(slot)} [data-testid="viewport"]`, (el) => Number((el as unknown as BrowserElement).dataset.rendered ?? '0'));
 }
 
 export interface CanvasStats {

@@ -9,12 +9,15 @@
  */
 import {
   cache,
+  Enums,
+  eventTarget,
   getRenderingCapabilities,
   getShouldUseCPURendering,
   init as initCore,
+  metaData,
   setUseCPURendering,
 } from '@cornerstonejs/core';
-import { init as initLoader } from '@cornerstonejs/dicom-image-loader';
+import { init as initLoader, wadouri } from '@cornerstonejs/dicom-image-loader';
 import {
   AngleTool,
   EllipticalROITool,
@@ -39,7 +42,15 @@ export interface CornerstoneInitResult {
 export const VIEWER_SETTINGS = {
   cacheMegabytes: 'vigil.viewer.cacheMB',
   rendering: 'vigil.viewer.rendering',
+  /** 'dataset' (default) or 'naturalized': which dicom-image-loader wadouri path to use. */
+  loaderPath: 'vigil.viewer.loaderPath',
 } as const;
+
+/** `?loader=naturalized` or the setting selects the loader's naturalized-metadata path (for A/B checks). */
+function useNaturalizedLoader(): boolean {
+  const query = new URLSearchParams(window.location.search).get('loader');
+  return (query ?? readSetting(VIEWER_SETTINGS.loaderPath)) === 'naturalized';
+}
 
 /** Default bounded image cache: leaves the renderer well under 2 GB. */
 export const DEFAULT_CACHE_MB = 768;
@@ -88,6 +99,59 @@ function webglWorks(): boolean {
   }
 }
 
+interface PlaneModule {
+  rowPixelSpacing?: number | null;
+  columnPixelSpacing?: number | null;
+  pixelSpacing?: number[] | null;
+  usingDefaultValues?: boolean;
+}
+
+const positive = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n > 0;
+
+/**
+ * Files with a zero or garbage PixelSpacing (e.g. "0\\0") would give the
+ * camera a degenerate scale (blank image, NaN zoom): treat them as having no
+ * spacing (1 px = 1 unit, flagged as default values so measurements say px).
+ */
+function installPlaneSanitizer(): void {
+  let inside = false;
+  metaData.addProvider((type: string, ...query: unknown[]) => {
+    if (type !== 'imagePlaneModule' || inside) return undefined;
+    inside = true;
+    try {
+      const plane = metaData.get(type, ...(query as [string])) as PlaneModule | undefined;
+      if (!plane || (positive(plane.rowPixelSpacing) && positive(plane.columnPixelSpacing))) return plane;
+      return { ...plane, rowPixelSpacing: 1, columnPixelSpacing: 1, pixelSpacing: [1, 1], usingDefaultValues: true };
+    } finally {
+      inside = false;
+    }
+  }, 100_000);
+}
+
+interface ParsedDataSet {
+  byteArray: Uint8Array;
+  elements: Record<string, { dataOffset: number; length: number } | undefined>;
+}
+
+/**
+ * Once a single-frame image is decoded and cached, its parsed file keeps only
+ * the header bytes (metadata stays available, the pixel bytes are released);
+ * the loader fetches the file again if the image is evicted and needed later.
+ * Without this every cached image costs its file size a second time.
+ */
+function installDatasetTrimmer(): void {
+  eventTarget.addEventListener(Enums.Events.IMAGE_LOADED, (evt: Event) => {
+    const image = (evt as CustomEvent<{ image?: { imageId?: string; data?: ParsedDataSet } }>).detail?.image;
+    const ds = image?.data;
+    if (!ds?.byteArray || !ds.elements || /[?&]frame=/.test(image?.imageId ?? '')) return;
+    const pixel = ds.elements.x7fe00010;
+    if (!pixel || pixel.dataOffset <= 0 || pixel.dataOffset >= ds.byteArray.length) return;
+    const cut = pixel.dataOffset;
+    for (const [tag, el] of Object.entries(ds.elements)) if (el && el.dataOffset + Math.max(0, el.length) > cut) delete ds.elements[tag];
+    ds.byteArray = ds.byteArray.slice(0, cut);
+  });
+}
+
 let pending: Promise<CornerstoneInitResult> | null = null;
 
 export function initCornerstone(): Promise<CornerstoneInitResult> {
@@ -101,11 +165,23 @@ async function doInit(): Promise<CornerstoneInitResult> {
   if (forcedCpu() || !capabilities.webgl || !webglWorks()) setUseCPURendering(true, false);
 
   const workers = Math.max(1, Math.min(4, Math.floor((navigator.hardwareConcurrency || 2) / 2)));
-  initLoader({ maxWebWorkers: workers });
+  // The dataset-cache loader path releases each file's bytes once its image is
+  // decoded (the naturalized-metadata path keeps every file's pixel data for
+  // the page's lifetime: > 1.5 GB on a 3,000-slice CT). It also inflates
+  // Deflated Explicit VR Little Endian files.
+  initLoader({ maxWebWorkers: workers, useLegacyMetadataProvider: !useNaturalizedLoader() });
+  installPlaneSanitizer();
+  installDatasetTrimmer();
   initTools();
   for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, PlanarRotateTool, LengthTool, AngleTool, RectangleROITool, EllipticalROITool]) {
     addTool(tool);
   }
   cache.setMaxCacheSize(cacheSizeBytes());
+  // Read-only memory figures for diagnostics and the large-series E2E test.
+  (window as unknown as { __vigilViewerMemory?: () => unknown }).__vigilViewerMemory = () => ({
+    imageCacheBytes: cache.getCacheSize(),
+    imageCacheMaxBytes: cache.getMaxCacheSize(),
+    datasets: wadouri.dataSetCacheManager.getInfo(),
+  });
   return { rendering: getShouldUseCPURendering() ? 'cpu' : 'gpu' };
 }

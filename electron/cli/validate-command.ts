@@ -1,0 +1,129 @@
+/**
+ * `vigil validate --model <id> --cases <dir-or-csv> [--json]`: local validation
+ * of a model package on labelled DICOM cases through the full product
+ * pipeline (see electron/services/ai/local-validation.ts).
+ */
+import { join, resolve } from 'node:path';
+import { collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from '../services/ai/local-validation';
+import { ModelRegistry } from '../services/ai/model-registry';
+import { SessionManager } from '../services/ai/session-manager';
+import type { MetricKey } from '../services/ai/validation-metrics';
+
+export interface ValidateCommandOptions {
+  modelId: string | undefined;
+  cases: string | undefined;
+  json: boolean;
+  provider: 'auto' | 'cpu';
+  bundledModelsDir: string;
+  modelsDir?: string;
+  dataDir?: string;
+  positiveLabel?: string;
+  ignoreApplicability?: boolean;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+const ROWS: [MetricKey, string][] = [
+  ['auc', 'AUC'],
+  ['accuracy', 'Accuracy'],
+  ['sensitivity', 'Sensitivity'],
+  ['specificity', 'Specificity'],
+  ['ppv', 'PPV'],
+  ['npv', 'NPV'],
+  ['f1', 'F1'],
+  ['ece', 'ECE'],
+  ['brier', 'Brier'],
+];
+
+const fmt = (v: number | null) => (v === null ? '  n/a' : v.toFixed(3));
+
+/** The --json shape: the issue's fields first, then the rest of the report. */
+export function validationJson(r: ValidationReport): Record<string, unknown> {
+  return {
+    modelId: r.modelId,
+    n: r.n,
+    auc: r.auc,
+    accuracy: r.accuracy,
+    sensitivity: r.sensitivity,
+    specificity: r.specificity,
+    ppv: r.ppv,
+    npv: r.npv,
+    confusion: r.confusion,
+    threshold: r.threshold,
+    f1: r.f1,
+    ece: r.ece,
+    brier: r.brier,
+    positives: r.positives,
+    positiveLabel: r.positiveLabel,
+    modelVersion: r.modelVersion,
+    modelSha256: r.modelSha256,
+    ci95: r.ci95,
+    ciMethod: r.ciMethod,
+    provider: r.provider,
+    ortVersion: r.ortVersion,
+    excluded: r.excluded,
+    roc: r.roc.map((p) => ({ fpr: p.fpr, tpr: p.tpr, threshold: Number.isFinite(p.threshold) ? p.threshold : null })),
+    reliability: r.reliability,
+    cases: r.cases,
+    seconds: r.seconds,
+  };
+}
+
+export async function validateCommand(o: ValidateCommandOptions): Promise<number> {
+  if (!o.modelId) throw new ValidationInputError('validate needs --model <id>');
+  if (!o.cases) throw new ValidationInputError('validate needs --cases <dir-or-csv>');
+  const userDir = o.modelsDir ?? (o.dataDir ? join(o.dataDir, 'models') : null);
+  const registry = new ModelRegistry([{ dir: o.bundledModelsDir, origin: 'bundled' }, ...(userDir ? [{ dir: resolve(userDir), origin: 'user' as const }] : [])]);
+  const model = await registry.get(o.modelId);
+  if (!model) {
+    const listed = (await registry.list()).find((m) => m.id === o.modelId);
+    throw new ValidationInputError(listed ? `model "${o.modelId}" is not usable: ${listed.reason ?? listed.status}` : `no model package with id "${o.modelId}"`);
+  }
+  const { output } = operatingPoint(model.manifest, o.positiveLabel);
+  const cases = collectCases(o.cases, output.labels);
+  const sessions = new SessionManager();
+  let report: ValidationReport;
+  try {
+    let last = 0;
+    report = await validateModel({
+      model,
+      cases,
+      sessions,
+      provider: o.provider,
+      ...(o.positiveLabel ? { positiveLabel: o.positiveLabel } : {}),
+      ...(o.ignoreApplicability ? { ignoreApplicability: true } : {}),
+      onProgress: (done, total) => {
+        if (o.json || !process.stderr.isTTY || (Date.now() - last < 250 && done < total)) return;
+        last = Date.now();
+        process.stderr.write(`\rvalidating ${o.modelId}: ${done}/${total} cases   ${done === total ? '\n' : ''}`);
+      },
+    });
+  } finally {
+    await sessions.close();
+  }
+  if (o.json) {
+    o.out(JSON.stringify(validationJson(report)));
+    return 0;
+  }
+  const c = report.confusion;
+  o.out(`Local validation of ${report.modelId} ${report.modelVersion} (sha-256 ${report.modelSha256.slice(0, 12)}…) on ${report.n} cases (${report.positives} ${report.positiveLabel}), provider ${report.provider ?? 'n/a'}`);
+  o.out(`Operating point: ${report.positiveLabel} when score >= ${report.threshold}`);
+  o.out('');
+  o.out('  metric        value   95% CI');
+  for (const [k, name] of ROWS) {
+    const [lo, hi] = report.ci95[k];
+    o.out(`  ${name.padEnd(12)}  ${fmt(report[k])}   ${fmt(lo)}–${fmt(hi)}`);
+  }
+  o.out('');
+  o.out(`  confusion     predicted ${report.positiveLabel} / predicted ${report.negativeLabels.join('|')}`);
+  o.out(`  truth ${report.positiveLabel}: TP ${c.tp}  FN ${c.fn}`);
+  o.out(`  truth ${report.negativeLabels.join('|')}: FP ${c.fp}  TN ${c.tn}`);
+  o.out('');
+  o.out(`  ${report.ciMethod}; ${report.seconds.toFixed(1)} s`);
+  if (report.excluded.length > 0) {
+    o.err(`${report.excluded.length} case(s) excluded:`);
+    for (const e of report.excluded.slice(0, 20)) o.err(`  ${e.file} (${e.label}): ${e.status}: ${e.reason}`);
+    if (report.excluded.length > 20) o.err(`  … and ${report.excluded.length - 20} more (see --json)`);
+  }
+  return 0;
+}

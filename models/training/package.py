@@ -1,0 +1,142 @@
+"""Writes one model package: model.onnx, manifest.json, metrics.json, roc.png, reliability.png, MODEL_CARD.md."""
+import hashlib
+import io
+import json
+import os
+import platform
+
+import numpy as np
+import onnx
+import torch
+
+import plots
+from card import model_card
+
+OPSET = 13
+
+
+def export_onnx(ens, path):
+    ens.eval()
+    buf = io.BytesIO()
+    dummy = torch.zeros(1, 1, 28, 28)
+    torch.onnx.export(
+        ens, dummy, buf, opset_version=OPSET, input_names=["image"], output_names=["logits", "cam"],
+        dynamic_axes={"image": {0: "N"}, "logits": {0: "N"}, "cam": {0: "N"}}, do_constant_folding=True,
+    )
+    proto = onnx.load_from_string(buf.getvalue())
+    onnx.checker.check_model(proto)
+    proto.producer_name = "vigil-models-training"
+    proto.doc_string = "Vigil model package graph: image [N,1,28,28] -> logits [N,2], cam [N,1,28,28]"
+    data = proto.SerializeToString()
+    with open(path, "wb") as f:
+        f.write(data)
+    return hashlib.sha256(data).hexdigest(), len(data)
+
+
+def manifest_for(cfg, result, sha):
+    t = round(result["threshold"], 6)
+    n = result["normalisation"]
+    return {
+        "schemaVersion": 1,
+        "id": cfg["id"],
+        "name": cfg["name"],
+        "version": cfg["version"],
+        "sha256": sha,
+        "license": "CC-BY-4.0",
+        "authors": ["Vigil"],
+        "provenance": cfg["provenance"],
+        "intendedUse": cfg["intendedUse"],
+        "clinicalUse": False,
+        "applicability": cfg["applicability"],
+        "input": {"unit": "image", "tensors": [{"name": "image", "dtype": "float32", "shape": ["N", 1, 28, 28], "layout": "NCHW"}]},
+        # MedMNIST: centre-crop to the short edge, resize to 28x28. Schema v1 has no
+        # "crop to the short edge" op; see models/training/README.md.
+        "preprocessing": [
+            {"op": "modalityRescale"},
+            {"op": "invertMonochrome1"},
+            {"op": "resize", "size": [28, 28], "interpolation": "linear"},
+            {"op": "normalize", "method": "minmax"},
+            {"op": "normalize", "method": "fixed", "mean": [n["mean"]], "std": [n["std"]]},
+        ],
+        "outputs": [
+            {"kind": "classification", "tensor": "logits", "labels": cfg["labels"], "activation": "softmax", "thresholds": [round(1 - t, 6), t]},
+            {"kind": "heatmap", "tensor": "cam", "label": cfg["labels"][1], "normalize": "minmax"},
+        ],
+    }
+
+
+def _r(v, k=4):
+    return None if v is None else round(float(v), k)
+
+
+def metrics_json(cfg, result, sha, size, log, env):
+    test = result["test"]
+    keys = ["auc", "accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "ece", "brier"]
+    return {
+        "modelId": cfg["id"],
+        "version": cfg["version"],
+        "sha256": sha,
+        "modelBytes": size,
+        "labels": cfg["labels"],
+        "positiveLabel": cfg["labels"][1],
+        "dataset": cfg["dataset"],
+        "dataPreparation": log,
+        "counts": result["counts"],
+        "preprocessing": {"minmaxThenFixed": result["normalisation"]},
+        "temperature": round(result["temperature"], 6),
+        "threshold": round(result["threshold"], 6),
+        "thresholdRule": "Youden's J (max sensitivity + specificity - 1) on the validation split, after temperature scaling fitted on the validation split",
+        "test": {
+            "n": test["n"],
+            "positives": test["positives"],
+            **{k: _r(test[k], 6) for k in keys},
+            "confusion": test["confusion"],
+            "ci95": {k: [_r(v, 6) for v in test["ci95"][k]] for k in keys},
+            "ciMethod": f"percentile bootstrap, {cfg['bootstrap']} resamples of the test cases, seed {cfg['seed']}",
+            "accuracyAtThreshold0.5": _r(test["accuracyAtHalf"], 6),
+            "reliability": [{**b, "meanPredicted": _r(b["meanPredicted"], 6), "observed": _r(b["observed"], 6)} for b in result["reliability"]],
+        },
+        "validation": {k: (_r(v, 6) if isinstance(v, float) else v) for k, v in result["val"].items()},
+        "paperBaselines": cfg["baselines"],
+        "training": {
+            "seed": cfg["seed"],
+            "ensembleMembers": cfg["ensemble"],
+            "members": [{k: m[k] for k in ("seed", "epochsRun", "bestEpoch", "bestValAuc", "seconds")} for m in result["members"]],
+            "seconds": result["seconds"],
+            "hyperparameters": {k: cfg[k] for k in ("widths", "dropout", "lr", "weight_decay", "batch", "max_epochs", "patience", "scale", "rotate_deg", "translate", "hflip", "contrast", "brightness")},
+            "environment": env,
+        },
+    }
+
+
+def write_package(cfg, result, log, out_dir):
+    os.makedirs(out_dir, exist_ok=True)
+    sha, size = export_onnx(result["ensemble"], os.path.join(out_dir, "model.onnx"))
+    env = {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__, "opset": OPSET, "threads": torch.get_num_threads()}
+    manifest = manifest_for(cfg, result, sha)
+    m = metrics_json(cfg, result, sha, size, log, env)
+    with open(os.path.join(out_dir, "manifest.json"), "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    with open(os.path.join(out_dir, "metrics.json"), "w") as f:
+        json.dump(m, f, indent=2)
+        f.write("\n")
+    test = result["test"]
+    ci = test["ci95"]
+    tpr_op = test["sensitivity"]
+    fpr_op = 1 - test["specificity"]
+    with open(os.path.join(out_dir, "roc.png"), "wb") as f:
+        f.write(plots.roc_png(
+            result["roc"]["fpr"], result["roc"]["tpr"],
+            f"{cfg['id']} - ROC, TEST SPLIT (N={test['n']})",
+            f"AUC {test['auc']:.3f} (95% CI {ci['auc'][0]:.3f}-{ci['auc'][1]:.3f})",
+            (fpr_op, tpr_op), f"T={result['threshold']:.3f} (YOUDEN ON VAL)",
+        ))
+    with open(os.path.join(out_dir, "reliability.png"), "wb") as f:
+        f.write(plots.reliability_png(
+            result["reliability"], f"{cfg['id']} - RELIABILITY, TEST SPLIT",
+            f"ECE {test['ece']:.3f} (95% CI {ci['ece'][0]:.3f}-{ci['ece'][1]:.3f}), 10 BINS",
+        ))
+    with open(os.path.join(out_dir, "MODEL_CARD.md"), "w") as f:
+        f.write(model_card(cfg, manifest, m))
+    return manifest, m
