@@ -100,6 +100,8 @@ export const SortKey = z.enum([
   'seriesCount',
   'instanceCount',
   'accessionNumber',
+  /** AI priority (a positive finding above its threshold first), then study date. */
+  'aiPriority',
 ]);
 export type SortKey = z.infer<typeof SortKey>;
 
@@ -114,6 +116,8 @@ export const StudyQuerySchema = z.object({
   sortDir: z.enum(['asc', 'desc']).optional(),
   limit: z.number().int().min(1).max(10_000).optional(),
   offset: z.number().int().min(0).optional(),
+  /** 'positive-unreviewed': only studies with a positive AI finding no one has reviewed yet. */
+  aiFilter: z.enum(['positive-unreviewed']).optional(),
 });
 export type StudyQuery = z.infer<typeof StudyQuerySchema>;
 
@@ -142,6 +146,17 @@ export const StudySummarySchema = z.object({
   seriesCount: z.number().int(),
   instanceCount: z.number().int(),
   uidDerived: z.boolean(),
+  /** AI triage state of the study (absent where the host does not compute it). */
+  ai: z
+    .object({
+      /** null: no model has been asked to look at the study. */
+      status: z.enum(['pending', 'running', 'done', 'positive', 'not-analysed', 'failed']).nullable(),
+      /** A finding is positive above its threshold. */
+      priority: z.boolean(),
+      /** A positive finding has no review yet. */
+      unreviewedPositive: z.boolean(),
+    })
+    .optional(),
 });
 export type StudySummary = z.infer<typeof StudySummarySchema>;
 
@@ -246,7 +261,13 @@ export const AnalysisRunRequestSchema = z.object({
 });
 export type AnalysisRunRequest = z.infer<typeof AnalysisRunRequestSchema>;
 
-export const FindingSchema = z.object({ label: z.string(), score: z.number(), positive: z.boolean() });
+export const FindingSchema = z.object({
+  label: z.string(),
+  score: z.number(),
+  positive: z.boolean(),
+  /** Operating point the score was compared with (absent in results stored before it was recorded). */
+  threshold: z.number().optional(),
+});
 export type Finding = z.infer<typeof FindingSchema>;
 
 export const AnalysisResultSchema = z.object({
@@ -274,6 +295,52 @@ export const AnalysisProgressSchema = AnalysisJobSchema.extend({
   phase: z.enum(['decode', 'preprocess', 'inference', 'postprocess']).optional(),
 });
 export type AnalysisProgress = z.infer<typeof AnalysisProgressSchema>;
+
+// --- Human review of findings ----------------------------------------------
+
+export const ReviewDecision = z.enum(['accepted', 'rejected', 'corrected']);
+export type ReviewDecision = z.infer<typeof ReviewDecision>;
+
+export const ReviewSetRequestSchema = z.object({
+  resultId: z.number().int().positive(),
+  /** The model's finding label (the original output is never changed). */
+  findingLabel: z.string().min(1).max(200),
+  decision: ReviewDecision,
+  /** corrected: the class the reviewer says it is. */
+  correctedLabel: z.string().min(1).max(200).optional(),
+  note: z.string().max(2000).optional(),
+});
+export type ReviewSetRequest = z.infer<typeof ReviewSetRequestSchema>;
+
+export const ReviewSchema = z.object({
+  reviewId: z.number().int(),
+  resultId: z.number().int(),
+  studyInstanceUid: z.string(),
+  findingLabel: z.string(),
+  decision: ReviewDecision,
+  correctedLabel: z.string().nullable(),
+  note: z.string().nullable(),
+  reviewer: z.string(),
+  reviewedAt: z.string(),
+});
+export type Review = z.infer<typeof ReviewSchema>;
+
+export const ReviewListSchema = z.object({
+  /** The current review of each reviewed finding (latest decision). */
+  reviews: z.array(ReviewSchema),
+  /** Findings of the study's latest done results. */
+  findings: z.number().int(),
+  reviewed: z.number().int(),
+  /** Every finding of the study has a review. */
+  allReviewed: z.boolean(),
+});
+export type ReviewList = z.infer<typeof ReviewListSchema>;
+
+export const SettingsSchema = z.object({
+  /** Stored with every review. */
+  reviewerName: z.string(),
+});
+export type Settings = z.infer<typeof SettingsSchema>;
 
 const Empty = z.object({}).strict();
 
@@ -335,6 +402,14 @@ export const channels = {
   'library.deleteStudy': {
     request: z.object({ studyInstanceUid: Uid }).strict(),
     response: z.object({ deleted: z.boolean() }),
+  },
+  /** Accept, reject or correct one finding; stored with the reviewer's name and the time. */
+  'review.set': { request: ReviewSetRequestSchema.strict(), response: ReviewSchema },
+  'review.list': { request: z.object({ studyInstanceUid: Uid }).strict(), response: ReviewListSchema },
+  'settings.get': { request: Empty, response: SettingsSchema },
+  'settings.update': {
+    request: z.object({ reviewerName: z.string().max(200).optional() }).strict(),
+    response: SettingsSchema,
   },
 } as const;
 
@@ -416,6 +491,8 @@ export interface VigilApi extends VigilInvokeApi {
   resolveDroppedFiles(files: readonly DroppedFile[]): Promise<Result<{ paths: string[] }>>;
   /** URL of an instance's DICOM bytes (custom protocol in Electron, bridge URL in tests). */
   instanceUrl(sopInstanceUid: string): string;
+  /** URL of one array file (mask, heatmap; gzip bytes) of an analysis result. */
+  resultUrl(resultId: number, file: string): string;
 }
 
 export interface ApiTransport {

@@ -276,6 +276,24 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
       .pipe(res);
   };
 
+  /** The same bytes as the Electron `vigil://results/<resultId>/<file>` handler: a result's gzip array file. */
+  const handleResultFile = async (req: IncomingMessage, res: ServerResponse, id: string, rawFile: string): Promise<void> => {
+    let file: string;
+    try {
+      file = decodeURIComponent(rawFile);
+    } catch {
+      return sendError(res, 400, 'BAD_REQUEST', 'Malformed file name.');
+    }
+    const path = services.resultFile(Number(id), file);
+    const info = path ? await stat(path).catch(() => null) : null;
+    if (!path || !info?.isFile()) return sendError(res, 404, 'NOT_FOUND', 'Unknown result file.');
+    res.writeHead(200, { 'content-type': 'application/gzip', 'content-length': info.size, 'cache-control': 'no-store' });
+    if (req.method === 'HEAD') return void res.end();
+    createReadStream(path)
+      .on('error', () => res.destroy())
+      .pipe(res);
+  };
+
   const handleStatic = (req: IncomingMessage, res: ServerResponse, url: URL): void => {
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { allow: 'GET, HEAD' });
@@ -334,7 +352,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
       return sendError(res, 400, 'BAD_REQUEST', 'Malformed URL.');
     }
     const path = url.pathname;
-    const isApi = path === '/api' || path.startsWith('/api/') || path.startsWith('/dicom/');
+    const isApi = path === '/api' || path.startsWith('/api/') || path.startsWith('/dicom/') || path.startsWith('/results/');
     if (!isApi) return handleStatic(req, res, url);
     if (!tokenOk(requestToken(req, url))) {
       req.resume();
@@ -354,6 +372,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
         }
         return handleInstance(req, res, uid);
       }
+      const resultMatch = /^\/results\/(\d{1,12})\/([^/]+)$/.exec(path);
+      if (resultMatch && (req.method === 'GET' || req.method === 'HEAD')) return handleResultFile(req, res, resultMatch[1] ?? '', resultMatch[2] ?? '');
       req.resume();
       sendError(res, 404, 'NOT_FOUND', 'Unknown API route.');
     };

@@ -4,13 +4,15 @@
  *   vigil://dicom/instances/<sopUid>      DICOM bytes of one instance for display
  *                                         (services/dicom/display-bytes: the stored file,
  *                                         or an equivalent the viewer's loader can read)
+ *   vigil://results/<resultId>/<file>     one array file (mask, heatmap) of an analysis result,
+ *                                         gzip bytes as stored (the renderer inflates them)
  */
 import { readFile, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CustomScheme, Protocol } from 'electron';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
-import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST } from './app-urls';
+import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST, RESULTS_HOST } from './app-urls';
 import { CONTENT_SECURITY_POLICY } from './content-security-policy';
 import { contentTypeFor } from './content-types';
 
@@ -25,6 +27,8 @@ export interface AppProtocolOptions {
   rendererDir: string;
   /** Absolute path of an instance's stored bytes, or null if unknown. */
   instanceFile(sopInstanceUid: string): string | null;
+  /** Absolute path of a result's declared array file, or null (absent: no result files are served). */
+  resultFile?(resultId: number, file: string): string | null;
   log?: (msg: string) => void;
 }
 
@@ -106,6 +110,30 @@ async function serveInstance(options: AppProtocolOptions, url: URL, method: stri
   return new Response(body, { status: 200, headers });
 }
 
+async function serveResultFile(options: AppProtocolOptions, url: URL, method: string): Promise<Response> {
+  const match = /^\/(\d{1,12})\/([^/]+)$/.exec(url.pathname);
+  if (!match?.[1] || !match[2] || !options.resultFile) return textResponse(404, 'Not found');
+  let file: string;
+  try {
+    file = decodeURIComponent(match[2]);
+  } catch {
+    return textResponse(400, 'Malformed file name');
+  }
+  const path = options.resultFile(Number(match[1]), file);
+  if (path === null) return textResponse(404, 'Unknown result file');
+  const size = await regularFileSize(path);
+  if (size === null) return textResponse(404, 'Result file is missing');
+  const headers = {
+    'Content-Type': 'application/gzip',
+    'Content-Length': String(size),
+    'Access-Control-Allow-Origin': APP_ORIGIN,
+    'X-Content-Type-Options': 'nosniff',
+    'Cache-Control': 'no-cache',
+  };
+  if (method === 'HEAD') return new Response(null, { status: 200, headers });
+  return new Response(new Uint8Array(await readFile(path)), { status: 200, headers });
+}
+
 export function createProtocolHandler(options: AppProtocolOptions): ProtocolHandler {
   const log = options.log ?? ((msg: string) => console.error(msg));
   return async (request) => {
@@ -124,6 +152,8 @@ export function createProtocolHandler(options: AppProtocolOptions): ProtocolHand
           return await serveAsset(options.rendererDir, url, method);
         case DICOM_HOST:
           return await serveInstance(options, url, method);
+        case RESULTS_HOST:
+          return await serveResultFile(options, url, method);
         default:
           return textResponse(404, 'Not found');
       }

@@ -6,6 +6,7 @@
 export const APP_SCHEME = 'vigil';
 export const APP_HOST = 'app';
 export const DICOM_HOST = 'dicom';
+export const RESULTS_HOST = 'results';
 /** Origin of the renderer; also the only sender IPC accepts. */
 export const APP_ORIGIN = `${APP_SCHEME}://${APP_HOST}`;
 export const APP_ENTRY_URL = `${APP_ORIGIN}/index.html`;
@@ -24,4 +25,9 @@ export function isAppUrl(url: unknown): boolean {
 
 export function instanceUrlFor(sopInstanceUid: string): string {
   return `${DICOM_INSTANCES_PREFIX}${encodeURIComponent(sopInstanceUid)}`;
+}
+
+/** vigil://results/<resultId>/<file>: one array file (mask, heatmap; gzip) of an analysis result. */
+export function resultUrlFor(resultId: number, file: string): string {
+  return `${APP_SCHEME}://${RESULTS_HOST}/${encodeURIComponent(String(resultId))}/${encodeURIComponent(file)}`;
 }

@@ -17,6 +17,7 @@ export interface HostServices {
   readonly router: RequestRouter;
   readonly events: EventSource;
   instanceFile(sopInstanceUid: string): string | null;
+  resultFile(resultId: number, file: string): string | null;
   close(): Promise<void>;
 }
 
@@ -121,7 +122,7 @@ export function startVigilApp(options: VigilAppOptions): boolean {
     services = opened;
     teardown.push(registerIpcHandlers(ipcMain, opened.router));
     teardown.push(
-      handleVigilProtocol(protocol, createProtocolHandler({ rendererDir: paths.rendererDir, instanceFile: (uid) => opened.instanceFile(uid), log })),
+      handleVigilProtocol(protocol, createProtocolHandler({ rendererDir: paths.rendererDir, instanceFile: (uid) => opened.instanceFile(uid), resultFile: (id, file) => opened.resultFile(id, file), log })),
     );
     teardown.push(forwardEvents(opened.events, () => (mainWindow && !mainWindow.isDestroyed() ? mainWindow.webContents : null)));
     mainWindow = createMainWindow(paths.preloadPath, log);

@@ -15,7 +15,7 @@ import {
   buildInvokeApi,
   isEventName,
 } from '../../contract/ipc-contract';
-import { instanceUrlFor } from '../main/app-urls';
+import { instanceUrlFor, resultUrlFor } from '../main/app-urls';
 
 const MAX_DROPPED_FILES = 10_000;
 
@@ -64,6 +64,7 @@ const api: VigilApi = {
   on,
   resolveDroppedFiles,
   instanceUrl: (sopInstanceUid) => instanceUrlFor(String(sopInstanceUid)),
+  resultUrl: (resultId, file) => resultUrlFor(Number(resultId), String(file)),
 };
 
 contextBridge.exposeInMainWorld('vigil', api);

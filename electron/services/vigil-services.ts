@@ -4,10 +4,11 @@
  * and differ only in the host-specific handlers they pass in.
  */
 import { mkdirSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import type { AnalysisJob, AppInfo } from '../../contract/ipc-contract';
 import { AnalysisService } from './ai/analysis-service';
 import { ModelRegistry } from './ai/model-registry';
+import { ReviewStore } from './ai/review-store';
 import type { ProviderName } from './ai/session-manager';
 import { EventHub } from './event-hub';
 import { type ChannelHandlers, IpcRouter } from './ipc-router';
@@ -52,8 +53,11 @@ export interface VigilServices {
   readonly models: ModelRegistry;
   readonly analysis: AnalysisService;
   readonly router: IpcRouter;
+  readonly reviews: ReviewStore;
   /** Absolute path of an instance's stored bytes, or null if unknown. */
   instanceFile(sopInstanceUid: string): string | null;
+  /** Absolute path of one array file (mask, heatmap) a result declares, or null. */
+  resultFile(resultId: number, file: string): string | null;
   close(): Promise<void>;
 }
 
@@ -91,6 +95,16 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     status: j.status,
     reason: j.reason,
   });
+
+  const reviews = new ReviewStore(library.studyIndex.db, library.studyIndex);
+  const settingsView = () => ({ reviewerName: reviews.reviewerName });
+  const resultFile = (resultId: number, file: string): string | null => {
+    if (!Number.isInteger(resultId) || file !== basename(file)) return null;
+    const r = analysis.results.get(resultId);
+    if (!r) return null;
+    const declared = r.outputs.some((o) => (o.kind === 'segmentation' && o.mask.file === file) || (o.kind === 'heatmap' && o.map.file === file));
+    return declared ? join(r.filesDir, file) : null;
+  };
 
   const thumbnails = new ThumbnailStore(join(dataDir, 'thumbnails'));
   const handlers: ChannelHandlers = {
@@ -139,6 +153,13 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
       analysis.forgetStudy(request.studyInstanceUid);
       return { deleted: library.deleteStudy(request.studyInstanceUid) };
     },
+    'review.set': (request) => reviews.set(request),
+    'review.list': (request) => reviews.list(request.studyInstanceUid),
+    'settings.get': () => settingsView(),
+    'settings.update': (request) => {
+      if (request.reviewerName !== undefined) reviews.setReviewerName(request.reviewerName);
+      return settingsView();
+    },
     'dialog.chooseImportSources': async (request) => {
       if (!options.chooseImportSources) {
         throw new ServiceError('UNAVAILABLE', 'This host has no native file dialog; drop files or pick them in the page.');
@@ -155,7 +176,9 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     models,
     analysis,
     router: new IpcRouter(handlers, options.log),
+    reviews,
     instanceFile: (uid) => library.instancePath(uid),
+    resultFile,
     close: async () => {
       await analysis.close();
       await library.close();

@@ -28,7 +28,7 @@ export const SEARCH_DEBOUNCE_MS = 250;
 export const STUDY_PAGE_LIMIT = 1000;
 
 /** Sort keys whose first click sorts descending (newest / largest first). */
-const DESC_FIRST: ReadonlySet<SortKey> = new Set(['studyDate', 'seriesCount', 'instanceCount']);
+const DESC_FIRST: ReadonlySet<SortKey> = new Set(['studyDate', 'seriesCount', 'instanceCount', 'aiPriority']);
 
 /** Root: provides the host API and the error reporter, then the study browser. */
 export function App({ vigil }: { vigil: VigilApi }) {
@@ -67,12 +67,28 @@ function StudyBrowser({ banner }: { banner: React.ReactNode }) {
     const to = toDicomDate(filters.dateTo);
     if (from) q.dateFrom = from;
     if (to) q.dateTo = to;
+    if (filters.aiUnreviewed) q.aiFilter = 'positive-unreviewed';
     return q;
-  }, [search, filters.modality, filters.dateFrom, filters.dateTo, sort.by, sort.dir]);
+  }, [search, filters.modality, filters.dateFrom, filters.dateTo, filters.aiUnreviewed, sort.by, sort.dir]);
 
   const { list, loading } = useStudyList(query, version);
 
   useEffect(() => vigil.on('library.changed', () => setVersion((v) => v + 1)), [vigil]);
+  // AI status changes (a job queued, started or finished) refresh the worklist's AI column, at most every 500 ms.
+  useEffect(() => {
+    let timer: ReturnType<typeof setTimeout> | null = null;
+    const off = vigil.on('analysis.progress', (p) => {
+      if (p.phase || timer) return;
+      timer = setTimeout(() => {
+        timer = null;
+        setVersion((v) => v + 1);
+      }, 500);
+    });
+    return () => {
+      off();
+      if (timer) clearTimeout(timer);
+    };
+  }, [vigil]);
   useEffect(() => {
     let stale = false;
     void vigil.app.info({}).then((r) => {

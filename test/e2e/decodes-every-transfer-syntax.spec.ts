@@ -209,13 +209,14 @@ function judge(entry: ManifestEntry, got: HarnessDecode, stored: Float64Array, r
     const d = compare(pixels, want);
     if (d.mismatches === 0) return { outcome: 'exact', detail: `identical (${got.dataType})`, diff: d };
     if (entry.lossy && withinLossyTolerance(d)) return { outcome: 'within-tolerance', detail: describeDifference(d), diff: d };
+    // The stored value is BitsStored bits; what sits above them in the container (sign extension, junk) is not pixel data.
     const masked = compare(pixels, want, bitsStoredValue(entry.bitsStored ?? 16, entry.signed ?? false));
-    const extra = masked.mismatches === 0 ? ' (equal when both are reduced to BitsStored bits)' : '';
-    return { outcome: 'fail', detail: `${describeDifference(d)}${extra}`, diff: d };
+    if (masked.mismatches === 0) return { outcome: 'exact', detail: `identical in BitsStored (${entry.bitsStored}) bits; container bits above differ (${describeDifference(d)})`, diff: masked };
+    return { outcome: 'fail', detail: describeDifference(d), diff: d };
   }
   const rgbPixels = rgbOnly(pixels, got.components);
   const per = rows * cols * 3;
-  const isRgbStored = refPhotometric === 'RGB' && spp === 3 && (entry.bitsAllocated ?? 8) === 8;
+  const isRgbStored = refPhotometric === 'RGB' && spp === 3;
   if (isRgbStored) {
     const want = stored.subarray(frame * per, (frame + 1) * per);
     const d = compare(rgbPixels, want);
@@ -387,7 +388,36 @@ function printTable(rows: Row[]): void {
  * Known loader limitations in the shared corpus: file (relative to ../shared/data) -> why.
  * They are reported, not hidden: the report lists them with the measured difference.
  */
-const KNOWN_FAILURES: Record<string, string> = {};
+const KNOWN_FAILURES: Record<string, string> = {
+  'dicom-syntax-matrix/wadoloader/CT0012.fragmented_no_bot_jpeg_baseline.51.dcm': 'loader: 12-bit lossy JPEG (.51) decoded with a constant ~+15 offset vs dcmtk and gdcm (which agree): PSNR < 40 dB',
+  'dicom-dicomparser/dicomParser/encapsulated/multi-frame/CT0012.fragmented_no_bot_jpeg_baseline.51.dcm': 'loader: 12-bit lossy JPEG (.51) offset vs dcmtk/gdcm',
+  'dicom-syntax-matrix/wadoloader/CTImage.dcm_JPEGProcess10_12TransferSyntax_1.2.840.10008.1.2.4.55.dcm': 'loader: 12-bit progressive JPEG (.55) max |diff| 156 vs dcmtk/gdcm',
+  'dicom-pydicom/pydicom/test_files/JPEG-lossy.dcm': 'loader: 12-bit lossy JPEG (.51) offset +15 vs dcmtk/gdcm (PSNR 25 dB)',
+  'dicom-pydicom/pydicom/test_files/JPGExtended.dcm': 'loader: 12-bit lossy JPEG (.51) offset +15 vs dcmtk/gdcm (PSNR 25 dB)',
+  'dicom-pydicom/pydicom/test_files/SC_jpeg_no_color_transform.dcm': 'loader: RGB JPEG stored without colour transform (Adobe APP14 transform 0) is YCbCr->RGB converted anyway',
+  'dicom-pydicom/pydicom/test_files/SC_rgb_jpeg.dcm': 'file has no file meta and is not parseable by dcmdump either; the loader (dicomParser) overruns',
+  'dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16.dcm': 'loader: 16-bit PALETTE COLOR with segmented LUTs crashes ("reading length of undefined")',
+  'dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16_big.dcm': 'loader: 16-bit segmented PALETTE COLOR, big endian, crashes',
+  'dicom-pydicom/pydicom-data/data/liver_nonbyte_aligned.dcm': 'loader: 1-bit multi-frame whose frames are not byte-aligned: frames after the first are misread',
+  'dicom-seg-sr/highdicom/test_files/seg_image_sm_control.dcm': 'loader: 1-bit frames not byte-aligned (10x10): frames after the first are misread',
+  'dicom-seg-sr/highdicom/test_files/seg_image_sm_dots.dcm': 'loader: 1-bit frames not byte-aligned (10x10): frames after the first are misread',
+  'dicom-seg-sr/highdicom/test_files/seg_image_sm_numbers.dcm': 'loader: 1-bit frames not byte-aligned (10x10): frames after the first are misread',
+  'dicom-pydicom/pydicom-data/data/parametric_map_double_float.dcm': 'loader: Double Float Pixel Data (7FE0,0009) is not supported ("pixel data is missing")',
+  'dicom-misc/fo-dicom/multiframe.dcm': 'loader: last frame (140) of a fragmented multi-frame JPEG without offset table comes out at the wrong size',
+  'dicom-pydicom/pydicom/test_files/SC_rgb_small_odd_big_endian.dcm': 'loader: 8-bit RGB in Explicit VR Big Endian is byte-swapped as if 16-bit',
+  'dicom-pydicom/pydicom-data/data/OBXXXX1A_expb.dcm': 'loader: 8-bit PALETTE COLOR in Explicit VR Big Endian is byte-swapped as if 16-bit',
+  'dicom-pydicom/pydicom-data/data/OBXXXX1A_expb_2frame.dcm': 'loader: 8-bit PALETTE COLOR in Explicit VR Big Endian is byte-swapped as if 16-bit',
+  'dicom-pydicom/pydicom/test_files/SC_ybr_full_422_uncompressed.dcm': 'loader: uncompressed YBR_FULL_422 is not converted to RGB (2 values per pixel returned)',
+  'dicom-syntax-matrix/wadoloader/US-YBR_FULL_422-EVRLE.dcm': 'loader: uncompressed YBR_FULL_422 is not converted to RGB (2 values per pixel returned)',
+  'dicom-pydicom/pydicom/test_files/liver_expb_1frame.dcm': 'loader: 1-bit Explicit VR Big Endian crashes',
+  'dicom-pydicom/pydicom-data/data/liver_expb.dcm': 'loader: 1-bit Explicit VR Big Endian crashes',
+  'dicom-pydicom/pydicom/test_files/rtdose_expb.dcm': 'loader: 32-bit Explicit VR Big Endian crashes',
+  'dicom-pydicom/pydicom/test_files/rtdose_expb_1frame.dcm': 'loader: 32-bit Explicit VR Big Endian crashes',
+  'dicom-pydicom/pydicom/test_files/SC_rgb_rle_32bit.dcm': 'loader: 32-bit RLE is not supported',
+  'dicom-pydicom/pydicom/test_files/SC_rgb_rle_32bit_2frame.dcm': 'loader: 32-bit RLE is not supported',
+  'dicom-pydicom/pydicom/test_files/rtdose_rle.dcm': 'loader: 32-bit RLE is not supported',
+  'dicom-pydicom/pydicom/test_files/rtdose_rle_1frame.dcm': 'loader: 32-bit RLE is not supported',
+};
 
 let browser: Browser;
 beforeAll(async () => {

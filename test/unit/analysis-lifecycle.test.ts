@@ -125,8 +125,8 @@ describe('detection and heatmap outputs', () => {
     expect(boxes.boxes[0]!.score).toBeCloseTo(0.9, 6);
     for (const [k, v] of Object.entries({ x0: 0, y0: 0, x1: 4, y1: 4 })) expect(boxes.boxes[0]![k as 'x0'], k).toBeCloseTo(v, 6);
     expect(det.findings).toEqual([
-      { label: 'nodule', score: expect.closeTo(0.9, 6), positive: true },
-      { label: 'mass', score: 0, positive: false },
+      { label: 'nodule', score: expect.closeTo(0.9, 6), positive: true, threshold: 0.5 },
+      { label: 'mass', score: 0, positive: false, threshold: 0.5 },
     ]);
 
     const heat = results.find((r) => r.modelId === heatmap.id)!;

@@ -284,7 +284,7 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
           );
           for (const label of o.labels) {
             const best = Math.max(0, ...boxes.filter((b) => b.label === label).map((b) => b.score));
-            findings.push({ label, score: best, positive: best >= o.scoreThreshold && boxes.some((b) => b.label === label) });
+            findings.push({ label, score: best, positive: best >= o.scoreThreshold && boxes.some((b) => b.label === label), threshold: o.scoreThreshold });
           }
           outputs.push({ kind: 'detection', tensor: o.tensor, boxes });
           break;

@@ -12,6 +12,8 @@ export interface Finding {
   label: string;
   score: number;
   positive: boolean;
+  /** The operating point the score was compared with, where the output declares one. */
+  threshold?: number;
 }
 
 export interface RawOutput {
@@ -50,7 +52,7 @@ export function aggregateScores(rows: number[][], method: 'max' | 'mean'): numbe
 export function classificationFindings(spec: Extract<OutputSpec, { kind: 'classification' }>, scores: number[]): Finding[] {
   return spec.labels.map((label, i) => {
     const threshold = Array.isArray(spec.thresholds) ? spec.thresholds[i]! : spec.thresholds;
-    return { label, score: scores[i]!, positive: scores[i]! >= threshold };
+    return { label, score: scores[i]!, positive: scores[i]! >= threshold, threshold };
   });
 }
 

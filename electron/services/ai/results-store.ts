@@ -147,6 +147,7 @@ export class ResultsStore {
   deleteStudy(studyUid: string): void {
     this.db.prepare('DELETE FROM ai_results WHERE study_uid = ?').run(studyUid);
     this.db.prepare('DELETE FROM ai_jobs WHERE study_uid = ?').run(studyUid);
+    this.db.prepare('DELETE FROM ai_reviews WHERE study_uid = ?').run(studyUid);
     rmSync(join(this.root, folderName(studyUid)), { recursive: true, force: true });
   }
 

@@ -151,6 +151,27 @@ const MIGRATIONS: string[] = [
     DELETE FROM ai_jobs WHERE study_uid = OLD.study_uid;
   END;
   `,
+  // v3: human review of AI findings (electron/services/ai/review-store.ts). Append-only: every decision is a row,
+  // the latest per (result, finding) is the current one; the model's output in ai_results is never changed.
+  `
+  CREATE TABLE ai_reviews (
+    id INTEGER PRIMARY KEY,
+    result_id INTEGER NOT NULL,
+    study_uid TEXT NOT NULL,
+    finding_label TEXT NOT NULL,
+    decision TEXT NOT NULL CHECK (decision IN ('accepted', 'rejected', 'corrected')),
+    corrected_label TEXT,
+    note TEXT,
+    reviewer TEXT NOT NULL,
+    reviewed_at TEXT NOT NULL
+  );
+  CREATE INDEX ai_reviews_result ON ai_reviews(result_id, finding_label);
+  CREATE INDEX ai_reviews_study ON ai_reviews(study_uid);
+  CREATE INDEX ai_jobs_study ON ai_jobs(study_uid, status);
+  CREATE TRIGGER ai_reviews_follow_study_delete AFTER DELETE ON studies BEGIN
+    DELETE FROM ai_reviews WHERE study_uid = OLD.study_uid;
+  END;
+  `,
 ];
 
 export interface LibraryTotals {
@@ -183,7 +204,24 @@ const SORT_SQL: Record<SortKey, string> = {
   seriesCount: 'series_count',
   instanceCount: 'instance_count',
   accessionNumber: 's.accession COLLATE NOCASE',
+  aiPriority: 'ai_priority',
 };
+
+// AI triage per study, from the latest result per (series, model) and the queue (indexes ai_results_study, ai_jobs_study).
+const AI_LATEST = 'FROM ai_results r WHERE r.study_uid = s.study_uid AND r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id)';
+const AI_POSITIVE = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE json_extract(f.value, '$.positive')))`;
+const AI_UNREVIEWED = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE json_extract(f.value, '$.positive')
+  AND NOT EXISTS (SELECT 1 FROM ai_reviews v WHERE v.result_id = r.id AND v.finding_label = json_extract(f.value, '$.label'))))`;
+const AI_COLUMNS = `(CASE
+    WHEN EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status = 'running') THEN 'running'
+    WHEN EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status = 'pending') THEN 'pending'
+    WHEN ${AI_POSITIVE} THEN 'positive'
+    WHEN EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'failed') THEN 'failed'
+    WHEN EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done') THEN 'done'
+    WHEN EXISTS (SELECT 1 FROM ai_results r WHERE r.study_uid = s.study_uid) THEN 'not-analysed'
+    ELSE NULL END) AS ai_status,
+  ${AI_POSITIVE} AS ai_priority,
+  ${AI_UNREVIEWED} AS ai_unreviewed`;
 
 interface StudyRow {
   study_uid: string;
@@ -199,6 +237,9 @@ interface StudyRow {
   modalities: string | null;
   series_count: number;
   instance_count: number;
+  ai_status?: NonNullable<StudySummary['ai']>['status'];
+  ai_priority?: number;
+  ai_unreviewed?: number;
 }
 
 function toSummary(r: StudyRow): StudySummary {
@@ -216,6 +257,7 @@ function toSummary(r: StudyRow): StudySummary {
     seriesCount: r.series_count,
     instanceCount: r.instance_count,
     uidDerived: r.uid_derived !== 0,
+    ...(r.ai_priority !== undefined ? { ai: { status: r.ai_status ?? null, priority: Boolean(r.ai_priority), unreviewedPositive: Boolean(r.ai_unreviewed) } } : {}),
   };
 }
 
@@ -452,6 +494,7 @@ export class StudyIndex {
       where.push("s.study_date <> '' AND s.study_date <= @dateTo");
       params.dateTo = q.dateTo;
     }
+    if (q.aiFilter === 'positive-unreviewed') where.push(AI_UNREVIEWED);
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
     const dir = q.sortDir === 'asc' ? 'ASC' : 'DESC';
     const sortBy = q.sortBy ?? 'studyDate';
@@ -463,7 +506,8 @@ export class StudyIndex {
         `SELECT s.study_uid, p.name, p.patient_id, p.birth_date, p.sex, s.study_date, s.study_time, s.accession, s.description, s.uid_derived,
           (SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series m WHERE m.study_ref = s.id AND modality <> '' ORDER BY modality)) AS modalities,
           (SELECT count(*) FROM series m WHERE m.study_ref = s.id) AS series_count,
-          (SELECT count(*) FROM instances i JOIN series m ON i.series_ref = m.id WHERE m.study_ref = s.id) AS instance_count
+          (SELECT count(*) FROM instances i JOIN series m ON i.series_ref = m.id WHERE m.study_ref = s.id) AS instance_count,
+          ${AI_COLUMNS}
         FROM studies s JOIN patients p ON p.id = s.patient_ref
         ${whereSql}
         ORDER BY ${order}
@@ -485,7 +529,8 @@ export class StudyIndex {
         `SELECT s.id, s.study_uid, p.name, p.patient_id, p.birth_date, p.sex, s.study_date, s.study_time, s.accession, s.description, s.uid_derived,
           (SELECT group_concat(modality, '\\') FROM (SELECT DISTINCT modality FROM series m WHERE m.study_ref = s.id AND modality <> '' ORDER BY modality)) AS modalities,
           (SELECT count(*) FROM series m WHERE m.study_ref = s.id) AS series_count,
-          (SELECT count(*) FROM instances i JOIN series m ON i.series_ref = m.id WHERE m.study_ref = s.id) AS instance_count
+          (SELECT count(*) FROM instances i JOIN series m ON i.series_ref = m.id WHERE m.study_ref = s.id) AS instance_count,
+          ${AI_COLUMNS}
         FROM studies s JOIN patients p ON p.id = s.patient_ref WHERE s.study_uid = ?`,
       )
       .get(studyInstanceUid);

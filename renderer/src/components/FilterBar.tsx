@@ -7,12 +7,14 @@ export interface Filters {
   /** <input type="date"> values (YYYY-MM-DD) or ''. */
   readonly dateFrom: string;
   readonly dateTo: string;
+  /** Only studies with a positive AI finding nobody has reviewed. */
+  readonly aiUnreviewed?: boolean;
 }
 
-export const emptyFilters: Filters = { search: '', modality: '', dateFrom: '', dateTo: '' };
+export const emptyFilters: Filters = { search: '', modality: '', dateFrom: '', dateTo: '', aiUnreviewed: false };
 
 export function hasActiveFilters(f: Filters): boolean {
-  return f.search.trim() !== '' || f.modality !== '' || f.dateFrom !== '' || f.dateTo !== '';
+  return f.search.trim() !== '' || f.modality !== '' || f.dateFrom !== '' || f.dateTo !== '' || Boolean(f.aiUnreviewed);
 }
 
 interface Props {
@@ -58,6 +60,10 @@ export function FilterBar({ filters, modalities, onChange }: Props) {
       <label className="field">
         <span className="field-label">{t('toolbar.dateTo')}</span>
         <input type="date" data-testid="date-to" value={filters.dateTo} min={filters.dateFrom || undefined} onChange={(e) => set({ dateTo: e.currentTarget.value })} />
+      </label>
+      <label className="field checkbox-field">
+        <input type="checkbox" data-testid="ai-filter" checked={Boolean(filters.aiUnreviewed)} onChange={(e) => set({ aiUnreviewed: e.currentTarget.checked })} />
+        <span className="field-label">{t('toolbar.aiFilter')}</span>
       </label>
       {hasActiveFilters(filters) && (
         <button type="button" className="button ghost small" data-testid="clear-filters" onClick={() => onChange(emptyFilters)}>

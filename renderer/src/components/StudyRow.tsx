@@ -95,6 +95,18 @@ export function StudyRow({ study, columns, expanded, onToggle }: Props) {
             </td>
           );
         }
+        if (col.sortKey === 'aiPriority') {
+          const ai = study.ai;
+          return (
+            <td key={col.sortKey} className={col.className}>
+              <span className={`ai-status ai-${ai?.status ?? 'none'}`} data-testid="ai-status" data-status={ai?.status ?? 'none'} data-priority={ai?.priority ?? false}>
+                {ai?.priority && <span className="ai-flag" data-testid="ai-priority" title={t('ai.priority')} aria-label={t('ai.priority')} />}
+                {col.text(study)}
+              </span>
+              {ai?.unreviewedPositive && <span className="ai-unreviewed">{t('ai.unreviewed')}</span>}
+            </td>
+          );
+        }
         const text = col.text(study);
         return (
           <td key={col.sortKey} className={col.className} title={col.sortKey === 'description' ? text : undefined}>

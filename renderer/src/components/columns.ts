@@ -1,5 +1,5 @@
 import type { SortKey, StudySummary } from '../../../contract/ipc-contract';
-import type { StringId } from '../i18n/strings';
+import { type StringId, t } from '../i18n/strings';
 import { formatCount, formatDicomDate, formatPersonName, formatSex } from '../lib/format';
 
 export interface StudyColumn {
@@ -21,4 +21,10 @@ export const studyColumns: readonly StudyColumn[] = [
   { sortKey: 'description', label: 'table.description', className: 'col-desc', text: (s) => s.description },
   { sortKey: 'seriesCount', label: 'table.series', className: 'col-num', text: (s) => formatCount(s.seriesCount) },
   { sortKey: 'instanceCount', label: 'table.images', className: 'col-num', text: (s) => formatCount(s.instanceCount) },
+  { sortKey: 'aiPriority', label: 'table.ai', className: 'col-ai', text: (s) => aiStatusText(s) },
 ];
+
+export function aiStatusText(s: StudySummary): string {
+  const status = s.ai?.status;
+  return status ? t(`ai.status.${status}`) : t('ai.status.none');
+}

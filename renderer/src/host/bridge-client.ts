@@ -241,5 +241,8 @@ export function createBridgeVigil(options: BridgeClientOptions = {}): VigilApi {
     instanceUrl(sopInstanceUid: string): string {
       return url(`/dicom/instances/${encodeURIComponent(sopInstanceUid)}`, { token });
     },
+    resultUrl(resultId: number, file: string): string {
+      return url(`/results/${encodeURIComponent(String(resultId))}/${encodeURIComponent(file)}`, { token });
+    },
   };
 }

@@ -1,0 +1,127 @@
+/**
+ * Human review of AI findings and the AI triage of the worklist: decisions
+ * are stored with the reviewer's name and time beside the unchanged model
+ * output, survive reopening the data directory, and drive the study list's
+ * AI status, priority sort and "AI positive, not yet reviewed" filter.
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
+import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
+import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
+
+const BRIGHT = '1.2.826.0.1.3680043.10.1138.910';
+const DARK = '1.2.826.0.1.3680043.10.1138.920';
+const NEVER = '1.2.826.0.1.3680043.10.1138.930';
+
+let root: string;
+let services: VigilServices | undefined;
+
+function writeStudy(study: string, value: number, date: string): void {
+  const dir = join(root, 'in', study);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, '1.dcm'),
+    syntheticDicom({ rows: 8, columns: 8, pixels: new Uint16Array(64).fill(value), studyInstanceUid: study, seriesInstanceUid: `${study}.1`, sopInstanceUid: `${study}.1.1`, instanceNumber: 1, studyDate: date }),
+  );
+}
+
+async function open(): Promise<VigilServices> {
+  return openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0, userModelsDir: join(root, 'models'), inferenceWorkerUrl: null, inferenceThreads: 1 });
+}
+
+async function dispatch<T>(s: VigilServices, channel: Parameters<VigilServices['router']['dispatch']>[0], payload: unknown): Promise<T> {
+  const r = await s.router.dispatch(channel, payload);
+  if (!r.ok) throw new Error(`${channel}: ${r.error.code} ${r.error.message}`);
+  return r.value as T;
+}
+
+beforeEach(async () => {
+  root = mkdtempSync(join(tmpdir(), 'vigil-review-'));
+  // score = sigmoid(4 × mean − 2): a bright image (mean 1) is positive, a dark one (0) negative at 0.5.
+  const onnx = tinyClassifierModel();
+  writeModelPackage(join(root, 'models', 'cls'), onnx, classifierManifest(onnx, { preprocessing: [{ op: 'modalityRescale' }] }));
+  writeStudy(BRIGHT, 1, '20240101');
+  writeStudy(DARK, 0, '20240301');
+  writeStudy(NEVER, 0, '20240201');
+  services = await open();
+  await services.library.import({ paths: [join(root, 'in')] });
+  for (const study of [BRIGHT, DARK]) await services.analysis.analyze({ studyInstanceUid: study, provider: 'cpu' });
+  await services.analysis.queue.whenIdle();
+});
+
+afterEach(async () => {
+  await services?.close();
+  services = undefined;
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('review of findings', () => {
+  it('needs a reviewer name, stores decisions beside the unchanged output, and keeps them across a restart', async () => {
+    const s = services!;
+    const [result] = s.analysis.resultsForStudy(BRIGHT);
+    expect(result?.status, result?.reason ?? '').toBe('done');
+    expect(result!.findings).toEqual([{ label: 'bright', score: expect.closeTo(1 / (1 + Math.exp(-2)), 5), positive: true, threshold: 0.5 }]);
+
+    const refused = await s.router.dispatch('review.set', { resultId: result!.id, findingLabel: 'bright', decision: 'accepted' });
+    expect(refused.ok).toBe(false);
+    expect(await dispatch(s, 'settings.update', { reviewerName: '  Dr Ada Reader ' })).toEqual({ reviewerName: 'Dr Ada Reader' });
+
+    const unknown = await s.router.dispatch('review.set', { resultId: result!.id, findingLabel: 'nope', decision: 'accepted' });
+    expect(unknown.ok ? null : unknown.error.code).toBe('NOT_FOUND');
+    const corrected = await s.router.dispatch('review.set', { resultId: result!.id, findingLabel: 'bright', decision: 'corrected' });
+    expect(corrected.ok ? null : corrected.error.code).toBe('BAD_REQUEST');
+
+    const before = Date.now();
+    await dispatch(s, 'review.set', { resultId: result!.id, findingLabel: 'bright', decision: 'rejected' });
+    const accepted = await dispatch<{ decision: string; reviewer: string; reviewedAt: string }>(s, 'review.set', { resultId: result!.id, findingLabel: 'bright', decision: 'accepted', note: 'agree' });
+    expect(accepted).toMatchObject({ decision: 'accepted', reviewer: 'Dr Ada Reader' });
+    expect(Date.parse(accepted.reviewedAt)).toBeGreaterThanOrEqual(before - 1000);
+
+    const list = await dispatch<{ reviews: { decision: string }[]; allReviewed: boolean; findings: number; reviewed: number }>(s, 'review.list', { studyInstanceUid: BRIGHT });
+    expect(list.reviews.map((r) => r.decision)).toEqual(['accepted']);
+    expect(list).toMatchObject({ findings: 1, reviewed: 1, allReviewed: true });
+    expect(s.reviews.history(result!.id, 'bright').map((r) => r.decision)).toEqual(['rejected', 'accepted']);
+    // The model's own output is untouched.
+    expect(s.analysis.results.get(result!.id)!.findings).toEqual(result!.findings);
+
+    const darkList = await dispatch<{ allReviewed: boolean; reviewed: number }>(s, 'review.list', { studyInstanceUid: DARK });
+    expect(darkList).toMatchObject({ allReviewed: false, reviewed: 0 });
+
+    await s.close();
+    services = await open();
+    const again = await dispatch<{ reviews: { decision: string; reviewer: string; note: string | null }[]; allReviewed: boolean }>(services, 'review.list', { studyInstanceUid: BRIGHT });
+    expect(again.allReviewed).toBe(true);
+    expect(again.reviews[0]).toMatchObject({ decision: 'accepted', reviewer: 'Dr Ada Reader', note: 'agree' });
+    expect(await dispatch(services, 'settings.get', {})).toEqual({ reviewerName: 'Dr Ada Reader' });
+  });
+});
+
+describe('AI triage of the study list', () => {
+  it('reports AI status per study, sorts positive studies first, and filters unreviewed positives', async () => {
+    const s = services!;
+    const byDate = s.library.listStudies({});
+    expect(byDate.studies.map((x) => x.studyInstanceUid)).toEqual([DARK, NEVER, BRIGHT]);
+    const ai = Object.fromEntries(byDate.studies.map((x) => [x.studyInstanceUid, x.ai]));
+    expect(ai[BRIGHT]).toEqual({ status: 'positive', priority: true, unreviewedPositive: true });
+    expect(ai[DARK]).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+    expect(ai[NEVER]).toEqual({ status: null, priority: false, unreviewedPositive: false });
+
+    const triaged = s.library.listStudies({ sortBy: 'aiPriority', sortDir: 'desc' });
+    expect(triaged.studies.map((x) => x.studyInstanceUid)).toEqual([BRIGHT, DARK, NEVER]);
+
+    const filtered = s.library.listStudies({ aiFilter: 'positive-unreviewed' });
+    expect(filtered.studies.map((x) => x.studyInstanceUid)).toEqual([BRIGHT]);
+    expect(filtered.total).toBe(1);
+
+    s.reviews.setReviewerName('R');
+    const [result] = s.analysis.resultsForStudy(BRIGHT);
+    s.reviews.set({ resultId: result!.id, findingLabel: 'bright', decision: 'accepted' });
+    expect(s.library.listStudies({ aiFilter: 'positive-unreviewed' }).studies).toEqual([]);
+    // Still a priority study once reviewed.
+    expect(s.library.listStudies({ sortBy: 'aiPriority' }).studies[0]?.ai).toEqual({ status: 'positive', priority: true, unreviewedPositive: false });
+  });
+});
