@@ -267,6 +267,8 @@ export const FindingSchema = z.object({
   positive: z.boolean(),
   /** Operating point the score was compared with (absent in results stored before it was recorded). */
   threshold: z.number().optional(),
+  /** A "nothing found" label (e.g. normal): shown, never an AI priority. */
+  normal: z.boolean().optional(),
 });
 export type Finding = z.infer<typeof FindingSchema>;
 

@@ -59,7 +59,7 @@ def manifest_for(cfg, result, sha):
             {"op": "normalize", "method": "fixed", "mean": [n["mean"]], "std": [n["std"]]},
         ],
         "outputs": [
-            {"kind": "classification", "tensor": "logits", "labels": cfg["labels"], "activation": "softmax", "thresholds": [round(1 - t, 6), t]},
+            {"kind": "classification", "tensor": "logits", "labels": cfg["labels"], "activation": "softmax", "thresholds": [round(1 - t, 6), t], "normalLabels": [cfg["labels"][0]]},
             {"kind": "heatmap", "tensor": "cam", "label": cfg["labels"][1], "normalize": "minmax"},
         ],
     }

@@ -160,6 +160,40 @@ describe('vigil://dicom/instances/', () => {
   });
 });
 
+describe('vigil://results/<resultId>/<file>', () => {
+  const gz = new Uint8Array([0x1f, 0x8b, 8, 0, 1, 2, 3]);
+  function resultsHandler() {
+    const file = join(root, 'seg-mask.u8.gz');
+    writeFileSync(file, gz);
+    const resultFile = vi.fn((id: number, name: string) => (id === 7 && name === 'seg-mask.u8.gz' ? file : id === 8 ? join(root, 'gone.gz') : null));
+    return { handle: createProtocolHandler({ rendererDir, instanceFile: () => null, resultFile, log: () => {} }), resultFile };
+  }
+
+  it('serves a declared result file as gzip bytes, readable from the app origin', async () => {
+    const { handle, resultFile } = resultsHandler();
+    const response = await handle(get('vigil://results/7/seg-mask.u8.gz'));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/gzip');
+    expect(response.headers.get('access-control-allow-origin')).toBe('vigil://app');
+    expect(new Uint8Array(await response.arrayBuffer())).toEqual(gz);
+    expect(resultFile).toHaveBeenCalledWith(7, 'seg-mask.u8.gz');
+    const head = await handle({ url: 'vigil://results/7/seg-mask.u8.gz', method: 'HEAD' });
+    expect(head.headers.get('content-length')).toBe(String(gz.length));
+  });
+
+  it('returns 404 for unknown results, undeclared or missing files and malformed paths', async () => {
+    const { handle, resultFile } = resultsHandler();
+    expect((await handle(get('vigil://results/9/seg-mask.u8.gz'))).status).toBe(404);
+    expect((await handle(get('vigil://results/8/x.gz'))).status).toBe(404);
+    expect((await handle(get('vigil://results/abc/seg-mask.u8.gz'))).status).toBe(404);
+    expect((await handle(get('vigil://results/7/a/b'))).status).toBe(404);
+    expect((await handle(get('vigil://results/7/%E0%A4%A'))).status).toBe(400);
+    expect(resultFile).not.toHaveBeenCalledWith(7, 'a');
+    const none = createProtocolHandler({ rendererDir, instanceFile: () => null, log: () => {} });
+    expect((await none(get('vigil://results/7/seg-mask.u8.gz'))).status).toBe(404);
+  });
+});
+
 describe('scheme registration', () => {
   it('registers vigil as a standard, secure, fetchable, streaming scheme', () => {
     const protocol = { registerSchemesAsPrivileged: vi.fn() };

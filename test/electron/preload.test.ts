@@ -71,7 +71,7 @@ describe('preload', () => {
     walk(api);
     expect(Object.keys(api)).not.toContain('ipcRenderer');
     expect(Object.keys(api).sort()).toEqual(
-      [...new Set(channelNames.map((c) => c.split('.')[0] as string)), 'host', 'on', 'resolveDroppedFiles', 'instanceUrl'].sort(),
+      [...new Set(channelNames.map((c) => c.split('.')[0] as string)), 'host', 'on', 'resolveDroppedFiles', 'instanceUrl', 'resultUrl'].sort(),
     );
   });
 
@@ -129,5 +129,10 @@ describe('preload', () => {
   it('instanceUrl builds an encoded vigil://dicom URL', () => {
     expect(api.instanceUrl('1.2.840.1')).toBe('vigil://dicom/instances/1.2.840.1');
     expect(api.instanceUrl('a/b?c')).toBe('vigil://dicom/instances/a%2Fb%3Fc');
+  });
+
+  it('resultUrl builds an encoded vigil://results URL', () => {
+    expect(api.resultUrl(12, 'seg-mask.u8.gz')).toBe('vigil://results/12/seg-mask.u8.gz');
+    expect(api.resultUrl(3, '../x y')).toBe('vigil://results/3/..%2Fx%20y');
   });
 });

@@ -125,3 +125,19 @@ describe('AI triage of the study list', () => {
     expect(s.library.listStudies({ sortBy: 'aiPriority' }).studies[0]?.ai).toEqual({ status: 'positive', priority: true, unreviewedPositive: false });
   });
 });
+
+describe('"nothing found" labels', () => {
+  it('marks a positive normalLabels finding as normal, so it never raises AI priority', async () => {
+    const { classificationFindings } = await import('../../electron/services/ai/postprocessing');
+    const spec = { kind: 'classification' as const, tensor: 'logits', labels: ['normal', 'pneumonia'], activation: 'softmax' as const, thresholds: [0.8, 0.2], normalLabels: ['normal'] };
+    expect(classificationFindings(spec, [0.9, 0.1])).toEqual([
+      { label: 'normal', score: 0.9, positive: true, threshold: 0.8, normal: true },
+      { label: 'pneumonia', score: 0.1, positive: false, threshold: 0.2 },
+    ]);
+    const s = services!;
+    // The BRIGHT study's only label, declared "normal", no longer makes it a priority.
+    const [result] = s.analysis.resultsForStudy(BRIGHT);
+    s.library.studyIndex.db.prepare('UPDATE ai_results SET findings = ? WHERE id = ?').run(JSON.stringify([{ ...result!.findings[0], normal: true }]), result!.id);
+    expect(s.library.listStudies({}).studies.find((x) => x.studyInstanceUid === BRIGHT)?.ai).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+  });
+});

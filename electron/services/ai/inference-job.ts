@@ -229,9 +229,10 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
         case 'segmentation': {
           if (perUnit.length !== 1) throw new Error('segmentation outputs need unit "slices" or "volume"');
           const u = perUnit[0]!;
-          const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, perSlice);
+          const counted = new Uint32Array(256);
+          const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, perSlice, counted);
           const classes = Math.max(...o.labels.map((l) => l.index)) + 1;
-          const modelCounts = labelCounts(labels, classes);
+          const modelCounts = labelCounts(labels, classes, counted);
           const sourceShape = u.source.grid.shape;
           const mask = toSourceGrid(labels, u.grid, sourceShape, 'nearest');
           // A pure axis permutation/flip moves every voxel once: the counts carry over unchanged.

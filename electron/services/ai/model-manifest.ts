@@ -110,9 +110,12 @@ export const OutputSchema = z.discriminatedUnion('kind', [
       activation: z.enum(['sigmoid', 'softmax', 'none']),
       /** Operating point per label (or one for all): score >= threshold is positive. */
       thresholds: z.union([Threshold, z.array(Threshold)]),
+      /** Labels that mean "nothing found" (e.g. "normal"): reported, but never raise the study's AI priority. */
+      normalLabels: z.array(z.string().min(1)).optional(),
     })
     .strict()
-    .refine((o) => !Array.isArray(o.thresholds) || o.thresholds.length === o.labels.length, 'one threshold per label'),
+    .refine((o) => !Array.isArray(o.thresholds) || o.thresholds.length === o.labels.length, 'one threshold per label')
+    .refine((o) => (o.normalLabels ?? []).every((l) => o.labels.includes(l)), 'normalLabels must be among the labels'),
   z
     .object({
       kind: z.literal('detection'),

@@ -14,6 +14,8 @@ export interface Finding {
   positive: boolean;
   /** The operating point the score was compared with, where the output declares one. */
   threshold?: number;
+  /** A "nothing found" label (manifest normalLabels): never raises the study's AI priority. */
+  normal?: boolean;
 }
 
 export interface RawOutput {
@@ -52,12 +54,19 @@ export function aggregateScores(rows: number[][], method: 'max' | 'mean'): numbe
 export function classificationFindings(spec: Extract<OutputSpec, { kind: 'classification' }>, scores: number[]): Finding[] {
   return spec.labels.map((label, i) => {
     const threshold = Array.isArray(spec.thresholds) ? spec.thresholds[i]! : spec.thresholds;
-    return { label, score: scores[i]!, positive: scores[i]! >= threshold, threshold };
+    return { label, score: scores[i]!, positive: scores[i]! >= threshold, threshold, ...(spec.normalLabels?.includes(label) ? { normal: true } : {}) };
   });
 }
 
 /** Label map over the model grid [D, H, W] from logits [.., C, D, H, W] (channel axis 1, or 0 for [N=D, C, H, W]). */
-export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean): Uint8Array {
+export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean, counts?: Uint32Array): Uint8Array {
+  const { labels, counted } = segmentationLabelMap(spec, out, grid, perSlice, counts);
+  if (counts && !counted) for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
+  return labels;
+}
+
+/** The label map; `counted` when a fast path tallied `counts` while writing it (saves a pass over the volume). */
+function segmentationLabelMap(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean, counts?: Uint32Array): { labels: Uint8Array; counted: boolean } {
   const voxels = grid[0] * grid[1] * grid[2];
   const plane = grid[1] * grid[2];
   const classes = out.data.length / voxels;
@@ -71,23 +80,26 @@ export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentati
     const fg = spec.labels.find((l) => l.index !== 0)?.index ?? 1;
     const ch = classes === 1 ? 0 : 1;
     for (let v = 0; v < voxels; v++) labels[v] = sigmoid(data[at(ch, v)]!) >= t ? fg : 0;
-    return labels;
+    return { labels, counted: false };
   }
   if (!perSlice) {
     // Channel-first: one pass over the voxels, reading the C channel planes as C sequential streams.
     if (classes === 2) {
       for (let v = 0; v < voxels; v++) labels[v] = data[voxels + v]! > data[v]! ? 1 : 0;
-      return labels;
+      return { labels, counted: false };
     }
     if (classes === 3) {
       const v2 = 2 * voxels;
+      const tally = counts ?? new Uint32Array(3);
       for (let v = 0; v < voxels; v++) {
         const a = data[v]!;
         const b = data[voxels + v]!;
         const c = data[v2 + v]!;
-        labels[v] = b > a ? (c > b ? 2 : 1) : c > a ? 2 : 0;
+        const l = b > a ? (c > b ? 2 : 1) : c > a ? 2 : 0;
+        labels[v] = l;
+        tally[l]!++;
       }
-      return labels;
+      return { labels, counted: true };
     }
     for (let v = 0; v < voxels; v++) {
       let bi = 0;
@@ -101,7 +113,7 @@ export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentati
       }
       labels[v] = bi;
     }
-    return labels;
+    return { labels, counted: false };
   }
   for (let v = 0; v < voxels; v++) {
     let bi = 0;
@@ -115,12 +127,15 @@ export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentati
     }
     labels[v] = bi;
   }
-  return labels;
+  return { labels, counted: false };
 }
 
-export function labelCounts(labels: Uint8Array, classes: number): number[] {
-  const counts = new Uint32Array(256);
-  for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
+export function labelCounts(labels: Uint8Array, classes: number, counted?: Uint32Array): number[] {
+  let counts = counted;
+  if (!counts) {
+    counts = new Uint32Array(256);
+    for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
+  }
   let n = Math.max(classes, 1);
   for (let c = n; c < 256; c++) if (counts[c]! > 0) n = c + 1;
   return Array.from(counts.subarray(0, n));

@@ -209,8 +209,10 @@ const SORT_SQL: Record<SortKey, string> = {
 
 // AI triage per study, from the latest result per (series, model) and the queue (indexes ai_results_study, ai_jobs_study).
 const AI_LATEST = 'FROM ai_results r WHERE r.study_uid = s.study_uid AND r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id)';
-const AI_POSITIVE = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE json_extract(f.value, '$.positive')))`;
-const AI_UNREVIEWED = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE json_extract(f.value, '$.positive')
+// A finding raises priority when it is positive above its threshold and not a "nothing found" label (manifest normalLabels).
+const AI_FLAGGED = "json_extract(f.value, '$.positive') AND NOT coalesce(json_extract(f.value, '$.normal'), 0)";
+const AI_POSITIVE = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE ${AI_FLAGGED}))`;
+const AI_UNREVIEWED = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE ${AI_FLAGGED}
   AND NOT EXISTS (SELECT 1 FROM ai_reviews v WHERE v.result_id = r.id AND v.finding_label = json_extract(f.value, '$.label'))))`;
 const AI_COLUMNS = `(CASE
     WHEN EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status = 'running') THEN 'running'

@@ -112,6 +112,7 @@ export function fakeVigil(options: FakeOptions = {}): FakeVigil {
     },
     resolveDroppedFiles,
     instanceUrl: (uid: string) => `/dicom/instances/${uid}`,
+    resultUrl: (resultId: number, file: string) => `/results/${resultId}/${file}`,
     emit(event: string, payload: unknown) {
       for (const l of listeners.get(event) ?? []) l(payload);
     },

@@ -4,9 +4,9 @@
  * the right. Radiologist bindings: wheel/arrows/PageUp/PageDown/Home/End
  * scroll, left-drag W/L, right-drag zoom, middle-drag pan, 1–5 CT presets.
  */
-import { type StackViewport, eventTarget, metaData } from '@cornerstonejs/core';
+import { type StackViewport, eventTarget, metaData, utilities as csUtilities } from '@cornerstonejs/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { InstanceSummary, SeriesSummary, StudyDetail } from '../../../contract/ipc-contract';
+import type { AnalysisResult, Finding, InstanceSummary, SeriesSummary, StudyDetail } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
 import { formatDicomDate, formatPersonName, formatSex } from '../lib/format';
@@ -26,6 +26,10 @@ import {
   ToolEvents,
   voiTags,
 } from './cornerstone/viewer-engine';
+import { FindingsPanel } from './ai/FindingsPanel';
+import { findingTarget, type OverlayStyle, overlayLayers } from './ai/overlay-model';
+import { loadedArray, loadResultArray, rememberArray } from './ai/result-arrays';
+import { useStudyAnalysis } from './ai/use-analysis';
 import { clearMeasurements, listMeasurements, type MeasurementRow } from './measurements';
 import { CT_PRESETS, fileWindows, type WindowPreset } from './presets';
 import { NON_IMAGE_MODALITIES } from './series-kind';
@@ -65,6 +69,10 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   const [cine, setCine] = useState<{ playing: boolean; fps: number }>({ playing: false, fps: 15 });
   const [measurements, setMeasurements] = useState<MeasurementRow[]>([]);
   const [imageTick, setImageTick] = useState(0);
+  const analysis = useStudyAnalysis(studyInstanceUid);
+  const aiLayers = useMemo(() => overlayLayers(analysis.results), [analysis.results]);
+  const [aiStyle, setAiStyle] = useState<OverlayStyle>({ visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set() });
+  const [pendingJump, setPendingJump] = useState<{ slot: number; seriesUid: string; sopInstanceUid: string | null } | null>(null);
 
   useEffect(() => {
     let stale = false;
@@ -148,6 +156,35 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     },
     [detail],
   );
+
+  // Clicking a finding: show its series in the active viewport at the slice where it is strongest.
+  const jumpToFinding = useCallback(
+    (result: AnalysisResult, finding: Finding) => {
+      void (async () => {
+        for (const layer of overlayLayers([result])) {
+          if (layer.kind === 'detection') continue;
+          const url = vigil.resultUrl(layer.resultId, layer.array.file);
+          if (!loadedArray(url)) rememberArray(url, await loadResultArray(url, layer.array).catch(() => new Uint8Array(0)));
+        }
+        const target = findingTarget(result, finding.label, (layer) =>
+          layer.kind === 'detection' ? null : (loadedArray(vigil.resultUrl(layer.resultId, layer.array.file)) ?? null),
+        );
+        setSlots((s) => s.map((x, i) => (i === activeSlot ? target.seriesInstanceUid : x)));
+        setPendingJump({ slot: activeSlot, seriesUid: target.seriesInstanceUid, sopInstanceUid: target.sopInstanceUid });
+      })();
+    },
+    [vigil, activeSlot],
+  );
+  useEffect(() => {
+    if (!pendingJump) return;
+    const frames = panes[pendingJump.slot]?.frames;
+    if (!frames || !frames.some((f) => f.instance.sopInstanceUid === pendingJump.sopInstanceUid || pendingJump.sopInstanceUid === null)) return;
+    const vp = stackViewport(viewportIdFor(pendingJump.slot));
+    if (!vp || vp.getImageIds().length !== frames.length) return;
+    const index = Math.max(0, frames.findIndex((f) => f.instance.sopInstanceUid === pendingJump.sopInstanceUid));
+    scrollTo(vp, index);
+    setPendingJump(null);
+  }, [pendingJump, panes]);
 
   const chooseTool = useCallback((tool: LeftTool) => {
     setLeftTool(tool);
@@ -299,6 +336,23 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   }, [activeViewport, act, presets]);
 
   useEffect(() => () => clearMeasurements(), []);
+
+  // Test and support hook: canvas CSS position of an image pixel centre (column, row) of the displayed image in a slot,
+  // through Cornerstone's own metadata path (independent of the overlay's transform).
+  useEffect(() => {
+    const w = window as unknown as { __vigilImageToCanvas?: (slot: number, col: number, row: number) => [number, number] | null };
+    w.__vigilImageToCanvas = (slot, col, row) => {
+      const vp = stackViewport(viewportIdFor(slot));
+      const imageId = vp?.getCurrentImageId?.();
+      if (!vp || !imageId) return null;
+      const world = csUtilities.imageToWorldCoords(imageId, [col + 0.5, row + 0.5]) as [number, number, number];
+      const p = vp.worldToCanvas(world);
+      return [p[0], p[1]];
+    };
+    return () => {
+      delete w.__vigilImageToCanvas;
+    };
+  }, []);
 
   const study = detail?.study;
   const loading = !detail || !rendering;
@@ -456,10 +510,22 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
                   onActivate={setActiveSlot}
                   onDropSeries={assign}
                   onLoaded={onLoaded}
+                  aiLayers={aiLayers}
+                  aiStyle={aiStyle}
                 />
               );
             })}
         </main>
+        <div className="side-panels">
+        <FindingsPanel
+          studyInstanceUid={studyInstanceUid}
+          activeSeriesUid={slots[activeSlot] ?? null}
+          analysis={analysis}
+          layers={aiLayers}
+          style={aiStyle}
+          onStyle={setAiStyle}
+          onJump={jumpToFinding}
+        />
         <aside className="measure-panel" data-testid="measure-panel">
           <div className="panel-title">
             <span>{t('viewer.measurements')}</span>
@@ -494,6 +560,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
             </ul>
           )}
         </aside>
+        </div>
       </div>
     </div>
   );

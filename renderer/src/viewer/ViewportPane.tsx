@@ -20,6 +20,9 @@ import {
   viewerToolGroup,
   ViewportType,
 } from './cornerstone/viewer-engine';
+import { drawOverlays } from './ai/overlay-draw';
+import type { OverlayLayer, OverlayStyle } from './ai/overlay-model';
+import { loadResultArray, rememberArray } from './ai/result-arrays';
 import { markersFor, type OrientationMarkers } from './orientation';
 import { rangeToWindow } from './presets';
 import { NON_IMAGE_LABEL, nonImageKind } from './series-kind';
@@ -41,7 +44,13 @@ interface Props {
   readonly onActivate: (slot: number) => void;
   readonly onDropSeries: (slot: number, seriesUid: string) => void;
   readonly onLoaded: (slot: number, info: PaneInfo | null) => void;
+  /** AI overlay layers of this study (the pane draws those of its series). */
+  readonly aiLayers?: readonly OverlayLayer[];
+  readonly aiStyle?: OverlayStyle;
 }
+
+const NO_LAYERS: readonly OverlayLayer[] = [];
+const HIDDEN_STYLE: OverlayStyle = { visible: false, opacity: 0.5, fill: true, hiddenLabels: new Set() };
 
 interface OverlayState {
   index: number;
@@ -60,9 +69,18 @@ function fmt(n: number | null | undefined, digits = 0): string {
   return n === null || n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits);
 }
 
-export function ViewportPane({ slot, study, series, instances, active, rendering, onActivate, onDropSeries, onLoaded }: Props) {
-  const { vigil } = useAppServices();
+export function ViewportPane({ slot, study, series, instances, active, rendering, onActivate, onDropSeries, onLoaded, aiLayers = NO_LAYERS, aiStyle = HIDDEN_STYLE }: Props) {
+  const { vigil, reportError } = useAppServices();
   const element = useRef<HTMLDivElement>(null);
+  const aiCanvas = useRef<HTMLCanvasElement>(null);
+  const [aiArrays, setAiArrays] = useState<ReadonlyMap<string, Uint8Array | Float32Array>>(new Map());
+  const seriesUid = series?.seriesInstanceUid ?? '';
+  const layers = aiLayers.filter((l) => l.seriesInstanceUid === seriesUid);
+  const layerKeys = layers.map((l) => l.key).join(',');
+  // The latest overlay inputs, read by the redraw that runs on every render of the viewport.
+  const aiState = useRef({ layers, arrays: aiArrays, style: aiStyle });
+  aiState.current = { layers, arrays: aiArrays, style: aiStyle };
+  const redrawAi = useRef<() => void>(() => undefined);
   const [overlay, setOverlay] = useState<OverlayState | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [frames, setFrames] = useState<FrameRef[]>([]);
@@ -110,9 +128,22 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         });
       });
     };
+    const redraw = () => {
+      const canvas = aiCanvas.current;
+      if (disposed || !canvas || vp.getImageIds().length === 0) return;
+      const frame = imageFrames[vp.getCurrentImageIdIndex()];
+      const { layers: drawLayers, arrays, style } = aiState.current;
+      const { drawn, transform } = drawOverlays({ vp, canvas, sopInstanceUid: frame?.instance.sopInstanceUid ?? null, layers: drawLayers, arrays, style });
+      canvas.dataset.drawn = drawn.join(',');
+      canvas.dataset.transform = transform ? JSON.stringify(transform) : '';
+      canvas.dataset.sop = frame?.instance.sopInstanceUid ?? '';
+      canvas.dataset.draws = String(Number(canvas.dataset.draws ?? '0') + 1);
+    };
+    redrawAi.current = redraw;
     const onRendered = () => {
       el.dataset.rendered = String(Number(el.dataset.rendered ?? '0') + 1);
       el.dataset.imageIndex = String(vp.getCurrentImageIdIndex());
+      redraw();
       refresh();
     };
     const onFailed = (evt: Event) => {
@@ -154,6 +185,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     resize.observe(el);
     return () => {
       disposed = true;
+      redrawAi.current = () => undefined;
       if (raf) cancelAnimationFrame(raf);
       resize.disconnect();
       el.removeEventListener(Events.IMAGE_RENDERED, onRendered);
@@ -173,6 +205,27 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     };
     // imageFrames is derived from `key` (series + instances).
   }, [key, viewportId]);
+
+  // Result arrays (label maps, heatmaps) of the layers on this series, fetched by URL.
+  useEffect(() => {
+    let stale = false;
+    for (const layer of aiState.current.layers) {
+      if (layer.kind === 'detection') continue;
+      const url = vigil.resultUrl(layer.resultId, layer.array.file);
+      loadResultArray(url, layer.array).then(
+        (values) => {
+          rememberArray(url, values);
+          if (!stale) setAiArrays((m) => (m.get(layer.key) === values ? m : new Map(m).set(layer.key, values)));
+        },
+        (err: unknown) => !stale && reportError({ code: 'IO_ERROR', message: `AI overlay: ${err instanceof Error ? err.message : String(err)}` }),
+      );
+    }
+    return () => {
+      stale = true;
+    };
+  }, [vigil, reportError, layerKeys]);
+
+  useEffect(() => redrawAi.current(), [aiArrays, aiStyle, layerKeys]);
 
   const current = overlay ? frames[overlay.index] : undefined;
   const inst = current?.instance;
@@ -213,6 +266,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         data-rendering={rendering}
         data-image-count={imageFrames?.length ?? 0}
       />
+      <canvas ref={aiCanvas} className="ai-overlay-canvas" data-testid="ai-overlay-canvas" data-slot={slot} aria-hidden="true" />
       {!series && <div className="viewport-empty">{t('viewer.noSeries')}</div>}
       {nonImage && (
         <div className="viewport-empty" data-testid="viewport-non-image">

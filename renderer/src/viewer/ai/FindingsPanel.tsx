@@ -1,0 +1,272 @@
+/**
+ * The findings panel beside the viewport: the reviewer, the run-model action,
+ * the AI queue, overlay controls, and per model run its identity, execution
+ * provider, duration, intended-use banner and findings with accept / reject /
+ * correct. Clicking a finding shows its series at its strongest slice.
+ */
+import { useState } from 'react';
+import type { AnalysisResult, Finding, ModelInfo, Review, ReviewDecision } from '../../../../contract/ipc-contract';
+import { useAppServices } from '../../app-context';
+import { t } from '../../i18n/strings';
+import { heatLegendGradient, labelVolumeMl, type OverlayLayer, type OverlayStyle } from './overlay-model';
+import { QueuePanel } from './QueuePanel';
+import type { StudyAnalysis } from './use-analysis';
+
+interface Props {
+  readonly studyInstanceUid: string;
+  readonly activeSeriesUid: string | null;
+  readonly analysis: StudyAnalysis;
+  readonly layers: readonly OverlayLayer[];
+  readonly style: OverlayStyle;
+  readonly onStyle: (next: OverlayStyle) => void;
+  readonly onJump: (result: AnalysisResult, finding: Finding) => void;
+}
+
+const fmtScore = (n: number) => (Math.abs(n) < 0.001 && n !== 0 ? n.toExponential(1) : n.toFixed(3));
+
+function reviewText(r: Review): string {
+  const decision = r.decision === 'corrected' ? t('findings.decision.corrected', { label: r.correctedLabel ?? '' }) : t(`findings.decision.${r.decision}`);
+  return t('findings.reviewed', { decision, reviewer: r.reviewer, time: new Date(r.reviewedAt).toLocaleString() });
+}
+
+function segLabels(result: AnalysisResult): { name: string; index: number; voxels: number; color: number[]; ml: number | null }[] {
+  const out: { name: string; index: number; voxels: number; color: number[]; ml: number | null }[] = [];
+  for (const o of result.outputs) {
+    if (o.kind !== 'segmentation' || !Array.isArray(o.labels)) continue;
+    const mask = o.mask as { sourceToPatient?: number[] | null } | undefined;
+    for (const l of o.labels as { name: string; index: number; voxels: number; color: number[] }[]) {
+      if (l.index === 0) continue;
+      out.push({ ...l, ml: labelVolumeMl(l.voxels, mask?.sourceToPatient ?? null) });
+    }
+  }
+  return out;
+}
+
+export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, layers, style, onStyle, onJump }: Props) {
+  const { vigil, reportError } = useAppServices();
+  const [modelChoice, setModelChoice] = useState('');
+  const [scope, setScope] = useState<'study' | 'series'>('study');
+  const [name, setName] = useState<string | null>(null);
+  const { results, reviews, models } = analysis;
+  const modelById = new Map<string, ModelInfo>(models.map((m) => [m.id, m]));
+  const reviewOf = (resultId: number, label: string) => reviews?.reviews.find((r) => r.resultId === resultId && r.findingLabel === label) ?? null;
+
+  const run = async () => {
+    const r = await vigil.analysis.run({
+      studyInstanceUid,
+      ...(scope === 'series' && activeSeriesUid ? { seriesInstanceUid: activeSeriesUid } : {}),
+      ...(modelChoice ? { modelId: modelChoice } : {}),
+    });
+    if (!r.ok) reportError(r.error);
+    analysis.refresh();
+  };
+
+  const review = async (resultId: number, finding: Finding, decision: ReviewDecision, correctedLabel?: string) => {
+    if (!analysis.reviewerName) {
+      reportError({ code: 'BAD_REQUEST', message: t('findings.needReviewer') });
+      return;
+    }
+    const r = await vigil.review.set({ resultId, findingLabel: finding.label, decision, ...(correctedLabel ? { correctedLabel } : {}) });
+    if (!r.ok) reportError(r.error);
+    analysis.refresh();
+  };
+
+  const hasHeatmap = layers.some((l) => l.kind === 'heatmap');
+  const hasSeg = layers.some((l) => l.kind === 'segmentation');
+
+  return (
+    <aside className="findings-panel" data-testid="findings-panel">
+      <div className="panel-title">
+        <span>{t('findings.title')}</span>
+        {reviews && reviews.findings > 0 && (
+          <span className={reviews.allReviewed ? 'review-state done' : 'review-state'} data-testid="review-state" data-all-reviewed={reviews.allReviewed}>
+            {reviews.allReviewed ? t('findings.allReviewed') : t('findings.reviewProgress', { reviewed: reviews.reviewed, total: reviews.findings })}
+          </span>
+        )}
+      </div>
+      <label className="reviewer-field">
+        <span className="field-label">{t('findings.reviewer')}</span>
+        <input
+          type="text"
+          data-testid="reviewer-name"
+          placeholder={t('findings.reviewerPlaceholder')}
+          value={name ?? analysis.reviewerName}
+          onChange={(e) => setName(e.currentTarget.value)}
+          onBlur={() => {
+            if (name !== null && name !== analysis.reviewerName) void analysis.setReviewerName(name).then(() => setName(null));
+          }}
+          onKeyDown={(e) => {
+            if (e.key === 'Enter') e.currentTarget.blur();
+          }}
+        />
+      </label>
+      <div className="run-model" title={t('findings.runTitle')}>
+        <select data-testid="run-model-select" value={modelChoice} aria-label={t('findings.run')} onChange={(e) => setModelChoice(e.currentTarget.value)}>
+          <option value="">{t('findings.runAll')}</option>
+          {models
+            .filter((m) => m.status === 'ok')
+            .map((m) => (
+              <option key={m.id} value={m.id}>
+                {`${m.name} ${m.version}`}
+              </option>
+            ))}
+        </select>
+        <select data-testid="run-model-scope" value={scope} aria-label={t('findings.runTitle')} onChange={(e) => setScope(e.currentTarget.value as 'study' | 'series')}>
+          <option value="study">{t('findings.scope.study')}</option>
+          <option value="series" disabled={!activeSeriesUid}>
+            {t('findings.scope.series')}
+          </option>
+        </select>
+        <button type="button" className="button small" data-testid="run-model" onClick={() => void run()}>
+          {t('findings.start')}
+        </button>
+      </div>
+      <QueuePanel jobs={analysis.jobs} models={modelById} />
+      {layers.length > 0 && (
+        <div className="overlay-controls">
+          <label className="toggle">
+            <input type="checkbox" data-testid="overlay-toggle" checked={style.visible} onChange={(e) => onStyle({ ...style, visible: e.currentTarget.checked })} />
+            <span>{t('overlay.toggle')}</span>
+          </label>
+          <label className="opacity">
+            <span>{t('overlay.opacity')}</span>
+            <input
+              type="range"
+              min={0}
+              max={100}
+              data-testid="overlay-opacity"
+              value={Math.round(style.opacity * 100)}
+              onChange={(e) => onStyle({ ...style, opacity: Number(e.currentTarget.value) / 100 })}
+            />
+          </label>
+          {hasSeg && (
+            <div className="seg-mode">
+              <label>
+                <input type="radio" name="seg-mode" data-testid="overlay-fill" checked={style.fill} onChange={() => onStyle({ ...style, fill: true })} />
+                {t('overlay.fill')}
+              </label>
+              <label>
+                <input type="radio" name="seg-mode" data-testid="overlay-outline" checked={!style.fill} onChange={() => onStyle({ ...style, fill: false })} />
+                {t('overlay.outline')}
+              </label>
+            </div>
+          )}
+          {hasHeatmap && (
+            <div className="heat-legend" data-testid="heatmap-legend">
+              <span>{t('overlay.legendLow')}</span>
+              <span className="heat-bar" style={{ background: heatLegendGradient() }} />
+              <span>{t('overlay.legendHigh')}</span>
+            </div>
+          )}
+        </div>
+      )}
+      {results.length === 0 && <p className="panel-note">{t('findings.none')}</p>}
+      <ul className="finding-runs">
+        {results.map((r) => {
+          const model = modelById.get(r.modelId);
+          const research = model ? model.clinicalUse !== true : true;
+          const labels = segLabels(r);
+          return (
+            <li key={r.resultId} className={`finding-run status-${r.status}`} data-testid="finding-run" data-model-id={r.modelId} data-status={r.status} data-series-uid={r.seriesInstanceUid}>
+              <div className="run-head">
+                <span className="run-model-name">{t('findings.model', { name: model?.name ?? r.modelId, version: r.modelVersion })}</span>
+                {r.provider && <span className="run-meta">{t('findings.provider', { provider: r.provider })}</span>}
+                {r.status === 'done' && <span className="run-meta">{t('findings.duration', { ms: Math.round(r.timingsMs.total ?? 0) })}</span>}
+              </div>
+              <div className={research ? 'use-banner research' : 'use-banner clinical'} data-testid="clinical-use-banner">
+                {research ? t('findings.research') : t('findings.clinical')}
+              </div>
+              {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
+              {r.status === 'failed' && (
+                <div className="run-reason error" data-testid="run-failed" role="alert">
+                  {t('findings.failed', { reason: r.reason ?? '' })}
+                </div>
+              )}
+              {r.findings.length > 0 && (
+                <ul className="findings">
+                  {r.findings.map((f) => {
+                    const rev = reviewOf(r.resultId, f.label);
+                    const seg = labels.find((l) => l.name === f.label);
+                    const alternatives = [...new Set([...r.findings.map((x) => x.label), ...labels.map((l) => l.name)])].filter((l) => l !== f.label);
+                    const hiddenKey = seg ? `${r.resultId}:${seg.index}` : '';
+                    return (
+                      <li
+                        key={f.label}
+                        className={`finding ${f.positive ? 'positive' : 'negative'}${rev ? ` reviewed ${rev.decision}` : ''}`}
+                        data-testid="finding-item"
+                        data-label={f.label}
+                        data-positive={f.positive}
+                        data-result-id={r.resultId}
+                        data-review={rev?.decision ?? ''}
+                      >
+                        <button type="button" className="finding-main" data-testid="finding-jump" title={t('findings.jumpTitle')} onClick={() => onJump(r, f)}>
+                          {seg && <span className="label-swatch" style={{ background: `rgb(${seg.color.join(',')})` }} />}
+                          <span className="finding-label">{f.label}</span>
+                          <span className={f.positive ? 'finding-flag positive' : 'finding-flag'}>{f.positive ? t('findings.positive') : t('findings.negative')}</span>
+                        </button>
+                        <div className="finding-numbers">
+                          <span>{t('findings.score', { score: fmtScore(f.score) })}</span>
+                          {f.threshold !== undefined && <span>{t('findings.threshold', { threshold: f.threshold })}</span>}
+                          {seg && seg.ml !== null && <span data-testid="label-volume">{t('findings.volume', { ml: seg.ml.toFixed(1) })}</span>}
+                          {seg && (
+                            <label className="label-visibility">
+                              <input
+                                type="checkbox"
+                                data-testid="label-visibility"
+                                aria-label={t('overlay.labelVisible', { label: f.label })}
+                                checked={!style.hiddenLabels.has(hiddenKey)}
+                                onChange={(e) => {
+                                  const next = new Set(style.hiddenLabels);
+                                  if (e.currentTarget.checked) next.delete(hiddenKey);
+                                  else next.add(hiddenKey);
+                                  onStyle({ ...style, hiddenLabels: next });
+                                }}
+                              />
+                            </label>
+                          )}
+                        </div>
+                        {r.status === 'done' && (
+                          <div className="finding-actions">
+                            <button type="button" className={rev?.decision === 'accepted' ? 'chip on' : 'chip'} data-testid="finding-accept" onClick={() => void review(r.resultId, f, 'accepted')}>
+                              {t('findings.accept')}
+                            </button>
+                            <button type="button" className={rev?.decision === 'rejected' ? 'chip on' : 'chip'} data-testid="finding-reject" onClick={() => void review(r.resultId, f, 'rejected')}>
+                              {t('findings.reject')}
+                            </button>
+                            {alternatives.length > 0 && (
+                              <select
+                                data-testid="finding-correct"
+                                aria-label={t('findings.correct')}
+                                value=""
+                                onChange={(e) => {
+                                  if (e.currentTarget.value) void review(r.resultId, f, 'corrected', e.currentTarget.value);
+                                }}
+                              >
+                                <option value="">{t('findings.correctTo')}</option>
+                                {alternatives.map((l) => (
+                                  <option key={l} value={l}>
+                                    {l}
+                                  </option>
+                                ))}
+                              </select>
+                            )}
+                          </div>
+                        )}
+                        {rev && (
+                          <div className="finding-review" data-testid="finding-review">
+                            {reviewText(rev)}
+                            <span className="finding-original">{t('findings.original', { label: f.label, score: fmtScore(f.score) })}</span>
+                          </div>
+                        )}
+                      </li>
+                    );
+                  })}
+                </ul>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+    </aside>
+  );
+}

@@ -1,0 +1,226 @@
+/**
+ * AI overlays as data: which layers a stored result gives a series (heatmaps,
+ * label maps, boxes), where a finding is strongest, colour maps and per-label
+ * volumes. Pure functions; drawing lives in overlay-draw.ts.
+ *
+ * Every stored array is already on the source grid (the runtime mapped it back
+ * through the manifest's inverse geometry), indexed [slice, row, column] with
+ * slices in the result's inputSopInstanceUids order. So an overlay pixel
+ * (row, column) of slice k covers image pixel (row, column) of that instance.
+ */
+import type { AnalysisResult } from '../../../../contract/ipc-contract';
+
+export type Rgb = readonly [number, number, number];
+
+export interface ArrayRef {
+  readonly file: string;
+  readonly dtype: 'uint8' | 'float32';
+  readonly shape: readonly [number, number, number];
+  readonly sourceToPatient: readonly number[] | null;
+}
+
+export interface SegLabel {
+  readonly index: number;
+  readonly name: string;
+  readonly color: Rgb;
+  readonly voxels: number;
+}
+
+export interface Box {
+  readonly label: string;
+  readonly score: number;
+  readonly slice: number;
+  readonly x0: number;
+  readonly y0: number;
+  readonly x1: number;
+  readonly y1: number;
+  readonly sopInstanceUid: string;
+}
+
+interface LayerBase {
+  /** Stable key: `<resultId>:<tensor>`. */
+  readonly key: string;
+  readonly resultId: number;
+  readonly modelId: string;
+  readonly seriesInstanceUid: string;
+  readonly inputSopInstanceUids: readonly string[];
+}
+
+export type OverlayLayer =
+  | (LayerBase & { readonly kind: 'heatmap'; readonly label: string; readonly array: ArrayRef })
+  | (LayerBase & { readonly kind: 'segmentation'; readonly labels: readonly SegLabel[]; readonly array: ArrayRef })
+  | (LayerBase & { readonly kind: 'detection'; readonly boxes: readonly Box[] });
+
+function isArrayRef(v: unknown): v is ArrayRef {
+  const a = v as ArrayRef | null;
+  return Boolean(a && typeof a.file === 'string' && (a.dtype === 'uint8' || a.dtype === 'float32') && Array.isArray(a.shape) && a.shape.length === 3);
+}
+
+/** The drawable layers of a study's results (done results only). */
+export function overlayLayers(results: readonly AnalysisResult[]): OverlayLayer[] {
+  const layers: OverlayLayer[] = [];
+  for (const r of results) {
+    if (r.status !== 'done') continue;
+    const base = { resultId: r.resultId, modelId: r.modelId, seriesInstanceUid: r.seriesInstanceUid, inputSopInstanceUids: r.inputSopInstanceUids };
+    for (const o of r.outputs) {
+      const tensor = String(o.tensor ?? '');
+      const key = `${r.resultId}:${tensor}`;
+      if (o.kind === 'heatmap' && isArrayRef(o.map)) layers.push({ ...base, key, kind: 'heatmap', label: String(o.label ?? tensor), array: o.map });
+      else if (o.kind === 'segmentation' && isArrayRef(o.mask) && Array.isArray(o.labels)) {
+        layers.push({ ...base, key, kind: 'segmentation', labels: o.labels as SegLabel[], array: o.mask });
+      } else if (o.kind === 'detection' && Array.isArray(o.boxes)) layers.push({ ...base, key, kind: 'detection', boxes: o.boxes as Box[] });
+    }
+  }
+  return layers;
+}
+
+/** Volume of one source voxel in mL from the index → patient affine (row-major 4×4, mm); null without geometry. */
+export function voxelVolumeMl(sourceToPatient: readonly number[] | null): number | null {
+  if (!sourceToPatient || sourceToPatient.length < 12) return null;
+  const m = (r: number, c: number) => sourceToPatient[r * 4 + c]!;
+  const det =
+    m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1)) - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0)) + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));
+  const mm3 = Math.abs(det);
+  return Number.isFinite(mm3) && mm3 > 0 ? mm3 / 1000 : null;
+}
+
+/** Per-label volume in mL (voxel count × voxel volume), or null without spacing. */
+export function labelVolumeMl(voxels: number, sourceToPatient: readonly number[] | null): number | null {
+  const v = voxelVolumeMl(sourceToPatient);
+  return v === null ? null : voxels * v;
+}
+
+/** Slice (index into the array's slices) where a layer is strongest; for label maps, the slice with most voxels of `labelIndex`. */
+export function strongestSlice(values: ArrayLike<number>, shape: readonly [number, number, number], labelIndex?: number): number {
+  const [slices, rows, cols] = shape;
+  const plane = rows * cols;
+  let best = 0;
+  let bestScore = -Infinity;
+  for (let k = 0; k < slices; k++) {
+    let score = labelIndex === undefined ? -Infinity : 0;
+    const start = k * plane;
+    for (let i = start; i < start + plane; i++) {
+      const v = values[i]!;
+      if (labelIndex === undefined) {
+        if (v > score) score = v;
+      } else if (v === labelIndex) score++;
+    }
+    if (score > bestScore) {
+      bestScore = score;
+      best = k;
+    }
+  }
+  return best;
+}
+
+/** Per-image classification scores (perImage rows) → the image with the highest score for a label. */
+export function strongestImage(perImage: readonly (readonly number[])[] | undefined, labelIndex: number): number {
+  if (!perImage || perImage.length === 0) return 0;
+  let best = 0;
+  perImage.forEach((row, i) => {
+    if ((row[labelIndex] ?? -Infinity) > (perImage[best]![labelIndex] ?? -Infinity)) best = i;
+  });
+  return best;
+}
+
+/** Where a finding is strongest: its series and the SOP Instance UID of the slice (null: first image). */
+export function findingTarget(
+  result: AnalysisResult,
+  label: string,
+  arrays: (layer: OverlayLayer) => ArrayLike<number> | null,
+): { seriesInstanceUid: string; sopInstanceUid: string | null } {
+  const uids = result.inputSopInstanceUids;
+  const at = (slice: number) => ({ seriesInstanceUid: result.seriesInstanceUid, sopInstanceUid: uids[slice] ?? uids[0] ?? null });
+  for (const layer of overlayLayers([result])) {
+    if (layer.kind === 'detection') {
+      const best = layer.boxes.filter((b) => b.label === label).sort((a, b) => b.score - a.score)[0];
+      if (best) return { seriesInstanceUid: result.seriesInstanceUid, sopInstanceUid: best.sopInstanceUid || (uids[best.slice] ?? null) };
+    } else if (layer.kind === 'segmentation') {
+      const l = layer.labels.find((x) => x.name === label);
+      const data = l ? arrays(layer) : null;
+      if (l && data) return at(strongestSlice(data, layer.array.shape, l.index));
+    }
+  }
+  const heat = overlayLayers([result]).find((l) => l.kind === 'heatmap');
+  const heatData = heat ? arrays(heat) : null;
+  if (heat && heat.kind === 'heatmap' && heatData) return at(strongestSlice(heatData, heat.array.shape));
+  const cls = result.outputs.find((o) => o.kind === 'classification' && Array.isArray(o.perImage));
+  if (cls) {
+    const labels = result.findings.map((f) => f.label);
+    return at(strongestImage(cls.perImage as number[][], Math.max(0, labels.indexOf(label))));
+  }
+  return at(0);
+}
+
+/** Jet-like colour map for heatmaps: 0 blue → cyan → yellow → 1 red. */
+export function heatColor(v: number): Rgb {
+  const x = Math.min(1, Math.max(0, v));
+  const r = Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - 3)));
+  const g = Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - 2)));
+  const b = Math.min(1, Math.max(0, 1.5 - Math.abs(4 * x - 1)));
+  return [Math.round(r * 255), Math.round(g * 255), Math.round(b * 255)];
+}
+
+/** CSS gradient of the heat colour map, for the legend. */
+export function heatLegendGradient(): string {
+  const stops = [0, 0.25, 0.5, 0.75, 1].map((v) => `rgb(${heatColor(v).join(',')}) ${v * 100}%`);
+  return `linear-gradient(to right, ${stops.join(', ')})`;
+}
+
+export interface OverlayStyle {
+  readonly visible: boolean;
+  /** 0..1 */
+  readonly opacity: number;
+  readonly fill: boolean;
+  /** `<resultId>:<labelIndex>` of hidden segmentation labels. */
+  readonly hiddenLabels: ReadonlySet<string>;
+}
+
+/**
+ * RGBA pixels of one slice of a layer (rows × cols × 4), or null when the
+ * slice has nothing to show. Heatmaps fade out towards 0; label maps are
+ * filled and/or outlined in the manifest's colours.
+ */
+export function slicePixels(layer: OverlayLayer, values: ArrayLike<number>, slice: number, style: OverlayStyle): Uint8ClampedArray | null {
+  if (layer.kind === 'detection') return null;
+  const [, rows, cols] = layer.array.shape;
+  const plane = rows * cols;
+  const start = slice * plane;
+  const out = new Uint8ClampedArray(plane * 4);
+  let any = false;
+  const alpha = Math.round(style.opacity * 255);
+  if (layer.kind === 'heatmap') {
+    for (let i = 0; i < plane; i++) {
+      const v = values[start + i]!;
+      if (!(v > 0.02)) continue;
+      const [r, g, b] = heatColor(v);
+      const o = i * 4;
+      out[o] = r;
+      out[o + 1] = g;
+      out[o + 2] = b;
+      out[o + 3] = Math.round(alpha * Math.min(1, v * 1.5));
+      any = true;
+    }
+    return any ? out : null;
+  }
+  const colors = new Map<number, Rgb>();
+  for (const l of layer.labels) if (l.index !== 0 && !style.hiddenLabels.has(`${layer.resultId}:${l.index}`)) colors.set(l.index, l.color);
+  for (let y = 0; y < rows; y++) {
+    for (let x = 0; x < cols; x++) {
+      const i = y * cols + x;
+      const v = values[start + i]!;
+      const color = colors.get(v);
+      if (!color) continue;
+      const edge =
+        x === 0 || y === 0 || x === cols - 1 || y === rows - 1 || values[start + i - 1] !== v || values[start + i + 1] !== v || values[start + i - cols] !== v || values[start + i + cols] !== v;
+      if (!style.fill && !edge) continue;
+      const o = i * 4;
+      out[o] = color[0];
+      out[o + 1] = color[1];
+      out[o + 2] = color[2];
+      out[o + 3] = edge ? Math.max(alpha, 200) : alpha;
+      any = true;
+    }
+  }
+  return any ? out : null;
+}

@@ -1,0 +1,326 @@
+/**
+ * AI findings in the viewer, end to end through the bridge: the shipped CXR
+ * pneumonia model on a chest X-ray and the MeshNet tissue model (test-fixture
+ * package) on the 256-slice T1 MR series. The findings panel lists both runs;
+ * the heatmap and the label map are drawn where the model put them (checked
+ * at known pixels/voxels of the stored result, through Cornerstone's own
+ * image → canvas transform, after zoom, pan, rotate, flip and a layout
+ * change); accept/reject and the reviewer survive a new bridge on the same
+ * data directory; the worklist sorts the positive study first and filters.
+ */
+import { cpSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MESHNET, meshnetDataPresent, writeMeshnetPackage } from '../fixtures/models/meshnet-packages';
+import { corpusOrSkip, importByReference, openStudy, viewportBox, waitForRender } from './support/viewer';
+import { makeTempDir, openVigil, removeDir, repoRoot, type RunningBridge, screenshot, type VigilSession } from './support/vigil-bridge';
+
+const CXR = corpusOrSkip('dicom-misc/dwv/gdcm-CR-MONO1-10-chest.dcm');
+const MR = corpusOrSkip('series-derived/mr-brainchop-t1');
+const CXR_MODEL = join(repoRoot, 'models/cxr-pneumonia');
+const ready = Boolean(CXR && MR && meshnetDataPresent() && existsSync(join(CXR_MODEL, 'model.onnx')));
+const REVIEWER = 'Dr Test Reader';
+
+interface Output {
+  kind: string;
+  tensor: string;
+  map?: { file: string; shape: [number, number, number] };
+  mask?: { file: string; shape: [number, number, number] };
+  labels?: { index: number; name: string; color: [number, number, number] }[];
+}
+interface Result {
+  resultId: number;
+  modelId: string;
+  status: string;
+  inputSopInstanceUids: string[];
+  findings: { label: string; positive: boolean }[];
+  outputs: Output[];
+}
+
+async function results(bridge: RunningBridge, studyInstanceUid: string): Promise<Result[]> {
+  const r = await bridge.invoke<{ results: Result[] }>('analysis.results', { studyInstanceUid });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value.results;
+}
+
+/** A result's array file through the bridge's /results route (the same bytes the renderer fetches). */
+async function resultArray(bridge: RunningBridge, resultId: number, file: string): Promise<Buffer> {
+  const res = await fetch(`${bridge.base}results/${resultId}/${encodeURIComponent(file)}?token=${bridge.token}`);
+  expect(res.status).toBe(200);
+  return gunzipSync(Buffer.from(await res.arrayBuffer()));
+}
+
+/** Canvas CSS position of an image pixel centre, through Cornerstone's own metadata path. */
+async function imageToCanvas(page: Page, col: number, row: number): Promise<[number, number]> {
+  const p = await page.evaluate(
+    ([c, r]) => (globalThis as unknown as { __vigilImageToCanvas: (s: number, c: number, r: number) => [number, number] | null }).__vigilImageToCanvas(0, c, r),
+    [col, row] as const,
+  );
+  if (!p) throw new Error('no image displayed');
+  return p;
+}
+
+/** RGBA of the AI overlay canvas of slot 0 at a CSS position. */
+async function overlayPixel(page: Page, [x, y]: [number, number]): Promise<[number, number, number, number]> {
+  return page.$eval(
+    '[data-testid="viewport-pane"][data-slot="0"] [data-testid="ai-overlay-canvas"]',
+    (el, [px, py]) => {
+      const c = el as unknown as { width: number; clientWidth: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
+      const s = c.width / c.clientWidth;
+      const d = c.getContext('2d').getImageData(Math.floor(px * s), Math.floor(py * s), 1, 1).data;
+      return [d[0]!, d[1]!, d[2]!, d[3]!] as [number, number, number, number];
+    },
+    [x, y] as const,
+  );
+}
+
+async function overlayDraws(page: Page): Promise<number> {
+  return page.$eval('[data-testid="viewport-pane"][data-slot="0"] [data-testid="ai-overlay-canvas"]', (el) => Number((el as unknown as { dataset: Record<string, string> }).dataset.draws ?? '0'));
+}
+
+/** Waits until the overlay was redrawn after an interaction. */
+async function settle(page: Page, before: number): Promise<void> {
+  await expect.poll(() => overlayDraws(page), { timeout: 10_000 }).toBeGreaterThan(before);
+  await page.waitForTimeout(150);
+}
+
+async function drag(page: Page, from: [number, number], to: [number, number], button: 'left' | 'middle' | 'right' = 'left'): Promise<void> {
+  await page.mouse.move(...from);
+  await page.mouse.down({ button });
+  await page.mouse.move((from[0] + to[0]) / 2, (from[1] + to[1]) / 2, { steps: 4 });
+  await page.mouse.move(...to, { steps: 4 });
+  await page.mouse.up({ button });
+}
+
+/** Interior voxels (all 5×5 neighbours the same label) of a label in one slice, nearest the slice centre first. */
+function interiorVoxels(mask: Uint8Array, shape: [number, number, number], slice: number, label: number): [number, number][] {
+  const [, rows, cols] = shape;
+  const base = slice * rows * cols;
+  const out: [number, number][] = [];
+  for (let r = 2; r < rows - 2; r++) {
+    for (let c = 2; c < cols - 2; c++) {
+      let ok = true;
+      for (let dr = -2; dr <= 2 && ok; dr++) for (let dc = -2; dc <= 2 && ok; dc++) ok = mask[base + (r + dr) * cols + c + dc] === label;
+      if (ok) out.push([r, c]);
+    }
+  }
+  return out.sort((a, b) => Math.hypot(a[0] - rows / 2, a[1] - cols / 2) - Math.hypot(b[0] - rows / 2, b[1] - cols / 2));
+}
+
+describe.skipIf(!ready)('AI findings in the viewer', () => {
+  let root: string;
+  let dataDir: string;
+  let session: VigilSession;
+  let cxrStudy: string;
+  let mrStudy: string;
+
+  beforeAll(async () => {
+    root = makeTempDir('ai-findings');
+    dataDir = join(root, 'library');
+    const models = join(dataDir, 'models');
+    mkdirSync(models, { recursive: true });
+    cpSync(CXR_MODEL, join(models, 'cxr-pneumonia'), { recursive: true });
+    writeMeshnetPackage(models, MESHNET.gwm);
+    session = await openVigil({ dataDir });
+    const studies = await importByReference(session.bridge, [CXR!, MR!]);
+    cxrStudy = studies.find((s) => s.modalities.includes('CR'))!.studyInstanceUid;
+    mrStudy = studies.find((s) => s.modalities.includes('MR'))!.studyInstanceUid;
+  });
+  afterAll(async () => {
+    await session?.close();
+    if (root) removeDir(root);
+  });
+
+  it('runs the CXR model from the viewer, lists its run and findings, draws the heatmap where the model put it, and records accept/reject', async () => {
+    const { page, bridge } = session;
+    await openStudy(page, cxrStudy);
+    await waitForRender(page);
+    const name = page.getByTestId('reviewer-name');
+    await name.fill(REVIEWER);
+    await name.press('Enter');
+    await page.getByTestId('run-model').click();
+
+    const cxrRun = page.locator('[data-testid="finding-run"][data-model-id="cxr-pneumonia"]');
+    await expect.poll(() => cxrRun.getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
+    // MeshNet does not apply to a chest X-ray: listed as not analysed, with the reason.
+    const meshRun = page.locator(`[data-testid="finding-run"][data-model-id="${MESHNET.gwm.id}"]`);
+    await expect.poll(() => meshRun.getAttribute('data-status'), { timeout: 10_000 }).toBe('not-analysed');
+    expect(await meshRun.getByTestId('run-not-analysed').textContent()).toMatch(/Not analysed: .*MR/);
+    expect(await cxrRun.getByTestId('clinical-use-banner').textContent()).toContain('Research use only, not for clinical decisions');
+    expect(await cxrRun.textContent()).toMatch(/on cpu/);
+    const items = cxrRun.getByTestId('finding-item');
+    expect(await items.evaluateAll((els) => els.map((e) => (e as unknown as { dataset: Record<string, string> }).dataset.label))).toEqual(['normal', 'pneumonia']);
+    expect(await cxrRun.textContent()).toMatch(/threshold 0\.15/);
+
+    // The heatmap: its strongest pixel on the stored source grid is drawn hot, a cold pixel is not drawn.
+    const [result] = (await results(bridge, cxrStudy)).filter((r) => r.modelId === 'cxr-pneumonia');
+    const heat = result!.outputs.find((o) => o.kind === 'heatmap')!;
+    const bytes = await resultArray(bridge, result!.resultId, heat.map!.file);
+    const map = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const [, rows, cols] = heat.map!.shape;
+    let hot = 0;
+    let cold = -1;
+    for (let i = 0; i < map.length; i++) {
+      if (map[i]! > map[hot]!) hot = i;
+      if (cold < 0 && map[i]! < 0.01 && i % cols > 20 && i % cols < cols - 20 && i / cols > 20 && i / cols < rows - 20) cold = i;
+    }
+    await expect.poll(() => page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]').getAttribute('data-drawn'), { timeout: 15_000 }).toContain(`${result!.resultId}:cam`);
+    await page.getByTestId('overlay-opacity').fill('100');
+    await page.waitForTimeout(300);
+    const hotPx = await overlayPixel(page, await imageToCanvas(page, hot % cols, Math.floor(hot / cols)));
+    expect(hotPx[3], `alpha at the hottest pixel ${JSON.stringify(hotPx)}`).toBeGreaterThan(200);
+    expect(hotPx[0]).toBeGreaterThan(150);
+    expect(hotPx[2]).toBeLessThan(100);
+    if (cold >= 0) expect((await overlayPixel(page, await imageToCanvas(page, cold % cols, Math.floor(cold / cols))))[3]).toBe(0);
+    expect(await page.getByTestId('heatmap-legend').isVisible()).toBe(true);
+    await screenshot(page, 'ai-cxr-heatmap.png');
+
+    // Toggle off: nothing drawn.
+    await page.getByTestId('overlay-toggle').uncheck();
+    await page.waitForTimeout(200);
+    expect((await overlayPixel(page, await imageToCanvas(page, hot % cols, Math.floor(hot / cols))))[3]).toBe(0);
+    await page.getByTestId('overlay-toggle').check();
+    await page.getByTestId('overlay-opacity').fill('50');
+
+    // Accept one finding, reject the other.
+    await cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getByTestId('finding-accept').click();
+    await cxrRun.locator('[data-testid="finding-item"][data-label="normal"]').getByTestId('finding-reject').click();
+    await expect.poll(() => cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getAttribute('data-review')).toBe('accepted');
+    await expect.poll(() => cxrRun.locator('[data-testid="finding-item"][data-label="normal"]').getAttribute('data-review')).toBe('rejected');
+    await expect.poll(() => page.getByTestId('review-state').getAttribute('data-all-reviewed')).toBe('true');
+    expect(await cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getByTestId('finding-review').textContent()).toContain(REVIEWER);
+    await screenshot(page, 'ai-cxr-reviewed.png');
+    expect(session.pageErrors).toEqual([]);
+  }, 180_000);
+
+  it('runs MeshNet on the MR series and draws its label map on the voxels the model labelled, through zoom, pan, rotate, flip and a layout change', async () => {
+    const { page, bridge } = session;
+    await openStudy(page, mrStudy);
+    await waitForRender(page);
+    await page.getByTestId('run-model').click();
+    const queued = page.locator('[data-testid="queue-item"]');
+    await expect.poll(() => queued.count(), { timeout: 20_000 }).toBeGreaterThan(0);
+    const meshRun = page.locator(`[data-testid="finding-run"][data-model-id="${MESHNET.gwm.id}"]`);
+    await expect.poll(() => meshRun.getAttribute('data-status'), { timeout: 400_000, interval: 1000 }).toBe('done');
+    await expect.poll(() => queued.count(), { timeout: 10_000 }).toBe(0);
+    // Both runs are listed: MeshNet done, the CXR model not analysed on an MR series.
+    await expect.poll(() => page.locator('[data-testid="finding-run"][data-model-id="cxr-pneumonia"]').getAttribute('data-status')).toBe('not-analysed');
+    expect(await meshRun.getByTestId('label-volume').count()).toBe(2);
+    expect(await meshRun.getByTestId('label-volume').first().textContent()).toMatch(/^\d+(\.\d)? mL$/);
+
+    const result = (await results(bridge, mrStudy)).find((r) => r.modelId === MESHNET.gwm.id)!;
+    const seg = result.outputs.find((o) => o.kind === 'segmentation')!;
+    const mask = new Uint8Array(await resultArray(bridge, result.resultId, seg.mask!.file));
+    const shape = seg.mask!.shape;
+    const white = seg.labels!.find((l) => l.name === 'White Matter')!;
+    const grey = seg.labels!.find((l) => l.name === 'Grey Matter')!;
+
+    // Clicking the finding shows the slice where White Matter is largest.
+    const plane = shape[1] * shape[2];
+    let slice = 0;
+    let most = -1;
+    for (let k = 0; k < shape[0]; k++) {
+      let n = 0;
+      for (let i = k * plane; i < (k + 1) * plane; i++) if (mask[i] === white.index) n++;
+      if (n > most) [most, slice] = [n, k];
+    }
+    await meshRun.locator('[data-testid="finding-item"][data-label="White Matter"]').getByTestId('finding-jump').click();
+    const canvas = page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]');
+    await expect.poll(() => canvas.getAttribute('data-sop'), { timeout: 15_000 }).toBe(result.inputSopInstanceUids[slice]);
+    await expect.poll(() => canvas.getAttribute('data-drawn'), { timeout: 15_000 }).toContain(`${result.resultId}:logits`);
+    await page.getByTestId('overlay-opacity').fill('100');
+
+    const [wr, wc] = interiorVoxels(mask, shape, slice, white.index)[0]!;
+    const greyVoxels = interiorVoxels(mask, shape, slice, grey.index);
+    const [br, bc] = interiorVoxels(mask, shape, slice, 0)[0] ?? [2, 2];
+    const check = async (when: string) => {
+      const w = await overlayPixel(page, await imageToCanvas(page, wc, wr));
+      expect(w, `${when}: White Matter voxel (${wr}, ${wc})`).toEqual([...white.color, 255]);
+      if (greyVoxels[0]) {
+        const [gr, gc] = greyVoxels[0];
+        expect(await overlayPixel(page, await imageToCanvas(page, gc, gr)), `${when}: Grey Matter voxel (${gr}, ${gc})`).toEqual([...grey.color, 255]);
+      }
+      expect((await overlayPixel(page, await imageToCanvas(page, bc, br)))[3], `${when}: background voxel`).toBe(0);
+    };
+    await page.waitForTimeout(300);
+    await check('at rest');
+
+    // Zoom (right drag) and pan (middle drag), then check the same voxels again.
+    const box = await viewportBox(page);
+    const cx = box.x + box.width / 2;
+    const cy = box.y + box.height / 2;
+    let before = await overlayDraws(page);
+    await drag(page, [cx, cy], [cx, cy - 120], 'right');
+    await drag(page, [cx, cy], [cx + 60, cy + 40], 'middle');
+    await settle(page, before);
+    expect(Number((await page.getByTestId('overlay-zoom').textContent())?.match(/[\d.]+/)?.[0])).toBeGreaterThan(1.05);
+    await check('after zoom and pan');
+    await screenshot(page, 'ai-mr-labelmap-zoom-pan.png');
+
+    before = await overlayDraws(page);
+    await page.getByTestId('view-rotate').click();
+    await page.getByTestId('view-flip-h').click();
+    await settle(page, before);
+    await check('after rotate and flip');
+    await screenshot(page, 'ai-mr-labelmap-rotate-flip.png');
+
+    // Outline mode and per-label visibility.
+    await page.getByTestId('overlay-outline').check();
+    await page.waitForTimeout(200);
+    expect((await overlayPixel(page, await imageToCanvas(page, wc, wr)))[3], 'outline mode leaves the interior unfilled').toBe(0);
+    await page.getByTestId('overlay-fill').check();
+    await meshRun.locator('[data-testid="finding-item"][data-label="White Matter"]').getByTestId('label-visibility').uncheck();
+    await page.waitForTimeout(200);
+    expect((await overlayPixel(page, await imageToCanvas(page, wc, wr)))[3], 'hidden label').toBe(0);
+    await meshRun.locator('[data-testid="finding-item"][data-label="White Matter"]').getByTestId('label-visibility').check();
+
+    // A layout change keeps the overlay on slot 0.
+    before = await overlayDraws(page);
+    await page.locator('[data-testid="layout-button"][data-layout="1x2"]').click();
+    await waitForRender(page, 1);
+    await page.waitForTimeout(500);
+    await expect.poll(() => canvas.getAttribute('data-drawn'), { timeout: 15_000 }).toContain(`${result.resultId}:logits`);
+    await check('after the layout change');
+    await screenshot(page, 'ai-mr-labelmap-layout.png');
+
+    // The queue: a new run can be cancelled from the queue panel; the stored result stays.
+    await page.getByTestId('run-model-select').selectOption(MESHNET.gwm.id);
+    await page.getByTestId('run-model').click();
+    await expect.poll(() => queued.count(), { timeout: 20_000 }).toBeGreaterThan(0);
+    await queued.first().getByTestId('queue-cancel').click();
+    await expect.poll(() => queued.count(), { timeout: 30_000 }).toBe(0);
+    expect(await meshRun.getAttribute('data-status')).toBe('done');
+    expect(session.pageErrors).toEqual([]);
+  }, 600_000);
+
+  it('keeps the reviews and the reviewer across a new bridge on the same data, and triages the worklist by AI priority', async () => {
+    await session.close();
+    session = await openVigil({ dataDir });
+    const { page } = session;
+    await page.waitForSelector('[data-testid="study-row"]');
+    await page.getByTestId('sort-aiPriority').click();
+    const order = async () => page.$$eval('[data-testid="study-row"]', (rows) => rows.map((r) => (r as unknown as { dataset: Record<string, string> }).dataset.studyUid));
+    await expect.poll(order).toEqual([mrStudy, cxrStudy]);
+    const status = (uid: string) => page.locator(`[data-testid="study-row"][data-study-uid="${uid}"] [data-testid="ai-status"]`);
+    expect(await status(mrStudy).getAttribute('data-status')).toBe('positive');
+    expect(await status(mrStudy).getAttribute('data-priority')).toBe('true');
+    expect(await status(cxrStudy).getAttribute('data-status')).toBe('done');
+    expect(await status(cxrStudy).getAttribute('data-priority')).toBe('false');
+    await page.getByTestId('ai-filter').check();
+    await expect.poll(order).toEqual([mrStudy]);
+    await screenshot(page, 'ai-worklist-filtered.png');
+    await page.getByTestId('ai-filter').uncheck();
+    await expect.poll(order).toEqual([mrStudy, cxrStudy]);
+    await screenshot(page, 'ai-worklist.png');
+
+    await openStudy(page, cxrStudy);
+    const cxrRun = page.locator('[data-testid="finding-run"][data-model-id="cxr-pneumonia"]');
+    await expect.poll(() => cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getAttribute('data-review'), { timeout: 15_000 }).toBe('accepted');
+    expect(await cxrRun.locator('[data-testid="finding-item"][data-label="normal"]').getAttribute('data-review')).toBe('rejected');
+    expect(await page.getByTestId('reviewer-name').inputValue()).toBe(REVIEWER);
+    expect(await page.getByTestId('review-state').getAttribute('data-all-reviewed')).toBe('true');
+    expect(session.pageErrors).toEqual([]);
+  }, 180_000);
+});
