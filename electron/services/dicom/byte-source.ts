@@ -11,6 +11,13 @@ export interface ByteSource {
    * Throws OutOfBoundsError if the range runs past the end of the data.
    */
   window(offset: number, length: number): { buf: Buffer; start: number };
+  /**
+   * Allocation-free form of window() for the parser's hot path: makes the range
+   * available in `buffer` and returns its start index there.
+   */
+  ensure(offset: number, length: number): number;
+  /** The buffer the last ensure()/window() made current. */
+  readonly buffer: Buffer;
   close(): void;
 }
 
@@ -30,9 +37,15 @@ export class BufferByteSource implements ByteSource {
   get size(): number {
     return this.buf.length;
   }
-  window(offset: number, length: number): { buf: Buffer; start: number } {
+  get buffer(): Buffer {
+    return this.buf;
+  }
+  ensure(offset: number, length: number): number {
     if (offset < 0 || length < 0 || offset + length > this.buf.length) throw new OutOfBoundsError(offset, length, this.buf.length);
-    return { buf: this.buf, start: offset };
+    return offset;
+  }
+  window(offset: number, length: number): { buf: Buffer; start: number } {
+    return { buf: this.buf, start: this.ensure(offset, length) };
   }
   close(): void {}
 }
@@ -60,11 +73,18 @@ export class FileByteSource implements ByteSource {
     this.buf = scratch ?? Buffer.allocUnsafe(MIN_WINDOW);
   }
 
+  get buffer(): Buffer {
+    return this.buf;
+  }
+
   window(offset: number, length: number): { buf: Buffer; start: number } {
+    const start = this.ensure(offset, length);
+    return { buf: this.buf, start };
+  }
+
+  ensure(offset: number, length: number): number {
     if (offset < 0 || length < 0 || offset + length > this.size) throw new OutOfBoundsError(offset, length, this.size);
-    if (offset >= this.bufOffset && offset + length <= this.bufOffset + this.bufLength) {
-      return { buf: this.buf, start: offset - this.bufOffset };
-    }
+    if (offset >= this.bufOffset && offset + length <= this.bufOffset + this.bufLength) return offset - this.bufOffset;
     if (this.fd === null) throw new Error('byte source closed');
     const want = Math.min(Math.max(length, this.buf.length, MIN_WINDOW), this.size - offset);
     if (this.buf.length < want) this.buf = Buffer.allocUnsafe(want);
@@ -77,7 +97,7 @@ export class FileByteSource implements ByteSource {
     if (got < length) throw new OutOfBoundsError(offset, length, offset + got);
     this.bufLength = got;
     this.bufOffset = offset;
-    return { buf: this.buf, start: 0 };
+    return 0;
   }
 
   /** The (possibly grown) window buffer, for reuse as the next file's scratch. */

@@ -210,7 +210,7 @@ export class DicomDataset {
 }
 
 function latin1(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('latin1');
 }
 
 export interface ReadOptions {
@@ -237,12 +237,14 @@ class Cursor {
     this.pos = start;
   }
   u16(): number {
-    const { buf, start } = this.src.window(this.pos, 2);
+    const start = this.src.ensure(this.pos, 2);
+    const buf = this.src.buffer;
     this.pos += 2;
-    return this.enc.littleEndian ? buf.readUInt16LE(start) : buf.readUInt16BE(start);
+    return this.enc.littleEndian ? buf[start]! | (buf[start + 1]! << 8) : (buf[start]! << 8) | buf[start + 1]!;
   }
   u32(): number {
-    const { buf, start } = this.src.window(this.pos, 4);
+    const start = this.src.ensure(this.pos, 4);
+    const buf = this.src.buffer;
     this.pos += 4;
     return this.enc.littleEndian ? buf.readUInt32LE(start) : buf.readUInt32BE(start);
   }
@@ -252,7 +254,8 @@ class Cursor {
     return ((group << 16) | element) >>> 0;
   }
   vr(): string {
-    const { buf, start } = this.src.window(this.pos, 2);
+    const start = this.src.ensure(this.pos, 2);
+    const buf = this.src.buffer;
     this.pos += 2;
     return String.fromCharCode(buf[start]!, buf[start + 1]!);
   }
