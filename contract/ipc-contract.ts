@@ -235,6 +235,8 @@ export const ModelInfoSchema = z.object({
   origin: z.enum(['bundled', 'user']),
   /** false: research use only; the UI must say so with every result. null when the manifest is unreadable. */
   clinicalUse: z.boolean().nullable(),
+  /** The manifest's intended-use statement (absent when the manifest is unreadable). */
+  intendedUse: z.string().optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfoSchema>;
 
@@ -335,14 +337,108 @@ export const ReviewListSchema = z.object({
   reviewed: z.number().int(),
   /** Every finding of the study has a review. */
   allReviewed: z.boolean(),
+  /** Reviewer-edited label maps (brush / eraser), kept beside the model's original mask. */
+  maskEdits: z.array(
+    z.object({
+      resultId: z.number().int(),
+      /** The original mask file the edit applies to. */
+      file: z.string(),
+      /** The reviewed mask, served like the original (resultUrl). */
+      reviewedFile: z.string(),
+      /** Per-label voxel counts of the reviewed mask (index -> count). */
+      voxels: z.record(z.string(), z.number().int()),
+      reviewer: z.string(),
+      editedAt: z.string(),
+    }),
+  ),
 });
 export type ReviewList = z.infer<typeof ReviewListSchema>;
 
 export const SettingsSchema = z.object({
   /** Stored with every review. */
   reviewerName: z.string(),
+  /** Setting ai.forceCpu: every analysis (and validation) runs on CPU whatever provider is bundled. */
+  aiForceCpu: z.boolean(),
+  /** Setting ai.autoRunOnImport: newly imported studies are analysed by every applicable model. */
+  aiAutoRunOnImport: z.boolean(),
 });
 export type Settings = z.infer<typeof SettingsSchema>;
+
+// --- Local model validation and the AI runtime -----------------------------
+
+const NullableNumber = z.number().nullable();
+const Ci95 = z.tuple([NullableNumber, NullableNumber]);
+
+export const ValidateModelRequestSchema = z.object({
+  modelId: z.string().min(1).max(64),
+  /** A folder with one sub-folder per label id, or a CSV of file,label rows (a path on the host machine). */
+  casesPath: Path,
+  /** Defaults to the model's last label. */
+  positiveLabel: z.string().min(1).max(200).optional(),
+});
+export type ValidateModelRequest = z.infer<typeof ValidateModelRequestSchema>;
+
+export const ValidationResultSchema = z.object({
+  modelId: z.string(),
+  modelName: z.string(),
+  modelVersion: z.string(),
+  modelSha256: z.string(),
+  intendedUse: z.string(),
+  clinicalUse: z.boolean(),
+  casesPath: z.string(),
+  positiveLabel: z.string(),
+  negativeLabels: z.array(z.string()),
+  provider: z.string().nullable(),
+  ortVersion: z.string().nullable(),
+  /** Cases analysed (excluded ones not counted). */
+  n: z.number().int(),
+  positives: z.number().int(),
+  /** Operating point: positive when score >= threshold. */
+  threshold: z.number(),
+  auc: NullableNumber,
+  accuracy: NullableNumber,
+  sensitivity: NullableNumber,
+  specificity: NullableNumber,
+  ppv: NullableNumber,
+  npv: NullableNumber,
+  f1: NullableNumber,
+  ece: NullableNumber,
+  brier: NullableNumber,
+  ci95: z.object({ auc: Ci95, accuracy: Ci95, sensitivity: Ci95, specificity: Ci95, ppv: Ci95, npv: Ci95, f1: Ci95, ece: Ci95, brier: Ci95 }),
+  ciMethod: z.string(),
+  confusion: z.object({ tp: z.number().int(), fp: z.number().int(), tn: z.number().int(), fn: z.number().int() }),
+  /** Highest threshold first, from (0, 0) to (1, 1); threshold null for the origin. */
+  roc: z.array(z.object({ fpr: z.number(), tpr: z.number(), threshold: NullableNumber })),
+  reliability: z.array(z.object({ lo: z.number(), hi: z.number(), n: z.number().int(), meanPredicted: NullableNumber, observed: NullableNumber })),
+  excluded: z.array(z.object({ file: z.string(), label: z.string(), status: z.string(), reason: z.string() })),
+  seconds: z.number(),
+  finishedAt: z.string(),
+});
+export type ValidationResult = z.infer<typeof ValidationResultSchema>;
+
+export const ValidateProgressSchema = z.object({ modelId: z.string(), done: z.number().int(), total: z.number().int() });
+export type ValidateProgress = z.infer<typeof ValidateProgressSchema>;
+
+export const RuntimeInfoSchema = z.object({
+  /** ONNX Runtime version of this installation (null when it cannot be read). */
+  ortVersion: z.string().nullable(),
+  platform: z.string(),
+  arch: z.string(),
+  /** Best first; cpu last (the fallback). */
+  providers: z.array(
+    z.object({
+      name: z.string(),
+      /** Its binaries are in this installation and it is in the provider order (whether the machine can run it shows when a session is created). */
+      available: z.boolean(),
+      /** Why it is not available, or not used. */
+      reason: z.string().optional(),
+    }),
+  ),
+  forceCpu: z.boolean(),
+  /** The provider that ran the latest analysis or validation. */
+  lastRun: z.object({ provider: z.string(), modelId: z.string(), at: z.string(), note: z.string().nullable().optional() }).nullable(),
+});
+export type RuntimeInfo = z.infer<typeof RuntimeInfoSchema>;
 
 const Empty = z.object({}).strict();
 
@@ -408,10 +504,33 @@ export const channels = {
   /** Accept, reject or correct one finding; stored with the reviewer's name and the time. */
   'review.set': { request: ReviewSetRequestSchema.strict(), response: ReviewSchema },
   'review.list': { request: z.object({ studyInstanceUid: Uid }).strict(), response: ReviewListSchema },
+  /**
+   * Saves brush / eraser edits of a segmentation mask: whole slices (planes of the source grid,
+   * uint8, gzip, base64). The model's mask is never changed; the reviewed mask is a second file.
+   */
+  'review.saveMaskEdits': {
+    request: z
+      .object({
+        resultId: z.number().int().positive(),
+        file: z.string().min(1).max(200),
+        slices: z.array(z.object({ slice: z.number().int().min(0), planeGzBase64: z.string().min(4).max(8_000_000) }).strict()).min(1).max(64),
+      })
+      .strict(),
+    response: z.object({ reviewedFile: z.string(), voxels: z.record(z.string(), z.number().int()) }),
+  },
   'settings.get': { request: Empty, response: SettingsSchema },
   'settings.update': {
-    request: z.object({ reviewerName: z.string().max(200).optional() }).strict(),
+    request: z.object({ reviewerName: z.string().max(200).optional(), aiForceCpu: z.boolean().optional(), aiAutoRunOnImport: z.boolean().optional() }).strict(),
     response: SettingsSchema,
+  },
+  /** Local validation of a classifier on labelled cases (runs off the main thread; progress as models.validateProgress). */
+  'models.validate': { request: ValidateModelRequestSchema.strict(), response: ValidationResultSchema },
+  /** ONNX Runtime version, execution providers and the provider that ran last. */
+  'ai.runtimeInfo': { request: Empty, response: RuntimeInfoSchema },
+  /** Saves a self-contained HTML report through a native save dialog (Electron only); saved false when cancelled. */
+  'reports.save': {
+    request: z.object({ suggestedName: z.string().min(1).max(200), html: z.string().min(1).max(20_000_000) }).strict(),
+    response: z.object({ saved: z.boolean(), path: z.string().nullable() }),
   },
 } as const;
 
@@ -449,6 +568,8 @@ export const events = {
   'library.changed': z.object({ reason: z.string() }),
   /** An analysis job changed state (queued, running phase, finished). */
   'analysis.progress': AnalysisProgressSchema,
+  /** Cases done of a running models.validate. */
+  'models.validateProgress': ValidateProgressSchema,
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;

@@ -1,4 +1,4 @@
-import type { BrowserWindow, Dialog, OpenDialogOptions } from 'electron';
+import type { BrowserWindow, Dialog, OpenDialogOptions, SaveDialogOptions } from 'electron';
 
 export type ImportSourceKind = 'folder' | 'files';
 
@@ -18,5 +18,24 @@ export function importSourceChooser(
     const window = parent();
     const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
     return result.canceled ? [] : result.filePaths;
+  };
+}
+
+/** The native save dialog behind `reports.save`: the chosen path, or null when cancelled. */
+export function reportSavePathChooser(
+  dialog: Pick<Dialog, 'showSaveDialog'>,
+  parent: () => BrowserWindow | null,
+): (suggestedName: string) => Promise<string | null> {
+  return async (suggestedName) => {
+    const options: SaveDialogOptions = {
+      title: 'Save report',
+      buttonLabel: 'Save',
+      defaultPath: suggestedName,
+      filters: [{ name: 'HTML report', extensions: ['html'] }],
+      properties: ['createDirectory', 'showOverwriteConfirmation'],
+    };
+    const window = parent();
+    const result = window ? await dialog.showSaveDialog(window, options) : await dialog.showSaveDialog(options);
+    return result.canceled || !result.filePath ? null : result.filePath;
   };
 }

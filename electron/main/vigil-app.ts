@@ -7,7 +7,7 @@ import { type BrowserWindow, app, dialog, ipcMain, protocol, session } from 'ele
 import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from './app-protocol';
 import { type EventSource, type RequestRouter, forwardEvents, registerIpcHandlers } from './ipc-registration';
 import { createMainWindow, focusWindow } from './main-window';
-import { importSourceChooser } from './native-dialog';
+import { importSourceChooser, reportSavePathChooser } from './native-dialog';
 import { guardNavigation } from './navigation-guard';
 import { denyAllPermissions } from './permission-policy';
 import { bundledExecutionProviders, resolveRuntimePaths, workerScriptUrl } from './runtime-paths';
@@ -35,6 +35,10 @@ export interface HostServicesOptions {
   /** Model packages the clinic adds, in the user-data folder. */
   userModelsDir: string;
   chooseImportSources: (kind: 'folder' | 'files') => Promise<string[]>;
+  /** Native save dialog for reports (reports.save): the chosen path, or null when cancelled. */
+  chooseSavePath?: (suggestedName: string) => Promise<string | null>;
+  /** The ONNX Runtime provider binaries this installation bundles (shown by ai.runtimeInfo). */
+  executionProviderInfo?: { name: string; bundled: boolean; requires: string }[];
   log: (msg: string) => void;
 }
 
@@ -100,9 +104,8 @@ export function startVigilApp(options: VigilAppOptions): boolean {
     const ensureDir = options.ensureDir ?? ((path: string) => mkdirSync(path, { recursive: true }));
     ensureDir(paths.dataDir);
     ensureDir(paths.userModelsDir);
-    const providers = bundledExecutionProviders(paths)
-      .filter((p) => p.bundled)
-      .map((p) => p.name);
+    const providerInfo = bundledExecutionProviders(paths);
+    const providers = providerInfo.filter((p) => p.bundled).map((p) => p.name);
     log(`[vigil] ${app.isPackaged ? 'packaged' : 'development'}; models ${paths.modelsDir}; ONNX Runtime providers bundled: ${providers.join(', ') || 'none'}`);
     const opened = await options.openServices({
       dataDir: paths.dataDir,
@@ -113,6 +116,8 @@ export function startVigilApp(options: VigilAppOptions): boolean {
       modelsDir: paths.modelsDir,
       userModelsDir: paths.userModelsDir,
       chooseImportSources: importSourceChooser(dialog, () => mainWindow),
+      chooseSavePath: reportSavePathChooser(dialog, () => mainWindow),
+      executionProviderInfo: providerInfo,
       log,
     });
     if (quitting) {

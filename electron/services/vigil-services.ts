@@ -4,12 +4,16 @@
  * and differ only in the host-specific handlers they pass in.
  */
 import { mkdirSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { AnalysisJob, AppInfo } from '../../contract/ipc-contract';
+import type { AnalysisJob, AppInfo, RuntimeInfo, ValidationResult } from '../../contract/ipc-contract';
 import { AnalysisService } from './ai/analysis-service';
 import { ModelRegistry } from './ai/model-registry';
-import { ReviewStore } from './ai/review-store';
-import type { ProviderName } from './ai/session-manager';
+import { reviewedMaskFile, ReviewStore } from './ai/review-store';
+import { ValidationInputError } from './ai/local-validation';
+import { type BundledProvider, detectBundledProviders, installedOrtVersion, runtimeInfo } from './ai/runtime-info';
+import { preferredProviders, type ProviderName } from './ai/session-manager';
+import { ValidationBusyError, ValidationRunner } from './ai/validation-runner';
 import { EventHub } from './event-hub';
 import { type ChannelHandlers, IpcRouter } from './ipc-router';
 import { StudyLibrary, type StorageMode } from './library/study-library';
@@ -41,6 +45,12 @@ export interface VigilServicesOptions {
   startAnalysisQueue?: boolean;
   /** Host-provided native picker (Electron only). */
   chooseImportSources?: (kind: 'folder' | 'files') => Promise<string[]>;
+  /** Host-provided native save dialog (Electron only): the chosen path, or null when cancelled. */
+  chooseSavePath?: (suggestedName: string) => Promise<string | null>;
+  /** URL of the bundled validation worker; defaults to validation-worker.js beside the inference worker; null runs in-process (unit tests). */
+  validationWorkerUrl?: URL | null;
+  /** The ONNX Runtime provider binaries the host bundles (Electron: runtime-paths); other hosts detect them. */
+  executionProviderInfo?: BundledProvider[];
   log?: (msg: string) => void;
 }
 
@@ -96,13 +106,90 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     reason: j.reason,
   });
 
-  const reviews = new ReviewStore(library.studyIndex.db, library.studyIndex);
-  const settingsView = () => ({ reviewerName: reviews.reviewerName });
+  const reviews = new ReviewStore(library.studyIndex.db, library.studyIndex, undefined, analysis.results);
+  const settingsView = () => ({ reviewerName: reviews.reviewerName, aiForceCpu: analysis.forceCpu, aiAutoRunOnImport: analysis.autoRunOnImport });
+
+  // Local validation (models.validate) runs in a worker of its own, off the main event loop.
+  const inferenceUrl = options.inferenceWorkerUrl === undefined ? new URL('./inference-worker.js', import.meta.url) : options.inferenceWorkerUrl;
+  const validation = new ValidationRunner({
+    workerUrl: options.validationWorkerUrl !== undefined ? options.validationWorkerUrl : inferenceUrl ? new URL('./validation-worker.js', inferenceUrl) : null,
+    ...(options.inferenceThreads ? { threads: options.inferenceThreads } : {}),
+    ...(options.executionProviders ? { providers: options.executionProviders } : {}),
+  });
+  let lastValidationRun: RuntimeInfo['lastRun'] = null;
+  const validate = async (request: { modelId: string; casesPath: string; positiveLabel?: string | undefined }): Promise<ValidationResult> => {
+    const model = await models.get(request.modelId);
+    if (!model) {
+      const listed = (await models.list()).find((m) => m.id === request.modelId);
+      throw new ServiceError(listed ? 'BAD_REQUEST' : 'NOT_FOUND', listed ? `model "${request.modelId}" is not usable: ${listed.reason ?? listed.status}` : `no model package with id "${request.modelId}"`);
+    }
+    const casesPath = resolve(request.casesPath);
+    try {
+      const r = await validation.run(
+        { model, casesPath, provider: analysis.forceCpu ? 'cpu' : 'auto', ...(request.positiveLabel ? { positiveLabel: request.positiveLabel } : {}) },
+        (done, total) => events.emit('models.validateProgress', { modelId: request.modelId, done, total }),
+      );
+      const finishedAt = new Date().toISOString();
+      if (r.provider) lastValidationRun = { provider: r.provider, modelId: r.modelId, at: finishedAt, note: null };
+      return {
+        modelId: r.modelId,
+        modelName: model.manifest.name,
+        modelVersion: r.modelVersion,
+        modelSha256: r.modelSha256,
+        intendedUse: model.manifest.intendedUse,
+        clinicalUse: model.manifest.clinicalUse,
+        casesPath,
+        positiveLabel: r.positiveLabel,
+        negativeLabels: r.negativeLabels,
+        provider: r.provider,
+        ortVersion: r.ortVersion,
+        n: r.n,
+        positives: r.positives,
+        threshold: r.threshold,
+        auc: r.auc,
+        accuracy: r.accuracy,
+        sensitivity: r.sensitivity,
+        specificity: r.specificity,
+        ppv: r.ppv,
+        npv: r.npv,
+        f1: r.f1,
+        ece: r.ece,
+        brier: r.brier,
+        ci95: r.ci95,
+        ciMethod: r.ciMethod,
+        confusion: r.confusion,
+        roc: r.roc.map((p) => ({ fpr: p.fpr, tpr: p.tpr, threshold: Number.isFinite(p.threshold) ? p.threshold : null })),
+        reliability: r.reliability,
+        excluded: r.excluded,
+        seconds: r.seconds,
+        finishedAt,
+      };
+    } catch (err) {
+      if (err instanceof ValidationInputError) throw new ServiceError('BAD_REQUEST', err.message);
+      if (err instanceof ValidationBusyError) throw new ServiceError('BUSY', err.message);
+      throw err;
+    }
+  };
+  const runtimeView = (): RuntimeInfo => {
+    const stored = analysis.results.latestRun();
+    const lastRun = [stored, lastValidationRun].filter((r): r is NonNullable<typeof r> => r !== null).sort((a, b) => b.at.localeCompare(a.at))[0] ?? null;
+    return runtimeInfo({
+      ortVersion: installedOrtVersion(),
+      platform: process.platform,
+      arch: process.arch,
+      bundled: options.executionProviderInfo ?? detectBundledProviders(),
+      order: options.executionProviders ?? preferredProviders(),
+      forceCpu: analysis.forceCpu,
+      lastRun,
+    });
+  };
   const resultFile = (resultId: number, file: string): string | null => {
     if (!Number.isInteger(resultId) || file !== basename(file)) return null;
     const r = analysis.results.get(resultId);
     if (!r) return null;
-    const declared = r.outputs.some((o) => (o.kind === 'segmentation' && o.mask.file === file) || (o.kind === 'heatmap' && o.map.file === file));
+    const declared = r.outputs.some(
+      (o) => (o.kind === 'segmentation' && (o.mask.file === file || reviewedMaskFile(o.mask.file) === file)) || (o.kind === 'heatmap' && o.map.file === file),
+    );
     return declared ? join(r.filesDir, file) : null;
   };
 
@@ -155,10 +242,26 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     },
     'review.set': (request) => reviews.set(request),
     'review.list': (request) => reviews.list(request.studyInstanceUid),
+    'review.saveMaskEdits': (request) => reviews.saveMaskEdits(request),
     'settings.get': () => settingsView(),
     'settings.update': (request) => {
       if (request.reviewerName !== undefined) reviews.setReviewerName(request.reviewerName);
+      if (request.aiForceCpu !== undefined) analysis.setForceCpu(request.aiForceCpu);
+      if (request.aiAutoRunOnImport !== undefined) analysis.setAutoRunOnImport(request.aiAutoRunOnImport);
       return settingsView();
+    },
+    'models.validate': (request) => validate(request),
+    'ai.runtimeInfo': () => runtimeView(),
+    'reports.save': async (request) => {
+      if (!options.chooseSavePath) throw new ServiceError('UNAVAILABLE', 'This host has no native save dialog; the page downloads the report instead.');
+      const path = await options.chooseSavePath(request.suggestedName);
+      if (!path) return { saved: false, path: null };
+      try {
+        await writeFile(path, request.html, 'utf8');
+      } catch (err) {
+        throw new ServiceError('IO_ERROR', `Could not save the report to ${path}: ${(err as Error).message}`);
+      }
+      return { saved: true, path };
     },
     'dialog.chooseImportSources': async (request) => {
       if (!options.chooseImportSources) {
@@ -180,6 +283,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     instanceFile: (uid) => library.instancePath(uid),
     resultFile,
     close: async () => {
+      await validation.close();
       await analysis.close();
       await library.close();
     },

@@ -19,7 +19,8 @@ import { useImporter } from './hooks/use-importer';
 import { useStudyList } from './hooks/use-study-list';
 import { t } from './i18n/strings';
 import { toDicomDate } from './lib/format';
-import { useRoute } from './lib/route';
+import { MODELS_HASH, useRoute } from './lib/route';
+import { ModelsPage } from './models/ModelsPage';
 
 /** The viewer (Cornerstone3D, vtk.js, codecs) is a separate chunk, loaded on first use. */
 const ViewerPage = lazy(() => import('./viewer/ViewerPage').then((m) => ({ default: m.ViewerPage })));
@@ -38,7 +39,9 @@ export function App({ vigil }: { vigil: VigilApi }) {
   const banner = <ErrorBanner errors={errors} onDismiss={dismiss} />;
   return (
     <AppContext value={services}>
-      {route.name === 'study' ? (
+      {route.name === 'models' ? (
+        <ModelsPage banner={banner} />
+      ) : route.name === 'study' ? (
         <Suspense fallback={<div className="splash">{t('viewer.loading')}</div>}>
           <ViewerPage key={route.studyInstanceUid} studyInstanceUid={route.studyInstanceUid} initialSeriesUid={route.seriesInstanceUid} banner={banner} />
         </Suspense>
@@ -140,6 +143,9 @@ function StudyBrowser({ banner }: { banner: React.ReactNode }) {
           {t(vigil.host === 'electron' ? 'host.electron' : 'host.bridge')}
         </span>
         <span className="spacer" />
+        <a className="button ghost" href={MODELS_HASH} data-testid="open-models">
+          {t('models.open')}
+        </a>
         <ImportControls onImport={startImport} disabled={busy} />
       </header>
       <FilterBar filters={filters} modalities={list?.modalities ?? []} onChange={setFilters} />

@@ -22,6 +22,7 @@ export interface RegisteredModel {
   path: string;
   origin: 'bundled' | 'user';
   clinicalUse: boolean | null;
+  intendedUse?: string;
 }
 
 export interface ReadyModel {
@@ -80,6 +81,7 @@ export class ModelRegistry {
         path: pkg.dir,
         origin,
         clinicalUse: m?.clinicalUse ?? null,
+        ...(m?.intendedUse ? { intendedUse: m.intendedUse } : {}),
       };
       return pkg.status === 'ok' ? { ...base, status: 'ok' as const } : { ...base, status: 'invalid' as const, reason: pkg.reason };
     });

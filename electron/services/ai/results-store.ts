@@ -130,6 +130,16 @@ export class ResultsStore {
     };
   }
 
+  /** The latest result an execution provider ran (for the runtime panel), or null. */
+  latestRun(): { provider: string; modelId: string; at: string; note: string | null } | null {
+    const row = this.db
+      .prepare<[], { provider: string; model_id: string; created_at: string; provider_note: string | null }>(
+        'SELECT provider, model_id, created_at, provider_note FROM ai_results WHERE provider IS NOT NULL ORDER BY id DESC LIMIT 1',
+      )
+      .get();
+    return row ? { provider: row.provider, modelId: row.model_id, at: row.created_at, note: row.provider_note } : null;
+  }
+
   get(id: number): StoredResult | null {
     const row = this.db.prepare<[number], Row>('SELECT * FROM ai_results WHERE id = ?').get(id);
     return row ? this.toResult(row) : null;
@@ -148,6 +158,7 @@ export class ResultsStore {
     this.db.prepare('DELETE FROM ai_results WHERE study_uid = ?').run(studyUid);
     this.db.prepare('DELETE FROM ai_jobs WHERE study_uid = ?').run(studyUid);
     this.db.prepare('DELETE FROM ai_reviews WHERE study_uid = ?').run(studyUid);
+    this.db.prepare('DELETE FROM ai_mask_edits WHERE study_uid = ?').run(studyUid);
     rmSync(join(this.root, folderName(studyUid)), { recursive: true, force: true });
   }
 

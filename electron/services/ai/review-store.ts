@@ -6,9 +6,13 @@
  * own output in ai_results is never modified, so original and reviewed
  * versions sit side by side.
  */
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { Review, ReviewList, ReviewSetRequest } from '../../../contract/ipc-contract';
 import { ServiceError } from '../service-error';
+import type { ResultsStore } from './results-store';
 
 const SETTING_REVIEWER = 'review.reviewerName';
 
@@ -43,11 +47,23 @@ export interface SettingsAccess {
   setSetting(key: string, value: string): void;
 }
 
+/** The reviewed copy of a mask file: `seg-mask.u8.gz` -> `seg-mask.u8.reviewed.gz`. */
+export function reviewedMaskFile(file: string): string {
+  return file.replace(/\.gz$/, '') + '.reviewed.gz';
+}
+
+export interface MaskEditRequest {
+  resultId: number;
+  file: string;
+  slices: { slice: number; planeGzBase64: string }[];
+}
+
 export class ReviewStore {
   constructor(
     private readonly db: Database.Database,
     private readonly settings: SettingsAccess,
     private readonly now: () => Date = () => new Date(),
+    private readonly results: ResultsStore | null = null,
   ) {}
 
   get reviewerName(): string {
@@ -121,6 +137,56 @@ export class ReviewStore {
         if (done.has(`${r.id}\0${f.label}`)) reviewed++;
       }
     }
-    return { reviews, findings, reviewed, allReviewed: findings > 0 && reviewed === findings };
+    const maskEdits = this.db
+      .prepare<[string], { result_id: number; file: string; reviewed_file: string; voxels: string; reviewer: string; edited_at: string }>(
+        'SELECT * FROM ai_mask_edits e WHERE study_uid = ? AND id = (SELECT max(id) FROM ai_mask_edits x WHERE x.result_id = e.result_id AND x.file = e.file) ORDER BY id',
+      )
+      .all(studyUid)
+      .map((e) => ({ resultId: e.result_id, file: e.file, reviewedFile: e.reviewed_file, voxels: JSON.parse(e.voxels) as Record<string, number>, reviewer: e.reviewer, editedAt: e.edited_at }));
+    return { reviews, findings, reviewed, allReviewed: findings > 0 && reviewed === findings, maskEdits };
+  }
+
+  /**
+   * Brush / eraser edits of a segmentation mask: replaces whole slices in the
+   * reviewed copy (made from the model's mask on the first edit) and records
+   * who edited which slices when. The model's mask file is never written.
+   */
+  saveMaskEdits(req: MaskEditRequest): { reviewedFile: string; voxels: Record<string, number> } {
+    const result = this.results?.get(req.resultId);
+    if (!result) throw new ServiceError('NOT_FOUND', `No analysis result ${req.resultId}.`);
+    const seg = result.outputs.find((o) => o.kind === 'segmentation' && o.mask.file === req.file);
+    if (!seg || seg.kind !== 'segmentation') throw new ServiceError('NOT_FOUND', `Result ${req.resultId} has no mask ${req.file}.`);
+    const reviewer = this.reviewerName;
+    if (!reviewer) throw new ServiceError('BAD_REQUEST', 'Set the reviewer name in the settings before editing a label map.');
+    const [slices, rows, cols] = seg.mask.shape;
+    const plane = rows * cols;
+    const reviewedFile = reviewedMaskFile(req.file);
+    const reviewedPath = join(result.filesDir, reviewedFile);
+    const source = existsSync(reviewedPath) ? reviewedPath : join(result.filesDir, req.file);
+    const mask = new Uint8Array(gunzipSync(readFileSync(source)));
+    if (mask.length !== slices * plane) throw new ServiceError('IO_ERROR', `Mask ${req.file} has ${mask.length} voxels, expected ${slices * plane}.`);
+    const allowed = new Set(seg.labels.map((l) => l.index));
+    for (const { slice, planeGzBase64 } of req.slices) {
+      if (slice >= slices) throw new ServiceError('BAD_REQUEST', `Slice ${slice} is outside the mask (${slices} slices).`);
+      let values: Uint8Array;
+      try {
+        values = new Uint8Array(gunzipSync(Buffer.from(planeGzBase64, 'base64'), { maxOutputLength: plane + 1 }));
+      } catch {
+        throw new ServiceError('BAD_REQUEST', `Slice ${slice}: not a gzip plane of ${rows}×${cols} voxels.`);
+      }
+      if (values.length !== plane) throw new ServiceError('BAD_REQUEST', `Slice ${slice}: ${values.length} voxels, expected ${plane}.`);
+      for (const v of values) if (!allowed.has(v)) throw new ServiceError('BAD_REQUEST', `Slice ${slice}: label ${v} is not one of the model's labels.`);
+      mask.set(values, slice * plane);
+    }
+    const voxels: Record<string, number> = {};
+    for (const l of seg.labels) voxels[String(l.index)] = 0;
+    for (const v of mask) voxels[String(v)] = (voxels[String(v)] ?? 0) + 1;
+    // Write-then-rename: a crash never leaves a half-written reviewed mask.
+    writeFileSync(`${reviewedPath}.tmp`, gzipSync(mask, { level: 1 }));
+    renameSync(`${reviewedPath}.tmp`, reviewedPath);
+    this.db
+      .prepare('INSERT INTO ai_mask_edits (result_id, study_uid, file, reviewed_file, slices, voxels, reviewer, edited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(req.resultId, result.studyInstanceUid, req.file, reviewedFile, JSON.stringify(req.slices.map((x) => x.slice)), JSON.stringify(voxels), reviewer, this.now().toISOString());
+    return { reviewedFile, voxels };
   }
 }

@@ -172,6 +172,25 @@ const MIGRATIONS: string[] = [
     DELETE FROM ai_reviews WHERE study_uid = OLD.study_uid;
   END;
   `,
+  // v4: reviewer edits of segmentation masks (brush / eraser). The edited mask is a second file in the
+  // result's folder; each save is a row (who, when, which slices), the latest is the current state.
+  `
+  CREATE TABLE ai_mask_edits (
+    id INTEGER PRIMARY KEY,
+    result_id INTEGER NOT NULL,
+    study_uid TEXT NOT NULL,
+    file TEXT NOT NULL,
+    reviewed_file TEXT NOT NULL,
+    slices TEXT NOT NULL,
+    voxels TEXT NOT NULL,
+    reviewer TEXT NOT NULL,
+    edited_at TEXT NOT NULL
+  );
+  CREATE INDEX ai_mask_edits_study ON ai_mask_edits(study_uid);
+  CREATE TRIGGER ai_mask_edits_follow_study_delete AFTER DELETE ON studies BEGIN
+    DELETE FROM ai_mask_edits WHERE study_uid = OLD.study_uid;
+  END;
+  `,
 ];
 
 export interface LibraryTotals {

@@ -2,12 +2,19 @@
  * Hash routing without a router dependency:
  *   #/                      the study browser
  *   #/study/<StudyUID>      the viewer (optionally ?series=<SeriesUID>)
+ *   #/models                models, AI runtime and local validation
  */
 import { useEffect, useState } from 'react';
 
-export type Route = { readonly name: 'browser' } | { readonly name: 'study'; readonly studyInstanceUid: string; readonly seriesInstanceUid?: string };
+export type Route =
+  | { readonly name: 'browser' }
+  | { readonly name: 'models' }
+  | { readonly name: 'study'; readonly studyInstanceUid: string; readonly seriesInstanceUid?: string };
+
+export const MODELS_HASH = '#/models';
 
 export function parseRoute(hash: string): Route {
+  if (hash === MODELS_HASH || hash === `${MODELS_HASH}/`) return { name: 'models' };
   const m = /^#\/study\/([^?/]+)(?:\?(.*))?$/.exec(hash);
   if (!m?.[1]) return { name: 'browser' };
   let studyInstanceUid: string;
@@ -27,6 +34,10 @@ export function studyHash(studyInstanceUid: string, seriesInstanceUid?: string):
 
 export function openStudy(studyInstanceUid: string, seriesInstanceUid?: string): void {
   window.location.hash = studyHash(studyInstanceUid, seriesInstanceUid);
+}
+
+export function openModels(): void {
+  window.location.hash = MODELS_HASH;
 }
 
 export function openBrowser(): void {

@@ -4,7 +4,7 @@
  * the right. Radiologist bindings: wheel/arrows/PageUp/PageDown/Home/End
  * scroll, left-drag W/L, right-drag zoom, middle-drag pan, 1–5 CT presets.
  */
-import { type StackViewport, eventTarget, metaData, utilities as csUtilities } from '@cornerstonejs/core';
+import { type StackViewport, eventTarget, metaData } from '@cornerstonejs/core';
 import { useCallback, useEffect, useMemo, useState } from 'react';
 import type { AnalysisResult, Finding, InstanceSummary, SeriesSummary, StudyDetail } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
@@ -338,14 +338,27 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   useEffect(() => () => clearMeasurements(), []);
 
   // Test and support hook: canvas CSS position of an image pixel centre (column, row) of the displayed image in a slot,
-  // through Cornerstone's own metadata path (independent of the overlay's transform).
+  // from Cornerstone's image-plane metadata and worldToCanvas (independent of the overlay's transform).
   useEffect(() => {
     const w = window as unknown as { __vigilImageToCanvas?: (slot: number, col: number, row: number) => [number, number] | null };
     w.__vigilImageToCanvas = (slot, col, row) => {
       const vp = stackViewport(viewportIdFor(slot));
       const imageId = vp?.getCurrentImageId?.();
       if (!vp || !imageId) return null;
-      const world = csUtilities.imageToWorldCoords(imageId, [col + 0.5, row + 0.5]) as [number, number, number];
+      // The image plane as Cornerstone's metadata describes it (its defaults where the image has no geometry).
+      const plane = (metaData.get('imagePlaneModule', imageId) ?? {}) as {
+        rowCosines?: number[];
+        columnCosines?: number[];
+        imagePositionPatient?: number[];
+        rowPixelSpacing?: number | null;
+        columnPixelSpacing?: number | null;
+      };
+      const rowDir = plane.rowCosines ?? [1, 0, 0];
+      const colDir = plane.columnCosines ?? [0, 1, 0];
+      const origin = plane.imagePositionPatient ?? [0, 0, 0];
+      const dx = plane.columnPixelSpacing || 1;
+      const dy = plane.rowPixelSpacing || 1;
+      const world = [0, 1, 2].map((a) => origin[a]! + rowDir[a]! * dx * col + colDir[a]! * dy * row) as [number, number, number];
       const p = vp.worldToCanvas(world);
       return [p[0], p[1]];
     };

@@ -101,7 +101,13 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
         />
       </label>
       <div className="run-model" title={t('findings.runTitle')}>
-        <select data-testid="run-model-select" value={modelChoice} aria-label={t('findings.run')} onChange={(e) => setModelChoice(e.currentTarget.value)}>
+        <select
+          data-testid="run-model-select"
+          value={modelChoice}
+          aria-label={t('findings.run')}
+          onFocus={analysis.refreshModels}
+          onChange={(e) => setModelChoice(e.currentTarget.value)}
+        >
           <option value="">{t('findings.runAll')}</option>
           {models
             .filter((m) => m.status === 'ok')
@@ -192,7 +198,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                     return (
                       <li
                         key={f.label}
-                        className={`finding ${f.positive ? 'positive' : 'negative'}${rev ? ` reviewed ${rev.decision}` : ''}`}
+                        className={`finding ${f.positive && !f.normal ? 'positive' : 'negative'}${rev ? ` reviewed ${rev.decision}` : ''}`}
                         data-testid="finding-item"
                         data-label={f.label}
                         data-positive={f.positive}
@@ -202,7 +208,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                         <button type="button" className="finding-main" data-testid="finding-jump" title={t('findings.jumpTitle')} onClick={() => onJump(r, f)}>
                           {seg && <span className="label-swatch" style={{ background: `rgb(${seg.color.join(',')})` }} />}
                           <span className="finding-label">{f.label}</span>
-                          <span className={f.positive ? 'finding-flag positive' : 'finding-flag'}>{f.positive ? t('findings.positive') : t('findings.negative')}</span>
+                          <span className={f.positive && !f.normal ? 'finding-flag positive' : 'finding-flag'}>{f.positive ? t('findings.positive') : t('findings.negative')}</span>
                         </button>
                         <div className="finding-numbers">
                           <span>{t('findings.score', { score: fmtScore(f.score) })}</span>

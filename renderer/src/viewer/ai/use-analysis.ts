@@ -18,6 +18,8 @@ export interface StudyAnalysis {
   readonly jobs: readonly QueueEntry[];
   readonly reviewerName: string;
   refresh(): void;
+  /** Re-reads the model packages (a package may have been added since the viewer opened). */
+  refreshModels(): void;
   setReviewerName(name: string): Promise<void>;
 }
 
@@ -31,7 +33,9 @@ export function useStudyAnalysis(studyInstanceUid: string): StudyAnalysis {
   const [jobs, setJobs] = useState<readonly QueueEntry[]>([]);
   const [reviewerName, setName] = useState('');
   const [tick, setTick] = useState(0);
+  const [modelsTick, setModelsTick] = useState(0);
   const refresh = useCallback(() => setTick((n) => n + 1), []);
+  const refreshModels = useCallback(() => setModelsTick((n) => n + 1), []);
 
   const report = useCallback((e: VigilError) => reportError(e), [reportError]);
 
@@ -51,10 +55,18 @@ export function useStudyAnalysis(studyInstanceUid: string): StudyAnalysis {
 
   useEffect(() => {
     let stale = false;
-    void Promise.all([vigil.models.list({}), vigil.settings.get({})]).then(([m, s]) => {
-      if (stale) return;
-      if (m.ok) setModels(m.value.models);
-      if (s.ok) setName(s.value.reviewerName);
+    void vigil.models.list({}).then((m) => {
+      if (!stale && m.ok) setModels(m.value.models);
+    });
+    return () => {
+      stale = true;
+    };
+  }, [vigil, modelsTick]);
+
+  useEffect(() => {
+    let stale = false;
+    void vigil.settings.get({}).then((s) => {
+      if (!stale && s.ok) setName(s.value.reviewerName);
     });
     return () => {
       stale = true;
@@ -82,5 +94,5 @@ export function useStudyAnalysis(studyInstanceUid: string): StudyAnalysis {
     [vigil, report],
   );
 
-  return { results, reviews, models, jobs, reviewerName, refresh, setReviewerName };
+  return { results, reviews, models, jobs, reviewerName, refresh, refreshModels, setReviewerName };
 }

@@ -1,0 +1,116 @@
+/**
+ * ValidationRunner: runs a local validation (electron/services/ai/local-validation.ts)
+ * for the `models.validate` channel. Collecting the cases, decoding, ONNX
+ * Runtime and the bootstrap run in a worker thread of their own, so the main
+ * event loop (IPC, the library, the analysis queue) stays responsive; without a
+ * worker URL it runs in-process (unit tests). One validation at a time.
+ */
+import { existsSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
+import { collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from './local-validation';
+import type { ReadyModel } from './model-registry';
+import { type ProviderName, type ProviderPreference, SessionManager } from './session-manager';
+
+export interface ValidationJob {
+  model: ReadyModel;
+  casesPath: string;
+  positiveLabel?: string;
+  provider: ProviderPreference;
+  resamples?: number;
+}
+
+export type ValidationWorkerRequest = { type: 'run'; job: ValidationJob; threads?: number; providers?: ProviderName[] };
+export type ValidationWorkerReply =
+  | { type: 'progress'; done: number; total: number }
+  | { type: 'result'; report: ValidationReport }
+  | { type: 'error'; message: string; input: boolean };
+
+/** Collects the cases and validates: the body shared by the worker and the in-process path. */
+export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: (done: number, total: number) => void): Promise<ValidationReport> {
+  const { output } = operatingPoint(job.model.manifest, job.positiveLabel);
+  const cases = collectCases(job.casesPath, output.labels);
+  const report = await validateModel({
+    model: job.model,
+    cases,
+    sessions,
+    provider: job.provider,
+    ...(job.positiveLabel ? { positiveLabel: job.positiveLabel } : {}),
+    ...(job.resamples !== undefined ? { resamples: job.resamples } : {}),
+    onProgress,
+  });
+  // Per-case rows stay on the host side of the boundary only as the excluded list.
+  return { ...report, cases: [] };
+}
+
+export interface ValidationRunnerOptions {
+  /** Bundled validation worker; null runs in-process. */
+  workerUrl: URL | null;
+  threads?: number;
+  providers?: ProviderName[];
+}
+
+export class ValidationBusyError extends Error {
+  constructor() {
+    super('a validation is already running; wait for it to finish');
+    this.name = 'ValidationBusyError';
+  }
+}
+
+export class ValidationRunner {
+  private running = false;
+  private worker: Worker | null = null;
+
+  constructor(private readonly opts: ValidationRunnerOptions) {}
+
+  get busy(): boolean {
+    return this.running;
+  }
+
+  async run(job: ValidationJob, onProgress: (done: number, total: number) => void = () => undefined): Promise<ValidationReport> {
+    if (this.running) throw new ValidationBusyError();
+    this.running = true;
+    try {
+      if (!this.opts.workerUrl) {
+        const sessions = new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
+        try {
+          return await runValidationJob(job, sessions, onProgress);
+        } finally {
+          await sessions.close();
+        }
+      }
+      return await this.inWorker(this.opts.workerUrl, job, onProgress);
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private inWorker(url: URL, job: ValidationJob, onProgress: (done: number, total: number) => void): Promise<ValidationReport> {
+    if (url.protocol === 'file:' && !existsSync(url)) return Promise.reject(new Error(`validation worker bundle not found at ${url.pathname}; run the build first`));
+    return new Promise<ValidationReport>((resolve, reject) => {
+      const worker = new Worker(url);
+      this.worker = worker;
+      let settled = false;
+      const finish = (fn: () => void) => {
+        if (settled) return;
+        settled = true;
+        this.worker = null;
+        void worker.terminate();
+        fn();
+      };
+      worker.on('message', (msg: ValidationWorkerReply) => {
+        if (msg.type === 'progress') onProgress(msg.done, msg.total);
+        else if (msg.type === 'result') finish(() => resolve(msg.report));
+        else finish(() => reject(msg.input ? new ValidationInputError(msg.message) : new Error(msg.message)));
+      });
+      worker.on('error', (err) => finish(() => reject(err)));
+      worker.on('exit', (code) => finish(() => reject(new Error(`validation worker exited with code ${code}`))));
+      worker.postMessage({ type: 'run', job, ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) } satisfies ValidationWorkerRequest);
+    });
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = null;
+    await worker?.terminate();
+  }
+}

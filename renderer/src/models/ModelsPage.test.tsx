@@ -1,0 +1,264 @@
+import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { ModelInfo, Result, RuntimeInfo, Settings, ValidationResult } from '../../../contract/ipc-contract';
+import { App } from '../App';
+import { AppContext } from '../app-context';
+import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
+import { ModelsPage } from './ModelsPage';
+import { buildReportHtml, escapeHtml } from './report-html';
+
+afterEach(() => {
+  cleanup();
+  vi.restoreAllMocks();
+});
+
+const MODELS: ModelInfo[] = [
+  { id: 'cxr-pneumonia', name: 'CXR pneumonia', version: '1.0.0', status: 'ok', path: '/m/cxr', origin: 'bundled', clinicalUse: false, intendedUse: 'Research demonstration. Not for clinical use.' },
+  { id: 'broken', name: '', version: '', status: 'invalid', reason: 'model.onnx sha-256 does not match the manifest', path: '/m/broken', origin: 'user', clinicalUse: null },
+];
+
+function result(overrides: Partial<ValidationResult> = {}): ValidationResult {
+  const ci: [number, number] = [0.7, 0.9];
+  return {
+    modelId: 'cxr-pneumonia',
+    modelName: 'CXR <b>pneumonia</b>',
+    modelVersion: '1.0.0',
+    modelSha256: 'ab'.repeat(32),
+    intendedUse: 'Research demonstration <script>alert(1)</script>',
+    clinicalUse: false,
+    casesPath: '/cases',
+    positiveLabel: 'pneumonia',
+    negativeLabels: ['normal'],
+    provider: 'cpu',
+    ortVersion: '1.30.0',
+    n: 40,
+    positives: 20,
+    threshold: 0.5,
+    auc: 0.91,
+    accuracy: 0.825,
+    sensitivity: 0.9,
+    specificity: 0.75,
+    ppv: 0.783,
+    npv: 0.882,
+    f1: 0.837,
+    ece: 0.05,
+    brier: 0.12,
+    ci95: { auc: ci, accuracy: ci, sensitivity: ci, specificity: ci, ppv: ci, npv: ci, f1: [null, null], ece: ci, brier: ci },
+    ciMethod: 'percentile bootstrap, 2000 resamples',
+    confusion: { tp: 18, fn: 2, fp: 5, tn: 15 },
+    roc: [
+      { fpr: 0, tpr: 0, threshold: null },
+      { fpr: 0.1, tpr: 0.6, threshold: 0.8 },
+      { fpr: 0.25, tpr: 0.9, threshold: 0.5 },
+      { fpr: 1, tpr: 1, threshold: 0.01 },
+    ],
+    reliability: [],
+    excluded: [{ file: '/cases/pneumonia/bad.dcm', label: 'pneumonia', status: 'not-applicable', reason: 'modality CT is not one of CR, DX' }],
+    seconds: 2.5,
+    finishedAt: '2026-01-02T03:04:05.000Z',
+    ...overrides,
+  };
+}
+
+const RUNTIME: RuntimeInfo = {
+  ortVersion: '1.30.0',
+  platform: 'linux',
+  arch: 'x64',
+  providers: [
+    { name: 'cuda', available: false, reason: 'not in this installation (needs an NVIDIA GPU)' },
+    { name: 'cpu', available: true },
+  ],
+  forceCpu: false,
+  lastRun: { provider: 'cpu', modelId: 'cxr-pneumonia', at: '2026-01-02T03:04:05.000Z', note: null },
+};
+
+type ModelsFake = FakeVigil & {
+  /** The mocks behind the Models page's channels. */
+  m: { validate: ReturnType<typeof vi.fn>; update: ReturnType<typeof vi.fn>; save: ReturnType<typeof vi.fn> };
+};
+
+function fake(host: 'electron' | 'bridge' = 'bridge', validate?: () => Promise<Result<ValidationResult>>): ModelsFake {
+  const base = fakeVigil({ host });
+  let settings: Settings = { reviewerName: '', aiForceCpu: false, aiAutoRunOnImport: false };
+  const m = {
+    validate: vi.fn(validate ?? (async () => ok(result()))),
+    update: vi.fn(async (patch: Partial<Settings>) => ok((settings = { ...settings, ...patch }))),
+    save: vi.fn(async () => ok({ saved: true, path: '/home/u/report.html' })),
+  };
+  return Object.assign(base, {
+    models: { list: vi.fn(async () => ok({ models: MODELS })), validate: m.validate },
+    ai: { runtimeInfo: vi.fn(async () => ok(RUNTIME)) },
+    settings: { get: vi.fn(async () => ok(settings)), update: m.update },
+    reports: { save: m.save },
+    m,
+  }) as unknown as ModelsFake;
+}
+
+function renderPage(vigil: ModelsFake) {
+  const reportError = vi.fn();
+  render(
+    <AppContext value={{ vigil, reportError }}>
+      <ModelsPage />
+    </AppContext>,
+  );
+  return reportError;
+}
+
+describe('Models page', () => {
+  it('lists models with status, version, intended use and the clinical-use flag, and the runtime providers', async () => {
+    const vigil = fake();
+    renderPage(vigil);
+    const items = await screen.findAllByTestId('model-item');
+    expect(items).toHaveLength(2);
+    expect(items[0]!.textContent).toContain('v1.0.0');
+    expect(items[0]!.textContent).toContain('ok');
+    expect(items[0]!.textContent).toContain('research only');
+    expect(items[0]!.textContent).toContain('Research demonstration. Not for clinical use.');
+    expect(items[1]!.textContent).toContain('invalid');
+    expect(items[1]!.textContent).toContain('sha-256 does not match');
+    const providers = await screen.findByTestId('runtime-providers');
+    expect(within(providers).getAllByRole('listitem').map((li) => li.getAttribute('data-provider'))).toEqual(['cuda', 'cpu']);
+    expect(providers.textContent).toContain('needs an NVIDIA GPU');
+    expect(providers.querySelector('[data-provider="cpu"]')!.textContent).toContain('ran last');
+    expect(screen.getByTestId('intended-use').textContent).toContain('Not for clinical use.');
+  });
+
+  it('toggles the force-CPU and auto-run settings', async () => {
+    const vigil = fake();
+    renderPage(vigil);
+    const force = await screen.findByTestId('setting-force-cpu');
+    await waitFor(() => expect((force as HTMLInputElement).disabled).toBe(false));
+    fireEvent.click(force);
+    await waitFor(() => expect(vigil.m.update).toHaveBeenCalledWith({ aiForceCpu: true }));
+    await waitFor(() => expect((force as HTMLInputElement).checked).toBe(true));
+    fireEvent.click(screen.getByTestId('setting-auto-run'));
+    await waitFor(() => expect(vigil.m.update).toHaveBeenCalledWith({ aiAutoRunOnImport: true }));
+  });
+
+  it('validates the chosen model on a typed path (bridge), shows progress, metrics, ROC, confusion matrix and excluded cases', async () => {
+    let finish!: (r: Result<ValidationResult>) => void;
+    const vigil = fake('bridge', () => new Promise((resolve) => (finish = resolve)));
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    const run = screen.getByTestId('validate-run') as HTMLButtonElement;
+    expect(run.disabled).toBe(true);
+    expect(screen.getByText(/a path on the machine running the bridge/)).toBeTruthy();
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: ' /cases ' } });
+    fireEvent.click(run);
+    await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/cases' }));
+    act(() => vigil.emit('models.validateProgress', { modelId: 'cxr-pneumonia', done: 7, total: 41 }));
+    expect(screen.getByTestId('validate-progress').textContent).toContain('7 of 41');
+    await act(async () => finish(ok(result())));
+
+    const metrics = await screen.findByTestId('validation-metrics');
+    const row = (key: string) => metrics.querySelector(`[data-metric="${key}"]`)!.textContent;
+    expect(row('auc')).toContain('0.910');
+    expect(row('auc')).toContain('0.700–0.900');
+    expect(row('f1')).toContain('n/a');
+    expect(row('n')).toContain('40');
+    expect(row('threshold')).toContain('0.5');
+    for (const label of ['AUC', 'Accuracy', 'Sensitivity', 'Specificity', 'PPV', 'NPV', 'F1']) expect(metrics.textContent).toContain(label);
+
+    const roc = screen.getByTestId('roc-curve');
+    expect(roc.querySelector('[data-testid="roc-path"]')!.getAttribute('d')).toMatch(/^M44\.00,\d+\.\d+ L/);
+    expect(roc.querySelector('[data-testid="roc-operating-point"]')).not.toBeNull();
+
+    const cm = screen.getByTestId('confusion-matrix');
+    expect(within(cm).getByTestId('cm-tp').textContent).toContain('18');
+    expect(within(cm).getByTestId('cm-fn').textContent).toContain('2');
+    expect(within(cm).getByTestId('cm-fp').textContent).toContain('5');
+    expect(within(cm).getByTestId('cm-tn').textContent).toContain('15');
+    expect(cm.textContent).toContain('pneumonia');
+    expect(cm.textContent).toContain('normal');
+
+    expect(screen.getByTestId('excluded-cases').textContent).toContain('modality CT is not one of CR, DX');
+    // The result's intended use is rendered as text, never as markup.
+    expect(document.querySelector('script')).toBeNull();
+    expect(screen.getAllByTestId('intended-use').some((b) => b.textContent!.includes('<script>alert(1)</script>'))).toBe(true);
+  });
+
+  it('shows a validation error inline', async () => {
+    const vigil = fake('bridge', async () => ({ ok: false, error: { code: 'BAD_REQUEST', message: 'sub-folder(s) "cats" are not label ids' } }));
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/x' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    expect((await screen.findByTestId('validate-error')).textContent).toContain('"cats"');
+  });
+
+  it('bridge: Save report downloads a Blob through <a download>', async () => {
+    const vigil = fake('bridge');
+    const created: Blob[] = [];
+    const createObjectURL = vi.fn((b: Blob) => {
+      created.push(b);
+      return 'blob:report';
+    });
+    Object.assign(URL, { createObjectURL, revokeObjectURL: vi.fn() });
+    const clicked: HTMLAnchorElement[] = [];
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      clicked.push(this);
+    });
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    fireEvent.click(await screen.findByTestId('save-report'));
+    expect(clicked).toHaveLength(1);
+    expect(clicked[0]!.download).toBe('validation-cxr-pneumonia-20260102-0304.html');
+    expect(created[0]!.type).toContain('text/html');
+    expect(vigil.m.save).not.toHaveBeenCalled();
+    expect(screen.getByTestId('report-saved').textContent).toContain('downloaded');
+  });
+
+  it('electron: chooses the cases folder with the native dialog and saves the report through reports.save', async () => {
+    const vigil = fake('electron');
+    vigil.mocks.chooseImportSources.mockResolvedValue(ok({ paths: ['/picked/cases'] }));
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.click(screen.getByTestId('validate-choose'));
+    await waitFor(() => expect((screen.getByTestId('validate-cases') as HTMLInputElement).value).toBe('/picked/cases'));
+    fireEvent.click(screen.getByTestId('validate-run'));
+    fireEvent.click(await screen.findByTestId('save-report'));
+    await waitFor(() => expect(vigil.m.save).toHaveBeenCalledTimes(1));
+    const req = vigil.m.save.mock.calls[0]![0] as { suggestedName: string; html: string };
+    expect(req.suggestedName).toBe('validation-cxr-pneumonia-20260102-0304.html');
+    expect(req.html).toContain('<svg');
+    expect((await screen.findByTestId('report-saved')).textContent).toContain('/home/u/report.html');
+  });
+});
+
+describe('routing', () => {
+  it('#/models renders the Models page; its back button returns to the study browser', async () => {
+    window.location.hash = '#/models';
+    try {
+      render(<App vigil={fake()} />);
+      await screen.findByTestId('models-page');
+      fireEvent.click(screen.getByTestId('back-to-library'));
+      expect(window.location.hash).toBe('#/');
+    } finally {
+      window.location.hash = '';
+    }
+  });
+});
+
+describe('report HTML', () => {
+  it('is self-contained, has no scripts and escapes every text', () => {
+    const html = buildReportHtml(result({ excluded: [{ file: '/c/<img src=x onerror=alert(1)>.dcm', label: 'pneumonia', status: 'failed', reason: '"quoted" & <b>' }] }), RUNTIME);
+    expect(html.startsWith('<!doctype html>')).toBe(true);
+    expect(html).not.toMatch(/<script/i);
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('<b>pneumonia</b>');
+    expect(html).toContain('CXR &lt;b&gt;pneumonia&lt;/b&gt;');
+    expect(html).toContain('&lt;script&gt;alert(1)&lt;/script&gt;');
+    expect(html).toContain('&quot;quoted&quot; &amp; &lt;b&gt;');
+    expect(html).toContain('<svg');
+    expect(html).toContain('Not for clinical use.');
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+    expect(escapeHtml(`<>&"'`)).toBe('&lt;&gt;&amp;&quot;&#39;');
+    // Parses as a document with the metrics and the confusion matrix.
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    expect(doc.querySelector('.metrics')!.textContent).toContain('0.910');
+    expect(doc.querySelector('.cm')!.textContent).toContain('18');
+    expect(doc.querySelectorAll('script')).toHaveLength(0);
+  });
+});

@@ -1,0 +1,231 @@
+/**
+ * #/models: the installed model packages (status, version, intended use,
+ * clinical-use flag), the AI runtime (providers, last run, force CPU /
+ * auto-run settings) and local validation of a model on labelled cases with a
+ * savable HTML report.
+ */
+import { useCallback, useEffect, useState } from 'react';
+import type { ModelInfo, RuntimeInfo, Settings, ValidationResult } from '../../../contract/ipc-contract';
+import { useAppServices } from '../app-context';
+import { t } from '../i18n/strings';
+import { openBrowser } from '../lib/route';
+import { buildReportHtml } from './report-html';
+import { RuntimeInfoPanel } from './RuntimeInfo';
+import { IntendedUseBanner, ValidationReport } from './ValidationReport';
+import { reportFileName } from './validation-view';
+
+/** Browser download of a report (the bridge host: nothing is written on the server). */
+export function downloadHtml(name: string, html: string): void {
+  const url = URL.createObjectURL(new Blob([html], { type: 'text/html;charset=utf-8' }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.rel = 'noopener';
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
+  const { vigil, reportError } = useAppServices();
+  const [models, setModels] = useState<ModelInfo[] | null>(null);
+  const [runtime, setRuntime] = useState<RuntimeInfo | null>(null);
+  const [settings, setSettings] = useState<Settings | null>(null);
+  const [modelId, setModelId] = useState('');
+  const [casesPath, setCasesPath] = useState('');
+  const [running, setRunning] = useState(false);
+  const [progress, setProgress] = useState<{ done: number; total: number } | null>(null);
+  const [result, setResult] = useState<ValidationResult | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [saving, setSaving] = useState(false);
+  const [saved, setSaved] = useState<string | null>(null);
+
+  const refreshRuntime = useCallback(async () => {
+    const r = await vigil.ai.runtimeInfo({});
+    if (r.ok) setRuntime(r.value);
+    else reportError(r.error);
+  }, [vigil, reportError]);
+
+  useEffect(() => {
+    let stale = false;
+    void vigil.models.list({}).then((r) => {
+      if (stale) return;
+      if (!r.ok) return reportError(r.error);
+      setModels(r.value.models);
+      setModelId((cur) => cur || (r.value.models.find((m) => m.status === 'ok')?.id ?? ''));
+    });
+    void vigil.settings.get({}).then((r) => {
+      if (!stale && r.ok) setSettings(r.value);
+    });
+    void refreshRuntime();
+    return () => {
+      stale = true;
+    };
+  }, [vigil, reportError, refreshRuntime]);
+
+  useEffect(() => vigil.on('models.validateProgress', (p) => setProgress({ done: p.done, total: p.total })), [vigil]);
+
+  const onSetting = useCallback(
+    async (patch: { aiForceCpu?: boolean; aiAutoRunOnImport?: boolean }) => {
+      const r = await vigil.settings.update(patch);
+      if (!r.ok) return reportError(r.error);
+      setSettings(r.value);
+      void refreshRuntime();
+    },
+    [vigil, reportError, refreshRuntime],
+  );
+
+  const chooseFolder = async () => {
+    const r = await vigil.dialog.chooseImportSources({ kind: 'folder' });
+    if (!r.ok) return reportError(r.error);
+    if (r.value.paths[0]) setCasesPath(r.value.paths[0]);
+  };
+
+  const run = async () => {
+    if (!modelId || !casesPath.trim()) return;
+    setRunning(true);
+    setError(null);
+    setSaved(null);
+    setProgress(null);
+    try {
+      const r = await vigil.models.validate({ modelId, casesPath: casesPath.trim() });
+      if (r.ok) setResult(r.value);
+      else setError(`${r.error.code}: ${r.error.message}`);
+    } finally {
+      setRunning(false);
+      void refreshRuntime();
+    }
+  };
+
+  const save = async () => {
+    if (!result) return;
+    const html = buildReportHtml(result, runtime);
+    const name = reportFileName(result);
+    if (vigil.host !== 'electron') {
+      downloadHtml(name, html);
+      setSaved(t('models.reportDownloaded', { name }));
+      return;
+    }
+    setSaving(true);
+    try {
+      const r = await vigil.reports.save({ suggestedName: name, html });
+      if (!r.ok) reportError(r.error);
+      else if (r.value.saved) setSaved(t('models.reportSaved', { path: r.value.path ?? name }));
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const selected = models?.find((m) => m.id === modelId) ?? null;
+  const canRun = !running && !!selected && selected.status === 'ok' && casesPath.trim() !== '';
+
+  return (
+    <div className="app models-page" data-testid="models-page">
+      <header className="app-header">
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true" />
+          <span className="brand-name">{t('app.title')}</span>
+          <span className="brand-sub">{t('models.title')}</span>
+        </div>
+        <span className="spacer" />
+        <button type="button" className="button" data-testid="back-to-library" onClick={openBrowser}>
+          {t('models.back')}
+        </button>
+      </header>
+      {banner && <div className="notices">{banner}</div>}
+      <main className="models-main">
+        <div className="models-columns">
+          <section className="panel model-list-panel" aria-labelledby="models-heading">
+            <h2 id="models-heading">{t('models.listHeading')}</h2>
+            {models === null ? (
+              <p className="muted">{t('models.loading')}</p>
+            ) : models.length === 0 ? (
+              <p className="muted">{t('models.none')}</p>
+            ) : (
+              <ul className="model-list">
+                {models.map((m) => (
+                  <li key={`${m.origin}:${m.path}`} className={`model-item ${m.id === modelId ? 'selected' : ''}`} data-testid="model-item" data-model-id={m.id}>
+                    <label className="model-pick">
+                      <input type="radio" name="model" value={m.id} checked={m.id === modelId} disabled={m.status !== 'ok'} onChange={() => setModelId(m.id)} />
+                      <span className="model-name">{m.name || m.id}</span>
+                    </label>
+                    <div className="model-meta">
+                      <span className="mono">{m.id}</span>
+                      <span>{m.version ? `v${m.version}` : ''}</span>
+                      <span className="badge">{t(m.origin === 'bundled' ? 'models.originBundled' : 'models.originUser')}</span>
+                      <span className={`model-status ${m.status}`}>{m.status === 'ok' ? t('models.statusOk') : t('models.statusInvalid')}</span>
+                      <span className={m.clinicalUse === true ? 'clinical-flag' : 'clinical-flag research'}>
+                        {m.clinicalUse === true ? t('models.clinical') : t('models.research')}
+                      </span>
+                    </div>
+                    {m.status !== 'ok' && m.reason && <p className="model-reason">{m.reason}</p>}
+                    {m.intendedUse && <p className="model-intended muted">{m.intendedUse}</p>}
+                  </li>
+                ))}
+              </ul>
+            )}
+          </section>
+          <RuntimeInfoPanel info={runtime} settings={settings} onSetting={(p) => void onSetting(p)} />
+        </div>
+
+        <section className="panel validate-panel" aria-labelledby="validate-heading">
+          <h2 id="validate-heading">{t('models.validateHeading')}</h2>
+          <p className="muted">{t('models.validateHelp')}</p>
+          {selected && <IntendedUseBanner clinicalUse={selected.clinicalUse} intendedUse={selected.intendedUse} />}
+          <form
+            className="validate-form"
+            onSubmit={(e) => {
+              e.preventDefault();
+              void run();
+            }}
+          >
+            <label className="field validate-model">
+              <span className="field-label">{t('models.model')}</span>
+              <select value={modelId} onChange={(e) => setModelId(e.currentTarget.value)} data-testid="validate-model">
+                {(models ?? []).map((m) => (
+                  <option key={`${m.origin}:${m.path}`} value={m.id} disabled={m.status !== 'ok'}>
+                    {m.id} {m.version}
+                  </option>
+                ))}
+              </select>
+            </label>
+            <label className="field validate-cases">
+              <span className="field-label">{vigil.host === 'electron' ? t('models.casesFolder') : t('models.casesPathBridge')}</span>
+              <input type="text" className="mono" value={casesPath} onChange={(e) => setCasesPath(e.currentTarget.value)} placeholder={t('models.casesPlaceholder')} data-testid="validate-cases" spellCheck={false} />
+            </label>
+            {vigil.host === 'electron' && (
+              <button type="button" className="button" onClick={() => void chooseFolder()} data-testid="validate-choose">
+                {t('models.chooseFolder')}
+              </button>
+            )}
+            <button type="submit" className="button primary" data-testid="validate-run" disabled={!canRun}>
+              {running ? t('models.running') : t('models.run')}
+            </button>
+          </form>
+          {running && (
+            <div className="validate-progress" role="status" data-testid="validate-progress">
+              {progress ? t('models.progress', { done: progress.done, total: progress.total }) : t('models.starting')}
+              {progress && progress.total > 0 && (
+                <div className="progress-track">
+                  <div className="progress-fill" style={{ width: `${(100 * progress.done) / progress.total}%` }} />
+                </div>
+              )}
+            </div>
+          )}
+          {error && (
+            <p className="validate-error" role="alert" data-testid="validate-error">
+              {error}
+            </p>
+          )}
+          {saved && (
+            <p className="muted" role="status" data-testid="report-saved">
+              {saved}
+            </p>
+          )}
+          {result && <ValidationReport result={result} onSave={() => void save()} saving={saving} />}
+        </section>
+      </main>
+    </div>
+  );
+}

@@ -1,0 +1,92 @@
+import type { ValidationResult } from '../../../contract/ipc-contract';
+import { t } from '../i18n/strings';
+import { ConfusionMatrix } from './ConfusionMatrix';
+import { RocCurve } from './RocCurve';
+import { fmtCi, fmtMetric, METRIC_ROWS } from './validation-view';
+
+/** The result of one local validation: banner, metrics with 95% CIs, ROC, confusion matrix, excluded cases. */
+export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
+  return (
+    <section className="validation-report" aria-label={t('models.resultHeading')}>
+      <div className="validation-head">
+        <h2>{t('models.resultHeading')}</h2>
+        <span className="muted">{t('models.summary', { n: result.n, positives: result.positives, label: result.positiveLabel, threshold: result.threshold })}</span>
+        <span className="spacer" />
+        <button type="button" className="button" data-testid="save-report" onClick={onSave} disabled={saving}>
+          {t('models.saveReport')}
+        </button>
+      </div>
+      <IntendedUseBanner clinicalUse={result.clinicalUse} intendedUse={result.intendedUse} />
+      <p className="muted validation-meta">
+        {t('models.reportRun', { at: result.finishedAt, provider: result.provider ?? 'n/a', seconds: result.seconds.toFixed(1) })} · {result.modelId} {result.modelVersion}
+      </p>
+      <div className="validation-grid">
+        <table className="metrics-table" data-testid="validation-metrics">
+          <thead>
+            <tr>
+              <th scope="col">{t('models.metric')}</th>
+              <th scope="col">{t('models.value')}</th>
+              <th scope="col">{t('models.ci95')}</th>
+            </tr>
+          </thead>
+          <tbody>
+            {METRIC_ROWS.map((m) => (
+              <tr key={m.key} data-metric={m.key}>
+                <th scope="row">{m.label}</th>
+                <td className="num">{fmtMetric(result[m.key])}</td>
+                <td className="num muted">{fmtCi(result.ci95[m.key])}</td>
+              </tr>
+            ))}
+            <tr data-metric="n">
+              <th scope="row">n</th>
+              <td className="num">{result.n}</td>
+              <td className="muted">{t('models.positivesOf', { positives: result.positives, label: result.positiveLabel })}</td>
+            </tr>
+            <tr data-metric="threshold">
+              <th scope="row">{t('models.threshold')}</th>
+              <td className="num">{result.threshold}</td>
+              <td className="muted">{t('models.thresholdNote', { label: result.positiveLabel })}</td>
+            </tr>
+          </tbody>
+          <tfoot>
+            <tr>
+              <td colSpan={3} className="muted">
+                {result.ciMethod}
+              </td>
+            </tr>
+          </tfoot>
+        </table>
+        <RocCurve result={result} />
+        <ConfusionMatrix result={result} />
+      </div>
+      <details className="excluded-cases" data-testid="excluded-cases" open={result.excluded.length > 0 && result.excluded.length <= 20}>
+        <summary>{t('models.excludedHeading', { count: result.excluded.length })}</summary>
+        {result.excluded.length === 0 ? (
+          <p className="muted">{t('models.excludedNone')}</p>
+        ) : (
+          <ul className="excluded-list">
+            {result.excluded.map((x) => (
+              <li key={x.file} className="excluded-case">
+                <span className="mono excluded-file">{x.file}</span>
+                <span className="badge">{x.label}</span>
+                <span className="muted">
+                  {x.status}: {x.reason}
+                </span>
+              </li>
+            ))}
+          </ul>
+        )}
+      </details>
+    </section>
+  );
+}
+
+/** Intended use, and "not for clinical use" unless the manifest says the model is cleared for it. */
+export function IntendedUseBanner({ clinicalUse, intendedUse }: { clinicalUse: boolean | null; intendedUse?: string | undefined }) {
+  return (
+    <div className={`intended-use ${clinicalUse === true ? '' : 'research'}`} data-testid="intended-use" role="note">
+      {clinicalUse !== true && <strong>{t('models.notClinical')} </strong>}
+      <span>{intendedUse ?? t('models.noIntendedUse')}</span>
+    </div>
+  );
+}

@@ -1,0 +1,68 @@
+/**
+ * Pure helpers shared by the Validate view and its HTML report: the metric
+ * rows, number formatting and the ROC plot's geometry (so the page and the
+ * saved report draw the same curve).
+ */
+import type { ValidationResult } from '../../../contract/ipc-contract';
+
+export type MetricRowKey = 'auc' | 'accuracy' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'f1';
+
+export const METRIC_ROWS: readonly { key: MetricRowKey; label: string }[] = [
+  { key: 'auc', label: 'AUC' },
+  { key: 'accuracy', label: 'Accuracy' },
+  { key: 'sensitivity', label: 'Sensitivity' },
+  { key: 'specificity', label: 'Specificity' },
+  { key: 'ppv', label: 'PPV' },
+  { key: 'npv', label: 'NPV' },
+  { key: 'f1', label: 'F1' },
+];
+
+export function fmtMetric(v: number | null | undefined): string {
+  return v === null || v === undefined || !Number.isFinite(v) ? 'n/a' : v.toFixed(3);
+}
+
+export function fmtCi(ci: readonly [number | null, number | null]): string {
+  return ci[0] === null || ci[1] === null ? 'n/a' : `${ci[0].toFixed(3)}–${ci[1].toFixed(3)}`;
+}
+
+/** The operating point (the model's threshold) in ROC space, null without both classes. */
+export function operatingPoint(r: Pick<ValidationResult, 'confusion'>): { fpr: number; tpr: number } | null {
+  const { tp, fn, fp, tn } = r.confusion;
+  if (tp + fn === 0 || fp + tn === 0) return null;
+  return { fpr: fp / (fp + tn), tpr: tp / (tp + fn) };
+}
+
+export interface RocGeometry {
+  size: number;
+  /** Plot area inside the axes. */
+  left: number;
+  top: number;
+  plot: number;
+  /** SVG path of the curve. */
+  curve: string;
+  /** The chance diagonal. */
+  diagonal: string;
+  ticks: { value: number; pos: number }[];
+  point: { x: number; y: number } | null;
+}
+
+/** Geometry of a square ROC plot of `size` px: FPR on x (0 left), TPR on y (0 bottom). */
+export function rocGeometry(roc: ValidationResult['roc'], confusion: ValidationResult['confusion'], size = 320): RocGeometry {
+  const left = 44;
+  const top = 12;
+  const plot = size - left - 34;
+  const x = (fpr: number) => left + fpr * plot;
+  const y = (tpr: number) => top + (1 - tpr) * plot;
+  const pts = roc.length > 0 ? roc : [{ fpr: 0, tpr: 0 }, { fpr: 1, tpr: 1 }];
+  const curve = pts.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.fpr).toFixed(2)},${y(p.tpr).toFixed(2)}`).join(' ');
+  const diagonal = `M${x(0)},${y(0)} L${x(1)},${y(1)}`;
+  const ticks = [0, 0.25, 0.5, 0.75, 1].map((value) => ({ value, pos: value * plot }));
+  const op = operatingPoint({ confusion });
+  return { size, left, top, plot, curve, diagonal, ticks, point: op ? { x: x(op.fpr), y: y(op.tpr) } : null };
+}
+
+/** A file name for the saved report: validation-<model>-<YYYYMMDD-HHMM>.html. */
+export function reportFileName(r: Pick<ValidationResult, 'modelId' | 'finishedAt'>): string {
+  const stamp = r.finishedAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 13);
+  return `validation-${r.modelId.replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp}.html`;
+}

@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import type { AnalysisResult } from '../../../../contract/ipc-contract';
+import { findingTarget, heatColor, labelVolumeMl, overlayLayers, slicePixels, strongestSlice, voxelVolumeMl } from './overlay-model';
+
+const result = (outputs: Record<string, unknown>[], extra: Partial<AnalysisResult> = {}): AnalysisResult => ({
+  resultId: 4,
+  studyInstanceUid: '1.2',
+  seriesInstanceUid: '1.2.3',
+  modelId: 'm',
+  modelVersion: '1.0.0',
+  modelSha256: '',
+  ortVersion: '',
+  provider: 'cpu',
+  providerNote: null,
+  status: 'done',
+  reason: null,
+  findings: [{ label: 'lesion', score: 0.1, positive: true }],
+  timingsMs: {},
+  inputSopInstanceUids: ['a', 'b', 'c'],
+  outputs,
+  createdAt: '',
+  ...extra,
+});
+
+describe('overlay model', () => {
+  it('computes voxel and label volumes from an anisotropic, oblique index → patient affine', () => {
+    // slice 2.5 mm, rows 0.8 mm, columns 0.5 mm; rotated 90° in plane (volume is unchanged by rotation).
+    const m = [0, 0, -0.5, 10, 0, 0.8, 0, 0, 2.5, 0, 0, 0, 0, 0, 0, 1];
+    expect(voxelVolumeMl(m)).toBeCloseTo(0.001, 12);
+    expect(labelVolumeMl(518_540, [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1])).toBeCloseTo(518.54, 6);
+    expect(voxelVolumeMl(null)).toBeNull();
+  });
+
+  it('builds layers from done results only and finds the strongest slice', () => {
+    const mask = { file: 'seg.u8.gz', dtype: 'uint8', shape: [3, 2, 2], sourceToPatient: null };
+    const layers = overlayLayers([
+      result([{ kind: 'segmentation', tensor: 'seg', labels: [{ index: 1, name: 'lesion', color: [255, 0, 0], voxels: 3 }], mask }]),
+      result([{ kind: 'heatmap', tensor: 'h', label: 'x', map: { ...mask, dtype: 'float32' } }], { status: 'failed', resultId: 5 }),
+    ]);
+    expect(layers.map((l) => [l.key, l.kind])).toEqual([['4:seg', 'segmentation']]);
+    const values = Uint8Array.from([0, 0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 0]);
+    expect(strongestSlice(values, [3, 2, 2], 1)).toBe(1);
+    expect(strongestSlice(Float32Array.from([0, 0.2, 0, 0, 0.9, 0, 0, 0, 0.5, 0, 0, 0]), [3, 2, 2])).toBe(1);
+    const target = findingTarget(result([{ kind: 'segmentation', tensor: 'seg', labels: [{ index: 1, name: 'lesion', color: [255, 0, 0], voxels: 3 }], mask }]), 'lesion', () => values);
+    expect(target).toEqual({ seriesInstanceUid: '1.2.3', sopInstanceUid: 'b' });
+  });
+
+  it('fills or outlines label pixels in the manifest colour, hides hidden labels, fades heat towards 0', () => {
+    const layer = overlayLayers([
+      result([{ kind: 'segmentation', tensor: 'seg', labels: [{ index: 2, name: 'lesion', color: [10, 20, 30], voxels: 9 }], mask: { file: 'f', dtype: 'uint8', shape: [1, 3, 3], sourceToPatient: null } }]),
+    ])[0]!;
+    const all2 = new Uint8Array(9).fill(2);
+    const fill = slicePixels(layer, all2, 0, { visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set() })!;
+    expect([...fill.slice(16, 20)]).toEqual([10, 20, 30, 128]); // centre pixel, filled at the opacity
+    expect([...fill.slice(0, 4)]).toEqual([10, 20, 30, 200]); // edge, outlined at least 200
+    const outline = slicePixels(layer, all2, 0, { visible: true, opacity: 0.5, fill: false, hiddenLabels: new Set() })!;
+    expect(outline[19]).toBe(0);
+    expect(slicePixels(layer, all2, 0, { visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set(['4:2']) })).toBeNull();
+    expect(heatColor(0)).toEqual([0, 0, 128]);
+    expect(heatColor(0.5)).toEqual([128, 255, 128]);
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * The Models page's channels: models.validate (local validation of a
+ * classifier on labelled cases, with progress events and excluded cases),
+ * ai.runtimeInfo (providers, force-CPU, the provider that ran last), the AI
+ * settings in settings.get/update, and reports.save through a host save dialog.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { EventPayload, RuntimeInfo, Settings, ValidationResult } from '../../contract/ipc-contract';
+import { runtimeInfo } from '../../electron/services/ai/runtime-info';
+import { openVigilServices, type VigilServices, type VigilServicesOptions } from '../../electron/services/vigil-services';
+import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
+import { buildOnnxModel } from '../fixtures/models/onnx-builder';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
+
+let root: string;
+let services: VigilServices | undefined;
+
+/** Two logits [0, 0.1 * mean - 5]: softmax "bright" score = sigmoid(0.1 * mean(image) - 5). */
+function brightnessModel(): Buffer {
+  return buildOnnxModel({
+    inputs: [{ name: 'image', shape: [1, 1, 'H', 'W'] }],
+    outputs: [{ name: 'logits', shape: [1, 2] }],
+    initializers: [
+      { name: 'w', dims: [1], data: [0.1] },
+      { name: 'b', dims: [1], data: [-5] },
+      { name: 'zero', dims: [1], data: [0] },
+    ],
+    nodes: [
+      { op: 'GlobalAveragePool', inputs: ['image'], outputs: ['pooled'] },
+      { op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } },
+      { op: 'Mul', inputs: ['flat', 'w'], outputs: ['scaled'] },
+      { op: 'Add', inputs: ['scaled', 'b'], outputs: ['pos'] },
+      { op: 'Mul', inputs: ['flat', 'zero'], outputs: ['neg'] },
+      { op: 'Concat', inputs: ['neg', 'pos'], outputs: ['logits'], attrs: { axis: 1 } },
+    ],
+  });
+}
+
+function installModel(): void {
+  const onnx = brightnessModel();
+  writeModelPackage(
+    join(root, 'models', 'bright'),
+    onnx,
+    classifierManifest(onnx, {
+      id: 'test-brightness',
+      name: 'Test brightness classifier',
+      intendedUse: 'Tests only. Not for clinical use.',
+      preprocessing: [{ op: 'modalityRescale' }, { op: 'resize', size: [4, 4], interpolation: 'linear' }],
+      outputs: [{ kind: 'classification', tensor: 'logits', labels: ['dark', 'bright'], activation: 'softmax', thresholds: 0.5 }],
+    }),
+  );
+}
+
+/** <root>/cases/<label>/<i>.dcm with a constant pixel value per case, plus one file that is not DICOM. */
+function writeCases(values: Record<'dark' | 'bright', number[]>): string {
+  const dir = join(root, 'cases');
+  let k = 0;
+  for (const [label, list] of Object.entries(values)) {
+    mkdirSync(join(dir, label), { recursive: true });
+    list.forEach((v, i) => {
+      k++;
+      const uid = `1.2.826.0.1.3680043.10.1138.900.${k}`;
+      writeFileSync(join(dir, label, `${i}.dcm`), syntheticDicom({ rows: 8, columns: 8, pixels: new Uint16Array(64).fill(v), studyInstanceUid: uid, seriesInstanceUid: `${uid}.1`, sopInstanceUid: `${uid}.1.1` }));
+    });
+  }
+  writeFileSync(join(dir, 'bright', 'notes.txt'), 'not a DICOM file');
+  return dir;
+}
+
+async function open(extra: Partial<VigilServicesOptions> = {}): Promise<VigilServices> {
+  services = await openVigilServices({
+    dataDir: join(root, 'data'),
+    host: 'cli',
+    importWorkers: 0,
+    userModelsDir: join(root, 'models'),
+    inferenceWorkerUrl: null,
+    startAnalysisQueue: false,
+    inferenceThreads: 1,
+    executionProviders: ['cpu'],
+    ...extra,
+  });
+  return services;
+}
+
+async function dispatch<T>(s: VigilServices, channel: Parameters<VigilServices['router']['dispatch']>[0], payload: unknown): Promise<T> {
+  const r = await s.router.dispatch(channel, payload);
+  if (!r.ok) throw new Error(`${channel}: ${r.error.code} ${r.error.message}`);
+  return r.value as T;
+}
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'vigil-models-page-'));
+});
+afterEach(async () => {
+  await services?.close();
+  services = undefined;
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('models.validate', () => {
+  it('validates a classifier on labelled sub-folders: metrics, ROC, confusion, excluded cases and progress', async () => {
+    installModel();
+    const s = await open();
+    // dark: means 10, 20, 30, 60 (the last one scores 0.73: a false positive); bright: 40 (0.27: a false negative), 80, 90, 100.
+    const cases = writeCases({ dark: [10, 20, 30, 60], bright: [40, 80, 90, 100] });
+    const progress: EventPayload<'models.validateProgress'>[] = [];
+    const off = s.events.subscribe((event, payload) => {
+      if (event === 'models.validateProgress') progress.push(payload as EventPayload<'models.validateProgress'>);
+    });
+    const r = await dispatch<ValidationResult>(s, 'models.validate', { modelId: 'test-brightness', casesPath: cases });
+    off();
+    expect(r).toMatchObject({ modelId: 'test-brightness', modelName: 'Test brightness classifier', clinicalUse: false, positiveLabel: 'bright', negativeLabels: ['dark'], n: 8, positives: 4, threshold: 0.5, provider: 'cpu' });
+    expect(r.intendedUse).toContain('Not for clinical use');
+    expect(r.confusion).toEqual({ tp: 3, fn: 1, fp: 1, tn: 3 });
+    expect(r.accuracy).toBeCloseTo(0.75, 6);
+    expect(r.sensitivity).toBeCloseTo(0.75, 6);
+    expect(r.specificity).toBeCloseTo(0.75, 6);
+    // 15 of 16 (positive, negative) pairs ordered: only 40 (bright) < 60 (dark).
+    expect(r.auc).toBeCloseTo(15 / 16, 6);
+    expect(r.ci95.auc).toHaveLength(2);
+    expect(r.roc[0]).toEqual({ fpr: 0, tpr: 0, threshold: null });
+    expect(r.roc.at(-1)).toMatchObject({ fpr: 1, tpr: 1 });
+    expect(r.excluded).toEqual([expect.objectContaining({ label: 'bright', status: 'not-analysed', file: expect.stringContaining('notes.txt') })]);
+    expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 9, total: 9 });
+    expect(progress.length).toBeGreaterThan(1);
+    // The response passes the contract's schema (the router checks requests; check the response here).
+    const { channels } = await import('../../contract/ipc-contract');
+    expect(channels['models.validate'].response.safeParse(r).success).toBe(true);
+
+    const runtime = await dispatch<RuntimeInfo>(s, 'ai.runtimeInfo', {});
+    expect(runtime.lastRun).toMatchObject({ provider: 'cpu', modelId: 'test-brightness' });
+  });
+
+  it('reports unknown models, missing folders and sub-folders that are not labels as typed errors', async () => {
+    installModel();
+    const s = await open();
+    const unknown = await s.router.dispatch('models.validate', { modelId: 'nope', casesPath: root });
+    expect(unknown.ok ? null : unknown.error.code).toBe('NOT_FOUND');
+    const missing = await s.router.dispatch('models.validate', { modelId: 'test-brightness', casesPath: join(root, 'absent') });
+    expect(missing.ok ? null : missing.error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('does not exist') });
+    mkdirSync(join(root, 'wrong', 'cats'), { recursive: true });
+    const wrong = await s.router.dispatch('models.validate', { modelId: 'test-brightness', casesPath: join(root, 'wrong') });
+    expect(wrong.ok ? null : wrong.error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('"cats"') });
+  });
+
+  it('lists models with their intended use', async () => {
+    installModel();
+    const s = await open();
+    const { models } = await dispatch<{ models: { id: string; intendedUse?: string }[] }>(s, 'models.list', {});
+    expect(models).toEqual([expect.objectContaining({ id: 'test-brightness', intendedUse: 'Tests only. Not for clinical use.' })]);
+  });
+});
+
+describe('ai.runtimeInfo and the AI settings', () => {
+  it('shows the providers, the force-CPU setting and no last run on a fresh library', async () => {
+    const s = await open({ executionProviderInfo: [{ name: 'cuda', bundled: false, requires: 'an NVIDIA GPU' }, { name: 'cpu', bundled: true, requires: 'Nothing' }] });
+    const info = await dispatch<RuntimeInfo>(s, 'ai.runtimeInfo', {});
+    expect(info).toMatchObject({ platform: process.platform, arch: process.arch, forceCpu: false, lastRun: null });
+    expect(info.ortVersion).toMatch(/^\d+\.\d+\.\d+/);
+    expect(info.providers).toEqual([
+      { name: 'cuda', available: false, reason: expect.stringContaining('an NVIDIA GPU') },
+      { name: 'cpu', available: true },
+    ]);
+
+    expect(await dispatch<Settings>(s, 'settings.get', {})).toMatchObject({ aiForceCpu: false, aiAutoRunOnImport: false });
+    expect(await dispatch<Settings>(s, 'settings.update', { aiForceCpu: true, aiAutoRunOnImport: true })).toMatchObject({ aiForceCpu: true, aiAutoRunOnImport: true });
+    expect(s.analysis.forceCpu).toBe(true);
+    expect(s.analysis.autoRunOnImport).toBe(true);
+    expect((await dispatch<RuntimeInfo>(s, 'ai.runtimeInfo', {})).forceCpu).toBe(true);
+    const bad = await s.router.dispatch('settings.update', { aiForceCpu: 'yes' });
+    expect(bad.ok ? null : bad.error.code).toBe('BAD_REQUEST');
+  });
+
+  it('says why a bundled GPU provider is not used when CPU is forced', () => {
+    const info = runtimeInfo({
+      ortVersion: '1.30.0',
+      platform: 'linux',
+      arch: 'x64',
+      bundled: [{ name: 'cuda', bundled: true, requires: 'GPU' }, { name: 'cpu', bundled: true, requires: 'Nothing' }],
+      order: ['cuda', 'cpu'],
+      forceCpu: true,
+      lastRun: null,
+    });
+    expect(info.providers).toEqual([
+      { name: 'cuda', available: true, reason: expect.stringContaining('Force CPU') },
+      { name: 'cpu', available: true },
+    ]);
+  });
+});
+
+describe('reports.save', () => {
+  const html = '<!doctype html><html><body><h1>Report</h1></body></html>';
+
+  it('is unavailable without a host save dialog (the bridge downloads instead)', async () => {
+    const s = await open();
+    const r = await s.router.dispatch('reports.save', { suggestedName: 'report.html', html });
+    expect(r.ok ? null : r.error.code).toBe('UNAVAILABLE');
+  });
+
+  it('writes the HTML where the save dialog says, and nothing when it is cancelled', async () => {
+    const target = join(root, 'out', 'saved.html');
+    mkdirSync(join(root, 'out'));
+    const asked: string[] = [];
+    let answer: string | null = target;
+    const s = await open({
+      chooseSavePath: async (name) => {
+        asked.push(name);
+        return answer;
+      },
+    });
+    expect(await dispatch(s, 'reports.save', { suggestedName: 'validation-test.html', html })).toEqual({ saved: true, path: target });
+    expect(asked).toEqual(['validation-test.html']);
+    expect(readFileSync(target, 'utf8')).toBe(html);
+    answer = null;
+    rmSync(target);
+    expect(await dispatch(s, 'reports.save', { suggestedName: 'x.html', html })).toEqual({ saved: false, path: null });
+    expect(existsSync(target)).toBe(false);
+  });
+});
