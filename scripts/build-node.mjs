@@ -20,29 +20,22 @@ const esm = {
   banner: { js: "import { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);" },
 };
 
+// Image codecs (several MB of wasm2js) are only ever loaded, lazily, by the workers
+// that decode pixels. Main-thread bundles leave their dynamic imports external so
+// the app and the CLI do not parse megabytes of codec code at every start.
+const mainThread = { ...esm, external: [...shared.external, '@cornerstonejs/codec-*', '@cornerstonejs/jpeg-lossless-decoder-js'] };
+const workers = {
+  'import-worker': 'electron/services/library/import-worker.ts',
+  'inference-worker': 'electron/services/ai/inference-worker.ts',
+  'validation-worker': 'electron/services/ai/validation-worker.ts',
+};
+
 await Promise.all([
-  build({
-    ...esm,
-    entryPoints: {
-      main: 'electron/main/main.ts',
-      'import-worker': 'electron/services/library/import-worker.ts',
-      'inference-worker': 'electron/services/ai/inference-worker.ts',
-      'validation-worker': 'electron/services/ai/validation-worker.ts',
-    },
-    outdir: 'out/main',
-  }),
+  build({ ...mainThread, entryPoints: { main: 'electron/main/main.ts' }, outdir: 'out/main' }),
+  build({ ...esm, entryPoints: workers, outdir: 'out/main' }),
   build({ ...shared, format: 'cjs', entryPoints: { preload: 'electron/preload/preload.ts' }, outdir: 'out/main', outExtension: { '.js': '.cjs' } }),
-  build({
-    ...esm,
-    entryPoints: {
-      cli: 'electron/cli/cli.ts',
-      bridge: 'electron/bridge/bridge-main.ts',
-      'import-worker': 'electron/services/library/import-worker.ts',
-      'inference-worker': 'electron/services/ai/inference-worker.ts',
-      'validation-worker': 'electron/services/ai/validation-worker.ts',
-    },
-    outdir: 'out/node',
-  }),
+  build({ ...mainThread, entryPoints: { cli: 'electron/cli/cli.ts', bridge: 'electron/bridge/bridge-main.ts' }, outdir: 'out/node' }),
+  build({ ...esm, entryPoints: workers, outdir: 'out/node' }),
 ]);
 
 // The packaged app loads worker scripts from app.asar.unpacked/out/main/ (outside
