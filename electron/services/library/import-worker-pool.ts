@@ -7,9 +7,9 @@ import { Worker } from 'node:worker_threads';
 import { type ImportFileResult, type ImportFileTask, processImportFile } from './import-file-processor';
 
 /** Batches kept in flight per worker, so a worker never waits for the main thread. */
-const DEPTH = 2;
+const DEPTH = 4;
 /** Files per message: small enough for smooth progress, large enough to amortise messaging. */
-const BATCH = 16;
+const BATCH = 32;
 
 interface Slot {
   worker: Worker;
@@ -24,6 +24,11 @@ export class ImportWorkerPool {
     private readonly workerUrl: URL,
   ) {}
 
+
+  /** Starts the threads now (e.g. while the sources are still being scanned). */
+  warm(): void {
+    this.ensureStarted();
+  }
 
   private ensureStarted(): void {
     if (this.size === 0 || this.slots.length > 0) return;

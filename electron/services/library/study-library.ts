@@ -121,6 +121,8 @@ export class StudyLibrary {
     };
 
     progress('scanning', true);
+    // Worker start-up (tens of ms each) overlaps the folder walk.
+    this.pool.warm();
     const scan = scanSources(paths, (found) => {
       counts.offered = found;
       progress('scanning');
