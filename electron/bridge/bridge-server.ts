@@ -18,6 +18,7 @@ import { dirname, extname, isAbsolute, join, relative, resolve, sep } from 'node
 import { pipeline } from 'node:stream/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { Result } from '../../contract/ipc-contract';
+import { contentTypeFor } from '../services/content-types';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { openVigilServices, type VigilServices } from '../services/vigil-services';
 
@@ -39,27 +40,6 @@ const MAX_UPLOAD_BYTES = 4 * 1024 * 1024 * 1024;
 const BATCH_ID = /^[A-Za-z0-9_-]{1,64}$/;
 const UID = /^[0-9A-Za-z._-]{1,64}$/;
 
-const CONTENT_TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.mjs': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.json': 'application/json; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.gif': 'image/gif',
-  '.ico': 'image/x-icon',
-  '.webp': 'image/webp',
-  '.woff': 'font/woff',
-  '.woff2': 'font/woff2',
-  '.ttf': 'font/ttf',
-  '.wasm': 'application/wasm',
-  '.txt': 'text/plain; charset=utf-8',
-  '.onnx': 'application/octet-stream',
-};
 
 export interface BridgeOptions {
   dataDir: string;
@@ -326,7 +306,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
       }
       return sendError(res, 404, 'NOT_FOUND', 'Not found.');
     }
-    const type = CONTENT_TYPES[extname(file).toLowerCase()] ?? 'application/octet-stream';
+    const type = contentTypeFor(file);
     res.writeHead(200, {
       'content-type': type,
       'content-length': info.size,

@@ -14,7 +14,7 @@ import type { CustomScheme, Protocol } from 'electron';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST, RESULTS_HOST } from './app-urls';
 import { CONTENT_SECURITY_POLICY } from './content-security-policy';
-import { contentTypeFor } from './content-types';
+import { contentTypeFor } from '../services/content-types';
 
 /** Must be registered before the app is ready. */
 export const vigilScheme: CustomScheme = {

@@ -1,3 +1,4 @@
+/** Content-Type of the renderer's static assets, shared by the vigil:// protocol and the loopback bridge. */
 import { extname } from 'node:path';
 
 const byExtension: Readonly<Record<string, string>> = {
