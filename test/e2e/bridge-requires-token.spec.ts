@@ -60,6 +60,8 @@ describe('the loopback bridge guards every API route', () => {
     const ok = await bridge.invoke('app.info');
     expect(ok).toMatchObject({ ok: true, value: { host: 'bridge' } });
     expect((await fetch(`${bridge.base}dicom/instances/1.2.3`)).status).toBe(403);
+    expect((await fetch(`${bridge.base}results/1/seg-mask.u8.gz`)).status).toBe(403);
+    expect((await fetch(`${bridge.base}results/1/seg-mask.u8.gz?token=${bridge.token}`)).status).toBe(404);
     expect((await fetch(`${bridge.base}api/upload/commit?batch=abc`, { method: 'POST' })).status).toBe(403);
   });
 

@@ -319,6 +319,61 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     await check('after the layout change');
     await screenshot(page, 'ai-mr-labelmap-layout.png');
 
+    // Brush and eraser: erase a disc around the White Matter voxel, then paint Grey Matter on part of it.
+    // Saved as a reviewed mask beside the model's, which stays unchanged.
+    const pagePoint = async (col: number, row: number): Promise<[number, number]> => {
+      const [x, y] = await imageToCanvas(page, col, row);
+      const b = (await canvas.boundingBox())!;
+      return [b.x + x, b.y + y];
+    };
+    const edits = async () => {
+      const r = await bridge.invoke<{ maskEdits: { reviewedFile: string; voxels: Record<string, number> }[] }>('review.list', { studyInstanceUid: mrStudy });
+      return r.ok ? r.value.maskEdits : [];
+    };
+    const editor = meshRun.getByTestId('label-editor');
+    await editor.getByTestId('seg-eraser').click();
+    await editor.getByTestId('seg-radius').fill('3');
+    expect(await canvas.getAttribute('data-editing')).toBe('true');
+    await page.mouse.click(...(await pagePoint(wc, wr)));
+    await expect.poll(async () => (await edits()).length, { timeout: 15_000 }).toBe(1);
+    expect((await overlayPixel(page, await imageToCanvas(page, wc, wr)))[3], 'erased voxel').toBe(0);
+    const [edit] = await edits();
+    const reviewed = new Uint8Array(await resultArray(bridge, result.resultId, edit!.reviewedFile));
+    const at = (m: Uint8Array, r: number, c: number) => m[slice * plane + r * shape[2] + c];
+    expect(at(reviewed, wr, wc)).toBe(0);
+    expect(at(reviewed, wr, wc + 3)).toBe(0);
+    expect(at(reviewed, wr, wc + 5)).toBe(white.index);
+    expect(at(mask, wr, wc), 'the model mask is unchanged').toBe(white.index);
+    expect(Buffer.from(mask).equals(await resultArray(bridge, result.resultId, seg.mask!.file)), 'the model mask file is unchanged').toBe(true);
+    const whiteVoxels = (m: Uint8Array) => m.reduce((n, v) => n + (v === white.index ? 1 : 0), 0);
+    expect(edit!.voxels[String(white.index)]).toBe(whiteVoxels(reviewed));
+    // Only a radius-3 disc (29 pixels) around the clicked voxel changed, all to background.
+    const changed: [number, number][] = [];
+    for (let i = 0; i < mask.length; i++) {
+      if (mask[i] === reviewed[i]) continue;
+      expect(Math.floor(i / plane), 'an edit on another slice').toBe(slice);
+      expect(reviewed[i]).toBe(0);
+      changed.push([Math.floor((i % plane) / shape[2]), i % shape[2]]);
+    }
+    expect(changed.length).toBeGreaterThan(15);
+    expect(changed.length).toBeLessThanOrEqual(29);
+    for (const [r, c] of changed) expect(Math.hypot(r - wr, c - wc)).toBeLessThanOrEqual(3.5 + 1);
+    await expect.poll(() => meshRun.getByTestId('label-volume-reviewed').count()).toBe(2);
+
+    await editor.getByTestId('seg-brush').click();
+    await editor.getByTestId('seg-label').selectOption(String(grey.index));
+    await editor.getByTestId('seg-radius').fill('1');
+    await page.mouse.click(...(await pagePoint(wc, wr)));
+    await expect.poll(async () => {
+      const [e] = await edits();
+      return at(new Uint8Array(await resultArray(bridge, result.resultId, e!.reviewedFile)), wr, wc);
+    }, { timeout: 15_000 }).toBe(grey.index);
+    expect(await overlayPixel(page, await imageToCanvas(page, wc, wr))).toEqual([...grey.color, 255]);
+    expect(await meshRun.getByTestId('mask-edited').textContent()).toContain(REVIEWER);
+    await screenshot(page, 'ai-mr-labelmap-edited.png');
+    await editor.getByTestId('seg-brush').click(); // tool off
+    expect(await canvas.getAttribute('data-editing')).toBe('false');
+
     // The queue: a new run can be cancelled from the queue panel; the stored result stays.
     await page.getByTestId('run-model-select').selectOption(MESHNET.gwm.id);
     await page.getByTestId('run-model').click();
@@ -356,6 +411,8 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     await expect.poll(() => cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getAttribute('data-review'), { timeout: 15_000 }).toBe('accepted');
     expect(await cxrRun.locator('[data-testid="finding-item"][data-label="normal"]').getAttribute('data-review')).toBe('rejected');
     await expect.poll(() => page.getByTestId('reviewer-name').inputValue()).toBe(REVIEWER);
+    const maskEdits = await session.bridge.invoke<{ maskEdits: { reviewer: string }[] }>('review.list', { studyInstanceUid: mrStudy });
+    expect(maskEdits.ok && maskEdits.value.maskEdits.map((e) => e.reviewer)).toEqual([REVIEWER]);
     expect(await cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getByTestId('finding-review').textContent()).toContain(REVIEWER);
     expect(await page.getByTestId('review-state').getAttribute('data-all-reviewed')).toBe('true');
     expect(session.pageErrors).toEqual([]);

@@ -4,13 +4,14 @@
  * output, survive reopening the data directory, and drive the study list's
  * AI status, priority sort and "AI positive, not yet reviewed" filter.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
-import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
+import { tinyClassifierModel, tinySegmenterModel } from '../fixtures/models/onnx-builder';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 const BRIGHT = '1.2.826.0.1.3680043.10.1138.910';
@@ -139,5 +140,59 @@ describe('"nothing found" labels', () => {
     const [result] = s.analysis.resultsForStudy(BRIGHT);
     s.library.studyIndex.db.prepare('UPDATE ai_results SET findings = ? WHERE id = ?').run(JSON.stringify([{ ...result!.findings[0], normal: true }]), result!.id);
     expect(s.library.listStudies({}).studies.find((x) => x.studyInstanceUid === BRIGHT)?.ai).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+  });
+});
+
+describe('label map edits (brush / eraser)', () => {
+  it('keeps the model mask unchanged, writes a reviewed mask with the edited slices, recounts voxels, and survives a restart', async () => {
+    const s = services!;
+    await s.close();
+    const seg = tinySegmenterModel();
+    writeModelPackage(
+      join(root, 'models', 'seg'),
+      seg,
+      classifierManifest(seg, {
+        id: 'test-segmenter',
+        name: 'Test segmenter',
+        applicability: { modalities: ['CT'] },
+        input: { unit: 'volume', tensors: [{ name: 'input', dtype: 'float32', shape: [1, 1, 'D', 'H', 'W'], layout: 'NCDHW' }] },
+        preprocessing: [{ op: 'modalityRescale' }],
+        outputs: [{ kind: 'segmentation', tensor: 'logits', method: 'argmax', labels: [{ index: 0, name: 'background', color: [0, 0, 0] }, { index: 1, name: 'bright', color: [255, 0, 0] }] }],
+      }),
+    );
+    services = await open();
+    await services.analysis.analyze({ studyInstanceUid: BRIGHT, modelId: 'test-segmenter', provider: 'cpu' });
+    await services.analysis.queue.whenIdle();
+    const result = services.analysis.resultsForStudy(BRIGHT).find((r) => r.modelId === 'test-segmenter')!;
+    expect(result.status, result.reason ?? '').toBe('done');
+    const out = result.outputs.find((o) => o.kind === 'segmentation');
+    if (out?.kind !== 'segmentation') throw new Error('no mask');
+    const originalPath = join(result.filesDir, out.mask.file);
+    const original = readFileSync(originalPath);
+    expect([...gunzipSync(original)].every((v) => v === 1)).toBe(true); // all 64 voxels bright
+
+    const plane = new Uint8Array(64).fill(1);
+    plane.fill(0, 0, 8); // erase the first row
+    const planeGz = gzipSync(plane).toString('base64');
+    const refused = await services.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: planeGz }] });
+    expect(refused.ok ? null : refused.error.code).toBe('BAD_REQUEST'); // no reviewer yet
+    services.reviews.setReviewerName('Dr Brush');
+    const bad = await services.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: gzipSync(new Uint8Array(64).fill(7)).toString('base64') }] });
+    expect(bad.ok ? null : bad.error.code).toBe('BAD_REQUEST'); // label 7 is not the model's
+    const wrongFile = await services.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: 'other.u8.gz', slices: [{ slice: 0, planeGzBase64: planeGz }] });
+    expect(wrongFile.ok ? null : wrongFile.error.code).toBe('NOT_FOUND');
+
+    const saved = await dispatch<{ reviewedFile: string; voxels: Record<string, number> }>(services, 'review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: planeGz }] });
+    expect(saved.voxels).toEqual({ '0': 8, '1': 56 });
+    expect(readFileSync(originalPath)).toEqual(original);
+    const reviewedPath = services.resultFile(result.id, saved.reviewedFile);
+    expect(reviewedPath && existsSync(reviewedPath)).toBe(true);
+    expect([...gunzipSync(readFileSync(reviewedPath!))]).toEqual([...plane]);
+    expect(services.resultFile(result.id, '../x')).toBeNull();
+
+    await services.close();
+    services = await open();
+    const list = await dispatch<{ maskEdits: { resultId: number; file: string; reviewedFile: string; voxels: Record<string, number>; reviewer: string }[] }>(services, 'review.list', { studyInstanceUid: BRIGHT });
+    expect(list.maskEdits).toEqual([expect.objectContaining({ resultId: result.id, file: out.mask.file, reviewedFile: saved.reviewedFile, voxels: { '0': 8, '1': 56 }, reviewer: 'Dr Brush' })]);
   });
 });

@@ -195,6 +195,13 @@ export const en = {
   'overlay.fill': 'Fill',
   'overlay.outline': 'Outline',
   'overlay.labelVisible': 'Show {label}',
+  'seg.edit': 'Edit label map',
+  'seg.brush': 'Brush',
+  'seg.eraser': 'Eraser',
+  'seg.label': 'Label',
+  'seg.radius': 'Radius (px)',
+  'seg.edited': 'Label map edited by {reviewer}, {time}; the model\'s map is kept.',
+  'seg.reviewedVolume': 'reviewed {ml} mL (model {model} mL)',
 
   'models.open': 'Models',
   'models.title': 'Models & validation',

@@ -27,15 +27,15 @@ import {
   voiTags,
 } from './cornerstone/viewer-engine';
 import { FindingsPanel } from './ai/FindingsPanel';
-import { findingTarget, type OverlayStyle, overlayLayers } from './ai/overlay-model';
-import { loadedArray, loadResultArray, rememberArray } from './ai/result-arrays';
+import { findingTarget, type OverlayLayer, type OverlayStyle, overlayLayers } from './ai/overlay-model';
+import { loadedArray, loadResultArray, rememberArray, seedResultArray } from './ai/result-arrays';
 import { useStudyAnalysis } from './ai/use-analysis';
 import { clearMeasurements, listMeasurements, type MeasurementRow } from './measurements';
 import { CT_PRESETS, fileWindows, type WindowPreset } from './presets';
 import { NON_IMAGE_MODALITIES } from './series-kind';
 import { SeriesStrip } from './SeriesStrip';
 import * as Icon from './ViewerIcons';
-import { type PaneInfo, viewportIdFor, ViewportPane } from './ViewportPane';
+import { type LabelEditTool, type PaneInfo, viewportIdFor, ViewportPane } from './ViewportPane';
 
 export type Layout = '1x1' | '1x2' | '2x2';
 const LAYOUTS: readonly Layout[] = ['1x1', '1x2', '2x2'];
@@ -70,7 +70,31 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   const [measurements, setMeasurements] = useState<MeasurementRow[]>([]);
   const [imageTick, setImageTick] = useState(0);
   const analysis = useStudyAnalysis(studyInstanceUid);
-  const aiLayers = useMemo(() => overlayLayers(analysis.results), [analysis.results]);
+  const { refresh: refreshAnalysis } = analysis;
+  const aiLayers = useMemo(() => overlayLayers(analysis.results, analysis.reviews?.maskEdits ?? []), [analysis.results, analysis.reviews]);
+  const [labelEdit, setLabelEdit] = useState<LabelEditTool | null>(null);
+  // Saves the slice a brush / eraser stroke changed (gzip, base64): the reviewed mask beside the model's.
+  const saveLabelEdit = useCallback(
+    (layer: OverlayLayer, slice: number, values: Uint8Array) => {
+      if (layer.kind !== 'segmentation') return;
+      const plane = layer.array.shape[1] * layer.array.shape[2];
+      void (async () => {
+        const gz = await new Response(new Blob([values.slice(slice * plane, (slice + 1) * plane)]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
+        let binary = '';
+        const bytes = new Uint8Array(gz);
+        for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        const r = await vigil.review.saveMaskEdits({ resultId: layer.resultId, file: layer.originalFile, slices: [{ slice, planeGzBase64: btoa(binary) }] });
+        if (!r.ok) reportError(r.error);
+        else if (!layer.key.endsWith(':reviewed')) {
+          // The reviewed file now holds this edit: later strokes paint on the copy the viewer loads from it.
+          rememberArray(vigil.resultUrl(layer.resultId, r.value.reviewedFile), values);
+          await seedResultArray(vigil.resultUrl(layer.resultId, r.value.reviewedFile), values);
+        }
+        refreshAnalysis();
+      })();
+    },
+    [vigil, reportError, refreshAnalysis],
+  );
   const [aiStyle, setAiStyle] = useState<OverlayStyle>({ visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set() });
   const [pendingJump, setPendingJump] = useState<{ slot: number; seriesUid: string; sopInstanceUid: string | null } | null>(null);
 
@@ -525,6 +549,8 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
                   onLoaded={onLoaded}
                   aiLayers={aiLayers}
                   aiStyle={aiStyle}
+                  aiEdit={slot === activeSlot ? labelEdit : null}
+                  onAiEdited={saveLabelEdit}
                 />
               );
             })}
@@ -538,6 +564,8 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
           style={aiStyle}
           onStyle={setAiStyle}
           onJump={jumpToFinding}
+          labelEdit={labelEdit}
+          onLabelEdit={setLabelEdit}
         />
         <aside className="measure-panel" data-testid="measure-panel">
           <div className="panel-title">

@@ -11,6 +11,7 @@ import { formatDicomDate, formatPersonName } from '../lib/format';
 import {
   disablePrefetch,
   enablePrefetch,
+  scrollBy,
   Events,
   type FrameRef,
   framesFor,
@@ -20,8 +21,8 @@ import {
   viewerToolGroup,
   ViewportType,
 } from './cornerstone/viewer-engine';
-import { drawOverlays } from './ai/overlay-draw';
-import type { OverlayLayer, OverlayStyle } from './ai/overlay-model';
+import { drawOverlays, type ImageToCanvas, invalidateSlices } from './ai/overlay-draw';
+import { canvasToImage, type OverlayLayer, type OverlayStyle, paintDisc } from './ai/overlay-model';
 import { loadResultArray, rememberArray } from './ai/result-arrays';
 import { markersFor, type OrientationMarkers } from './orientation';
 import { rangeToWindow } from './presets';
@@ -47,6 +48,19 @@ interface Props {
   /** AI overlay layers of this study (the pane draws those of its series). */
   readonly aiLayers?: readonly OverlayLayer[];
   readonly aiStyle?: OverlayStyle;
+  /** Brush / eraser on a label map: left-drag paints on the displayed slice. */
+  readonly aiEdit?: LabelEditTool | null;
+  /** A stroke ended: the edited slice of the layer's (reviewed) mask, to save. */
+  readonly onAiEdited?: (layer: OverlayLayer, slice: number, values: Uint8Array) => void;
+}
+
+export interface LabelEditTool {
+  readonly tool: 'brush' | 'eraser';
+  /** Label index the brush paints. */
+  readonly label: number;
+  /** Radius in image pixels. */
+  readonly radius: number;
+  readonly layerKey: string;
 }
 
 const NO_LAYERS: readonly OverlayLayer[] = [];
@@ -69,7 +83,7 @@ function fmt(n: number | null | undefined, digits = 0): string {
   return n === null || n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits);
 }
 
-export function ViewportPane({ slot, study, series, instances, active, rendering, onActivate, onDropSeries, onLoaded, aiLayers = NO_LAYERS, aiStyle = HIDDEN_STYLE }: Props) {
+export function ViewportPane({ slot, study, series, instances, active, rendering, onActivate, onDropSeries, onLoaded, aiLayers = NO_LAYERS, aiStyle = HIDDEN_STYLE, aiEdit = null, onAiEdited }: Props) {
   const { vigil, reportError } = useAppServices();
   const element = useRef<HTMLDivElement>(null);
   const aiCanvas = useRef<HTMLCanvasElement>(null);
@@ -227,6 +241,44 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
 
   useEffect(() => redrawAi.current(), [aiArrays, aiStyle, layerKeys]);
 
+  // Brush / eraser strokes on the label map of this pane's series.
+  // The layer key gains ":reviewed" once the first edit is saved; the tool keeps working on it.
+  const editLayer = aiEdit ? layers.find((l) => (l.key === aiEdit.layerKey || l.key === `${aiEdit.layerKey}:reviewed`) && l.kind === 'segmentation') : undefined;
+  const stroke = useRef<{ layer: OverlayLayer; slice: number; values: Uint8Array; changed: number } | null>(null);
+  const paintAt = (e: React.PointerEvent<HTMLCanvasElement>, start: boolean) => {
+    const canvas = aiCanvas.current;
+    if (!aiEdit || !editLayer || editLayer.kind !== 'segmentation' || !canvas?.dataset.transform) return;
+    let current = stroke.current;
+    if (start) {
+      const slice = editLayer.inputSopInstanceUids.indexOf(canvas.dataset.sop ?? '');
+      let values = aiState.current.arrays.get(editLayer.key);
+      if (slice < 0 || !(values instanceof Uint8Array)) return;
+      if (!editLayer.key.endsWith(':reviewed')) {
+        // The model's mask stays as it is: the first edit works on a copy (saved as the reviewed mask).
+        values = values.slice();
+        const arrays = new Map(aiState.current.arrays).set(editLayer.key, values);
+        aiState.current = { ...aiState.current, arrays };
+        setAiArrays(arrays);
+      }
+      current = stroke.current = { layer: editLayer, slice, values, changed: 0 };
+    }
+    if (!current) return;
+    const rect = canvas.getBoundingClientRect();
+    const at = canvasToImage(JSON.parse(canvas.dataset.transform) as ImageToCanvas, e.clientX - rect.left, e.clientY - rect.top);
+    if (!at) return;
+    const changed = paintDisc(current.values, editLayer.array.shape, current.slice, at[0], at[1], aiEdit.radius, aiEdit.tool === 'eraser' ? 0 : aiEdit.label);
+    if (changed > 0) {
+      current.changed += changed;
+      invalidateSlices(current.values);
+      redrawAi.current();
+    }
+  };
+  const endStroke = () => {
+    const done = stroke.current;
+    stroke.current = null;
+    if (done && done.changed > 0) onAiEdited?.(done.layer, done.slice, done.values);
+  };
+
   const current = overlay ? frames[overlay.index] : undefined;
   const inst = current?.instance;
   const frameText = current && current.frame > 0 ? ` · fr ${current.frame}` : '';
@@ -266,7 +318,28 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         data-rendering={rendering}
         data-image-count={imageFrames?.length ?? 0}
       />
-      <canvas ref={aiCanvas} className="ai-overlay-canvas" data-testid="ai-overlay-canvas" data-slot={slot} aria-hidden="true" />
+      <canvas
+        ref={aiCanvas}
+        className={editLayer ? 'ai-overlay-canvas editing' : 'ai-overlay-canvas'}
+        data-testid="ai-overlay-canvas"
+        data-slot={slot}
+        data-editing={Boolean(editLayer)}
+        aria-hidden="true"
+        onPointerDown={(e) => {
+          if (!editLayer || e.button !== 0) return;
+          e.currentTarget.setPointerCapture(e.pointerId);
+          paintAt(e, true);
+        }}
+        onPointerMove={(e) => {
+          if (stroke.current) paintAt(e, false);
+        }}
+        onPointerUp={endStroke}
+        onPointerCancel={endStroke}
+        onWheel={(e) => {
+          const vp = stackViewport(viewportId);
+          if (editLayer && vp) scrollBy(vp, Math.sign(e.deltaY));
+        }}
+      />
       {!series && <div className="viewport-empty">{t('viewer.noSeries')}</div>}
       {nonImage && (
         <div className="viewport-empty" data-testid="viewport-non-image">

@@ -8,7 +8,8 @@ import { useState } from 'react';
 import type { AnalysisResult, Finding, ModelInfo, Review, ReviewDecision } from '../../../../contract/ipc-contract';
 import { useAppServices } from '../../app-context';
 import { t } from '../../i18n/strings';
-import { heatLegendGradient, labelVolumeMl, type OverlayLayer, type OverlayStyle } from './overlay-model';
+import type { LabelEditTool } from '../ViewportPane';
+import { heatLegendGradient, labelVolumeMl, type OverlayLayer, type OverlayStyle, voxelVolumeMl } from './overlay-model';
 import { QueuePanel } from './QueuePanel';
 import type { StudyAnalysis } from './use-analysis';
 
@@ -20,6 +21,8 @@ interface Props {
   readonly style: OverlayStyle;
   readonly onStyle: (next: OverlayStyle) => void;
   readonly onJump: (result: AnalysisResult, finding: Finding) => void;
+  readonly labelEdit: LabelEditTool | null;
+  readonly onLabelEdit: (next: LabelEditTool | null) => void;
 }
 
 const fmtScore = (n: number) => (Math.abs(n) < 0.001 && n !== 0 ? n.toExponential(1) : n.toFixed(3));
@@ -42,7 +45,7 @@ function segLabels(result: AnalysisResult): { name: string; index: number; voxel
   return out;
 }
 
-export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, layers, style, onStyle, onJump }: Props) {
+export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, layers, style, onStyle, onJump, labelEdit, onLabelEdit }: Props) {
   const { vigil, reportError } = useAppServices();
   const [modelChoice, setModelChoice] = useState('');
   const [scope, setScope] = useState<'study' | 'series'>('study');
@@ -172,6 +175,8 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
           const model = modelById.get(r.modelId);
           const research = model ? model.clinicalUse !== true : true;
           const labels = segLabels(r);
+          const segLayer = layers.find((l) => l.resultId === r.resultId && l.kind === 'segmentation');
+          const ml = segLayer?.kind === 'segmentation' ? voxelVolumeMl(segLayer.array.sourceToPatient) : null;
           return (
             <li key={r.resultId} className={`finding-run status-${r.status}`} data-testid="finding-run" data-model-id={r.modelId} data-status={r.status} data-series-uid={r.seriesInstanceUid}>
               <div className="run-head">
@@ -214,6 +219,14 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                           <span>{t('findings.score', { score: fmtScore(f.score) })}</span>
                           {f.threshold !== undefined && <span>{t('findings.threshold', { threshold: f.threshold })}</span>}
                           {seg && seg.ml !== null && <span data-testid="label-volume">{t('findings.volume', { ml: seg.ml.toFixed(1) })}</span>}
+                          {seg && ml !== null && segLayer?.kind === 'segmentation' && segLayer.originalLabels && (
+                            <span data-testid="label-volume-reviewed">
+                              {t('seg.reviewedVolume', {
+                                ml: ((segLayer.labels.find((l) => l.index === seg.index)?.voxels ?? 0) * ml).toFixed(1),
+                                model: (seg.ml ?? 0).toFixed(1),
+                              })}
+                            </span>
+                          )}
                           {seg && (
                             <label className="label-visibility">
                               <input
@@ -269,10 +282,71 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                   })}
                 </ul>
               )}
+              {segLayer && segLayer.kind === 'segmentation' && (
+                <LabelMapEditor layer={segLayer} edit={labelEdit} onEdit={onLabelEdit} editedBy={analysis.reviews?.maskEdits.find((e) => e.resultId === r.resultId) ?? null} />
+              )}
             </li>
           );
         })}
       </ul>
     </aside>
+  );
+}
+
+/** Brush / eraser on a segmentation's label map (the model's map is kept; edits go to a reviewed copy). */
+function LabelMapEditor({
+  layer,
+  edit,
+  onEdit,
+  editedBy,
+}: {
+  readonly layer: Extract<OverlayLayer, { kind: 'segmentation' }>;
+  readonly edit: LabelEditTool | null;
+  readonly onEdit: (next: LabelEditTool | null) => void;
+  readonly editedBy: { reviewer: string; editedAt: string } | null;
+}) {
+  const labels = layer.labels.filter((l) => l.index !== 0);
+  const mine = edit && (edit.layerKey === layer.key || edit.layerKey.startsWith(`${layer.resultId}:`)) ? edit : null;
+  const base = { label: mine?.label ?? labels[0]?.index ?? 1, radius: mine?.radius ?? 3, layerKey: layer.key };
+  const pick = (tool: 'brush' | 'eraser') => onEdit(mine?.tool === tool ? null : { ...base, tool });
+  return (
+    <div className="label-editor" data-testid="label-editor">
+      <span className="panel-subtitle">{t('seg.edit')}</span>
+      <div className="label-editor-row">
+        <button type="button" className={mine?.tool === 'brush' ? 'chip on' : 'chip'} data-testid="seg-brush" aria-pressed={mine?.tool === 'brush'} onClick={() => pick('brush')}>
+          {t('seg.brush')}
+        </button>
+        <button type="button" className={mine?.tool === 'eraser' ? 'chip on' : 'chip'} data-testid="seg-eraser" aria-pressed={mine?.tool === 'eraser'} onClick={() => pick('eraser')}>
+          {t('seg.eraser')}
+        </button>
+        <select
+          data-testid="seg-label"
+          aria-label={t('seg.label')}
+          value={base.label}
+          onChange={(e) => mine && onEdit({ ...mine, label: Number(e.currentTarget.value) })}
+        >
+          {labels.map((l) => (
+            <option key={l.index} value={l.index}>
+              {l.name}
+            </option>
+          ))}
+        </select>
+        <input
+          type="number"
+          min={0}
+          max={50}
+          data-testid="seg-radius"
+          aria-label={t('seg.radius')}
+          title={t('seg.radius')}
+          value={base.radius}
+          onChange={(e) => mine && onEdit({ ...mine, radius: Math.max(0, Math.min(50, Number(e.currentTarget.value) || 0)) })}
+        />
+      </div>
+      {editedBy && (
+        <div className="finding-review" data-testid="mask-edited">
+          {t('seg.edited', { reviewer: editedBy.reviewer, time: new Date(editedBy.editedAt).toLocaleString() })}
+        </div>
+      )}
+    </div>
   );
 }

@@ -37,6 +37,11 @@ export function applyTransform(t: ImageToCanvas, col: number, row: number): [num
 
 const sliceCanvases = new WeakMap<object, Map<string, HTMLCanvasElement | null>>();
 
+/** Forgets the cached slice images of an array after it was edited in place. */
+export function invalidateSlices(values: object): void {
+  sliceCanvases.delete(values);
+}
+
 /** One slice of a layer as an offscreen canvas (cached per values array, slice and style). */
 function sliceCanvas(layer: OverlayLayer, values: Uint8Array | Float32Array, slice: number, style: OverlayStyle): HTMLCanvasElement | null {
   if (layer.kind === 'detection') return null;

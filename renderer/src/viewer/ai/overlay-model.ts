@@ -48,7 +48,15 @@ interface LayerBase {
 
 export type OverlayLayer =
   | (LayerBase & { readonly kind: 'heatmap'; readonly label: string; readonly array: ArrayRef })
-  | (LayerBase & { readonly kind: 'segmentation'; readonly labels: readonly SegLabel[]; readonly array: ArrayRef })
+  | (LayerBase & {
+      readonly kind: 'segmentation';
+      readonly labels: readonly SegLabel[];
+      readonly array: ArrayRef;
+      /** The model's own mask file (array.file differs once the reviewer edited the map). */
+      readonly originalFile: string;
+      /** The model's labels and voxel counts, present when the map was edited. */
+      readonly originalLabels?: readonly SegLabel[];
+    })
   | (LayerBase & { readonly kind: 'detection'; readonly boxes: readonly Box[] });
 
 function isArrayRef(v: unknown): v is ArrayRef {
@@ -56,8 +64,19 @@ function isArrayRef(v: unknown): v is ArrayRef {
   return Boolean(a && typeof a.file === 'string' && (a.dtype === 'uint8' || a.dtype === 'float32') && Array.isArray(a.shape) && a.shape.length === 3);
 }
 
-/** The drawable layers of a study's results (done results only). */
-export function overlayLayers(results: readonly AnalysisResult[]): OverlayLayer[] {
+export interface MaskEdit {
+  readonly resultId: number;
+  readonly file: string;
+  readonly reviewedFile: string;
+  readonly voxels: Readonly<Record<string, number>>;
+}
+
+/**
+ * The drawable layers of a study's results (done results only). A mask the
+ * reviewer edited is drawn from its reviewed copy (key suffix ":reviewed"),
+ * with the reviewed voxel counts; `originalFile` still names the model's mask.
+ */
+export function overlayLayers(results: readonly AnalysisResult[], maskEdits: readonly MaskEdit[] = []): OverlayLayer[] {
   const layers: OverlayLayer[] = [];
   for (const r of results) {
     if (r.status !== 'done') continue;
@@ -67,7 +86,22 @@ export function overlayLayers(results: readonly AnalysisResult[]): OverlayLayer[
       const key = `${r.resultId}:${tensor}`;
       if (o.kind === 'heatmap' && isArrayRef(o.map)) layers.push({ ...base, key, kind: 'heatmap', label: String(o.label ?? tensor), array: o.map });
       else if (o.kind === 'segmentation' && isArrayRef(o.mask) && Array.isArray(o.labels)) {
-        layers.push({ ...base, key, kind: 'segmentation', labels: o.labels as SegLabel[], array: o.mask });
+        const mask = o.mask;
+        const edit = maskEdits.find((e) => e.resultId === r.resultId && e.file === mask.file);
+        const labels = o.labels as SegLabel[];
+        layers.push(
+          edit
+            ? {
+                ...base,
+                key: `${key}:reviewed`,
+                kind: 'segmentation',
+                labels: labels.map((l) => ({ ...l, voxels: edit.voxels[String(l.index)] ?? 0 })),
+                array: { ...mask, file: edit.reviewedFile },
+                originalFile: mask.file,
+                originalLabels: labels,
+              }
+            : { ...base, key, kind: 'segmentation', labels, array: mask, originalFile: mask.file },
+        );
       } else if (o.kind === 'detection' && Array.isArray(o.boxes)) layers.push({ ...base, key, kind: 'detection', boxes: o.boxes as Box[] });
     }
   }
@@ -223,4 +257,34 @@ export function slicePixels(layer: OverlayLayer, values: ArrayLike<number>, slic
     }
   }
   return any ? out : null;
+}
+
+/** Image (column, row) under a canvas point, inverting image → canvas (null when degenerate). */
+export function canvasToImage(t: { o: readonly [number, number]; a: readonly [number, number]; b: readonly [number, number] }, x: number, y: number): [number, number] | null {
+  const det = t.a[0] * t.b[1] - t.a[1] * t.b[0];
+  if (!Number.isFinite(det) || Math.abs(det) < 1e-12) return null;
+  const px = x - t.o[0];
+  const py = y - t.o[1];
+  return [(px * t.b[1] - py * t.b[0]) / det, (py * t.a[0] - px * t.a[1]) / det];
+}
+
+/** Paints a disc of `radius` image pixels at (col, row) of one slice with `label` (0 erases). Returns voxels changed. */
+export function paintDisc(values: Uint8Array, shape: readonly [number, number, number], slice: number, col: number, row: number, radius: number, label: number): number {
+  const [, rows, cols] = shape;
+  const base = slice * rows * cols;
+  const c0 = Math.round(col);
+  const r0 = Math.round(row);
+  const rr = Math.max(0, radius);
+  let changed = 0;
+  for (let r = Math.max(0, Math.floor(r0 - rr)); r <= Math.min(rows - 1, Math.ceil(r0 + rr)); r++) {
+    for (let c = Math.max(0, Math.floor(c0 - rr)); c <= Math.min(cols - 1, Math.ceil(c0 + rr)); c++) {
+      if ((r - r0) ** 2 + (c - c0) ** 2 > rr * rr + 0.25) continue;
+      const i = base + r * cols + c;
+      if (values[i] !== label) {
+        values[i] = label;
+        changed++;
+      }
+    }
+  }
+  return changed;
 }

@@ -29,6 +29,12 @@ export function loadResultArray(url: string, ref: ArrayRef): Promise<Uint8Array 
   return p;
 }
 
+/** Puts an array the viewer already holds (e.g. an edited mask it just saved) under a URL, so it is not fetched again. */
+export function seedResultArray(url: string, values: Uint8Array | Float32Array): Promise<void> {
+  cache.set(url, Promise.resolve(values));
+  return Promise.resolve();
+}
+
 /** Already-loaded arrays, synchronously (for jumping to the strongest slice). */
 const loaded = new Map<string, Uint8Array | Float32Array>();
 export function rememberArray(url: string, values: Uint8Array | Float32Array): void {
