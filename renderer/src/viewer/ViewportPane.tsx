@@ -178,11 +178,12 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     ).then(
       () => {
         if (disposed) return;
-        // Prefetch as many as fit comfortably in the cache, split between both directions.
+        // Prefetch around the current image in both directions: what fits comfortably in the cache, at most 40
+        // each side (well ahead of reading speed; deeper prefetch after a big jump only piles up requests and memory).
         const first = vp.getImageData?.();
         const bytesPerImage = Math.max(1, (first?.dimensions?.[0] ?? 512) * (first?.dimensions?.[1] ?? 512) * 4);
         const fit = Math.floor((cache.getMaxCacheSize() * 0.6) / bytesPerImage);
-        enablePrefetch(el, Math.max(4, Math.min(150, Math.floor(fit / 2))));
+        enablePrefetch(el, Math.max(4, Math.min(40, Math.floor(fit / 2))));
         vp.render();
         refresh();
         onLoaded(slot, { frames: imageFrames, modality: series?.modality ?? '' });

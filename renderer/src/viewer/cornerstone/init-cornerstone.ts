@@ -52,8 +52,8 @@ function useNaturalizedLoader(): boolean {
   return (query ?? readSetting(VIEWER_SETTINGS.loaderPath)) === 'naturalized';
 }
 
-/** Default bounded image cache: leaves the renderer well under 2 GB. */
-export const DEFAULT_CACHE_MB = 768;
+/** Default bounded image cache (a setting); with bounded prefetch the renderer stays well under 2 GB on a 3,000-slice CT. */
+export const DEFAULT_CACHE_MB = 512;
 const MIN_CACHE_MB = 64;
 const MAX_CACHE_MB = 4096;
 
