@@ -71,6 +71,8 @@ export const ImportSummarySchema = z.object({
   series: z.number().int(),
   instances: z.number().int(),
   elapsedMs: z.number(),
+  /** Studies the offered files belong to (new or already in the library), in the order first seen. */
+  studyInstanceUids: z.array(z.string()).optional(),
 });
 export type ImportSummary = z.infer<typeof ImportSummarySchema>;
 
@@ -566,6 +568,8 @@ export const events = {
   'import.progress': ImportProgressSchema,
   /** The library changed (import finished, study deleted): refresh lists. */
   'library.changed': z.object({ reason: z.string() }),
+  /** The OS asked Vigil to open a file (file association, second launch): show its study. */
+  'app.openStudy': z.object({ studyInstanceUid: z.string() }),
   /** An analysis job changed state (queued, running phase, finished). */
   'analysis.progress': AnalysisProgressSchema,
   /** Cases done of a running models.validate. */

@@ -4,9 +4,11 @@
  */
 import { mkdirSync } from 'node:fs';
 import { type BrowserWindow, app, dialog, ipcMain, protocol, session } from 'electron';
+import { IPC_EVENT_PREFIX, type ImportSummary } from '../../contract/ipc-contract';
 import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from './app-protocol';
 import { type EventSource, type RequestRouter, forwardEvents, registerIpcHandlers } from './ipc-registration';
 import { createMainWindow, focusWindow } from './main-window';
+import { OpenedFilesQueue, pathsFromArgv } from './opened-files';
 import { importSourceChooser, reportSavePathChooser } from './native-dialog';
 import { guardNavigation } from './navigation-guard';
 import { denyAllPermissions } from './permission-policy';
@@ -49,6 +51,8 @@ export interface VigilAppOptions {
   log?: (msg: string) => void;
   /** Creates a folder and its parents (tests replace it). */
   ensureDir?: (path: string) => void;
+  /** The command line the app was started with (documents to open); defaults to process.argv. */
+  argv?: readonly string[];
 }
 
 function describe(err: unknown): string {
@@ -70,7 +74,15 @@ export function startVigilApp(options: VigilAppOptions): boolean {
   let servicesClosed = false;
   const teardown: Array<() => void> = [];
 
-  app.on('second-instance', () => {
+  // Documents the OS asks us to open (file association, command line, second launch).
+  const openedFiles = new OpenedFilesQueue();
+  openedFiles.add(pathsFromArgv(options.argv ?? process.argv, app.isPackaged, process.cwd()));
+  app.on('open-file', (event, path) => {
+    event.preventDefault();
+    openedFiles.add([path]);
+  });
+  app.on('second-instance', (_event, argv, workingDirectory) => {
+    openedFiles.add(pathsFromArgv(argv, app.isPackaged, workingDirectory));
     if (mainWindow && !mainWindow.isDestroyed()) focusWindow(mainWindow);
   });
   app.on('web-contents-created', (_event, contents) => guardNavigation(contents));
@@ -134,6 +146,20 @@ export function startVigilApp(options: VigilAppOptions): boolean {
     mainWindow.on('closed', () => {
       mainWindow = null;
     });
+    mainWindow.webContents.once('did-finish-load', () =>
+      openedFiles.start(async (files) => {
+        const result = await opened.router.dispatch('library.import', { paths: files });
+        if (!result.ok) {
+          log(`[vigil] could not open ${files.join(', ')}: ${result.error.message}`);
+          return;
+        }
+        const studyInstanceUid = (result.value as ImportSummary).studyInstanceUids?.[0];
+        if (studyInstanceUid && mainWindow && !mainWindow.isDestroyed()) {
+          mainWindow.webContents.send(IPC_EVENT_PREFIX + 'app.openStudy', { studyInstanceUid });
+          focusWindow(mainWindow);
+        }
+      }),
+    );
   };
 
   app

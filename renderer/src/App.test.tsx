@@ -98,6 +98,14 @@ describe('study browser', () => {
     expect(screen.queryByTestId('error-banner')).toBeNull();
   });
 
+  it('opens the study of a file the OS asked Vigil to open', async () => {
+    const vigil = await renderApp();
+    window.location.hash = '#/';
+    act(() => vigil.emit('app.openStudy', { studyInstanceUid: '1.2.840.99' }));
+    expect(window.location.hash).toBe('#/study/1.2.840.99');
+    window.location.hash = '#/';
+  });
+
   it('shows the empty state with import actions for a new library', async () => {
     await renderApp(fakeVigil({ studies: [] }));
     const empty = await screen.findByTestId('empty-state');

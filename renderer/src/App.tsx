@@ -19,7 +19,7 @@ import { useImporter } from './hooks/use-importer';
 import { useStudyList } from './hooks/use-study-list';
 import { t } from './i18n/strings';
 import { toDicomDate } from './lib/format';
-import { MODELS_HASH, useRoute } from './lib/route';
+import { MODELS_HASH, openStudy, useRoute } from './lib/route';
 import { ModelsPage } from './models/ModelsPage';
 
 /** The viewer (Cornerstone3D, vtk.js, codecs) is a separate chunk, loaded on first use. */
@@ -36,6 +36,8 @@ export function App({ vigil }: { vigil: VigilApi }) {
   const { errors, report, dismiss } = useErrors();
   const services = useMemo<AppServices>(() => ({ vigil, reportError: report }), [vigil, report]);
   const route = useRoute();
+  // A file opened from the OS (file association, second launch) was imported by main: show its study.
+  useEffect(() => vigil.on('app.openStudy', ({ studyInstanceUid }) => openStudy(studyInstanceUid)), [vigil]);
   const banner = <ErrorBanner errors={errors} onDismiss={dismiss} />;
   return (
     <AppContext value={services}>

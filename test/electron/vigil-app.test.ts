@@ -109,7 +109,7 @@ function fakeServices() {
 function start() {
   const { services, emit } = fakeServices();
   const openServices = vi.fn(async (_options: HostServicesOptions) => services as unknown as HostServices);
-  const started = startVigilApp({ bundleUrl, openServices, log: () => {}, ensureDir });
+  const started = startVigilApp({ bundleUrl, openServices, log: () => {}, ensureDir, argv: ['electron', '.'] });
   return { started, services, openServices, emit };
 }
 
@@ -202,7 +202,7 @@ describe('startup', () => {
     try {
       const { services } = fakeServices();
       const openServices = vi.fn(async (_options: HostServicesOptions) => services as unknown as HostServices);
-      startVigilApp({ bundleUrl: pathToFileURL(join(resources, 'app.asar', 'out', 'main', 'main.js')).href, openServices, log: () => {}, ensureDir });
+      startVigilApp({ bundleUrl: pathToFileURL(join(resources, 'app.asar', 'out', 'main', 'main.js')).href, openServices, log: () => {}, ensureDir, argv: ['vigil'] });
       await vi.waitFor(() => expect(fake.FakeBrowserWindow.instances).toHaveLength(1));
       const options = openServices.mock.calls[0]?.[0];
       expect(options?.importWorkerUrl.href).toBe(pathToFileURL(join(resources, 'app.asar.unpacked', 'out', 'main', 'import-worker.js')).href);
@@ -268,7 +268,7 @@ describe('startup', () => {
     const openServices = vi.fn(async () => {
       throw new Error('disk full');
     });
-    startVigilApp({ bundleUrl, openServices, log: () => {}, ensureDir });
+    startVigilApp({ bundleUrl, openServices, log: () => {}, ensureDir, argv: ['electron', '.'] });
     await vi.waitFor(() => expect(fake.app.exit).toHaveBeenCalledWith(1));
     expect(fake.dialog.showErrorBox).toHaveBeenCalledWith('Vigil could not start', 'disk full');
     expect(fake.FakeBrowserWindow.instances).toHaveLength(0);
@@ -296,5 +296,59 @@ describe('shutdown', () => {
     fake.app.emit('will-quit', secondQuit);
     expect(secondQuit.preventDefault).not.toHaveBeenCalled();
     expect(services.close).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('documents the OS asks Vigil to open', () => {
+  const summary = (studyInstanceUids: string[]) => ({
+    ok: true as const,
+    value: { importId: 'i', status: 'done', offered: 1, imported: 1, duplicates: 0, rejected: [], patients: 1, studies: 1, series: 1, instances: 1, elapsedMs: 1, studyInstanceUids },
+  });
+
+  it('queues an open-file that arrives before the window, imports it after the page loads, then shows its study', async () => {
+    const { services, window } = await startedAndReady();
+    services.router.dispatch.mockResolvedValue(summary(['1.2.3.4']) as never);
+    const event = { preventDefault: vi.fn() };
+    fake.app.emit('open-file', event, '/media/cd/IM0001.dcm');
+    expect(event.preventDefault).toHaveBeenCalled();
+    // Nothing is imported while the renderer is still loading.
+    expect(services.router.dispatch).not.toHaveBeenCalledWith('library.import', expect.anything());
+    window.webContents.emit('did-finish-load');
+    await vi.waitFor(() =>
+      expect(window.webContents.send).toHaveBeenCalledWith(`${IPC_EVENT_PREFIX}app.openStudy`, { studyInstanceUid: '1.2.3.4' }),
+    );
+    expect(services.router.dispatch).toHaveBeenCalledWith('library.import', { paths: ['/media/cd/IM0001.dcm'] });
+    expect(window.focus).toHaveBeenCalled();
+  });
+
+  it('imports a document given on the first command line once the page has loaded', async () => {
+    const { services } = fakeServices();
+    services.router.dispatch.mockResolvedValue(summary(['5.5.5']) as never);
+    const openServices = vi.fn(async (_options: HostServicesOptions) => services as unknown as HostServices);
+    startVigilApp({ bundleUrl, openServices, log: () => {}, ensureDir, argv: ['electron', '.', 'package.json'] });
+    await vi.waitFor(() => expect(fake.FakeBrowserWindow.instances).toHaveLength(1));
+    const window = fake.FakeBrowserWindow.instances[0]!;
+    window.webContents.emit('did-finish-load');
+    await vi.waitFor(() => expect(window.webContents.send).toHaveBeenCalledWith(`${IPC_EVENT_PREFIX}app.openStudy`, { studyInstanceUid: '5.5.5' }));
+    expect(services.router.dispatch).toHaveBeenCalledWith('library.import', { paths: [join(process.cwd(), 'package.json')] });
+  });
+
+  it('imports the paths of a second launch (relative to its working directory) and ignores flags', async () => {
+    const { services, window } = await startedAndReady();
+    window.webContents.emit('did-finish-load');
+    services.router.dispatch.mockResolvedValue(summary(['9.8.7']) as never);
+    // In development argv is [electron, app folder, ...documents]; only existing paths count.
+    fake.app.emit('second-instance', {}, ['electron', '.', '--inspect', 'package.json'], process.cwd());
+    await vi.waitFor(() => expect(services.router.dispatch).toHaveBeenCalledWith('library.import', { paths: [join(process.cwd(), 'package.json')] }));
+    await vi.waitFor(() => expect(window.webContents.send).toHaveBeenCalledWith(`${IPC_EVENT_PREFIX}app.openStudy`, { studyInstanceUid: '9.8.7' }));
+  });
+
+  it('sends nothing when the import fails (the error is logged, the app keeps running)', async () => {
+    const { services, window } = await startedAndReady();
+    services.router.dispatch.mockResolvedValue({ ok: false, error: { code: 'BUSY', message: 'An import is already running' } } as never);
+    window.webContents.emit('did-finish-load');
+    fake.app.emit('open-file', { preventDefault: vi.fn() }, '/tmp/x.dcm');
+    await vi.waitFor(() => expect(services.router.dispatch).toHaveBeenCalledWith('library.import', { paths: ['/tmp/x.dcm'] }));
+    expect(window.webContents.send).not.toHaveBeenCalledWith(`${IPC_EVENT_PREFIX}app.openStudy`, expect.anything());
   });
 });

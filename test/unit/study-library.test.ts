@@ -69,6 +69,8 @@ describe('StudyLibrary import', () => {
     expect(s.rejected.map((r) => r.code).sort()).toEqual(['EMPTY_FILE', 'NOT_DICOM', 'TRUNCATED']);
     expect(s.imported + s.duplicates + s.rejected.length).toBe(s.offered);
     expect({ p: s.patients, st: s.studies, se: s.series, i: s.instances }).toEqual({ p: 2, st: 2, se: 3, i: 7 });
+    // The studies the offered files belong to (what an OS "open file" shows), duplicates included.
+    expect([...(s.studyInstanceUids ?? [])].sort()).toEqual([STUDY_A, STUDY_B].sort());
     expect(events.at(-1)?.phase).toBe('done');
     expect(events.some((e) => e.phase === 'scanning')).toBe(true);
 

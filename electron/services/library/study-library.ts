@@ -138,12 +138,16 @@ export class StudyLibrary {
     // Results are applied to the database in batched transactions.
     let pending: ImportFileResult[] = [];
     const seenThisImport = new Set<string>();
+    const studiesSeen = new Set<string>();
     const apply = () => {
       const batch = pending;
       pending = [];
       if (batch.length === 0) return;
       this.index.transaction(() => {
-        for (const r of batch) this.applyResult(r, run.id, mode, counts, rejected, seenThisImport);
+        for (const r of batch) {
+          if (r.kind === 'instance') studiesSeen.add(r.metadata.studyInstanceUid);
+          this.applyResult(r, run.id, mode, counts, rejected, seenThisImport);
+        }
       });
     };
 
@@ -203,6 +207,7 @@ export class StudyLibrary {
       rejected,
       ...totals,
       elapsedMs: Date.now() - started,
+      studyInstanceUids: [...studiesSeen],
     };
   }
 
