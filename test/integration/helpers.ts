@@ -39,6 +39,20 @@ export interface ImportJson {
   elapsedMs: number;
 }
 
+/** The counts of an import's JSON that the tests compare, in one shape. */
+export function importCounts(r: ImportJson) {
+  return {
+    offered: r.offered,
+    imported: r.imported,
+    duplicates: r.duplicates,
+    rejected: r.rejected.length,
+    patients: r.patients,
+    studies: r.studies,
+    series: r.series,
+    instances: r.instances,
+  };
+}
+
 export interface StudiesJson {
   studies: {
     studyInstanceUid: string;

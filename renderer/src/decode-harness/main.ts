@@ -11,40 +11,11 @@
  */
 import { Enums, RenderingEngine, cache, imageLoader, metaData, type StackViewport, type Types } from '@cornerstonejs/core';
 import { initCornerstone } from '../viewer/cornerstone/init-cornerstone';
+import type { DecodeFailure, DecodeResult } from './decode-result';
 
 export interface DecodeOptions {
   /** Let the loader apply the modality LUT (rescale slope/intercept), as the viewer does. Default false: stored values. */
   preScale?: boolean;
-}
-
-export interface DecodeResult {
-  ok: true;
-  imageId: string;
-  rows: number;
-  columns: number;
-  /** Samples per pixel the file declares. */
-  samplesPerPixel: number;
-  /** Values per pixel in pixelData (3 = RGB, 4 = RGBA after the loader's colour conversion). */
-  components: number;
-  photometric: string;
-  bitsAllocated: number;
-  pixelRepresentation: number;
-  /** Typed array the loader produced (Uint8Array, Int16Array, Float32Array...). */
-  dataType: string;
-  /** Little-endian bytes of that typed array, base64. */
-  pixelDataBase64: string;
-  minMax: { min: number; max: number };
-  preScaled: boolean;
-  slope: number;
-  intercept: number;
-  color: boolean;
-  decodeMs: number;
-}
-
-export interface DecodeFailure {
-  ok: false;
-  imageId: string;
-  error: string;
 }
 
 function toBase64(view: ArrayBufferView): string {

@@ -4,28 +4,10 @@
  * synthetic pixels). Pure functions; the spec and the benchmark share them.
  */
 
-export interface HarnessDecode {
-  ok: true;
-  rows: number;
-  columns: number;
-  samplesPerPixel: number;
-  components: number;
-  photometric: string;
-  bitsAllocated: number;
-  pixelRepresentation: number;
-  dataType: string;
-  pixelDataBase64: string;
-  minMax: { min: number; max: number };
-  preScaled: boolean;
-  slope: number;
-  intercept: number;
-  color: boolean;
-  decodeMs: number;
-}
-export interface HarnessFailure {
-  ok: false;
-  error: string;
-}
+import type { DecodeFailure, DecodeResult } from '../../../renderer/src/decode-harness/decode-result';
+
+export type HarnessDecode = DecodeResult;
+export type HarnessFailure = DecodeFailure;
 
 const TYPED: Record<string, new (buffer: ArrayBuffer) => ArrayLike<number>> = {
   Uint8Array,
