@@ -31,11 +31,34 @@ def model_card(cfg, manifest, m):
     rows = "\n".join(f"| {NAMES[k]} | {_ci(m, k)} |" for k in NAMES)
     base = "\n".join(f"| {b['method']} | {b['auc']:.3f} | {b['accuracy']:.3f} |" for b in cfg["baselines"])
     tr = m["training"]
-    members = "; ".join(f"seed {x['seed']}: best epoch {x['bestEpoch']} of {x['epochsRun']} (val AUC {x['bestValAuc']:.4f})" for x in tr["members"])
+    hp = tr["hyperparameters"]
+    cv = bool(hp.get("folds"))
+    if cv:
+        members = "; ".join(f"repeat {x['repeat']} fold {x['fold']} (seed {x['seed']}): {x['bestValAuc']:.4f} on {x['heldOut']} cases" for x in tr["members"])
+    else:
+        members = "; ".join(f"seed {x['seed']}: best epoch {x['bestEpoch']} of {x['epochsRun']} (val AUC {x['bestValAuc']:.4f})" for x in tr["members"])
+    tta = hp.get("flip_tta", False)
+    regularisers = ", ".join(x for x in (f"label smoothing {hp['label_smoothing']}" if hp.get("label_smoothing") else "", f"mixup (alpha {hp['mixup']})" if hp.get("mixup") else "") if x)
+    if cv:
+        members_text = (f"{tr['ensembleMembers']} members from {hp.get('repeats', 1)}× repeated {hp['folds']}-fold stratified cross-validation "
+                        "on train+val (one per fold and repeat, trained on the other folds), logits and maps averaged inside the graph")
+        stopping = (f"Epochs: no early stopping inside a fold; every member trains {hp['max_epochs']} epochs (cosine to zero) and keeps its last "
+                    f"weights. That count and the other settings were chosen by comparing cross-validated AUCs on train+val "
+                    f"(models/training/README.md), never on test. Each fold's held-out AUC: {members}.")
+        sel_text = (f"Selection cases ({v['cases']}; n = {v['n']}, used for calibration and the threshold)")
+    else:
+        members_text = f"Ensemble of {tr['ensembleMembers']} member(s) with different seeds, logits averaged inside the graph"
+        stopping = (f"Early stopping: validation AUC checked each epoch (ties broken by validation loss), patience {hp['patience']} epochs; "
+                    f"the best epoch's weights are kept. {members}.")
+        sel_text = f"Validation split (n = {v['n']}, used for early stopping, calibration and the threshold)"
+    cv_calibration = ("" if not cv else f" The temperature is fitted on out-of-fold scores that average {hp.get('repeats', 1)} "
+                      f"member(s) per case, while the shipped graph averages all {tr['ensembleMembers']}; averaging more members "
+                      "shrinks the logits, so mid-range probabilities tend to be under-confident (see the reliability plot).")
+    if tta:
+        members_text += "; each member also scores the left-right mirrored image (test-time augmentation inside the graph; the mirrored map is mirrored back)"
     prep = m["dataPreparation"]
     prep_lines = "\n".join(f"  - {k}: {v}" for k, v in prep.items())
     counts = m["counts"]
-    hp = tr["hyperparameters"]
     n = m["preprocessing"]["minmaxThenFixed"]
     return f"""# Model card: {cfg['name']}
 
@@ -80,43 +103,40 @@ Data preparation checks (pixel-content SHA-1 of every 28×28 image):
 
 Training and the product apply the same steps to the 28×28 image: per-image
 min–max scaling to 0…1, then `(x − {n['mean']}) / {n['std']}` (mean and standard
-deviation of the scaled training pixels). For full-size DICOM the product first
-applies Modality LUT rescale, inverts MONOCHROME1, and resizes to 28×28 (see
-manifest.json). MedMNIST built its images by centre-cropping the source to its
-short edge before resizing; manifest schema v1 has no "crop to short edge" op,
-so non-square images are currently resized without that crop (aspect ratio
-distorted) — a known train/serve difference for full-size images (see
-limitations).
+deviation of the scaled {'train+val' if cv else 'training'} pixels). For full-size DICOM the product first
+applies the Modality LUT rescale, inverts MONOCHROME1, crops the centred square
+of the short edge and downsamples it to 28×28 by area averaging (manifest.json:
+`cropSquare`, `resize` with `interpolation: area`), as MedMNIST built its images
+from the source (centre crop to the short edge, then resize).
 
 ## Model and training
 
 - Architecture: compact CNN, 3 stages of two 3×3 conv–BatchNorm–ReLU layers
   (widths {hp['widths']}), max-pooling 28→14→7, global average pooling, dropout
-  {hp['dropout']}, one linear unit (the `{pos}` logit). Ensemble of {tr['ensembleMembers']} member(s)
-  with different seeds, logits averaged inside the graph.
+  {hp['dropout']}, one linear unit (the `{pos}` logit). {members_text}.
 - Interpretability: second output `cam` = class activation map of the `{pos}`
   logit (exact for a GAP + linear head), ReLU, bilinearly upsampled to 28×28
   inside the ONNX graph (the product maps it back onto the source image).
-- Loss: binary cross-entropy. Optimiser: AdamW (lr {hp['lr']}, weight decay
+- Loss: binary cross-entropy{(' with ' + regularisers) if regularisers else ''}. Optimiser: AdamW (lr {hp['lr']}, weight decay
   {hp['weight_decay']}), batch {hp['batch']}, 2-epoch linear warm-up then cosine decay
-  over at most {hp['max_epochs']} epochs.
+  over {'' if cv else 'at most '}{hp['max_epochs']} epochs.
 - Augmentation (training only): random scaling {hp['scale']}, rotation ±{hp['rotate_deg']}°,
   translation ±{hp['translate']} of the half-width (random crops of the rescaled image),
   {'horizontal flips (left/right is not anatomically fixed in breast ultrasound)' if hp['hflip'] else 'no flips (chest anatomy is not left/right symmetric)'},
   contrast ×(1 ± {hp['contrast']}) and brightness ± {hp['brightness']} (normalised units).
-- Early stopping: validation AUC checked each epoch (ties broken by validation
-  loss), patience {hp['patience']} epochs; the best epoch's weights are kept. {members}.
-- Calibration: temperature scaling fitted on the validation split (T = {m['temperature']}),
+- {stopping}
+- Calibration: temperature scaling fitted on {tr.get('selection', 'the validation split')} (T = {m['temperature']}),
   baked into the exported logits.
 - Decision threshold: **{m['thresholdRule']}**: `{pos}` when p({pos}) ≥ **{m['threshold']}**.
   The test split was used only for the final evaluation below.
-- Seeded (seed {tr['seed']}), `torch.use_deterministic_algorithms(True)`, {tr['environment']['threads']} CPU threads;
-  training took {tr['seconds']:.0f} s on 2 CPU cores (PyTorch {tr['environment']['torch']}, ONNX opset {tr['environment']['opset']}).
+- Seeded (seed {tr['seed']}), `torch.use_deterministic_algorithms(True)`; training took {tr['seconds']:.0f} s with
+  {tr['environment']['threads']} PyTorch thread(s) on a {tr['environment'].get('cpus', '?')}-core CPU
+  (PyTorch {tr['environment']['torch']}, ONNX opset {tr['environment']['opset']}).
 - Reproduce: `npm run models:train` (see models/training/README.md).
 
 ## Evaluation (test split, n = {t['n']}, {t['positives']} `{pos}`)
 
-Threshold {m['threshold']} (chosen on validation). 95% confidence intervals: {t['ciMethod']}.
+Threshold {m['threshold']} (chosen on {'cross-validation' if cv else 'validation'}). 95% confidence intervals: {t['ciMethod']}.
 
 | Metric | Value (95% CI) |
 |---|---|
@@ -132,8 +152,7 @@ Confusion matrix (rows: truth, columns: prediction):
 Accuracy at a fixed 0.5 threshold (the MedMNIST evaluator's cut-off, for
 comparison with the paper only — not the product's operating point): {_f(t['accuracyAtThreshold0.5'])}.
 
-Validation split (n = {v['n']}, used for early stopping, calibration and the
-threshold): AUC {_f(v['auc'])}, accuracy {_f(v['accuracy'])}, sensitivity
+{sel_text}: AUC {_f(v['auc'])}, accuracy {_f(v['accuracy'])}, sensitivity
 {_f(v['sensitivity'])}, specificity {_f(v['specificity'])}.
 
 ![ROC curve, test split](roc.png)
@@ -156,10 +175,11 @@ threshold): AUC {_f(v['auc'])}, accuracy {_f(v['accuracy'])}, sensitivity
 - Dataset shift: {cfg['shiftText']} Performance on other populations, vendors,
   acquisition protocols or post-processing is unknown and may be much worse.
 - Small test set: the confidence intervals above are wide{' (156 cases, 42 malignant)' if cfg['id'] == 'us-breast-malignancy' else ''}.
-- Full-size DICOM preprocessing does not yet crop to the short edge (see
-  Preprocessing); its linear resize also samples without the area averaging of
-  the original downscaling, so very large images may alias. Validate locally.
-- Probabilities are calibrated on the validation split only (ECE above).
+- Full-size DICOM is centre-cropped and area-downsampled to 28×28 as MedMNIST
+  did, but MedMNIST's exact resampling filter may differ from the product's area
+  average, and images of other aspect ratios or framing (calipers, annotations,
+  side panels) reach the model in a different shape. Validate locally.
+- Probabilities are calibrated on {tr.get('selection', 'the validation split')} only (test ECE above).{cv_calibration}
 - The class activation map shows where the evidence for `{pos}` lies at 7×7
   resolution; it is not a segmentation and may highlight non-anatomical cues.
 """

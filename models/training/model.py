@@ -36,29 +36,48 @@ class SmallCamNet(nn.Module):
         return (f * w).sum(dim=1, keepdim=True) + self.fc.bias.view(1, 1, 1, 1)
 
 
+def hflip(x):
+    """Left-right mirror of an NCHW tensor (a Gather with constant indices in ONNX, exact).
+
+    int() makes the width a constant when traced for export: a Range built from the
+    traced shape with a negative step came out empty in ONNX Runtime."""
+    idx = torch.arange(int(x.shape[3]) - 1, -1, -1, device=x.device)
+    return x.index_select(3, idx)
+
+
+def member_outputs(m, image, flip_tta=False):
+    """(logit [N,1], CAM [N,1,h,w]) of one member; with flip_tta, the mean over the image and its
+    mirror (the mirrored CAM is mirrored back, so the CAM's spatial mean is still the logit)."""
+    f = m.features(image)
+    z, cam = m.fc(f.mean(dim=(2, 3))), m.cam(f)
+    if flip_tta:
+        g = m.features(hflip(image))
+        z = 0.5 * (z + m.fc(g.mean(dim=(2, 3))))
+        cam = 0.5 * (cam + hflip(m.cam(g)))
+    return z, cam
+
+
 class ExportWrapper(nn.Module):
     """Graph shipped as model.onnx: input "image" [N,1,28,28] (normalised) ->
     "logits" [N,2] (softmax gives [p(negative), p(positive)], temperature-scaled)
     and "cam" [N,1,28,28] (ReLU of the positive-class activation map, bilinear
     upsampled; the product min-max normalises it for display).
 
-    Several members (an ensemble) average their logits and maps.
+    Several members (an ensemble) average their logits and maps; with flip_tta
+    each member also sees the left-right mirrored image (test-time augmentation
+    inside the graph, for images whose orientation is not anatomically fixed).
     """
 
-    def __init__(self, members, temperature):
+    def __init__(self, members, temperature, flip_tta=False):
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.flip_tta = bool(flip_tta)
         self.register_buffer("inv_t", torch.tensor(1.0 / float(temperature)))
 
     def forward(self, image):
-        zs = []
-        cams = []
-        for m in self.members:
-            f = m.features(image)
-            zs.append(m.fc(f.mean(dim=(2, 3))))
-            cams.append(m.cam(f))
-        z = torch.stack(zs, 0).mean(0) * self.inv_t
-        cam = torch.stack(cams, 0).mean(0)
+        outs = [member_outputs(m, image, self.flip_tta) for m in self.members]
+        z = torch.stack([o[0] for o in outs], 0).mean(0) * self.inv_t
+        cam = torch.stack([o[1] for o in outs], 0).mean(0)
         logits = torch.cat([-0.5 * z, 0.5 * z], dim=1)
         cam = F.interpolate(F.relu(cam), size=(image.shape[2], image.shape[3]), mode="bilinear", align_corners=False)
         return logits, cam

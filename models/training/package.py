@@ -13,6 +13,8 @@ import plots
 from card import model_card
 
 OPSET = 13
+HYPERPARAMETERS = ("widths", "dropout", "lr", "weight_decay", "batch", "max_epochs", "patience", "folds", "repeats", "scale", "rotate_deg", "translate", "hflip",
+                   "contrast", "brightness", "label_smoothing", "mixup", "flip_tta")
 
 
 def export_onnx(ens, path):
@@ -86,7 +88,7 @@ def metrics_json(cfg, result, sha, size, log, env):
         "preprocessing": {"minmaxThenFixed": result["normalisation"]},
         "temperature": round(result["temperature"], 6),
         "threshold": round(result["threshold"], 6),
-        "thresholdRule": "Youden's J (max sensitivity + specificity - 1) on the validation split, after temperature scaling fitted on the validation split",
+        "thresholdRule": f"Youden's J (max sensitivity + specificity - 1) on {result['selection']}, after temperature scaling fitted on the same cases",
         "test": {
             "n": test["n"],
             "positives": test["positives"],
@@ -96,15 +98,18 @@ def metrics_json(cfg, result, sha, size, log, env):
             "ciMethod": f"percentile bootstrap, {cfg['bootstrap']} resamples of the test cases, seed {cfg['seed']}",
             "accuracyAtThreshold0.5": _r(test["accuracyAtHalf"], 6),
             "reliability": [{**b, "meanPredicted": _r(b["meanPredicted"], 6), "observed": _r(b["observed"], 6)} for b in result["reliability"]],
+            # The ROC points behind roc.png, so the Models page can draw the curve itself.
+            "roc": {"fpr": [_r(v, 6) for v in result["roc"]["fpr"]], "tpr": [_r(v, 6) for v in result["roc"]["tpr"]]},
         },
         "validation": {k: (_r(v, 6) if isinstance(v, float) else v) for k, v in result["val"].items()},
         "paperBaselines": cfg["baselines"],
         "training": {
             "seed": cfg["seed"],
-            "ensembleMembers": cfg["ensemble"],
-            "members": [{k: m[k] for k in ("seed", "epochsRun", "bestEpoch", "bestValAuc", "seconds")} for m in result["members"]],
+            "ensembleMembers": len(result["members"]),
+            "selection": result["selection"],
+            "members": [{k: m[k] for k in ("repeat", "fold", "heldOut", "seed", "epochsRun", "bestEpoch", "bestValAuc", "seconds") if k in m} for m in result["members"]],
             "seconds": result["seconds"],
-            "hyperparameters": {k: cfg[k] for k in ("widths", "dropout", "lr", "weight_decay", "batch", "max_epochs", "patience", "scale", "rotate_deg", "translate", "hflip", "contrast", "brightness")},
+            "hyperparameters": {k: cfg[k] for k in HYPERPARAMETERS if k in cfg},
             "environment": env,
         },
     }
@@ -113,7 +118,7 @@ def metrics_json(cfg, result, sha, size, log, env):
 def write_package(cfg, result, log, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     sha, size = export_onnx(result["ensemble"], os.path.join(out_dir, "model.onnx"))
-    env = {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__, "opset": OPSET, "threads": torch.get_num_threads()}
+    env = {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__, "opset": OPSET, "threads": torch.get_num_threads(), "cpus": os.cpu_count()}
     manifest = manifest_for(cfg, result, sha)
     m = metrics_json(cfg, result, sha, size, log, env)
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:
@@ -131,7 +136,7 @@ def write_package(cfg, result, log, out_dir):
             result["roc"]["fpr"], result["roc"]["tpr"],
             f"{cfg['id']} - ROC, TEST SPLIT (N={test['n']})",
             f"AUC {test['auc']:.3f} (95% CI {ci['auc'][0]:.3f}-{ci['auc'][1]:.3f})",
-            (fpr_op, tpr_op), f"T={result['threshold']:.3f} (YOUDEN ON VAL)",
+            (fpr_op, tpr_op), f"T={result['threshold']:.3f} (YOUDEN ON {'CV' if cfg.get('folds') else 'VAL'})",
         ))
     with open(os.path.join(out_dir, "reliability.png"), "wb") as f:
         f.write(plots.reliability_png(

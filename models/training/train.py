@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 import metrics as M
 from data import minmax01
-from model import ExportWrapper, SmallCamNet
+from model import ExportWrapper, SmallCamNet, hflip
 
 
 def seed_everything(seed):
@@ -72,9 +72,33 @@ def fit_temperature(y, z):
     return float(grid[int(np.argmin(nll))])
 
 
-def train_member(cfg, xtr, ytr, xva, yva, seed, log):
+def loss_of(model, xb, yb, cfg, rng):
+    """BCE with optional label smoothing and mixup (Zhang et al. 2018; pairs mixed within the batch)."""
+    ls = cfg.get("label_smoothing", 0.0)
+    target = yb * (1 - ls) + 0.5 * ls
+    alpha = cfg.get("mixup", 0.0)
+    if alpha > 0:
+        lam = float(rng.beta(alpha, alpha))
+        perm = torch.from_numpy(rng.permutation(len(xb)))
+        xb = lam * xb + (1 - lam) * xb[perm]
+        target = lam * target + (1 - lam) * target[perm]
+    return F.binary_cross_entropy_with_logits(model(xb), target)
+
+
+@torch.no_grad()
+def member_logits(model, x, flip_tta=False):
+    """Positive-class logits of one member (eval mode), averaged with the mirrored image's when flip_tta."""
+    z = logits_of(model, x)
+    return 0.5 * (z + logits_of(model, hflip(x))) if flip_tta else z
+
+
+def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True):
+    """Trains one member. With early_stopping, keeps the epoch with the best validation AUC (patience
+    cfg["patience"]); without, trains cfg["max_epochs"] epochs (cosine to zero) and keeps the last
+    weights, the held-out split only being logged."""
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
+    rng = np.random.RandomState(seed % (2**32))
     model = SmallCamNet(widths=tuple(cfg["widths"]), dropout=cfg["dropout"])
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     steps_per_epoch = math.ceil(len(xtr) / cfg["batch"])
@@ -92,60 +116,102 @@ def train_member(cfg, xtr, ytr, xva, yva, seed, log):
         running = 0.0
         for i in range(0, len(xtr), cfg["batch"]):
             idx = perm[i:i + cfg["batch"]]
-            xb = augment(xtr[idx], cfg, gen)
-            loss = F.binary_cross_entropy_with_logits(model(xb), ytr_t[idx])
+            loss = loss_of(model, augment(xtr[idx], cfg, gen), ytr_t[idx], cfg, rng)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             running += float(loss) * len(idx)
-        zva = logits_of(model, xva)
+        zva = member_logits(model, xva, cfg.get("flip_tta", False))
         val_auc, val_loss = M.auc(yva, zva), bce(yva, zva)
         history.append({"epoch": epoch + 1, "trainLoss": running / len(xtr), "valLoss": val_loss, "valAuc": val_auc, "lr": sched.get_last_lr()[0]})
         key = (round(val_auc, 4), -val_loss)
-        if best is None or key > best[0]:
+        if not early_stopping:
+            best = (key, epoch + 1, None)
+        elif best is None or key > best[0]:
             best = (key, epoch + 1, copy.deepcopy(model.state_dict()))
             stale = 0
         else:
             stale += 1
-        print(f"  [{cfg['id']} seed {seed}] epoch {epoch + 1:3d}  train loss {running / len(xtr):.4f}  val loss {val_loss:.4f}  val AUC {val_auc:.4f}{'  *' if stale == 0 else ''}", flush=True)
-        if stale >= cfg["patience"]:
+        if cfg.get("verbose", True):
+            print(f"  [{cfg['id']} seed {seed}] epoch {epoch + 1:3d}  train loss {running / len(xtr):.4f}  held-out loss {val_loss:.4f}  AUC {val_auc:.4f}{'  *' if early_stopping and stale == 0 else ''}", flush=True)
+        if early_stopping and stale >= cfg["patience"]:
             break
-    model.load_state_dict(best[2])
+    if early_stopping:
+        model.load_state_dict(best[2])
     model.eval()
     log.append({"seed": seed, "epochsRun": len(history), "bestEpoch": best[1], "bestValAuc": best[0][0], "seconds": round(time.time() - t0, 1), "history": history})
     return model
 
 
+def stratified_folds(y, k, seed):
+    """k disjoint held-out index sets, each with the same share of positives (shuffled with `seed`)."""
+    rng = np.random.RandomState(seed)
+    folds = [[] for _ in range(k)]
+    for cls in (0, 1):
+        idx = np.flatnonzero(y == cls)
+        rng.shuffle(idx)
+        for j, i in enumerate(idx):
+            folds[j % k].append(int(i))
+    return [np.sort(np.asarray(f)) for f in folds]
+
+
+def cross_validate(cfg, x, y, seed, log):
+    """Repeated k-fold cross-validation on x (already normalised): cfg["repeats"] times (default 1) a
+    fresh stratified split into cfg["folds"] folds, one member per fold trained on the other folds for
+    a fixed number of epochs. Returns all members and the out-of-fold logits: for every case the mean
+    over the members (one per repeat) that never saw it, i.e. what the exported ensemble is made of."""
+    repeats = cfg.get("repeats", 1)
+    oof = np.zeros(len(y))
+    members = []
+    for r in range(repeats):
+        for k, held in enumerate(stratified_folds(y, cfg["folds"], seed + 1000 * r)):
+            fit = np.setdiff1d(np.arange(len(y)), held)
+            m = train_member(cfg, x[fit], y[fit], x[held], y[held], seed + r * cfg["folds"] + k, log, early_stopping=False)
+            log[-1].update({"repeat": r + 1, "fold": k + 1, "heldOut": int(len(held))})
+            oof[held] += member_logits(m, x[held], cfg.get("flip_tta", False)) / repeats
+            members.append(m)
+    return members, oof
+
+
 def run_task(cfg, data, threads=2):
+    """Trains the members, calibrates and picks the operating point on the selection cases (the
+    validation split, or with cfg["folds"] the out-of-fold predictions of a cross-validation on
+    train+val), then evaluates once on the test split."""
     torch.set_num_threads(threads)
     started = time.time()
     xtr_u8, ytr = data["train"]
     xva_u8, yva = data["val"]
     xte_u8, yte = data["test"]
-    mean, std = normalisation_stats(minmax01(xtr_u8))
-    xtr, xva, xte = (to_tensor(a, mean, std) for a in (xtr_u8, xva_u8, xte_u8))
     members_log = []
-    members = [train_member(cfg, xtr, ytr, xva, yva, cfg["seed"] + k, members_log) for k in range(cfg["ensemble"])]
-    ens = ExportWrapper(members, 1.0).eval()
-
-    @torch.no_grad()
-    def raw_logit(x):
-        return ens(x)[0][:, 1].double().numpy() * 2.0
-
-    zva = raw_logit(xva)
-    temperature = fit_temperature(yva, zva)
-    ens = ExportWrapper(members, temperature).eval()
+    flip_tta = cfg.get("flip_tta", False)
+    if cfg.get("folds"):
+        # Tiny data set: every train+val case serves both for fitting and (out of fold) for selection.
+        xsel_u8, ysel = np.concatenate([xtr_u8, xva_u8]), np.concatenate([ytr, yva])
+        mean, std = normalisation_stats(minmax01(xsel_u8))
+        xsel, xte = to_tensor(xsel_u8, mean, std), to_tensor(xte_u8, mean, std)
+        members, zsel = cross_validate(cfg, xsel, ysel, cfg["seed"], members_log)
+        selection = f"the out-of-fold predictions of {cfg.get('repeats', 1)}× repeated {cfg['folds']}-fold cross-validation on train+val"
+    else:
+        mean, std = normalisation_stats(minmax01(xtr_u8))
+        xtr, xsel, xte = (to_tensor(a, mean, std) for a in (xtr_u8, xva_u8, xte_u8))
+        ysel = yva
+        members = [train_member(cfg, xtr, ytr, xsel, ysel, cfg["seed"] + k, members_log) for k in range(cfg["ensemble"])]
+        with torch.no_grad():
+            zsel = ExportWrapper(members, 1.0, flip_tta).eval()(xsel)[0][:, 1].double().numpy() * 2.0
+        selection = "the validation split"
+    temperature = fit_temperature(ysel, zsel)
+    ens = ExportWrapper(members, temperature, flip_tta).eval()
 
     @torch.no_grad()
     def prob(x):
         return torch.softmax(ens(x)[0].double(), dim=1)[:, 1].numpy()
 
-    pva = prob(xva)
+    psel = sigmoid(zsel / temperature) if cfg.get("folds") else prob(xsel)
     pte = prob(xte)
-    threshold, youden_j = M.youden_threshold(yva, pva)
+    threshold, youden_j = M.youden_threshold(ysel, psel)
     threshold = round(threshold, 6)  # exactly the value written to the manifest
-    val_metrics, val_conf = M.point_metrics(yva, pva, threshold)
+    sel_metrics, sel_conf = M.point_metrics(ysel, psel, threshold)
     test_metrics, test_conf = M.point_metrics(yte, pte, threshold)
     ci = M.bootstrap_ci(yte, pte, threshold, n_boot=cfg["bootstrap"], seed=cfg["seed"])
     ece, rel_bins = M.calibration(yte, pte)
@@ -157,7 +223,8 @@ def run_task(cfg, data, threads=2):
         "temperature": temperature,
         "threshold": threshold,
         "youdenJ": youden_j,
-        "val": {"n": int(len(yva)), "positives": int(yva.sum()), **val_metrics, "confusion": val_conf},
+        "selection": selection,
+        "val": {"cases": selection, "n": int(len(ysel)), "positives": int(ysel.sum()), **sel_metrics, "confusion": sel_conf},
         "test": {"n": int(len(yte)), "positives": int(yte.sum()), **test_metrics, "confusion": test_conf, "ci95": ci, "accuracyAtHalf": acc05},
         "reliability": rel_bins,
         "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
