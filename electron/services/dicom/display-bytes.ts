@@ -16,6 +16,12 @@
  *  - A bare dataset (no file meta at all): a preamble and a minimal file meta
  *    are put in front, with the transfer syntax the dataset is encoded in
  *    (sniffed as the metadata reader does) and the SOP Class/Instance UIDs.
+ *  - Encodings whose pixels the loader misreads (big endian, 12-bit JPEG, 32-bit
+ *    and 16-bit colour RLE, 1-bit frames off byte boundaries, uncompressed
+ *    YBR_FULL_422, segmented palettes, Double Float Pixel Data, a dataset whose
+ *    VR encoding is not the declared one): 'transcoded' to native little endian
+ *    by display-transcode.ts; `transcoding` lists the steps. The header is built
+ *    once, the frames are produced one at a time as the stream is read.
  *
  * Plain Node: no electron import (the protocol handler and the bridge both use it).
  */
@@ -24,8 +30,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { inflateRaw, inflate } from 'node:zlib';
-import { FileByteSource } from './byte-source';
-import { readDicom, Tag } from './dicom-dataset-reader';
+import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
+import { type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
+import { type TranscodePlan, type TranscodeStep, planDisplayTranscode } from './display-transcode';
 import { TS } from './transfer-syntax';
 
 export const DICOM_CONTENT_TYPE = 'application/dicom';
@@ -36,7 +43,8 @@ export const MAX_INFLATED_BYTES = 2 * 1024 * 1024 * 1024 - 1;
 const inflateRawAsync = promisify(inflateRaw);
 const inflateAsync = promisify(inflate);
 
-export type DisplayRewrite = 'none' | 'inflated' | 'added-preamble' | 'added-file-meta' | 'added-transfer-syntax';
+export type DisplayRewrite = 'none' | 'inflated' | 'added-preamble' | 'added-file-meta' | 'added-transfer-syntax' | 'transcoded';
+export type { TranscodeStep } from './display-transcode';
 
 export interface DisplayBytes {
   readonly contentType: typeof DICOM_CONTENT_TYPE;
@@ -46,6 +54,8 @@ export interface DisplayBytes {
   readonly rewrite: DisplayRewrite;
   /** Transfer syntax of the served stream ('' when unknown: served as stored). */
   readonly transferSyntaxUid: string;
+  /** For 'transcoded' (also a deflated dataset transcoded after inflating): what was done. Empty otherwise. */
+  readonly transcoding: readonly TranscodeStep[];
   /** A fresh stream of the served bytes (each call starts from the beginning). */
   stream(): Readable;
 }
@@ -161,7 +171,35 @@ function bufferBytes(buffer: Buffer, rewrite: DisplayRewrite, transferSyntaxUid:
     length: buffer.length,
     rewrite,
     transferSyntaxUid,
+    transcoding: [],
     stream: () => Readable.from([buffer]),
+  };
+}
+
+/** File meta + the plan's header, then its frames produced one by one from a freshly opened source. */
+function transcodedBytes(metaHeader: Buffer, plan: TranscodePlan, open: () => ByteSource): DisplayBytes {
+  const head = Buffer.concat([metaHeader, plan.head]);
+  function* chunks(): Generator<Buffer> {
+    yield head;
+    const src = open();
+    try {
+      for (let f = 0; f < plan.frames; f++) {
+        const frame = plan.frame(src, f);
+        yield Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
+      }
+    } finally {
+      src.close();
+    }
+    if (plan.pad) yield Buffer.alloc(1);
+    if (plan.tail.length > 0) yield plan.tail;
+  }
+  return {
+    contentType: DICOM_CONTENT_TYPE,
+    length: head.length + plan.frames * plan.frameBytes + (plan.pad ? 1 : 0) + plan.tail.length,
+    rewrite: 'transcoded',
+    transferSyntaxUid: plan.transferSyntaxUid,
+    transcoding: plan.steps,
+    stream: () => Readable.from(chunks(), { objectMode: false }),
   };
 }
 
@@ -172,6 +210,7 @@ function prefixedFileBytes(path: string, head: Buffer, from: number, size: numbe
     length: head.length + (size - from),
     rewrite,
     transferSyntaxUid,
+    transcoding: [],
     stream: () => {
       const out = new PassThrough();
       out.write(head);
@@ -216,53 +255,71 @@ export async function openDisplayBytes(path: string): Promise<DisplayBytes | nul
     length: size,
     rewrite: 'none',
     transferSyntaxUid,
+    transcoding: [],
     stream: () => createReadStream(path),
   });
 
   const src = new FileByteSource(path, size);
   let meta: MetaInfo | null;
-  /** The encoding the metadata reader finds (declared or sniffed), or null when it cannot read the file. */
-  const sniff = (): { bare: boolean; ts: string; sopClass: string; sopInstance: string } | null => {
-    try {
-      const info = readDicom(src);
-      return { bare: info.bareDataset, ts: info.transferSyntaxUid, sopClass: info.dataset.uid(Tag.SopClassUid), sopInstance: info.dataset.uid(Tag.SopInstanceUid) };
-    } catch {
-      return null;
-    }
-  };
-  let sniffed: ReturnType<typeof sniff> = null;
+  /** What the metadata reader finds (declared or sniffed encoding), or null when it cannot read the file. */
+  let info: DicomFileInfo | null = null;
+  let plan: TranscodePlan | null = null;
   try {
     meta = readMeta(src);
-    if (!meta || !meta.elements.some((e) => e.tag === Tag.TransferSyntaxUid)) sniffed = sniff();
+    const declared = meta?.elements.find((e) => e.tag === Tag.TransferSyntaxUid);
+    // A deflated dataset is inflated first (below); everything else is read in place.
+    if (!declared || uidValue(declared.value) !== TS.DeflatedExplicitVrLittleEndian) {
+      try {
+        info = readDicom(src);
+      } catch {
+        info = null; // not readable: served as stored, the loader reports it
+      }
+      if (info) plan = await planDisplayTranscode(info, meta ? meta.end : 0);
+    }
   } finally {
     src.close();
   }
+  const reopen = (): ByteSource => new FileByteSource(path, size);
 
   if (!meta) {
     // No file meta: a bare dataset? Give it one, with the encoding the reader sniffs.
-    if (!sniffed?.bare || !sniffed.ts) return asStored(sniffed?.ts ?? '');
+    if (!info?.bareDataset || !info.transferSyntaxUid) return asStored(info?.transferSyntaxUid ?? '');
+    const sopClass = info.dataset.uid(Tag.SopClassUid);
+    const sopInstance = info.dataset.uid(Tag.SopInstanceUid);
     const elements = [
       { tag: 0x00020001, vr: 'OB', value: Buffer.from([0, 1]) },
-      { tag: 0x00020002, vr: 'UI', value: uidBytes(sniffed.sopClass) },
-      { tag: 0x00020003, vr: 'UI', value: uidBytes(sniffed.sopInstance) },
+      { tag: 0x00020002, vr: 'UI', value: uidBytes(sopClass) },
+      { tag: 0x00020003, vr: 'UI', value: uidBytes(sopInstance) },
       { tag: 0x00020012, vr: 'UI', value: uidBytes('1.2.826.0.1.3680043.10.1138.0.1') },
       { tag: 0x00020013, vr: 'SH', value: Buffer.from('VIGIL_DISPLAY   ', 'latin1') },
     ].map((e) => ({ tag: e.tag, raw: explicitLeElement(e.tag, e.vr, e.value), value: e.value }));
-    return prefixedFileBytes(path, buildHeader(elements, sniffed.ts), 0, size, 'added-file-meta', sniffed.ts);
+    if (plan) return transcodedBytes(buildHeader(elements, plan.transferSyntaxUid), plan, reopen);
+    return prefixedFileBytes(path, buildHeader(elements, info.transferSyntaxUid), 0, size, 'added-file-meta', info.transferSyntaxUid);
   }
+  if (plan) return transcodedBytes(buildHeader(meta.elements, plan.transferSyntaxUid), plan, reopen);
 
   const tsElement = meta.elements.find((e) => e.tag === Tag.TransferSyntaxUid);
   if (!tsElement) {
     // File meta without a Transfer Syntax UID: declare the one the dataset is written in.
-    if (!sniffed?.ts) return asStored();
-    return prefixedFileBytes(path, buildHeader(meta.elements, sniffed.ts), meta.end, size, 'added-transfer-syntax', sniffed.ts);
+    if (!info?.transferSyntaxUid) return asStored();
+    return prefixedFileBytes(path, buildHeader(meta.elements, info.transferSyntaxUid), meta.end, size, 'added-transfer-syntax', info.transferSyntaxUid);
   }
   const transferSyntaxUid = uidValue(tsElement.value);
   if (transferSyntaxUid === TS.DeflatedExplicitVrLittleEndian) {
     const file = await readFile(path);
     const inflated = await inflateDataset(file.subarray(meta.end));
     const head = buildHeader(meta.elements, TS.ExplicitVrLittleEndian);
-    return bufferBytes(Buffer.concat([head, inflated]), 'inflated', TS.ExplicitVrLittleEndian);
+    const served = Buffer.concat([head, inflated]);
+    // The inflated dataset may itself need transcoding (e.g. 1-bit frames off byte boundaries).
+    let inflatedInfo: DicomFileInfo | null = null;
+    try {
+      inflatedInfo = readDicom(new BufferByteSource(served));
+    } catch {
+      inflatedInfo = null; // served inflated as it is; the loader reports what it cannot read
+    }
+    const inflatedPlan = inflatedInfo ? await planDisplayTranscode(inflatedInfo, head.length) : null;
+    if (inflatedPlan) return transcodedBytes(buildHeader(meta.elements, inflatedPlan.transferSyntaxUid), inflatedPlan, () => new BufferByteSource(served));
+    return bufferBytes(served, 'inflated', TS.ExplicitVrLittleEndian);
   }
   if (meta.start === 0) {
     // File meta without preamble: put one in front, keep everything else.

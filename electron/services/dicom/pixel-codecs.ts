@@ -1,7 +1,7 @@
 /**
  * PixelCodecs: decoders for compressed (encapsulated) Pixel Data in the AI
  * pipeline — JPEG baseline/extended 8-bit (libjpeg-turbo, WASM; 12-bit lossy
- * JPEG is refused, see loadJpeg), JPEG lossless (jpeg-lossless-decoder-js), JPEG-LS (CharLS, WASM),
+ * JPEG through jpeg-dct-decoder.ts, see loadJpeg), JPEG lossless (jpeg-lossless-decoder-js), JPEG-LS (CharLS, WASM),
  * JPEG 2000 (OpenJPEG, WASM) and HTJ2K (OpenJPH, WASM). Each codec runs as
  * real WebAssembly when its .wasm file can be found (the package is installed
  * beside the bundle: development, the CLI, tests); otherwise from the build the
@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { JpegDecodeError, decodeJpegDct } from './jpeg-dct-decoder';
 
 export type CodecFamily = 'jpeg' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000' | 'htj2k';
 
@@ -115,13 +116,21 @@ export class UnsupportedEncodingError extends Error {
 
 const quiet = { print: () => undefined, printErr: () => undefined };
 
-/** The package's real WASM file, when it is installed where this bundle can resolve it. */
+/** The name scripts/build-node.mjs gives a codec's WASM file in codecs/ beside the worker bundles. */
+export function codecWasmName(specifier: string): string {
+  return `${specifier.replace(/^@cornerstonejs\//, '').replaceAll('/', '-')}.wasm`;
+}
+
+/** The codec's real WASM file: the copy beside this bundle (an installed app), else the installed package's (development, tests). */
 function wasmFile(specifier: string): Uint8Array | null {
-  try {
-    return readFileSync(requireHere.resolve(specifier));
-  } catch {
-    return null;
+  for (const path of [() => fileURLToPath(new URL(`./codecs/${codecWasmName(specifier)}`, import.meta.url)), () => requireHere.resolve(specifier)]) {
+    try {
+      return readFileSync(path());
+    } catch {
+      // not there: try the next place
+    }
   }
+  return null;
 }
 
 /** Instantiates an Emscripten codec: real WASM when its file is found, else the embedded wasm2js build. */
@@ -138,14 +147,29 @@ async function loadJpeg(): Promise<FrameDecoder> {
   );
   const decoder = new m.JPEGDecoder!();
   return (encoded, layout) => {
-    // libjpeg-turbo's 8-bit build decodes 8-bit precision only. The one 12-bit JS decoder at hand
-    // (dicom-image-loader's pdf.js-derived codecs/jpeg.js) level-shifts 12-bit samples by ~15
-    // stored values (checked against DCMTK's dcmdjpeg), so 12-bit lossy JPEG is refused rather
-    // than analysed on shifted values.
+    // libjpeg-turbo's 8-bit build decodes 8-bit precision only; 12-bit streams go to the DCT decoder
+    // here, whose IDCT is libjpeg's islow (the output equals DCMTK's dcmdjpeg).
     const precision = sofPrecision(encoded);
-    if (precision > 8) throw new UnsupportedEncodingError(`${precision}-bit lossy JPEG (process 2/4) has no exact decoder in the AI pipeline yet`);
+    if (precision > 8) return decodeTwelveBit(encoded, layout);
     return wasmDecode(decoder, encoded, layout, 'JPEG');
   };
+}
+
+function decodeTwelveBit(encoded: Uint8Array, layout: FrameLayout): Uint8Array {
+  let decoded: ReturnType<typeof decodeJpegDct>;
+  try {
+    decoded = decodeJpegDct(encoded);
+  } catch (err) {
+    if (err instanceof JpegDecodeError && err.kind === 'unsupported') throw new UnsupportedEncodingError(`12-bit lossy JPEG: ${err.message}`);
+    throw err;
+  }
+  const { info, samples } = decoded;
+  if (info.width !== layout.columns || info.height !== layout.rows) throw new Error(`JPEG frame is ${info.width}×${info.height}, the header says ${layout.columns}×${layout.rows}`);
+  if (info.components !== layout.samples) throw new Error(`JPEG frame has ${info.components} components, the header says ${layout.samples}`);
+  if (layout.bitsAllocated !== 16) throw new Error(`${info.precision}-bit JPEG samples do not fit Bits Allocated ${layout.bitsAllocated}`);
+  const out = Buffer.alloc(samples.length * 2);
+  for (let i = 0; i < samples.length; i++) out.writeUInt16LE(samples[i]!, i * 2);
+  return out;
 }
 
 /** The sample precision in a JPEG stream's SOF marker (8 when absent). */

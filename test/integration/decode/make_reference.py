@@ -11,6 +11,14 @@ uncompressed Explicit VR Little Endian file in a temp folder:
   RLE 1.2.840.10008.1.2.5                              dcmdrle
   anything else (JPEG 2000 .90/.91, ...)                gdcmconv --raw
 
+Two cases have no native decoder to ask, and are read from the original file's
+own bytes instead (pydicom parses, numpy reads the value; recorded in referenceTool):
+
+  Float / Double Float Pixel Data (7FE0,0008 / 7FE0,0009)   the float values as stored
+  Explicit VR Big Endian, Bits Allocated 32                 big-endian 32-bit samples: dcmconv +te
+      and gdcmconv --raw swap 32-bit OW in 16-bit halves (0x00130EE8 -> 0x0EE80013), which
+      contradicts the little-endian encoding of the same instance; the disagreement is recorded
+
 and, for every encapsulated syntax gdcm can decode, `gdcmconv --raw` as a second,
 independent reference (agreement is recorded). pydicom only *parses* the
 uncompressed reference file: its PixelData element is plain bytes, read with
@@ -113,6 +121,33 @@ def stored_values(ref_path):
             'planar': planar}, vals
 
 
+def float_values(path, ts):
+    """Float / Double Float Pixel Data as stored (pydicom parses the file; numpy reads the value bytes)."""
+    full = pydicom.dcmread(path, force=True)
+    double = 'DoubleFloatPixelData' in full
+    raw = bytes(full.DoubleFloatPixelData if double else full.FloatPixelData)
+    order = '>' if ts == '1.2.840.10008.1.2.2' else '<'
+    rows, cols = int(full.Rows), int(full.Columns)
+    spp = int(full.get('SamplesPerPixel', 1) or 1)
+    frames = int(num(full, 'NumberOfFrames', 1) or 1)
+    vals = np.frombuffer(raw, dtype=f'{order}f{8 if double else 4}')[: rows * cols * spp * frames].astype(np.float64)
+    if vals.size < rows * cols * spp * frames:
+        raise RuntimeError(f'{vals.size} values, expected {rows * cols * spp * frames}')
+    return {'rows': rows, 'columns': cols, 'samplesPerPixel': spp, 'frames': frames, 'bitsAllocated': 64 if double else 32,
+            'bitsStored': 64 if double else 32, 'signed': True, 'photometric': str(full.get('PhotometricInterpretation', '')),
+            'planar': 0, 'floatPixelData': 'double' if double else 'float'}, vals
+
+
+def big_endian_32bit_values(path, info):
+    """32-bit samples of an Explicit VR Big Endian file, read as big-endian 32-bit values."""
+    full = pydicom.dcmread(path, force=True)
+    n = info['rows'] * info['columns'] * info['samplesPerPixel'] * info['frames']
+    vals = np.frombuffer(bytes(full.PixelData), dtype='>i4' if info['signed'] else '>u4')[:n].astype(np.float64)
+    if info['samplesPerPixel'] > 1 and info['planar'] == 1:
+        vals = vals.reshape(info['frames'], info['samplesPerPixel'], -1).transpose(0, 2, 1).reshape(-1)
+    return vals
+
+
 def rgb_rendering(ref_path, work, frames):
     """dcmtk's RGB rendering (8 bits per channel) of every frame, or None."""
     out = os.path.join(work, 'rgb')
@@ -193,7 +228,18 @@ def main():
                 entry['kind'] = 'no-image'
                 continue
             if 'PixelData' not in ds:
-                entry.update(kind='image', reference=None, reason='float pixel data: no native reference tool')
+                entry['kind'] = 'image'
+                try:
+                    info, vals = float_values(path, ts)
+                except Exception as e:  # noqa: BLE001
+                    entry.update(reference=None, reason=f'float pixel data: cannot read it: {e}')
+                    continue
+                entry.update(info)
+                entry['referencePhotometric'] = info['photometric']
+                entry['referenceTool'] = 'numpy (float pixel data as stored; no dcmtk/gdcm decoder)'
+                stored_name = f'{n}.stored.f64'
+                vals.astype('<f8').tofile(os.path.join(out_dir, stored_name))
+                entry['stored'] = stored_name
                 continue
             entry['kind'] = 'image'
             work = os.path.join(work_root, str(n))
@@ -214,6 +260,13 @@ def main():
             except Exception as e:  # noqa: BLE001
                 entry.update(reference=None, reason=f'cannot read the {primary} output: {e}')
                 continue
+            if ts == '1.2.840.10008.1.2.2' and info['bitsAllocated'] == 32:
+                be_vals = big_endian_32bit_values(path, info)
+                if not np.array_equal(be_vals, vals):
+                    entry['nativeDisagrees'] = (f'{primary} gives max |diff| {float(np.max(np.abs(be_vals - vals)))} '
+                                                '(swaps 32-bit OW in 16-bit halves)')
+                    entry['referenceTool'] = 'numpy (big-endian 32-bit samples as stored)'
+                    vals = be_vals
             entry.update(info)
             entry['referencePhotometric'] = info['photometric']
             stored_name = f'{n}.stored.f64'

@@ -1,0 +1,659 @@
+/**
+ * Display transcoding: for the encodings the viewer's loader (Cornerstone's
+ * dicom-image-loader + dicomParser) reads wrongly or not at all, an equivalent
+ * Part-10 dataset with native little-endian pixels that it reads correctly.
+ * display-bytes.ts serves it; the stored file is never modified. Lossy pixel
+ * data is decoded, never re-encoded.
+ *
+ * Steps (recorded on the served bytes, several may apply to one file):
+ *  - 'byte-swapped'      Explicit VR Big Endian -> Explicit VR Little Endian: every
+ *                        element re-encoded, values swapped per VR (nested sequences
+ *                        too). Pixel Data: OW with Bits Allocated <= 16 swapped in
+ *                        16-bit words (PS3.5: 8-bit OW pixels come in swapped pairs;
+ *                        dcmtk and gdcm agree); Bits Allocated 32/64 swapped per
+ *                        sample, value-preserving (what the little-endian encoding
+ *                        of the same instance holds; dcmtk 3.6.7/gdcm swap 32-bit
+ *                        OW in 16-bit halves, which scrambles the values).
+ *  - 'decompressed'      Encapsulated pixel data decoded to native: RLE with 32-bit
+ *                        samples or 16-bit colour (the loader loses the low bytes),
+ *                        JPEG with 12-bit precision (the loader's decoder is off by
+ *                        ~+15; jpeg-dct-decoder.ts matches dcmdjpeg), 3-component
+ *                        JPEG labelled RGB that libjpeg would colour-convert (DICOM
+ *                        says the samples are RGB; dcmtk does not convert), and any
+ *                        encapsulated data in a dataset whose VR encoding is not
+ *                        the one its transfer syntax declares.
+ *  - 'encoding-declared' The dataset is implicit VR although the file meta declares
+ *                        an explicit syntax (or vice versa): the served file declares
+ *                        what the dataset is.
+ *  - 'bits-unpacked'     1-bit pixels whose frames do not start on a byte boundary
+ *                        (or that are transcoded anyway): one byte per pixel, Bits
+ *                        Allocated 8, Bits Stored 1, High Bit 0 (values 0/1 unchanged).
+ *  - 'ybr-to-rgb'        Native 8-bit YBR_FULL_422 (the loader returns 2 values per
+ *                        pixel): converted to RGB (PS3.3 C.7.6.3.1.2), Photometric RGB.
+ *  - 'palette-expanded'  Segmented palette colour LUTs (0028,1221-1223) expanded to
+ *                        ordinary LUT data (0028,1201-1203) per PS3.3 C.7.9.2.
+ *  - 'float-narrowed'    Double Float Pixel Data (7FE0,0009), which the loader does not
+ *                        read, served as Float Pixel Data (7FE0,0008), float32, Bits
+ *                        Allocated 32. float32 keeps 24 significant bits, more than
+ *                        any display path (WebGL textures are float32) resolves;
+ *                        rescaling to integers would lose range instead.
+ *
+ * Memory stays bounded: the header part is built once, pixel frames are produced
+ * one at a time while streaming. Malformed input raises DisplayTranscodeError.
+ */
+import type { ByteSource } from './byte-source';
+import { type DicomDataset, type DicomFileInfo, Tag, tagString } from './dicom-dataset-reader';
+import { JpegDecodeError, decodeJpegDct, jpegStreamInfo } from './jpeg-dct-decoder';
+import { CODEC_OF, type FrameDecoder, codecFor } from './pixel-codecs';
+import { PixelDecodeError, RLE_LOSSLESS, decodeRleFrame, frameFragments } from './pixel-decoder';
+import { TS, encodingOf } from './transfer-syntax';
+
+export type TranscodeStep = 'byte-swapped' | 'decompressed' | 'encoding-declared' | 'bits-unpacked' | 'ybr-to-rgb' | 'palette-expanded' | 'float-narrowed';
+
+export class DisplayTranscodeError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DisplayTranscodeError';
+  }
+}
+
+/** One decoded frame may not exceed this (a hostile header must not allocate gigabytes per frame). */
+export const MAX_TRANSCODED_FRAME_BYTES = 512 * 1024 * 1024;
+/** Pixel Data length is a 32-bit field; keep it even and below the undefined-length marker. */
+const MAX_PIXEL_DATA_BYTES = 0xfffffffe;
+
+const UNDEFINED = 0xffffffff;
+const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+const KNOWN_VRS = new Set([
+  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH',
+  'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
+]);
+/** Bytes per value unit that a big-endian encoding swaps, per VR. */
+const SWAP_SIZE: Record<string, number> = { US: 2, SS: 2, OW: 2, AT: 2, UL: 4, SL: 4, FL: 4, OF: 4, OL: 4, FD: 8, OD: 8, SV: 8, UV: 8, OV: 8 };
+
+const T = {
+  PlanarConfiguration: 0x00280006,
+  BitsStored: 0x00280101,
+  HighBit: 0x00280102,
+  RedDescriptor: 0x00281101,
+  RedLut: 0x00281201,
+  RedSegmented: 0x00281221,
+} as const;
+
+interface Encoding {
+  explicitVr: boolean;
+  littleEndian: boolean;
+}
+
+interface Header {
+  tag: number;
+  /** '' for implicit VR (unknown). */
+  vr: string;
+  length: number;
+  start: number;
+  valueOffset: number;
+}
+
+function readU16(src: ByteSource, pos: number, le: boolean): number {
+  const { buf, start } = src.window(pos, 2);
+  return le ? buf.readUInt16LE(start) : buf.readUInt16BE(start);
+}
+
+function readU32(src: ByteSource, pos: number, le: boolean): number {
+  const { buf, start } = src.window(pos, 4);
+  return le ? buf.readUInt32LE(start) : buf.readUInt32BE(start);
+}
+
+function bytesAt(src: ByteSource, offset: number, length: number): Buffer {
+  if (length === 0) return Buffer.alloc(0);
+  const { buf, start } = src.window(offset, length);
+  return Buffer.from(buf.subarray(start, start + length));
+}
+
+function readHeader(src: ByteSource, pos: number, enc: Encoding): Header {
+  const le = enc.littleEndian;
+  const tag = ((readU16(src, pos, le) << 16) | readU16(src, pos + 2, le)) >>> 0;
+  if (tag >>> 16 === 0xfffe || !enc.explicitVr) return { tag, vr: '', length: readU32(src, pos + 4, le), start: pos, valueOffset: pos + 8 };
+  const vr = bytesAt(src, pos + 4, 2).toString('latin1');
+  // An implicit element inside an explicit dataset (the "VR" is half a length): read as UN, as the reader does.
+  if (!KNOWN_VRS.has(vr)) return { tag, vr: 'UN', length: readU32(src, pos + 4, le), start: pos, valueOffset: pos + 8 };
+  if (LONG_VRS.has(vr)) return { tag, vr, length: readU32(src, pos + 8, le), start: pos, valueOffset: pos + 12 };
+  return { tag, vr, length: readU16(src, pos + 6, le), start: pos, valueOffset: pos + 8 };
+}
+
+const IMPLICIT_LE: Encoding = { explicitVr: false, littleEndian: true };
+
+function isSequence(h: Header, enc: Encoding): boolean {
+  return h.vr === 'SQ' || (h.length === UNDEFINED && (h.vr === '' || h.vr === 'UN' || h.vr === 'OB' || h.vr === 'OW' || !enc.explicitVr));
+}
+
+/** Encoding of a sequence's items: undefined-length UN holds implicit VR little endian (PS3.5 6.2.2). */
+function itemEncoding(h: Header, enc: Encoding): Encoding {
+  return h.vr === 'UN' ? IMPLICIT_LE : enc;
+}
+
+/** Offset just past the items of an undefined-length sequence starting at `pos`. */
+function skipUndefinedSequence(src: ByteSource, pos: number, enc: Encoding, depth: number): number {
+  if (depth > 64) throw new DisplayTranscodeError('sequences nested more than 64 deep');
+  let p = pos;
+  for (;;) {
+    if (p >= src.size) return p; // missing delimiter at end of file: tolerated, as the reader does
+    const h = readHeader(src, p, enc);
+    if (h.tag === Tag.SequenceDelimitation) return h.valueOffset;
+    if (h.tag !== Tag.Item) throw new DisplayTranscodeError(`expected an item in a sequence at byte ${p}, found ${tagString(h.tag)}`);
+    p = h.length === UNDEFINED ? skipElements(src, h.valueOffset, Infinity, enc, depth + 1) : h.valueOffset + h.length;
+  }
+}
+
+/** Walks elements until `end` or an item delimiter; returns the offset after it. */
+function skipElements(src: ByteSource, pos: number, end: number, enc: Encoding, depth: number): number {
+  let p = pos;
+  while (p < end && p < src.size) {
+    const h = readHeader(src, p, enc);
+    if (h.tag === Tag.ItemDelimitation) return h.valueOffset;
+    p = elementEnd(src, h, enc, depth);
+  }
+  return p;
+}
+
+function elementEnd(src: ByteSource, h: Header, enc: Encoding, depth: number): number {
+  if (h.length !== UNDEFINED) {
+    if (h.valueOffset + h.length > src.size) throw new DisplayTranscodeError(`element ${tagString(h.tag)} runs past the end of the file`);
+    return h.valueOffset + h.length;
+  }
+  if (!isSequence(h, enc)) throw new DisplayTranscodeError(`element ${tagString(h.tag)} has an undefined length`);
+  return skipUndefinedSequence(src, h.valueOffset, itemEncoding(h, enc), depth + 1);
+}
+
+function leHeader(tag: number, vr: string, length: number, explicit: boolean): Buffer {
+  const long = explicit && tag >>> 16 !== 0xfffe && LONG_VRS.has(vr);
+  const head = Buffer.alloc(long ? 12 : 8);
+  head.writeUInt16LE(tag >>> 16, 0);
+  head.writeUInt16LE(tag & 0xffff, 2);
+  if (!explicit || tag >>> 16 === 0xfffe) head.writeUInt32LE(length >>> 0, 4);
+  else {
+    head.write(vr, 4, 'latin1');
+    if (long) head.writeUInt32LE(length >>> 0, 8);
+    else head.writeUInt16LE(length, 6);
+  }
+  return head;
+}
+
+function swapped(value: Buffer, size: number): Buffer {
+  if (size <= 1 || value.length % size !== 0) return value;
+  if (size === 2) return value.swap16();
+  if (size === 4) return value.swap32();
+  return value.swap64();
+}
+
+/** One element of a big-endian explicit dataset, re-encoded as explicit little endian (sequences recursively). */
+function elementToLittleEndian(src: ByteSource, h: Header, depth: number): Buffer {
+  const be: Encoding = { explicitVr: true, littleEndian: false };
+  if (h.length === UNDEFINED && h.vr === 'UN') {
+    // Implicit VR little endian content already: copy it through its delimiter.
+    const end = skipUndefinedSequence(src, h.valueOffset, IMPLICIT_LE, depth + 1);
+    return Buffer.concat([leHeader(h.tag, 'UN', UNDEFINED, true), bytesAt(src, h.valueOffset, end - h.valueOffset)]);
+  }
+  if (isSequence(h, be)) {
+    const items: Buffer[] = [];
+    let p = h.valueOffset;
+    const end = h.length === UNDEFINED ? Infinity : h.valueOffset + h.length;
+    while (p < end && p < src.size) {
+      const item = readHeader(src, p, be);
+      if (item.tag === Tag.SequenceDelimitation) break;
+      if (item.tag !== Tag.Item) throw new DisplayTranscodeError(`expected an item in ${tagString(h.tag)} at byte ${p}, found ${tagString(item.tag)}`);
+      const body: Buffer[] = [];
+      let q = item.valueOffset;
+      const itemEnd = item.length === UNDEFINED ? Infinity : item.valueOffset + item.length;
+      while (q < itemEnd && q < src.size) {
+        const el = readHeader(src, q, be);
+        if (el.tag === Tag.ItemDelimitation) {
+          q = el.valueOffset;
+          break;
+        }
+        body.push(elementToLittleEndian(src, el, depth + 1));
+        q = elementEnd(src, el, be, depth + 1);
+      }
+      const content = Buffer.concat(body);
+      if (item.length === UNDEFINED) items.push(leHeader(Tag.Item, '', UNDEFINED, true), content, leHeader(Tag.ItemDelimitation, '', 0, true));
+      else items.push(leHeader(Tag.Item, '', content.length, true), content);
+      p = q;
+      if (item.length !== UNDEFINED) p = item.valueOffset + item.length;
+    }
+    const content = Buffer.concat(items);
+    if (h.length === UNDEFINED) return Buffer.concat([leHeader(h.tag, 'SQ', UNDEFINED, true), content, leHeader(Tag.SequenceDelimitation, '', 0, true)]);
+    return Buffer.concat([leHeader(h.tag, 'SQ', content.length, true), content]);
+  }
+  const value = swapped(bytesAt(src, h.valueOffset, h.length), SWAP_SIZE[h.vr] ?? 1);
+  return Buffer.concat([leHeader(h.tag, h.vr, value.length, true), value]);
+}
+
+interface OutElement {
+  tag: number;
+  bytes: Buffer;
+}
+
+/** Unsigned 16-bit value whatever VR the reader recorded (implicit datasets give UN). */
+function us(ds: DicomDataset, tag: number, index = 0): number | null {
+  const el = ds.elements.get(tag);
+  if (!el || el.length === UNDEFINED || el.length < 2 * (index + 1)) return null;
+  return readU16(ds.source, el.offset + 2 * index, ds.encoding.littleEndian);
+}
+
+interface PixelLayout {
+  rows: number;
+  columns: number;
+  samples: number;
+  bitsAllocated: number;
+  photometric: string;
+  planar: number;
+  frames: number;
+}
+
+/** The image pixel module, or null when it is too incomplete to be an image (served as stored; the loader reports it). */
+function pixelLayout(ds: DicomDataset): PixelLayout | null {
+  const rows = us(ds, Tag.Rows) ?? 0;
+  const columns = us(ds, Tag.Columns) ?? 0;
+  const frames = Math.trunc(ds.number(Tag.NumberOfFrames) ?? 1);
+  if (rows === 0 || columns === 0 || !Number.isFinite(frames) || frames < 1) return null;
+  // Float pixel data has a fixed sample size, whatever Bits Allocated says.
+  const floatBits = ds.has(Tag.DoubleFloatPixelData) ? 64 : ds.has(Tag.FloatPixelData) ? 32 : null;
+  return {
+    rows,
+    columns,
+    samples: us(ds, Tag.SamplesPerPixel) ?? 1,
+    bitsAllocated: floatBits ?? us(ds, Tag.BitsAllocated) ?? 16,
+    photometric: ds.string(Tag.PhotometricInterpretation) || 'MONOCHROME2',
+    planar: us(ds, T.PlanarConfiguration) ?? 0,
+    frames,
+  };
+}
+
+/** PS3.3 C.7.9.2: expands segmented palette LUT data (16-bit words) to `entries` values. */
+export function expandSegmentedLut(words: Uint16Array, entries: number): Uint16Array {
+  const out: number[] = [];
+  const run = (data: Uint16Array, maxSegments: number, depth: number): void => {
+    if (depth > 4) throw new DisplayTranscodeError('segmented palette LUT: indirect segments nested too deep');
+    let i = 0;
+    let segments = 0;
+    while (i < data.length && segments < maxSegments && out.length <= entries) {
+      const op = data[i]!;
+      const n = data[i + 1] ?? 0;
+      if (op === 0) {
+        if (i + 2 + n > data.length) throw new DisplayTranscodeError('segmented palette LUT: a discrete segment runs past the data');
+        for (let k = 0; k < n; k++) out.push(data[i + 2 + k]!);
+        i += 2 + n;
+      } else if (op === 1) {
+        if (out.length === 0 || i + 2 >= data.length) throw new DisplayTranscodeError('segmented palette LUT: a linear segment without a start value');
+        const y0 = out[out.length - 1]!;
+        const y1 = data[i + 2]!;
+        for (let k = 1; k <= n; k++) out.push(Math.round(y0 + ((y1 - y0) * k) / n));
+        i += 3;
+      } else if (op === 2) {
+        if (i + 3 >= data.length) throw new DisplayTranscodeError('segmented palette LUT: an indirect segment is truncated');
+        const offset = data[i + 2]! | (data[i + 3]! << 16);
+        if (offset >= data.length) throw new DisplayTranscodeError('segmented palette LUT: an indirect segment points past the data');
+        run(data.subarray(offset), n, depth + 1);
+        i += 4;
+      } else {
+        throw new DisplayTranscodeError(`segmented palette LUT: unknown segment opcode ${op}`);
+      }
+      segments++;
+    }
+  };
+  run(words, Infinity, 0);
+  if (out.length === 0) throw new DisplayTranscodeError('segmented palette LUT expands to no entries');
+  const lut = new Uint16Array(entries);
+  for (let i = 0; i < entries; i++) lut[i] = out[Math.min(i, out.length - 1)]!;
+  return lut;
+}
+
+/** YBR_FULL (PS3.3 C.7.6.3.1.2) to RGB, rounded and clamped to 8 bits. */
+function ybrToRgb(y: number, cb: number, cr: number, out: Uint8Array, o: number): void {
+  const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
+  out[o] = clamp(y + 1.402 * (cr - 128));
+  out[o + 1] = clamp(y - 0.344136 * (cb - 128) - 0.714136 * (cr - 128));
+  out[o + 2] = clamp(y + 1.772 * (cb - 128));
+}
+
+export interface TranscodePlan {
+  steps: TranscodeStep[];
+  /** Transfer syntax of the served dataset. */
+  transferSyntaxUid: string;
+  /** Dataset elements before the pixel data, then the pixel data element header (output encoding). */
+  head: Buffer;
+  frames: number;
+  /** Bytes of each served frame. */
+  frameBytes: number;
+  /** One zero byte after the frames (the Pixel Data value length must be even). */
+  pad: boolean;
+  /** Elements after the pixel data (output encoding). */
+  tail: Buffer;
+  /** Served frame `f` (0-based), read from `src` (the same bytes the plan was made from). */
+  frame(src: ByteSource, f: number): Uint8Array;
+}
+
+interface Needs {
+  steps: TranscodeStep[];
+  decompress: boolean;
+  unpack: boolean;
+  ybr422: boolean;
+  palette: boolean;
+  narrow: boolean;
+  /** Own DCT decoder for the JPEG frames (12-bit, or RGB-labelled 3-component streams). */
+  dctJpeg: boolean;
+}
+
+function firstFrameBytes(src: ByteSource, pixel: NonNullable<DicomFileInfo['pixelData']>, frames: number): Uint8Array {
+  const group = frameFragments(src, pixel.offset, pixel.length, frames)[0]!;
+  return Buffer.concat(group.map((f) => bytesAt(src, f.offset, f.length)));
+}
+
+function assess(info: DicomFileInfo, layout: PixelLayout): Needs {
+  const ds = info.dataset;
+  const pixel = info.pixelData!;
+  const declared = encodingOf(info.transferSyntaxUid);
+  const actual = ds.encoding;
+  const steps: TranscodeStep[] = [];
+  const bigEndian = !actual.littleEndian;
+  const mismatch = declared.explicitVr !== actual.explicitVr || declared.littleEndian !== actual.littleEndian;
+  if (bigEndian) steps.push('byte-swapped');
+  else if (mismatch) steps.push('encoding-declared');
+  let decompress = false;
+  let dctJpeg = false;
+  if (pixel.encapsulated) {
+    if (mismatch) decompress = true;
+    if (info.transferSyntaxUid === RLE_LOSSLESS && (layout.bitsAllocated === 32 || (layout.bitsAllocated === 16 && layout.samples === 3))) decompress = true;
+    if (CODEC_OF[info.transferSyntaxUid] === 'jpeg') {
+      let jpeg: ReturnType<typeof jpegStreamInfo> | null = null;
+      try {
+        jpeg = jpegStreamInfo(firstFrameBytes(ds.source, pixel, layout.frames));
+      } catch {
+        jpeg = null; // not something this decoder reads: leave it to the loader
+      }
+      if (jpeg && jpeg.uniformSampling) {
+        if (jpeg.precision > 8) dctJpeg = true;
+        if (jpeg.components === 3 && layout.photometric === 'RGB' && !jpeg.codedAsRgb) dctJpeg = true;
+      }
+      if (dctJpeg) decompress = true;
+    }
+  }
+  if (decompress) steps.push('decompressed');
+  const nonAligned = layout.bitsAllocated === 1 && layout.frames > 1 && (layout.rows * layout.columns * layout.samples) % 8 !== 0;
+  const ybr422 = !pixel.encapsulated && layout.photometric === 'YBR_FULL_422' && layout.samples === 3 && layout.bitsAllocated === 8;
+  if (ybr422) steps.push('ybr-to-rgb');
+  const palette = layout.photometric === 'PALETTE COLOR' && ds.has(T.RedSegmented) && ds.has(T.RedSegmented + 1) && ds.has(T.RedSegmented + 2);
+  if (palette) steps.push('palette-expanded');
+  const narrow = ds.has(Tag.DoubleFloatPixelData);
+  if (narrow) steps.push('float-narrowed');
+  const unpack = layout.bitsAllocated === 1 && !pixel.encapsulated && (nonAligned || steps.length > 0);
+  if (unpack) steps.push('bits-unpacked');
+  return { steps, decompress, unpack, ybr422, palette, narrow, dctJpeg };
+}
+
+/**
+ * The transcoding `info` (read from `datasetStart` in its source) needs for
+ * display, or null when the loader reads it as stored. Loads the codec a
+ * decompression needs and decodes the first frame, so a broken file fails
+ * here with a clear error rather than halfway through the stream.
+ */
+export async function planDisplayTranscode(info: DicomFileInfo, datasetStart: number): Promise<TranscodePlan | null> {
+  if (!info.pixelData) return null;
+  const layout = pixelLayout(info.dataset);
+  if (!layout) return null;
+  const needs = assess(info, layout);
+  if (needs.steps.length === 0) return null;
+  try {
+    return await buildPlan(info, datasetStart, layout, needs);
+  } catch (err) {
+    if (err instanceof DisplayTranscodeError) throw err;
+    if (err instanceof PixelDecodeError || err instanceof JpegDecodeError || err instanceof RangeError) {
+      throw new DisplayTranscodeError(`cannot transcode for display (${needs.steps.join(', ')}): ${err.message}`);
+    }
+    throw err;
+  }
+}
+
+async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: PixelLayout, needs: Needs): Promise<TranscodePlan> {
+  const ds = info.dataset;
+  const src = ds.source;
+  const pixel = info.pixelData!;
+  const enc: Encoding = ds.encoding;
+  const explicitOut = enc.explicitVr;
+  const { rows, columns, samples, frames } = layout;
+  const pixels = rows * columns;
+  const pixelElement = ds.has(Tag.DoubleFloatPixelData) ? ds.elements.get(Tag.DoubleFloatPixelData)! : ds.has(Tag.FloatPixelData) ? ds.elements.get(Tag.FloatPixelData)! : ds.elements.get(Tag.PixelData)!;
+  const pixelTag = pixelElement.tag;
+
+  // --- served pixel layout
+  let outBitsAllocated = layout.bitsAllocated;
+  let outPhotometric = layout.photometric;
+  let outPlanar = layout.planar;
+  if (needs.unpack) outBitsAllocated = 8;
+  if (needs.narrow) outBitsAllocated = 32;
+  if (needs.ybr422) {
+    outPhotometric = 'RGB';
+    outPlanar = 0;
+  }
+  if (needs.decompress) {
+    outPlanar = 0;
+    // The WASM codecs turn YCbCr/ICT/RCT into RGB; the DCT decoder here is only used where no transform applies.
+    if (samples === 3 && !needs.dctJpeg && /^YBR_/.test(layout.photometric)) outPhotometric = 'RGB';
+  }
+  const outBytesPerSample = outBitsAllocated / 8;
+  const frameBytes = pixels * samples * outBytesPerSample;
+  if (!Number.isInteger(outBytesPerSample) || outBytesPerSample < 1) throw new DisplayTranscodeError(`Bits Allocated ${layout.bitsAllocated} cannot be served natively`);
+  if (frameBytes > MAX_TRANSCODED_FRAME_BYTES) throw new DisplayTranscodeError(`a ${rows}x${columns}x${samples} frame (${frameBytes} bytes) is too large to transcode`);
+  if (frameBytes * frames > MAX_PIXEL_DATA_BYTES) throw new DisplayTranscodeError(`${frames} frames of ${frameBytes} bytes exceed the largest Pixel Data DICOM can hold`);
+
+  // --- frame producer
+  const frame = needs.decompress ? await decompressor(info, layout, needs) : nativeReader(info, layout, needs, pixelElement.vr);
+
+  // --- header elements
+  const elements: OutElement[] = [];
+  const tail: OutElement[] = [];
+  const le = enc.littleEndian;
+  let p = datasetStart;
+  while (p < src.size) {
+    const h = readHeader(src, p, enc);
+    if (h.tag === pixelTag || h.tag === Tag.PixelData || h.tag === Tag.FloatPixelData || h.tag === Tag.DoubleFloatPixelData) {
+      p = h.tag === pixelTag ? pixel.offset + pixel.length : elementEnd(src, h, enc, 0);
+      if (h.tag !== pixelTag) continue; // a second pixel data element: not served
+      break;
+    }
+    if (h.tag === Tag.ItemDelimitation || h.tag === Tag.SequenceDelimitation) {
+      p = h.valueOffset; // stray delimiter at top level: dropped, as the reader tolerates it
+      continue;
+    }
+    const end = elementEnd(src, h, enc, 0);
+    if ((h.tag & 0xffff) !== 0) elements.push({ tag: h.tag, bytes: le ? bytesAt(src, h.start, end - h.start) : elementToLittleEndian(src, h, 0) });
+    p = end;
+  }
+  // Elements after the pixel data (signatures, padding): kept when they parse, dropped otherwise.
+  try {
+    while (p < src.size) {
+      const h = readHeader(src, p, enc);
+      const end = elementEnd(src, h, enc, 0);
+      if ((h.tag & 0xffff) !== 0 && h.tag >>> 16 !== 0xfffe) tail.push({ tag: h.tag, bytes: le ? bytesAt(src, h.start, end - h.start) : elementToLittleEndian(src, h, 0) });
+      p = end;
+    }
+  } catch {
+    tail.length = 0;
+  }
+
+  const element = (tag: number, vr: string, value: Buffer): OutElement => ({ tag, bytes: Buffer.concat([leHeader(tag, vr, value.length, explicitOut), value]) });
+  const usValue = (v: number): Buffer => {
+    const b = Buffer.alloc(2);
+    b.writeUInt16LE(v);
+    return b;
+  };
+  const text = (s: string): Buffer => Buffer.from(s.length % 2 ? `${s} ` : s, 'latin1');
+  const replace = new Map<number, OutElement | null>();
+  if (outPhotometric !== layout.photometric) replace.set(Tag.PhotometricInterpretation, element(Tag.PhotometricInterpretation, 'CS', text(outPhotometric)));
+  if (samples > 1 && (outPlanar !== layout.planar || !ds.has(T.PlanarConfiguration))) replace.set(T.PlanarConfiguration, element(T.PlanarConfiguration, 'US', usValue(outPlanar)));
+  if (outBitsAllocated !== layout.bitsAllocated) replace.set(Tag.BitsAllocated, element(Tag.BitsAllocated, 'US', usValue(outBitsAllocated)));
+  if (needs.palette) {
+    for (let c = 0; c < 3; c++) {
+      const descriptorEntries = us(ds, T.RedDescriptor + c, 0);
+      const bits = us(ds, T.RedDescriptor + c, 2) ?? 16;
+      if (descriptorEntries === null) throw new DisplayTranscodeError(`palette colour LUT descriptor ${tagString(T.RedDescriptor + c)} is missing`);
+      const entries = descriptorEntries === 0 ? 65536 : descriptorEntries;
+      const seg = ds.elements.get(T.RedSegmented + c)!;
+      const raw = swapped(bytesAt(src, seg.offset, seg.length - (seg.length % 2)), le ? 1 : 2);
+      const words = new Uint16Array(raw.length / 2);
+      for (let i = 0; i < words.length; i++) words[i] = raw.readUInt16LE(i * 2);
+      const lut = expandSegmentedLut(words, entries);
+      let data: Buffer;
+      if (bits <= 8) {
+        data = Buffer.alloc(entries + (entries % 2));
+        for (let i = 0; i < entries; i++) data[i] = lut[i]! & 0xff;
+      } else {
+        data = Buffer.alloc(entries * 2);
+        for (let i = 0; i < entries; i++) data.writeUInt16LE(lut[i]!, i * 2);
+      }
+      replace.set(T.RedSegmented + c, null);
+      replace.set(T.RedLut + c, element(T.RedLut + c, 'OW', data));
+    }
+  }
+  const merged = new Map<number, OutElement>();
+  for (const e of elements) if (!merged.has(e.tag)) merged.set(e.tag, e);
+  for (const [tag, e] of replace) {
+    if (e) merged.set(tag, e);
+    else merged.delete(tag);
+  }
+  const sorted = [...merged.values()].sort((a, b) => a.tag - b.tag);
+
+  const pixelLength = frameBytes * frames;
+  const pad = pixelLength % 2 === 1;
+  const outPixelTag = needs.narrow ? Tag.FloatPixelData : pixelTag;
+  const outPixelVr = outPixelTag === Tag.FloatPixelData ? 'OF' : outBitsAllocated > 8 ? 'OW' : 'OB';
+  const pixelHeader = leHeader(outPixelTag, outPixelVr, pixelLength + (pad ? 1 : 0), explicitOut);
+  const outTs = explicitOut ? TS.ExplicitVrLittleEndian : TS.ImplicitVrLittleEndian;
+
+  // Decode the first frame now: a corrupt stream fails before anything is served.
+  const first = frame(src, 0);
+  if (first.length !== frameBytes) throw new DisplayTranscodeError(`frame 1 came out at ${first.length} bytes, ${frameBytes} expected`);
+  return {
+    steps: needs.steps,
+    transferSyntaxUid: outTs,
+    head: Buffer.concat([...sorted.filter((e) => e.tag < outPixelTag).map((e) => e.bytes), pixelHeader]),
+    frames,
+    frameBytes,
+    pad,
+    tail: Buffer.concat([...sorted.filter((e) => e.tag > outPixelTag).map((e) => e.bytes), ...tail.map((e) => e.bytes)]),
+    frame: (s, f) => {
+      const out = f === 0 ? first : frame(s, f);
+      if (out.length !== frameBytes) throw new DisplayTranscodeError(`frame ${f + 1} came out at ${out.length} bytes, ${frameBytes} expected`);
+      return out;
+    },
+  };
+}
+
+type FrameProducer = (src: ByteSource, f: number) => Uint8Array;
+
+/** Native pixel data: byte order, bit unpacking, YBR 4:2:2 and float narrowing. */
+function nativeReader(info: DicomFileInfo, layout: PixelLayout, needs: Needs, pixelVr: string): FrameProducer {
+  const pixel = info.pixelData!;
+  const { rows, columns, samples, bitsAllocated, frames } = layout;
+  const pixels = rows * columns;
+  const bigEndian = !info.dataset.encoding.littleEndian;
+  // Bits per stored frame; YBR_FULL_422 stores two samples per pixel.
+  const frameBits = (needs.ybr422 ? pixels * 2 : pixels * samples) * bitsAllocated;
+  if (Math.ceil((frameBits * frames) / 8) > pixel.length) {
+    throw new DisplayTranscodeError(`Pixel Data holds ${pixel.length} bytes, ${Math.ceil((frameBits * frames) / 8)} needed for ${frames} frame(s)`);
+  }
+  const word = !bigEndian ? 1 : bitsAllocated >= 16 ? bitsAllocated / 8 : pixelVr === 'OW' ? 2 : 1;
+
+  /** The stored bytes covering [startBit, startBit + frameBits), in little-endian order. */
+  const storedBytes = (src: ByteSource, f: number): { bytes: Buffer; bitShift: number } => {
+    const startBit = f * frameBits;
+    const first = Math.floor(startBit / 8);
+    const last = Math.ceil((startBit + frameBits) / 8);
+    const from = Math.floor(first / word) * word;
+    const to = Math.min(pixel.length, Math.ceil(last / word) * word);
+    let bytes = bytesAt(src, pixel.offset + from, to - from);
+    if (word > 1) {
+      if (bytes.length % word) bytes = Buffer.concat([bytes, Buffer.alloc(word - (bytes.length % word))]);
+      bytes = swapped(bytes, word);
+    }
+    return { bytes: bytes.subarray(first - from, last - from), bitShift: startBit % 8 };
+  };
+
+  return (src, f) => {
+    const { bytes, bitShift } = storedBytes(src, f);
+    if (needs.unpack) {
+      const n = pixels * samples;
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) {
+        const bit = bitShift + i;
+        out[i] = (bytes[bit >> 3]! >> (bit & 7)) & 1;
+      }
+      return out;
+    }
+    if (needs.ybr422) {
+      const out = new Uint8Array(pixels * 3);
+      for (let pair = 0; pair < Math.floor(pixels / 2); pair++) {
+        const i = pair * 4;
+        const cb = bytes[i + 2]!;
+        const cr = bytes[i + 3]!;
+        ybrToRgb(bytes[i]!, cb, cr, out, pair * 6);
+        ybrToRgb(bytes[i + 1]!, cb, cr, out, pair * 6 + 3);
+      }
+      return out;
+    }
+    if (needs.narrow) {
+      const n = pixels * samples;
+      const out = Buffer.alloc(n * 4);
+      for (let i = 0; i < n; i++) out.writeFloatLE(bytes.readDoubleLE(i * 8), i * 4);
+      return out;
+    }
+    return bytes;
+  };
+}
+
+/** Encapsulated pixel data decoded to native little-endian, pixel-interleaved samples. */
+async function decompressor(info: DicomFileInfo, layout: PixelLayout, needs: Needs): Promise<FrameProducer> {
+  const pixel = info.pixelData!;
+  const { rows, columns, samples, bitsAllocated, frames } = layout;
+  if (![8, 16, 32].includes(bitsAllocated)) throw new DisplayTranscodeError(`Bits Allocated ${bitsAllocated} in encapsulated pixel data`);
+  const groups = frameFragments(info.dataset.source, pixel.offset, pixel.length, frames);
+  const encoded = (src: ByteSource, f: number): Uint8Array => Buffer.concat(groups[f]!.map((g) => bytesAt(src, g.offset, g.length)));
+  const signed = (us(info.dataset, Tag.PixelRepresentation) ?? 0) === 1;
+  if (info.transferSyntaxUid === RLE_LOSSLESS) {
+    return (src, f) => decodeRleFrame(encoded(src, f), rows, columns, bitsAllocated / 8, samples);
+  }
+  if (needs.dctJpeg) {
+    return (src, f) => {
+      const { info: jpeg, samples: decoded } = decodeJpegDct(encoded(src, f));
+      if (jpeg.width !== columns || jpeg.height !== rows || jpeg.components !== samples) {
+        throw new DisplayTranscodeError(`JPEG frame ${f + 1} is ${jpeg.width}x${jpeg.height}x${jpeg.components}, the header says ${columns}x${rows}x${samples}`);
+      }
+      if (bitsAllocated === 8) {
+        if (decoded instanceof Uint16Array) throw new DisplayTranscodeError(`${jpeg.precision}-bit JPEG in 8-bit Bits Allocated`);
+        return decoded;
+      }
+      const out = Buffer.alloc(decoded.length * (bitsAllocated / 8));
+      for (let i = 0; i < decoded.length; i++) {
+        if (bitsAllocated === 16) out.writeUInt16LE(decoded[i]!, i * 2);
+        else out.writeUInt32LE(decoded[i]!, i * 4);
+      }
+      return out;
+    };
+  }
+  const pending = codecFor(info.transferSyntaxUid);
+  if (!pending) throw new DisplayTranscodeError(`no decoder for transfer syntax ${info.transferSyntaxUid}`);
+  let codec: FrameDecoder;
+  try {
+    codec = await pending;
+  } catch (err) {
+    throw new DisplayTranscodeError(`the decoder for ${info.transferSyntaxUid} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  if (bitsAllocated > 16) throw new DisplayTranscodeError(`${bitsAllocated}-bit samples in ${info.transferSyntaxUid}`);
+  return (src, f) => {
+    try {
+      return codec(encoded(src, f), { rows, columns, samples, bitsAllocated, signed });
+    } catch (err) {
+      throw new DisplayTranscodeError(`frame ${f + 1} could not be decoded (${info.transferSyntaxUid}): ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+}
