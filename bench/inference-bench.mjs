@@ -1,4 +1,4 @@
-// `npm run bench -- inference [--runs N] [--skip-torch] [--model gwm|sub21|sub30]`: bundles
+// `npm run bench -- inference [--runs N] [--skip-torch] [--torch-flush-denormal] [--model gwm|sub21|sub30]`: bundles
 // bench/inference-bench.ts (it reuses the test fixtures and the services) and runs it.
 import { build } from 'esbuild';
 import { fileURLToPath, pathToFileURL } from 'node:url';

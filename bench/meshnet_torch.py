@@ -1,15 +1,21 @@
 """PyTorch eager reference for the inference bench: rebuilds a MeshNet ONNX graph
 (Conv + Relu/Elu only) as torch modules with the same weights and times the forward
 pass on the DICOM series conformed as the README says: one warm-up pass, then
-<runs> timed passes (median), with torch.set_num_threads(<threads>).
-usage: meshnet_torch.py <model.onnx> <series dir> <threads> [runs] -> JSON on stdout"""
+<runs> timed passes (median), with torch.set_num_threads(<threads>) (the same count as
+ONNX Runtime's intra-op threads; Debian's torch otherwise starts with 1 thread here).
+--flush-denormal: torch.set_flush_denormal(True), the counterpart of the
+set_denormal_as_zero setting Vigil gives ONNX Runtime (eager PyTorch's default is off).
+usage: meshnet_torch.py <model.onnx> <series dir> <threads> [runs] [--flush-denormal] -> JSON on stdout"""
 import json, sys, time, glob
 import numpy as np, onnx, pydicom, torch
 from onnx import numpy_helper
 
-model_path, series, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
-runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
+flags = [a for a in sys.argv[1:] if a.startswith("--")]
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+model_path, series, threads = args[0], args[1], int(args[2])
+runs = int(args[3]) if len(args) > 3 else 3
 torch.set_num_threads(threads)
+flush_denormal = torch.set_flush_denormal(True) if "--flush-denormal" in flags else False
 g = onnx.load(model_path).graph
 init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
 layers = []
@@ -60,5 +66,5 @@ for _ in range(runs):
     forward_ms.append((t2 - t1) * 1e3)
     post_ms.append((t3 - t2) * 1e3)
 med = lambda v: float(np.median(v))
-print(json.dumps({"threads": torch.get_num_threads(), "runs": runs, "loadMs": med(load_ms), "forwardMs": med(forward_ms), "postMs": med(post_ms),
+print(json.dumps({"threads": torch.get_num_threads(), "flushDenormal": flush_denormal, "mkldnn": torch.backends.mkldnn.is_available(), "runs": runs, "loadMs": med(load_ms), "forwardMs": med(forward_ms), "postMs": med(post_ms),
                   "forwardAllMs": forward_ms, "counts": counts}))

@@ -3,7 +3,7 @@
 // Later benches (viewer, inference) add an entry here.
 const BENCHES = {
   import: { what: 'index/import files with Vigil vs pydicom (files/s)', load: () => import('./import-bench.mjs') },
-  viewer: { what: 'first image, stack scroll (WebGL + CPU), decode ms/frame vs dcmtk/gdcm (headless Chromium)', load: () => import('./viewer-bench.mjs') },
+  viewer: { what: 'first image via #/study, stack scroll (WebGL + CPU), decode ms/frame vs dcmtk/gdcm, 3,000-slice memory (headless Chromium)', load: () => import('./viewer-bench.mjs') },
   inference: { what: 'MeshNet 256³ and a 2-D classifier: pipeline overhead, event-loop delay, vs PyTorch; GPU where present', load: () => import('./inference-bench.mjs') },
 };
 

@@ -227,6 +227,38 @@ export type AppInfo = z.infer<typeof AppInfoSchema>;
 
 // --- AI analysis (models, queue, results) ---------------------------------
 
+/** One equal-width reliability (calibration) bin: mean predicted probability vs observed positive rate. */
+export const ReliabilityBinSchema = z.object({
+  lo: z.number(),
+  hi: z.number(),
+  n: z.number().int(),
+  /** null for an empty bin. */
+  meanPredicted: z.number().nullable(),
+  observed: z.number().nullable(),
+});
+export type ReliabilityBin = z.infer<typeof ReliabilityBinSchema>;
+
+export const ModelMetricsSchema = z.object({
+  /** The cases measured (the package's held-out test split). */
+  split: z.literal('test'),
+  n: z.number().int(),
+  positives: z.number().int(),
+  positiveLabel: z.string().nullable(),
+  dataset: z.string().nullable(),
+  auc: z.number().nullable(),
+  aucCi95: z.tuple([z.number(), z.number()]).nullable(),
+  /** The operating point (probability of the positive label) and the rates there. */
+  threshold: z.number().nullable(),
+  sensitivity: z.number().nullable(),
+  specificity: z.number().nullable(),
+  /** Expected calibration error over the reliability bins. */
+  ece: z.number().nullable(),
+  reliability: z.array(ReliabilityBinSchema),
+  /** ROC points (false / true positive rate), when the package ships them. */
+  roc: z.object({ fpr: z.array(z.number()), tpr: z.array(z.number()) }).nullable(),
+});
+export type ModelMetrics = z.infer<typeof ModelMetricsSchema>;
+
 export const ModelInfoSchema = z.object({
   id: z.string(),
   name: z.string(),
@@ -239,6 +271,8 @@ export const ModelInfoSchema = z.object({
   clinicalUse: z.boolean().nullable(),
   /** The manifest's intended-use statement (absent when the manifest is unreadable). */
   intendedUse: z.string().optional(),
+  /** Test-split performance the package ships (metrics.json); absent when it ships none for this model.onnx. */
+  metrics: ModelMetricsSchema.optional(),
 });
 export type ModelInfo = z.infer<typeof ModelInfoSchema>;
 
@@ -273,6 +307,14 @@ export const FindingSchema = z.object({
   threshold: z.number().optional(),
   /** A "nothing found" label (e.g. normal): shown, never an AI priority. */
   normal: z.boolean().optional(),
+  /** A measurement (e.g. an anatomical structure's volume): no positive/negative call, never an AI priority. */
+  measurement: z.boolean().optional(),
+  /** Segmentation: the label's voxels on the source grid. */
+  voxels: z.number().int().optional(),
+  /** Segmentation: the label's volume in mL (absent when the series has no geometry to measure it). */
+  volumeMl: z.number().optional(),
+  /** Segmentation lesion rule: positive when volumeMl is at least this (manifest findings.minVolumeMl). */
+  minVolumeMl: z.number().optional(),
 });
 export type Finding = z.infer<typeof FindingSchema>;
 
@@ -534,6 +576,15 @@ export const channels = {
     request: z.object({ suggestedName: z.string().min(1).max(200), html: z.string().min(1).max(20_000_000) }).strict(),
     response: z.object({ saved: z.boolean(), path: z.string().nullable() }),
   },
+  /**
+   * Re-scans the bundled and user model folders and re-validates every package (a changed model.onnx is
+   * hashed again), so packages added, removed or replaced need no restart. Running jobs keep the model they
+   * started with. Lists what changed by package folder; emits models.changed.
+   */
+  'models.rescan': {
+    request: Empty,
+    response: z.object({ models: z.array(ModelInfoSchema), added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
+  },
 } as const;
 
 export type Channel = keyof typeof channels;
@@ -574,6 +625,8 @@ export const events = {
   'analysis.progress': AnalysisProgressSchema,
   /** Cases done of a running models.validate. */
   'models.validateProgress': ValidateProgressSchema,
+  /** The model list changed (models.rescan): refresh model lists and pickers. */
+  'models.changed': z.object({ reason: z.string() }),
 } as const;
 export type EventName = keyof typeof events;
 export type EventPayload<E extends EventName> = z.infer<(typeof events)[E]>;

@@ -1,7 +1,9 @@
 // Bundles the Node-side entry points with esbuild (the renderer is built by Vite).
 // out/main   — what the packaged Electron app ships: main, preload, workers.
 // out/node   — dev/test-only entry points: the CLI and the loopback bridge (never packaged).
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { build } from 'esbuild';
 
 const shared = {
@@ -30,11 +32,30 @@ const workers = {
   'validation-worker': 'electron/services/ai/validation-worker.ts',
 };
 
+/**
+ * Chunk names carry a content hash, so every changed build leaves the previous chunks behind.
+ * Removes those this build did not write, once they are old enough not to belong to a build
+ * running at the same moment from the same checkout.
+ */
+function removeStaleChunks(result) {
+  const written = new Set(Object.keys(result.metafile.outputs).map((p) => resolve(p)));
+  const cutoff = Date.now() - 10 * 60 * 1000;
+  for (const name of readdirSync('out/node')) {
+    const p = resolve('out/node', name);
+    if (!/^chunk-[A-Z0-9]+\.js(\.map)?$/.test(name) || written.has(p)) continue;
+    if (statSync(p).mtimeMs < cutoff) rmSync(p, { force: true });
+  }
+  return result;
+}
+
 await Promise.all([
   build({ ...mainThread, entryPoints: { main: 'electron/main/main.ts' }, outdir: 'out/main' }),
   build({ ...esm, entryPoints: workers, outdir: 'out/main' }),
   build({ ...shared, format: 'cjs', entryPoints: { preload: 'electron/preload/preload.ts' }, outdir: 'out/main', outExtension: { '.js': '.cjs' } }),
-  build({ ...mainThread, entryPoints: { cli: 'electron/cli/cli.ts', bridge: 'electron/bridge/bridge-main.ts' }, outdir: 'out/node' }),
+  // Split at dynamic imports: each CLI command loads only its own code (`vigil import`
+  // never parses the AI runtime). Chunks stay beside the entries so import.meta.url-relative
+  // paths (workers, models, renderer) resolve the same from any chunk.
+  build({ ...mainThread, splitting: true, chunkNames: 'chunk-[hash]', metafile: true, entryPoints: { cli: 'electron/cli/cli.ts', bridge: 'electron/bridge/bridge-main.ts' }, outdir: 'out/node' }).then(removeStaleChunks),
   build({ ...esm, entryPoints: workers, outdir: 'out/node' }),
 ]);
 
@@ -44,3 +65,15 @@ await Promise.all([
 // relying on Node's syntax detection. It is asarUnpack'ed with the workers.
 mkdirSync('out/main', { recursive: true });
 writeFileSync('out/main/package.json', `${JSON.stringify({ type: 'module' }, null, 2)}\n`);
+
+// The codecs' WebAssembly files travel beside the worker bundles (codecs/), so an
+// installed app — whose node_modules holds only the native runtime dependencies —
+// decodes with real WASM, and HTJ2K (OpenJPH ships no embedded build) at all.
+// The file name rule is codecWasmName() in electron/services/dicom/pixel-codecs.ts;
+// the packaged-layout test decodes HTJ2K with the unpacked worker to prove it.
+const CODEC_WASM = ['@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasm', '@cornerstonejs/codec-charls/decodewasm', '@cornerstonejs/codec-openjpeg/decodewasm', '@cornerstonejs/codec-openjph/wasm'];
+const requireHere = createRequire(import.meta.url);
+for (const dir of ['out/main/codecs', 'out/node/codecs']) {
+  mkdirSync(dir, { recursive: true });
+  for (const specifier of CODEC_WASM) copyFileSync(requireHere.resolve(specifier), `${dir}/${specifier.replace(/^@cornerstonejs\//, '').replaceAll('/', '-')}.wasm`);
+}

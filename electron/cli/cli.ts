@@ -9,11 +9,12 @@
 import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { ModelRegistry } from '../services/ai/model-registry';
-import { ValidationInputError } from '../services/ai/local-validation';
-import { validateCommand } from './validate-command';
-import type { ImportProgress } from '../../contract/ipc-contract';
-import { openVigilServices, type VigilServices } from '../services/vigil-services';
+import type { VigilServices } from '../services/vigil-services';
+import { findingLine } from './finding-text';
+
+// Each command loads only what it needs (the bundle is split at these dynamic imports):
+// `vigil import` never parses the AI runtime, the contract's schemas or the model code.
+const loadServices = () => import('../services/vigil-services');
 
 const USAGE = `Usage:
   vigil import <paths...> --data-dir <dir> [--json] [--reference]
@@ -46,63 +47,13 @@ function bundledModelsDir(): string {
 }
 
 async function withServices<T>(dataDir: string, fn: (s: VigilServices) => Promise<T>, extra: { userModelsDir?: string } = {}): Promise<T> {
+  const { openVigilServices } = await loadServices();
   const services = await openVigilServices({ dataDir, host: 'cli', modelsDir: bundledModelsDir(), ...extra });
   try {
     return await fn(services);
   } finally {
     await services.close();
   }
-}
-
-async function importCommand(paths: string[], dataDir: string, json: boolean, reference: boolean): Promise<number> {
-  if (paths.length === 0) throw new UsageError('import needs at least one path');
-  return withServices(dataDir, async (services) => {
-    let lastLine = 0;
-    const stopProgress = services.events.subscribe((event, payload) => {
-      if (event !== 'import.progress' || json || !process.stderr.isTTY) return;
-      const p = payload as ImportProgress;
-      if (Date.now() - lastLine < 500 && p.phase === 'importing') return;
-      lastLine = Date.now();
-      const eta = p.etaSeconds !== null ? `, ETA ${p.etaSeconds}s` : '';
-      process.stderr.write(`\r${p.phase}: ${p.processed}/${p.scanned} files, ${p.imported} imported, ${p.duplicates} duplicates, ${p.rejected} rejected, ${p.rate} files/s${eta}   `);
-    });
-    const onSigint = () => {
-      const running = services.library.lastImport();
-      if (running) services.library.cancelImport(running.importId);
-    };
-    process.once('SIGINT', onSigint);
-    const result = await services.router.dispatch('library.import', { paths, ...(reference ? { storageMode: 'reference' } : {}) });
-    process.off('SIGINT', onSigint);
-    stopProgress();
-    if (!json && process.stderr.isTTY) process.stderr.write('\n');
-    if (!result.ok) {
-      if (json) out(JSON.stringify({ error: result.error }));
-      else err(`Import failed: ${result.error.message} (${result.error.code})`);
-      return 1;
-    }
-    const s = result.value as import('../../contract/ipc-contract').ImportSummary;
-    if (json) {
-      out(
-        JSON.stringify({
-          imported: s.imported,
-          duplicates: s.duplicates,
-          rejected: s.rejected.map((r) => ({ path: r.path, reason: r.reason, code: r.code })),
-          patients: s.patients,
-          studies: s.studies,
-          series: s.series,
-          instances: s.instances,
-          offered: s.offered,
-          status: s.status,
-          elapsedMs: s.elapsedMs,
-        }),
-      );
-    } else {
-      out(`${s.status === 'cancelled' ? 'Cancelled' : 'Done'} in ${(s.elapsedMs / 1000).toFixed(1)} s: ${s.offered} files offered, ${s.imported} imported, ${s.duplicates} duplicates, ${s.rejected.length} rejected.`);
-      for (const r of s.rejected) out(`  rejected ${r.path}: ${r.reason}`);
-      out(`Library: ${s.patients} patients, ${s.studies} studies, ${s.series} series, ${s.instances} instances.`);
-    }
-    return 0;
-  });
 }
 
 async function studiesCommand(dataDir: string, json: boolean): Promise<number> {
@@ -143,6 +94,7 @@ async function studiesCommand(dataDir: string, json: boolean): Promise<number> {
 }
 
 async function modelsCommand(dataDir: string | undefined, modelsDir: string | undefined, json: boolean): Promise<number> {
+  const { ModelRegistry } = await import('../services/ai/model-registry');
   const userDir = modelsDir ?? (dataDir ? join(dataDir, 'models') : null);
   const registry = new ModelRegistry([{ dir: bundledModelsDir(), origin: 'bundled' }, ...(userDir ? [{ dir: resolve(userDir), origin: 'user' as const }] : [])]);
   const models = await registry.list();
@@ -245,7 +197,7 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
       else {
         for (const r of results) {
           out(`${r.modelId} ${r.modelVersion} on series ${r.seriesInstanceUid}: ${r.status === 'not-analysed' ? `not analysed: ${r.reason}` : r.status}${r.status === 'failed' ? `: ${r.reason}` : ''}${r.provider ? ` [${r.provider}]` : ''}`);
-          for (const f of r.findings) out(`    ${f.positive ? '+' : '-'} ${f.label}: ${f.score.toFixed(4)}`);
+          for (const f of r.findings) out(`    ${findingLine(f)}`);
           if (r.status === 'done') out(`    timings ms: ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${Math.round(v as number)}`).join(', ')}`);
         }
       }
@@ -282,6 +234,7 @@ async function main(argv: string[]): Promise<number> {
   if (command === 'models') return modelsCommand(dataDir, values['models-dir'], values.json ?? false);
   if (command === 'validate') {
     if (values.provider !== 'auto' && values.provider !== 'cpu') throw new UsageError('--provider must be cpu or auto');
+    const [{ validateCommand }, { ValidationInputError }] = await Promise.all([import('./validate-command'), import('../services/ai/local-validation')]);
     try {
       return await validateCommand({
         modelId: values.model,
@@ -303,8 +256,15 @@ async function main(argv: string[]): Promise<number> {
   }
   if (!dataDir) throw new UsageError('--data-dir <dir> is required');
   switch (command) {
-    case 'import':
-      return importCommand(rest, dataDir, values.json ?? false, values.reference ?? false);
+    case 'import': {
+      const { importCommand, ImportUsageError } = await import('./import-command');
+      try {
+        return await importCommand({ paths: rest, dataDir, json: values.json ?? false, reference: values.reference ?? false, bundledModelsDir: bundledModelsDir(), out, err });
+      } catch (e) {
+        if (e instanceof ImportUsageError) throw new UsageError(e.message);
+        throw e;
+      }
+    }
     case 'studies':
       return studiesCommand(dataDir, values.json ?? false);
     case 'analyze':

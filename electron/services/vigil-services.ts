@@ -208,6 +208,11 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
       return { saved: true };
     },
     'models.list': async () => ({ models: await models.list() }),
+    'models.rescan': async () => {
+      const changes = await models.refresh();
+      events.emit('models.changed', { reason: 'rescan' });
+      return { models: await models.list(), ...changes };
+    },
     'analysis.run': async (request) => {
       const r = await analysis.analyze(request);
       return { queued: r.queued.map(jobView), notAnalysed: r.notAnalysed.map(jobView) };

@@ -74,6 +74,14 @@ describe.skipIf(!present)('MeshNet through the product pipeline', () => {
     for (const v of mask) counts[v]!++;
     expect(counts).toEqual(MESHNET.gwm.reference);
     expect(seg.mask.sourceToPatient).not.toBeNull();
+    // A parcellation is anatomy (manifest findings.role): each structure is a measurement with its volume,
+    // never a positive finding, so the study is analysed but not AI-positive.
+    const a = seg.mask.sourceToPatient!;
+    const axisMm = (c: number) => Math.hypot(a[c]!, a[4 + c]!, a[8 + c]!);
+    const voxelMl = (axisMm(0) * axisMm(1) * axisMm(2)) / 1000;
+    expect(result!.findings.map((f) => [f.label, f.positive, f.measurement, f.voxels])).toEqual(MESHNET.gwm.labels.slice(1).map((label, i) => [label, false, true, MESHNET.gwm.reference[i + 1]]));
+    result!.findings.forEach((f) => expect(f.volumeMl).toBeCloseTo(f.voxels! * voxelMl, 6));
+    expect(services.library.listStudies({}).studies[0]!.ai).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
     // The p99 < 50 ms target is checked by `npm run bench -- inference`, never by a timed assertion;
     // here the loop only has to stay responsive enough to sample at all.
     expect(h.count).toBeGreaterThan(0);

@@ -19,9 +19,16 @@ import { validateConfiguration } from 'app-builder-lib/out/util/config/config';
 import { DebugLogger } from 'builder-util';
 import { type Configuration, Platform, build } from 'electron-builder';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundledExecutionProviders, resolveRuntimePaths } from '../../electron/main/runtime-paths';
+import { bundledExecutionProviders, resolveRuntimePaths, workerScriptUrl } from '../../electron/main/runtime-paths';
+import type { InferenceJob } from '../../electron/services/ai/inference-job';
+import { InferenceRunner } from '../../electron/services/ai/inference-runner';
+import { codecWasmName } from '../../electron/services/dicom/pixel-codecs';
 import type { ImportFileResult, ImportFileTask } from '../../electron/services/library/import-file-processor';
 import { ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
+import { encodeHtj2kLossless } from '../fixtures/htj2k-encoder';
+import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
+import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
 import { AsarArchive } from './asar';
 
 const root = join(import.meta.dirname, '..', '..');
@@ -76,7 +83,7 @@ function modelPackages(): Array<{ id: string; manifest: { sha256: string } }> {
 
 /** Builds what the package needs when it is missing (`npm test` builds first; this keeps the project runnable alone). */
 function ensureBuilt(): void {
-  const nodeOutputs = ['main.js', 'preload.cjs', 'import-worker.js', 'package.json'].map((f) => join(root, 'out', 'main', f));
+  const nodeOutputs = ['main.js', 'preload.cjs', 'import-worker.js', 'inference-worker.js', 'package.json', 'codecs/codec-openjph-wasm.wasm'].map((f) => join(root, 'out', 'main', f));
   if (nodeOutputs.some((f) => !existsSync(f))) execFileSync(process.execPath, ['scripts/build-node.mjs'], { cwd: root, stdio: 'inherit' });
   if (!existsSync(join(root, 'out', 'renderer', 'index.html'))) {
     execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'renderer/vite.config.ts'], { cwd: root, stdio: 'inherit' });
@@ -247,6 +254,62 @@ describe('packaged layout (electron-builder --linux --dir x64, stub Electron)', 
     }
     expect(results).toEqual([expect.objectContaining({ id: 7, kind: 'rejected' })]);
     expect(results[0]).not.toMatchObject({ code: 'WORKER_CRASHED' });
+  });
+
+  it('ships the codecs’ WASM beside the unpacked workers: the unpacked inference worker decodes HTJ2K', async () => {
+    const codecs = readdirSync(join(root, 'out', 'main', 'codecs')).sort();
+    expect(codecs).toEqual(
+      ['@cornerstonejs/codec-charls/decodewasm', '@cornerstonejs/codec-libjpeg-turbo-8bit/decodewasm', '@cornerstonejs/codec-openjpeg/decodewasm', '@cornerstonejs/codec-openjph/wasm'].map(codecWasmName).sort(),
+    );
+    for (const f of codecs) {
+      expect(asar.entries.get(`out/main/codecs/${f}`)?.unpacked, f).toBe(true);
+      expect(sha256(join(unpacked, 'out', 'main', 'codecs', f))).toBe(sha256(join(root, 'out', 'main', 'codecs', f)));
+    }
+    // The archive's node_modules holds no codec package: the worker can only use its own codecs/ folder.
+    expect(asar.files().some((e) => e.path.startsWith('node_modules/@cornerstonejs/'))).toBe(false);
+
+    // The same 64×64 frame, uncompressed and as lossless HTJ2K, through the unpacked worker with a small model.
+    const [rows, columns] = [64, 64];
+    const pixels = Uint16Array.from({ length: rows * columns }, (_, i) => ((i % columns) * 37 + Math.floor(i / columns) * 11) % 4096);
+    const series = join(work, 'htj2k');
+    mkdirSync(series, { recursive: true });
+    const study = '1.2.826.0.1.3680043.10.1138.880';
+    const write = (name: string, extra: Partial<Parameters<typeof syntheticDicom>[0]>) => {
+      const file = join(series, name);
+      writeFileSync(file, syntheticDicom({ studyInstanceUid: study, seriesInstanceUid: `${study}.1`, sopInstanceUid: `${study}.1.${name.length}`, rows, columns, pixels, ...extra }));
+      return file;
+    };
+    const native = write('native.dcm', {});
+    const htj2k = write('htj2k-lossless.dcm', { transferSyntax: '1.2.840.10008.1.2.4.201', encodedFrame: await encodeHtj2kLossless(pixels, rows, columns) });
+    const onnx = tinyClassifierModel();
+    const manifest = classifierManifest(onnx);
+    const modelDir = writeModelPackage(join(work, 'test-models', manifest.id), onnx, manifest);
+    const job = (id: string, file: string): InferenceJob => ({ jobId: id, model: { id: manifest.id, modelPath: join(modelDir, 'model.onnx'), manifest }, files: [file], provider: 'cpu', outputDir: join(work, 'ai', id) });
+    const workerDir = join(unpacked, 'out', 'main');
+    const runner = new InferenceRunner({ workerUrl: workerScriptUrl({ workerDir }, 'inference'), threads: 1, providers: ['cpu'] });
+    try {
+      const plain = await runner.run(job('native', native));
+      const compressed = await runner.run(job('htj2k', htj2k));
+      expect(plain.status, plain.reason).toBe('done');
+      expect(compressed.status, compressed.reason).toBe('done');
+      // Lossless: the very same score.
+      expect(compressed.findings).toEqual(plain.findings);
+    } finally {
+      await runner.close();
+    }
+
+    // Without the codecs folder the same worker cannot decode HTJ2K, and says why.
+    const bare = join(unpacked, 'out', 'main-without-codecs');
+    mkdirSync(bare, { recursive: true });
+    for (const f of ['inference-worker.js', 'package.json']) writeFileSync(join(bare, f), readFileSync(join(workerDir, f)));
+    const bareRunner = new InferenceRunner({ workerUrl: workerScriptUrl({ workerDir: bare }, 'inference'), threads: 1, providers: ['cpu'] });
+    try {
+      const r = await bareRunner.run(job('htj2k-bare', htj2k));
+      expect(r).toMatchObject({ status: 'not-analysed', reason: expect.stringMatching(/1\.2\.840\.10008\.1\.2\.4\.201 could not be loaded: the HTJ2K decoder .* is not available/) });
+    } finally {
+      await bareRunner.close();
+      rmSync(bare, { recursive: true, force: true });
+    }
   });
 
   it('ships every model package with its sha-256 matching the manifest', () => {

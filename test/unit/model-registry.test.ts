@@ -20,8 +20,8 @@ describe('model manifest schema', () => {
     expect(parseManifest(classifierManifest(onnx)).ok).toBe(true);
   });
   it('rejects an unknown schema version with a clear reason', () => {
-    const r = parseManifest({ ...classifierManifest(onnx), schemaVersion: 2 });
-    expect(r).toEqual({ ok: false, reason: expect.stringContaining('schemaVersion 2 is not supported') });
+    const r = parseManifest({ ...classifierManifest(onnx), schemaVersion: 3 });
+    expect(r).toEqual({ ok: false, reason: expect.stringContaining('schemaVersion 3 is not supported') });
   });
   it('requires the clinicalUse flag', () => {
     const { clinicalUse: _drop, ...rest } = classifierManifest(onnx);
@@ -50,6 +50,33 @@ describe('model manifest schema', () => {
     expect(parseManifest(reorient('LLA')).ok).toBe(false);
     const thresholds = { ...base, outputs: [{ kind: 'classification', tensor: 'logits', labels: ['a', 'b'], activation: 'sigmoid', thresholds: [0.5] }] };
     expect(parseManifest(thresholds).ok).toBe(false);
+  });
+  it('accepts case-level aggregation by a second model (schema version 2) and checks where it applies', () => {
+    const base = { ...classifierManifest(onnx, { input: { unit: 'slices', tensors: [{ name: 'image', dtype: 'float32', shape: ['N', 1, 'H', 'W'], layout: 'NCHW' }] } }), schemaVersion: 2 };
+    const model = {
+      method: 'model',
+      onnx: 'aggregator.onnx',
+      sha256: 'a'.repeat(64),
+      embeddingOutput: 'embedding',
+      input: { name: 'embeddings', dtype: 'float32', shape: [1, 'S', 12], layout: 'NSE' },
+      output: { kind: 'classification', tensor: 'case_logits', labels: ['finding'], activation: 'sigmoid', thresholds: 0.5 },
+    };
+    expect(parseManifest({ ...base, aggregation: { method: 'mean' } }).ok).toBe(true);
+    expect(parseManifest({ ...base, aggregation: model })).toMatchObject({ ok: true, manifest: { schemaVersion: 2, aggregation: { method: 'model' } } });
+    const reason = (m: unknown) => {
+      const r = parseManifest(m);
+      return r.ok ? 'ok' : r.reason;
+    };
+    // Version 1 keeps max/mean only (a version-1 reader would not know the second model).
+    expect(reason({ ...base, schemaVersion: 1, aggregation: { method: 'max' } })).toBe('ok');
+    expect(reason({ ...base, schemaVersion: 1, aggregation: model })).toMatch(/aggregation\.method: aggregation by a model needs schemaVersion 2/);
+    expect(reason({ ...base, aggregation: { ...model, onnx: '../aggregator.onnx' } })).toMatch(/aggregation\.onnx: a plain \.onnx file name/);
+    expect(reason({ ...base, aggregation: { ...model, onnx: 'model.onnx' } })).toMatch(/other than model\.onnx/);
+    expect(reason({ ...base, aggregation: { ...model, input: { ...model.input, shape: ['S', 12] } } })).toMatch(/same rank/);
+    expect(reason({ ...base, aggregation: { ...model, output: { ...model.output, thresholds: [0.5, 0.5] } } })).toMatch(/one threshold per label/);
+    const sequence = { ...base, input: { unit: 'slices', tensors: [{ name: 'image', dtype: 'float32', shape: [1, 'S', 1, 'H', 'W'], layout: 'NSCHW' }] }, aggregation: model };
+    expect(reason(sequence)).toMatch(/per-slice input/);
+    expect(reason({ ...classifierManifest(onnx), schemaVersion: 2, aggregation: model })).toMatch(/aggregation applies to unit "slices"/);
   });
 });
 

@@ -3,6 +3,7 @@ import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { decodeImage, frameFragments, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
 import { apply, identity, invert, multiply } from '../../electron/services/ai/grid-geometry';
+import type { PreprocessOp } from '../../electron/services/ai/model-manifest';
 import { toSourceGrid } from '../../electron/services/ai/postprocessing';
 import { runPreprocessing, type SourceVolume } from '../../electron/services/ai/preprocessing-pipeline';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
@@ -127,6 +128,19 @@ describe('preprocessing pipeline', () => {
     for (const [i, j, k] of [[0, 0, 0], [1, 2, 3], [3, 0, 2]] as const) expect(at(i, j, k)).toBe((3 - j) * 100 + (3 - k) * 10 + i);
     const back = toSourceGrid(out.grid.data, out.grid, [4, 4, 4], 'nearest');
     expect([...back]).toEqual([...v.grid.data]);
+  });
+
+  it('reorient + min-max in one pass gives bitwise the two-pass result, geometry included', () => {
+    const fill = (s: number, r: number, c: number) => Math.fround(Math.sin(s * 7 + r * 3 + c) * 1234.5 + (s * r) / 7);
+    const reorient: PreprocessOp = { op: 'reorient', orientation: 'LIA', spacingMm: [1, 1, 1], size: [6, 5, 7], interpolation: 'linear' };
+    const fused = runPreprocessing([reorient, { op: 'normalize', method: 'minmax' }], volume([5, 7, 6], fill));
+    // A no-op window between the two keeps them apart: the reference two passes.
+    const twoPass = runPreprocessing([reorient, { op: 'window', center: 0, width: 1e9 }, { op: 'normalize', method: 'minmax' }], volume([5, 7, 6], fill));
+    expect(fused.grid.shape).toEqual([6, 5, 7]);
+    expect(fused.grid.toSource).toEqual(twoPass.grid.toSource);
+    expect(Buffer.from(fused.grid.data.buffer).equals(Buffer.from(twoPass.grid.data.buffer))).toBe(true);
+    expect(Math.min(...fused.grid.data)).toBe(0);
+    expect(Math.max(...fused.grid.data)).toBe(1);
   });
 
   it('resizes, crops/pads, flips and rotates with a composed inverse geometry', () => {

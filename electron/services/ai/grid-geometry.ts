@@ -167,23 +167,38 @@ export function mapsInside(outToIn: Mat4, shape: Shape3, inShape: Shape3, margin
   return true;
 }
 
+interface TiledPlan {
+  nA: number;
+  nB: number;
+  nC: number;
+  sA: number;
+  sB: number;
+  sC: number;
+  oA: number;
+  oB: number;
+  base: number;
+}
+
 /**
  * A permuting copy whose innermost output axis is not contiguous in the input.
  * Innermost: output axis 2 (contiguous writes); middle: the other axis that
- * walks the input most contiguously, in 16×16 tiles with the innermost, so the
+ * walks the input most contiguously, in tiles with the innermost, so the
  * reads of a tile share cache lines; outermost, untiled: the remaining axis.
  * (2-3× faster than a row loop, which misses the cache on every read.)
  */
-function copyTiled(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, out: Float32Array | Uint8Array): void {
+function tiledPlan(inShape: Shape3, m: Mat4, shape: Shape3): TiledPlan {
   const [, d1, d2] = inShape;
   const srcStride = [0, 1, 2].map((a) => m[a]! * d1 * d2 + m[4 + a]! * d2 + m[8 + a]!);
   const outStride = [shape[1] * shape[2], shape[2], 1];
   const [A, B] = Math.abs(srcStride[0]!) < Math.abs(srcStride[1]!) ? [1, 0] : [0, 1];
-  const C = 2;
-  const [nA, nB, nC] = [shape[A]!, shape[B]!, shape[C]];
-  const [sA, sB, sC] = [srcStride[A]!, srcStride[B]!, srcStride[C]!];
-  const [oA, oB] = [outStride[A]!, outStride[B]!];
-  const base = (m[3]! * d1 + m[7]!) * d2 + m[11]!;
+  return { nA: shape[A]!, nB: shape[B]!, nC: shape[2], sA: srcStride[A]!, sB: srcStride[B]!, sC: srcStride[2]!, oA: outStride[A]!, oB: outStride[B]!, base: (m[3]! * d1 + m[7]!) * d2 + m[11]! };
+}
+
+// Two copies of one loop nest, one per element type: a single function fed both
+// Float32Array and Uint8Array runs polymorphic element accesses (~1.3-1.6× slower).
+// A tile spans one 64-byte cache line of the input: 16 float32 or 64 uint8 values.
+
+function copyTiledF32(src: Float32Array, { nA, nB, nC, sA, sB, sC, oA, oB, base }: TiledPlan, out: Float32Array): void {
   const T = 16;
   for (let a = 0; a < nA; a++) {
     const pa = base + a * sA;
@@ -199,6 +214,60 @@ function copyTiled(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, sha
       }
     }
   }
+}
+
+function copyTiledU8(src: Uint8Array, { nA, nB, nC, sA, sB, sC, oA, oB, base }: TiledPlan, out: Uint8Array): void {
+  const T = 64;
+  for (let a = 0; a < nA; a++) {
+    const pa = base + a * sA;
+    const qa = a * oA;
+    for (let b0 = 0; b0 < nB; b0 += T) {
+      const bEnd = Math.min(nB, b0 + T);
+      for (let c0 = 0; c0 < nC; c0 += T) {
+        const cLen = Math.min(nC, c0 + T) - c0;
+        for (let b = b0; b < bEnd; b++) {
+          let p = pa + b * sB + c0 * sC;
+          for (let o = qa + b * oB + c0, end = o + cLen; o < end; o++, p += sC) out[o] = src[p]!;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * A bijective integral resample (axis permutation/flip: every input value lands
+ * once in the output) of float32 values with min-max normalisation on the way:
+ * out = fround(v - lo) / range, exactly what normalize "minmax" computes after
+ * it, in one pass over the volume instead of two. Null when `outToIn` is not such a map.
+ */
+export function permuteNormalized(src: Float32Array, inShape: Shape3, outToIn: Mat4, shape: Shape3, lo: number, range: number): Float32Array | null {
+  const m = outToIn.map(Math.round);
+  if (!isBijection(outToIn, shape, inShape)) return null;
+  const { nA, nB, nC, sA, sB, sC, oA, oB, base } = tiledPlan(inShape, m, shape);
+  const out = new Float32Array(shape[0] * shape[1] * shape[2]);
+  const T = 16;
+  for (let a = 0; a < nA; a++) {
+    const pa = base + a * sA;
+    const qa = a * oA;
+    for (let b0 = 0; b0 < nB; b0 += T) {
+      const bEnd = Math.min(nB, b0 + T);
+      for (let c0 = 0; c0 < nC; c0 += T) {
+        const cLen = Math.min(nC, c0 + T) - c0;
+        for (let b = b0; b < bEnd; b++) {
+          let p = pa + b * sB + c0 * sC;
+          for (let o = qa + b * oB + c0, end = o + cLen; o < end; o++, p += sC) out[o] = Math.fround(src[p]! - lo) / range;
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function copyTiled(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, out: Float32Array | Uint8Array): void {
+  const plan = tiledPlan(inShape, m, shape);
+  if (src instanceof Float32Array && out instanceof Float32Array) copyTiledF32(src, plan, out);
+  else if (src instanceof Uint8Array && out instanceof Uint8Array) copyTiledU8(src, plan, out);
+  else throw new Error('copyTiled: input and output must have the same element type');
 }
 
 /**

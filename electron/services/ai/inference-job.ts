@@ -4,13 +4,14 @@
  * masks/heatmaps (gzip-compressed arrays with their geometry) to disk.
  * Runs inside the inference worker (or in-process in unit tests).
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFile as readFileCallback, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
+import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
 import { type Grid, identity, invert, isBijection, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
-import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, segmentationLabels, toSourceGrid } from './postprocessing';
+import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
 import type { ProviderName, ProviderPreference, SessionManager, TensorLike } from './session-manager';
 
@@ -36,6 +37,8 @@ export interface Timings {
   session?: number;
   /** The warm-up run done when the session was created by this job. */
   warmUp?: number;
+  /** The case-level aggregator model's run (manifest `aggregation.method: "model"`), apart from `inference`. */
+  aggregation?: number;
 }
 
 /** A stored array: gzip file (relative to the results folder), dtype and shape, plus geometry. */
@@ -50,6 +53,8 @@ export interface ArrayRef {
 
 export type OutputRecord =
   | { kind: 'classification'; tensor: string; perImage?: number[][] }
+  /** The case-level prediction of an aggregator model over the per-slice embeddings. */
+  | { kind: 'aggregation'; tensor: string; model: string; modelSha256: string; embeddingOutput: string; embeddingDims: number[]; provider: ProviderName; providerNote: string | null; scores: number[] }
   | { kind: 'segmentation'; tensor: string; labels: { index: number; name: string; color: [number, number, number]; voxels: number }[]; modelGridShape: Shape3; modelVoxelCounts: number[]; mask: ArrayRef }
   | { kind: 'heatmap'; tensor: string; label: string; map: ArrayRef }
   | { kind: 'detection'; tensor: string; boxes: (Box & { sopInstanceUid: string })[] };
@@ -91,11 +96,20 @@ function toFloat(t: TensorLike): Float32Array {
   throw new Error('output tensor is not numeric');
 }
 
+/** Images read ahead while one decodes (each a whole file in memory). */
+const READ_AHEAD = 16;
+// fs.readFile's callback form reads a small file in one threadpool request (the promise form takes several round trips).
+const readFile = promisify(readFileCallback);
+
 function buildSource(images: DecodedImage[]): SourceVolume {
   const first = images[0]!;
   const plane = first.rows * first.columns;
-  const data = new Float32Array(images.length * plane);
-  images.forEach((img, s) => data.set(img.data.subarray(0, plane), s * plane));
+  // Decoded straight into one volume, every slot once and already in slice order: that volume is the grid (no copy).
+  const bytes = images.length * plane * Float32Array.BYTES_PER_ELEMENT;
+  const inPlace =
+    first.data.buffer.byteLength === bytes && images.every((img, s) => img.data.buffer === first.data.buffer && img.data.length === plane && img.data.byteOffset === s * plane * Float32Array.BYTES_PER_ELEMENT);
+  const data = inPlace ? new Float32Array(first.data.buffer, 0, images.length * plane) : new Float32Array(images.length * plane);
+  if (!inPlace) images.forEach((img, s) => data.set(img.data.subarray(0, plane), s * plane));
   return {
     grid: { data, shape: [images.length, first.rows, first.columns], toSource: identity() },
     rescale: images.map((i) => ({ slope: i.rescaleSlope, intercept: i.rescaleIntercept })),
@@ -109,6 +123,23 @@ function writeArray(dir: string, name: string, values: Uint8Array | Float32Array
   const file = `${name}.${values instanceof Uint8Array ? 'u8' : 'f32'}.gz`;
   writeFileSync(join(dir, file), gzipSync(Buffer.from(values.buffer, values.byteOffset, values.byteLength), { level: 1 }));
   return file;
+}
+
+type ModelAggregation = Extract<NonNullable<ModelManifest['aggregation']>, { method: 'model' }>;
+
+/** The aggregator's input: the per-slice embeddings [N, E, …] as one sequence ([1, S, E] or [S, E]). */
+export function embeddingSequence(agg: ModelAggregation, embedding: TensorLike, slices: number): { data: Float32Array; dims: number[] } {
+  const data = toFloat(embedding);
+  if (embedding.dims[0] !== slices || data.length % slices !== 0) {
+    throw new Error(`embedding output "${agg.embeddingOutput}" has dims [${embedding.dims.join(', ')}], expected one row per slice (${slices})`);
+  }
+  const size: Record<string, number> = { N: 1, S: slices, E: data.length / slices };
+  const dims = [...agg.input.layout].map((letter) => size[letter]!);
+  agg.input.shape.forEach((declared, i) => {
+    if (typeof declared === 'number' && declared !== dims[i]) throw new Error(`aggregator input "${agg.input.name}" dim ${i} (${agg.input.layout[i]}) is ${dims[i]} but the manifest declares ${declared}`);
+  });
+  // Row-major [N, E, …] flattened per slice is already [S, E] (and [1, S, E]) order.
+  return { data, dims };
 }
 
 export async function runInferenceJob(job: InferenceJob, sessions: SessionManager, progress: ProgressFn = () => undefined): Promise<InferenceJobResult> {
@@ -131,12 +162,33 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
   progress('decode');
   let t0 = performance.now();
   let images: DecodedImage[];
+  // Files are read ahead on libuv's threads while the current one decodes.
+  const reads: (Promise<Buffer | null> | undefined)[] = [];
+  const readAhead = (i: number) => {
+    if (i >= job.files.length) return;
+    // null: too large to hold in one buffer; decoded from the file in windows instead.
+    const read = readFile(job.files[i]!).catch((err: NodeJS.ErrnoException) => (err.code === 'ERR_FS_FILE_TOO_LARGE' ? null : Promise.reject(err)));
+    read.catch(() => undefined); // awaited below, or abandoned when an earlier file fails
+    reads[i] = read;
+  };
+  for (let i = 0; i < READ_AHEAD; i++) readAhead(i);
+  let volume: Float32Array | null = null;
   try {
-    // Multi-frame instances contribute one plane per frame.
+    // Multi-frame instances contribute one plane per frame. Single-frame images of the
+    // first image's size decode straight into the slices of one volume (see buildSource).
     images = [];
-    for (const f of job.files) {
-      // Compressed syntaxes load their codec on first use (decodeImageFileAsync).
-      const img = await decodeImageFileAsync(f);
+    for (let i = 0; i < job.files.length; i++) {
+      const bytes = await reads[i]!;
+      reads[i] = undefined;
+      readAhead(i + READ_AHEAD);
+      const plane: number = volume ? images[0]!.rows * images[0]!.columns : 0;
+      // Compressed syntaxes load their codec on first use.
+      const img: DecodedImage = bytes ? await decodeImageBytesAsync(bytes, volume?.subarray(i * plane, (i + 1) * plane)) : await decodeImageFileAsync(job.files[i]!);
+      if (i === 0 && img.frames === 1) {
+        volume = new Float32Array(job.files.length * img.data.length);
+        volume.set(img.data);
+        img.data = volume.subarray(0, img.data.length);
+      }
       if (img.frames === 1) images.push(img);
       else {
         const plane = img.rows * img.columns;
@@ -203,11 +255,48 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
     prepared.channels.length = 0;
   }
 
+  // Case-level aggregator model over the per-slice embeddings (same provider preference and session cache).
+  const caseFindings: Finding[] = [];
+  const caseOutputs: OutputRecord[] = [];
+  const aggregation = manifest.aggregation;
+  if (aggregation?.method === 'model') {
+    const u = perUnit[0]!;
+    const embedding = u.outputs[aggregation.embeddingOutput];
+    t0 = performance.now();
+    try {
+      if (!embedding) throw new Error(`the model did not return the embedding output "${aggregation.embeddingOutput}"`);
+      const sequence = embeddingSequence(aggregation, embedding, u.grid.shape[0]);
+      const feed = new ort.Tensor('float32', sequence.data, sequence.dims);
+      const run = await sessions.run(join(dirname(job.model.modelPath), aggregation.onnx), job.provider, { [aggregation.input.name]: feed }, { warmUp: { inputs: [{ name: aggregation.input.name, dtype: 'float32', dims: sequence.dims }] } });
+      t.session! += run.sessionMs;
+      t.aggregation = run.inferenceMs;
+      const tensor = run.outputs[aggregation.output.tensor];
+      if (!tensor) throw new Error(`the aggregator did not return output "${aggregation.output.tensor}"`);
+      const rows = classificationScores(aggregation.output, { dims: tensor.dims, data: toFloat(tensor) });
+      if (rows.length !== 1) throw new Error(`the aggregator output "${aggregation.output.tensor}" has ${rows.length} rows, expected one case-level row`);
+      caseFindings.push(...classificationFindings(aggregation.output, rows[0]!));
+      caseOutputs.push({
+        kind: 'aggregation',
+        tensor: aggregation.output.tensor,
+        model: aggregation.onnx,
+        modelSha256: aggregation.sha256,
+        embeddingOutput: aggregation.embeddingOutput,
+        embeddingDims: sequence.dims,
+        provider: run.provider,
+        providerNote: run.fallbackReason,
+        scores: rows[0]!,
+      });
+    } catch (err) {
+      t.aggregation = performance.now() - t0;
+      return result({ status: 'failed', reason: `aggregation failed: ${(err as Error).message.split('\n')[0]}`, inputSopInstanceUids: uids, provider, providerNote });
+    }
+  }
+
   // Post-process.
   progress('postprocess');
   t0 = performance.now();
-  const findings: Finding[] = [];
-  const outputs: OutputRecord[] = [];
+  const findings: Finding[] = [...caseFindings];
+  const outputs: OutputRecord[] = [...caseOutputs];
   const runDir = job.outputDir;
   const perSlice = manifest.input.unit === 'slices' && spec.layout !== 'NSCHW';
   const outputOf = (o: OutputSpec, u: (typeof perUnit)[number]) => {
@@ -220,10 +309,9 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
       switch (o.kind) {
         case 'classification': {
           const rows = perUnit.flatMap((u) => classificationScores(o, outputOf(o, u)));
-          const method = manifest.aggregation?.method ?? 'max';
-          const scores = rows.length === 1 ? rows[0]! : aggregateScores(rows, method);
-          findings.push(...classificationFindings(o, scores));
-          outputs.push({ kind: 'classification', tensor: o.tensor, ...(rows.length > 1 ? { perImage: rows } : {}) });
+          // With an aggregator model the case-level findings are its own; per-slice scores are kept per image.
+          if (aggregation?.method !== 'model') findings.push(...classificationFindings(o, rows.length === 1 ? rows[0]! : aggregateScores(rows, aggregation?.method ?? 'max')));
+          outputs.push({ kind: 'classification', tensor: o.tensor, ...(rows.length > 1 || aggregation?.method === 'model' ? { perImage: rows } : {}) });
           break;
         }
         case 'segmentation': {
@@ -237,11 +325,7 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
           const mask = toSourceGrid(labels, u.grid, sourceShape, 'nearest');
           // A pure axis permutation/flip moves every voxel once: the counts carry over unchanged.
           const sourceCounts = isBijection(invert(u.grid.toSource), sourceShape, u.grid.shape) ? modelCounts : labelCounts(mask, classes);
-          const total = mask.length;
-          for (const l of o.labels) {
-            if (l.index === 0) continue;
-            findings.push({ label: l.name, score: (sourceCounts[l.index] ?? 0) / total, positive: (sourceCounts[l.index] ?? 0) > 0 });
-          }
+          findings.push(...segmentationFindings(o, sourceCounts, mask.length, voxelVolumeMl(u.source.sourceToPatient, sourceShape[0])));
           outputs.push({
             kind: 'segmentation',
             tensor: o.tensor,

@@ -6,9 +6,10 @@
  * (unit tests only).
  */
 import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type InferenceJob, type InferenceJobResult, type JobPhase, runInferenceJob } from './inference-job';
-import type { WorkerReply } from './inference-worker';
+import type { WorkerReply, WorkerRequest } from './inference-worker';
 import { type ProviderName, SessionManager } from './session-manager';
 
 export class JobCancelledError extends Error {
@@ -37,6 +38,8 @@ export class InferenceRunner {
   private current: InFlight | null = null;
   private local: SessionManager | null = null;
   private localCancelled = new Set<string>();
+  /** sha-256 of the model each package folder last ran with: a different one means the package changed on disk. */
+  private readonly ranSha = new Map<string, string>();
 
   constructor(private readonly opts: InferenceRunnerOptions) {}
 
@@ -66,17 +69,23 @@ export class InferenceRunner {
 
   async run(job: InferenceJob, progress: (phase: JobPhase) => void = () => undefined): Promise<InferenceJobResult> {
     if (this.current) throw new Error('the inference runner is busy');
+    const dir = dirname(job.model.modelPath);
+    const replaced = this.ranSha.has(dir) && this.ranSha.get(dir) !== job.model.manifest.sha256;
+    this.ranSha.set(dir, job.model.manifest.sha256);
     if (!this.opts.workerUrl) {
       this.local ??= new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
+      if (replaced) await this.local.evictUnder(dir);
       const r = await runInferenceJob(job, this.local, progress);
       if (this.localCancelled.delete(job.jobId)) throw new JobCancelledError();
       return r;
     }
     this.worker ??= this.startWorker(this.opts.workerUrl);
     const worker = this.worker;
+    // The worker handles messages in order: the stale sessions go before this job opens the new model.
+    if (replaced) worker.postMessage({ type: 'evict', dir } satisfies WorkerRequest);
     return new Promise<InferenceJobResult>((resolve, reject) => {
       this.current = { jobId: job.jobId, resolve, reject, progress };
-      worker.postMessage({ type: 'run', job });
+      worker.postMessage({ type: 'run', job } satisfies WorkerRequest);
     });
   }
 

@@ -3,7 +3,10 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { type InferenceJob, runInferenceJob } from './inference-job';
 import { type ProviderName, SessionManager } from './session-manager';
 
-export type WorkerRequest = { type: 'run'; job: InferenceJob };
+export type WorkerRequest =
+  | { type: 'run'; job: InferenceJob }
+  /** The package in `dir` changed on disk: its cached sessions are stale. */
+  | { type: 'evict'; dir: string };
 export type WorkerReply =
   | { type: 'progress'; jobId: string; phase: string }
   | { type: 'result'; jobId: string; result: import('./inference-job').InferenceJobResult }
@@ -16,6 +19,12 @@ const sessions = new SessionManager({ ...(options.threads ? { threads: options.t
 
 let chain = Promise.resolve();
 port.on('message', (msg: WorkerRequest) => {
+  if (msg.type === 'evict') {
+    // Queued behind any job in flight, so a running job keeps its session.
+    const { dir } = msg;
+    chain = chain.then(() => sessions.evictUnder(dir).then(() => undefined));
+    return;
+  }
   if (msg.type !== 'run') return;
   const { job } = msg;
   chain = chain.then(async () => {

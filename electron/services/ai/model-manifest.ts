@@ -6,7 +6,10 @@
  */
 import { z } from 'zod';
 
-export const MANIFEST_SCHEMA_VERSION = 1;
+/** The version this Vigil writes and documents; every version in SUPPORTED_MANIFEST_VERSIONS loads. */
+export const MANIFEST_SCHEMA_VERSION = 2;
+/** Version 2 adds the segmentation `findings` rule and aggregation by a second model; a version-1 manifest is read as before. */
+export const SUPPORTED_MANIFEST_VERSIONS = [1, 2] as const;
 
 const Id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, ".", "_" or "-", at most 64');
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex sha-256 (64 characters)');
@@ -105,21 +108,45 @@ export type PreprocessOp = z.infer<typeof PreprocessOpSchema>;
 
 const Threshold = z.number().min(0).max(1);
 
-export const OutputSchema = z.discriminatedUnion('kind', [
+const ClassificationOutputSchema = z
+  .object({
+    kind: z.literal('classification'),
+    tensor: z.string().min(1),
+    labels: z.array(z.string().min(1)).min(1),
+    activation: z.enum(['sigmoid', 'softmax', 'none']),
+    /** Operating point per label (or one for all): score >= threshold is positive. */
+    thresholds: z.union([Threshold, z.array(Threshold)]),
+    /** Labels that mean "nothing found" (e.g. "normal"): reported, but never raise the study's AI priority. */
+    normalLabels: z.array(z.string().min(1)).optional(),
+  })
+  .strict()
+  .refine((o) => !Array.isArray(o.thresholds) || o.thresholds.length === o.labels.length, 'one threshold per label')
+  .refine((o) => (o.normalLabels ?? []).every((l) => o.labels.includes(l)), 'normalLabels must be among the labels');
+
+/**
+ * How a segmentation's labels become findings (manifest schema v2).
+ * - anatomy: the labels are structures (a parcellation): each is reported with
+ *   its volume as a measurement, never positive or negative.
+ * - lesion: each listed label (default: every non-background label) is an
+ *   abnormality, positive when its volume on the source grid is at least
+ *   minVolumeMl (any voxel when the series has no geometry to measure it);
+ *   unlisted labels are measurements.
+ */
+export const SegmentationFindingsSchema = z.discriminatedUnion('role', [
+  z.object({ role: z.literal('anatomy') }).strict(),
   z
     .object({
-      kind: z.literal('classification'),
-      tensor: z.string().min(1),
-      labels: z.array(z.string().min(1)).min(1),
-      activation: z.enum(['sigmoid', 'softmax', 'none']),
-      /** Operating point per label (or one for all): score >= threshold is positive. */
-      thresholds: z.union([Threshold, z.array(Threshold)]),
-      /** Labels that mean "nothing found" (e.g. "normal"): reported, but never raise the study's AI priority. */
-      normalLabels: z.array(z.string().min(1)).optional(),
+      role: z.literal('lesion'),
+      /** Smallest volume (mL) that counts as a finding; 0 = any voxel. */
+      minVolumeMl: z.number().min(0),
+      labels: z.array(z.string().min(1)).min(1).optional(),
     })
-    .strict()
-    .refine((o) => !Array.isArray(o.thresholds) || o.thresholds.length === o.labels.length, 'one threshold per label')
-    .refine((o) => (o.normalLabels ?? []).every((l) => o.labels.includes(l)), 'normalLabels must be among the labels'),
+    .strict(),
+]);
+export type SegmentationFindings = z.infer<typeof SegmentationFindingsSchema>;
+
+export const OutputSchema = z.discriminatedUnion('kind', [
+  ClassificationOutputSchema,
   z
     .object({
       kind: z.literal('detection'),
@@ -140,8 +167,19 @@ export const OutputSchema = z.discriminatedUnion('kind', [
       method: z.enum(['argmax', 'threshold']),
       threshold: Threshold.optional(),
       labels: z.array(z.object({ index: z.number().int().min(0).max(255), name: z.string().min(1), color: Rgb }).strict()).min(1),
+      /** What the labels mean (schema v2). Absent: measurements only, never a positive finding. */
+      findings: SegmentationFindingsSchema.optional(),
     })
-    .strict(),
+    .strict()
+    .superRefine((o, ctx) => {
+      if (o.findings?.role !== 'lesion' || !o.findings.labels) return;
+      const named = new Map(o.labels.map((l) => [l.name, l.index]));
+      for (const [i, name] of o.findings.labels.entries()) {
+        const index = named.get(name);
+        if (index === undefined) ctx.addIssue({ code: 'custom', path: ['findings', 'labels', i], message: `"${name}" is not one of the output's labels` });
+        else if (index === 0) ctx.addIssue({ code: 'custom', path: ['findings', 'labels', i], message: `"${name}" is the background (index 0), which is never a finding` });
+      }
+    }),
   z
     .object({
       kind: z.literal('heatmap'),
@@ -153,14 +191,48 @@ export const OutputSchema = z.discriminatedUnion('kind', [
 ]);
 export type OutputSpec = z.infer<typeof OutputSchema>;
 
+/** A file of the package, by plain name (no folders, so it cannot point outside the package). */
+const PackageOnnxFile = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\.onnx$/, 'a plain .onnx file name inside the package folder (no folders)')
+  .refine((f) => f !== 'model.onnx', 'the aggregator must be a file other than model.onnx');
+
 export const AggregationSchema = z.discriminatedUnion('method', [
   /** Per-slice classification scores -> one case-level score per label. */
   z.object({ method: z.enum(['max', 'mean']) }).strict(),
+  /**
+   * A second model (e.g. a GRU or attention head) reads the per-slice model's
+   * embeddings, stacked in slice order, and makes the case-level prediction.
+   */
+  z
+    .object({
+      method: z.literal('model'),
+      /** The aggregator's ONNX file in the package folder. */
+      onnx: PackageOnnxFile,
+      /** sha-256 of that file; checked on every load like model.onnx. */
+      sha256: Sha256,
+      /** Output of the per-slice model holding one embedding per slice ([N, E], or [N, E, 1, …]). */
+      embeddingOutput: z.string().min(1),
+      input: z
+        .object({
+          name: z.string().min(1),
+          dtype: z.literal('float32'),
+          /** S = slices (sequence), E = embedding size; NSE = [1, S, E], SE = [S, E]. */
+          shape: z.array(Dim).min(2).max(3),
+          layout: z.enum(['NSE', 'SE']),
+        })
+        .strict()
+        .refine((t) => t.shape.length === t.layout.length, { message: 'shape and layout must have the same rank' }),
+      /** The case-level output: one row of scores, post-processed like a classification output. */
+      output: ClassificationOutputSchema,
+    })
+    .strict(),
 ]);
+export type AggregationSpec = z.infer<typeof AggregationSchema>;
 
 export const ModelManifestSchema = z
   .object({
-    schemaVersion: z.literal(MANIFEST_SCHEMA_VERSION),
+    schemaVersion: z.union(SUPPORTED_MANIFEST_VERSIONS.map((v) => z.literal(v))),
     id: Id,
     name: z.string().min(1).max(200),
     version: z.string().regex(/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/, 'semantic version, e.g. 1.0.0'),
@@ -191,6 +263,11 @@ export const ModelManifestSchema = z
     if (m.input.unit !== 'volume' && volumeLayout) ctx.addIssue({ code: 'custom', path: ['input', 'tensors', 0, 'layout'], message: `${layout} needs unit "volume"` });
     if (m.input.unit === 'image' && layout === 'NSCHW') ctx.addIssue({ code: 'custom', path: ['input', 'tensors', 0, 'layout'], message: 'NSCHW needs unit "slices"' });
     if (m.aggregation && m.input.unit !== 'slices') ctx.addIssue({ code: 'custom', path: ['aggregation'], message: 'aggregation applies to unit "slices"' });
+    if (m.aggregation?.method === 'model' && layout === 'NSCHW') ctx.addIssue({ code: 'custom', path: ['aggregation'], message: 'an aggregator model needs per-slice input (NCHW or NHWC), not a whole-sequence NSCHW input' });
+    if (m.aggregation?.method === 'model' && m.schemaVersion < 2) ctx.addIssue({ code: 'custom', path: ['aggregation', 'method'], message: 'aggregation by a model needs schemaVersion 2' });
+    m.outputs.forEach((o, i) => {
+      if (m.schemaVersion < 2 && o.kind === 'segmentation' && o.findings) ctx.addIssue({ code: 'custom', path: ['outputs', i, 'findings'], message: 'findings needs schemaVersion 2' });
+    });
     const tensors = m.outputs.map((o) => o.tensor);
     if (new Set(tensors).size !== tensors.length) ctx.addIssue({ code: 'custom', path: ['outputs'], message: 'each output tensor may be declared once' });
   });
@@ -204,8 +281,8 @@ export function parseManifest(json: unknown): { ok: true; manifest: ModelManifes
   const issue = r.error.issues[0];
   const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
   const version = (json as { schemaVersion?: unknown } | null)?.schemaVersion;
-  if (typeof version === 'number' && version !== MANIFEST_SCHEMA_VERSION) {
-    return { ok: false, reason: `manifest schemaVersion ${version} is not supported (this Vigil reads version ${MANIFEST_SCHEMA_VERSION})` };
+  if (typeof version === 'number' && !(SUPPORTED_MANIFEST_VERSIONS as readonly number[]).includes(version)) {
+    return { ok: false, reason: `manifest schemaVersion ${version} is not supported (this Vigil reads versions ${SUPPORTED_MANIFEST_VERSIONS.join(' and ')})` };
   }
   return { ok: false, reason: `manifest.json is invalid${where}: ${issue?.message ?? 'malformed'}` };
 }

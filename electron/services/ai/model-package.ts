@@ -8,8 +8,8 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { type ModelManifest, parseManifest } from './model-manifest';
+import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { type AggregationSpec, type ModelManifest, parseManifest } from './model-manifest';
 import { externalDataLocations } from './onnx-external-data';
 
 export const MODEL_FILE = 'model.onnx';
@@ -31,8 +31,14 @@ export interface GraphSignature {
 /** Opens the graph and reports its signature (ONNX Runtime by default; injectable for tests). */
 export type GraphInspector = (modelPath: string) => Promise<GraphSignature>;
 
+/** The case-level aggregator model of a package (manifest `aggregation.method: "model"`). */
+export interface AggregatorModel {
+  path: string;
+  signature: GraphSignature;
+}
+
 export type ModelPackageStatus =
-  | { status: 'ok'; manifest: ModelManifest; dir: string; modelPath: string; signature: GraphSignature }
+  | { status: 'ok'; manifest: ModelManifest; dir: string; modelPath: string; signature: GraphSignature; aggregator: AggregatorModel | null }
   | { status: 'invalid'; reason: string; dir: string; manifest: ModelManifest | null; id: string | null };
 
 export function sha256File(path: string): string {
@@ -61,7 +67,7 @@ function checkExternalData(dir: string, modelPath: string): string | null {
   try {
     locations = externalDataLocations(readFileSync(modelPath));
   } catch (err) {
-    return `model.onnx is not a readable ONNX protobuf: ${(err as Error).message}`;
+    return `${basename(modelPath)} is not a readable ONNX protobuf: ${(err as Error).message}`;
   }
   const realDir = realpathSync(dir);
   for (const loc of locations) {
@@ -97,6 +103,54 @@ function checkSignature(manifest: ModelManifest, sig: GraphSignature): string | 
     if (!sig.outputs.some((g) => g.name === o.tensor)) return `declared output "${o.tensor}" is not an output of the graph (graph outputs: ${sig.outputs.map((g) => g.name).join(', ')})`;
   }
   return null;
+}
+
+type ModelAggregation = Extract<AggregationSpec, { method: 'model' }>;
+
+/** The per-slice graph must produce the embeddings; the aggregator graph must take exactly the declared input and give the declared output. */
+function checkAggregatorSignature(agg: ModelAggregation, perSlice: GraphSignature, sig: GraphSignature): string | null {
+  const embedding = perSlice.outputs.find((o) => o.name === agg.embeddingOutput);
+  if (!embedding) return `aggregation.embeddingOutput "${agg.embeddingOutput}" is not an output of model.onnx (graph outputs: ${perSlice.outputs.map((o) => o.name).join(', ')})`;
+  if (embedding.type !== null && embedding.type !== 'float32') return `embedding output "${agg.embeddingOutput}" is ${embedding.type}, the aggregator reads float32`;
+  const t = agg.input;
+  const g = sig.inputs.find((i) => i.name === t.name);
+  if (!g) return `aggregator input "${t.name}" is not an input of ${agg.onnx} (graph inputs: ${sig.inputs.map((i) => i.name).join(', ')})`;
+  if (g.type !== null && g.type !== 'float32') return `aggregator input "${t.name}" is ${g.type} in the graph but declared float32`;
+  if (g.shape && g.shape.length !== t.shape.length) return `aggregator input "${t.name}" has rank ${g.shape.length} in the graph but declared rank ${t.shape.length}`;
+  if (g.shape) {
+    for (let d = 0; d < t.shape.length; d++) {
+      const gd = g.shape[d];
+      const md = t.shape[d];
+      if (typeof gd === 'number' && gd > 0 && typeof md === 'number' && gd !== md) return `aggregator input "${t.name}" dim ${d} is ${gd} in the graph but declared ${md}`;
+    }
+  }
+  const extra = sig.inputs.filter((i) => i.name !== t.name);
+  if (extra.length > 0) return `${agg.onnx} has inputs the manifest does not declare: ${extra.map((i) => i.name).join(', ')}`;
+  if (!sig.outputs.some((o) => o.name === agg.output.tensor)) return `aggregator output "${agg.output.tensor}" is not an output of ${agg.onnx} (graph outputs: ${sig.outputs.map((o) => o.name).join(', ')})`;
+  // The embedding size, where both graphs fix it, must agree.
+  const e = embedding.shape?.[1];
+  const ge = g.shape?.[t.layout.indexOf('E')];
+  if (typeof e === 'number' && e > 0 && typeof ge === 'number' && ge > 0 && e !== ge) return `embedding output "${agg.embeddingOutput}" has ${e} features per slice but aggregator input "${t.name}" takes ${ge}`;
+  return null;
+}
+
+/** The aggregator file: inside the folder (symlinks resolved), the declared sha-256, no escaping external data, opens, matches. */
+async function loadAggregator(dir: string, agg: ModelAggregation, perSlice: GraphSignature, inspect: GraphInspector): Promise<{ ok: AggregatorModel } | { reason: string }> {
+  const path = join(dir, agg.onnx);
+  if (!existsSync(path) || !statSync(path).isFile()) return { reason: `aggregator ${agg.onnx} is missing` };
+  if (!isInside(realpathSync(dir), realpathSync(path))) return { reason: `aggregator ${agg.onnx} resolves outside the package folder` };
+  const actual = sha256File(path);
+  if (actual !== agg.sha256) return { reason: `sha-256 of ${agg.onnx} is ${actual}, the manifest declares ${agg.sha256}` };
+  const external = checkExternalData(dir, path);
+  if (external) return { reason: external };
+  let signature: GraphSignature;
+  try {
+    signature = await inspect(path);
+  } catch (err) {
+    return { reason: `ONNX Runtime cannot open ${agg.onnx}: ${(err as Error).message.split('\n')[0]}` };
+  }
+  const mismatch = checkAggregatorSignature(agg, perSlice, signature);
+  return mismatch ? { reason: mismatch } : { ok: { path, signature } };
 }
 
 /** Loads and validates one package folder. Never throws. */
@@ -135,5 +189,11 @@ export async function loadModelPackage(dir: string, inspect: GraphInspector = or
   }
   const mismatch = checkSignature(manifest, signature);
   if (mismatch) return invalid(mismatch, manifest);
-  return { status: 'ok', manifest, dir, modelPath, signature };
+  let aggregator: AggregatorModel | null = null;
+  if (manifest.aggregation?.method === 'model') {
+    const loaded = await loadAggregator(dir, manifest.aggregation, signature, inspect);
+    if ('reason' in loaded) return invalid(loaded.reason, manifest);
+    aggregator = loaded.ok;
+  }
+  return { status: 'ok', manifest, dir, modelPath, signature, aggregator };
 }

@@ -5,8 +5,10 @@
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ModelMetrics } from '../../../contract/ipc-contract';
 import type { ModelManifest } from './model-manifest';
 import { type GraphInspector, type GraphSignature, loadModelPackage, MANIFEST_FILE, type ModelPackageStatus, ortGraphInspector } from './model-package';
+import { readPackageMetrics } from './package-metrics';
 
 export interface ModelSource {
   dir: string;
@@ -23,6 +25,23 @@ export interface RegisteredModel {
   origin: 'bundled' | 'user';
   clinicalUse: boolean | null;
   intendedUse?: string;
+  /** Test-split performance the package ships (metrics.json) for this model.onnx. */
+  metrics?: ModelMetrics;
+}
+
+/** What a rescan found, by package folder. */
+export interface RescanSummary {
+  added: string[];
+  removed: string[];
+  /** Status, reason or manifest (e.g. a new sha-256 or version) differ from the previous scan. */
+  changed: string[];
+}
+
+type Entry = { origin: 'bundled' | 'user'; pkg: ModelPackageStatus; metrics: ModelMetrics | null };
+
+/** A package's state between scans: its status, the reason when invalid, and its manifest (sha-256, version, rules). */
+function fingerprint(e: Entry): string {
+  return JSON.stringify([e.pkg.status, e.pkg.status === 'invalid' ? e.pkg.reason : null, e.pkg.manifest]);
 }
 
 export interface ReadyModel {
@@ -34,24 +53,38 @@ export interface ReadyModel {
 }
 
 export class ModelRegistry {
-  private entries: { origin: 'bundled' | 'user'; pkg: ModelPackageStatus }[] = [];
-  private loaded = false;
+  private entries: Entry[] = [];
+  /** Scans run one at a time, in order: a rescan asked for during a scan runs after it. */
+  private scans: Promise<unknown> = Promise.resolve();
+  private firstScan: Promise<RescanSummary> | null = null;
 
   constructor(
     private readonly sources: readonly ModelSource[],
     private readonly inspect: GraphInspector = ortGraphInspector,
   ) {}
 
-  /** (Re)scans every source folder and validates each package. */
-  async refresh(): Promise<void> {
-    const entries: { origin: 'bundled' | 'user'; pkg: ModelPackageStatus }[] = [];
+  /**
+   * (Re)scans every source folder and validates each package again (hash, graph, signature). The new
+   * list replaces the old one in one step when the scan is complete, so callers never see a half scan
+   * and a job that already holds a ReadyModel keeps it.
+   */
+  refresh(): Promise<RescanSummary> {
+    const scan = this.scans.then(() => this.scan());
+    this.scans = scan.catch(() => undefined);
+    this.firstScan ??= scan;
+    return scan;
+  }
+
+  private async scan(): Promise<RescanSummary> {
+    const entries: Entry[] = [];
     for (const source of this.sources) {
       if (!existsSync(source.dir)) continue;
       const names = readdirSync(source.dir).sort();
       for (const name of names) {
         const dir = resolve(join(source.dir, name));
         if (!statSync(dir).isDirectory() || !existsSync(join(dir, MANIFEST_FILE))) continue;
-        entries.push({ origin: source.origin, pkg: await loadModelPackage(dir, this.inspect) });
+        const pkg = await loadModelPackage(dir, this.inspect);
+        entries.push({ origin: source.origin, pkg, metrics: pkg.status === 'ok' ? readPackageMetrics(dir, pkg.manifest.sha256) : null });
       }
     }
     // Ids are unique: the first package with an id wins (bundled before user), later ones are refused.
@@ -62,17 +95,24 @@ export class ModelRegistry {
       if (seen.has(id)) e.pkg = { status: 'invalid', reason: `another package already provides model id "${id}"`, dir: e.pkg.dir, manifest: e.pkg.manifest, id };
       else seen.add(id);
     }
+    const before = new Map(this.entries.map((e) => [e.pkg.dir, fingerprint(e)]));
+    const after = new Map(entries.map((e) => [e.pkg.dir, fingerprint(e)]));
+    const summary: RescanSummary = {
+      added: [...after.keys()].filter((d) => !before.has(d)),
+      removed: [...before.keys()].filter((d) => !after.has(d)),
+      changed: [...after].filter(([d, f]) => before.has(d) && before.get(d) !== f).map(([d]) => d),
+    };
     this.entries = entries;
-    this.loaded = true;
+    return summary;
   }
 
   private async ensureLoaded(): Promise<void> {
-    if (!this.loaded) await this.refresh();
+    await (this.firstScan ?? this.refresh());
   }
 
   async list(): Promise<RegisteredModel[]> {
     await this.ensureLoaded();
-    return this.entries.map(({ origin, pkg }) => {
+    return this.entries.map(({ origin, pkg, metrics }) => {
       const m = pkg.manifest;
       const base = {
         id: m?.id ?? (pkg.status === 'invalid' ? pkg.id : null) ?? pkg.dir.split(/[\\/]/).pop() ?? pkg.dir,
@@ -82,6 +122,7 @@ export class ModelRegistry {
         origin,
         clinicalUse: m?.clinicalUse ?? null,
         ...(m?.intendedUse ? { intendedUse: m.intendedUse } : {}),
+        ...(metrics ? { metrics } : {}),
       };
       return pkg.status === 'ok' ? { ...base, status: 'ok' as const } : { ...base, status: 'invalid' as const, reason: pkg.reason };
     });

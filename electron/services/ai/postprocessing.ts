@@ -16,6 +16,14 @@ export interface Finding {
   threshold?: number;
   /** A "nothing found" label (manifest normalLabels): never raises the study's AI priority. */
   normal?: boolean;
+  /** A measurement (e.g. an anatomical structure's volume): reported, never a positive or negative call. */
+  measurement?: boolean;
+  /** Segmentation: voxels of the label on the source grid. */
+  voxels?: number;
+  /** Segmentation: the label's volume in mL; absent when the series has no geometry to measure it. */
+  volumeMl?: number;
+  /** Segmentation lesion rule: the volume (mL) at or above which the label is positive. */
+  minVolumeMl?: number;
 }
 
 export interface RawOutput {
@@ -56,6 +64,40 @@ export function classificationFindings(spec: Extract<OutputSpec, { kind: 'classi
     const threshold = Array.isArray(spec.thresholds) ? spec.thresholds[i]! : spec.thresholds;
     return { label, score: scores[i]!, positive: scores[i]! >= threshold, threshold, ...(spec.normalLabels?.includes(label) ? { normal: true } : {}) };
   });
+}
+
+/**
+ * Volume of one source voxel in mL from the source index -> patient affine
+ * (row-major 4×4, mm), or null when it cannot be measured: no geometry, or a
+ * single slice (its thickness is not in the affine).
+ */
+export function voxelVolumeMl(sourceToPatient: readonly number[] | null, slices: number): number | null {
+  if (!sourceToPatient || sourceToPatient.length < 12 || slices < 2) return null;
+  const m = (r: number, c: number) => sourceToPatient[r * 4 + c]!;
+  const det = m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1)) - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0)) + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));
+  const ml = Math.abs(det) / 1000;
+  return Number.isFinite(ml) && ml > 0 ? ml : null;
+}
+
+/**
+ * One finding per non-background label, by the output's `findings` rule:
+ * score = volume fraction of the source grid; anatomy (and an output that
+ * declares nothing) gives measurements; a lesion label is positive when its
+ * volume reaches minVolumeMl (any voxel when the volume is unknown).
+ */
+export function segmentationFindings(spec: Extract<OutputSpec, { kind: 'segmentation' }>, sourceCounts: readonly number[], totalVoxels: number, voxelMl: number | null): Finding[] {
+  const rule = spec.findings;
+  const lesions = rule?.role === 'lesion' ? new Set(rule.labels ?? spec.labels.filter((l) => l.index !== 0).map((l) => l.name)) : new Set<string>();
+  return spec.labels
+    .filter((l) => l.index !== 0)
+    .map((l) => {
+      const voxels = sourceCounts[l.index] ?? 0;
+      const base = { label: l.name, score: totalVoxels > 0 ? voxels / totalVoxels : 0, voxels, ...(voxelMl !== null ? { volumeMl: voxels * voxelMl } : {}) };
+      if (rule?.role !== 'lesion' || !lesions.has(l.name)) return { ...base, positive: false, measurement: true };
+      // A hair of tolerance: spacings come from decimal strings, so an exact minimum must not miss by rounding.
+      const positive = voxels > 0 && (voxelMl === null || voxels * voxelMl >= rule.minVolumeMl * (1 - 1e-9));
+      return { ...base, positive, minVolumeMl: rule.minVolumeMl };
+    });
 }
 
 /** Label map over the model grid [D, H, W] from logits [.., C, D, H, W] (channel axis 1, or 0 for [N=D, C, H, W]). */

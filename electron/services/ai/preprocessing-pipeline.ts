@@ -6,7 +6,7 @@
  * the preprocessing geometry).
  */
 import type { ModelManifest, PreprocessOp } from './model-manifest';
-import { apply, type Grid, invert, mapsInside, type Mat4, multiply, orientedGrid, resample, type Shape3 } from './grid-geometry';
+import { apply, type Grid, invert, isBijection, mapsInside, type Mat4, multiply, orientedGrid, permuteNormalized, resample, type Shape3 } from './grid-geometry';
 
 export interface SourceVolume {
   /** Stored values, [slices, rows, columns]. */
@@ -131,7 +131,8 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
   const eachChannel = (fn: (d: Float32Array) => void) => {
     for (const d of new Set(channels ?? [grid.data])) fn(d);
   };
-  for (const op of ops) {
+  for (let index = 0; index < ops.length; index++) {
+    const op = ops[index]!;
     if (channels && !['normalize', 'window', 'percentileClip'].includes(op.op)) {
       throw new PreprocessingError(`op "${op.op}" must come before replicateChannels`);
     }
@@ -212,6 +213,19 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
         const outToCur = multiply(invert(curToPatient), outToPatient);
         // Outside the source the grid takes its minimum (not needed, so not computed, when the output lies inside it).
         const size: Shape3 = [...op.size];
+        // Reorient then min-max (MeshNet's conform): when the reorientation only permutes/flips the
+        // axes, both happen in one pass (a permutation keeps the range), with the same float32 results.
+        const next = ops[index + 1];
+        if (next?.op === 'normalize' && next.method === 'minmax' && !channels && isBijection(outToCur, size, grid.shape)) {
+          const [lo, hi] = minMax(grid.data);
+          const range = Math.fround(hi - lo);
+          const data = range > 0 ? permuteNormalized(grid.data, grid.shape, outToCur, size, lo, range) : null;
+          if (data) {
+            grid = { data, shape: size, toSource: multiply(grid.toSource, outToCur) };
+            index++;
+            break;
+          }
+        }
         const fill = mapsInside(outToCur, size, grid.shape, 0.49) ? 0 : minMax(grid.data)[0];
         grid = geometric(grid, outToCur, size, op.interpolation, fill);
         break;

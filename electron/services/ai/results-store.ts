@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { Finding } from './postprocessing';
+import { type Finding, voxelVolumeMl } from './postprocessing';
 import type { InferenceJobResult, OutputRecord, Timings } from './inference-job';
 import type { ModelManifest } from './model-manifest';
 
@@ -59,6 +59,26 @@ interface Row {
 /** UIDs are digits and dots; anything else is hashed so it is always a safe folder name. */
 export function folderName(uid: string): string {
   return /^[0-9.]{1,64}$/.test(uid) ? uid : createHash('sha256').update(uid).digest('hex').slice(0, 32);
+}
+
+/**
+ * Segmentation findings stored before they carried their voxels and volume get
+ * them from the stored output (label voxel counts and the mask's geometry), so
+ * every result reads the same way; findings that have them are left as stored.
+ */
+export function withSegmentationMeasures(findings: Finding[], outputs: OutputRecord[]): Finding[] {
+  const segmentations = outputs.filter((o): o is Extract<OutputRecord, { kind: 'segmentation' }> => o.kind === 'segmentation');
+  if (segmentations.length === 0) return findings;
+  return findings.map((f) => {
+    if (f.voxels !== undefined || f.threshold !== undefined) return f;
+    for (const o of segmentations) {
+      const label = o.labels.find((l) => l.name === f.label && l.index !== 0);
+      if (!label) continue;
+      const voxelMl = voxelVolumeMl(o.mask.sourceToPatient, o.mask.shape[0]);
+      return { ...f, voxels: label.voxels, ...(voxelMl !== null ? { volumeMl: label.voxels * voxelMl } : {}) };
+    }
+    return f;
+  });
 }
 
 export class ResultsStore {
@@ -123,7 +143,7 @@ export class ResultsStore {
       reason: row.reason,
       timingsMs: JSON.parse(row.timings) as Timings,
       inputSopInstanceUids: JSON.parse(row.input_uids) as string[],
-      findings: JSON.parse(row.findings) as Finding[],
+      findings: withSegmentationMeasures(JSON.parse(row.findings) as Finding[], out.outputs),
       outputs: out.outputs,
       filesDir: join(this.root, out.dir),
       createdAt: row.created_at,

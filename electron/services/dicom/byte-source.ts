@@ -58,19 +58,30 @@ export class FileByteSource implements ByteSource {
   private buf: Buffer;
   private bufOffset = 0;
   private bufLength = 0;
+  /**
+   * Bytes fetched per read: the first window, or the largest range this file has needed.
+   * Kept apart from the buffer's capacity so that a scratch grown by an earlier
+   * file never makes this one read more than it asks for.
+   */
+  private windowSize: number;
 
   /**
    * `scratch` lets a caller that reads many files one after another reuse one
    * buffer (no per-file allocation); values read from this source are only
-   * valid until the scratch is reused.
+   * valid until the scratch is reused. `path` may instead be a descriptor the
+   * caller already opened: the source then owns it and closes it.
+   * `firstWindow` sizes the first read (a caller that knows how long headers
+   * of similar files were can read one in a single, smaller read).
    */
   constructor(
-    path: string,
+    path: string | number,
     readonly size: number,
     scratch?: Buffer,
+    firstWindow = MIN_WINDOW,
   ) {
-    this.fd = openSync(path, 'r');
+    this.fd = typeof path === 'number' ? path : openSync(path, 'r');
     this.buf = scratch ?? Buffer.allocUnsafe(MIN_WINDOW);
+    this.windowSize = Math.max(1, Math.trunc(firstWindow));
   }
 
   get buffer(): Buffer {
@@ -86,7 +97,8 @@ export class FileByteSource implements ByteSource {
     if (offset < 0 || length < 0 || offset + length > this.size) throw new OutOfBoundsError(offset, length, this.size);
     if (offset >= this.bufOffset && offset + length <= this.bufOffset + this.bufLength) return offset - this.bufOffset;
     if (this.fd === null) throw new Error('byte source closed');
-    const want = Math.min(Math.max(length, this.buf.length, MIN_WINDOW), this.size - offset);
+    if (length > this.windowSize) this.windowSize = length;
+    const want = Math.min(this.windowSize, this.size - offset);
     if (this.buf.length < want) this.buf = Buffer.allocUnsafe(want);
     let got = 0;
     while (got < want) {

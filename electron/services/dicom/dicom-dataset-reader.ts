@@ -75,6 +75,46 @@ const KNOWN_VRS = new Set([
 /** Text VRs decoded with the Specific Character Set; every other string VR is ASCII. */
 const TEXT_VRS = new Set(['SH', 'LO', 'ST', 'LT', 'PN', 'UC', 'UT']);
 
+/**
+ * The element walk runs for every element of every file imported, mostly before
+ * the JIT has warmed up: it classifies a VR by its two bytes as one number
+ * (table lookup) and only then takes the interned VR string, never building one.
+ */
+const VR_KNOWN = 1;
+const VR_LONG = 2;
+const VR_FLAGS = new Uint8Array(0x10000);
+const VR_NAMES = new Map<number, string>();
+const vrCode = (vr: string) => (vr.charCodeAt(0) << 8) | vr.charCodeAt(1);
+for (const vr of KNOWN_VRS) {
+  VR_FLAGS[vrCode(vr)] = VR_KNOWN | (LONG_VRS.has(vr) ? VR_LONG : 0);
+  VR_NAMES.set(vrCode(vr), vr);
+}
+
+/**
+ * buf.toString('latin1', start, end) without its argument handling: Buffer's own slicer, which
+ * toString ends in (not in Node's type declarations, present in every Node and Electron). Values
+ * are read tens of thousands of times per import, mostly before the JIT has warmed up.
+ */
+type Latin1Slicing = Buffer & { latin1Slice?: (start: number, end: number) => string };
+const HAS_LATIN1_SLICE = typeof (Buffer.prototype as Latin1Slicing).latin1Slice === 'function';
+function latin1(buf: Buffer, start: number, end: number): string {
+  return HAS_LATIN1_SLICE ? (buf as Latin1Slicing).latin1Slice!(start, end) : buf.toString('latin1', start, end);
+}
+
+/** Character sets by their (0008,0005) value: a library holds a handful, and decoders are immutable. */
+const DEFAULT_CHARSET = new CharacterSet('');
+const charsetCache = new Map<string, CharacterSet>();
+function charsetFor(value: string): CharacterSet {
+  let cs = charsetCache.get(value);
+  if (!cs) {
+    cs = new CharacterSet(value.split('\\'));
+    // A hostile corpus could hold endless distinct values: keep the cache bounded.
+    if (charsetCache.size >= 64) charsetCache.clear();
+    charsetCache.set(value, cs);
+  }
+  return cs;
+}
+
 /** VRs of the tags we read, for implicit VR datasets. */
 const IMPLICIT_VR: Record<number, string> = {
   [Tag.SpecificCharacterSet]: 'CS', [Tag.ImageType]: 'CS', [Tag.SopClassUid]: 'UI', [Tag.SopInstanceUid]: 'UI',
@@ -136,30 +176,38 @@ export class DicomDataset {
     readonly encoding: Encoding,
     charset?: CharacterSet,
   ) {
-    this.charset = charset ?? new CharacterSet('');
+    this.charset = charset ?? DEFAULT_CHARSET;
   }
 
   has(tag: number): boolean {
     return this.elements.has(tag);
   }
 
-  /** Reads at most `max` bytes of a value: a hostile 1 GB "name" must not be loaded whole. */
-  private bytes(el: DicomElement, max = MAX_TEXT_BYTES): Uint8Array {
-    if (el.length === UNDEFINED || el.length === 0) return new Uint8Array(0);
-    const length = Math.min(el.length, max);
-    const { buf, start } = this.source.window(el.offset, length);
-    return buf.subarray(start, start + length);
-  }
-
   /** The value as a string: text VRs through the character set, trailing padding removed. */
   string(tag: number): string {
     const el = this.elements.get(tag);
     if (!el || el.length === 0 || el.length === UNDEFINED || el.vr === 'SQ') return '';
-    const bytes = this.bytes(el);
-    const text = TEXT_VRS.has(el.vr) || el.vr === 'UN' ? this.charset.decode(bytes) : latin1(bytes);
+    const length = Math.min(el.length, MAX_TEXT_BYTES);
+    let start = this.source.ensure(el.offset, length);
+    const buf = this.source.buffer;
+    let end = start + length;
     // Trailing spaces and NULs are padding; leading spaces are insignificant except in ST/LT/UT.
-    const trimmed = text.replace(/[\0 ]+$/, '');
-    return el.vr === 'ST' || el.vr === 'LT' || el.vr === 'UT' ? trimmed : trimmed.replace(/^ +/, '');
+    // Trimmed as bytes: 0x00 and 0x20 never occur inside a multi-byte character of any
+    // supported character set, so this equals trimming the decoded text.
+    while (end > start && (buf[end - 1] === 0x20 || buf[end - 1] === 0x00)) end--;
+    if (el.vr !== 'ST' && el.vr !== 'LT' && el.vr !== 'UT') while (start < end && buf[start] === 0x20) start++;
+    if (start === end) return '';
+    if (!TEXT_VRS.has(el.vr) && el.vr !== 'UN') return latin1(buf, start, end);
+    // ASCII (no ESC) reads the same in every character set.
+    let ascii = true;
+    for (let i = start; i < end; i++) {
+      const b = buf[i]!;
+      if (b >= 0x80 || b === 0x1b) {
+        ascii = false;
+        break;
+      }
+    }
+    return ascii ? latin1(buf, start, end) : this.charset.decode(buf.subarray(start, end));
   }
 
   strings(tag: number): string[] {
@@ -169,7 +217,13 @@ export class DicomDataset {
 
   /** UI values: trailing NUL/space padding removed. */
   uid(tag: number): string {
-    return this.string(tag).replace(/[\0\s]+/g, '');
+    const s = this.string(tag);
+    // Almost every UID is digits and dots: skip the regular expression unless a character could match it.
+    for (let i = 0; i < s.length; i++) {
+      const c = s.charCodeAt(i);
+      if (c <= 0x20 || c >= 0x7f) return s.replace(/[\0\s]+/g, '');
+    }
+    return s;
   }
 
   /** First value of a US/SS/UL/IS/DS element as a number, or null. */
@@ -186,7 +240,8 @@ export class DicomDataset {
       case 'FD': {
         const size = el.vr === 'US' || el.vr === 'SS' ? 2 : el.vr === 'FD' ? 8 : 4;
         if (el.length < size) return null;
-        const { buf, start } = this.source.window(el.offset, size);
+        const start = this.source.ensure(el.offset, size);
+        const buf = this.source.buffer;
         if (el.vr === 'US') return le ? buf.readUInt16LE(start) : buf.readUInt16BE(start);
         if (el.vr === 'SS') return le ? buf.readInt16LE(start) : buf.readInt16BE(start);
         if (el.vr === 'UL') return le ? buf.readUInt32LE(start) : buf.readUInt32BE(start);
@@ -195,8 +250,11 @@ export class DicomDataset {
         return le ? buf.readDoubleLE(start) : buf.readDoubleBE(start);
       }
       default: {
-        const first = this.strings(tag)[0];
-        if (first === undefined || first === '') return null;
+        // The first of the backslash-separated values, as strings(tag)[0] without splitting them all.
+        const s = this.string(tag);
+        const backslash = s.indexOf('\\');
+        const first = (backslash < 0 ? s : s.slice(0, backslash)).trim();
+        if (first === '') return null;
         const n = Number(first);
         return Number.isFinite(n) ? n : null;
       }
@@ -209,13 +267,16 @@ export class DicomDataset {
   }
 }
 
-function latin1(bytes: Uint8Array): string {
-  return (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)).toString('latin1');
-}
-
 export interface ReadOptions {
   /** Sequences whose items should be parsed and kept (e.g. DICOMDIR records). */
   expandSequences?: ReadonlySet<number>;
+  /**
+   * The only top-level elements to record (besides Specific Character Set, the expanded
+   * sequences and pixel data); every element is still walked and checked. An indexer that
+   * reads a few dozen attributes then builds no map entry for the hundreds it never reads.
+   * Default: all of them. Items of expanded sequences always keep every element.
+   */
+  keepTags?: ReadonlySet<number>;
 }
 
 export interface DicomFileInfo {
@@ -227,37 +288,17 @@ export interface DicomFileInfo {
   pixelData: { offset: number; length: number; encapsulated: boolean } | null;
 }
 
+/** A read position in a byte source, with the encoding of the dataset being walked. */
 class Cursor {
   pos: number;
+  /** Elements walked at the top level (recorded or not), delimiters aside. */
+  topLevelElements = 0;
   constructor(
     readonly src: ByteSource,
     readonly enc: Encoding,
     start: number,
   ) {
     this.pos = start;
-  }
-  u16(): number {
-    const start = this.src.ensure(this.pos, 2);
-    const buf = this.src.buffer;
-    this.pos += 2;
-    return this.enc.littleEndian ? buf[start]! | (buf[start + 1]! << 8) : (buf[start]! << 8) | buf[start + 1]!;
-  }
-  u32(): number {
-    const start = this.src.ensure(this.pos, 4);
-    const buf = this.src.buffer;
-    this.pos += 4;
-    return this.enc.littleEndian ? buf.readUInt32LE(start) : buf.readUInt32BE(start);
-  }
-  tag(): number {
-    const group = this.u16();
-    const element = this.u16();
-    return ((group << 16) | element) >>> 0;
-  }
-  vr(): string {
-    const start = this.src.ensure(this.pos, 2);
-    const buf = this.src.buffer;
-    this.pos += 2;
-    return String.fromCharCode(buf[start]!, buf[start + 1]!);
   }
 }
 
@@ -268,32 +309,58 @@ interface ElementHeader {
   valueOffset: number;
 }
 
-function readHeader(c: Cursor): ElementHeader {
-  const tag = c.tag();
+const newHeader = (): ElementHeader => ({ tag: 0, vr: '', length: 0, valueOffset: 0 });
+
+/** Unsigned 32-bit value at buf[at..at+4). */
+function u32At(buf: Buffer, at: number, littleEndian: boolean): number {
+  return littleEndian
+    ? (buf[at]! | (buf[at + 1]! << 8) | (buf[at + 2]! << 16)) + buf[at + 3]! * 0x1000000
+    : (buf[at + 1]! << 16 | (buf[at + 2]! << 8) | buf[at + 3]!) + buf[at]! * 0x1000000;
+}
+
+/**
+ * Reads the element header at c.pos into `h` (no allocation) and moves c.pos to its value.
+ * Every header form is at least 8 bytes (tag + VR + 16-bit length, tag + 32-bit length),
+ * so one window check covers all but the 32-bit length of a long explicit VR.
+ */
+function readHeader(c: Cursor, h: ElementHeader): void {
+  const src = c.src;
+  const pos = c.pos;
+  const le = c.enc.littleEndian;
+  const s = src.ensure(pos, 8);
+  const b = src.buffer;
+  const group = le ? b[s]! | (b[s + 1]! << 8) : (b[s]! << 8) | b[s + 1]!;
+  const element = le ? b[s + 2]! | (b[s + 3]! << 8) : (b[s + 2]! << 8) | b[s + 3]!;
+  const tag = ((group << 16) | element) >>> 0;
+  h.tag = tag;
+  h.valueOffset = pos + 8;
   // Item and delimitation tags never carry a VR, in any transfer syntax.
-  if (tag >>> 16 === 0xfffe) {
-    const length = c.u32();
-    return { tag, vr: '', length, valueOffset: c.pos };
+  if (group === 0xfffe) {
+    h.vr = '';
+    h.length = u32At(b, s + 4, le);
+  } else if (!c.enc.explicitVr) {
+    const length = u32At(b, s + 4, le);
+    h.length = length;
+    h.vr = IMPLICIT_VR[tag] ?? (length === UNDEFINED ? 'SQ' : 'UN');
+  } else {
+    const code = (b[s + 4]! << 8) | b[s + 5]!;
+    const flags = VR_FLAGS[code]!;
+    if (flags === 0) {
+      // Some writers put an implicit-VR element in an explicit file: the "VR" bytes are the
+      // low half of a 4-byte length. Read it that way, as dcmtk and pydicom do.
+      h.length = u32At(b, s + 4, le);
+      h.vr = IMPLICIT_VR[tag] ?? 'UN';
+    } else if (flags & VR_LONG) {
+      // 2 reserved bytes, then a 32-bit length.
+      h.vr = VR_NAMES.get(code)!;
+      h.length = u32At(src.buffer, src.ensure(pos + 8, 4), le);
+      h.valueOffset = pos + 12;
+    } else {
+      h.vr = VR_NAMES.get(code)!;
+      h.length = le ? b[s + 6]! | (b[s + 7]! << 8) : (b[s + 6]! << 8) | b[s + 7]!;
+    }
   }
-  if (!c.enc.explicitVr) {
-    const length = c.u32();
-    return { tag, vr: IMPLICIT_VR[tag] ?? (length === UNDEFINED ? 'SQ' : 'UN'), length, valueOffset: c.pos };
-  }
-  const vr = c.vr();
-  if (!KNOWN_VRS.has(vr)) {
-    // Some writers put an implicit-VR element in an explicit file: the "VR" bytes are the
-    // low half of a 4-byte length. Read it that way, as dcmtk and pydicom do.
-    c.pos -= 2;
-    const length = c.u32();
-    return { tag, vr: IMPLICIT_VR[tag] ?? 'UN', length, valueOffset: c.pos };
-  }
-  if (LONG_VRS.has(vr)) {
-    c.pos += 2; // reserved
-    const length = c.u32();
-    return { tag, vr, length, valueOffset: c.pos };
-  }
-  const length = c.u16();
-  return { tag, vr, length, valueOffset: c.pos };
+  c.pos = h.valueOffset;
 }
 
 const IMPLICIT_LE: Encoding = { explicitVr: false, littleEndian: true };
@@ -306,11 +373,13 @@ function readSequence(c: Cursor, length: number, enc: Encoding, opts: ReadOption
   const end = length === UNDEFINED ? Infinity : c.pos + length;
   if (end !== Infinity && end > c.src.size) throw new OutOfBoundsError(c.pos, length, c.src.size);
   const ic = new Cursor(c.src, enc, c.pos);
+  const h = newHeader();
   while (ic.pos < end) {
     // A missing sequence delimiter exactly at the end of the file is tolerated (as dcmtk does).
     if (end === Infinity && ic.pos === c.src.size) break;
-    const tag = ic.tag();
-    const itemLength = ic.u32();
+    readHeader(ic, h);
+    const tag = h.tag;
+    const itemLength = h.length;
     if (tag === Tag.SequenceDelimitation) break;
     if (tag !== Tag.Item) {
       throw new DicomParseError('MALFORMED', `expected an item tag in a sequence at byte ${ic.pos - 8}, found ${tagString(tag)}`);
@@ -334,52 +403,64 @@ function readSequence(c: Cursor, length: number, enc: Encoding, opts: ReadOption
  * Returns the pixel data header when it stopped there.
  */
 function readElements(c: Cursor, end: number, into: DicomDataset | null, opts: ReadOptions, inItem: boolean): ElementHeader | null {
+  // One header per call, reused for every element (nested sequences get their own).
+  const h = newHeader();
+  const keep = inItem ? null : (opts.keepTags ?? null);
   while (c.pos < end) {
     // End of file at an element boundary ends the dataset; inside an undefined-length
     // item it is a missing delimiter, tolerated as dcmtk does.
     if (c.pos === c.src.size) break;
-    const h = readHeader(c);
-    if (h.tag === Tag.ItemDelimitation) {
+    readHeader(c, h);
+    const tag = h.tag;
+    const vr = h.vr;
+    const length = h.length;
+    const valueOffset = h.valueOffset;
+    if (tag === Tag.ItemDelimitation) {
       if (inItem) return null;
       continue; // stray delimiter at top level: tolerated
     }
-    if (h.tag === Tag.SequenceDelimitation && !inItem) continue;
-    if (!inItem && (h.tag === Tag.PixelData || h.tag === Tag.FloatPixelData || h.tag === Tag.DoubleFloatPixelData)) {
+    if (tag === Tag.SequenceDelimitation && !inItem) continue;
+    if (!inItem && (tag === Tag.PixelData || tag === Tag.FloatPixelData || tag === Tag.DoubleFloatPixelData)) {
       return h;
     }
-    if (h.vr === 'SQ' || (h.length === UNDEFINED && (h.vr === 'UN' || h.vr === 'OB' || h.vr === 'OW' || !c.enc.explicitVr))) {
+    if (!inItem) c.topLevelElements++;
+    if (vr === 'SQ' || (length === UNDEFINED && (vr === 'UN' || vr === 'OB' || vr === 'OW' || !c.enc.explicitVr))) {
       // Undefined-length UN is a sequence encoded as implicit VR little endian (PS3.5 6.2.2).
-      const seqEnc = h.vr === 'UN' ? IMPLICIT_LE : c.enc;
-      const expand = into !== null && (opts.expandSequences?.has(h.tag) ?? false);
+      const seqEnc = vr === 'UN' ? IMPLICIT_LE : c.enc;
+      const expand = into !== null && (opts.expandSequences?.has(tag) ?? false);
       const items: DicomDataset[] | undefined = expand ? [] : undefined;
-      readSequence(c, h.length, seqEnc, opts, items, into?.charset);
-      if (into && !into.elements.has(h.tag)) into.elements.set(h.tag, { tag: h.tag, vr: 'SQ', offset: h.valueOffset, length: h.length, items });
+      readSequence(c, length, seqEnc, opts, items, into?.charset);
+      if (into && (expand || keep === null || keep.has(tag)) && !into.elements.has(tag)) into.elements.set(tag, { tag, vr: 'SQ', offset: valueOffset, length, items });
       continue;
     }
-    if (h.length === UNDEFINED) {
-      throw new DicomParseError('MALFORMED', `element ${tagString(h.tag)} (${h.vr}) has an undefined length`);
+    if (length === UNDEFINED) {
+      throw new DicomParseError('MALFORMED', `element ${tagString(tag)} (${vr}) has an undefined length`);
     }
-    if (h.valueOffset + h.length > c.src.size) throw new OutOfBoundsError(h.valueOffset, h.length, c.src.size);
-    if (into && !into.elements.has(h.tag)) {
-      into.elements.set(h.tag, { tag: h.tag, vr: h.vr, offset: h.valueOffset, length: h.length });
-      if (h.tag === Tag.SpecificCharacterSet) into.charset = new CharacterSet(into.string(Tag.SpecificCharacterSet).split('\\'));
+    if (valueOffset + length > c.src.size) throw new OutOfBoundsError(valueOffset, length, c.src.size);
+    if (into && (keep === null || keep.has(tag) || tag === Tag.SpecificCharacterSet) && !into.elements.has(tag)) {
+      into.elements.set(tag, { tag, vr, offset: valueOffset, length });
+      if (tag === Tag.SpecificCharacterSet) into.charset = charsetFor(into.string(Tag.SpecificCharacterSet));
     }
-    c.pos = h.valueOffset + h.length;
+    c.pos = valueOffset + length;
   }
   return null;
 }
 
 /** Walks encapsulated pixel data fragments to prove they are all present. */
 function checkEncapsulated(src: ByteSource, start: number): number {
-  const c = new Cursor(src, { explicitVr: true, littleEndian: true }, start);
+  let pos = start;
   for (;;) {
-    const tag = c.tag();
-    const length = c.u32();
-    if (tag === Tag.SequenceDelimitation) return c.pos - start;
-    if (tag !== Tag.Item) throw new DicomParseError('MALFORMED', `encapsulated pixel data: expected an item at byte ${c.pos - 8}, found ${tagString(tag)}`);
+    // Item headers are always little endian: tag (group, element) and a 32-bit length.
+    const s = src.ensure(pos, 8);
+    const b = src.buffer;
+    const tag = (((b[s]! | (b[s + 1]! << 8)) << 16) | b[s + 2]! | (b[s + 3]! << 8)) >>> 0;
+    const length = u32At(b, s + 4, true);
+    pos += 8;
+    if (tag === Tag.SequenceDelimitation) return pos - start;
+    if (tag !== Tag.Item) throw new DicomParseError('MALFORMED', `encapsulated pixel data: expected an item at byte ${pos - 8}, found ${tagString(tag)}`);
     if (length === UNDEFINED) throw new DicomParseError('MALFORMED', 'encapsulated pixel data: fragment with undefined length');
-    if (c.pos + length > src.size) throw new OutOfBoundsError(c.pos, length, src.size);
-    c.pos += length;
+    if (pos + length > src.size) throw new OutOfBoundsError(pos, length, src.size);
+    pos += length;
   }
 }
 
@@ -423,7 +504,12 @@ function readDicomUnchecked(source: ByteSource, opts: ReadOptions): DicomFileInf
   let transferSyntaxUid = '';
   let bareDataset = false;
 
-  const hasPreamble = source.size >= 132 && latin1(sliceOf(source, 128, 4)) === 'DICM';
+  let hasPreamble = false;
+  if (source.size >= 132) {
+    const at = source.ensure(128, 4);
+    const b = source.buffer;
+    hasPreamble = b[at] === 0x44 && b[at + 1] === 0x49 && b[at + 2] === 0x43 && b[at + 3] === 0x4d; // "DICM"
+  }
   let metaStart = hasPreamble ? 132 : -1;
   if (!hasPreamble && source.size >= 8) {
     // Meta information without the preamble (seen from some writers).
@@ -434,11 +520,13 @@ function readDicomUnchecked(source: ByteSource, opts: ReadOptions): DicomFileInf
   if (metaStart >= 0) {
     meta = new DicomDataset(source, { explicitVr: true, littleEndian: true });
     const c = new Cursor(source, meta.encoding, metaStart);
+    const h = newHeader();
     // Read group 0002 only; the group length tells where it ends, but trust the tags.
     while (c.pos + 8 <= source.size) {
-      const { buf, start } = source.window(c.pos, 2);
-      if (buf.readUInt16LE(start) !== 0x0002) break;
-      const h = readHeader(c);
+      const at = source.ensure(c.pos, 2);
+      const b = source.buffer;
+      if ((b[at]! | (b[at + 1]! << 8)) !== 0x0002) break;
+      readHeader(c, h);
       if (h.length === UNDEFINED) throw new DicomParseError('MALFORMED', 'file meta information has an undefined-length element');
       if (h.valueOffset + h.length > source.size) throw new OutOfBoundsError(h.valueOffset, h.length, source.size);
       if (!meta.elements.has(h.tag)) meta.elements.set(h.tag, { tag: h.tag, vr: h.vr, offset: h.valueOffset, length: h.length });
@@ -497,11 +585,6 @@ function readDicomUnchecked(source: ByteSource, opts: ReadOptions): DicomFileInf
     }
     dataset.elements.set(pixelHeader.tag, { tag: pixelHeader.tag, vr: pixelHeader.vr, offset: pixelHeader.valueOffset, length: pixelHeader.length });
   }
-  if (dataset.elements.size === 0) throw new DicomParseError('MALFORMED', 'the file has DICOM file meta information but an empty dataset');
+  if (dataset.elements.size === 0 && c.topLevelElements === 0) throw new DicomParseError('MALFORMED', 'the file has DICOM file meta information but an empty dataset');
   return { meta, dataset, transferSyntaxUid, bareDataset, pixelData };
-}
-
-function sliceOf(src: ByteSource, offset: number, length: number): Uint8Array {
-  const { buf, start } = src.window(offset, length);
-  return buf.subarray(start, start + length);
 }

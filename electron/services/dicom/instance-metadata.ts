@@ -60,16 +60,61 @@ export interface InstanceMetadata {
 
 /** Keeps text that reaches the database and the UI free of control characters. */
 function clean(s: string, max = 1024): string {
+  // Most values are plain text already: no control character, nothing to trim at either end.
+  // Only those that could change take the regular expressions.
+  const n = s.length;
+  let plain = n === 0 || (isPrintableAscii(s.charCodeAt(0)) && isPrintableAscii(s.charCodeAt(n - 1)));
+  for (let i = 1; plain && i < n - 1; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) plain = false;
+  }
   // eslint-disable-next-line no-control-regex
-  const t = s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '').trim();
+  const t = plain ? s : s.replace(/[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f]/g, '').trim();
   return t.length > max ? `${t.slice(0, max)}…` : t;
 }
 
+/** Neither whitespace nor a control character: a value starting or ending with it needs no trim. */
+const isPrintableAscii = (c: number) => c > 0x20 && c < 0x7f;
+
 /** DA values: keep YYYYMMDD; accept the old YYYY.MM.DD form. */
 function normaliseDate(s: string): string {
+  if (s.length === 8 && isDigits(s)) return s;
   const t = s.trim().replace(/\./g, '');
   return /^\d{8}$/.test(t) ? t : clean(t, 32);
 }
+
+/** What a UID is made of (PS3.5 9.1): digits and dots, at most 64 of them. */
+function isValidUid(u: string): boolean {
+  if (u.length === 0 || u.length > 64) return false;
+  for (let i = 0; i < u.length; i++) {
+    const c = u.charCodeAt(i);
+    if ((c < 0x30 || c > 0x39) && c !== 0x2e) return false;
+  }
+  return true;
+}
+
+function isDigits(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
+}
+
+/**
+ * Every dataset attribute extractInstanceMetadata and isDicomdir read: an import records only
+ * these (ReadOptions.keepTags), not the hundreds of others a file holds. A tag read below must
+ * be listed here (test/unit/instance-metadata.test.ts checks both give the same record).
+ */
+export const INDEX_TAGS: ReadonlySet<number> = new Set<number>([
+  Tag.SpecificCharacterSet, Tag.ImageType, Tag.SopClassUid, Tag.SopInstanceUid, Tag.StudyDate, Tag.SeriesDate, Tag.ContentDate,
+  Tag.StudyTime, Tag.SeriesTime, Tag.AccessionNumber, Tag.Modality, Tag.ReferringPhysicianName, Tag.StudyDescription,
+  Tag.SeriesDescription, Tag.PatientName, Tag.PatientId, Tag.IssuerOfPatientId, Tag.PatientBirthDate, Tag.PatientSex,
+  Tag.BodyPartExamined, Tag.SliceThickness, Tag.ViewPosition, Tag.StudyInstanceUid, Tag.SeriesInstanceUid, Tag.StudyId,
+  Tag.SeriesNumber, Tag.InstanceNumber, Tag.ImagePositionPatient, Tag.ImageOrientationPatient, Tag.SliceLocation,
+  Tag.SamplesPerPixel, Tag.PhotometricInterpretation, Tag.NumberOfFrames, Tag.Rows, Tag.Columns, Tag.PixelSpacing,
+  Tag.BitsAllocated, Tag.DirectoryRecordSequence,
+]);
 
 export function isDicomdir(info: DicomFileInfo): boolean {
   return info.meta?.uid(Tag.MediaStorageSopClassUid) === DICOMDIR_SOP_CLASS || info.dataset.has(Tag.DirectoryRecordSequence);
@@ -140,20 +185,19 @@ export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: stri
     hasPixelData: info.pixelData !== null,
   };
 
-  const validUid = (u: string) => /^[0-9.]{1,64}$/.test(u);
-  if (!validUid(studyInstanceUid)) {
+  if (!isValidUid(studyInstanceUid)) {
     studyInstanceUid = derivedUid('study', [
       m.issuerOfPatientId, m.patientId, m.patientNameRaw, m.birthDate, m.studyDate, m.studyTime, m.accessionNumber, m.studyId, m.studyDescription,
     ]);
     m.derived.study = true;
   }
-  if (!validUid(seriesInstanceUid)) {
+  if (!isValidUid(seriesInstanceUid)) {
     seriesInstanceUid = derivedUid('series', [
       studyInstanceUid, m.modality, String(m.seriesNumber ?? ''), m.seriesDate, m.seriesTime, m.seriesDescription,
     ]);
     m.derived.series = true;
   }
-  if (!validUid(sopInstanceUid)) {
+  if (!isValidUid(sopInstanceUid)) {
     // Content-derived: the same bytes always get the same UID, so re-imports stay duplicates.
     sopInstanceUid = derivedUid('instance', [typeof contentSha256 === 'string' ? contentSha256 : contentSha256()]);
     m.derived.instance = true;

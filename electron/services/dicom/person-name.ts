@@ -10,6 +10,7 @@ export interface PersonName {
 }
 
 export function formatComponentGroup(group: string): string {
+  if (group.indexOf('^') < 0) return group.trim();
   const [family = '', given = '', middle = '', prefix = '', suffix = ''] = group.split('^').map((c) => c.trim());
   const givenPart = [prefix, given, middle].filter(Boolean).join(' ');
   let name = family && givenPart ? `${family}, ${givenPart}` : family || givenPart;
@@ -18,6 +19,11 @@ export function formatComponentGroup(group: string): string {
 }
 
 export function parsePersonName(value: string): PersonName {
+  // One name, one component group: what nearly every file holds, without the arrays below.
+  if (value.indexOf('\\') < 0 && value.indexOf('=') < 0) {
+    const name = formatComponentGroup(value);
+    return { display: name, searchText: name };
+  }
   // A multi-valued PN: show each name, separated by "; ".
   const names = value.split('\\').map((one) => {
     const groups = one.split('=').map(formatComponentGroup);

@@ -7,7 +7,7 @@
  * of pixel-codecs.ts (decodeImageFileAsync); other syntaxes are refused with a reason.
  */
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
-import { type ByteSource, FileByteSource } from './byte-source';
+import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
 import { codecFor, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
 
@@ -158,7 +158,7 @@ function encodedFrame(src: ByteSource, group: Fragment[]): Uint8Array {
 }
 
 /** DICOM RLE Lossless (PS3.5 Annex G): one fragment-set per frame, one PackBits segment per byte plane. */
-function decodeRleFrame(bytes: Uint8Array, rows: number, columns: number, bytesPerSample: number, samples: number): Uint8Array {
+export function decodeRleFrame(bytes: Uint8Array, rows: number, columns: number, bytesPerSample: number, samples: number): Uint8Array {
   const pixels = rows * columns;
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const segments = view.getUint32(0, true);
@@ -223,7 +223,8 @@ function storedValues(bytes: Uint8Array, littleEndian: boolean, bytesPerSample: 
   return true;
 }
 
-export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder): DecodedImage {
+/** `into`: where to write the stored values when it has exactly frames × rows × columns elements (e.g. a slice of a volume). */
+export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Float32Array): DecodedImage {
   const ds = info.dataset;
   const src = ds.source;
   if (!info.pixelData) throw new PixelDecodeError('NO_PIXEL_DATA', 'the instance has no Pixel Data');
@@ -277,7 +278,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder): DecodedI
     };
   })();
 
-  const data = new Float32Array(frames * framePixels);
+  const data = into?.length === frames * framePixels ? into : new Float32Array(frames * framePixels);
   const shift = 32 - bitsStored;
   const mask = bitsStored >= 32 ? 0xffffffff : 2 ** bitsStored - 1;
   for (let f = 0; f < frames; f++) {
@@ -340,20 +341,28 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder): DecodedI
 export async function decodeImageFileAsync(path: string): Promise<DecodedImage> {
   const source = new FileByteSource(path, statSync(path).size);
   try {
-    const info = readDicom(source);
-    let codec: FrameDecoder | undefined;
-    const pending = info.pixelData?.encapsulated && info.transferSyntaxUid !== RLE_LOSSLESS ? codecFor(info.transferSyntaxUid) : null;
-    if (pending) {
-      try {
-        codec = await pending;
-      } catch (err) {
-        throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', `the decoder for transfer syntax ${info.transferSyntaxUid} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
-      }
-    }
-    return decodeImage(info, codec);
+    return await decodeWithCodec(readDicom(source));
   } finally {
     source.close();
   }
+}
+
+/** decodeImageFileAsync for a file already read into memory (lets a caller overlap reading with decoding). */
+export function decodeImageBytesAsync(bytes: Buffer, into?: Float32Array): Promise<DecodedImage> {
+  return decodeWithCodec(readDicom(new BufferByteSource(bytes)), into);
+}
+
+async function decodeWithCodec(info: DicomFileInfo, into?: Float32Array): Promise<DecodedImage> {
+  let codec: FrameDecoder | undefined;
+  const pending = info.pixelData?.encapsulated && info.transferSyntaxUid !== RLE_LOSSLESS ? codecFor(info.transferSyntaxUid) : null;
+  if (pending) {
+    try {
+      codec = await pending;
+    } catch (err) {
+      throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', `the decoder for transfer syntax ${info.transferSyntaxUid} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return decodeImage(info, codec, into);
 }
 
 /** Reads and decodes one file (native, deflated and RLE pixel data only; see decodeImageFileAsync). */

@@ -4,12 +4,12 @@
  * Pure function of the file and the task; no database access here.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BufferByteSource, type ByteSource, FileByteSource } from '../dicom/byte-source';
-import { DicomParseError, readDicom } from '../dicom/dicom-dataset-reader';
+import { type DicomFileInfo, DicomParseError, type ReadOptions, readDicom } from '../dicom/dicom-dataset-reader';
 import { DICOMDIR_EXPAND, dicomdirReferences } from '../dicom/dicomdir-reader';
-import { extractInstanceMetadata, type InstanceMetadata, isDicomdir } from '../dicom/instance-metadata';
+import { extractInstanceMetadata, INDEX_TAGS, type InstanceMetadata, isDicomdir } from '../dicom/instance-metadata';
 
 export interface ImportFileTask {
   id: number;
@@ -38,35 +38,37 @@ export type ImportFileResult =
   | { id: number; kind: 'dicomdir'; path: string; sha256: string; size: number; references: { path: string; exists: boolean }[] }
   | { id: number; kind: 'rejected'; path: string; code: string; reason: string };
 
+/** DICOMDIR records are parsed; of the rest, only the attributes the index stores are recorded. */
+const READ_OPTIONS: ReadOptions = { expandSequences: DICOMDIR_EXPAND, keepTags: INDEX_TAGS };
+
 /** Files up to this size are read whole (one read, hashed and parsed in memory). */
 const WHOLE_READ_LIMIT = 64 * 1024 * 1024;
-const HASH_CHUNK = 4 * 1024 * 1024;
+const HASH_CHUNK = 1024 * 1024;
 
 export function storedRelativePath(sha256: string): string {
   return join('store', sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}.dcm`);
 }
 
-function readWhole(path: string): Buffer {
-  const fd = openSync(path, 'r');
-  try {
-    const size = fstatSync(fd).size;
-    const buf = Buffer.allocUnsafe(size);
-    let got = 0;
-    while (got < size) {
-      const n = readSync(fd, buf, got, size - got, got);
-      if (n === 0) break;
-      got += n;
-    }
-    return got === size ? buf : buf.subarray(0, got);
-  } finally {
-    closeSync(fd);
+/** Reads an open file whole: one buffer, hashed and parsed in memory. */
+function readWhole(fd: number, size: number): Buffer {
+  const buf = Buffer.allocUnsafe(size);
+  let got = 0;
+  while (got < size) {
+    const n = readSync(fd, buf, got, size - got, got);
+    if (n === 0) break;
+    got += n;
   }
+  return got === size ? buf : buf.subarray(0, got);
 }
+
+/** Reused by hashFile: files are processed one at a time on each thread. */
+let hashChunk: Buffer | null = null;
 
 function hashFile(path: string): string {
   const hash = createHash('sha256');
   const fd = openSync(path, 'r');
-  const chunk = Buffer.allocUnsafe(HASH_CHUNK);
+  hashChunk ??= Buffer.allocUnsafe(HASH_CHUNK);
+  const chunk = hashChunk;
   try {
     let pos = 0;
     for (;;) {
@@ -98,38 +100,79 @@ function storeCopy(dataDir: string, sha256: string, write: (tmp: string) => void
   return { rel, created: true };
 }
 
+/** O_NONBLOCK is absent on Windows, where no FIFO can be reached through a folder. */
+const OPEN_FLAGS = constants.O_RDONLY | (constants.O_NONBLOCK ?? 0);
+
 /** One header buffer per thread: files are processed one at a time, synchronously. */
 let headerScratch: Buffer = Buffer.allocUnsafe(16 * 1024);
+/**
+ * How many bytes the previous file's header took (up to its pixel data): files of one
+ * series have headers of about the same length, so the next file is read in one read
+ * of about that size rather than a fixed, larger window.
+ */
+let headerBytesHint = 16 * 1024;
+const HEADER_HINT_MIN = 4 * 1024;
+const HEADER_HINT_MAX = 64 * 1024;
+
+function nextHeaderHint(info: DicomFileInfo, size: number): number {
+  // Through the first fragment item header of encapsulated data too; datasets without pixel data end at the file's end.
+  const end = info.pixelData ? info.pixelData.offset + 16 : size;
+  const rounded = Math.ceil((end + 512) / 4096) * 4096;
+  return Math.min(HEADER_HINT_MAX, Math.max(HEADER_HINT_MIN, rounded));
+}
 
 function rejected(task: ImportFileTask, code: string, reason: string): ImportFileResult {
   return { id: task.id, kind: 'rejected', path: task.path, code, reason };
 }
 
 export function processImportFile(task: ImportFileTask): ImportFileResult {
+  // One open and one fstat per file: the descriptor serves the size check, the header reads and the copy.
+  let fd: number;
+  try {
+    // Non-blocking, so a named pipe offered by mistake is rejected below instead of waiting for a writer.
+    fd = openSync(task.path, OPEN_FLAGS);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EISDIR') return rejected(task, 'NOT_A_FILE', 'not a regular file');
+    return rejected(task, 'UNREADABLE', `cannot read the file: ${code ?? (err as Error).message}`);
+  }
   let size: number;
   let mtimeMs: number;
   try {
-    const st = statSync(task.path);
-    if (!st.isFile()) return rejected(task, 'NOT_A_FILE', 'not a regular file');
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      closeSync(fd);
+      return rejected(task, 'NOT_A_FILE', 'not a regular file');
+    }
     size = st.size;
     mtimeMs = Math.trunc(st.mtimeMs);
   } catch (err) {
+    closeSync(fd);
     return rejected(task, 'UNREADABLE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
-  if (size === 0) return rejected(task, 'EMPTY_FILE', 'the file is empty (0 bytes)');
+  if (size === 0) {
+    closeSync(fd);
+    return rejected(task, 'EMPTY_FILE', 'the file is empty (0 bytes)');
+  }
 
   let source: ByteSource | null = null;
   let whole: Buffer | null = null;
+  /** The descriptor while this function still has to close it (not yet handed to a FileByteSource). */
+  let openFd: number | null = fd;
   try {
     // A managed copy needs every byte anyway (hash + write): read small files whole.
     // Indexing in place reads only the header windows it needs, like any PACS indexer.
     if (task.mode === 'copy' && size <= WHOLE_READ_LIMIT) {
-      whole = readWhole(task.path);
+      whole = readWhole(fd, size);
+      openFd = null;
+      closeSync(fd);
       source = new BufferByteSource(whole);
     } else {
-      source = new FileByteSource(task.path, size, headerScratch);
+      source = new FileByteSource(fd, size, headerScratch, headerBytesHint);
+      openFd = null;
     }
-    const info = readDicom(source, { expandSequences: DICOMDIR_EXPAND });
+    const info = readDicom(source, READ_OPTIONS);
+    if (source instanceof FileByteSource) headerBytesHint = nextHeaderHint(info, size);
     let sha256: string | null = null;
     const contentHash = (): string => {
       sha256 ??= whole ? createHash('sha256').update(whole).digest('hex') : hashFile(task.path);
@@ -155,11 +198,12 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
     if (e.code) return rejected(task, 'UNREADABLE', `cannot read the file: ${e.code}`);
     return rejected(task, 'MALFORMED', `malformed DICOM: ${e.message}`);
   } finally {
+    if (openFd !== null) closeSync(openFd);
     // Keep a grown window for the next file, but not an unusually large one.
     if (source instanceof FileByteSource) {
       const grown = source.windowBuffer;
       if (grown.length <= 1024 * 1024) headerScratch = grown;
+      source.close();
     }
-    source?.close();
   }
 }

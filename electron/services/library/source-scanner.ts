@@ -4,7 +4,23 @@
  * followed once (loops are cut by real path); every file is offered once.
  */
 import { type Dirent, readdirSync, realpathSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve, sep } from 'node:path';
+
+/**
+ * The real path in one system call (realpath(3)); the JavaScript realpathSync stats every
+ * component of every folder walked. Falls back to it where the native call fails
+ * (some virtual drives on Windows), so no folder becomes unreadable by this choice.
+ */
+function realPath(p: string): string {
+  try {
+    return realpathSync.native(p);
+  } catch {
+    return realpathSync(p);
+  }
+}
+
+/** `dir/name` for a normalised absolute folder and a directory entry's name (path.join would normalise again). */
+const childPath = (dir: string, name: string) => (dir.endsWith(sep) ? dir + name : dir + sep + name);
 
 export interface ScanResult {
   files: string[];
@@ -23,7 +39,7 @@ export function scanSources(paths: readonly string[], onProgress?: (found: numbe
     let real = known ?? p;
     if (!known) {
       try {
-        real = realpathSync(p);
+        real = realPath(p);
       } catch {
         /* keep the given path */
       }
@@ -38,7 +54,7 @@ export function scanSources(paths: readonly string[], onProgress?: (found: numbe
     if (isCancelled?.()) return;
     let real: string;
     try {
-      real = realpathSync(dir);
+      real = realPath(dir);
     } catch (err) {
       unreadable.push({ path: dir, reason: `cannot open folder: ${(err as NodeJS.ErrnoException).code ?? 'error'}` });
       return;
@@ -54,9 +70,9 @@ export function scanSources(paths: readonly string[], onProgress?: (found: numbe
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     for (const e of entries) {
-      const p = join(dir, e.name);
+      const p = childPath(dir, e.name);
       if (e.isDirectory()) walk(p);
-      else if (e.isFile()) addFile(p, join(real, e.name));
+      else if (e.isFile()) addFile(p, childPath(real, e.name));
       else if (e.isSymbolicLink()) {
         try {
           const st = statSync(p);

@@ -191,6 +191,21 @@ const MIGRATIONS: string[] = [
     DELETE FROM ai_mask_edits WHERE study_uid = OLD.study_uid;
   END;
   `,
+  // v5: segmentation findings stored before manifests could declare a findings rule (schema v2) were
+  // "positive" whenever a label was non-empty. An output that declares nothing gives measurements, so
+  // those findings become measurements (positive false); masks, voxel counts and reviews are unchanged.
+  `
+  UPDATE ai_results SET findings = (
+    SELECT json_group_array(
+      CASE WHEN json_type(f.value, '$.threshold') IS NULL AND json_type(f.value, '$.measurement') IS NULL AND json_type(f.value, '$.minVolumeMl') IS NULL
+            AND EXISTS (SELECT 1 FROM json_each(ai_results.outputs, '$.outputs') o, json_each(o.value, '$.labels') l
+                        WHERE json_extract(o.value, '$.kind') = 'segmentation' AND json_extract(l.value, '$.name') = json_extract(f.value, '$.label'))
+        THEN json_set(f.value, '$.positive', json('false'), '$.measurement', json('true'))
+        ELSE json(f.value) END ORDER BY f.key)
+    FROM json_each(ai_results.findings) f)
+  WHERE json_array_length(findings) > 0
+    AND EXISTS (SELECT 1 FROM json_each(ai_results.outputs, '$.outputs') o WHERE json_extract(o.value, '$.kind') = 'segmentation');
+  `,
 ];
 
 export interface LibraryTotals {
@@ -199,6 +214,16 @@ export interface LibraryTotals {
   series: number;
   instances: number;
 }
+
+/** One row of insertInstance, in its column order. */
+type InstanceRow = [
+  sopInstanceUid: string, seriesRef: number, sopClassUid: string, instanceNumber: number | null, transferSyntax: string,
+  rows: number | null, columns: number | null, frames: number | null, photometric: string, samplesPerPixel: number | null,
+  bitsAllocated: number | null, pixelSpacing: string, imagePosition: string, imageOrientation: string, sliceLocation: number | null,
+  sliceThickness: number | null, viewPosition: string, imageType: string, bodyPart: string, charset: string,
+  hasPixelData: 0 | 1, sha256: string | null, size: number, storage: 'copy' | 'reference', path: string,
+  sourcePath: string, sourceMtime: number | null, uidDerived: 0 | 1, importRef: string, importedAt: string,
+];
 
 export interface NewInstance {
   metadata: InstanceMetadata;
@@ -228,8 +253,9 @@ const SORT_SQL: Record<SortKey, string> = {
 
 // AI triage per study, from the latest result per (series, model) and the queue (indexes ai_results_study, ai_jobs_study).
 const AI_LATEST = 'FROM ai_results r WHERE r.study_uid = s.study_uid AND r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id)';
-// A finding raises priority when it is positive above its threshold and not a "nothing found" label (manifest normalLabels).
-const AI_FLAGGED = "json_extract(f.value, '$.positive') AND NOT coalesce(json_extract(f.value, '$.normal'), 0)";
+// A finding raises priority when it is positive above its threshold, not a "nothing found" label (manifest normalLabels)
+// and not a measurement (an anatomy segmentation's volumes, or one whose manifest declares no findings rule).
+const AI_FLAGGED = "json_extract(f.value, '$.positive') AND NOT coalesce(json_extract(f.value, '$.normal'), 0) AND NOT coalesce(json_extract(f.value, '$.measurement'), 0)";
 const AI_POSITIVE = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE ${AI_FLAGGED}))`;
 const AI_UNREVIEWED = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE ${AI_FLAGGED}
   AND NOT EXISTS (SELECT 1 FROM ai_reviews v WHERE v.result_id = r.id AND v.finding_label = json_extract(f.value, '$.label'))))`;
@@ -319,37 +345,47 @@ export class StudyIndex {
       insertSeries: db.prepare(
         'INSERT INTO series (series_uid, study_ref, modality, series_number, description, body_part, series_date, series_time, uid_derived) VALUES (@uid, @studyRef, @modality, @number, @description, @bodyPart, @date, @time, @derived)',
       ),
-      insertInstance: db.prepare(`INSERT INTO instances (
+      // Positional parameters: binding 30 values from an array is markedly cheaper than by name,
+      // and this statement runs once per imported file.
+      insertInstance: db.prepare<InstanceRow>(`INSERT INTO instances (
         sop_instance_uid, series_ref, sop_class_uid, instance_number, transfer_syntax, rows, columns, frames, photometric,
         samples_per_pixel, bits_allocated, pixel_spacing, image_position, image_orientation, slice_location, slice_thickness,
         view_position, image_type, body_part, charset, has_pixel_data, sha256, size, storage, path, source_path, source_mtime, uid_derived, import_ref, imported_at
-      ) VALUES (
-        @uid, @seriesRef, @sopClass, @instanceNumber, @ts, @rows, @columns, @frames, @photometric,
-        @spp, @bits, @pixelSpacing, @position, @orientation, @sliceLocation, @sliceThickness,
-        @viewPosition, @imageType, @bodyPart, @charset, @hasPixels, @sha256, @size, @storage, @path, @sourcePath, @sourceMtime, @derived, @importId, @now
-      )`),
+      ) VALUES (${Array.from({ length: 30 }, () => '?').join(', ')})`),
       fileSetKnown: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM file_sets WHERE sha256 = ?'),
       insertFileSet: db.prepare('INSERT OR IGNORE INTO file_sets (sha256, source_path, records, imported_at) VALUES (?, ?, ?, ?)'),
       instancePath: db.prepare<[string], { path: string; storage: string }>('SELECT path, storage FROM instances WHERE sop_instance_uid = ?'),
     };
   }
 
+  private schemaVersion(): number | null {
+    const table = this.db.prepare<[], { n: number }>("SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").get();
+    if (!table?.n) return null;
+    return this.db.prepare<[], { version: number }>('SELECT version FROM schema_version').get()?.version ?? null;
+  }
+
+  /**
+   * Brings the schema to the latest version in one write transaction, taken before the version is
+   * read: a new library is created in a single commit, and two processes opening the same library
+   * never both run a migration. A library already up to date is only read.
+   */
   private migrate(): void {
-    this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-    const row = this.db.prepare<[], { version: number }>('SELECT version FROM schema_version').get();
-    let version = row?.version ?? 0;
-    if (!row) this.db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
-    if (version > MIGRATIONS.length) {
-      throw new Error(`library database schema v${version} is newer than this Vigil (v${MIGRATIONS.length}); install the newer Vigil`);
-    }
-    while (version < MIGRATIONS.length) {
-      const sql = MIGRATIONS[version]!;
-      this.db.transaction(() => {
-        this.db.exec(sql);
-        this.db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
-      })();
-      version++;
-    }
+    const tooNew = (v: number) => new Error(`library database schema v${v} is newer than this Vigil (v${MIGRATIONS.length}); install the newer Vigil`);
+    const current = this.schemaVersion();
+    if (current !== null && current > MIGRATIONS.length) throw tooNew(current);
+    if (current === MIGRATIONS.length) return;
+    this.db
+      .transaction(() => {
+        this.db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+        const row = this.db.prepare<[], { version: number }>('SELECT version FROM schema_version').get();
+        let version = row?.version ?? 0;
+        if (!row) this.db.prepare('INSERT INTO schema_version (version) VALUES (0)').run();
+        if (version > MIGRATIONS.length) throw tooNew(version);
+        if (version === MIGRATIONS.length) return;
+        while (version < MIGRATIONS.length) this.db.exec(MIGRATIONS[version++]!);
+        this.db.prepare('UPDATE schema_version SET version = ?').run(version);
+      })
+      .immediate();
   }
 
   hasInstance(sopInstanceUid: string): boolean {
@@ -427,38 +463,39 @@ export class StudyIndex {
     }
     this.knownIds.series.set(m.seriesInstanceUid, seriesRef);
     const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
-    this.stmts.insertInstance.run({
-      uid: m.sopInstanceUid,
+    // In the column order of insertInstance.
+    this.stmts.insertInstance.run(
+      m.sopInstanceUid,
       seriesRef,
-      sopClass: m.sopClassUid,
-      instanceNumber: int(m.instanceNumber),
-      ts: m.transferSyntaxUid,
-      rows: int(m.rows),
-      columns: int(m.columns),
-      frames: int(m.numberOfFrames),
-      photometric: m.photometricInterpretation,
-      spp: int(m.samplesPerPixel),
-      bits: int(m.bitsAllocated),
-      pixelSpacing: m.pixelSpacing,
-      position: m.imagePositionPatient,
-      orientation: m.imageOrientationPatient,
-      sliceLocation: m.sliceLocation,
-      sliceThickness: m.sliceThickness,
-      viewPosition: m.viewPosition,
-      imageType: m.imageType,
-      bodyPart: m.bodyPartExamined,
-      charset: m.specificCharacterSet,
-      hasPixels: m.hasPixelData ? 1 : 0,
-      sha256: n.sha256,
-      size: n.size,
-      storage: n.storage,
-      path: n.path,
-      sourcePath: n.sourcePath,
-      sourceMtime: n.sourceMtimeMs,
-      derived: m.derived.instance ? 1 : 0,
-      importId: n.importId,
+      m.sopClassUid,
+      int(m.instanceNumber),
+      m.transferSyntaxUid,
+      int(m.rows),
+      int(m.columns),
+      int(m.numberOfFrames),
+      m.photometricInterpretation,
+      int(m.samplesPerPixel),
+      int(m.bitsAllocated),
+      m.pixelSpacing,
+      m.imagePositionPatient,
+      m.imageOrientationPatient,
+      m.sliceLocation,
+      m.sliceThickness,
+      m.viewPosition,
+      m.imageType,
+      m.bodyPartExamined,
+      m.specificCharacterSet,
+      m.hasPixelData ? 1 : 0,
+      n.sha256,
+      n.size,
+      n.storage,
+      n.path,
+      n.sourcePath,
+      n.sourceMtimeMs,
+      m.derived.instance ? 1 : 0,
+      n.importId,
       now,
-    });
+    );
   }
 
   transaction<T>(fn: () => T): T {
@@ -623,8 +660,12 @@ export class StudyIndex {
   }
 
   addRejections(importId: string, rejected: readonly RejectedFile[]): void {
+    if (rejected.length === 0) return;
     const stmt = this.db.prepare('INSERT INTO import_rejections (import_ref, path, code, reason) VALUES (?, ?, ?, ?)');
-    for (const r of rejected) stmt.run(importId, r.path, r.code, r.reason);
+    // One transaction: a corpus with many non-DICOM files would otherwise pay a commit per row.
+    this.db.transaction(() => {
+      for (const r of rejected) stmt.run(importId, r.path, r.code, r.reason);
+    })();
   }
 
   finishImport(id: string, status: 'done' | 'cancelled' | 'failed', counts: { offered: number; imported: number; duplicates: number }): void {

@@ -24,6 +24,15 @@ export interface StudyLibraryOptions {
   importWorkers?: number;
   importWorkerUrl?: URL;
   storageMode?: StorageMode;
+  /**
+   * For hosts with no window to keep responsive (the CLI): the calling thread
+   * processes files too, in short slices, alongside the workers, and starts no
+   * worker at all for an import where `useWorkers` (given the number of files
+   * found so far and the storage mode) says a worker would cost more than it
+   * saves. Default: only workers process files, so the event loop of a window's
+   * main process stays free.
+   */
+  callingThreadWork?: { useWorkers: (files: number, mode: StorageMode) => boolean };
 }
 
 const PROGRESS_INTERVAL_MS = 200;
@@ -43,6 +52,7 @@ export class StudyLibrary {
     private readonly pool: ImportWorkerPool,
     private readonly events: EventHub,
     private defaultMode: StorageMode,
+    private readonly callingThreadWork: StudyLibraryOptions['callingThreadWork'] | null,
   ) {}
 
   static async open(opts: StudyLibraryOptions): Promise<StudyLibrary> {
@@ -56,7 +66,7 @@ export class StudyLibrary {
     if (workers > 0 && url.protocol === 'file:' && !existsSync(url)) {
       throw new Error(`import worker bundle not found at ${url.pathname}; run the build first`);
     }
-    return new StudyLibrary(opts.dataDir, index, new ImportWorkerPool(workers, url), opts.events, mode);
+    return new StudyLibrary(opts.dataDir, index, new ImportWorkerPool(workers, url), opts.events, mode, opts.callingThreadWork ?? null);
   }
 
   get storageMode(): StorageMode {
@@ -121,10 +131,13 @@ export class StudyLibrary {
     };
 
     progress('scanning', true);
-    // Worker start-up (tens of ms each) overlaps the folder walk.
-    this.pool.warm();
+    // Worker start-up (tens of ms each) overlaps the rest of the folder walk once the
+    // import is known to be large enough to use workers at all.
+    const useWorkers = (files: number) => this.pool.workers > 0 && (this.callingThreadWork?.useWorkers(files, mode) ?? true);
+    if (useWorkers(0)) this.pool.warm();
     const scan = scanSources(paths, (found) => {
       counts.offered = found;
+      if (useWorkers(found)) this.pool.warm();
       progress('scanning');
     }, () => run.cancelled);
     for (const u of scan.unreadable) rejected.push({ path: u.path, code: 'UNREADABLE', reason: u.reason });
@@ -181,7 +194,7 @@ export class StudyLibrary {
         pending.push(r);
         if (pending.length >= COMMIT_BATCH) apply();
         progress('importing');
-      });
+      }, !useWorkers(counts.offered) ? 'calling-thread' : this.callingThreadWork ? 'both' : 'workers');
       apply();
     } catch (err) {
       apply();

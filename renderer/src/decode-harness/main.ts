@@ -9,8 +9,9 @@
  *   window.benchStack(urls, o)           first image + stack scroll timings in a plain StackViewport
  *   window.benchDecode(url, frame, n)    decode ms per frame (loader, no rendering)
  */
-import { Enums, RenderingEngine, cache, imageLoader, metaData, type StackViewport, type Types } from '@cornerstonejs/core';
+import { Enums, type RenderingEngine, cache, imageLoader, metaData, type StackViewport, type Types } from '@cornerstonejs/core';
 import { initCornerstone } from '../viewer/cornerstone/init-cornerstone';
+import { createRenderingEngine, multisamplingOff } from '../viewer/cornerstone/rendering-engine';
 import type { DecodeFailure, DecodeResult } from './decode-result';
 
 export interface DecodeOptions {
@@ -122,6 +123,8 @@ export interface StackBenchResult {
   scrollImagesPerSecond: number;
   scrolled: number;
   jsHeapMB: number | null;
+  /** WebGL contexts without MSAA (null with CPU rendering). */
+  multisamplingOff: boolean | null;
 }
 
 let engine: RenderingEngine | null = null;
@@ -156,7 +159,7 @@ async function benchStack(urls: string[], options: { scrollSteps?: number; prelo
   const element = document.getElementById('viewport') as HTMLDivElement;
   engine?.destroy();
   cache.purgeCache();
-  engine = new RenderingEngine('vigil-harness');
+  engine = createRenderingEngine('vigil-harness');
   engine.enableElement({ viewportId: 'stack', type: Enums.ViewportType.STACK, element });
   const vp = engine.getViewport('stack') as StackViewport;
   const imageIds = urls.map((u) => imageIdFor(u, 0));
@@ -195,6 +198,7 @@ async function benchStack(urls: string[], options: { scrollSteps?: number; prelo
     scrollImagesPerSecond: (steps / elapsed) * 1000,
     scrolled: steps,
     jsHeapMB: heapMB(),
+    multisamplingOff: multisamplingOff(engine),
   };
 }
 

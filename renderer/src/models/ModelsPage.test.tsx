@@ -1,6 +1,6 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ModelInfo, Result, RuntimeInfo, Settings, ValidationResult } from '../../../contract/ipc-contract';
+import type { ModelInfo, ModelMetrics, Result, RuntimeInfo, Settings, ValidationResult } from '../../../contract/ipc-contract';
 import { App } from '../App';
 import { AppContext } from '../app-context';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
@@ -72,21 +72,44 @@ const RUNTIME: RuntimeInfo = {
   lastRun: { provider: 'cpu', modelId: 'cxr-pneumonia', at: '2026-01-02T03:04:05.000Z', note: null },
 };
 
-type ModelsFake = FakeVigil & {
-  /** The mocks behind the Models page's channels. */
-  m: { validate: ReturnType<typeof vi.fn>; update: ReturnType<typeof vi.fn>; save: ReturnType<typeof vi.fn> };
+/** Shipped test-split metrics as a package's metrics.json gives them (three bins, one empty). */
+const METRICS: ModelMetrics = {
+  split: 'test',
+  n: 624,
+  positives: 390,
+  positiveLabel: 'pneumonia',
+  dataset: 'PneumoniaMNIST (MedMNIST v2)',
+  auc: 0.971225,
+  aucCi95: [0.958158, 0.983268],
+  threshold: 0.157871,
+  sensitivity: 0.992308,
+  specificity: 0.747863,
+  ece: 0.02278,
+  reliability: [
+    { lo: 0, hi: 0.5, n: 200, meanPredicted: 0.05, observed: 0.04 },
+    { lo: 0.5, hi: 0.7, n: 0, meanPredicted: null, observed: null },
+    { lo: 0.7, hi: 1, n: 424, meanPredicted: 0.95, observed: 0.97 },
+  ],
+  roc: { fpr: [0, 0.1, 0.25, 1], tpr: [0, 0.9, 0.99, 1] },
 };
 
-function fake(host: 'electron' | 'bridge' = 'bridge', validate?: () => Promise<Result<ValidationResult>>): ModelsFake {
+type ModelsFake = FakeVigil & {
+  /** The mocks behind the Models page's channels. */
+  m: { validate: ReturnType<typeof vi.fn>; update: ReturnType<typeof vi.fn>; save: ReturnType<typeof vi.fn>; rescan: ReturnType<typeof vi.fn>; list: ReturnType<typeof vi.fn> };
+};
+
+function fake(host: 'electron' | 'bridge' = 'bridge', validate?: () => Promise<Result<ValidationResult>>, models: ModelInfo[] = MODELS): ModelsFake {
   const base = fakeVigil({ host });
   let settings: Settings = { reviewerName: '', aiForceCpu: false, aiAutoRunOnImport: false };
   const m = {
     validate: vi.fn(validate ?? (async () => ok(result()))),
     update: vi.fn(async (patch: Partial<Settings>) => ok((settings = { ...settings, ...patch }))),
     save: vi.fn(async () => ok({ saved: true, path: '/home/u/report.html' })),
+    rescan: vi.fn(async () => ok({ models, added: [], removed: [], changed: [] })),
+    list: vi.fn(async () => ok({ models })),
   };
   return Object.assign(base, {
-    models: { list: vi.fn(async () => ok({ models: MODELS })), validate: m.validate },
+    models: { list: m.list, validate: m.validate, rescan: m.rescan },
     ai: { runtimeInfo: vi.fn(async () => ok(RUNTIME)) },
     settings: { get: vi.fn(async () => ok(settings)), update: m.update },
     reports: { save: m.save },
@@ -224,6 +247,94 @@ describe('Models page', () => {
     expect(req.suggestedName).toBe('validation-cxr-pneumonia-20260102-0304.html');
     expect(req.html).toContain('<svg');
     expect((await screen.findByTestId('report-saved')).textContent).toContain('/home/u/report.html');
+  });
+});
+
+describe('Models page: rescan', () => {
+  it('rescans the model folders, shows the new list and what changed, and keeps the chosen model', async () => {
+    const vigil = fake();
+    const added: ModelInfo = { id: 'us-breast', name: 'US breast', version: '2.0.0', status: 'ok', path: '/u/us-breast', origin: 'user', clinicalUse: false, intendedUse: 'Research.' };
+    let finish!: (r: Result<{ models: ModelInfo[]; added: string[]; removed: string[]; changed: string[] }>) => void;
+    vigil.m.rescan.mockImplementation(() => new Promise((resolve) => (finish = resolve)));
+    renderPage(vigil);
+    expect(await screen.findAllByTestId('model-item')).toHaveLength(2);
+    const button = screen.getByTestId('models-rescan') as HTMLButtonElement;
+    fireEvent.click(button);
+    expect(vigil.m.rescan).toHaveBeenCalledWith({});
+    await waitFor(() => expect(button.disabled).toBe(true));
+    expect(button.textContent).toBe('Rescanning…');
+    await act(async () => finish(ok({ models: [...MODELS, added], added: ['/u/us-breast'], removed: [], changed: ['/m/broken'] })));
+    const items = screen.getAllByTestId('model-item');
+    expect(items.map((i) => i.getAttribute('data-model-id'))).toEqual(['cxr-pneumonia', 'broken', 'us-breast']);
+    expect(screen.getByTestId('models-rescan-status').textContent).toBe('Model folders rescanned: 1 added, 1 changed, 0 removed.');
+    expect(button.disabled).toBe(false);
+    expect((screen.getByTestId('validate-model') as HTMLSelectElement).value).toBe('cxr-pneumonia');
+  });
+
+  it('picks another model when the chosen one became invalid, and follows models.changed from elsewhere', async () => {
+    const vigil = fake();
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    const second: ModelInfo = { id: 'us-breast', name: 'US breast', version: '2.0.0', status: 'ok', path: '/u/us-breast', origin: 'user', clinicalUse: false };
+    vigil.m.list.mockResolvedValue(ok({ models: [{ ...MODELS[0]!, status: 'invalid', reason: 'sha-256 of model.onnx is 00…' }, second] }));
+    act(() => vigil.emit('models.changed', { reason: 'rescan' }));
+    await waitFor(() => expect((screen.getByTestId('validate-model') as HTMLSelectElement).value).toBe('us-breast'));
+    expect(screen.getAllByTestId('model-item')[0]!.textContent).toContain('sha-256 of model.onnx is 00…');
+  });
+
+  it('reports a failed rescan through the app error handler', async () => {
+    const vigil = fake();
+    vigil.m.rescan.mockResolvedValue({ ok: false, error: { code: 'IO_ERROR', message: 'models folder unreadable' } });
+    const reportError = renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.click(screen.getByTestId('models-rescan'));
+    await waitFor(() => expect(reportError).toHaveBeenCalledWith({ code: 'IO_ERROR', message: 'models folder unreadable' }));
+    expect(screen.queryByTestId('models-rescan-status')).toBeNull();
+  });
+});
+
+describe('Models page: shipped performance of the chosen model', () => {
+  const withMetrics = (metrics: ModelMetrics | undefined): ModelInfo[] => [{ ...MODELS[0]!, ...(metrics ? { metrics } : {}) }, MODELS[1]!];
+
+  it('shows AUC with its CI, the operating point, the ROC curve and the reliability bins', async () => {
+    renderPage(fake('bridge', undefined, withMetrics(METRICS)));
+    const detail = await screen.findByTestId('model-detail');
+    expect(detail.getAttribute('data-model-id')).toBe('cxr-pneumonia');
+    const summary = within(detail).getByTestId('model-detail-summary').textContent;
+    expect(summary).toContain('624 cases, 390 pneumonia');
+    expect(summary).toContain('AUC 0.971 (95% CI 0.958–0.983)');
+    expect(summary).toContain('At threshold 0.157871: sensitivity 0.992, specificity 0.748');
+    const roc = within(detail).getByTestId('shipped-roc');
+    // Four points: M + 3 L; the plot's left edge is x = 44 (fpr 0).
+    expect(within(roc).getByTestId('shipped-roc-path').getAttribute('d')!.match(/[ML]/g)).toEqual(['M', 'L', 'L', 'L']);
+    const op = within(roc).getByTestId('shipped-roc-operating-point');
+    // 300 px plot: left 44, top 12, side 222; fpr 1 − 0.747863, tpr 0.992308.
+    expect(Number(op.getAttribute('cx'))).toBeCloseTo(44 + (1 - 0.747863) * 222, 6);
+    expect(Number(op.getAttribute('cy'))).toBeCloseTo(12 + (1 - 0.992308) * 222, 6);
+    const reliability = within(detail).getByTestId('reliability-diagram');
+    const bins = within(reliability).getAllByTestId('reliability-bin');
+    // The empty bin has no dot; the larger bin has the larger dot.
+    expect(bins.map((b) => b.getAttribute('data-n'))).toEqual(['200', '424']);
+    expect(Number(bins[1]!.getAttribute('r'))).toBeGreaterThan(Number(bins[0]!.getAttribute('r')));
+    expect(Number(bins[1]!.getAttribute('cx'))).toBeCloseTo(44 + 0.95 * 222, 6);
+    expect(Number(bins[1]!.getAttribute('cy'))).toBeCloseTo(12 + (1 - 0.97) * 222, 6);
+    expect(bins[0]!.textContent).toBe('0.00–0.50: 200 cases, predicted 0.05, observed 0.04');
+    expect(reliability.textContent).toContain('ECE 0.023');
+  });
+
+  it('without shipped ROC points draws the operating point alone and says so', async () => {
+    renderPage(fake('bridge', undefined, withMetrics({ ...METRICS, roc: null })));
+    const roc = await screen.findByTestId('shipped-roc');
+    expect(within(roc).queryByTestId('shipped-roc-path')).toBeNull();
+    expect(within(roc).getByTestId('shipped-roc-operating-point')).toBeTruthy();
+    expect(roc.textContent).toContain('The package ships no ROC points');
+  });
+
+  it('says when the package ships no metrics', async () => {
+    renderPage(fake());
+    const detail = await screen.findByTestId('model-detail');
+    expect(within(detail).getByTestId('model-detail-none').textContent).toContain('ships no test metrics');
+    expect(within(detail).queryByTestId('shipped-roc')).toBeNull();
   });
 });
 

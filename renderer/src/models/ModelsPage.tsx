@@ -11,6 +11,7 @@ import { t } from '../i18n/strings';
 import { openBrowser } from '../lib/route';
 import { buildReportHtml } from './report-html';
 import { RuntimeInfoPanel } from './RuntimeInfo';
+import { ShippedMetrics } from './ShippedMetrics';
 import { IntendedUseBanner, ValidationReport } from './ValidationReport';
 import { reportFileName } from './validation-view';
 
@@ -40,6 +41,8 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
   const [error, setError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
+  const [rescanning, setRescanning] = useState(false);
+  const [rescanned, setRescanned] = useState<{ added: number; changed: number; removed: number } | null>(null);
 
   const refreshRuntime = useCallback(async () => {
     const r = await vigil.ai.runtimeInfo({});
@@ -47,13 +50,18 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
     else reportError(r.error);
   }, [vigil, reportError]);
 
+  /** A new model list: keeps the chosen model while it can still run, else picks the first that can. */
+  const showModels = useCallback((list: ModelInfo[]) => {
+    setModels(list);
+    setModelId((cur) => (list.some((m) => m.id === cur && m.status === 'ok') ? cur : (list.find((m) => m.status === 'ok')?.id ?? '')));
+  }, []);
+
   useEffect(() => {
     let stale = false;
     void vigil.models.list({}).then((r) => {
       if (stale) return;
       if (!r.ok) return reportError(r.error);
-      setModels(r.value.models);
-      setModelId((cur) => cur || (r.value.models.find((m) => m.status === 'ok')?.id ?? ''));
+      showModels(r.value.models);
     });
     void vigil.settings.get({}).then((r) => {
       if (!stale && r.ok) setSettings(r.value);
@@ -62,9 +70,32 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
     return () => {
       stale = true;
     };
-  }, [vigil, reportError, refreshRuntime]);
+  }, [vigil, reportError, refreshRuntime, showModels]);
 
   useEffect(() => vigil.on('models.validateProgress', (p) => setProgress({ done: p.done, total: p.total })), [vigil]);
+
+  // Another window (or the CLI host) rescanned: show the new list.
+  useEffect(
+    () =>
+      vigil.on('models.changed', () => {
+        void vigil.models.list({}).then((r) => {
+          if (r.ok) showModels(r.value.models);
+        });
+      }),
+    [vigil, showModels],
+  );
+
+  const rescan = async () => {
+    setRescanning(true);
+    try {
+      const r = await vigil.models.rescan({});
+      if (!r.ok) return reportError(r.error);
+      showModels(r.value.models);
+      setRescanned({ added: r.value.added.length, changed: r.value.changed.length, removed: r.value.removed.length });
+    } finally {
+      setRescanning(false);
+    }
+  };
 
   const onSetting = useCallback(
     async (patch: { aiForceCpu?: boolean; aiAutoRunOnImport?: boolean }) => {
@@ -137,7 +168,18 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
       <main className="models-main">
         <div className="models-columns">
           <section className="panel model-list-panel" aria-labelledby="models-heading">
-            <h2 id="models-heading">{t('models.listHeading')}</h2>
+            <div className="model-list-head">
+              <h2 id="models-heading">{t('models.listHeading')}</h2>
+              <span className="spacer" />
+              <button type="button" className="button" data-testid="models-rescan" onClick={() => void rescan()} disabled={rescanning}>
+                {rescanning ? t('models.rescanning') : t('models.rescan')}
+              </button>
+            </div>
+            {rescanned && (
+              <p className="muted" role="status" data-testid="models-rescan-status">
+                {t('models.rescanned', rescanned)}
+              </p>
+            )}
             {models === null ? (
               <p className="muted">{t('models.loading')}</p>
             ) : models.length === 0 ? (
@@ -168,6 +210,8 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
           </section>
           <RuntimeInfoPanel info={runtime} settings={settings} onSetting={(p) => void onSetting(p)} />
         </div>
+
+        {selected && <ShippedMetrics model={selected} />}
 
         <section className="panel validate-panel" aria-labelledby="validate-heading">
           <h2 id="validate-heading">{t('models.validateHeading')}</h2>

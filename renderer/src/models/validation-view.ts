@@ -3,7 +3,7 @@
  * rows, number formatting and the ROC plot's geometry (so the page and the
  * saved report draw the same curve).
  */
-import type { ValidationResult } from '../../../contract/ipc-contract';
+import type { ReliabilityBin, ValidationResult } from '../../../contract/ipc-contract';
 
 export type MetricRowKey = 'auc' | 'accuracy' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'f1';
 
@@ -48,17 +48,48 @@ export interface RocGeometry {
 
 /** Geometry of a square ROC plot of `size` px: FPR on x (0 left), TPR on y (0 bottom). */
 export function rocGeometry(roc: ValidationResult['roc'], confusion: ValidationResult['confusion'], size = 320): RocGeometry {
+  return rocGeometryOf(roc, operatingPoint({ confusion }), size);
+}
+
+/** The unit square (probability or rate on both axes) inside a `size` px plot with room for tick and axis labels. */
+function unitPlot(size: number) {
   const left = 44;
   const top = 12;
   const plot = size - left - 34;
-  const x = (fpr: number) => left + fpr * plot;
-  const y = (tpr: number) => top + (1 - tpr) * plot;
-  const pts = roc.length > 0 ? roc : [{ fpr: 0, tpr: 0 }, { fpr: 1, tpr: 1 }];
+  return { left, top, plot, x: (v: number) => left + v * plot, y: (v: number) => top + (1 - v) * plot, ticks: [0, 0.25, 0.5, 0.75, 1].map((value) => ({ value, pos: value * plot })) };
+}
+
+/** ROC geometry from curve points (none: the chance line stands in) and an operating point. */
+export function rocGeometryOf(points: readonly { fpr: number; tpr: number }[], op: { fpr: number; tpr: number } | null, size = 320): RocGeometry {
+  const { left, top, plot, x, y, ticks } = unitPlot(size);
+  const pts = points.length > 0 ? points : [{ fpr: 0, tpr: 0 }, { fpr: 1, tpr: 1 }];
   const curve = pts.map((p, i) => `${i === 0 ? 'M' : 'L'}${x(p.fpr).toFixed(2)},${y(p.tpr).toFixed(2)}`).join(' ');
   const diagonal = `M${x(0)},${y(0)} L${x(1)},${y(1)}`;
-  const ticks = [0, 0.25, 0.5, 0.75, 1].map((value) => ({ value, pos: value * plot }));
-  const op = operatingPoint({ confusion });
   return { size, left, top, plot, curve, diagonal, ticks, point: op ? { x: x(op.fpr), y: y(op.tpr) } : null };
+}
+
+export interface ReliabilityGeometry {
+  size: number;
+  left: number;
+  top: number;
+  plot: number;
+  /** Perfect calibration (predicted = observed). */
+  diagonal: string;
+  /** Through the non-empty bins in order. */
+  curve: string;
+  ticks: { value: number; pos: number }[];
+  /** One per non-empty bin; the dot's area is proportional to its cases. */
+  points: { x: number; y: number; r: number; bin: ReliabilityBin }[];
+}
+
+/** Geometry of a reliability diagram: mean predicted probability on x, observed positive rate on y. */
+export function reliabilityGeometry(bins: readonly ReliabilityBin[], size = 320): ReliabilityGeometry {
+  const { left, top, plot, x, y, ticks } = unitPlot(size);
+  const filled = bins.filter((b): b is ReliabilityBin & { meanPredicted: number; observed: number } => b.n > 0 && b.meanPredicted !== null && b.observed !== null);
+  const most = Math.max(1, ...filled.map((b) => b.n));
+  const points = filled.map((b) => ({ x: x(b.meanPredicted), y: y(b.observed), r: 2.5 + 6 * Math.sqrt(b.n / most), bin: b }));
+  const curve = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(2)},${p.y.toFixed(2)}`).join(' ');
+  return { size, left, top, plot, diagonal: `M${x(0)},${y(0)} L${x(1)},${y(1)}`, curve, ticks, points };
 }
 
 /** A file name for the saved report: validation-<model>-<YYYYMMDD-HHMM>.html. */

@@ -95,7 +95,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     },
     [vigil, reportError, refreshAnalysis],
   );
-  const [aiStyle, setAiStyle] = useState<OverlayStyle>({ visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set() });
+  const [aiStyle, setAiStyle] = useState<OverlayStyle>({ visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set(), labelStyles: new Map(), showNegativeHeatmaps: false });
   const [pendingJump, setPendingJump] = useState<{ slot: number; seriesUid: string; sopInstanceUid: string | null } | null>(null);
 
   useEffect(() => {
@@ -211,6 +211,8 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   }, [pendingJump, panes]);
 
   const chooseTool = useCallback((tool: LeftTool) => {
+    // Picking a left-button tool ends label-map editing (the brush held the left button).
+    setLabelEdit(null);
     setLeftTool(tool);
     setLeftToolState(tool);
   }, []);

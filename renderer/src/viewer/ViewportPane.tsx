@@ -1,6 +1,10 @@
 /**
  * One reading viewport: a Cornerstone3D stack viewport for one series, with
- * corner overlays, orientation markers and a drop target for thumbnails.
+ * corner overlays, orientation markers, a drop target for thumbnails and the
+ * AI overlays of its series: label maps as Cornerstone segmentations (GPU
+ * rendering; edited with BrushTool), heatmaps and boxes on a canvas laid over
+ * the viewport — and label maps there too under CPU rendering, where this
+ * Cornerstone version cannot attach labelmaps to a stack viewport.
  */
 import { type StackViewport, cache, eventTarget } from '@cornerstonejs/core';
 import { useEffect, useRef, useState } from 'react';
@@ -12,6 +16,7 @@ import {
   disablePrefetch,
   enablePrefetch,
   scrollBy,
+  setLabelmapBrush,
   Events,
   type FrameRef,
   framesFor,
@@ -21,8 +26,22 @@ import {
   viewerToolGroup,
   ViewportType,
 } from './cornerstone/viewer-engine';
+import {
+  activateLabelmapEditing,
+  attachLabelmap,
+  collectLabelmapEdits,
+  detachLabelmap,
+  ensureLabelmapFrame,
+  holdLabelmapSync,
+  labelmapEvents,
+  SEGMENTATION_DATA_MODIFIED,
+  SEGMENTATION_RENDERED,
+  type SegmentationLayer,
+  setLabelmapValues,
+  styleLabelmap,
+} from './ai/labelmap-segmentation';
 import { drawOverlays, type ImageToCanvas, invalidateSlices } from './ai/overlay-draw';
-import { canvasToImage, type OverlayLayer, type OverlayStyle, paintDisc } from './ai/overlay-model';
+import { canvasToImage, layerShown, type OverlayLayer, type OverlayStyle, paintDisc } from './ai/overlay-model';
 import { loadResultArray, rememberArray } from './ai/result-arrays';
 import { markersFor, type OrientationMarkers } from './orientation';
 import { rangeToWindow } from './presets';
@@ -64,6 +83,10 @@ export interface LabelEditTool {
 }
 
 const NO_LAYERS: readonly OverlayLayer[] = [];
+
+const isSegmentation = (l: OverlayLayer): l is SegmentationLayer => l.kind === 'segmentation';
+/** A label map's identity across its original and reviewed versions (the layer key gains ":reviewed"). */
+const labelmapBase = (l: SegmentationLayer): string => `${l.resultId}:${l.originalFile}`;
 const HIDDEN_STYLE: OverlayStyle = { visible: false, opacity: 0.5, fill: true, hiddenLabels: new Set() };
 
 interface OverlayState {
@@ -71,7 +94,8 @@ interface OverlayState {
   count: number;
   center: number | null;
   width: number | null;
-  zoom: number;
+  /** null until an image is displayed (a CPU-rendered viewport has no scale before its first image). */
+  zoom: number | null;
   markers: OrientationMarkers | null;
 }
 
@@ -91,9 +115,19 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
   const seriesUid = series?.seriesInstanceUid ?? '';
   const layers = aiLayers.filter((l) => l.seriesInstanceUid === seriesUid);
   const layerKeys = layers.map((l) => l.key).join(',');
+  const gpu = rendering === 'gpu';
+  // Under GPU rendering label maps are Cornerstone segmentations; the canvas draws the rest.
+  const segLayers = gpu ? layers.filter(isSegmentation) : [];
+  const segKey = segLayers.map(labelmapBase).join(',');
+  const canvasLayers = layers.filter((l) => layerShown(l, aiStyle) && !(gpu && l.kind === 'segmentation'));
   // The latest overlay inputs, read by the redraw that runs on every render of the viewport.
-  const aiState = useRef({ layers, arrays: aiArrays, style: aiStyle });
-  aiState.current = { layers, arrays: aiArrays, style: aiStyle };
+  const aiState = useRef({ all: layers, layers: canvasLayers, segLayers, arrays: aiArrays, style: aiStyle });
+  aiState.current = { all: layers, layers: canvasLayers, segLayers, arrays: aiArrays, style: aiStyle };
+  /** Segmentation id per label map (labelmapBase) attached to this viewport. */
+  const attached = useRef<ReadonlyMap<string, string>>(new Map());
+  const [attachTick, setAttachTick] = useState(0);
+  const detachAll = useRef<() => void>(() => undefined);
+  const [stackKey, setStackKey] = useState('');
   const redrawAi = useRef<() => void>(() => undefined);
   const [overlay, setOverlay] = useState<OverlayState | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -137,7 +171,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
           count: vp.getImageIds().length,
           center: win?.center ?? null,
           width: win?.width ?? null,
-          zoom: vp.getZoom(),
+          zoom: (vp.getZoom() as number | undefined) ?? null,
           markers: axes ? markersFor(axes.right, axes.down) : null,
         });
       });
@@ -169,8 +203,20 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     el.addEventListener(Events.IMAGE_RENDERED, onRendered);
     el.addEventListener(Events.VOI_MODIFIED, refresh);
     el.addEventListener(Events.CAMERA_MODIFIED, refresh);
-    el.addEventListener(Events.STACK_NEW_IMAGE, refresh);
+    // A labelmap image the bounded cache evicted is rebuilt from the stored map before its frame shows.
+    const onNewImage = () => {
+      for (const id of attached.current.values()) ensureLabelmapFrame(id, vp.getCurrentImageIdIndex());
+      refresh();
+    };
+    const onSegRendered = (evt: Event) => {
+      if ((evt as CustomEvent<{ viewportId?: string }>).detail?.viewportId !== viewportId) return;
+      el.dataset.segRenders = String(Number(el.dataset.segRenders ?? '0') + 1);
+    };
+    el.addEventListener(Events.STACK_NEW_IMAGE, onNewImage);
+    // After onNewImage: a held labelmap sync runs once the new image is loaded, with its labelmap image rebuilt.
+    const releaseHold = holdLabelmapSync(el, viewportId);
     eventTarget.addEventListener(Events.IMAGE_LOAD_FAILED, onFailed);
+    labelmapEvents.addEventListener(SEGMENTATION_RENDERED, onSegRendered);
 
     vp.setStack(
       imageFrames.map((f) => f.imageId),
@@ -186,6 +232,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         enablePrefetch(el, Math.max(4, Math.min(40, Math.floor(fit / 2))));
         vp.render();
         refresh();
+        setStackKey(key);
         onLoaded(slot, { frames: imageFrames, modality: series?.modality ?? '' });
       },
       (err: unknown) => {
@@ -200,14 +247,19 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     resize.observe(el);
     return () => {
       disposed = true;
+      // Segmentation representations go before the viewport does (Cornerstone keeps them per viewport id).
+      detachAll.current();
+      setStackKey('');
       redrawAi.current = () => undefined;
       if (raf) cancelAnimationFrame(raf);
       resize.disconnect();
       el.removeEventListener(Events.IMAGE_RENDERED, onRendered);
       el.removeEventListener(Events.VOI_MODIFIED, refresh);
       el.removeEventListener(Events.CAMERA_MODIFIED, refresh);
-      el.removeEventListener(Events.STACK_NEW_IMAGE, refresh);
+      el.removeEventListener(Events.STACK_NEW_IMAGE, onNewImage);
+      releaseHold();
       eventTarget.removeEventListener(Events.IMAGE_LOAD_FAILED, onFailed);
+      labelmapEvents.removeEventListener(SEGMENTATION_RENDERED, onSegRendered);
       disablePrefetch(el);
       try {
         group.removeViewports(engine.id, viewportId);
@@ -216,6 +268,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
       }
       engine.disableElement(viewportId);
       delete el.dataset.rendered;
+      delete el.dataset.segRenders;
       onLoaded(slot, null);
     };
     // imageFrames is derived from `key` (series + instances).
@@ -224,7 +277,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
   // Result arrays (label maps, heatmaps) of the layers on this series, fetched by URL.
   useEffect(() => {
     let stale = false;
-    for (const layer of aiState.current.layers) {
+    // Every layer of the series, drawn or not yet (a negative finding's heatmap can be asked for later).
+    for (const layer of aiState.current.all) {
       if (layer.kind === 'detection') continue;
       const url = vigil.resultUrl(layer.resultId, layer.array.file);
       loadResultArray(url, layer.array).then(
@@ -242,13 +296,90 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
 
   useEffect(() => redrawAi.current(), [aiArrays, aiStyle, layerKeys]);
 
+  // Label maps as Cornerstone segmentations on this viewport, once its stack is set (GPU rendering).
+  useEffect(() => {
+    if (!gpu || stackKey !== key || frames.length === 0) return;
+    const ids = new Map<string, string>();
+    for (const layer of aiState.current.segLayers) ids.set(labelmapBase(layer), attachLabelmap(viewportId, layer, frames));
+    attached.current = ids;
+    const detach = () => {
+      for (const id of ids.values()) detachLabelmap(viewportId, id);
+      if (attached.current === ids) attached.current = new Map();
+      detachAll.current = () => undefined;
+    };
+    detachAll.current = detach;
+    element.current?.setAttribute('data-labelmaps', aiState.current.segLayers.map((l) => l.key).join(','));
+    setAttachTick((n) => n + 1);
+    return () => {
+      detach();
+      element.current?.setAttribute('data-labelmaps', '');
+    };
+  }, [gpu, stackKey, key, segKey, viewportId, frames]);
+
+  // Their voxels: the stored label map (the reviewed copy once edited), and their look.
+  useEffect(() => {
+    const keys: string[] = [];
+    for (const layer of aiState.current.segLayers) {
+      const id = attached.current.get(labelmapBase(layer));
+      const values = aiArrays.get(layer.key);
+      if (!id || !(values instanceof Uint8Array)) continue;
+      setLabelmapValues(id, values, layer.key.endsWith(':reviewed'));
+      keys.push(layer.key);
+    }
+    element.current?.setAttribute('data-labelmaps-filled', keys.join(','));
+  }, [aiArrays, attachTick, layerKeys]);
+  useEffect(() => {
+    for (const layer of aiState.current.segLayers) {
+      const id = attached.current.get(labelmapBase(layer));
+      if (id) styleLabelmap(viewportId, id, layer, aiStyle);
+    }
+  }, [aiStyle, attachTick, layerKeys, viewportId]);
+
   // Brush / eraser strokes on the label map of this pane's series.
   // The layer key gains ":reviewed" once the first edit is saved; the tool keeps working on it.
   const editLayer = aiEdit ? layers.find((l) => (l.key === aiEdit.layerKey || l.key === `${aiEdit.layerKey}:reviewed`) && l.kind === 'segmentation') : undefined;
+  const latestEditLayer = useRef(editLayer);
+  latestEditLayer.current = editLayer;
+  const latestOnEdited = useRef(onAiEdited);
+  latestOnEdited.current = onAiEdited;
+  const editBase = editLayer && isSegmentation(editLayer) ? labelmapBase(editLayer) : '';
+
+  // GPU: Cornerstone's BrushTool paints the segmentation; each finished stroke is read back and saved.
+  useEffect(() => {
+    const el = element.current;
+    const vp = stackViewport(viewportId);
+    const segmentationId = attached.current.get(editBase) ?? '';
+    if (!gpu || !aiEdit || !el || !vp || !segmentationId) return;
+    activateLabelmapEditing(viewportId, segmentationId, aiEdit.label);
+    // The brush radius is in image pixels; BrushTool wants millimetres (half a pixel more so the disc covers
+    // every pixel centre within the radius wherever inside the pixel the click lands).
+    const columnSpacing = vp.getImageData?.()?.spacing[0] ?? 1;
+    setLabelmapBrush(aiEdit.tool, (aiEdit.radius + 0.5) * columnSpacing);
+    // BrushTool reports each applied stroke with SEGMENTATION_DATA_MODIFIED: the displayed frame's labelmap is
+    // read back on the next animation frame (one save per stroke, however many events it sent).
+    let raf = 0;
+    const onModified = (evt: Event) => {
+      if ((evt as CustomEvent<{ segmentationId?: string }>).detail?.segmentationId !== segmentationId || raf) return;
+      raf = requestAnimationFrame(() => {
+        raf = 0;
+        const layer = latestEditLayer.current;
+        const edits = collectLabelmapEdits(segmentationId, [vp.getCurrentImageIdIndex()]);
+        if (!edits || !layer) return;
+        for (const slice of edits.slices) latestOnEdited.current?.(layer, slice, edits.values);
+      });
+    };
+    labelmapEvents.addEventListener(SEGMENTATION_DATA_MODIFIED, onModified);
+    return () => {
+      if (raf) cancelAnimationFrame(raf);
+      labelmapEvents.removeEventListener(SEGMENTATION_DATA_MODIFIED, onModified);
+      setLabelmapBrush(null);
+    };
+  }, [gpu, aiEdit, editBase, attachTick, viewportId]);
+  const canvasEditing = Boolean(editLayer) && !gpu;
   const stroke = useRef<{ layer: OverlayLayer; slice: number; values: Uint8Array; changed: number } | null>(null);
   const paintAt = (e: React.PointerEvent<HTMLCanvasElement>, start: boolean) => {
     const canvas = aiCanvas.current;
-    if (!aiEdit || !editLayer || editLayer.kind !== 'segmentation' || !canvas?.dataset.transform) return;
+    if (!canvasEditing || !aiEdit || !editLayer || editLayer.kind !== 'segmentation' || !canvas?.dataset.transform) return;
     let current = stroke.current;
     if (start) {
       const slice = editLayer.inputSopInstanceUids.indexOf(canvas.dataset.sop ?? '');
@@ -321,13 +452,13 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
       />
       <canvas
         ref={aiCanvas}
-        className={editLayer ? 'ai-overlay-canvas editing' : 'ai-overlay-canvas'}
+        className={canvasEditing ? 'ai-overlay-canvas editing' : 'ai-overlay-canvas'}
         data-testid="ai-overlay-canvas"
         data-slot={slot}
         data-editing={Boolean(editLayer)}
         aria-hidden="true"
         onPointerDown={(e) => {
-          if (!editLayer || e.button !== 0) return;
+          if (!canvasEditing || e.button !== 0) return;
           e.currentTarget.setPointerCapture(e.pointerId);
           paintAt(e, true);
         }}
@@ -338,7 +469,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         onPointerCancel={endStroke}
         onWheel={(e) => {
           const vp = stackViewport(viewportId);
-          if (editLayer && vp) scrollBy(vp, Math.sign(e.deltaY));
+          if (canvasEditing && vp) scrollBy(vp, Math.sign(e.deltaY));
         }}
       />
       {!series && <div className="viewport-empty">{t('viewer.noSeries')}</div>}
@@ -372,7 +503,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
           </div>
           <div className="ov ov-br">
             <div data-testid="overlay-wl">{`W ${fmt(overlay.width)} L ${fmt(overlay.center)}`}</div>
-            <div data-testid="overlay-zoom">{`Zoom ${overlay.zoom.toFixed(2)}×`}</div>
+            <div data-testid="overlay-zoom">{`Zoom ${fmt(overlay.zoom, 2)}×`}</div>
             <div className="ov-dim">{rendering === 'gpu' ? t('viewer.rendering.gpu') : t('viewer.rendering.cpu')}</div>
           </div>
           {overlay.markers && (

@@ -1,5 +1,7 @@
 /** Measurement annotations (length, angle, rectangle/ellipse ROI) as text for the side panel. */
 import { annotation } from '@cornerstonejs/tools';
+import { t } from '../i18n/strings';
+import { isCalibratedByImagerPixelSpacing } from './cornerstone/init-cornerstone';
 
 export interface MeasurementRow {
   readonly uid: string;
@@ -39,6 +41,7 @@ export function describeStats(tool: string, stats: Stats, spacingNote = ''): str
   }
 }
 
+/** `spacingNoteFor` may add a note per image; images calibrated only by ImagerPixelSpacing are always labelled so. */
 export function listMeasurements(spacingNoteFor: (imageId: string) => string): MeasurementRow[] {
   const all = annotation.state.getAllAnnotations();
   const rows: MeasurementRow[] = [];
@@ -49,7 +52,7 @@ export function listMeasurements(spacingNoteFor: (imageId: string) => string): M
     const stats = Object.values(cached)[0];
     if (!stats) continue;
     const imageId = a.metadata?.referencedImageId ?? '';
-    rows.push({ uid: a.annotationUID ?? '', tool: TOOL_LABEL[tool] ?? tool, imageId, text: describeStats(tool, stats, spacingNoteFor(imageId)) });
+    rows.push({ uid: a.annotationUID ?? '', tool: TOOL_LABEL[tool] ?? tool, imageId, text: describeStats(tool, stats, isCalibratedByImagerPixelSpacing(imageId) ? t('viewer.imagerSpacing') : spacingNoteFor(imageId)) });
   }
   return rows;
 }

@@ -8,7 +8,7 @@ import type { Page } from 'playwright-core';
 import { type RunningBridge, sharedData } from './vigil-bridge';
 
 // Browser globals used inside page.evaluate callbacks (tests compile without the DOM lib).
-declare const window: { location: { hash: string } };
+declare const window: { location: { hash: string }; __vigilImageToCanvas?: (slot: number, col: number, row: number) => [number, number] | null };
 declare const document: { querySelector(selector: string): BrowserElement | null; body: { textContent: string | null } };
 interface BrowserElement {
   dataset: Record<string, string | undefined>;
@@ -139,4 +139,76 @@ export async function viewportBox(page: Page, slot = 0): Promise<{ x: number; y:
 export async function hoverViewport(page: Page, slot = 0): Promise<void> {
   const b = await viewportBox(page, slot);
   await page.mouse.move(b.x + b.width / 2, b.y + b.height / 2);
+}
+
+/** Canvas CSS position (relative to the viewport) of an image pixel centre, from Cornerstone's geometry (ViewerPage's test hook). */
+export async function imageToCanvas(page: Page, slot: number, col: number, row: number): Promise<{ x: number; y: number }> {
+  const p = await page.evaluate(([s, c, r]) => window.__vigilImageToCanvas?.(s!, c!, r!) ?? null, [slot, col, row]);
+  if (!p) throw new Error('the viewer has no displayed image in that slot (or no __vigilImageToCanvas hook)');
+  return { x: p[0], y: p[1] };
+}
+
+/** Page position (for the mouse) of an image pixel centre in a slot. */
+export async function imageToPage(page: Page, slot: number, col: number, row: number): Promise<{ x: number; y: number }> {
+  const p = await imageToCanvas(page, slot, col, row);
+  const b = await viewportBox(page, slot);
+  return { x: b.x + p.x, y: b.y + p.y };
+}
+
+export interface BrightRegion {
+  /** Centroid, CSS px relative to the viewport. */
+  readonly x: number;
+  readonly y: number;
+  /** Canvas pixels at or above the threshold. */
+  readonly count: number;
+}
+
+/** Centroid of the canvas pixels whose grey value ((R+G+B)/3) is at least `threshold`. */
+export async function brightRegion(page: Page, slot = 0, threshold = 200): Promise<BrightRegion> {
+  return page.$eval(
+    `${pane(slot)} [data-testid="viewport"]`,
+    (el, t) => {
+      const canvas = el.querySelector('canvas');
+      const ctx = canvas?.getContext('2d');
+      if (!canvas || !ctx) throw new Error('no 2d canvas in the viewport');
+      const { width, height } = canvas;
+      const data = ctx.getImageData(0, 0, width, height).data;
+      let sx = 0;
+      let sy = 0;
+      let count = 0;
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const i = (y * width + x) * 4;
+          if ((data[i]! + data[i + 1]! + data[i + 2]!) / 3 >= t) {
+            sx += x + 0.5;
+            sy += y + 0.5;
+            count++;
+          }
+        }
+      }
+      const ratio = width / (canvas.clientWidth || width);
+      return { x: count ? sx / count / ratio : NaN, y: count ? sy / count / ratio : NaN, count };
+    },
+    threshold,
+  );
+}
+
+/** Mean grey value (0–255) of the canvas in a 5×5 block around a CSS point relative to the viewport. */
+export async function greyAt(page: Page, slot: number, at: { x: number; y: number }): Promise<number> {
+  return page.$eval(
+    `${pane(slot)} [data-testid="viewport"]`,
+    (el, p) => {
+      const canvas = el.querySelector('canvas');
+      const ctx = canvas?.getContext('2d');
+      if (!canvas || !ctx) throw new Error('no 2d canvas in the viewport');
+      const ratio = canvas.width / (canvas.clientWidth || canvas.width);
+      const cx = Math.round(p.x * ratio);
+      const cy = Math.round(p.y * ratio);
+      const data = ctx.getImageData(cx - 2, cy - 2, 5, 5).data;
+      let sum = 0;
+      for (let i = 0; i < data.length; i += 4) sum += (data[i]! + data[i + 1]! + data[i + 2]!) / 3;
+      return sum / 25;
+    },
+    at,
+  );
 }

@@ -119,12 +119,15 @@ export interface VigilSession {
   close(): Promise<void>;
 }
 
-/** Bridge + Chromium + the study browser loaded and ready. */
-export async function openVigil(options: { dataDir?: string; viewport?: { width: number; height: number } } = {}): Promise<VigilSession> {
+/**
+ * Bridge + Chromium + the study browser loaded and ready.
+ * `chromiumArgs` are added to the usual headless flags (e.g. `--disable-software-rasterizer`: no WebGL at all).
+ */
+export async function openVigil(options: { dataDir?: string; viewport?: { width: number; height: number }; chromiumArgs?: string[] } = {}): Promise<VigilSession> {
   const bridge = await startBridgeProcess({ dataDir: options.dataDir });
   let browser: Browser | undefined;
   try {
-    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: [...CHROMIUM_ARGS, ...(options.chromiumArgs ?? [])] });
     const context = await browser.newContext({ viewport: options.viewport ?? { width: 1440, height: 860 }, deviceScaleFactor: 1 });
     const page = await context.newPage();
     const pageErrors: string[] = [];

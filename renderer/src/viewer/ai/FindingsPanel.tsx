@@ -9,7 +9,8 @@ import type { AnalysisResult, Finding, ModelInfo, Review, ReviewDecision } from 
 import { useAppServices } from '../../app-context';
 import { t } from '../../i18n/strings';
 import type { LabelEditTool } from '../ViewportPane';
-import { heatLegendGradient, labelVolumeMl, type OverlayLayer, type OverlayStyle, voxelVolumeMl } from './overlay-model';
+import { formatMl, formatScore } from './finding-format';
+import { effectiveLabelStyle, heatLegendGradient, labelKey, type LabelStyle, labelVolumeMl, type OverlayLayer, type OverlayStyle, voxelVolumeMl } from './overlay-model';
 import { QueuePanel } from './QueuePanel';
 import type { StudyAnalysis } from './use-analysis';
 
@@ -24,8 +25,6 @@ interface Props {
   readonly labelEdit: LabelEditTool | null;
   readonly onLabelEdit: (next: LabelEditTool | null) => void;
 }
-
-const fmtScore = (n: number) => (Math.abs(n) < 0.001 && n !== 0 ? n.toExponential(1) : n.toFixed(3));
 
 function reviewText(r: Review): string {
   const decision = r.decision === 'corrected' ? t('findings.decision.corrected', { label: r.correctedLabel ?? '' }) : t(`findings.decision.${r.decision}`);
@@ -75,7 +74,20 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
   };
 
   const hasHeatmap = layers.some((l) => l.kind === 'heatmap');
+  const negativeHeatmaps = layers.filter((l) => l.kind === 'heatmap' && !l.positive).length;
   const hasSeg = layers.some((l) => l.kind === 'segmentation');
+  /** One label's fill / opacity override, merged into the style. */
+  const setLabelStyle = (key: string, change: LabelStyle) => {
+    const next = new Map(style.labelStyles ?? []);
+    next.set(key, { ...next.get(key), ...change });
+    onStyle({ ...style, labelStyles: next });
+  };
+  /** The overlay-wide fill / outline switch applies to every label (per-label fill choices are reset). */
+  const setFillAll = (fill: boolean) => {
+    const next = new Map<string, LabelStyle>();
+    for (const [k, v] of style.labelStyles ?? []) if (v.opacity !== undefined) next.set(k, { opacity: v.opacity });
+    onStyle({ ...style, fill, labelStyles: next });
+  };
 
   return (
     <aside className="findings-panel" data-testid="findings-panel">
@@ -151,14 +163,25 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
           {hasSeg && (
             <div className="seg-mode">
               <label>
-                <input type="radio" name="seg-mode" data-testid="overlay-fill" checked={style.fill} onChange={() => onStyle({ ...style, fill: true })} />
+                <input type="radio" name="seg-mode" data-testid="overlay-fill" checked={style.fill} onChange={() => setFillAll(true)} />
                 {t('overlay.fill')}
               </label>
               <label>
-                <input type="radio" name="seg-mode" data-testid="overlay-outline" checked={!style.fill} onChange={() => onStyle({ ...style, fill: false })} />
+                <input type="radio" name="seg-mode" data-testid="overlay-outline" checked={!style.fill} onChange={() => setFillAll(false)} />
                 {t('overlay.outline')}
               </label>
             </div>
+          )}
+          {negativeHeatmaps > 0 && (
+            <label className="toggle" title={style.showNegativeHeatmaps ? undefined : t('overlay.negativeHeatmapsHidden', { count: negativeHeatmaps })}>
+              <input
+                type="checkbox"
+                data-testid="overlay-negative-heatmaps"
+                checked={style.showNegativeHeatmaps === true}
+                onChange={(e) => onStyle({ ...style, showNegativeHeatmaps: e.currentTarget.checked })}
+              />
+              <span>{t('overlay.negativeHeatmaps')}</span>
+            </label>
           )}
           {hasHeatmap && (
             <div className="heat-legend" data-testid="heatmap-legend">
@@ -199,49 +222,86 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                     const rev = reviewOf(r.resultId, f.label);
                     const seg = labels.find((l) => l.name === f.label);
                     const alternatives = [...new Set([...r.findings.map((x) => x.label), ...labels.map((l) => l.name)])].filter((l) => l !== f.label);
-                    const hiddenKey = seg ? `${r.resultId}:${seg.index}` : '';
+                    const hiddenKey = seg ? labelKey(r.resultId, seg.index) : '';
+                    const look = seg ? effectiveLabelStyle(style, r.resultId, seg.index) : null;
+                    // A measurement (e.g. an anatomical structure) has a volume, not a positive/negative call.
+                    const measurement = f.measurement === true;
+                    const volumeMl = f.volumeMl ?? seg?.ml ?? null;
+                    const call = measurement ? 'measurement' : f.positive && !f.normal ? 'positive' : 'negative';
                     return (
                       <li
                         key={f.label}
-                        className={`finding ${f.positive && !f.normal ? 'positive' : 'negative'}${rev ? ` reviewed ${rev.decision}` : ''}`}
+                        className={`finding ${call}${rev ? ` reviewed ${rev.decision}` : ''}`}
                         data-testid="finding-item"
                         data-label={f.label}
                         data-positive={f.positive}
+                        data-measurement={measurement}
                         data-result-id={r.resultId}
                         data-review={rev?.decision ?? ''}
                       >
                         <button type="button" className="finding-main" data-testid="finding-jump" title={t('findings.jumpTitle')} onClick={() => onJump(r, f)}>
                           {seg && <span className="label-swatch" style={{ background: `rgb(${seg.color.join(',')})` }} />}
                           <span className="finding-label">{f.label}</span>
-                          <span className={f.positive && !f.normal ? 'finding-flag positive' : 'finding-flag'}>{f.positive ? t('findings.positive') : t('findings.negative')}</span>
+                          {measurement ? (
+                            <span className="finding-flag measurement">{t('findings.measurement')}</span>
+                          ) : (
+                            <span className={call === 'positive' ? 'finding-flag positive' : 'finding-flag'}>{f.positive ? t('findings.positive') : t('findings.negative')}</span>
+                          )}
                         </button>
                         <div className="finding-numbers">
-                          <span>{t('findings.score', { score: fmtScore(f.score) })}</span>
-                          {f.threshold !== undefined && <span>{t('findings.threshold', { threshold: f.threshold })}</span>}
-                          {seg && seg.ml !== null && <span data-testid="label-volume">{t('findings.volume', { ml: seg.ml.toFixed(1) })}</span>}
+                          {!measurement && <span data-testid="finding-score">{t('findings.score', { score: formatScore(f.score) })}</span>}
+                          {!measurement && f.threshold !== undefined && <span data-testid="finding-threshold">{t('findings.threshold', { threshold: formatScore(f.threshold) })}</span>}
+                          {!measurement && f.minVolumeMl !== undefined && (
+                            <span data-testid="finding-threshold">{t('findings.minVolume', { ml: formatMl(f.minVolumeMl) })}</span>
+                          )}
+                          {volumeMl !== null && <span data-testid="label-volume">{t('findings.volume', { ml: formatMl(volumeMl) })}</span>}
+                          {volumeMl === null && f.voxels !== undefined && <span data-testid="label-voxels">{t('findings.voxels', { count: f.voxels })}</span>}
                           {seg && ml !== null && segLayer?.kind === 'segmentation' && segLayer.originalLabels && (
                             <span data-testid="label-volume-reviewed">
                               {t('seg.reviewedVolume', {
-                                ml: ((segLayer.labels.find((l) => l.index === seg.index)?.voxels ?? 0) * ml).toFixed(1),
-                                model: (seg.ml ?? 0).toFixed(1),
+                                ml: formatMl((segLayer.labels.find((l) => l.index === seg.index)?.voxels ?? 0) * ml),
+                                model: formatMl(volumeMl ?? 0),
                               })}
                             </span>
                           )}
-                          {seg && (
-                            <label className="label-visibility">
+                          {seg && look && (
+                            <span className="label-controls" data-testid="label-controls">
+                              <label className="label-visibility" title={t('overlay.labelVisible', { label: f.label })}>
+                                <input
+                                  type="checkbox"
+                                  data-testid="label-visibility"
+                                  aria-label={t('overlay.labelVisible', { label: f.label })}
+                                  checked={look.visible}
+                                  onChange={(e) => {
+                                    const next = new Set(style.hiddenLabels);
+                                    if (e.currentTarget.checked) next.delete(hiddenKey);
+                                    else next.add(hiddenKey);
+                                    onStyle({ ...style, hiddenLabels: next });
+                                  }}
+                                />
+                              </label>
+                              <label className="label-outline" title={t('overlay.labelOutline', { label: f.label })}>
+                                <input
+                                  type="checkbox"
+                                  data-testid="label-outline"
+                                  aria-label={t('overlay.labelOutline', { label: f.label })}
+                                  checked={!look.fill}
+                                  onChange={(e) => setLabelStyle(hiddenKey, { fill: !e.currentTarget.checked })}
+                                />
+                                <span>{t('overlay.outlineShort')}</span>
+                              </label>
                               <input
-                                type="checkbox"
-                                data-testid="label-visibility"
-                                aria-label={t('overlay.labelVisible', { label: f.label })}
-                                checked={!style.hiddenLabels.has(hiddenKey)}
-                                onChange={(e) => {
-                                  const next = new Set(style.hiddenLabels);
-                                  if (e.currentTarget.checked) next.delete(hiddenKey);
-                                  else next.add(hiddenKey);
-                                  onStyle({ ...style, hiddenLabels: next });
-                                }}
+                                type="range"
+                                min={0}
+                                max={100}
+                                className="label-opacity"
+                                data-testid="label-opacity"
+                                aria-label={t('overlay.labelOpacity', { label: f.label })}
+                                title={t('overlay.labelOpacity', { label: f.label })}
+                                value={Math.round((style.labelStyles?.get(hiddenKey)?.opacity ?? 1) * 100)}
+                                onChange={(e) => setLabelStyle(hiddenKey, { opacity: Number(e.currentTarget.value) / 100 })}
                               />
-                            </label>
+                            </span>
                           )}
                         </div>
                         {r.status === 'done' && (
@@ -274,7 +334,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                         {rev && (
                           <div className="finding-review" data-testid="finding-review">
                             {reviewText(rev)}
-                            <span className="finding-original">{t('findings.original', { label: f.label, score: fmtScore(f.score) })}</span>
+                            <span className="finding-original">{t('findings.original', { label: f.label, score: formatScore(f.score) })}</span>
                           </div>
                         )}
                       </li>

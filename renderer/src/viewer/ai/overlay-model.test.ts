@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../../../contract/ipc-contract';
-import { findingTarget, heatColor, labelVolumeMl, overlayLayers, slicePixels, strongestSlice, voxelVolumeMl } from './overlay-model';
+import { effectiveLabelStyle, findingTarget, heatColor, labelVolumeMl, layerShown, type OverlayStyle, overlayLayers, slicePixels, strongestSlice, voxelVolumeMl } from './overlay-model';
 
 const result = (outputs: Record<string, unknown>[], extra: Partial<AnalysisResult> = {}): AnalysisResult => ({
   resultId: 4,
@@ -58,5 +58,35 @@ describe('overlay model', () => {
     expect(slicePixels(layer, all2, 0, { visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set(['4:2']) })).toBeNull();
     expect(heatColor(0)).toEqual([0, 0, 128]);
     expect(heatColor(0.5)).toEqual([128, 255, 128]);
+  });
+
+  it('shows heatmaps of positive findings by default and those of negative findings only on request', () => {
+    const map = { file: 'h.f32.gz', dtype: 'float32', shape: [1, 2, 2], sourceToPatient: null };
+    const heat = (findings: AnalysisResult['findings'], resultId: number) => overlayLayers([result([{ kind: 'heatmap', tensor: 'cam', label: 'pneumonia', map }], { findings, resultId })])[0]!;
+    const positive = heat([{ label: 'normal', score: 0.1, positive: false, normal: true }, { label: 'pneumonia', score: 0.9, positive: true }], 1);
+    const negative = heat([{ label: 'normal', score: 0.9, positive: true, normal: true }, { label: 'pneumonia', score: 0.1, positive: false }], 2);
+    // No finding carries the map's label: any positive finding that is not "normal" counts.
+    const unlabelled = heat([{ label: 'nodule', score: 0.8, positive: true }], 3);
+    const style: OverlayStyle = { visible: true, opacity: 1, fill: true, hiddenLabels: new Set() };
+    expect([positive, negative, unlabelled].map((l) => layerShown(l, style))).toEqual([true, false, true]);
+    expect([positive, negative, unlabelled].map((l) => layerShown(l, { ...style, showNegativeHeatmaps: true }))).toEqual([true, true, true]);
+  });
+
+  it('applies per-label fill and opacity on top of the overlay-wide setting', () => {
+    const labels = [
+      { index: 1, name: 'a', color: [255, 0, 0], voxels: 4 },
+      { index: 2, name: 'b', color: [0, 0, 255], voxels: 5 },
+    ];
+    const layer = overlayLayers([result([{ kind: 'segmentation', tensor: 'seg', labels, mask: { file: 'f', dtype: 'uint8', shape: [1, 3, 6], sourceToPatient: null } }])])[0]!;
+    // Left 3×3 block label 1, right 3×3 block label 2: (1, 1) and (1, 4) are interior pixels.
+    const values = Uint8Array.from([1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2, 1, 1, 1, 2, 2, 2]);
+    const style: OverlayStyle = { visible: true, opacity: 0.8, fill: true, hiddenLabels: new Set(), labelStyles: new Map([['4:2', { fill: false }], ['4:1', { opacity: 0.5 }]]) };
+    expect(effectiveLabelStyle(style, 4, 1)).toEqual({ visible: true, fill: true, opacity: 0.4 });
+    expect(effectiveLabelStyle(style, 4, 2)).toEqual({ visible: true, fill: false, opacity: 0.8 });
+    const px = slicePixels(layer, values, 0, style)!;
+    const at = (r: number, c: number) => [...px.slice((r * 6 + c) * 4, (r * 6 + c) * 4 + 4)];
+    expect(at(1, 1)).toEqual([255, 0, 0, 102]); // filled at 0.8 × 0.5
+    expect(at(1, 4)).toEqual([0, 0, 0, 0]); // label 2 outline only: interior empty
+    expect(at(0, 4)).toEqual([0, 0, 255, 204]); // its edge drawn
   });
 });

@@ -47,7 +47,13 @@ interface LayerBase {
 }
 
 export type OverlayLayer =
-  | (LayerBase & { readonly kind: 'heatmap'; readonly label: string; readonly array: ArrayRef })
+  | (LayerBase & {
+      readonly kind: 'heatmap';
+      readonly label: string;
+      readonly array: ArrayRef;
+      /** The finding the map explains is positive (shown by default; negatives only on request). */
+      readonly positive: boolean;
+    })
   | (LayerBase & {
       readonly kind: 'segmentation';
       readonly labels: readonly SegLabel[];
@@ -84,7 +90,10 @@ export function overlayLayers(results: readonly AnalysisResult[], maskEdits: rea
     for (const o of r.outputs) {
       const tensor = String(o.tensor ?? '');
       const key = `${r.resultId}:${tensor}`;
-      if (o.kind === 'heatmap' && isArrayRef(o.map)) layers.push({ ...base, key, kind: 'heatmap', label: String(o.label ?? tensor), array: o.map });
+      if (o.kind === 'heatmap' && isArrayRef(o.map)) {
+        const label = String(o.label ?? tensor);
+        layers.push({ ...base, key, kind: 'heatmap', label, array: o.map, positive: heatmapPositive(r, label) });
+      }
       else if (o.kind === 'segmentation' && isArrayRef(o.mask) && Array.isArray(o.labels)) {
         const mask = o.mask;
         const edit = maskEdits.find((e) => e.resultId === r.resultId && e.file === mask.file);
@@ -106,6 +115,17 @@ export function overlayLayers(results: readonly AnalysisResult[], maskEdits: rea
     }
   }
   return layers;
+}
+
+/**
+ * Whether a heatmap explains a positive finding: the finding with the map's
+ * label when the model reports one, else any positive finding that is not a
+ * "nothing found" label.
+ */
+export function heatmapPositive(result: Pick<AnalysisResult, 'findings'>, label: string): boolean {
+  const own = result.findings.find((f) => f.label === label);
+  if (own) return own.positive && !own.normal;
+  return result.findings.some((f) => f.positive && !f.normal);
 }
 
 /** Volume of one source voxel in mL from the index → patient affine (row-major 4×4, mm); null without geometry. */
@@ -201,6 +221,14 @@ export function heatLegendGradient(): string {
   return `linear-gradient(to right, ${stops.join(', ')})`;
 }
 
+/** Per-label overrides of a segmentation label's look (key `<resultId>:<labelIndex>`). */
+export interface LabelStyle {
+  /** Filled (true) or outline only (false); absent: the overlay-wide setting. */
+  readonly fill?: boolean;
+  /** 0..1, multiplied with the overlay-wide opacity; absent: 1. */
+  readonly opacity?: number;
+}
+
 export interface OverlayStyle {
   readonly visible: boolean;
   /** 0..1 */
@@ -208,6 +236,26 @@ export interface OverlayStyle {
   readonly fill: boolean;
   /** `<resultId>:<labelIndex>` of hidden segmentation labels. */
   readonly hiddenLabels: ReadonlySet<string>;
+  /** Per-label fill / opacity overrides. */
+  readonly labelStyles?: ReadonlyMap<string, LabelStyle>;
+  /** Heatmaps of negative findings are drawn too (by default only positive findings' heatmaps are). */
+  readonly showNegativeHeatmaps?: boolean;
+}
+
+export function labelKey(resultId: number, index: number): string {
+  return `${resultId}:${index}`;
+}
+
+/** The effective look of one segmentation label: visible, filled or outlined, fill opacity 0..1. */
+export function effectiveLabelStyle(style: OverlayStyle, resultId: number, index: number): { visible: boolean; fill: boolean; opacity: number } {
+  const key = labelKey(resultId, index);
+  const own = style.labelStyles?.get(key);
+  return { visible: !style.hiddenLabels.has(key), fill: own?.fill ?? style.fill, opacity: style.opacity * (own?.opacity ?? 1) };
+}
+
+/** Whether a layer is drawn under a style (heatmaps of negative findings only when asked for). */
+export function layerShown(layer: OverlayLayer, style: OverlayStyle): boolean {
+  return layer.kind !== 'heatmap' || layer.positive || style.showNegativeHeatmaps === true;
 }
 
 /**
@@ -237,22 +285,25 @@ export function slicePixels(layer: OverlayLayer, values: ArrayLike<number>, slic
     }
     return any ? out : null;
   }
-  const colors = new Map<number, Rgb>();
-  for (const l of layer.labels) if (l.index !== 0 && !style.hiddenLabels.has(`${layer.resultId}:${l.index}`)) colors.set(l.index, l.color);
+  const looks = new Map<number, { color: Rgb; fill: boolean; alpha: number }>();
+  for (const l of layer.labels) {
+    const look = effectiveLabelStyle(style, layer.resultId, l.index);
+    if (l.index !== 0 && look.visible) looks.set(l.index, { color: l.color, fill: look.fill, alpha: Math.round(look.opacity * 255) });
+  }
   for (let y = 0; y < rows; y++) {
     for (let x = 0; x < cols; x++) {
       const i = y * cols + x;
       const v = values[start + i]!;
-      const color = colors.get(v);
-      if (!color) continue;
+      const look = looks.get(v);
+      if (!look) continue;
       const edge =
         x === 0 || y === 0 || x === cols - 1 || y === rows - 1 || values[start + i - 1] !== v || values[start + i + 1] !== v || values[start + i - cols] !== v || values[start + i + cols] !== v;
-      if (!style.fill && !edge) continue;
+      if (!look.fill && !edge) continue;
       const o = i * 4;
-      out[o] = color[0];
-      out[o + 1] = color[1];
-      out[o + 2] = color[2];
-      out[o + 3] = edge ? Math.max(alpha, 200) : alpha;
+      out[o] = look.color[0];
+      out[o + 1] = look.color[1];
+      out[o + 2] = look.color[2];
+      out[o + 3] = edge ? Math.max(look.alpha, 200) : look.alpha;
       any = true;
     }
   }

@@ -20,6 +20,7 @@ import {
 import { init as initLoader, wadouri } from '@cornerstonejs/dicom-image-loader';
 import {
   AngleTool,
+  BrushTool,
   EllipticalROITool,
   LengthTool,
   PanTool,
@@ -108,10 +109,36 @@ interface PlaneModule {
 
 const positive = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n > 0;
 
+/** Images whose only calibration is ImagerPixelSpacing (at the detector), e.g. CR/DX without PixelSpacing. */
+const imagerCalibrated = new Set<string>();
+
+/** Whether measurements on this image are in mm at the detector (ImagerPixelSpacing), to be labelled as such. */
+export function isCalibratedByImagerPixelSpacing(imageId: string): boolean {
+  return imagerCalibrated.has(imageId);
+}
+
+/** ImagerPixelSpacing (0018,1164) as [row, column] mm, from the parsed file (dataset or naturalized metadata). */
+function imagerPixelSpacing(imageId: string): [number, number] | null {
+  let raw: unknown;
+  try {
+    const { url } = wadouri.parseImageId(imageId);
+    if (wadouri.dataSetCacheManager.isLoaded(url)) raw = wadouri.dataSetCacheManager.get(url)?.string('x00181164');
+  } catch {
+    /* not a wadouri image id */
+  }
+  if (raw === undefined) raw = (metaData.get('instance', imageId) as { ImagerPixelSpacing?: unknown } | undefined)?.ImagerPixelSpacing;
+  const values = (Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split('\\') : []).map(Number);
+  const [row, column] = values;
+  return positive(row) && positive(column) ? [row!, column!] : null;
+}
+
 /**
- * Files with a zero or garbage PixelSpacing (e.g. "0\\0") would give the
- * camera a degenerate scale (blank image, NaN zoom): treat them as having no
- * spacing (1 px = 1 unit, flagged as default values so measurements say px).
+ * The image plane as measurements and the camera need it:
+ * - no usable PixelSpacing but an ImagerPixelSpacing (projection radiographs):
+ *   calibrate with it (mm at the detector; measurements say so);
+ * - a zero or garbage PixelSpacing (e.g. "0\\0") would give the camera a
+ *   degenerate scale (blank image, NaN zoom): treat it as no spacing (1 px =
+ *   1 unit, flagged as default values so measurements say px).
  */
 function installPlaneSanitizer(): void {
   let inside = false;
@@ -120,7 +147,16 @@ function installPlaneSanitizer(): void {
     inside = true;
     try {
       const plane = metaData.get(type, ...(query as [string])) as PlaneModule | undefined;
-      if (!plane || (positive(plane.rowPixelSpacing) && positive(plane.columnPixelSpacing))) return plane;
+      if (!plane) return plane;
+      const valid = positive(plane.rowPixelSpacing) && positive(plane.columnPixelSpacing);
+      if (valid && !plane.usingDefaultValues) return plane;
+      const imageId = typeof query[0] === 'string' ? query[0] : '';
+      const imager = imageId ? imagerPixelSpacing(imageId) : null;
+      if (imager) {
+        imagerCalibrated.add(imageId);
+        return { ...plane, rowPixelSpacing: imager[0], columnPixelSpacing: imager[1], pixelSpacing: imager, usingDefaultValues: false };
+      }
+      if (valid) return plane;
       return { ...plane, rowPixelSpacing: 1, columnPixelSpacing: 1, pixelSpacing: [1, 1], usingDefaultValues: true };
     } finally {
       inside = false;
@@ -173,7 +209,7 @@ async function doInit(): Promise<CornerstoneInitResult> {
   installPlaneSanitizer();
   installDatasetTrimmer();
   initTools();
-  for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, PlanarRotateTool, LengthTool, AngleTool, RectangleROITool, EllipticalROITool]) {
+  for (const tool of [WindowLevelTool, PanTool, ZoomTool, StackScrollTool, PlanarRotateTool, LengthTool, AngleTool, RectangleROITool, EllipticalROITool, BrushTool]) {
     addTool(tool);
   }
   cache.setMaxCacheSize(cacheSizeBytes());

@@ -5,6 +5,7 @@
 import { Enums as CoreEnums, RenderingEngine, type StackViewport, type Types, getRenderingEngine, metaData } from '@cornerstonejs/core';
 import {
   AngleTool,
+  BrushTool,
   EllipticalROITool,
   Enums as ToolEnums,
   LengthTool,
@@ -19,12 +20,13 @@ import {
 import type { InstanceSummary } from '../../../../contract/ipc-contract';
 import { type WindowPreset, windowToRange } from '../presets';
 import { nonImageKind } from '../series-kind';
+import { createRenderingEngine } from './rendering-engine';
 
 export const ENGINE_ID = 'vigil-viewer';
 export const TOOL_GROUP_ID = 'vigil-stack';
 
 export function viewerEngine(): RenderingEngine {
-  return (getRenderingEngine(ENGINE_ID) as RenderingEngine | undefined) ?? new RenderingEngine(ENGINE_ID);
+  return (getRenderingEngine(ENGINE_ID) as RenderingEngine | undefined) ?? createRenderingEngine(ENGINE_ID);
 }
 
 export function stackViewport(viewportId: string): StackViewport | null {
@@ -78,16 +80,24 @@ export function viewerToolGroup(): NonNullable<ReturnType<typeof ToolGroupManage
   if (existing) return existing;
   const group = ToolGroupManager.createToolGroup(TOOL_GROUP_ID);
   if (!group) throw new Error('could not create the viewer tool group');
-  for (const name of [WindowLevelTool.toolName, PanTool.toolName, ZoomTool.toolName, StackScrollTool.toolName, ...MEASUREMENT_TOOLS]) group.addTool(name);
+  for (const name of [WindowLevelTool.toolName, PanTool.toolName, ZoomTool.toolName, StackScrollTool.toolName, ...MEASUREMENT_TOOLS, BrushTool.toolName]) group.addTool(name);
   group.setToolActive(StackScrollTool.toolName, { bindings: [{ mouseButton: ToolEnums.MouseBindings.Wheel }] });
   setLeftTool('wl');
   return group;
 }
 
+let leftTool: LeftTool = 'wl';
+let brushOn = false;
+
 /** Binds the left button to a tool; right stays zoom, middle stays pan; measurements stay visible. */
 export function setLeftTool(tool: LeftTool): void {
+  leftTool = tool;
   const group = ToolGroupManager.getToolGroup(TOOL_GROUP_ID);
   if (!group) return;
+  if (brushOn) {
+    // The label-map brush holds the left button until it is turned off.
+    return;
+  }
   const primary = ToolEnums.MouseBindings.Primary;
   const secondary = ToolEnums.MouseBindings.Secondary;
   const auxiliary = ToolEnums.MouseBindings.Auxiliary;
@@ -104,6 +114,36 @@ export function setLeftTool(tool: LeftTool): void {
     else if (MEASUREMENT_TOOLS.includes(name)) group.setToolPassive(name);
     else group.setToolDisabled(name);
   }
+}
+
+/**
+ * Cornerstone's BrushTool on the left button, painting (brush) or erasing
+ * (eraser) a circle of `radiusMm` in the active segmentation; null gives the
+ * left button back to the chosen left tool.
+ */
+export function setLabelmapBrush(mode: 'brush' | 'eraser' | null, radiusMm = 1): void {
+  const group = ToolGroupManager.getToolGroup(TOOL_GROUP_ID);
+  if (!group) return;
+  if (mode === null) {
+    if (!brushOn) return;
+    brushOn = false;
+    group.setToolDisabled(BrushTool.toolName);
+    setLeftTool(leftTool);
+    return;
+  }
+  brushOn = true;
+  group.setToolConfiguration(BrushTool.toolName, { activeStrategy: mode === 'eraser' ? 'ERASE_INSIDE_CIRCLE' : 'FILL_INSIDE_CIRCLE' });
+  toolUtilities.segmentation.setBrushSizeForToolGroup(TOOL_GROUP_ID, radiusMm);
+  const primary = ToolEnums.MouseBindings.Primary;
+  for (const name of [WindowLevelTool.toolName, ...MEASUREMENT_TOOLS]) {
+    if (MEASUREMENT_TOOLS.includes(name)) group.setToolPassive(name);
+    else group.setToolDisabled(name);
+  }
+  for (const name of [PanTool.toolName, ZoomTool.toolName]) {
+    // Pan and zoom keep their own buttons; only a left binding is taken away.
+    if (name === LEFT_TOOL_NAMES[leftTool]) group.setToolActive(name, { bindings: [{ mouseButton: name === PanTool.toolName ? ToolEnums.MouseBindings.Auxiliary : ToolEnums.MouseBindings.Secondary }] });
+  }
+  group.setToolActive(BrushTool.toolName, { bindings: [{ mouseButton: primary }] });
 }
 
 export function scrollBy(vp: StackViewport, delta: number): void {
@@ -145,6 +185,10 @@ export function flip(vp: StackViewport, direction: 'h' | 'v'): void {
 export function resetView(vp: StackViewport): void {
   vp.resetProperties();
   vp.resetCamera();
+  // With CPU rendering, resetCamera keeps the rotation and flips: undo them explicitly (no-ops on WebGL).
+  if ((vp.getViewPresentation().rotation ?? 0) !== 0) vp.setViewPresentation({ rotation: 0 });
+  const cam = vp.getCamera();
+  if (cam.flipHorizontal || cam.flipVertical) vp.setCamera({ flipHorizontal: false, flipVertical: false });
   vp.render();
 }
 
@@ -158,6 +202,8 @@ export function screenAxes(vp: StackViewport): { right: Types.Point3; down: Type
   const b = vp.canvasToWorld([w, h / 2]);
   const c = vp.canvasToWorld([w / 2, 0]);
   const d = vp.canvasToWorld([w / 2, h]);
+  // CPU rendering has no world transform until its first image is displayed.
+  if (!a || !b || !c || !d) return null;
   return { right: [b[0] - a[0], b[1] - a[1], b[2] - a[2]], down: [d[0] - c[0], d[1] - c[1], d[2] - c[2]] };
 }
 

@@ -1,0 +1,26 @@
+/**
+ * One finding of `vigil analyze` as a line of text:
+ *   "+ pneumonia: 0.9123 (threshold 0.158)"   a positive call
+ *   "- normal: 0.0877 (threshold 0.842)"      a negative call
+ *   "+ lesion: 2.4 mL (threshold 0.5 mL)"     a segmentation lesion (positive from minVolumeMl)
+ *   "= White Matter: 412.3 mL"                a measurement: no call, its volume (voxels when not measurable)
+ */
+export interface FindingForText {
+  readonly label: string;
+  readonly score: number;
+  readonly positive: boolean;
+  readonly threshold?: number;
+  readonly measurement?: boolean;
+  readonly voxels?: number;
+  readonly volumeMl?: number;
+  readonly minVolumeMl?: number;
+}
+
+const volume = (f: FindingForText): string | null => (f.volumeMl !== undefined ? `${f.volumeMl.toFixed(1)} mL` : f.voxels !== undefined ? `${f.voxels} voxels` : null);
+
+export function findingLine(f: FindingForText): string {
+  if (f.measurement) return `= ${f.label}: ${volume(f) ?? '-'}`;
+  const mark = f.positive ? '+' : '-';
+  if (f.minVolumeMl !== undefined) return `${mark} ${f.label}: ${volume(f) ?? f.score.toFixed(4)} (threshold ${f.minVolumeMl.toFixed(1)} mL)`;
+  return `${mark} ${f.label}: ${f.score.toFixed(4)}${f.threshold !== undefined ? ` (threshold ${f.threshold.toFixed(3)})` : ''}`;
+}

@@ -1,0 +1,112 @@
+/**
+ * The performance a model package ships (metrics.json, test split): AUC with
+ * its CI, the operating point, the ROC curve (or the operating point alone
+ * when no ROC points are shipped) and the reliability (calibration) diagram.
+ */
+import type { ModelInfo, ModelMetrics, ReliabilityBin } from '../../../contract/ipc-contract';
+import { t } from '../i18n/strings';
+import { fmtCi, fmtMetric, reliabilityGeometry, rocGeometryOf } from './validation-view';
+
+function PlotAxes({ g, xLabel, yLabel }: { g: { size: number; left: number; top: number; plot: number; ticks: { value: number; pos: number }[] }; xLabel: string; yLabel: string }) {
+  const bottom = g.top + g.plot;
+  return (
+    <>
+      <rect x={g.left} y={g.top} width={g.plot} height={g.plot} className="roc-frame" />
+      {g.ticks.map((tk) => (
+        <g key={tk.value}>
+          <line x1={g.left + tk.pos} y1={g.top} x2={g.left + tk.pos} y2={bottom} className="roc-grid" />
+          <line x1={g.left} y1={bottom - tk.pos} x2={g.left + g.plot} y2={bottom - tk.pos} className="roc-grid" />
+          <text x={g.left + tk.pos} y={bottom + 14} textAnchor="middle" className="roc-tick">
+            {tk.value}
+          </text>
+          <text x={g.left - 6} y={bottom - tk.pos + 4} textAnchor="end" className="roc-tick">
+            {tk.value}
+          </text>
+        </g>
+      ))}
+      <text x={g.left + g.plot / 2} y={g.size - 4} textAnchor="middle" className="roc-axis">
+        {xLabel}
+      </text>
+      <text x={12} y={g.top + g.plot / 2} textAnchor="middle" className="roc-axis" transform={`rotate(-90 12 ${g.top + g.plot / 2})`}>
+        {yLabel}
+      </text>
+    </>
+  );
+}
+
+/** The shipped ROC: the curve when metrics.json has its points, always the operating point (1 − specificity, sensitivity). */
+export function ShippedRoc({ metrics, size = 300 }: { metrics: ModelMetrics; size?: number }) {
+  const op = metrics.sensitivity !== null && metrics.specificity !== null ? { fpr: 1 - metrics.specificity, tpr: metrics.sensitivity } : null;
+  const points = metrics.roc ? metrics.roc.fpr.map((fpr, i) => ({ fpr, tpr: metrics.roc!.tpr[i]! })) : [];
+  const g = rocGeometryOf(points, op, size);
+  const auc = fmtMetric(metrics.auc);
+  const threshold = metrics.threshold ?? 'n/a';
+  return (
+    <figure className="roc-figure" data-testid="shipped-roc">
+      <svg className="roc-curve" width={g.size} height={g.size} viewBox={`0 0 ${g.size} ${g.size}`} role="img" aria-label={t('models.rocAria', { auc })}>
+        <PlotAxes g={g} xLabel={t('models.rocX')} yLabel={t('models.rocY')} />
+        <path d={g.diagonal} className="roc-diagonal" />
+        {points.length > 0 && <path d={g.curve} className="roc-line" data-testid="shipped-roc-path" />}
+        {g.point && <circle cx={g.point.x} cy={g.point.y} r={4.5} className="roc-point" data-testid="shipped-roc-operating-point" />}
+      </svg>
+      <figcaption className="muted">{points.length > 0 ? t('models.rocCaption', { auc, threshold }) : t('models.rocNoPoints', { auc, threshold })}</figcaption>
+    </figure>
+  );
+}
+
+const pct = (v: number) => v.toFixed(2);
+
+/** Reliability diagram: each non-empty bin's mean predicted probability against its observed positive rate. */
+export function ReliabilityDiagram({ bins, ece, size = 300 }: { bins: readonly ReliabilityBin[]; ece: number | null; size?: number }) {
+  const g = reliabilityGeometry(bins, size);
+  if (g.points.length === 0) return <p className="muted">{t('models.reliabilityNone')}</p>;
+  return (
+    <figure className="roc-figure" data-testid="reliability-diagram">
+      <svg className="roc-curve" width={g.size} height={g.size} viewBox={`0 0 ${g.size} ${g.size}`} role="img" aria-label={t('models.reliabilityAria', { ece: fmtMetric(ece) })}>
+        <PlotAxes g={g} xLabel={t('models.reliabilityX')} yLabel={t('models.reliabilityY')} />
+        <path d={g.diagonal} className="roc-diagonal" />
+        <path d={g.curve} className="roc-line" />
+        {g.points.map((p) => (
+          <circle key={p.bin.lo} cx={p.x} cy={p.y} r={p.r} className="reliability-point" data-testid="reliability-bin" data-n={p.bin.n}>
+            <title>{t('models.reliabilityBin', { lo: pct(p.bin.lo), hi: pct(p.bin.hi), n: p.bin.n, predicted: pct(p.bin.meanPredicted!), observed: pct(p.bin.observed!) })}</title>
+          </circle>
+        ))}
+      </svg>
+      <figcaption className="muted">{t('models.reliabilityCaption', { ece: fmtMetric(ece) })}</figcaption>
+    </figure>
+  );
+}
+
+/** The selected model's shipped performance, or a note that the package ships none. */
+export function ShippedMetrics({ model }: { model: ModelInfo }) {
+  const m = model.metrics;
+  return (
+    <section className="panel model-detail" aria-labelledby="model-detail-heading" data-testid="model-detail" data-model-id={model.id}>
+      <h2 id="model-detail-heading">{t('models.detailHeading', { model: model.name || model.id })}</h2>
+      {!m ? (
+        <p className="muted" data-testid="model-detail-none">
+          {t('models.detailNone')}
+        </p>
+      ) : (
+        <>
+          <p className="model-detail-summary" data-testid="model-detail-summary">
+            <span>{t('models.detailSummary', { n: m.n, positives: m.positives, label: m.positiveLabel ?? '' })}</span>
+            <span>{t('models.detailAuc', { auc: fmtMetric(m.auc), ci: m.aucCi95 ? fmtCi(m.aucCi95) : 'n/a' })}</span>
+            <span>{t('models.detailOperating', { threshold: m.threshold ?? 'n/a', sensitivity: fmtMetric(m.sensitivity), specificity: fmtMetric(m.specificity) })}</span>
+          </p>
+          {m.dataset && <p className="muted model-detail-dataset">{m.dataset}</p>}
+          <div className="model-detail-plots">
+            <div>
+              <h3>{t('models.rocHeading')}</h3>
+              <ShippedRoc metrics={m} />
+            </div>
+            <div>
+              <h3>{t('models.reliabilityHeading')}</h3>
+              <ReliabilityDiagram bins={m.reliability} ece={m.ece} />
+            </div>
+          </div>
+        </>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,284 @@
+import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { AnalysisResult, ModelInfo, Result, Review, ReviewList, ReviewSetRequest } from '../../../../contract/ipc-contract';
+import { AppContext } from '../../app-context';
+import { fakeVigil, type FakeVigil, ok } from '../../test-support/fake-vigil';
+import { FindingsPanel } from './FindingsPanel';
+import type { OverlayStyle } from './overlay-model';
+import type { StudyAnalysis } from './use-analysis';
+
+afterEach(() => {
+  cleanup();
+  vi.restoreAllMocks();
+});
+
+const STUDY = '1.2.826.0.1.3680043.10.1138.7';
+
+const MODELS: ModelInfo[] = [
+  { id: 'cxr-pneumonia', name: 'CXR pneumonia', version: '1.0.0', status: 'ok', path: '/m/cxr', origin: 'bundled', clinicalUse: false, intendedUse: 'Research demonstration.' },
+  { id: 'cleared-model', name: 'Cleared detector', version: '2.1.0', status: 'ok', path: '/m/cleared', origin: 'user', clinicalUse: true, intendedUse: 'Clinical triage.' },
+  { id: 'us-breast', name: 'US breast', version: '1.0.0', status: 'ok', path: '/m/us', origin: 'bundled', clinicalUse: false },
+];
+
+function result(overrides: Partial<AnalysisResult> & Pick<AnalysisResult, 'resultId' | 'modelId'>): AnalysisResult {
+  return {
+    studyInstanceUid: STUDY,
+    seriesInstanceUid: `${STUDY}.1`,
+    modelVersion: '1.0.0',
+    modelSha256: 'ab'.repeat(32),
+    ortVersion: '1.30.0',
+    provider: 'cpu',
+    providerNote: null,
+    status: 'done',
+    reason: null,
+    findings: [],
+    timingsMs: { decode: 10, preprocess: 5, inference: 200, postprocess: 20, total: 235.4 },
+    inputSopInstanceUids: [`${STUDY}.1.1`],
+    outputs: [],
+    createdAt: '2026-01-02T03:04:05.000Z',
+    ...overrides,
+  };
+}
+
+const RESULTS: AnalysisResult[] = [
+  result({
+    resultId: 11,
+    modelId: 'cxr-pneumonia',
+    provider: 'cuda',
+    findings: [
+      { label: 'normal', score: 0.12, positive: false, threshold: 0.842, normal: true },
+      { label: 'pneumonia', score: 0.88, positive: true, threshold: 0.158 },
+    ],
+  }),
+  result({ resultId: 12, modelId: 'cleared-model', modelVersion: '2.1.0', findings: [{ label: 'nodule', score: 0.31, positive: false, threshold: 0.5 }] }),
+  result({
+    resultId: 13,
+    modelId: 'us-breast',
+    seriesInstanceUid: `${STUDY}.2`,
+    provider: null,
+    status: 'not-analysed',
+    reason: 'modality CR is not one of US',
+    timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 },
+  }),
+  result({ resultId: 14, modelId: 'gone-model', modelVersion: '0.9.0', status: 'failed', reason: 'inference failed: out of memory', provider: 'cpu' }),
+];
+
+const STYLE: OverlayStyle = { visible: true, opacity: 0.6, fill: true, hiddenLabels: new Set() };
+
+function review(resultId: number, findingLabel: string, decision: Review['decision']): Review {
+  return { reviewId: 1, resultId, studyInstanceUid: STUDY, findingLabel, decision, correctedLabel: null, note: null, reviewer: 'Dr Ada Reader', reviewedAt: '2026-01-02T04:00:00.000Z' };
+}
+
+function analysis(overrides: Partial<StudyAnalysis> = {}): StudyAnalysis {
+  const reviews: ReviewList = { reviews: [], findings: 3, reviewed: 0, allReviewed: false, maskEdits: [] };
+  return {
+    results: RESULTS,
+    reviews,
+    models: MODELS,
+    jobs: [],
+    reviewerName: 'Dr Ada Reader',
+    refresh: vi.fn(),
+    refreshModels: vi.fn(),
+    setReviewerName: vi.fn(async () => undefined),
+    ...overrides,
+  };
+}
+
+type PanelFake = FakeVigil & { set: ReturnType<typeof vi.fn>; run: ReturnType<typeof vi.fn> };
+
+function fake(): PanelFake {
+  const set = vi.fn(async (req: ReviewSetRequest): Promise<Result<Review>> => ok(review(req.resultId, req.findingLabel, req.decision)));
+  const run = vi.fn(async () => ok({ queued: [], notAnalysed: [] }));
+  return Object.assign(fakeVigil(), { review: { set }, analysis: { run, cancel: vi.fn() }, set, run }) as unknown as PanelFake;
+}
+
+function renderPanel(vigil: PanelFake, a: StudyAnalysis = analysis()) {
+  const reportError = vi.fn();
+  const onJump = vi.fn();
+  render(
+    <AppContext value={{ vigil, reportError }}>
+      <FindingsPanel studyInstanceUid={STUDY} activeSeriesUid={`${STUDY}.1`} analysis={a} layers={[]} style={STYLE} onStyle={vi.fn()} onJump={onJump} labelEdit={null} onLabelEdit={vi.fn()} />
+    </AppContext>,
+  );
+  return { reportError, onJump };
+}
+
+const run = (modelId: string) => document.querySelector<HTMLElement>(`[data-testid="finding-run"][data-model-id="${modelId}"]`)!;
+const item = (modelId: string, label: string) => run(modelId).querySelector<HTMLElement>(`[data-testid="finding-item"][data-label="${label}"]`)!;
+
+describe('FindingsPanel', () => {
+  it('lists every run with the model name and version, execution provider and duration', () => {
+    renderPanel(fake());
+    const runs = screen.getAllByTestId('finding-run');
+    expect(runs.map((r) => [r.getAttribute('data-model-id'), r.getAttribute('data-status')])).toEqual([
+      ['cxr-pneumonia', 'done'],
+      ['cleared-model', 'done'],
+      ['us-breast', 'not-analysed'],
+      ['gone-model', 'failed'],
+    ]);
+    const cxr = run('cxr-pneumonia').querySelector('.run-head')!.textContent;
+    expect(cxr).toContain('CXR pneumonia 1.0.0');
+    expect(cxr).toContain('on cuda');
+    expect(cxr).toContain('235 ms');
+    expect(run('cleared-model').querySelector('.run-head')!.textContent).toContain('Cleared detector 2.1.0');
+    // A model no longer installed is named by its id and the version that ran.
+    expect(run('gone-model').querySelector('.run-head')!.textContent).toContain('gone-model 0.9.0');
+  });
+
+  it('shows the research-use banner when the manifest says clinicalUse false (and for an unknown model), the clinical one otherwise', () => {
+    renderPanel(fake());
+    const banner = (modelId: string) => within(run(modelId)).getByTestId('clinical-use-banner');
+    expect(banner('cxr-pneumonia').textContent).toBe('Research use only, not for clinical decisions.');
+    expect(banner('cxr-pneumonia').className).toContain('research');
+    expect(banner('cleared-model').textContent).toBe('Cleared for clinical use per its model card.');
+    expect(banner('gone-model').textContent).toBe('Research use only, not for clinical decisions.');
+  });
+
+  it('shows each finding with its label, score, threshold and positive/negative call', () => {
+    renderPanel(fake());
+    const pneumonia = item('cxr-pneumonia', 'pneumonia');
+    expect(pneumonia.getAttribute('data-positive')).toBe('true');
+    expect(pneumonia.className).toContain('positive');
+    expect(pneumonia.querySelector('.finding-label')!.textContent).toBe('pneumonia');
+    expect(pneumonia.querySelector('.finding-flag')!.textContent).toBe('positive');
+    expect(pneumonia.querySelector('.finding-numbers')!.textContent).toContain('score 0.880');
+    expect(pneumonia.querySelector('.finding-numbers')!.textContent).toContain('threshold 0.158');
+
+    const normal = item('cxr-pneumonia', 'normal');
+    expect(normal.getAttribute('data-positive')).toBe('false');
+    expect(normal.querySelector('.finding-flag')!.textContent).toBe('negative');
+    expect(normal.querySelector('.finding-numbers')!.textContent).toContain('threshold 0.842');
+
+    expect(item('cleared-model', 'nodule').querySelector('.finding-numbers')!.textContent).toContain('score 0.310');
+  });
+
+  it('rounds a threshold as stored (the operating point of the model card) like the score', () => {
+    const results = [result({ resultId: 21, modelId: 'cxr-pneumonia', findings: [{ label: 'pneumonia', score: 0.0000123, positive: false, threshold: 0.157871 }] })];
+    renderPanel(fake(), analysis({ results }));
+    const numbers = item('cxr-pneumonia', 'pneumonia').querySelector('.finding-numbers')!.textContent;
+    expect(numbers).toContain('threshold 0.158');
+    expect(numbers).not.toContain('0.157871');
+    expect(numbers).toContain('score 1.2e-5');
+  });
+
+  it('shows a segmentation measurement with its volume and no positive/negative call, a lesion with its volume against its minimum', () => {
+    const results = [
+      result({
+        resultId: 31,
+        modelId: 'cxr-pneumonia',
+        findings: [
+          { label: 'White Matter', score: 0.12, positive: false, measurement: true, voxels: 412_345, volumeMl: 412.345 },
+          { label: 'Grey Matter', score: 0.1, positive: false, measurement: true, voxels: 5120 },
+          { label: 'lesion', score: 0.001, positive: true, voxels: 2400, volumeMl: 2.4, minVolumeMl: 0.5 },
+          { label: 'cyst', score: 0, positive: false, voxels: 0, volumeMl: 0, minVolumeMl: 1 },
+        ],
+      }),
+    ];
+    renderPanel(fake(), analysis({ results }));
+    const white = item('cxr-pneumonia', 'White Matter');
+    expect(white.getAttribute('data-measurement')).toBe('true');
+    expect(white.className).toContain('measurement');
+    expect(white.className).not.toMatch(/\b(positive|negative)\b/);
+    expect(white.querySelector('.finding-flag')!.textContent).toBe('measurement');
+    expect(within(white).getByTestId('label-volume').textContent).toBe('412.3 mL');
+    expect(within(white).queryByTestId('finding-score')).toBeNull();
+    expect(within(white).queryByTestId('finding-threshold')).toBeNull();
+    // Without the geometry to measure it, the voxel count.
+    const grey = item('cxr-pneumonia', 'Grey Matter');
+    expect(within(grey).queryByTestId('label-volume')).toBeNull();
+    expect(within(grey).getByTestId('label-voxels').textContent).toBe('5120 voxels');
+
+    const lesion = item('cxr-pneumonia', 'lesion');
+    expect(lesion.getAttribute('data-measurement')).toBe('false');
+    expect(lesion.className).toContain('positive');
+    expect(lesion.querySelector('.finding-flag')!.textContent).toBe('positive');
+    expect(within(lesion).getByTestId('label-volume').textContent).toBe('2.4 mL');
+    expect(within(lesion).getByTestId('finding-threshold').textContent).toBe('threshold 0.5 mL');
+    const cyst = item('cxr-pneumonia', 'cyst');
+    expect(cyst.querySelector('.finding-flag')!.textContent).toBe('negative');
+    expect(within(cyst).getByTestId('finding-threshold').textContent).toBe('threshold 1.0 mL');
+  });
+
+  it('shows a not-analysed run with its reason and a failed run with its error, without review actions', () => {
+    renderPanel(fake());
+    expect(within(run('us-breast')).getByTestId('run-not-analysed').textContent).toBe('Not analysed: modality CR is not one of US');
+    const failed = within(run('gone-model')).getByTestId('run-failed');
+    expect(failed.textContent).toBe('Failed: inference failed: out of memory');
+    expect(failed.getAttribute('role')).toBe('alert');
+    expect(within(run('us-breast')).queryByTestId('finding-accept')).toBeNull();
+    expect(within(run('gone-model')).queryByTestId('finding-accept')).toBeNull();
+  });
+
+  it('accept and reject call review.set for that result and finding, then refresh', async () => {
+    const vigil = fake();
+    const a = analysis();
+    renderPanel(vigil, a);
+    fireEvent.click(within(item('cxr-pneumonia', 'pneumonia')).getByTestId('finding-accept'));
+    await waitFor(() => expect(vigil.set).toHaveBeenCalledWith({ resultId: 11, findingLabel: 'pneumonia', decision: 'accepted' }));
+    fireEvent.click(within(item('cleared-model', 'nodule')).getByTestId('finding-reject'));
+    await waitFor(() => expect(vigil.set).toHaveBeenCalledWith({ resultId: 12, findingLabel: 'nodule', decision: 'rejected' }));
+    expect(vigil.set).toHaveBeenCalledTimes(2);
+    await waitFor(() => expect(a.refresh).toHaveBeenCalledTimes(2));
+  });
+
+  it('corrects a finding to another of the run’s labels', async () => {
+    const vigil = fake();
+    renderPanel(vigil);
+    const select = within(item('cxr-pneumonia', 'pneumonia')).getByTestId('finding-correct') as HTMLSelectElement;
+    expect([...select.options].map((o) => o.value)).toEqual(['', 'normal']);
+    fireEvent.change(select, { target: { value: 'normal' } });
+    await waitFor(() => expect(vigil.set).toHaveBeenCalledWith({ resultId: 11, findingLabel: 'pneumonia', decision: 'corrected', correctedLabel: 'normal' }));
+  });
+
+  it('asks for a reviewer name instead of calling the API when none is set', () => {
+    const vigil = fake();
+    const { reportError } = renderPanel(vigil, analysis({ reviewerName: '' }));
+    fireEvent.click(within(item('cxr-pneumonia', 'pneumonia')).getByTestId('finding-accept'));
+    expect(reportError).toHaveBeenCalledWith({ code: 'BAD_REQUEST', message: 'Enter your name as reviewer first.' });
+    expect(vigil.set).not.toHaveBeenCalled();
+  });
+
+  it('reports a refused review through the app error handler', async () => {
+    const vigil = fake();
+    vigil.set.mockResolvedValue({ ok: false, error: { code: 'NOT_FOUND', message: 'no finding "pneumonia" in result 11' } });
+    const { reportError } = renderPanel(vigil);
+    fireEvent.click(within(item('cxr-pneumonia', 'pneumonia')).getByTestId('finding-reject'));
+    await waitFor(() => expect(reportError).toHaveBeenCalledWith({ code: 'NOT_FOUND', message: 'no finding "pneumonia" in result 11' }));
+  });
+
+  it('shows the stored review with reviewer and the unchanged model output, and the review progress', () => {
+    const reviews: ReviewList = { reviews: [review(11, 'pneumonia', 'accepted')], findings: 3, reviewed: 1, allReviewed: false, maskEdits: [] };
+    renderPanel(fake(), analysis({ reviews }));
+    const pneumonia = item('cxr-pneumonia', 'pneumonia');
+    expect(pneumonia.getAttribute('data-review')).toBe('accepted');
+    const text = within(pneumonia).getByTestId('finding-review').textContent;
+    expect(text).toContain('Accepted by Dr Ada Reader');
+    expect(text).toContain('Model output: pneumonia 0.880');
+    expect(item('cxr-pneumonia', 'normal').getAttribute('data-review')).toBe('');
+    const state = screen.getByTestId('review-state');
+    expect(state.getAttribute('data-all-reviewed')).toBe('false');
+    expect(state.textContent).toBe('1 of 3 findings reviewed');
+  });
+
+  it('clicking a finding asks the viewer to jump to it', () => {
+    const { onJump } = renderPanel(fake());
+    fireEvent.click(within(item('cxr-pneumonia', 'pneumonia')).getByTestId('finding-jump'));
+    expect(onJump).toHaveBeenCalledWith(RESULTS[0], RESULTS[0]!.findings[1]);
+  });
+
+  it('runs the chosen model on the whole study', async () => {
+    const vigil = fake();
+    const a = analysis();
+    renderPanel(vigil, a);
+    fireEvent.change(screen.getByTestId('run-model-select'), { target: { value: 'cxr-pneumonia' } });
+    fireEvent.click(screen.getByTestId('run-model'));
+    await waitFor(() => expect(vigil.run).toHaveBeenCalledWith({ studyInstanceUid: STUDY, modelId: 'cxr-pneumonia' }));
+    await waitFor(() => expect(a.refresh).toHaveBeenCalled());
+  });
+
+  it('says so when no model has analysed the study', () => {
+    renderPanel(fake(), analysis({ results: [], reviews: null }));
+    expect(screen.getByText('No model has analysed this study yet.')).toBeTruthy();
+    expect(screen.queryAllByTestId('finding-run')).toEqual([]);
+  });
+});

@@ -1,0 +1,20 @@
+import { describe, expect, it } from 'vitest';
+import { findingLine } from '../../electron/cli/finding-text';
+
+describe('vigil analyze: a finding as text', () => {
+  it('prints a classification call with its score and threshold', () => {
+    expect(findingLine({ label: 'pneumonia', score: 0.91234, positive: true, threshold: 0.157871 })).toBe('+ pneumonia: 0.9123 (threshold 0.158)');
+    expect(findingLine({ label: 'normal', score: 0.08766, positive: false })).toBe('- normal: 0.0877');
+  });
+
+  it('prints a measurement with its volume and no call', () => {
+    expect(findingLine({ label: 'White Matter', score: 0.12, positive: false, measurement: true, voxels: 412_300, volumeMl: 412.3 })).toBe('= White Matter: 412.3 mL');
+    // A series without the geometry to measure it: the voxel count.
+    expect(findingLine({ label: 'White Matter', score: 0.12, positive: false, measurement: true, voxels: 5120 })).toBe('= White Matter: 5120 voxels');
+  });
+
+  it('prints a lesion with its volume against the minimum volume that makes it positive', () => {
+    expect(findingLine({ label: 'lesion', score: 0.001, positive: true, voxels: 2400, volumeMl: 2.4, minVolumeMl: 0.5 })).toBe('+ lesion: 2.4 mL (threshold 0.5 mL)');
+    expect(findingLine({ label: 'lesion', score: 0, positive: false, voxels: 0, volumeMl: 0, minVolumeMl: 0.5 })).toBe('- lesion: 0.0 mL (threshold 0.5 mL)');
+  });
+});
