@@ -20,7 +20,7 @@
 //     sampled every 100 ms) — target < 2 GB.
 // Prints a table and writes test-artifacts/bench/viewer.json. The machine may be shared: compare the ratios.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -68,12 +68,12 @@ function parseArgs(args) {
   return opts;
 }
 
-/** The test fixtures' DICOM writer and the E2E renderer-memory probe, bundled from TypeScript for this bench. */
+/** The E2E support's CT series writer and renderer-memory probe, bundled from TypeScript for this bench. */
 async function loadHelpers() {
   const outfile = join(repoRoot, 'out/bench/viewer-bench-helpers.js');
   await build({
     stdin: {
-      contents: "export { syntheticDicom } from './test/fixtures/synthetic-dicom';\nexport { rendererRssBytes } from './test/e2e/support/renderer-memory';\n",
+      contents: "export { writeSyntheticCtSeries } from './test/e2e/support/synthetic-corpus';\nexport { rendererRssBytes } from './test/e2e/support/renderer-memory';\n",
       resolveDir: repoRoot,
       loader: 'ts',
     },
@@ -85,49 +85,6 @@ async function loadHelpers() {
     logLevel: 'warning',
   });
   return import(pathToFileURL(outfile).href);
-}
-
-/** A 512² CT series: a water disc with a striped insert and a bone ring, air outside; one file per slice. */
-function writeCtSeries(helpers, dir, { study, slices, patientName }) {
-  mkdirSync(dir, { recursive: true });
-  const size = 512;
-  const px = new Uint16Array(size * size);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const r = Math.hypot(x - 256, y - 256);
-      px[y * size + x] = r < 200 ? 1024 + 40 + ((x >> 4) & 1) * 60 : r < 210 ? 1024 + 700 : 24;
-    }
-  }
-  const series = `${study}.1`;
-  for (let i = 0; i < slices; i++) {
-    const z = (i * 0.5).toFixed(1);
-    const bytes = helpers.syntheticDicom({
-      rows: size,
-      columns: size,
-      pixels: px,
-      patientName,
-      patientId: `PID-${study.slice(-6)}`,
-      studyInstanceUid: study,
-      seriesInstanceUid: series,
-      sopInstanceUid: `${series}.${i + 1}`,
-      instanceNumber: i + 1,
-      studyDescription: `CT ${slices} SLICES`,
-      seriesDescription: 'Axial 0.5mm',
-      extra: [
-        { tag: 0x00180050, vr: 'DS', value: '0.5' },
-        { tag: 0x00200032, vr: 'DS', value: `-128\\-128\\${z}` },
-        { tag: 0x00200037, vr: 'DS', value: '1\\0\\0\\0\\1\\0' },
-        { tag: 0x00201041, vr: 'DS', value: z },
-        { tag: 0x00281050, vr: 'DS', value: '40' },
-        { tag: 0x00281051, vr: 'DS', value: '400' },
-        { tag: 0x00281052, vr: 'DS', value: '-1024' },
-        { tag: 0x00281053, vr: 'DS', value: '1' },
-      ],
-    });
-    const fd = openSync(join(dir, `IM${String(i + 1).padStart(5, '0')}.dcm`), 'w');
-    writeSync(fd, bytes);
-    closeSync(fd);
-  }
 }
 
 /** Opens the app page (the study browser) on the bridge. */
@@ -313,7 +270,7 @@ export async function run(args) {
     // 1: first image through the viewer route, per backend.
     if (opts.only.has('first')) {
       const studies = [0, 1, 2, 3].map((i) => `1.2.826.0.1.3680043.10.1138.9${process.pid % 1000}.${i + 1}`);
-      studies.forEach((study, i) => writeCtSeries(helpers, join(work, `first-${i}`), { study, slices: 20, patientName: `First^Image${i + 1}` }));
+      studies.forEach((study, i) => helpers.writeSyntheticCtSeries(join(work, `first-${i}`), { studyInstanceUid: study, slices: 20, patientName: `First^Image${i + 1}` }));
       for (const backend of ['gpu', 'cpu']) {
         const bridge = await startBridge();
         const browser = await launch(backend);
@@ -439,7 +396,7 @@ export async function run(args) {
       const study = `1.2.826.0.1.3680043.10.1138.8${process.pid % 1000}`;
       const dir = join(work, 'long');
       const g0 = Date.now();
-      writeCtSeries(helpers, dir, { study, slices: opts.slices, patientName: 'Long^Series' });
+      helpers.writeSyntheticCtSeries(dir, { studyInstanceUid: study, slices: opts.slices, patientName: 'Long^Series' });
       const generatedMs = Date.now() - g0;
       const bridge = await startBridge();
       const browser = await launch('gpu');

@@ -2,60 +2,15 @@
  * A 3,000-slice 512² CT (generated here, 1.5 GB, imported by reference) opens
  * and scrolls end to end without a crash; the renderer stays under 2 GB.
  */
-import { mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
 import { rendererRssBytes } from './support/renderer-memory';
+import { writeSyntheticCtSeries } from './support/synthetic-corpus';
 import { canvasStats, hoverViewport, importByReference, openStudy, overlayImage, waitForRender } from './support/viewer';
 import { makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const SLICES = Number(process.env.VIGIL_E2E_SLICES ?? 3000);
-const SIZE = 512;
 const GB = 1024 ** 3;
-
-/** One shared pixel buffer (a disc phantom whose radius varies with z is not needed: position/number differ). */
-function writeSeries(dir: string): void {
-  const px = new Uint16Array(SIZE * SIZE);
-  for (let y = 0; y < SIZE; y++) {
-    for (let x = 0; x < SIZE; x++) {
-      const r = Math.hypot(x - 256, y - 256);
-      px[y * SIZE + x] = r < 200 ? 1024 + 40 + ((x >> 4) & 1) * 60 : r < 210 ? 1024 + 700 : 24;
-    }
-  }
-  const study = '1.2.826.0.1.3680043.10.1138.3000';
-  const series = `${study}.1`;
-  // Build the first file once, then patch only what differs? Simpler and still fast: the writer per slice.
-  for (let i = 0; i < SLICES; i++) {
-    const z = (i * 0.5).toFixed(1);
-    const bytes = syntheticDicom({
-      rows: SIZE,
-      columns: SIZE,
-      pixels: px,
-      patientName: 'Long^Series',
-      patientId: 'PID-3000',
-      studyInstanceUid: study,
-      seriesInstanceUid: series,
-      sopInstanceUid: `${series}.${i + 1}`,
-      instanceNumber: i + 1,
-      studyDescription: 'CT 3000 SLICES',
-      seriesDescription: 'Axial 0.5mm',
-      extra: [
-        { tag: 0x00180050, vr: 'DS', value: '0.5' },
-        { tag: 0x00200032, vr: 'DS', value: `-128\\-128\\${z}` },
-        { tag: 0x00200037, vr: 'DS', value: '1\\0\\0\\0\\1\\0' },
-        { tag: 0x00201041, vr: 'DS', value: z },
-        { tag: 0x00281050, vr: 'DS', value: '40' },
-        { tag: 0x00281051, vr: 'DS', value: '400' },
-        { tag: 0x00281052, vr: 'DS', value: '-1024' },
-        { tag: 0x00281053, vr: 'DS', value: '1' },
-      ],
-    });
-    const fd = openSync(join(dir, `IM${String(i + 1).padStart(5, '0')}.dcm`), 'w');
-    writeSync(fd, bytes);
-    closeSync(fd);
-  }
-}
 
 describe('a 3,000-slice CT series', () => {
   let session: VigilSession;
@@ -65,9 +20,8 @@ describe('a 3,000-slice CT series', () => {
   beforeAll(async () => {
     dir = makeTempDir('3000');
     const seriesDir = join(dir, 'ct');
-    mkdirSync(seriesDir, { recursive: true });
     const t0 = Date.now();
-    writeSeries(seriesDir);
+    writeSyntheticCtSeries(seriesDir, { studyInstanceUid: '1.2.826.0.1.3680043.10.1138.3000', slices: SLICES, patientName: 'Long^Series', patientId: 'PID-3000' });
     console.log(`[e2e] generated ${SLICES} slices in ${Date.now() - t0} ms`);
     session = await openVigil();
     const t1 = Date.now();

@@ -4,10 +4,10 @@
  * "Rescan models" picking up a package copied into the user models folder
  * while the app runs — no restart.
  */
-import { cpSync, mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
+import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 interface MetricsFile {
   test: { auc: number; reliability: { n: number }[]; roc?: { fpr: number[] } };
@@ -23,8 +23,7 @@ describe('Models page: shipped performance and rescan', () => {
   beforeAll(async () => {
     tmp = makeTempDir('models-page');
     dataDir = join(tmp, 'library');
-    mkdirSync(join(dataDir, 'models'), { recursive: true });
-    cpSync(join(repoRoot, 'models', 'cxr-pneumonia'), join(dataDir, 'models', 'cxr-pneumonia'), { recursive: true });
+    installRepoModel(dataDir, 'cxr-pneumonia');
     session = await openVigil({ dataDir, viewport: { width: 1440, height: 1000 } });
   });
 
@@ -51,7 +50,7 @@ describe('Models page: shipped performance and rescan', () => {
   it('"Rescan models" lists a package added to the user folder while running, and shows its metrics', async () => {
     const { page } = session;
     expect(await page.locator('[data-testid="model-item"][data-model-id="us-breast-malignancy"]').count()).toBe(0);
-    cpSync(join(repoRoot, 'models', 'us-breast-malignancy'), join(dataDir, 'models', 'us-breast-malignancy'), { recursive: true });
+    installRepoModel(dataDir, 'us-breast-malignancy');
     await page.getByTestId('models-rescan').click();
     await expect.poll(() => page.getByTestId('models-rescan-status').textContent().catch(() => null), { timeout: 30_000 }).toContain('1 added, 0 changed, 0 removed');
     const item = page.locator('[data-testid="model-item"][data-model-id="us-breast-malignancy"]');

@@ -9,7 +9,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMedmnistDicom } from '../fixtures/medmnist-dicom';
-import { makeTempDir, openVigil, removeDir, repoRoot, screenshot, sharedData, type VigilSession } from './support/vigil-bridge';
+import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, sharedData, type VigilSession } from './support/vigil-bridge';
 
 const NPZ = join(process.env.VIGIL_MEDMNIST ?? join(sharedData, 'medmnist'), 'pneumoniamnist_kaggle-variant.npz');
 const haveData = existsSync(NPZ);
@@ -34,8 +34,7 @@ const PER_LABEL = 20;
     }
     writeFileSync(join(cases, 'pneumonia', 'notes.txt'), 'not a DICOM file');
     const dataDir = join(tmp, 'library');
-    mkdirSync(join(dataDir, 'models'), { recursive: true });
-    cpSync(join(repoRoot, 'models', 'cxr-pneumonia'), join(dataDir, 'models', 'cxr-pneumonia'), { recursive: true });
+    installRepoModel(dataDir, 'cxr-pneumonia');
     session = await openVigil({ dataDir, viewport: { width: 1440, height: 1000 } });
   });
 

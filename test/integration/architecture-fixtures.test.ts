@@ -10,17 +10,15 @@
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInferenceJob } from '../../electron/services/ai/inference-job';
 import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { ModelRegistry } from '../../electron/services/ai/model-registry';
 import { SessionManager } from '../../electron/services/ai/session-manager';
-import { openVigilServices } from '../../electron/services/vigil-services';
 import { type AggregatorFixture, type ArchitectureFixture, buildArchitectureFixtures } from '../fixtures/models/architecture-fixtures';
 import { classifierManifest, sha256, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
-import { ensureBuilt, repoRoot } from './helpers';
+import { ensureBuilt, openServicesOnBuiltWorker } from './helpers';
 
 const built = buildArchitectureFixtures();
 if ('error' in built) console.warn(`\n!!! Architecture fixture models could not be built (${built.error}): CNN/GRU/attention tests are SKIPPED !!!\n`);
@@ -149,15 +147,7 @@ describe.skipIf('error' in built)('case-level aggregation by a second model (per
     writeModelPackage(join(root, 'models', 'slice-gru'), fx.perSliceOnnx, manifest, { 'aggregator.onnx': fx.aggregatorOnnx });
     const study = `${STUDY}.9`;
     writeSeries(join(root, 'dicom'), fx, study, `${study}.1`);
-    const services = await openVigilServices({
-      dataDir: join(root, 'data'),
-      host: 'cli',
-      userModelsDir: join(root, 'models'),
-      storageMode: 'reference',
-      importWorkers: 0,
-      inferenceWorkerUrl: pathToFileURL(join(repoRoot, 'out/node/inference-worker.js')),
-      inferenceThreads: 1,
-    });
+    const services = await openServicesOnBuiltWorker(root, { storageMode: 'reference', importWorkers: 0, inferenceThreads: 1 });
     try {
       expect(await services.models.list()).toEqual([expect.objectContaining({ id: manifest.id, status: 'ok' })]);
       await services.library.import({ paths: [join(root, 'dicom')] });

@@ -11,13 +11,11 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { decodeImageFileAsync, type DecodedImage } from '../../electron/services/dicom/pixel-decoder';
-import { openVigilServices } from '../../electron/services/vigil-services';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
-import { ensureBuilt, repoRoot } from './helpers';
+import { ensureBuilt, openServicesOnBuiltWorker, repoRoot } from './helpers';
 
 const SHARED = resolve(repoRoot, process.env.VIGIL_SHARED_DATA ?? '../shared/data');
 const MATRIX = join(SHARED, 'dicom-syntax-matrix/wadoloader');
@@ -158,14 +156,7 @@ d('compressed pixel data through the inference worker', () => {
     const manifest = classifierManifest(onnx, { preprocessing: [{ op: 'modalityRescale' }, { op: 'window', center: 40, width: 400 }, { op: 'resize', size: [4, 4], interpolation: 'linear' }, { op: 'normalize', method: 'minmax' }] });
     writeModelPackage(join(root, 'models', 'cls'), onnx, manifest);
     mkdirSync(join(root, 'in'), { recursive: true });
-    const services = await openVigilServices({
-      dataDir: join(root, 'data'),
-      host: 'cli',
-      userModelsDir: join(root, 'models'),
-      storageMode: 'reference',
-      importWorkers: 0,
-      inferenceWorkerUrl: pathToFileURL(join(repoRoot, 'out/node/inference-worker.js')),
-    });
+    const services = await openServicesOnBuiltWorker(root, { storageMode: 'reference', importWorkers: 0 });
     try {
       await services.library.import({ paths: [join(MATRIX, 'CTImage.dcm_JPEGLSLosslessTransferSyntax_1.2.840.10008.1.2.4.80.dcm'), join(MATRIX, 'CT1_J2KR')] });
       const studies = services.library.listStudies({}).studies;

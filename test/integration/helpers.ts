@@ -1,12 +1,14 @@
 /**
  * Shared helpers for the integration tests: run the built CLI (out/node/cli.js)
- * as a child process, walk folders, read the library database read-only.
+ * as a child process, open the services on the built workers, walk folders,
+ * read the library database read-only.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import Database from 'better-sqlite3';
+import { openVigilServices, type VigilServices, type VigilServicesOptions } from '../../electron/services/vigil-services';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 export const cliPath = join(repoRoot, 'out/node/cli.js');
@@ -17,6 +19,20 @@ export function ensureBuilt(): void {
   if (existsSync(cliPath) && existsSync(join(repoRoot, 'out/node/import-worker.js'))) return;
   const r = spawnSync(process.execPath, [join(repoRoot, 'scripts/build-node.mjs')], { cwd: repoRoot, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`node scripts/build-node.mjs failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+}
+
+/**
+ * Vigil's services as the CLI host opens them on `<root>/data`, with user models in `<root>/models`, analysing in
+ * the built inference worker (out/node/inference-worker.js: call ensureBuilt first); `options` adds or overrides.
+ */
+export function openServicesOnBuiltWorker(root: string, options: Partial<VigilServicesOptions> = {}): Promise<VigilServices> {
+  return openVigilServices({
+    dataDir: join(root, 'data'),
+    host: 'cli',
+    userModelsDir: join(root, 'models'),
+    inferenceWorkerUrl: pathToFileURL(join(repoRoot, 'out/node/inference-worker.js')),
+    ...options,
+  });
 }
 
 export interface CliRun<T> {

@@ -7,13 +7,12 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
+import type { VigilServices } from '../../electron/services/vigil-services';
 import { classifierManifest, sha256, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
-import { ensureBuilt, repoRoot } from './helpers';
+import { ensureBuilt, openServicesOnBuiltWorker } from './helpers';
 
 const STUDY = '1.2.826.0.1.3680043.10.1138.990';
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
@@ -28,14 +27,7 @@ describe('models.rescan with the inference worker', () => {
     writeFileSync(join(root, 'in', '1.dcm'), syntheticDicom({ rows: 8, columns: 8, pixels: new Uint16Array(64).fill(1), studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.1` }));
     const onnx = tinyClassifierModel({ w: 4, b: -2 });
     writeModelPackage(join(root, 'models', 'cls'), onnx, classifierManifest(onnx, { id: 'cls', preprocessing: [{ op: 'modalityRescale' }] }));
-    services = await openVigilServices({
-      dataDir: join(root, 'data'),
-      host: 'cli',
-      importWorkers: 0,
-      userModelsDir: join(root, 'models'),
-      inferenceThreads: 1,
-      inferenceWorkerUrl: pathToFileURL(join(repoRoot, 'out/node/inference-worker.js')),
-    });
+    services = await openServicesOnBuiltWorker(root, { importWorkers: 0, inferenceThreads: 1 });
     await services.library.import({ paths: [join(root, 'in')] });
   });
   afterAll(async () => {

@@ -245,6 +245,7 @@ export function permuteNormalized(src: Float32Array, inShape: Shape3, outToIn: M
   if (!isBijection(outToIn, shape, inShape)) return null;
   const { nA, nB, nC, sA, sB, sC, oA, oB, base } = tiledPlan(inShape, m, shape);
   const out = new Float32Array(shape[0] * shape[1] * shape[2]);
+  // copyTiledF32's loop nest with the normalisation in its store: a per-voxel callback there would cost the one pass.
   const T = 16;
   for (let a = 0; a < nA; a++) {
     const pa = base + a * sA;

@@ -5,34 +5,8 @@
  */
 import type { ModelInfo, ModelMetrics, ReliabilityBin } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
+import { PlotAxes } from './RocCurve';
 import { fmtCi, fmtMetric, reliabilityGeometry, rocGeometryOf } from './validation-view';
-
-function PlotAxes({ g, xLabel, yLabel }: { g: { size: number; left: number; top: number; plot: number; ticks: { value: number; pos: number }[] }; xLabel: string; yLabel: string }) {
-  const bottom = g.top + g.plot;
-  return (
-    <>
-      <rect x={g.left} y={g.top} width={g.plot} height={g.plot} className="roc-frame" />
-      {g.ticks.map((tk) => (
-        <g key={tk.value}>
-          <line x1={g.left + tk.pos} y1={g.top} x2={g.left + tk.pos} y2={bottom} className="roc-grid" />
-          <line x1={g.left} y1={bottom - tk.pos} x2={g.left + g.plot} y2={bottom - tk.pos} className="roc-grid" />
-          <text x={g.left + tk.pos} y={bottom + 14} textAnchor="middle" className="roc-tick">
-            {tk.value}
-          </text>
-          <text x={g.left - 6} y={bottom - tk.pos + 4} textAnchor="end" className="roc-tick">
-            {tk.value}
-          </text>
-        </g>
-      ))}
-      <text x={g.left + g.plot / 2} y={g.size - 4} textAnchor="middle" className="roc-axis">
-        {xLabel}
-      </text>
-      <text x={12} y={g.top + g.plot / 2} textAnchor="middle" className="roc-axis" transform={`rotate(-90 12 ${g.top + g.plot / 2})`}>
-        {yLabel}
-      </text>
-    </>
-  );
-}
 
 /** The shipped ROC: the curve when metrics.json has its points, always the operating point (1 − specificity, sensitivity). */
 export function ShippedRoc({ metrics, size = 300 }: { metrics: ModelMetrics; size?: number }) {

@@ -3,7 +3,7 @@
  * spawned as a user would run it), and headless Chromium on the printed URL.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,12 @@ export interface RunningBridge {
 
 export function makeTempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `vigil-e2e-${prefix}-`));
+}
+
+/** Copies the repository's model package `models/<id>` into the user models folder of `dataDir` (what the app scans). */
+export function installRepoModel(dataDir: string, id: string): void {
+  mkdirSync(join(dataDir, 'models'), { recursive: true });
+  cpSync(join(repoRoot, 'models', id), join(dataDir, 'models', id), { recursive: true });
 }
 
 function requireBuilt(): void {
