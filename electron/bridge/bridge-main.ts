@@ -1,21 +1,23 @@
 /**
  * CLI entry of the loopback test bridge (bundled to out/node/bridge.js).
  *
- *   node out/node/bridge.js --data-dir <dir> [--port N] [--renderer-dir <dir>] [--import-workers N]
+ *   node out/node/bridge.js --data-dir <dir> [--port N] [--renderer-dir <dir>] [--import-workers N] [--bundled-models <dir>]
  *
  * Prints `Vigil bridge: http://127.0.0.1:PORT/?token=TOKEN` and serves until
  * SIGINT/SIGTERM. Dev/test only; the packaged app never starts it.
  */
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BridgeHandle, startBridge } from './bridge-server';
 
-const USAGE = 'Usage: node out/node/bridge.js --data-dir <dir> [--port N] [--renderer-dir <dir>] [--import-workers N]';
+const USAGE = 'Usage: node out/node/bridge.js --data-dir <dir> [--port N] [--renderer-dir <dir>] [--import-workers N] [--bundled-models <dir>]';
 
 interface Args {
   dataDir?: string;
   port?: number;
   rendererDir?: string;
   importWorkers?: number;
+  bundledModelsDir?: string;
 }
 
 function fail(message: string): never {
@@ -51,6 +53,9 @@ function parseArgs(argv: readonly string[]): Args {
         break;
       case '--import-workers':
         args.importWorkers = int(0, 64);
+        break;
+      case '--bundled-models':
+        args.bundledModelsDir = value();
         break;
       case '--help':
       case '-h':
@@ -93,6 +98,7 @@ async function main(): Promise<void> {
     rendererDir: args.rendererDir ?? fileURLToPath(new URL('../renderer/', import.meta.url)),
     importWorkerUrl: new URL('./import-worker.js', import.meta.url),
     importWorkers: args.importWorkers,
+    ...(args.bundledModelsDir ? { bundledModelsDir: resolve(args.bundledModelsDir) } : {}),
   });
   if (stopSignal) {
     await bridge.close();

@@ -50,6 +50,8 @@ export interface BridgeOptions {
   importWorkerUrl?: URL;
   /** Worker threads for import; 0 parses in-process. Services' default when omitted. */
   importWorkers?: number;
+  /** Bundled model packages (the repo's models/ under `npm run serve`); none when omitted, so tests control their models. */
+  bundledModelsDir?: string;
   log?: (msg: string) => void;
 }
 
@@ -111,6 +113,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     host: 'bridge',
     importWorkers: options.importWorkers,
     importWorkerUrl: options.importWorkerUrl,
+    ...(options.bundledModelsDir ? { modelsDir: options.bundledModelsDir } : {}),
     log,
   });
   const stagingRoot = join(services.dataDir, 'staging');

@@ -20,6 +20,17 @@ export type Applicability = { ok: true } | { ok: false; reason: string };
 
 const upper = (s: string) => s.trim().toUpperCase();
 
+/**
+ * Body Part Examined values that name the same region. DICOM's defined term is CHEST
+ * (PS3.16 Annex L: SCT 51185008 "Thorax"), but modalities often write THORAX; a
+ * radiologist reads both as a chest film, so neither may turn the other "not analysed".
+ */
+const BODY_PART_SYNONYMS: Readonly<Record<string, string>> = { THORAX: 'CHEST' };
+const bodyPartTerm = (s: string) => {
+  const u = upper(s);
+  return BODY_PART_SYNONYMS[u] ?? u;
+};
+
 function inRange(v: number, r: { min?: number; max?: number }): boolean {
   return (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max);
 }
@@ -32,7 +43,7 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
   if (a.modalities?.length && !a.modalities.map(upper).includes(upper(f.modality))) {
     return no(`modality ${f.modality || '(none)'} is not one of ${a.modalities.join(', ')}`);
   }
-  if (a.bodyParts?.length && !a.bodyParts.map(upper).includes(upper(f.bodyPart))) {
+  if (a.bodyParts?.length && !a.bodyParts.map(bodyPartTerm).includes(bodyPartTerm(f.bodyPart))) {
     return no(`body part ${f.bodyPart || '(not recorded)'} is not one of ${a.bodyParts.join(', ')}`);
   }
   if (a.viewPositions?.length) {

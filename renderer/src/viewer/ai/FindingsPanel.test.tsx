@@ -230,12 +230,30 @@ describe('FindingsPanel', () => {
     await waitFor(() => expect(vigil.set).toHaveBeenCalledWith({ resultId: 11, findingLabel: 'pneumonia', decision: 'corrected', correctedLabel: 'normal' }));
   });
 
-  it('asks for a reviewer name instead of calling the API when none is set', () => {
+  it('asks for a reviewer name beside the field, and focuses it, instead of calling the API when none is set', async () => {
     const vigil = fake();
     const { reportError } = renderPanel(vigil, analysis({ reviewerName: '' }));
     fireEvent.click(within(item('cxr-pneumonia', 'pneumonia')).getByTestId('finding-accept'));
-    expect(reportError).toHaveBeenCalledWith({ code: 'BAD_REQUEST', message: 'Enter your name as reviewer first.' });
+    const hint = await screen.findByTestId('reviewer-needed');
+    expect(hint.textContent).toBe('Enter your name as reviewer first.');
+    const field = screen.getByTestId('reviewer-name');
+    expect(field.getAttribute('aria-invalid')).toBe('true');
+    expect(document.activeElement).toBe(field);
+    expect(reportError).not.toHaveBeenCalled();
     expect(vigil.set).not.toHaveBeenCalled();
+    fireEvent.change(field, { target: { value: 'Dr New' } });
+    expect(screen.queryByTestId('reviewer-needed')).toBeNull();
+  });
+
+  it('saves a typed but not yet saved reviewer name before recording the review', async () => {
+    const vigil = fake();
+    const state = analysis({ reviewerName: '' });
+    renderPanel(vigil, state);
+    fireEvent.change(screen.getByTestId('reviewer-name'), { target: { value: '  Dr New  ' } });
+    fireEvent.click(within(item('cxr-pneumonia', 'pneumonia')).getByTestId('finding-accept'));
+    await waitFor(() => expect(vigil.set).toHaveBeenCalledWith({ resultId: 11, findingLabel: 'pneumonia', decision: 'accepted' }));
+    expect(state.setReviewerName).toHaveBeenCalledWith('Dr New');
+    expect(screen.queryByTestId('reviewer-needed')).toBeNull();
   });
 
   it('reports a refused review through the app error handler', async () => {

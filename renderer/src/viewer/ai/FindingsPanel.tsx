@@ -4,7 +4,7 @@
  * provider, duration, intended-use banner and findings with accept / reject /
  * correct. Clicking a finding shows its series at its strongest slice.
  */
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import type { AnalysisResult, Finding, ModelInfo, Review, ReviewDecision } from '../../../../contract/ipc-contract';
 import { useAppServices } from '../../app-context';
 import { t } from '../../i18n/strings';
@@ -49,6 +49,10 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
   const [modelChoice, setModelChoice] = useState('');
   const [scope, setScope] = useState<'study' | 'series'>('study');
   const [name, setName] = useState<string | null>(null);
+  // Set when a review was attempted without a reviewer: the field is highlighted and focused
+  // in place (an app-wide error banner would not say where to type).
+  const [needName, setNeedName] = useState(false);
+  const nameInput = useRef<HTMLInputElement>(null);
   const { results, reviews, models } = analysis;
   const modelById = new Map<string, ModelInfo>(models.map((m) => [m.id, m]));
   const reviewOf = (resultId: number, label: string) => reviews?.reviews.find((r) => r.resultId === resultId && r.findingLabel === label) ?? null;
@@ -64,10 +68,17 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
   };
 
   const review = async (resultId: number, finding: Finding, decision: ReviewDecision, correctedLabel?: string) => {
-    if (!analysis.reviewerName) {
-      reportError({ code: 'BAD_REQUEST', message: t('findings.needReviewer') });
+    // A name typed but not yet saved (the click lands before the field's blur save resolves) counts.
+    const typed = name?.trim() ?? '';
+    if (typed && typed !== analysis.reviewerName) {
+      await analysis.setReviewerName(typed);
+      setName(null);
+    } else if (!analysis.reviewerName) {
+      setNeedName(true);
+      nameInput.current?.focus();
       return;
     }
+    setNeedName(false);
     const r = await vigil.review.set({ resultId, findingLabel: finding.label, decision, ...(correctedLabel ? { correctedLabel } : {}) });
     if (!r.ok) reportError(r.error);
     analysis.refresh();
@@ -99,14 +110,20 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
           </span>
         )}
       </div>
-      <label className="reviewer-field">
+      <label className={needName ? 'reviewer-field missing' : 'reviewer-field'}>
         <span className="field-label">{t('findings.reviewer')}</span>
         <input
+          ref={nameInput}
           type="text"
           data-testid="reviewer-name"
+          aria-invalid={needName}
+          aria-describedby={needName ? 'reviewer-needed' : undefined}
           placeholder={t('findings.reviewerPlaceholder')}
           value={name ?? analysis.reviewerName}
-          onChange={(e) => setName(e.currentTarget.value)}
+          onChange={(e) => {
+            setName(e.currentTarget.value);
+            if (e.currentTarget.value.trim()) setNeedName(false);
+          }}
           onBlur={() => {
             if (name !== null && name !== analysis.reviewerName) void analysis.setReviewerName(name).then(() => setName(null));
           }}
@@ -114,6 +131,11 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
             if (e.key === 'Enter') e.currentTarget.blur();
           }}
         />
+        {needName && (
+          <span className="field-hint" id="reviewer-needed" role="alert" data-testid="reviewer-needed">
+            {t('findings.needReviewer')}
+          </span>
+        )}
       </label>
       <div className="run-model" title={t('findings.runTitle')}>
         <select
