@@ -107,14 +107,15 @@ const run = (modelId: string) => document.querySelector<HTMLElement>(`[data-test
 const item = (modelId: string, label: string) => run(modelId).querySelector<HTMLElement>(`[data-testid="finding-item"][data-label="${label}"]`)!;
 
 describe('FindingsPanel', () => {
-  it('lists every run with the model name and version, execution provider and duration', () => {
-    renderPanel(fake());
+  it('lists every run with the model name and version, execution provider and duration: findings first, then failures, then not analysed', () => {
+    // The services' order puts "not analysed" first; the panel must not bury what a model found under it.
+    renderPanel(fake(), analysis({ results: [RESULTS[2]!, RESULTS[0]!, RESULTS[3]!, RESULTS[1]!] }));
     const runs = screen.getAllByTestId('finding-run');
     expect(runs.map((r) => [r.getAttribute('data-model-id'), r.getAttribute('data-status')])).toEqual([
       ['cxr-pneumonia', 'done'],
       ['cleared-model', 'done'],
-      ['us-breast', 'not-analysed'],
       ['gone-model', 'failed'],
+      ['us-breast', 'not-analysed'],
     ]);
     const cxr = run('cxr-pneumonia').querySelector('.run-head')!.textContent;
     expect(cxr).toContain('CXR pneumonia 1.0.0');

@@ -44,6 +44,8 @@ function segLabels(result: AnalysisResult): { name: string; index: number; voxel
   return out;
 }
 
+const RUN_ORDER: Readonly<Record<AnalysisResult['status'], number>> = { done: 0, failed: 1, 'not-analysed': 2 };
+
 export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, layers, style, onStyle, onJump, labelEdit, onLabelEdit }: Props) {
   const { vigil, reportError } = useAppServices();
   const [modelChoice, setModelChoice] = useState('');
@@ -53,7 +55,10 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
   // in place (an app-wide error banner would not say where to type).
   const [needName, setNeedName] = useState(false);
   const nameInput = useRef<HTMLInputElement>(null);
-  const { results, reviews, models } = analysis;
+  const { reviews, models } = analysis;
+  // Runs with findings first, then failures, then "not analysed" (the reader's eye goes to what a model found);
+  // stable within a group, so the services' order (newest first) is kept.
+  const results = [...analysis.results].sort((a, b) => RUN_ORDER[a.status] - RUN_ORDER[b.status]);
   const modelById = new Map<string, ModelInfo>(models.map((m) => [m.id, m]));
   const reviewOf = (resultId: number, label: string) => reviews?.reviews.find((r) => r.resultId === resultId && r.findingLabel === label) ?? null;
 
