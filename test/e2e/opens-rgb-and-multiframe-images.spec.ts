@@ -4,13 +4,6 @@ import { openVigil, screenshot, type VigilSession } from './support/vigil-bridge
 
 // Browser globals used inside page.evaluate callbacks (tests compile without the DOM lib).
 declare const window: { location: { hash: string } };
-// eslint-disable-next-line @typescript-eslint/no-unused-vars -- declared for page.evaluate callbacks
-declare const document: { querySelector(selector: string): BrowserElement | null; body: { textContent: string | null } };
-interface BrowserElement {
-  dataset: Record<string, string | undefined>;
-  textContent: string | null;
-  querySelector(selector: string): BrowserElement | null;
-}
 
 const RGB = corpusOrSkip('dicom-pydicom/pydicom/test_files/examples_rgb_color.dcm');
 const MULTI = corpusOrSkip('dicom-pydicom/pydicom-data/data/emri_small.dcm');
