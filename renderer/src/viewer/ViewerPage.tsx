@@ -370,7 +370,8 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     w.__vigilImageToCanvas = (slot, col, row) => {
       const vp = stackViewport(viewportIdFor(slot));
       const imageId = vp?.getCurrentImageId?.();
-      if (!vp || !imageId) return null;
+      // No image data yet (CPU rendering sets it a moment after the render event): nothing to map onto.
+      if (!vp || !imageId || !vp.getImageData()) return null;
       // The image plane as Cornerstone's metadata describes it (its defaults where the image has no geometry).
       const plane = (metaData.get('imagePlaneModule', imageId) ?? {}) as {
         rowCosines?: number[];

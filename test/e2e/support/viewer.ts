@@ -143,7 +143,9 @@ export async function hoverViewport(page: Page, slot = 0): Promise<void> {
 
 /** Canvas CSS position (relative to the viewport) of an image pixel centre, from Cornerstone's geometry (ViewerPage's test hook). */
 export async function imageToCanvas(page: Page, slot: number, col: number, row: number): Promise<{ x: number; y: number }> {
-  const p = await page.evaluate(([s, c, r]) => window.__vigilImageToCanvas?.(s!, c!, r!) ?? null, [slot, col, row]);
+  // The hook answers null until the slot's image data exists (with CPU rendering that can trail the render event).
+  const handle = await page.waitForFunction(([s, c, r]) => window.__vigilImageToCanvas?.(s!, c!, r!) ?? null, [slot, col, row], { timeout: 10_000 }).catch(() => null);
+  const p = handle ? ((await handle.jsonValue()) as [number, number] | null) : null;
   if (!p) throw new Error('the viewer has no displayed image in that slot (or no __vigilImageToCanvas hook)');
   return { x: p[0], y: p[1] };
 }
