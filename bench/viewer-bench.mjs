@@ -1,5 +1,5 @@
 /* global window, document, location, MutationObserver -- page.evaluate callbacks run in the page */
-// `npm run bench -- viewer [--only first,scroll,decode,memory] [--scroll-steps N] [--decode-repeat N] [--slices N]`
+// `npm run bench -- viewer [--only first,scroll,decode,memory] [--scroll-steps N] [--decode-repeat N] [--slices N] [--decode-trace]`
 //
 // Viewer benchmarks in headless Chromium through the built bridge (out/node/bridge.js), each with WebGL
 // (SwiftShader here) and with CPU rendering (WebGL removed: --disable-software-rasterizer) where it applies:
@@ -56,13 +56,14 @@ const NATIVE_TOOL = {
 const SECTIONS = ['first', 'scroll', 'decode', 'memory'];
 
 function parseArgs(args) {
-  const opts = { scrollSteps: 512, decodeRepeat: 10, nativeRuns: 5, nativeFrames: 40, slices: 3000, only: new Set(SECTIONS) };
+  const opts = { scrollSteps: 512, decodeRepeat: 10, nativeRuns: 5, nativeFrames: 40, slices: 3000, only: new Set(SECTIONS), decodeTrace: false };
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--scroll-steps') opts.scrollSteps = Number(args[++i]);
     else if (args[i] === '--decode-repeat') opts.decodeRepeat = Number(args[++i]);
     else if (args[i] === '--slices') opts.slices = Number(args[++i]);
     else if (args[i] === '--only') opts.only = new Set(String(args[++i]).split(','));
-    else throw new Error(`unknown argument ${args[i]} (use --only ${SECTIONS.join(',')}, --scroll-steps N, --decode-repeat N, --slices N)`);
+    else if (args[i] === '--decode-trace') opts.decodeTrace = true;
+    else throw new Error(`unknown argument ${args[i]} (use --only ${SECTIONS.join(',')}, --scroll-steps N, --decode-repeat N, --slices N, --decode-trace)`);
   }
   for (const s of opts.only) if (!SECTIONS.includes(s)) throw new Error(`unknown section ${s} (${SECTIONS.join(', ')})`);
   return opts;
@@ -140,12 +141,13 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Transfer syntax and SOP Instance UID with dcmdump (no project code involved). */
+/** Transfer syntax, SOP Instance UID and Number of Frames with dcmdump (no project code involved). */
 function header(path) {
-  const out = spawnSync('dcmdump', ['-Un', '+P', '0002,0010', '+P', '0008,0018', path], { encoding: 'utf8' }).stdout;
+  const out = spawnSync('dcmdump', ['-Un', '+P', '0002,0010', '+P', '0008,0018', '+P', '0028,0008', path], { encoding: 'utf8' }).stdout;
   const ts = /\(0002,0010\) UI \[([^\]]+)\]/.exec(out)?.[1] ?? '';
   const sop = /\(0008,0018\) UI \[([^\]]+)\]/.exec(out)?.[1] ?? '';
-  return { ts: ts.replace(/\0/g, ''), sop };
+  const frames = Number(/\(0028,0008\) IS \[([^\]]+)\]/.exec(out)?.[1] ?? 1) || 1;
+  return { ts: ts.replace(/\0/g, ''), sop, frames };
 }
 
 async function startBridge() {
@@ -201,9 +203,12 @@ async function openHarness(browser, bridge, rendering) {
   return { page, rendering: init.rendering };
 }
 
-/** Median ms of `runs` runs of a native tool decoding `file` (output discarded). Null when the tool fails. */
+/**
+ * Median ms of `runs` runs of a native tool decoding `file`. Null when the tool fails. The output goes to /dev/null: the
+ * tool still decodes and serialises every frame, but does not pay a page-cache write the loader has no counterpart for.
+ */
 function nativeRunMs(tool, file, runs) {
-  const out = join(tmpdir(), `vigil-native-${process.pid}.dcm`);
+  const out = '/dev/null';
   const samples = [];
   for (let i = 0; i < runs; i++) {
     const t0 = process.hrtime.bigint();
@@ -212,7 +217,6 @@ function nativeRunMs(tool, file, runs) {
     if (r.status !== 0) return null;
     samples.push(ms);
   }
-  rmSync(out, { force: true });
   return median(samples);
 }
 
@@ -358,7 +362,15 @@ export async function run(args) {
             await b.importPaths(round.map((e) => e.file));
             const { page } = await openHarness(browser, b, 'gpu');
             for (const e of round) {
-              const r = await page.evaluate(([u, n]) => window.benchDecode(u, 0, n), [b.instanceUrl(e.sop), opts.decodeRepeat]);
+              // --decode-trace: a Chrome trace (page + decode worker threads, V8 samples) of each file's timed decodes,
+              // for chrome://tracing or Perfetto: where the per-frame time goes. Tracing slows the timed decodes.
+              const tracePath = join(dirname(ARTIFACT), `decode-trace-${e.file.split('/').pop().replace(/[^\w.-]+/g, '_')}.json`);
+              if (opts.decodeTrace) {
+                mkdirSync(dirname(ARTIFACT), { recursive: true });
+                await browser.startTracing(page, { path: tracePath, categories: ['disabled-by-default-v8.cpu_profiler', 'v8.execute', 'toplevel', 'devtools.timeline'] });
+              }
+              const r = await page.evaluate(([u, n, frames]) => window.benchDecode(u, 0, n, { frames }), [b.instanceUrl(e.sop), opts.decodeRepeat, e.frames]);
+              if (opts.decodeTrace) await browser.stopTracing();
               const tool = NATIVE_TOOL[e.ts];
               const native = ENCAPSULATED.has(e.ts) ? nativePerFrameMs(tool, e.file, opts.nativeFrames, opts.nativeRuns, work) : { error: 'native: no decoding step (uncompressed)' };
               result.decode.push({
@@ -452,10 +464,11 @@ export async function run(args) {
   result.notes.push(
     'first image: the app page sets #/study/<uid> (a generated 20-slice 512x512 CT, uncompressed) and waits for slot 0\'s first IMAGE_RENDERED; cold = first study in a fresh page (includes the lazy viewer chunk and Cornerstone init), warm = later studies (not cached).',
     'scroll: 256-slice MR (256x256), all cached, in a 512x512 StackViewport made like the viewer\'s (createRenderingEngine: WebGL without MSAA), each step awaited until IMAGE_RENDERED, frame cap lifted.',
-    `decode: loader = imageLoader.loadImage per frame (worker decode + createImage), bytes already fetched and the worker warm, median of ${opts.decodeRepeat}; native = (tool on the frame x${opts.nativeFrames} - tool on it x1) / ${opts.nativeFrames - 1}, medians of ${opts.nativeRuns} runs: process start and I/O cancel out. Uncompressed syntaxes have no native decode step (loader only).`,
+    `decode: loader = one frame through the wadouri loader on the image id the viewer uses (frame= only for multi-frame objects), wall time on the page: frame cut from the cached file, createImage, the round trip to the decode worker, decode + post-processing (to the viewer's output type, modality LUT applied); excluded: fetch + parse (done once before), worker start and JIT warm-up (10 untimed decodes first: steady state, as the native figure is by construction); median of ${opts.decodeRepeat}. native = (tool on the frame x${opts.nativeFrames} - tool on it x1) / ${opts.nativeFrames - 1}, medians of ${opts.nativeRuns} runs, output to /dev/null: process start, reading and header I/O cancel out, each frame's decode and serialisation remain. Both sides decode one frame at a time. Uncompressed syntaxes have no native decode step (loader only).`,
     `memory: ${opts.slices}-slice 512x512 CT walked with PageDown + wheel, End, 150 x ArrowUp, Home; renderer RSS = sum of VmRSS of Chromium --type=renderer processes, sampled every 100 ms (the GPU process is not included).`,
     'The machine may be shared with other work (see loadAverage*): absolute figures vary run to run; compare ratios measured in the same run.',
   );
+  if (opts.decodeTrace) result.notes.push(`decode traces (the decode timings above include tracing overhead): ${join(dirname(ARTIFACT), 'decode-trace-*.json')}`);
   result.elapsedSeconds = (Date.now() - started) / 1000;
   mkdirSync(dirname(ARTIFACT), { recursive: true });
   writeFileSync(ARTIFACT, JSON.stringify(result, null, 1));

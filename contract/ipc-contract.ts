@@ -118,8 +118,11 @@ export const StudyQuerySchema = z.object({
   sortDir: z.enum(['asc', 'desc']).optional(),
   limit: z.number().int().min(1).max(10_000).optional(),
   offset: z.number().int().min(0).optional(),
-  /** 'positive-unreviewed': only studies with a positive AI finding no one has reviewed yet. */
-  aiFilter: z.enum(['positive-unreviewed']).optional(),
+  /**
+   * 'positive': only studies the AI flagged (a finding that needs review, see needsReview);
+   * 'positive-unreviewed': of those, only studies with a flagged finding no one has reviewed yet.
+   */
+  aiFilter: z.enum(['positive-unreviewed', 'positive']).optional(),
 });
 export type StudyQuery = z.infer<typeof StudyQuerySchema>;
 
@@ -133,6 +136,14 @@ export const SeriesSummarySchema = z.object({
   uidDerived: z.boolean(),
 });
 export type SeriesSummary = z.infer<typeof SeriesSummarySchema>;
+
+/**
+ * Worklist AI groups in sort order, most urgent first: flagged and not fully reviewed, flagged and reviewed,
+ * queued or running, analysed with nothing flagged, not analysed (outside every model's intended use),
+ * failed, never sent to a model. Within a group, newest study first.
+ */
+export const AiTriage = z.enum(['positive-unreviewed', 'positive-reviewed', 'in-progress', 'negative', 'not-analysed', 'failed', 'none']);
+export type AiTriage = z.infer<typeof AiTriage>;
 
 export const StudySummarySchema = z.object({
   studyInstanceUid: z.string(),
@@ -157,6 +168,17 @@ export const StudySummarySchema = z.object({
       priority: z.boolean(),
       /** A positive finding has no review yet. */
       unreviewedPositive: z.boolean(),
+      /** The study's worklist group (AI sort order, most urgent first: see AiTriage). */
+      triage: AiTriage,
+      /** A job for the study is queued or running (also while an earlier result is shown). */
+      active: z.boolean(),
+      /** Findings of the latest done results that need a decision (needsReview), and the current decisions on them. */
+      toReview: z.number().int(),
+      accepted: z.number().int(),
+      rejected: z.number().int(),
+      corrected: z.number().int(),
+      /** Latest runs (per series and model) that failed. */
+      failedRuns: z.number().int(),
     })
     .optional(),
 });
@@ -167,6 +189,8 @@ export const StudyListSchema = z.object({
   studies: z.array(StudySummarySchema),
   /** Every modality present in the library, for the filter menu. */
   modalities: z.array(z.string()),
+  /** Studies matching the query's other filters (not aiFilter) that the AI flagged, and of those, not fully reviewed. */
+  aiCounts: z.object({ flagged: z.number().int(), unreviewed: z.number().int() }).optional(),
 });
 export type StudyList = z.infer<typeof StudyListSchema>;
 
@@ -318,6 +342,37 @@ export const FindingSchema = z.object({
 });
 export type Finding = z.infer<typeof FindingSchema>;
 
+/**
+ * Whether a finding needs a radiologist's decision (accept / reject / correct): a positive call that is not a
+ * "nothing found" label and not a measurement. For a classifier this is the model's positive call of a run; a
+ * run that called only its normal label has nothing to review. Negative scores and anatomy volumes are shown,
+ * never reviewed, and never hold back "all findings reviewed". Mirrored in SQL by study-index.ts (AI_FLAGGED).
+ */
+export function needsReview(f: Pick<Finding, 'positive' | 'normal' | 'measurement'>): boolean {
+  return f.positive && f.normal !== true && f.measurement !== true;
+}
+
+const AgeRangeSchema = z.object({ min: z.number().optional(), max: z.number().optional() });
+
+/** A run outside its model's intended population (manifest intendedPopulation): analysed, with this warning. */
+export const RunWarningSchema = z.object({
+  code: z.literal('OUTSIDE_INTENDED_POPULATION'),
+  /** English text (CLI, logs); the UI builds its own from the fields. */
+  message: z.string(),
+  patientAgeYears: z.number(),
+  intendedAgeYears: AgeRangeSchema,
+});
+export type RunWarning = z.infer<typeof RunWarningSchema>;
+
+export const RunPopulationSchema = z.object({
+  /** null: unknown (no Patient's Age, no Birth Date + Study Date). */
+  patientAgeYears: z.number().nullable(),
+  ageSource: z.enum(['PatientAge', 'PatientBirthDate']).nullable(),
+  intendedAgeYears: AgeRangeSchema.nullable(),
+  note: z.string().nullable(),
+});
+export type RunPopulation = z.infer<typeof RunPopulationSchema>;
+
 export const AnalysisResultSchema = z.object({
   resultId: z.number().int(),
   studyInstanceUid: z.string(),
@@ -336,8 +391,13 @@ export const AnalysisResultSchema = z.object({
   /** Masks, heatmaps and boxes with their geometry (see models/README.md). */
   outputs: z.array(z.record(z.string(), z.unknown())),
   createdAt: z.string(),
+  /** Warnings the run carries, e.g. the patient is outside the model's intended population (absent: none recorded). */
+  warnings: z.array(RunWarningSchema).optional(),
+  /** The patient's age against the model's intended population (null / absent: the manifest declares none). */
+  population: RunPopulationSchema.nullable().optional(),
 });
 export type AnalysisResult = z.infer<typeof AnalysisResultSchema>;
+
 
 export const AnalysisProgressSchema = AnalysisJobSchema.extend({
   phase: z.enum(['decode', 'preprocess', 'inference', 'postprocess']).optional(),
@@ -376,10 +436,14 @@ export type Review = z.infer<typeof ReviewSchema>;
 export const ReviewListSchema = z.object({
   /** The current review of each reviewed finding (latest decision). */
   reviews: z.array(ReviewSchema),
-  /** Findings of the study's latest done results. */
+  /** Findings of the study's latest done results that need a decision (needsReview). */
   findings: z.number().int(),
+  /** Of those, the ones with a decision, by decision. */
   reviewed: z.number().int(),
-  /** Every finding of the study has a review. */
+  accepted: z.number().int(),
+  rejected: z.number().int(),
+  corrected: z.number().int(),
+  /** There is at least one finding to review and every one has a decision. */
   allReviewed: z.boolean(),
   /** Reviewer-edited label maps (brush / eraser), kept beside the model's original mask. */
   maskEdits: z.array(

@@ -20,6 +20,7 @@ import { WebSocket, WebSocketServer } from 'ws';
 import type { Result } from '../../contract/ipc-contract';
 import { contentTypeFor } from '../services/content-types';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
+import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
 import { openVigilServices, type VigilServices } from '../services/vigil-services';
 
 export const BRIDGE_CSP = [
@@ -117,6 +118,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     log,
   });
   const stagingRoot = join(services.dataDir, 'staging');
+  /** How instances are served and their transcoded frames, between requests (bounded). */
+  const displayCache = new DisplayBytesCache();
   const token = randomBytes(32).toString('hex');
   const tokenBuf = Buffer.from(token, 'utf8');
   let port = 0;
@@ -245,7 +248,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     } catch {
       file = null;
     }
-    const bytes = file ? await openDisplayBytes(file) : null;
+    const bytes = file ? await openDisplayBytes(file, { cache: displayCache, head: req.method === 'HEAD' }) : null;
     if (!bytes) return sendError(res, 404, 'NOT_FOUND', 'Unknown instance.');
     res.writeHead(200, {
       'content-type': bytes.contentType,

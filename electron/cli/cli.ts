@@ -10,7 +10,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { VigilServices } from '../services/vigil-services';
-import { findingLine } from './finding-text';
+import { findingLine, populationLine, warningLine } from './finding-text';
 
 // Each command loads only what it needs (the bundle is split at these dynamic imports):
 // `vigil import` never parses the AI runtime, the contract's schemas or the model code.
@@ -188,6 +188,8 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
           status,
           ...(reason ? { reason } : {}),
           findings: stored?.findings ?? [],
+          warnings: stored?.warnings ?? [],
+          ...(stored?.population ? { population: stored.population } : {}),
           timingsMs: stored?.timingsMs ?? {},
           ...(stored?.providerNote ? { providerNote: stored.providerNote } : {}),
           ...(stored ? { ortVersion: stored.ortVersion, modelSha256: stored.modelSha256, inputInstances: stored.inputSopInstanceUids.length, outputs: stored.outputs, resultId: stored.id } : {}),
@@ -197,6 +199,8 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
       else {
         for (const r of results) {
           out(`${r.modelId} ${r.modelVersion} on series ${r.seriesInstanceUid}: ${r.status === 'not-analysed' ? `not analysed: ${r.reason}` : r.status}${r.status === 'failed' ? `: ${r.reason}` : ''}${r.provider ? ` [${r.provider}]` : ''}`);
+          for (const w of r.warnings) out(`    ${warningLine(w)}`);
+          if (r.population && r.population.patientAgeYears === null) out(`    ${populationLine(r.population)}`);
           for (const f of r.findings) out(`    ${findingLine(f)}`);
           if (r.status === 'done') out(`    timings ms: ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${Math.round(v as number)}`).join(', ')}`);
         }

@@ -1,3 +1,5 @@
+import { describeAgeRange, formatAge } from '../services/ai/applicability';
+
 /**
  * One finding of `vigil analyze` as a line of text:
  *   "+ pneumonia: 0.9123 (threshold 0.158)"   a positive call
@@ -23,4 +25,18 @@ export function findingLine(f: FindingForText): string {
   const mark = f.positive ? '+' : '-';
   if (f.minVolumeMl !== undefined) return `${mark} ${f.label}: ${volume(f) ?? f.score.toFixed(4)} (threshold ${f.minVolumeMl.toFixed(1)} mL)`;
   return `${mark} ${f.label}: ${f.score.toFixed(4)}${f.threshold !== undefined ? ` (threshold ${f.threshold.toFixed(3)})` : ''}`;
+}
+
+/** A warning stored with a run, as a line: "! Outside intended population: patient 64 y; model intended for 1–5 y". */
+export function warningLine(w: { readonly message: string }): string {
+  return `! ${w.message}`;
+}
+
+/**
+ * The population context when the age is unknown (no warning could be checked):
+ *   "? patient age unknown; model intended for 1–5 y — Trained on paediatric chest radiographs …"
+ */
+export function populationLine(p: { readonly patientAgeYears: number | null; readonly intendedAgeYears: { readonly min?: number; readonly max?: number } | null; readonly note: string | null }): string {
+  const age = p.patientAgeYears === null ? 'patient age unknown' : `patient ${formatAge(p.patientAgeYears)}`;
+  return `? ${age}; model intended for ${describeAgeRange(p.intendedAgeYears ?? {})}${p.note ? ` — ${p.note}` : ''}`;
 }

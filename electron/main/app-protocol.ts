@@ -12,6 +12,7 @@ import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CustomScheme, Protocol } from 'electron';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
+import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST, RESULTS_HOST } from './app-urls';
 import { CONTENT_SECURITY_POLICY } from './content-security-policy';
 import { contentTypeFor } from '../services/content-types';
@@ -84,7 +85,7 @@ async function serveAsset(rendererDir: string, url: URL, method: string): Promis
   return new Response(new Uint8Array(await readFile(target)), { status: 200, headers });
 }
 
-async function serveInstance(options: AppProtocolOptions, url: URL, method: string): Promise<Response> {
+async function serveInstance(options: AppProtocolOptions, displayCache: DisplayBytesCache, url: URL, method: string): Promise<Response> {
   const match = /^\/instances\/([^/]+)$/.exec(url.pathname);
   if (!match?.[1]) return textResponse(404, 'Not found');
   let uid: string;
@@ -96,7 +97,7 @@ async function serveInstance(options: AppProtocolOptions, url: URL, method: stri
   if (uid.length === 0 || uid.length > MAX_UID_LENGTH) return textResponse(400, 'Malformed instance UID');
   const path = options.instanceFile(uid);
   if (path === null) return textResponse(404, 'Unknown instance');
-  const bytes = await openDisplayBytes(path);
+  const bytes = await openDisplayBytes(path, { cache: displayCache, head: method === 'HEAD' });
   if (bytes === null) return textResponse(404, 'Instance file is missing');
   const headers = {
     'Content-Type': bytes.contentType,
@@ -136,6 +137,8 @@ async function serveResultFile(options: AppProtocolOptions, url: URL, method: st
 
 export function createProtocolHandler(options: AppProtocolOptions): ProtocolHandler {
   const log = options.log ?? ((msg: string) => console.error(msg));
+  /** How instances are served and their transcoded frames, between requests (bounded). */
+  const displayCache = new DisplayBytesCache();
   return async (request) => {
     const method = request.method.toUpperCase();
     if (method !== 'GET' && method !== 'HEAD') return textResponse(405, 'Method not allowed');
@@ -151,7 +154,7 @@ export function createProtocolHandler(options: AppProtocolOptions): ProtocolHand
         case APP_HOST:
           return await serveAsset(options.rendererDir, url, method);
         case DICOM_HOST:
-          return await serveInstance(options, url, method);
+          return await serveInstance(options, displayCache, url, method);
         case RESULTS_HOST:
           return await serveResultFile(options, url, method);
         default:

@@ -235,6 +235,8 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         inputSopInstanceUids: r.inputSopInstanceUids,
         outputs: r.outputs.map((o) => ({ ...o })),
         createdAt: r.createdAt,
+        warnings: r.warnings,
+        population: r.population,
       })),
     }),
     'analysis.jobs': () => ({ jobs: analysis.queue.list().map(jobView) }),

@@ -51,7 +51,18 @@ def model_card(cfg, manifest, m):
         stopping = (f"Early stopping: validation AUC checked each epoch (ties broken by validation loss), patience {hp['patience']} epochs; "
                     f"the best epoch's weights are kept. {members}.")
         sel_text = f"Validation split (n = {v['n']}, used for early stopping, calibration and the threshold)"
-    cv_calibration = ("" if not cv else f" The temperature is fitted on out-of-fold scores that average {hp.get('repeats', 1)} "
+    cal = m["calibration"]
+    method_text = {"none": "none (the cross-validated NLL of the raw ensemble logit was lowest)",
+                   "temperature": f"temperature scaling, T = {1 / cal['scale']:.4f}",
+                   "platt": f"Platt scaling, p = sigmoid({cal['scale']:.4f} z {'−' if cal['bias'] < 0 else '+'} {abs(cal['bias']):.4f})"}[cal["method"]]
+    cv_nll = ", ".join(f"{k} {v:.4f}" for k, v in cal["cvNll"].items())
+    un, sel_name = cal["uncalibrated"], ("out-of-fold train+val" if cv else "validation")
+    calibration_table = f"""| Cases | ECE before → after | Brier before → after | NLL before → after |
+|---|---|---|---|
+| {sel_name} (n = {v['n']}, fitted here) | {_f(un['selection']['ece'])} → {_f(v['ece'])} | {_f(un['selection']['brier'])} → {_f(v['brier'])} | {_f(un['selection']['nll'])} → {_f(cal['calibratedNll']['selection'])} |
+| test (n = {t['n']}) | {_f(un['test']['ece'])} → {_f(t['ece'])} | {_f(un['test']['brier'])} → {_f(t['brier'])} | {_f(un['test']['nll'])} → {_f(cal['calibratedNll']['test'])} |"""
+    recipe = f"\n## How the recipe was chosen\n\n{cfg['recipeSelection']}\n" if cfg.get("recipeSelection") else ""
+    cv_calibration = ("" if not cv else f" The calibration is fitted on out-of-fold scores that average {hp.get('repeats', 1)} "
                       f"member(s) per case, while the shipped graph averages all {tr['ensembleMembers']}; averaging more members "
                       "shrinks the logits, so mid-range probabilities tend to be under-confident (see the reliability plot).")
     if tta:
@@ -125,15 +136,20 @@ from the source (centre crop to the short edge, then resize).
   {'horizontal flips (left/right is not anatomically fixed in breast ultrasound)' if hp['hflip'] else 'no flips (chest anatomy is not left/right symmetric)'},
   contrast ×(1 ± {hp['contrast']}) and brightness ± {hp['brightness']} (normalised units).
 - {stopping}
-- Calibration: temperature scaling fitted on {tr.get('selection', 'the validation split')} (T = {m['temperature']}),
-  baked into the exported logits.
+- Calibration: {method_text}, fitted on {tr.get('selection', 'the validation split')} and baked into
+  the exported logits (model.onnx outputs calibrated scores). The map was chosen among none, temperature
+  and Platt scaling by cross-validated NLL on the same cases ({cv_nll}); the test split played no part.
+  Before (raw ensemble logit) and after:
+
+{calibration_table}
+
 - Decision threshold: **{m['thresholdRule']}**: `{pos}` when p({pos}) ≥ **{m['threshold']}**.
   The test split was used only for the final evaluation below.
 - Seeded (seed {tr['seed']}), `torch.use_deterministic_algorithms(True)`; training took {tr['seconds']:.0f} s with
   {tr['environment']['threads']} PyTorch thread(s) on a {tr['environment'].get('cpus', '?')}-core CPU
   (PyTorch {tr['environment']['torch']}, ONNX opset {tr['environment']['opset']}).
 - Reproduce: `npm run models:train` (see models/training/README.md).
-
+{recipe}
 ## Evaluation (test split, n = {t['n']}, {t['positives']} `{pos}`)
 
 Threshold {m['threshold']} (chosen on {'cross-validation' if cv else 'validation'}). 95% confidence intervals: {t['ciMethod']}.

@@ -23,7 +23,11 @@ import torch  # noqa: E402
 import data  # noqa: E402
 import metrics as M  # noqa: E402
 import train  # noqa: E402
+from model import shift  # noqa: E402
 from train_all import REPO, TASKS  # noqa: E402
+
+# Test-time views scored besides the plain and mirrored image: one-pixel shifts (each also mirrored).
+SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
 
 
 def main():
@@ -33,6 +37,8 @@ def main():
     ap.add_argument("--data", default=os.environ.get("VIGIL_MEDMNIST", os.path.join(REPO, "..", "shared", "data", "medmnist")))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seed", type=int, default=777)
+    ap.add_argument("--member-seed", type=int, default=0, help="offset of the members' seeds (same folds, other initialisations)")
+    ap.add_argument("--save", help="write the out-of-fold logits (mirror-averaged) to this .npy, to score ensembles of runs")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     cfg = {**TASKS["us-breast-malignancy"], "verbose": False, **json.loads(args.overrides)}
@@ -41,19 +47,31 @@ def main():
     y = np.concatenate([splits["train"][1], splits["val"][1]])
     mean, std = train.normalisation_stats(data.minmax01(x8))
     x = train.to_tensor(x8, mean, std)
-    oof_tta, oof_plain = np.zeros(len(y)), np.zeros(len(y))
+    trunk = None
+    if cfg.get("pretrain"):
+        # PneumoniaMNIST training images only (its val/test and every breast image stay out of it).
+        pre = data.load_pneumonia(args.data)[0]["train"]
+        t0 = time.time()
+        trunk, _ = train.pretrain_trunk(cfg, train.to_tensor(pre[0], mean, std), pre[1], args.seed)
+        print(f"pretrained the trunk on {len(pre[1])} PneumoniaMNIST training images in {time.time() - t0:.0f} s", flush=True)
+    oof_tta, oof_plain, oof_shift = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
     log, curves = [], []
     t0 = time.time()
     for k, held in enumerate(train.stratified_folds(y, cfg["folds"], args.seed)):
         fit = np.setdiff1d(np.arange(len(y)), held)
-        m = train.train_member({**cfg, "flip_tta": True}, x[fit], y[fit], x[held], y[held], args.seed + k, log, early_stopping=False)
+        m = train.train_member({**cfg, "flip_tta": True}, x[fit], y[fit], x[held], y[held], args.seed + args.member_seed + k, log, early_stopping=False, trunk=trunk)
         oof_tta[held] = train.member_logits(m, x[held], True)
         oof_plain[held] = train.member_logits(m, x[held], False)
+        oof_shift[held] = np.mean([train.member_logits(m, shift(x[held], dy, dx), True) for dy, dx in SHIFTS], 0)
         curves.append([h["valAuc"] for h in log[-1]["history"]])
         print(f"fold {k + 1}: held-out AUC {M.auc(y[held], oof_tta[held]):.4f} (mirror-averaged), {M.auc(y[held], oof_plain[held]):.4f} (plain)  {time.time() - t0:.0f} s", flush=True)
+    if args.save:
+        np.save(args.save, oof_tta)
+        np.save(args.save[:-4] + ".shift.npy", oof_shift)
     c = np.mean(curves, 0)
     by_epoch = " ".join(f"{e + 1}:{c[e]:.4f}" for e in range(4, len(c), 5))
-    print(f"RESULT {args.name} {args.overrides}: out-of-fold AUC {M.auc(y, oof_tta):.4f} (mirror-averaged), {M.auc(y, oof_plain):.4f} (plain); "
+    print(f"RESULT {args.name} {args.overrides}: out-of-fold AUC {M.auc(y, oof_tta):.4f} (mirror-averaged), {M.auc(y, oof_plain):.4f} (plain), "
+          f"{M.auc(y, oof_shift):.4f} (mirrors x 1-pixel shifts); "
           f"mean held-out AUC by epoch {by_epoch}; {time.time() - t0:.0f} s", flush=True)
 
 

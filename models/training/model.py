@@ -45,6 +45,16 @@ def hflip(x):
     return x.index_select(3, idx)
 
 
+def shift(x, dy, dx):
+    """Translates an NCHW tensor by (dy, dx) pixels, repeating the border (Pad edge + Slice in ONNX)."""
+    p = max(abs(dy), abs(dx))
+    if p == 0:
+        return x
+    h, w = int(x.shape[2]), int(x.shape[3])
+    padded = F.pad(x, (p, p, p, p), mode="replicate")
+    return padded[:, :, p - dy:p - dy + h, p - dx:p - dx + w]
+
+
 def member_outputs(m, image, flip_tta=False):
     """(logit [N,1], CAM [N,1,h,w]) of one member; with flip_tta, the mean over the image and its
     mirror (the mirrored CAM is mirrored back, so the CAM's spatial mean is still the logit)."""
@@ -59,7 +69,7 @@ def member_outputs(m, image, flip_tta=False):
 
 class ExportWrapper(nn.Module):
     """Graph shipped as model.onnx: input "image" [N,1,28,28] (normalised) ->
-    "logits" [N,2] (softmax gives [p(negative), p(positive)], temperature-scaled)
+    "logits" [N,2] (softmax gives [p(negative), p(positive)], calibrated)
     and "cam" [N,1,28,28] (ReLU of the positive-class activation map, bilinear
     upsampled; the product min-max normalises it for display).
 
@@ -68,15 +78,17 @@ class ExportWrapper(nn.Module):
     inside the graph, for images whose orientation is not anatomically fixed).
     """
 
-    def __init__(self, members, temperature, flip_tta=False):
+    def __init__(self, members, scale, bias, flip_tta=False):
         super().__init__()
         self.members = nn.ModuleList(members)
         self.flip_tta = bool(flip_tta)
-        self.register_buffer("inv_t", torch.tensor(1.0 / float(temperature)))
+        # Calibration map on the averaged logit, fitted on the selection cases (1/T and 0 for temperature scaling).
+        self.register_buffer("scale", torch.tensor(float(scale)))
+        self.register_buffer("bias", torch.tensor(float(bias)))
 
     def forward(self, image):
         outs = [member_outputs(m, image, self.flip_tta) for m in self.members]
-        z = torch.stack([o[0] for o in outs], 0).mean(0) * self.inv_t
+        z = torch.stack([o[0] for o in outs], 0).mean(0) * self.scale + self.bias
         cam = torch.stack([o[1] for o in outs], 0).mean(0)
         logits = torch.cat([-0.5 * z, 0.5 * z], dim=1)
         cam = F.interpolate(F.relu(cam), size=(image.shape[2], image.shape[3]), mode="bilinear", align_corners=False)

@@ -14,7 +14,7 @@ from card import model_card
 
 OPSET = 13
 HYPERPARAMETERS = ("widths", "dropout", "lr", "weight_decay", "batch", "max_epochs", "patience", "folds", "repeats", "scale", "rotate_deg", "translate", "hflip",
-                   "contrast", "brightness", "label_smoothing", "mixup", "flip_tta")
+                   "contrast", "brightness", "label_smoothing", "mixup", "flip_tta", "erase", "erase_size", "pretrain")
 
 
 def export_onnx(ens, path):
@@ -38,8 +38,8 @@ def export_onnx(ens, path):
 def manifest_for(cfg, result, sha):
     t = round(result["threshold"], 6)
     n = result["normalisation"]
-    return {
-        "schemaVersion": 1,
+    manifest = {
+        "schemaVersion": 3,
         "id": cfg["id"],
         "name": cfg["name"],
         "version": cfg["version"],
@@ -50,6 +50,8 @@ def manifest_for(cfg, result, sha):
         "intendedUse": cfg["intendedUse"],
         "clinicalUse": False,
         "applicability": cfg["applicability"],
+        # Schema v3: outside this population the series is still analysed, with a warning.
+        "intendedPopulation": cfg["intendedPopulation"],
         "input": {"unit": "image", "tensors": [{"name": "image", "dtype": "float32", "shape": ["N", 1, 28, 28], "layout": "NCHW"}]},
         # MedMNIST: centre-crop to the short edge, then downsample to 28x28 (area
         # averaging, so a full-size radiograph is not aliased).
@@ -66,10 +68,28 @@ def manifest_for(cfg, result, sha):
             {"kind": "heatmap", "tensor": "cam", "label": cfg["labels"][1], "normalize": "minmax"},
         ],
     }
+    return manifest
 
 
 def _r(v, k=4):
     return None if v is None else round(float(v), k)
+
+
+def _calibration_json(result):
+    c = result["calibration"]
+    r6 = lambda d: {k: _r(v, 6) for k, v in d.items()}
+    return {
+        "method": c["method"],
+        "scale": _r(c["scale"], 6),
+        "bias": _r(c["bias"], 6),
+        "formula": "p(positive) = sigmoid(scale * mean member logit + bias), inside model.onnx",
+        "fittedOn": result["selection"],
+        "chosenBy": "lowest cross-validated NLL on the same cases (10 stratified folds x 5 repeats) among none, temperature, Platt",
+        "cvNll": r6(c["cvNll"]),
+        "uncalibrated": {k: r6(v) for k, v in c["uncalibrated"].items()},
+        "calibratedNll": r6(c["calibratedNll"]),
+        "reliabilityUncalibrated": [{**b, "meanPredicted": _r(b["meanPredicted"], 6), "observed": _r(b["observed"], 6)} for b in c["reliabilityUncalibrated"]],
+    }
 
 
 def metrics_json(cfg, result, sha, size, log, env):
@@ -86,9 +106,9 @@ def metrics_json(cfg, result, sha, size, log, env):
         "dataPreparation": log,
         "counts": result["counts"],
         "preprocessing": {"minmaxThenFixed": result["normalisation"]},
-        "temperature": round(result["temperature"], 6),
+        "calibration": _calibration_json(result),
         "threshold": round(result["threshold"], 6),
-        "thresholdRule": f"Youden's J (max sensitivity + specificity - 1) on {result['selection']}, after temperature scaling fitted on the same cases",
+        "thresholdRule": f"Youden's J (max sensitivity + specificity - 1) on {result['selection']}, on the calibrated probabilities (calibration fitted on the same cases)",
         "test": {
             "n": test["n"],
             "positives": test["positives"],
@@ -107,6 +127,7 @@ def metrics_json(cfg, result, sha, size, log, env):
             "seed": cfg["seed"],
             "ensembleMembers": len(result["members"]),
             "selection": result["selection"],
+            "pretraining": result["pretraining"],
             "members": [{k: m[k] for k in ("repeat", "fold", "heldOut", "seed", "epochsRun", "bestEpoch", "bestValAuc", "seconds") if k in m} for m in result["members"]],
             "seconds": result["seconds"],
             "hyperparameters": {k: cfg[k] for k in HYPERPARAMETERS if k in cfg},
@@ -139,9 +160,12 @@ def write_package(cfg, result, log, out_dir):
             (fpr_op, tpr_op), f"T={result['threshold']:.3f} (YOUDEN ON {'CV' if cfg.get('folds') else 'VAL'})",
         ))
     with open(os.path.join(out_dir, "reliability.png"), "wb") as f:
+        cal = result["calibration"]
         f.write(plots.reliability_png(
             result["reliability"], f"{cfg['id']} - RELIABILITY, TEST SPLIT",
             f"ECE {test['ece']:.3f} (95% CI {ci['ece'][0]:.3f}-{ci['ece'][1]:.3f}), 10 BINS",
+            before=cal["reliabilityUncalibrated"],
+            legend=(f"SHIPPED ({cal['method'].upper()}, FITTED WITHOUT TEST)", f"UNCALIBRATED, ECE {cal['uncalibrated']['test']['ece']:.3f}"),
         ))
     with open(os.path.join(out_dir, "MODEL_CARD.md"), "w") as f:
         f.write(model_card(cfg, manifest, m))

@@ -66,6 +66,7 @@ _FONT = {
 
 BLACK = (0, 0, 0)
 GREY = (170, 170, 170)
+DARK_GREY = (110, 110, 110)
 LIGHT = (225, 225, 225)
 BLUE = (31, 90, 180)
 RED = (200, 50, 40)
@@ -184,7 +185,9 @@ def roc_png(fpr, tpr, title, subtitle, op_point=None, op_label=""):
     return c.png()
 
 
-def reliability_png(bins, title, subtitle):
+def reliability_png(bins, title, subtitle, before=None, legend=None):
+    """Reliability diagram of `bins`; with `before`, the same cases' uncalibrated bins as a grey line
+    (legend: (label of bins, label of before))."""
     c = Canvas(640, 760)
     ax = Axes(c, 100, 90, 460)
     c.text(320, 16, title, anchor="center")
@@ -200,6 +203,18 @@ def reliability_png(bins, title, subtitle):
     x0, y0 = ax.xy(0, 0)
     x1, y1 = ax.xy(1, 1)
     c.dashed(x0, y0, x1, y1, GREY)
+    if before is not None:
+        prior = [(b["meanPredicted"], b["observed"]) for b in before if b["n"] > 0]
+        ax.polyline([p[0] for p in prior], [p[1] for p in prior], DARK_GREY, 2)
+        for x, y in prior:
+            px, py = ax.xy(x, y)
+            c.dot(px, py, DARK_GREY, 3)
+    if legend is not None:
+        c.rect(112, 104, 132, 108, BLUE)
+        c.text(140, 100, legend[0], BLUE, scale=1)
+        if before is not None:
+            c.rect(112, 120, 132, 123, DARK_GREY)
+            c.text(140, 116, legend[1], DARK_GREY, scale=1)
     pts = [(b["meanPredicted"], b["observed"]) for b in bins if b["n"] > 0]
     ax.polyline([p[0] for p in pts], [p[1] for p in pts], BLUE, 3)
     for x, y in pts:

@@ -48,7 +48,25 @@ def augment(x, cfg, gen):
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     gain = u(1 - cfg["contrast"], 1 + cfg["contrast"]).view(n, 1, 1, 1)
     bias = u(-cfg["brightness"], cfg["brightness"]).view(n, 1, 1, 1)
-    return out * gain + bias
+    out = out * gain + bias
+    erase = cfg.get("erase", 0.0)
+    if erase > 0:
+        out = random_erase(out, erase, cfg.get("erase_size", 8), gen)
+    return out
+
+
+def random_erase(x, prob, size, gen):
+    """Cutout (DeVries & Taylor 2017): with probability `prob` a size x size square at a random
+    position (possibly clipped at the border) is set to 0, the mean of the normalised pixels."""
+    n, _, h, w = x.shape
+    cy = torch.randint(0, h, (n,), generator=gen).view(n, 1, 1)
+    cx = torch.randint(0, w, (n,), generator=gen).view(n, 1, 1)
+    on = (torch.rand(n, generator=gen) < prob).view(n, 1, 1)
+    rows = torch.arange(h).view(1, h, 1)
+    cols = torch.arange(w).view(1, 1, w)
+    half = size // 2
+    hole = on & ((rows - cy).abs() <= half) & ((cols - cx).abs() <= half)
+    return x.masked_fill(hole.unsqueeze(1), 0.0)
 
 
 @torch.no_grad()
@@ -66,10 +84,52 @@ def bce(y, z):
 
 
 def fit_temperature(y, z):
-    """Temperature scaling (Guo et al. 2017) on the validation logits: grid search of log T for minimum NLL."""
+    """Temperature scaling (Guo et al. 2017): grid search of log T for minimum NLL. Returns (1/T, 0)."""
     grid = np.exp(np.linspace(-1.5, 2.0, 701))
     nll = [bce(y, z / t) for t in grid]
-    return float(grid[int(np.argmin(nll))])
+    return 1.0 / float(grid[int(np.argmin(nll))]), 0.0
+
+
+def fit_platt(y, z):
+    """Platt scaling (Platt 1999): p = sigmoid(a z + b) by Newton's method on the NLL, with Platt's
+    smoothed targets (N+ + 1)/(N+ + 2) and 1/(N- + 2), which keep a (nearly) separable set from
+    driving a to infinity."""
+    y = np.asarray(y)
+    n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+    t = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+    a, b = 1.0, 0.0
+    for _ in range(100):
+        p = sigmoid(a * z + b)
+        w = np.maximum(p * (1 - p), 1e-12)
+        g = np.array([np.sum((p - t) * z), np.sum(p - t)])
+        h = np.array([[np.sum(w * z * z), np.sum(w * z)], [np.sum(w * z), np.sum(w)]]) + 1e-9 * np.eye(2)
+        step = np.linalg.solve(h, g)
+        a, b = a - step[0], b - step[1]
+        if np.abs(step).max() < 1e-10:
+            break
+    return float(a), float(b)
+
+
+CALIBRATORS = {"none": lambda y, z: (1.0, 0.0), "temperature": fit_temperature, "platt": fit_platt}
+
+
+def choose_calibration(y, z, seed, folds=10, repeats=5):
+    """Picks the calibration map (none, temperature, Platt) with the lowest cross-validated NLL on the
+    selection cases themselves (stratified folds: fit on the rest, score the held-out fold), then fits
+    it on all of them. The test split plays no part. Returns (method, scale, bias, cv NLL per method)."""
+    y = np.asarray(y)
+    cv = {}
+    for name, fit in CALIBRATORS.items():
+        losses = []
+        for r in range(repeats):
+            for held in stratified_folds(y, folds, seed + r):
+                rest = np.setdiff1d(np.arange(len(y)), held)
+                a, b = fit(y[rest], z[rest])
+                losses.append(bce(y[held], a * z[held] + b) * len(held))
+        cv[name] = float(np.sum(losses) / (repeats * len(y)))
+    method = min(cv, key=cv.get)
+    a, b = CALIBRATORS[method](y, z)
+    return method, a, b, cv
 
 
 def loss_of(model, xb, yb, cfg, rng):
@@ -92,14 +152,28 @@ def member_logits(model, x, flip_tta=False):
     return 0.5 * (z + logits_of(model, hflip(x))) if flip_tta else z
 
 
-def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True):
+def pretrain_trunk(cfg, x, y, seed):
+    """Supervised pretraining of the convolutional trunk on another grey 28x28 task (PneumoniaMNIST
+    train images, normal vs pneumonia) for cfg["pretrain"]["epochs"] epochs with the member's
+    augmentation; returns the trunk's state (conv + BatchNorm), the head being discarded."""
+    pre = cfg["pretrain"]
+    pcfg = {**cfg, "id": f"{cfg['id']} pretrain", "lr": pre.get("lr", 3e-3), "batch": pre.get("batch", 128), "max_epochs": pre["epochs"],
+            "mixup": 0.0, "label_smoothing": 0.0, "flip_tta": False}
+    log = []
+    model = train_member(pcfg, x, y, None, None, seed, log, early_stopping=False)
+    return {k: v.clone() for k, v in model.features.state_dict().items()}, log[-1]
+
+
+def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True, trunk=None):
     """Trains one member. With early_stopping, keeps the epoch with the best validation AUC (patience
     cfg["patience"]); without, trains cfg["max_epochs"] epochs (cosine to zero) and keeps the last
-    weights, the held-out split only being logged."""
+    weights, the held-out split only being logged. `trunk`: pretrained conv/BN weights to start from."""
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.RandomState(seed % (2**32))
     model = SmallCamNet(widths=tuple(cfg["widths"]), dropout=cfg["dropout"])
+    if trunk is not None:
+        model.features.load_state_dict(trunk)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     steps_per_epoch = math.ceil(len(xtr) / cfg["batch"])
     total = steps_per_epoch * cfg["max_epochs"]
@@ -122,8 +196,11 @@ def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True):
             opt.step()
             sched.step()
             running += float(loss) * len(idx)
-        zva = member_logits(model, xva, cfg.get("flip_tta", False))
-        val_auc, val_loss = M.auc(yva, zva), bce(yva, zva)
+        if xva is None:  # pretraining: nothing held out
+            val_auc, val_loss = float("nan"), float("nan")
+        else:
+            zva = member_logits(model, xva, cfg.get("flip_tta", False))
+            val_auc, val_loss = M.auc(yva, zva), bce(yva, zva)
         history.append({"epoch": epoch + 1, "trainLoss": running / len(xtr), "valLoss": val_loss, "valAuc": val_auc, "lr": sched.get_last_lr()[0]})
         key = (round(val_auc, 4), -val_loss)
         if not early_stopping:
@@ -156,7 +233,7 @@ def stratified_folds(y, k, seed):
     return [np.sort(np.asarray(f)) for f in folds]
 
 
-def cross_validate(cfg, x, y, seed, log):
+def cross_validate(cfg, x, y, seed, log, trunk=None):
     """Repeated k-fold cross-validation on x (already normalised): cfg["repeats"] times (default 1) a
     fresh stratified split into cfg["folds"] folds, one member per fold trained on the other folds for
     a fixed number of epochs. Returns all members and the out-of-fold logits: for every case the mean
@@ -167,14 +244,14 @@ def cross_validate(cfg, x, y, seed, log):
     for r in range(repeats):
         for k, held in enumerate(stratified_folds(y, cfg["folds"], seed + 1000 * r)):
             fit = np.setdiff1d(np.arange(len(y)), held)
-            m = train_member(cfg, x[fit], y[fit], x[held], y[held], seed + r * cfg["folds"] + k, log, early_stopping=False)
+            m = train_member(cfg, x[fit], y[fit], x[held], y[held], seed + r * cfg["folds"] + k, log, early_stopping=False, trunk=trunk)
             log[-1].update({"repeat": r + 1, "fold": k + 1, "heldOut": int(len(held))})
             oof[held] += member_logits(m, x[held], cfg.get("flip_tta", False)) / repeats
             members.append(m)
     return members, oof
 
 
-def run_task(cfg, data, threads=2):
+def run_task(cfg, data, threads=2, pretrain_data=None):
     """Trains the members, calibrates and picks the operating point on the selection cases (the
     validation split, or with cfg["folds"] the out-of-fold predictions of a cross-validation on
     train+val), then evaluates once on the test split."""
@@ -184,13 +261,18 @@ def run_task(cfg, data, threads=2):
     xva_u8, yva = data["val"]
     xte_u8, yte = data["test"]
     members_log = []
+    pretraining = None
     flip_tta = cfg.get("flip_tta", False)
     if cfg.get("folds"):
         # Tiny data set: every train+val case serves both for fitting and (out of fold) for selection.
         xsel_u8, ysel = np.concatenate([xtr_u8, xva_u8]), np.concatenate([ytr, yva])
         mean, std = normalisation_stats(minmax01(xsel_u8))
         xsel, xte = to_tensor(xsel_u8, mean, std), to_tensor(xte_u8, mean, std)
-        members, zsel = cross_validate(cfg, xsel, ysel, cfg["seed"], members_log)
+        trunk = None
+        if cfg.get("pretrain"):
+            trunk, pre_log = pretrain_trunk(cfg, to_tensor(pretrain_data[0], mean, std), pretrain_data[1], cfg["seed"])
+            pretraining = {"source": cfg["pretrain"].get("source", "PneumoniaMNIST training images"), "images": int(len(pretrain_data[1])), "epochs": pre_log["epochsRun"], "seconds": pre_log["seconds"]}
+        members, zsel = cross_validate(cfg, xsel, ysel, cfg["seed"], members_log, trunk=trunk)
         selection = f"the out-of-fold predictions of {cfg.get('repeats', 1)}× repeated {cfg['folds']}-fold cross-validation on train+val"
     else:
         mean, std = normalisation_stats(minmax01(xtr_u8))
@@ -198,17 +280,26 @@ def run_task(cfg, data, threads=2):
         ysel = yva
         members = [train_member(cfg, xtr, ytr, xsel, ysel, cfg["seed"] + k, members_log) for k in range(cfg["ensemble"])]
         with torch.no_grad():
-            zsel = ExportWrapper(members, 1.0, flip_tta).eval()(xsel)[0][:, 1].double().numpy() * 2.0
+            zsel = ExportWrapper(members, 1.0, 0.0, flip_tta).eval()(xsel)[0][:, 1].double().numpy() * 2.0
         selection = "the validation split"
-    temperature = fit_temperature(ysel, zsel)
-    ens = ExportWrapper(members, temperature, flip_tta).eval()
+    method, scale, bias, cv_nll = choose_calibration(ysel, zsel, cfg["seed"])
+    ens = ExportWrapper(members, scale, bias, flip_tta).eval()
 
     @torch.no_grad()
     def prob(x):
         return torch.softmax(ens(x)[0].double(), dim=1)[:, 1].numpy()
 
-    psel = sigmoid(zsel / temperature) if cfg.get("folds") else prob(xsel)
+    # The selection scores are the ensemble's (for breast: out-of-fold) logits through the same map.
+    psel = sigmoid(scale * zsel + bias) if cfg.get("folds") else prob(xsel)
     pte = prob(xte)
+    with torch.no_grad():
+        zte = ExportWrapper(members, 1.0, 0.0, flip_tta).eval()(xte)[0][:, 1].double().numpy() * 2.0
+    p_uncal_sel, p_uncal_te = sigmoid(zsel), sigmoid(zte)
+    uncalibrated = {
+        "selection": {"ece": M.calibration(ysel, p_uncal_sel)[0], "brier": M.brier(ysel, p_uncal_sel), "nll": bce(ysel, zsel)},
+        "test": {"ece": M.calibration(yte, p_uncal_te)[0], "brier": M.brier(yte, p_uncal_te), "nll": bce(yte, zte)},
+    }
+    calibrated_nll = {"selection": bce(ysel, scale * zsel + bias), "test": bce(yte, scale * zte + bias)}
     threshold, youden_j = M.youden_threshold(ysel, psel)
     threshold = round(threshold, 6)  # exactly the value written to the manifest
     sel_metrics, sel_conf = M.point_metrics(ysel, psel, threshold)
@@ -220,7 +311,8 @@ def run_task(cfg, data, threads=2):
     return {
         "ensemble": ens,
         "normalisation": {"mean": mean, "std": std},
-        "temperature": temperature,
+        "calibration": {"method": method, "scale": scale, "bias": bias, "cvNll": cv_nll, "uncalibrated": uncalibrated, "calibratedNll": calibrated_nll,
+                        "reliabilityUncalibrated": M.calibration(yte, p_uncal_te)[1]},
         "threshold": threshold,
         "youdenJ": youden_j,
         "selection": selection,
@@ -229,6 +321,7 @@ def run_task(cfg, data, threads=2):
         "reliability": rel_bins,
         "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
         "members": members_log,
+        "pretraining": pretraining,
         "testProbabilities": pte,
         "seconds": round(time.time() - started, 1),
         "counts": {s: {"n": int(len(d[1])), "positives": int(d[1].sum())} for s, d in data.items()},

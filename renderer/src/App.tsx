@@ -4,7 +4,7 @@ import { AppContext, type AppServices, useAppServices } from './app-context';
 import { DropZone } from './components/DropZone';
 import { EmptyState } from './components/EmptyState';
 import { ErrorBanner } from './components/ErrorBanner';
-import { emptyFilters, FilterBar, type Filters, hasActiveFilters } from './components/FilterBar';
+import { aiFilterOf, emptyFilters, FilterBar, type Filters, hasActiveFilters } from './components/FilterBar';
 import { ImportControls } from './components/ImportControls';
 import { ImportOutcomeBar } from './components/ImportOutcomeBar';
 import { ImportPickers, type ImportPickersHandle } from './components/ImportPickers';
@@ -21,9 +21,11 @@ import { t } from './i18n/strings';
 import { toDicomDate } from './lib/format';
 import { MODELS_HASH, openStudy, useRoute } from './lib/route';
 import { ModelsPage } from './models/ModelsPage';
+import { preloadViewerWhenIdle } from './viewer/preload-viewer';
 
-/** The viewer (Cornerstone3D, vtk.js, codecs) is a separate chunk, loaded on first use. */
-const ViewerPage = lazy(() => import('./viewer/ViewerPage').then((m) => ({ default: m.ViewerPage })));
+/** The viewer (Cornerstone3D, vtk.js, codecs) is a separate chunk, loaded on first use or preloaded while the list idles. */
+const loadViewer = () => import('./viewer/ViewerPage');
+const ViewerPage = lazy(() => loadViewer().then((m) => ({ default: m.ViewerPage })));
 
 export const SEARCH_DEBOUNCE_MS = 250;
 export const STUDY_PAGE_LIMIT = 1000;
@@ -56,6 +58,8 @@ export function App({ vigil }: { vigil: VigilApi }) {
 
 function StudyBrowser({ banner }: { banner: React.ReactNode }) {
   const { vigil, reportError } = useAppServices();
+  // The first study opens warm: the viewer chunk and Cornerstone load while the list is idle.
+  useEffect(() => preloadViewerWhenIdle(loadViewer), []);
   const [filters, setFilters] = useState<Filters>(emptyFilters);
   const [sort, setSort] = useState<{ by: SortKey; dir: SortDir }>({ by: 'studyDate', dir: 'desc' });
   const [version, setVersion] = useState(0);
@@ -72,9 +76,10 @@ function StudyBrowser({ banner }: { banner: React.ReactNode }) {
     const to = toDicomDate(filters.dateTo);
     if (from) q.dateFrom = from;
     if (to) q.dateTo = to;
-    if (filters.aiUnreviewed) q.aiFilter = 'positive-unreviewed';
+    const aiFilter = aiFilterOf(filters);
+    if (aiFilter) q.aiFilter = aiFilter;
     return q;
-  }, [search, filters.modality, filters.dateFrom, filters.dateTo, filters.aiUnreviewed, sort.by, sort.dir]);
+  }, [search, filters, sort.by, sort.dir]);
 
   const { list, loading } = useStudyList(query, version);
 
@@ -150,7 +155,7 @@ function StudyBrowser({ banner }: { banner: React.ReactNode }) {
         </a>
         <ImportControls onImport={startImport} disabled={busy} />
       </header>
-      <FilterBar filters={filters} modalities={list?.modalities ?? []} onChange={setFilters} />
+      <FilterBar filters={filters} modalities={list?.modalities ?? []} aiCounts={list?.aiCounts} onChange={setFilters} />
       <div className="notices">
         {banner}
         <ImportProgressBar stage={importer.stage} progress={importer.progress} cancelling={importer.cancelling} onCancel={importer.cancel} />

@@ -406,7 +406,7 @@ function printTable(rows: Row[]): void {
  */
 const KNOWN_FAILURES: Record<string, string> = {
   'dicom-misc/fo-dicom/multiframe.dcm':
-    'non-conformant tiles: Rows/Columns say 240x240, but 23 of the 140 JPEG frames are smaller edge tiles (240x121, 55x240, the last 55x121); the loader shows such a frame at its JPEG size, dcmdjpeg fills a zero 240x240 frame with the short decode',
+    'non-conformant tiles: Rows/Columns say 240x240, but 23 of the 140 JPEG frames are smaller edge tiles (240x121, 55x240, the last 55x121). Vigil places each edge tile at the top-left of a zero 240x240 frame (display-transcode "tiles-padded", checked tile by tile against dcmtk in test/unit/display-transcode.test.ts); this reference (dcmdjpeg) copies the short decode row-contiguously, so its edge frames are sheared and cannot be compared',
 };
 
 let browser: Browser;
@@ -454,6 +454,52 @@ describe('decoding synthetic uncompressed encodings (known pixels)', () => {
       expect(errors).toEqual([]);
       expect(results.map((r) => [r.file, r.outcome])).toEqual(entries.map((e) => [`synthetic/${basename(e.path)}`, 'exact']));
     } finally {
+      removeDir(dir);
+    }
+  });
+});
+
+describe('decoding the same frame again (frames reach the decode worker by transfer)', () => {
+  // The viewer's decode worker takes each frame the loader cuts from the cached file by transfer, not by copy
+  // (renderer/src/viewer/cornerstone/decode-worker-registration.ts). Were a transferred buffer the cached file's
+  // own, the file would be detached and the next decode of any of its frames would fail or differ.
+  it('re-decodes uncompressed and RLE frames from the cached file to the same pixels', { timeout: 120_000 }, async () => {
+    const dir = makeTempDir('decode-again');
+    const bridge = await startBridgeProcess();
+    try {
+      const rows = 32;
+      const columns = 24;
+      const pixels = Uint16Array.from({ length: rows * columns }, (_, i) => (i % 7 === 0 ? i * 13 : (i >> 4) * 256) % 4096);
+      const native = join(dir, 'native.dcm');
+      const sopNative = '1.2.826.0.1.3680043.10.1138.610.1';
+      writeFileSync(native, syntheticDicom({ sopInstanceUid: sopNative, studyInstanceUid: '1.2.826.0.1.3680043.10.1138.610', rows, columns, pixels }));
+      const files = [{ path: native, sop: sopNative }];
+      if (spawnSync('which', ['dcmcrle']).status === 0) {
+        // The same image RLE-encoded by dcmtk, under its own SOP Instance UID.
+        const sopRle = '1.2.826.0.1.3680043.10.1138.610.2';
+        const source = join(dir, 'for-rle.dcm');
+        writeFileSync(source, syntheticDicom({ sopInstanceUid: sopRle, studyInstanceUid: '1.2.826.0.1.3680043.10.1138.610', instanceNumber: 2, rows, columns, pixels }));
+        const rle = join(dir, 'rle.dcm');
+        expect(spawnSync('dcmcrle', [source, rle]).status).toBe(0);
+        files.push({ path: rle, sop: sopRle });
+      } else {
+        console.warn('[e2e] dcmcrle (dcmtk) not found: the RLE re-decode case is SKIPPED (uncompressed still runs).');
+      }
+      const imported = await bridge.invoke<{ imported: number }>('library.import', { paths: files.map((f) => f.path), storageMode: 'reference' });
+      expect(imported.ok && imported.value.imported).toBe(files.length);
+      const { page, errors } = await openHarness(browser, bridge);
+      for (const f of files) {
+        const decodes = [];
+        for (let i = 0; i < 3; i++) decodes.push(await decode(page, instanceUrl(bridge, f.sop), 0));
+        for (const d of decodes) {
+          expect(d.ok, `${basename(f.path)}: ${d.ok ? '' : d.error}`).toBe(true);
+          if (d.ok) expect(Array.from(new Uint16Array(new Uint8Array(Buffer.from(d.pixelDataBase64, 'base64')).buffer)), `${basename(f.path)} (${d.dataType})`).toEqual(Array.from(pixels));
+        }
+      }
+      expect(errors).toEqual([]);
+      await page.close();
+    } finally {
+      await bridge.stop();
       removeDir(dir);
     }
   });

@@ -5,7 +5,9 @@
  * reset put the right grey values in the right canvas places, and the
  * orientation markers agree with them. Run twice: WebGL (SwiftShader here) and
  * with WebGL unavailable (`--disable-software-rasterizer`), where the viewer
- * must switch to CPU rendering by itself and say so.
+ * must switch to CPU rendering by itself and say so. Both backends must show
+ * the same fitted image: the same zoom readout (1.00× = one image pixel per CSS
+ * pixel) and the same image-to-canvas mapping, within 0.25 CSS px.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -73,6 +75,32 @@ async function markers(page: Page): Promise<{ top: string; bottom: string; left:
   return { top: await read('top'), bottom: await read('bottom'), left: await read('left'), right: await read('right') };
 }
 
+/** Image points whose canvas positions the two backends must agree on: corners, centre, the block. */
+const PROBES: readonly [number, number][] = [
+  [0, 0],
+  [SIZE - 1, 0],
+  [0, SIZE - 1],
+  [SIZE - 1, SIZE - 1],
+  [(SIZE - 1) / 2, (SIZE - 1) / 2],
+  [BLOCK.col, BLOCK.row[0]!],
+];
+
+interface FittedView {
+  zoomText: string;
+  mapping: { x: number; y: number }[];
+}
+
+/** What the GPU run saw, for the CPU run to compare with (describe.each runs the two in order). */
+const fittedViews = new Map<string, FittedView>();
+
+/** The overlay's "Zoom 3.04×" as a number. */
+async function zoomReadout(page: Page): Promise<{ text: string; value: number }> {
+  const text = ((await page.getByTestId('overlay-zoom').textContent()) ?? '').trim();
+  const m = /^Zoom (\d+\.\d+)×$/.exec(text);
+  if (!m) throw new Error(`unexpected zoom readout: ${text}`);
+  return { text, value: Number(m[1]) };
+}
+
 /** CSS px per image pixel at the current zoom. */
 async function pixelSize(page: Page): Promise<number> {
   const a = await imageToCanvas(page, 0, 0, 0);
@@ -82,8 +110,7 @@ async function pixelSize(page: Page): Promise<number> {
 
 /**
  * Polls until the bright block's centroid is within one image pixel of where the viewer's geometry (the one
- * measurements use) puts the image point. (CPU rendering draws the image ~0.6 px right/down of that geometry;
- * WebGL within ~0.2 px.)
+ * measurements use) puts the image point (after a view change; the fitted view is held to a quarter pixel above).
  */
 async function expectBlockAt(page: Page, col: number, row: number): Promise<{ x: number; y: number }> {
   const pixel = await pixelSize(page);
@@ -148,6 +175,27 @@ describe.each([
     await expectGrey(page, PATCH.col, PATCH.row, windowed(PATCH_HU, 40, 400));
     await expectGrey(page, 128, 20, windowed(AIR, 40, 400));
     await screenshot(page, `viewer-transforms-${backend}-initial.png`);
+  });
+
+  it('shows the fitted image like the other backend: zoom readout 1:1-based, same image-to-canvas mapping', async () => {
+    const { page } = session;
+    const pixel = await pixelSize(page);
+    // The readout is CSS px per image pixel (1.00× = 1:1), whatever the backend.
+    await expect.poll(async () => Math.abs((await zoomReadout(page)).value - pixel), { timeout: 5_000 }).toBeLessThan(0.006);
+    // Drawn where the geometry says: the block's centroid within a quarter image pixel of its centre.
+    const block = await brightRegion(page, 0, 200);
+    const centre = await imageToCanvas(page, 0, BLOCK.col, BLOCK.row[0]!);
+    expect(Math.hypot(block.x - centre.x, block.y - centre.y) / pixel).toBeLessThan(0.25);
+    const view: FittedView = { zoomText: (await zoomReadout(page)).text, mapping: [] };
+    for (const [col, row] of PROBES) view.mapping.push(await imageToCanvas(page, 0, col, row));
+    fittedViews.set(backend, view);
+    const gpu = fittedViews.get('gpu');
+    if (backend === 'cpu') {
+      expect(gpu, 'the GPU run records its fitted view first').toBeDefined();
+      expect(view.zoomText).toBe(gpu!.zoomText);
+      const apart = view.mapping.map((p, i) => Math.hypot(p.x - gpu!.mapping[i]!.x, p.y - gpu!.mapping[i]!.y));
+      expect(Math.max(...apart), `CPU vs GPU canvas positions of ${JSON.stringify(PROBES)}: ${apart.map((d) => d.toFixed(3)).join(', ')} px`).toBeLessThan(0.25);
+    }
   });
 
   it('scrolls to the next slice: the block moves 80 rows down', async () => {

@@ -11,9 +11,11 @@
  * visibility, outline and opacity; BrushTool brush / eraser edits saved as a
  * reviewed mask beside the model's; accept/reject, the reviewer and the
  * edited mask survive a new bridge on the same data directory (and show under
- * CPU rendering, where the label map falls back to the canvas overlay); the
- * worklist sorts the study a fixture detector found a nodule on above the MR
- * study (whose tissue volumes are measurements, never positive) and filters.
+ * CPU rendering, where the label map falls back to the canvas overlay); only
+ * positive findings are reviewable (the CXR model's "normal" call and the
+ * tissue volumes are not); the worklist sorts the study a fixture detector
+ * found a nodule on above the MR study (whose tissue volumes are measurements,
+ * never positive), filters it, and shows it reviewed once the nodule is accepted.
  */
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -212,7 +214,7 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     if (root) removeDir(root);
   });
 
-  it('runs the CXR model from the viewer, lists its run and findings, draws the heatmap where the model put it, and records accept/reject', async () => {
+  it('runs the CXR model from the viewer, lists its run and findings, draws the heatmap where the model put it, and offers review only on positive findings', async () => {
     const { page, bridge } = session;
     await openStudy(page, cxrStudy);
     await waitForRender(page);
@@ -289,13 +291,22 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     await page.getByTestId('overlay-toggle').check();
     await page.getByTestId('overlay-opacity').fill('50');
 
-    // Accept one finding, reject the other.
-    await cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getByTestId('finding-accept').click();
-    await cxrRun.locator('[data-testid="finding-item"][data-label="normal"]').getByTestId('finding-reject').click();
-    await expect.poll(() => cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getAttribute('data-review')).toBe('accepted');
-    await expect.poll(() => cxrRun.locator('[data-testid="finding-item"][data-label="normal"]').getAttribute('data-review')).toBe('rejected');
-    await expect.poll(() => page.getByTestId('review-state').getAttribute('data-all-reviewed')).toBe('true');
-    expect(await cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getByTestId('finding-review').textContent()).toContain(REVIEWER);
+    // Only a positive finding needs a decision: the "normal" label never does; pneumonia only when called positive.
+    const normalItem = cxrRun.locator('[data-testid="finding-item"][data-label="normal"]');
+    const pneumoniaItem = cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]');
+    expect(await normalItem.getAttribute('data-reviewable')).toBe('false');
+    expect(await normalItem.getByTestId('finding-accept').count()).toBe(0);
+    if (pneumonia.positive) {
+      await pneumoniaItem.getByTestId('finding-accept').click();
+      await expect.poll(() => pneumoniaItem.getAttribute('data-review')).toBe('accepted');
+      await expect.poll(() => page.getByTestId('review-state').getAttribute('data-state')).toBe('done');
+      expect(await pneumoniaItem.getByTestId('finding-review').textContent()).toContain(REVIEWER);
+    } else {
+      expect(await pneumoniaItem.getAttribute('data-reviewable')).toBe('false');
+      expect(await cxrRun.getByTestId('finding-accept').count()).toBe(0);
+      await expect.poll(() => page.getByTestId('review-state').getAttribute('data-state')).toBe('none');
+      expect(await page.getByTestId('review-state').textContent()).toBe('No positive findings to review');
+    }
     await screenshot(page, 'ai-cxr-reviewed.png');
     expect(session.pageErrors).toEqual([]);
   }, 180_000);
@@ -501,7 +512,7 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     expect(session.pageErrors).toEqual([]);
   }, 600_000);
 
-  it('keeps the reviews and the reviewer across a new bridge on the same data, and triages the worklist by AI priority', async () => {
+  it('keeps the reviewer and the mask edit across a new bridge on the same data, triages the worklist by AI priority, and shows a reviewed study as reviewed', async () => {
     await session.close();
     // A detector package for the last test, installed while the app is closed (the registry scans on start).
     writeDetectorPackage(dataDir);
@@ -509,16 +520,13 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     const { page, bridge } = session;
     await page.waitForSelector('[data-testid="study-row"]');
 
-    // The reviews, the reviewer and the mask edit are still there.
+    // The reviewer and the mask edit are still there (reviews across a restart: triages-the-worklist-by-ai.spec.ts).
     await openStudy(page, cxrStudy);
     const cxrRun = page.locator('[data-testid="finding-run"][data-model-id="cxr-pneumonia"]');
-    await expect.poll(() => cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getAttribute('data-review'), { timeout: 15_000 }).toBe('accepted');
-    expect(await cxrRun.locator('[data-testid="finding-item"][data-label="normal"]').getAttribute('data-review')).toBe('rejected');
+    await expect.poll(() => cxrRun.getAttribute('data-status'), { timeout: 15_000 }).toBe('done');
     await expect.poll(() => page.getByTestId('reviewer-name').inputValue()).toBe(REVIEWER);
     const maskEdits = await bridge.invoke<{ maskEdits: { reviewer: string }[] }>('review.list', { studyInstanceUid: mrStudy });
     expect(maskEdits.ok && maskEdits.value.maskEdits.map((e) => e.reviewer)).toEqual([REVIEWER]);
-    expect(await cxrRun.locator('[data-testid="finding-item"][data-label="pneumonia"]').getByTestId('finding-review').textContent()).toContain(REVIEWER);
-    expect(await page.getByTestId('review-state').getAttribute('data-all-reviewed')).toBe('true');
 
     // Triage. So far no study is AI-positive: the CXR model called the X-ray normal (a "nothing found" label never
     // raises priority) and MeshNet's tissue volumes are measurements. The fixture detector boxes a nodule on the
@@ -546,12 +554,33 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     expect(await status(mrStudy).getAttribute('data-status')).toBe('done');
     expect(await status(mrStudy).getAttribute('data-priority')).toBe('false');
     await screenshot(page, 'ai-worklist.png');
+    expect(await status(cxrStudy).textContent()).toBe('Positivenot reviewed');
+    expect(await page.getByTestId('ai-counts').textContent()).toBe('1 flagged by AI·1 not reviewed');
     // "AI positive, not yet reviewed": the nodule is not reviewed yet.
     await page.getByTestId('ai-filter').check();
     await expect.poll(order).toEqual([cxrStudy]);
     await screenshot(page, 'ai-worklist-filtered.png');
     await page.getByTestId('ai-filter').uncheck();
     await expect.poll(order).toEqual([cxrStudy, mrStudy]);
+
+    // Accept the nodule in the viewer: the worklist shows the study reviewed, still first, and the filter drops it.
+    await openStudy(page, cxrStudy);
+    const nodule = page.locator('[data-testid="finding-run"][data-model-id="test-cr-detector"] [data-testid="finding-item"][data-label="nodule"]');
+    await expect.poll(() => nodule.getAttribute('data-reviewable'), { timeout: 15_000 }).toBe('true');
+    await nodule.getByTestId('finding-accept').click();
+    await expect.poll(() => nodule.getAttribute('data-review')).toBe('accepted');
+    await expect.poll(() => page.getByTestId('review-state').getAttribute('data-state')).toBe('done');
+    await page.evaluate(() => {
+      (globalThis as unknown as { location: { hash: string } }).location.hash = '#/';
+    });
+    await page.waitForSelector('[data-testid="study-row"]');
+    await expect.poll(() => status(cxrStudy).getAttribute('data-triage'), { timeout: 15_000 }).toBe('positive-reviewed');
+    expect(await status(cxrStudy).textContent()).toBe('Positive · reviewed1 accepted');
+    await page.getByTestId('sort-aiPriority').click(); // the worklist opened afresh, sorted by date
+    await expect.poll(order).toEqual([cxrStudy, mrStudy]);
+    await page.getByTestId('ai-filter').check();
+    await expect.poll(order).toEqual([]);
+    await page.getByTestId('ai-filter').uncheck();
 
     // The edited label map after the restart: the reviewed version is drawn (the voxel painted Grey Matter),
     // the model's own volumes are still listed beside the reviewed ones.

@@ -1,13 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkApplicability, type SeriesFacts } from '../../electron/services/ai/applicability';
-import { parseManifest } from '../../electron/services/ai/model-manifest';
+import { ageAtStudy, anatomicRegionTerm, checkApplicability, checkPopulation, parsePatientAge, patientAge, type SeriesFacts } from '../../electron/services/ai/applicability';
+import { type ModelManifest, parseManifest } from '../../electron/services/ai/model-manifest';
 
 const repoRoot = join(import.meta.dirname, '../..');
 const parsed = parseManifest(JSON.parse(readFileSync(join(repoRoot, 'models/cxr-pneumonia/manifest.json'), 'utf8')));
 if (!parsed.ok) throw new Error(parsed.reason);
 const cxr = parsed.manifest;
+const breastParsed = parseManifest(JSON.parse(readFileSync(join(repoRoot, 'models/us-breast-malignancy/manifest.json'), 'utf8')));
+if (!breastParsed.ok) throw new Error(breastParsed.reason);
+const breast = breastParsed.manifest;
 
 const chestFilm = (over: Partial<SeriesFacts>): SeriesFacts => ({
   modality: 'DX',
@@ -30,8 +33,134 @@ describe('applicability of the shipped chest X-ray model', () => {
     expect(checkApplicability(cxr, chestFilm({ bodyPart: 'THORAX', viewPositions: ['LL'] }))).toEqual({ ok: false, reason: 'view position LL is not one of PA, AP' });
   });
 
-  it('names the body part it was given when it is another region, or unrecorded', () => {
+  it('names the body part it was given when it is another region, or which sources were missing', () => {
     expect(checkApplicability(cxr, chestFilm({ bodyPart: 'ABDOMEN' }))).toEqual({ ok: false, reason: 'body part ABDOMEN is not one of CHEST' });
-    expect(checkApplicability(cxr, chestFilm({ bodyPart: '' }))).toEqual({ ok: false, reason: 'body part (not recorded) is not one of CHEST' });
+    expect(checkApplicability(cxr, chestFilm({ bodyPart: '' }))).toEqual({
+      ok: false,
+      reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs CHEST',
+    });
+  });
+});
+
+/** A breast ultrasound image as the corpus has them: no Body Part Examined. */
+const usImage = (over: Partial<SeriesFacts>): SeriesFacts => ({
+  modality: 'US',
+  bodyPart: '',
+  viewPositions: [],
+  photometric: ['MONOCHROME2'],
+  pixelSpacings: [],
+  sliceCount: 1,
+  patientAgeYears: 40,
+  ...over,
+});
+
+describe('body part from the Anatomic Region Sequence and descriptions', () => {
+  it('maps SNOMED CT and legacy SNOMED RT codes of the rules\' body parts to their terms', () => {
+    expect(anatomicRegionTerm('SCT^76752008^Breast')).toBe('BREAST');
+    expect(anatomicRegionTerm('SRT^T-04000^Breast')).toBe('BREAST');
+    expect(anatomicRegionTerm('SNM3^T-04000^Breast')).toBe('BREAST'); // as the corpus' MG image (fo-dicom) writes it
+    expect(anatomicRegionTerm('SCT^51185008^Thorax')).toBe('CHEST');
+    expect(anatomicRegionTerm('SCT^43799004^Chest')).toBe('CHEST');
+    expect(anatomicRegionTerm('SRT^T-D3000^Chest')).toBe('CHEST');
+    expect(anatomicRegionTerm('SCT^12738006^Brain')).toBe('BRAIN');
+    expect(anatomicRegionTerm('SCT^818981001^Abdomen')).toBe('ABDOMEN');
+    expect(anatomicRegionTerm('SCT^T-04000^Breast')).toBeNull(); // an SRT id under the SCT scheme is no SCT code
+    expect(anatomicRegionTerm('LN^76752008^x')).toBeNull();
+  });
+
+  it('applies a US breast model to an image without Body Part Examined through its Anatomic Region Sequence', () => {
+    expect(checkApplicability(breast, usImage({ anatomicRegion: 'SCT^76752008^Breast' }))).toEqual({ ok: true });
+    expect(checkApplicability(breast, usImage({ anatomicRegion: 'SRT^T-04000^Breast' }))).toEqual({ ok: true });
+    expect(checkApplicability(breast, usImage({ anatomicRegion: 'SCT^80891009^Heart' }))).toEqual({
+      ok: false,
+      reason: 'body part HEART (Anatomic Region Sequence SCT 80891009 Heart) is not one of BREAST',
+    });
+    expect(checkApplicability(breast, usImage({ anatomicRegion: 'SCT^7569003^Finger' }))).toEqual({
+      ok: false,
+      reason: 'body part SCT 7569003 Finger (Anatomic Region Sequence) is not a body part this Vigil maps; the model needs BREAST',
+    });
+  });
+
+  it('prefers Body Part Examined over the code', () => {
+    expect(checkApplicability(breast, usImage({ bodyPart: 'ABDOMEN', anatomicRegion: 'SCT^76752008^Breast' }))).toMatchObject({ ok: false, reason: 'body part ABDOMEN is not one of BREAST' });
+  });
+
+  it('matches description keywords only when the manifest allows it (schema v3), and says which sources were missing', () => {
+    const facts = usImage({ descriptions: ['US BREAST LEFT', 'Ultrasound'] });
+    expect(checkApplicability(breast, facts)).toEqual({ ok: false, reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST' });
+    const allowing: ModelManifest = { ...breast, applicability: { ...breast.applicability, allowDescriptionMatch: true } };
+    expect(checkApplicability(allowing, facts)).toEqual({ ok: true });
+    // Whole words only: "Breastfeeding clinic" names no body part; "Echocardiogram" is the heart.
+    expect(checkApplicability(allowing, usImage({ descriptions: ['Breastfeeding clinic'] }))).toEqual({
+      ok: false,
+      reason: 'body part not recorded (no Body Part Examined, Anatomic Region Sequence or body part in the descriptions); the model needs BREAST',
+    });
+    expect(checkApplicability(allowing, usImage({ descriptions: ['Echocardiogram'] }))).toEqual({ ok: false, reason: 'body part HEART (description "Echocardiogram") is not one of BREAST' });
+    const v2 = parseManifest({ ...JSON.parse(readFileSync(join(repoRoot, 'models/us-breast-malignancy/manifest.json'), 'utf8')), schemaVersion: 2, intendedPopulation: undefined, applicability: { modalities: ['US'], allowDescriptionMatch: true } });
+    expect(v2).toEqual({ ok: false, reason: 'manifest.json is invalid at applicability.allowDescriptionMatch: allowDescriptionMatch needs schemaVersion 3' });
+  });
+});
+
+describe('patient age', () => {
+  it('reads Patient\'s Age in days, weeks, months and years', () => {
+    expect(parsePatientAge('054Y')).toBe(54);
+    expect(parsePatientAge('018M')).toBe(1.5);
+    expect(parsePatientAge('002W')).toBeCloseTo(14 / 365.2425, 9);
+    expect(parsePatientAge('010D')).toBeCloseTo(10 / 365.2425, 9);
+    expect(parsePatientAge('54 Y')).toBe(54);
+    expect(parsePatientAge('')).toBeNull();
+    expect(parsePatientAge('54')).toBeNull();
+    expect(parsePatientAge('999Y')).toBeNull();
+  });
+
+  it('takes Patient\'s Age first, else Birth Date and Study Date, and treats placeholder birth dates as unknown', () => {
+    expect(patientAge('024Y', '19750506', '20000329')).toEqual({ years: 24, source: 'PatientAge' });
+    expect(patientAge('', '19400305', '20040826')).toEqual({ years: expect.closeTo(64.48, 2), source: 'PatientBirthDate' });
+    // pydicom's charset files: Birth Date 18000101, studied 2008.
+    expect(ageAtStudy('18000101', '20080504')).toBeNull();
+    expect(patientAge('', '18000101', '20080504')).toBeNull();
+    expect(patientAge('', '', '20080504')).toBeNull();
+  });
+});
+
+describe('intended population (manifest schema v3)', () => {
+  it('is declared by the shipped paediatric chest X-ray model', () => {
+    expect(cxr.schemaVersion).toBe(3);
+    expect(cxr.intendedPopulation?.ageYears).toEqual({ min: 1, max: 5 });
+  });
+
+  it('warns for an adult, stays silent inside the range (completed years) and for an unknown age', () => {
+    const adult = checkPopulation(cxr.intendedPopulation, { patientAgeYears: 54.3, patientAgeSource: 'PatientBirthDate' });
+    expect(adult?.warnings).toEqual([
+      { code: 'OUTSIDE_INTENDED_POPULATION', message: 'Outside intended population: patient 54 y; model intended for 1–5 y', patientAgeYears: 54.3, intendedAgeYears: { min: 1, max: 5 } },
+    ]);
+    expect(adult?.context).toMatchObject({ patientAgeYears: 54.3, ageSource: 'PatientBirthDate', intendedAgeYears: { min: 1, max: 5 } });
+    expect(checkPopulation(cxr.intendedPopulation, { patientAgeYears: 5.9, patientAgeSource: 'PatientBirthDate' })?.warnings).toEqual([]);
+    expect(checkPopulation(cxr.intendedPopulation, { patientAgeYears: 0.5, patientAgeSource: 'PatientAge' })?.warnings[0]?.message).toBe(
+      'Outside intended population: patient 6 mo; model intended for 1–5 y',
+    );
+    const unknown = checkPopulation(cxr.intendedPopulation, { patientAgeYears: null });
+    expect(unknown).toEqual({ warnings: [], context: { patientAgeYears: null, ageSource: null, intendedAgeYears: { min: 1, max: 5 }, note: cxr.intendedPopulation!.note } });
+    expect(checkPopulation(undefined, { patientAgeYears: 54 })).toBeNull();
+  });
+
+  it('is a warning, not a refusal: the adult film is still applicable', () => {
+    expect(checkApplicability(cxr, chestFilm({ patientAgeYears: 54 }))).toEqual({ ok: true });
+  });
+
+  it('keeps the hard patientAgeYears rule for manifests that declare it', () => {
+    const strict: ModelManifest = { ...cxr, applicability: { ...cxr.applicability, patientAgeYears: { max: 17 } } };
+    expect(checkApplicability(strict, chestFilm({ patientAgeYears: 54 }))).toEqual({ ok: false, reason: 'patient age 54 years is outside …–17 years' });
+    expect(checkApplicability(strict, chestFilm({ patientAgeYears: null }))).toEqual({ ok: true });
+  });
+
+  it('needs schema version 3; v1 and v2 manifests without it still load', () => {
+    const raw = JSON.parse(readFileSync(join(repoRoot, 'models/cxr-pneumonia/manifest.json'), 'utf8')) as Record<string, unknown>;
+    expect(parseManifest({ ...raw, schemaVersion: 2 })).toEqual({ ok: false, reason: 'manifest.json is invalid at intendedPopulation: intendedPopulation needs schemaVersion 3' });
+    const { intendedPopulation: _dropped, ...v1 } = raw;
+    expect(parseManifest({ ...v1, schemaVersion: 1 }).ok).toBe(true);
+    expect(parseManifest({ ...v1, schemaVersion: 2 }).ok).toBe(true);
+    expect(parseManifest({ ...raw, intendedPopulation: { ageYears: { min: 5, max: 1 } } })).toMatchObject({ ok: false });
+    expect(parseManifest({ ...raw, intendedPopulation: { sex: 'F' } })).toMatchObject({ ok: false });
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findingLine } from '../../electron/cli/finding-text';
+import { findingLine, populationLine, warningLine } from '../../electron/cli/finding-text';
 
 describe('vigil analyze: a finding as text', () => {
   it('prints a classification call with its score and threshold', () => {
@@ -16,5 +16,17 @@ describe('vigil analyze: a finding as text', () => {
   it('prints a lesion with its volume against the minimum volume that makes it positive', () => {
     expect(findingLine({ label: 'lesion', score: 0.001, positive: true, voxels: 2400, volumeMl: 2.4, minVolumeMl: 0.5 })).toBe('+ lesion: 2.4 mL (threshold 0.5 mL)');
     expect(findingLine({ label: 'lesion', score: 0, positive: false, voxels: 0, volumeMl: 0, minVolumeMl: 0.5 })).toBe('- lesion: 0.0 mL (threshold 0.5 mL)');
+  });
+});
+
+describe('vigil analyze: the intended population as text', () => {
+  it('prints a stored warning as it was recorded', () => {
+    expect(warningLine({ message: 'Outside intended population: patient 54 y; model intended for 1–5 y' })).toBe('! Outside intended population: patient 54 y; model intended for 1–5 y');
+  });
+
+  it('says when the age was unknown, so no warning could be checked', () => {
+    expect(populationLine({ patientAgeYears: null, intendedAgeYears: { min: 1, max: 5 }, note: null })).toBe('? patient age unknown; model intended for 1–5 y');
+    expect(populationLine({ patientAgeYears: null, intendedAgeYears: { min: 18 }, note: 'adults' })).toBe('? patient age unknown; model intended for ≥ 18 y — adults');
+    expect(populationLine({ patientAgeYears: 0.5, intendedAgeYears: { max: 17 }, note: null })).toBe('? patient 6 mo; model intended for ≤ 17 y');
   });
 });

@@ -3,13 +3,15 @@
  * openDisplayBytes): each kind on synthetic files with known pixels, header
  * consistency of the served Part-10 stream, and clear errors for broken input.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { type DicomFileInfo, readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
+import { DisplayBytesCache } from '../../electron/services/dicom/display-bytes-cache';
 import { expandSegmentedLut } from '../../electron/services/dicom/display-transcode';
 import { type DicomElementSpec, encodeElements, filePreambleAndMeta, syntheticDicom } from '../fixtures/synthetic-dicom';
 
@@ -279,6 +281,82 @@ describe('display transcoding', () => {
     // A JPEG frame whose size is not the one the header declares.
     await expect(openDisplayBytes(write(encapsulatedFile({ rows: 16, columns: 16, bitsAllocated: 16, bitsStored: 12 }, JPEG_EXTENDED, [jpeg12Flat(800)])))).rejects.toThrow(/JPEG frame 1 is 8x8x1, the header says 16x16x1/);
   });
+
+  it('plans a HEAD request without decoding, and a GET still refuses a corrupt frame before serving', async () => {
+    const badRle = Buffer.from(rleFrame([1, 2, 3, 4], 4));
+    badRle.writeUInt32LE(3, 0);
+    const path = write(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [badRle]));
+    const head = await openDisplayBytes(path, { head: true });
+    expect(head).toMatchObject({ rewrite: 'transcoded', transcoding: ['decompressed'] });
+    expect(head!.length).toBeGreaterThan(16);
+    await expect(openDisplayBytes(path)).rejects.toThrow(/segments/);
+    // With a cache, the description planned for HEAD is reused and verified by the GET.
+    const cache = new DisplayBytesCache();
+    await openDisplayBytes(path, { cache, head: true });
+    await expect(openDisplayBytes(path, { cache })).rejects.toThrow(/segments/);
+  });
+
+  it('places the smaller edge tiles of a tiled image at the top-left of a zero full-size frame', async () => {
+    // Two 16x16 JPEG tiles per the header; the second is coded 8x8 (an edge tile of a 24x16 total pixel matrix).
+    const tiled: DicomElementSpec[] = [
+      { tag: 0x00209311, vr: 'CS', value: 'TILED_FULL' },
+      { tag: 0x00480006, vr: 'UL', value: [24] },
+      { tag: 0x00480007, vr: 'UL', value: [16] },
+    ];
+    const full = jpeg12Flat(800, 16);
+    const served = await serve(encapsulatedFile({ rows: 16, columns: 16, bitsAllocated: 16, bitsStored: 12, frames: 2, extra: tiled }, JPEG_EXTENDED, [full, jpeg12Flat(-800)]));
+    expect(served).toMatchObject({ steps: ['decompressed', 'tiles-padded'], ts: EXPLICIT_LE });
+    const samples = Array.from({ length: 2 * 256 }, (_, i) => served.pixels.readUInt16LE(i * 2));
+    expect(samples.slice(0, 256).every((v) => v === 2148)).toBe(true);
+    const edge = samples.slice(256);
+    for (let y = 0; y < 16; y++) {
+      for (let x = 0; x < 16; x++) expect(edge[y * 16 + x], `edge tile pixel ${x},${y}`).toBe(x < 8 && y < 8 ? 1948 : 0);
+    }
+  });
+});
+
+const SHARED = resolve(__dirname, '../..', process.env.VIGIL_SHARED_DATA ?? '../shared/data');
+const WSI_TILES = join(SHARED, 'dicom-misc/fo-dicom/multiframe.dcm');
+const DCMDJPEG = spawnSync('which', ['dcmdjpeg'], { encoding: 'utf8' }).stdout.trim();
+const tilesReferencePresent = existsSync(WSI_TILES) && DCMDJPEG !== '';
+if (!tilesReferencePresent) console.warn(`[display-transcode] SKIPPING the whole-slide edge-tile comparison: ${existsSync(WSI_TILES) ? 'dcmdjpeg (dcmtk) is not installed' : `${WSI_TILES} is missing`}.`);
+
+describe.skipIf(!tilesReferencePresent)('whole-slide tiles with short edge tiles (fo-dicom multiframe.dcm) against dcmdjpeg', () => {
+  it('serves every frame as the dcmtk decode of that tile, edge tiles at the top-left of a zero 240x240 frame', { timeout: 60_000 }, async () => {
+    const reference = join(dir, 'multiframe.dcmdjpeg.dcm');
+    const run = spawnSync(DCMDJPEG, [WSI_TILES, reference], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    const refInfo = readDicom(new BufferByteSource(readFileSync(reference)));
+    const refPixels = refInfo.dataset.source.window(refInfo.pixelData!.offset, refInfo.pixelData!.length);
+    const ref = refPixels.buf.subarray(refPixels.start, refPixels.start + refInfo.pixelData!.length);
+    const out = await openDisplayBytes(WSI_TILES);
+    expect(out).toMatchObject({ rewrite: 'transcoded', transcoding: ['decompressed', 'tiles-padded'], transferSyntaxUid: EXPLICIT_LE });
+    const bytes = await displayBytesBuffer(out!);
+    const info = readDicom(new BufferByteSource(bytes));
+    expect(info.dataset.string(0x00280004)).toBe('RGB');
+    const served = bytes.subarray(info.pixelData!.offset, info.pixelData!.offset + info.pixelData!.length);
+    // Total pixel matrix 3175 x 2281 in 240 x 240 tiles, row by row: 14 tiles across, 10 down.
+    const [tile, across, totalColumns, totalRows] = [240, 14, 3175, 2281];
+    const frameBytes = tile * tile * 3;
+    let edgeTiles = 0;
+    let differing = 0;
+    for (let f = 0; f < 140; f++) {
+      const width = Math.min(tile, totalColumns - (f % across) * tile);
+      const height = Math.min(tile, totalRows - Math.floor(f / across) * tile);
+      if (width < tile || height < tile) edgeTiles++;
+      // dcmdjpeg copies the short decode to the start of the frame, row pitch = the tile's coded width.
+      const dcmtk = ref.subarray(f * frameBytes, f * frameBytes + width * height * 3);
+      const ours = served.subarray(f * frameBytes, (f + 1) * frameBytes);
+      for (let y = 0; y < tile; y++) {
+        for (let x = 0; x < tile * 3; x++) {
+          const want = y < height && x < width * 3 ? dcmtk[y * width * 3 + x]! : 0;
+          if (ours[y * tile * 3 + x] !== want) differing++;
+        }
+      }
+    }
+    expect(edgeTiles).toBe(23);
+    expect(differing).toBe(0);
+  });
 });
 
 /** DICOM RLE (PS3.5 G) of one frame: one literal-run PackBits segment per byte plane, most significant first. */
@@ -299,14 +377,17 @@ function rleFrame(values: number[], bytesPerSample: number): Uint8Array {
 }
 
 /**
- * A hand-built 8x8 12-bit extended sequential JPEG (SOF1) whose one block has
- * only a DC coefficient `dc` (unit quantisation): every sample is dc / 8 + 2048.
+ * A hand-built `size` x `size` (a multiple of 8) 12-bit extended sequential
+ * JPEG (SOF1) whose blocks all have only the DC coefficient `dc` (unit
+ * quantisation): every sample is dc / 8 + 2048.
  */
-function jpeg12Flat(dc: number): Uint8Array {
+function jpeg12Flat(dc: number, size = 8): Uint8Array {
   const category = Math.ceil(Math.log2(Math.abs(dc) + 1));
   const bits = dc >= 0 ? dc : dc + 2 ** category - 1;
-  // DC code '0' (one symbol: the category), the category's bits, AC code '0' (EOB); padded with 1s.
-  const bitString = `0${bits.toString(2).padStart(category, '0')}0`;
+  // First block: DC code '00' (symbol: the category) and its bits; later blocks: DC code '01' (symbol 0: no
+  // difference). Each block then ends with AC code '0' (EOB). Padded with 1s.
+  const blocks = (size / 8) ** 2;
+  const bitString = `00${bits.toString(2).padStart(category, '0')}0` + '010'.repeat(blocks - 1);
   const padded = bitString.padEnd(Math.ceil(bitString.length / 8) * 8, '1');
   const scan: number[] = [];
   for (let i = 0; i < padded.length; i += 8) {
@@ -315,11 +396,11 @@ function jpeg12Flat(dc: number): Uint8Array {
     if (byte === 0xff) scan.push(0);
   }
   const dqt = [0xff, 0xdb, 0, 67, 0x00, ...new Array<number>(64).fill(1)];
-  const sof = [0xff, 0xc1, 0, 11, 12, 0, 8, 0, 8, 1, 1, 0x11, 0];
-  // One code of length 1.
-  const counts = (n: number) => [n, ...new Array<number>(15).fill(0)];
-  const dhtDc = [0xff, 0xc4, 0, 20, 0x00, ...counts(1), category];
-  const dhtAc = [0xff, 0xc4, 0, 20, 0x10, ...counts(1), 0x00];
+  const sof = [0xff, 0xc1, 0, 11, 12, 0, size, 0, size, 1, 1, 0x11, 0];
+  // `n` codes of length `length`.
+  const counts = (length: number, n: number) => Array.from({ length: 16 }, (_, i) => (i === length - 1 ? n : 0));
+  const dhtDc = [0xff, 0xc4, 0, 21, 0x00, ...counts(2, 2), category, 0];
+  const dhtAc = [0xff, 0xc4, 0, 20, 0x10, ...counts(1, 1), 0x00];
   const sos = [0xff, 0xda, 0, 8, 1, 1, 0x00, 0, 63, 0];
   return Uint8Array.from([0xff, 0xd8, ...dqt, ...sof, ...dhtDc, ...dhtAc, ...sos, ...scan, 0xff, 0xd9]);
 }

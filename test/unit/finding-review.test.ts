@@ -89,8 +89,14 @@ describe('review of findings', () => {
     // The model's own output is untouched.
     expect(s.analysis.results.get(result!.id)!.findings).toEqual(result!.findings);
 
-    const darkList = await dispatch<{ allReviewed: boolean; reviewed: number }>(s, 'review.list', { studyInstanceUid: DARK });
-    expect(darkList).toMatchObject({ allReviewed: false, reviewed: 0 });
+    expect(list).toMatchObject({ accepted: 1, rejected: 0, corrected: 0 });
+    // A negative call is shown, not reviewed: nothing to decide on the DARK study, and a review of it is refused.
+    const [dark] = s.analysis.resultsForStudy(DARK);
+    expect(dark!.findings).toEqual([expect.objectContaining({ label: 'bright', positive: false })]);
+    const darkList = await dispatch<{ allReviewed: boolean; reviewed: number; findings: number }>(s, 'review.list', { studyInstanceUid: DARK });
+    expect(darkList).toMatchObject({ allReviewed: false, reviewed: 0, findings: 0 });
+    const negative = await s.router.dispatch('review.set', { resultId: dark!.id, findingLabel: 'bright', decision: 'accepted' });
+    expect(negative.ok ? null : negative.error).toEqual({ code: 'BAD_REQUEST', message: '"bright" is below its threshold: only positive findings are reviewed.' });
 
     await s.close();
     services = await open();
@@ -107,9 +113,11 @@ describe('AI triage of the study list', () => {
     const byDate = s.library.listStudies({});
     expect(byDate.studies.map((x) => x.studyInstanceUid)).toEqual([DARK, NEVER, BRIGHT]);
     const ai = Object.fromEntries(byDate.studies.map((x) => [x.studyInstanceUid, x.ai]));
-    expect(ai[BRIGHT]).toEqual({ status: 'positive', priority: true, unreviewedPositive: true });
-    expect(ai[DARK]).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
-    expect(ai[NEVER]).toEqual({ status: null, priority: false, unreviewedPositive: false });
+    const idle = { active: false, failedRuns: 0, accepted: 0, rejected: 0, corrected: 0 };
+    expect(ai[BRIGHT]).toEqual({ status: 'positive', priority: true, unreviewedPositive: true, triage: 'positive-unreviewed', toReview: 1, ...idle });
+    expect(ai[DARK]).toEqual({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0, ...idle });
+    expect(ai[NEVER]).toEqual({ status: null, priority: false, unreviewedPositive: false, triage: 'none', toReview: 0, ...idle });
+    expect(byDate.aiCounts).toEqual({ flagged: 1, unreviewed: 1 });
 
     const triaged = s.library.listStudies({ sortBy: 'aiPriority', sortDir: 'desc' });
     expect(triaged.studies.map((x) => x.studyInstanceUid)).toEqual([BRIGHT, DARK, NEVER]);
@@ -117,13 +125,19 @@ describe('AI triage of the study list', () => {
     const filtered = s.library.listStudies({ aiFilter: 'positive-unreviewed' });
     expect(filtered.studies.map((x) => x.studyInstanceUid)).toEqual([BRIGHT]);
     expect(filtered.total).toBe(1);
+    expect(s.library.listStudies({ aiFilter: 'positive' }).studies.map((x) => x.studyInstanceUid)).toEqual([BRIGHT]);
 
     s.reviews.setReviewerName('R');
     const [result] = s.analysis.resultsForStudy(BRIGHT);
     s.reviews.set({ resultId: result!.id, findingLabel: 'bright', decision: 'accepted' });
-    expect(s.library.listStudies({ aiFilter: 'positive-unreviewed' }).studies).toEqual([]);
-    // Still a priority study once reviewed.
-    expect(s.library.listStudies({ sortBy: 'aiPriority' }).studies[0]?.ai).toEqual({ status: 'positive', priority: true, unreviewedPositive: false });
+    const afterReview = s.library.listStudies({ aiFilter: 'positive-unreviewed' });
+    expect(afterReview.studies).toEqual([]);
+    expect(afterReview.total).toBe(0);
+    // The flagged count still knows the study (the AI filter does not narrow the counts).
+    expect(afterReview.aiCounts).toEqual({ flagged: 1, unreviewed: 0 });
+    // Still a priority study once reviewed, shown as reviewed with the decision counted.
+    expect(s.library.listStudies({ sortBy: 'aiPriority' }).studies[0]?.ai).toMatchObject({ status: 'positive', priority: true, unreviewedPositive: false, triage: 'positive-reviewed', toReview: 1, accepted: 1 });
+    expect(s.library.listStudies({ aiFilter: 'positive' }).studies.map((x) => x.studyInstanceUid)).toEqual([BRIGHT]);
   });
 });
 
@@ -139,7 +153,10 @@ describe('"nothing found" labels', () => {
     // The BRIGHT study's only label, declared "normal", no longer makes it a priority.
     const [result] = s.analysis.resultsForStudy(BRIGHT);
     s.library.studyIndex.db.prepare('UPDATE ai_results SET findings = ? WHERE id = ?').run(JSON.stringify([{ ...result!.findings[0], normal: true }]), result!.id);
-    expect(s.library.listStudies({}).studies.find((x) => x.studyInstanceUid === BRIGHT)?.ai).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+    expect(s.library.listStudies({}).studies.find((x) => x.studyInstanceUid === BRIGHT)?.ai).toMatchObject({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0 });
+    // ...and it is not reviewable.
+    const normal = await s.router.dispatch('review.set', { resultId: result!.id, findingLabel: 'bright', decision: 'accepted' });
+    expect(normal.ok ? null : normal.error.code).toBe('BAD_REQUEST');
   });
 });
 

@@ -8,13 +8,12 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { DicomParseError, type ReadOptions, Tag, readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
-import { DICOMDIR_EXPAND } from '../../electron/services/dicom/dicomdir-reader';
-import { extractInstanceMetadata, INDEX_TAGS, type InstanceMetadata, isDicomdir } from '../../electron/services/dicom/instance-metadata';
+import { extractInstanceMetadata, INDEX_SEQUENCES, INDEX_TAGS, type InstanceMetadata, isDicomdir } from '../../electron/services/dicom/instance-metadata';
 import { parsePersonName } from '../../electron/services/dicom/person-name';
 import { type DicomElementSpec, type TransferSyntax, encodeElements, syntheticDicom, syntheticDicomdir } from '../fixtures/synthetic-dicom';
 
-const FULL: ReadOptions = { expandSequences: DICOMDIR_EXPAND };
-const INDEX: ReadOptions = { expandSequences: DICOMDIR_EXPAND, keepTags: INDEX_TAGS };
+const FULL: ReadOptions = { expandSequences: INDEX_SEQUENCES };
+const INDEX: ReadOptions = { expandSequences: INDEX_SEQUENCES, keepTags: INDEX_TAGS };
 const hash = () => 'f'.repeat(64);
 
 type Outcome = { kind: 'instance'; metadata: InstanceMetadata } | { kind: 'dicomdir' } | { kind: 'error'; code: string; message: string };
@@ -66,6 +65,28 @@ describe('INDEX_TAGS', () => {
     expect(want.referringPhysician).toBe('House, Dr Gregory');
   });
 
+  it.each(SYNTAXES)('records Patient\'s Age and the Anatomic Region Sequence code as a full read does, in transfer syntax %s', (ts) => {
+    const region: DicomElementSpec = {
+      tag: 0x00082218, // Anatomic Region Sequence
+      vr: 'SQ',
+      undefinedLength: ts === '1.2.840.10008.1.2',
+      value: [
+        [
+          { tag: 0x00080100, vr: 'SH', value: '76752008' },
+          { tag: 0x00080102, vr: 'SH', value: 'SCT' },
+          { tag: 0x00080104, vr: 'LO', value: 'Breast' },
+        ],
+      ],
+    };
+    const bytes = syntheticDicom({ transferSyntax: ts, modality: 'US', extra: [...OTHERS, region, { tag: 0x00101010, vr: 'AS', value: '054Y' }] });
+    const want = extractInstanceMetadata(readDicom(new BufferByteSource(bytes), FULL), hash);
+    expect(extractInstanceMetadata(readDicom(new BufferByteSource(bytes), INDEX), hash)).toEqual(want);
+    expect(want.patientAge).toBe('054Y');
+    expect(want.anatomicRegion).toBe('SCT^76752008^Breast');
+    const none = extractInstanceMetadata(readDicom(new BufferByteSource(syntheticDicom({ transferSyntax: ts })), INDEX), hash);
+    expect([none.patientAge, none.anatomicRegion]).toEqual(['', '']);
+  });
+
   it('keeps Specific Character Set and decodes text with it', () => {
     const bytes = syntheticDicom({ specificCharacterSet: 'ISO_IR 192', patientName: Buffer.from('Müller^Jürgen', 'utf8'), extra: OTHERS });
     const m = outcome(bytes, INDEX);
@@ -91,6 +112,11 @@ describe('INDEX_TAGS', () => {
   });
 
   const SHARED = resolve(__dirname, '../..', process.env.VIGIL_SHARED_DATA ?? '../shared/data');
+  it.skipIf(!existsSync(SHARED))('reads the coded anatomic region and Patient\'s Age of real files', () => {
+    const read = (rel: string) => extractInstanceMetadata(readDicom(new BufferByteSource(readFileSync(join(SHARED, rel))), INDEX), hash);
+    expect(read('dicom-misc/fo-dicom/OutOfBoundsOverlay.dcm').anatomicRegion).toBe('SNM3^T-04000^Breast');
+    expect(read('dicom-misc/orthanc/Issue19.dcm').patientAge).toBe('024Y');
+  });
   it.skipIf(!existsSync(SHARED))('gives the same outcome as a full read for every file of the shared corpus', () => {
     const files: string[] = [];
     const walk = (dir: string) => {

@@ -40,8 +40,8 @@ describe('manifest: the segmentation findings rule', () => {
   const onnx = tinySegmenterModel();
   const withOutput = (output: Record<string, unknown>, schemaVersion = 2) => ({ ...segmenterManifest(onnx, 'seg'), schemaVersion, outputs: [{ kind: 'segmentation', tensor: 'logits', method: 'argmax', labels: LABELS, ...output }] });
 
-  it('is schema version 2, and a version-1 manifest without it still loads', () => {
-    expect(MANIFEST_SCHEMA_VERSION).toBe(2);
+  it('came with schema version 2 (now 3), and a version-1 manifest without it still loads', () => {
+    expect(MANIFEST_SCHEMA_VERSION).toBe(3);
     const v1 = parseManifest(withOutput({}, 1));
     expect(v1.ok).toBe(true);
     if (v1.ok) expect(v1.manifest.outputs[0]).not.toHaveProperty('findings');
@@ -68,8 +68,8 @@ describe('manifest: the segmentation findings rule', () => {
   });
 
   it('names the versions it reads when refusing a newer one', () => {
-    const r = parseManifest({ ...withOutput({}), schemaVersion: 3 });
-    expect(r).toEqual({ ok: false, reason: 'manifest schemaVersion 3 is not supported (this Vigil reads versions 1 and 2)' });
+    const r = parseManifest({ ...withOutput({}), schemaVersion: 4 });
+    expect(r).toEqual({ ok: false, reason: 'manifest schemaVersion 4 is not supported (this Vigil reads versions 1, 2 and 3)' });
   });
 });
 
@@ -215,13 +215,13 @@ describe('study list AI status from segmentation findings', () => {
     const anatomy = s.analysis.resultsForStudy(ANATOMY)[0]!;
     expect(anatomy.status, anatomy.reason ?? '').toBe('done');
     expect(anatomy.findings).toEqual([{ label: 'bright', score: 200 / 256, voxels: 200, volumeMl: expect.closeTo(0.2, 9), positive: false, measurement: true }]);
-    expect(aiOf(s, ANATOMY)).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+    expect(aiOf(s, ANATOMY)).toMatchObject({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0 });
 
     expect(s.analysis.resultsForStudy(LESION_LARGE)[0]!.findings).toEqual([{ label: 'bright', score: 0.25, voxels: 64, volumeMl: expect.closeTo(0.064, 9), positive: true, minVolumeMl: 0.05 }]);
-    expect(aiOf(s, LESION_LARGE)).toEqual({ status: 'positive', priority: true, unreviewedPositive: true });
+    expect(aiOf(s, LESION_LARGE)).toMatchObject({ status: 'positive', priority: true, unreviewedPositive: true, triage: 'positive-unreviewed', toReview: 1 });
 
     expect(s.analysis.resultsForStudy(LESION_SMALL)[0]!.findings).toEqual([{ label: 'bright', score: 16 / 256, voxels: 16, volumeMl: expect.closeTo(0.016, 9), positive: false, minVolumeMl: 0.05 }]);
-    expect(aiOf(s, LESION_SMALL)).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+    expect(aiOf(s, LESION_SMALL)).toMatchObject({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0 });
 
     const triaged = s.library.listStudies({ sortBy: 'aiPriority', sortDir: 'desc' }).studies.map((x) => x.studyInstanceUid);
     expect(triaged[0]).toBe(LESION_LARGE);
@@ -232,7 +232,7 @@ describe('study list AI status from segmentation findings', () => {
     const s = services!;
     await analyse(s, UNDECLARED, 'seg-undeclared');
     expect(s.analysis.resultsForStudy(UNDECLARED)[0]!.findings).toEqual([{ label: 'bright', score: 100 / 256, voxels: 100, volumeMl: expect.closeTo(0.1, 9), positive: false, measurement: true }]);
-    expect(aiOf(s, UNDECLARED)).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+    expect(aiOf(s, UNDECLARED)).toMatchObject({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0 });
   });
 
   it('migration v5: a stored "non-empty is positive" segmentation finding becomes a measurement; classification findings are untouched', async () => {
@@ -247,6 +247,8 @@ describe('study list AI status from segmentation findings', () => {
     const db = new Database(join(root, 'data', 'library.sqlite'));
     db.prepare('UPDATE ai_results SET findings = ? WHERE id = ?').run(JSON.stringify([{ label: 'bright', score: 100 / 256, positive: true }, classification]), id);
     db.prepare('UPDATE schema_version SET version = 4').run();
+    // v6's columns did not exist at v4 (migrating again adds them).
+    db.exec('ALTER TABLE studies DROP COLUMN patient_age; ALTER TABLE series DROP COLUMN anatomic_region;');
     const flaggedBefore = db
       .prepare<[number], { n: number }>("SELECT count(*) AS n FROM ai_results r, json_each(r.findings) f WHERE r.id = ? AND json_extract(f.value, '$.positive')")
       .get(id)!.n;
@@ -257,10 +259,10 @@ describe('study list AI status from segmentation findings', () => {
     const [result] = s.analysis.resultsForStudy(UNDECLARED);
     expect(result!.findings).toEqual([{ label: 'bright', score: 100 / 256, positive: false, measurement: true, voxels: 100, volumeMl: expect.closeTo(0.1, 9) }, classification]);
     // The classification finding still flags the study; the segmentation no longer does on its own.
-    expect(aiOf(s, UNDECLARED)).toEqual({ status: 'positive', priority: true, unreviewedPositive: true });
+    expect(aiOf(s, UNDECLARED)).toMatchObject({ status: 'positive', priority: true, unreviewedPositive: true, triage: 'positive-unreviewed', toReview: 1 });
     s.library.studyIndex.db.prepare('UPDATE ai_results SET findings = json_remove(findings, \'$[1]\') WHERE id = ?').run(id);
-    expect(aiOf(s, UNDECLARED)).toEqual({ status: 'done', priority: false, unreviewedPositive: false });
+    expect(aiOf(s, UNDECLARED)).toMatchObject({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0 });
     const version = s.library.studyIndex.db.prepare<[], { version: number }>('SELECT version FROM schema_version').get()!.version;
-    expect(version).toBe(5);
+    expect(version).toBe(6);
   });
 });

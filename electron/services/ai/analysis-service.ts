@@ -8,11 +8,13 @@ import type Database from 'better-sqlite3';
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { StudyLibrary } from '../library/study-library';
-import { ageAtStudy, checkApplicability, type SeriesFacts } from './applicability';
+import { checkApplicability, checkPopulation, patientAge, type SeriesFacts } from './applicability';
+import type { OutputRecord } from './inference-job';
+import type { ModelManifest } from './model-manifest';
 import { InferenceRunner, JobCancelledError } from './inference-runner';
 import { InferenceQueue, type JobOutcome, type QueuedJob } from './inference-queue';
 import type { ModelRegistry, ReadyModel, RegisteredModel } from './model-registry';
-import { ResultsStore, type StoredResult } from './results-store';
+import { type RunContext, ResultsStore, type StoredResult } from './results-store';
 import type { ProviderName } from './session-manager';
 
 export interface AnalysisServiceOptions {
@@ -38,6 +40,20 @@ export interface AnalyzeRequest {
 export interface AnalyzeOutcome {
   queued: QueuedJob[];
   notAnalysed: QueuedJob[];
+}
+
+/** A classification output as stored: its per-image score columns named, so the viewer can find a label's strongest image. */
+type LabelledClassification = Extract<OutputRecord, { kind: 'classification' }> & { labels: string[]; normalLabels: string[] };
+
+/** Names the per-image score columns of each classification output with the manifest's labels. */
+function withScoreLabels(manifest: ModelManifest, outputs: readonly OutputRecord[]): OutputRecord[] {
+  return outputs.map((o) => {
+    if (o.kind !== 'classification') return o;
+    const spec = manifest.outputs.find((x) => x.kind === 'classification' && x.tensor === o.tensor);
+    if (spec?.kind !== 'classification') return o;
+    const labelled: LabelledClassification = { ...o, labels: [...spec.labels], normalLabels: [...(spec.normalLabels ?? [])] };
+    return labelled;
+  });
 }
 
 const SETTING_AUTO_RUN = 'ai.autoRunOnImport';
@@ -110,8 +126,12 @@ export class AnalysisService {
 
   seriesFacts(seriesUid: string): SeriesFacts | null {
     const row = this.db
-      .prepare<[string], { id: number; modality: string; body_part: string; study_date: string; birth_date: string }>(
-        'SELECT m.id, m.modality, m.body_part, s.study_date, p.birth_date FROM series m JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref WHERE m.series_uid = ?',
+      .prepare<
+        [string],
+        { id: number; modality: string; body_part: string; anatomic_region: string; series_description: string; study_description: string; study_date: string; patient_age: string; birth_date: string }
+      >(
+        `SELECT m.id, m.modality, m.body_part, m.anatomic_region, m.description AS series_description, s.description AS study_description, s.study_date, s.patient_age, p.birth_date
+         FROM series m JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref WHERE m.series_uid = ?`,
       )
       .get(seriesUid);
     if (!row) return null;
@@ -126,14 +146,18 @@ export class AnalysisService {
       const v = i.pixel_spacing.split('\\').map(Number);
       if (v.length >= 2 && v.every(Number.isFinite)) spacings.set(i.pixel_spacing, [v[0]!, v[1]!]);
     }
+    const age = patientAge(row.patient_age, row.birth_date, row.study_date);
     return {
       modality: row.modality,
       bodyPart: row.body_part,
+      anatomicRegion: row.anatomic_region,
+      descriptions: [row.series_description, row.study_description].filter(Boolean),
       viewPositions: [...new Set(inst.map((i) => i.view_position).filter(Boolean))],
       photometric: [...new Set(inst.map((i) => i.photometric))],
       pixelSpacings: [...spacings.values()],
       sliceCount: inst.reduce((n, i) => n + Math.max(1, i.frames ?? 1), 0),
-      patientAgeYears: ageAtStudy(row.birth_date, row.study_date),
+      patientAgeYears: age?.years ?? null,
+      patientAgeSource: age?.source ?? null,
     };
   }
 
@@ -220,12 +244,25 @@ export class AnalysisService {
             reason: null,
           }),
       );
-      const resultId = this.results.save({ jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid }, model.manifest, result, runDir);
+      const resultId = this.results.save(
+        { jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid },
+        model.manifest,
+        { ...result, outputs: withScoreLabels(model.manifest, result.outputs) },
+        runDir,
+        this.runContext(model.manifest, job.seriesUid),
+      );
       return { status: result.status, ...(result.reason ? { reason: result.reason } : {}), resultId };
     } catch (err) {
       if (err instanceof JobCancelledError) return { status: 'cancelled', reason: 'cancelled by the user' };
       return { status: 'failed', reason: (err as Error).message };
     }
+  }
+
+  /** The run's warnings and population context (outside the intended population: analysed, with a warning). */
+  private runContext(manifest: ModelManifest, seriesUid: string): RunContext {
+    const facts = this.seriesFacts(seriesUid);
+    const checked = facts ? checkPopulation(manifest.intendedPopulation, facts) : null;
+    return { warnings: checked?.warnings ?? [], population: checked?.context ?? null };
   }
 
   resultsForStudy(studyUid: string): StoredResult[] {

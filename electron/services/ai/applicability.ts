@@ -1,19 +1,30 @@
 /**
  * Applicability rules: checked against what the study index knows about a
  * series before a model runs. A series that fails becomes "not analysed:
- * <reason>", never a silent score.
+ * <reason>", never a silent score. The intended population (manifest schema
+ * v3) is softer: a series outside it is analysed, and its run carries a warning.
  */
-import type { ModelManifest } from './model-manifest';
+import type { IntendedPopulation, ModelManifest } from './model-manifest';
+
+/** Where a patient's age came from: Patient's Age (0010,1010), or Birth Date and Study Date. */
+export type AgeSource = 'PatientAge' | 'PatientBirthDate';
 
 export interface SeriesFacts {
   modality: string;
+  /** Body Part Examined (0018,0015), as recorded ('' when absent). */
   bodyPart: string;
+  /** First Anatomic Region Sequence (0008,2218) item as "scheme^code^meaning" ('' or absent when none). */
+  anatomicRegion?: string;
+  /** Study and series descriptions (matched only where the manifest allows description matching). */
+  descriptions?: readonly string[];
   viewPositions: string[];
   photometric: string[];
   /** [row, column] spacing of each distinct Pixel Spacing value, mm. */
   pixelSpacings: [number, number][];
   sliceCount: number;
   patientAgeYears: number | null;
+  /** Where patientAgeYears came from (null when unknown). */
+  patientAgeSource?: AgeSource | null;
 }
 
 export type Applicability = { ok: true } | { ok: false; reason: string };
@@ -31,6 +42,84 @@ const bodyPartTerm = (s: string) => {
   return BODY_PART_SYNONYMS[u] ?? u;
 };
 
+/**
+ * Anatomic Region Sequence codes of the body parts the rules use, as Body Part Examined terms (PS3.16
+ * Annex L). SNOMED CT ids (scheme SCT) and their legacy SNOMED RT ids (SRT, and SNM3 / 99SDM that older
+ * devices write for the same codes); e.g. breast is SCT 76752008 = SRT T-04000.
+ */
+const SCT_BODY_PARTS: Readonly<Record<string, string>> = {
+  '51185008': 'CHEST', // Thorax
+  '43799004': 'CHEST', // Chest
+  '39607008': 'CHEST', // Lung
+  '76752008': 'BREAST',
+  '69536005': 'HEAD',
+  '12738006': 'BRAIN',
+  '818981001': 'ABDOMEN',
+  '113345001': 'ABDOMEN', // Abdominal structure (SRT T-D4000)
+  '12921003': 'PELVIS',
+  '80891009': 'HEART',
+};
+const SRT_BODY_PARTS: Readonly<Record<string, string>> = {
+  'T-D3000': 'CHEST',
+  'T-28000': 'CHEST',
+  'T-04000': 'BREAST',
+  'T-D1100': 'HEAD',
+  'T-A0100': 'BRAIN',
+  'T-D4000': 'ABDOMEN',
+  'T-D6000': 'PELVIS',
+  'T-32000': 'HEART',
+};
+const SRT_SCHEMES = new Set(['SRT', 'SNM3', '99SDM']);
+
+/** Words of a study / series description that name a body part (whole words, case-insensitive). */
+const DESCRIPTION_KEYWORDS: readonly (readonly [RegExp, string])[] = [
+  [/\b(CHEST|THORAX|THORACIC|CXR|LUNGS?)\b/, 'CHEST'],
+  [/\b(BREASTS?|MAMMA|MAMMO\w*)\b/, 'BREAST'],
+  [/\b(BRAIN|CEREBR\w*)\b/, 'BRAIN'],
+  [/\b(HEAD|SKULL)\b/, 'HEAD'],
+  [/\b(ABDOMEN|ABDOMINAL|ABD)\b/, 'ABDOMEN'],
+  [/\bPELVI[SC]\b/, 'PELVIS'],
+  [/\b(HEART|CARDIAC|ECHO\w*)\b/, 'HEART'],
+];
+
+/** The body part term an Anatomic Region Sequence value ("scheme^code^meaning") codes for, or null. */
+export function anatomicRegionTerm(region: string): string | null {
+  const [scheme = '', code = ''] = region.split('^');
+  const s = upper(scheme);
+  if (s === 'SCT') return SCT_BODY_PARTS[code.trim()] ?? null;
+  if (SRT_SCHEMES.has(s)) return SRT_BODY_PARTS[upper(code)] ?? null;
+  return null;
+}
+
+export type BodyPartSource = 'BodyPartExamined' | 'AnatomicRegionSequence' | 'description';
+
+/**
+ * The series' body part: Body Part Examined; else the Anatomic Region Sequence code mapped to a term;
+ * else (only when `allowDescription`) the first body-part keyword of the study / series descriptions.
+ * `shown` is what a reason quotes (e.g. "SCT 80891009 Heart"); term is null when nothing names a known part.
+ */
+export function resolveBodyPart(f: SeriesFacts, allowDescription: boolean): { term: string | null; source: BodyPartSource; shown: string } | null {
+  if (f.bodyPart.trim()) return { term: bodyPartTerm(f.bodyPart), source: 'BodyPartExamined', shown: f.bodyPart.trim() };
+  const region = f.anatomicRegion ?? '';
+  if (region) {
+    const [scheme = '', code = '', meaning = ''] = region.split('^');
+    return { term: anatomicRegionTerm(region), source: 'AnatomicRegionSequence', shown: `${scheme} ${code}${meaning ? ` ${meaning}` : ''}` };
+  }
+  if (!allowDescription) return null;
+  for (const d of f.descriptions ?? []) {
+    const text = upper(d);
+    const hit = DESCRIPTION_KEYWORDS.find(([re]) => re.test(text));
+    if (hit) return { term: hit[1], source: 'description', shown: d.trim() };
+  }
+  return null;
+}
+
+const SOURCE_NAMES: Readonly<Record<BodyPartSource, string>> = {
+  BodyPartExamined: 'Body Part Examined',
+  AnatomicRegionSequence: 'Anatomic Region Sequence',
+  description: 'description',
+};
+
 function inRange(v: number, r: { min?: number; max?: number }): boolean {
   return (r.min === undefined || v >= r.min) && (r.max === undefined || v <= r.max);
 }
@@ -43,8 +132,19 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
   if (a.modalities?.length && !a.modalities.map(upper).includes(upper(f.modality))) {
     return no(`modality ${f.modality || '(none)'} is not one of ${a.modalities.join(', ')}`);
   }
-  if (a.bodyParts?.length && !a.bodyParts.map(bodyPartTerm).includes(bodyPartTerm(f.bodyPart))) {
-    return no(`body part ${f.bodyPart || '(not recorded)'} is not one of ${a.bodyParts.join(', ')}`);
+  if (a.bodyParts?.length) {
+    const wanted = a.bodyParts.map(bodyPartTerm);
+    const part = resolveBodyPart(f, a.allowDescriptionMatch === true);
+    const needs = a.bodyParts.join(', ');
+    if (!part) {
+      const missing = a.allowDescriptionMatch ? 'no Body Part Examined, Anatomic Region Sequence or body part in the descriptions' : 'no Body Part Examined or Anatomic Region Sequence';
+      return no(`body part not recorded (${missing}); the model needs ${needs}`);
+    }
+    if (part.term === null) return no(`body part ${part.shown} (${SOURCE_NAMES[part.source]}) is not a body part this Vigil maps; the model needs ${needs}`);
+    if (!wanted.includes(part.term)) {
+      const via = part.source === 'BodyPartExamined' ? '' : ` (${SOURCE_NAMES[part.source]}${part.source === 'description' ? ` "${part.shown}"` : ` ${part.shown}`})`;
+      return no(`body part ${part.source === 'BodyPartExamined' ? part.shown : part.term}${via} is not one of ${needs}`);
+    }
   }
   if (a.viewPositions?.length) {
     const bad = f.viewPositions.filter((v) => !a.viewPositions!.map(upper).includes(upper(v)));
@@ -66,11 +166,88 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
   return { ok: true };
 }
 
-/** Age at the study from DA values (YYYYMMDD); null when either is unknown. */
+/** Ages above this are placeholders (e.g. Birth Date 18000101), not a patient's age. */
+const MAX_PLAUSIBLE_AGE_YEARS = 130;
+
+/** Age at the study from DA values (YYYYMMDD); null when either is unknown or the result is implausible. */
 export function ageAtStudy(birthDate: string, studyDate: string): number | null {
   const parse = (s: string) => (/^\d{8}$/.test(s) ? Date.UTC(Number(s.slice(0, 4)), Number(s.slice(4, 6)) - 1, Number(s.slice(6, 8))) : null);
   const b = parse(birthDate);
   const s = parse(studyDate);
   if (b === null || s === null || s < b) return null;
-  return (s - b) / (365.2425 * 86400_000);
+  const years = (s - b) / (365.2425 * 86400_000);
+  return years <= MAX_PLAUSIBLE_AGE_YEARS ? years : null;
+}
+
+/** Patient's Age (AS: nnnD, nnnW, nnnM or nnnY) in years; null when absent or malformed. */
+export function parsePatientAge(value: string): number | null {
+  // The standard form is nnnX ("054Y"); some devices drop the zeros or add a space.
+  const m = /^(\d{1,3})\s*([DWMY])$/.exec(value.trim().toUpperCase());
+  if (!m) return null;
+  const n = Number(m[1]);
+  const years = m[2] === 'Y' ? n : m[2] === 'M' ? n / 12 : m[2] === 'W' ? (n * 7) / 365.2425 : n / 365.2425;
+  return years <= MAX_PLAUSIBLE_AGE_YEARS ? years : null;
+}
+
+/** The patient's age at the study: Patient's Age when recorded, else from Birth Date and Study Date. */
+export function patientAge(ageValue: string, birthDate: string, studyDate: string): { years: number; source: AgeSource } | null {
+  const stated = parsePatientAge(ageValue);
+  if (stated !== null) return { years: stated, source: 'PatientAge' };
+  const computed = ageAtStudy(birthDate, studyDate);
+  return computed === null ? null : { years: computed, source: 'PatientBirthDate' };
+}
+
+/** A warning stored with a run: the series was analysed, but the reader should know this. */
+export interface RunWarning {
+  code: 'OUTSIDE_INTENDED_POPULATION';
+  /** English, for logs and the CLI; the UI builds its own text from the fields. */
+  message: string;
+  patientAgeYears: number;
+  intendedAgeYears: { min?: number; max?: number };
+}
+
+/** What the run knew about the patient against the model's intended population (stored with the run). */
+export interface PopulationContext {
+  patientAgeYears: number | null;
+  ageSource: AgeSource | null;
+  intendedAgeYears: { min?: number; max?: number } | null;
+  note: string | null;
+}
+
+/** An age range for people: "1–5 y", "≥ 18 y", "≤ 17 y". */
+export function describeAgeRange(r: { min?: number; max?: number }): string {
+  if (r.min !== undefined && r.max !== undefined) return `${r.min}–${r.max} y`;
+  return r.min !== undefined ? `≥ ${r.min} y` : r.max !== undefined ? `≤ ${r.max} y` : 'any age';
+}
+
+/** An age for people: "54 y" from 2 years, "18 mo" below, "10 d" under a month. */
+export function formatAge(years: number): string {
+  if (years >= 2) return `${Math.floor(years)} y`;
+  const months = Math.floor(years * 12 + 1e-9);
+  return months >= 1 ? `${months} mo` : `${Math.floor(years * 365.2425 + 1e-9)} d`;
+}
+
+/**
+ * The manifest's intended population against the series' patient: warnings (outside the age range, compared
+ * in completed years as ages are said) and the context to show. Unknown age: no warning, context says so.
+ * Null when the manifest declares no intended population.
+ */
+export function checkPopulation(population: IntendedPopulation | undefined, f: Pick<SeriesFacts, 'patientAgeYears' | 'patientAgeSource'>): { warnings: RunWarning[]; context: PopulationContext } | null {
+  if (!population) return null;
+  const range = population.ageYears ?? null;
+  const age = f.patientAgeYears;
+  const context: PopulationContext = { patientAgeYears: age, ageSource: age === null ? null : (f.patientAgeSource ?? null), intendedAgeYears: range ? { ...range } : null, note: population.note ?? null };
+  const warnings: RunWarning[] = [];
+  if (range && age !== null) {
+    const completed = age >= 1 ? Math.floor(age + 1e-9) : age;
+    if (!inRange(completed, range)) {
+      warnings.push({
+        code: 'OUTSIDE_INTENDED_POPULATION',
+        message: `Outside intended population: patient ${formatAge(age)}; model intended for ${describeAgeRange(range)}`,
+        patientAgeYears: age,
+        intendedAgeYears: { ...range },
+      });
+    }
+  }
+  return { warnings, context };
 }

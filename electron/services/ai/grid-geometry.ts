@@ -167,7 +167,7 @@ export function mapsInside(outToIn: Mat4, shape: Shape3, inShape: Shape3, margin
   return true;
 }
 
-interface TiledPlan {
+export interface TiledPlan {
   nA: number;
   nB: number;
   nC: number;
@@ -177,6 +177,15 @@ interface TiledPlan {
   oA: number;
   oB: number;
   base: number;
+  /** Whether A (else B) is output axis 0, the axis a copy is split along. */
+  aIsAxis0: boolean;
+}
+
+/** Output planes (axis 0) [from, to) of a tiled copy; `shift` is taken off every output index (an output array holding only those planes). */
+export interface PlaneRange {
+  from: number;
+  to: number;
+  shift: number;
 }
 
 /**
@@ -191,20 +200,27 @@ function tiledPlan(inShape: Shape3, m: Mat4, shape: Shape3): TiledPlan {
   const srcStride = [0, 1, 2].map((a) => m[a]! * d1 * d2 + m[4 + a]! * d2 + m[8 + a]!);
   const outStride = [shape[1] * shape[2], shape[2], 1];
   const [A, B] = Math.abs(srcStride[0]!) < Math.abs(srcStride[1]!) ? [1, 0] : [0, 1];
-  return { nA: shape[A]!, nB: shape[B]!, nC: shape[2], sA: srcStride[A]!, sB: srcStride[B]!, sC: srcStride[2]!, oA: outStride[A]!, oB: outStride[B]!, base: (m[3]! * d1 + m[7]!) * d2 + m[11]! };
+  return { nA: shape[A]!, nB: shape[B]!, nC: shape[2], sA: srcStride[A]!, sB: srcStride[B]!, sC: srcStride[2]!, oA: outStride[A]!, oB: outStride[B]!, base: (m[3]! * d1 + m[7]!) * d2 + m[11]!, aIsAxis0: A === 0 };
+}
+
+/** Loop bounds [a0, a1, b0, b1] of the planes of `part` (it restricts whichever of A and B is output axis 0). */
+function partBounds(plan: TiledPlan, part: PlaneRange): [number, number, number, number] {
+  return plan.aIsAxis0 ? [part.from, part.to, 0, plan.nB] : [0, plan.nA, part.from, part.to];
 }
 
 // Two copies of one loop nest, one per element type: a single function fed both
 // Float32Array and Uint8Array runs polymorphic element accesses (~1.3-1.6× slower).
 // A tile spans one 64-byte cache line of the input: 16 float32 or 64 uint8 values.
 
-function copyTiledF32(src: Float32Array, { nA, nB, nC, sA, sB, sC, oA, oB, base }: TiledPlan, out: Float32Array): void {
+function copyTiledF32(src: Float32Array, plan: TiledPlan, out: Float32Array, part: PlaneRange): void {
+  const { nC, sA, sB, sC, oA, oB, base } = plan;
+  const [a0, a1, bFrom, bTo] = partBounds(plan, part);
   const T = 16;
-  for (let a = 0; a < nA; a++) {
+  for (let a = a0; a < a1; a++) {
     const pa = base + a * sA;
-    const qa = a * oA;
-    for (let b0 = 0; b0 < nB; b0 += T) {
-      const bEnd = Math.min(nB, b0 + T);
+    const qa = a * oA - part.shift;
+    for (let b0 = bFrom; b0 < bTo; b0 += T) {
+      const bEnd = Math.min(bTo, b0 + T);
       for (let c0 = 0; c0 < nC; c0 += T) {
         const cLen = Math.min(nC, c0 + T) - c0;
         for (let b = b0; b < bEnd; b++) {
@@ -216,13 +232,15 @@ function copyTiledF32(src: Float32Array, { nA, nB, nC, sA, sB, sC, oA, oB, base 
   }
 }
 
-function copyTiledU8(src: Uint8Array, { nA, nB, nC, sA, sB, sC, oA, oB, base }: TiledPlan, out: Uint8Array): void {
+function copyTiledU8(src: Uint8Array, plan: TiledPlan, out: Uint8Array, part: PlaneRange): void {
+  const { nC, sA, sB, sC, oA, oB, base } = plan;
+  const [a0, a1, bFrom, bTo] = partBounds(plan, part);
   const T = 64;
-  for (let a = 0; a < nA; a++) {
+  for (let a = a0; a < a1; a++) {
     const pa = base + a * sA;
-    const qa = a * oA;
-    for (let b0 = 0; b0 < nB; b0 += T) {
-      const bEnd = Math.min(nB, b0 + T);
+    const qa = a * oA - part.shift;
+    for (let b0 = bFrom; b0 < bTo; b0 += T) {
+      const bEnd = Math.min(bTo, b0 + T);
       for (let c0 = 0; c0 < nC; c0 += T) {
         const cLen = Math.min(nC, c0 + T) - c0;
         for (let b = b0; b < bEnd; b++) {
@@ -234,24 +252,16 @@ function copyTiledU8(src: Uint8Array, { nA, nB, nC, sA, sB, sC, oA, oB, base }: 
   }
 }
 
-/**
- * A bijective integral resample (axis permutation/flip: every input value lands
- * once in the output) of float32 values with min-max normalisation on the way:
- * out = fround(v - lo) / range, exactly what normalize "minmax" computes after
- * it, in one pass over the volume instead of two. Null when `outToIn` is not such a map.
- */
-export function permuteNormalized(src: Float32Array, inShape: Shape3, outToIn: Mat4, shape: Shape3, lo: number, range: number): Float32Array | null {
-  const m = outToIn.map(Math.round);
-  if (!isBijection(outToIn, shape, inShape)) return null;
-  const { nA, nB, nC, sA, sB, sC, oA, oB, base } = tiledPlan(inShape, m, shape);
-  const out = new Float32Array(shape[0] * shape[1] * shape[2]);
-  // copyTiledF32's loop nest with the normalisation in its store: a per-voxel callback there would cost the one pass.
+// copyTiledF32's loop nest with the normalisation in its store: a per-voxel callback there would cost the one pass.
+function permuteNormalizedPart(src: Float32Array, plan: TiledPlan, lo: number, range: number, out: Float32Array, part: PlaneRange): void {
+  const { nC, sA, sB, sC, oA, oB, base } = plan;
+  const [a0, a1, bFrom, bTo] = partBounds(plan, part);
   const T = 16;
-  for (let a = 0; a < nA; a++) {
+  for (let a = a0; a < a1; a++) {
     const pa = base + a * sA;
-    const qa = a * oA;
-    for (let b0 = 0; b0 < nB; b0 += T) {
-      const bEnd = Math.min(nB, b0 + T);
+    const qa = a * oA - part.shift;
+    for (let b0 = bFrom; b0 < bTo; b0 += T) {
+      const bEnd = Math.min(bTo, b0 + T);
       for (let c0 = 0; c0 < nC; c0 += T) {
         const cLen = Math.min(nC, c0 + T) - c0;
         for (let b = b0; b < bEnd; b++) {
@@ -261,13 +271,124 @@ export function permuteNormalized(src: Float32Array, inShape: Shape3, outToIn: M
       }
     }
   }
+}
+
+function minMaxRange(data: Float32Array, from: number, to: number): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  // Math.min/max compile to branch-free min/max (faster than two compares on image data).
+  for (let i = from; i < to; i++) {
+    const v = data[i]!;
+    lo = Math.min(lo, v);
+    hi = Math.max(hi, v);
+  }
+  return [lo, hi];
+}
+
+/**
+ * Work a second thread does on SharedArrayBuffer-backed arrays while the calling thread does the
+ * other part of the same loop: the volume loops of preprocessing and of the inverse mapping
+ * (ONNX Runtime's threads are idle then, so the second core is free).
+ */
+export type SplitTask =
+  | { op: 'minMax'; data: Float32Array; from: number; to: number }
+  | { op: 'permuteNormalized'; src: Float32Array; plan: TiledPlan; lo: number; range: number; out: Float32Array; part: PlaneRange }
+  | { op: 'copyU8'; src: Uint8Array; plan: TiledPlan; out: Uint8Array; part: PlaneRange };
+
+/** The thread that runs SplitTasks (inference-worker.ts starts one beside each inference worker). */
+export interface SecondThread {
+  /** Starts `task` there; `join` must follow before the next start. */
+  start(task: SplitTask): void;
+  /** Waits (blocking) for the started task; its answer ([lo, hi] for minMax, else [0, 0]). */
+  join(): [number, number];
+  /** A shared array of `bytes` for a part the caller then copies out (kept for reuse while the size stays the same). */
+  sharedScratch(bytes: number): SharedArrayBuffer;
+}
+
+/** Runs one task (on the second thread). */
+export function runSplitTask(task: SplitTask): [number, number] {
+  switch (task.op) {
+    case 'minMax':
+      return minMaxRange(task.data, task.from, task.to);
+    case 'permuteNormalized':
+      permuteNormalizedPart(task.src, task.plan, task.lo, task.range, task.out, task.part);
+      return [0, 0];
+    case 'copyU8':
+      copyTiledU8(task.src, task.plan, task.out, task.part);
+      return [0, 0];
+  }
+}
+
+/** Below this many values a loop is not worth a second thread (the hand-off costs ~0.1-1 ms). */
+const SPLIT_MIN_VALUES = 1 << 20;
+
+const shared = (a: Float32Array | Uint8Array) => a.buffer instanceof SharedArrayBuffer;
+
+/** Whether a loop over `values` values of `arrays` is split with `second`: large enough, and the thread can see the arrays. */
+function splits(second: SecondThread | null | undefined, values: number, ...arrays: (Float32Array | Uint8Array)[]): second is SecondThread {
+  return !!second && values >= SPLIT_MIN_VALUES && arrays.every(shared);
+}
+
+/** Minimum and maximum of the values (NaN when one is NaN); halves run at once with `second`. */
+export function minMax(data: Float32Array, second?: SecondThread | null): [number, number] {
+  if (!splits(second, data.length, data)) return minMaxRange(data, 0, data.length);
+  const half = data.length >> 1;
+  second.start({ op: 'minMax', data, from: half, to: data.length });
+  let own: [number, number];
+  try {
+    own = minMaxRange(data, 0, half);
+  } catch (err) {
+    second.join();
+    throw err;
+  }
+  const other = second.join();
+  return [Math.min(own[0], other[0]), Math.max(own[1], other[1])];
+}
+
+/**
+ * Runs a tiled loop over output planes in two halves at once when `second` can (shared source),
+ * the second half straight into `out` when it is shared too, else into a scratch part copied in.
+ */
+function splitPlanes<T extends Float32Array | Uint8Array>(second: SecondThread | null | undefined, src: T, out: T, shape: Shape3, own: (part: PlaneRange) => void, task: (out: T, part: PlaneRange) => SplitTask): void {
+  const plane = shape[1] * shape[2];
+  if (!splits(second, out.length, src) || shape[0] < 2) {
+    own({ from: 0, to: shape[0], shift: 0 });
+    return;
+  }
+  const half = shape[0] >> 1;
+  const direct = shared(out);
+  const part = direct ? out : (new (out.constructor as new (b: SharedArrayBuffer) => T)(second.sharedScratch((shape[0] - half) * plane * out.BYTES_PER_ELEMENT)));
+  second.start(task(part, { from: half, to: shape[0], shift: direct ? 0 : half * plane }));
+  try {
+    own({ from: 0, to: half, shift: 0 });
+  } finally {
+    second.join();
+  }
+  if (!direct) out.set(part as never, half * plane);
+}
+
+/**
+ * A bijective integral resample (axis permutation/flip: every input value lands
+ * once in the output) of float32 values with min-max normalisation on the way:
+ * out = fround(v - lo) / range, exactly what normalize "minmax" computes after
+ * it, in one pass over the volume instead of two. Null when `outToIn` is not such a map.
+ * `out` (every value of it is written) may be a reused array; with `second` and a
+ * shared source, two threads write halves of it.
+ */
+export function permuteNormalized(src: Float32Array, inShape: Shape3, outToIn: Mat4, shape: Shape3, lo: number, range: number, out: Float32Array = new Float32Array(shape[0] * shape[1] * shape[2]), second?: SecondThread | null): Float32Array | null {
+  const m = outToIn.map(Math.round);
+  if (!isBijection(outToIn, shape, inShape)) return null;
+  if (out.length !== shape[0] * shape[1] * shape[2]) throw new Error(`permuteNormalized: output has ${out.length} values for a ${shape.join('×')} grid`);
+  const plan = tiledPlan(inShape, m, shape);
+  splitPlanes(second, src, out, shape, (part) => permuteNormalizedPart(src, plan, lo, range, out, part), (o, part) => ({ op: 'permuteNormalized', src, plan, lo, range, out: o, part }));
   return out;
 }
 
-function copyTiled(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, out: Float32Array | Uint8Array): void {
+function copyTiled(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, out: Float32Array | Uint8Array, second: SecondThread | null | undefined): void {
   const plan = tiledPlan(inShape, m, shape);
-  if (src instanceof Float32Array && out instanceof Float32Array) copyTiledF32(src, plan, out);
-  else if (src instanceof Uint8Array && out instanceof Uint8Array) copyTiledU8(src, plan, out);
+  const whole: PlaneRange = { from: 0, to: shape[0], shift: 0 };
+  if (src instanceof Float32Array && out instanceof Float32Array) copyTiledF32(src, plan, out, whole);
+  else if (src instanceof Uint8Array && out instanceof Uint8Array) splitPlanes(second, src, out, shape, (part) => copyTiledU8(src, plan, out, part), (o, part) => ({ op: 'copyU8', src, plan, out: o, part }));
   else throw new Error('copyTiled: input and output must have the same element type');
 }
 
@@ -276,12 +397,12 @@ function copyTiled(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, sha
  * per output row, one contiguous run of source indices with a constant stride,
  * no rounding or bounds test per voxel.
  */
-function copyIntegral(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, fill: number, out: Float32Array | Uint8Array): void {
+function copyIntegral(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, shape: Shape3, fill: number, out: Float32Array | Uint8Array, second: SecondThread | null | undefined): void {
   const [d0, d1, d2] = inShape;
   const n = shape[2];
   const step = m[2]! * d1 * d2 + m[6]! * d2 + m[10]!;
   if (step !== 1 && mapsInside(m, shape, inShape, 0)) {
-    copyTiled(src, inShape, m, shape, out);
+    copyTiled(src, inShape, m, shape, out, second);
     return;
   }
   let o = 0;
@@ -312,7 +433,8 @@ function copyIntegral(src: Float32Array | Uint8Array, inShape: Shape3, m: Mat4, 
  * Resamples `grid` onto a new grid of `shape`, where `outToIn` maps output
  * indices to input indices. Samples outside the input take `outside`
  * ('clamp' repeats the edge). Integral affines (permutations, flips, crops)
- * are copied exactly.
+ * are copied exactly; a tiled uint8 copy runs in halves on two threads with `second`
+ * when `input.data` (and best `out`) are shared.
  */
 export function resample(
   input: { data: Float32Array | Uint8Array; shape: Shape3 },
@@ -321,12 +443,13 @@ export function resample(
   interpolation: 'nearest' | 'linear',
   outside: number | 'clamp',
   out: Float32Array | Uint8Array = new Float32Array(shape[0] * shape[1] * shape[2]),
+  second?: SecondThread | null,
 ): Float32Array | Uint8Array {
   const [d0, d1, d2] = input.shape;
   const src = input.data;
   const integral = isIntegral(outToIn);
   if (integral && outside !== 'clamp') {
-    copyIntegral(src, input.shape, outToIn.map(Math.round), shape, outside, out);
+    copyIntegral(src, input.shape, outToIn.map(Math.round), shape, outside, out, second);
     return out;
   }
   const m = integral ? outToIn.map(Math.round) : outToIn;

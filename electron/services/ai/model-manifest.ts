@@ -7,9 +7,13 @@
 import { z } from 'zod';
 
 /** The version this Vigil writes and documents; every version in SUPPORTED_MANIFEST_VERSIONS loads. */
-export const MANIFEST_SCHEMA_VERSION = 2;
-/** Version 2 adds the segmentation `findings` rule and aggregation by a second model; a version-1 manifest is read as before. */
-export const SUPPORTED_MANIFEST_VERSIONS = [1, 2] as const;
+export const MANIFEST_SCHEMA_VERSION = 3;
+/**
+ * Version 2 adds the segmentation `findings` rule and aggregation by a second model; version 3 adds the
+ * intended population (`intendedPopulation`) and description matching of the body part
+ * (`applicability.allowDescriptionMatch`). Older manifests are read as before.
+ */
+export const SUPPORTED_MANIFEST_VERSIONS = [1, 2, 3] as const;
 
 const Id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, ".", "_" or "-", at most 64');
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex sha-256 (64 characters)');
@@ -31,7 +35,10 @@ export const ApplicabilitySchema = z
   .object({
     /** DICOM Modality values (e.g. ["MR"]). Empty or absent: any. */
     modalities: z.array(z.string().min(1)).optional(),
-    /** Body Part Examined values (case-insensitive). Absent: any. */
+    /**
+     * Body Part Examined terms (case-insensitive; THORAX reads as CHEST). A series without Body Part Examined
+     * is matched through its Anatomic Region Sequence code (see applicability.ts). Absent: any.
+     */
     bodyParts: z.array(z.string().min(1)).optional(),
     viewPositions: z.array(z.string().min(1)).optional(),
     photometric: z.array(z.enum(['MONOCHROME1', 'MONOCHROME2', 'RGB', 'YBR_FULL', 'YBR_FULL_422', 'PALETTE COLOR'])).optional(),
@@ -40,8 +47,27 @@ export const ApplicabilitySchema = z
     sliceCount: Range.optional(),
     /** Checked only where Patient's Age / Birth Date are known. */
     patientAgeYears: Range.optional(),
+    /**
+     * Schema v3: when neither Body Part Examined nor the Anatomic Region Sequence names the body part, match
+     * keywords of the study / series description (e.g. "US BREAST LEFT"). Weaker evidence: off unless declared.
+     */
+    allowDescriptionMatch: z.boolean().optional(),
   })
   .strict();
+
+/**
+ * Schema v3: the population the model was trained and validated on. A series outside it is still analysed
+ * (unlike applicability.patientAgeYears, a hard rule), but its run carries a warning the reader sees.
+ */
+export const IntendedPopulationSchema = z
+  .object({
+    /** Patient age range in completed years (e.g. { "min": 1, "max": 5 }). */
+    ageYears: Range.optional(),
+    /** Where the range comes from (e.g. the training data's population), shown beside the warning. */
+    note: z.string().min(1).max(500).optional(),
+  })
+  .strict();
+export type IntendedPopulation = z.infer<typeof IntendedPopulationSchema>;
 
 export const DType = z.enum(['float32', 'float16', 'uint8', 'int8', 'int32', 'int64']);
 /** Named dims: N batch, C channels, S slices (sequence), D depth, H height, W width. */
@@ -245,6 +271,7 @@ export const ModelManifestSchema = z
     /** false: research / demonstration only. The UI must show it with every result. */
     clinicalUse: z.boolean(),
     applicability: ApplicabilitySchema,
+    intendedPopulation: IntendedPopulationSchema.optional(),
     input: z
       .object({
         unit: z.enum(['image', 'slices', 'volume']),
@@ -265,6 +292,10 @@ export const ModelManifestSchema = z
     if (m.aggregation && m.input.unit !== 'slices') ctx.addIssue({ code: 'custom', path: ['aggregation'], message: 'aggregation applies to unit "slices"' });
     if (m.aggregation?.method === 'model' && layout === 'NSCHW') ctx.addIssue({ code: 'custom', path: ['aggregation'], message: 'an aggregator model needs per-slice input (NCHW or NHWC), not a whole-sequence NSCHW input' });
     if (m.aggregation?.method === 'model' && m.schemaVersion < 2) ctx.addIssue({ code: 'custom', path: ['aggregation', 'method'], message: 'aggregation by a model needs schemaVersion 2' });
+    if (m.schemaVersion < 3 && m.intendedPopulation) ctx.addIssue({ code: 'custom', path: ['intendedPopulation'], message: 'intendedPopulation needs schemaVersion 3' });
+    if (m.schemaVersion < 3 && m.applicability.allowDescriptionMatch !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['applicability', 'allowDescriptionMatch'], message: 'allowDescriptionMatch needs schemaVersion 3' });
+    }
     m.outputs.forEach((o, i) => {
       if (m.schemaVersion < 2 && o.kind === 'segmentation' && o.findings) ctx.addIssue({ code: 'custom', path: ['outputs', i, 'findings'], message: 'findings needs schemaVersion 2' });
     });
@@ -282,7 +313,8 @@ export function parseManifest(json: unknown): { ok: true; manifest: ModelManifes
   const where = issue && issue.path.length > 0 ? ` at ${issue.path.join('.')}` : '';
   const version = (json as { schemaVersion?: unknown } | null)?.schemaVersion;
   if (typeof version === 'number' && !(SUPPORTED_MANIFEST_VERSIONS as readonly number[]).includes(version)) {
-    return { ok: false, reason: `manifest schemaVersion ${version} is not supported (this Vigil reads versions ${SUPPORTED_MANIFEST_VERSIONS.join(' and ')})` };
+    const versions = `${SUPPORTED_MANIFEST_VERSIONS.slice(0, -1).join(', ')} and ${SUPPORTED_MANIFEST_VERSIONS.at(-1)}`;
+    return { ok: false, reason: `manifest schemaVersion ${version} is not supported (this Vigil reads versions ${versions})` };
   }
   return { ok: false, reason: `manifest.json is invalid${where}: ${issue?.message ?? 'malformed'}` };
 }

@@ -6,7 +6,7 @@
  * the source grid through the inverse of the preprocessing geometry.
  */
 import type { OutputSpec } from './model-manifest';
-import { apply, type Grid, invert, type Mat4, resample, type Shape3 } from './grid-geometry';
+import { apply, type Grid, invert, type Mat4, resample, type SecondThread, type Shape3 } from './grid-geometry';
 
 export interface Finding {
   label: string;
@@ -100,20 +100,24 @@ export function segmentationFindings(spec: Extract<OutputSpec, { kind: 'segmenta
     });
 }
 
-/** Label map over the model grid [D, H, W] from logits [.., C, D, H, W] (channel axis 1, or 0 for [N=D, C, H, W]). */
-export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean, counts?: Uint32Array): Uint8Array {
-  const { labels, counted } = segmentationLabelMap(spec, out, grid, perSlice, counts);
+/**
+ * Label map over the model grid [D, H, W] from logits [.., C, D, H, W] (channel axis 1, or 0 for [N=D, C, H, W]),
+ * written into `into` when given (every value of it is written; the runner may hand out a reused array).
+ */
+export function segmentationLabels(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean, counts?: Uint32Array, into?: Uint8Array): Uint8Array {
+  const { labels, counted } = segmentationLabelMap(spec, out, grid, perSlice, counts, into);
   if (counts && !counted) for (let i = 0; i < labels.length; i++) counts[labels[i]!]!++;
   return labels;
 }
 
 /** The label map; `counted` when a fast path tallied `counts` while writing it (saves a pass over the volume). */
-function segmentationLabelMap(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean, counts?: Uint32Array): { labels: Uint8Array; counted: boolean } {
+function segmentationLabelMap(spec: Extract<OutputSpec, { kind: 'segmentation' }>, out: RawOutput, grid: Shape3, perSlice: boolean, counts?: Uint32Array, into?: Uint8Array): { labels: Uint8Array; counted: boolean } {
   const voxels = grid[0] * grid[1] * grid[2];
   const plane = grid[1] * grid[2];
   const classes = out.data.length / voxels;
   if (!Number.isInteger(classes) || classes < 1) throw new Error(`segmentation output "${spec.tensor}" has ${out.data.length} values for ${voxels} voxels`);
-  const labels = new Uint8Array(voxels);
+  if (into && into.length !== voxels) throw new Error(`segmentationLabels: label array has ${into.length} values for ${voxels} voxels`);
+  const labels = into ?? new Uint8Array(voxels);
   const data = out.data;
   // Index of class c at voxel v: channel-first over the whole grid, or per slice ([D, C, H, W]).
   const at = perSlice ? (c: number, v: number) => (Math.floor(v / plane) * classes + c) * plane + (v % plane) : (c: number, v: number) => c * voxels + v;
@@ -183,11 +187,17 @@ export function labelCounts(labels: Uint8Array, classes: number, counted?: Uint3
   return Array.from(counts.subarray(0, n));
 }
 
-/** Maps a model-grid array back onto the source grid (nearest for labels, linear for heatmaps). */
-export function toSourceGrid<T extends Float32Array | Uint8Array>(values: T, model: Grid, sourceShape: Shape3, interpolation: 'nearest' | 'linear'): T {
+/**
+ * Maps a model-grid array back onto the source grid (nearest for labels, linear for heatmaps), into `into`
+ * when given (same element type; every value of it is written); a permuted label map is copied in
+ * halves on two threads with `second` when the arrays are shared.
+ */
+export function toSourceGrid<T extends Float32Array | Uint8Array>(values: T, model: Grid, sourceShape: Shape3, interpolation: 'nearest' | 'linear', into?: T, second: SecondThread | null = null): T {
   const sourceToModel = invert(model.toSource);
-  const out = (values instanceof Uint8Array ? new Uint8Array(sourceShape[0] * sourceShape[1] * sourceShape[2]) : new Float32Array(sourceShape[0] * sourceShape[1] * sourceShape[2])) as T;
-  resample({ data: values, shape: model.shape }, sourceToModel, sourceShape, interpolation, 0, out);
+  const voxels = sourceShape[0] * sourceShape[1] * sourceShape[2];
+  if (into && (into.length !== voxels || into.constructor !== values.constructor)) throw new Error(`toSourceGrid: output array does not fit a ${sourceShape.join('×')} ${values.constructor.name} grid`);
+  const out = into ?? ((values instanceof Uint8Array ? new Uint8Array(voxels) : new Float32Array(voxels)) as T);
+  resample({ data: values, shape: model.shape }, sourceToModel, sourceShape, interpolation, 0, out, second);
   return out;
 }
 

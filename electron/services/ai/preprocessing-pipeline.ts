@@ -6,7 +6,7 @@
  * the preprocessing geometry).
  */
 import type { ModelManifest, PreprocessOp } from './model-manifest';
-import { apply, type Grid, invert, isBijection, mapsInside, type Mat4, multiply, orientedGrid, permuteNormalized, resample, type Shape3 } from './grid-geometry';
+import { apply, type Grid, invert, isBijection, mapsInside, type Mat4, minMax, multiply, orientedGrid, permuteNormalized, resample, type SecondThread, type Shape3 } from './grid-geometry';
 
 export interface SourceVolume {
   /** Stored values, [slices, rows, columns]. */
@@ -31,18 +31,6 @@ export class PreprocessingError extends Error {
   }
 }
 
-function minMax(data: Float32Array): [number, number] {
-  let lo = Infinity;
-  let hi = -Infinity;
-  // Math.min/max compile to branch-free min/max (faster than two compares on image data).
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i]!;
-    lo = Math.min(lo, v);
-    hi = Math.max(hi, v);
-  }
-  return [lo, hi];
-}
-
 function percentile(data: Float32Array, pLow: number, pHigh: number): [number, number] {
   // Exact on up to 4M values; a regular subsample above that.
   const stride = Math.max(1, Math.ceil(data.length / 4_000_000));
@@ -60,8 +48,13 @@ function percentile(data: Float32Array, pLow: number, pHigh: number): [number, n
 
 const AXIS = { slices: 0, rows: 1, columns: 2 } as const;
 
-function geometric(grid: Grid, outToIn: Mat4, shape: Shape3, interpolation: 'nearest' | 'linear', outside: number | 'clamp'): Grid {
-  const data = resample(grid, outToIn, shape, interpolation, outside) as Float32Array;
+/** Gives the float32 array for a large intermediate grid (every value of it is written): the runner may hand out reused ones. */
+export type Float32Alloc = (length: number) => Float32Array;
+
+const freshFloat32: Float32Alloc = (length) => new Float32Array(length);
+
+function geometric(grid: Grid, outToIn: Mat4, shape: Shape3, interpolation: 'nearest' | 'linear', outside: number | 'clamp', alloc: Float32Alloc): Grid {
+  const data = resample(grid, outToIn, shape, interpolation, outside, alloc(shape[0] * shape[1] * shape[2])) as Float32Array;
   return { data, shape, toSource: multiply(grid.toSource, outToIn) };
 }
 
@@ -125,7 +118,11 @@ function areaResize(grid: Grid, to: Shape3): Grid {
   return { data: out, shape: to, toSource: multiply(grid.toSource, scaleAffine(grid.shape, to)) };
 }
 
-export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVolume): PreparedInput {
+/**
+ * `alloc` gives the arrays of new grids; with `second` (a thread beside the runner's) the volume
+ * loops of the reorient + min-max pass run in halves on both threads when the source is shared.
+ */
+export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVolume, alloc: Float32Alloc = freshFloat32, second: SecondThread | null = null): PreparedInput {
   let grid = source.grid;
   let channels: Float32Array[] | null = null;
   const eachChannel = (fn: (d: Float32Array) => void) => {
@@ -149,7 +146,7 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
       }
       case 'invertMonochrome1': {
         if (source.photometric !== 'MONOCHROME1') break;
-        const [lo, hi] = minMax(grid.data);
+        const [lo, hi] = minMax(grid.data, second);
         for (let i = 0; i < grid.data.length; i++) grid.data[i] = lo + hi - grid.data[i]!;
         break;
       }
@@ -170,21 +167,21 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
       }
       case 'resize': {
         const to: Shape3 = op.size.length === 2 ? [grid.shape[0], op.size[0]!, op.size[1]!] : [op.size[0]!, op.size[1]!, op.size[2]!];
-        grid = op.interpolation === 'area' ? areaResize(grid, to) : geometric(grid, scaleAffine(grid.shape, to), to, op.interpolation, 'clamp');
+        grid = op.interpolation === 'area' ? areaResize(grid, to) : geometric(grid, scaleAffine(grid.shape, to), to, op.interpolation, 'clamp', alloc);
         break;
       }
       case 'cropSquare': {
         const side = Math.min(grid.shape[1], grid.shape[2]);
         const top = Math.floor((grid.shape[1] - side) / 2);
         const left = Math.floor((grid.shape[2] - side) / 2);
-        grid = geometric(grid, [1, 0, 0, 0, 0, 1, 0, top, 0, 0, 1, left, 0, 0, 0, 1], [grid.shape[0], side, side], 'nearest', 0);
+        grid = geometric(grid, [1, 0, 0, 0, 0, 1, 0, top, 0, 0, 1, left, 0, 0, 0, 1], [grid.shape[0], side, side], 'nearest', 0, alloc);
         break;
       }
       case 'cropPad': {
         const to: Shape3 = op.size.length === 2 ? [grid.shape[0], op.size[0]!, op.size[1]!] : [op.size[0]!, op.size[1]!, op.size[2]!];
         const off = [0, 1, 2].map((a) => Math.floor((grid.shape[a]! - to[a]!) / 2));
-        const pad = op.pad === 'min' ? minMax(grid.data)[0] : op.pad;
-        grid = geometric(grid, [1, 0, 0, off[0]!, 0, 1, 0, off[1]!, 0, 0, 1, off[2]!, 0, 0, 0, 1], to, 'nearest', pad);
+        const pad = op.pad === 'min' ? minMax(grid.data, second)[0] : op.pad;
+        grid = geometric(grid, [1, 0, 0, off[0]!, 0, 1, 0, off[1]!, 0, 0, 1, off[2]!, 0, 0, 0, 1], to, 'nearest', pad, alloc);
         break;
       }
       case 'flip': {
@@ -194,14 +191,14 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
           m[a * 4 + a] = -1;
           m[a * 4 + 3] = grid.shape[a]! - 1;
         }
-        grid = geometric(grid, m, grid.shape, 'nearest', 0);
+        grid = geometric(grid, m, grid.shape, 'nearest', 0, alloc);
         break;
       }
       case 'rotate90': {
         for (let k = 0; k < op.k; k++) {
           // np.rot90 (counter-clockwise): out[i][j] = in[j][W-1-i], out shape [W, H].
           const [d, h, w] = grid.shape;
-          grid = geometric(grid, [1, 0, 0, 0, 0, 0, 1, 0, 0, -1, 0, w - 1, 0, 0, 0, 1], [d, w, h], 'nearest', 0);
+          grid = geometric(grid, [1, 0, 0, 0, 0, 0, 1, 0, 0, -1, 0, w - 1, 0, 0, 0, 1], [d, w, h], 'nearest', 0, alloc);
         }
         break;
       }
@@ -217,17 +214,17 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
         // axes, both happen in one pass (a permutation keeps the range), with the same float32 results.
         const next = ops[index + 1];
         if (next?.op === 'normalize' && next.method === 'minmax' && !channels && isBijection(outToCur, size, grid.shape)) {
-          const [lo, hi] = minMax(grid.data);
+          const [lo, hi] = minMax(grid.data, second);
           const range = Math.fround(hi - lo);
-          const data = range > 0 ? permuteNormalized(grid.data, grid.shape, outToCur, size, lo, range) : null;
+          const data = range > 0 ? permuteNormalized(grid.data, grid.shape, outToCur, size, lo, range, alloc(size[0] * size[1] * size[2]), second) : null;
           if (data) {
             grid = { data, shape: size, toSource: multiply(grid.toSource, outToCur) };
             index++;
             break;
           }
         }
-        const fill = mapsInside(outToCur, size, grid.shape, 0.49) ? 0 : minMax(grid.data)[0];
-        grid = geometric(grid, outToCur, size, op.interpolation, fill);
+        const fill = mapsInside(outToCur, size, grid.shape, 0.49) ? 0 : minMax(grid.data, second)[0];
+        grid = geometric(grid, outToCur, size, op.interpolation, fill, alloc);
         break;
       }
       case 'replicateChannels': {
@@ -249,7 +246,7 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
         }
         eachChannel((d) => {
           if (op.method === 'minmax') {
-            const [lo, hi] = minMax(d);
+            const [lo, hi] = minMax(d, second);
             const range = Math.fround(hi - lo);
             if (range > 0) for (let i = 0; i < d.length; i++) d[i] = Math.fround(d[i]! - lo) / range;
             else d.fill(0);

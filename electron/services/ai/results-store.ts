@@ -13,6 +13,7 @@ import type Database from 'better-sqlite3';
 import { type Finding, voxelVolumeMl } from './postprocessing';
 import type { InferenceJobResult, OutputRecord, Timings } from './inference-job';
 import type { ModelManifest } from './model-manifest';
+import type { PopulationContext, RunWarning } from './applicability';
 
 export interface StoredResult {
   id: number;
@@ -34,6 +35,16 @@ export interface StoredResult {
   /** Folder the output files are relative to. */
   filesDir: string;
   createdAt: string;
+  /** Warnings the run carries (e.g. outside the model's intended population); [] for runs stored before. */
+  warnings: RunWarning[];
+  /** The patient against the model's intended population; null when the manifest declares none. */
+  population: PopulationContext | null;
+}
+
+/** What a run knew about its patient, stored with it (in the outputs JSON: no schema change). */
+export interface RunContext {
+  warnings: RunWarning[];
+  population: PopulationContext | null;
 }
 
 interface Row {
@@ -98,7 +109,7 @@ export class ResultsStore {
     return join(this.root, folderName(studyUid), `${jobId}-${Date.now().toString(36)}`);
   }
 
-  save(job: { jobId: string; studyUid: string; seriesUid: string }, manifest: ModelManifest, r: InferenceJobResult, runDir: string): number {
+  save(job: { jobId: string; studyUid: string; seriesUid: string }, manifest: ModelManifest, r: InferenceJobResult, runDir: string, context?: RunContext): number {
     const rel = runDir.startsWith(this.root) ? runDir.slice(this.root.length + 1) : runDir;
     const info = this.db
       .prepare(
@@ -120,14 +131,14 @@ export class ResultsStore {
         timings: JSON.stringify(r.timingsMs),
         uids: JSON.stringify(r.inputSopInstanceUids),
         findings: JSON.stringify(r.findings),
-        outputs: JSON.stringify({ dir: rel, outputs: r.outputs }),
+        outputs: JSON.stringify({ dir: rel, outputs: r.outputs, ...(context ? { warnings: context.warnings, population: context.population } : {}) }),
         now: new Date().toISOString(),
       });
     return Number(info.lastInsertRowid);
   }
 
   private toResult(row: Row): StoredResult {
-    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[] };
+    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[]; warnings?: RunWarning[]; population?: PopulationContext | null };
     return {
       id: row.id,
       jobId: row.job_id,
@@ -147,6 +158,8 @@ export class ResultsStore {
       outputs: out.outputs,
       filesDir: join(this.root, out.dir),
       createdAt: row.created_at,
+      warnings: out.warnings ?? [],
+      population: out.population ?? null,
     };
   }
 

@@ -5,12 +5,20 @@
  * kept and the latest per (result, finding) is the current one. The model's
  * own output in ai_results is never modified, so original and reviewed
  * versions sit side by side.
+ *
+ * What needs a decision is each positive finding (contract needsReview): for a
+ * classifier, the model's positive call of a run (a run that called only its
+ * "nothing found" label has nothing to review: the radiologist reads the images
+ * anyway, and the worklist shows it as negative); for a detector, each box
+ * label; for a lesion segmentation, each label at or above its minimum volume.
+ * Negative scores, normal labels and anatomy volumes are shown, not reviewable,
+ * and never hold back "all findings reviewed".
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import type Database from 'better-sqlite3';
-import type { Review, ReviewList, ReviewSetRequest } from '../../../contract/ipc-contract';
+import { type Finding, needsReview, type Review, type ReviewList, type ReviewSetRequest } from '../../../contract/ipc-contract';
 import { ServiceError } from '../service-error';
 import type { ResultsStore } from './results-store';
 
@@ -80,9 +88,12 @@ export class ReviewStore {
       .prepare<[number], { study_uid: string; status: string; findings: string }>('SELECT study_uid, status, findings FROM ai_results WHERE id = ?')
       .get(req.resultId);
     if (!result) throw new ServiceError('NOT_FOUND', `No analysis result ${req.resultId}.`);
-    const findings = JSON.parse(result.findings) as { label: string }[];
-    if (!findings.some((f) => f.label === req.findingLabel)) {
-      throw new ServiceError('NOT_FOUND', `Result ${req.resultId} has no finding "${req.findingLabel}".`);
+    const findings = JSON.parse(result.findings) as Finding[];
+    const finding = findings.find((f) => f.label === req.findingLabel);
+    if (!finding) throw new ServiceError('NOT_FOUND', `Result ${req.resultId} has no finding "${req.findingLabel}".`);
+    if (!needsReview(finding)) {
+      const what = finding.measurement ? 'a measurement' : finding.normal ? 'a "nothing found" label' : 'below its threshold';
+      throw new ServiceError('BAD_REQUEST', `"${req.findingLabel}" is ${what}: only positive findings are reviewed.`);
     }
     if (req.decision === 'corrected' && !req.correctedLabel) throw new ServiceError('BAD_REQUEST', 'A correction needs the corrected label.');
     const reviewer = this.reviewerName;
@@ -113,8 +124,8 @@ export class ReviewStore {
   }
 
   /**
-   * Current reviews of a study, and whether every finding of its latest done
-   * results (one per series and model) has one.
+   * Current reviews of a study, and whether every finding that needs review in
+   * its latest done results (one per series and model) has a decision.
    */
   list(studyUid: string): ReviewList {
     const reviews = this.db
@@ -128,22 +139,25 @@ export class ReviewStore {
         "SELECT id, findings FROM ai_results r WHERE study_uid = ? AND status = 'done' AND id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id)",
       )
       .all(studyUid);
-    const done = new Set(reviews.map((r) => `${r.resultId}\0${r.findingLabel}`));
+    const current = new Map(reviews.map((r) => [`${r.resultId}\0${r.findingLabel}`, r.decision]));
+    const decided = { accepted: 0, rejected: 0, corrected: 0 };
     let findings = 0;
-    let reviewed = 0;
     for (const r of latest) {
-      for (const f of JSON.parse(r.findings) as { label: string }[]) {
+      for (const f of JSON.parse(r.findings) as Finding[]) {
+        if (!needsReview(f)) continue;
         findings++;
-        if (done.has(`${r.id}\0${f.label}`)) reviewed++;
+        const decision = current.get(`${r.id}\0${f.label}`);
+        if (decision) decided[decision]++;
       }
     }
+    const reviewed = decided.accepted + decided.rejected + decided.corrected;
     const maskEdits = this.db
       .prepare<[string], { result_id: number; file: string; reviewed_file: string; voxels: string; reviewer: string; edited_at: string }>(
         'SELECT * FROM ai_mask_edits e WHERE study_uid = ? AND id = (SELECT max(id) FROM ai_mask_edits x WHERE x.result_id = e.result_id AND x.file = e.file) ORDER BY id',
       )
       .all(studyUid)
       .map((e) => ({ resultId: e.result_id, file: e.file, reviewedFile: e.reviewed_file, voxels: JSON.parse(e.voxels) as Record<string, number>, reviewer: e.reviewer, editedAt: e.edited_at }));
-    return { reviews, findings, reviewed, allReviewed: findings > 0 && reviewed === findings, maskEdits };
+    return { reviews, findings, reviewed, ...decided, allReviewed: findings > 0 && reviewed === findings, maskEdits };
   }
 
   /**

@@ -23,6 +23,11 @@
  *    by display-transcode.ts; `transcoding` lists the steps. The header is built
  *    once, the frames are produced one at a time as the stream is read.
  *
+ * With a DisplayBytesCache (the endpoints pass one), a repeated request for an
+ * unchanged file (same path, size, mtime) reuses how it is served and the
+ * frames already transcoded; a HEAD request (`head: true`) needs only the
+ * length and decodes nothing.
+ *
  * Plain Node: no electron import (the protocol handler and the bridge both use it).
  */
 import { createReadStream } from 'node:fs';
@@ -31,6 +36,7 @@ import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { inflateRaw, inflate } from 'node:zlib';
 import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
+import type { DisplayBytesCache, FileIdentity } from './display-bytes-cache';
 import { type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
 import { type TranscodePlan, type TranscodeStep, planDisplayTranscode } from './display-transcode';
 import { TS } from './transfer-syntax';
@@ -176,15 +182,55 @@ function bufferBytes(buffer: Buffer, rewrite: DisplayRewrite, transferSyntaxUid:
   };
 }
 
-/** File meta + the plan's header, then its frames produced one by one from a freshly opened source. */
-function transcodedBytes(metaHeader: Buffer, plan: TranscodePlan, open: () => ByteSource): DisplayBytes {
+/** Where transcoded frames are kept between requests (absent: produced on every request). */
+interface FrameStore {
+  cache: DisplayBytesCache;
+  file: FileIdentity;
+}
+
+interface Transcoded {
+  bytes: DisplayBytes;
+  /** Decodes frame 1 (kept in the frame store) when the plan did not: a corrupt stream fails before anything is served. */
+  verifyFirstFrame: (() => void) | null;
+}
+
+/** A source opened on first use (a request whose frames all come from the frame store opens no file). */
+class LazySource {
+  private src: ByteSource | null = null;
+  constructor(private readonly open: () => ByteSource) {}
+  get(): ByteSource {
+    return (this.src ??= this.open());
+  }
+  close(): void {
+    this.src?.close();
+    this.src = null;
+  }
+}
+
+/** File meta + the plan's header, then its frames produced one by one from a freshly opened source (or the frame store). */
+function transcodedBytes(metaHeader: Buffer, plan: TranscodePlan, open: () => ByteSource, store: FrameStore | null): Transcoded {
   const head = Buffer.concat([metaHeader, plan.head]);
+  // Without a store the plan's decoded frame 1 is kept for the stream; with one it lives (bounded) in the store.
+  let firstFrame = plan.firstFrame;
+  if (store && firstFrame) {
+    store.cache.setFrame(store.file, 0, firstFrame);
+    firstFrame = null;
+  }
+  /** Frame `f`: from the store, else produced and stored. */
+  const frameAt = (f: number, src: LazySource): Uint8Array => {
+    if (f === 0 && firstFrame) return firstFrame;
+    const kept = store?.cache.frame(store.file, f);
+    if (kept) return kept;
+    const frame = plan.frame(src.get(), f);
+    store?.cache.setFrame(store.file, f, frame);
+    return frame;
+  };
   function* chunks(): Generator<Buffer> {
     yield head;
-    const src = open();
+    const src = new LazySource(open);
     try {
       for (let f = 0; f < plan.frames; f++) {
-        const frame = plan.frame(src, f);
+        const frame = frameAt(f, src);
         yield Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
       }
     } finally {
@@ -193,13 +239,27 @@ function transcodedBytes(metaHeader: Buffer, plan: TranscodePlan, open: () => By
     if (plan.pad) yield Buffer.alloc(1);
     if (plan.tail.length > 0) yield plan.tail;
   }
+  const verifyFirstFrame =
+    plan.firstFrame !== null
+      ? null
+      : (): void => {
+          const src = new LazySource(open);
+          try {
+            frameAt(0, src);
+          } finally {
+            src.close();
+          }
+        };
   return {
-    contentType: DICOM_CONTENT_TYPE,
-    length: head.length + plan.frames * plan.frameBytes + (plan.pad ? 1 : 0) + plan.tail.length,
-    rewrite: 'transcoded',
-    transferSyntaxUid: plan.transferSyntaxUid,
-    transcoding: plan.steps,
-    stream: () => Readable.from(chunks(), { objectMode: false }),
+    bytes: {
+      contentType: DICOM_CONTENT_TYPE,
+      length: head.length + plan.frames * plan.frameBytes + (plan.pad ? 1 : 0) + plan.tail.length,
+      rewrite: 'transcoded',
+      transferSyntaxUid: plan.transferSyntaxUid,
+      transcoding: plan.steps,
+      stream: () => Readable.from(chunks(), { objectMode: false }),
+    },
+    verifyFirstFrame,
   };
 }
 
@@ -236,28 +296,65 @@ async function inflateDataset(compressed: Buffer): Promise<Buffer> {
   }
 }
 
+export interface DisplayBytesOptions {
+  /** Keeps how files are served and their transcoded frames between requests (the endpoints pass one). */
+  cache?: DisplayBytesCache;
+  /** A HEAD request: only `length` and the headers are needed, no frame is decoded. */
+  head?: boolean;
+}
+
+/** Memory a description keeps besides its buffers: the parsed dataset behind a transcoding plan, closures. */
+const DESCRIPTION_OVERHEAD_BYTES = 16 * 1024;
+
 /**
  * Opens the stored file of an instance for display. Null when `path` is not a
  * regular file. Files that are not DICOM at all are served as stored (the
  * loader reports them); only the encodings listed above are rewritten.
  */
-export async function openDisplayBytes(path: string): Promise<DisplayBytes | null> {
-  let size: number;
+export async function openDisplayBytes(path: string, options: DisplayBytesOptions = {}): Promise<DisplayBytes | null> {
+  let file: FileIdentity;
   try {
     const info = await stat(path);
     if (!info.isFile()) return null;
-    size = info.size;
+    file = { path, size: info.size, mtimeMs: info.mtimeMs };
   } catch {
     return null;
   }
-  const asStored = (transferSyntaxUid = ''): DisplayBytes => ({
-    contentType: DICOM_CONTENT_TYPE,
-    length: size,
-    rewrite: 'none',
-    transferSyntaxUid,
-    transcoding: [],
-    stream: () => createReadStream(path),
-  });
+  const { cache, head = false } = options;
+  let described = cache?.description(file);
+  if (!described) {
+    const fresh = await describeDisplayBytes(file, head, cache ? { cache, file } : null);
+    described = { bytes: fresh.bytes, verifyFirstFrame: fresh.verifyFirstFrame };
+    cache?.setDescription(file, described, fresh.retainedBytes + DESCRIPTION_OVERHEAD_BYTES);
+  }
+  if (!head && described.verifyFirstFrame) {
+    described.verifyFirstFrame();
+    described.verifyFirstFrame = null;
+  }
+  return described.bytes;
+}
+
+interface Described {
+  bytes: DisplayBytes;
+  verifyFirstFrame: (() => void) | null;
+  /** Buffers the description keeps in memory. */
+  retainedBytes: number;
+}
+
+async function describeDisplayBytes(file: FileIdentity, head: boolean, store: FrameStore | null): Promise<Described> {
+  const { path, size } = file;
+  const plain = (bytes: DisplayBytes, retainedBytes = 0): Described => ({ bytes, verifyFirstFrame: null, retainedBytes });
+  const transcoded = (t: Transcoded, retainedBytes: number): Described => ({ ...t, retainedBytes });
+  const asStored = (transferSyntaxUid = ''): Described =>
+    plain({
+      contentType: DICOM_CONTENT_TYPE,
+      length: size,
+      rewrite: 'none',
+      transferSyntaxUid,
+      transcoding: [],
+      stream: () => createReadStream(path),
+    });
+  const planOptions = { verifyFirstFrame: !head };
 
   const src = new FileByteSource(path, size);
   let meta: MetaInfo | null;
@@ -274,12 +371,13 @@ export async function openDisplayBytes(path: string): Promise<DisplayBytes | nul
       } catch {
         info = null; // not readable: served as stored, the loader reports it
       }
-      if (info) plan = await planDisplayTranscode(info, meta ? meta.end : 0);
+      if (info) plan = await planDisplayTranscode(info, meta ? meta.end : 0, planOptions);
     }
   } finally {
     src.close();
   }
   const reopen = (): ByteSource => new FileByteSource(path, size);
+  const planBytes = (p: TranscodePlan): number => p.head.length + p.tail.length;
 
   if (!meta) {
     // No file meta: a bare dataset? Give it one, with the encoding the reader sniffs.
@@ -293,23 +391,25 @@ export async function openDisplayBytes(path: string): Promise<DisplayBytes | nul
       { tag: 0x00020012, vr: 'UI', value: uidBytes('1.2.826.0.1.3680043.10.1138.0.1') },
       { tag: 0x00020013, vr: 'SH', value: Buffer.from('VIGIL_DISPLAY   ', 'latin1') },
     ].map((e) => ({ tag: e.tag, raw: explicitLeElement(e.tag, e.vr, e.value), value: e.value }));
-    if (plan) return transcodedBytes(buildHeader(elements, plan.transferSyntaxUid), plan, reopen);
-    return prefixedFileBytes(path, buildHeader(elements, info.transferSyntaxUid), 0, size, 'added-file-meta', info.transferSyntaxUid);
+    if (plan) return transcoded(transcodedBytes(buildHeader(elements, plan.transferSyntaxUid), plan, reopen, store), planBytes(plan));
+    const header = buildHeader(elements, info.transferSyntaxUid);
+    return plain(prefixedFileBytes(path, header, 0, size, 'added-file-meta', info.transferSyntaxUid), header.length);
   }
-  if (plan) return transcodedBytes(buildHeader(meta.elements, plan.transferSyntaxUid), plan, reopen);
+  if (plan) return transcoded(transcodedBytes(buildHeader(meta.elements, plan.transferSyntaxUid), plan, reopen, store), planBytes(plan));
 
   const tsElement = meta.elements.find((e) => e.tag === Tag.TransferSyntaxUid);
   if (!tsElement) {
     // File meta without a Transfer Syntax UID: declare the one the dataset is written in.
     if (!info?.transferSyntaxUid) return asStored();
-    return prefixedFileBytes(path, buildHeader(meta.elements, info.transferSyntaxUid), meta.end, size, 'added-transfer-syntax', info.transferSyntaxUid);
+    const header = buildHeader(meta.elements, info.transferSyntaxUid);
+    return plain(prefixedFileBytes(path, header, meta.end, size, 'added-transfer-syntax', info.transferSyntaxUid), header.length);
   }
   const transferSyntaxUid = uidValue(tsElement.value);
   if (transferSyntaxUid === TS.DeflatedExplicitVrLittleEndian) {
-    const file = await readFile(path);
-    const inflated = await inflateDataset(file.subarray(meta.end));
-    const head = buildHeader(meta.elements, TS.ExplicitVrLittleEndian);
-    const served = Buffer.concat([head, inflated]);
+    const stored = await readFile(path);
+    const inflated = await inflateDataset(stored.subarray(meta.end));
+    const header = buildHeader(meta.elements, TS.ExplicitVrLittleEndian);
+    const served = Buffer.concat([header, inflated]);
     // The inflated dataset may itself need transcoding (e.g. 1-bit frames off byte boundaries).
     let inflatedInfo: DicomFileInfo | null = null;
     try {
@@ -317,14 +417,17 @@ export async function openDisplayBytes(path: string): Promise<DisplayBytes | nul
     } catch {
       inflatedInfo = null; // served inflated as it is; the loader reports what it cannot read
     }
-    const inflatedPlan = inflatedInfo ? await planDisplayTranscode(inflatedInfo, head.length) : null;
-    if (inflatedPlan) return transcodedBytes(buildHeader(meta.elements, inflatedPlan.transferSyntaxUid), inflatedPlan, () => new BufferByteSource(served));
-    return bufferBytes(served, 'inflated', TS.ExplicitVrLittleEndian);
+    const inflatedPlan = inflatedInfo ? await planDisplayTranscode(inflatedInfo, header.length, planOptions) : null;
+    if (inflatedPlan) {
+      const t = transcodedBytes(buildHeader(meta.elements, inflatedPlan.transferSyntaxUid), inflatedPlan, () => new BufferByteSource(served), store);
+      return transcoded(t, served.length + planBytes(inflatedPlan));
+    }
+    return plain(bufferBytes(served, 'inflated', TS.ExplicitVrLittleEndian), served.length);
   }
   if (meta.start === 0) {
     // File meta without preamble: put one in front, keep everything else.
-    const head = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1')]);
-    return prefixedFileBytes(path, head, 0, size, 'added-preamble', transferSyntaxUid);
+    const header = Buffer.concat([Buffer.alloc(128), Buffer.from('DICM', 'latin1')]);
+    return plain(prefixedFileBytes(path, header, 0, size, 'added-preamble', transferSyntaxUid), header.length);
   }
   return asStored(transferSyntaxUid);
 }

@@ -37,18 +37,26 @@
  *                        Allocated 32. float32 keeps 24 significant bits, more than
  *                        any display path (WebGL textures are float32) resolves;
  *                        rescaling to integers would lose range instead.
+ *  - 'tiles-padded'      A tiled image (Total Pixel Matrix Rows/Columns present, e.g.
+ *                        whole-slide microscopy) whose edge-tile JPEG frames are coded
+ *                        smaller than Rows x Columns (not conformant, but written by
+ *                        real converters). The loader shows such a frame at its JPEG
+ *                        size and dcmdjpeg copies the short decode into the frame
+ *                        unaligned; here every frame is decoded and an edge tile is
+ *                        placed at the tile's top-left, the rest of the frame zero
+ *                        (outside the total pixel matrix: no image there).
  *
  * Memory stays bounded: the header part is built once, pixel frames are produced
  * one at a time while streaming. Malformed input raises DisplayTranscodeError.
  */
 import type { ByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, Tag, tagString } from './dicom-dataset-reader';
-import { JpegDecodeError, decodeJpegDct, jpegStreamInfo } from './jpeg-dct-decoder';
+import { JpegDecodeError, decodeJpegDct, jpegFrameSize, jpegStreamInfo } from './jpeg-dct-decoder';
 import { CODEC_OF, type FrameDecoder, codecFor } from './pixel-codecs';
 import { PixelDecodeError, RLE_LOSSLESS, decodeRleFrame, frameFragments } from './pixel-decoder';
 import { TS, encodingOf } from './transfer-syntax';
 
-export type TranscodeStep = 'byte-swapped' | 'decompressed' | 'encoding-declared' | 'bits-unpacked' | 'ybr-to-rgb' | 'palette-expanded' | 'float-narrowed';
+export type TranscodeStep = 'byte-swapped' | 'decompressed' | 'encoding-declared' | 'bits-unpacked' | 'ybr-to-rgb' | 'palette-expanded' | 'float-narrowed' | 'tiles-padded';
 
 export class DisplayTranscodeError extends Error {
   constructor(message: string) {
@@ -78,6 +86,8 @@ const T = {
   RedDescriptor: 0x00281101,
   RedLut: 0x00281201,
   RedSegmented: 0x00281221,
+  TotalPixelMatrixColumns: 0x00480006,
+  TotalPixelMatrixRows: 0x00480007,
 } as const;
 
 interface Encoding {
@@ -331,6 +341,16 @@ export interface TranscodePlan {
   tail: Buffer;
   /** Served frame `f` (0-based), read from `src` (the same bytes the plan was made from). */
   frame(src: ByteSource, f: number): Uint8Array;
+  /** Frame 1, decoded while planning (null when planned without `verifyFirstFrame`). */
+  firstFrame: Uint8Array | null;
+}
+
+export interface PlanOptions {
+  /**
+   * Decode frame 1 while planning, so that a corrupt stream fails before
+   * anything is served (default). Off for a HEAD request: only the length is needed.
+   */
+  verifyFirstFrame?: boolean;
 }
 
 interface Needs {
@@ -342,6 +362,37 @@ interface Needs {
   narrow: boolean;
   /** Own DCT decoder for the JPEG frames (12-bit, or RGB-labelled 3-component streams). */
   dctJpeg: boolean;
+  /** Tiled image: the coded size of each frame whose JPEG is smaller than Rows x Columns (null: full size). */
+  edgeTiles: (FrameSize | null)[] | null;
+}
+
+interface FrameSize {
+  width: number;
+  height: number;
+}
+
+/** Bytes read from the start of each frame to find its SOF marker (headers are small; the whole frame is read when they are not). */
+const SOF_SCAN_BYTES = 4096;
+
+/**
+ * For a tiled image with JPEG-family frames: the coded size of every frame
+ * whose SOF is smaller than Rows x Columns (null entries: full-size frames), or
+ * null when all frames are full size. Larger frames are left to the decoder's
+ * size check.
+ */
+function smallerJpegTiles(src: ByteSource, pixel: NonNullable<DicomFileInfo['pixelData']>, layout: PixelLayout): (FrameSize | null)[] | null {
+  const groups = frameFragments(src, pixel.offset, pixel.length, layout.frames);
+  let any = false;
+  const sizes = groups.map((group): FrameSize | null => {
+    const first = group[0];
+    if (!first) return null;
+    let size = jpegFrameSize(bytesAt(src, first.offset, Math.min(first.length, SOF_SCAN_BYTES)));
+    if (!size && first.length > SOF_SCAN_BYTES) size = jpegFrameSize(Buffer.concat(group.map((g) => bytesAt(src, g.offset, g.length))));
+    if (!size || size.width > layout.columns || size.height > layout.rows || (size.width === layout.columns && size.height === layout.rows)) return null;
+    any = true;
+    return { width: size.width, height: size.height };
+  });
+  return any ? sizes : null;
 }
 
 function firstFrameBytes(src: ByteSource, pixel: NonNullable<DicomFileInfo['pixelData']>, frames: number): Uint8Array {
@@ -378,7 +429,19 @@ function assess(info: DicomFileInfo, layout: PixelLayout): Needs {
       if (dctJpeg) decompress = true;
     }
   }
+  let edgeTiles: (FrameSize | null)[] | null = null;
+  const tiled = ds.has(T.TotalPixelMatrixColumns) && ds.has(T.TotalPixelMatrixRows);
+  const jpegFamily = CODEC_OF[info.transferSyntaxUid];
+  if (pixel.encapsulated && tiled && (jpegFamily === 'jpeg' || jpegFamily === 'jpeg-lossless' || jpegFamily === 'jpeg-ls')) {
+    try {
+      edgeTiles = smallerJpegTiles(ds.source, pixel, layout);
+    } catch {
+      edgeTiles = null; // fragments not readable: left to the loader, which reports it
+    }
+    if (edgeTiles) decompress = true;
+  }
   if (decompress) steps.push('decompressed');
+  if (edgeTiles) steps.push('tiles-padded');
   const nonAligned = layout.bitsAllocated === 1 && layout.frames > 1 && (layout.rows * layout.columns * layout.samples) % 8 !== 0;
   const ybr422 = !pixel.encapsulated && layout.photometric === 'YBR_FULL_422' && layout.samples === 3 && layout.bitsAllocated === 8;
   if (ybr422) steps.push('ybr-to-rgb');
@@ -388,23 +451,24 @@ function assess(info: DicomFileInfo, layout: PixelLayout): Needs {
   if (narrow) steps.push('float-narrowed');
   const unpack = layout.bitsAllocated === 1 && !pixel.encapsulated && (nonAligned || steps.length > 0);
   if (unpack) steps.push('bits-unpacked');
-  return { steps, decompress, unpack, ybr422, palette, narrow, dctJpeg };
+  return { steps, decompress, unpack, ybr422, palette, narrow, dctJpeg, edgeTiles };
 }
 
 /**
  * The transcoding `info` (read from `datasetStart` in its source) needs for
  * display, or null when the loader reads it as stored. Loads the codec a
- * decompression needs and decodes the first frame, so a broken file fails
- * here with a clear error rather than halfway through the stream.
+ * decompression needs and (unless `verifyFirstFrame` is false) decodes the
+ * first frame, so a broken file fails here with a clear error rather than
+ * halfway through the stream.
  */
-export async function planDisplayTranscode(info: DicomFileInfo, datasetStart: number): Promise<TranscodePlan | null> {
+export async function planDisplayTranscode(info: DicomFileInfo, datasetStart: number, options: PlanOptions = {}): Promise<TranscodePlan | null> {
   if (!info.pixelData) return null;
   const layout = pixelLayout(info.dataset);
   if (!layout) return null;
   const needs = assess(info, layout);
   if (needs.steps.length === 0) return null;
   try {
-    return await buildPlan(info, datasetStart, layout, needs);
+    return await buildPlan(info, datasetStart, layout, needs, options.verifyFirstFrame ?? true);
   } catch (err) {
     if (err instanceof DisplayTranscodeError) throw err;
     if (err instanceof PixelDecodeError || err instanceof JpegDecodeError || err instanceof RangeError) {
@@ -414,7 +478,7 @@ export async function planDisplayTranscode(info: DicomFileInfo, datasetStart: nu
   }
 }
 
-async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: PixelLayout, needs: Needs): Promise<TranscodePlan> {
+async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: PixelLayout, needs: Needs, verifyFirstFrame: boolean): Promise<TranscodePlan> {
   const ds = info.dataset;
   const src = ds.source;
   const pixel = info.pixelData!;
@@ -530,9 +594,12 @@ async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: Pixe
   const pixelHeader = leHeader(outPixelTag, outPixelVr, pixelLength + (pad ? 1 : 0), explicitOut);
   const outTs = explicitOut ? TS.ExplicitVrLittleEndian : TS.ImplicitVrLittleEndian;
 
+  const checked = (out: Uint8Array, f: number): Uint8Array => {
+    if (out.length !== frameBytes) throw new DisplayTranscodeError(`frame ${f + 1} came out at ${out.length} bytes, ${frameBytes} expected`);
+    return out;
+  };
   // Decode the first frame now: a corrupt stream fails before anything is served.
-  const first = frame(src, 0);
-  if (first.length !== frameBytes) throw new DisplayTranscodeError(`frame 1 came out at ${first.length} bytes, ${frameBytes} expected`);
+  const firstFrame = verifyFirstFrame ? checked(frame(src, 0), 0) : null;
   return {
     steps: needs.steps,
     transferSyntaxUid: outTs,
@@ -541,11 +608,8 @@ async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: Pixe
     frameBytes,
     pad,
     tail: Buffer.concat([...sorted.filter((e) => e.tag > outPixelTag).map((e) => e.bytes), ...tail.map((e) => e.bytes)]),
-    frame: (s, f) => {
-      const out = f === 0 ? first : frame(s, f);
-      if (out.length !== frameBytes) throw new DisplayTranscodeError(`frame ${f + 1} came out at ${out.length} bytes, ${frameBytes} expected`);
-      return out;
-    },
+    frame: (s, f) => checked(frame(s, f), f),
+    firstFrame,
   };
 }
 
@@ -619,25 +683,36 @@ async function decompressor(info: DicomFileInfo, layout: PixelLayout, needs: Nee
   const groups = frameFragments(info.dataset.source, pixel.offset, pixel.length, frames);
   const encoded = (src: ByteSource, f: number): Uint8Array => Buffer.concat(groups[f]!.map((g) => bytesAt(src, g.offset, g.length)));
   const signed = (us(info.dataset, Tag.PixelRepresentation) ?? 0) === 1;
+  /** The coded size of frame `f` (an edge tile may be smaller than the header's Rows x Columns). */
+  const codedSize = (f: number): FrameSize => needs.edgeTiles?.[f] ?? { width: columns, height: rows };
+  /** A decoded edge tile, `bytesPerPixel` bytes per pixel, placed at the top-left of a zero Rows x Columns frame. */
+  const padded = (decoded: Uint8Array, size: FrameSize, bytesPerPixel: number): Uint8Array => {
+    if (size.width === columns && size.height === rows) return decoded;
+    const out = new Uint8Array(rows * columns * bytesPerPixel);
+    const rowBytes = size.width * bytesPerPixel;
+    for (let y = 0; y < size.height; y++) out.set(decoded.subarray(y * rowBytes, (y + 1) * rowBytes), y * columns * bytesPerPixel);
+    return out;
+  };
   if (info.transferSyntaxUid === RLE_LOSSLESS) {
     return (src, f) => decodeRleFrame(encoded(src, f), rows, columns, bitsAllocated / 8, samples);
   }
   if (needs.dctJpeg) {
     return (src, f) => {
       const { info: jpeg, samples: decoded } = decodeJpegDct(encoded(src, f));
-      if (jpeg.width !== columns || jpeg.height !== rows || jpeg.components !== samples) {
+      const size = codedSize(f);
+      if (jpeg.width !== size.width || jpeg.height !== size.height || jpeg.components !== samples) {
         throw new DisplayTranscodeError(`JPEG frame ${f + 1} is ${jpeg.width}x${jpeg.height}x${jpeg.components}, the header says ${columns}x${rows}x${samples}`);
       }
       if (bitsAllocated === 8) {
         if (decoded instanceof Uint16Array) throw new DisplayTranscodeError(`${jpeg.precision}-bit JPEG in 8-bit Bits Allocated`);
-        return decoded;
+        return padded(decoded, size, samples);
       }
       const out = Buffer.alloc(decoded.length * (bitsAllocated / 8));
       for (let i = 0; i < decoded.length; i++) {
         if (bitsAllocated === 16) out.writeUInt16LE(decoded[i]!, i * 2);
         else out.writeUInt32LE(decoded[i]!, i * 4);
       }
-      return out;
+      return padded(out, size, samples * (bitsAllocated / 8));
     };
   }
   const pending = codecFor(info.transferSyntaxUid);
@@ -651,7 +726,9 @@ async function decompressor(info: DicomFileInfo, layout: PixelLayout, needs: Nee
   if (bitsAllocated > 16) throw new DisplayTranscodeError(`${bitsAllocated}-bit samples in ${info.transferSyntaxUid}`);
   return (src, f) => {
     try {
-      return codec(encoded(src, f), { rows, columns, samples, bitsAllocated, signed });
+      const size = codedSize(f);
+      const decoded = codec(encoded(src, f), { rows: size.height, columns: size.width, samples, bitsAllocated, signed });
+      return padded(decoded, size, samples * (bitsAllocated / 8));
     } catch (err) {
       throw new DisplayTranscodeError(`frame ${f + 1} could not be decoded (${info.transferSyntaxUid}): ${err instanceof Error ? err.message : String(err)}`);
     }

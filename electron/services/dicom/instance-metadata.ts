@@ -4,6 +4,7 @@
  * with deterministic derived UIDs where the file lacks them.
  */
 import { derivedUid } from './derived-uid';
+import { DICOMDIR_EXPAND } from './dicomdir-reader';
 import { type DicomFileInfo, DicomParseError, Tag } from './dicom-dataset-reader';
 import { parsePersonName } from './person-name';
 
@@ -26,6 +27,8 @@ export interface InstanceMetadata {
   issuerOfPatientId: string;
   birthDate: string;
   sex: string;
+  /** Patient's Age (AS, e.g. "054Y"), as recorded; '' when absent. */
+  patientAge: string;
 
   studyDate: string;
   studyTime: string;
@@ -40,6 +43,8 @@ export interface InstanceMetadata {
   seriesDate: string;
   seriesTime: string;
   bodyPartExamined: string;
+  /** First item of the Anatomic Region Sequence as "scheme^code^meaning" (e.g. "SCT^76752008^Breast"); '' when absent. */
+  anatomicRegion: string;
 
   instanceNumber: number | null;
   imageType: string;
@@ -113,8 +118,20 @@ export const INDEX_TAGS: ReadonlySet<number> = new Set<number>([
   Tag.BodyPartExamined, Tag.SliceThickness, Tag.ViewPosition, Tag.StudyInstanceUid, Tag.SeriesInstanceUid, Tag.StudyId,
   Tag.SeriesNumber, Tag.InstanceNumber, Tag.ImagePositionPatient, Tag.ImageOrientationPatient, Tag.SliceLocation,
   Tag.SamplesPerPixel, Tag.PhotometricInterpretation, Tag.NumberOfFrames, Tag.Rows, Tag.Columns, Tag.PixelSpacing,
-  Tag.BitsAllocated, Tag.DirectoryRecordSequence,
+  Tag.BitsAllocated, Tag.DirectoryRecordSequence, Tag.PatientAge, Tag.AnatomicRegionSequence,
 ]);
+
+/** Sequences an import parses the items of: DICOMDIR records, and the anatomic region code of an image. */
+export const INDEX_SEQUENCES: ReadonlySet<number> = new Set<number>([...DICOMDIR_EXPAND, Tag.AnatomicRegionSequence]);
+
+/** The first coded anatomic region as "scheme^code^meaning", or '' (the applicability rules map it to a body part). */
+function anatomicRegion(ds: DicomFileInfo['dataset']): string {
+  const item = ds.elements.get(Tag.AnatomicRegionSequence)?.items?.[0];
+  if (!item) return '';
+  const code = clean(item.string(Tag.CodeValue), 64);
+  const scheme = clean(item.string(Tag.CodingSchemeDesignator), 16);
+  return code && scheme ? `${scheme}^${code}^${clean(item.string(Tag.CodeMeaning), 64).replace(/\^/g, ' ')}` : '';
+}
 
 export function isDicomdir(info: DicomFileInfo): boolean {
   return info.meta?.uid(Tag.MediaStorageSopClassUid) === DICOMDIR_SOP_CLASS || info.dataset.has(Tag.DirectoryRecordSequence);
@@ -156,6 +173,7 @@ export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: stri
     issuerOfPatientId: clean(ds.string(Tag.IssuerOfPatientId), 128),
     birthDate: normaliseDate(ds.string(Tag.PatientBirthDate)),
     sex: clean(ds.string(Tag.PatientSex), 16).toUpperCase(),
+    patientAge: clean(ds.string(Tag.PatientAge), 16).toUpperCase(),
     studyDate: normaliseDate(ds.string(Tag.StudyDate) || ds.string(Tag.SeriesDate) || ds.string(Tag.ContentDate)),
     studyTime: clean(ds.string(Tag.StudyTime), 32),
     accessionNumber: clean(ds.string(Tag.AccessionNumber), 64),
@@ -168,6 +186,7 @@ export function extractInstanceMetadata(info: DicomFileInfo, contentSha256: stri
     seriesDate: normaliseDate(ds.string(Tag.SeriesDate)),
     seriesTime: clean(ds.string(Tag.SeriesTime), 32),
     bodyPartExamined: clean(ds.string(Tag.BodyPartExamined), 64),
+    anatomicRegion: anatomicRegion(ds),
     instanceNumber: ds.number(Tag.InstanceNumber),
     imageType: clean(ds.string(Tag.ImageType), 256),
     rows: ds.number(Tag.Rows),

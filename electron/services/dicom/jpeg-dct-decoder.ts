@@ -693,3 +693,32 @@ export function decodeJpegDct(bytes: Uint8Array): DecodedJpeg {
   });
   return { info, samples };
 }
+
+/**
+ * Width, height and component count from the first SOF marker of a JPEG-family
+ * stream (DCT, lossless, JPEG-LS SOF55), scanning markers only; null when
+ * `bytes` (which may be just the start of the stream) ends before a SOF.
+ */
+export function jpegFrameSize(bytes: Uint8Array): { width: number; height: number; components: number } | null {
+  if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
+  let p = 2;
+  while (p + 4 <= bytes.length) {
+    if (bytes[p] !== 0xff) {
+      p++;
+      continue;
+    }
+    const marker = bytes[p + 1]!;
+    if (marker === 0xff || marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
+      p += marker === 0xff ? 1 : 2;
+      continue;
+    }
+    if (marker === 0xd9 || marker === 0xda) return null; // end of image or scan data before any frame header
+    const isSof = (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) || marker === 0xf7;
+    if (isSof) {
+      if (p + 10 > bytes.length) return null;
+      return { height: u16be(bytes, p + 5), width: u16be(bytes, p + 7), components: bytes[p + 9]! };
+    }
+    p += 2 + u16be(bytes, p + 2);
+  }
+  return null;
+}

@@ -8,8 +8,8 @@ import { closeSync, constants, copyFileSync, existsSync, fstatSync, mkdirSync, o
 import { join } from 'node:path';
 import { BufferByteSource, type ByteSource, FileByteSource } from '../dicom/byte-source';
 import { type DicomFileInfo, DicomParseError, type ReadOptions, readDicom } from '../dicom/dicom-dataset-reader';
-import { DICOMDIR_EXPAND, dicomdirReferences } from '../dicom/dicomdir-reader';
-import { extractInstanceMetadata, INDEX_TAGS, type InstanceMetadata, isDicomdir } from '../dicom/instance-metadata';
+import { dicomdirReferences } from '../dicom/dicomdir-reader';
+import { extractInstanceMetadata, INDEX_SEQUENCES, INDEX_TAGS, type InstanceMetadata, isDicomdir } from '../dicom/instance-metadata';
 
 export interface ImportFileTask {
   id: number;
@@ -39,7 +39,7 @@ export type ImportFileResult =
   | { id: number; kind: 'rejected'; path: string; code: string; reason: string };
 
 /** DICOMDIR records are parsed; of the rest, only the attributes the index stores are recorded. */
-const READ_OPTIONS: ReadOptions = { expandSequences: DICOMDIR_EXPAND, keepTags: INDEX_TAGS };
+const READ_OPTIONS: ReadOptions = { expandSequences: INDEX_SEQUENCES, keepTags: INDEX_TAGS };
 
 /** Files up to this size are read whole (one read, hashed and parsed in memory). */
 const WHOLE_READ_LIMIT = 64 * 1024 * 1024;

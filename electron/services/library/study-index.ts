@@ -4,7 +4,7 @@
  * (AI results, audit trail, network nodes) add tables through migrations.
  */
 import Database from 'better-sqlite3';
-import type { ImportRecord, InstanceSummary, RejectedFile, SeriesInstances, SeriesSummary, SortKey, StudyList, StudyQuery, StudySummary } from '../../../contract/ipc-contract';
+import type { AiTriage, ImportRecord, InstanceSummary, RejectedFile, SeriesInstances, SeriesSummary, SortKey, StudyList, StudyQuery, StudySummary } from '../../../contract/ipc-contract';
 import { sortInstancesForReading } from './reading-order';
 import type { InstanceMetadata } from '../dicom/instance-metadata';
 
@@ -206,6 +206,13 @@ const MIGRATIONS: string[] = [
   WHERE json_array_length(findings) > 0
     AND EXISTS (SELECT 1 FROM json_each(ai_results.outputs, '$.outputs') o WHERE json_extract(o.value, '$.kind') = 'segmentation');
   `,
+  // v6: what the AI applicability rules and population warnings read besides Body Part Examined and Birth Date:
+  // Patient's Age (AS) of the study and the first Anatomic Region Sequence code of the series ("scheme^code^meaning").
+  // Studies imported before are '' (unknown): age then comes from the birth date, as before.
+  `
+  ALTER TABLE studies ADD COLUMN patient_age TEXT NOT NULL DEFAULT '';
+  ALTER TABLE series ADD COLUMN anatomic_region TEXT NOT NULL DEFAULT '';
+  `,
 ];
 
 export interface LibraryTotals {
@@ -248,27 +255,82 @@ const SORT_SQL: Record<SortKey, string> = {
   seriesCount: 'series_count',
   instanceCount: 'instance_count',
   accessionNumber: 's.accession COLLATE NOCASE',
-  aiPriority: 'ai_priority',
+  // ai_rank 0 is the most urgent group: "descending priority" is ascending rank.
+  aiPriority: '-ai_rank',
 };
 
 // AI triage per study, from the latest result per (series, model) and the queue (indexes ai_results_study, ai_jobs_study).
 const AI_LATEST = 'FROM ai_results r WHERE r.study_uid = s.study_uid AND r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id)';
-// A finding raises priority when it is positive above its threshold, not a "nothing found" label (manifest normalLabels)
-// and not a measurement (an anatomy segmentation's volumes, or one whose manifest declares no findings rule).
+// A finding needs review, and flags the study, when it is positive above its threshold, not a "nothing found" label
+// (manifest normalLabels) and not a measurement (an anatomy segmentation's volumes, or one whose manifest declares no
+// findings rule): the contract's needsReview, in SQL.
 const AI_FLAGGED = "json_extract(f.value, '$.positive') AND NOT coalesce(json_extract(f.value, '$.normal'), 0) AND NOT coalesce(json_extract(f.value, '$.measurement'), 0)";
 const AI_POSITIVE = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE ${AI_FLAGGED}))`;
 const AI_UNREVIEWED = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND EXISTS (SELECT 1 FROM json_each(r.findings) f WHERE ${AI_FLAGGED}
   AND NOT EXISTS (SELECT 1 FROM ai_reviews v WHERE v.result_id = r.id AND v.finding_label = json_extract(f.value, '$.label'))))`;
-const AI_COLUMNS = `(CASE
-    WHEN EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status = 'running') THEN 'running'
-    WHEN EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status = 'pending') THEN 'pending'
-    WHEN ${AI_POSITIVE} THEN 'positive'
-    WHEN EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'failed') THEN 'failed'
-    WHEN EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done') THEN 'done'
-    WHEN EXISTS (SELECT 1 FROM ai_results r WHERE r.study_uid = s.study_uid) THEN 'not-analysed'
-    ELSE NULL END) AS ai_status,
-  ${AI_POSITIVE} AS ai_priority,
-  ${AI_UNREVIEWED} AS ai_unreviewed`;
+// 2: a job of the study is running, 1: only queued ones, 0: none.
+const AI_JOBS_STATE = "(SELECT coalesce(max(j.status = 'running') + 1, 0) FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status IN ('pending', 'running'))";
+const AI_ACTIVE = "EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status IN ('pending', 'running'))";
+
+/**
+ * The worklist's AI groups in sort order, most urgent first, each with the SQL condition that puts a study in it
+ * (the first that holds wins): flagged and not fully reviewed; flagged, every flagged finding reviewed; a job queued
+ * or running; analysed, nothing flagged; not analysed (outside every model's intended use); failed; never sent to
+ * a model. Within a group the newest study comes first.
+ */
+export const AI_TRIAGE_ORDER: readonly { readonly group: AiTriage; readonly when: string }[] = [
+  { group: 'positive-unreviewed', when: AI_UNREVIEWED },
+  { group: 'positive-reviewed', when: AI_POSITIVE },
+  { group: 'in-progress', when: AI_ACTIVE },
+  { group: 'negative', when: `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done')` },
+  { group: 'not-analysed', when: `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'not-analysed')` },
+  { group: 'failed', when: `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'failed')` },
+  { group: 'none', when: '1' },
+];
+const AI_RANK = `(CASE ${AI_TRIAGE_ORDER.map((g, i) => `WHEN ${g.when} THEN ${i}`).join(' ')} END)`;
+const rankOf = (group: AiTriage): number => AI_TRIAGE_ORDER.findIndex((g) => g.group === group);
+// The AI filters are the first two groups: their conditions alone (rank 0, rank <= 1) without computing the rank.
+const AI_FILTER_SQL: Record<NonNullable<StudyQuery['aiFilter']>, string> = {
+  'positive-unreviewed': AI_TRIAGE_ORDER[rankOf('positive-unreviewed')]!.when,
+  positive: AI_TRIAGE_ORDER[rankOf('positive-reviewed')]!.when,
+};
+// The current (latest) decision on each flagged finding of the latest done results, counted by decision.
+const AI_REVIEW_COUNTS = `(SELECT json_object('toReview', count(*), 'accepted', coalesce(sum(d = 'accepted'), 0), 'rejected', coalesce(sum(d = 'rejected'), 0), 'corrected', coalesce(sum(d = 'corrected'), 0))
+    FROM (SELECT (SELECT v.decision FROM ai_reviews v WHERE v.result_id = r.id AND v.finding_label = json_extract(f.value, '$.label') ORDER BY v.id DESC LIMIT 1) AS d
+      FROM ai_results r, json_each(r.findings) f
+      WHERE r.study_uid = s.study_uid AND r.status = 'done' AND r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id) AND ${AI_FLAGGED}))`;
+const AI_COLUMNS = `${AI_RANK} AS ai_rank,
+  ${AI_JOBS_STATE} AS ai_jobs,
+  ${AI_REVIEW_COUNTS} AS ai_review,
+  (SELECT count(*) ${AI_LATEST} AND r.status = 'failed') AS ai_failed`;
+
+type AiSummary = NonNullable<StudySummary['ai']>;
+
+/** The status word the worklist shows for each group (a queued or running job is told apart by ai_jobs). */
+const GROUP_STATUS: Record<Exclude<AiTriage, 'in-progress'>, AiSummary['status']> = {
+  'positive-unreviewed': 'positive',
+  'positive-reviewed': 'positive',
+  negative: 'done',
+  'not-analysed': 'not-analysed',
+  failed: 'failed',
+  none: null,
+};
+
+/** The AI column of a study from its triage rank and counts. */
+function toAiSummary(r: { ai_rank: number; ai_jobs: number; ai_review: string; ai_failed: number }): AiSummary {
+  const triage = AI_TRIAGE_ORDER[r.ai_rank]?.group ?? 'none';
+  const counts = JSON.parse(r.ai_review) as { toReview: number; accepted: number; rejected: number; corrected: number };
+  const status = triage === 'in-progress' ? (r.ai_jobs === 2 ? 'running' : 'pending') : GROUP_STATUS[triage];
+  return {
+    status,
+    priority: counts.toReview > 0,
+    unreviewedPositive: triage === 'positive-unreviewed',
+    triage,
+    active: r.ai_jobs > 0,
+    ...counts,
+    failedRuns: r.ai_failed,
+  };
+}
 
 interface StudyRow {
   study_uid: string;
@@ -284,9 +346,10 @@ interface StudyRow {
   modalities: string | null;
   series_count: number;
   instance_count: number;
-  ai_status?: NonNullable<StudySummary['ai']>['status'];
-  ai_priority?: number;
-  ai_unreviewed?: number;
+  ai_rank?: number;
+  ai_jobs?: number;
+  ai_review?: string;
+  ai_failed?: number;
 }
 
 function toSummary(r: StudyRow): StudySummary {
@@ -304,7 +367,9 @@ function toSummary(r: StudyRow): StudySummary {
     seriesCount: r.series_count,
     instanceCount: r.instance_count,
     uidDerived: r.uid_derived !== 0,
-    ...(r.ai_priority !== undefined ? { ai: { status: r.ai_status ?? null, priority: Boolean(r.ai_priority), unreviewedPositive: Boolean(r.ai_unreviewed) } } : {}),
+    ...(r.ai_rank !== undefined && r.ai_jobs !== undefined && r.ai_review !== undefined && r.ai_failed !== undefined
+      ? { ai: toAiSummary({ ai_rank: r.ai_rank, ai_jobs: r.ai_jobs, ai_review: r.ai_review, ai_failed: r.ai_failed }) }
+      : {}),
   };
 }
 
@@ -339,11 +404,11 @@ export class StudyIndex {
       ),
       studyByUid: db.prepare<[string], { id: number }>('SELECT id FROM studies WHERE study_uid = ?'),
       insertStudy: db.prepare(
-        'INSERT INTO studies (study_uid, patient_ref, study_date, study_time, accession, description, study_id, referring, search_text, uid_derived, created_at) VALUES (@uid, @patientRef, @date, @time, @accession, @description, @studyId, @referring, @search, @derived, @now)',
+        'INSERT INTO studies (study_uid, patient_ref, study_date, study_time, accession, description, study_id, referring, search_text, uid_derived, created_at, patient_age) VALUES (@uid, @patientRef, @date, @time, @accession, @description, @studyId, @referring, @search, @derived, @now, @patientAge)',
       ),
       seriesByUid: db.prepare<[string], { id: number }>('SELECT id FROM series WHERE series_uid = ?'),
       insertSeries: db.prepare(
-        'INSERT INTO series (series_uid, study_ref, modality, series_number, description, body_part, series_date, series_time, uid_derived) VALUES (@uid, @studyRef, @modality, @number, @description, @bodyPart, @date, @time, @derived)',
+        'INSERT INTO series (series_uid, study_ref, modality, series_number, description, body_part, series_date, series_time, uid_derived, anatomic_region) VALUES (@uid, @studyRef, @modality, @number, @description, @bodyPart, @date, @time, @derived, @anatomicRegion)',
       ),
       // Positional parameters: binding 30 values from an array is markedly cheaper than by name,
       // and this statement runs once per imported file.
@@ -441,6 +506,7 @@ export class StudyIndex {
           search,
           derived: m.derived.study ? 1 : 0,
           now,
+          patientAge: m.patientAge,
         }).lastInsertRowid,
       );
     }
@@ -458,6 +524,7 @@ export class StudyIndex {
           date: m.seriesDate,
           time: m.seriesTime,
           derived: m.derived.series ? 1 : 0,
+          anatomicRegion: m.anatomicRegion,
         }).lastInsertRowid,
       );
     }
@@ -552,11 +619,12 @@ export class StudyIndex {
       where.push("s.study_date <> '' AND s.study_date <= @dateTo");
       params.dateTo = q.dateTo;
     }
-    if (q.aiFilter === 'positive-unreviewed') where.push(AI_UNREVIEWED);
     const whereSql = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const aiFilterSql = q.aiFilter ? AI_FILTER_SQL[q.aiFilter] : null;
+    const listWhereSql = aiFilterSql ? (whereSql ? `${whereSql} AND ${aiFilterSql}` : `WHERE ${aiFilterSql}`) : whereSql;
     const dir = q.sortDir === 'asc' ? 'ASC' : 'DESC';
     const sortBy = q.sortBy ?? 'studyDate';
-    const order = `${SORT_SQL[sortBy]} ${dir}, s.study_date DESC, s.id ASC`;
+    const order = `${SORT_SQL[sortBy]} ${dir}, s.study_date || s.study_time DESC, s.id ASC`;
     const limit = q.limit ?? 5000;
     const offset = q.offset ?? 0;
     const rows = this.db
@@ -567,18 +635,32 @@ export class StudyIndex {
           (SELECT count(*) FROM instances i JOIN series m ON i.series_ref = m.id WHERE m.study_ref = s.id) AS instance_count,
           ${AI_COLUMNS}
         FROM studies s JOIN patients p ON p.id = s.patient_ref
-        ${whereSql}
+        ${listWhereSql}
         ORDER BY ${order}
         LIMIT ${limit} OFFSET ${offset}`,
       )
       .all(params);
-    const total =
-      this.db.prepare<Record<string, string | number>, { n: number }>(`SELECT count(*) AS n FROM studies s JOIN patients p ON p.id = s.patient_ref ${whereSql}`).get(params)?.n ?? 0;
+    // The total (with the AI filter) and the flagged counts (without it): from the rows when they are every study the
+    // other filters match, else one more pass over those studies.
+    const complete = !aiFilterSql && offset === 0 && rows.length < limit;
+    const counts = complete
+      ? {
+          total: rows.length,
+          flagged: rows.filter((r) => (r.ai_rank ?? Infinity) <= rankOf('positive-reviewed')).length,
+          unreviewed: rows.filter((r) => r.ai_rank === rankOf('positive-unreviewed')).length,
+        }
+      : this.db
+          .prepare<Record<string, string | number>, { total: number; flagged: number | null; unreviewed: number | null }>(
+            `SELECT count(*) FILTER (WHERE ${aiFilterSql ?? '1'}) AS total, sum(${AI_FILTER_SQL.positive}) AS flagged, sum(${AI_FILTER_SQL['positive-unreviewed']}) AS unreviewed
+            FROM studies s JOIN patients p ON p.id = s.patient_ref ${whereSql}`,
+          )
+          .get(params);
+    const total = counts?.total ?? 0;
     const modalities = this.db
       .prepare<[], { modality: string }>("SELECT DISTINCT modality FROM series WHERE modality <> '' ORDER BY modality")
       .all()
       .map((r) => r.modality);
-    return { total, studies: rows.map(toSummary), modalities };
+    return { total, studies: rows.map(toSummary), modalities, aiCounts: { flagged: counts?.flagged ?? 0, unreviewed: counts?.unreviewed ?? 0 } };
   }
 
   getStudy(studyInstanceUid: string): { study: StudySummary; series: SeriesSummary[] } | null {

@@ -1,3 +1,4 @@
+import type { StudyList } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
 import { Close, Search } from './Icons';
 
@@ -9,22 +10,31 @@ export interface Filters {
   readonly dateTo: string;
   /** Only studies with a positive AI finding nobody has reviewed. */
   readonly aiUnreviewed?: boolean;
+  /** Only studies the AI flagged (reviewed or not); aiUnreviewed narrows further and wins. */
+  readonly aiFlagged?: boolean;
 }
 
-export const emptyFilters: Filters = { search: '', modality: '', dateFrom: '', dateTo: '', aiUnreviewed: false };
+export const emptyFilters: Filters = { search: '', modality: '', dateFrom: '', dateTo: '', aiUnreviewed: false, aiFlagged: false };
 
 export function hasActiveFilters(f: Filters): boolean {
-  return f.search.trim() !== '' || f.modality !== '' || f.dateFrom !== '' || f.dateTo !== '' || Boolean(f.aiUnreviewed);
+  return f.search.trim() !== '' || f.modality !== '' || f.dateFrom !== '' || f.dateTo !== '' || Boolean(f.aiUnreviewed) || Boolean(f.aiFlagged);
+}
+
+/** The query's AI filter for the filter bar's state. */
+export function aiFilterOf(f: Filters): 'positive-unreviewed' | 'positive' | undefined {
+  return f.aiUnreviewed ? 'positive-unreviewed' : f.aiFlagged ? 'positive' : undefined;
 }
 
 interface Props {
   readonly filters: Filters;
   readonly modalities: readonly string[];
+  /** Flagged / not-reviewed counts under the other filters (absent until the first list arrives). */
+  readonly aiCounts?: StudyList['aiCounts'];
   readonly onChange: (next: Filters) => void;
 }
 
 /** Search box, modality filter and study-date range above the worklist. */
-export function FilterBar({ filters, modalities, onChange }: Props) {
+export function FilterBar({ filters, modalities, aiCounts, onChange }: Props) {
   const set = (patch: Partial<Filters>) => onChange({ ...filters, ...patch });
   const options = filters.modality && !modalities.includes(filters.modality) ? [...modalities, filters.modality] : modalities;
   return (
@@ -61,10 +71,13 @@ export function FilterBar({ filters, modalities, onChange }: Props) {
         <span className="field-label">{t('toolbar.dateTo')}</span>
         <input type="date" data-testid="date-to" value={filters.dateTo} min={filters.dateFrom || undefined} onChange={(e) => set({ dateTo: e.currentTarget.value })} />
       </label>
-      <label className="field checkbox-field">
-        <input type="checkbox" data-testid="ai-filter" checked={Boolean(filters.aiUnreviewed)} onChange={(e) => set({ aiUnreviewed: e.currentTarget.checked })} />
-        <span className="field-label">{t('toolbar.aiFilter')}</span>
-      </label>
+      <div className="ai-filter-group">
+        <label className="field checkbox-field">
+          <input type="checkbox" data-testid="ai-filter" checked={Boolean(filters.aiUnreviewed)} onChange={(e) => set({ aiUnreviewed: e.currentTarget.checked, aiFlagged: false })} />
+          <span className="field-label">{t('toolbar.aiFilter')}</span>
+        </label>
+        {aiCounts && <AiCounts counts={aiCounts} filters={filters} onFilter={set} />}
+      </div>
       {hasActiveFilters(filters) && (
         <button type="button" className="button ghost small" data-testid="clear-filters" onClick={() => onChange(emptyFilters)}>
           <Close size={13} />
@@ -72,5 +85,46 @@ export function FilterBar({ filters, modalities, onChange }: Props) {
         </button>
       )}
     </div>
+  );
+}
+
+/** "3 flagged by AI · 2 not reviewed": each count is a one-click filter (click again to show all). */
+function AiCounts({ counts, filters, onFilter }: { counts: NonNullable<StudyList['aiCounts']>; filters: Filters; onFilter: (patch: Partial<Filters>) => void }) {
+  if (counts.flagged === 0) {
+    return (
+      <span className="ai-counts none" data-testid="ai-counts" data-flagged={0} data-unreviewed={0}>
+        {t('toolbar.aiFlaggedNone')}
+      </span>
+    );
+  }
+  const flaggedOn = Boolean(filters.aiFlagged) && !filters.aiUnreviewed;
+  const unreviewedOn = Boolean(filters.aiUnreviewed);
+  return (
+    <span className="ai-counts" data-testid="ai-counts" data-flagged={counts.flagged} data-unreviewed={counts.unreviewed}>
+      <span className="ai-flag" aria-hidden="true" />
+      <button
+        type="button"
+        className={flaggedOn ? 'count-filter on' : 'count-filter'}
+        data-testid="ai-flagged-count"
+        aria-pressed={flaggedOn}
+        title={t('toolbar.aiFlaggedTitle')}
+        onClick={() => onFilter({ aiFlagged: !flaggedOn, aiUnreviewed: false })}
+      >
+        {t('toolbar.aiFlagged', { count: counts.flagged })}
+      </button>
+      <span className="ai-counts-sep" aria-hidden="true">
+        ·
+      </span>
+      <button
+        type="button"
+        className={unreviewedOn ? 'count-filter on' : 'count-filter'}
+        data-testid="ai-unreviewed-count"
+        aria-pressed={unreviewedOn}
+        title={t('toolbar.aiNotReviewedTitle')}
+        onClick={() => onFilter({ aiUnreviewed: !unreviewedOn, aiFlagged: false })}
+      >
+        {t('toolbar.aiNotReviewed', { count: counts.unreviewed })}
+      </button>
+    </span>
   );
 }

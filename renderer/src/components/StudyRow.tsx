@@ -2,7 +2,7 @@ import type { StudySummary } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
 import { formatPersonName } from '../lib/format';
 import { openStudy } from '../lib/route';
-import type { StudyColumn } from './columns';
+import { aiDetailText, aiStatusTitle, type StudyColumn } from './columns';
 import { ChevronDown, ChevronRight } from './Icons';
 import { DerivedUidBadge } from './SeriesRows';
 
@@ -12,6 +12,9 @@ interface Props {
   readonly expanded: boolean;
   readonly onToggle: (uid: string, open?: boolean) => void;
 }
+
+/** Columns whose text may be cut with an ellipsis: the full value is the cell's tooltip. */
+const TRUNCATED: ReadonlySet<string> = new Set(['description', 'patientId', 'accessionNumber']);
 
 function moveFocus(row: HTMLTableRowElement, dir: 1 | -1): void {
   const rows = Array.from(row.closest('tbody')?.querySelectorAll<HTMLTableRowElement>('tr[data-testid="study-row"]') ?? []);
@@ -86,7 +89,7 @@ export function StudyRow({ study, columns, expanded, onToggle }: Props) {
         }
         if (col.sortKey === 'modalities') {
           return (
-            <td key={col.sortKey} className={col.className}>
+            <td key={col.sortKey} className={col.className} title={study.modalities.join(', ')}>
               {study.modalities.map((m) => (
                 <span key={m} className="modality-chip">
                   {m}
@@ -97,19 +100,32 @@ export function StudyRow({ study, columns, expanded, onToggle }: Props) {
         }
         if (col.sortKey === 'aiPriority') {
           const ai = study.ai;
+          const triage = ai?.triage ?? 'none';
+          const detail = aiDetailText(study);
           return (
-            <td key={col.sortKey} className={col.className}>
-              <span className={`ai-status ai-${ai?.status ?? 'none'}`} data-testid="ai-status" data-status={ai?.status ?? 'none'} data-priority={ai?.priority ?? false}>
-                {ai?.priority && <span className="ai-flag" data-testid="ai-priority" title={t('ai.priority')} aria-label={t('ai.priority')} />}
-                {col.text(study)}
+            <td key={col.sortKey} className={col.className} title={[col.text(study), detail, aiStatusTitle(study)].filter(Boolean).join('\n')}>
+              <span
+                className={`ai-status ai-${ai?.status ?? 'none'} triage-${triage}`}
+                data-testid="ai-status"
+                data-status={ai?.status ?? 'none'}
+                data-triage={triage}
+                data-priority={ai?.priority ?? false}
+                data-reviewed={triage === 'positive-reviewed'}
+              >
+                {ai?.priority && <span className="ai-flag" data-testid="ai-priority" aria-label={t('ai.priority')} />}
+                <span className="ai-status-text">{col.text(study)}</span>
+                {detail && (
+                  <span className="ai-detail" data-testid="ai-detail">
+                    {detail}
+                  </span>
+                )}
               </span>
-              {ai?.unreviewedPositive && <span className="ai-unreviewed">{t('ai.unreviewed')}</span>}
             </td>
           );
         }
         const text = col.text(study);
         return (
-          <td key={col.sortKey} className={col.className} title={col.sortKey === 'description' ? text : undefined}>
+          <td key={col.sortKey} className={col.className} title={TRUNCATED.has(col.sortKey) ? text : undefined}>
             <span className="cell-text">{text}</span>
           </td>
         );

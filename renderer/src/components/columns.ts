@@ -10,7 +10,13 @@ export interface StudyColumn {
   readonly text: (s: StudySummary) => string;
 }
 
+/**
+ * Default worklist columns. The AI column comes first after the expander so that what the AI flagged is seen at
+ * any window width; 1280 px and up show every column without horizontal scrolling (fixed widths: .study-table in
+ * styles.css). The series count is not a column: expanding a study lists its series with their image counts.
+ */
 export const studyColumns: readonly StudyColumn[] = [
+  { sortKey: 'aiPriority', label: 'table.ai', className: 'col-ai', text: (s) => aiStatusText(s) },
   { sortKey: 'patientName', label: 'table.patientName', className: 'col-name', text: (s) => formatPersonName(s.patientName) },
   { sortKey: 'patientId', label: 'table.patientId', className: 'col-id mono', text: (s) => s.patientId },
   { sortKey: 'birthDate', label: 'table.birthDate', className: 'col-date mono', text: (s) => formatDicomDate(s.birthDate) },
@@ -19,12 +25,39 @@ export const studyColumns: readonly StudyColumn[] = [
   { sortKey: 'accessionNumber', label: 'table.accession', className: 'col-acc mono', text: (s) => s.accessionNumber },
   { sortKey: 'modalities', label: 'table.modalities', className: 'col-mod', text: (s) => s.modalities.join(', ') },
   { sortKey: 'description', label: 'table.description', className: 'col-desc', text: (s) => s.description },
-  { sortKey: 'seriesCount', label: 'table.series', className: 'col-num', text: (s) => formatCount(s.seriesCount) },
   { sortKey: 'instanceCount', label: 'table.images', className: 'col-num', text: (s) => formatCount(s.instanceCount) },
-  { sortKey: 'aiPriority', label: 'table.ai', className: 'col-ai', text: (s) => aiStatusText(s) },
 ];
 
+/** The AI cell's main words: the study's triage group ("Positive", "Reviewed", "Analysing…", "Negative", …). */
 export function aiStatusText(s: StudySummary): string {
-  const status = s.ai?.status;
-  return status ? t(`ai.status.${status}`) : t('ai.status.none');
+  const ai = s.ai;
+  if (!ai) return t('ai.triage.none');
+  if (ai.triage === 'in-progress') return t(ai.status === 'running' ? 'ai.triage.running' : 'ai.triage.pending');
+  return t(`ai.triage.${ai.triage}`);
+}
+
+/**
+ * The AI cell's second part: how many flagged findings wait for a decision, or the decisions made; a run in
+ * progress or a failed run beside another group's result. Empty when there is nothing more to say.
+ */
+export function aiDetailText(s: StudySummary): string {
+  const ai = s.ai;
+  if (!ai) return '';
+  const parts: string[] = [];
+  if (ai.triage === 'positive-unreviewed') {
+    const reviewed = ai.accepted + ai.rejected + ai.corrected;
+    parts.push(reviewed > 0 ? t('ai.detail.partlyReviewed', { reviewed, total: ai.toReview }) : t('ai.detail.notReviewed'));
+  } else if (ai.triage === 'positive-reviewed') {
+    if (ai.accepted > 0) parts.push(t('ai.detail.accepted', { count: ai.accepted }));
+    if (ai.rejected > 0) parts.push(t('ai.detail.rejected', { count: ai.rejected }));
+    if (ai.corrected > 0) parts.push(t('ai.detail.corrected', { count: ai.corrected }));
+  }
+  if (ai.active && ai.triage !== 'in-progress') parts.push(t('ai.detail.analysing'));
+  if (ai.failedRuns > 0 && ai.triage !== 'failed') parts.push(t('ai.detail.failed', { count: ai.failedRuns }));
+  return parts.join(' · ');
+}
+
+/** The AI cell's tooltip: what the group means. */
+export function aiStatusTitle(s: StudySummary): string {
+  return t(`ai.title.${s.ai?.triage ?? 'none'}`);
 }

@@ -15,6 +15,7 @@ import { initCornerstone, type RenderingMode } from './cornerstone/init-cornerst
 import {
   applyWindow,
   flip,
+  imagePixelToCanvas,
   type LeftTool,
   resetView,
   rotate90,
@@ -24,6 +25,7 @@ import {
   stackViewport,
   toggleInvert,
   ToolEvents,
+  viewerEngine,
   voiTags,
 } from './cornerstone/viewer-engine';
 import { FindingsPanel } from './ai/FindingsPanel';
@@ -54,6 +56,12 @@ interface Props {
   readonly initialSeriesUid?: string | undefined;
   readonly banner: React.ReactNode;
 }
+
+/**
+ * Warm-up for preload-viewer.ts, one step per idle period while the study list shows: this chunk is loaded by
+ * then; Cornerstone's init (shared with the first ViewerPage), then the rendering engine and its WebGL contexts.
+ */
+export const warmUpSteps: readonly (() => Promise<unknown> | unknown)[] = [() => initCornerstone(), () => viewerEngine()];
 
 export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props) {
   const { vigil, reportError } = useAppServices();
@@ -369,25 +377,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     const w = window as unknown as { __vigilImageToCanvas?: (slot: number, col: number, row: number) => [number, number] | null };
     w.__vigilImageToCanvas = (slot, col, row) => {
       const vp = stackViewport(viewportIdFor(slot));
-      const imageId = vp?.getCurrentImageId?.();
-      // No image data yet (CPU rendering sets it a moment after the render event): nothing to map onto.
-      if (!vp || !imageId || !vp.getImageData()) return null;
-      // The image plane as Cornerstone's metadata describes it (its defaults where the image has no geometry).
-      const plane = (metaData.get('imagePlaneModule', imageId) ?? {}) as {
-        rowCosines?: number[];
-        columnCosines?: number[];
-        imagePositionPatient?: number[];
-        rowPixelSpacing?: number | null;
-        columnPixelSpacing?: number | null;
-      };
-      const rowDir = plane.rowCosines ?? [1, 0, 0];
-      const colDir = plane.columnCosines ?? [0, 1, 0];
-      const origin = plane.imagePositionPatient ?? [0, 0, 0];
-      const dx = plane.columnPixelSpacing || 1;
-      const dy = plane.rowPixelSpacing || 1;
-      const world = [0, 1, 2].map((a) => origin[a]! + rowDir[a]! * dx * col + colDir[a]! * dy * row) as [number, number, number];
-      const p = vp.worldToCanvas(world);
-      return [p[0], p[1]];
+      return vp ? imagePixelToCanvas(vp, col, row) : null;
     };
     return () => {
       delete w.__vigilImageToCanvas;

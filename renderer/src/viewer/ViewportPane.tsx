@@ -13,7 +13,9 @@ import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
 import { formatDicomDate, formatPersonName } from '../lib/format';
 import {
+  alignCpuPixelCentres,
   disablePrefetch,
+  displayZoom,
   enablePrefetch,
   scrollBy,
   setLabelmapBrush,
@@ -153,6 +155,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     const group = viewerToolGroup();
     group.addViewport(viewportId, engine.id);
     const vp = stackViewport(viewportId) as StackViewport;
+    // CPU rendering: pixel centres where they are drawn, as on WebGL (measurements, overlays, the zoom readout).
+    if (rendering === 'cpu') alignCpuPixelCentres(vp);
     setFrames(imageFrames);
     setError(null);
 
@@ -171,7 +175,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
           count: vp.getImageIds().length,
           center: win?.center ?? null,
           width: win?.width ?? null,
-          zoom: (vp.getZoom() as number | undefined) ?? null,
+          zoom: displayZoom(vp),
           markers: axes ? markersFor(axes.right, axes.down) : null,
         });
       });

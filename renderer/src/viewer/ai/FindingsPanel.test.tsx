@@ -2,6 +2,7 @@ import { cleanup, fireEvent, render, screen, waitFor, within } from '@testing-li
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { AnalysisResult, ModelInfo, Result, Review, ReviewList, ReviewSetRequest } from '../../../../contract/ipc-contract';
 import { AppContext } from '../../app-context';
+import { setLocale } from '../../i18n/strings';
 import { fakeVigil, type FakeVigil, ok } from '../../test-support/fake-vigil';
 import { FindingsPanel } from './FindingsPanel';
 import type { OverlayStyle } from './overlay-model';
@@ -50,7 +51,15 @@ const RESULTS: AnalysisResult[] = [
       { label: 'pneumonia', score: 0.88, positive: true, threshold: 0.158 },
     ],
   }),
-  result({ resultId: 12, modelId: 'cleared-model', modelVersion: '2.1.0', findings: [{ label: 'nodule', score: 0.31, positive: false, threshold: 0.5 }] }),
+  result({
+    resultId: 12,
+    modelId: 'cleared-model',
+    modelVersion: '2.1.0',
+    findings: [
+      { label: 'nodule', score: 0.81, positive: true, threshold: 0.5 },
+      { label: 'mass', score: 0.31, positive: false, threshold: 0.5 },
+    ],
+  }),
   result({
     resultId: 13,
     modelId: 'us-breast',
@@ -70,7 +79,8 @@ function review(resultId: number, findingLabel: string, decision: Review['decisi
 }
 
 function analysis(overrides: Partial<StudyAnalysis> = {}): StudyAnalysis {
-  const reviews: ReviewList = { reviews: [], findings: 3, reviewed: 0, allReviewed: false, maskEdits: [] };
+  // Two findings need a decision: pneumonia and nodule (positive); normal and mass are below their thresholds.
+  const reviews: ReviewList = { reviews: [], findings: 2, reviewed: 0, accepted: 0, rejected: 0, corrected: 0, allReviewed: false, maskEdits: [] };
   return {
     results: RESULTS,
     reviews,
@@ -150,7 +160,8 @@ describe('FindingsPanel', () => {
     expect(normal.querySelector('.finding-flag')!.textContent).toBe('negative');
     expect(normal.querySelector('.finding-numbers')!.textContent).toContain('threshold 0.842');
 
-    expect(item('cleared-model', 'nodule').querySelector('.finding-numbers')!.textContent).toContain('score 0.310');
+    expect(item('cleared-model', 'nodule').querySelector('.finding-numbers')!.textContent).toContain('score 0.810');
+    expect(item('cleared-model', 'mass').querySelector('.finding-numbers')!.textContent).toContain('score 0.310');
   });
 
   it('rounds a threshold as stored (the operating point of the model card) like the score', () => {
@@ -266,7 +277,7 @@ describe('FindingsPanel', () => {
   });
 
   it('shows the stored review with reviewer and the unchanged model output, and the review progress', () => {
-    const reviews: ReviewList = { reviews: [review(11, 'pneumonia', 'accepted')], findings: 3, reviewed: 1, allReviewed: false, maskEdits: [] };
+    const reviews: ReviewList = { reviews: [review(11, 'pneumonia', 'accepted')], findings: 2, reviewed: 1, accepted: 1, rejected: 0, corrected: 0, allReviewed: false, maskEdits: [] };
     renderPanel(fake(), analysis({ reviews }));
     const pneumonia = item('cxr-pneumonia', 'pneumonia');
     expect(pneumonia.getAttribute('data-review')).toBe('accepted');
@@ -276,7 +287,48 @@ describe('FindingsPanel', () => {
     expect(item('cxr-pneumonia', 'normal').getAttribute('data-review')).toBe('');
     const state = screen.getByTestId('review-state');
     expect(state.getAttribute('data-all-reviewed')).toBe('false');
-    expect(state.textContent).toBe('1 of 3 findings reviewed');
+    expect(state.getAttribute('data-state')).toBe('partial');
+    expect(state.textContent).toBe('1 of 2 positive findings reviewed');
+  });
+
+  it('offers accept / reject / correct only on positive findings; normal labels, scores below threshold and volumes are shown without', () => {
+    const results = [
+      ...RESULTS,
+      result({
+        resultId: 15,
+        modelId: 'us-breast',
+        findings: [
+          { label: 'White Matter', score: 0.12, positive: false, measurement: true, voxels: 412_345, volumeMl: 412.345 },
+          { label: 'normal_or_benign', score: 0.9, positive: true, threshold: 0.7, normal: true },
+        ],
+      }),
+    ];
+    renderPanel(fake(), analysis({ results }));
+    const actions = (modelId: string, label: string) => ['finding-accept', 'finding-reject', 'finding-correct'].map((id) => within(item(modelId, label)).queryByTestId(id) !== null);
+    expect(actions('cxr-pneumonia', 'pneumonia')).toEqual([true, true, true]);
+    expect(actions('cleared-model', 'nodule')).toEqual([true, true, true]);
+    for (const [modelId, label] of [['cxr-pneumonia', 'normal'], ['cleared-model', 'mass'], ['us-breast', 'White Matter'], ['us-breast', 'normal_or_benign']] as const) {
+      expect(actions(modelId, label), `${label}: no decision needed`).toEqual([false, false, false]);
+      expect(item(modelId, label).getAttribute('data-reviewable')).toBe('false');
+    }
+    expect(item('cxr-pneumonia', 'pneumonia').getAttribute('data-reviewable')).toBe('true');
+    expect(screen.getByTestId('review-hint').textContent).toBe('Accept or reject each positive finding. Scores below threshold, normal labels and volumes need no decision.');
+  });
+
+  it('says there is nothing to review when the analysed runs found nothing positive, and when all positive findings are reviewed', () => {
+    const negative = [result({ resultId: 41, modelId: 'cxr-pneumonia', findings: [{ label: 'normal', score: 0.9, positive: true, threshold: 0.4, normal: true }, { label: 'pneumonia', score: 0.1, positive: false, threshold: 0.6 }] })];
+    const none: ReviewList = { reviews: [], findings: 0, reviewed: 0, accepted: 0, rejected: 0, corrected: 0, allReviewed: false, maskEdits: [] };
+    renderPanel(fake(), analysis({ results: negative, reviews: none }));
+    expect(screen.getByTestId('review-state').getAttribute('data-state')).toBe('none');
+    expect(screen.getByTestId('review-state').textContent).toBe('No positive findings to review');
+    expect(screen.queryAllByTestId('finding-accept')).toEqual([]);
+    cleanup();
+
+    const done: ReviewList = { reviews: [review(11, 'pneumonia', 'accepted'), review(12, 'nodule', 'rejected')], findings: 2, reviewed: 2, accepted: 1, rejected: 1, corrected: 0, allReviewed: true, maskEdits: [] };
+    renderPanel(fake(), analysis({ reviews: done }));
+    const state = screen.getByTestId('review-state');
+    expect([state.getAttribute('data-state'), state.getAttribute('data-all-reviewed'), state.textContent]).toEqual(['done', 'true', 'All positive findings reviewed']);
+    expect(state.getAttribute('title')).toBe('1 accepted · 1 rejected');
   });
 
   it('clicking a finding asks the viewer to jump to it', () => {
@@ -301,3 +353,56 @@ describe('FindingsPanel', () => {
     expect(screen.queryAllByTestId('finding-run')).toEqual([]);
   });
 });
+
+describe('FindingsPanel: the intended population in the run header', () => {
+  const population = (patientAgeYears: number | null, ageSource: 'PatientAge' | 'PatientBirthDate' | null = patientAgeYears === null ? null : 'PatientBirthDate') => ({
+    patientAgeYears,
+    ageSource,
+    intendedAgeYears: { min: 1, max: 5 },
+    note: 'Trained on children aged 1–5 years.',
+  });
+  const adult = result({
+    resultId: 21,
+    modelId: 'cxr-pneumonia',
+    findings: [{ label: 'pneumonia', score: 0.7, positive: true, threshold: 0.567 }],
+    warnings: [{ code: 'OUTSIDE_INTENDED_POPULATION', message: 'Outside intended population: patient 54 y; model intended for 1–5 y', patientAgeYears: 54.4, intendedAgeYears: { min: 1, max: 5 } }],
+    population: population(54.4),
+  });
+
+  it('warns when the patient is outside the population the model was trained for, with the ages', () => {
+    renderPanel(fake(), analysis({ results: [adult] }));
+    const warning = within(run('cxr-pneumonia')).getByTestId('population-warning');
+    expect(warning.textContent).toBe('Outside intended population: patient 54 y; model intended for 1–5 y');
+    expect(warning.getAttribute('title')).toBe('Trained on children aged 1–5 years.');
+    // The findings are still there: a warning, not a refusal.
+    expect(item('cxr-pneumonia', 'pneumonia')).not.toBeNull();
+    expect(within(run('cxr-pneumonia')).queryByTestId('run-population')).toBeNull();
+  });
+
+  it('says "age unknown" without a warning, and the age and its source inside the population', () => {
+    renderPanel(fake(), analysis({ results: [result({ resultId: 22, modelId: 'cxr-pneumonia', warnings: [], population: population(null) }), result({ resultId: 23, modelId: 'us-breast', warnings: [], population: population(3.5, 'PatientAge') })] }));
+    expect(screen.queryByTestId('population-warning')).toBeNull();
+    const unknown = within(run('cxr-pneumonia')).getByTestId('run-population');
+    expect(unknown.textContent).toBe('Patient age unknown; model intended for 1–5 y');
+    expect(unknown.getAttribute('data-age-known')).toBe('false');
+    expect(within(run('us-breast')).getByTestId('run-population').textContent).toBe("Patient 3 y (from Patient's Age); model intended for 1–5 y");
+  });
+
+  it('shows nothing for a model without an intended population, or a run stored before warnings were', () => {
+    renderPanel(fake());
+    expect(screen.queryByTestId('population-warning')).toBeNull();
+    expect(screen.queryByTestId('run-population')).toBeNull();
+  });
+
+  it('speaks Simplified Chinese too', () => {
+    setLocale('zh-CN');
+    try {
+      renderPanel(fake(), analysis({ results: [adult, result({ resultId: 24, modelId: 'us-breast', population: { ...population(0.5, 'PatientAge'), intendedAgeYears: { min: 25 } } })] }));
+      expect(within(run('cxr-pneumonia')).getByTestId('population-warning').textContent).toBe('超出预期人群：患者 54 岁；模型适用于 1–5 岁');
+      expect(within(run('us-breast')).getByTestId('run-population').textContent).toBe('患者 6 个月（来自患者年龄）；模型适用于 ≥ 25 岁');
+    } finally {
+      setLocale('en');
+    }
+  });
+});
+

@@ -1,15 +1,17 @@
 /**
  * The findings panel beside the viewport: the reviewer, the run-model action,
  * the AI queue, overlay controls, and per model run its identity, execution
- * provider, duration, intended-use banner and findings with accept / reject /
- * correct. Clicking a finding shows its series at its strongest slice.
+ * provider, duration, intended-use banner and findings; each positive finding
+ * (contract needsReview) has accept / reject / correct, the rest (scores below
+ * threshold, normal labels, volumes) are shown for reference. Clicking a
+ * finding shows its series at its strongest slice.
  */
 import { useRef, useState } from 'react';
-import type { AnalysisResult, Finding, ModelInfo, Review, ReviewDecision } from '../../../../contract/ipc-contract';
+import { type AnalysisResult, type Finding, type ModelInfo, needsReview, type Review, type ReviewDecision, type ReviewList } from '../../../../contract/ipc-contract';
 import { useAppServices } from '../../app-context';
 import { t } from '../../i18n/strings';
 import type { LabelEditTool } from '../ViewportPane';
-import { formatMl, formatScore } from './finding-format';
+import { formatAge, formatAgeRange, formatMl, formatScore } from './finding-format';
 import { effectiveLabelStyle, heatLegendGradient, labelKey, type LabelStyle, labelVolumeMl, type OverlayLayer, type OverlayStyle, voxelVolumeMl } from './overlay-model';
 import { QueuePanel } from './QueuePanel';
 import type { StudyAnalysis } from './use-analysis';
@@ -45,6 +47,32 @@ function segLabels(result: AnalysisResult): { name: string; index: number; voxel
 }
 
 const RUN_ORDER: Readonly<Record<AnalysisResult['status'], number>> = { done: 0, failed: 1, 'not-analysed': 2 };
+
+/** The study's review state in the panel title: progress on its positive findings, or that there is none to review. */
+function ReviewState({ reviews, analysed }: { readonly reviews: ReviewList | null; readonly analysed: boolean }) {
+  if (!reviews || (reviews.findings === 0 && !analysed)) return null;
+  const state = reviews.findings === 0 ? 'none' : reviews.allReviewed ? 'done' : 'partial';
+  const decisions = [
+    reviews.accepted > 0 ? t('ai.detail.accepted', { count: reviews.accepted }) : '',
+    reviews.rejected > 0 ? t('ai.detail.rejected', { count: reviews.rejected }) : '',
+    reviews.corrected > 0 ? t('ai.detail.corrected', { count: reviews.corrected }) : '',
+  ].filter(Boolean);
+  return (
+    <span
+      className={`review-state ${state}`}
+      data-testid="review-state"
+      data-state={state}
+      data-all-reviewed={reviews.allReviewed}
+      title={decisions.join(' · ') || undefined}
+    >
+      {state === 'none'
+        ? t('findings.nothingToReview')
+        : state === 'done'
+          ? t('findings.allReviewed')
+          : t('findings.reviewProgress', { reviewed: reviews.reviewed, total: reviews.findings })}
+    </span>
+  );
+}
 
 export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, layers, style, onStyle, onJump, labelEdit, onLabelEdit }: Props) {
   const { vigil, reportError } = useAppServices();
@@ -109,11 +137,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
     <aside className="findings-panel" data-testid="findings-panel">
       <div className="panel-title">
         <span>{t('findings.title')}</span>
-        {reviews && reviews.findings > 0 && (
-          <span className={reviews.allReviewed ? 'review-state done' : 'review-state'} data-testid="review-state" data-all-reviewed={reviews.allReviewed}>
-            {reviews.allReviewed ? t('findings.allReviewed') : t('findings.reviewProgress', { reviewed: reviews.reviewed, total: reviews.findings })}
-          </span>
-        )}
+        <ReviewState reviews={reviews} analysed={results.some((r) => r.status === 'done')} />
       </div>
       <label className={needName ? 'reviewer-field missing' : 'reviewer-field'}>
         <span className="field-label">{t('findings.reviewer')}</span>
@@ -220,6 +244,11 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
         </div>
       )}
       {results.length === 0 && <p className="panel-note">{t('findings.none')}</p>}
+      {results.some((r) => r.status === 'done' && r.findings.length > 0) && (
+        <p className="panel-note review-hint" data-testid="review-hint">
+          {t('findings.reviewHint')}
+        </p>
+      )}
       <ul className="finding-runs">
         {results.map((r) => {
           const model = modelById.get(r.modelId);
@@ -237,6 +266,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
               <div className={research ? 'use-banner research' : 'use-banner clinical'} data-testid="clinical-use-banner">
                 {research ? t('findings.research') : t('findings.clinical')}
               </div>
+              {r.status !== 'not-analysed' && <RunPopulation result={r} />}
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
               {r.status === 'failed' && (
                 <div className="run-reason error" data-testid="run-failed" role="alert">
@@ -255,16 +285,18 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                     const measurement = f.measurement === true;
                     const volumeMl = f.volumeMl ?? seg?.ml ?? null;
                     const call = measurement ? 'measurement' : f.positive && !f.normal ? 'positive' : 'negative';
+                    const reviewable = r.status === 'done' && needsReview(f);
                     return (
                       <li
                         key={f.label}
-                        className={`finding ${call}${rev ? ` reviewed ${rev.decision}` : ''}`}
+                        className={`finding ${call}${reviewable ? ' reviewable' : ''}${rev ? ` reviewed ${rev.decision}` : ''}${reviewable && !rev ? ' awaiting' : ''}`}
                         data-testid="finding-item"
                         data-label={f.label}
                         data-positive={f.positive}
                         data-measurement={measurement}
                         data-result-id={r.resultId}
                         data-review={rev?.decision ?? ''}
+                        data-reviewable={reviewable}
                       >
                         <button type="button" className="finding-main" data-testid="finding-jump" title={t('findings.jumpTitle')} onClick={() => onJump(r, f)}>
                           {seg && <span className="label-swatch" style={{ background: `rgb(${seg.color.join(',')})` }} />}
@@ -272,7 +304,9 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                           {measurement ? (
                             <span className="finding-flag measurement">{t('findings.measurement')}</span>
                           ) : (
-                            <span className={call === 'positive' ? 'finding-flag positive' : 'finding-flag'}>{f.positive ? t('findings.positive') : t('findings.negative')}</span>
+                            <span className={call === 'positive' ? 'finding-flag positive' : 'finding-flag'}>
+                              {call === 'positive' ? t('findings.positive') : f.positive && f.normal ? t('findings.normalCall') : t('findings.negative')}
+                            </span>
                           )}
                         </button>
                         <div className="finding-numbers">
@@ -331,7 +365,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                             </span>
                           )}
                         </div>
-                        {r.status === 'done' && (
+                        {reviewable && (
                           <div className="finding-actions">
                             <button type="button" className={rev?.decision === 'accepted' ? 'chip on' : 'chip'} data-testid="finding-accept" onClick={() => void review(r.resultId, f, 'accepted')}>
                               {t('findings.accept')}
@@ -377,6 +411,32 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
         })}
       </ul>
     </aside>
+  );
+}
+
+/**
+ * The run against its model's intended population (run header): a warning when the patient is outside it
+ * (the series was still analysed), else the patient's age and where it came from, or that it is unknown.
+ */
+function RunPopulation({ result }: { readonly result: AnalysisResult }) {
+  const p = result.population;
+  const warnings = (result.warnings ?? []).filter((w) => w.code === 'OUTSIDE_INTENDED_POPULATION');
+  if (!p && warnings.length === 0) return null;
+  return (
+    <>
+      {warnings.map((w, i) => (
+        <div key={i} className="run-warning" role="note" data-testid="population-warning" title={p?.note ?? undefined}>
+          {t('findings.population.outside', { age: formatAge(w.patientAgeYears), range: formatAgeRange(w.intendedAgeYears) })}
+        </div>
+      ))}
+      {p && warnings.length === 0 && (
+        <div className="run-population" data-testid="run-population" data-age-known={p.patientAgeYears !== null} title={p.note ?? undefined}>
+          {p.patientAgeYears === null || p.ageSource === null
+            ? t('findings.population.unknown', { range: formatAgeRange(p.intendedAgeYears) })
+            : t('findings.population.known', { age: formatAge(p.patientAgeYears), source: t(`findings.population.source.${p.ageSource}`), range: formatAgeRange(p.intendedAgeYears) })}
+        </div>
+      )}
+    </>
   );
 }
 

@@ -250,8 +250,12 @@ class HeldEvent extends CustomEvent<unknown> {}
 export function holdLabelmapSync(element: HTMLElement, viewportId: string): () => void {
   let held: unknown = null;
   const onPreNewImage = (evt: Event) => {
+    const detail = (evt as CustomEvent<{ imageId?: string; imageIdIndex?: number }>).detail;
+    // Cornerstone's sync skips a labelmap image the bounded cache evicted (the frame would show no label map
+    // until the next render): rebuild it first, from the stored map.
+    if (detail?.imageId) rebuildEvictedFor(viewportId, detail.imageId, detail.imageIdIndex);
     if (evt instanceof HeldEvent) return;
-    const imageId = (evt as CustomEvent<{ imageId?: string }>).detail?.imageId;
+    const imageId = detail?.imageId;
     if (!imageId || metaData.get('imagePixelModule', imageId) !== undefined || ![...entries.values()].some((e) => e.viewports.has(viewportId))) {
       held = null;
       return;
@@ -274,6 +278,15 @@ export function holdLabelmapSync(element: HTMLElement, viewportId: string): () =
     element.removeEventListener(CoreEnums.Events.PRE_STACK_NEW_IMAGE, onPreNewImage, { capture: true });
     element.removeEventListener(CoreEnums.Events.STACK_NEW_IMAGE, onNewImage);
   };
+}
+
+/** Rebuilds the labelmap images of `imageId` (frame `index` when known) on a viewport's segmentations if they were evicted. */
+function rebuildEvictedFor(viewportId: string, imageId: string, index: number | undefined): void {
+  for (const entry of entries.values()) {
+    if (!entry.viewports.has(viewportId)) continue;
+    const i = index !== undefined && entry.referencedImageIds[index] === imageId ? index : entry.referencedImageIds.indexOf(imageId);
+    if (i >= 0 && !cache.getImage(entry.derivedImageIds[i]!)) createLabelmapImage(entry, i);
+  }
 }
 
 /** Rebuilds the labelmap image of a frame if the bounded cache evicted it (before it is shown). */

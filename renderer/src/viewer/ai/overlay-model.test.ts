@@ -90,3 +90,84 @@ describe('overlay model', () => {
     expect(at(0, 4)).toEqual([0, 0, 255, 204]); // its edge drawn
   });
 });
+
+describe('jumping to the slice where a finding is strongest', () => {
+  const uidsOf = (n: number) => Array.from({ length: n }, (_, i) => `sop${i}`);
+  const noArrays = () => null;
+  // Per-slice scores of four slices: normal / abnormal (softmax); slice 2 is the most abnormal, slice 0 the most normal.
+  const perImage = [
+    [0.9, 0.1],
+    [0.6, 0.4],
+    [0.2, 0.8],
+    [0.7, 0.3],
+  ];
+
+  it('max / mean aggregation: the slice whose per-slice score of the label is highest', () => {
+    for (const findings of [
+      [{ label: 'normal', score: 0.9, positive: true, normal: true }, { label: 'abnormal', score: 0.8, positive: true }], // max
+      [{ label: 'normal', score: 0.6, positive: true, normal: true }, { label: 'abnormal', score: 0.4, positive: false }], // mean
+    ]) {
+      const r = result([{ kind: 'classification', tensor: 'logits', perImage, labels: ['normal', 'abnormal'], normalLabels: ['normal'] }], { findings, inputSopInstanceUids: uidsOf(4) });
+      expect(findingTarget(r, 'abnormal', noArrays).sopInstanceUid).toBe('sop2');
+      expect(findingTarget(r, 'normal', noArrays).sopInstanceUid).toBe('sop0');
+    }
+  });
+
+  it('names the column by the stored labels, not by the order of the findings', () => {
+    // Findings listed abnormal first (e.g. after another output's findings), columns normal / abnormal.
+    const r = result([{ kind: 'classification', tensor: 'logits', perImage, labels: ['normal', 'abnormal'] }], {
+      findings: [{ label: 'abnormal', score: 0.8, positive: true }, { label: 'normal', score: 0.9, positive: true }],
+      inputSopInstanceUids: uidsOf(4),
+    });
+    expect(findingTarget(r, 'abnormal', noArrays).sopInstanceUid).toBe('sop2');
+  });
+
+  it('an aggregator model\'s case-level finding: the slice with the highest per-slice score of a label that is not "nothing found"', () => {
+    const aggregation = { kind: 'aggregation', tensor: 'case_logits', model: 'aggregator.onnx', modelSha256: '', embeddingOutput: 'embedding', embeddingDims: [1, 4, 12], provider: 'cpu', providerNote: null, scores: [0.7] };
+    const findings = [{ label: 'abnormal case', score: 0.7, positive: true, threshold: 0.5 }];
+    // As the architecture fixture declares it: per-slice labels normal / abnormal, no normalLabels.
+    const bare = result([aggregation, { kind: 'classification', tensor: 'logits', perImage, labels: ['normal', 'abnormal'], normalLabels: [] }], { findings, inputSopInstanceUids: uidsOf(4) });
+    expect(findingTarget(bare, 'abnormal case', noArrays).sopInstanceUid).toBe('sop2');
+    // Declared normal labels decide: here "abnormal" is declared the nothing-found label, so slice 0 is strongest.
+    const declared = result([aggregation, { kind: 'classification', tensor: 'logits', perImage, labels: ['normal', 'abnormal'], normalLabels: ['abnormal'] }], { findings, inputSopInstanceUids: uidsOf(4) });
+    expect(findingTarget(declared, 'abnormal case', noArrays).sopInstanceUid).toBe('sop0');
+    // Stored before the columns were named: no guess from the findings (they are the aggregator's): the first image.
+    const unnamed = result([aggregation, { kind: 'classification', tensor: 'logits', perImage }], { findings, inputSopInstanceUids: uidsOf(4) });
+    expect(findingTarget(unnamed, 'abnormal case', noArrays).sopInstanceUid).toBe('sop0');
+  });
+
+  it('prefers per-slice scores to a heatmap normalised per image, and a heatmap of the finding\'s own label to another', () => {
+    const map = (file: string) => ({ file, dtype: 'float32', shape: [4, 1, 2], sourceToPatient: null });
+    // Every slice of a per-image min-max heatmap peaks at 1: it cannot tell slices apart.
+    const flat = Float32Array.from([0, 1, 0, 1, 0, 1, 0, 1]);
+    const r = result([{ kind: 'classification', tensor: 'logits', perImage, labels: ['normal', 'abnormal'] }, { kind: 'heatmap', tensor: 'cam', label: 'abnormal', map: map('cam') }], {
+      findings: [{ label: 'abnormal', score: 0.8, positive: true }],
+      inputSopInstanceUids: uidsOf(4),
+    });
+    expect(findingTarget(r, 'abnormal', () => flat).sopInstanceUid).toBe('sop2');
+    // A volume model: one score, two heatmaps; the finding's own map decides.
+    const camA = Float32Array.from([0, 0, 0, 0, 0.9, 0, 0, 0]);
+    const camB = Float32Array.from([0, 0.9, 0, 0, 0, 0, 0, 0]);
+    const volume = result(
+      [
+        { kind: 'heatmap', tensor: 'camA', label: 'other', map: map('a') },
+        { kind: 'heatmap', tensor: 'camB', label: 'nodule', map: map('b') },
+      ],
+      { findings: [{ label: 'nodule', score: 0.8, positive: true }], inputSopInstanceUids: uidsOf(4) },
+    );
+    expect(findingTarget(volume, 'nodule', (l) => (l.kind === 'heatmap' && l.array.file === 'b' ? camB : camA)).sopInstanceUid).toBe('sop0');
+    expect(findingTarget(volume, 'other', (l) => (l.kind === 'heatmap' && l.array.file === 'b' ? camB : camA)).sopInstanceUid).toBe('sop2');
+  });
+
+  it('a segmentation label: the slice with most voxels of that label, not of another', () => {
+    const mask = { file: 'seg', dtype: 'uint8', shape: [3, 2, 2], sourceToPatient: null };
+    const labels = [
+      { index: 1, name: 'lesion', color: [255, 0, 0], voxels: 3 },
+      { index: 2, name: 'oedema', color: [0, 255, 0], voxels: 5 },
+    ];
+    const values = Uint8Array.from([2, 2, 2, 1, 1, 1, 0, 2, 0, 0, 2, 2]);
+    const r = result([{ kind: 'segmentation', tensor: 'seg', labels, mask }], { findings: [{ label: 'lesion', score: 0, positive: true }, { label: 'oedema', score: 0, positive: true }] });
+    expect(findingTarget(r, 'lesion', () => values).sopInstanceUid).toBe('b');
+    expect(findingTarget(r, 'oedema', () => values).sopInstanceUid).toBe('a');
+  });
+});

@@ -169,15 +169,56 @@ export function strongestSlice(values: ArrayLike<number>, shape: readonly [numbe
 
 /** Per-image classification scores (perImage rows) → the image with the highest score for a label. */
 export function strongestImage(perImage: readonly (readonly number[])[] | undefined, labelIndex: number): number {
-  if (!perImage || perImage.length === 0) return 0;
+  return strongestRow(perImage, (row) => row[labelIndex] ?? -Infinity);
+}
+
+/** The row (image) where `score` is highest; the first of equals; 0 when there are none. */
+function strongestRow(rows: readonly (readonly number[])[] | undefined, score: (row: readonly number[]) => number): number {
+  if (!rows || rows.length === 0) return 0;
   let best = 0;
-  perImage.forEach((row, i) => {
-    if ((row[labelIndex] ?? -Infinity) > (perImage[best]![labelIndex] ?? -Infinity)) best = i;
+  let bestScore = -Infinity;
+  rows.forEach((row, i) => {
+    const v = score(row);
+    if (v > bestScore) {
+      bestScore = v;
+      best = i;
+    }
   });
   return best;
 }
 
-/** Where a finding is strongest: its series and the SOP Instance UID of the slice (null: first image). */
+/** Labels that say "nothing found" by name, for per-image outputs stored without normalLabels. */
+const NOTHING_FOUND = /^(normal|negative|background|none|no[ _-]?finding)$/i;
+
+const strings = (v: unknown): string[] | null => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : null);
+
+/**
+ * A label's per-image score as a function of a perImage row, or null when the stored result cannot say.
+ * - The label is a column of the per-image output (max / mean aggregation, or one image per row): that column.
+ * - A case-level label of an aggregator model (manifest aggregation.method "model"), which the per-slice
+ *   output does not have: the highest per-slice score among the labels that are not "nothing found"
+ *   (the output's normalLabels, else labels named normal / negative / background).
+ * Results stored before the columns were named fall back to the order of the findings (no aggregator).
+ */
+export function perImageScore(result: Pick<AnalysisResult, 'findings' | 'outputs'>, output: Readonly<Record<string, unknown>>, label: string): ((row: readonly number[]) => number) | null {
+  const aggregated = result.outputs.some((o) => o.kind === 'aggregation');
+  const labels = strings(output.labels) ?? (aggregated ? null : result.findings.map((f) => f.label));
+  if (!labels) return null;
+  const own = labels.indexOf(label);
+  if (own >= 0) return (row) => row[own] ?? -Infinity;
+  if (!aggregated) return null;
+  const normal = new Set(strings(output.normalLabels) ?? []);
+  const evidence = labels.flatMap((l, i) => (normal.has(l) || (normal.size === 0 && NOTHING_FOUND.test(l)) ? [] : [i]));
+  if (evidence.length === 0) return null;
+  return (row) => Math.max(...evidence.map((i) => row[i] ?? -Infinity));
+}
+
+/**
+ * Where a finding is strongest: its series and the SOP Instance UID of the slice (null: first image).
+ * A detection: its best box. A segmentation label: the slice with most voxels of it. A classification over
+ * several images (max / mean aggregation, or an aggregator model): the image whose per-image score is highest.
+ * Otherwise the slice where the finding's heatmap (or the run's) is highest, else the first image.
+ */
 export function findingTarget(
   result: AnalysisResult,
   label: string,
@@ -185,7 +226,8 @@ export function findingTarget(
 ): { seriesInstanceUid: string; sopInstanceUid: string | null } {
   const uids = result.inputSopInstanceUids;
   const at = (slice: number) => ({ seriesInstanceUid: result.seriesInstanceUid, sopInstanceUid: uids[slice] ?? uids[0] ?? null });
-  for (const layer of overlayLayers([result])) {
+  const layers = overlayLayers([result]);
+  for (const layer of layers) {
     if (layer.kind === 'detection') {
       const best = layer.boxes.filter((b) => b.label === label).sort((a, b) => b.score - a.score)[0];
       if (best) return { seriesInstanceUid: result.seriesInstanceUid, sopInstanceUid: best.sopInstanceUid || (uids[best.slice] ?? null) };
@@ -195,14 +237,15 @@ export function findingTarget(
       if (l && data) return at(strongestSlice(data, layer.array.shape, l.index));
     }
   }
-  const heat = overlayLayers([result]).find((l) => l.kind === 'heatmap');
-  const heatData = heat ? arrays(heat) : null;
-  if (heat && heat.kind === 'heatmap' && heatData) return at(strongestSlice(heatData, heat.array.shape));
-  const cls = result.outputs.find((o) => o.kind === 'classification' && Array.isArray(o.perImage));
-  if (cls) {
-    const labels = result.findings.map((f) => f.label);
-    return at(strongestImage(cls.perImage as number[][], Math.max(0, labels.indexOf(label))));
+  for (const o of result.outputs) {
+    if (o.kind !== 'classification' || !Array.isArray(o.perImage) || o.perImage.length < 2) continue;
+    const score = perImageScore(result, o, label);
+    if (score) return at(strongestRow(o.perImage as number[][], score));
   }
+  const heatmaps = layers.filter((l): l is Extract<OverlayLayer, { kind: 'heatmap' }> => l.kind === 'heatmap');
+  const heat = heatmaps.find((l) => l.label === label) ?? heatmaps[0];
+  const heatData = heat ? arrays(heat) : null;
+  if (heat && heatData) return at(strongestSlice(heatData, heat.array.shape));
   return at(0);
 }
 

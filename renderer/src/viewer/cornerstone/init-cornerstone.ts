@@ -32,6 +32,7 @@ import {
   addTool,
   init as initTools,
 } from '@cornerstonejs/tools';
+import { installViewerDecodeWorkers } from './decode-worker-registration';
 
 export type RenderingMode = 'gpu' | 'cpu';
 
@@ -45,12 +46,20 @@ export const VIEWER_SETTINGS = {
   rendering: 'vigil.viewer.rendering',
   /** 'dataset' (default) or 'naturalized': which dicom-image-loader wadouri path to use. */
   loaderPath: 'vigil.viewer.loaderPath',
+  /** 'vigil' (default) or 'stock': whose decode worker runs (decode-worker.ts or the loader's own; for A/B checks). */
+  decodeWorker: 'vigil.viewer.decodeWorker',
 } as const;
 
 /** `?loader=naturalized` or the setting selects the loader's naturalized-metadata path (for A/B checks). */
-function useNaturalizedLoader(): boolean {
+export function usesNaturalizedLoader(): boolean {
   const query = new URLSearchParams(window.location.search).get('loader');
   return (query ?? readSetting(VIEWER_SETTINGS.loaderPath)) === 'naturalized';
+}
+
+/** `?decodeWorker=stock` or the setting keeps dicom-image-loader's own decode worker (for A/B checks and troubleshooting). */
+function usesStockDecodeWorker(): boolean {
+  const query = new URLSearchParams(window.location.search).get('decodeWorker');
+  return (query ?? readSetting(VIEWER_SETTINGS.decodeWorker)) === 'stock';
 }
 
 /** Default bounded image cache (a setting); with bounded prefetch the renderer stays well under 2 GB on a 3,000-slice CT. */
@@ -205,7 +214,11 @@ async function doInit(): Promise<CornerstoneInitResult> {
   // decoded (the naturalized-metadata path keeps every file's pixel data for
   // the page's lifetime: > 1.5 GB on a 3,000-slice CT). It also inflates
   // Deflated Explicit VR Little Endian files.
-  initLoader({ maxWebWorkers: workers, useLegacyMetadataProvider: !useNaturalizedLoader() });
+  const datasetPath = !usesNaturalizedLoader();
+  // Our decode worker in place of the loader's (transfers instead of copies, faster JPEG lossless and RLE):
+  // registered first, so the loader's init starts none of its own.
+  if (!usesStockDecodeWorker()) installViewerDecodeWorkers(workers, datasetPath);
+  initLoader({ maxWebWorkers: workers, useLegacyMetadataProvider: datasetPath });
   installPlaneSanitizer();
   installDatasetTrimmer();
   initTools();

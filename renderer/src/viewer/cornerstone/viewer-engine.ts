@@ -230,3 +230,140 @@ export function disablePrefetch(element: HTMLDivElement): void {
 export const Events = CoreEnums.Events;
 export const ViewportType = CoreEnums.ViewportType;
 export const ToolEvents = ToolEnums.Events;
+
+/**
+ * Canvas CSS position of the centre of image pixel (col, row) of the displayed
+ * image, from Cornerstone's image-plane metadata (its defaults where the image
+ * has no geometry) and the viewport's worldToCanvas. Null before the viewport
+ * has image data (CPU rendering sets it a moment after the render event).
+ */
+export function imagePixelToCanvas(vp: StackViewport, col: number, row: number): Types.Point2 | null {
+  const imageId = vp.getCurrentImageId?.();
+  if (!imageId || !vp.getImageData()) return null;
+  const plane = (metaData.get('imagePlaneModule', imageId) ?? {}) as {
+    rowCosines?: number[];
+    columnCosines?: number[];
+    imagePositionPatient?: number[];
+    rowPixelSpacing?: number | null;
+    columnPixelSpacing?: number | null;
+  };
+  const rowDir = plane.rowCosines ?? [1, 0, 0];
+  const colDir = plane.columnCosines ?? [0, 1, 0];
+  const origin = plane.imagePositionPatient ?? [0, 0, 0];
+  const dx = plane.columnPixelSpacing || 1;
+  const dy = plane.rowPixelSpacing || 1;
+  const world = [0, 1, 2].map((a) => origin[a]! + rowDir[a]! * dx * col + colDir[a]! * dy * row) as Types.Point3;
+  const p = vp.worldToCanvas(world);
+  return p && Number.isFinite(p[0]) && Number.isFinite(p[1]) ? [p[0], p[1]] : null;
+}
+
+/**
+ * The zoom the overlay shows: how many screen CSS pixels one image pixel spans
+ * along an image row, so 1.00× is 1:1 (one image pixel per CSS pixel) and 2.00×
+ * twice that — the convention of the radiology workstations that print a zoom
+ * factor (a percentage of actual size), not "relative to fit", which changes
+ * with the window size. Computed from the drawn geometry, so GPU and CPU
+ * rendering report the same (Cornerstone's own getZoom() is relative to the
+ * fitted camera on GPU and the canvas scale on CPU). Null before image data.
+ */
+export function displayZoom(vp: StackViewport): number | null {
+  const a = imagePixelToCanvas(vp, 0, 0);
+  const b = imagePixelToCanvas(vp, 1, 0);
+  if (!a || !b) return null;
+  const zoom = Math.hypot(b[0] - a[0], b[1] - a[1]);
+  return zoom > 0 && Number.isFinite(zoom) ? zoom : null;
+}
+
+/** The members of Cornerstone 5's StackViewport that its CPU rendering path reads its geometry through. */
+interface CpuGeometryInternals {
+  worldToCanvasCPU: (world: Types.Point3) => Types.Point2;
+  canvasToWorldCPU: (canvas: Types.Point2, out?: Types.Point3) => Types.Point3 | undefined;
+  getImageDataCPU: () => CpuImageData | undefined;
+  renderingPipelineFunctions: Record<string, { cpu: unknown }>;
+  _configureRenderingPipeline: (useCpu?: boolean) => void;
+  useCPURendering: boolean;
+}
+
+interface CpuImageData {
+  spacing: number[];
+  direction: number[];
+  imageData: {
+    worldToIndex: (world: Types.Point3) => Types.Point3;
+    indexToWorld: (index: Types.Point3, out?: Types.Point3) => Types.Point3;
+  };
+}
+
+const aligned = new WeakSet<StackViewport>();
+
+function cpuInternals(vp: StackViewport): CpuGeometryInternals | null {
+  const v = vp as unknown as Partial<CpuGeometryInternals>;
+  const table = v.renderingPipelineFunctions;
+  const ok =
+    typeof v.worldToCanvasCPU === 'function' &&
+    typeof v.canvasToWorldCPU === 'function' &&
+    typeof v.getImageDataCPU === 'function' &&
+    typeof v._configureRenderingPipeline === 'function' &&
+    table !== undefined &&
+    ['worldToCanvas', 'canvasToWorld', 'getImageData'].every((k) => table[k] !== undefined);
+  return ok ? (v as CpuGeometryInternals) : null;
+}
+
+/**
+ * CPU rendering: make the geometry put image pixel centres where the pixels are drawn.
+ *
+ * Cornerstone's CPU path draws pixel i over canvas-image coordinates [i, i+1)
+ * but maps world <-> canvas with pixel i's centre at coordinate i, so every
+ * point (measurements, the AI overlay, the orientation of a drag) sat half an
+ * image pixel up-left of the drawn image (~0.6 px measured at 1:1), while WebGL
+ * maps centres onto centres. Here the CPU mappings are shifted by half a pixel
+ * along the image rows and columns, and the CPU image data's worldToIndex /
+ * indexToWorld (which go through the canvas) compensate, so indices stay exact.
+ * Returns false (and changes nothing) under GPU rendering or when Cornerstone's
+ * internals are not the expected ones (the gpu-and-cpu E2E spec then fails).
+ */
+export function alignCpuPixelCentres(vp: StackViewport): boolean {
+  if (aligned.has(vp)) return true;
+  const internals = cpuInternals(vp);
+  if (!internals || !internals.useCPURendering) return false;
+  const worldToCanvas = internals.worldToCanvasCPU;
+  const canvasToWorld = internals.canvasToWorldCPU;
+  const getImageData = internals.getImageDataCPU.bind(vp);
+  /** Half an image pixel along the row and column directions, in world units (null without image data). */
+  const halfPixel = (): Types.Point3 | null => {
+    const data = getImageData();
+    if (!data) return null;
+    const { spacing, direction } = data;
+    return [0, 1, 2].map((a) => 0.5 * (direction[a]! * spacing[0]! + direction[3 + a]! * spacing[1]!)) as Types.Point3;
+  };
+  const worldToCanvasCPU = (world: Types.Point3): Types.Point2 => {
+    const h = halfPixel();
+    return worldToCanvas(h ? [world[0] + h[0], world[1] + h[1], world[2] + h[2]] : world);
+  };
+  const canvasToWorldCPU = (canvas: Types.Point2, out: Types.Point3 = [0, 0, 0]): Types.Point3 | undefined => {
+    const world = canvasToWorld(canvas, out);
+    const h = halfPixel();
+    if (!world || !h) return world;
+    for (let a = 0; a < 3; a++) world[a] = world[a]! - h[a]!;
+    return world;
+  };
+  const getImageDataCPU = (): CpuImageData | undefined => {
+    const data = getImageData();
+    if (!data) return data;
+    const { worldToIndex, indexToWorld } = data.imageData;
+    data.imageData.worldToIndex = (world) => {
+      const index = worldToIndex(world);
+      return [index[0] - 0.5, index[1] - 0.5, index[2]];
+    };
+    data.imageData.indexToWorld = (index, out) => indexToWorld([index[0] + 0.5, index[1] + 0.5, index[2]], out);
+    return data;
+  };
+  internals.worldToCanvasCPU = worldToCanvasCPU;
+  internals.canvasToWorldCPU = canvasToWorldCPU;
+  internals.getImageDataCPU = getImageDataCPU;
+  internals.renderingPipelineFunctions.worldToCanvas!.cpu = worldToCanvasCPU;
+  internals.renderingPipelineFunctions.canvasToWorld!.cpu = canvasToWorldCPU;
+  internals.renderingPipelineFunctions.getImageData!.cpu = getImageDataCPU;
+  internals._configureRenderingPipeline(true);
+  aligned.add(vp);
+  return true;
+}

@@ -1,0 +1,283 @@
+/**
+ * The decode worker's post-processing of a decoded frame: the same result as
+ * dicom-image-loader 5.14's `postProcessDecodedPixels` (decodeImageFrameWorker.js;
+ * test/integration/decode/decode-post-process.test.ts compares the two on every
+ * branch), with less work per frame:
+ *
+ * - the sign-extension pass runs only when it can change a value (the stock
+ *   loop runs over every signed frame, where for a 16-bit frame with 16 bits
+ *   stored it is a no-op);
+ * - the copy into the output typed array and the modality-LUT scaling are one
+ *   pass instead of two, when the copy is exact (it always is for CT/MR:
+ *   stored values fit the output type); otherwise the stock two passes run,
+ *   wrap-arounds included. When the decoded array already has the output type
+ *   and a buffer of its own, it is scaled in place (no copy at all);
+ * - a decoder that tracked the samples' min/max saves the min/max pass.
+ *
+ * DOM-free and worker-free so Node tests import it.
+ */
+import { bilinear, replicate } from './stock-resampling';
+
+export type PixelArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Uint8ClampedArray;
+
+type PixelArrayConstructor =
+  | Uint8ArrayConstructor
+  | Int8ArrayConstructor
+  | Uint16ArrayConstructor
+  | Int16ArrayConstructor
+  | Uint32ArrayConstructor
+  | Int32ArrayConstructor
+  | Float32ArrayConstructor;
+
+export interface ScalingParameters {
+  rescaleSlope?: number;
+  rescaleIntercept?: number;
+  modality?: string;
+  suvbw?: number;
+  doseGridScaling?: number;
+  [key: string]: unknown;
+}
+
+export interface PreScaleOptions {
+  enabled?: boolean;
+  scalingParameters?: ScalingParameters;
+  [key: string]: unknown;
+}
+
+export interface TargetBufferOptions {
+  type?: string;
+  arrayBuffer?: ArrayBufferLike;
+  offset?: number;
+  length?: number | null;
+  rows?: number;
+  columns?: number;
+  scalingType?: string;
+}
+
+/** The decode task's options, as createImage sends them (only the fields post-processing reads). */
+export interface DecodeTaskOptions {
+  preScale?: PreScaleOptions;
+  allowFloatRendering?: boolean;
+  targetBuffer?: TargetBufferOptions;
+  [key: string]: unknown;
+}
+
+/** The image frame as decoders return it (only the fields post-processing reads or writes). */
+export interface DecodedImageFrame {
+  pixelData: PixelArray;
+  pixelRepresentation?: number;
+  bitsStored?: number;
+  photometricInterpretation?: string;
+  rows?: number;
+  samplesPerPixel?: number;
+  pixelDataLength?: number;
+  smallestPixelValue?: number;
+  largestPixelValue?: number;
+  preScale?: PreScaleOptions & { scaled?: boolean };
+  decodeTimeInMS?: number;
+  [key: string]: unknown;
+}
+
+const TARGET_TYPES: Record<string, PixelArrayConstructor> = {
+  Uint8Array,
+  Uint16Array,
+  Int16Array,
+  Float32Array,
+  Uint32Array,
+};
+
+const COLOUR = new Set(['RGB', 'PALETTE COLOR', 'YBR_FULL', 'YBR_FULL_422', 'YBR_PARTIAL_422', 'YBR_PARTIAL_420', 'YBR_RCT', 'YBR_ICT']);
+
+/** The loader's getPixelDataTypeFromMinMax. */
+export function pixelArrayTypeFor(min: number, max: number): PixelArrayConstructor {
+  if (Number.isInteger(min) && Number.isInteger(max)) {
+    if (min >= 0) {
+      if (max <= 255) return Uint8Array;
+      if (max <= 65535) return Uint16Array;
+      if (max <= 4294967295) return Uint32Array;
+    } else {
+      if (min >= -128 && max <= 127) return Int8Array;
+      if (min >= -32768 && max <= 32767) return Int16Array;
+    }
+  }
+  return Float32Array;
+}
+
+/** The loader's getMinMax (Math.min/max: a NaN makes both NaN, as there). */
+function minMaxOf(values: PixelArray): { min: number; max: number } {
+  let min = values[0]!;
+  let max = values[0]!;
+  for (let i = 1, n = values.length; i < n; i++) {
+    const v = values[i]!;
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+  }
+  return { min, max };
+}
+
+function elementBits(values: PixelArray): number | null {
+  if (values instanceof Uint8Array || values instanceof Int8Array || values instanceof Uint8ClampedArray) return 8;
+  if (values instanceof Uint16Array || values instanceof Int16Array) return 16;
+  return null;
+}
+
+/**
+ * The stock sign extension `(v << s) >> s`, s = 32 - bitsStored, written back into
+ * the same array. A no-op when the elements are 8- or 16-bit integers no wider
+ * than bitsStored (their values already lie in the bitsStored-bit range).
+ */
+function signExtend(frame: DecodedImageFrame): boolean {
+  const values = frame.pixelData;
+  const bits = elementBits(values);
+  if (bits !== null && frame.bitsStored !== undefined && bits <= frame.bitsStored) return false;
+  const shift = 32 - (frame.bitsStored as number);
+  for (let i = 0; i < values.length; i++) values[i] = (values[i]! << shift) >> shift;
+  return true;
+}
+
+function scaledMinMax(min: number, max: number, p: ScalingParameters): { min: number; max: number } {
+  const { rescaleSlope, rescaleIntercept, modality, doseGridScaling, suvbw } = p;
+  if (modality === 'PT' && typeof suvbw === 'number' && !Number.isNaN(suvbw)) {
+    return { min: suvbw * (min * (rescaleSlope as number) + (rescaleIntercept as number)), max: suvbw * (max * (rescaleSlope as number) + (rescaleIntercept as number)) };
+  }
+  if (modality === 'RTDOSE' && typeof doseGridScaling === 'number' && !Number.isNaN(doseGridScaling)) return { min: min * doseGridScaling, max: max * doseGridScaling };
+  if (typeof rescaleSlope === 'number' && typeof rescaleIntercept === 'number') return { min: rescaleSlope * min + rescaleIntercept, max: rescaleSlope * max + rescaleIntercept };
+  return { min, max };
+}
+
+function isRequiredScaling(p: ScalingParameters): boolean {
+  const { rescaleSlope, rescaleIntercept, modality, doseGridScaling, suvbw } = p;
+  return (typeof rescaleSlope === 'number' && typeof rescaleIntercept === 'number') || (modality === 'RTDOSE' && typeof doseGridScaling === 'number') || (modality === 'PT' && typeof suvbw === 'number');
+}
+
+/** The loader's scaleArray, reading from `source` and writing `target` (the same array for in-place). */
+function scaleInto(source: PixelArray, target: PixelArray, p: ScalingParameters): void {
+  const n = source.length;
+  const { rescaleSlope, rescaleIntercept, suvbw, doseGridScaling } = p;
+  const slope = rescaleSlope as number;
+  const intercept = rescaleIntercept as number;
+  if (p.modality === 'PT' && typeof suvbw === 'number' && !Number.isNaN(suvbw)) {
+    for (let i = 0; i < n; i++) target[i] = suvbw * (source[i]! * slope + intercept);
+  } else if (p.modality === 'RTDOSE' && typeof doseGridScaling === 'number' && !Number.isNaN(doseGridScaling)) {
+    for (let i = 0; i < n; i++) target[i] = source[i]! * doseGridScaling;
+  } else if (slope === 1 && Number.isInteger(intercept) && !(source instanceof Float32Array)) {
+    // v * 1 + b is exactly v + b for integer samples and an integer intercept (the usual CT case)
+    for (let i = 0; i < n; i++) target[i] = source[i]! + intercept;
+  } else {
+    for (let i = 0; i < n; i++) target[i] = source[i]! * slope + intercept;
+  }
+}
+
+/** Whether every value in [min, max] of `source` is stored exactly by `Target` (so copy-then-read equals the source value). */
+function copiesExactly(Target: PixelArrayConstructor, source: PixelArray, min: number, max: number): boolean {
+  if (Target === Float32Array) return source instanceof Float32Array || (Number.isInteger(min) && Number.isInteger(max) && Math.abs(min) <= 2 ** 24 && Math.abs(max) <= 2 ** 24);
+  if (!Number.isInteger(min) || !Number.isInteger(max)) return false;
+  const lo = Target === Int8Array ? -128 : Target === Int16Array ? -32768 : Target === Int32Array ? -(2 ** 31) : 0;
+  const hi = Target === Uint8Array ? 255 : Target === Int8Array ? 127 : Target === Uint16Array ? 65535 : Target === Int16Array ? 32767 : Target === Int32Array ? 2 ** 31 - 1 : 2 ** 32 - 1;
+  return min >= lo && max <= hi;
+}
+
+/** The stock scaleImageFrame: resamples the frame to the target buffer's rows x columns (replicate or bilinear). */
+function resample(frame: DecodedImageFrame, target: TargetBufferOptions, Target: PixelArrayConstructor): void {
+  const samplesPerPixel = Number(frame.samplesPerPixel ?? 1);
+  const rows = target.rows as number;
+  const columns = target.columns as number;
+  const length = rows * columns * samplesPerPixel;
+  const pixelData = new Target(length);
+  const dest = {
+    pixelData,
+    rows,
+    columns,
+    frameInfo: { ...(frame.frameInfo as object | undefined), rows, columns },
+    imageInfo: { ...(frame.imageInfo as object | undefined), rows, columns, bytesPerPixel: pixelData.byteLength / length },
+  };
+  (target.scalingType === 'bilinear' ? bilinear : replicate)(frame, dest);
+  Object.assign(frame, dest);
+  frame.pixelDataLength = frame.pixelData.length;
+}
+
+function handleTargetBuffer(options: DecodeTaskOptions, frame: DecodedImageFrame): PixelArray {
+  const { arrayBuffer, type, offset: rawOffset = 0, length: rawLength, rows } = options.targetBuffer as TargetBufferOptions;
+  const Target = TARGET_TYPES[type as string];
+  if (!Target) throw new Error(`target array ${type} is not supported, or doesn't exist.`);
+  if (rows && rows != frame.rows) resample(frame, options.targetBuffer as TargetBufferOptions, Target);
+  const length = rawLength !== null && rawLength !== undefined ? rawLength : (frame.pixelDataLength as number) - rawOffset;
+  if (length !== frame.pixelData.length) throw new Error(`target array for image does not have the same length (${length}) as the decoded image length (${frame.pixelData.length}).`);
+  const typed = arrayBuffer ? new Target(arrayBuffer as ArrayBuffer, rawOffset, length) : new Target(length);
+  typed.set(frame.pixelData, 0);
+  return typed;
+}
+
+/** Whether `values` is the only view of a whole plain ArrayBuffer (one the decoder made for this frame, not a WASM heap). */
+function ownsBuffer(values: PixelArray): boolean {
+  return values.buffer instanceof ArrayBuffer && values.byteOffset === 0 && values.byteLength === values.buffer.byteLength;
+}
+
+/**
+ * Post-processes `frame` in place and returns it (see the file comment); `start`
+ * is Date.now() when decoding began. `decodedRange`: the min/max of the decoded
+ * samples when the decoder computed them on the way (saves a pass; ignored if
+ * sign extension rewrites the samples).
+ */
+export function postProcessDecodedPixels(frame: DecodedImageFrame, options: DecodeTaskOptions, start: number, decodedRange?: { min: number; max: number }): DecodedImageFrame {
+  let rewritten = false;
+  if (frame.pixelRepresentation !== undefined && frame.pixelRepresentation === 1 && frame.bitsStored !== undefined) rewritten = signExtend(frame);
+  const source = frame.pixelData;
+  frame.pixelDataLength = source.length;
+  const { min: minBefore, max: maxBefore } = decodedRange && !rewritten && source.length > 0 ? decodedRange : minMaxOf(source);
+  const canRenderFloat = typeof options.allowFloatRendering !== 'undefined' ? options.allowFloatRendering : true;
+  let invalidType = COLOUR.has(frame.photometricInterpretation ?? '') && options.targetBuffer?.offset === undefined;
+  const preScale = options.preScale as PreScaleOptions;
+  const willScale = preScale.enabled;
+  const hasFloatRescale = willScale && Object.values(preScale.scalingParameters as ScalingParameters).some((v) => typeof v === 'number' && !Number.isInteger(v));
+  const disableScale = !preScale.enabled || (!canRenderFloat && hasFloatRescale);
+  const scale = Boolean(preScale.enabled) && !disableScale;
+  const type = options.targetBuffer?.type;
+  const scaling = preScale.scalingParameters;
+  if (type && scale) {
+    const scaled = scaledMinMax(minBefore, maxBefore, scaling as ScalingParameters);
+    invalidType = pixelArrayTypeFor(scaled.min, scaled.max) !== TARGET_TYPES[type];
+  }
+
+  let output: PixelArray;
+  let scaledAlready = false;
+  if (type && !invalidType) {
+    output = handleTargetBuffer(options, frame);
+  } else {
+    if (scale && !scaling) throw new Error('options.preScale.scalingParameters must be defined if preScale.enabled is true, and scalingParameters cannot be derived from the metadata providers.');
+    const range = scale ? scaledMinMax(minBefore, maxBefore, scaling as ScalingParameters) : { min: minBefore, max: maxBefore };
+    const Target = pixelArrayTypeFor(range.min, range.max);
+    const scaleNow = scale && isRequiredScaling(scaling as ScalingParameters);
+    if (scaleNow && source.constructor === Target && ownsBuffer(source)) {
+      output = source; // already the output type, in a buffer of its own: scale in place, no copy
+      scaleInto(source, output, scaling as ScalingParameters);
+      scaledAlready = true;
+    } else {
+      output = new Target(source.length);
+      if (scaleNow && copiesExactly(Target, source, minBefore, maxBefore)) {
+        scaleInto(source, output, scaling as ScalingParameters); // copy + scale in one pass
+        scaledAlready = true;
+      } else {
+        output.set(source, 0);
+      }
+    }
+  }
+
+  let minAfter = minBefore;
+  let maxAfter = maxBefore;
+  if (scale) {
+    if (!scaling) throw new Error('options.preScale.scalingParameters must be defined if preScale.enabled is true, and scalingParameters cannot be derived from the metadata providers.');
+    if (isRequiredScaling(scaling)) {
+      if (!scaledAlready) scaleInto(output, output, scaling);
+      frame.preScale = { ...preScale, scaled: true };
+      const scaled = scaledMinMax(minBefore, maxBefore, scaling);
+      minAfter = scaled.min;
+      maxAfter = scaled.max;
+    }
+  }
+  frame.pixelData = output;
+  frame.smallestPixelValue = minAfter;
+  frame.largestPixelValue = maxAfter;
+  frame.decodeTimeInMS = new Date().getTime() - start;
+  return frame;
+}

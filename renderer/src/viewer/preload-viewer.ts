@@ -1,0 +1,68 @@
+/**
+ * Warms the viewer while the study list is on screen, so that the first study
+ * opens as fast as the later ones: the viewer's JS chunk (Cornerstone3D,
+ * vtk.js), then Cornerstone's init (loader, decode workers, tools), then the
+ * rendering engine (its WebGL contexts). Each step runs in its own idle period
+ * (requestIdleCallback, without a deadline: a list that is never idle, e.g.
+ * during a big import, is never interrupted), so none of them competes with
+ * the list's own rendering or input; a study opened meanwhile simply joins what
+ * is under way (the module import and initCornerstone are shared promises).
+ * Evaluating the chunk is one task the page cannot split (~200-400 ms measured
+ * on a loaded 2-core machine): it happens here, in idle time, instead of
+ * after the double-click.
+ *
+ * Where the page has no requestIdleCallback (jsdom in tests) nothing is
+ * preloaded: the viewer then loads on first use, as before. Failures are left
+ * to the viewer, which reports them when it is opened.
+ */
+
+/** What the viewer chunk exports for warming up, one step per idle period. */
+export interface ViewerWarmUp {
+  readonly warmUpSteps: readonly (() => Promise<unknown> | unknown)[];
+}
+
+interface IdleWindow {
+  requestIdleCallback(callback: () => void): number;
+  cancelIdleCallback(handle: number): void;
+}
+
+function idleApi(): IdleWindow | null {
+  const w = globalThis as unknown as Partial<IdleWindow>;
+  return typeof w.requestIdleCallback === 'function' && typeof w.cancelIdleCallback === 'function' ? (w as IdleWindow) : null;
+}
+
+/** Starts warming the viewer in idle time; returns a function that stops what has not started yet. */
+export function preloadViewerWhenIdle(load: () => Promise<ViewerWarmUp>): () => void {
+  const idle = idleApi();
+  if (!idle) return () => undefined;
+  let cancelled = false;
+  let handle: number | null = null;
+  const whenIdle = (step: () => void): void => {
+    handle = idle.requestIdleCallback(() => {
+      handle = null;
+      if (!cancelled) step();
+    });
+  };
+  const run = (steps: ViewerWarmUp['warmUpSteps'], i: number): void => {
+    const step = steps[i];
+    if (!step) return;
+    whenIdle(() => {
+      Promise.resolve()
+        .then(step)
+        .then(
+          () => run(steps, i + 1),
+          () => undefined, // the viewer reports its own start-up failure when it is opened
+        );
+    });
+  };
+  whenIdle(() => {
+    load().then(
+      (viewer) => run(viewer.warmUpSteps, 0),
+      () => undefined, // a chunk that does not load fails again, visibly, when the viewer is opened
+    );
+  });
+  return () => {
+    cancelled = true;
+    if (handle !== null) idle.cancelIdleCallback(handle);
+  };
+}
