@@ -8,6 +8,8 @@
  * - the decoded pixels go back to the page *transferred*, not structured-cloned
  *   (a 0.5-1 MB copy each way cost ~1 ms per frame per direction);
  * - post-processing does one pass less (decode-post-process.ts);
+ * - where createImage would copy the pixels once more on the page, they go
+ *   back as their bare buffer, which it wraps instead (wireFrame);
  * - JPEG lossless (.57/.70) uses jpeg-lossless-decoder.ts (~3x faster than the
  *   loader's JS codec, exact) and 16-bit greyscale RLE rle-decoder.ts; other
  *   variants of those syntaxes fall back to the loader's decoders.
@@ -16,7 +18,7 @@
  * worker as in the stock worker.
  */
 import { expose, transfer } from 'comlink';
-import { type DecodeTaskOptions, type DecodedImageFrame, postProcessDecodedPixels } from './decode-post-process';
+import { type DecodeTaskOptions, type DecodedImageFrame, type PixelArray, pixelArrayTypeFor, postProcessDecodedPixels } from './decode-post-process';
 import { decodeJpegLossless } from './jpeg-lossless-decoder';
 import { decodeRle16 } from './rle-decoder';
 import { transferableBuffer } from './transferable-buffer';
@@ -112,12 +114,31 @@ async function decodePixels(frame: DecodedImageFrame, transferSyntax: string, pi
   }
 }
 
-async function decodeTask({ imageFrame, transferSyntax, pixelData, options, decodeConfig }: DecodeTaskArgs): Promise<DecodedImageFrame> {
+/** The frame as posted to the page: the pixels as their typed array, or (see wireFrame) as the bare buffer. */
+type WireImageFrame = Omit<DecodedImageFrame, 'pixelData'> & { pixelData: PixelArray | ArrayBuffer };
+
+/**
+ * The frame to post, with the buffer to transfer. The loader's createImage
+ * (setPixelDataType) re-types the pixels with `new T(frame.pixelData)`, T from
+ * the frame's smallest/largest values: given a typed array that is a full copy
+ * (1 MB for a 512x512 Float32 frame, plus the garbage it leaves); given an
+ * ArrayBuffer it is a view over the same bytes. So when createImage takes that
+ * path (no targetBuffer type) and T is the array's own type, the bare buffer
+ * goes over: the same pixels, no page-side copy.
+ */
+function wireFrame(frame: DecodedImageFrame, options: DecodeTaskOptions): { frame: WireImageFrame; buffer: ArrayBuffer | null } {
+  const buffer = transferableBuffer(frame.pixelData);
+  if (!buffer || options.targetBuffer?.type) return { frame, buffer };
+  const pageType = pixelArrayTypeFor(Number(frame.smallestPixelValue), Number(frame.largestPixelValue));
+  if (frame.pixelData.constructor !== pageType) return { frame, buffer };
+  return { frame: { ...frame, pixelData: buffer }, buffer };
+}
+
+async function decodeTask({ imageFrame, transferSyntax, pixelData, options, decodeConfig }: DecodeTaskArgs): Promise<WireImageFrame> {
   const start = new Date().getTime();
   setWasmBasePathFromConfig(decodeConfig);
   const decoded = await decodePixels(imageFrame, transferSyntax, pixelData);
-  const frame = postProcessDecodedPixels(decoded.frame, options, start, decoded.range);
-  const buffer = transferableBuffer(frame.pixelData);
+  const { frame, buffer } = wireFrame(postProcessDecodedPixels(decoded.frame, options, start, decoded.range), options);
   return buffer ? transfer(frame, [buffer]) : frame;
 }
 

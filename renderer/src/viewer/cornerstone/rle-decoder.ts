@@ -38,46 +38,29 @@ function unpackSegment(data: Uint8Array, start: number, end: number, plane: Uint
 }
 
 /**
- * PackBits-decodes the low-byte segment [start, end) of `data` straight into the
- * 16-bit output, combining each byte with the already unpacked high byte (one
- * pass over the output instead of unpack-then-combine), and returns the
- * output's min and max (as the output type reads them), so post-processing
- * needs no min/max pass of its own.
+ * Joins the unpacked high and low byte planes into the 16-bit output and
+ * returns its min and max (as the output type reads them), so post-processing
+ * needs no min/max pass of its own. One loop per output type keeps each
+ * monomorphic; unpacking the low plane with native copies/fills first and then
+ * joining is ~2x faster than joining byte by byte while unpacking.
  */
-function unpackLowInto(data: Uint8Array, start: number, end: number, high: Uint8Array, out: Int16Array | Uint16Array, signed: boolean): { min: number; max: number } {
-  let i = start;
-  let o = 0;
-  const size = out.length;
-  const last = Math.min(end, data.length);
-  const shift = signed ? 16 : 0; // (v << 16) >> 16 reads a 16-bit pattern as signed
+function joinSigned(high: Uint8Array, low: Uint8Array, out: Int16Array): { min: number; max: number } {
   let min = Infinity;
   let max = -Infinity;
-  while (i < last && o < size) {
-    const n = data[i++]!;
-    if (n < 128) {
-      const count = Math.min(n + 1, size - o);
-      for (let k = 0; k < count; k++, o++, i++) {
-        const v = (((high[o]! << 8) | (i < data.length ? data[i]! : 0)) << shift) >> shift;
-        out[o] = v;
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-      i += n + 1 - count;
-    } else if (n > 128) {
-      const count = Math.min(257 - n, size - o);
-      const low = i < data.length ? data[i]! : 0;
-      i++;
-      for (let k = 0; k < count; k++, o++) {
-        const v = (((high[o]! << 8) | low) << shift) >> shift;
-        out[o] = v;
-        if (v < min) min = v;
-        if (v > max) max = v;
-      }
-    }
+  for (let o = 0, n = out.length; o < n; o++) {
+    const v = (((high[o]! << 8) | low[o]!) << 16) >> 16; // the 16-bit pattern read as signed
+    out[o] = v;
+    if (v < min) min = v;
+    if (v > max) max = v;
   }
-  // Past a short segment the low bytes are zero, as in the stock decoder.
-  for (; o < size; o++) {
-    const v = ((high[o]! << 8) << shift) >> shift;
+  return { min, max };
+}
+
+function joinUnsigned(high: Uint8Array, low: Uint8Array, out: Uint16Array): { min: number; max: number } {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let o = 0, n = out.length; o < n; o++) {
+    const v = (high[o]! << 8) | low[o]!;
     out[o] = v;
     if (v < min) min = v;
     if (v > max) max = v;
@@ -101,7 +84,13 @@ export function decodeRle16(data: Uint8Array, rows: number, columns: number, sig
   const segmentEnd = (s: number): number => header.getInt32((s + 2) * 4, true) || data.length;
   const high = new Uint8Array(pixels);
   unpackSegment(data, header.getInt32(4, true), segmentEnd(0), high);
-  const out = signed ? new Int16Array(pixels) : new Uint16Array(pixels);
-  const { min, max } = unpackLowInto(data, header.getInt32(8, true), segmentEnd(1), high, out, signed);
-  return { pixels: out, min, max };
+  // Past a short segment the plane keeps zeros, as the stock decoder's output does.
+  const low = new Uint8Array(pixels);
+  unpackSegment(data, header.getInt32(8, true), segmentEnd(1), low);
+  if (signed) {
+    const out = new Int16Array(pixels);
+    return { pixels: out, ...joinSigned(high, low, out) };
+  }
+  const out = new Uint16Array(pixels);
+  return { pixels: out, ...joinUnsigned(high, low, out) };
 }
