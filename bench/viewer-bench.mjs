@@ -56,7 +56,7 @@ const NATIVE_TOOL = {
 const SECTIONS = ['first', 'scroll', 'decode', 'memory'];
 
 function parseArgs(args) {
-  const opts = { scrollSteps: 512, decodeRepeat: 10, nativeRuns: 5, nativeFrames: 40, slices: 3000, only: new Set(SECTIONS), decodeTrace: false };
+  const opts = { scrollSteps: 512, decodeRepeat: 40, nativeRuns: 5, nativeFrames: 40, slices: 3000, only: new Set(SECTIONS), decodeTrace: false };
   for (let i = 0; i < args.length; i++) {
     if (args[i] === '--scroll-steps') opts.scrollSteps = Number(args[++i]);
     else if (args[i] === '--decode-repeat') opts.decodeRepeat = Number(args[++i]);
