@@ -12,6 +12,7 @@ import type { ImportProgress, ImportRequest, ImportSummary, VigilError } from '.
 import { EventHub } from '../services/event-hub';
 import { type StorageMode, StudyLibrary } from '../services/library/study-library';
 import { toVigilError } from '../services/service-error';
+import { AI_AUTO_RUN_ON_IMPORT_SETTING } from '../services/ai/settings-keys';
 
 /**
  * The CLI's main thread has nothing else to do, so it imports files itself; worker
@@ -31,8 +32,6 @@ export function cliUseWorkers(cores: number): (files: number, mode: StorageMode)
   return (files, mode) => (mode === 'copy' ? files >= CLI_COPY_WORKERS_FROM_FILES : cores >= 4 && files >= CLI_INDEX_WORKERS_FROM_FILES);
 }
 
-/** AnalysisService's setting that queues AI analysis after every import (electron/services/ai/analysis-service.ts). */
-export const AI_AUTO_RUN_ON_IMPORT_SETTING = 'ai.autoRunOnImport';
 
 /** The contract's limits on a library.import request, checked here because this path skips the router. */
 const MAX_PATHS = 10_000;

@@ -16,6 +16,7 @@ import { InferenceQueue, type JobOutcome, type QueuedJob } from './inference-que
 import type { ModelRegistry, ReadyModel, RegisteredModel } from './model-registry';
 import { type RunContext, ResultsStore, type StoredResult } from './results-store';
 import type { ProviderName } from './session-manager';
+import { AI_AUTO_RUN_ON_IMPORT_SETTING } from './settings-keys';
 
 export interface AnalysisServiceOptions {
   library: StudyLibrary;
@@ -56,7 +57,6 @@ function withScoreLabels(manifest: ModelManifest, outputs: readonly OutputRecord
   });
 }
 
-const SETTING_AUTO_RUN = 'ai.autoRunOnImport';
 const SETTING_FORCE_CPU = 'ai.forceCpu';
 
 export class AnalysisService {
@@ -97,11 +97,11 @@ export class AnalysisService {
   }
 
   get autoRunOnImport(): boolean {
-    return this.opts.library.studyIndex.getSetting(SETTING_AUTO_RUN) === 'true';
+    return this.opts.library.studyIndex.getSetting(AI_AUTO_RUN_ON_IMPORT_SETTING) === 'true';
   }
 
   setAutoRunOnImport(on: boolean): void {
-    this.opts.library.studyIndex.setSetting(SETTING_AUTO_RUN, on ? 'true' : 'false');
+    this.opts.library.studyIndex.setSetting(AI_AUTO_RUN_ON_IMPORT_SETTING, on ? 'true' : 'false');
   }
 
   /** The "force CPU" setting: every job runs on CPU whatever it asked for. */

@@ -4,10 +4,14 @@
  * <reason>", never a silent score. The intended population (manifest schema
  * v3) is softer: a series outside it is analysed, and its run carries a warning.
  */
+import type { RunPopulation, RunWarning } from '../../../contract/ipc-contract';
 import type { IntendedPopulation, ModelManifest } from './model-manifest';
 
 /** Where a patient's age came from: Patient's Age (0010,1010), or Birth Date and Study Date. */
-export type AgeSource = 'PatientAge' | 'PatientBirthDate';
+export type AgeSource = NonNullable<RunPopulation['ageSource']>;
+/** What the run knew about the patient against the model's intended population (stored with the run). */
+export type PopulationContext = RunPopulation;
+export type { RunWarning };
 
 export interface SeriesFacts {
   modality: string;
@@ -195,23 +199,6 @@ export function patientAge(ageValue: string, birthDate: string, studyDate: strin
   if (stated !== null) return { years: stated, source: 'PatientAge' };
   const computed = ageAtStudy(birthDate, studyDate);
   return computed === null ? null : { years: computed, source: 'PatientBirthDate' };
-}
-
-/** A warning stored with a run: the series was analysed, but the reader should know this. */
-export interface RunWarning {
-  code: 'OUTSIDE_INTENDED_POPULATION';
-  /** English, for logs and the CLI; the UI builds its own text from the fields. */
-  message: string;
-  patientAgeYears: number;
-  intendedAgeYears: { min?: number; max?: number };
-}
-
-/** What the run knew about the patient against the model's intended population (stored with the run). */
-export interface PopulationContext {
-  patientAgeYears: number | null;
-  ageSource: AgeSource | null;
-  intendedAgeYears: { min?: number; max?: number } | null;
-  note: string | null;
 }
 
 /** An age range for people: "1–5 y", "≥ 18 y", "≤ 17 y". */

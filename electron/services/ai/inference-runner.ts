@@ -70,8 +70,11 @@ export class InferenceRunner {
   async run(job: InferenceJob, progress: (phase: JobPhase) => void = () => undefined): Promise<InferenceJobResult> {
     if (this.current) throw new Error('the inference runner is busy');
     const dir = dirname(job.model.modelPath);
-    const replaced = this.ranSha.has(dir) && this.ranSha.get(dir) !== job.model.manifest.sha256;
-    this.ranSha.set(dir, job.model.manifest.sha256);
+    // Every graph the job opens from this folder: a new aggregator with the same model.onnx must evict too.
+    const { sha256, aggregation } = job.model.manifest;
+    const graphs = aggregation?.method === 'model' ? `${sha256}:${aggregation.sha256}` : sha256;
+    const replaced = this.ranSha.has(dir) && this.ranSha.get(dir) !== graphs;
+    this.ranSha.set(dir, graphs);
     if (!this.opts.workerUrl) {
       this.local ??= new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
       if (replaced) await this.local.evictUnder(dir);

@@ -5,26 +5,12 @@
  * detection (box decoding, score threshold, per-class NMS), each mapped back to
  * the source grid through the inverse of the preprocessing geometry.
  */
+import type { Finding } from '../../../contract/ipc-contract';
 import type { OutputSpec } from './model-manifest';
 import { apply, type Grid, invert, type Mat4, resample, type SecondThread, type Shape3 } from './grid-geometry';
 
-export interface Finding {
-  label: string;
-  score: number;
-  positive: boolean;
-  /** The operating point the score was compared with, where the output declares one. */
-  threshold?: number;
-  /** A "nothing found" label (manifest normalLabels): never raises the study's AI priority. */
-  normal?: boolean;
-  /** A measurement (e.g. an anatomical structure's volume): reported, never a positive or negative call. */
-  measurement?: boolean;
-  /** Segmentation: voxels of the label on the source grid. */
-  voxels?: number;
-  /** Segmentation: the label's volume in mL; absent when the series has no geometry to measure it. */
-  volumeMl?: number;
-  /** Segmentation lesion rule: the volume (mL) at or above which the label is positive. */
-  minVolumeMl?: number;
-}
+/** The stored finding is the contract's: one shape from the worker to the UI. */
+export type { Finding } from '../../../contract/ipc-contract';
 
 export interface RawOutput {
   dims: readonly number[];

@@ -68,12 +68,12 @@ export const Tag = {
   SequenceDelimitation: 0xfffee0dd,
 } as const;
 
-const UNDEFINED = 0xffffffff;
+export const UNDEFINED = 0xffffffff;
 /** Text values are read up to this size; the index keeps far less anyway. */
 const MAX_TEXT_BYTES = 64 * 1024;
 /** VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length. */
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const KNOWN_VRS = new Set([
+export const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
+export const KNOWN_VRS = new Set([
   'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH',
   'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
 ]);
@@ -370,7 +370,7 @@ function readHeader(c: Cursor, h: ElementHeader): void {
   c.pos = h.valueOffset;
 }
 
-const IMPLICIT_LE: Encoding = { explicitVr: false, littleEndian: true };
+export const IMPLICIT_LE: Encoding = { explicitVr: false, littleEndian: true };
 
 /**
  * Skips (or parses, when `into` is given) the items of a sequence starting at c.pos.

@@ -81,19 +81,12 @@ export class DisplayBytesCache {
   }
 
   /** Forgets everything cached for `path` (whatever its identity). */
-  invalidate(path: string): void {
+  private invalidate(path: string): void {
     const identity = this.identityOfPath.get(path);
     if (identity === undefined) return;
     for (const key of this.keysOfIdentity.get(identity) ?? []) this.remove(key);
     this.keysOfIdentity.delete(identity);
     this.identityOfPath.delete(path);
-  }
-
-  clear(): void {
-    this.entries.clear();
-    this.identityOfPath.clear();
-    this.keysOfIdentity.clear();
-    this.retained = 0;
   }
 
   /** The identity key of `file`, after dropping what was cached for an older version of its path. */

@@ -50,7 +50,7 @@
  * one at a time while streaming. Malformed input raises DisplayTranscodeError.
  */
 import type { ByteSource } from './byte-source';
-import { type DicomDataset, type DicomFileInfo, Tag, tagString } from './dicom-dataset-reader';
+import { type DicomDataset, type DicomFileInfo, type Encoding, IMPLICIT_LE, KNOWN_VRS, LONG_VRS, Tag, UNDEFINED, tagString } from './dicom-dataset-reader';
 import { JpegDecodeError, decodeJpegDct, jpegFrameSize, jpegStreamInfo } from './jpeg-dct-decoder';
 import { CODEC_OF, type FrameDecoder, codecFor } from './pixel-codecs';
 import { PixelDecodeError, RLE_LOSSLESS, decodeRleFrame, frameFragments } from './pixel-decoder';
@@ -70,12 +70,6 @@ export const MAX_TRANSCODED_FRAME_BYTES = 512 * 1024 * 1024;
 /** Pixel Data length is a 32-bit field; keep it even and below the undefined-length marker. */
 const MAX_PIXEL_DATA_BYTES = 0xfffffffe;
 
-const UNDEFINED = 0xffffffff;
-const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
-const KNOWN_VRS = new Set([
-  'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH',
-  'SL', 'SQ', 'SS', 'ST', 'SV', 'TM', 'UC', 'UI', 'UL', 'UN', 'UR', 'US', 'UT', 'UV',
-]);
 /** Bytes per value unit that a big-endian encoding swaps, per VR. */
 const SWAP_SIZE: Record<string, number> = { US: 2, SS: 2, OW: 2, AT: 2, UL: 4, SL: 4, FL: 4, OF: 4, OL: 4, FD: 8, OD: 8, SV: 8, UV: 8, OV: 8 };
 
@@ -89,11 +83,6 @@ const T = {
   TotalPixelMatrixColumns: 0x00480006,
   TotalPixelMatrixRows: 0x00480007,
 } as const;
-
-interface Encoding {
-  explicitVr: boolean;
-  littleEndian: boolean;
-}
 
 interface Header {
   tag: number;
@@ -131,7 +120,6 @@ function readHeader(src: ByteSource, pos: number, enc: Encoding): Header {
   return { tag, vr, length: readU16(src, pos + 6, le), start: pos, valueOffset: pos + 8 };
 }
 
-const IMPLICIT_LE: Encoding = { explicitVr: false, littleEndian: true };
 
 function isSequence(h: Header, enc: Encoding): boolean {
   return h.vr === 'SQ' || (h.length === UNDEFINED && (h.vr === '' || h.vr === 'UN' || h.vr === 'OB' || h.vr === 'OW' || !enc.explicitVr));

@@ -167,10 +167,14 @@ function decodeTwelveBit(encoded: Uint8Array, layout: FrameLayout): Uint8Array {
   if (info.width !== layout.columns || info.height !== layout.rows) throw new Error(`JPEG frame is ${info.width}×${info.height}, the header says ${layout.columns}×${layout.rows}`);
   if (info.components !== layout.samples) throw new Error(`JPEG frame has ${info.components} components, the header says ${layout.samples}`);
   if (layout.bitsAllocated !== 16) throw new Error(`${info.precision}-bit JPEG samples do not fit Bits Allocated ${layout.bitsAllocated}`);
+  // 16-bit samples are already the little-endian bytes on a little-endian host: no per-sample copy.
+  if (samples instanceof Uint16Array && HOST_LITTLE_ENDIAN) return Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
   const out = Buffer.alloc(samples.length * 2);
   for (let i = 0; i < samples.length; i++) out.writeUInt16LE(samples[i]!, i * 2);
   return out;
 }
+
+const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /** The sample precision in a JPEG stream's SOF marker (8 when absent). */
 export function sofPrecision(bytes: Uint8Array): number {

@@ -359,8 +359,10 @@ export function collectLabelmapEdits(segmentationId: string, frameIndices: Itera
     if (!edited) continue;
     const [, rows, cols] = entry.shape;
     const start = slice * rows * cols;
-    if (edited.length !== rows * cols || entry.values.subarray(start, start + rows * cols).every((v, k) => v === edited[k])) continue;
+    if (edited.length !== rows * cols) continue;
     if (!entry.ownsValues) {
+      // Copy the model's array only for a slice that really differs; once copied, writeFramePlane's count decides.
+      if (entry.values.subarray(start, start + rows * cols).every((v, k) => v === edited[k])) continue;
       entry.values = entry.values.slice();
       entry.ownsValues = true;
     }
@@ -369,12 +371,6 @@ export function collectLabelmapEdits(segmentationId: string, frameIndices: Itera
   return changed.size > 0 ? { values: entry.values, slices: [...changed].sort((a, b) => a - b) } : null;
 }
 
-/** Number of viewports a segmentation is attached to (diagnostics and tests). */
-export function labelmapViewports(segmentationId: string): readonly string[] {
-  return [...(entries.get(segmentationId)?.viewports ?? [])];
-}
-
 export const SEGMENTATION_RENDERED = ToolEnums.Events.SEGMENTATION_RENDERED;
 export const SEGMENTATION_DATA_MODIFIED = ToolEnums.Events.SEGMENTATION_DATA_MODIFIED;
-export const IMAGE_CACHE_IMAGE_REMOVED = CoreEnums.Events.IMAGE_CACHE_IMAGE_REMOVED;
 export { eventTarget as labelmapEvents };

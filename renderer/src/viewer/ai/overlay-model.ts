@@ -167,11 +167,6 @@ export function strongestSlice(values: ArrayLike<number>, shape: readonly [numbe
   return best;
 }
 
-/** Per-image classification scores (perImage rows) → the image with the highest score for a label. */
-export function strongestImage(perImage: readonly (readonly number[])[] | undefined, labelIndex: number): number {
-  return strongestRow(perImage, (row) => row[labelIndex] ?? -Infinity);
-}
-
 /** The row (image) where `score` is highest; the first of equals; 0 when there are none. */
 function strongestRow(rows: readonly (readonly number[])[] | undefined, score: (row: readonly number[]) => number): number {
   if (!rows || rows.length === 0) return 0;

@@ -118,27 +118,37 @@ interface PlaneModule {
 
 const positive = (n: unknown): boolean => typeof n === 'number' && Number.isFinite(n) && n > 0;
 
-/** Images whose only calibration is ImagerPixelSpacing (at the detector), e.g. CR/DX without PixelSpacing. */
-const imagerCalibrated = new Set<string>();
+/**
+ * ImagerPixelSpacing per image id, once its file has been read (null: it has none). Cornerstone asks for
+ * imagePlaneModule many times per render, and the answer cannot change once the file is parsed.
+ */
+const imagerSpacingById = new Map<string, [number, number] | null>();
 
 /** Whether measurements on this image are in mm at the detector (ImagerPixelSpacing), to be labelled as such. */
 export function isCalibratedByImagerPixelSpacing(imageId: string): boolean {
-  return imagerCalibrated.has(imageId);
+  return Boolean(imagerSpacingById.get(imageId));
 }
 
 /** ImagerPixelSpacing (0018,1164) as [row, column] mm, from the parsed file (dataset or naturalized metadata). */
 function imagerPixelSpacing(imageId: string): [number, number] | null {
+  const known = imagerSpacingById.get(imageId);
+  if (known !== undefined) return known;
   let raw: unknown;
+  let fileRead = false;
   try {
     const { url } = wadouri.parseImageId(imageId);
-    if (wadouri.dataSetCacheManager.isLoaded(url)) raw = wadouri.dataSetCacheManager.get(url)?.string('x00181164');
+    fileRead = wadouri.dataSetCacheManager.isLoaded(url);
+    if (fileRead) raw = wadouri.dataSetCacheManager.get(url)?.string('x00181164');
   } catch {
     /* not a wadouri image id */
   }
   if (raw === undefined) raw = (metaData.get('instance', imageId) as { ImagerPixelSpacing?: unknown } | undefined)?.ImagerPixelSpacing;
   const values = (Array.isArray(raw) ? raw : typeof raw === 'string' ? raw.split('\\') : []).map(Number);
   const [row, column] = values;
-  return positive(row) && positive(column) ? [row!, column!] : null;
+  const spacing: [number, number] | null = positive(row) && positive(column) ? [row!, column!] : null;
+  // A miss before the file is read is not an answer yet.
+  if (spacing || fileRead) imagerSpacingById.set(imageId, spacing);
+  return spacing;
 }
 
 /**
@@ -162,7 +172,6 @@ function installPlaneSanitizer(): void {
       const imageId = typeof query[0] === 'string' ? query[0] : '';
       const imager = imageId ? imagerPixelSpacing(imageId) : null;
       if (imager) {
-        imagerCalibrated.add(imageId);
         return { ...plane, rowPixelSpacing: imager[0], columnPixelSpacing: imager[1], pixelSpacing: imager, usingDefaultValues: false };
       }
       if (valid) return plane;
