@@ -8,6 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { basename, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { type AggregationSpec, type ModelManifest, parseManifest } from './model-manifest';
 import { externalDataLocations } from './onnx-external-data';
@@ -41,8 +42,19 @@ export type ModelPackageStatus =
   | { status: 'ok'; manifest: ModelManifest; dir: string; modelPath: string; signature: GraphSignature; aggregator: AggregatorModel | null }
   | { status: 'invalid'; reason: string; dir: string; manifest: ModelManifest | null; id: string | null };
 
-export function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+/**
+ * An ONNX file read once (asynchronously) and its sha-256, hashed in slices between event-loop turns: a rescan
+ * runs in Electron's main process, and a large model must not stall it. The bytes also serve the external-data check.
+ */
+async function readHashed(path: string): Promise<{ bytes: Buffer; sha256: string }> {
+  const bytes = await readFile(path);
+  const hash = createHash('sha256');
+  const slice = 8 << 20;
+  for (let at = 0; at < bytes.length; at += slice) {
+    hash.update(bytes.subarray(at, at + slice));
+    if (at + slice < bytes.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return { bytes, sha256: hash.digest('hex') };
 }
 
 export async function ortGraphInspector(modelPath: string): Promise<GraphSignature> {
@@ -62,10 +74,10 @@ function isInside(dir: string, target: string): boolean {
   return rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(sep).includes('..');
 }
 
-function checkExternalData(dir: string, modelPath: string): string | null {
+function checkExternalData(dir: string, modelPath: string, bytes: Buffer): string | null {
   let locations: string[];
   try {
-    locations = externalDataLocations(readFileSync(modelPath));
+    locations = externalDataLocations(bytes);
   } catch (err) {
     return `${basename(modelPath)} is not a readable ONNX protobuf: ${(err as Error).message}`;
   }
@@ -139,9 +151,9 @@ async function loadAggregator(dir: string, agg: ModelAggregation, perSlice: Grap
   const path = join(dir, agg.onnx);
   if (!existsSync(path) || !statSync(path).isFile()) return { reason: `aggregator ${agg.onnx} is missing` };
   if (!isInside(realpathSync(dir), realpathSync(path))) return { reason: `aggregator ${agg.onnx} resolves outside the package folder` };
-  const actual = sha256File(path);
+  const { bytes, sha256: actual } = await readHashed(path);
   if (actual !== agg.sha256) return { reason: `sha-256 of ${agg.onnx} is ${actual}, the manifest declares ${agg.sha256}` };
-  const external = checkExternalData(dir, path);
+  const external = checkExternalData(dir, path, bytes);
   if (external) return { reason: external };
   let signature: GraphSignature;
   try {
@@ -177,9 +189,9 @@ export async function loadModelPackage(dir: string, inspect: GraphInspector = or
   const manifest = parsed.manifest;
   if (!existsSync(modelPath) || !statSync(modelPath).isFile()) return invalid(`${MODEL_FILE} is missing`, manifest);
   if (!existsSync(join(dir, MODEL_CARD_FILE))) return invalid(`${MODEL_CARD_FILE} is missing`, manifest);
-  const actual = sha256File(modelPath);
+  const { bytes, sha256: actual } = await readHashed(modelPath);
   if (actual !== manifest.sha256) return invalid(`sha-256 of ${MODEL_FILE} is ${actual}, the manifest declares ${manifest.sha256}`, manifest);
-  const external = checkExternalData(dir, modelPath);
+  const external = checkExternalData(dir, modelPath, bytes);
   if (external) return invalid(external, manifest);
   let signature: GraphSignature;
   try {
