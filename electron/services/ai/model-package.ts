@@ -32,14 +32,8 @@ export interface GraphSignature {
 /** Opens the graph and reports its signature (ONNX Runtime by default; injectable for tests). */
 export type GraphInspector = (modelPath: string) => Promise<GraphSignature>;
 
-/** The case-level aggregator model of a package (manifest `aggregation.method: "model"`). */
-export interface AggregatorModel {
-  path: string;
-  signature: GraphSignature;
-}
-
 export type ModelPackageStatus =
-  | { status: 'ok'; manifest: ModelManifest; dir: string; modelPath: string; signature: GraphSignature; aggregator: AggregatorModel | null }
+  | { status: 'ok'; manifest: ModelManifest; dir: string; modelPath: string; signature: GraphSignature }
   | { status: 'invalid'; reason: string; dir: string; manifest: ModelManifest | null; id: string | null };
 
 /**
@@ -146,23 +140,25 @@ function checkAggregatorSignature(agg: ModelAggregation, perSlice: GraphSignatur
   return null;
 }
 
-/** The aggregator file: inside the folder (symlinks resolved), the declared sha-256, no escaping external data, opens, matches. */
-async function loadAggregator(dir: string, agg: ModelAggregation, perSlice: GraphSignature, inspect: GraphInspector): Promise<{ ok: AggregatorModel } | { reason: string }> {
+/**
+ * The aggregator file: inside the folder (symlinks resolved), the declared sha-256, no escaping external data, opens, matches.
+ * Returns why it cannot be used, or null. (The job opens it again by the manifest's path; nothing is kept here.)
+ */
+async function checkAggregator(dir: string, agg: ModelAggregation, perSlice: GraphSignature, inspect: GraphInspector): Promise<string | null> {
   const path = join(dir, agg.onnx);
-  if (!existsSync(path) || !statSync(path).isFile()) return { reason: `aggregator ${agg.onnx} is missing` };
-  if (!isInside(realpathSync(dir), realpathSync(path))) return { reason: `aggregator ${agg.onnx} resolves outside the package folder` };
+  if (!existsSync(path) || !statSync(path).isFile()) return `aggregator ${agg.onnx} is missing`;
+  if (!isInside(realpathSync(dir), realpathSync(path))) return `aggregator ${agg.onnx} resolves outside the package folder`;
   const { bytes, sha256: actual } = await readHashed(path);
-  if (actual !== agg.sha256) return { reason: `sha-256 of ${agg.onnx} is ${actual}, the manifest declares ${agg.sha256}` };
+  if (actual !== agg.sha256) return `sha-256 of ${agg.onnx} is ${actual}, the manifest declares ${agg.sha256}`;
   const external = checkExternalData(dir, path, bytes);
-  if (external) return { reason: external };
+  if (external) return external;
   let signature: GraphSignature;
   try {
     signature = await inspect(path);
   } catch (err) {
-    return { reason: `ONNX Runtime cannot open ${agg.onnx}: ${(err as Error).message.split('\n')[0]}` };
+    return `ONNX Runtime cannot open ${agg.onnx}: ${(err as Error).message.split('\n')[0]}`;
   }
-  const mismatch = checkAggregatorSignature(agg, perSlice, signature);
-  return mismatch ? { reason: mismatch } : { ok: { path, signature } };
+  return checkAggregatorSignature(agg, perSlice, signature);
 }
 
 /** Loads and validates one package folder. Never throws. */
@@ -201,11 +197,9 @@ export async function loadModelPackage(dir: string, inspect: GraphInspector = or
   }
   const mismatch = checkSignature(manifest, signature);
   if (mismatch) return invalid(mismatch, manifest);
-  let aggregator: AggregatorModel | null = null;
   if (manifest.aggregation?.method === 'model') {
-    const loaded = await loadAggregator(dir, manifest.aggregation, signature, inspect);
-    if ('reason' in loaded) return invalid(loaded.reason, manifest);
-    aggregator = loaded.ok;
+    const reason = await checkAggregator(dir, manifest.aggregation, signature, inspect);
+    if (reason) return invalid(reason, manifest);
   }
-  return { status: 'ok', manifest, dir, modelPath, signature, aggregator };
+  return { status: 'ok', manifest, dir, modelPath, signature };
 }
