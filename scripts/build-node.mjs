@@ -30,6 +30,8 @@ const workers = {
   'import-worker': 'electron/services/library/import-worker.ts',
   'inference-worker': 'electron/services/ai/inference-worker.ts',
   'validation-worker': 'electron/services/ai/validation-worker.ts',
+  // Display transcoding for the vigil:// protocol and the bridge (display-transcode-pool.ts).
+  'display-transcode-worker': 'electron/services/dicom/display-transcode-worker.ts',
 };
 
 /**

@@ -21,6 +21,8 @@ import type { Result } from '../../contract/ipc-contract';
 import { contentTypeFor } from '../services/content-types';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
+import { DisplayTranscodeError } from '../services/dicom/display-transcode';
+import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
 import { openVigilServices, type VigilServices } from '../services/vigil-services';
 
 export const BRIDGE_CSP = [
@@ -120,6 +122,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
   const stagingRoot = join(services.dataDir, 'staging');
   /** How instances are served and their transcoded frames, between requests (bounded). */
   const displayCache = new DisplayBytesCache();
+  /** Threads that transcode instances for display (display-transcode-worker.js beside the bundle). */
+  const displayTranscoder = new DisplayTranscodePool();
   const token = randomBytes(32).toString('hex');
   const tokenBuf = Buffer.from(token, 'utf8');
   let port = 0;
@@ -248,7 +252,14 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     } catch {
       file = null;
     }
-    const bytes = file ? await openDisplayBytes(file, { cache: displayCache, head: req.method === 'HEAD' }) : null;
+    let bytes: Awaited<ReturnType<typeof openDisplayBytes>> = null;
+    try {
+      bytes = file ? await openDisplayBytes(file, { cache: displayCache, head: req.method === 'HEAD', transcoder: displayTranscoder }) : null;
+    } catch (err) {
+      if (!(err instanceof DisplayTranscodeError)) throw err;
+      // The file's own data (422), or the worker transcoding it died or hung (503, worth retrying).
+      return sendError(res, err.code === 'TRANSCODE_FAILED' ? 422 : 503, err.code, err.message);
+    }
     if (!bytes) return sendError(res, 404, 'NOT_FOUND', 'Unknown instance.');
     res.writeHead(200, {
       'content-type': bytes.contentType,
@@ -432,6 +443,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
           server.close(() => done());
           server.closeAllConnections();
         });
+        await displayTranscoder.close();
         await services.close();
       })();
       return closing;

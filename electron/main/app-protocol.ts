@@ -3,16 +3,23 @@
  *   vigil://app/<path>                    files of the built renderer folder
  *   vigil://dicom/instances/<sopUid>      DICOM bytes of one instance for display
  *                                         (services/dicom/display-bytes: the stored file,
- *                                         or an equivalent the viewer's loader can read)
+ *                                         or an equivalent the viewer's loader can read;
+ *                                         transcoding runs in worker threads, never here
+ *                                         in the main process)
  *   vigil://results/<resultId>/<file>     one array file (mask, heatmap) of an analysis result,
  *                                         gzip bytes as stored (the renderer inflates them)
  */
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CustomScheme, Protocol } from 'electron';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
+import { DisplayTranscodeError } from '../services/dicom/display-transcode';
+import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
+import { toUnpackedPath } from './runtime-paths';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST, RESULTS_HOST } from './app-urls';
 import { CONTENT_SECURITY_POLICY } from './content-security-policy';
 import { contentTypeFor } from '../services/content-types';
@@ -30,6 +37,8 @@ export interface AppProtocolOptions {
   instanceFile(sopInstanceUid: string): string | null;
   /** Absolute path of a result's declared array file, or null (absent: no result files are served). */
   resultFile?(resultId: number, file: string): string | null;
+  /** Threads that transcode instances for display (default: a pool of display-transcode-worker.js beside the main bundle). */
+  displayTranscoder?: DisplayTranscodePool;
   log?: (msg: string) => void;
 }
 
@@ -85,7 +94,32 @@ async function serveAsset(rendererDir: string, url: URL, method: string): Promis
   return new Response(new Uint8Array(await readFile(target)), { status: 200, headers });
 }
 
-async function serveInstance(options: AppProtocolOptions, displayCache: DisplayBytesCache, url: URL, method: string): Promise<Response> {
+/**
+ * The display transcode worker beside the main bundle, from app.asar.unpacked
+ * when packaged (a worker thread cannot load a script from inside the archive);
+ * undefined running from source, where the pool builds it.
+ */
+function bundledDisplayTranscodeWorker(): URL | undefined {
+  const path = toUnpackedPath(fileURLToPath(new URL('./display-transcode-worker.js', import.meta.url)));
+  return existsSync(path) ? pathToFileURL(path) : undefined;
+}
+
+function newDisplayTranscodePool(): DisplayTranscodePool {
+  const workerUrl = bundledDisplayTranscodeWorker();
+  return new DisplayTranscodePool(workerUrl ? { workerUrl } : {});
+}
+
+/** HTTP status for a file that could not be transcoded: its data (422), or the worker doing it (503, worth retrying). */
+function transcodeFailureStatus(err: DisplayTranscodeError): number {
+  return err.code === 'TRANSCODE_FAILED' ? 422 : 503;
+}
+
+interface DisplayServing {
+  cache: DisplayBytesCache;
+  transcoder: DisplayTranscodePool;
+}
+
+async function serveInstance(options: AppProtocolOptions, display: DisplayServing, url: URL, method: string): Promise<Response> {
   const match = /^\/instances\/([^/]+)$/.exec(url.pathname);
   if (!match?.[1]) return textResponse(404, 'Not found');
   let uid: string;
@@ -97,7 +131,16 @@ async function serveInstance(options: AppProtocolOptions, displayCache: DisplayB
   if (uid.length === 0 || uid.length > MAX_UID_LENGTH) return textResponse(400, 'Malformed instance UID');
   const path = options.instanceFile(uid);
   if (path === null) return textResponse(404, 'Unknown instance');
-  const bytes = await openDisplayBytes(path, { cache: displayCache, head: method === 'HEAD' });
+  let bytes: Awaited<ReturnType<typeof openDisplayBytes>>;
+  try {
+    bytes = await openDisplayBytes(path, { cache: display.cache, head: method === 'HEAD', transcoder: display.transcoder });
+  } catch (err) {
+    if (!(err instanceof DisplayTranscodeError)) throw err;
+    return new Response(`${err.code}: ${err.message}`, {
+      status: transcodeFailureStatus(err),
+      headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'X-Vigil-Error-Code': err.code },
+    });
+  }
   if (bytes === null) return textResponse(404, 'Instance file is missing');
   const headers = {
     'Content-Type': bytes.contentType,
@@ -137,8 +180,11 @@ async function serveResultFile(options: AppProtocolOptions, url: URL, method: st
 
 export function createProtocolHandler(options: AppProtocolOptions): ProtocolHandler {
   const log = options.log ?? ((msg: string) => console.error(msg));
-  /** How instances are served and their transcoded frames, between requests (bounded). */
-  const displayCache = new DisplayBytesCache();
+  const display: DisplayServing = {
+    /** How instances are served and their transcoded frames, between requests (bounded). */
+    cache: new DisplayBytesCache(),
+    transcoder: options.displayTranscoder ?? newDisplayTranscodePool(),
+  };
   return async (request) => {
     const method = request.method.toUpperCase();
     if (method !== 'GET' && method !== 'HEAD') return textResponse(405, 'Method not allowed');
@@ -154,7 +200,7 @@ export function createProtocolHandler(options: AppProtocolOptions): ProtocolHand
         case APP_HOST:
           return await serveAsset(options.rendererDir, url, method);
         case DICOM_HOST:
-          return await serveInstance(options, displayCache, url, method);
+          return await serveInstance(options, display, url, method);
         case RESULTS_HOST:
           return await serveResultFile(options, url, method);
         default:

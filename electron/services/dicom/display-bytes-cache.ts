@@ -39,7 +39,7 @@ export interface CachedDisplay {
    * planned for a HEAD request): a GET runs it before answering, so a corrupt
    * stream still fails before anything is sent. Cleared once it succeeded.
    */
-  verifyFirstFrame: (() => void) | null;
+  verifyFirstFrame: (() => Promise<void>) | null;
 }
 
 type Entry = { path: string; identity: string; bytes: number } & ({ kind: 'description'; value: CachedDisplay } | { kind: 'frame'; value: Uint8Array });

@@ -21,7 +21,10 @@
  *    YBR_FULL_422, segmented palettes, Double Float Pixel Data, a dataset whose
  *    VR encoding is not the declared one): 'transcoded' to native little endian
  *    by display-transcode.ts; `transcoding` lists the steps. The header is built
- *    once, the frames are produced one at a time as the stream is read.
+ *    once, the frames are produced one at a time as the stream is read (one
+ *    frame ahead). That work runs in worker threads (display-transcode-pool.ts),
+ *    never on the event loop serving the request: reading the header and
+ *    deciding whether a file needs it are all that happen here.
  *
  * With a DisplayBytesCache (the endpoints pass one), a repeated request for an
  * unchanged file (same path, size, mtime) reuses how it is served and the
@@ -30,15 +33,17 @@
  *
  * Plain Node: no electron import (the protocol handler and the bridge both use it).
  */
+import { randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { PassThrough, Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { inflateRaw, inflate } from 'node:zlib';
-import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
+import { BufferByteSource, FileByteSource } from './byte-source';
 import type { DisplayBytesCache, FileIdentity } from './display-bytes-cache';
 import { type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
-import { type TranscodePlan, type TranscodeStep, planDisplayTranscode } from './display-transcode';
+import { type TranscodeStep, mayNeedDisplayTranscode } from './display-transcode';
+import { type DisplayTranscode, type DisplayTranscoder, sharedDisplayTranscodePool } from './display-transcode-pool';
 import { TS } from './transfer-syntax';
 
 export const DICOM_CONTENT_TYPE = 'application/dicom';
@@ -191,24 +196,17 @@ interface FrameStore {
 interface Transcoded {
   bytes: DisplayBytes;
   /** Decodes frame 1 (kept in the frame store) when the plan did not: a corrupt stream fails before anything is served. */
-  verifyFirstFrame: (() => void) | null;
+  verifyFirstFrame: (() => Promise<void>) | null;
 }
 
-/** A source opened on first use (a request whose frames all come from the frame store opens no file). */
-class LazySource {
-  private src: ByteSource | null = null;
-  constructor(private readonly open: () => ByteSource) {}
-  get(): ByteSource {
-    return (this.src ??= this.open());
-  }
-  close(): void {
-    this.src?.close();
-    this.src = null;
-  }
+/** `promise`, with its rejection marked handled: a frame produced ahead may be abandoned with the stream. */
+function producedAhead<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => undefined);
+  return promise;
 }
 
-/** File meta + the plan's header, then its frames produced one by one from a freshly opened source (or the frame store). */
-function transcodedBytes(metaHeader: Buffer, plan: TranscodePlan, open: () => ByteSource, store: FrameStore | null): Transcoded {
+/** File meta + the plan's header, then its frames produced one by one (by the transcoder, or from the frame store). */
+function transcodedBytes(metaHeader: Buffer, plan: DisplayTranscode, store: FrameStore | null): Transcoded {
   const head = Buffer.concat([metaHeader, plan.head]);
   // Without a store the plan's decoded frame 1 is kept for the stream; with one it lives (bounded) in the store.
   let firstFrame = plan.firstFrame;
@@ -217,24 +215,22 @@ function transcodedBytes(metaHeader: Buffer, plan: TranscodePlan, open: () => By
     firstFrame = null;
   }
   /** Frame `f`: from the store, else produced and stored. */
-  const frameAt = (f: number, src: LazySource): Uint8Array => {
+  const frameAt = async (f: number): Promise<Uint8Array> => {
     if (f === 0 && firstFrame) return firstFrame;
     const kept = store?.cache.frame(store.file, f);
     if (kept) return kept;
-    const frame = plan.frame(src.get(), f);
+    const frame = await plan.frame(f);
     store?.cache.setFrame(store.file, f, frame);
     return frame;
   };
-  function* chunks(): Generator<Buffer> {
+  async function* chunks(): AsyncGenerator<Buffer> {
     yield head;
-    const src = new LazySource(open);
-    try {
-      for (let f = 0; f < plan.frames; f++) {
-        const frame = frameAt(f, src);
-        yield Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
-      }
-    } finally {
-      src.close();
+    // One frame ahead: the next is produced while this one is written; at most two are held.
+    let next = plan.frames > 0 ? producedAhead(frameAt(0)) : null;
+    for (let f = 0; f < plan.frames && next; f++) {
+      const frame = await next;
+      next = f + 1 < plan.frames ? producedAhead(frameAt(f + 1)) : null;
+      yield Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength);
     }
     if (plan.pad) yield Buffer.alloc(1);
     if (plan.tail.length > 0) yield plan.tail;
@@ -242,13 +238,9 @@ function transcodedBytes(metaHeader: Buffer, plan: TranscodePlan, open: () => By
   const verifyFirstFrame =
     plan.firstFrame !== null
       ? null
-      : (): void => {
-          const src = new LazySource(open);
-          try {
-            frameAt(0, src);
-          } finally {
-            src.close();
-          }
+      : async (): Promise<void> => {
+          const frame = await frameAt(0);
+          if (!store) firstFrame = frame;
         };
   return {
     bytes: {
@@ -301,6 +293,8 @@ export interface DisplayBytesOptions {
   cache?: DisplayBytesCache;
   /** A HEAD request: only `length` and the headers are needed, no frame is decoded. */
   head?: boolean;
+  /** Who plans transcodings and produces their frames (default: the process's shared worker pool). */
+  transcoder?: DisplayTranscoder;
 }
 
 /** Memory a description keeps besides its buffers: the parsed dataset behind a transcoding plan, closures. */
@@ -323,12 +317,12 @@ export async function openDisplayBytes(path: string, options: DisplayBytesOption
   const { cache, head = false } = options;
   let described = cache?.description(file);
   if (!described) {
-    const fresh = await describeDisplayBytes(file, head, cache ? { cache, file } : null);
+    const fresh = await describeDisplayBytes(file, head, cache ? { cache, file } : null, options.transcoder ?? sharedDisplayTranscodePool());
     described = { bytes: fresh.bytes, verifyFirstFrame: fresh.verifyFirstFrame };
     cache?.setDescription(file, described, fresh.retainedBytes + DESCRIPTION_OVERHEAD_BYTES);
   }
   if (!head && described.verifyFirstFrame) {
-    described.verifyFirstFrame();
+    await described.verifyFirstFrame();
     described.verifyFirstFrame = null;
   }
   return described.bytes;
@@ -336,12 +330,12 @@ export async function openDisplayBytes(path: string, options: DisplayBytesOption
 
 interface Described {
   bytes: DisplayBytes;
-  verifyFirstFrame: (() => void) | null;
+  verifyFirstFrame: (() => Promise<void>) | null;
   /** Buffers the description keeps in memory. */
   retainedBytes: number;
 }
 
-async function describeDisplayBytes(file: FileIdentity, head: boolean, store: FrameStore | null): Promise<Described> {
+async function describeDisplayBytes(file: FileIdentity, head: boolean, store: FrameStore | null, transcoder: DisplayTranscoder): Promise<Described> {
   const { path, size } = file;
   const plain = (bytes: DisplayBytes, retainedBytes = 0): Described => ({ bytes, verifyFirstFrame: null, retainedBytes });
   const transcoded = (t: Transcoded, retainedBytes: number): Described => ({ ...t, retainedBytes });
@@ -360,7 +354,8 @@ async function describeDisplayBytes(file: FileIdentity, head: boolean, store: Fr
   let meta: MetaInfo | null;
   /** What the metadata reader finds (declared or sniffed encoding), or null when it cannot read the file. */
   let info: DicomFileInfo | null = null;
-  let plan: TranscodePlan | null = null;
+  /** Header and bounded reads say the file may need transcoding. */
+  let candidate = false;
   try {
     meta = readMeta(src);
     const declared = meta?.elements.find((e) => e.tag === Tag.TransferSyntaxUid);
@@ -371,13 +366,18 @@ async function describeDisplayBytes(file: FileIdentity, head: boolean, store: Fr
       } catch {
         info = null; // not readable: served as stored, the loader reports it
       }
-      if (info) plan = await planDisplayTranscode(info, meta ? meta.end : 0, planOptions);
+      try {
+        candidate = info !== null && mayNeedDisplayTranscode(info);
+      } catch {
+        candidate = true; // planning (in the transcoder) reports what is wrong
+      }
     }
   } finally {
     src.close();
   }
-  const reopen = (): ByteSource => new FileByteSource(path, size);
-  const planBytes = (p: TranscodePlan): number => p.head.length + p.tail.length;
+  // Planning reads the file again in the transcoder's thread (headers re-encoded, codecs loaded, frame 1 decoded).
+  const plan = info && candidate ? await transcoder.plan({ kind: 'file', ...file }, meta ? meta.end : 0, planOptions) : null;
+  const planBytes = (p: DisplayTranscode): number => p.head.length + p.tail.length;
 
   if (!meta) {
     // No file meta: a bare dataset? Give it one, with the encoding the reader sniffs.
@@ -391,11 +391,11 @@ async function describeDisplayBytes(file: FileIdentity, head: boolean, store: Fr
       { tag: 0x00020012, vr: 'UI', value: uidBytes('1.2.826.0.1.3680043.10.1138.0.1') },
       { tag: 0x00020013, vr: 'SH', value: Buffer.from('VIGIL_DISPLAY   ', 'latin1') },
     ].map((e) => ({ tag: e.tag, raw: explicitLeElement(e.tag, e.vr, e.value), value: e.value }));
-    if (plan) return transcoded(transcodedBytes(buildHeader(elements, plan.transferSyntaxUid), plan, reopen, store), planBytes(plan));
+    if (plan) return transcoded(transcodedBytes(buildHeader(elements, plan.transferSyntaxUid), plan, store), planBytes(plan));
     const header = buildHeader(elements, info.transferSyntaxUid);
     return plain(prefixedFileBytes(path, header, 0, size, 'added-file-meta', info.transferSyntaxUid), header.length);
   }
-  if (plan) return transcoded(transcodedBytes(buildHeader(meta.elements, plan.transferSyntaxUid), plan, reopen, store), planBytes(plan));
+  if (plan) return transcoded(transcodedBytes(buildHeader(meta.elements, plan.transferSyntaxUid), plan, store), planBytes(plan));
 
   const tsElement = meta.elements.find((e) => e.tag === Tag.TransferSyntaxUid);
   if (!tsElement) {
@@ -417,10 +417,15 @@ async function describeDisplayBytes(file: FileIdentity, head: boolean, store: Fr
     } catch {
       inflatedInfo = null; // served inflated as it is; the loader reports what it cannot read
     }
-    const inflatedPlan = inflatedInfo ? await planDisplayTranscode(inflatedInfo, header.length, planOptions) : null;
-    if (inflatedPlan) {
-      const t = transcodedBytes(buildHeader(meta.elements, inflatedPlan.transferSyntaxUid), inflatedPlan, () => new BufferByteSource(served), store);
-      return transcoded(t, served.length + planBytes(inflatedPlan));
+    if (inflatedInfo && mayNeedDisplayTranscode(inflatedInfo)) {
+      // The transcoder's thread reads the inflated dataset from shared memory (not a copy per frame).
+      const shared = new SharedArrayBuffer(served.length);
+      new Uint8Array(shared).set(served);
+      const inflatedPlan = await transcoder.plan({ kind: 'buffer', id: randomUUID(), bytes: shared }, header.length, planOptions);
+      if (inflatedPlan) {
+        const t = transcodedBytes(buildHeader(meta.elements, inflatedPlan.transferSyntaxUid), inflatedPlan, store);
+        return transcoded(t, served.length + planBytes(inflatedPlan));
+      }
     }
     return plain(bufferBytes(served, 'inflated', TS.ExplicitVrLittleEndian), served.length);
   }

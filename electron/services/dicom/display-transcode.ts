@@ -48,18 +48,32 @@
  *
  * Memory stays bounded: the header part is built once, pixel frames are produced
  * one at a time while streaming. Malformed input raises DisplayTranscodeError.
+ * Planning and frames are CPU work: display-transcode-runner.ts runs them in
+ * worker threads; only mayNeedDisplayTranscode (header and bounded reads) is
+ * meant for the thread that serves the bytes.
  */
 import type { ByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, type Encoding, IMPLICIT_LE, KNOWN_VRS, LONG_VRS, Tag, UNDEFINED, tagString } from './dicom-dataset-reader';
-import { JpegDecodeError, decodeJpegDct, jpegFrameSize, jpegStreamInfo } from './jpeg-dct-decoder';
+import { JpegDecodeError, type JpegStreamInfo, decodeJpegDct, jpegStreamInfo, sofHeader } from './jpeg-dct-decoder';
 import { CODEC_OF, type FrameDecoder, codecFor } from './pixel-codecs';
 import { PixelDecodeError, RLE_LOSSLESS, decodeRleFrame, frameFragments } from './pixel-decoder';
 import { TS, encodingOf } from './transfer-syntax';
 
 export type TranscodeStep = 'byte-swapped' | 'decompressed' | 'encoding-declared' | 'bits-unpacked' | 'ybr-to-rgb' | 'palette-expanded' | 'float-narrowed' | 'tiles-padded';
 
+/**
+ * Why a file could not be served transcoded: 'TRANSCODE_FAILED' the file's own
+ * data (corrupt, unsupported); the others the thread doing the work
+ * (display-transcode-pool.ts): it died, hung past its deadline, was closed, or
+ * its script could not be found. The endpoints answer with the code.
+ */
+export type DisplayTranscodeErrorCode = 'TRANSCODE_FAILED' | 'WORKER_CRASHED' | 'WORKER_TIMEOUT' | 'WORKER_CLOSED' | 'WORKER_UNAVAILABLE';
+
 export class DisplayTranscodeError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly code: DisplayTranscodeErrorCode = 'TRANSCODE_FAILED',
+  ) {
     super(message);
     this.name = 'DisplayTranscodeError';
   }
@@ -374,21 +388,49 @@ function smallerJpegTiles(src: ByteSource, pixel: NonNullable<DicomFileInfo['pix
   const sizes = groups.map((group): FrameSize | null => {
     const first = group[0];
     if (!first) return null;
-    let size = jpegFrameSize(bytesAt(src, first.offset, Math.min(first.length, SOF_SCAN_BYTES)));
-    if (!size && first.length > SOF_SCAN_BYTES) size = jpegFrameSize(Buffer.concat(group.map((g) => bytesAt(src, g.offset, g.length))));
-    if (!size || size.width > layout.columns || size.height > layout.rows || (size.width === layout.columns && size.height === layout.rows)) return null;
+    let sof = sofHeader(bytesAt(src, first.offset, Math.min(first.length, SOF_SCAN_BYTES)));
+    if (!sof && first.length > SOF_SCAN_BYTES) sof = sofHeader(Buffer.concat(group.map((g) => bytesAt(src, g.offset, g.length))));
+    if (!sof || sof.columns > layout.columns || sof.rows > layout.rows || (sof.columns === layout.columns && sof.rows === layout.rows)) return null;
     any = true;
-    return { width: size.width, height: size.height };
+    return { width: sof.columns, height: sof.rows };
   });
   return any ? sizes : null;
 }
 
-function firstFrameBytes(src: ByteSource, pixel: NonNullable<DicomFileInfo['pixelData']>, frames: number): Uint8Array {
-  const group = frameFragments(src, pixel.offset, pixel.length, frames)[0]!;
-  return Buffer.concat(group.map((f) => bytesAt(src, f.offset, f.length)));
+/** Bytes read from the start of frame 1 for its JPEG header (APPn segments such as ICC profiles can be tens of KiB). */
+const JPEG_HEADER_SCAN_BYTES = 64 * 1024;
+
+/**
+ * The JPEG header of frame 1: from its first bytes, else (`whole`) from the
+ * whole frame. Null when it is not a stream the DCT decoder reads; 'unknown'
+ * (not `whole`) when its header does not fit the first bytes.
+ */
+function firstFrameJpegInfo(src: ByteSource, pixel: NonNullable<DicomFileInfo['pixelData']>, frames: number, whole: boolean): JpegStreamInfo | null | 'unknown' {
+  const group = frameFragments(src, pixel.offset, pixel.length, frames)[0] ?? [];
+  const first = group[0];
+  if (!first) return null;
+  try {
+    return jpegStreamInfo(bytesAt(src, first.offset, Math.min(first.length, JPEG_HEADER_SCAN_BYTES)));
+  } catch {
+    if (group.length === 1 && first.length <= JPEG_HEADER_SCAN_BYTES) return null; // that was the whole frame
+    if (!whole) return 'unknown';
+  }
+  try {
+    return jpegStreamInfo(Buffer.concat(group.map((f) => bytesAt(src, f.offset, f.length))));
+  } catch {
+    return null; // not something this decoder reads: leave it to the loader
+  }
 }
 
-function assess(info: DicomFileInfo, layout: PixelLayout): Needs {
+/**
+ * How much of the pixel data assess() may read: 'full' (planning, off the main
+ * thread) or 'header' (bounded reads: frame 1's first bytes, no tile scan).
+ */
+type AssessScope = 'full' | 'header';
+
+function assess(info: DicomFileInfo, layout: PixelLayout, scope: AssessScope = 'full'): Needs & { undecided: boolean } {
+  /** 'header' scope: a question only a full read answers (a long JPEG header, tile sizes). */
+  let undecided = false;
   const ds = info.dataset;
   const pixel = info.pixelData!;
   const declared = encodingOf(info.transferSyntaxUid);
@@ -404,11 +446,13 @@ function assess(info: DicomFileInfo, layout: PixelLayout): Needs {
     if (mismatch) decompress = true;
     if (info.transferSyntaxUid === RLE_LOSSLESS && (layout.bitsAllocated === 32 || (layout.bitsAllocated === 16 && layout.samples === 3))) decompress = true;
     if (CODEC_OF[info.transferSyntaxUid] === 'jpeg') {
-      let jpeg: ReturnType<typeof jpegStreamInfo> | null = null;
+      let jpeg: JpegStreamInfo | null = null;
       try {
-        jpeg = jpegStreamInfo(firstFrameBytes(ds.source, pixel, layout.frames));
+        const found = firstFrameJpegInfo(ds.source, pixel, layout.frames, scope === 'full');
+        if (found === 'unknown') undecided = true;
+        else jpeg = found;
       } catch {
-        jpeg = null; // not something this decoder reads: leave it to the loader
+        jpeg = null; // fragments not readable: left to the loader, which reports it
       }
       if (jpeg && jpeg.uniformSampling) {
         if (jpeg.precision > 8) dctJpeg = true;
@@ -421,10 +465,13 @@ function assess(info: DicomFileInfo, layout: PixelLayout): Needs {
   const tiled = ds.has(T.TotalPixelMatrixColumns) && ds.has(T.TotalPixelMatrixRows);
   const jpegFamily = CODEC_OF[info.transferSyntaxUid];
   if (pixel.encapsulated && tiled && (jpegFamily === 'jpeg' || jpegFamily === 'jpeg-lossless' || jpegFamily === 'jpeg-ls')) {
-    try {
-      edgeTiles = smallerJpegTiles(ds.source, pixel, layout);
-    } catch {
-      edgeTiles = null; // fragments not readable: left to the loader, which reports it
+    if (scope === 'header') undecided = true;
+    else {
+      try {
+        edgeTiles = smallerJpegTiles(ds.source, pixel, layout);
+      } catch {
+        edgeTiles = null; // fragments not readable: left to the loader, which reports it
+      }
     }
     if (edgeTiles) decompress = true;
   }
@@ -439,7 +486,20 @@ function assess(info: DicomFileInfo, layout: PixelLayout): Needs {
   if (narrow) steps.push('float-narrowed');
   const unpack = layout.bitsAllocated === 1 && !pixel.encapsulated && (nonAligned || steps.length > 0);
   if (unpack) steps.push('bits-unpacked');
-  return { steps, decompress, unpack, ybr422, palette, narrow, dctJpeg, edgeTiles };
+  return { steps, decompress, unpack, ybr422, palette, narrow, dctJpeg, edgeTiles, undecided };
+}
+
+/**
+ * Whether planDisplayTranscode may find work for `info`, from its header and
+ * bounded reads only (cheap enough for the main thread). False: it certainly
+ * returns null and the file is served without transcoding.
+ */
+export function mayNeedDisplayTranscode(info: DicomFileInfo): boolean {
+  if (!info.pixelData) return false;
+  const layout = pixelLayout(info.dataset);
+  if (!layout) return false;
+  const needs = assess(info, layout, 'header');
+  return needs.steps.length > 0 || needs.undecided;
 }
 
 /**

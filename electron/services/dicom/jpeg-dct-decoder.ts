@@ -559,20 +559,16 @@ function parse(bytes: Uint8Array, decode: boolean): Parsed {
       case 0xc1:
       case 0xc2: {
         if (frame) throw new JpegDecodeError('unsupported', 'JPEG stream with more than one frame (hierarchical)');
-        const precision = bytes[seg]!;
-        const height = u16be(bytes, seg + 1);
-        const width = u16be(bytes, seg + 3);
-        const count = bytes[seg + 5]!;
+        const sof = sofSegment(bytes, marker, seg, end);
+        if (!sof) throw new JpegDecodeError('corrupt', 'JPEG frame header is shorter than its components need');
+        const { precision, rows: height, columns: width } = sof;
         if (precision !== 8 && precision !== 12) throw new JpegDecodeError('unsupported', `JPEG sample precision ${precision}`);
         if (width === 0 || height === 0) throw new JpegDecodeError('unsupported', 'JPEG without frame dimensions (DNL) is not supported');
-        if (count < 1 || count > 4 || seg + 6 + count * 3 > end) throw new JpegDecodeError('corrupt', `JPEG frame with ${count} components`);
+        if (sof.components < 1 || sof.components > 4) throw new JpegDecodeError('corrupt', `JPEG frame with ${sof.components} components`);
         const components: Component[] = [];
-        for (let i = 0; i < count; i++) {
-          const o = seg + 6 + i * 3;
-          const h = bytes[o + 1]! >> 4;
-          const v = bytes[o + 1]! & 15;
+        for (const { id, h, v, tq } of sof.componentSpecs) {
           if (h < 1 || h > 4 || v < 1 || v > 4) throw new JpegDecodeError('corrupt', 'JPEG sampling factor out of range');
-          components.push({ id: bytes[o]!, h, v, tq: bytes[o + 2]! & 3, blocksPerLine: 0, blocksPerColumn: 0, widthInBlocks: 0, heightInBlocks: 0, coefficients: new Int32Array(0), pred: 0, dcTable: null, acTable: null, quant: null });
+          components.push({ id, h, v, tq: tq & 3, blocksPerLine: 0, blocksPerColumn: 0, widthInBlocks: 0, heightInBlocks: 0, coefficients: new Int32Array(0), pred: 0, dcTable: null, acTable: null, quant: null });
         }
         const hmax = Math.max(...components.map((c) => c.h));
         const vmax = Math.max(...components.map((c) => c.v));
@@ -694,31 +690,71 @@ export function decodeJpegDct(bytes: Uint8Array): DecodedJpeg {
   return { info, samples };
 }
 
+/** One component of a frame header (T.81 B.2.2). */
+export interface SofComponentSpec {
+  id: number;
+  /** Horizontal and vertical sampling factors. */
+  h: number;
+  v: number;
+  /** Quantisation table selector. */
+  tq: number;
+}
+
+/** A frame header (SOF marker segment): what callers need to know about a stream without decoding it. */
+export interface SofHeader {
+  /** 0xC0-0xCF (not C4, C8, CC: DHT, JPG, DAC) for ITU-T T.81, 0xF7 (SOF55) for JPEG-LS. */
+  marker: number;
+  /** Sample precision in bits. */
+  precision: number;
+  /** Number of lines (0: defined later by a DNL marker). */
+  rows: number;
+  /** Samples per line. */
+  columns: number;
+  /** Number of image components. */
+  components: number;
+  componentSpecs: readonly SofComponentSpec[];
+}
+
+function isSofMarker(marker: number): boolean {
+  return (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) || marker === 0xf7;
+}
+
+/** The SOF segment whose parameters start at `seg` and end at `end`; null when it is shorter than its component count needs. */
+function sofSegment(bytes: Uint8Array, marker: number, seg: number, end: number): SofHeader | null {
+  if (seg + 6 > end || end > bytes.length) return null;
+  const components = bytes[seg + 5]!;
+  if (seg + 6 + components * 3 > end) return null;
+  const componentSpecs: SofComponentSpec[] = [];
+  for (let i = 0; i < components; i++) {
+    const o = seg + 6 + i * 3;
+    componentSpecs.push({ id: bytes[o]!, h: bytes[o + 1]! >> 4, v: bytes[o + 1]! & 15, tq: bytes[o + 2]! });
+  }
+  return { marker, precision: bytes[seg]!, rows: u16be(bytes, seg + 1), columns: u16be(bytes, seg + 3), components, componentSpecs };
+}
+
 /**
- * Width, height and component count from the first SOF marker of a JPEG-family
- * stream (DCT, lossless, JPEG-LS SOF55), scanning markers only; null when
- * `bytes` (which may be just the start of the stream) ends before a SOF.
+ * The first frame header of a JPEG-family stream (DCT, lossless, JPEG-LS),
+ * found by walking the marker segments the way the decoder does: junk between
+ * segments and 0xFF fill bytes are skipped, APPn/COM/DQT/DHT segments are
+ * skipped by their length. Null when `bytes` (which may be just the start of
+ * the stream) has no SOI, or ends or reaches a scan (SOS) or EOI before a
+ * complete SOF segment.
  */
-export function jpegFrameSize(bytes: Uint8Array): { width: number; height: number; components: number } | null {
+export function sofHeader(bytes: Uint8Array): SofHeader | null {
   if (bytes.length < 4 || bytes[0] !== 0xff || bytes[1] !== 0xd8) return null;
   let p = 2;
-  while (p + 4 <= bytes.length) {
-    if (bytes[p] !== 0xff) {
-      p++;
-      continue;
-    }
-    const marker = bytes[p + 1]!;
-    if (marker === 0xff || marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) {
-      p += marker === 0xff ? 1 : 2;
-      continue;
-    }
-    if (marker === 0xd9 || marker === 0xda) return null; // end of image or scan data before any frame header
-    const isSof = (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) || marker === 0xf7;
-    if (isSof) {
-      if (p + 10 > bytes.length) return null;
-      return { height: u16be(bytes, p + 5), width: u16be(bytes, p + 7), components: bytes[p + 9]! };
-    }
-    p += 2 + u16be(bytes, p + 2);
+  for (;;) {
+    while (p < bytes.length && bytes[p] !== 0xff) p++;
+    while (p < bytes.length && bytes[p] === 0xff) p++;
+    if (p >= bytes.length) return null;
+    const marker = bytes[p]!;
+    p++;
+    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue; // no length: SOI, TEM, RSTn
+    if (marker === 0xd9 || marker === 0xda) return null; // end of image, or scan data before any frame header
+    if (p + 2 > bytes.length) return null;
+    const end = p + u16be(bytes, p);
+    if (end < p + 2 || end > bytes.length) return null;
+    if (isSofMarker(marker)) return sofSegment(bytes, marker, p + 2, end);
+    p = end;
   }
-  return null;
 }

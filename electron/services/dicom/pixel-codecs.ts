@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JpegDecodeError, decodeJpegDct } from './jpeg-dct-decoder';
+import { JpegDecodeError, decodeJpegDct, sofHeader } from './jpeg-dct-decoder';
 
 export type CodecFamily = 'jpeg' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000' | 'htj2k';
 
@@ -149,8 +149,8 @@ async function loadJpeg(): Promise<FrameDecoder> {
   return (encoded, layout) => {
     // libjpeg-turbo's 8-bit build decodes 8-bit precision only; 12-bit streams go to the DCT decoder
     // here, whose IDCT is libjpeg's islow (the output equals DCMTK's dcmdjpeg).
-    const precision = sofPrecision(encoded);
-    if (precision > 8) return decodeTwelveBit(encoded, layout);
+    // No frame header found: libjpeg-turbo reports the broken stream.
+    if ((sofHeader(encoded)?.precision ?? 8) > 8) return decodeTwelveBit(encoded, layout);
     return wasmDecode(decoder, encoded, layout, 'JPEG');
   };
 }
@@ -175,25 +175,6 @@ function decodeTwelveBit(encoded: Uint8Array, layout: FrameLayout): Uint8Array {
 }
 
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-
-/** The sample precision in a JPEG stream's SOF marker (8 when absent). */
-export function sofPrecision(bytes: Uint8Array): number {
-  let p = 2;
-  while (p + 4 < bytes.length) {
-    if (bytes[p] !== 0xff) {
-      p++;
-      continue;
-    }
-    const marker = bytes[p + 1]!;
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[p + 4]!;
-    if (marker === 0xd8 || marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7) || marker === 0xff) {
-      p += marker === 0xff ? 1 : 2;
-      continue;
-    }
-    p += 2 + ((bytes[p + 2]! << 8) | bytes[p + 3]!);
-  }
-  return 8;
-}
 
 async function loadJpegLossless(): Promise<FrameDecoder> {
   const { Decoder } = (await import('@cornerstonejs/jpeg-lossless-decoder-js')) as unknown as {
