@@ -22,6 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundledExecutionProviders, resolveRuntimePaths, workerScriptUrl } from '../../electron/main/runtime-paths';
 import type { InferenceJob } from '../../electron/services/ai/inference-job';
 import { InferenceRunner } from '../../electron/services/ai/inference-runner';
+import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
+import { DisplayTranscodePool } from '../../electron/services/dicom/display-transcode-pool';
 import { codecWasmName } from '../../electron/services/dicom/pixel-codecs';
 import type { ImportFileResult, ImportFileTask } from '../../electron/services/library/import-file-processor';
 import { ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
@@ -83,7 +85,7 @@ function modelPackages(): Array<{ id: string; manifest: { sha256: string } }> {
 
 /** Builds what the package needs when it is missing (`npm test` builds first; this keeps the project runnable alone). */
 function ensureBuilt(): void {
-  const nodeOutputs = ['main.js', 'preload.cjs', 'import-worker.js', 'inference-worker.js', 'package.json', 'codecs/codec-openjph-wasm.wasm'].map((f) => join(root, 'out', 'main', f));
+  const nodeOutputs = ['main.js', 'preload.cjs', 'import-worker.js', 'inference-worker.js', 'display-transcode-worker.js', 'package.json', 'codecs/codec-openjph-wasm.wasm'].map((f) => join(root, 'out', 'main', f));
   if (nodeOutputs.some((f) => !existsSync(f))) execFileSync(process.execPath, ['scripts/build-node.mjs'], { cwd: root, stdio: 'inherit' });
   if (!existsSync(join(root, 'out', 'renderer', 'index.html'))) {
     execFileSync(process.execPath, [join(root, 'node_modules', 'vite', 'bin', 'vite.js'), 'build', '--config', 'renderer/vite.config.ts'], { cwd: root, stdio: 'inherit' });
@@ -254,6 +256,27 @@ describe('packaged layout (electron-builder --linux --dir x64, stub Electron)', 
     }
     expect(results).toEqual([expect.objectContaining({ id: 7, kind: 'rejected' })]);
     expect(results[0]).not.toMatchObject({ code: 'WORKER_CRASHED' });
+  });
+
+  it('unpacks the display transcode worker, and it transcodes a big-endian file as the vigil:// handler asks', async () => {
+    expect(asar.entries.get('out/main/display-transcode-worker.js')?.unpacked).toBe(true);
+    const workerPath = join(unpacked, 'out', 'main', 'display-transcode-worker.js');
+    expect(existsSync(workerPath)).toBe(true);
+    const file = join(work, 'big-endian.dcm');
+    const pixels = Uint16Array.from({ length: 16 * 16 }, (_, i) => (i * 257) & 0xffff);
+    writeFileSync(file, syntheticDicom({ rows: 16, columns: 16, pixels, transferSyntax: '1.2.840.10008.1.2.2' }));
+    const pool = new DisplayTranscodePool({ workerUrl: pathToFileURL(workerPath), size: 1 });
+    try {
+      const served = await openDisplayBytes(file, { transcoder: pool });
+      expect(served).toMatchObject({ rewrite: 'transcoded', transferSyntaxUid: '1.2.840.10008.1.2.1', transcoding: ['byte-swapped'] });
+      const bytes = await displayBytesBuffer(served!);
+      // The little-endian pixel values end the stream (the file has nothing after Pixel Data).
+      const tail = bytes.subarray(bytes.length - pixels.byteLength);
+      expect(Buffer.from(tail).equals(Buffer.from(pixels.buffer))).toBe(true);
+      expect(pool.started).toBe(1);
+    } finally {
+      await pool.close();
+    }
   });
 
   it('ships the codecs’ WASM beside the unpacked workers: the unpacked inference worker decodes HTJ2K', async () => {
