@@ -97,6 +97,7 @@ async function main(): Promise<void> {
     port: args.port,
     rendererDir: args.rendererDir ?? fileURLToPath(new URL('../renderer/', import.meta.url)),
     importWorkerUrl: new URL('./import-worker.js', import.meta.url),
+    displayTranscodeWorkerUrl: new URL('./display-transcode-worker.js', import.meta.url),
     importWorkers: args.importWorkers,
     ...(args.bundledModelsDir ? { bundledModelsDir: resolve(args.bundledModelsDir) } : {}),
   });

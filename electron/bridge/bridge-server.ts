@@ -51,6 +51,8 @@ export interface BridgeOptions {
   /** Folder with the built renderer (out/renderer). */
   rendererDir: string;
   importWorkerUrl?: URL;
+  /** The display transcode worker script (display-transcode-worker.js beside the bridge bundle). */
+  displayTranscodeWorkerUrl: URL;
   /** Worker threads for import; 0 parses in-process. Services' default when omitted. */
   importWorkers?: number;
   /** Bundled model packages (the repo's models/ under `npm run serve`); none when omitted, so tests control their models. */
@@ -122,8 +124,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
   const stagingRoot = join(services.dataDir, 'staging');
   /** How instances are served and their transcoded frames, between requests (bounded). */
   const displayCache = new DisplayBytesCache();
-  /** Threads that transcode instances for display (display-transcode-worker.js beside the bundle). */
-  const displayTranscoder = new DisplayTranscodePool();
+  /** Threads that transcode instances for display (started on the first file that needs it). */
+  const displayTranscoder = new DisplayTranscodePool({ workerUrl: options.displayTranscodeWorkerUrl });
   const token = randomBytes(32).toString('hex');
   const tokenBuf = Buffer.from(token, 'utf8');
   let port = 0;

@@ -4,22 +4,19 @@
  *   vigil://dicom/instances/<sopUid>      DICOM bytes of one instance for display
  *                                         (services/dicom/display-bytes: the stored file,
  *                                         or an equivalent the viewer's loader can read;
- *                                         transcoding runs in worker threads, never here
- *                                         in the main process)
+ *                                         transcoding runs in the worker threads of the
+ *                                         pool the app passes, never here in the main process)
  *   vigil://results/<resultId>/<file>     one array file (mask, heatmap) of an analysis result,
  *                                         gzip bytes as stored (the renderer inflates them)
  */
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { CustomScheme, Protocol } from 'electron';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
 import { DisplayTranscodeError } from '../services/dicom/display-transcode';
-import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
-import { toUnpackedPath } from './runtime-paths';
+import type { DisplayTranscoder } from '../services/dicom/display-transcode-pool';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST, RESULTS_HOST } from './app-urls';
 import { CONTENT_SECURITY_POLICY } from './content-security-policy';
 import { contentTypeFor } from '../services/content-types';
@@ -37,8 +34,8 @@ export interface AppProtocolOptions {
   instanceFile(sopInstanceUid: string): string | null;
   /** Absolute path of a result's declared array file, or null (absent: no result files are served). */
   resultFile?(resultId: number, file: string): string | null;
-  /** Threads that transcode instances for display (default: a pool of display-transcode-worker.js beside the main bundle). */
-  displayTranscoder?: DisplayTranscodePool;
+  /** Transcodes instances for display: the app's DisplayTranscodePool (its owner closes it). */
+  displayTranscoder: DisplayTranscoder;
   log?: (msg: string) => void;
 }
 
@@ -94,21 +91,6 @@ async function serveAsset(rendererDir: string, url: URL, method: string): Promis
   return new Response(new Uint8Array(await readFile(target)), { status: 200, headers });
 }
 
-/**
- * The display transcode worker beside the main bundle, from app.asar.unpacked
- * when packaged (a worker thread cannot load a script from inside the archive);
- * undefined running from source, where the pool builds it.
- */
-function bundledDisplayTranscodeWorker(): URL | undefined {
-  const path = toUnpackedPath(fileURLToPath(new URL('./display-transcode-worker.js', import.meta.url)));
-  return existsSync(path) ? pathToFileURL(path) : undefined;
-}
-
-function newDisplayTranscodePool(): DisplayTranscodePool {
-  const workerUrl = bundledDisplayTranscodeWorker();
-  return new DisplayTranscodePool(workerUrl ? { workerUrl } : {});
-}
-
 /** HTTP status for a file that could not be transcoded: its data (422), or the worker doing it (503, worth retrying). */
 function transcodeFailureStatus(err: DisplayTranscodeError): number {
   return err.code === 'TRANSCODE_FAILED' ? 422 : 503;
@@ -116,7 +98,7 @@ function transcodeFailureStatus(err: DisplayTranscodeError): number {
 
 interface DisplayServing {
   cache: DisplayBytesCache;
-  transcoder: DisplayTranscodePool;
+  transcoder: DisplayTranscoder;
 }
 
 async function serveInstance(options: AppProtocolOptions, display: DisplayServing, url: URL, method: string): Promise<Response> {
@@ -183,7 +165,7 @@ export function createProtocolHandler(options: AppProtocolOptions): ProtocolHand
   const display: DisplayServing = {
     /** How instances are served and their transcoded frames, between requests (bounded). */
     cache: new DisplayBytesCache(),
-    transcoder: options.displayTranscoder ?? newDisplayTranscodePool(),
+    transcoder: options.displayTranscoder,
   };
   return async (request) => {
     const method = request.method.toUpperCase();

@@ -1,10 +1,12 @@
 /**
  * The Electron app's lifecycle: one instance, the `vigil:` scheme, locked-down
- * session, services opened on ready and closed on quit, one window.
+ * session, services (and the display transcode threads behind vigil://) opened
+ * on ready and closed on quit, one window.
  */
 import { mkdirSync } from 'node:fs';
 import { type BrowserWindow, app, dialog, ipcMain, protocol, session } from 'electron';
 import { IPC_EVENT_PREFIX, type ImportSummary } from '../../contract/ipc-contract';
+import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
 import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from './app-protocol';
 import { type EventSource, type RequestRouter, forwardEvents, registerIpcHandlers } from './ipc-registration';
 import { createMainWindow, focusWindow } from './main-window';
@@ -70,6 +72,8 @@ export function startVigilApp(options: VigilAppOptions): boolean {
 
   let mainWindow: BrowserWindow | null = null;
   let services: HostServices | null = null;
+  /** Worker threads that transcode instances for vigil:// (started on the first file that needs it). */
+  let displayTranscoder: DisplayTranscodePool | null = null;
   let quitting = false;
   let servicesClosed = false;
   const teardown: Array<() => void> = [];
@@ -92,15 +96,17 @@ export function startVigilApp(options: VigilAppOptions): boolean {
     if (!services || servicesClosed) return;
     event.preventDefault();
     const closing = services;
+    const closingTranscoder = displayTranscoder;
     services = null;
+    displayTranscoder = null;
     for (const undo of teardown.splice(0).reverse()) undo();
-    closing
-      .close()
-      .catch((err: unknown) => log(`[vigil] closing services failed: ${describe(err)}`))
-      .finally(() => {
-        servicesClosed = true;
-        app.quit();
-      });
+    void Promise.all([
+      closing.close().catch((err: unknown) => log(`[vigil] closing services failed: ${describe(err)}`)),
+      closingTranscoder?.close().catch((err: unknown) => log(`[vigil] closing the display transcoder failed: ${describe(err)}`)),
+    ]).finally(() => {
+      servicesClosed = true;
+      app.quit();
+    });
   });
 
   const ready = async (): Promise<void> => {
@@ -137,9 +143,20 @@ export function startVigilApp(options: VigilAppOptions): boolean {
       return;
     }
     services = opened;
+    const transcoder = new DisplayTranscodePool({ workerUrl: workerScriptUrl(paths, 'display-transcode') });
+    displayTranscoder = transcoder;
     teardown.push(registerIpcHandlers(ipcMain, opened.router));
     teardown.push(
-      handleVigilProtocol(protocol, createProtocolHandler({ rendererDir: paths.rendererDir, instanceFile: (uid) => opened.instanceFile(uid), resultFile: (id, file) => opened.resultFile(id, file), log })),
+      handleVigilProtocol(
+        protocol,
+        createProtocolHandler({
+          rendererDir: paths.rendererDir,
+          instanceFile: (uid) => opened.instanceFile(uid),
+          resultFile: (id, file) => opened.resultFile(id, file),
+          displayTranscoder: transcoder,
+          log,
+        }),
+      ),
     );
     teardown.push(forwardEvents(opened.events, () => (mainWindow && !mainWindow.isDestroyed() ? mainWindow.webContents : null)));
     mainWindow = createMainWindow(paths.preloadPath, log);

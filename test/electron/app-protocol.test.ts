@@ -9,6 +9,7 @@ import {
   resolveInside,
 } from '../../electron/main/app-protocol';
 import { CONTENT_SECURITY_POLICY } from '../../electron/main/content-security-policy';
+import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 let root: string;
@@ -41,7 +42,7 @@ function handler() {
     if (uid === '1.2.840.3') return deflatedPath;
     return null;
   });
-  return { handle: createProtocolHandler({ rendererDir, instanceFile, log: () => {} }), instanceFile };
+  return { handle: createProtocolHandler({ rendererDir, instanceFile, displayTranscoder: inThreadTranscoder(), log: () => {} }), instanceFile };
 }
 
 const get = (url: string) => ({ url, method: 'GET' });
@@ -166,7 +167,7 @@ describe('vigil://results/<resultId>/<file>', () => {
     const file = join(root, 'seg-mask.u8.gz');
     writeFileSync(file, gz);
     const resultFile = vi.fn((id: number, name: string) => (id === 7 && name === 'seg-mask.u8.gz' ? file : id === 8 ? join(root, 'gone.gz') : null));
-    return { handle: createProtocolHandler({ rendererDir, instanceFile: () => null, resultFile, log: () => {} }), resultFile };
+    return { handle: createProtocolHandler({ rendererDir, instanceFile: () => null, resultFile, displayTranscoder: inThreadTranscoder(), log: () => {} }), resultFile };
   }
 
   it('serves a declared result file as gzip bytes, readable from the app origin', async () => {
@@ -189,7 +190,7 @@ describe('vigil://results/<resultId>/<file>', () => {
     expect((await handle(get('vigil://results/7/a/b'))).status).toBe(404);
     expect((await handle(get('vigil://results/7/%E0%A4%A'))).status).toBe(400);
     expect(resultFile).not.toHaveBeenCalledWith(7, 'a');
-    const none = createProtocolHandler({ rendererDir, instanceFile: () => null, log: () => {} });
+    const none = createProtocolHandler({ rendererDir, instanceFile: () => null, displayTranscoder: inThreadTranscoder(), log: () => {} });
     expect((await none(get('vigil://results/7/seg-mask.u8.gz'))).status).toBe(404);
   });
 });

@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import { IPC_EVENT_PREFIX, IPC_INVOKE_PREFIX, channelNames } from '../../contract/ipc-contract';
 import type { HostServices, HostServicesOptions } from '../../electron/main/vigil-app';
+import type { DisplayTranscodePool, DisplayTranscodePoolOptions } from '../../electron/services/dicom/display-transcode-pool';
 
 type Listener = (...args: unknown[]) => void;
 
@@ -83,6 +84,19 @@ vi.mock('electron', () => ({
   session: fake.session,
 }));
 
+/** Every display transcode pool the app creates (real ones: a pool starts no thread before its first request). */
+const pools = vi.hoisted(() => ({ created: [] as DisplayTranscodePool[] }));
+vi.mock('../../electron/services/dicom/display-transcode-pool', async (importOriginal) => {
+  const actual = await importOriginal<typeof import('../../electron/services/dicom/display-transcode-pool')>();
+  class RecordedPool extends actual.DisplayTranscodePool {
+    constructor(options: DisplayTranscodePoolOptions) {
+      super(options);
+      pools.created.push(this);
+    }
+  }
+  return { ...actual, DisplayTranscodePool: RecordedPool };
+});
+
 const { startVigilApp } = await import('../../electron/main/vigil-app');
 
 const bundleUrl = pathToFileURL(join('/repo', 'out', 'main', 'main.js')).href;
@@ -123,6 +137,7 @@ async function startedAndReady() {
 
 beforeEach(() => {
   vi.clearAllMocks();
+  pools.created = [];
   fake.app = new fake.FakeApp();
   fake.FakeBrowserWindow.instances = [];
 });
@@ -180,6 +195,9 @@ describe('startup', () => {
     expect(fake.ipcMain.handle).toHaveBeenCalledTimes(channelNames.length);
     for (const channel of channelNames) expect(fake.ipcMain.handle).toHaveBeenCalledWith(IPC_INVOKE_PREFIX + channel, expect.any(Function));
     expect(fake.protocol.handle).toHaveBeenCalledWith('vigil', expect.any(Function));
+    // vigil:// transcodes in threads of the bundled worker beside the main bundle, started on first need.
+    expect(pools.created.map((pool) => pool.workerUrl.href)).toEqual([pathToFileURL(join('/repo', 'out', 'main', 'display-transcode-worker.js')).href]);
+    expect(pools.created[0]?.started).toBe(0);
 
     const prefs = window.options.webPreferences as Record<string, unknown>;
     expect(prefs.preload).toBe(join('/repo', 'out', 'main', 'preload.cjs'));
@@ -208,6 +226,7 @@ describe('startup', () => {
       expect(options?.importWorkerUrl.href).toBe(pathToFileURL(join(resources, 'app.asar.unpacked', 'out', 'main', 'import-worker.js')).href);
       expect(options?.modelsDir).toBe(join(resources, 'models'));
       expect(options?.inferenceWorkerUrl.href).toBe(pathToFileURL(join(resources, 'app.asar.unpacked', 'out', 'main', 'inference-worker.js')).href);
+      expect(pools.created.map((pool) => pool.workerUrl.href)).toEqual([pathToFileURL(join(resources, 'app.asar.unpacked', 'out', 'main', 'display-transcode-worker.js')).href]);
       expect(options?.userModelsDir).toMatch(/models$/);
       const prefs = fake.FakeBrowserWindow.instances[0]?.options.webPreferences as Record<string, unknown>;
       expect(prefs.preload).toBe(join(resources, 'app.asar', 'out', 'main', 'preload.cjs'));
@@ -296,6 +315,37 @@ describe('shutdown', () => {
     fake.app.emit('will-quit', secondQuit);
     expect(secondQuit.preventDefault).not.toHaveBeenCalled();
     expect(services.close).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('shutdown of the display transcode threads', () => {
+  it('closes them with the services, after vigil:// stops serving, and quits only once they are closed', async () => {
+    const { services } = await startedAndReady();
+    const pool = pools.created[0]!;
+    let finishClosing: () => void = () => {};
+    const close = vi.spyOn(pool, 'close').mockImplementation(() => new Promise<void>((done) => (finishClosing = done)));
+    fake.app.emit('will-quit', { preventDefault: vi.fn() });
+    expect(close).toHaveBeenCalledTimes(1);
+    expect(services.close).toHaveBeenCalledTimes(1);
+    expect(fake.protocol.unhandle.mock.invocationCallOrder[0]).toBeLessThan(close.mock.invocationCallOrder[0]!);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(fake.app.quit).not.toHaveBeenCalled();
+    finishClosing();
+    await vi.waitFor(() => expect(fake.app.quit).toHaveBeenCalled());
+    fake.app.emit('will-quit', { preventDefault: vi.fn() });
+    expect(close).toHaveBeenCalledTimes(1);
+  });
+
+  it('logs a failure to close them and quits all the same', async () => {
+    const { services } = fakeServices();
+    const openServices = vi.fn(async (_options: HostServicesOptions) => services as unknown as HostServices);
+    const log = vi.fn((_msg: string) => {});
+    startVigilApp({ bundleUrl, openServices, log, ensureDir, argv: ['electron', '.'] });
+    await vi.waitFor(() => expect(fake.FakeBrowserWindow.instances).toHaveLength(1));
+    vi.spyOn(pools.created[0]!, 'close').mockRejectedValue(new Error('terminate failed'));
+    fake.app.emit('will-quit', { preventDefault: vi.fn() });
+    await vi.waitFor(() => expect(fake.app.quit).toHaveBeenCalled());
+    expect(log).toHaveBeenCalledWith('[vigil] closing the display transcoder failed: terminate failed');
   });
 });
 

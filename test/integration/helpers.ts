@@ -16,7 +16,7 @@ export const PYTHON = '/usr/bin/python3';
 
 /** `npm test` builds out/node first; a bare `vitest run --project integration` may not have. */
 export function ensureBuilt(): void {
-  if (existsSync(cliPath) && existsSync(join(repoRoot, 'out/node/import-worker.js'))) return;
+  if (existsSync(cliPath) && existsSync(join(repoRoot, 'out/node/import-worker.js')) && existsSync(join(repoRoot, 'out/node/display-transcode-worker.js'))) return;
   const r = spawnSync(process.execPath, [join(repoRoot, 'scripts/build-node.mjs')], { cwd: repoRoot, encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`node scripts/build-node.mjs failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
 }

@@ -12,7 +12,11 @@ import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
 import { DisplayBytesCache, type FileIdentity } from '../../electron/services/dicom/display-bytes-cache';
+import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
+
+/** Transcodes on the test's thread (the worker pool is tested in test/integration/display-transcode-pool.test.ts). */
+const transcoder = inThreadTranscoder();
 
 let dir: string;
 beforeAll(() => {
@@ -68,7 +72,7 @@ describe('openDisplayBytes with a cache', () => {
   const bigEndian = (pixel0: number): Buffer =>
     syntheticDicom({ sopInstanceUid: '1.2.826.0.1.3680043.10.1138.779.1', rows: 4, columns: 4, pixels: Uint16Array.from({ length: 16 }, (_, i) => (i === 0 ? pixel0 : i)), transferSyntax: '1.2.840.10008.1.2.2' });
   const firstPixel = async (cache: DisplayBytesCache, path: string): Promise<number> => {
-    const out = await openDisplayBytes(path, { cache });
+    const out = await openDisplayBytes(path, { transcoder, cache });
     const served = await displayBytesBuffer(out!);
     const info = readDicom(new BufferByteSource(served));
     return served.readUInt16LE(info.pixelData!.offset);
@@ -81,9 +85,9 @@ describe('openDisplayBytes with a cache', () => {
     const mtime = new Date(1_700_000_000_000);
     utimesSync(path, mtime, mtime);
     const cache = new DisplayBytesCache({ maxBytes: 1024 * 1024, maxEntries: 16 });
-    const first = await openDisplayBytes(path, { cache });
+    const first = await openDisplayBytes(path, { transcoder, cache });
     expect(first).toMatchObject({ rewrite: 'transcoded', transcoding: ['byte-swapped'] });
-    expect(await openDisplayBytes(path, { cache })).toBe(first);
+    expect(await openDisplayBytes(path, { transcoder, cache })).toBe(first);
     expect(await firstPixel(cache, path)).toBe(111);
     expect(cache.size.entries).toBe(2); // the description and frame 1
 
@@ -108,9 +112,9 @@ describe('openDisplayBytes with a cache', () => {
     const path = join(dir, 'head.dcm');
     writeFileSync(path, bigEndian(444));
     const cache = new DisplayBytesCache({ maxBytes: 1024 * 1024, maxEntries: 16 });
-    const head = await openDisplayBytes(path, { cache, head: true });
+    const head = await openDisplayBytes(path, { transcoder, cache, head: true });
     expect(cache.size.entries).toBe(1); // the description, no frame
-    const get = await openDisplayBytes(path, { cache });
+    const get = await openDisplayBytes(path, { transcoder, cache });
     expect(get).toBe(head);
     expect(cache.size.entries).toBe(2); // GET decoded frame 1 before answering
     expect((await displayBytesBuffer(get!)).length).toBe(head!.length);

@@ -6,7 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
+import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
 import { filePreambleAndMeta, syntheticDicom, type SyntheticInstance } from '../fixtures/synthetic-dicom';
+
+/** Transcodes on the test's thread (the worker pool is tested in test/integration/display-transcode-pool.test.ts). */
+const transcoder = inThreadTranscoder();
 
 let dir: string;
 beforeAll(() => {
@@ -30,7 +34,7 @@ const spec: SyntheticInstance = {
 describe('openDisplayBytes', () => {
   it('serves ordinary files as stored, streamed', async () => {
     const bytes = syntheticDicom(spec);
-    const out = await openDisplayBytes(write('plain.dcm', bytes));
+    const out = await openDisplayBytes(write('plain.dcm', bytes), { transcoder });
     expect(out).toMatchObject({ rewrite: 'none', length: bytes.length, contentType: 'application/dicom', transferSyntaxUid: '1.2.840.10008.1.2.1' });
     expect((await displayBytesBuffer(out!)).equals(bytes)).toBe(true);
   });
@@ -38,7 +42,7 @@ describe('openDisplayBytes', () => {
   it('serves Deflated Explicit VR Little Endian inflated, as the equivalent explicit little endian file', async () => {
     const deflated = syntheticDicom({ ...spec, transferSyntax: '1.2.840.10008.1.2.1.99' });
     const path = write('deflated.dcm', deflated);
-    const out = await openDisplayBytes(path);
+    const out = await openDisplayBytes(path, { transcoder });
     expect(out).toMatchObject({ rewrite: 'inflated', transferSyntaxUid: '1.2.840.10008.1.2.1' });
     const served = await displayBytesBuffer(out!);
     expect(served.length).toBe(out!.length);
@@ -57,19 +61,19 @@ describe('openDisplayBytes', () => {
     const meta = filePreambleAndMeta('1.2.840.10008.5.1.4.1.1.2', spec.sopInstanceUid!, '1.2.840.10008.1.2.1.99');
     const explicitMeta = filePreambleAndMeta('1.2.840.10008.5.1.4.1.1.2', spec.sopInstanceUid!, '1.2.840.10008.1.2.1');
     const dataset = plain.subarray(explicitMeta.length);
-    const out = await openDisplayBytes(write('zlib.dcm', Buffer.concat([meta, deflateSync(dataset)])));
+    const out = await openDisplayBytes(write('zlib.dcm', Buffer.concat([meta, deflateSync(dataset)])), { transcoder });
     expect((await displayBytesBuffer(out!)).equals(plain)).toBe(true);
   });
 
   it('rejects a corrupt deflated dataset', async () => {
     const meta = filePreambleAndMeta('1.2.840.10008.5.1.4.1.1.2', '1.2.3.4', '1.2.840.10008.1.2.1.99');
-    await expect(openDisplayBytes(write('bad-deflate.dcm', Buffer.concat([meta, Buffer.from('not deflate data at all')])))).rejects.toThrow();
+    await expect(openDisplayBytes(write('bad-deflate.dcm', Buffer.concat([meta, Buffer.from('not deflate data at all')])), { transcoder })).rejects.toThrow();
   });
 
   it('puts a preamble and "DICM" in front of file meta that has none', async () => {
     const bytes = syntheticDicom(spec);
     const noPreamble = bytes.subarray(132);
-    const out = await openDisplayBytes(write('no-preamble.dcm', Buffer.from(noPreamble)));
+    const out = await openDisplayBytes(write('no-preamble.dcm', Buffer.from(noPreamble)), { transcoder });
     expect(out?.rewrite).toBe('added-preamble');
     expect((await displayBytesBuffer(out!)).equals(bytes)).toBe(true);
   });
@@ -77,7 +81,7 @@ describe('openDisplayBytes', () => {
   it('gives a bare implicit VR little endian dataset a file meta with its encoding', async () => {
     const ts = '1.2.840.10008.1.2';
     const bare = syntheticDicom({ ...spec, transferSyntax: ts, bare: true });
-    const out = await openDisplayBytes(write(`bare-${ts}.dcm`, bare));
+    const out = await openDisplayBytes(write(`bare-${ts}.dcm`, bare), { transcoder });
     expect(out).toMatchObject({ rewrite: 'added-file-meta', transferSyntaxUid: ts, transcoding: [] });
     const served = await displayBytesBuffer(out!);
     expect(served.length).toBe(out!.length);
@@ -91,7 +95,7 @@ describe('openDisplayBytes', () => {
 
   it('gives a bare explicit VR big endian dataset a file meta and serves it transcoded to little endian', async () => {
     const bare = syntheticDicom({ ...spec, transferSyntax: '1.2.840.10008.1.2.2', bare: true });
-    const out = await openDisplayBytes(write('bare-be.dcm', bare));
+    const out = await openDisplayBytes(write('bare-be.dcm', bare), { transcoder });
     expect(out).toMatchObject({ rewrite: 'transcoded', transferSyntaxUid: '1.2.840.10008.1.2.1', transcoding: ['byte-swapped'] });
     const served = await displayBytesBuffer(out!);
     expect(served.length).toBe(out!.length);
@@ -104,10 +108,10 @@ describe('openDisplayBytes', () => {
 
   it('serves files that are not DICOM as stored, and returns null for a folder or a missing file', async () => {
     const junk = Buffer.from('hello, not dicom');
-    const out = await openDisplayBytes(write('junk.txt', junk));
+    const out = await openDisplayBytes(write('junk.txt', junk), { transcoder });
     expect(out?.rewrite).toBe('none');
     expect((await displayBytesBuffer(out!)).equals(junk)).toBe(true);
-    expect(await openDisplayBytes(dir)).toBeNull();
-    expect(await openDisplayBytes(join(dir, 'missing.dcm'))).toBeNull();
+    expect(await openDisplayBytes(dir, { transcoder })).toBeNull();
+    expect(await openDisplayBytes(join(dir, 'missing.dcm'), { transcoder })).toBeNull();
   });
 });

@@ -13,7 +13,11 @@ import { type DicomFileInfo, readDicom } from '../../electron/services/dicom/dic
 import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
 import { DisplayBytesCache } from '../../electron/services/dicom/display-bytes-cache';
 import { expandSegmentedLut } from '../../electron/services/dicom/display-transcode';
+import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
 import { type DicomElementSpec, encodeElements, filePreambleAndMeta, syntheticDicom } from '../fixtures/synthetic-dicom';
+
+/** Transcodes on the test's thread (the worker pool is tested in test/integration/display-transcode-pool.test.ts). */
+const transcoder = inThreadTranscoder();
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const IMPLICIT_LE = '1.2.840.10008.1.2';
@@ -101,7 +105,7 @@ interface Served {
 
 async function serve(file: Buffer): Promise<Served> {
   const path = write(file);
-  const out = await openDisplayBytes(path);
+  const out = await openDisplayBytes(path, { transcoder });
   if (!out) throw new Error('not served');
   const bytes = await displayBytesBuffer(out);
   expect(bytes.length).toBe(out.length);
@@ -265,35 +269,35 @@ describe('display transcoding', () => {
 
   it('leaves what the loader reads alone', async () => {
     const plain = syntheticDicom({ rows: 4, columns: 4 });
-    const out = await openDisplayBytes(write(plain));
+    const out = await openDisplayBytes(write(plain), { transcoder });
     expect(out).toMatchObject({ rewrite: 'none', transcoding: [] });
     const rle16 = encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 16 }, RLE, [rleFrame([1, 2, 3, 4], 2)]);
-    expect((await openDisplayBytes(write(rle16)))?.rewrite).toBe('none');
+    expect((await openDisplayBytes(write(rle16), { transcoder }))?.rewrite).toBe('none');
   });
 
   it('refuses broken input with a clear error', async () => {
     // RLE frame declaring the wrong number of segments.
     const badRle = Buffer.from(rleFrame([1, 2, 3, 4], 4));
     badRle.writeUInt32LE(3, 0);
-    await expect(openDisplayBytes(write(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [badRle])))).rejects.toThrow(/cannot transcode for display.*segments/);
+    await expect(openDisplayBytes(write(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [badRle])), { transcoder })).rejects.toThrow(/cannot transcode for display.*segments/);
     // 1-bit pixel data shorter than its frames need.
-    await expect(openDisplayBytes(write(nativeFile({ rows: 3, columns: 3, bitsAllocated: 1, frames: 9 }, EXPLICIT_LE, 'OB', new Uint8Array(4))))).rejects.toThrow(/Pixel Data holds 4 bytes, 11 needed/);
+    await expect(openDisplayBytes(write(nativeFile({ rows: 3, columns: 3, bitsAllocated: 1, frames: 9 }, EXPLICIT_LE, 'OB', new Uint8Array(4))), { transcoder })).rejects.toThrow(/Pixel Data holds 4 bytes, 11 needed/);
     // A JPEG frame whose size is not the one the header declares.
-    await expect(openDisplayBytes(write(encapsulatedFile({ rows: 16, columns: 16, bitsAllocated: 16, bitsStored: 12 }, JPEG_EXTENDED, [jpeg12Flat(800)])))).rejects.toThrow(/JPEG frame 1 is 8x8x1, the header says 16x16x1/);
+    await expect(openDisplayBytes(write(encapsulatedFile({ rows: 16, columns: 16, bitsAllocated: 16, bitsStored: 12 }, JPEG_EXTENDED, [jpeg12Flat(800)])), { transcoder })).rejects.toThrow(/JPEG frame 1 is 8x8x1, the header says 16x16x1/);
   });
 
   it('plans a HEAD request without decoding, and a GET still refuses a corrupt frame before serving', async () => {
     const badRle = Buffer.from(rleFrame([1, 2, 3, 4], 4));
     badRle.writeUInt32LE(3, 0);
     const path = write(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [badRle]));
-    const head = await openDisplayBytes(path, { head: true });
+    const head = await openDisplayBytes(path, { transcoder, head: true });
     expect(head).toMatchObject({ rewrite: 'transcoded', transcoding: ['decompressed'] });
     expect(head!.length).toBeGreaterThan(16);
-    await expect(openDisplayBytes(path)).rejects.toThrow(/segments/);
+    await expect(openDisplayBytes(path, { transcoder })).rejects.toThrow(/segments/);
     // With a cache, the description planned for HEAD is reused and verified by the GET.
     const cache = new DisplayBytesCache();
-    await openDisplayBytes(path, { cache, head: true });
-    await expect(openDisplayBytes(path, { cache })).rejects.toThrow(/segments/);
+    await openDisplayBytes(path, { transcoder, cache, head: true });
+    await expect(openDisplayBytes(path, { transcoder, cache })).rejects.toThrow(/segments/);
   });
 
   it('places the smaller edge tiles of a tiled image at the top-left of a zero full-size frame', async () => {
@@ -329,7 +333,7 @@ describe.skipIf(!tilesReferencePresent)('whole-slide tiles with short edge tiles
     const refInfo = readDicom(new BufferByteSource(readFileSync(reference)));
     const refPixels = refInfo.dataset.source.window(refInfo.pixelData!.offset, refInfo.pixelData!.length);
     const ref = refPixels.buf.subarray(refPixels.start, refPixels.start + refInfo.pixelData!.length);
-    const out = await openDisplayBytes(WSI_TILES);
+    const out = await openDisplayBytes(WSI_TILES, { transcoder });
     expect(out).toMatchObject({ rewrite: 'transcoded', transcoding: ['decompressed', 'tiles-padded'], transferSyntaxUid: EXPLICIT_LE });
     const bytes = await displayBytesBuffer(out!);
     const info = readDicom(new BufferByteSource(bytes));

@@ -43,7 +43,7 @@ import { BufferByteSource, FileByteSource } from './byte-source';
 import type { DisplayBytesCache, FileIdentity } from './display-bytes-cache';
 import { type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
 import { type TranscodeStep, mayNeedDisplayTranscode } from './display-transcode';
-import { type DisplayTranscode, type DisplayTranscoder, sharedDisplayTranscodePool } from './display-transcode-pool';
+import type { DisplayTranscode, DisplayTranscoder } from './display-transcode-pool';
 import { TS } from './transfer-syntax';
 
 export const DICOM_CONTENT_TYPE = 'application/dicom';
@@ -293,8 +293,8 @@ export interface DisplayBytesOptions {
   cache?: DisplayBytesCache;
   /** A HEAD request: only `length` and the headers are needed, no frame is decoded. */
   head?: boolean;
-  /** Who plans transcodings and produces their frames (default: the process's shared worker pool). */
-  transcoder?: DisplayTranscoder;
+  /** Who plans transcodings and produces their frames: the endpoint's worker pool (inThreadTranscoder() for a one-shot tool). */
+  transcoder: DisplayTranscoder;
 }
 
 /** Memory a description keeps besides its buffers: the parsed dataset behind a transcoding plan, closures. */
@@ -305,7 +305,7 @@ const DESCRIPTION_OVERHEAD_BYTES = 16 * 1024;
  * regular file. Files that are not DICOM at all are served as stored (the
  * loader reports them); only the encodings listed above are rewritten.
  */
-export async function openDisplayBytes(path: string, options: DisplayBytesOptions = {}): Promise<DisplayBytes | null> {
+export async function openDisplayBytes(path: string, options: DisplayBytesOptions): Promise<DisplayBytes | null> {
   let file: FileIdentity;
   try {
     const info = await stat(path);
@@ -317,7 +317,7 @@ export async function openDisplayBytes(path: string, options: DisplayBytesOption
   const { cache, head = false } = options;
   let described = cache?.description(file);
   if (!described) {
-    const fresh = await describeDisplayBytes(file, head, cache ? { cache, file } : null, options.transcoder ?? sharedDisplayTranscodePool());
+    const fresh = await describeDisplayBytes(file, head, cache ? { cache, file } : null, options.transcoder);
     described = { bytes: fresh.bytes, verifyFirstFrame: fresh.verifyFirstFrame };
     cache?.setDescription(file, described, fresh.retainedBytes + DESCRIPTION_OVERHEAD_BYTES);
   }

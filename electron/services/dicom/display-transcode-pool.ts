@@ -4,24 +4,24 @@
  *
  *  - DisplayTranscodePool: worker threads, so decoding frames never blocks the
  *    event loop of the process serving them (Electron's main process for
- *    `vigil://`, the bridge). Started on the first request, up to `size`
- *    threads; terminated after `idleMs` without work; a thread that dies (out
- *    of memory on a hostile file) or does not answer within
- *    `requestTimeoutMs` fails the requests it held with a DisplayTranscodeError
- *    (WORKER_CRASHED / WORKER_TIMEOUT) and the next request starts a fresh one.
+ *    `vigil://`, the bridge). Started on demand, up to `size` threads, each
+ *    given one request at a time (the others wait in the pool, in order);
+ *    terminated after `idleMs` without work. A thread that dies (out of memory
+ *    on a hostile file) or does not answer its request within
+ *    `requestTimeoutMs` of being given it fails that request only, with a
+ *    DisplayTranscodeError (WORKER_CRASHED / WORKER_TIMEOUT); the requests
+ *    waiting go to a fresh thread.
  *  - inThreadTranscoder: the same runner on the calling thread (a one-shot
  *    tool; the reference the pool's bytes are compared with in tests).
  *
- * The worker script: display-transcode-worker.js beside the bundle (out/main,
- * out/node; the packaged app passes its app.asar.unpacked copy). Running from
- * source (vitest) there is none: display-transcode-worker.ts is bundled with
- * esbuild on first use into node_modules/.cache/vigil-workers/.
+ * The worker script is the bundled display-transcode-worker.js (out/main,
+ * out/node; the packaged app's copy in app.asar.unpacked): the host passes its
+ * URL, as it does for the import and inference workers.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
 import { DisplayTranscodeError, type TranscodeStep } from './display-transcode';
 import {
@@ -96,108 +96,80 @@ export function inThreadTranscoder(): DisplayTranscoder {
   return { plan: (source, datasetStart, { verifyFirstFrame }) => planWith(run, source, datasetStart, verifyFirstFrame) };
 }
 
-// ---------------------------------------------------------------- worker script
-
-const requireHere = createRequire(import.meta.url);
-const WORKER_FILE = 'display-transcode-worker.js';
-let sourceBuild: Promise<URL> | null = null;
-
-/**
- * Running from source: bundles display-transcode-worker.ts (esbuild, a
- * development dependency) once per process into node_modules/.cache, named by
- * content hash so that processes running side by side share it. Codecs stay
- * external (resolved from node_modules, as the source modules do).
- */
-async function workerBuiltFromSource(): Promise<URL> {
-  const esbuildName = 'esbuild'; // not a literal import: the bundles must never pull esbuild in
-  const { build } = (await import(esbuildName)) as typeof import('esbuild');
-  const result = await build({
-    entryPoints: [fileURLToPath(new URL('./display-transcode-worker.ts', import.meta.url))],
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    write: false,
-    logLevel: 'silent',
-    external: ['electron', '@cornerstonejs/codec-*', '@cornerstonejs/jpeg-lossless-decoder-js'],
-    banner: { js: "import { createRequire as __vigilCreateRequire } from 'node:module'; const require = __vigilCreateRequire(import.meta.url);" },
-  });
-  const code = result.outputFiles[0]!.contents;
-  const dir = fileURLToPath(new URL('../../../node_modules/.cache/vigil-workers/', import.meta.url));
-  const file = `${dir}display-transcode-worker-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`;
-  if (!existsSync(file)) {
-    mkdirSync(dir, { recursive: true });
-    const partial = `${file}.${process.pid}.${Date.now()}.tmp`;
-    writeFileSync(partial, code);
-    renameSync(partial, file);
-  }
-  return pathToFileURL(file);
-}
-
-/** The worker script: the bundled one beside this module, else (running from source) one built from the source. */
-export async function defaultDisplayTranscodeWorkerUrl(): Promise<URL> {
-  const beside = new URL(`./${WORKER_FILE}`, import.meta.url);
-  if (existsSync(fileURLToPath(beside))) return beside;
-  if (!import.meta.url.endsWith('.ts')) throw new DisplayTranscodeError(`the display transcode worker is missing from this build (${fileURLToPath(beside)})`, 'WORKER_UNAVAILABLE');
-  sourceBuild ??= workerBuiltFromSource();
-  sourceBuild.catch(() => {
-    sourceBuild = null;
-  });
-  return sourceBuild;
-}
 
 // ---------------------------------------------------------------- the pool
 
 export interface DisplayTranscodePoolOptions {
-  /** Worker script (default: defaultDisplayTranscodeWorkerUrl()). */
-  workerUrl?: URL;
+  /** The worker script: the bundled display-transcode-worker.js (in the app, runtime-paths' workerScriptUrl(paths, 'display-transcode')). */
+  workerUrl: URL;
   /** Threads at most (default: 2, fewer on a machine with fewer than 3 cores). */
   size?: number;
   /** Threads are terminated after this long without a request (default 30 s). */
   idleMs?: number;
-  /** A request not answered within this is failed and its thread replaced (default 120 s: a 512 MiB frame decodes in seconds). */
+  /**
+   * A request not answered within this long after a thread was given it fails, and
+   * its thread is replaced (default 120 s: a 512 MiB frame decodes in seconds).
+   * Time spent waiting for a free thread does not count.
+   */
   requestTimeoutMs?: number;
   /** Data passed to each worker (a test's fault-injecting wrapper script reads it). */
   workerData?: unknown;
 }
 
-interface Pending {
+/** A request, from when it is made until it is answered or failed. */
+interface Job {
+  request: TranscodeRequest;
+  /** The file a thread that planned it keeps the plan of (null for an in-memory source: no thread keeps its plan). */
+  affinity: string | null;
   resolve(result: TranscodeResult): void;
   reject(err: Error): void;
+}
+
+/** The job a thread is answering, and the countdown that started when the thread was given it. */
+interface Running {
+  id: number;
+  job: Job;
   timer: NodeJS.Timeout;
 }
 
 interface Slot {
   worker: Worker;
-  inFlight: Map<number, Pending>;
-  /** Source keys this thread planned or produced frames of recently (its runner holds their plans). */
+  /** The one request this thread is answering, if any. */
+  running: Running | null;
+  /** Files this thread planned or produced frames of recently (its runner holds their plans). */
   recent: string[];
   /** The thread has ended (or is being ended): it takes no more requests. */
   gone: boolean;
 }
 
+const requireHere = createRequire(import.meta.url);
 let WorkerClass: typeof Worker | null = null;
 
 const RECENT_SOURCES = 8;
 
-function sourceAffinityKey(request: TranscodeRequest): string {
+function affinityOf(request: TranscodeRequest): string | null {
   const s = request.source;
-  return s.kind === 'file' ? `${s.path}\0${s.size}\0${s.mtimeMs}` : s.id;
+  return s.kind === 'file' ? `${s.path}\0${s.size}\0${s.mtimeMs}` : null;
 }
 
+const closedError = (): DisplayTranscodeError => new DisplayTranscodeError('the display transcoder was closed', 'WORKER_CLOSED');
+
 export class DisplayTranscodePool implements DisplayTranscoder {
+  readonly workerUrl: URL;
   private readonly slots: Slot[] = [];
+  /** Requests no thread has been given yet, oldest first. */
+  private readonly waiting: Job[] = [];
   private readonly size: number;
   private readonly idleMs: number;
   private readonly requestTimeoutMs: number;
-  private workerUrl: Promise<URL> | null = null;
   private nextId = 1;
   private idleTimer: NodeJS.Timeout | null = null;
   private closed = false;
   /** Threads started so far (tests, diagnostics). */
   started = 0;
 
-  constructor(private readonly options: DisplayTranscodePoolOptions = {}) {
+  constructor(private readonly options: DisplayTranscodePoolOptions) {
+    this.workerUrl = options.workerUrl;
     this.size = Math.max(1, Math.trunc(options.size ?? Math.min(2, Math.max(1, availableParallelism() - 1))));
     this.idleMs = options.idleMs ?? 30_000;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 120_000;
@@ -205,80 +177,101 @@ export class DisplayTranscodePool implements DisplayTranscoder {
 
   /** Threads running now. */
   get threads(): number {
-    return this.slots.filter((s) => !s.gone).length;
+    return this.slots.length;
+  }
+
+  /** Requests waiting for a free thread. */
+  get queued(): number {
+    return this.waiting.length;
   }
 
   plan(source: TranscodeSource, datasetStart: number, { verifyFirstFrame }: { verifyFirstFrame: boolean }): Promise<DisplayTranscode | null> {
     return planWith((request) => this.request(request), source, datasetStart, verifyFirstFrame);
   }
 
-  /** Terminates the threads; requests still in flight fail with WORKER_CLOSED. */
+  /** Terminates the threads; requests waiting or in flight fail with WORKER_CLOSED. */
   async close(): Promise<void> {
     this.closed = true;
     this.clearIdleTimer();
-    await Promise.all([...this.slots].map((slot) => this.end(slot, new DisplayTranscodeError('the display transcoder was closed', 'WORKER_CLOSED'))));
+    for (const job of this.waiting.splice(0)) job.reject(closedError());
+    await Promise.all([...this.slots].map((slot) => this.end(slot, closedError())));
   }
 
-  private async request(request: TranscodeRequest): Promise<TranscodeResult> {
-    if (this.closed) throw new DisplayTranscodeError('the display transcoder was closed', 'WORKER_CLOSED');
+  private request(request: TranscodeRequest): Promise<TranscodeResult> {
+    if (this.closed) return Promise.reject(closedError());
     this.clearIdleTimer();
-    let url: URL;
-    try {
-      url = await (this.workerUrl ??= this.options.workerUrl ? Promise.resolve(this.options.workerUrl) : defaultDisplayTranscodeWorkerUrl());
-    } catch (err) {
-      this.workerUrl = null;
-      this.scheduleIdle();
-      if (err instanceof DisplayTranscodeError) throw err;
-      throw new DisplayTranscodeError(`the display transcode worker could not be prepared: ${err instanceof Error ? err.message : String(err)}`, 'WORKER_UNAVAILABLE');
-    }
-    if (this.closed) throw new DisplayTranscodeError('the display transcoder was closed', 'WORKER_CLOSED');
-    const key = sourceAffinityKey(request);
-    let slot: Slot;
-    try {
-      slot = this.pick(url, key);
-    } catch (err) {
-      throw new DisplayTranscodeError(`the display transcode worker could not be started: ${err instanceof Error ? err.message : String(err)}`, 'WORKER_UNAVAILABLE');
-    }
-    slot.recent = [key, ...slot.recent.filter((k) => k !== key)].slice(0, RECENT_SOURCES);
-    const id = this.nextId++;
     return new Promise<TranscodeResult>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const seconds = Math.round(this.requestTimeoutMs / 100) / 10;
-        reject(new DisplayTranscodeError(`the display transcode worker did not answer within ${seconds} s (${request.op}${request.op === 'frame' ? ` ${request.frame + 1}` : ''})`, 'WORKER_TIMEOUT'));
-        slot.inFlight.delete(id);
-        void this.end(slot, new DisplayTranscodeError('its display transcode worker was stopped: another request on it hung', 'WORKER_CRASHED'));
-      }, this.requestTimeoutMs);
-      slot.inFlight.set(id, { resolve, reject, timer });
-      // A thread with work keeps the process alive; an idle one does not.
-      slot.worker.ref();
-      const envelope: TranscodeEnvelope = { id, request };
-      slot.worker.postMessage(envelope);
+      this.waiting.push({ request, affinity: affinityOf(request), resolve, reject });
+      this.dispatch();
     });
   }
 
-  /** The least busy thread (one that holds this source's plan on a tie), starting another while all are busy and there is room. */
-  private pick(url: URL, key: string): Slot {
-    const live = this.slots.filter((s) => !s.gone);
-    const idle = live.filter((s) => s.inFlight.size === 0);
-    const preferred = idle.find((s) => s.recent.includes(key)) ?? idle[0];
-    if (preferred) return preferred;
-    if (live.length < this.size) return this.start(url);
-    const least = Math.min(...live.map((s) => s.inFlight.size));
-    const candidates = live.filter((s) => s.inFlight.size === least);
-    return candidates.find((s) => s.recent.includes(key)) ?? candidates[0]!;
+  /**
+   * Gives waiting requests, oldest first, to threads with nothing in flight (the
+   * one holding the file's plan when it is free), starting threads while there is room.
+   */
+  private dispatch(): void {
+    while (!this.closed && this.waiting.length > 0) {
+      const job = this.waiting[0]!;
+      const { affinity } = job;
+      const free = this.slots.filter((s) => s.running === null);
+      let slot = (affinity === null ? undefined : free.find((s) => s.recent.includes(affinity))) ?? free[0];
+      if (!slot) {
+        if (this.slots.length >= this.size) break;
+        try {
+          slot = this.start();
+        } catch (err) {
+          this.waiting.shift();
+          job.reject(
+            err instanceof DisplayTranscodeError ? err : new DisplayTranscodeError(`the display transcode worker could not be started: ${err instanceof Error ? err.message : String(err)}`, 'WORKER_UNAVAILABLE'),
+          );
+          continue;
+        }
+      }
+      this.waiting.shift();
+      this.post(slot, job);
+    }
+    this.scheduleIdle();
   }
 
-  private start(url: URL): Slot {
+  /** Hands `job` to `slot`'s thread; its countdown starts now. */
+  private post(slot: Slot, job: Job): void {
+    const id = this.nextId++;
+    if (job.affinity !== null) slot.recent = [job.affinity, ...slot.recent.filter((k) => k !== job.affinity)].slice(0, RECENT_SOURCES);
+    const timer = setTimeout(() => this.timedOut(slot, id), this.requestTimeoutMs);
+    slot.running = { id, job, timer };
+    // A thread with work keeps the process alive; an idle one does not.
+    slot.worker.ref();
+    const envelope: TranscodeEnvelope = { id, request: job.request };
+    slot.worker.postMessage(envelope);
+  }
+
+  /** The thread has not answered request `id`: it fails (alone: the thread held nothing else) and the thread is replaced. */
+  private timedOut(slot: Slot, id: number): void {
+    const running = slot.running;
+    if (!running || running.id !== id) return;
+    slot.running = null;
+    const { request } = running.job;
+    const seconds = Math.round(this.requestTimeoutMs / 100) / 10;
+    running.job.reject(new DisplayTranscodeError(`the display transcode worker did not answer within ${seconds} s (${request.op}${request.op === 'frame' ? ` ${request.frame + 1}` : ''})`, 'WORKER_TIMEOUT'));
+    void this.end(slot, new DisplayTranscodeError('the display transcode worker was stopped: it did not answer in time', 'WORKER_CRASHED'));
+  }
+
+  private start(): Slot {
+    const url = this.options.workerUrl;
+    if (url.protocol === 'file:' && !existsSync(fileURLToPath(url))) {
+      throw new DisplayTranscodeError(`the display transcode worker is missing from this build (${fileURLToPath(url)})`, 'WORKER_UNAVAILABLE');
+    }
     WorkerClass ??= (requireHere('node:worker_threads') as typeof import('node:worker_threads')).Worker;
     const worker = new WorkerClass(url, { workerData: this.options.workerData });
     this.started++;
-    const slot: Slot = { worker, inFlight: new Map(), recent: [], gone: false };
+    const slot: Slot = { worker, running: null, recent: [], gone: false };
     worker.on('message', (reply: TranscodeReplyEnvelope) => {
-      const pending = slot.inFlight.get(reply.id);
-      if (!pending) return; // timed out already
-      slot.inFlight.delete(reply.id);
-      clearTimeout(pending.timer);
-      pending.resolve(reply.result);
+      const running = slot.running;
+      if (!running || running.id !== reply.id) return; // timed out already
+      slot.running = null;
+      clearTimeout(running.timer);
+      running.job.resolve(reply.result);
       this.settled(slot);
     });
     worker.on('error', (err: Error) => {
@@ -291,33 +284,35 @@ export class DisplayTranscodePool implements DisplayTranscoder {
     return slot;
   }
 
-  /** After a reply: an idle thread no longer keeps the process alive; with no work anywhere, the idle countdown starts. */
+  /** After a reply: the thread takes the next waiting request; left without one, it no longer keeps the process alive. */
   private settled(slot: Slot): void {
-    if (slot.inFlight.size === 0 && !slot.gone) slot.worker.unref();
-    this.scheduleIdle();
+    this.dispatch();
+    if (!slot.gone && slot.running === null) slot.worker.unref();
   }
 
-  /** Fails what `slot` holds with `reason` and ends its thread (idempotent: 'error' is followed by 'exit'). */
+  /** Fails the request `slot` is answering with `reason`, ends its thread and gives the waiting requests to others (idempotent: 'error' is followed by 'exit'). */
   private async end(slot: Slot, reason: DisplayTranscodeError): Promise<void> {
     const index = this.slots.indexOf(slot);
     if (index !== -1) this.slots.splice(index, 1);
     const wasGone = slot.gone;
     slot.gone = true;
-    for (const pending of slot.inFlight.values()) {
-      clearTimeout(pending.timer);
-      pending.reject(reason);
+    const running = slot.running;
+    slot.running = null;
+    if (running) {
+      clearTimeout(running.timer);
+      running.job.reject(reason);
     }
-    slot.inFlight.clear();
-    this.scheduleIdle();
+    this.dispatch();
     if (!wasGone) await slot.worker.terminate();
   }
 
   private scheduleIdle(): void {
-    if (this.closed || this.idleTimer || this.slots.some((s) => s.inFlight.size > 0) || this.slots.length === 0) return;
+    if (this.closed || this.idleTimer || this.waiting.length > 0 || this.slots.length === 0 || this.slots.some((s) => s.running !== null)) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = null;
-      if (this.slots.some((s) => s.inFlight.size > 0)) return;
+      if (this.waiting.length > 0 || this.slots.some((s) => s.running !== null)) return;
       for (const slot of [...this.slots]) void this.end(slot, new DisplayTranscodeError('the display transcode worker was stopped while idle', 'WORKER_CLOSED'));
+      this.clearIdleTimer(); // ending the last threads scheduled another countdown
     }, this.idleMs);
     this.idleTimer.unref();
   }
@@ -326,11 +321,4 @@ export class DisplayTranscodePool implements DisplayTranscoder {
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = null;
   }
-}
-
-let shared: DisplayTranscodePool | null = null;
-
-/** The process's pool for callers that bring none (its threads start on first use and end when idle). */
-export function sharedDisplayTranscodePool(): DisplayTranscodePool {
-  return (shared ??= new DisplayTranscodePool());
 }

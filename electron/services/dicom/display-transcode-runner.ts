@@ -5,9 +5,12 @@
  *
  * A request names its source (a stored file by identity, or an inflated
  * dataset in shared memory) instead of holding a plan object, so any thread
- * can answer it: the runner keeps recent plans (bounded) and plans again,
- * without decoding, when a frame of a file it has not planned is asked for
- * (another worker planned it, or this one was restarted).
+ * can answer it: the runner keeps recent plans of files (bounded) and plans
+ * again, without decoding, when a frame of a file it has not planned is asked
+ * for (another worker planned it, or this one was restarted). Plans of
+ * in-memory sources are never kept: a plan holds its dataset, and an inflated
+ * dataset kept here would escape the display cache's memory limit; each frame
+ * of one is planned again from the shared bytes.
  *
  * display-transcode-worker.ts runs one in each worker thread of
  * DisplayTranscodePool; the in-thread transcoder runs one on the calling
@@ -60,7 +63,7 @@ export interface TranscodeReplyEnvelope {
   result: TranscodeResult;
 }
 
-/** Plans kept per runner: a few files being streamed at once. */
+/** Plans of files kept per runner: a few files being streamed at once. */
 const MAX_PLANS = 8;
 
 function sourceKey(source: TranscodeSource, datasetStart: number): string {
@@ -95,8 +98,13 @@ export function transferablesOf(result: TranscodeResult): ArrayBuffer[] {
 }
 
 export class DisplayTranscodeRunner {
-  /** Source key -> plan, least recently used first. */
-  private readonly plans = new Map<string, TranscodePlan>();
+  /** Source key -> plan of a stored file, least recently used first. */
+  private readonly plans = new Map<string, { source: TranscodeSource; plan: TranscodePlan }>();
+
+  /** The sources whose plans this runner holds, least recently used first (tests, diagnostics). */
+  heldPlanSources(): TranscodeSource[] {
+    return [...this.plans.values()].map((kept) => kept.source);
+  }
 
   async run(request: TranscodeRequest): Promise<TranscodeResult> {
     try {
@@ -124,14 +132,13 @@ export class DisplayTranscodeRunner {
 
   private async frame(source: TranscodeSource, datasetStart: number, f: number): Promise<Uint8Array> {
     const key = sourceKey(source, datasetStart);
-    let plan = this.plans.get(key);
-    if (plan) {
+    const kept = this.plans.get(key);
+    if (kept) {
       this.plans.delete(key);
-      this.plans.set(key, plan);
-    } else {
-      plan = (await this.makePlan(source, datasetStart, false)) ?? undefined;
-      if (!plan) throw new DisplayTranscodeError('the file no longer needs transcoding: it changed while it was being served');
+      this.plans.set(key, kept);
     }
+    const plan = kept?.plan ?? (await this.makePlan(source, datasetStart, false));
+    if (!plan) throw new DisplayTranscodeError('the file no longer needs transcoding: it changed while it was being served');
     if (!Number.isInteger(f) || f < 0 || f >= plan.frames) throw new DisplayTranscodeError(`frame ${f + 1} asked for, the file has ${plan.frames}`);
     const src = openSource(source);
     try {
@@ -149,10 +156,10 @@ export class DisplayTranscodeRunner {
     } finally {
       src.close();
     }
-    if (plan) {
+    if (plan && source.kind === 'file') {
       const key = sourceKey(source, datasetStart);
       this.plans.delete(key);
-      this.plans.set(key, { ...plan, firstFrame: null }); // frame 1 is the caller's now; a later request decodes it again
+      this.plans.set(key, { source, plan: { ...plan, firstFrame: null } }); // frame 1 is the caller's now; a later request decodes it again
       while (this.plans.size > MAX_PLANS) this.plans.delete(this.plans.keys().next().value!);
     }
     return plan;

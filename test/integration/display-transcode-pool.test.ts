@@ -3,37 +3,37 @@
  * worker threads produce exactly the bytes the in-thread transcoder does (real
  * files from ../shared/data and synthetic ones), the serving event loop keeps
  * turning while they work, and a worker that dies or hangs fails only the
- * request it held, with a typed error, while the next request succeeds.
- * Runs from source: the pool bundles display-transcode-worker.ts on first use.
+ * request it held, with a typed error, while the next request succeeds; a
+ * request waiting for a busy thread is not timed out for waiting.
+ * Runs the bundled worker, out/node/display-transcode-worker.js (ensureBuilt).
  */
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { deflateRawSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createProtocolHandler } from '../../electron/main/app-protocol';
 import { type DisplayBytes, displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
 import { DisplayBytesCache } from '../../electron/services/dicom/display-bytes-cache';
 import { DisplayTranscodeError } from '../../electron/services/dicom/display-transcode';
-import {
-  type DisplayTranscoder,
-  DisplayTranscodePool,
-  type DisplayTranscodePoolOptions,
-  defaultDisplayTranscodeWorkerUrl,
-  inThreadTranscoder,
-} from '../../electron/services/dicom/display-transcode-pool';
+import { type DisplayTranscoder, DisplayTranscodePool, type DisplayTranscodePoolOptions, inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
 import { type DicomElementSpec, encodeElements, filePreambleAndMeta } from '../fixtures/synthetic-dicom';
+import { ensureBuilt, repoRoot } from './helpers';
 
 const EXPLICIT_LE = '1.2.840.10008.1.2.1';
 const EXPLICIT_BE = '1.2.840.10008.1.2.2';
 const DEFLATED = '1.2.840.10008.1.2.1.99';
 const SC = '1.2.840.10008.5.1.4.1.1.7';
 
+/** The worker script the bridge runs (the app runs its out/main twin). */
+const WORKER = pathToFileURL(join(repoRoot, 'out/node/display-transcode-worker.js'));
+
 let dir: string;
 let counter = 0;
 const pools: DisplayTranscodePool[] = [];
 beforeAll(() => {
+  ensureBuilt();
   dir = mkdtempSync(join(tmpdir(), 'vigil-transcode-pool-'));
 });
 afterAll(async () => {
@@ -41,8 +41,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function pool(options: DisplayTranscodePoolOptions = {}): DisplayTranscodePool {
-  const p = new DisplayTranscodePool(options);
+function pool(options: Partial<DisplayTranscodePoolOptions> = {}): DisplayTranscodePool {
+  const p = new DisplayTranscodePool({ workerUrl: WORKER, ...options });
   pools.push(p);
   return p;
 }
@@ -215,25 +215,32 @@ describe('the serving event loop keeps turning', () => {
   });
 });
 
+/** What the fault-injecting worker (test/fixtures/faulty-display-transcode-worker.mjs) does to the requests it matches. */
+interface Fault {
+  op: 'plan' | 'frame';
+  frame?: number;
+  kind: 'exit' | 'throw' | 'hang' | 'slow';
+  /** For 'slow': how long the thread is kept busy before it answers. */
+  ms?: number;
+}
+
+const faultyWorker = pathToFileURL(resolve(__dirname, '../fixtures/faulty-display-transcode-worker.mjs'));
+/** A pool whose threads run the real worker with `fault` injected (the first matching request only, unless `every`). */
+const faultyPool = (fault: Fault, extra: Partial<DisplayTranscodePoolOptions> = {}, every = false): DisplayTranscodePool =>
+  pool({ workerUrl: faultyWorker, workerData: { realWorker: WORKER.href, fault, onceFlag: every ? null : join(dir, `fault-${++counter}`) }, ...extra });
+
+/** The code of the DisplayTranscodeError `promise` fails with. */
+async function codeOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (err) {
+    expect(err).toBeInstanceOf(DisplayTranscodeError);
+    return (err as DisplayTranscodeError).code;
+  }
+  throw new Error('expected the request to fail');
+}
+
 describe('a worker that dies or hangs', () => {
-  let realWorker: string;
-  const faulty = pathToFileURL(resolve(__dirname, '../fixtures/faulty-display-transcode-worker.mjs'));
-  beforeAll(async () => {
-    realWorker = (await defaultDisplayTranscodeWorkerUrl()).href;
-  });
-  const faultyPool = (fault: { op: 'plan' | 'frame'; frame?: number; kind: 'exit' | 'throw' | 'hang' }, extra: DisplayTranscodePoolOptions = {}): DisplayTranscodePool =>
-    pool({ workerUrl: faulty, workerData: { realWorker, fault, onceFlag: join(dir, `fault-${++counter}`) }, ...extra });
-
-  const codeOf = async (promise: Promise<unknown>): Promise<string> => {
-    try {
-      await promise;
-    } catch (err) {
-      expect(err).toBeInstanceOf(DisplayTranscodeError);
-      return (err as DisplayTranscodeError).code;
-    }
-    throw new Error('expected the request to fail');
-  };
-
   it('mid-stream: the stream fails with WORKER_CRASHED, the next request is served whole by a new worker', { timeout: 60_000 }, async () => {
     const path = write(bigEndianFile(32, 32, 6));
     const expected = (await served(path, inThreadTranscoder())).bytes;
@@ -265,6 +272,37 @@ describe('a worker that dies or hangs', () => {
     const ok = await handle({ url: 'vigil://dicom/instances/1.2.3', method: 'GET' });
     expect(ok.status).toBe(200);
     expect(Buffer.from(await ok.arrayBuffer()).equals((await served(path, inThreadTranscoder())).bytes)).toBe(true);
+  });
+});
+
+describe('requests waiting for a thread', () => {
+  it('are not timed out for waiting: the countdown starts when a thread is given the request', { timeout: 60_000 }, async () => {
+    // Every plan keeps the only thread busy for busyMs (legitimately: it answers), within the timeout of 2 x busyMs.
+    const busyMs = 2_500;
+    const requestTimeoutMs = 2 * busyMs;
+    const workers = faultyPool({ op: 'plan', kind: 'slow', ms: busyMs }, { size: 1, requestTimeoutMs }, true);
+    const files = [write(bigEndianFile(8, 8, 2)), write(bigEndianFile(8, 8, 3)), write(bigEndianFile(8, 8, 4))];
+    const began = performance.now();
+    const heads = Promise.all(files.map((path) => openDisplayBytes(path, { transcoder: workers, head: true })));
+    await vi.waitFor(() => expect(workers.queued).toBe(2), { timeout: busyMs });
+    const described = await heads;
+    const elapsedMs = performance.now() - began;
+    expect(described.map((out) => out?.transcoding)).toEqual([['byte-swapped'], ['byte-swapped'], ['byte-swapped']]);
+    // The last one was made before the first was answered and answered after more than the timeout.
+    expect(elapsedMs).toBeGreaterThan(requestTimeoutMs);
+    expect(workers.started).toBe(1);
+    expect(workers.queued).toBe(0);
+  });
+
+  it('behind a hung one: the hung request times out alone, the waiting one is served by a fresh thread', { timeout: 60_000 }, async () => {
+    const workers = faultyPool({ op: 'plan', kind: 'hang' }, { size: 1, requestTimeoutMs: 3_000 });
+    const hung = openDisplayBytes(write(bigEndianFile(8, 8, 2)), { transcoder: workers, head: true });
+    // The first plan is on the thread (and hangs there) before the second is made.
+    await vi.waitFor(() => expect(workers.threads).toBe(1));
+    const waiting = openDisplayBytes(write(bigEndianFile(8, 8, 3)), { transcoder: workers, head: true });
+    expect(await codeOf(hung)).toBe('WORKER_TIMEOUT');
+    expect(await waiting).toMatchObject({ rewrite: 'transcoded', transcoding: ['byte-swapped'] });
+    expect(workers.started).toBe(2);
   });
 });
 
