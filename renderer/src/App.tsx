@@ -1,4 +1,4 @@
-import { lazy, Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { Suspense, useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { AppInfo, DroppedFile, SortKey, StudyQuery, VigilApi } from '../../contract/ipc-contract';
 import { AppContext, type AppServices, useAppServices } from './app-context';
 import { DropZone } from './components/DropZone';
@@ -21,11 +21,13 @@ import { t } from './i18n/strings';
 import { toDicomDate } from './lib/format';
 import { MODELS_HASH, openStudy, useRoute } from './lib/route';
 import { ModelsPage } from './models/ModelsPage';
-import { preloadViewerWhenIdle } from './viewer/preload-viewer';
+import { preloadableComponent, preloadViewerWhenIdle } from './viewer/preload-viewer';
 
-/** The viewer (Cornerstone3D, vtk.js, codecs) is a separate chunk, loaded on first use or preloaded while the list idles. */
-const loadViewer = () => import('./viewer/ViewerPage');
-const ViewerPage = lazy(() => loadViewer().then((m) => ({ default: m.ViewerPage })));
+/**
+ * The viewer (Cornerstone3D, vtk.js, codecs) is a separate chunk, loaded on first use or preloaded while the list
+ * idles; once preloaded it renders without suspending (preload-viewer.ts preloadableComponent).
+ */
+const { load: loadViewer, Component: ViewerPage } = preloadableComponent(() => import('./viewer/ViewerPage'), (m) => m.ViewerPage);
 
 export const SEARCH_DEBOUNCE_MS = 250;
 export const STUDY_PAGE_LIMIT = 1000;

@@ -1,5 +1,7 @@
+import { act, cleanup, render, screen, waitFor } from '@testing-library/react';
+import { Suspense, createElement } from 'react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { preloadViewerWhenIdle, type ViewerWarmUp } from './preload-viewer';
+import { preloadableComponent, preloadViewerWhenIdle, type ViewerWarmUp } from './preload-viewer';
 
 type IdleGlobals = { requestIdleCallback?: (cb: () => void) => number; cancelIdleCallback?: (h: number) => void };
 const g = globalThis as IdleGlobals;
@@ -76,5 +78,36 @@ describe('preloadViewerWhenIdle', () => {
     await failing.idle();
     expect(failing.pending()).toBe(0);
     expect(done).toEqual(['init']);
+  });
+});
+
+describe('preloadableComponent', () => {
+  afterEach(cleanup);
+
+  function chunk() {
+    let resolve: (m: { Page: (p: { name: string }) => React.ReactNode }) => void = () => undefined;
+    const promise = new Promise<{ Page: (p: { name: string }) => React.ReactNode }>((r) => (resolve = r));
+    return { promise, resolve: () => resolve({ Page: ({ name }) => createElement('p', null, `page ${name}`) }) };
+  }
+  const view = (Component: React.ComponentType<{ name: string }>, name: string) => createElement(Suspense, { fallback: createElement('p', null, 'loading') }, createElement(Component, { name }));
+
+  it('renders through Suspense before the chunk is loaded', async () => {
+    const c = chunk();
+    const { Component } = preloadableComponent(() => c.promise, (m) => m.Page);
+    render(view(Component, 'a'));
+    expect(screen.getByText('loading')).toBeTruthy();
+    await act(async () => c.resolve());
+    await waitFor(() => expect(screen.getByText('page a')).toBeTruthy());
+  });
+
+  it('renders the preloaded component directly: no fallback, in the first commit', async () => {
+    const c = chunk();
+    const { Component, load } = preloadableComponent(() => c.promise, (m) => m.Page);
+    const loading = load();
+    c.resolve();
+    await loading;
+    render(view(Component, 'b'));
+    expect(screen.queryByText('loading')).toBeNull();
+    expect(screen.getByText('page b')).toBeTruthy();
   });
 });

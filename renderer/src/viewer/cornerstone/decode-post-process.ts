@@ -62,9 +62,8 @@ export interface DecodeTaskOptions {
   [key: string]: unknown;
 }
 
-/** The image frame as decoders return it (only the fields post-processing reads or writes). */
-export interface DecodedImageFrame {
-  pixelData: PixelArray;
+/** The image frame's fields post-processing reads or writes, besides the pixels. */
+interface ImageFrameFields {
   pixelRepresentation?: number;
   bitsStored?: number;
   photometricInterpretation?: string;
@@ -76,6 +75,16 @@ export interface DecodedImageFrame {
   preScale?: PreScaleOptions & { scaled?: boolean };
   decodeTimeInMS?: number;
   [key: string]: unknown;
+}
+
+/** The image frame as decoders return it (only the fields post-processing reads or writes). */
+export interface DecodedImageFrame extends ImageFrameFields {
+  pixelData: PixelArray;
+}
+
+/** The image frame as the decode task receives it, before a decoder has set its pixels. */
+export interface UndecodedImageFrame extends ImageFrameFields {
+  pixelData?: PixelArray;
 }
 
 const TARGET_TYPES: Record<string, PixelArrayConstructor> = {
@@ -316,4 +325,59 @@ export function postProcessDecodedPixels(frame: DecodedImageFrame, options: Deco
   frame.largestPixelValue = maxAfter;
   frame.decodeTimeInMS = new Date().getTime() - start;
   return frame;
+}
+
+/**
+ * What post-processing does to a frame of 16-bit integer samples when that is
+ * at most adding a constant: no sign extension to apply, no target buffer,
+ * and the modality LUT off, not required, or slope 1 with an integer
+ * intercept (CT's usual rescale). A decoder can then add `offset` as it
+ * stores each sample and skip the post-processing passes (see
+ * completeOffsetFrame). Null for everything else (PT SUV, RTDOSE, other
+ * slopes, target buffers, and the cases postProcessDecodedPixels rejects),
+ * which goes through postProcessDecodedPixels.
+ */
+export interface OffsetPostProcess {
+  /** Added to every sample (the integer rescale intercept, or 0). */
+  offset: number;
+  /** Whether the modality LUT is applied (frame.preScale.scaled). */
+  scaled: boolean;
+}
+
+export function offsetPostProcess(frame: Pick<DecodedImageFrame, 'pixelRepresentation' | 'bitsStored'>, options: DecodeTaskOptions): OffsetPostProcess | null {
+  if (frame.pixelRepresentation === 1 && frame.bitsStored !== undefined && frame.bitsStored < 16) return null; // sign extension rewrites samples
+  if (options.targetBuffer?.type) return null;
+  const preScale = options.preScale;
+  if (!preScale) return null;
+  const scaling = preScale.scalingParameters;
+  if (preScale.enabled && !scaling) return null;
+  const canRenderFloat = typeof options.allowFloatRendering !== 'undefined' ? options.allowFloatRendering : true;
+  const hasFloatRescale = Boolean(preScale.enabled) && Object.values(scaling as ScalingParameters).some((v) => typeof v === 'number' && !Number.isInteger(v));
+  const scale = Boolean(preScale.enabled) && !(!canRenderFloat && hasFloatRescale);
+  if (!scale || !isRequiredScaling(scaling as ScalingParameters)) return { offset: 0, scaled: false };
+  const { rescaleSlope, rescaleIntercept, modality, suvbw, doseGridScaling } = scaling as ScalingParameters;
+  if (modality === 'PT' && typeof suvbw === 'number' && !Number.isNaN(suvbw)) return null;
+  if (modality === 'RTDOSE' && typeof doseGridScaling === 'number' && !Number.isNaN(doseGridScaling)) return null;
+  if (rescaleSlope !== 1 || typeof rescaleIntercept !== 'number' || !Number.isInteger(rescaleIntercept)) return null;
+  return { offset: rescaleIntercept, scaled: true };
+}
+
+/**
+ * Completes `frame` as postProcessDecodedPixels would, for samples a decoder
+ * stored with `plan.offset` already added: `range` is their min/max (offset
+ * included) as numbers. Returns null, leaving `frame` untouched, when
+ * `pixels` is not the type the loader would choose for that range (the
+ * decoder guessed the type before knowing the range; its stores may have
+ * wrapped): the caller then decodes again the general way.
+ */
+export function completeOffsetFrame(frame: UndecodedImageFrame, options: DecodeTaskOptions, start: number, pixels: Int16Array | Uint16Array, range: { min: number; max: number }, plan: OffsetPostProcess): DecodedImageFrame | null {
+  if (pixels.length === 0 || pixelArrayTypeFor(range.min, range.max) !== pixels.constructor) return null;
+  if (plan.scaled) frame.preScale = { ...(options.preScale as PreScaleOptions), scaled: true };
+  return Object.assign(frame, {
+    pixelData: pixels,
+    pixelDataLength: pixels.length,
+    smallestPixelValue: range.min,
+    largestPixelValue: range.max,
+    decodeTimeInMS: new Date().getTime() - start,
+  });
 }

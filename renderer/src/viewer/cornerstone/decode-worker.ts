@@ -11,7 +11,8 @@
  * - where createImage would copy the pixels once more on the page, they go
  *   back as their bare buffer, which it wraps instead (wireFrame);
  * - JPEG lossless (.57/.70) uses jpeg-lossless-decoder.ts (~3x faster than the
- *   loader's JS codec, exact) and 16-bit greyscale RLE rle-decoder.ts; other
+ *   loader's JS codec, exact) and 16-bit greyscale RLE rle-frame.ts (decode,
+ *   rescale and min/max in one pass, straight to the output type); other
  *   variants of those syntaxes fall back to the loader's decoders.
  *
  * Every other syntax runs the loader's own codec module, initialised once per
@@ -20,7 +21,7 @@
 import { expose, transfer } from 'comlink';
 import { type DecodeTaskOptions, type DecodedImageFrame, type PixelArray, pixelArrayTypeFor, postProcessDecodedPixels } from './decode-post-process';
 import { decodeJpegLossless } from './jpeg-lossless-decoder';
-import { decodeRle16 } from './rle-decoder';
+import { decodeRle16Frame } from './rle-frame';
 import { transferableBuffer } from './transferable-buffer';
 import { decodeDeflatedFrame, decodeEncapsulatedUncompressed, decodeJPEGXL, decoders, setWasmBasePathFromConfig } from './stock-decoders';
 
@@ -55,22 +56,19 @@ function decodeLossless(frame: DecodedImageFrame, pixelData: Uint8Array): Decode
   return { frame };
 }
 
-/** A decoded frame, with its samples' min/max when the decoder tracked them (post-processing then skips that pass). */
+/** A decoded frame; `postProcessed` when the decoder also did the post-processing (rle-frame.ts). */
 interface Decoded {
   frame: DecodedImageFrame;
-  range?: { min: number; max: number };
+  postProcessed?: boolean;
 }
 
-/** 16-bit greyscale RLE with rle-decoder.ts (the stock decoder's output types); null for other layouts. */
-function decodeRle(frame: DecodedImageFrame, pixelData: Uint8Array): Decoded | null {
-  if (frame.bitsAllocated !== 16 || frame.samplesPerPixel !== 1) return null;
-  const decoded = decodeRle16(pixelData, Number(frame.rows), Number(frame.columns), frame.pixelRepresentation !== 0);
-  if (!decoded) return null;
-  frame.pixelData = decoded.pixels;
-  return { frame, range: { min: decoded.min, max: decoded.max } };
+/** 16-bit greyscale RLE with rle-frame.ts, post-processed on the way; null for other layouts. */
+function decodeRle(frame: DecodedImageFrame, pixelData: Uint8Array, options: DecodeTaskOptions, start: number): Decoded | null {
+  const done = decodeRle16Frame(frame, pixelData, options, start);
+  return done ? { frame: done, postProcessed: true } : null;
 }
 
-async function decodePixels(frame: DecodedImageFrame, transferSyntax: string, pixelData: Uint8Array): Promise<Decoded> {
+async function decodePixels(frame: DecodedImageFrame, transferSyntax: string, pixelData: Uint8Array, options: DecodeTaskOptions, start: number): Promise<Decoded> {
   const decoded = async (p: Promise<unknown>): Promise<Decoded> => ({ frame: (await p) as DecodedImageFrame });
   switch (transferSyntax) {
     case '1.2.840.10008.1.2':
@@ -84,7 +82,7 @@ async function decodePixels(frame: DecodedImageFrame, transferSyntax: string, pi
     case '1.2.840.10008.1.2.8.1':
       return decoded(decodeDeflatedFrame(stock(frame), pixelData));
     case '1.2.840.10008.1.2.5':
-      return decodeRle(frame, pixelData) ?? decoded(decoders.RLE(stock(frame), pixelData));
+      return decodeRle(frame, pixelData, options, start) ?? decoded(decoders.RLE(stock(frame), pixelData));
     case '1.2.840.10008.1.2.4.50':
       return decoded(decoders.JPEGBaseline8Bit(pixelData, { ...frame }));
     case '1.2.840.10008.1.2.4.51':
@@ -137,8 +135,8 @@ function wireFrame(frame: DecodedImageFrame, options: DecodeTaskOptions): { fram
 async function decodeTask({ imageFrame, transferSyntax, pixelData, options, decodeConfig }: DecodeTaskArgs): Promise<WireImageFrame> {
   const start = new Date().getTime();
   setWasmBasePathFromConfig(decodeConfig);
-  const decoded = await decodePixels(imageFrame, transferSyntax, pixelData);
-  const { frame, buffer } = wireFrame(postProcessDecodedPixels(decoded.frame, options, start, decoded.range), options);
+  const decoded = await decodePixels(imageFrame, transferSyntax, pixelData, options, start);
+  const { frame, buffer } = wireFrame(decoded.postProcessed ? decoded.frame : postProcessDecodedPixels(decoded.frame, options, start), options);
   return buffer ? transfer(frame, [buffer]) : frame;
 }
 

@@ -32,7 +32,7 @@ import {
   addTool,
   init as initTools,
 } from '@cornerstonejs/tools';
-import { installViewerDecodeWorkers } from './decode-worker-registration';
+import { installViewerDecodeWorkers, warmUpDecodeWorkers } from './decode-worker-registration';
 
 export type RenderingMode = 'gpu' | 'cpu';
 
@@ -228,6 +228,10 @@ async function doInit(): Promise<CornerstoneInitResult> {
   // registered first, so the loader's init starts none of its own.
   if (!usesStockDecodeWorker()) installViewerDecodeWorkers(workers, datasetPath);
   initLoader({ maxWebWorkers: workers, useLegacyMetadataProvider: datasetPath });
+  // Each worker's first task pays for loading its module and compiling the decode path: pay it now, off the
+  // main thread, while the rest of init, the study list (preload-viewer.ts) or the study's metadata requests
+  // run, not on the first image. Not awaited: init does not wait for the workers.
+  void warmUpDecodeWorkers(workers);
   installPlaneSanitizer();
   installDatasetTrimmer();
   initTools();

@@ -23,13 +23,46 @@ interface ComlinkApplyMessage {
   argumentList?: { type?: unknown; value?: unknown }[];
 }
 
-/** In a comlink `decodeTask` call (the loader's wire message), the compressed frame's buffer when the frame owns all of it. */
-export function decodeTaskInputBuffer(message: unknown): ArrayBuffer | null {
+/** The compressed frame of a comlink `decodeTask` call (the loader's wire message), or null for any other message. */
+function decodeTaskFrame(message: unknown): Uint8Array | null {
   if (typeof message !== 'object' || message === null) return null;
   const { type, path, argumentList } = message as ComlinkApplyMessage;
   if (type !== 'APPLY' || !Array.isArray(path) || path[path.length - 1] !== 'decodeTask' || !Array.isArray(argumentList)) return null;
   const arg = argumentList[0];
   if (arg?.type !== 'RAW' || typeof arg.value !== 'object' || arg.value === null) return null;
   const pixels = (arg.value as { pixelData?: unknown }).pixelData;
-  return pixels instanceof Uint8Array ? transferableBuffer(pixels) : null;
+  return pixels instanceof Uint8Array ? pixels : null;
+}
+
+/** In a comlink `decodeTask` call (the loader's wire message), the compressed frame's buffer when the frame owns all of it. */
+export function decodeTaskInputBuffer(message: unknown): ArrayBuffer | null {
+  const pixels = decodeTaskFrame(message);
+  return pixels ? transferableBuffer(pixels) : null;
+}
+
+/**
+ * A decode task message as it should be posted, and the buffer to transfer
+ * with it. Structured clone copies a typed array's *whole* buffer, so a frame
+ * that is a view into the cached file (a single-fragment frame, or any frame
+ * of the naturalized loader path) would send the entire file, serialised and
+ * deserialised, once per frame. Instead:
+ * - `transferOwned` and the frame owns its buffer (the loader cut it for this
+ *   task): that buffer is transferred as it is;
+ * - otherwise the frame's bytes alone are copied into a buffer of their own
+ *   (one memcpy of the frame), which is transferred; the message is a shallow
+ *   copy pointing at it, and what the loader passed is left untouched.
+ * Other messages, and frames in shared memory (shared, not copied, by
+ * postMessage), are posted as they are.
+ */
+export function decodeTaskTransfer(message: unknown, transferOwned: boolean): { message: unknown; transfer: ArrayBuffer | null } {
+  const pixels = decodeTaskFrame(message);
+  if (!pixels || !(pixels.buffer instanceof ArrayBuffer)) return { message, transfer: null };
+  const owned = transferableBuffer(pixels);
+  if (owned && transferOwned) return { message, transfer: owned };
+  const copy = new Uint8Array(pixels.length); // alloc + set: a little faster than slice() in Chromium
+  copy.set(pixels);
+  const apply = message as ComlinkApplyMessage & { argumentList: { type?: unknown; value?: unknown }[] };
+  const [first, ...rest] = apply.argumentList;
+  const value = { ...(first!.value as object), pixelData: copy };
+  return { message: { ...apply, argumentList: [{ ...first, value }, ...rest] }, transfer: copy.buffer };
 }
