@@ -23,7 +23,7 @@ import { postProcessDecodedPixels as stockPostProcess } from '../../../node_modu
 import stockDecodeRLE from '../../../node_modules/@cornerstonejs/dicom-image-loader/dist/esm/shared/decoders/decodeRLE.js';
 import { type DecodeTaskOptions, type DecodedImageFrame, type PixelArray, completeOffsetFrame, offsetPostProcess, postProcessDecodedPixels } from '../../../renderer/src/viewer/cornerstone/decode-post-process';
 import { decodeRle16Frame } from '../../../renderer/src/viewer/cornerstone/rle-frame';
-import { decodeTaskInputBuffer, decodeTaskTransfer, transferableBuffer } from '../../../renderer/src/viewer/cornerstone/transferable-buffer';
+import { decodeTaskTransfer, transferableBuffer } from '../../../renderer/src/viewer/cornerstone/transferable-buffer';
 
 type Make = () => PixelArray;
 const N = 64 * 48;
@@ -277,7 +277,14 @@ describe('16-bit RLE decoded straight to the post-processed frame equals the sto
     const pixels = new Int16Array([-33792, 100]); // -32768 + -1024 wrapped: the loader would choose Float32
     expect(completeOffsetFrame(frame, { preScale: scalings['CT 1/-1024'] }, Date.now(), pixels, { min: -33792, max: 100 }, { offset: -1024, scaled: true })).toBeNull();
     expect(frame.pixelData).toBeInstanceOf(Uint8Array);
-    expect(completeOffsetFrame(frame, { preScale: scalings.off }, Date.now(), new Uint16Array([3, 70]), { min: 3, max: 70 }, { offset: 0, scaled: false })).toBeNull(); // Uint8 range
+  });
+
+  it('narrows a range that fits the guessed type to the type the loader would choose, without decoding again', () => {
+    const narrowed = completeOffsetFrame({ pixelData: new Uint8Array(1) } as DecodedImageFrame, { preScale: scalings.off }, Date.now(), new Uint16Array([3, 70]), { min: 3, max: 70 }, { offset: 0, scaled: false });
+    expect(narrowed?.pixelData).toEqual(Uint8Array.from([3, 70]));
+    expect(narrowed).toMatchObject({ pixelDataLength: 2, smallestPixelValue: 3, largestPixelValue: 70 });
+    const signed = completeOffsetFrame({ pixelData: new Uint8Array(1) } as DecodedImageFrame, { preScale: scalings.off }, Date.now(), new Int16Array([-5, 100]), { min: -5, max: 100 }, { offset: 0, scaled: false });
+    expect(signed?.pixelData).toEqual(Int8Array.from([-5, 100]));
   });
 
   it('returns null for layouts it does not decode (the stock decoder runs)', () => {
@@ -298,20 +305,6 @@ describe('what crosses the worker boundary by transfer', () => {
     expect(transferableBuffer(new Uint8Array(heap, 64, 128))).toBeNull();
     expect(transferableBuffer(new Uint8Array(heap, 0, 512))).toBeNull();
     expect(transferableBuffer(new Float32Array(new SharedArrayBuffer(64)))).toBeNull();
-  });
-
-  it('decode task inputs: the frame buffer of a comlink decodeTask call, when the frame owns it', () => {
-    const message = (pixelData: unknown, path = ['decodeTask']) => ({ id: 'x', type: 'APPLY', path, argumentList: [{ type: 'RAW', value: { imageFrame: {}, pixelData, transferSyntax: '1.2.840.10008.1.2.5' } }] });
-    const own = new Uint8Array(100);
-    expect(decodeTaskInputBuffer(message(own))).toBe(own.buffer);
-    const file = new Uint8Array(1000); // the cached file: a frame in place is a view into it
-    expect(decodeTaskInputBuffer(message(file.subarray(200, 300)))).toBeNull();
-    expect(decodeTaskInputBuffer(message(new Uint8Array(new SharedArrayBuffer(16))))).toBeNull();
-    expect(decodeTaskInputBuffer(message(new Uint16Array(8)))).toBeNull();
-    expect(decodeTaskInputBuffer(message(own, ['otherTask']))).toBeNull();
-    expect(decodeTaskInputBuffer({ type: 'GET', path: ['decodeTask'] })).toBeNull();
-    expect(decodeTaskInputBuffer({ type: 'RELEASE' })).toBeNull();
-    expect(decodeTaskInputBuffer(null)).toBeNull();
   });
 
   it('decode task messages: the owned frame buffer as it is, otherwise a copy of the frame bytes alone, the loader\'s message untouched', () => {
@@ -341,5 +334,8 @@ describe('what crosses the worker boundary by transfer', () => {
     const other = message(own, ['otherTask']);
     expect(decodeTaskTransfer(other, true)).toEqual({ message: other, transfer: null });
     expect(decodeTaskTransfer({ type: 'RELEASE' }, true).transfer).toBeNull();
+    expect(decodeTaskTransfer(message(new Uint16Array(8)), true).transfer).toBeNull(); // not the loader's Uint8Array frame
+    expect(decodeTaskTransfer({ type: 'GET', path: ['decodeTask'] }, true).transfer).toBeNull();
+    expect(decodeTaskTransfer(null, true)).toEqual({ message: null, transfer: null });
   });
 });

@@ -259,6 +259,18 @@ function ownsBuffer(values: PixelArray): boolean {
 }
 
 /**
+ * Whether post-processing applies the modality LUT (the loader's rule): pre-scaling
+ * is enabled, unless a non-integer rescale needs float rendering the caller
+ * disallows. One rule for postProcessDecodedPixels and offsetPostProcess.
+ */
+function appliesScaling(preScale: PreScaleOptions, options: DecodeTaskOptions): boolean {
+  if (!preScale.enabled) return false;
+  const canRenderFloat = typeof options.allowFloatRendering !== 'undefined' ? options.allowFloatRendering : true;
+  const hasFloatRescale = Object.values(preScale.scalingParameters as ScalingParameters).some((v) => typeof v === 'number' && !Number.isInteger(v));
+  return canRenderFloat || !hasFloatRescale;
+}
+
+/**
  * Post-processes `frame` in place and returns it (see the file comment); `start`
  * is Date.now() when decoding began. `decodedRange`: the min/max of the decoded
  * samples when the decoder computed them on the way (saves a pass; ignored if
@@ -270,13 +282,9 @@ export function postProcessDecodedPixels(frame: DecodedImageFrame, options: Deco
   const source = frame.pixelData;
   frame.pixelDataLength = source.length;
   const { min: minBefore, max: maxBefore } = decodedRange && !rewritten && source.length > 0 ? decodedRange : minMaxOf(source);
-  const canRenderFloat = typeof options.allowFloatRendering !== 'undefined' ? options.allowFloatRendering : true;
   let invalidType = COLOUR.has(frame.photometricInterpretation ?? '') && options.targetBuffer?.offset === undefined;
   const preScale = options.preScale as PreScaleOptions;
-  const willScale = preScale.enabled;
-  const hasFloatRescale = willScale && Object.values(preScale.scalingParameters as ScalingParameters).some((v) => typeof v === 'number' && !Number.isInteger(v));
-  const disableScale = !preScale.enabled || (!canRenderFloat && hasFloatRescale);
-  const scale = Boolean(preScale.enabled) && !disableScale;
+  const scale = appliesScaling(preScale, options);
   const type = options.targetBuffer?.type;
   const scaling = preScale.scalingParameters;
   if (type && scale) {
@@ -351,9 +359,7 @@ export function offsetPostProcess(frame: Pick<DecodedImageFrame, 'pixelRepresent
   if (!preScale) return null;
   const scaling = preScale.scalingParameters;
   if (preScale.enabled && !scaling) return null;
-  const canRenderFloat = typeof options.allowFloatRendering !== 'undefined' ? options.allowFloatRendering : true;
-  const hasFloatRescale = Boolean(preScale.enabled) && Object.values(scaling as ScalingParameters).some((v) => typeof v === 'number' && !Number.isInteger(v));
-  const scale = Boolean(preScale.enabled) && !(!canRenderFloat && hasFloatRescale);
+  const scale = appliesScaling(preScale, options);
   if (!scale || !isRequiredScaling(scaling as ScalingParameters)) return { offset: 0, scaled: false };
   const { rescaleSlope, rescaleIntercept, modality, suvbw, doseGridScaling } = scaling as ScalingParameters;
   if (modality === 'PT' && typeof suvbw === 'number' && !Number.isNaN(suvbw)) return null;
@@ -365,17 +371,27 @@ export function offsetPostProcess(frame: Pick<DecodedImageFrame, 'pixelRepresent
 /**
  * Completes `frame` as postProcessDecodedPixels would, for samples a decoder
  * stored with `plan.offset` already added: `range` is their min/max (offset
- * included) as numbers. Returns null, leaving `frame` untouched, when
- * `pixels` is not the type the loader would choose for that range (the
- * decoder guessed the type before knowing the range; its stores may have
- * wrapped): the caller then decodes again the general way.
+ * included) as numbers. Returns null, leaving `frame` untouched, when the
+ * range does not fit `pixels`' type (the decoder guessed the type before
+ * knowing the range, so some stores wrapped): the caller then decodes again
+ * the general way. A range that fits but for which the loader would choose a
+ * narrower type (Uint8/Int8) is copied into that type.
  */
 export function completeOffsetFrame(frame: UndecodedImageFrame, options: DecodeTaskOptions, start: number, pixels: Int16Array | Uint16Array, range: { min: number; max: number }, plan: OffsetPostProcess): DecodedImageFrame | null {
-  if (pixels.length === 0 || pixelArrayTypeFor(range.min, range.max) !== pixels.constructor) return null;
+  if (pixels.length === 0) return null;
+  const fits = pixels instanceof Int16Array ? range.min >= -32768 && range.max <= 32767 : range.min >= 0 && range.max <= 65535;
+  if (!fits) return null; // some stores wrapped
+  // Every sample is exact; a narrower type the loader would choose (Uint8/Int8) is one copy, not a re-decode.
+  const Target = pixelArrayTypeFor(range.min, range.max);
+  let output: PixelArray = pixels;
+  if (Target !== pixels.constructor) {
+    output = new Target(pixels.length);
+    output.set(pixels);
+  }
   if (plan.scaled) frame.preScale = { ...(options.preScale as PreScaleOptions), scaled: true };
   return Object.assign(frame, {
-    pixelData: pixels,
-    pixelDataLength: pixels.length,
+    pixelData: output,
+    pixelDataLength: output.length,
     smallestPixelValue: range.min,
     largestPixelValue: range.max,
     decodeTimeInMS: new Date().getTime() - start,

@@ -34,12 +34,6 @@ function decodeTaskFrame(message: unknown): Uint8Array | null {
   return pixels instanceof Uint8Array ? pixels : null;
 }
 
-/** In a comlink `decodeTask` call (the loader's wire message), the compressed frame's buffer when the frame owns all of it. */
-export function decodeTaskInputBuffer(message: unknown): ArrayBuffer | null {
-  const pixels = decodeTaskFrame(message);
-  return pixels ? transferableBuffer(pixels) : null;
-}
-
 /**
  * A decode task message as it should be posted, and the buffer to transfer
  * with it. Structured clone copies a typed array's *whole* buffer, so a frame
