@@ -23,6 +23,13 @@ NAMES = {
 }
 
 
+def _resolution_text(widths, upsample):
+    # Feature-map sizes: the input (28, or 28 x upsample when the graph enlarges it first), halved between stages.
+    sizes = [28 * upsample // 2**i for i in range(len(widths))]
+    return ((f"the 28×28 input first enlarged ×{upsample} bilinearly inside the graph, " if upsample > 1 else "")
+            + f"max-pooling {'→'.join(str(x) for x in sizes)}")
+
+
 def model_card(cfg, manifest, m):
     t = m["test"]
     v = m["validation"]
@@ -51,6 +58,10 @@ def model_card(cfg, manifest, m):
         stopping = (f"Early stopping: validation AUC checked each epoch (ties broken by validation loss), patience {hp['patience']} epochs; "
                     f"the best epoch's weights are kept. {members}.")
         sel_text = f"Validation split (n = {v['n']}, used for early stopping, calibration and the threshold)"
+    architecture = (f"{len(hp['widths'])} stages of two 3×3 conv–BatchNorm–ReLU layers\n  (widths {hp['widths']}), "
+                    + _resolution_text(hp["widths"], int(hp.get("upsample", 1))))
+    ema_text = (f"\n- Weight averaging: each member keeps an exponential moving average of its weights and BatchNorm statistics "
+                f"(decay {hp['ema']} per step), not its last weights." if hp.get("ema") else "")
     cal = m["calibration"]
     method_text = {"none": "none (the cross-validated NLL of the raw ensemble logit was lowest)",
                    "temperature": f"temperature scaling, T = {1 / cal['scale']:.4f}",
@@ -122,9 +133,8 @@ from the source (centre crop to the short edge, then resize).
 
 ## Model and training
 
-- Architecture: compact CNN, 3 stages of two 3×3 conv–BatchNorm–ReLU layers
-  (widths {hp['widths']}), max-pooling 28→14→7, global average pooling, dropout
-  {hp['dropout']}, one linear unit (the `{pos}` logit). {members_text}.
+- Architecture: compact CNN, {architecture}, global average pooling, dropout
+  {hp['dropout']}, one linear unit (the `{pos}` logit). {members_text}.{ema_text}
 - Interpretability: second output `cam` = class activation map of the `{pos}`
   logit (exact for a GAP + linear head), ReLU, bilinearly upsampled to 28×28
   inside the ONNX graph (the product maps it back onto the source image).

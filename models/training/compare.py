@@ -7,6 +7,9 @@ Starts from the shipped us-breast-malignancy settings (train_all.py), applies th
 member per fold for max_epochs and prints the pooled out-of-fold AUC (with and without the mirrored-image
 average) and the mean held-out AUC per epoch. This is how the shipped settings were chosen (see README.md);
 the folds use their own seed (777), not the shipped model's, so the comparison does not reuse its splits.
+Overrides are any of train_all.py's settings, plus "upsample" (bilinear x2 enlargement of the input inside
+the network), "ema" (per-step decay of an exponential moving average of the weights, which is then kept)
+and "optimizer": "sgd" (Nesterov momentum 0.9 instead of AdamW). cv_ensembles.py scores averages of --save runs.
 """
 import argparse
 import json

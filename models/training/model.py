@@ -16,14 +16,21 @@ def _block(cin, cout):
 
 
 class SmallCamNet(nn.Module):
-    def __init__(self, widths=(24, 48, 96), dropout=0.2):
+    """One stage per entry of `widths` (2x2 max-pooling between stages). `upsample` > 1 first enlarges the
+    input bilinearly inside the network (so the product's 28x28 preprocessing is unchanged) and the
+    feature maps keep `upsample` times more resolution at the same depth."""
+
+    def __init__(self, widths=(24, 48, 96), dropout=0.2, upsample=1):
         super().__init__()
-        a, b, c = widths
-        self.features = nn.Sequential(
-            *_block(1, a), *_block(a, a), nn.MaxPool2d(2),
-            *_block(a, b), *_block(b, b), nn.MaxPool2d(2),
-            *_block(b, c), *_block(c, c),
-        )
+        layers = [nn.Upsample(scale_factor=upsample, mode="bilinear", align_corners=False)] if upsample > 1 else []
+        cin = 1
+        for i, w in enumerate(widths):
+            if i > 0:
+                layers.append(nn.MaxPool2d(2))
+            layers += [*_block(cin, w), *_block(w, w)]
+            cin = w
+        c = widths[-1]
+        self.features = nn.Sequential(*layers)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(c, 1)
 

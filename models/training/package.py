@@ -14,7 +14,7 @@ from card import model_card
 
 OPSET = 13
 HYPERPARAMETERS = ("widths", "dropout", "lr", "weight_decay", "batch", "max_epochs", "patience", "folds", "repeats", "scale", "rotate_deg", "translate", "hflip",
-                   "contrast", "brightness", "label_smoothing", "mixup", "flip_tta", "erase", "erase_size", "pretrain")
+                   "contrast", "brightness", "label_smoothing", "mixup", "flip_tta", "erase", "erase_size", "pretrain", "upsample", "ema", "optimizer")
 
 
 def export_onnx(ens, path):

@@ -171,10 +171,17 @@ def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True, trunk=
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.RandomState(seed % (2**32))
-    model = SmallCamNet(widths=tuple(cfg["widths"]), dropout=cfg["dropout"])
+    model = SmallCamNet(widths=tuple(cfg["widths"]), dropout=cfg["dropout"], upsample=cfg.get("upsample", 1))
     if trunk is not None:
         model.features.load_state_dict(trunk)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
+    # Exponential moving average of the weights (and BatchNorm statistics), updated after every step;
+    # the averaged copy is what gets evaluated and kept.
+    ema = WeightAverage(model, cfg["ema"]) if cfg.get("ema") else None
+    if cfg.get("optimizer", "adamw") == "sgd":
+        # Nesterov SGD: weight_decay is then plain L2 added to the gradient.
+        opt = torch.optim.SGD(model.parameters(), lr=cfg["lr"], momentum=0.9, nesterov=True, weight_decay=cfg["weight_decay"])
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     steps_per_epoch = math.ceil(len(xtr) / cfg["batch"])
     total = steps_per_epoch * cfg["max_epochs"]
     warm = steps_per_epoch * 2
@@ -195,18 +202,21 @@ def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True, trunk=
             loss.backward()
             opt.step()
             sched.step()
+            if ema is not None:
+                ema.update(model)
             running += float(loss) * len(idx)
+        scored = model if ema is None else ema.model
         if xva is None:  # pretraining: nothing held out
             val_auc, val_loss = float("nan"), float("nan")
         else:
-            zva = member_logits(model, xva, cfg.get("flip_tta", False))
+            zva = member_logits(scored, xva, cfg.get("flip_tta", False))
             val_auc, val_loss = M.auc(yva, zva), bce(yva, zva)
         history.append({"epoch": epoch + 1, "trainLoss": running / len(xtr), "valLoss": val_loss, "valAuc": val_auc, "lr": sched.get_last_lr()[0]})
         key = (round(val_auc, 4), -val_loss)
         if not early_stopping:
             best = (key, epoch + 1, None)
         elif best is None or key > best[0]:
-            best = (key, epoch + 1, copy.deepcopy(model.state_dict()))
+            best = (key, epoch + 1, copy.deepcopy(scored.state_dict()))
             stale = 0
         else:
             stale += 1
@@ -214,11 +224,35 @@ def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True, trunk=
             print(f"  [{cfg['id']} seed {seed}] epoch {epoch + 1:3d}  train loss {running / len(xtr):.4f}  held-out loss {val_loss:.4f}  AUC {val_auc:.4f}{'  *' if early_stopping and stale == 0 else ''}", flush=True)
         if early_stopping and stale >= cfg["patience"]:
             break
+    if ema is not None:
+        model = ema.model
     if early_stopping:
         model.load_state_dict(best[2])
     model.eval()
     log.append({"seed": seed, "epochsRun": len(history), "bestEpoch": best[1], "bestValAuc": best[0][0], "seconds": round(time.time() - t0, 1), "history": history})
     return model
+
+
+class WeightAverage:
+    """Exponential moving average of a model's parameters and BatchNorm buffers (Polyak averaging):
+    avg = decay * avg + (1 - decay) * current after each optimiser step, with the decay warmed up as
+    min(decay, (1 + t) / (10 + t)) so the early, random weights fade quickly."""
+
+    def __init__(self, model, decay):
+        self.model = copy.deepcopy(model)
+        self.decay = float(decay)
+        self.steps = 0
+
+    @torch.no_grad()
+    def update(self, model):
+        self.steps += 1
+        d = min(self.decay, (1 + self.steps) / (10 + self.steps))
+        current = model.state_dict()
+        for name, avg in self.model.state_dict().items():
+            if avg.dtype.is_floating_point:
+                avg.mul_(d).add_(current[name], alpha=1 - d)
+            else:
+                avg.copy_(current[name])
 
 
 def stratified_folds(y, k, seed):
