@@ -23,7 +23,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Worker } from 'node:worker_threads';
-import { DisplayTranscodeError, type TranscodeStep } from './display-transcode';
+import { DisplayTranscodeError, type TranscodePlan } from './display-transcode';
 import {
   DisplayTranscodeRunner,
   type PlanSummary,
@@ -38,17 +38,7 @@ import {
 export type { TranscodeSource } from './display-transcode-runner';
 
 /** A planned transcoding, on the thread that serves it; its frames are produced by whoever planned it. */
-export interface DisplayTranscode {
-  steps: TranscodeStep[];
-  transferSyntaxUid: string;
-  /** Dataset elements before the pixel data, then the pixel data element header. */
-  head: Buffer;
-  frames: number;
-  frameBytes: number;
-  /** One zero byte after the frames. */
-  pad: boolean;
-  /** Elements after the pixel data. */
-  tail: Buffer;
+export interface DisplayTranscode extends Omit<TranscodePlan, 'frame'> {
   /** Frame 1, decoded while planning (null when planned without the check). */
   firstFrame: Uint8Array | null;
   /** Served frame `f` (0-based). */
