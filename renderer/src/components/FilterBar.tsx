@@ -1,3 +1,4 @@
+import type { ReactNode } from 'react';
 import type { StudyList } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
 import { Close, Search } from './Icons';
@@ -88,6 +89,15 @@ export function FilterBar({ filters, modalities, aiCounts, onChange }: Props) {
   );
 }
 
+/** A count that filters the list to what it counts; pressed while that filter is on. */
+function CountFilter({ on, testId, title, onClick, children }: { on: boolean; testId: string; title: string; onClick: () => void; children: ReactNode }) {
+  return (
+    <button type="button" className={on ? 'count-filter on' : 'count-filter'} data-testid={testId} aria-pressed={on} title={title} onClick={onClick}>
+      {children}
+    </button>
+  );
+}
+
 /** "3 flagged by AI · 2 not reviewed": each count is a one-click filter (click again to show all). */
 function AiCounts({ counts, filters, onFilter }: { counts: NonNullable<StudyList['aiCounts']>; filters: Filters; onFilter: (patch: Partial<Filters>) => void }) {
   if (counts.flagged === 0) {
@@ -102,29 +112,15 @@ function AiCounts({ counts, filters, onFilter }: { counts: NonNullable<StudyList
   return (
     <span className="ai-counts" data-testid="ai-counts" data-flagged={counts.flagged} data-unreviewed={counts.unreviewed}>
       <span className="ai-flag" aria-hidden="true" />
-      <button
-        type="button"
-        className={flaggedOn ? 'count-filter on' : 'count-filter'}
-        data-testid="ai-flagged-count"
-        aria-pressed={flaggedOn}
-        title={t('toolbar.aiFlaggedTitle')}
-        onClick={() => onFilter({ aiFlagged: !flaggedOn, aiUnreviewed: false })}
-      >
+      <CountFilter on={flaggedOn} testId="ai-flagged-count" title={t('toolbar.aiFlaggedTitle')} onClick={() => onFilter({ aiFlagged: !flaggedOn, aiUnreviewed: false })}>
         {t('toolbar.aiFlagged', { count: counts.flagged })}
-      </button>
+      </CountFilter>
       <span className="ai-counts-sep" aria-hidden="true">
         ·
       </span>
-      <button
-        type="button"
-        className={unreviewedOn ? 'count-filter on' : 'count-filter'}
-        data-testid="ai-unreviewed-count"
-        aria-pressed={unreviewedOn}
-        title={t('toolbar.aiNotReviewedTitle')}
-        onClick={() => onFilter({ aiUnreviewed: !unreviewedOn, aiFlagged: false })}
-      >
+      <CountFilter on={unreviewedOn} testId="ai-unreviewed-count" title={t('toolbar.aiNotReviewedTitle')} onClick={() => onFilter({ aiUnreviewed: !unreviewedOn, aiFlagged: false })}>
         {t('toolbar.aiNotReviewed', { count: counts.unreviewed })}
-      </button>
+      </CountFilter>
     </span>
   );
 }
