@@ -21,7 +21,7 @@ import type { Result } from '../../contract/ipc-contract';
 import { contentTypeFor } from '../services/content-types';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
-import { DisplayTranscodeError } from '../services/dicom/display-transcode';
+import { DisplayTranscodeError, transcodeFailureStatus } from '../services/dicom/display-transcode';
 import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
 import { openVigilServices, type VigilServices } from '../services/vigil-services';
 
@@ -260,7 +260,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     } catch (err) {
       if (!(err instanceof DisplayTranscodeError)) throw err;
       // The file's own data (422), or the worker transcoding it died or hung (503, worth retrying).
-      return sendError(res, err.code === 'TRANSCODE_FAILED' ? 422 : 503, err.code, err.message);
+      return sendError(res, transcodeFailureStatus(err), err.code, err.message);
     }
     if (!bytes) return sendError(res, 404, 'NOT_FOUND', 'Unknown instance.');
     res.writeHead(200, {

@@ -15,7 +15,7 @@ import { Readable } from 'node:stream';
 import type { CustomScheme, Protocol } from 'electron';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
-import { DisplayTranscodeError } from '../services/dicom/display-transcode';
+import { DisplayTranscodeError, transcodeFailureStatus } from '../services/dicom/display-transcode';
 import type { DisplayTranscoder } from '../services/dicom/display-transcode-pool';
 import { APP_HOST, APP_ORIGIN, APP_SCHEME, DICOM_HOST, RESULTS_HOST } from './app-urls';
 import { CONTENT_SECURITY_POLICY } from './content-security-policy';
@@ -89,11 +89,6 @@ async function serveAsset(rendererDir: string, url: URL, method: string): Promis
   };
   if (method === 'HEAD') return new Response(null, { status: 200, headers });
   return new Response(new Uint8Array(await readFile(target)), { status: 200, headers });
-}
-
-/** HTTP status for a file that could not be transcoded: its data (422), or the worker doing it (503, worth retrying). */
-function transcodeFailureStatus(err: DisplayTranscodeError): number {
-  return err.code === 'TRANSCODE_FAILED' ? 422 : 503;
 }
 
 interface DisplayServing {

@@ -235,13 +235,21 @@ function transcodedBytes(metaHeader: Buffer, plan: DisplayTranscode, store: Fram
     if (plan.pad) yield Buffer.alloc(1);
     if (plan.tail.length > 0) yield plan.tail;
   }
+  // Concurrent GETs after a HEAD share one frame-1 decode; a failed check can be retried.
+  let verifying: Promise<void> | null = null;
   const verifyFirstFrame =
     plan.firstFrame !== null
       ? null
-      : async (): Promise<void> => {
-          const frame = await frameAt(0);
-          if (!store) firstFrame = frame;
-        };
+      : (): Promise<void> =>
+          (verifying ??= frameAt(0).then(
+            (frame) => {
+              if (!store) firstFrame = frame;
+            },
+            (err: unknown) => {
+              verifying = null;
+              throw err;
+            },
+          ));
   return {
     bytes: {
       contentType: DICOM_CONTENT_TYPE,

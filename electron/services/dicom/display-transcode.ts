@@ -79,6 +79,11 @@ export class DisplayTranscodeError extends Error {
   }
 }
 
+/** HTTP status of a failed transcode, for every host that serves display bytes: the file's data (422) or the worker doing it (503, worth retrying). */
+export function transcodeFailureStatus(err: DisplayTranscodeError): 422 | 503 {
+  return err.code === 'TRANSCODE_FAILED' ? 422 : 503;
+}
+
 /** One decoded frame may not exceed this (a hostile header must not allocate gigabytes per frame). */
 export const MAX_TRANSCODED_FRAME_BYTES = 512 * 1024 * 1024;
 /** Pixel Data length is a 32-bit field; keep it even and below the undefined-length marker. */
