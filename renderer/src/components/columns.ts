@@ -36,6 +36,15 @@ export function aiStatusText(s: StudySummary): string {
   return t(`ai.triage.${ai.triage}`);
 }
 
+/** "1 accepted", "2 rejected", "1 corrected": the non-zero review decisions, in that order (worklist tooltip and viewer panel). */
+export function reviewDecisionParts(counts: { readonly accepted: number; readonly rejected: number; readonly corrected: number }): string[] {
+  const parts: string[] = [];
+  if (counts.accepted > 0) parts.push(t('ai.detail.accepted', { count: counts.accepted }));
+  if (counts.rejected > 0) parts.push(t('ai.detail.rejected', { count: counts.rejected }));
+  if (counts.corrected > 0) parts.push(t('ai.detail.corrected', { count: counts.corrected }));
+  return parts;
+}
+
 /**
  * The AI cell's second part: how many flagged findings wait for a decision, or the decisions made; a run in
  * progress or a failed run beside another group's result. Empty when there is nothing more to say.
@@ -48,9 +57,7 @@ export function aiDetailText(s: StudySummary): string {
     const reviewed = ai.accepted + ai.rejected + ai.corrected;
     parts.push(reviewed > 0 ? t('ai.detail.partlyReviewed', { reviewed, total: ai.toReview }) : t('ai.detail.notReviewed'));
   } else if (ai.triage === 'positive-reviewed') {
-    if (ai.accepted > 0) parts.push(t('ai.detail.accepted', { count: ai.accepted }));
-    if (ai.rejected > 0) parts.push(t('ai.detail.rejected', { count: ai.rejected }));
-    if (ai.corrected > 0) parts.push(t('ai.detail.corrected', { count: ai.corrected }));
+    parts.push(...reviewDecisionParts(ai));
   }
   if (ai.active && ai.triage !== 'in-progress') parts.push(t('ai.detail.analysing'));
   if (ai.failedRuns > 0 && ai.triage !== 'failed') parts.push(t('ai.detail.failed', { count: ai.failedRuns }));

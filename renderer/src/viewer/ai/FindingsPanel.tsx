@@ -9,6 +9,7 @@
 import { useRef, useState } from 'react';
 import { type AnalysisResult, type Finding, type ModelInfo, needsReview, type Review, type ReviewDecision, type ReviewList } from '../../../../contract/ipc-contract';
 import { useAppServices } from '../../app-context';
+import { reviewDecisionParts } from '../../components/columns';
 import { t } from '../../i18n/strings';
 import type { LabelEditTool } from '../ViewportPane';
 import { formatAge, formatAgeRange, formatMl, formatScore } from './finding-format';
@@ -52,11 +53,7 @@ const RUN_ORDER: Readonly<Record<AnalysisResult['status'], number>> = { done: 0,
 function ReviewState({ reviews, analysed }: { readonly reviews: ReviewList | null; readonly analysed: boolean }) {
   if (!reviews || (reviews.findings === 0 && !analysed)) return null;
   const state = reviews.findings === 0 ? 'none' : reviews.allReviewed ? 'done' : 'partial';
-  const decisions = [
-    reviews.accepted > 0 ? t('ai.detail.accepted', { count: reviews.accepted }) : '',
-    reviews.rejected > 0 ? t('ai.detail.rejected', { count: reviews.rejected }) : '',
-    reviews.corrected > 0 ? t('ai.detail.corrected', { count: reviews.corrected }) : '',
-  ].filter(Boolean);
+  const decisions = reviewDecisionParts(reviews);
   return (
     <span
       className={`review-state ${state}`}

@@ -17,6 +17,7 @@
  * DOM-free and worker-free so Node tests import it.
  */
 import { bilinear, replicate } from './stock-resampling';
+import { transferableBuffer } from './transferable-buffer';
 
 export type PixelArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Uint8ClampedArray;
 
@@ -253,11 +254,6 @@ function handleTargetBuffer(options: DecodeTaskOptions, frame: DecodedImageFrame
   return typed;
 }
 
-/** Whether `values` is the only view of a whole plain ArrayBuffer (one the decoder made for this frame, not a WASM heap). */
-function ownsBuffer(values: PixelArray): boolean {
-  return values.buffer instanceof ArrayBuffer && values.byteOffset === 0 && values.byteLength === values.buffer.byteLength;
-}
-
 /**
  * Whether post-processing applies the modality LUT (the loader's rule): pre-scaling
  * is enabled, unless a non-integer rescale needs float rendering the caller
@@ -265,6 +261,7 @@ function ownsBuffer(values: PixelArray): boolean {
  */
 function appliesScaling(preScale: PreScaleOptions, options: DecodeTaskOptions): boolean {
   if (!preScale.enabled) return false;
+  // Enabled without parameters: Object.values throws the loader's own TypeError (the equivalence test pins it).
   const canRenderFloat = typeof options.allowFloatRendering !== 'undefined' ? options.allowFloatRendering : true;
   const hasFloatRescale = Object.values(preScale.scalingParameters as ScalingParameters).some((v) => typeof v === 'number' && !Number.isInteger(v));
   return canRenderFloat || !hasFloatRescale;
@@ -297,11 +294,10 @@ export function postProcessDecodedPixels(frame: DecodedImageFrame, options: Deco
   if (type && !invalidType) {
     output = handleTargetBuffer(options, frame);
   } else {
-    if (scale && !scaling) throw new Error('options.preScale.scalingParameters must be defined if preScale.enabled is true, and scalingParameters cannot be derived from the metadata providers.');
     const range = scale ? scaledMinMax(minBefore, maxBefore, scaling as ScalingParameters) : { min: minBefore, max: maxBefore };
     const Target = pixelArrayTypeFor(range.min, range.max);
     const scaleNow = scale && isRequiredScaling(scaling as ScalingParameters);
-    if (scaleNow && source.constructor === Target && ownsBuffer(source)) {
+    if (scaleNow && source.constructor === Target && transferableBuffer(source) !== null) {
       output = source; // already the output type, in a buffer of its own: scale in place, no copy
       scaleInto(source, output, scaling as ScalingParameters);
       scaledAlready = true;
@@ -318,15 +314,12 @@ export function postProcessDecodedPixels(frame: DecodedImageFrame, options: Deco
 
   let minAfter = minBefore;
   let maxAfter = maxBefore;
-  if (scale) {
-    if (!scaling) throw new Error('options.preScale.scalingParameters must be defined if preScale.enabled is true, and scalingParameters cannot be derived from the metadata providers.');
-    if (isRequiredScaling(scaling)) {
-      if (!scaledAlready) scaleInto(output, output, scaling);
-      frame.preScale = { ...preScale, scaled: true };
-      const scaled = scaledMinMax(minBefore, maxBefore, scaling);
-      minAfter = scaled.min;
-      maxAfter = scaled.max;
-    }
+  if (scale && isRequiredScaling(scaling as ScalingParameters)) {
+    if (!scaledAlready) scaleInto(output, output, scaling as ScalingParameters);
+    frame.preScale = { ...preScale, scaled: true };
+    const scaled = scaledMinMax(minBefore, maxBefore, scaling as ScalingParameters);
+    minAfter = scaled.min;
+    maxAfter = scaled.max;
   }
   frame.pixelData = output;
   frame.smallestPixelValue = minAfter;

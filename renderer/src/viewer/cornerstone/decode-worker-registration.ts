@@ -84,21 +84,20 @@ const WARM_UP_SIDE = 512;
  */
 export async function warmUpDecodeWorkers(count: number): Promise<void> {
   const manager = getWebWorkerManager();
-  const task = () => {
-    const pixels = WARM_UP_SIDE * WARM_UP_SIDE;
-    const stored = new Int16Array(pixels);
-    for (let i = 0; i < pixels; i++) stored[i] = (i % 4096) - 1024; // a spread of CT-like values
-    return manager.executeTask(
+  const pixels = WARM_UP_SIDE * WARM_UP_SIDE;
+  const stored = new Int16Array(pixels);
+  for (let i = 0; i < pixels; i++) stored[i] = (i % 4096) - 1024; // a spread of CT-like values
+  const task = () =>
+    manager.executeTask(
       DECODE_WORKER_NAME,
       'decodeTask',
       {
         imageFrame: { samplesPerPixel: 1, photometricInterpretation: 'MONOCHROME2', rows: WARM_UP_SIDE, columns: WARM_UP_SIDE, bitsAllocated: 16, bitsStored: 16, pixelRepresentation: 1 },
         transferSyntax: '1.2.840.10008.1.2.1',
-        pixelData: new Uint8Array(stored.buffer),
+        pixelData: new Uint8Array(stored.slice().buffer), // a copy per task: the hop may transfer (detach) it
         options: { preScale: { enabled: true, scalingParameters: { rescaleSlope: 1, rescaleIntercept: -1024, modality: 'CT' } }, allowFloatRendering: true },
       },
       { requestType: Enums.RequestType.Prefetch, priority: 0 },
     );
-  };
   await Promise.allSettled(Array.from({ length: count }, task));
 }
