@@ -260,7 +260,9 @@ const SORT_SQL: Record<SortKey, string> = {
 };
 
 // AI triage per study, from the latest result per (series, model) and the queue (indexes ai_results_study, ai_jobs_study).
-const AI_LATEST = 'FROM ai_results r WHERE r.study_uid = s.study_uid AND r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id)';
+// r is the latest result of its (series, model).
+const LATEST_OF_R = 'r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id)';
+const AI_LATEST = `FROM ai_results r WHERE r.study_uid = s.study_uid AND ${LATEST_OF_R}`;
 // A finding needs review, and flags the study, when it is positive above its threshold, not a "nothing found" label
 // (manifest normalLabels) and not a measurement (an anatomy segmentation's volumes, or one whose manifest declares no
 // findings rule): the contract's needsReview, in SQL.
@@ -270,7 +272,6 @@ const AI_UNREVIEWED = `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done' AND E
   AND NOT EXISTS (SELECT 1 FROM ai_reviews v WHERE v.result_id = r.id AND v.finding_label = json_extract(f.value, '$.label'))))`;
 // 2: a job of the study is running, 1: only queued ones, 0: none.
 const AI_JOBS_STATE = "(SELECT coalesce(max(j.status = 'running') + 1, 0) FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status IN ('pending', 'running'))";
-const AI_ACTIVE = "EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_uid AND j.status IN ('pending', 'running'))";
 
 /**
  * The worklist's AI groups in sort order, most urgent first, each with the SQL condition that puts a study in it
@@ -281,7 +282,7 @@ const AI_ACTIVE = "EXISTS (SELECT 1 FROM ai_jobs j WHERE j.study_uid = s.study_u
 export const AI_TRIAGE_ORDER: readonly { readonly group: AiTriage; readonly when: string }[] = [
   { group: 'positive-unreviewed', when: AI_UNREVIEWED },
   { group: 'positive-reviewed', when: AI_POSITIVE },
-  { group: 'in-progress', when: AI_ACTIVE },
+  { group: 'in-progress', when: `${AI_JOBS_STATE} > 0` },
   { group: 'negative', when: `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'done')` },
   { group: 'not-analysed', when: `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'not-analysed')` },
   { group: 'failed', when: `EXISTS (SELECT 1 ${AI_LATEST} AND r.status = 'failed')` },
@@ -298,7 +299,7 @@ const AI_FILTER_SQL: Record<NonNullable<StudyQuery['aiFilter']>, string> = {
 const AI_REVIEW_COUNTS = `(SELECT json_object('toReview', count(*), 'accepted', coalesce(sum(d = 'accepted'), 0), 'rejected', coalesce(sum(d = 'rejected'), 0), 'corrected', coalesce(sum(d = 'corrected'), 0))
     FROM (SELECT (SELECT v.decision FROM ai_reviews v WHERE v.result_id = r.id AND v.finding_label = json_extract(f.value, '$.label') ORDER BY v.id DESC LIMIT 1) AS d
       FROM ai_results r, json_each(r.findings) f
-      WHERE r.study_uid = s.study_uid AND r.status = 'done' AND r.id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id) AND ${AI_FLAGGED}))`;
+      WHERE r.study_uid = s.study_uid AND r.status = 'done' AND ${LATEST_OF_R} AND ${AI_FLAGGED}))`;
 const AI_COLUMNS = `${AI_RANK} AS ai_rank,
   ${AI_JOBS_STATE} AS ai_jobs,
   ${AI_REVIEW_COUNTS} AS ai_review,
@@ -316,8 +317,16 @@ const GROUP_STATUS: Record<Exclude<AiTriage, 'in-progress'>, AiSummary['status']
   none: null,
 };
 
+/** The AI_COLUMNS of a study row (selected together, or not at all). */
+interface AiColumns {
+  ai_rank: number;
+  ai_jobs: number;
+  ai_review: string;
+  ai_failed: number;
+}
+
 /** The AI column of a study from its triage rank and counts. */
-function toAiSummary(r: { ai_rank: number; ai_jobs: number; ai_review: string; ai_failed: number }): AiSummary {
+function toAiSummary(r: AiColumns): AiSummary {
   const triage = AI_TRIAGE_ORDER[r.ai_rank]?.group ?? 'none';
   const counts = JSON.parse(r.ai_review) as { toReview: number; accepted: number; rejected: number; corrected: number };
   const status = triage === 'in-progress' ? (r.ai_jobs === 2 ? 'running' : 'pending') : GROUP_STATUS[triage];
@@ -332,7 +341,7 @@ function toAiSummary(r: { ai_rank: number; ai_jobs: number; ai_review: string; a
   };
 }
 
-interface StudyRow {
+interface StudyRow extends Partial<AiColumns> {
   study_uid: string;
   name: string;
   patient_id: string;
@@ -346,10 +355,6 @@ interface StudyRow {
   modalities: string | null;
   series_count: number;
   instance_count: number;
-  ai_rank?: number;
-  ai_jobs?: number;
-  ai_review?: string;
-  ai_failed?: number;
 }
 
 function toSummary(r: StudyRow): StudySummary {
@@ -367,9 +372,7 @@ function toSummary(r: StudyRow): StudySummary {
     seriesCount: r.series_count,
     instanceCount: r.instance_count,
     uidDerived: r.uid_derived !== 0,
-    ...(r.ai_rank !== undefined && r.ai_jobs !== undefined && r.ai_review !== undefined && r.ai_failed !== undefined
-      ? { ai: toAiSummary({ ai_rank: r.ai_rank, ai_jobs: r.ai_jobs, ai_review: r.ai_review, ai_failed: r.ai_failed }) }
-      : {}),
+    ...(r.ai_rank !== undefined ? { ai: toAiSummary(r as StudyRow & AiColumns) } : {}),
   };
 }
 
