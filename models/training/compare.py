@@ -22,15 +22,25 @@ sys.path.insert(0, HERE)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 import data  # noqa: E402
 import metrics as M  # noqa: E402
 import train  # noqa: E402
-from model import shift  # noqa: E402
 from train_all import REPO, TASKS  # noqa: E402
 
 # Test-time views scored besides the plain and mirrored image: one-pixel shifts (each also mirrored).
 SHIFTS = [(0, 0), (1, 0), (-1, 0), (0, 1), (0, -1)]
+
+
+def shift(x, dy, dx):
+    """Translates an NCHW tensor by (dy, dx) pixels, repeating the border (Pad edge + Slice in ONNX)."""
+    p = max(abs(dy), abs(dx))
+    if p == 0:
+        return x
+    h, w = int(x.shape[2]), int(x.shape[3])
+    padded = F.pad(x, (p, p, p, p), mode="replicate")
+    return padded[:, :, p - dy:p - dy + h, p - dx:p - dx + w]
 
 
 def main():

@@ -52,16 +52,6 @@ def hflip(x):
     return x.index_select(3, idx)
 
 
-def shift(x, dy, dx):
-    """Translates an NCHW tensor by (dy, dx) pixels, repeating the border (Pad edge + Slice in ONNX)."""
-    p = max(abs(dy), abs(dx))
-    if p == 0:
-        return x
-    h, w = int(x.shape[2]), int(x.shape[3])
-    padded = F.pad(x, (p, p, p, p), mode="replicate")
-    return padded[:, :, p - dy:p - dy + h, p - dx:p - dx + w]
-
-
 def member_outputs(m, image, flip_tta=False):
     """(logit [N,1], CAM [N,1,h,w]) of one member; with flip_tta, the mean over the image and its
     mirror (the mirrored CAM is mirrored back, so the CAM's spatial mean is still the logit)."""

@@ -325,13 +325,16 @@ def run_task(cfg, data, threads=2, pretrain_data=None):
 
     # The selection scores are the ensemble's (for breast: out-of-fold) logits through the same map.
     psel = sigmoid(scale * zsel + bias) if cfg.get("folds") else prob(xsel)
+    # Test scores from the exported graph itself (float32, calibration inside), as the product will compute them;
+    # the raw logits below only feed the "uncalibrated" comparison.
     pte = prob(xte)
     with torch.no_grad():
         zte = ExportWrapper(members, 1.0, 0.0, flip_tta).eval()(xte)[0][:, 1].double().numpy() * 2.0
     p_uncal_sel, p_uncal_te = sigmoid(zsel), sigmoid(zte)
+    ece_uncal_te, bins_uncal_te = M.calibration(yte, p_uncal_te)
     uncalibrated = {
         "selection": {"ece": M.calibration(ysel, p_uncal_sel)[0], "brier": M.brier(ysel, p_uncal_sel), "nll": bce(ysel, zsel)},
-        "test": {"ece": M.calibration(yte, p_uncal_te)[0], "brier": M.brier(yte, p_uncal_te), "nll": bce(yte, zte)},
+        "test": {"ece": ece_uncal_te, "brier": M.brier(yte, p_uncal_te), "nll": bce(yte, zte)},
     }
     calibrated_nll = {"selection": bce(ysel, scale * zsel + bias), "test": bce(yte, scale * zte + bias)}
     threshold, youden_j = M.youden_threshold(ysel, psel)
@@ -346,7 +349,7 @@ def run_task(cfg, data, threads=2, pretrain_data=None):
         "ensemble": ens,
         "normalisation": {"mean": mean, "std": std},
         "calibration": {"method": method, "scale": scale, "bias": bias, "cvNll": cv_nll, "uncalibrated": uncalibrated, "calibratedNll": calibrated_nll,
-                        "reliabilityUncalibrated": M.calibration(yte, p_uncal_te)[1]},
+                        "reliabilityUncalibrated": bins_uncal_te},
         "threshold": threshold,
         "youdenJ": youden_j,
         "selection": selection,
