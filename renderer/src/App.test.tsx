@@ -1,7 +1,7 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ImportProgress } from '../../contract/ipc-contract';
-import { App } from './App';
+import { App, SEARCH_DEBOUNCE_MS } from './App';
 import { fakeVigil, ok, study } from './test-support/fake-vigil';
 
 afterEach(() => {
@@ -44,6 +44,21 @@ describe('study browser', () => {
     await waitFor(() => expect(vigil.mocks.listStudies).toHaveBeenLastCalledWith(expect.objectContaining({ search: 'roe' })));
     await waitFor(() => expect(screen.getAllByTestId('study-row')).toHaveLength(1));
     expect(screen.getByTestId('study-row').textContent).toContain('Roe, Rick');
+  });
+
+  it('refetches only when the query changes, not for every new filters object', async () => {
+    const vigil = await renderApp();
+    await screen.findByTestId('study-row');
+    const input = screen.getByTestId('search-input');
+    const before = vigil.mocks.listStudies.mock.calls.length;
+    // Each keystroke is a new filters object; the query stays the same until the debounced search settles.
+    for (const value of ['r', 'ro', 'roe']) fireEvent.change(input, { target: { value } });
+    await waitFor(() => expect(vigil.mocks.listStudies).toHaveBeenLastCalledWith(expect.objectContaining({ search: 'roe' })));
+    expect(vigil.mocks.listStudies.mock.calls.length).toBe(before + 1);
+    // Only spaces around the same text: a new filters object, an equal query.
+    fireEvent.change(input, { target: { value: ' roe ' } });
+    await new Promise((r) => setTimeout(r, SEARCH_DEBOUNCE_MS * 2));
+    expect(vigil.mocks.listStudies.mock.calls.length).toBe(before + 1);
   });
 
   it('toggles sort direction and aria-sort when a header is clicked', async () => {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
@@ -172,6 +172,26 @@ describe('auto-run on import', () => {
     expect(results.every((r) => r.status === 'done')).toBe(true);
     // Study A was imported before the setting was on: auto-run covers the series not yet analysed.
     expect(services.analysis.resultsForStudy(STUDY_A).length === 0 || services.analysis.resultsForStudy(STUDY_A).length === 3).toBe(true);
+  });
+
+  it('reads a series\' facts once for all the models it still lacks, and not at all once every model has a job', async () => {
+    installModels();
+    services = await openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0, userModelsDir: join(root, 'models'), inferenceWorkerUrl: null, startAnalysisQueue: false });
+    writeStudy('a', STUDY_A, 2);
+    await services.library.import({ paths: [join(root, 'in', 'a')] });
+    const facts = vi.spyOn(services.analysis, 'seriesFacts');
+
+    await services.analysis.analyzeUnanalysed();
+    expect(facts).toHaveBeenCalledTimes(1);
+    expect(facts).toHaveBeenCalledWith(`${STUDY_A}.1`);
+    const jobs = services.analysis.queue.list();
+    expect(jobs.map((j) => j.modelId).sort()).toEqual(['test-detector', 'test-heatmap', 'test-mean-classifier']);
+    expect(jobs.every((j) => j.status === 'pending' && j.studyUid === STUDY_A && j.seriesUid === `${STUDY_A}.1` && j.provider === 'auto' && j.priority === 0)).toBe(true);
+
+    facts.mockClear();
+    await services.analysis.analyzeUnanalysed();
+    expect(facts).not.toHaveBeenCalled();
+    expect(services.analysis.queue.list()).toHaveLength(3);
   });
 });
 

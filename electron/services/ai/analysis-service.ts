@@ -175,25 +175,12 @@ export class AnalysisService {
     const models = await this.models(req.modelId);
     const series = req.seriesInstanceUid ? [{ seriesUid: req.seriesInstanceUid }] : this.seriesOfStudy(req.studyInstanceUid);
     if (series.length === 0) throw new ServiceError('NOT_FOUND', `No series to analyse in study ${req.studyInstanceUid}.`);
+    const request = { studyUid: req.studyInstanceUid, stat: req.stat ?? false, provider: this.forceCpu ? ('cpu' as const) : (req.provider ?? 'auto') };
     const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
     for (const { seriesUid } of series) {
-      const facts = this.seriesFacts(seriesUid);
-      if (!facts) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
-      for (const model of models) {
-        const target = { studyUid: req.studyInstanceUid, seriesUid, modelId: model.manifest.id };
-        const ok = facts.sliceCount === 0 ? { ok: false as const, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
-        if (ok.ok) {
-          outcome.queued.push(this.queue.enqueue({ ...target, stat: req.stat ?? false, provider: this.forceCpu ? 'cpu' : (req.provider ?? 'auto') }));
-        } else {
-          const resultId = this.results.save(
-            { jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: req.studyInstanceUid, seriesUid },
-            model.manifest,
-            { status: 'not-analysed', reason: ok.reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
-            '',
-          );
-          outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', reason: ok.reason, resultId }));
-        }
-      }
+      const seriesOutcome = this.analyzeSeries(request, seriesUid, models);
+      outcome.queued.push(...seriesOutcome.queued);
+      outcome.notAnalysed.push(...seriesOutcome.notAnalysed);
     }
     return outcome;
   }
@@ -202,13 +189,36 @@ export class AnalysisService {
   async analyzeUnanalysed(): Promise<void> {
     const models = await this.opts.registry.ready();
     const studies = this.db.prepare<[], { study_uid: string }>('SELECT study_uid FROM studies').all();
+    const provider = this.forceCpu ? ('cpu' as const) : ('auto' as const);
     for (const { study_uid } of studies) {
       for (const { seriesUid } of this.seriesOfStudy(study_uid)) {
-        for (const m of models) {
-          if (!this.queue.find(seriesUid, m.manifest.id)) await this.analyze({ studyInstanceUid: study_uid, seriesInstanceUid: seriesUid, modelId: m.manifest.id });
-        }
+        const lacking = models.filter((m) => !this.queue.find(seriesUid, m.manifest.id));
+        if (lacking.length > 0) this.analyzeSeries({ studyUid: study_uid, stat: false, provider }, seriesUid, lacking);
       }
     }
+  }
+
+  /** Queues the series for each applicable model and records the rest as not analysed; its facts are read once for all the models. */
+  private analyzeSeries(request: { studyUid: string; stat: boolean; provider: 'auto' | 'cpu' }, seriesUid: string, models: readonly ReadyModel[]): AnalyzeOutcome {
+    const facts = this.seriesFacts(seriesUid);
+    if (!facts) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
+    const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
+    for (const model of models) {
+      const target = { studyUid: request.studyUid, seriesUid, modelId: model.manifest.id };
+      const ok = facts.sliceCount === 0 ? { ok: false as const, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
+      if (ok.ok) {
+        outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider }));
+      } else {
+        const resultId = this.results.save(
+          { jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid },
+          model.manifest,
+          { status: 'not-analysed', reason: ok.reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
+          '',
+        );
+        outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', reason: ok.reason, resultId }));
+      }
+    }
+    return outcome;
   }
 
   private instanceFiles(seriesUid: string): string[] {
