@@ -14,6 +14,7 @@ import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/di
 import { DisplayBytesCache } from '../../electron/services/dicom/display-bytes-cache';
 import { expandSegmentedLut } from '../../electron/services/dicom/display-transcode';
 import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
+import { rleFrameOfSamples } from '../fixtures/rle-encoder';
 import { type DicomElementSpec, encodeElements, filePreambleAndMeta, syntheticDicom } from '../fixtures/synthetic-dicom';
 
 /** Transcodes on the test's thread (the worker pool is tested in test/integration/display-transcode-pool.test.ts). */
@@ -246,7 +247,7 @@ describe('display transcoding', () => {
 
   it('decompresses 32-bit RLE to native little endian', async () => {
     const values = [0, 1, 0x01020304, 0xffffffff];
-    const served = await serve(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [rleFrame(values, 4)]));
+    const served = await serve(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [rleFrameOfSamples(values, 4)]));
     expect(served).toMatchObject({ steps: ['decompressed'], ts: EXPLICIT_LE });
     expect(served.info.pixelData?.encapsulated).toBe(false);
     expect([0, 1, 2, 3].map((i) => served.pixels.readUInt32LE(i * 4))).toEqual(values);
@@ -262,7 +263,7 @@ describe('display transcoding', () => {
   });
 
   it('declares the encoding an implicit VR dataset really has, and decodes its encapsulated pixels', async () => {
-    const served = await serve(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 16 }, RLE, [rleFrame([1, 2, 3, 65535], 2)], false));
+    const served = await serve(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 16 }, RLE, [rleFrameOfSamples([1, 2, 3, 65535], 2)], false));
     expect(served).toMatchObject({ steps: ['encoding-declared', 'decompressed'], ts: IMPLICIT_LE });
     expect([0, 1, 2, 3].map((i) => served.pixels.readUInt16LE(i * 2))).toEqual([1, 2, 3, 65535]);
   });
@@ -271,13 +272,13 @@ describe('display transcoding', () => {
     const plain = syntheticDicom({ rows: 4, columns: 4 });
     const out = await openDisplayBytes(write(plain), { transcoder });
     expect(out).toMatchObject({ rewrite: 'none', transcoding: [] });
-    const rle16 = encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 16 }, RLE, [rleFrame([1, 2, 3, 4], 2)]);
+    const rle16 = encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 16 }, RLE, [rleFrameOfSamples([1, 2, 3, 4], 2)]);
     expect((await openDisplayBytes(write(rle16), { transcoder }))?.rewrite).toBe('none');
   });
 
   it('refuses broken input with a clear error', async () => {
     // RLE frame declaring the wrong number of segments.
-    const badRle = Buffer.from(rleFrame([1, 2, 3, 4], 4));
+    const badRle = Buffer.from(rleFrameOfSamples([1, 2, 3, 4], 4));
     badRle.writeUInt32LE(3, 0);
     await expect(openDisplayBytes(write(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [badRle])), { transcoder })).rejects.toThrow(/cannot transcode for display.*segments/);
     // 1-bit pixel data shorter than its frames need.
@@ -287,7 +288,7 @@ describe('display transcoding', () => {
   });
 
   it('plans a HEAD request without decoding, and a GET still refuses a corrupt frame before serving', async () => {
-    const badRle = Buffer.from(rleFrame([1, 2, 3, 4], 4));
+    const badRle = Buffer.from(rleFrameOfSamples([1, 2, 3, 4], 4));
     badRle.writeUInt32LE(3, 0);
     const path = write(encapsulatedFile({ rows: 2, columns: 2, bitsAllocated: 32 }, RLE, [badRle]));
     const head = await openDisplayBytes(path, { transcoder, head: true });
@@ -362,23 +363,6 @@ describe.skipIf(!tilesReferencePresent)('whole-slide tiles with short edge tiles
     expect(differing).toBe(0);
   });
 });
-
-/** DICOM RLE (PS3.5 G) of one frame: one literal-run PackBits segment per byte plane, most significant first. */
-function rleFrame(values: number[], bytesPerSample: number): Uint8Array {
-  const segments: Buffer[] = [];
-  for (let b = bytesPerSample - 1; b >= 0; b--) {
-    const plane = values.map((v) => Math.floor(v / 2 ** (8 * b)) & 0xff);
-    segments.push(Buffer.from([plane.length - 1, ...plane]));
-  }
-  const header = Buffer.alloc(64);
-  header.writeUInt32LE(segments.length, 0);
-  let offset = 64;
-  segments.forEach((s, i) => {
-    header.writeUInt32LE(offset, 4 + i * 4);
-    offset += s.length;
-  });
-  return Buffer.concat([header, ...segments]);
-}
 
 /**
  * A hand-built `size` x `size` (a multiple of 8) 12-bit extended sequential

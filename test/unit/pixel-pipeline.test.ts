@@ -6,24 +6,11 @@ import { apply, identity, invert, multiply } from '../../electron/services/ai/gr
 import type { PreprocessOp } from '../../electron/services/ai/model-manifest';
 import { toSourceGrid } from '../../electron/services/ai/postprocessing';
 import { runPreprocessing, type SourceVolume } from '../../electron/services/ai/preprocessing-pipeline';
+import { rleFrame } from '../fixtures/rle-encoder';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 const decode = (buf: Buffer) => decodeImage(readDicom(new BufferByteSource(buf)));
 const px = Uint16Array.from({ length: 16 }, (_, i) => i * 100);
-
-function rle(bytes: number[][]): Buffer {
-  // One literal run per segment (PackBits: n = count - 1).
-  const segs = bytes.map((b) => Buffer.from([b.length - 1, ...b]));
-  const header = Buffer.alloc(64);
-  header.writeUInt32LE(segs.length, 0);
-  let off = 64;
-  segs.forEach((s, i) => {
-    header.writeUInt32LE(off, 4 + i * 4);
-    off += s.length;
-  });
-  const frame = Buffer.concat([header, ...segs]);
-  return frame.length % 2 ? Buffer.concat([frame, Buffer.from([0])]) : frame;
-}
 
 describe('pixel decoder', () => {
   it('decodes native little endian, big endian, implicit VR and deflated', () => {
@@ -53,8 +40,11 @@ describe('pixel decoder', () => {
 
   it('decodes RLE Lossless (16-bit: high byte segment, then low byte)', () => {
     const values = [0x0102, 0x0a0b, 0xff00, 0x0010];
-    const frame = rle([values.map((v) => v >> 8), values.map((v) => v & 0xff)]);
-    const file = syntheticDicom({ rows: 2, columns: 2, transferSyntax: '1.2.840.10008.1.2.5', pixels: new Uint16Array(frame.buffer, frame.byteOffset, frame.length / 2), extra: [{ tag: 0x00280101, vr: 'US', value: 16 }] });
+    const frame = rleFrame([values.map((v) => v >> 8), values.map((v) => v & 0xff)]);
+    // syntheticDicom writes 16-bit words: the frame, padded to an even length as a fragment is.
+    const words = new Uint16Array(Math.ceil(frame.length / 2));
+    new Uint8Array(words.buffer).set(frame);
+    const file = syntheticDicom({ rows: 2, columns: 2, transferSyntax: '1.2.840.10008.1.2.5', pixels: words, extra: [{ tag: 0x00280101, vr: 'US', value: 16 }] });
     // synthetic-dicom declares Bits Stored 12 first; the later duplicate is ignored, so mask to 12 bits.
     expect([...decode(file).data]).toEqual(values.map((v) => v & 0x0fff));
   });

@@ -21,6 +21,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Decoder as StockLosslessDecoder } from '@cornerstonejs/jpeg-lossless-decoder-js';
 import { afterAll, describe, expect, it } from 'vitest';
+import { BufferByteSource } from '../../../electron/services/dicom/byte-source';
+import { Tag, readDicom } from '../../../electron/services/dicom/dicom-dataset-reader';
+import { frameFragments } from '../../../electron/services/dicom/pixel-decoder';
 import stockDecodeRLE from '../../../node_modules/@cornerstonejs/dicom-image-loader/dist/esm/shared/decoders/decodeRLE.js';
 import { decodeJpegLossless } from '../../../renderer/src/viewer/cornerstone/jpeg-lossless-decoder';
 import { decodeRle16 } from '../../../renderer/src/viewer/cornerstone/rle-decoder';
@@ -36,30 +39,19 @@ if (!dcmtkPresent) console.warn('\n!!! viewer-codecs: DCMTK (dcmcjpeg/dcmdjpeg/d
 const work = mkdtempSync(join(tmpdir(), 'vigil-viewer-codecs-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-/** Pixel Data (7FE0,0010) of a Part-10 file written by DCMTK: native bytes or the encapsulated frames' bytes. */
+/** Pixel Data (7FE0,0010) of a Part-10 file, read by Vigil's DICOM reader: the native bytes, or each frame's encoded bytes (its fragments joined). */
 function pixelData(file: Buffer): { native?: Buffer; frames?: Buffer[] } {
-  const tag = Buffer.from([0xe0, 0x7f, 0x10, 0x00]);
-  let at = file.lastIndexOf(tag);
-  while (at >= 0) {
-    const vr = file.toString('latin1', at + 4, at + 6);
-    if (vr === 'OB' || vr === 'OW') break;
-    at = file.lastIndexOf(tag, at - 1);
-  }
-  if (at < 0) throw new Error('no Pixel Data element');
-  const length = file.readUInt32LE(at + 8);
-  const body = at + 12;
-  if (length !== 0xffffffff) return { native: file.subarray(body, body + length) };
-  const items: Buffer[] = [];
-  let p = body;
-  while (p + 8 <= file.length) {
-    const group = file.readUInt16LE(p);
-    const element = file.readUInt16LE(p + 2);
-    const itemLength = file.readUInt32LE(p + 4);
-    if (group !== 0xfffe || element === 0xe0dd) break;
-    items.push(file.subarray(p + 8, p + 8 + itemLength));
-    p += 8 + itemLength;
-  }
-  return { frames: items.slice(1) }; // items[0] is the basic offset table; one fragment per frame here
+  const info = readDicom(new BufferByteSource(file));
+  if (!info.pixelData) throw new Error('no Pixel Data element');
+  const source = info.dataset.source;
+  const bytes = (offset: number, length: number): Buffer => {
+    const { buf, start } = source.window(offset, length);
+    return buf.subarray(start, start + length);
+  };
+  const { offset, length, encapsulated } = info.pixelData;
+  if (!encapsulated) return { native: bytes(offset, length) };
+  const frames = Math.max(1, Math.trunc(info.dataset.number(Tag.NumberOfFrames) ?? 1));
+  return { frames: frameFragments(source, offset, length, frames).map((group) => Buffer.concat(group.map((f) => bytes(f.offset, f.length)))) };
 }
 
 function run(cmd: string, args: string[]): void {
@@ -212,13 +204,7 @@ ds('shared corpus: identical to the stock decoders', () => {
       } catch {
         continue;
       }
-      // A frame may span several fragments: each JPEG frame starts with SOI (FF D8).
-      const jpegFrames: Buffer[] = [];
-      for (const fragment of frames ?? []) {
-        if (fragment[0] === 0xff && fragment[1] === 0xd8) jpegFrames.push(fragment);
-        else if (jpegFrames.length > 0) jpegFrames[jpegFrames.length - 1] = Buffer.concat([jpegFrames[jpegFrames.length - 1]!, fragment]);
-      }
-      for (const raw of jpegFrames.slice(0, 3)) {
+      for (const raw of (frames ?? []).slice(0, 3)) {
         const frame = new Uint8Array(raw);
         for (const bytes of [1, 2] as const) {
           const ours = decodeJpegLossless(frame, bytes);

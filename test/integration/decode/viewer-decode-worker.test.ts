@@ -24,6 +24,7 @@ import stockDecodeRLE from '../../../node_modules/@cornerstonejs/dicom-image-loa
 import { type DecodeTaskOptions, type DecodedImageFrame, type PixelArray, completeOffsetFrame, offsetPostProcess, postProcessDecodedPixels } from '../../../renderer/src/viewer/cornerstone/decode-post-process';
 import { decodeRle16Frame } from '../../../renderer/src/viewer/cornerstone/rle-frame';
 import { decodeTaskTransfer, transferableBuffer } from '../../../renderer/src/viewer/cornerstone/transferable-buffer';
+import { rleFrameOfSamples } from '../../fixtures/rle-encoder';
 
 type Make = () => PixelArray;
 const N = 64 * 48;
@@ -155,39 +156,6 @@ describe('decode post-processing equals dicom-image-loader 5.14', () => {
   });
 });
 
-/** PackBits (PS3.5 G.3.1): repeats of 3+ equal bytes as runs, the rest as literal runs of up to 128 bytes. */
-function packBits(bytes: Uint8Array): number[] {
-  const out: number[] = [];
-  let i = 0;
-  while (i < bytes.length) {
-    let run = 1;
-    while (i + run < bytes.length && run < 128 && bytes[i + run] === bytes[i]) run++;
-    if (run >= 3) {
-      out.push(257 - run, bytes[i]!);
-      i += run;
-      continue;
-    }
-    const start = i;
-    while (i < bytes.length && i - start < 128 && !(i + 2 < bytes.length && bytes[i] === bytes[i + 1] && bytes[i] === bytes[i + 2])) i++;
-    out.push(i - start - 1, ...bytes.subarray(start, i));
-  }
-  return out;
-}
-
-/** A two-segment (16-bit, one sample) RLE frame of `samples` (their low 16 bits). */
-function rle16(samples: ArrayLike<number>): Uint8Array {
-  const high = packBits(Uint8Array.from(samples, (v) => (v >> 8) & 0xff));
-  const low = packBits(Uint8Array.from(samples, (v) => v & 0xff));
-  const frame = new Uint8Array(64 + high.length + low.length);
-  const header = new DataView(frame.buffer);
-  header.setInt32(0, 2, true);
-  header.setInt32(4, 64, true);
-  header.setInt32(8, 64 + high.length, true);
-  frame.set(high, 64);
-  frame.set(low, 64 + high.length);
-  return frame;
-}
-
 describe('16-bit RLE decoded straight to the post-processed frame equals the stock decoder + post-processing', () => {
   const rows = 37;
   const columns = 41;
@@ -226,7 +194,7 @@ describe('16-bit RLE decoded straight to the post-processed frame equals the sto
     let compared = 0;
     let offsetPlans = 0;
     for (const [imageLabel, image] of Object.entries(images)) {
-      const full = rle16(image.samples);
+      const full = rleFrameOfSamples(image.samples, 2);
       for (const [frameLabel, data] of [['whole', full], ['truncated', full.slice(0, Math.floor(full.length * 0.7))]] as const) {
         for (const [scaleLabel, preScale] of Object.entries(rescales)) {
           for (const allowFloatRendering of [true, false]) {
@@ -288,7 +256,7 @@ describe('16-bit RLE decoded straight to the post-processed frame equals the sto
   });
 
   it('returns null for layouts it does not decode (the stock decoder runs)', () => {
-    const data = rle16(images['signed CT -2000..2402']!.samples);
+    const data = rleFrameOfSamples(images['signed CT -2000..2402']!.samples, 2);
     const frame = { rows, columns, bitsAllocated: 16, bitsStored: 16, samplesPerPixel: 1, pixelRepresentation: 1, photometricInterpretation: 'MONOCHROME2' };
     expect(decodeRle16Frame({ ...frame, bitsAllocated: 8 }, data, { preScale: scalings.off }, Date.now())).toBeNull();
     expect(decodeRle16Frame({ ...frame, samplesPerPixel: 3 }, data, { preScale: scalings.off }, Date.now())).toBeNull();

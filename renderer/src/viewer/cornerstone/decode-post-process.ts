@@ -1,7 +1,7 @@
 /**
  * The decode worker's post-processing of a decoded frame: the same result as
  * dicom-image-loader 5.14's `postProcessDecodedPixels` (decodeImageFrameWorker.js;
- * test/integration/decode/decode-post-process.test.ts compares the two on every
+ * test/integration/decode/viewer-decode-worker.test.ts compares the two on every
  * branch), with less work per frame:
  *
  * - the sign-extension pass runs only when it can change a value (the stock
@@ -14,21 +14,18 @@
  *   and a buffer of its own, it is scaled in place (no copy at all);
  * - a decoder that tracked the samples' min/max saves the min/max pass.
  *
+ * Which frames count as colour and which typed array holds a value range are
+ * decided by the loader's own functions (stock-pixel-types.ts).
+ *
  * DOM-free and worker-free so Node tests import it.
  */
+import { type PixelArrayConstructor, isColorImage, pixelArrayTypeFor } from './stock-pixel-types';
 import { bilinear, replicate } from './stock-resampling';
 import { transferableBuffer } from './transferable-buffer';
 
-export type PixelArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Uint8ClampedArray;
+export { pixelArrayTypeFor };
 
-type PixelArrayConstructor =
-  | Uint8ArrayConstructor
-  | Int8ArrayConstructor
-  | Uint16ArrayConstructor
-  | Int16ArrayConstructor
-  | Uint32ArrayConstructor
-  | Int32ArrayConstructor
-  | Float32ArrayConstructor;
+export type PixelArray = Uint8Array | Int8Array | Uint16Array | Int16Array | Uint32Array | Int32Array | Float32Array | Uint8ClampedArray;
 
 export interface ScalingParameters {
   rescaleSlope?: number;
@@ -95,23 +92,6 @@ const TARGET_TYPES: Record<string, PixelArrayConstructor> = {
   Float32Array,
   Uint32Array,
 };
-
-const COLOUR = new Set(['RGB', 'PALETTE COLOR', 'YBR_FULL', 'YBR_FULL_422', 'YBR_PARTIAL_422', 'YBR_PARTIAL_420', 'YBR_RCT', 'YBR_ICT']);
-
-/** The loader's getPixelDataTypeFromMinMax. */
-export function pixelArrayTypeFor(min: number, max: number): PixelArrayConstructor {
-  if (Number.isInteger(min) && Number.isInteger(max)) {
-    if (min >= 0) {
-      if (max <= 255) return Uint8Array;
-      if (max <= 65535) return Uint16Array;
-      if (max <= 4294967295) return Uint32Array;
-    } else {
-      if (min >= -128 && max <= 127) return Int8Array;
-      if (min >= -32768 && max <= 32767) return Int16Array;
-    }
-  }
-  return Float32Array;
-}
 
 /**
  * The loader's getMinMax. Float samples keep its Math.min/max (a NaN makes both
@@ -279,7 +259,7 @@ export function postProcessDecodedPixels(frame: DecodedImageFrame, options: Deco
   const source = frame.pixelData;
   frame.pixelDataLength = source.length;
   const { min: minBefore, max: maxBefore } = decodedRange && !rewritten && source.length > 0 ? decodedRange : minMaxOf(source);
-  let invalidType = COLOUR.has(frame.photometricInterpretation ?? '') && options.targetBuffer?.offset === undefined;
+  let invalidType = isColorImage(frame.photometricInterpretation ?? '') && options.targetBuffer?.offset === undefined;
   const preScale = options.preScale as PreScaleOptions;
   const scale = appliesScaling(preScale, options);
   const type = options.targetBuffer?.type;
