@@ -30,6 +30,32 @@ def _resolution_text(widths, upsample):
             + f"max-pooling {'→'.join(str(x) for x in sizes)}")
 
 
+def _repeat_upsamples(hp):
+    """The input enlargement of each cross-validation repeat (one entry when every member is alike)."""
+    return [int({**hp, **o}.get("upsample", 1)) for o in (hp.get("repeat_settings") or [{}])]
+
+
+def _architecture_text(hp):
+    stages = f"{len(hp['widths'])} stages of two 3×3 conv–BatchNorm–ReLU layers\n  (widths {hp['widths']}), "
+    ups = _repeat_upsamples(hp)
+    if len(set(ups)) == 1:
+        return stages + _resolution_text(hp["widths"], ups[0])
+    # Repeats of different architectures: runs of equal repeats described once.
+    groups = []
+    for r, u in enumerate(ups, 1):
+        if groups and groups[-1][2] == u:
+            groups[-1][1] = r
+        else:
+            groups.append([r, r, u])
+    parts = "; ".join(f"repeat{'s' if a != b else ''} {a}{'–' + str(b) if a != b else ''}: {_resolution_text(hp['widths'], u)}" for a, b, u in groups)
+    return stages + f"set per cross-validation repeat ({parts})"
+
+
+def _map_sizes_text(hp):
+    sizes = sorted({28 * u // 2 ** (len(hp["widths"]) - 1) for u in _repeat_upsamples(hp)})
+    return " and ".join(f"{x}×{x}" for x in sizes) + (" (members' maps averaged after upsampling)" if len(sizes) > 1 else "")
+
+
 def model_card(cfg, manifest, m):
     t = m["test"]
     v = m["validation"]
@@ -58,8 +84,7 @@ def model_card(cfg, manifest, m):
         stopping = (f"Early stopping: validation AUC checked each epoch (ties broken by validation loss), patience {hp['patience']} epochs; "
                     f"the best epoch's weights are kept. {members}.")
         sel_text = f"Validation split (n = {v['n']}, used for early stopping, calibration and the threshold)"
-    architecture = (f"{len(hp['widths'])} stages of two 3×3 conv–BatchNorm–ReLU layers\n  (widths {hp['widths']}), "
-                    + _resolution_text(hp["widths"], int(hp.get("upsample", 1))))
+    architecture = _architecture_text(hp)
     ema_text = (f"\n- Weight averaging: each member keeps an exponential moving average of its weights and BatchNorm statistics "
                 f"(decay {hp['ema']} per step), not its last weights." if hp.get("ema") else "")
     cal = m["calibration"]
@@ -88,6 +113,7 @@ def model_card(cfg, manifest, m):
 |---|---|
 | Model id | `{cfg['id']}` |
 | Version | {cfg['version']} |
+| Changes in this version | {cfg['changes']} |
 | Labels | `{neg}`, `{pos}` (positive class: `{pos}`) |
 | model.onnx sha-256 | `{m['sha256']}` ({m['modelBytes']:,} bytes) |
 | Clinical use | **No. Research demonstration only, not for clinical use.** |
@@ -136,8 +162,9 @@ from the source (centre crop to the short edge, then resize).
 - Architecture: compact CNN, {architecture}, global average pooling, dropout
   {hp['dropout']}, one linear unit (the `{pos}` logit). {members_text}.{ema_text}
 - Interpretability: second output `cam` = class activation map of the `{pos}`
-  logit (exact for a GAP + linear head), ReLU, bilinearly upsampled to 28×28
-  inside the ONNX graph (the product maps it back onto the source image).
+  logit (exact for a GAP + linear head), each member's map bilinearly upsampled
+  to 28×28, averaged over the members, then ReLU, inside the ONNX graph (the
+  product maps it back onto the source image).
 - Loss: binary cross-entropy{(' with ' + regularisers) if regularisers else ''}. Optimiser: AdamW (lr {hp['lr']}, weight decay
   {hp['weight_decay']}), batch {hp['batch']}, 2-epoch linear warm-up then cosine decay
   over {'' if cv else 'at most '}{hp['max_epochs']} epochs.
@@ -155,8 +182,8 @@ from the source (centre crop to the short edge, then resize).
 
 - Decision threshold: **{m['thresholdRule']}**: `{pos}` when p({pos}) ≥ **{m['threshold']}**.
   The test split was used only for the final evaluation below.
-- Seeded (seed {tr['seed']}), `torch.use_deterministic_algorithms(True)`; training took {tr['seconds']:.0f} s with
-  {tr['environment']['threads']} PyTorch thread(s) on a {tr['environment'].get('cpus', '?')}-core CPU
+- Seeded (seed {tr['seed']}), `torch.use_deterministic_algorithms(True)`; training took {tr['seconds']:.0f} s in
+  {tr['environment']['workers']} worker process(es), one PyTorch thread per member, on a {tr['environment'].get('cpus', '?')}-core CPU
   (PyTorch {tr['environment']['torch']}, ONNX opset {tr['environment']['opset']}).
 - Reproduce: `npm run models:train` (see models/training/README.md).
 {recipe}
@@ -206,6 +233,6 @@ comparison with the paper only — not the product's operating point): {_f(t['ac
   average, and images of other aspect ratios or framing (calipers, annotations,
   side panels) reach the model in a different shape. Validate locally.
 - Probabilities are calibrated on {tr.get('selection', 'the validation split')} only (test ECE above).{cv_calibration}
-- The class activation map shows where the evidence for `{pos}` lies at 7×7
-  resolution; it is not a segmentation and may highlight non-anatomical cues.
+- The class activation map shows where the evidence for `{pos}` lies at
+  {_map_sizes_text(hp)} resolution; it is not a segmentation and may highlight non-anatomical cues.
 """

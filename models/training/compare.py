@@ -9,7 +9,8 @@ average) and the mean held-out AUC per epoch. This is how the shipped settings w
 the folds use their own seed (777), not the shipped model's, so the comparison does not reuse its splits.
 Overrides are any of train_all.py's settings, plus "upsample" (bilinear x2 enlargement of the input inside
 the network), "ema" (per-step decay of an exponential moving average of the weights, which is then kept)
-and "optimizer": "sgd" (Nesterov momentum 0.9 instead of AdamW). cv_ensembles.py scores averages of --save runs.
+"optimizer": "sgd" (Nesterov momentum 0.9 instead of AdamW) and "pairwise" (weight of a squared-hinge
+ranking term added to the loss). cv_ensembles.py scores averages of --save runs.
 """
 import argparse
 import json
@@ -60,19 +61,12 @@ def main():
     y = np.concatenate([splits["train"][1], splits["val"][1]])
     mean, std = train.normalisation_stats(data.minmax01(x8))
     x = train.to_tensor(x8, mean, std)
-    trunk = None
-    if cfg.get("pretrain"):
-        # PneumoniaMNIST training images only (its val/test and every breast image stay out of it).
-        pre = data.load_pneumonia(args.data)[0]["train"]
-        t0 = time.time()
-        trunk, _ = train.pretrain_trunk(cfg, train.to_tensor(pre[0], mean, std), pre[1], args.seed)
-        print(f"pretrained the trunk on {len(pre[1])} PneumoniaMNIST training images in {time.time() - t0:.0f} s", flush=True)
     oof_tta, oof_plain, oof_shift = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
     log, curves = [], []
     t0 = time.time()
     for k, held in enumerate(train.stratified_folds(y, cfg["folds"], args.seed)):
         fit = np.setdiff1d(np.arange(len(y)), held)
-        m = train.train_member({**cfg, "flip_tta": True}, x[fit], y[fit], x[held], y[held], args.seed + args.member_seed + k, log, early_stopping=False, trunk=trunk)
+        m = train.train_member({**cfg, "flip_tta": True}, x[fit], y[fit], x[held], y[held], args.seed + args.member_seed + k, log, early_stopping=False)
         oof_tta[held] = train.member_logits(m, x[held], True)
         oof_plain[held] = train.member_logits(m, x[held], False)
         oof_shift[held] = np.mean([train.member_logits(m, shift(x[held], dy, dx), True) for dy, dx in SHIFTS], 0)

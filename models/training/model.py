@@ -67,10 +67,11 @@ def member_outputs(m, image, flip_tta=False):
 class ExportWrapper(nn.Module):
     """Graph shipped as model.onnx: input "image" [N,1,28,28] (normalised) ->
     "logits" [N,2] (softmax gives [p(negative), p(positive)], calibrated)
-    and "cam" [N,1,28,28] (ReLU of the positive-class activation map, bilinear
-    upsampled; the product min-max normalises it for display).
+    and "cam" [N,1,28,28] (the positive-class activation maps bilinearly upsampled
+    to the input's size, averaged, then ReLU'd; the product min-max normalises it
+    for display).
 
-    Several members (an ensemble) average their logits and maps; with flip_tta
+    Several members (an ensemble, possibly of different architectures) average their logits and maps; with flip_tta
     each member also sees the left-right mirrored image (test-time augmentation
     inside the graph, for images whose orientation is not anatomically fixed).
     """
@@ -86,7 +87,14 @@ class ExportWrapper(nn.Module):
     def forward(self, image):
         outs = [member_outputs(m, image, self.flip_tta) for m in self.members]
         z = torch.stack([o[0] for o in outs], 0).mean(0) * self.scale + self.bias
-        cam = torch.stack([o[1] for o in outs], 0).mean(0)
         logits = torch.cat([-0.5 * z, 0.5 * z], dim=1)
-        cam = F.interpolate(F.relu(cam), size=(image.shape[2], image.shape[3]), mode="bilinear", align_corners=False)
-        return logits, cam
+        # Members may map at different resolutions (an upsampled input gives a finer map), so each map is
+        # brought to the input's size before averaging; members of one resolution share one resize, and
+        # since the resize is linear, resizing their mean equals averaging their resized maps.
+        size = (image.shape[2], image.shape[3])
+        by_size = {}
+        for _, cam in outs:
+            by_size.setdefault(tuple(cam.shape[2:]), []).append(cam)
+        maps = [F.interpolate(torch.stack(c, 0).sum(0), size=size, mode="bilinear", align_corners=False) for c in by_size.values()]
+        cam = torch.stack(maps, 0).sum(0) / len(outs)
+        return logits, F.relu(cam)

@@ -14,7 +14,8 @@ from card import model_card
 
 OPSET = 13
 HYPERPARAMETERS = ("widths", "dropout", "lr", "weight_decay", "batch", "max_epochs", "patience", "folds", "repeats", "scale", "rotate_deg", "translate", "hflip",
-                   "contrast", "brightness", "label_smoothing", "mixup", "flip_tta", "erase", "erase_size", "pretrain", "upsample", "ema", "optimizer")
+                   "contrast", "brightness", "label_smoothing", "mixup", "flip_tta", "erase", "erase_size", "upsample", "ema", "optimizer", "pairwise",
+                   "repeat_settings")
 
 
 def export_onnx(ens, path):
@@ -127,7 +128,6 @@ def metrics_json(cfg, result, sha, size, log, env):
             "seed": cfg["seed"],
             "ensembleMembers": len(result["members"]),
             "selection": result["selection"],
-            "pretraining": result["pretraining"],
             "members": [{k: m[k] for k in ("repeat", "fold", "heldOut", "seed", "epochsRun", "bestEpoch", "bestValAuc", "seconds") if k in m} for m in result["members"]],
             "seconds": result["seconds"],
             "hyperparameters": {k: cfg[k] for k in HYPERPARAMETERS if k in cfg},
@@ -139,7 +139,9 @@ def metrics_json(cfg, result, sha, size, log, env):
 def write_package(cfg, result, log, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     sha, size = export_onnx(result["ensemble"], os.path.join(out_dir, "model.onnx"))
-    env = {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__, "opset": OPSET, "threads": torch.get_num_threads(), "cpus": os.cpu_count()}
+    env = {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__, "opset": OPSET,
+           # Every member trains on one PyTorch thread (so the weights do not depend on the worker count).
+           "threadsPerMember": 1, "workers": result["workers"], "cpus": os.cpu_count()}
     manifest = manifest_for(cfg, result, sha)
     m = metrics_json(cfg, result, sha, size, log, env)
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:

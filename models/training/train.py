@@ -133,7 +133,7 @@ def choose_calibration(y, z, seed, folds=10, repeats=5):
 
 
 def loss_of(model, xb, yb, cfg, rng):
-    """BCE with optional label smoothing and mixup (Zhang et al. 2018; pairs mixed within the batch)."""
+    """BCE with optional label smoothing, mixup (Zhang et al. 2018; pairs mixed within the batch) and a pairwise ranking term."""
     ls = cfg.get("label_smoothing", 0.0)
     target = yb * (1 - ls) + 0.5 * ls
     alpha = cfg.get("mixup", 0.0)
@@ -142,7 +142,17 @@ def loss_of(model, xb, yb, cfg, rng):
         perm = torch.from_numpy(rng.permutation(len(xb)))
         xb = lam * xb + (1 - lam) * xb[perm]
         target = lam * target + (1 - lam) * target[perm]
-    return F.binary_cross_entropy_with_logits(model(xb), target)
+    z = model(xb)
+    loss = F.binary_cross_entropy_with_logits(z, target)
+    w = cfg.get("pairwise", 0.0)
+    if w > 0:
+        # Ranking term (a squared-hinge AUC surrogate, as in deep AUC maximisation): every malignant image in
+        # the batch should score at least `pairwise_margin` above every other one.
+        pos, neg = z[yb > 0.5], z[yb < 0.5]
+        if len(pos) and len(neg):
+            gap = pos.view(-1, 1) - neg.view(1, -1)
+            loss = loss + w * F.relu(cfg.get("pairwise_margin", 1.0) - gap).pow(2).mean()
+    return loss
 
 
 @torch.no_grad()
@@ -152,28 +162,14 @@ def member_logits(model, x, flip_tta=False):
     return 0.5 * (z + logits_of(model, hflip(x))) if flip_tta else z
 
 
-def pretrain_trunk(cfg, x, y, seed):
-    """Supervised pretraining of the convolutional trunk on another grey 28x28 task (PneumoniaMNIST
-    train images, normal vs pneumonia) for cfg["pretrain"]["epochs"] epochs with the member's
-    augmentation; returns the trunk's state (conv + BatchNorm), the head being discarded."""
-    pre = cfg["pretrain"]
-    pcfg = {**cfg, "id": f"{cfg['id']} pretrain", "lr": pre.get("lr", 3e-3), "batch": pre.get("batch", 128), "max_epochs": pre["epochs"],
-            "mixup": 0.0, "label_smoothing": 0.0, "flip_tta": False}
-    log = []
-    model = train_member(pcfg, x, y, None, None, seed, log, early_stopping=False)
-    return {k: v.clone() for k, v in model.features.state_dict().items()}, log[-1]
-
-
-def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True, trunk=None):
+def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True):
     """Trains one member. With early_stopping, keeps the epoch with the best validation AUC (patience
     cfg["patience"]); without, trains cfg["max_epochs"] epochs (cosine to zero) and keeps the last
-    weights, the held-out split only being logged. `trunk`: pretrained conv/BN weights to start from."""
+    weights, the held-out split only being logged."""
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.RandomState(seed % (2**32))
-    model = SmallCamNet(widths=tuple(cfg["widths"]), dropout=cfg["dropout"], upsample=cfg.get("upsample", 1))
-    if trunk is not None:
-        model.features.load_state_dict(trunk)
+    model = new_member(cfg)
     # Exponential moving average of the weights (and BatchNorm statistics), updated after every step;
     # the averaged copy is what gets evaluated and kept.
     ema = WeightAverage(model, cfg["ema"]) if cfg.get("ema") else None
@@ -206,11 +202,8 @@ def train_member(cfg, xtr, ytr, xva, yva, seed, log, early_stopping=True, trunk=
                 ema.update(model)
             running += float(loss) * len(idx)
         scored = model if ema is None else ema.model
-        if xva is None:  # pretraining: nothing held out
-            val_auc, val_loss = float("nan"), float("nan")
-        else:
-            zva = member_logits(scored, xva, cfg.get("flip_tta", False))
-            val_auc, val_loss = M.auc(yva, zva), bce(yva, zva)
+        zva = member_logits(scored, xva, cfg.get("flip_tta", False))
+        val_auc, val_loss = M.auc(yva, zva), bce(yva, zva)
         history.append({"epoch": epoch + 1, "trainLoss": running / len(xtr), "valLoss": val_loss, "valAuc": val_auc, "lr": sched.get_last_lr()[0]})
         key = (round(val_auc, 4), -val_loss)
         if not early_stopping:
@@ -267,52 +260,97 @@ def stratified_folds(y, k, seed):
     return [np.sort(np.asarray(f)) for f in folds]
 
 
-def cross_validate(cfg, x, y, seed, log, trunk=None):
+def new_member(cfg):
+    return SmallCamNet(widths=tuple(cfg["widths"]), dropout=cfg["dropout"], upsample=cfg.get("upsample", 1))
+
+
+def _train_member_job(job):
+    """One member, trained in a worker process with one PyTorch thread (so its weights are those of a
+    sequential one-thread run); returns plain arrays, which cross the process boundary by pickling."""
+    cfg, xfit, yfit, xheld, yheld, seed, early_stopping = job
+    torch.set_num_threads(1)
+    log = []
+    m = train_member(cfg, torch.from_numpy(xfit), yfit, torch.from_numpy(xheld), yheld, seed, log, early_stopping=early_stopping)
+    return {k: v.numpy() for k, v in m.state_dict().items()}, log[-1]
+
+
+def train_members(jobs, workers):
+    """Trains the members described by `jobs` ((cfg, x_fit, y_fit, x_held, y_held, seed, early_stopping),
+    x as NCHW float32 arrays) in `workers` spawned processes, each member on one thread: the weights do
+    not depend on `workers`. Returns the members (eval mode) and their training logs, in job order."""
+    if workers > 1 and len(jobs) > 1:
+        import multiprocessing
+
+        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+            outs = pool.map(_train_member_job, jobs, chunksize=1)
+    else:
+        threads = torch.get_num_threads()
+        outs = [_train_member_job(job) for job in jobs]
+        torch.set_num_threads(threads)
+    members = []
+    for job, (state, _) in zip(jobs, outs):
+        m = new_member(job[0])
+        m.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
+        members.append(m.eval())
+    return members, [entry for _, entry in outs]
+
+
+def repeat_settings(cfg):
+    """Each repeat's settings: cfg["repeat_settings"][r] (overrides, e.g. a different architecture per
+    repeat) over cfg, or cfg itself for every repeat."""
+    repeats = cfg.get("repeats", 1)
+    overrides = cfg.get("repeat_settings") or [{}] * repeats
+    if len(overrides) != repeats:
+        raise ValueError(f"repeat_settings has {len(overrides)} entries for {repeats} repeats")
+    return [{**cfg, **o} for o in overrides]
+
+
+def cross_validate(cfg, x, y, seed, log, workers=1):
     """Repeated k-fold cross-validation on x (already normalised): cfg["repeats"] times (default 1) a
     fresh stratified split into cfg["folds"] folds, one member per fold trained on the other folds for
-    a fixed number of epochs. Returns all members and the out-of-fold logits: for every case the mean
-    over the members (one per repeat) that never saw it, i.e. what the exported ensemble is made of."""
-    repeats = cfg.get("repeats", 1)
-    oof = np.zeros(len(y))
-    members = []
-    for r in range(repeats):
+    a fixed number of epochs (with that repeat's settings). Returns all members and the out-of-fold
+    logits: for every case the mean over the members (one per repeat) that never saw it, i.e. what the
+    exported ensemble is made of."""
+    settings = repeat_settings(cfg)
+    xs = x.numpy()
+    jobs, held_of = [], []
+    for r, rcfg in enumerate(settings):
         for k, held in enumerate(stratified_folds(y, cfg["folds"], seed + 1000 * r)):
             fit = np.setdiff1d(np.arange(len(y)), held)
-            m = train_member(cfg, x[fit], y[fit], x[held], y[held], seed + r * cfg["folds"] + k, log, early_stopping=False, trunk=trunk)
-            log[-1].update({"repeat": r + 1, "fold": k + 1, "heldOut": int(len(held))})
-            oof[held] += member_logits(m, x[held], cfg.get("flip_tta", False)) / repeats
-            members.append(m)
+            jobs.append((rcfg, xs[fit], y[fit], xs[held], y[held], seed + r * cfg["folds"] + k, False))
+            held_of.append((r, k, held))
+    members, logs = train_members(jobs, workers)
+    oof = np.zeros(len(y))
+    for (r, k, held), (rcfg, *_), m, entry in zip(held_of, jobs, members, logs):
+        log.append({**entry, "repeat": r + 1, "fold": k + 1, "heldOut": int(len(held))})
+        oof[held] += member_logits(m, x[held], rcfg.get("flip_tta", False)) / len(settings)
     return members, oof
 
 
-def run_task(cfg, data, threads=2, pretrain_data=None):
-    """Trains the members, calibrates and picks the operating point on the selection cases (the
-    validation split, or with cfg["folds"] the out-of-fold predictions of a cross-validation on
-    train+val), then evaluates once on the test split."""
-    torch.set_num_threads(threads)
+def run_task(cfg, data, workers=2):
+    """Trains the members (in `workers` processes), calibrates and picks the operating point on the
+    selection cases (the validation split, or with cfg["folds"] the out-of-fold predictions of a
+    cross-validation on train+val), then evaluates once on the test split."""
     started = time.time()
     xtr_u8, ytr = data["train"]
     xva_u8, yva = data["val"]
     xte_u8, yte = data["test"]
     members_log = []
-    pretraining = None
     flip_tta = cfg.get("flip_tta", False)
     if cfg.get("folds"):
         # Tiny data set: every train+val case serves both for fitting and (out of fold) for selection.
         xsel_u8, ysel = np.concatenate([xtr_u8, xva_u8]), np.concatenate([ytr, yva])
         mean, std = normalisation_stats(minmax01(xsel_u8))
         xsel, xte = to_tensor(xsel_u8, mean, std), to_tensor(xte_u8, mean, std)
-        trunk = None
-        if cfg.get("pretrain"):
-            trunk, pre_log = pretrain_trunk(cfg, to_tensor(pretrain_data[0], mean, std), pretrain_data[1], cfg["seed"])
-            pretraining = {"source": cfg["pretrain"].get("source", "PneumoniaMNIST training images"), "images": int(len(pretrain_data[1])), "epochs": pre_log["epochsRun"], "seconds": pre_log["seconds"]}
-        members, zsel = cross_validate(cfg, xsel, ysel, cfg["seed"], members_log, trunk=trunk)
+        members, zsel = cross_validate(cfg, xsel, ysel, cfg["seed"], members_log, workers)
         selection = f"the out-of-fold predictions of {cfg.get('repeats', 1)}× repeated {cfg['folds']}-fold cross-validation on train+val"
     else:
         mean, std = normalisation_stats(minmax01(xtr_u8))
         xtr, xsel, xte = (to_tensor(a, mean, std) for a in (xtr_u8, xva_u8, xte_u8))
         ysel = yva
-        members = [train_member(cfg, xtr, ytr, xsel, ysel, cfg["seed"] + k, members_log) for k in range(cfg["ensemble"])]
+        jobs = [(cfg, xtr.numpy(), ytr, xsel.numpy(), ysel, cfg["seed"] + k, True) for k in range(cfg["ensemble"])]
+        members, logs = train_members(jobs, workers)
+        members_log.extend(logs)
         with torch.no_grad():
             zsel = ExportWrapper(members, 1.0, 0.0, flip_tta).eval()(xsel)[0][:, 1].double().numpy() * 2.0
         selection = "the validation split"
@@ -358,8 +396,8 @@ def run_task(cfg, data, threads=2, pretrain_data=None):
         "reliability": rel_bins,
         "roc": {"fpr": fpr.tolist(), "tpr": tpr.tolist()},
         "members": members_log,
-        "pretraining": pretraining,
         "testProbabilities": pte,
         "seconds": round(time.time() - started, 1),
+        "workers": workers,
         "counts": {s: {"n": int(len(d[1])), "positives": int(d[1].sum())} for s, d in data.items()},
     }
