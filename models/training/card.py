@@ -37,17 +37,23 @@ def _repeat_upsamples(hp):
 
 def _architecture_text(hp):
     stages = f"{len(hp['widths'])} stages of two 3×3 conv–BatchNorm–ReLU layers\n  (widths {hp['widths']}), "
-    ups = _repeat_upsamples(hp)
-    if len(set(ups)) == 1:
-        return stages + _resolution_text(hp["widths"], ups[0])
-    # Repeats of different architectures: runs of equal repeats described once.
+    overrides = hp.get("repeat_settings") or [{}]
+    if all(o == overrides[0] for o in overrides):
+        return stages + _resolution_text(hp["widths"], _repeat_upsamples(hp)[0])
+    # Repeats with their own settings: runs of equal repeats described once, with what they change
+    # besides the input size (the other settings below are those of every repeat without an override).
     groups = []
-    for r, u in enumerate(ups, 1):
-        if groups and groups[-1][2] == u:
+    for r, o in enumerate(overrides, 1):
+        if groups and groups[-1][2] == o:
             groups[-1][1] = r
         else:
-            groups.append([r, r, u])
-    parts = "; ".join(f"repeat{'s' if a != b else ''} {a}{'–' + str(b) if a != b else ''}: {_resolution_text(hp['widths'], u)}" for a, b, u in groups)
+            groups.append([r, r, o])
+
+    def describe(o):
+        other = ", ".join(f"{k} {v}" for k, v in o.items() if k != "upsample")
+        return _resolution_text(hp["widths"], int(o.get("upsample", hp.get("upsample", 1)))) + (f"; {other}" if other else "")
+
+    parts = "; ".join(f"repeat{'s' if a != b else ''} {a}{'–' + str(b) if a != b else ''}: {describe(o)}" for a, b, o in groups)
     return stages + f"set per cross-validation repeat ({parts})"
 
 

@@ -1,10 +1,11 @@
 """A compact CNN for 28x28 single-channel images with a class-activation-map head.
 
-Three stages of two 3x3 conv-BN-ReLU layers (28 -> 14 -> 7), global average
-pooling and one linear unit (the positive-class logit). Because the head is
-linear after global average pooling, the class activation map (Zhou et al.,
-CVPR 2016) is exact: CAM = w . F + b on the 7x7 feature map, whose spatial
-mean is the logit. The export wrapper upsamples it to 28x28 inside the graph.
+Three stages of two 3x3 conv-BN-ReLU layers (28 -> 14 -> 7, or 56 -> 28 -> 14
+when the input is first enlarged x2), global average pooling and one linear unit
+(the positive-class logit). Because the head is linear after global average
+pooling, the class activation map (Zhou et al., CVPR 2016) is exact: CAM = w . F + b
+on the last feature map (7x7 or 14x14), whose spatial mean is the logit. The
+export wrapper upsamples it to 28x28 inside the graph.
 """
 import torch
 import torch.nn as nn
@@ -91,10 +92,11 @@ class ExportWrapper(nn.Module):
         # Members may map at different resolutions (an upsampled input gives a finer map), so each map is
         # brought to the input's size before averaging; members of one resolution share one resize, and
         # since the resize is linear, resizing their mean equals averaging their resized maps.
-        size = (image.shape[2], image.shape[3])
+        # int(): constants when traced for export (traced shapes are tensors, which would never compare equal).
+        size = (int(image.shape[2]), int(image.shape[3]))
         by_size = {}
         for _, cam in outs:
-            by_size.setdefault(tuple(cam.shape[2:]), []).append(cam)
+            by_size.setdefault(tuple(int(d) for d in cam.shape[2:]), []).append(cam)
         maps = [F.interpolate(torch.stack(c, 0).sum(0), size=size, mode="bilinear", align_corners=False) for c in by_size.values()]
         cam = torch.stack(maps, 0).sum(0) / len(outs)
         return logits, F.relu(cam)

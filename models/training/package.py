@@ -11,6 +11,7 @@ import torch
 
 import plots
 from card import model_card
+from train import THREADS_PER_MEMBER
 
 OPSET = 13
 HYPERPARAMETERS = ("widths", "dropout", "lr", "weight_decay", "batch", "max_epochs", "patience", "folds", "repeats", "scale", "rotate_deg", "translate", "hflip",
@@ -140,8 +141,7 @@ def write_package(cfg, result, log, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     sha, size = export_onnx(result["ensemble"], os.path.join(out_dir, "model.onnx"))
     env = {"python": platform.python_version(), "torch": torch.__version__, "onnx": onnx.__version__, "numpy": np.__version__, "opset": OPSET,
-           # Every member trains on one PyTorch thread (so the weights do not depend on the worker count).
-           "threadsPerMember": 1, "workers": result["workers"], "cpus": os.cpu_count()}
+           "threadsPerMember": THREADS_PER_MEMBER, "workers": result["workers"], "cpus": os.cpu_count()}
     manifest = manifest_for(cfg, result, sha)
     m = metrics_json(cfg, result, sha, size, log, env)
     with open(os.path.join(out_dir, "manifest.json"), "w") as f:

@@ -264,11 +264,16 @@ def new_member(cfg):
     return SmallCamNet(widths=tuple(cfg["widths"]), dropout=cfg["dropout"], upsample=cfg.get("upsample", 1))
 
 
+# Every member trains on this many PyTorch threads, whatever the number of worker processes, so its
+# weights never depend on how many run at once (batches are small: a second thread gains little).
+THREADS_PER_MEMBER = 1
+
+
 def _train_member_job(job):
-    """One member, trained in a worker process with one PyTorch thread (so its weights are those of a
-    sequential one-thread run); returns plain arrays, which cross the process boundary by pickling."""
+    """One member, trained in a worker process with THREADS_PER_MEMBER threads (so its weights are those
+    of a sequential run); returns plain arrays, which cross the process boundary by pickling."""
     cfg, xfit, yfit, xheld, yheld, seed, early_stopping = job
-    torch.set_num_threads(1)
+    torch.set_num_threads(THREADS_PER_MEMBER)
     log = []
     m = train_member(cfg, torch.from_numpy(xfit), yfit, torch.from_numpy(xheld), yheld, seed, log, early_stopping=early_stopping)
     return {k: v.numpy() for k, v in m.state_dict().items()}, log[-1]
@@ -277,11 +282,13 @@ def _train_member_job(job):
 def train_members(jobs, workers):
     """Trains the members described by `jobs` ((cfg, x_fit, y_fit, x_held, y_held, seed, early_stopping),
     x as NCHW float32 arrays) in `workers` spawned processes, each member on one thread: the weights do
-    not depend on `workers`. Returns the members (eval mode) and their training logs, in job order."""
-    if workers > 1 and len(jobs) > 1:
+    not depend on `workers`. Returns the members (eval mode), their training logs, in job order, and the
+    number of processes used."""
+    used = max(1, min(workers, len(jobs)))
+    if used > 1:
         import multiprocessing
 
-        with multiprocessing.get_context("spawn").Pool(min(workers, len(jobs))) as pool:
+        with multiprocessing.get_context("spawn").Pool(used) as pool:
             outs = pool.map(_train_member_job, jobs, chunksize=1)
     else:
         threads = torch.get_num_threads()
@@ -292,7 +299,12 @@ def train_members(jobs, workers):
         m = new_member(job[0])
         m.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()})
         members.append(m.eval())
-    return members, [entry for _, entry in outs]
+    return members, [entry for _, entry in outs], used
+
+
+# Settings a repeat may change: how its members are built and trained. Not the folds, the mirrored-image
+# averaging or the widths, which the out-of-fold averaging, the exported graph and the card treat as global.
+PER_REPEAT = ("upsample", "dropout", "lr", "weight_decay", "max_epochs", "label_smoothing", "mixup", "erase", "erase_size", "ema", "optimizer", "pairwise")
 
 
 def repeat_settings(cfg):
@@ -302,6 +314,9 @@ def repeat_settings(cfg):
     overrides = cfg.get("repeat_settings") or [{}] * repeats
     if len(overrides) != repeats:
         raise ValueError(f"repeat_settings has {len(overrides)} entries for {repeats} repeats")
+    bad = sorted({k for o in overrides for k in o} - set(PER_REPEAT))
+    if bad:
+        raise ValueError(f"repeat_settings cannot change {bad} (only {', '.join(PER_REPEAT)})")
     return [{**cfg, **o} for o in overrides]
 
 
@@ -319,12 +334,12 @@ def cross_validate(cfg, x, y, seed, log, workers=1):
             fit = np.setdiff1d(np.arange(len(y)), held)
             jobs.append((rcfg, xs[fit], y[fit], xs[held], y[held], seed + r * cfg["folds"] + k, False))
             held_of.append((r, k, held))
-    members, logs = train_members(jobs, workers)
+    members, logs, used = train_members(jobs, workers)
     oof = np.zeros(len(y))
     for (r, k, held), (rcfg, *_), m, entry in zip(held_of, jobs, members, logs):
         log.append({**entry, "repeat": r + 1, "fold": k + 1, "heldOut": int(len(held))})
-        oof[held] += member_logits(m, x[held], rcfg.get("flip_tta", False)) / len(settings)
-    return members, oof
+        oof[held] += member_logits(m, x[held], cfg.get("flip_tta", False)) / len(settings)
+    return members, oof, used
 
 
 def run_task(cfg, data, workers=2):
@@ -332,6 +347,9 @@ def run_task(cfg, data, workers=2):
     selection cases (the validation split, or with cfg["folds"] the out-of-fold predictions of a
     cross-validation on train+val), then evaluates once on the test split."""
     started = time.time()
+    # The parent only scores (out-of-fold, calibration, test): pinned too, so the last bits of the
+    # reported metrics do not depend on the machine's default thread count.
+    torch.set_num_threads(THREADS_PER_MEMBER)
     xtr_u8, ytr = data["train"]
     xva_u8, yva = data["val"]
     xte_u8, yte = data["test"]
@@ -342,14 +360,14 @@ def run_task(cfg, data, workers=2):
         xsel_u8, ysel = np.concatenate([xtr_u8, xva_u8]), np.concatenate([ytr, yva])
         mean, std = normalisation_stats(minmax01(xsel_u8))
         xsel, xte = to_tensor(xsel_u8, mean, std), to_tensor(xte_u8, mean, std)
-        members, zsel = cross_validate(cfg, xsel, ysel, cfg["seed"], members_log, workers)
+        members, zsel, used = cross_validate(cfg, xsel, ysel, cfg["seed"], members_log, workers)
         selection = f"the out-of-fold predictions of {cfg.get('repeats', 1)}× repeated {cfg['folds']}-fold cross-validation on train+val"
     else:
         mean, std = normalisation_stats(minmax01(xtr_u8))
         xtr, xsel, xte = (to_tensor(a, mean, std) for a in (xtr_u8, xva_u8, xte_u8))
         ysel = yva
         jobs = [(cfg, xtr.numpy(), ytr, xsel.numpy(), ysel, cfg["seed"] + k, True) for k in range(cfg["ensemble"])]
-        members, logs = train_members(jobs, workers)
+        members, logs, used = train_members(jobs, workers)
         members_log.extend(logs)
         with torch.no_grad():
             zsel = ExportWrapper(members, 1.0, 0.0, flip_tta).eval()(xsel)[0][:, 1].double().numpy() * 2.0
@@ -398,6 +416,6 @@ def run_task(cfg, data, workers=2):
         "members": members_log,
         "testProbabilities": pte,
         "seconds": round(time.time() - started, 1),
-        "workers": workers,
+        "workers": used,
         "counts": {s: {"n": int(len(d[1])), "positives": int(d[1].sum())} for s, d in data.items()},
     }
