@@ -162,4 +162,28 @@ describe('sharing the import work between threads', () => {
       await pool.close();
     }
   });
+
+  it('finishes the next run after saving a result failed with files still in flight', async () => {
+    const pool = new ImportWorkerPool(2, pathToFileURL(join(repoRoot, 'out/node/import-worker.js')));
+    try {
+      const files = scanSources([join(corpus, 'series')]).files;
+      // Both runs number their tasks from 0, as StudyLibrary does for every import.
+      const tasks = () => files.map((path, id): ImportFileTask => ({ id, path, mode: 'reference', dataDir: join(work, 'unused') }));
+      const first = tasks();
+      // Every file is handed out at once (up to 4 batches of 32 per worker): the first result fails while the rest are in flight.
+      await expect(
+        pool.run(() => first.shift() ?? null, () => {
+          throw new Error('disk full');
+        }),
+      ).rejects.toThrow('disk full');
+      const second = tasks();
+      const results: ImportFileResult[] = [];
+      await pool.run(() => second.shift() ?? null, (r) => results.push(r));
+      expect(results.map((r) => r.id).sort((a, b) => a - b)).toEqual(files.map((_, id) => id));
+      // Each result is the file of its own task, not a late one of the failed run.
+      expect(results.every((r) => r.kind === 'instance' && r.path === files[r.id])).toBe(true);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
 });

@@ -83,6 +83,21 @@ export class ImportWorkerPool {
     return worker;
   }
 
+  /**
+   * Replaces the slot's worker when it still holds files of a run that failed: their results
+   * must not reach a later run, whose task ids start again at 0, nor stay counted in flight.
+   */
+  private discardInFlight(slot: Slot): void {
+    if (slot.inFlight.size === 0) return;
+    const abandoned = slot.worker;
+    abandoned.removeAllListeners();
+    // Nothing listens to it any more: an error while it stops must not become an uncaught one.
+    abandoned.on('error', () => {});
+    void abandoned.terminate();
+    slot.inFlight.clear();
+    slot.worker = this.newSlotWorker(slot);
+  }
+
   private ensureStarted(): void {
     if (this.size === 0 || this.slots.length > 0) return;
     for (let i = 0; i < this.size; i++) {
@@ -123,8 +138,19 @@ export class ImportWorkerPool {
         if (settled) return;
         settled = true;
         for (const off of listeners) off();
-        if (err) reject(err);
-        else resolve();
+        if (err) {
+          for (const slot of this.slots) this.discardInFlight(slot);
+          reject(err);
+        } else resolve();
+      };
+      /** Runs a step of the run; saving a result (or taking the next task) may throw, which ends the run. */
+      const guarded = (step: () => void) => {
+        if (settled) return;
+        try {
+          step();
+        } catch (err) {
+          finish(err as Error);
+        }
       };
       const feed = (slot: Slot) => {
         // Working alongside, a thread still starting would only hold work the calling thread could do now.
@@ -146,37 +172,32 @@ export class ImportWorkerPool {
       };
       const idle = () => callingThreadDone && this.slots.every((s) => s.inFlight.size === 0);
       for (const slot of this.slots) {
-        const onMessage = (results: ImportFileResult[]) => {
-          try {
+        const onMessage = (results: ImportFileResult[]) =>
+          guarded(() => {
             for (const r of results) {
               slot.inFlight.delete(r.id);
               shares.workers++;
               onResult(r);
             }
-          } catch (err) {
-            finish(err as Error);
-            return;
-          }
-          // onResult may have queued more work (DICOMDIR references): feed every slot.
-          feedAll();
-          if (idle()) finish();
-        };
-        const onOnline = () => {
-          feed(slot);
-        };
-        const onError = (err: Error) => {
-          // A worker crash (out of memory on a hostile file) rejects its in-flight files and restarts.
-          const lost = [...slot.inFlight.values()];
-          slot.inFlight.clear();
-          slot.worker.removeAllListeners();
-          slot.worker = this.newSlotWorker(slot);
-          attach(slot);
-          for (const task of lost) {
-            onResult({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason: `reading the file crashed its worker: ${err.message}` });
-          }
-          feedAll();
-          if (idle()) finish();
-        };
+            // onResult may have queued more work (DICOMDIR references): feed every slot.
+            feedAll();
+            if (idle()) finish();
+          });
+        const onOnline = () => guarded(() => feed(slot));
+        const onError = (err: Error) =>
+          guarded(() => {
+            // A worker crash (out of memory on a hostile file) rejects its in-flight files and restarts.
+            const lost = [...slot.inFlight.values()];
+            slot.inFlight.clear();
+            slot.worker.removeAllListeners();
+            slot.worker = this.newSlotWorker(slot);
+            attach(slot);
+            for (const task of lost) {
+              onResult({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason: `reading the file crashed its worker: ${err.message}` });
+            }
+            feedAll();
+            if (idle()) finish();
+          });
         const attach = (s: Slot) => {
           s.worker.on('message', onMessage);
           s.worker.on('error', onError);
@@ -190,32 +211,27 @@ export class ImportWorkerPool {
         };
         attach(slot);
       }
-      feedAll();
+      guarded(feedAll);
       if (alongside) {
-        const work = () => {
-          if (settled) return;
-          const sliceStart = Date.now();
-          for (;;) {
-            const task = next();
-            if (!task) {
-              // Work queued later (DICOMDIR references found by a worker) goes to the workers.
-              callingThreadDone = true;
-              if (idle()) finish();
-              return;
-            }
-            try {
+        const work = () =>
+          guarded(() => {
+            const sliceStart = Date.now();
+            for (;;) {
+              const task = next();
+              if (!task) {
+                // Work queued later (DICOMDIR references found by a worker) goes to the workers.
+                callingThreadDone = true;
+                if (idle()) finish();
+                return;
+              }
               onResult(processImportFile(task));
               shares.callingThread++;
-            } catch (err) {
-              finish(err as Error);
-              return;
+              if (Date.now() - sliceStart >= SLICE_MS) break;
             }
-            if (Date.now() - sliceStart >= SLICE_MS) break;
-          }
-          // Let worker results (and the work they free) through before the next slice.
-          feedAll();
-          setImmediate(work);
-        };
+            // Let worker results (and the work they free) through before the next slice.
+            feedAll();
+            setImmediate(work);
+          });
         setImmediate(work);
       } else if (idle()) finish();
     });

@@ -384,7 +384,10 @@ export function patientKey(m: InstanceMetadata): string {
 export class StudyIndex {
   readonly db: Database.Database;
   private readonly stmts;
-  /** Row ids already known to exist, so a 5,000-slice series costs one lookup, not 5,000. */
+  /**
+   * Row ids already known to exist, so a 5,000-slice series costs one lookup per batch, not 5,000. Kept only
+   * for one transaction: between two, this process or another on the same library may delete those rows.
+   */
   private readonly knownIds = { patient: new Map<string, number>(), study: new Map<string, number>(), series: new Map<string, number>() };
 
   constructor(file: string) {
@@ -568,18 +571,22 @@ export class StudyIndex {
     );
   }
 
+  /**
+   * Runs `fn` in one write transaction. IMMEDIATE: a batch reads (duplicates, known rows) before it writes,
+   * and a deferred read upgraded to a write fails at once with SQLITE_BUSY when another process on the
+   * same library (the app and the CLI) wrote in between; busy_timeout only covers waiting for the lock.
+   */
   transaction<T>(fn: () => T): T {
     try {
-      return this.db.transaction(fn)();
-    } catch (err) {
-      // A rolled-back transaction may have inserted ids we cached: forget them.
+      return this.db.transaction(fn).immediate();
+    } finally {
+      // Rolled back, the cached ids may be of rows never stored; committed, another process may delete them next.
       this.forgetKnownIds();
-      throw err;
     }
   }
 
   /** Call after anything deletes patients, studies or series. */
-  forgetKnownIds(): void {
+  private forgetKnownIds(): void {
     this.knownIds.patient.clear();
     this.knownIds.study.clear();
     this.knownIds.series.clear();
@@ -801,6 +808,8 @@ export class StudyIndex {
    * that no remaining instance references, or null when the study is unknown.
    */
   deleteStudy(studyUid: string): { unreferencedCopies: string[] } | null {
+    // Immediate for the reason given at transaction(); the ids cached for addInstance may be of the rows deleted.
+    this.forgetKnownIds();
     return this.db.transaction(() => {
       const study = this.db.prepare<[string], { id: number; patient_ref: number }>('SELECT id, patient_ref FROM studies WHERE study_uid = ?').get(studyUid);
       if (!study) return null;
@@ -812,7 +821,7 @@ export class StudyIndex {
       this.db.prepare('DELETE FROM patients WHERE id = ? AND NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = ?)').run(study.patient_ref, study.patient_ref);
       const stillUsed = this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM instances WHERE storage = 'copy' AND path = ?");
       return { unreferencedCopies: copies.filter((p) => (stillUsed.get(p)?.n ?? 0) === 0) };
-    })();
+    }).immediate();
   }
 
   close(): void {
