@@ -130,6 +130,24 @@ describe('StudyLibrary import', () => {
     expect(again.imported).toBe(0);
   });
 
+  it('ignores DICOMDIR file IDs that could leave its folder on Windows (drive or stream markers)', async () => {
+    write('cd2/IMAGES/IM0001', syntheticDicom({ sopInstanceUid: '1.2.3.41.1' }));
+    write('cd2/IMAGES/IM0002', syntheticDicom({ sopInstanceUid: '1.2.3.41.2' }));
+    const dicomdir = write(
+      'cd2/DICOMDIR',
+      syntheticDicomdir([
+        { fileId: 'IMAGES/IM0001', sopInstanceUid: '1.2.3.41.1' },
+        { fileId: 'C:/IMAGES/IM0002', sopInstanceUid: '1.2.3.41.2' },
+        { fileId: 'IMAGES/IM0002:STREAM', sopInstanceUid: '1.2.3.41.3' },
+        { fileId: 'IMAGES/../../IM0002', sopInstanceUid: '1.2.3.41.4' },
+      ]),
+    );
+    const s = await services.library.import({ paths: [dicomdir] });
+    expect(s.offered).toBe(2); // the DICOMDIR and its one safe reference
+    expect(s.instances).toBe(1);
+    expect(s.rejected).toEqual([]);
+  });
+
   it('imports files with missing UIDs as one derived study and series', async () => {
     for (let i = 1; i <= 4; i++) write(`nouid/${i}.dcm`, syntheticDicom({ studyInstanceUid: '', seriesInstanceUid: '', sopInstanceUid: '', instanceNumber: i, pixels: new Uint16Array(64).fill(i) }));
     const s = await services.library.import({ paths: [join(root, 'in', 'nouid')] });
@@ -138,6 +156,20 @@ describe('StudyLibrary import', () => {
     expect(study.uidDerived).toBe(true);
     expect(services.library.getStudy(study.studyInstanceUid).series[0]!.uidDerived).toBe(true);
     expect((await services.library.import({ paths: [join(root, 'in', 'nouid')] })).imported).toBe(0);
+  });
+
+  it('stops an import at the first copy the data folder cannot store, and records it as failed', async () => {
+    for (let i = 0; i < 20; i++) write(`full/${i}.dcm`, syntheticDicom({ sopInstanceUid: `1.2.3.67.${i}` }));
+    // Injected failure: a file where the store folder goes (root ignores read-only permissions).
+    writeFileSync(join(services.dataDir, 'store'), '');
+    const run = services.library.import({ paths: [join(root, 'in', 'full')] });
+    await expect(run).rejects.toMatchObject({ code: 'IO_ERROR', message: expect.stringContaining(`library folder ${services.dataDir}`) });
+    const last = services.library.lastImport();
+    expect(last?.status).toBe('failed');
+    // Only the file that hit the failure was looked at (one at a time on the calling thread).
+    expect(last?.rejected.map((r) => r.code)).toEqual(['STORAGE_WRITE_FAILED']);
+    expect(last?.offered).toBe(1);
+    expect(services.library.totals().instances).toBe(0);
   });
 
   it('references files in place when asked, copying nothing', async () => {

@@ -39,6 +39,10 @@ function resolveComponents(root: string, components: string[]): { path: string; 
   return { path: current, exists: true };
 }
 
+function isUnsafeComponent(c: string): boolean {
+  return c === '..' || c === '.' || c.includes('/') || c.includes('\\') || c.includes(':') || c.includes('\0');
+}
+
 export function dicomdirReferences(info: DicomFileInfo, dicomdirPath: string): DicomdirReference[] {
   const seq = info.dataset.elements.get(Tag.DirectoryRecordSequence);
   const root = dirname(dicomdirPath);
@@ -47,8 +51,10 @@ export function dicomdirReferences(info: DicomFileInfo, dicomdirPath: string): D
   for (const record of seq?.items ?? []) {
     const components = record.strings(ReferencedFileId).filter((c) => c.length > 0);
     if (components.length === 0) continue;
-    // File IDs are relative and use only ISO 9660 characters; anything escaping the folder is ignored.
-    if (components.some((c) => c === '..' || c === '.' || c.includes('/') || c.includes('\0'))) continue;
+    // File IDs are relative and use only ISO 9660 characters; anything that could escape the folder is ignored:
+    // ':' marks a drive or an NTFS stream on Windows ("C:", "IM1:stream"); '\\' is a separator there (strings()
+    // already splits on it, but the rule should not depend on that).
+    if (components.some(isUnsafeComponent)) continue;
     const { path, exists } = resolveComponents(root, components);
     if (seen.has(path)) continue;
     seen.add(path);

@@ -4,7 +4,7 @@
  * Pure function of the file and the task; no database access here.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, copyFileSync, existsSync, fstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { BufferByteSource, type ByteSource, FileByteSource } from '../dicom/byte-source';
 import { type DicomFileInfo, DicomParseError, type ReadOptions, readDicom } from '../dicom/dicom-dataset-reader';
@@ -49,6 +49,13 @@ export function storedRelativePath(sha256: string): string {
   return join('store', sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}.dcm`);
 }
 
+/** The source's size changed between fstat and the end of reading it (still being written, or truncated). */
+export class FileChangedError extends Error {
+  constructor(expected: number, got: number) {
+    super(`the file changed while it was being read (${expected} bytes expected, ${got} read); import it again once nothing is writing it`);
+  }
+}
+
 /** Reads an open file whole: one buffer, hashed and parsed in memory. */
 function readWhole(fd: number, size: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
@@ -58,7 +65,9 @@ function readWhole(fd: number, size: number): Buffer {
     if (n === 0) break;
     got += n;
   }
-  return got === size ? buf : buf.subarray(0, got);
+  // A shorter read would be parsed, hashed and stored as if it were the whole file.
+  if (got !== size) throw new FileChangedError(size, got);
+  return buf;
 }
 
 /** Reused by hashFile: files are processed one at a time on each thread. */
@@ -83,16 +92,122 @@ function hashFile(path: string): string {
   return hash.digest('hex');
 }
 
-/** Writes atomically (temp + rename) so a crash never leaves a half-written stored file. */
-function storeCopy(dataDir: string, sha256: string, write: (tmp: string) => void): { rel: string; created: boolean } {
+/**
+ * Writing into the library's own storage failed (disk full, read-only, no permission):
+ * the data folder's fault, not the source file's, so every further file would fail too.
+ */
+export class StorageWriteError extends Error {
+  constructor(readonly errno: string, readonly dataDir: string) {
+    super(`cannot store a copy in the library folder ${dataDir}: ${STORAGE_ERRNO_MEANING[errno] ?? 'writing failed; check the disk and the folder'} (${errno}). Nothing already stored was changed; import again once it is fixed`);
+  }
+}
+
+/** What each write failure means for the user, and what to do about it. */
+const STORAGE_ERRNO_MEANING: Readonly<Record<string, string>> = {
+  ENOSPC: 'the disk is full; free some space',
+  EDQUOT: 'the disk quota is exceeded; free some space',
+  EROFS: 'the folder is on a read-only file system; choose a writable data folder',
+  EACCES: 'permission denied; give this account write access to the folder',
+  EPERM: 'operation not permitted; give this account write access to the folder',
+  EIO: 'the disk reported an input/output error; check the disk',
+};
+
+/** The rejection code of a file whose managed copy could not be written; study-library ends the import on it. */
+export const STORAGE_WRITE_FAILED = 'STORAGE_WRITE_FAILED';
+
+/** Runs a step that writes into the data folder, turning its errno failure into a StorageWriteError. */
+function writingStorage<T>(dataDir: string, step: () => T): T {
+  try {
+    return step();
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code && !(err instanceof StorageWriteError)) throw new StorageWriteError(code, dataDir);
+    throw err;
+  }
+}
+
+/** Makes a rename durable; directories cannot be opened or fsynced on every platform (Windows), which is tolerated. */
+function fsyncDirectory(dir: string): void {
+  let fd: number;
+  try {
+    fd = openSync(dir, 'r');
+  } catch {
+    return;
+  }
+  try {
+    fsyncSync(fd);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw err;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Writes a buffer whole to an open descriptor. */
+function writeAll(fd: number, buf: Buffer): void {
+  let done = 0;
+  while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
+}
+
+/** Reused by copyFrom: files are processed one at a time on each thread. */
+let copyChunk: Buffer | null = null;
+
+/**
+ * Copies a source too large to read whole into an open temp file, chunk by chunk, so a
+ * read failure (the source's fault) stays apart from a write failure (the library's).
+ */
+function copyFrom(sourcePath: string, size: number, out: number, dataDir: string): void {
+  const fd = openSync(sourcePath, 'r');
+  copyChunk ??= Buffer.allocUnsafe(HASH_CHUNK);
+  const chunk = copyChunk;
+  try {
+    let pos = 0;
+    for (;;) {
+      const n = readSync(fd, chunk, 0, HASH_CHUNK, pos);
+      if (n === 0) break;
+      writingStorage(dataDir, () => writeAll(out, chunk.subarray(0, n)));
+      pos += n;
+    }
+    if (pos !== size) throw new FileChangedError(size, pos);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Writes atomically and durably (temp, fsync, rename, fsync of the folder) so neither a
+ * crash nor a power loss leaves an empty or half-written stored file under its final name.
+ * A stored file of the wrong size (left by an older, non-durable write) is rewritten.
+ */
+function storeCopy(dataDir: string, sha256: string, size: number, write: (out: number) => void): { rel: string; created: boolean } {
   const rel = storedRelativePath(sha256);
   const abs = join(dataDir, rel);
-  if (existsSync(abs)) return { rel, created: false };
-  mkdirSync(join(abs, '..'), { recursive: true });
+  const dir = join(abs, '..');
+  const storedSize = writingStorage(dataDir, () => {
+    try {
+      return statSync(abs).size;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  });
+  if (storedSize === size) return { rel, created: false };
+  writingStorage(dataDir, () => mkdirSync(dir, { recursive: true }));
   const tmp = `${abs}.${randomBytes(6).toString('hex')}.tmp`;
   try {
-    write(tmp);
-    renameSync(tmp, abs);
+    const out = writingStorage(dataDir, () => openSync(tmp, 'w'));
+    try {
+      write(out);
+      writingStorage(dataDir, () => fsyncSync(out));
+    } finally {
+      // Some file systems (NFS) report a failed write only on close.
+      writingStorage(dataDir, () => closeSync(out));
+    }
+    writingStorage(dataDir, () => {
+      renameSync(tmp, abs);
+      fsyncDirectory(dir);
+    });
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
@@ -187,13 +302,17 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
     let createdStoredFile = false;
     if (task.mode === 'copy') {
       const buf = whole;
-      const stored = storeCopy(task.dataDir, contentHash(), (tmp) => (buf ? writeFileSync(tmp, buf) : copyFileSync(task.path, tmp)));
+      const stored = storeCopy(task.dataDir, contentHash(), size, (out) =>
+        buf ? writingStorage(task.dataDir, () => writeAll(out, buf)) : copyFrom(task.path, size, out, task.dataDir),
+      );
       storedPath = stored.rel;
       createdStoredFile = stored.created;
     }
     return { id: task.id, kind: 'instance', path: task.path, sha256, size, mtimeMs, storedPath, createdStoredFile, metadata };
   } catch (err) {
     if (err instanceof DicomParseError) return rejected(task, err.code, err.message);
+    if (err instanceof StorageWriteError) return rejected(task, STORAGE_WRITE_FAILED, err.message);
+    if (err instanceof FileChangedError) return rejected(task, 'CHANGED_WHILE_READING', err.message);
     const e = err as NodeJS.ErrnoException;
     if (e.code) return rejected(task, 'UNREADABLE', `cannot read the file: ${e.code}`);
     return rejected(task, 'MALFORMED', `malformed DICOM: ${e.message}`);

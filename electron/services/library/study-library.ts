@@ -11,7 +11,7 @@ import { isAbsolute, join } from 'node:path';
 import type { ImportRecord, ImportRequest, ImportSummary, RejectedFile, SeriesInstances, StudyDetail, StudyList, StudyQuery } from '../../../contract/ipc-contract';
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
-import type { ImportFileResult, ImportFileTask } from './import-file-processor';
+import { type ImportFileResult, type ImportFileTask, STORAGE_WRITE_FAILED } from './import-file-processor';
 import { ImportWorkerPool } from './import-worker-pool';
 import { scanSources } from './source-scanner';
 import { StudyIndex } from './study-index';
@@ -41,6 +41,8 @@ const COMMIT_BATCH = 256;
 interface RunningImport {
   id: string;
   cancelled: boolean;
+  /** Why the import stopped early because the library could not store a copy; null while it can. */
+  storageFailure: string | null;
 }
 
 export class StudyLibrary {
@@ -86,7 +88,7 @@ export class StudyLibrary {
   async import(request: ImportRequest): Promise<ImportSummary> {
     if (this.running) throw new ServiceError('BUSY', 'An import is already running; wait for it or cancel it first.');
     const id = randomUUID();
-    const run: RunningImport = { id, cancelled: false };
+    const run: RunningImport = { id, cancelled: false, storageFailure: null };
     this.running = run;
     try {
       return await this.runImport(run, request);
@@ -165,7 +167,7 @@ export class StudyLibrary {
     };
 
     const next = (): ImportFileTask | null => {
-      if (run.cancelled) return null;
+      if (run.cancelled || run.storageFailure !== null) return null;
       const path = queue.shift();
       if (path === undefined) return null;
       const id = nextId++;
@@ -178,6 +180,8 @@ export class StudyLibrary {
       await this.pool.run(next, (r) => {
         taskPaths.delete(r.id);
         counts.processed++;
+        // The data folder cannot take more copies (disk full, read-only): every further file would fail the same way.
+        if (r.kind === 'rejected' && r.code === STORAGE_WRITE_FAILED) run.storageFailure ??= r.reason;
         if (r.kind === 'dicomdir') {
           // Follow the DICOMDIR's records: referenced files not already offered join the queue.
           for (const ref of r.references) {
@@ -203,9 +207,15 @@ export class StudyLibrary {
       throw err;
     }
 
-    // Files never started because of cancellation are not offered: they were not looked at.
+    // Files never started because of cancellation (or a storage failure) are not offered: they were not looked at.
+    if (run.cancelled || run.storageFailure !== null) counts.offered = counts.processed + scan.unreadable.length;
+    if (run.storageFailure !== null) {
+      this.index.addRejections(run.id, rejected);
+      this.index.finishImport(run.id, 'failed', counts);
+      this.events.emit('library.changed', { reason: 'import' });
+      throw new ServiceError('IO_ERROR', `Import stopped after ${counts.imported} imported: ${run.storageFailure}`);
+    }
     const status = run.cancelled ? 'cancelled' : 'done';
-    if (run.cancelled) counts.offered = counts.processed + scan.unreadable.length;
     this.index.addRejections(run.id, rejected);
     this.index.finishImport(run.id, status, counts);
     progress(status, true);
@@ -248,6 +258,8 @@ export class StudyLibrary {
       case 'instance': {
         const uid = r.metadata.sopInstanceUid;
         if (seen.has(uid) || this.index.hasInstance(uid)) {
+          // Other bytes under a known UID are the same instance in another encoding (test/integration/oracle);
+          // telling a real conflict (other study, series or patient) apart needs the stored identity from the index.
           counts.duplicates++;
           // A different encoding of a known instance: drop the copy we just wrote, unless it is in use.
           if (mode === 'copy' && r.createdStoredFile && r.sha256 && !this.index.isShaReferenced(r.sha256)) {
