@@ -17,7 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { WebSocket, WebSocketServer } from 'ws';
-import type { Result } from '../../contract/ipc-contract';
+import type { ErrorCode, Result, VigilError } from '../../contract/ipc-contract';
 import { contentTypeFor } from '../services/content-types';
 import { openDisplayBytes } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
@@ -81,8 +81,18 @@ function sendJson(res: ServerResponse, status: number, body: Json): void {
   res.end(text);
 }
 
-function sendError(res: ServerResponse, status: number, code: string, message: string): void {
-  sendJson(res, status, { ok: false, error: { code, message } } as Json);
+function sendError(res: ServerResponse, status: number, code: ErrorCode, message: string): void {
+  sendJson(res, status, { ok: false, error: { code, message } });
+}
+
+/**
+ * A display transcode failure in the contract's terms: the file's own data
+ * (TRANSCODE_FAILED, 422) is IO_ERROR; a worker that died, hung, was closed or
+ * is missing (WORKER_*, 503, worth retrying) is UNAVAILABLE. The specific
+ * reason stays in the message, as the vigil:// handler's body has it.
+ */
+export function transcodeFailureError(err: DisplayTranscodeError): VigilError {
+  return { code: err.code === 'TRANSCODE_FAILED' ? 'IO_ERROR' : 'UNAVAILABLE', message: `${err.code}: ${err.message}` };
 }
 
 /**
@@ -260,7 +270,8 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     } catch (err) {
       if (!(err instanceof DisplayTranscodeError)) throw err;
       // The file's own data (422), or the worker transcoding it died or hung (503, worth retrying).
-      return sendError(res, transcodeFailureStatus(err), err.code, err.message);
+      const error = transcodeFailureError(err);
+      return sendError(res, transcodeFailureStatus(err), error.code, error.message);
     }
     if (!bytes) return sendError(res, 404, 'NOT_FOUND', 'Unknown instance.');
     res.writeHead(200, {

@@ -1,11 +1,11 @@
 import { BrowserWindow } from 'electron';
 import { APP_ENTRY_URL } from './app-urls';
 import { guardNavigation } from './navigation-guard';
-import { mainWindowOptions } from './window-options';
+import { type MainWindowSettings, mainWindowOptions } from './window-options';
 
 /** Creates the one app window, loads the renderer from vigil://app/ and shows it once painted. */
-export function createMainWindow(preloadPath: string, log: (msg: string) => void): BrowserWindow {
-  const window = new BrowserWindow(mainWindowOptions(preloadPath));
+export function createMainWindow(settings: MainWindowSettings, log: (msg: string) => void): BrowserWindow {
+  const window = new BrowserWindow(mainWindowOptions(settings));
   guardNavigation(window.webContents);
   window.once('ready-to-show', () => window.show());
   window.loadURL(APP_ENTRY_URL).catch((err: unknown) => {

@@ -1,18 +1,20 @@
 /**
  * The Electron app's lifecycle: one instance, the `vigil:` scheme, locked-down
- * session, services (and the display transcode threads behind vigil://) opened
- * on ready and closed on quit, one window.
+ * offline session, no default menu, services (and the display transcode
+ * threads behind vigil://) opened on ready and closed on quit, one window.
  */
 import { mkdirSync } from 'node:fs';
-import { type BrowserWindow, app, dialog, ipcMain, protocol, session } from 'electron';
+import { type BrowserWindow, Menu, app, dialog, ipcMain, protocol, session } from 'electron';
 import { IPC_EVENT_PREFIX, type ImportSummary } from '../../contract/ipc-contract';
 import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
+import { applicationMenuTemplate } from './app-menu';
 import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from './app-protocol';
 import { type EventSource, type RequestRouter, forwardEvents, registerIpcHandlers } from './ipc-registration';
 import { createMainWindow, focusWindow } from './main-window';
 import { OpenedFilesQueue, pathsFromArgv } from './opened-files';
 import { importSourceChooser, reportSavePathChooser } from './native-dialog';
 import { guardNavigation } from './navigation-guard';
+import { blockNetworkRequests, disableSpellChecker } from './offline-session';
 import { denyAllPermissions } from './permission-policy';
 import { bundledExecutionProviders, resolveRuntimePaths, workerScriptUrl } from './runtime-paths';
 
@@ -111,6 +113,11 @@ export function startVigilApp(options: VigilAppOptions): boolean {
 
   const ready = async (): Promise<void> => {
     denyAllPermissions(session.defaultSession);
+    disableSpellChecker(session.defaultSession);
+    blockNetworkRequests(session.defaultSession, log);
+    // Replaces Electron's default menu (Help links to the web, Toggle Developer Tools) before any window exists.
+    const menuTemplate = applicationMenuTemplate(process.platform);
+    Menu.setApplicationMenu(menuTemplate ? Menu.buildFromTemplate(menuTemplate) : null);
     const paths = resolveRuntimePaths({
       bundleUrl: options.bundleUrl,
       appPath: app.getAppPath(),
@@ -159,7 +166,7 @@ export function startVigilApp(options: VigilAppOptions): boolean {
       ),
     );
     teardown.push(forwardEvents(opened.events, () => (mainWindow && !mainWindow.isDestroyed() ? mainWindow.webContents : null)));
-    mainWindow = createMainWindow(paths.preloadPath, log);
+    mainWindow = createMainWindow({ preloadPath: paths.preloadPath, devTools: !app.isPackaged }, log);
     mainWindow.on('closed', () => {
       mainWindow = null;
     });

@@ -1,7 +1,13 @@
 import type { BrowserWindowConstructorOptions } from 'electron';
 
+export interface MainWindowSettings {
+  preloadPath: string;
+  /** DevTools give a console with the full window.vigil bridge: development builds only (!app.isPackaged). */
+  devTools: boolean;
+}
+
 /** The main window: isolated, sandboxed renderer with no Node and no webviews. */
-export function mainWindowOptions(preloadPath: string): BrowserWindowConstructorOptions {
+export function mainWindowOptions({ preloadPath, devTools }: MainWindowSettings): BrowserWindowConstructorOptions {
   return {
     title: 'Vigil',
     width: 1440,
@@ -13,6 +19,7 @@ export function mainWindowOptions(preloadPath: string): BrowserWindowConstructor
     autoHideMenuBar: true,
     webPreferences: {
       preload: preloadPath,
+      devTools,
       contextIsolation: true,
       sandbox: true,
       nodeIntegration: false,

@@ -65,7 +65,14 @@ const fake = vi.hoisted(() => {
         setPermissionRequestHandler: vi.fn(),
         setPermissionCheckHandler: vi.fn(),
         setDevicePermissionHandler: vi.fn(),
+        setSpellCheckerEnabled: vi.fn(),
+        setSpellCheckerDictionaryDownloadURL: vi.fn(),
+        webRequest: { onBeforeRequest: vi.fn() },
       },
+    },
+    Menu: {
+      setApplicationMenu: vi.fn(),
+      buildFromTemplate: vi.fn((template: unknown[]) => ({ builtFrom: template })),
     },
     FakeBrowserWindow,
     FakeApp,
@@ -82,6 +89,7 @@ vi.mock('electron', () => ({
   ipcMain: fake.ipcMain,
   dialog: fake.dialog,
   session: fake.session,
+  Menu: fake.Menu,
 }));
 
 /** Every display transcode pool the app creates (real ones: a pool starts no thread before its first request). */
@@ -203,6 +211,7 @@ describe('startup', () => {
     expect(prefs.preload).toBe(join('/repo', 'out', 'main', 'preload.cjs'));
     expect(prefs.sandbox).toBe(true);
     expect(prefs.contextIsolation).toBe(true);
+    expect(prefs.devTools).toBe(true);
     expect(window.loadURL).toHaveBeenCalledWith('vigil://app/index.html');
     expect(window.webContents.setWindowOpenHandler).toHaveBeenCalled();
 
@@ -230,6 +239,8 @@ describe('startup', () => {
       expect(options?.userModelsDir).toMatch(/models$/);
       const prefs = fake.FakeBrowserWindow.instances[0]?.options.webPreferences as Record<string, unknown>;
       expect(prefs.preload).toBe(join(resources, 'app.asar', 'out', 'main', 'preload.cjs'));
+      // No console with the full window.vigil in the shipped app.
+      expect(prefs.devTools).toBe(false);
     } finally {
       if (previous) Object.defineProperty(process, 'resourcesPath', previous);
       else delete (process as { resourcesPath?: string }).resourcesPath;
@@ -245,6 +256,50 @@ describe('startup', () => {
     expect(callback).toHaveBeenCalledWith(false);
     const check = ses.setPermissionCheckHandler.mock.calls[0]?.[0] as (...args: unknown[]) => boolean;
     expect(check(null, 'notifications', 'vigil://app', {})).toBe(false);
+  });
+
+  it('turns the spellchecker off and cancels every network request on the default session', async () => {
+    const log = vi.fn((_msg: string) => {});
+    const { services } = fakeServices();
+    startVigilApp({ bundleUrl, openServices: async () => services as unknown as HostServices, log, ensureDir, argv: ['electron', '.'] });
+    await vi.waitFor(() => expect(fake.FakeBrowserWindow.instances).toHaveLength(1));
+    const ses = fake.session.defaultSession;
+    expect(ses.setSpellCheckerEnabled).toHaveBeenCalledWith(false);
+    expect(ses.setSpellCheckerDictionaryDownloadURL).toHaveBeenCalledWith('http://127.0.0.1:9/');
+    const [filter, listener] = ses.webRequest.onBeforeRequest.mock.calls[0] as [{ urls: string[] }, (details: { url: string }, cb: (r: unknown) => void) => void];
+    expect(filter.urls).toEqual(expect.arrayContaining(['http://*/*', 'https://*/*', 'ws://*/*', 'wss://*/*', 'ftp://*/*']));
+    expect(filter.urls.some((pattern) => pattern.startsWith('vigil:') || pattern.startsWith('file:'))).toBe(false);
+    const callback = vi.fn();
+    listener({ url: 'https://dl.google.com/x.bdic' }, callback);
+    expect(callback).toHaveBeenCalledWith({ cancel: true });
+    expect(log).toHaveBeenCalledWith(expect.stringContaining('https://dl.google.com/x.bdic'));
+    // Set up before the window (and its first request) exists.
+    expect(ses.webRequest.onBeforeRequest.mock.invocationCallOrder[0]).toBeLessThan(fake.ipcMain.handle.mock.invocationCallOrder[0]!);
+  });
+
+  it('removes Electron\'s default menu (Help links, Toggle Developer Tools) on Windows and Linux', async () => {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform');
+    Object.defineProperty(process, 'platform', { value: 'linux', configurable: true });
+    try {
+      await startedAndReady();
+    } finally {
+      if (platform) Object.defineProperty(process, 'platform', platform);
+    }
+    expect(fake.Menu.setApplicationMenu).toHaveBeenCalledTimes(1);
+    expect(fake.Menu.setApplicationMenu).toHaveBeenCalledWith(null);
+    expect(fake.Menu.buildFromTemplate).not.toHaveBeenCalled();
+  });
+
+  it('on macOS sets a minimal app / edit / window menu instead (copy and paste shortcuts need Edit)', async () => {
+    const platform = Object.getOwnPropertyDescriptor(process, 'platform');
+    Object.defineProperty(process, 'platform', { value: 'darwin', configurable: true });
+    try {
+      await startedAndReady();
+    } finally {
+      if (platform) Object.defineProperty(process, 'platform', platform);
+    }
+    expect(fake.Menu.buildFromTemplate).toHaveBeenCalledWith([{ role: 'appMenu' }, { role: 'editMenu' }, { role: 'windowMenu' }]);
+    expect(fake.Menu.setApplicationMenu).toHaveBeenCalledWith({ builtFrom: [{ role: 'appMenu' }, { role: 'editMenu' }, { role: 'windowMenu' }] });
   });
 
   it('guards navigation of every web contents created', async () => {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mainWindowOptions } from '../../electron/main/window-options';
 
 describe('mainWindowOptions', () => {
-  const options = mainWindowOptions('/app/out/main/preload.cjs');
+  const options = mainWindowOptions({ preloadPath: '/app/out/main/preload.cjs', devTools: false });
   const prefs = options.webPreferences ?? {};
 
   it('isolates and sandboxes the renderer with no Node access', () => {
@@ -26,5 +26,10 @@ describe('mainWindowOptions', () => {
     expect(options.minWidth).toBeGreaterThanOrEqual(800);
     expect(options.minHeight).toBeGreaterThanOrEqual(500);
     expect(options.show).toBe(false);
+  });
+
+  it('allows DevTools only when asked (development builds)', () => {
+    expect(prefs.devTools).toBe(false);
+    expect(mainWindowOptions({ preloadPath: '/app/out/main/preload.cjs', devTools: true }).webPreferences?.devTools).toBe(true);
   });
 });

@@ -71,6 +71,8 @@ function walk(dir: string): string[] {
 }
 const posix = (path: string) => path.split(sep).join('/');
 const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+/** The decode-correctness / bench page and its entry chunk (renderer/vite.config.ts), relative to out/renderer. */
+const isDecodeHarness = (path: string) => path === 'decode-harness.html' || /^assets\/decodeHarness-[^/]*$/.test(path);
 const sizeOf = (files: string[]) => files.reduce((sum, f) => sum + statSync(f).size, 0);
 const mb = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 
@@ -161,11 +163,11 @@ describe('packaged layout (electron-builder --linux --dir x64, stub Electron)', 
     expect(JSON.parse(asar.read('package.json').toString('utf8'))).toMatchObject({ main: pkg.main, type: 'module' });
   });
 
-  it('packs every file of out/renderer (workers and WASM codecs included), except source maps', () => {
+  it('packs every file of out/renderer (workers and WASM codecs included), except source maps and the decode harness', () => {
     const rendererDir = join(root, 'out', 'renderer');
     const files = walk(rendererDir).map((f) => posix(relative(rendererDir, f)));
     expect(files).toContain('index.html');
-    const shipped = files.filter((f) => !f.endsWith('.map'));
+    const shipped = files.filter((f) => !f.endsWith('.map') && !isDecodeHarness(f));
     const missing = shipped.filter((f) => !asar.has(`out/renderer/${f}`));
     expect(missing).toEqual([]);
     for (const f of shipped) expect(asar.entries.get(`out/renderer/${f}`)?.size, f).toBe(statSync(join(rendererDir, f)).size);
@@ -173,6 +175,15 @@ describe('packaged layout (electron-builder --linux --dir x64, stub Electron)', 
     console.info(
       `[package] renderer: ${shipped.length} files, ${shipped.filter((f) => f.endsWith('.wasm')).length} .wasm, ${shipped.filter((f) => /worker/i.test(f)).length} worker scripts`,
     );
+  });
+
+  it('ships no decode harness: the test/bench page stays in out/renderer only', () => {
+    const rendererDir = join(root, 'out', 'renderer');
+    const harness = walk(rendererDir).map((f) => posix(relative(rendererDir, f))).filter(isDecodeHarness);
+    // The e2e tests and the bench load it from the build, so the build keeps it.
+    expect(harness).toContain('decode-harness.html');
+    expect(harness.some((f) => f.startsWith('assets/decodeHarness-') && f.endsWith('.js'))).toBe(true);
+    expect(asar.files().map((e) => e.path).filter((p) => p.startsWith('out/renderer/') && isDecodeHarness(p.slice('out/renderer/'.length)))).toEqual([]);
   });
 
   it('ships no dev-only files: no bridge/CLI, tests, sources, source maps or corpus data', () => {
