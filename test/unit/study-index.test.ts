@@ -59,6 +59,32 @@ describe('StudyIndex', () => {
     }
   });
 
+  it('tells where a stored instance is filed, and moves only a referenced instance to a managed copy', async () => {
+    write('r/1.dcm', syntheticDicom({ patientId: 'PR', studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, sopInstanceUid: `${STUDY_A}.1.1` }));
+    write('c/1.dcm', syntheticDicom({ patientId: 'PR', studyInstanceUid: STUDY_B, seriesInstanceUid: `${STUDY_B}.1`, sopInstanceUid: `${STUDY_B}.1.1` }));
+    const services = await openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0 });
+    try {
+      await services.library.import({ paths: [join(root, 'in', 'r')], storageMode: 'reference' });
+      await services.library.import({ paths: [join(root, 'in', 'c')], storageMode: 'copy' });
+      const index = services.library.studyIndex;
+      expect(index.storedInstance('9.9.9')).toBeNull();
+      const ref = index.storedInstance(`${STUDY_A}.1.1`)!;
+      expect(ref).toMatchObject({ studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, storage: 'reference', sha256: null, sourcePath: join(root, 'in', 'r', '1.dcm') });
+      const copy = index.storedInstance(`${STUDY_B}.1.1`)!;
+      expect(copy).toMatchObject({ studyInstanceUid: STUDY_B, storage: 'copy', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      // The patient key is the index's own: both studies belong to one patient.
+      expect(ref.patientKey).toBe(copy.patientKey);
+      const target = { sha256: 'a'.repeat(64), size: 1, path: 'store/aa/aa/x.dcm', sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0, transferSyntaxUid: '1.2.840.10008.1.2', photometricInterpretation: 'MONOCHROME2', samplesPerPixel: 1, bitsAllocated: 16 };
+      expect(index.switchToManagedCopy({ sopInstanceUid: `${STUDY_B}.1.1`, ...target })).toBe(false);
+      expect(index.storedInstance(`${STUDY_B}.1.1`)).toEqual(copy);
+      expect(index.switchToManagedCopy({ sopInstanceUid: `${STUDY_A}.1.1`, ...target })).toBe(true);
+      expect(index.storedInstance(`${STUDY_A}.1.1`)).toMatchObject({ storage: 'copy', sha256: target.sha256, size: 1, sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0 });
+      expect(index.instanceLocation(`${STUDY_A}.1.1`)).toEqual({ storage: 'copy', path: target.path });
+    } finally {
+      await services.close();
+    }
+  });
+
   it('holds the write lock for a whole batch, so a write from another process waits instead of failing the batch', () => {
     const file = join(root, 'library.sqlite');
     const index = new StudyIndex(file);

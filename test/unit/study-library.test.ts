@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -223,6 +223,127 @@ describe('StudyLibrary import', () => {
     // Cancelling leaves the library consistent: importing again finishes the job.
     const rest = await services.library.import({ paths: [join(root, 'in', 'many')] });
     expect(rest.instances).toBe(60);
+  });
+});
+
+describe('StudyLibrary: files sharing a SOP Instance UID', () => {
+  const STUDY = '1.2.826.0.1.3680043.10.1138.500';
+  const UID = `${STUDY}.1.1`;
+  const base = { patientName: 'Roe^Richard', patientId: 'PID0500', studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: UID };
+  const storedCopies = () => readdirSync(join(services.dataDir, 'store'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
+
+  it('within one import: another series is a conflict, another encoding a duplicate', async () => {
+    // Processed in name order on the calling thread: 1-original imports first.
+    write('same/1-original.dcm', syntheticDicom(base));
+    write('same/2-big-endian.dcm', syntheticDicom({ ...base, transferSyntax: '1.2.840.10008.1.2.2' }));
+    const other = write('same/3-other-series.dcm', syntheticDicom({ ...base, seriesInstanceUid: `${STUDY}.2` }));
+    const s = await services.library.import({ paths: [join(root, 'in', 'same')] });
+    expect([s.offered, s.imported, s.duplicates, s.rejected.length]).toEqual([3, 1, 1, 1]);
+    expect(s.imported + s.duplicates + s.rejected.length).toBe(s.offered);
+    expect(s.rejected[0]).toMatchObject({ path: other, code: 'SOP_INSTANCE_CONFLICT' });
+    expect(s.rejected[0]!.reason).toContain(UID);
+    expect(s.rejected[0]!.reason).toContain(`series differs (file ${STUDY}.2, library ${STUDY}.1)`);
+    expect(s.rejected[0]!.reason).toMatch(/stored instance was kept/);
+    expect(s.rejected[0]!.reason).not.toMatch(/study differs|patient differs/);
+    expect(s.instances).toBe(1);
+    expect(services.library.listInstances(`${STUDY}.1`).instances.map((i) => i.sopInstanceUid)).toEqual([UID]);
+    expect(() => services.library.listInstances(`${STUDY}.2`)).toThrow(/No series/);
+    // The conflicting file's managed copy was removed; the duplicate's too.
+    expect(storedCopies()).toHaveLength(1);
+    expect(services.library.lastImport()?.rejected.map((r) => r.code)).toEqual(['SOP_INSTANCE_CONFLICT']);
+  });
+
+  it('across imports: another study, series or patient is a conflict, another encoding a duplicate', async () => {
+    write('first/original.dcm', syntheticDicom(base));
+    expect((await services.library.import({ paths: [join(root, 'in', 'first')] })).imported).toBe(1);
+
+    const deflated = write('later/a-deflated.dcm', syntheticDicom({ ...base, transferSyntax: '1.2.840.10008.1.2.1.99' }));
+    const otherPatient = write('later/b-other-patient.dcm', syntheticDicom({ ...base, patientName: 'Poe^Edgar', patientId: 'PID0999' }));
+    const otherStudy = write('later/c-other-study.dcm', syntheticDicom({ ...base, studyInstanceUid: `${STUDY}9`, seriesInstanceUid: `${STUDY}9.1` }));
+    const s = await services.library.import({ paths: [join(root, 'in', 'later')] });
+    expect([s.offered, s.imported, s.duplicates, s.rejected.length]).toEqual([3, 0, 1, 2]);
+    expect(s.rejected.map((r) => [r.path, r.code])).toEqual([
+      [otherPatient, 'SOP_INSTANCE_CONFLICT'],
+      [otherStudy, 'SOP_INSTANCE_CONFLICT'],
+    ]);
+    const [patient, study] = s.rejected.map((r) => r.reason);
+    expect(patient).toContain(`SOP Instance UID ${UID}`);
+    expect(patient).toContain('patient differs');
+    // Never the patient's name or ID, stored or offered.
+    for (const secret of ['Roe', 'Richard', 'PID0500', 'Poe', 'Edgar', 'PID0999']) expect(patient).not.toContain(secret);
+    expect(study).toContain(`study differs (file ${STUDY}9, library ${STUDY})`);
+    expect(study).toContain(`series differs (file ${STUDY}9.1, library ${STUDY}.1)`);
+    expect(study).not.toContain('patient differs');
+    expect(s.rejected.map((r) => r.path)).not.toContain(deflated);
+    // The stored instance is untouched; only its copy is in the store.
+    expect({ p: s.patients, st: s.studies, se: s.series, i: s.instances }).toEqual({ p: 1, st: 1, se: 1, i: 1 });
+    expect(services.library.listStudies({}).studies.map((x) => x.patientId)).toEqual(['PID0500']);
+    expect(storedCopies()).toHaveLength(1);
+    expect([...(s.studyInstanceUids ?? [])]).toEqual([STUDY]);
+
+    // Importing the same files again gives the same answer.
+    const again = await services.library.import({ paths: [join(root, 'in')] });
+    expect([again.offered, again.imported, again.duplicates, again.rejected.length]).toEqual([4, 0, 2, 2]);
+  });
+
+  it('importing the same files again is all duplicates, even where the library files an instance under another patient than its file says', async () => {
+    // Two files of one study that disagree on the patient: the study is filed under the first one's patient.
+    write('mixed/1.dcm', syntheticDicom({ ...base, sopInstanceUid: `${STUDY}.1.1` }));
+    write('mixed/2.dcm', syntheticDicom({ ...base, sopInstanceUid: `${STUDY}.1.2`, patientId: 'PID0501' }));
+    const first = await services.library.import({ paths: [join(root, 'in', 'mixed')] });
+    expect([first.imported, first.rejected.length]).toEqual([2, 0]);
+    for (const storageMode of ['copy', 'reference'] as const) {
+      const again = await services.library.import({ paths: [join(root, 'in', 'mixed')], storageMode });
+      expect([again.imported, again.duplicates, again.rejected]).toEqual([0, 2, []]);
+    }
+  });
+});
+
+describe('StudyLibrary: a study imported by reference, then copied', () => {
+  const STUDY = '1.2.826.0.1.3680043.10.1138.600';
+  const spec = (i: number) => ({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.${i}`, instanceNumber: i });
+
+  it('moves the instances to the managed copies, which outlive the removable media', async () => {
+    const media = mkdtempSync(join(tmpdir(), 'vigil-media-'));
+    try {
+      const bytes = [1, 2].map((i) => syntheticDicom(spec(i)));
+      bytes.forEach((b, k) => writeFileSync(join(media, `IM${k + 1}`), b));
+      const ref = await services.library.import({ paths: [media], storageMode: 'reference' });
+      expect(ref.imported).toBe(2);
+      expect(services.instanceFile(`${STUDY}.1.1`)).toBe(join(media, 'IM1'));
+
+      const copied = await services.library.import({ paths: [media], storageMode: 'copy' });
+      expect([copied.offered, copied.imported, copied.duplicates, copied.rejected]).toEqual([2, 0, 2, []]);
+      expect(copied.instances).toBe(2);
+      rmSync(media, { recursive: true, force: true });
+      for (const k of [0, 1]) {
+        const file = services.instanceFile(`${STUDY}.1.${k + 1}`)!;
+        expect(file.startsWith(join(services.dataDir, 'store'))).toBe(true);
+        expect(readFileSync(file)).toEqual(bytes[k]);
+      }
+      // Deleting the study removes the managed copies it now owns.
+      expect(services.library.deleteStudy(STUDY)).toBe(true);
+      expect(readdirSync(join(services.dataDir, 'store'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'))).toEqual([]);
+    } finally {
+      rmSync(media, { recursive: true, force: true });
+    }
+  });
+
+  it('takes the copy in its own encoding, and never goes back from a copy to a reference', async () => {
+    const cd = write('cd/IM1', syntheticDicom({ ...spec(1), transferSyntax: '1.2.840.10008.1.2.2' }));
+    await services.library.import({ paths: [cd], storageMode: 'reference' });
+    expect(services.library.listInstances(`${STUDY}.1`).instances[0]!.transferSyntaxUid).toBe('1.2.840.10008.1.2.2');
+
+    const le = syntheticDicom(spec(1));
+    const copy = write('disk/im1.dcm', le);
+    expect((await services.library.import({ paths: [copy], storageMode: 'copy' })).duplicates).toBe(1);
+    const stored = services.instanceFile(`${STUDY}.1.1`)!;
+    expect(readFileSync(stored)).toEqual(le);
+    expect(services.library.listInstances(`${STUDY}.1`).instances[0]!.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
+
+    expect((await services.library.import({ paths: [cd], storageMode: 'reference' })).duplicates).toBe(1);
+    expect(services.instanceFile(`${STUDY}.1.1`)).toBe(stored);
+    expect(services.library.listInstances(`${STUDY}.1`).instances[0]!.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
   });
 });
 

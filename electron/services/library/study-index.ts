@@ -244,6 +244,35 @@ export interface NewInstance {
   importId: string;
 }
 
+/** What the library holds for a SOP Instance UID: where it is filed and which file serves it. */
+export interface StoredInstance {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  /** patientKey() of the study's patient. */
+  patientKey: string;
+  storage: 'copy' | 'reference';
+  sha256: string | null;
+  size: number;
+  sourcePath: string;
+  sourceMtimeMs: number | null;
+}
+
+/** A managed copy that replaces a referenced original as the file of a stored instance. */
+export interface ManagedCopy {
+  sopInstanceUid: string;
+  sha256: string;
+  size: number;
+  /** Relative to the data folder. */
+  path: string;
+  sourcePath: string;
+  sourceMtimeMs: number;
+  /** The copy may be another encoding of the instance: the columns that describe the encoding follow it. */
+  transferSyntaxUid: string;
+  photometricInterpretation: string;
+  samplesPerPixel: number | null;
+  bitsAllocated: number | null;
+}
+
 const SORT_SQL: Record<SortKey, string> = {
   patientName: 'p.name COLLATE NOCASE',
   patientId: 'p.patient_id COLLATE NOCASE',
@@ -426,6 +455,19 @@ export class StudyIndex {
       fileSetKnown: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM file_sets WHERE sha256 = ?'),
       insertFileSet: db.prepare('INSERT OR IGNORE INTO file_sets (sha256, source_path, records, imported_at) VALUES (?, ?, ?, ?)'),
       instancePath: db.prepare<[string], { path: string; storage: string }>('SELECT path, storage FROM instances WHERE sop_instance_uid = ?'),
+      storedInstance: db.prepare<[string], {
+        study_uid: string; series_uid: string; patient_key: string; storage: string; sha256: string | null; size: number; source_path: string; source_mtime: number | null;
+      }>(
+        `SELECT s.study_uid, m.series_uid, p.patient_key, i.storage, i.sha256, i.size, i.source_path, i.source_mtime
+        FROM instances i JOIN series m ON m.id = i.series_ref JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref
+        WHERE i.sop_instance_uid = ?`,
+      ),
+      // Only a reference becomes a copy: a managed copy is never given up for removable media.
+      switchToCopy: db.prepare(
+        `UPDATE instances SET storage = 'copy', path = @path, sha256 = @sha256, size = @size, source_path = @sourcePath, source_mtime = @sourceMtime,
+          transfer_syntax = @transferSyntax, photometric = @photometric, samples_per_pixel = @samplesPerPixel, bits_allocated = @bitsAllocated
+        WHERE sop_instance_uid = @uid AND storage = 'reference'`,
+      ),
     };
   }
 
@@ -461,6 +503,41 @@ export class StudyIndex {
 
   hasInstance(sopInstanceUid: string): boolean {
     return this.stmts.hasInstance.get(sopInstanceUid) !== undefined;
+  }
+
+  /** The stored instance with this SOP Instance UID, with its study, series and patient; null when unknown. */
+  storedInstance(sopInstanceUid: string): StoredInstance | null {
+    const r = this.stmts.storedInstance.get(sopInstanceUid);
+    if (!r) return null;
+    return {
+      studyInstanceUid: r.study_uid,
+      seriesInstanceUid: r.series_uid,
+      patientKey: r.patient_key,
+      storage: r.storage === 'reference' ? 'reference' : 'copy',
+      sha256: r.sha256,
+      size: r.size,
+      sourcePath: r.source_path,
+      sourceMtimeMs: r.source_mtime,
+    };
+  }
+
+  /** Points a referenced instance at a managed copy. False when the instance is unknown or already a copy. */
+  switchToManagedCopy(c: ManagedCopy): boolean {
+    const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
+    return (
+      this.stmts.switchToCopy.run({
+        uid: c.sopInstanceUid,
+        path: c.path,
+        sha256: c.sha256,
+        size: c.size,
+        sourcePath: c.sourcePath,
+        sourceMtime: c.sourceMtimeMs,
+        transferSyntax: c.transferSyntaxUid,
+        photometric: c.photometricInterpretation,
+        samplesPerPixel: int(c.samplesPerPixel),
+        bitsAllocated: int(c.bitsAllocated),
+      }).changes > 0
+    );
   }
 
   isShaReferenced(sha256: string): boolean {

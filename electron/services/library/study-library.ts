@@ -14,7 +14,7 @@ import { ServiceError } from '../service-error';
 import { type ImportFileResult, type ImportFileTask, STORAGE_WRITE_FAILED } from './import-file-processor';
 import { ImportWorkerPool } from './import-worker-pool';
 import { scanSources } from './source-scanner';
-import { StudyIndex } from './study-index';
+import { patientKey, type StoredInstance, StudyIndex } from './study-index';
 
 export type StorageMode = 'copy' | 'reference';
 
@@ -34,6 +34,24 @@ export interface StudyLibraryOptions {
    */
   callingThreadWork?: { useWorkers: (files: number, mode: StorageMode) => boolean };
 }
+
+/** Where an instance is filed: two files with one SOP Instance UID and different identities are a conflict. */
+interface InstanceIdentity {
+  studyInstanceUid: string;
+  seriesInstanceUid: string;
+  patientKey: string;
+}
+
+/** What one import has applied so far, to tell later files of the same import apart. */
+interface SeenThisImport {
+  /** Content hashes of the DICOMDIRs. */
+  fileSets: Set<string>;
+  /** Instances stored by this import, with the identity their own file gave them. */
+  instances: Map<string, InstanceIdentity>;
+}
+
+/** Rejection code: the SOP Instance UID is stored with another study, series or patient. */
+export const SOP_INSTANCE_CONFLICT = 'SOP_INSTANCE_CONFLICT';
 
 const PROGRESS_INTERVAL_MS = 200;
 const COMMIT_BATCH = 256;
@@ -152,7 +170,7 @@ export class StudyLibrary {
 
     // Results are applied to the database in batched transactions.
     let pending: ImportFileResult[] = [];
-    const seenThisImport = new Set<string>();
+    const seenThisImport: SeenThisImport = { fileSets: new Set(), instances: new Map() };
     const studiesSeen = new Set<string>();
     const apply = () => {
       const batch = pending;
@@ -160,8 +178,8 @@ export class StudyLibrary {
       if (batch.length === 0) return;
       this.index.transaction(() => {
         for (const r of batch) {
-          if (r.kind === 'instance') studiesSeen.add(r.metadata.studyInstanceUid);
-          this.applyResult(r, run.id, mode, counts, rejected, seenThisImport);
+          const study = this.applyResult(r, run.id, mode, counts, rejected, seenThisImport);
+          if (study !== null) studiesSeen.add(study);
         }
       });
     };
@@ -234,53 +252,78 @@ export class StudyLibrary {
     };
   }
 
+  /** Applies one file's result; returns the study an instance file was filed under (imported or duplicate), else null. */
   private applyResult(
     r: ImportFileResult,
     importId: string,
     mode: StorageMode,
     counts: { imported: number; duplicates: number },
     rejected: RejectedFile[],
-    seen: Set<string>,
-  ): void {
+    seen: SeenThisImport,
+  ): string | null {
     switch (r.kind) {
       case 'rejected':
         rejected.push({ path: r.path, code: r.code, reason: r.reason });
-        return;
+        return null;
       case 'dicomdir':
         // A DICOMDIR is imported once (its records are followed); the same directory again is a duplicate.
-        if (this.index.isFileSetKnown(r.sha256) || seen.has(`dicomdir:${r.sha256}`)) counts.duplicates++;
+        if (this.index.isFileSetKnown(r.sha256) || seen.fileSets.has(r.sha256)) counts.duplicates++;
         else {
           this.index.addFileSet(r.sha256, r.path, r.references.length);
           counts.imported++;
         }
-        seen.add(`dicomdir:${r.sha256}`);
-        return;
+        seen.fileSets.add(r.sha256);
+        return null;
       case 'instance': {
-        const uid = r.metadata.sopInstanceUid;
-        if (seen.has(uid) || this.index.hasInstance(uid)) {
-          // Other bytes under a known UID are the same instance in another encoding (test/integration/oracle);
-          // telling a real conflict (other study, series or patient) apart needs the stored identity from the index.
-          counts.duplicates++;
-          // A different encoding of a known instance: drop the copy we just wrote, unless it is in use.
-          if (mode === 'copy' && r.createdStoredFile && r.sha256 && !this.index.isShaReferenced(r.sha256)) {
-            rmSync(join(this.dataDir, r.storedPath), { force: true });
-          }
-          return;
+        const m = r.metadata;
+        const uid = m.sopInstanceUid;
+        const identity: InstanceIdentity = { studyInstanceUid: m.studyInstanceUid, seriesInstanceUid: m.seriesInstanceUid, patientKey: patientKey(m) };
+        // Stored by this import: compare with the identity its own file gave it (the index files a series under the
+        // study that came first, and a study under its first patient). Stored before: with what the index holds.
+        const earlier = seen.instances.get(uid);
+        const stored = earlier ? null : this.index.storedInstance(uid);
+        const known = earlier ?? stored;
+        if (!known) {
+          seen.instances.set(uid, identity);
+          this.index.addInstance({ metadata: m, sha256: r.sha256, size: r.size, storage: mode, path: r.storedPath, sourcePath: r.path, sourceMtimeMs: r.mtimeMs, importId });
+          counts.imported++;
+          return m.studyInstanceUid;
         }
-        seen.add(uid);
-        this.index.addInstance({
-          metadata: r.metadata,
-          sha256: r.sha256,
-          size: r.size,
-          storage: mode,
-          path: r.storedPath,
-          sourcePath: r.path,
-          sourceMtimeMs: r.mtimeMs,
-          importId,
-        });
-        counts.imported++;
-        return;
+        const differs = stored && isSameSourceFile(r, stored) ? [] : identityDifferences(identity, known);
+        if (differs.length > 0) {
+          // Same UID, other study/series/patient: not the same instance in another encoding. Keep the stored one.
+          rejected.push({ path: r.path, code: SOP_INSTANCE_CONFLICT, reason: conflictReason(uid, identity, known, differs) });
+          this.dropUnusedCopy(r, mode);
+          return null;
+        }
+        // The same instance again, possibly in another encoding (test/integration/oracle): a duplicate.
+        counts.duplicates++;
+        if (stored?.storage === 'reference' && mode === 'copy' && r.sha256 !== null) {
+          // Imported by reference (a CD, a USB stick) and now copied: the row moves to the managed copy, which stays.
+          this.index.switchToManagedCopy({
+            sopInstanceUid: uid,
+            sha256: r.sha256,
+            size: r.size,
+            path: r.storedPath,
+            sourcePath: r.path,
+            sourceMtimeMs: r.mtimeMs,
+            transferSyntaxUid: m.transferSyntaxUid,
+            photometricInterpretation: m.photometricInterpretation,
+            samplesPerPixel: m.samplesPerPixel,
+            bitsAllocated: m.bitsAllocated,
+          });
+          return m.studyInstanceUid;
+        }
+        this.dropUnusedCopy(r, mode);
+        return m.studyInstanceUid;
       }
+    }
+  }
+
+  /** Removes the managed copy this file's task just wrote for an instance the library does not take, unless it is in use. */
+  private dropUnusedCopy(r: Extract<ImportFileResult, { kind: 'instance' }>, mode: StorageMode): void {
+    if (mode === 'copy' && r.createdStoredFile && r.sha256 && !this.index.isShaReferenced(r.sha256)) {
+      rmSync(join(this.dataDir, r.storedPath), { force: true });
     }
   }
 
@@ -337,4 +380,37 @@ export class StudyLibrary {
     await this.pool.close();
     this.index.close();
   }
+}
+
+/**
+ * The very file already stored (same bytes, or the same referenced file unchanged): a duplicate whatever the index
+ * filed it under. Needed because the index's grouping can differ from the file's own (a study whose files disagree
+ * on the patient is filed under its first patient), and importing the same files again must not turn into conflicts.
+ */
+function isSameSourceFile(r: Extract<ImportFileResult, { kind: 'instance' }>, stored: StoredInstance): boolean {
+  if (r.sha256 !== null && r.sha256 === stored.sha256) return true;
+  return r.path === stored.sourcePath && r.size === stored.size && r.mtimeMs === stored.sourceMtimeMs;
+}
+
+function identityDifferences(file: InstanceIdentity, stored: InstanceIdentity): ('study' | 'series' | 'patient')[] {
+  const differs: ('study' | 'series' | 'patient')[] = [];
+  if (file.studyInstanceUid !== stored.studyInstanceUid) differs.push('study');
+  if (file.seriesInstanceUid !== stored.seriesInstanceUid) differs.push('series');
+  if (file.patientKey !== stored.patientKey) differs.push('patient');
+  return differs;
+}
+
+/** Says which UID and what differs; never the patient's name or ID. */
+function conflictReason(uid: string, file: InstanceIdentity, stored: InstanceIdentity, differs: readonly ('study' | 'series' | 'patient')[]): string {
+  const what = differs.map((d) =>
+    d === 'study'
+      ? `study differs (file ${file.studyInstanceUid}, library ${stored.studyInstanceUid})`
+      : d === 'series'
+        ? `series differs (file ${file.seriesInstanceUid}, library ${stored.seriesInstanceUid})`
+        : 'patient differs',
+  );
+  return (
+    `SOP Instance UID ${uid} is already in the library as another instance: ${what.join('; ')}. ` +
+    'The stored instance was kept and this file was not imported; check which of the two files is right (a UID reused by another system, or an edited or re-anonymised copy).'
+  );
 }
