@@ -16,6 +16,7 @@ import { preferredProviders, type ProviderName } from './ai/session-manager';
 import { ValidationBusyError, ValidationRunner } from './ai/validation-runner';
 import { EventHub } from './event-hub';
 import { type ChannelHandlers, IpcRouter } from './ipc-router';
+import { sweepStoreTemps } from './library/store-sweep';
 import { StudyLibrary, type StorageMode } from './library/study-library';
 import { ThumbnailStore } from './library/thumbnail-store';
 import { ServiceError } from './service-error';
@@ -82,6 +83,16 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     importWorkerUrl: options.importWorkerUrl,
     storageMode: options.storageMode,
   });
+  const log = options.log ?? ((msg: string) => console.error(msg));
+  // Temp files a crash left in the store; in the background, as walking a large store takes a while and nothing waits on it.
+  const sweepAbort = new AbortController();
+  const storeSweep = sweepStoreTemps(dataDir, { signal: sweepAbort.signal }).then(
+    ({ removed, failed }) => {
+      if (removed > 0) log(`library: removed ${removed} leftover temp file(s) from interrupted imports in ${join(dataDir, 'store')}`);
+      if (failed > 0) log(`library: ${failed} leftover temp file(s) or folder(s) in ${join(dataDir, 'store')} could not be checked or removed`);
+    },
+    (err: unknown) => log(`library: sweeping leftover temp files failed: ${err instanceof Error ? err.message : String(err)}`),
+  );
   const version = options.version ?? '0.1.0';
 
   const models = new ModelRegistry([
@@ -290,6 +301,8 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     instanceFile: (uid) => library.instancePath(uid),
     resultFile,
     close: async () => {
+      sweepAbort.abort();
+      await storeSweep;
       await validation.close();
       await analysis.close();
       await library.close();

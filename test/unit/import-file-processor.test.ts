@@ -1,16 +1,26 @@
+import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { processImportFile, STORAGE_WRITE_FAILED } from '../../electron/services/library/import-file-processor';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { INCOMING_DIR, processImportFile, STORAGE_WRITE_FAILED } from '../../electron/services/library/import-file-processor';
+import { syntheticDicom, syntheticDicomdir } from '../fixtures/synthetic-dicom';
 
 // The processor's own fs calls go through these spies so a test can inject one failure.
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
-  return { ...real, openSync: vi.fn(real.openSync), fsyncSync: vi.fn(real.fsyncSync), renameSync: vi.fn(real.renameSync), fstatSync: vi.fn(real.fstatSync) };
+  return {
+    ...real,
+    openSync: vi.fn(real.openSync),
+    fsyncSync: vi.fn(real.fsyncSync),
+    renameSync: vi.fn(real.renameSync),
+    fstatSync: vi.fn(real.fstatSync),
+    readSync: vi.fn(real.readSync),
+  };
 });
+
+const realReadSync = (await vi.importActual<typeof import('node:fs')>('node:fs')).readSync;
 
 let root: string;
 let dataDir: string;
@@ -25,6 +35,8 @@ afterEach(() => {
   vi.mocked(fs.fsyncSync).mockClear();
   vi.mocked(fs.renameSync).mockClear();
   vi.mocked(fs.fstatSync).mockClear();
+  vi.mocked(fs.readSync).mockReset();
+  vi.mocked(fs.readSync).mockImplementation(realReadSync);
   rmSync(root, { recursive: true, force: true });
 });
 
@@ -135,5 +147,142 @@ describe('processImportFile: a file that changes while it is read', () => {
     expect(r).toMatchObject({ kind: 'rejected', code: 'CHANGED_WHILE_READING' });
     if (r.kind === 'rejected') expect(r.reason).toMatch(/changed while it was being read/);
     expect(storeFiles()).toEqual([]);
+  });
+});
+
+/** Small enough to stay fast, large enough to be streamed in more than one chunk. */
+function bigDicom(sopInstanceUid: string): Buffer {
+  return syntheticDicom({ sopInstanceUid, rows: 1024, columns: 768 });
+}
+/** Lowered so that bigDicom() takes the path of files over 64 MiB. */
+const STREAMED = { wholeReadLimit: 64 * 1024 };
+const CHUNK = 1024 * 1024;
+
+/** True for the processor's reads of the whole file (1 MiB chunks), not the parser's header windows. */
+function isStreamRead(args: unknown[]): boolean {
+  return (args[1] as Buffer).length === CHUNK;
+}
+
+describe('processImportFile: a file over the whole-read limit', () => {
+  it('hashes and copies it in one pass through the descriptor its header was parsed from', () => {
+    const bytes = bigDicom('1.2.3.911');
+    expect(bytes.length).toBeGreaterThan(CHUNK);
+    const path = source('big.dcm', bytes);
+    const r = processImportFile({ id: 1, path, mode: 'copy', dataDir, ...STREAMED });
+    if (r.kind !== 'instance') throw new Error(`expected an instance, got ${JSON.stringify(r)}`);
+    expect(r.metadata.sopInstanceUid).toBe('1.2.3.911');
+    const stored = readFileSync(join(dataDir, r.storedPath));
+    // Buffer.equals: a deep toEqual over megabytes takes seconds.
+    expect(stored.equals(bytes)).toBe(true);
+    expect(r.sha256).toBe(createHash('sha256').update(stored).digest('hex'));
+    expect(basename(r.storedPath)).toBe(`${r.sha256}.dcm`);
+    expect(r.createdStoredFile).toBe(true);
+
+    // The source path is opened once: no second read that could meet different bytes.
+    const open = vi.mocked(fs.openSync);
+    expect(open.mock.calls.filter(([p]) => p === path)).toHaveLength(1);
+    const sourceFd = open.mock.results[open.mock.calls.findIndex(([p]) => p === path)]!.value as number;
+    const streamReads = vi.mocked(fs.readSync).mock.calls.filter(isStreamRead);
+    expect(streamReads.length).toBe(Math.ceil(bytes.length / CHUNK) + 1);
+    expect(streamReads.every(([fd]) => fd === sourceFd)).toBe(true);
+
+    // Written in the store's incoming folder, fsynced, renamed into place, then the folder fsynced.
+    const tmpOpen = open.mock.calls.findIndex(([p]) => String(p).endsWith('.tmp'));
+    expect(dirname(String(open.mock.calls[tmpOpen]![0]))).toBe(join(dataDir, 'store', INCOMING_DIR));
+    const tmpFd = open.mock.results[tmpOpen]!.value as number;
+    const fsync = vi.mocked(fs.fsyncSync);
+    const rename = vi.mocked(fs.renameSync);
+    expect(rename).toHaveBeenCalledTimes(1);
+    expect(rename.mock.calls[0]).toEqual([open.mock.calls[tmpOpen]![0], join(dataDir, r.storedPath)]);
+    const tmpSync = fsync.mock.calls.findIndex(([fd]) => fd === tmpFd);
+    expect(fsync.mock.invocationCallOrder[tmpSync]!).toBeLessThan(rename.mock.invocationCallOrder[0]!);
+    expect(fsync.mock.invocationCallOrder.some((order) => order > rename.mock.invocationCallOrder[0]!)).toBe(true);
+    expect(storeFiles()).toEqual([`${r.sha256}.dcm`]);
+  });
+
+  it('keeps a stored file of the right size and removes its own copy; rewrites one of the wrong size', () => {
+    const bytes = bigDicom('1.2.3.912');
+    const path = source('big.dcm', bytes);
+    const first = processImportFile({ id: 1, path, mode: 'copy', dataDir, ...STREAMED });
+    if (first.kind !== 'instance') throw new Error(`expected an instance, got ${first.kind}`);
+    const abs = join(dataDir, first.storedPath);
+    utimesSync(abs, 1000, 1000);
+
+    const again = processImportFile({ id: 2, path, mode: 'copy', dataDir, ...STREAMED });
+    expect(again).toMatchObject({ kind: 'instance', sha256: first.sha256, storedPath: first.storedPath, createdStoredFile: false });
+    expect(statSync(abs).mtimeMs).toBe(1000 * 1000);
+    expect(storeFiles()).toEqual([`${first.sha256}.dcm`]);
+
+    writeFileSync(abs, bytes.subarray(0, 100));
+    const repaired = processImportFile({ id: 3, path, mode: 'copy', dataDir, ...STREAMED });
+    expect(repaired).toMatchObject({ kind: 'instance', storedPath: first.storedPath, createdStoredFile: true });
+    expect(readFileSync(abs).equals(bytes)).toBe(true);
+    expect(storeFiles()).toEqual([`${first.sha256}.dcm`]);
+  });
+
+  it('rejects a file rewritten in place while it is copied, storing nothing', () => {
+    const bytes = bigDicom('1.2.3.913');
+    const path = source('big.dcm', bytes);
+    const rewritten = Buffer.from(bytes);
+    rewritten.fill(0x55, bytes.length - 1000);
+    let wrote = false;
+    vi.mocked(fs.readSync).mockImplementation((...args: Parameters<typeof fs.readSync>) => {
+      const n = realReadSync(...args);
+      if (!wrote && isStreamRead(args)) {
+        // Another program writes the file's tail (same size) after the first chunk was read.
+        wrote = true;
+        writeFileSync(path, rewritten);
+        utimesSync(path, 2000, 2000);
+      }
+      return n;
+    });
+    const r = processImportFile({ id: 1, path, mode: 'copy', dataDir, ...STREAMED });
+    expect(wrote).toBe(true);
+    expect(r).toMatchObject({ kind: 'rejected', code: 'CHANGED_WHILE_READING' });
+    if (r.kind === 'rejected') expect(r.reason).toMatch(/modified after its header was read/);
+    expect(storeFiles()).toEqual([]);
+  });
+
+  it('rejects a file that is shorter than its fstat said, storing nothing', () => {
+    const bytes = bigDicom('1.2.3.914');
+    const path = source('big.dcm', bytes);
+    const real = statSync(path);
+    vi.mocked(fs.fstatSync).mockImplementationOnce(() => Object.assign(Object.create(Object.getPrototypeOf(real) as object) as fs.Stats, real, { size: real.size + 200 }));
+    const r = processImportFile({ id: 1, path, mode: 'copy', dataDir, ...STREAMED });
+    expect(r).toMatchObject({ kind: 'rejected', code: 'CHANGED_WHILE_READING' });
+    if (r.kind === 'rejected') expect(r.reason).toContain(`${real.size + 200} bytes expected, ${real.size} read`);
+    expect(storeFiles()).toEqual([]);
+  });
+
+  it('blames the source for a read failure and the library folder for a write failure, leaving no temp file', () => {
+    const path = source('big.dcm', bigDicom('1.2.3.915'));
+    let failed = false;
+    vi.mocked(fs.readSync).mockImplementation((...args: Parameters<typeof fs.readSync>) => {
+      // A later chunk: the header parse and the first chunk read fine.
+      if (!failed && isStreamRead(args) && (args as unknown[])[4] !== 0) {
+        failed = true;
+        throw errno('EIO');
+      }
+      return realReadSync(...args);
+    });
+    const unreadable = processImportFile({ id: 1, path, mode: 'copy', dataDir, ...STREAMED });
+    expect(unreadable).toMatchObject({ kind: 'rejected', code: 'UNREADABLE' });
+    expect(storeFiles()).toEqual([]);
+
+    vi.mocked(fs.fsyncSync).mockImplementationOnce(() => {
+      throw errno('ENOSPC');
+    });
+    const full = processImportFile({ id: 2, path, mode: 'copy', dataDir, ...STREAMED });
+    expect(full).toMatchObject({ kind: 'rejected', code: STORAGE_WRITE_FAILED });
+    if (full.kind === 'rejected') expect(full.reason).toContain('the disk is full');
+    expect(storeFiles()).toEqual([]);
+  });
+
+  it('hashes a file indexed in place through its one descriptor when the hash is needed (DICOMDIR)', () => {
+    const bytes = syntheticDicomdir([{ fileId: 'A/B', sopInstanceUid: '1.2.3.916' }]);
+    const path = source('DICOMDIR', bytes);
+    const r = processImportFile({ id: 1, path, mode: 'reference', dataDir });
+    expect(r).toMatchObject({ kind: 'dicomdir', sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect(vi.mocked(fs.openSync).mock.calls.filter(([p]) => p === path)).toHaveLength(1);
   });
 });

@@ -17,6 +17,8 @@ export interface ImportFileTask {
   mode: 'copy' | 'reference';
   /** Absolute data dir; stored files go under <dataDir>/store. */
   dataDir: string;
+  /** Size above which a file is streamed instead of read whole; tests lower it to reach the streaming path with small files. */
+  wholeReadLimit?: number;
 }
 
 export type ImportFileResult =
@@ -49,10 +51,17 @@ export function storedRelativePath(sha256: string): string {
   return join('store', sha256.slice(0, 2), sha256.slice(2, 4), `${sha256}.dcm`);
 }
 
-/** The source's size changed between fstat and the end of reading it (still being written, or truncated). */
+/**
+ * Where copies are written before their hash (and so their final folder) is known; inside
+ * the store so the rename into place stays on one file system. store-sweep empties it of
+ * what a crash left behind.
+ */
+export const INCOMING_DIR = '.incoming';
+
+/** The source changed between fstat and the end of reading it (still being written, truncated, or rewritten in place). */
 export class FileChangedError extends Error {
-  constructor(expected: number, got: number) {
-    super(`the file changed while it was being read (${expected} bytes expected, ${got} read); import it again once nothing is writing it`);
+  constructor(detail: string) {
+    super(`the file changed while it was being read (${detail}); import it again once nothing is writing it`);
   }
 }
 
@@ -66,29 +75,42 @@ function readWhole(fd: number, size: number): Buffer {
     got += n;
   }
   // A shorter read would be parsed, hashed and stored as if it were the whole file.
-  if (got !== size) throw new FileChangedError(size, got);
+  if (got !== size) throw new FileChangedError(`${size} bytes expected, ${got} read`);
   return buf;
 }
 
-/** Reused by hashFile: files are processed one at a time on each thread. */
-let hashChunk: Buffer | null = null;
+/** What fstat reported when the file was opened, before its header was parsed. */
+interface OpenedFile {
+  fd: number;
+  size: number;
+  mtimeMs: number;
+}
 
-function hashFile(path: string): string {
+/** Reused by streamFile: files are processed one at a time on each thread. */
+let streamChunk: Buffer | null = null;
+
+/**
+ * Reads an open file from start to end through its descriptor, handing each chunk to
+ * `consume`, and returns its sha256. The parse read its header through the same
+ * descriptor; a size or mtime that differs from the opening fstat means the bytes
+ * hashed here may not be the bytes parsed, so the file is rejected.
+ */
+function streamFile(file: OpenedFile, consume: (chunk: Buffer) => void): string {
   const hash = createHash('sha256');
-  const fd = openSync(path, 'r');
-  hashChunk ??= Buffer.allocUnsafe(HASH_CHUNK);
-  const chunk = hashChunk;
-  try {
-    let pos = 0;
-    for (;;) {
-      const n = readSync(fd, chunk, 0, HASH_CHUNK, pos);
-      if (n === 0) break;
-      hash.update(chunk.subarray(0, n));
-      pos += n;
-    }
-  } finally {
-    closeSync(fd);
+  streamChunk ??= Buffer.allocUnsafe(HASH_CHUNK);
+  const chunk = streamChunk;
+  let pos = 0;
+  for (;;) {
+    const n = readSync(file.fd, chunk, 0, HASH_CHUNK, pos);
+    if (n === 0) break;
+    const part = chunk.subarray(0, n);
+    hash.update(part);
+    consume(part);
+    pos += n;
   }
+  if (pos !== file.size) throw new FileChangedError(`${file.size} bytes expected, ${pos} read`);
+  const after = fstatSync(file.fd);
+  if (after.size !== file.size || after.mtimeMs !== file.mtimeMs) throw new FileChangedError('it was modified after its header was read');
   return hash.digest('hex');
 }
 
@@ -150,41 +172,9 @@ function writeAll(fd: number, buf: Buffer): void {
   while (done < buf.length) done += writeSync(fd, buf, done, buf.length - done);
 }
 
-/** Reused by copyFrom: files are processed one at a time on each thread. */
-let copyChunk: Buffer | null = null;
-
-/**
- * Copies a source too large to read whole into an open temp file, chunk by chunk, so a
- * read failure (the source's fault) stays apart from a write failure (the library's).
- */
-function copyFrom(sourcePath: string, size: number, out: number, dataDir: string): void {
-  const fd = openSync(sourcePath, 'r');
-  copyChunk ??= Buffer.allocUnsafe(HASH_CHUNK);
-  const chunk = copyChunk;
-  try {
-    let pos = 0;
-    for (;;) {
-      const n = readSync(fd, chunk, 0, HASH_CHUNK, pos);
-      if (n === 0) break;
-      writingStorage(dataDir, () => writeAll(out, chunk.subarray(0, n)));
-      pos += n;
-    }
-    if (pos !== size) throw new FileChangedError(size, pos);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/**
- * Writes atomically and durably (temp, fsync, rename, fsync of the folder) so neither a
- * crash nor a power loss leaves an empty or half-written stored file under its final name.
- * A stored file of the wrong size (left by an older, non-durable write) is rewritten.
- */
-function storeCopy(dataDir: string, sha256: string, size: number, write: (out: number) => void): { rel: string; created: boolean } {
-  const rel = storedRelativePath(sha256);
-  const abs = join(dataDir, rel);
-  const dir = join(abs, '..');
-  const storedSize = writingStorage(dataDir, () => {
+/** The size of the stored file at `abs`, or null if there is none. */
+function storedSizeOf(dataDir: string, abs: string): number | null {
+  return writingStorage(dataDir, () => {
     try {
       return statSync(abs).size;
     } catch (err) {
@@ -192,18 +182,34 @@ function storeCopy(dataDir: string, sha256: string, size: number, write: (out: n
       throw err;
     }
   });
-  if (storedSize === size) return { rel, created: false };
-  writingStorage(dataDir, () => mkdirSync(dir, { recursive: true }));
-  const tmp = `${abs}.${randomBytes(6).toString('hex')}.tmp`;
+}
+
+/**
+ * Writes a new temp file (in an existing folder) and fsyncs it; removes it when anything
+ * fails, so a failed import leaves no temp behind (a crash may: store-sweep).
+ */
+function writeTemp<T>(dataDir: string, tmp: string, write: (out: number) => T): T {
   try {
     const out = writingStorage(dataDir, () => openSync(tmp, 'w'));
+    let written: T;
     try {
-      write(out);
+      written = write(out);
       writingStorage(dataDir, () => fsyncSync(out));
     } finally {
       // Some file systems (NFS) report a failed write only on close.
       writingStorage(dataDir, () => closeSync(out));
     }
+    return written;
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/** Renames an fsynced temp file to its stored name (its folder exists), then fsyncs the folder so the rename survives a power loss. */
+function renameIntoPlace(dataDir: string, tmp: string, abs: string): void {
+  const dir = join(abs, '..');
+  try {
     writingStorage(dataDir, () => {
       renameSync(tmp, abs);
       fsyncDirectory(dir);
@@ -212,6 +218,62 @@ function storeCopy(dataDir: string, sha256: string, size: number, write: (out: n
     rmSync(tmp, { force: true });
     throw err;
   }
+}
+
+/**
+ * Stores a file read whole, whose hash is known before writing: atomically and durably
+ * (temp, fsync, rename, fsync of the folder) so neither a crash nor a power loss leaves an
+ * empty or half-written stored file under its final name. A stored file of the right size
+ * is kept; one of the wrong size (left by an older, non-durable write) is rewritten.
+ */
+function storeBuffer(dataDir: string, sha256: string, buf: Buffer): { rel: string; created: boolean } {
+  const rel = storedRelativePath(sha256);
+  const abs = join(dataDir, rel);
+  if (storedSizeOf(dataDir, abs) === buf.length) return { rel, created: false };
+  // Beside its final name: the hash, and so the folder, is known before writing.
+  writingStorage(dataDir, () => mkdirSync(join(abs, '..'), { recursive: true }));
+  const tmp = `${abs}.${randomBytes(6).toString('hex')}.tmp`;
+  writeTemp(dataDir, tmp, (out) => writingStorage(dataDir, () => writeAll(out, buf)));
+  renameIntoPlace(dataDir, tmp, abs);
+  return { rel, created: true };
+}
+
+/** A fsynced copy in the incoming folder, not yet under its stored name. */
+interface IncomingCopy {
+  tmp: string;
+  sha256: string;
+}
+
+/**
+ * Copies a file too large to read whole: one pass through its open descriptor both hashes
+ * and copies it, so the stored file always holds the bytes its name is computed from
+ * (a second read of the path could meet a file changed in between). The name is known
+ * only at the end, hence the incoming folder. A read failure (the source's fault) stays
+ * apart from a write failure (the library's).
+ */
+function copyToIncoming(dataDir: string, file: OpenedFile): IncomingCopy {
+  const incoming = join(dataDir, 'store', INCOMING_DIR);
+  writingStorage(dataDir, () => mkdirSync(incoming, { recursive: true }));
+  const tmp = join(incoming, `${randomBytes(8).toString('hex')}.tmp`);
+  const sha256 = writeTemp(dataDir, tmp, (out) => streamFile(file, (chunk) => writingStorage(dataDir, () => writeAll(out, chunk))));
+  return { tmp, sha256 };
+}
+
+/** Gives an incoming copy its stored name; the copy is removed instead when a stored file of the right size is already there. */
+function storeIncoming(dataDir: string, copy: IncomingCopy, size: number): { rel: string; created: boolean } {
+  const rel = storedRelativePath(copy.sha256);
+  const abs = join(dataDir, rel);
+  try {
+    if (storedSizeOf(dataDir, abs) === size) {
+      rmSync(copy.tmp, { force: true });
+      return { rel, created: false };
+    }
+    writingStorage(dataDir, () => mkdirSync(join(abs, '..'), { recursive: true }));
+  } catch (err) {
+    rmSync(copy.tmp, { force: true });
+    throw err;
+  }
+  renameIntoPlace(dataDir, copy.tmp, abs);
   return { rel, created: true };
 }
 
@@ -253,6 +315,7 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
   }
   let size: number;
   let mtimeMs: number;
+  let opened: OpenedFile;
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) {
@@ -261,6 +324,7 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
     }
     size = st.size;
     mtimeMs = Math.trunc(st.mtimeMs);
+    opened = { fd, size, mtimeMs: st.mtimeMs };
   } catch (err) {
     closeSync(fd);
     return rejected(task, 'UNREADABLE', `cannot read the file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -272,12 +336,14 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
 
   let source: ByteSource | null = null;
   let whole: Buffer | null = null;
+  /** A streamed copy this function still has to place or remove. */
+  let incoming: IncomingCopy | null = null;
   /** The descriptor while this function still has to close it (not yet handed to a FileByteSource). */
   let openFd: number | null = fd;
   try {
     // A managed copy needs every byte anyway (hash + write): read small files whole.
     // Indexing in place reads only the header windows it needs, like any PACS indexer.
-    if (task.mode === 'copy' && size <= WHOLE_READ_LIMIT) {
+    if (task.mode === 'copy' && size <= (task.wholeReadLimit ?? WHOLE_READ_LIMIT)) {
       whole = readWhole(fd, size);
       openFd = null;
       closeSync(fd);
@@ -289,25 +355,33 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
     const info = readDicom(source, READ_OPTIONS);
     if (source instanceof FileByteSource) headerBytesHint = nextHeaderHint(info, size);
     let sha256: string | null = null;
+    // A streamed file is hashed through the descriptor its header was parsed from.
     const contentHash = (): string => {
-      sha256 ??= whole ? createHash('sha256').update(whole).digest('hex') : hashFile(task.path);
+      sha256 ??= whole ? createHash('sha256').update(whole).digest('hex') : streamFile(opened, () => {});
       return sha256;
     };
 
     if (isDicomdir(info)) {
       return { id: task.id, kind: 'dicomdir', path: task.path, sha256: contentHash(), size, references: dicomdirReferences(info, task.path) };
     }
-    const metadata = extractInstanceMetadata(info, contentHash);
-    let storedPath = task.path;
-    let createdStoredFile = false;
-    if (task.mode === 'copy') {
-      const buf = whole;
-      const stored = storeCopy(task.dataDir, contentHash(), size, (out) =>
-        buf ? writingStorage(task.dataDir, () => writeAll(out, buf)) : copyFrom(task.path, size, out, task.dataDir),
-      );
-      storedPath = stored.rel;
-      createdStoredFile = stored.created;
+    if (task.mode === 'copy' && !whole) {
+      // Copied before the metadata is extracted, which may need the hash (a file without a SOP Instance UID).
+      incoming = copyToIncoming(task.dataDir, opened);
+      sha256 = incoming.sha256;
     }
+    // Extracted before anything gets a stored name, so a rejected file leaves no stored copy.
+    const metadata = extractInstanceMetadata(info, contentHash);
+    let stored: { rel: string; created: boolean } | null = null;
+    if (incoming) {
+      const copy = incoming;
+      // From here storeIncoming places or removes it.
+      incoming = null;
+      stored = storeIncoming(task.dataDir, copy, size);
+    } else if (task.mode === 'copy' && whole) {
+      stored = storeBuffer(task.dataDir, contentHash(), whole);
+    }
+    const storedPath = stored?.rel ?? task.path;
+    const createdStoredFile = stored?.created ?? false;
     return { id: task.id, kind: 'instance', path: task.path, sha256, size, mtimeMs, storedPath, createdStoredFile, metadata };
   } catch (err) {
     if (err instanceof DicomParseError) return rejected(task, err.code, err.message);
@@ -317,6 +391,7 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
     if (e.code) return rejected(task, 'UNREADABLE', `cannot read the file: ${e.code}`);
     return rejected(task, 'MALFORMED', `malformed DICOM: ${e.message}`);
   } finally {
+    if (incoming) rmSync(incoming.tmp, { force: true });
     if (openFd !== null) closeSync(openFd);
     // Keep a grown window for the next file, but not an unusually large one.
     if (source instanceof FileByteSource) {
