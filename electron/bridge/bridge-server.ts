@@ -19,7 +19,7 @@ import { pipeline } from 'node:stream/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import type { ErrorCode, Result, VigilError } from '../../contract/ipc-contract';
 import { contentTypeFor } from '../services/content-types';
-import { openDisplayBytes } from '../services/dicom/display-bytes';
+import { type InstanceFile, openDisplayBytes, REFERENCED_FILE_CHANGED_STATUS, ReferencedFileChangedError } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
 import { DisplayTranscodeError, transcodeFailureStatus } from '../services/dicom/display-transcode';
 import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
@@ -258,7 +258,7 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
   /** The same display bytes as the Electron `vigil://dicom/instances/<uid>` handler (services/dicom/display-bytes). */
   const handleInstance = async (req: IncomingMessage, res: ServerResponse, uid: string): Promise<void> => {
     if (!UID.test(uid)) return sendError(res, 400, 'BAD_REQUEST', 'Invalid SOP Instance UID.');
-    let file: string | null = null;
+    let file: InstanceFile | null = null;
     try {
       file = services.instanceFile(uid);
     } catch {
@@ -266,8 +266,12 @@ export async function startBridge(options: BridgeOptions): Promise<BridgeHandle>
     }
     let bytes: Awaited<ReturnType<typeof openDisplayBytes>> = null;
     try {
-      bytes = file ? await openDisplayBytes(file, { cache: displayCache, head: req.method === 'HEAD', transcoder: displayTranscoder }) : null;
+      bytes = file
+        ? await openDisplayBytes(file.path, { cache: displayCache, head: req.method === 'HEAD', transcoder: displayTranscoder, reference: file.reference })
+        : null;
     } catch (err) {
+      // A referenced file replaced since import (409): never served under the indexed patient.
+      if (err instanceof ReferencedFileChangedError) return sendError(res, REFERENCED_FILE_CHANGED_STATUS, 'IO_ERROR', err.message);
       if (!(err instanceof DisplayTranscodeError)) throw err;
       // The file's own data (422), or the worker transcoding it died or hung (503, worth retrying).
       const error = transcodeFailureError(err);

@@ -13,7 +13,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
 import type { CustomScheme, Protocol } from 'electron';
-import { openDisplayBytes } from '../services/dicom/display-bytes';
+import { type InstanceFile, openDisplayBytes, REFERENCED_FILE_CHANGED_STATUS, ReferencedFileChangedError } from '../services/dicom/display-bytes';
 import { DisplayBytesCache } from '../services/dicom/display-bytes-cache';
 import { DisplayTranscodeError, transcodeFailureStatus } from '../services/dicom/display-transcode';
 import type { DisplayTranscoder } from '../services/dicom/display-transcode-pool';
@@ -30,8 +30,8 @@ export const vigilScheme: CustomScheme = {
 export interface AppProtocolOptions {
   /** Folder holding the built renderer (index.html + assets). */
   rendererDir: string;
-  /** Absolute path of an instance's stored bytes, or null if unknown. */
-  instanceFile(sopInstanceUid: string): string | null;
+  /** The file of an instance's stored bytes (with the import record of a referenced original), or null if unknown. */
+  instanceFile(sopInstanceUid: string): InstanceFile | null;
   /** Absolute path of a result's declared array file, or null (absent: no result files are served). */
   resultFile?(resultId: number, file: string): string | null;
   /** Transcodes instances for display: the app's DisplayTranscodePool (its owner closes it). */
@@ -106,12 +106,19 @@ async function serveInstance(options: AppProtocolOptions, display: DisplayServin
     return textResponse(400, 'Malformed instance UID');
   }
   if (uid.length === 0 || uid.length > MAX_UID_LENGTH) return textResponse(400, 'Malformed instance UID');
-  const path = options.instanceFile(uid);
-  if (path === null) return textResponse(404, 'Unknown instance');
+  const file = options.instanceFile(uid);
+  if (file === null) return textResponse(404, 'Unknown instance');
   let bytes: Awaited<ReturnType<typeof openDisplayBytes>>;
   try {
-    bytes = await openDisplayBytes(path, { cache: display.cache, head: method === 'HEAD', transcoder: display.transcoder });
+    bytes = await openDisplayBytes(file.path, { cache: display.cache, head: method === 'HEAD', transcoder: display.transcoder, reference: file.reference });
   } catch (err) {
+    if (err instanceof ReferencedFileChangedError) {
+      // Same code as the bridge's IO_ERROR answer; the message says to re-import.
+      return new Response(err.message, {
+        status: REFERENCED_FILE_CHANGED_STATUS,
+        headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'X-Vigil-Error-Code': 'IO_ERROR' },
+      });
+    }
     if (!(err instanceof DisplayTranscodeError)) throw err;
     return new Response(`${err.code}: ${err.message}`, {
       status: transcodeFailureStatus(err),

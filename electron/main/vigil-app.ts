@@ -6,6 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { type BrowserWindow, Menu, app, dialog, ipcMain, protocol, session } from 'electron';
 import { IPC_EVENT_PREFIX, type ImportSummary } from '../../contract/ipc-contract';
+import type { InstanceFile } from '../services/dicom/display-bytes';
 import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
 import { applicationMenuTemplate } from './app-menu';
 import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from './app-protocol';
@@ -22,7 +23,7 @@ import { bundledExecutionProviders, resolveRuntimePaths, workerScriptUrl } from 
 export interface HostServices {
   readonly router: RequestRouter;
   readonly events: EventSource;
-  instanceFile(sopInstanceUid: string): string | null;
+  instanceFile(sopInstanceUid: string): InstanceFile | null;
   resultFile(resultId: number, file: string): string | null;
   close(): Promise<void>;
 }

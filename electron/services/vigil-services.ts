@@ -14,6 +14,7 @@ import { ValidationInputError } from './ai/local-validation';
 import { type BundledProvider, detectBundledProviders, installedOrtVersion, runtimeInfo } from './ai/runtime-info';
 import { preferredProviders, type ProviderName } from './ai/session-manager';
 import { ValidationBusyError, ValidationRunner } from './ai/validation-runner';
+import type { InstanceFile } from './dicom/display-bytes';
 import { EventHub } from './event-hub';
 import { type ChannelHandlers, IpcRouter } from './ipc-router';
 import { sweepStoreTemps } from './library/store-sweep';
@@ -65,8 +66,8 @@ export interface VigilServices {
   readonly analysis: AnalysisService;
   readonly router: IpcRouter;
   readonly reviews: ReviewStore;
-  /** Absolute path of an instance's stored bytes, or null if unknown. */
-  instanceFile(sopInstanceUid: string): string | null;
+  /** The file of an instance's stored bytes (with the import record of a referenced original), or null if unknown. */
+  instanceFile(sopInstanceUid: string): InstanceFile | null;
   /** Absolute path of one array file (mask, heatmap) a result declares, or null. */
   resultFile(resultId: number, file: string): string | null;
   close(): Promise<void>;
@@ -298,7 +299,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     analysis,
     router: new IpcRouter(handlers, options.log),
     reviews,
-    instanceFile: (uid) => library.instancePath(uid),
+    instanceFile: (uid) => library.instanceFile(uid),
     resultFile,
     close: async () => {
       sweepAbort.abort();

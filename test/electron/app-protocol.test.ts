@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -10,6 +10,7 @@ import {
 } from '../../electron/main/app-protocol';
 import { CONTENT_SECURITY_POLICY } from '../../electron/main/content-security-policy';
 import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
+import { openVigilServices } from '../../electron/services/vigil-services';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 let root: string;
@@ -37,9 +38,9 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 function handler() {
   const instanceFile = vi.fn((uid: string) => {
-    if (uid === '1.2.840.1') return dicomPath;
-    if (uid === '1.2.840.2') return join(root, 'moved-away.dcm');
-    if (uid === '1.2.840.3') return deflatedPath;
+    if (uid === '1.2.840.1') return { path: dicomPath, reference: null };
+    if (uid === '1.2.840.2') return { path: join(root, 'moved-away.dcm'), reference: null };
+    if (uid === '1.2.840.3') return { path: deflatedPath, reference: null };
     return null;
   });
   return { handle: createProtocolHandler({ rendererDir, instanceFile, displayTranscoder: inThreadTranscoder(), log: () => {} }), instanceFile };
@@ -158,6 +159,66 @@ describe('vigil://dicom/instances/', () => {
     const { handle, instanceFile } = handler();
     expect((await handle(get(`vigil://dicom/instances/${'1'.repeat(65)}`))).status).toBe(400);
     expect(instanceFile).not.toHaveBeenCalled();
+  });
+});
+
+describe('vigil://dicom/instances/ of a file imported by reference', () => {
+  const uid = '1.2.826.0.1.3680043.10.1138.77.1.1';
+  const other = syntheticDicom({ sopInstanceUid: uid, patientName: 'Other^Patient', patientId: 'OTHER1', rows: 8, columns: 8 });
+
+  // Whole milliseconds, so that utimes can set the very same mtime again.
+  const importedMtime = new Date(1_700_000_000_000);
+
+  async function referencedLibrary() {
+    const dir = mkdtempSync(join(root, 'library-'));
+    const media = join(dir, 'media.dcm');
+    const original = syntheticDicom({ sopInstanceUid: uid, rows: 4, columns: 4 });
+    writeFileSync(media, original);
+    utimesSync(media, importedMtime, importedMtime);
+    const services = await openVigilServices({ dataDir: join(dir, 'data'), host: 'cli', importWorkers: 0 });
+    expect((await services.library.import({ paths: [media], storageMode: 'reference' })).imported).toBe(1);
+    const handle = createProtocolHandler({ rendererDir, instanceFile: (u) => services.instanceFile(u), displayTranscoder: inThreadTranscoder(), log: () => {} });
+    const url = `vigil://dicom/instances/${uid}`;
+    const served = await handle(get(url));
+    expect(served.status).toBe(200);
+    expect(Buffer.from(await served.arrayBuffer())).toEqual(original);
+    return { services, handle, url, media, original };
+  }
+
+  it('refuses (409, IO_ERROR) a referenced file replaced since import, even after it was served and cached', async () => {
+    const { services, handle, url, media } = await referencedLibrary();
+    try {
+      // Another patient's image saved under the same name: other size, other mtime.
+      writeFileSync(media, other);
+      utimesSync(media, new Date('2031-01-01'), new Date('2031-01-01'));
+      for (const method of ['GET', 'HEAD']) {
+        const refused = await handle({ url, method });
+        expect(refused.status).toBe(409);
+        expect(refused.headers.get('x-vigil-error-code')).toBe('IO_ERROR');
+        const text = await refused.text();
+        if (method === 'GET') expect(text).toBe(`the referenced file ${media} changed since it was imported (size/modification time differ); re-import it to view it`);
+      }
+    } finally {
+      await services.close();
+    }
+  });
+
+  it('refuses a referenced file that no longer parses as DICOM even with its size and mtime forced back', async () => {
+    const { services, handle, url, media, original } = await referencedLibrary();
+    try {
+      const before = statSync(media);
+      writeFileSync(media, Buffer.alloc(original.length, 0x41));
+      utimesSync(media, importedMtime, importedMtime);
+      expect(statSync(media).size).toBe(before.size);
+      expect(statSync(media).mtimeMs).toBe(before.mtimeMs);
+      const refused = await handle(get(url));
+      expect(refused.status).toBe(409);
+      expect(refused.headers.get('x-vigil-error-code')).toBe('IO_ERROR');
+      expect(await refused.text()).toContain(`the referenced file ${media} is no longer readable as DICOM`);
+      expect(readFileSync(media)[0]).toBe(0x41); // the file itself is left alone
+    } finally {
+      await services.close();
+    }
   });
 });
 

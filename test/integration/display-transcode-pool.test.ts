@@ -265,7 +265,7 @@ describe('a worker that dies or hangs', () => {
 
   it('while planning, behind vigil://: a 503 with the code, then the file is served', { timeout: 60_000 }, async () => {
     const path = write(bigEndianFile(8, 8, 2));
-    const handle = createProtocolHandler({ rendererDir: dir, instanceFile: () => path, displayTranscoder: faultyPool({ op: 'plan', kind: 'exit' }), log: () => undefined });
+    const handle = createProtocolHandler({ rendererDir: dir, instanceFile: () => ({ path, reference: null }), displayTranscoder: faultyPool({ op: 'plan', kind: 'exit' }), log: () => undefined });
     const failed = await handle({ url: 'vigil://dicom/instances/1.2.3', method: 'GET' });
     expect(failed.status).toBe(503);
     expect(failed.headers.get('x-vigil-error-code')).toBe('WORKER_CRASHED');

@@ -24,7 +24,7 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const file = (name: string, mtimeMs = 1_000): FileIdentity => ({ path: `/store/${name}`, size: 100, mtimeMs });
+const file = (name: string, mtimeMs = 1_000): FileIdentity => ({ path: `/store/${name}`, size: 100, mtimeMs, ctimeMs: mtimeMs });
 const bytes = (n: number, fill: number): Uint8Array => new Uint8Array(n).fill(fill);
 
 describe('DisplayBytesCache bounds', () => {
@@ -91,10 +91,11 @@ describe('openDisplayBytes with a cache', () => {
     expect(await firstPixel(cache, path)).toBe(111);
     expect(cache.size.entries).toBe(2); // the description and frame 1
 
-    // Same size and mtime: the same identity, so the cached frame is served (the new bytes are not read).
+    // Same size, mtime set back: the ctime moved, so a new identity; the new bytes are read, not the cached frame.
     writeFileSync(path, bigEndian(222));
     utimesSync(path, mtime, mtime);
-    expect(await firstPixel(cache, path)).toBe(111);
+    expect(await firstPixel(cache, path)).toBe(222);
+    expect(cache.size.entries).toBe(2); // the old identity's entries were dropped
 
     // Another mtime: a new identity, the old entries are dropped and the file is read again.
     const later = new Date(mtime.getTime() + 5_000);

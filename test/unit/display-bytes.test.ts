@@ -1,11 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { deflateSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
-import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
+import { displayBytesBuffer, openDisplayBytes, ReferencedFileChangedError } from '../../electron/services/dicom/display-bytes';
+import { DisplayBytesCache } from '../../electron/services/dicom/display-bytes-cache';
 import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
 import { filePreambleAndMeta, syntheticDicom, type SyntheticInstance } from '../fixtures/synthetic-dicom';
 
@@ -113,5 +114,65 @@ describe('openDisplayBytes', () => {
     expect((await displayBytesBuffer(out!)).equals(junk)).toBe(true);
     expect(await openDisplayBytes(dir, { transcoder })).toBeNull();
     expect(await openDisplayBytes(join(dir, 'missing.dcm'), { transcoder })).toBeNull();
+  });
+});
+
+describe('referenced files (indexed in place)', () => {
+  const recordOf = (path: string) => {
+    const st = statSync(path);
+    return { size: st.size, mtimeMs: Math.trunc(st.mtimeMs) };
+  };
+
+  it('serves an unchanged referenced file; refuses it once its size or mtime differs from the import record', async () => {
+    const bytes = syntheticDicom(spec);
+    const path = write('ref-changed.dcm', bytes);
+    const reference = recordOf(path);
+    const cache = new DisplayBytesCache();
+    const out = await openDisplayBytes(path, { transcoder, cache, reference });
+    expect(await displayBytesBuffer(out!)).toEqual(bytes);
+
+    utimesSync(path, new Date(reference.mtimeMs + 5_000), new Date(reference.mtimeMs + 5_000));
+    const touched = openDisplayBytes(path, { transcoder, cache, reference });
+    await expect(touched).rejects.toBeInstanceOf(ReferencedFileChangedError);
+    await expect(touched).rejects.toMatchObject({ reason: 'modified', path });
+
+    writeFileSync(path, Buffer.concat([bytes, Buffer.alloc(2)]));
+    utimesSync(path, new Date(reference.mtimeMs), new Date(reference.mtimeMs));
+    await expect(openDisplayBytes(path, { transcoder, cache, reference })).rejects.toMatchObject({ reason: 'modified' });
+    // Without a record (a managed copy) the same file is served.
+    expect((await openDisplayBytes(path, { transcoder, cache }))!.length).toBe(bytes.length + 2);
+  });
+
+  it('refuses a referenced file that is not DICOM (size and mtime as recorded, a cached description notwithstanding); a managed copy is served as stored', async () => {
+    const bytes = syntheticDicom(spec);
+    const path = write('ref-replaced.dcm', bytes);
+    // Whole milliseconds, so that utimes can set the very same mtime again (the cache key then matches but for ctime).
+    const mtime = new Date(1_700_000_000_000);
+    utimesSync(path, mtime, mtime);
+    const before = statSync(path);
+    const reference = recordOf(path);
+    const cache = new DisplayBytesCache();
+    expect((await openDisplayBytes(path, { transcoder, cache, reference }))!.rewrite).toBe('none');
+
+    const junk = Buffer.alloc(bytes.length, 0x41);
+    writeFileSync(path, junk);
+    utimesSync(path, mtime, mtime);
+    expect(statSync(path).mtimeMs).toBe(before.mtimeMs);
+    await expect(openDisplayBytes(path, { transcoder, cache, reference })).rejects.toMatchObject({ reason: 'not-dicom', path });
+    await expect(openDisplayBytes(path, { transcoder, cache, reference, head: true })).rejects.toBeInstanceOf(ReferencedFileChangedError);
+    const copy = await openDisplayBytes(path, { transcoder, cache });
+    expect(await displayBytesBuffer(copy!)).toEqual(junk);
+  });
+
+  it('serves a referenced deflated file inflated, and refuses one whose inflated dataset does not parse', async () => {
+    const deflated = syntheticDicom({ ...spec, transferSyntax: '1.2.840.10008.1.2.1.99' });
+    const path = write('ref-deflated.dcm', deflated);
+    expect((await openDisplayBytes(path, { transcoder, reference: recordOf(path) }))!.rewrite).toBe('inflated');
+
+    // Valid file meta; the inflated dataset is one element whose length runs past the end.
+    const meta = filePreambleAndMeta('1.2.840.10008.5.1.4.1.1.2', spec.sopInstanceUid!, '1.2.840.10008.1.2.1.99');
+    const garbage = Buffer.concat([meta, deflateSync(Buffer.from([0x10, 0x00, 0x10, 0x00, 0x50, 0x4e, 0xff, 0x7f, 0x41, 0x42]))]);
+    const broken = write('ref-deflated-broken.dcm', garbage);
+    await expect(openDisplayBytes(broken, { transcoder, reference: recordOf(broken) })).rejects.toMatchObject({ reason: 'not-dicom' });
   });
 });

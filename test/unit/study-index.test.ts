@@ -79,7 +79,7 @@ describe('StudyIndex', () => {
       expect(index.storedInstance(`${STUDY_B}.1.1`)).toEqual(copy);
       expect(index.switchToManagedCopy({ sopInstanceUid: `${STUDY_A}.1.1`, ...target })).toBe(true);
       expect(index.storedInstance(`${STUDY_A}.1.1`)).toMatchObject({ storage: 'copy', sha256: target.sha256, size: 1, sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0 });
-      expect(index.instanceLocation(`${STUDY_A}.1.1`)).toEqual({ storage: 'copy', path: target.path });
+      expect(index.instanceLocation(`${STUDY_A}.1.1`)).toEqual({ storage: 'copy', path: target.path, size: 1, sourceMtimeMs: 0 });
     } finally {
       await services.close();
     }

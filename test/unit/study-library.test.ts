@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -177,7 +177,7 @@ describe('StudyLibrary import', () => {
     const s = await services.library.import({ paths: [p], storageMode: 'reference' });
     expect(s.imported).toBe(1);
     expect(existsSync(join(services.dataDir, 'store'))).toBe(false);
-    expect(services.instanceFile('1.2.3.77')).toBe(p);
+    expect(services.instanceFile('1.2.3.77')).toEqual({ path: p, reference: { size: statSync(p).size, mtimeMs: Math.trunc(statSync(p).mtimeMs) } });
   });
 
   it('records the last import with its rejected files, and survives a reopen', async () => {
@@ -310,14 +310,15 @@ describe('StudyLibrary: a study imported by reference, then copied', () => {
       bytes.forEach((b, k) => writeFileSync(join(media, `IM${k + 1}`), b));
       const ref = await services.library.import({ paths: [media], storageMode: 'reference' });
       expect(ref.imported).toBe(2);
-      expect(services.instanceFile(`${STUDY}.1.1`)).toBe(join(media, 'IM1'));
+      expect(services.instanceFile(`${STUDY}.1.1`)?.path).toBe(join(media, 'IM1'));
 
       const copied = await services.library.import({ paths: [media], storageMode: 'copy' });
       expect([copied.offered, copied.imported, copied.duplicates, copied.rejected]).toEqual([2, 0, 2, []]);
       expect(copied.instances).toBe(2);
       rmSync(media, { recursive: true, force: true });
       for (const k of [0, 1]) {
-        const file = services.instanceFile(`${STUDY}.1.${k + 1}`)!;
+        const file = services.instanceFile(`${STUDY}.1.${k + 1}`)!.path;
+        expect(services.instanceFile(`${STUDY}.1.${k + 1}`)!.reference).toBeNull();
         expect(file.startsWith(join(services.dataDir, 'store'))).toBe(true);
         expect(readFileSync(file)).toEqual(bytes[k]);
       }
@@ -337,12 +338,12 @@ describe('StudyLibrary: a study imported by reference, then copied', () => {
     const le = syntheticDicom(spec(1));
     const copy = write('disk/im1.dcm', le);
     expect((await services.library.import({ paths: [copy], storageMode: 'copy' })).duplicates).toBe(1);
-    const stored = services.instanceFile(`${STUDY}.1.1`)!;
+    const stored = services.instanceFile(`${STUDY}.1.1`)!.path;
     expect(readFileSync(stored)).toEqual(le);
     expect(services.library.listInstances(`${STUDY}.1`).instances[0]!.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
 
     expect((await services.library.import({ paths: [cd], storageMode: 'reference' })).duplicates).toBe(1);
-    expect(services.instanceFile(`${STUDY}.1.1`)).toBe(stored);
+    expect(services.instanceFile(`${STUDY}.1.1`)).toEqual({ path: stored, reference: null });
     expect(services.library.listInstances(`${STUDY}.1`).instances[0]!.transferSyntaxUid).toBe('1.2.840.10008.1.2.1');
   });
 });

@@ -5,8 +5,10 @@
  * frames it produced, so that a repeated request neither re-parses the header
  * nor re-decodes big-endian / 12-bit JPEG / tiled frames.
  *
- * Keyed by file identity: path + size + mtime (+ frame). When a path is seen
- * with another size or mtime, everything cached under its old identity is
+ * Keyed by file identity: path + size + mtime + ctime (+ frame); ctime because
+ * mtime can be set back (utimes) and a file replaced by another of the same
+ * size must not be served from what was worked out for the old one. When a
+ * path is seen with another identity, everything cached under its old identity is
  * dropped at once. Least recently used entries go first when either the byte
  * or the entry limit is exceeded; a value larger than a quarter of the byte
  * limit is not kept (one huge file must not flush everything else).
@@ -29,6 +31,8 @@ export interface FileIdentity {
   path: string;
   size: number;
   mtimeMs: number;
+  /** Status change time: moves on every write or utimes, cannot be set back by a program. */
+  ctimeMs: number;
 }
 
 /** Cached per file: how it is served. */
@@ -40,6 +44,8 @@ export interface CachedDisplay {
    * stream still fails before anything is sent. Cleared once it succeeded.
    */
   verifyFirstFrame: (() => Promise<void>) | null;
+  /** The metadata reader could read the file: a referenced file that cannot be read is refused, not served. */
+  readable: boolean;
 }
 
 type Entry = { path: string; identity: string; bytes: number } & ({ kind: 'description'; value: CachedDisplay } | { kind: 'frame'; value: Uint8Array });
@@ -91,7 +97,7 @@ export class DisplayBytesCache {
 
   /** The identity key of `file`, after dropping what was cached for an older version of its path. */
   private identityKey(file: FileIdentity): string {
-    const key = `${file.size}:${file.mtimeMs}:${file.path}`;
+    const key = `${file.size}:${file.mtimeMs}:${file.ctimeMs}:${file.path}`;
     if (this.identityOfPath.get(file.path) !== key) this.invalidate(file.path);
     return key;
   }

@@ -26,8 +26,14 @@
  *    never on the event loop serving the request: reading the header and
  *    deciding whether a file needs it are all that happen here.
  *
+ * A file indexed in place (a 'reference' row) is served only while it is still
+ * the file imported: same size and modification time as recorded at import,
+ * and still readable as DICOM. Otherwise ReferencedFileChangedError: another
+ * image saved under that name must never be shown under the indexed patient.
+ * Managed copies are content-addressed and not checked.
+ *
  * With a DisplayBytesCache (the endpoints pass one), a repeated request for an
- * unchanged file (same path, size, mtime) reuses how it is served and the
+ * unchanged file (same path, size, mtime, ctime) reuses how it is served and the
  * frames already transcoded; a HEAD request (`head: true`) needs only the
  * length and decodes nothing.
  *
@@ -296,6 +302,38 @@ async function inflateDataset(compressed: Buffer): Promise<Buffer> {
   }
 }
 
+/** What the library recorded at import about a file it indexed in place. */
+export interface ReferencedFileRecord {
+  size: number;
+  /** Modification time at import, whole milliseconds (null: not recorded, only the size is compared). */
+  mtimeMs: number | null;
+}
+
+/** The file serving an instance: a managed copy (reference null) or a referenced original. */
+export interface InstanceFile {
+  /** Absolute path. */
+  path: string;
+  reference: ReferencedFileRecord | null;
+}
+
+/** HTTP status of a ReferencedFileChangedError, for every host that serves display bytes. */
+export const REFERENCED_FILE_CHANGED_STATUS = 409;
+
+/** A referenced file is no longer the file imported: refused, not served under the indexed patient and study. */
+export class ReferencedFileChangedError extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: 'modified' | 'not-dicom',
+  ) {
+    super(
+      reason === 'modified'
+        ? `the referenced file ${path} changed since it was imported (size/modification time differ); re-import it to view it`
+        : `the referenced file ${path} is no longer readable as DICOM, so it changed since it was imported; re-import it to view it`,
+    );
+    this.name = 'ReferencedFileChangedError';
+  }
+}
+
 export interface DisplayBytesOptions {
   /** Keeps how files are served and their transcoded frames between requests (the endpoints pass one). */
   cache?: DisplayBytesCache;
@@ -303,6 +341,8 @@ export interface DisplayBytesOptions {
   head?: boolean;
   /** Who plans transcodings and produces their frames: the endpoint's worker pool (inThreadTranscoder() for a one-shot tool). */
   transcoder: DisplayTranscoder;
+  /** Set when the file is a referenced original: it must still match what was recorded at import. */
+  reference?: ReferencedFileRecord | null;
 }
 
 /** Memory a description keeps besides its buffers: the parsed dataset behind a transcoding plan, closures. */
@@ -312,23 +352,31 @@ const DESCRIPTION_OVERHEAD_BYTES = 16 * 1024;
  * Opens the stored file of an instance for display. Null when `path` is not a
  * regular file. Files that are not DICOM at all are served as stored (the
  * loader reports them); only the encodings listed above are rewritten.
+ * With `reference`: throws ReferencedFileChangedError when the file's size or
+ * mtime differs from the record, or when it is not readable as DICOM.
  */
 export async function openDisplayBytes(path: string, options: DisplayBytesOptions): Promise<DisplayBytes | null> {
   let file: FileIdentity;
   try {
     const info = await stat(path);
     if (!info.isFile()) return null;
-    file = { path, size: info.size, mtimeMs: info.mtimeMs };
+    file = { path, size: info.size, mtimeMs: info.mtimeMs, ctimeMs: info.ctimeMs };
   } catch {
     return null;
   }
-  const { cache, head = false } = options;
+  const { cache, head = false, reference } = options;
+  // Import recorded Math.trunc of the mtime the file had then (import-file-processor).
+  if (reference && (reference.size !== file.size || (reference.mtimeMs !== null && reference.mtimeMs !== Math.trunc(file.mtimeMs)))) {
+    throw new ReferencedFileChangedError(path, 'modified');
+  }
   let described = cache?.description(file);
   if (!described) {
     const fresh = await describeDisplayBytes(file, head, cache ? { cache, file } : null, options.transcoder);
-    described = { bytes: fresh.bytes, verifyFirstFrame: fresh.verifyFirstFrame };
+    described = { bytes: fresh.bytes, verifyFirstFrame: fresh.verifyFirstFrame, readable: fresh.readable };
     cache?.setDescription(file, described, fresh.retainedBytes + DESCRIPTION_OVERHEAD_BYTES);
   }
+  // A managed copy that does not parse is served as stored (the loader reports it); a reference that does not is refused.
+  if (reference && !described.readable) throw new ReferencedFileChangedError(path, 'not-dicom');
   if (!head && described.verifyFirstFrame) {
     await described.verifyFirstFrame();
     described.verifyFirstFrame = null;
@@ -339,14 +387,18 @@ export async function openDisplayBytes(path: string, options: DisplayBytesOption
 interface Described {
   bytes: DisplayBytes;
   verifyFirstFrame: (() => Promise<void>) | null;
+  /** The metadata reader could read the file (after inflating a deflated dataset). */
+  readable: boolean;
   /** Buffers the description keeps in memory. */
   retainedBytes: number;
 }
 
 async function describeDisplayBytes(file: FileIdentity, head: boolean, store: FrameStore | null, transcoder: DisplayTranscoder): Promise<Described> {
   const { path, size } = file;
-  const plain = (bytes: DisplayBytes, retainedBytes = 0): Described => ({ bytes, verifyFirstFrame: null, retainedBytes });
-  const transcoded = (t: Transcoded, retainedBytes: number): Described => ({ ...t, retainedBytes });
+  /** Whether the metadata reader could read what is served (set below, read when a description is returned). */
+  let readable = false;
+  const plain = (bytes: DisplayBytes, retainedBytes = 0): Described => ({ bytes, verifyFirstFrame: null, readable, retainedBytes });
+  const transcoded = (t: Transcoded, retainedBytes: number): Described => ({ ...t, readable, retainedBytes });
   const asStored = (transferSyntaxUid = ''): Described =>
     plain({
       contentType: DICOM_CONTENT_TYPE,
@@ -383,8 +435,9 @@ async function describeDisplayBytes(file: FileIdentity, head: boolean, store: Fr
   } finally {
     src.close();
   }
+  readable = info !== null;
   // Planning reads the file again in the transcoder's thread (headers re-encoded, codecs loaded, frame 1 decoded).
-  const plan = info && candidate ? await transcoder.plan({ kind: 'file', ...file }, meta ? meta.end : 0, planOptions) : null;
+  const plan = info && candidate ? await transcoder.plan({ kind: 'file', path: file.path, size: file.size, mtimeMs: file.mtimeMs }, meta ? meta.end : 0, planOptions) : null;
   const planBytes = (p: DisplayTranscode): number => p.head.length + p.tail.length;
 
   if (!meta) {
@@ -425,6 +478,7 @@ async function describeDisplayBytes(file: FileIdentity, head: boolean, store: Fr
     } catch {
       inflatedInfo = null; // served inflated as it is; the loader reports what it cannot read
     }
+    readable = inflatedInfo !== null;
     if (inflatedInfo && mayNeedDisplayTranscode(inflatedInfo)) {
       // The transcoder's thread reads the inflated dataset from shared memory (not a copy per frame).
       const shared = new SharedArrayBuffer(served.length);

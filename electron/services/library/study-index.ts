@@ -244,6 +244,15 @@ export interface NewInstance {
   importId: string;
 }
 
+export interface InstanceLocation {
+  /** Relative to the data folder for a copy, absolute for a reference. */
+  path: string;
+  storage: 'copy' | 'reference';
+  size: number;
+  /** Whole milliseconds, as recorded at import. */
+  sourceMtimeMs: number | null;
+}
+
 /** What the library holds for a SOP Instance UID: where it is filed and which file serves it. */
 export interface StoredInstance {
   studyInstanceUid: string;
@@ -454,7 +463,9 @@ export class StudyIndex {
       ) VALUES (${Array.from({ length: 30 }, () => '?').join(', ')})`),
       fileSetKnown: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM file_sets WHERE sha256 = ?'),
       insertFileSet: db.prepare('INSERT OR IGNORE INTO file_sets (sha256, source_path, records, imported_at) VALUES (?, ?, ?, ?)'),
-      instancePath: db.prepare<[string], { path: string; storage: string }>('SELECT path, storage FROM instances WHERE sop_instance_uid = ?'),
+      instancePath: db.prepare<[string], { path: string; storage: string; size: number; source_mtime: number | null }>(
+        'SELECT path, storage, size, source_mtime FROM instances WHERE sop_instance_uid = ?',
+      ),
       storedInstance: db.prepare<[string], {
         study_uid: string; series_uid: string; patient_key: string; storage: string; sha256: string | null; size: number; source_path: string; source_mtime: number | null;
       }>(
@@ -678,9 +689,11 @@ export class StudyIndex {
     return row ?? { patients: 0, studies: 0, series: 0, instances: 0 };
   }
 
-  instanceLocation(sopInstanceUid: string): { path: string; storage: 'copy' | 'reference' } | null {
+  /** Where an instance's bytes are, with the size and source mtime recorded at import (a reference is checked against them before it is served). */
+  instanceLocation(sopInstanceUid: string): InstanceLocation | null {
     const row = this.stmts.instancePath.get(sopInstanceUid);
-    return row ? { path: row.path, storage: row.storage === 'reference' ? 'reference' : 'copy' } : null;
+    if (!row) return null;
+    return { path: row.path, storage: row.storage === 'reference' ? 'reference' : 'copy', size: row.size, sourceMtimeMs: row.source_mtime };
   }
 
   listStudies(q: StudyQuery): StudyList {

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { ImportRecord, ImportRequest, ImportSummary, RejectedFile, SeriesInstances, StudyDetail, StudyList, StudyQuery } from '../../../contract/ipc-contract';
 import type { EventHub } from '../event-hub';
+import type { InstanceFile } from '../dicom/display-bytes';
 import { ServiceError } from '../service-error';
 import { type ImportFileResult, type ImportFileTask, STORAGE_WRITE_FAILED } from './import-file-processor';
 import { ImportWorkerPool } from './import-worker-pool';
@@ -370,9 +371,15 @@ export class StudyLibrary {
 
   /** Absolute path of an instance's bytes (managed copy or referenced original). */
   instancePath(sopInstanceUid: string): string | null {
+    return this.instanceFile(sopInstanceUid)?.path ?? null;
+  }
+
+  /** The file serving an instance; for a referenced original, what was recorded at import (display checks it is still that file). */
+  instanceFile(sopInstanceUid: string): InstanceFile | null {
     const loc = this.index.instanceLocation(sopInstanceUid);
     if (!loc) return null;
-    return loc.storage === 'copy' ? join(this.dataDir, loc.path) : loc.path;
+    if (loc.storage === 'copy') return { path: join(this.dataDir, loc.path), reference: null };
+    return { path: loc.path, reference: { size: loc.size, mtimeMs: loc.sourceMtimeMs } };
   }
 
   async close(): Promise<void> {
