@@ -196,7 +196,7 @@ describe('vigil://dicom/instances/ of a file imported by reference', () => {
         expect(refused.status).toBe(409);
         expect(refused.headers.get('x-vigil-error-code')).toBe('IO_ERROR');
         const text = await refused.text();
-        if (method === 'GET') expect(text).toBe(`the referenced file ${media} changed since it was imported (size/modification time differ); re-import it to view it`);
+        if (method === 'GET') expect(text).toBe(`the referenced file ${media} changed since it was imported (size/modification time differ); re-import it to view it if it still holds this image, or delete the study if the original is gone`);
       }
     } finally {
       await services.close();

@@ -5,7 +5,7 @@
  * its unshared managed copies, its results and result files — never a file
  * another instance references, never a referenced original.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -102,6 +102,37 @@ beforeEach(() => {
 afterEach(async () => {
   await services?.close();
   rmSync(root, { recursive: true, force: true });
+});
+
+describe('referenced originals', () => {
+  it('refuses to analyse a referenced file changed since import, and analyses it again once re-imported', async () => {
+    const { classifier } = installModels();
+    services = await open('reference');
+    writeStudy('a', STUDY_A, 2);
+    await services.library.import({ paths: [join(root, 'in', 'a')] });
+    // The file rewritten in place (other pixels, same size, a later mtime): until it is recorded again, its
+    // findings must not be filed under this patient.
+    const replaced = join(root, 'in', 'a', '2.dcm');
+    const pixels = Uint16Array.from({ length: 8 * 8 }, (_, k) => 4000 - k);
+    writeFileSync(replaced, syntheticDicom({ rows: 8, columns: 8, pixels, studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, sopInstanceUid: `${STUDY_A}.1.2`, instanceNumber: 2 }));
+    const later = new Date(Date.now() + 5000);
+    utimesSync(replaced, later, later);
+    await services.analysis.analyze({ studyInstanceUid: STUDY_A, modelId: classifier.id, provider: 'cpu' });
+    await services.analysis.queue.whenIdle();
+    const failed = services.analysis.queue.list().find((j) => j.modelId === classifier.id)!;
+    expect(failed.status).toBe('failed');
+    expect(failed.reason).toBe(`the referenced file ${replaced} changed since it was imported (size/modification time differ); re-import it to analyse it if it still holds this image, or delete the study if the original is gone`);
+    expect(services.analysis.resultsForStudy(STUDY_A).filter((r) => r.modelId === classifier.id && r.status === 'done')).toEqual([]);
+
+    // The file still holds this instance (same UIDs, re-saved): importing it again records it again, and it is analysed.
+    const again = await services.library.import({ paths: [replaced] });
+    expect(again).toMatchObject({ imported: 0, duplicates: 1, rejected: [] });
+    await services.analysis.analyze({ studyInstanceUid: STUDY_A, modelId: classifier.id, provider: 'cpu' });
+    await services.analysis.queue.whenIdle();
+    const done = services.analysis.resultsForStudy(STUDY_A).filter((r) => r.modelId === classifier.id && r.status === 'done');
+    expect(done).toHaveLength(1);
+    expect(done[0]!.inputSopInstanceUids).toContain(`${STUDY_A}.1.2`);
+  });
 });
 
 describe('detection and heatmap outputs', () => {

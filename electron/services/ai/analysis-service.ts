@@ -4,7 +4,9 @@
  * recorded as "not analysed: <reason>"), runs them on the inference worker
  * through the queue, stores results, and optionally analyses new imports.
  */
+import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
+import { matchesImportRecord, ReferencedFileChangedError } from '../dicom/display-bytes';
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { StudyLibrary } from '../library/study-library';
@@ -227,7 +229,16 @@ export class AnalysisService {
         'SELECT i.sop_instance_uid FROM instances i JOIN series m ON m.id = i.series_ref WHERE m.series_uid = ? AND i.has_pixel_data = 1 ORDER BY i.instance_number, i.id',
       )
       .all(seriesUid);
-    return uids.map((u) => this.opts.library.instancePath(u.sop_instance_uid)).filter((p): p is string => p !== null);
+    return uids.flatMap((u) => {
+      const file = this.opts.library.instanceFile(u.sop_instance_uid);
+      if (!file) return [];
+      // A referenced original replaced since import would be analysed, and its findings filed, under the indexed patient.
+      if (file.reference) {
+        const info = statSync(file.path);
+        if (!matchesImportRecord(file.reference, info.size, info.mtimeMs)) throw new ReferencedFileChangedError(file.path, 'modified', 'analyse');
+      }
+      return [file.path];
+    });
   }
 
   private async execute(job: QueuedJob): Promise<JobOutcome> {

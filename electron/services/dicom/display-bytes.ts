@@ -324,14 +324,20 @@ export class ReferencedFileChangedError extends Error {
   constructor(
     readonly path: string,
     readonly reason: 'modified' | 'not-dicom',
+    purpose: 'view' | 'analyse' = 'view',
   ) {
     super(
       reason === 'modified'
-        ? `the referenced file ${path} changed since it was imported (size/modification time differ); re-import it to view it`
-        : `the referenced file ${path} is no longer readable as DICOM, so it changed since it was imported; re-import it to view it`,
+        ? `the referenced file ${path} changed since it was imported (size/modification time differ); re-import it to ${purpose} it if it still holds this image, or delete the study if the original is gone`
+        : `the referenced file ${path} is no longer readable as DICOM, so it changed since it was imported; re-import the original to ${purpose} it, or delete the study if it is gone`,
     );
     this.name = 'ReferencedFileChangedError';
   }
+}
+
+/** Whether a referenced original still has the size and mtime import recorded (import stored Math.trunc of the mtime). */
+export function matchesImportRecord(record: ReferencedFileRecord, size: number, mtimeMs: number): boolean {
+  return record.size === size && (record.mtimeMs === null || record.mtimeMs === Math.trunc(mtimeMs));
 }
 
 export interface DisplayBytesOptions {
@@ -365,10 +371,7 @@ export async function openDisplayBytes(path: string, options: DisplayBytesOption
     return null;
   }
   const { cache, head = false, reference } = options;
-  // Import recorded Math.trunc of the mtime the file had then (import-file-processor).
-  if (reference && (reference.size !== file.size || (reference.mtimeMs !== null && reference.mtimeMs !== Math.trunc(file.mtimeMs)))) {
-    throw new ReferencedFileChangedError(path, 'modified');
-  }
+  if (reference && !matchesImportRecord(reference, file.size, file.mtimeMs)) throw new ReferencedFileChangedError(path, 'modified');
   let described = cache?.description(file);
   if (!described) {
     const fresh = await describeDisplayBytes(file, head, cache ? { cache, file } : null, options.transcoder);

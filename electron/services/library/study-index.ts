@@ -474,6 +474,11 @@ export class StudyIndex {
         WHERE i.sop_instance_uid = ?`,
       ),
       // Only a reference becomes a copy: a managed copy is never given up for removable media.
+      refreshReference: db.prepare(
+        `UPDATE instances SET size = @size, source_mtime = @sourceMtime,
+          transfer_syntax = @transferSyntax, photometric = @photometric, samples_per_pixel = @samplesPerPixel, bits_allocated = @bitsAllocated
+        WHERE sop_instance_uid = @uid AND storage = 'reference' AND path = @path`,
+      ),
       switchToCopy: db.prepare(
         `UPDATE instances SET storage = 'copy', path = @path, sha256 = @sha256, size = @size, source_path = @sourcePath, source_mtime = @sourceMtime,
           transfer_syntax = @transferSyntax, photometric = @photometric, samples_per_pixel = @samplesPerPixel, bits_allocated = @bitsAllocated
@@ -547,6 +552,27 @@ export class StudyIndex {
         photometric: c.photometricInterpretation,
         samplesPerPixel: int(c.samplesPerPixel),
         bitsAllocated: int(c.bitsAllocated),
+      }).changes > 0
+    );
+  }
+
+  /**
+   * Records a referenced original again after it changed in place but still holds the same instance (re-saved,
+   * re-encoded): the new size, mtime and encoding, so display and analysis accept it. Only a reference row at
+   * that very path; false when there is none.
+   */
+  refreshReference(r: { sopInstanceUid: string; path: string; size: number; sourceMtimeMs: number; transferSyntaxUid: string; photometricInterpretation: string; samplesPerPixel: number | null; bitsAllocated: number | null }): boolean {
+    const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
+    return (
+      this.stmts.refreshReference.run({
+        uid: r.sopInstanceUid,
+        path: r.path,
+        size: r.size,
+        sourceMtime: r.sourceMtimeMs,
+        transferSyntax: r.transferSyntaxUid,
+        photometric: r.photometricInterpretation,
+        samplesPerPixel: int(r.samplesPerPixel),
+        bitsAllocated: int(r.bitsAllocated),
       }).changes > 0
     );
   }

@@ -315,6 +315,20 @@ export class StudyLibrary {
           });
           return m.studyInstanceUid;
         }
+        if (stored?.storage === 'reference' && mode === 'reference' && stored.sourcePath === r.path && (stored.size !== r.size || stored.sourceMtimeMs !== Math.trunc(r.mtimeMs))) {
+          // The referenced original changed in place but still holds this instance: display and analysis refuse
+          // a changed reference until it is recorded again, which is what re-importing it asks for.
+          this.index.refreshReference({
+            sopInstanceUid: uid,
+            path: r.path,
+            size: r.size,
+            sourceMtimeMs: r.mtimeMs,
+            transferSyntaxUid: m.transferSyntaxUid,
+            photometricInterpretation: m.photometricInterpretation,
+            samplesPerPixel: m.samplesPerPixel,
+            bitsAllocated: m.bitsAllocated,
+          });
+        }
         this.dropUnusedCopy(r, mode);
         return m.studyInstanceUid;
       }
@@ -367,11 +381,6 @@ export class StudyLibrary {
     }
     this.events.emit('library.changed', { reason: 'delete' });
     return true;
-  }
-
-  /** Absolute path of an instance's bytes (managed copy or referenced original). */
-  instancePath(sopInstanceUid: string): string | null {
-    return this.instanceFile(sopInstanceUid)?.path ?? null;
   }
 
   /** The file serving an instance; for a referenced original, what was recorded at import (display checks it is still that file). */
