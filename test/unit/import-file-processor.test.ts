@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Stats, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
@@ -119,6 +119,37 @@ describe('processImportFile: storing the managed copy', () => {
     expect(r.reason).not.toMatch(/cannot read/);
     // No temp file and no partial copy left behind.
     expect(storeFiles()).toEqual([]);
+  });
+
+  it('stores and indexes the copy when only the folder fsync after the rename fails (network and FUSE folders)', () => {
+    const path = source('f.dcm', syntheticDicom({ sopInstanceUid: '1.2.3.906' }));
+    // The file's own fsync succeeds; the folder's (the second call) fails as some file systems do.
+    vi.mocked(fs.fsyncSync).mockImplementationOnce(() => undefined).mockImplementationOnce(() => {
+      throw errno('ENOTSUP');
+    });
+    const r = processImportFile({ id: 1, path, mode: 'copy', dataDir });
+    expect(r).toMatchObject({ kind: 'instance', createdStoredFile: true });
+    if (r.kind !== 'instance') return;
+    expect(readFileSync(join(dataDir, r.storedPath))).toEqual(readFileSync(path));
+  });
+
+  it('rejects a small file that grew while it was read instead of storing its first bytes', () => {
+    const path = source('g.dcm', syntheticDicom({ sopInstanceUid: '1.2.3.907' }));
+    const real = vi.mocked(fs.fstatSync).getMockImplementation()!;
+    let calls = 0;
+    // The second fstat (after the whole read) sees the file longer, as a copy still being written would be.
+    vi.mocked(fs.fstatSync).mockImplementation(((fd: number) => {
+      const st = real(fd) as Stats;
+      calls += 1;
+      return calls === 2 ? Object.assign(Object.create(Object.getPrototypeOf(st) as object) as Stats, st, { size: st.size + 512 }) : st;
+    }) as typeof fs.fstatSync);
+    try {
+      const r = processImportFile({ id: 1, path, mode: 'copy', dataDir });
+      expect(r).toMatchObject({ kind: 'rejected', code: 'CHANGED_WHILE_READING' });
+      expect(storeFiles()).toEqual([]);
+    } finally {
+      vi.mocked(fs.fstatSync).mockImplementation(real);
+    }
   });
 
   it('reports a data folder that cannot hold the store as a storage failure', () => {

@@ -286,6 +286,21 @@ describe('StudyLibrary: files sharing a SOP Instance UID', () => {
     expect([again.offered, again.imported, again.duplicates, again.rejected.length]).toEqual([4, 0, 2, 2]);
   });
 
+  it('the same Patient ID with an issuer on one side only is the same patient: a duplicate, not a conflict', async () => {
+    write('first/modality.dcm', syntheticDicom(base));
+    expect((await services.library.import({ paths: [join(root, 'in', 'first')] })).imported).toBe(1);
+    // The PACS's re-export of the same instance adds an Issuer of Patient ID (0010,0021) the modality left out.
+    const issuer = [{ tag: 0x00100021, vr: 'LO', value: 'HOSPITAL-A' }];
+    write('pacs/with-issuer.dcm', syntheticDicom({ ...base, transferSyntax: '1.2.840.10008.1.2.2', extra: issuer }));
+    const s = await services.library.import({ paths: [join(root, 'in', 'pacs')] });
+    expect([s.offered, s.imported, s.duplicates, s.rejected.length]).toEqual([1, 0, 1, 0]);
+    // Another Patient ID under the same UID is still a conflict, issuer or not.
+    write('other/with-issuer.dcm', syntheticDicom({ ...base, patientId: 'PID0999', transferSyntax: '1.2.840.10008.1.2.2', extra: issuer }));
+    const o = await services.library.import({ paths: [join(root, 'in', 'other')] });
+    expect(o.rejected.map((r) => r.code)).toEqual(['SOP_INSTANCE_CONFLICT']);
+    expect(o.rejected[0]!.reason).toContain('patient differs');
+  });
+
   it('importing the same files again is all duplicates, even where the library files an instance under another patient than its file says', async () => {
     // Two files of one study that disagree on the patient: the study is filed under the first one's patient.
     write('mixed/1.dcm', syntheticDicom({ ...base, sopInstanceUid: `${STUDY}.1.1` }));

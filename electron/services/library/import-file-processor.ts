@@ -66,7 +66,7 @@ export class FileChangedError extends Error {
 }
 
 /** Reads an open file whole: one buffer, hashed and parsed in memory. */
-function readWhole(fd: number, size: number): Buffer {
+function readWhole(fd: number, size: number, mtimeMs: number): Buffer {
   const buf = Buffer.allocUnsafe(size);
   let got = 0;
   while (got < size) {
@@ -76,6 +76,9 @@ function readWhole(fd: number, size: number): Buffer {
   }
   // A shorter read would be parsed, hashed and stored as if it were the whole file.
   if (got !== size) throw new FileChangedError(`${size} bytes expected, ${got} read`);
+  // A file still growing (arriving in a watched folder) would be stored as a snapshot of its first `size` bytes.
+  const after = fstatSync(fd);
+  if (after.size !== size || after.mtimeMs !== mtimeMs) throw new FileChangedError('it was modified while it was read');
   return buf;
 }
 
@@ -148,7 +151,11 @@ function writingStorage<T>(dataDir: string, step: () => T): T {
   }
 }
 
-/** Makes a rename durable; directories cannot be opened or fsynced on every platform (Windows), which is tolerated. */
+/**
+ * Makes a rename durable where the platform can: directories cannot be opened or fsynced everywhere
+ * (Windows, some network and FUSE file systems). Best effort: the rename has already happened and the
+ * file's own data was fsynced, so failing the import here would only leave a stored file unindexed.
+ */
 function fsyncDirectory(dir: string): void {
   let fd: number;
   try {
@@ -158,9 +165,8 @@ function fsyncDirectory(dir: string): void {
   }
   try {
     fsyncSync(fd);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EISDIR' && code !== 'EPERM' && code !== 'EINVAL' && code !== 'EBADF') throw err;
+  } catch {
+    // Tolerated, see above.
   } finally {
     closeSync(fd);
   }
@@ -210,14 +216,12 @@ function writeTemp<T>(dataDir: string, tmp: string, write: (out: number) => T): 
 function renameIntoPlace(dataDir: string, tmp: string, abs: string): void {
   const dir = join(abs, '..');
   try {
-    writingStorage(dataDir, () => {
-      renameSync(tmp, abs);
-      fsyncDirectory(dir);
-    });
+    writingStorage(dataDir, () => renameSync(tmp, abs));
   } catch (err) {
     rmSync(tmp, { force: true });
     throw err;
   }
+  fsyncDirectory(dir);
 }
 
 /**
@@ -344,7 +348,7 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
     // A managed copy needs every byte anyway (hash + write): read small files whole.
     // Indexing in place reads only the header windows it needs, like any PACS indexer.
     if (task.mode === 'copy' && size <= (task.wholeReadLimit ?? WHOLE_READ_LIMIT)) {
-      whole = readWhole(fd, size);
+      whole = readWhole(fd, size, opened.mtimeMs);
       openFd = null;
       closeSync(fd);
       source = new BufferByteSource(whole);

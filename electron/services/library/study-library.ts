@@ -412,8 +412,19 @@ function identityDifferences(file: InstanceIdentity, stored: InstanceIdentity): 
   const differs: ('study' | 'series' | 'patient')[] = [];
   if (file.studyInstanceUid !== stored.studyInstanceUid) differs.push('study');
   if (file.seriesInstanceUid !== stored.seriesInstanceUid) differs.push('series');
-  if (file.patientKey !== stored.patientKey) differs.push('patient');
+  if (!samePatient(file.patientKey, stored.patientKey)) differs.push('patient');
   return differs;
+}
+
+/**
+ * Patient keys (patientKey()) of one patient: equal, or the same Patient ID where only one side names its issuer
+ * (the PACS's objects of a study often carry an Issuer of Patient ID that the modality's images lack).
+ */
+function samePatient(a: string, b: string): boolean {
+  if (a === b) return true;
+  const [kindA, issuerA, idA] = a.split('\0');
+  const [kindB, issuerB, idB] = b.split('\0');
+  return kindA === 'id' && kindB === 'id' && idA === idB && (issuerA === '' || issuerB === '');
 }
 
 /** Says which UID and what differs; never the patient's name or ID. */
