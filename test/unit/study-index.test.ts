@@ -74,7 +74,7 @@ describe('StudyIndex', () => {
       expect(copy).toMatchObject({ studyInstanceUid: STUDY_B, storage: 'copy', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
       // The patient key is the index's own: both studies belong to one patient.
       expect(ref.patientKey).toBe(copy.patientKey);
-      const target = { sha256: 'a'.repeat(64), size: 1, path: 'store/aa/aa/x.dcm', sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0, transferSyntaxUid: '1.2.840.10008.1.2', photometricInterpretation: 'MONOCHROME2', samplesPerPixel: 1, bitsAllocated: 16 };
+      const target = { sha256: 'a'.repeat(64), size: 1, path: 'store/aa/aa/x.dcm', sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0, encoding: { transferSyntaxUid: '1.2.840.10008.1.2', photometricInterpretation: 'MONOCHROME2', samplesPerPixel: 1, bitsAllocated: 16 } };
       expect(index.switchToManagedCopy({ sopInstanceUid: `${STUDY_B}.1.1`, ...target })).toBe(false);
       expect(index.storedInstance(`${STUDY_B}.1.1`)).toEqual(copy);
       expect(index.switchToManagedCopy({ sopInstanceUid: `${STUDY_A}.1.1`, ...target })).toBe(true);

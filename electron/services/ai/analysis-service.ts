@@ -4,7 +4,7 @@
  * recorded as "not analysed: <reason>"), runs them on the inference worker
  * through the queue, stores results, and optionally analyses new imports.
  */
-import { statSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
 import { matchesImportRecord, ReferencedFileChangedError } from '../dicom/display-bytes';
 import type { EventHub } from '../event-hub';
@@ -223,22 +223,22 @@ export class AnalysisService {
     return outcome;
   }
 
-  private instanceFiles(seriesUid: string): string[] {
+  private async instanceFiles(seriesUid: string): Promise<string[]> {
     const uids = this.db
       .prepare<[string], { sop_instance_uid: string }>(
         'SELECT i.sop_instance_uid FROM instances i JOIN series m ON m.id = i.series_ref WHERE m.series_uid = ? AND i.has_pixel_data = 1 ORDER BY i.instance_number, i.id',
       )
       .all(seriesUid);
-    return uids.flatMap((u) => {
-      const file = this.opts.library.instanceFile(u.sop_instance_uid);
-      if (!file) return [];
-      // A referenced original replaced since import would be analysed, and its findings filed, under the indexed patient.
-      if (file.reference) {
-        const info = statSync(file.path);
-        if (!matchesImportRecord(file.reference, info.size, info.mtimeMs)) throw new ReferencedFileChangedError(file.path, 'modified', 'analyse');
-      }
-      return [file.path];
-    });
+    const files = uids.map((u) => this.opts.library.instanceFile(u.sop_instance_uid)).filter((f) => f !== null);
+    // A referenced original replaced since import would be analysed, and its findings filed, under the indexed patient.
+    await Promise.all(
+      files.map(async ({ path, reference }) => {
+        if (!reference) return;
+        const info = await stat(path);
+        if (!matchesImportRecord(reference, info.size, info.mtimeMs)) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
+      }),
+    );
+    return files.map((f) => f.path);
   }
 
   private async execute(job: QueuedJob): Promise<JobOutcome> {
@@ -250,7 +250,7 @@ export class AnalysisService {
         {
           jobId: job.id,
           model: { id: model.manifest.id, modelPath: model.modelPath, manifest: model.manifest },
-          files: this.instanceFiles(job.seriesUid),
+          files: await this.instanceFiles(job.seriesUid),
           provider: this.forceCpu ? 'cpu' : job.provider,
           outputDir: runDir,
         },

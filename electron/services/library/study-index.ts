@@ -276,10 +276,35 @@ export interface ManagedCopy {
   sourcePath: string;
   sourceMtimeMs: number;
   /** The copy may be another encoding of the instance: the columns that describe the encoding follow it. */
+  encoding: InstanceEncoding;
+}
+
+/** The columns that describe how an instance's file encodes it (InstanceMetadata has them under these names). */
+export interface InstanceEncoding {
   transferSyntaxUid: string;
   photometricInterpretation: string;
   samplesPerPixel: number | null;
   bitsAllocated: number | null;
+}
+
+/** A referenced original recorded again after it changed in place, still holding the same instance. */
+export interface ReferenceRecord {
+  sopInstanceUid: string;
+  /** The reference row's path (the original's absolute path). */
+  path: string;
+  size: number;
+  sourceMtimeMs: number;
+  encoding: InstanceEncoding;
+}
+
+/** Integer columns: whole numbers, or null for a missing or non-finite value. */
+function optionalInt(v: number | null): number | null {
+  return v !== null && Number.isFinite(v) ? Math.trunc(v) : null;
+}
+
+/** The encoding columns' statement parameters (refreshReference, switchToCopy). */
+function encodingParams(e: InstanceEncoding): { transferSyntax: string; photometric: string; samplesPerPixel: number | null; bitsAllocated: number | null } {
+  return { transferSyntax: e.transferSyntaxUid, photometric: e.photometricInterpretation, samplesPerPixel: optionalInt(e.samplesPerPixel), bitsAllocated: optionalInt(e.bitsAllocated) };
 }
 
 const SORT_SQL: Record<SortKey, string> = {
@@ -539,21 +564,8 @@ export class StudyIndex {
 
   /** Points a referenced instance at a managed copy. False when the instance is unknown or already a copy. */
   switchToManagedCopy(c: ManagedCopy): boolean {
-    const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
-    return (
-      this.stmts.switchToCopy.run({
-        uid: c.sopInstanceUid,
-        path: c.path,
-        sha256: c.sha256,
-        size: c.size,
-        sourcePath: c.sourcePath,
-        sourceMtime: c.sourceMtimeMs,
-        transferSyntax: c.transferSyntaxUid,
-        photometric: c.photometricInterpretation,
-        samplesPerPixel: int(c.samplesPerPixel),
-        bitsAllocated: int(c.bitsAllocated),
-      }).changes > 0
-    );
+    const { sopInstanceUid: uid, path, sha256, size, sourcePath, sourceMtimeMs: sourceMtime, encoding } = c;
+    return this.stmts.switchToCopy.run({ uid, path, sha256, size, sourcePath, sourceMtime, ...encodingParams(encoding) }).changes > 0;
   }
 
   /**
@@ -561,20 +573,9 @@ export class StudyIndex {
    * re-encoded): the new size, mtime and encoding, so display and analysis accept it. Only a reference row at
    * that very path; false when there is none.
    */
-  refreshReference(r: { sopInstanceUid: string; path: string; size: number; sourceMtimeMs: number; transferSyntaxUid: string; photometricInterpretation: string; samplesPerPixel: number | null; bitsAllocated: number | null }): boolean {
-    const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
-    return (
-      this.stmts.refreshReference.run({
-        uid: r.sopInstanceUid,
-        path: r.path,
-        size: r.size,
-        sourceMtime: r.sourceMtimeMs,
-        transferSyntax: r.transferSyntaxUid,
-        photometric: r.photometricInterpretation,
-        samplesPerPixel: int(r.samplesPerPixel),
-        bitsAllocated: int(r.bitsAllocated),
-      }).changes > 0
-    );
+  refreshReference(r: ReferenceRecord): boolean {
+    const { sopInstanceUid: uid, path, size, sourceMtimeMs: sourceMtime, encoding } = r;
+    return this.stmts.refreshReference.run({ uid, path, size, sourceMtime, ...encodingParams(encoding) }).changes > 0;
   }
 
   isShaReferenced(sha256: string): boolean {
@@ -649,20 +650,19 @@ export class StudyIndex {
       );
     }
     this.knownIds.series.set(m.seriesInstanceUid, seriesRef);
-    const int = (v: number | null) => (v !== null && Number.isFinite(v) ? Math.trunc(v) : null);
     // In the column order of insertInstance.
     this.stmts.insertInstance.run(
       m.sopInstanceUid,
       seriesRef,
       m.sopClassUid,
-      int(m.instanceNumber),
+      optionalInt(m.instanceNumber),
       m.transferSyntaxUid,
-      int(m.rows),
-      int(m.columns),
-      int(m.numberOfFrames),
+      optionalInt(m.rows),
+      optionalInt(m.columns),
+      optionalInt(m.numberOfFrames),
       m.photometricInterpretation,
-      int(m.samplesPerPixel),
-      int(m.bitsAllocated),
+      optionalInt(m.samplesPerPixel),
+      optionalInt(m.bitsAllocated),
       m.pixelSpacing,
       m.imagePositionPatient,
       m.imageOrientationPatient,

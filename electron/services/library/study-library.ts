@@ -308,10 +308,7 @@ export class StudyLibrary {
             path: r.storedPath,
             sourcePath: r.path,
             sourceMtimeMs: r.mtimeMs,
-            transferSyntaxUid: m.transferSyntaxUid,
-            photometricInterpretation: m.photometricInterpretation,
-            samplesPerPixel: m.samplesPerPixel,
-            bitsAllocated: m.bitsAllocated,
+            encoding: m,
           });
           return m.studyInstanceUid;
         }
@@ -323,10 +320,7 @@ export class StudyLibrary {
             path: r.path,
             size: r.size,
             sourceMtimeMs: r.mtimeMs,
-            transferSyntaxUid: m.transferSyntaxUid,
-            photometricInterpretation: m.photometricInterpretation,
-            samplesPerPixel: m.samplesPerPixel,
-            bitsAllocated: m.bitsAllocated,
+            encoding: m,
           });
         }
         this.dropUnusedCopy(r, mode);
