@@ -62,11 +62,36 @@ def _map_sizes_text(hp):
     return " and ".join(f"{x}×{x}" for x in sizes) + (" (members' maps averaged after upsampling)" if len(sizes) > 1 else "")
 
 
+def _target_text(cfg, t):
+    """The commissioning target, whether this version reaches it, and every version's score on the same test split."""
+    tg = cfg["target"]
+    def reached(goal):
+        return t["auc"] >= goal["auc"] and t["accuracy"] >= goal["accuracy"]
+    verdict = "**reached**" if reached(tg) else "**not reached**"
+    text = (f"**Target** (test split, set when the model was commissioned): AUC ≥ {tg['auc']} and accuracy ≥ {tg['accuracy']} "
+            f"({tg['source']}). This version: AUC {t['auc']:.3f}, accuracy {t['accuracy']:.3f}: {verdict}.")
+    low = tg.get("minimum")
+    if low:
+        text += (f" The minimum bar, {low['source']} (AUC {low['auc']} / accuracy {low['accuracy']}), is "
+                 f"{'beaten' if t['auc'] > low['auc'] and t['accuracy'] > low['accuracy'] else 'not beaten'}.")
+    history = ", ".join(f"{v} {auc:.3f} / {acc:.3f}" for v, auc, acc in cfg["testHistory"]) + f" and this version {t['auc']:.3f} / {t['accuracy']:.3f}"
+    text += (f"\n\nThe same test cases have been scored for every version (AUC / accuracy): {history}. Each recipe was chosen "
+             "without the test split, but later versions were designed after earlier ones had been scored on it, so the figure "
+             "above is a repeated look at one split, not an unbiased estimate of performance on new cases; `vigil validate` on "
+             "a clinic's own cases is.")
+    return text
+
+
 def model_card(cfg, manifest, m):
     t = m["test"]
     v = m["validation"]
     c = t["confusion"]
     pos, neg = cfg["labels"][1], cfg["labels"][0]
+    # Ultrasound screen captures are first cut to the B-mode image (BUSI's images hold nothing else).
+    region_crop = any(op["op"] == "cropUltrasoundRegion" for op in manifest["preprocessing"])
+    region_text = ("reduces colour (RGB, YBR, palette) to its luminance 0.299 R + 0.587 G + 0.114 B, "
+                   "crops a screen capture to its B-mode image region (Sequence of Ultrasound Regions), ") if region_crop else ""
+    region_op = "`cropUltrasoundRegion`, " if region_crop else ""
     rows = "\n".join(f"| {NAMES[k]} | {_ci(m, k)} |" for k in NAMES)
     base = "\n".join(f"| {b['method']} | {b['auc']:.3f} | {b['accuracy']:.3f} |" for b in cfg["baselines"])
     tr = m["training"]
@@ -158,9 +183,9 @@ Data preparation checks (pixel-content SHA-1 of every 28×28 image):
 Training and the product apply the same steps to the 28×28 image: per-image
 min–max scaling to 0…1, then `(x − {n['mean']}) / {n['std']}` (mean and standard
 deviation of the scaled {'train+val' if cv else 'training'} pixels). For full-size DICOM the product first
-applies the Modality LUT rescale, inverts MONOCHROME1, crops the centred square
+applies the Modality LUT rescale, inverts MONOCHROME1, {region_text}crops the centred square
 of the short edge and downsamples it to 28×28 by area averaging (manifest.json:
-`cropSquare`, `resize` with `interpolation: area`), as MedMNIST built its images
+{region_op}`cropSquare`, `resize` with `interpolation: area`), as MedMNIST built its images
 from the source (centre crop to the short edge, then resize).
 
 ## Model and training
@@ -226,6 +251,8 @@ comparison with the paper only — not the product's operating point): {_f(t['ac
 | **This model ({cfg['id']} {cfg['version']})** | **{t['auc']:.3f}** | **{t['accuracy']:.3f}** |
 
 {cfg['comparisonNote']}
+
+{_target_text(cfg, t)}
 
 ## Limitations
 

@@ -40,8 +40,12 @@ def export_onnx(ens, path):
 def manifest_for(cfg, result, sha):
     t = round(result["threshold"], 6)
     n = result["normalisation"]
+    # A US DICOM is a screen capture; BUSI's images (BreastMNIST's source) are the B-mode field of view
+    # alone, so ultrasound first crops to the image region. The op needs manifest schema v4.
+    ultrasound = "US" in cfg["applicability"].get("modalities", [])
+    region_crop = [{"op": "cropUltrasoundRegion"}] if ultrasound else []
     manifest = {
-        "schemaVersion": 3,
+        "schemaVersion": 4 if ultrasound else 3,
         "id": cfg["id"],
         "name": cfg["name"],
         "version": cfg["version"],
@@ -60,6 +64,7 @@ def manifest_for(cfg, result, sha):
         "preprocessing": [
             {"op": "modalityRescale"},
             {"op": "invertMonochrome1"},
+            *region_crop,
             {"op": "cropSquare"},
             {"op": "resize", "size": [28, 28], "interpolation": "area"},
             {"op": "normalize", "method": "minmax"},
@@ -137,6 +142,27 @@ def metrics_json(cfg, result, sha, size, log, env):
     }
 
 
+def write_plots(cfg, m, out_dir):
+    """roc.png and reliability.png, drawn from metrics.json alone (so cards and plots can be redrawn without training)."""
+    test = m["test"]
+    ci = test["ci95"]
+    with open(os.path.join(out_dir, "roc.png"), "wb") as f:
+        f.write(plots.roc_png(
+            test["roc"]["fpr"], test["roc"]["tpr"],
+            f"{cfg['id']} - ROC, TEST SPLIT (N={test['n']})",
+            f"AUC {test['auc']:.3f} (95% CI {ci['auc'][0]:.3f}-{ci['auc'][1]:.3f})",
+            (1 - test["specificity"], test["sensitivity"]), f"T={m['threshold']:.3f} (YOUDEN ON {'CV' if cfg.get('folds') else 'VAL'})",
+        ))
+    with open(os.path.join(out_dir, "reliability.png"), "wb") as f:
+        cal = m["calibration"]
+        f.write(plots.reliability_png(
+            test["reliability"], f"{cfg['id']} - RELIABILITY, TEST SPLIT",
+            f"ECE {test['ece']:.3f} (95% CI {ci['ece'][0]:.3f}-{ci['ece'][1]:.3f}), 10 BINS",
+            before=cal["reliabilityUncalibrated"],
+            legend=(f"SHIPPED ({cal['method'].upper()}, FITTED WITHOUT TEST)", f"UNCALIBRATED, ECE {cal['uncalibrated']['test']['ece']:.3f}"),
+        ))
+
+
 def write_package(cfg, result, log, out_dir):
     os.makedirs(out_dir, exist_ok=True)
     sha, size = export_onnx(result["ensemble"], os.path.join(out_dir, "model.onnx"))
@@ -150,25 +176,7 @@ def write_package(cfg, result, log, out_dir):
     with open(os.path.join(out_dir, "metrics.json"), "w") as f:
         json.dump(m, f, indent=2)
         f.write("\n")
-    test = result["test"]
-    ci = test["ci95"]
-    tpr_op = test["sensitivity"]
-    fpr_op = 1 - test["specificity"]
-    with open(os.path.join(out_dir, "roc.png"), "wb") as f:
-        f.write(plots.roc_png(
-            result["roc"]["fpr"], result["roc"]["tpr"],
-            f"{cfg['id']} - ROC, TEST SPLIT (N={test['n']})",
-            f"AUC {test['auc']:.3f} (95% CI {ci['auc'][0]:.3f}-{ci['auc'][1]:.3f})",
-            (fpr_op, tpr_op), f"T={result['threshold']:.3f} (YOUDEN ON {'CV' if cfg.get('folds') else 'VAL'})",
-        ))
-    with open(os.path.join(out_dir, "reliability.png"), "wb") as f:
-        cal = result["calibration"]
-        f.write(plots.reliability_png(
-            result["reliability"], f"{cfg['id']} - RELIABILITY, TEST SPLIT",
-            f"ECE {test['ece']:.3f} (95% CI {ci['ece'][0]:.3f}-{ci['ece'][1]:.3f}), 10 BINS",
-            before=cal["reliabilityUncalibrated"],
-            legend=(f"SHIPPED ({cal['method'].upper()}, FITTED WITHOUT TEST)", f"UNCALIBRATED, ECE {cal['uncalibrated']['test']['ece']:.3f}"),
-        ))
+    write_plots(cfg, m, out_dir)
     with open(os.path.join(out_dir, "MODEL_CARD.md"), "w") as f:
         f.write(model_card(cfg, manifest, m))
     return manifest, m

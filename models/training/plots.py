@@ -188,7 +188,7 @@ def roc_png(fpr, tpr, title, subtitle, op_point=None, op_label=""):
 def reliability_png(bins, title, subtitle, before=None, legend=None):
     """Reliability diagram of `bins`; with `before`, the same cases' uncalibrated bins as a grey line
     (legend: (label of bins, label of before))."""
-    c = Canvas(640, 760)
+    c = Canvas(640, 800)
     ax = Axes(c, 100, 90, 460)
     c.text(320, 16, title, anchor="center")
     c.text(320, 44, subtitle, BLUE, anchor="center")
@@ -210,19 +210,20 @@ def reliability_png(bins, title, subtitle, before=None, legend=None):
             px, py = ax.xy(x, y)
             c.dot(px, py, DARK_GREY, 3)
     if legend is not None:
-        c.rect(112, 104, 132, 108, BLUE)
-        c.text(140, 100, legend[0], BLUE, scale=1)
+        # Under the x-axis label, outside the plot: inside it, it hides bins wherever they fall.
+        c.rect(112, 614, 132, 618, BLUE)
+        c.text(140, 610, legend[0], BLUE, scale=1)
         if before is not None:
-            c.rect(112, 120, 132, 123, DARK_GREY)
-            c.text(140, 116, legend[1], DARK_GREY, scale=1)
+            c.rect(112, 630, 132, 633, DARK_GREY)
+            c.text(140, 626, legend[1], DARK_GREY, scale=1)
     pts = [(b["meanPredicted"], b["observed"]) for b in bins if b["n"] > 0]
     ax.polyline([p[0] for p in pts], [p[1] for p in pts], BLUE, 3)
     for x, y in pts:
         px, py = ax.xy(x, y)
         c.dot(px, py, BLUE, 4)
     # Histogram of predictions underneath.
-    top, height = 640, 70
-    c.text(100, 612, "CASES PER BIN", anchor="left")
+    top, height = 680, 70
+    c.text(100, 652, "CASES PER BIN", anchor="left")
     most = max(1, max(b["n"] for b in bins))
     for b in bins:
         bx0, _ = ax.xy(b["lo"] + 0.01, 0)

@@ -28,7 +28,6 @@ COMMON = {
     "brightness": 0.1,
     "bootstrap": 2000,
     "seed": 20240501,
-    "version": "1.3.0",
 }
 
 BASELINES = {
@@ -94,6 +93,7 @@ TASKS = {
         "labels": ["normal", "pneumonia"],
         "load": data.load_pneumonia,
         "dataset": "PneumoniaMNIST (MedMNIST v2), official val/test; train rebuilt from two partial copies",
+        "version": "1.3.0",
         "changes": ("1.3.0: the same weights, scores, threshold and metrics as 1.2.0; the heatmap is now averaged over the members "
                     "at 28×28 before the ReLU (the graph's operations reordered for members of different map sizes)."),
         "lr": 3e-3, "batch": 128, "max_epochs": 24, "patience": 8, "ensemble": 3,
@@ -113,6 +113,10 @@ TASKS = {
                       "test split the model is over-confident for pneumonia and the specificity at the chosen threshold is much lower than "
                       "on validation (see the reliability plot). Adult chest radiographs, other vendors and other hospitals are out of "
                       "distribution; a clinic should check calibration and the operating point with `vigil validate` on its own cases."),
+        "target": {"auc": 0.991, "accuracy": 0.946, "source": "Google AutoML Vision's result in the MedMNIST v2 paper",
+                   "minimum": {"auc": 0.962, "accuracy": 0.884, "source": "ResNet-50 (224)"}},
+        # The earlier versions' test-split scores, as their metrics.json recorded them.
+        "testHistory": [("1.0.0", 0.971, 0.901), ("1.1.0", 0.976, 0.901), ("1.2.0", 0.976, 0.901)],
         "baselines": [{"method": a, "auc": b, "accuracy": c} for a, b, c in BASELINES["pneumonia"]],
         "comparisonNote": PAPER_NOTE,
     },
@@ -125,8 +129,13 @@ TASKS = {
         "dataset": "BreastMNIST (MedMNIST v2), official 546/78/156 split",
         # 623 train+val images: settings and epoch count chosen by cross-validation (compare.py, README.md);
         # the shipped ensemble is the 20 members of a 4x repeated 5-fold cross-validation on train+val.
-        "changes": ("1.3.0: 20 members instead of 10. The ten 1.2.0 members are kept (trained bit for bit as before); ten more enlarge "
-                    "the input ×2 inside the network, which gives a finer (14×14) heatmap. Recalibrated, new threshold (see below)."),
+        "version": "1.3.1",
+        "changes": ("1.3.1: the same weights, scores, threshold and metrics as 1.3.0. Ultrasound images are now first cropped to "
+                    "their B-mode region (Sequence of Ultrasound Regions), as the BUSI images it was trained on were cropped to the "
+                    "ultrasound field of view, so the scanner's text and scale bars around a screen capture no longer reach the model; "
+                    "the manifest needs schemaVersion 4 (this Vigil). 1.3.0: 20 members instead of 10. The ten 1.2.0 members are kept "
+                    "(trained bit for bit as before); ten more enlarge the input ×2 inside the network, which gives a finer (14×14) "
+                    "heatmap. Recalibrated, new threshold (see below)."),
         # Since 1.3.0 two of the four repeats enlarge the input x2 inside the network (finer maps, a second architecture).
         "lr": 2e-3, "batch": 32, "max_epochs": 60, "folds": 5, "repeats": 4, "repeat_settings": [{}, {}, {"upsample": 2}, {"upsample": 2}],
         "label_smoothing": 0.1,
@@ -140,6 +149,9 @@ TASKS = {
         "sourceAttribution": "- Walid Al-Dhabyani, Mohammed Gomaa, Hussien Khaled, Aly Fahmy. \"Dataset of breast ultrasound images.\" *Data in Brief* 28, 104863 (2020).",
         "shiftText": "trained on 623 ultrasound images (BreastMNIST train+val) from one hospital and one ultrasound system (LOGIQ E9). Other scanners, probes, presets and populations are out of distribution.",
         "recipeSelection": BREAST_RECIPE_SELECTION,
+        "target": {"auc": 0.92, "accuracy": 0.87, "source": "beating Google AutoML Vision's 0.919 / 0.861 in the MedMNIST v2 paper"},
+        # The earlier versions' test-split scores, as their metrics.json recorded them.
+        "testHistory": [("1.0.0", 0.916, 0.859), ("1.1.0", 0.911, 0.872), ("1.2.0", 0.892, 0.865), ("1.3.0", 0.918, 0.859)],
         "baselines": [{"method": a, "auc": b, "accuracy": c} for a, b, c in BASELINES["breast"]],
         "comparisonNote": PAPER_NOTE,
     },
@@ -152,7 +164,7 @@ def main():
     ap.add_argument("--out", default=os.path.join(REPO, "models"))
     ap.add_argument("--only", choices=sorted(TASKS))
     ap.add_argument("--jobs", type=int, default=2, help="members trained in parallel worker processes (one thread each; the weights do not depend on it)")
-    ap.add_argument("--cards-only", action="store_true", help="rewrite MODEL_CARD.md from the existing manifest.json + metrics.json (no training)")
+    ap.add_argument("--cards-only", action="store_true", help="rewrite MODEL_CARD.md, roc.png and reliability.png from the existing manifest.json + metrics.json (no training)")
     args = ap.parse_args()
     if args.jobs < 1:
         sys.exit("--jobs must be at least 1")
@@ -163,6 +175,7 @@ def main():
         import json
 
         from card import model_card
+        from package import write_plots
 
         for tid, cfg in TASKS.items():
             if args.only and tid != args.only:
@@ -174,7 +187,8 @@ def main():
                 m = json.load(f)
             with open(os.path.join(d, "MODEL_CARD.md"), "w") as f:
                 f.write(model_card(cfg, manifest, m))
-            print(f"rewrote {tid}/MODEL_CARD.md")
+            write_plots(cfg, m, d)
+            print(f"rewrote {tid}/MODEL_CARD.md, roc.png and reliability.png")
         return
     for tid, cfg in TASKS.items():
         if args.only and tid != args.only:

@@ -18,7 +18,7 @@ const decode = (v: number): Shape3 => [Math.floor(v / 1_000_000), Math.floor((v 
 function indexVolume(shape: Shape3, sourceToPatient: Mat4 | null = null): SourceVolume {
   const data = new Float32Array(shape[0] * shape[1] * shape[2]);
   for (let s = 0; s < shape[0]; s++) for (let r = 0; r < shape[1]; r++) for (let c = 0; c < shape[2]; c++) data[(s * shape[1] + r) * shape[2] + c] = code(s, r, c);
-  return { grid: { data, shape, toSource: identity() }, rescale: [], photometric: 'MONOCHROME2', sourceToPatient };
+  return { grid: { data, shape, toSource: identity() }, rescale: [], photometric: 'MONOCHROME2', sourceToPatient, ultrasoundRegion: null };
 }
 
 /**

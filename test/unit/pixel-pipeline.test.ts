@@ -99,6 +99,7 @@ function volume(shape: [number, number, number], fill: (s: number, r: number, c:
     photometric,
     // Axial slices, 1 mm, rows toward posterior, columns toward left (LPS): index (s, r, c) -> (x=c, y=r, z=s).
     sourceToPatient: [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1],
+    ultrasoundRegion: null,
   };
 }
 

@@ -40,8 +40,8 @@ describe('manifest: the segmentation findings rule', () => {
   const onnx = tinySegmenterModel();
   const withOutput = (output: Record<string, unknown>, schemaVersion = 2) => ({ ...segmenterManifest(onnx, 'seg'), schemaVersion, outputs: [{ kind: 'segmentation', tensor: 'logits', method: 'argmax', labels: LABELS, ...output }] });
 
-  it('came with schema version 2 (now 3), and a version-1 manifest without it still loads', () => {
-    expect(MANIFEST_SCHEMA_VERSION).toBe(3);
+  it('came with schema version 2 (now 4), and a version-1 manifest without it still loads', () => {
+    expect(MANIFEST_SCHEMA_VERSION).toBe(4);
     const v1 = parseManifest(withOutput({}, 1));
     expect(v1.ok).toBe(true);
     if (v1.ok) expect(v1.manifest.outputs[0]).not.toHaveProperty('findings');
@@ -68,8 +68,8 @@ describe('manifest: the segmentation findings rule', () => {
   });
 
   it('names the versions it reads when refusing a newer one', () => {
-    const r = parseManifest({ ...withOutput({}), schemaVersion: 4 });
-    expect(r).toEqual({ ok: false, reason: 'manifest schemaVersion 4 is not supported (this Vigil reads versions 1, 2 and 3)' });
+    const r = parseManifest({ ...withOutput({}), schemaVersion: 5 });
+    expect(r).toEqual({ ok: false, reason: 'manifest schemaVersion 5 is not supported (this Vigil reads versions 1, 2, 3 and 4)' });
   });
 });
 
@@ -247,8 +247,8 @@ describe('study list AI status from segmentation findings', () => {
     const db = new Database(join(root, 'data', 'library.sqlite'));
     db.prepare('UPDATE ai_results SET findings = ? WHERE id = ?').run(JSON.stringify([{ label: 'bright', score: 100 / 256, positive: true }, classification]), id);
     db.prepare('UPDATE schema_version SET version = 4').run();
-    // v6's columns did not exist at v4 (migrating again adds them).
-    db.exec('ALTER TABLE studies DROP COLUMN patient_age; ALTER TABLE series DROP COLUMN anatomic_region;');
+    // v6's and v7's columns did not exist at v4 (migrating again adds them).
+    db.exec('ALTER TABLE studies DROP COLUMN patient_age; ALTER TABLE series DROP COLUMN anatomic_region; ALTER TABLE instances DROP COLUMN patient_key;');
     const flaggedBefore = db
       .prepare<[number], { n: number }>("SELECT count(*) AS n FROM ai_results r, json_each(r.findings) f WHERE r.id = ? AND json_extract(f.value, '$.positive')")
       .get(id)!.n;
@@ -263,6 +263,6 @@ describe('study list AI status from segmentation findings', () => {
     s.library.studyIndex.db.prepare('UPDATE ai_results SET findings = json_remove(findings, \'$[1]\') WHERE id = ?').run(id);
     expect(aiOf(s, UNDECLARED)).toMatchObject({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0 });
     const version = s.library.studyIndex.db.prepare<[], { version: number }>('SELECT version FROM schema_version').get()!.version;
-    expect(version).toBe(6);
+    expect(version).toBe(7);
   });
 });

@@ -1,6 +1,7 @@
 /**
- * StudyIndex writes: a study deleted and imported again in the same session gets fresh rows, and a
- * batch holds the write lock from its first read, so another process writing meanwhile waits for it.
+ * StudyIndex writes: a study deleted and imported again in the same session gets fresh rows, a
+ * batch holds the write lock from its first read, so another process writing meanwhile waits for it,
+ * and a library from before schema v7 gets each instance's patient key on opening.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -72,16 +73,70 @@ describe('StudyIndex', () => {
       expect(ref).toMatchObject({ studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, storage: 'reference', sha256: null, sourcePath: join(root, 'in', 'r', '1.dcm') });
       const copy = index.storedInstance(`${STUDY_B}.1.1`)!;
       expect(copy).toMatchObject({ studyInstanceUid: STUDY_B, storage: 'copy', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
-      // The patient key is the index's own: both studies belong to one patient.
+      // Both files name one patient.
       expect(ref.patientKey).toBe(copy.patientKey);
       const target = { sha256: 'a'.repeat(64), size: 1, path: 'store/aa/aa/x.dcm', sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0, encoding: { transferSyntaxUid: '1.2.840.10008.1.2', photometricInterpretation: 'MONOCHROME2', samplesPerPixel: 1, bitsAllocated: 16 } };
       expect(index.switchToManagedCopy({ sopInstanceUid: `${STUDY_B}.1.1`, ...target })).toBe(false);
       expect(index.storedInstance(`${STUDY_B}.1.1`)).toEqual(copy);
       expect(index.switchToManagedCopy({ sopInstanceUid: `${STUDY_A}.1.1`, ...target })).toBe(true);
-      expect(index.storedInstance(`${STUDY_A}.1.1`)).toMatchObject({ storage: 'copy', sha256: target.sha256, size: 1, sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0 });
+      expect(index.storedInstance(`${STUDY_A}.1.1`)).toMatchObject({ storage: 'copy', sha256: target.sha256, size: 1, sourcePath: '/elsewhere/x.dcm', sourceMtimeMs: 0, patientKey: ref.patientKey });
       expect(index.instanceLocation(`${STUDY_A}.1.1`)).toEqual({ storage: 'copy', path: target.path, size: 1, sourceMtimeMs: 0 });
     } finally {
       await services.close();
+    }
+  });
+
+  it('migrates a v6 library: keeps every instance, gives each its study\'s patient key, and opens again unchanged', async () => {
+    // One study whose files disagree on the patient (filed under PA), and another study of patient PB.
+    write('a/1.dcm', syntheticDicom({ patientId: 'PA', studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, sopInstanceUid: `${STUDY_A}.1.1` }));
+    write('a/2.dcm', syntheticDicom({ patientId: 'PA2', studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, sopInstanceUid: `${STUDY_A}.1.2`, instanceNumber: 2 }));
+    write('b/1.dcm', syntheticDicom({ patientId: 'PB', studyInstanceUid: STUDY_B, seriesInstanceUid: `${STUDY_B}.1`, sopInstanceUid: `${STUDY_B}.1.1` }));
+    const file = join(root, 'data', 'library.sqlite');
+    const uids = [`${STUDY_A}.1.1`, `${STUDY_A}.1.2`, `${STUDY_B}.1.1`];
+    const services = await openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0 });
+    const instanceRows = (db: Database.Database) =>
+      db.prepare<[], Record<string, unknown>>('SELECT * FROM instances ORDER BY id').all().map(({ patient_key: _ownKey, ...rest }) => rest);
+    let own: string[];
+    let rowsBefore: Record<string, unknown>[];
+    try {
+      expect((await services.library.import({ paths: [join(root, 'in')] })).imported).toBe(3);
+      own = uids.map((uid) => services.library.studyIndex.storedInstance(uid)!.patientKey);
+      rowsBefore = instanceRows(services.library.studyIndex.db);
+    } finally {
+      await services.close();
+    }
+    // Each instance has its file's key; the second file's is not its study's.
+    expect(new Set(own).size).toBe(3);
+
+    // Back to schema v6: instances without the column.
+    const v6 = new Database(file);
+    v6.exec('ALTER TABLE instances DROP COLUMN patient_key');
+    v6.prepare('UPDATE schema_version SET version = 6').run();
+    v6.close();
+
+    const columns = (db: Database.Database) => db.prepare<[], { name: string }>('PRAGMA table_info(instances)').all().map((c) => c.name);
+    const version = (db: Database.Database) => db.prepare<[], { version: number }>('SELECT version FROM schema_version').get()!.version;
+    const keys = (index: StudyIndex) => uids.map((uid) => index.storedInstance(uid)?.patientKey);
+    let index = new StudyIndex(file);
+    try {
+      expect(version(index.db)).toBe(7);
+      expect(columns(index.db)).toContain('patient_key');
+      expect(index.totals()).toEqual({ patients: 3, studies: 2, series: 2, instances: 3 });
+      // Only the study's patient was known before v7: the second file's instance gets PA's key.
+      expect(keys(index)).toEqual([own[0], own[0], own[2]]);
+      // Every other column of every row as it was.
+      expect(instanceRows(index.db)).toEqual(rowsBefore);
+    } finally {
+      index.close();
+    }
+    // Opening again runs no migration and changes nothing.
+    index = new StudyIndex(file);
+    try {
+      expect(version(index.db)).toBe(7);
+      expect(columns(index.db).filter((c) => c === 'patient_key')).toHaveLength(1);
+      expect(keys(index)).toEqual([own[0], own[0], own[2]]);
+    } finally {
+      index.close();
     }
   });
 

@@ -312,6 +312,73 @@ describe('StudyLibrary: files sharing a SOP Instance UID', () => {
       expect([again.imported, again.duplicates, again.rejected]).toEqual([0, 2, []]);
     }
   });
+
+  describe('an instance whose file names another patient than its study was filed under', () => {
+    const SECOND = `${STUDY}.1.2`;
+    // Two files of one study that disagree on the patient: the study is filed under PID0500, the second file says PID0501.
+    const first = { ...base, sopInstanceUid: UID };
+    const second = { ...base, sopInstanceUid: SECOND, instanceNumber: 2, patientId: 'PID0501' };
+    // A private block (creator (0029,0010), one element) after the image pixel module's attributes, in tag order.
+    const privateElement = [
+      { tag: 0x00290010, vr: 'LO', value: 'VIGIL TEST' },
+      { tag: 0x00291010, vr: 'LO', value: 'RE-EXPORTED' },
+    ];
+
+    it('a re-encoded copy of it is a duplicate; another patient under its UID, the study\'s own included, is a conflict', async () => {
+      write('mixed/1.dcm', syntheticDicom(first));
+      write('mixed/2.dcm', syntheticDicom(second));
+      const imported = await services.library.import({ paths: [join(root, 'in', 'mixed')] });
+      // Both patients get a row; the study belongs to the first.
+      expect([imported.imported, imported.rejected.length, imported.patients, imported.studies]).toEqual([2, 0, 2, 1]);
+      expect(services.library.listStudies({}).studies.map((x) => x.patientId)).toEqual(['PID0500']);
+
+      // Other bytes than the stored file (so not "the very file again"), the same instance and patient.
+      write('reencoded/2-big-endian.dcm', syntheticDicom({ ...second, transferSyntax: '1.2.840.10008.1.2.2' }));
+      write('reencoded/2-private.dcm', syntheticDicom({ ...second, extra: privateElement }));
+      const copies = await services.library.import({ paths: [join(root, 'in', 'reencoded')] });
+      expect([copies.offered, copies.imported, copies.duplicates, copies.rejected]).toEqual([2, 0, 2, []]);
+      expect([...(copies.studyInstanceUids ?? [])]).toEqual([STUDY]);
+
+      // The UID under the study's patient (the second file never said PID0500) or under a third: not this instance.
+      const studyPatient = write('conflicts/2-study-patient.dcm', syntheticDicom({ ...second, patientId: 'PID0500' }));
+      const third = write('conflicts/2-third-patient.dcm', syntheticDicom({ ...second, patientId: 'PID0999' }));
+      const conflicts = await services.library.import({ paths: [join(root, 'in', 'conflicts')] });
+      expect([conflicts.imported, conflicts.duplicates]).toEqual([0, 0]);
+      expect(conflicts.rejected.map((r) => [r.path, r.code])).toEqual([
+        [studyPatient, 'SOP_INSTANCE_CONFLICT'],
+        [third, 'SOP_INSTANCE_CONFLICT'],
+      ]);
+      for (const r of conflicts.rejected) expect(r.reason).toContain('patient differs');
+      expect({ i: conflicts.instances, p: conflicts.patients }).toEqual({ i: 2, p: 2 });
+    });
+
+    it('keeps its own patient when a referenced original is re-encoded in place or replaced by a managed copy', async () => {
+      write('mixed/1.dcm', syntheticDicom(first));
+      const original = write('mixed/2.dcm', syntheticDicom(second));
+      expect((await services.library.import({ paths: [join(root, 'in', 'mixed')], storageMode: 'reference' })).imported).toBe(2);
+      const index = services.library.studyIndex;
+      const ownKey = index.storedInstance(SECOND)!.patientKey;
+      expect(ownKey).not.toBe(index.storedInstance(UID)!.patientKey);
+
+      // The referenced original re-saved in another encoding: recorded again (refreshReference), not a conflict.
+      writeFileSync(original, syntheticDicom({ ...second, transferSyntax: '1.2.840.10008.1.2.2', extra: privateElement }));
+      const refreshed = await services.library.import({ paths: [original], storageMode: 'reference' });
+      expect([refreshed.imported, refreshed.duplicates, refreshed.rejected]).toEqual([0, 1, []]);
+      expect(index.storedInstance(SECOND)).toMatchObject({ storage: 'reference', size: statSync(original).size, patientKey: ownKey });
+      expect(services.library.listInstances(`${STUDY}.1`).instances.find((i) => i.sopInstanceUid === SECOND)!.transferSyntaxUid).toBe('1.2.840.10008.1.2.2');
+
+      // A copy in yet another encoding: the row moves to the managed copy (switchToManagedCopy), still this patient's.
+      write('copy/2-deflated.dcm', syntheticDicom({ ...second, transferSyntax: '1.2.840.10008.1.2.1.99' }));
+      const copied = await services.library.import({ paths: [join(root, 'in', 'copy')], storageMode: 'copy' });
+      expect([copied.imported, copied.duplicates, copied.rejected]).toEqual([0, 1, []]);
+      expect(index.storedInstance(SECOND)).toMatchObject({ storage: 'copy', patientKey: ownKey });
+
+      // And the next re-encoding is compared with that patient still.
+      write('later/2-explicit.dcm', syntheticDicom(second));
+      const later = await services.library.import({ paths: [join(root, 'in', 'later')] });
+      expect([later.imported, later.duplicates, later.rejected]).toEqual([0, 1, []]);
+    });
+  });
 });
 
 describe('StudyLibrary: a study imported by reference, then copied', () => {

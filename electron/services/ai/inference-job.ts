@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
+import { commonUltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
@@ -187,6 +188,8 @@ function buildSource(images: DecodedImage[], alloc: (length: number) => Float32A
     rescale: images.map((i) => ({ slope: i.rescaleSlope, intercept: i.rescaleIntercept })),
     photometric: first.photometric,
     sourceToPatient: sourceToPatient(images),
+    // A crop needs one rectangle for the whole unit: images that differ (or lack one) are not cropped.
+    ultrasoundRegion: commonUltrasoundRegion(images.map((i) => i.ultrasoundRegion)),
   };
 }
 

@@ -7,13 +7,14 @@
 import { z } from 'zod';
 
 /** The version this Vigil writes and documents; every version in SUPPORTED_MANIFEST_VERSIONS loads. */
-export const MANIFEST_SCHEMA_VERSION = 3;
+export const MANIFEST_SCHEMA_VERSION = 4;
 /**
  * Version 2 adds the segmentation `findings` rule and aggregation by a second model; version 3 adds the
  * intended population (`intendedPopulation`) and description matching of the body part
- * (`applicability.allowDescriptionMatch`). Older manifests are read as before.
+ * (`applicability.allowDescriptionMatch`); version 4 adds the `cropUltrasoundRegion` preprocessing op (an older
+ * Vigil would refuse the op, so a manifest using it says so by its version). Older manifests are read as before.
  */
-export const SUPPORTED_MANIFEST_VERSIONS = [1, 2, 3] as const;
+export const SUPPORTED_MANIFEST_VERSIONS = [1, 2, 3, 4] as const;
 
 const Id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, ".", "_" or "-", at most 64');
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex sha-256 (64 characters)');
@@ -95,6 +96,11 @@ export const PreprocessOpSchema = z.discriminatedUnion('op', [
     .refine((o) => o.lower < o.upper, 'lower must be below upper'),
   /** Resize the in-plane grid (2 values: rows, columns) or the volume (3: slices, rows, columns). */
   z.object({ op: z.literal('resize'), size: z.array(z.number().int().positive()).min(2).max(3), interpolation: ResizeInterpolation }).strict(),
+  /**
+   * Schema v4: crop an ultrasound screen capture to its B-mode image region (Sequence of Ultrasound Regions, the largest
+   * 2D tissue region); a no-op for images without one. Works in source pixels, so it must precede every geometric op.
+   */
+  z.object({ op: z.literal('cropUltrasoundRegion') }).strict(),
   /** Centre crop the in-plane grid to a square on its short edge (how MedMNIST made its images). */
   z.object({ op: z.literal('cropSquare') }).strict(),
   /** Centre crop / pad to a size; pad with a constant or the image minimum. */
@@ -296,6 +302,9 @@ export const ModelManifestSchema = z
     if (m.schemaVersion < 3 && m.applicability.allowDescriptionMatch !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['applicability', 'allowDescriptionMatch'], message: 'allowDescriptionMatch needs schemaVersion 3' });
     }
+    m.preprocessing.forEach((o, i) => {
+      if (m.schemaVersion < 4 && o.op === 'cropUltrasoundRegion') ctx.addIssue({ code: 'custom', path: ['preprocessing', i, 'op'], message: 'cropUltrasoundRegion needs schemaVersion 4' });
+    });
     m.outputs.forEach((o, i) => {
       if (m.schemaVersion < 2 && o.kind === 'segmentation' && o.findings) ctx.addIssue({ code: 'custom', path: ['outputs', i, 'findings'], message: 'findings needs schemaVersion 2' });
     });

@@ -6,6 +6,7 @@
  * the preprocessing geometry).
  */
 import type { ModelManifest, PreprocessOp } from './model-manifest';
+import type { UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { apply, type Grid, invert, isBijection, mapsInside, type Mat4, minMax, multiply, orientedGrid, permuteNormalized, resample, type SecondThread, type Shape3 } from './grid-geometry';
 
 export interface SourceVolume {
@@ -16,6 +17,8 @@ export interface SourceVolume {
   photometric: string;
   /** Source index -> patient LPS mm; null when the images carry no geometry. */
   sourceToPatient: Mat4 | null;
+  /** The ultrasound B-mode region every slice shares (in source pixels), or null (cropUltrasoundRegion is then a no-op). */
+  ultrasoundRegion: UltrasoundRegion | null;
 }
 
 export interface PreparedInput {
@@ -47,6 +50,9 @@ function percentile(data: Float32Array, pLow: number, pHigh: number): [number, n
 }
 
 const AXIS = { slices: 0, rows: 1, columns: 2 } as const;
+
+/** Ops that change the grid's geometry; cropUltrasoundRegion (a region in source pixels) must precede them all. */
+const GEOMETRIC_OPS: ReadonlySet<PreprocessOp['op']> = new Set(['resize', 'cropSquare', 'cropPad', 'flip', 'rotate90', 'reorient']);
 
 /** Gives the float32 array for a large intermediate grid (every value of it is written): the runner may hand out reused ones. */
 export type Float32Alloc = (length: number) => Float32Array;
@@ -168,6 +174,20 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
       case 'resize': {
         const to: Shape3 = op.size.length === 2 ? [grid.shape[0], op.size[0]!, op.size[1]!] : [op.size[0]!, op.size[1]!, op.size[2]!];
         grid = op.interpolation === 'area' ? areaResize(grid, to) : geometric(grid, scaleAffine(grid.shape, to), to, op.interpolation, 'clamp', alloc);
+        break;
+      }
+      case 'cropUltrasoundRegion': {
+        // Refused by position, not by data, so a misplaced op fails on every series alike.
+        const earlier = ops.slice(0, index).find((o) => GEOMETRIC_OPS.has(o.op));
+        if (earlier) throw new PreprocessingError(`cropUltrasoundRegion must come before geometric ops ("${earlier.op}" comes first)`);
+        const region = source.ultrasoundRegion;
+        if (!region) break;
+        const [slices, rows, columns] = grid.shape;
+        if (region.x0 < 0 || region.y0 < 0 || region.x1 >= columns || region.y1 >= rows || region.x1 < region.x0 || region.y1 < region.y0) {
+          throw new PreprocessingError(`the ultrasound region (${region.x0},${region.y0})–(${region.x1},${region.y1}) does not lie inside the ${columns}×${rows} image`);
+        }
+        const to: Shape3 = [slices, region.y1 - region.y0 + 1, region.x1 - region.x0 + 1];
+        grid = geometric(grid, [1, 0, 0, 0, 0, 1, 0, region.y0, 0, 0, 1, region.x0, 0, 0, 0, 1], to, 'nearest', 0, alloc);
         break;
       }
       case 'cropSquare': {

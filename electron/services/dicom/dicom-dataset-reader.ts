@@ -406,6 +406,29 @@ function readSequence(c: Cursor, length: number, enc: Encoding, opts: ReadOption
 }
 
 /**
+ * The items of a sequence element, also when it was indexed without them (its tag not in
+ * `expandSequences`): they are then parsed from its value on demand. A sequence an implicit VR
+ * dataset does not name (defined length, tag not in IMPLICIT_VR) is indexed as UN; a UN sequence's
+ * items are Implicit VR Little Endian (PS3.5 6.2.2). Null when the element is absent or no sequence.
+ * Throws DicomParseError on items that are not well formed.
+ */
+export function sequenceItems(ds: DicomDataset, tag: number): DicomDataset[] | null {
+  const el = ds.elements.get(tag);
+  if (!el) return null;
+  if (el.items) return el.items;
+  if (el.vr !== 'SQ' && el.vr !== 'UN') return null;
+  const enc = el.vr === 'UN' ? IMPLICIT_LE : ds.encoding;
+  const items: DicomDataset[] = [];
+  try {
+    readSequence(new Cursor(ds.source, enc, el.offset), el.length, enc, {}, items, ds.charset);
+  } catch (err) {
+    if (err instanceof OutOfBoundsError || err instanceof RangeError) throw new DicomParseError('MALFORMED', `sequence ${tagString(tag)} runs past its value: ${err.message}`);
+    throw err;
+  }
+  return items;
+}
+
+/**
  * Reads elements until `end`, an item delimiter (inside items) or pixel data (top level).
  * Returns the pixel data header when it stopped there.
  */

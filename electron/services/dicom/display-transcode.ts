@@ -56,6 +56,7 @@ import type { ByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, type Encoding, IMPLICIT_LE, KNOWN_VRS, LONG_VRS, Tag, UNDEFINED, tagString } from './dicom-dataset-reader';
 import { JpegDecodeError, type JpegStreamInfo, decodeJpegDct, jpegStreamInfo, sofHeader } from './jpeg-dct-decoder';
 import { CODEC_OF, type FrameDecoder, codecFor } from './pixel-codecs';
+import { PaletteLutError, expandSegmentedLut } from './palette-color-lut';
 import { PixelDecodeError, RLE_LOSSLESS, decodeRleFrame, frameFragments } from './pixel-decoder';
 import { TS, encodingOf } from './transfer-syntax';
 
@@ -286,42 +287,22 @@ function pixelLayout(ds: DicomDataset): PixelLayout | null {
   };
 }
 
-/** PS3.3 C.7.9.2: expands segmented palette LUT data (16-bit words) to `entries` values. */
-export function expandSegmentedLut(words: Uint16Array, entries: number): Uint16Array {
-  const out: number[] = [];
-  const run = (data: Uint16Array, maxSegments: number, depth: number): void => {
-    if (depth > 4) throw new DisplayTranscodeError('segmented palette LUT: indirect segments nested too deep');
-    let i = 0;
-    let segments = 0;
-    while (i < data.length && segments < maxSegments && out.length <= entries) {
-      const op = data[i]!;
-      const n = data[i + 1] ?? 0;
-      if (op === 0) {
-        if (i + 2 + n > data.length) throw new DisplayTranscodeError('segmented palette LUT: a discrete segment runs past the data');
-        for (let k = 0; k < n; k++) out.push(data[i + 2 + k]!);
-        i += 2 + n;
-      } else if (op === 1) {
-        if (out.length === 0 || i + 2 >= data.length) throw new DisplayTranscodeError('segmented palette LUT: a linear segment without a start value');
-        const y0 = out[out.length - 1]!;
-        const y1 = data[i + 2]!;
-        for (let k = 1; k <= n; k++) out.push(Math.round(y0 + ((y1 - y0) * k) / n));
-        i += 3;
-      } else if (op === 2) {
-        if (i + 3 >= data.length) throw new DisplayTranscodeError('segmented palette LUT: an indirect segment is truncated');
-        const offset = data[i + 2]! | (data[i + 3]! << 16);
-        if (offset >= data.length) throw new DisplayTranscodeError('segmented palette LUT: an indirect segment points past the data');
-        run(data.subarray(offset), n, depth + 1);
-        i += 4;
-      } else {
-        throw new DisplayTranscodeError(`segmented palette LUT: unknown segment opcode ${op}`);
-      }
-      segments++;
-    }
-  };
-  run(words, Infinity, 0);
-  if (out.length === 0) throw new DisplayTranscodeError('segmented palette LUT expands to no entries');
+/**
+ * Segmented palette LUT data (16-bit words) expanded to exactly `entries` values (PS3.3 C.7.9.2;
+ * the expander is the AI decoder's): a shorter expansion repeats its last entry, as indices past
+ * the end of a table do.
+ */
+export function expandSegmentedLutToEntries(words: Uint16Array, entries: number): Uint16Array {
+  let expanded: Uint16Array;
+  try {
+    expanded = expandSegmentedLut(words, entries);
+  } catch (err) {
+    if (err instanceof PaletteLutError) throw new DisplayTranscodeError(`segmented palette LUT: ${err.message}`);
+    throw err;
+  }
+  if (expanded.length === 0) throw new DisplayTranscodeError('segmented palette LUT expands to no entries');
   const lut = new Uint16Array(entries);
-  for (let i = 0; i < entries; i++) lut[i] = out[Math.min(i, out.length - 1)]!;
+  for (let i = 0; i < entries; i++) lut[i] = expanded[Math.min(i, expanded.length - 1)]!;
   return lut;
 }
 
@@ -619,7 +600,7 @@ async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: Pixe
       const raw = swapped(bytesAt(src, seg.offset, seg.length - (seg.length % 2)), le ? 1 : 2);
       const words = new Uint16Array(raw.length / 2);
       for (let i = 0; i < words.length; i++) words[i] = raw.readUInt16LE(i * 2);
-      const lut = expandSegmentedLut(words, entries);
+      const lut = expandSegmentedLutToEntries(words, entries);
       let data: Buffer;
       if (bits <= 8) {
         data = Buffer.alloc(entries + (entries % 2));

@@ -9,7 +9,9 @@
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
+import { applyPaletteLuminance, PaletteLutError, type PaletteLuminance, paletteLuminance } from './palette-color-lut';
 import { codecFor, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
+import { ultrasoundImageRegion, type UltrasoundRegion } from './ultrasound-regions';
 
 export const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
 
@@ -42,7 +44,7 @@ export interface DecodedImage {
   rows: number;
   columns: number;
   frames: number;
-  /** Stored values, frame-major then row-major; RGB is reduced to luminance. */
+  /** Stored values, frame-major then row-major; colour (RGB, YBR_FULL, PALETTE COLOR) is reduced to luminance. */
   data: Float32Array;
   rescaleSlope: number;
   rescaleIntercept: number;
@@ -54,6 +56,8 @@ export interface DecodedImage {
   imageOrientation: [number, number, number, number, number, number] | null;
   sliceThickness: number | null;
   patientAgeYears: number | null;
+  /** The B-mode image region of an ultrasound screen capture (Sequence of Ultrasound Regions), or null. */
+  ultrasoundRegion: UltrasoundRegion | null;
 }
 
 /** Reads US values whatever VR the reader assigned (implicit VR datasets record unknown tags as UN). */
@@ -239,23 +243,50 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
   const photometric = ds.string(Tag.PhotometricInterpretation) || 'MONOCHROME2';
   if (rows <= 0 || columns <= 0) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', 'Rows/Columns are missing');
   if (![8, 16, 32].includes(bitsAllocated)) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Bits Allocated ${bitsAllocated} is not supported by the AI pipeline`);
-  if (samples !== 1 && samples !== 3) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Samples per Pixel ${samples} is not supported`);
+  if (samples !== 1 && samples !== 3) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Samples per Pixel ${samples} (${photometric}) is not supported by the AI pipeline`);
   // Compressed colour is decoded to RGB by the codecs (YCbCr / ICT / RCT undone).
   const decodedRgb = samples === 3 && !!codec && /^YBR_(FULL|FULL_422|ICT|RCT)$/.test(photometric);
-  if (samples === 3 && photometric !== 'RGB' && !decodedRgb) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `colour photometric interpretation ${photometric} is not supported by the AI pipeline yet`);
+  // Native and RLE YBR_FULL, and native YBR_FULL_422 (8-bit), keep Y alone: Y = .2990R + .5870G + .1140B is the luminance (PS3.3 C.7.6.3.1.2).
+  const subsampled422 = samples === 3 && !codec && !info.pixelData.encapsulated && photometric === 'YBR_FULL_422';
+  if (subsampled422 && (bitsAllocated !== 8 || columns % 2 !== 0)) {
+    throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `native YBR_FULL_422 with Bits Allocated ${bitsAllocated} and ${columns} columns is not supported (8 bits and an even number of columns expected)`);
+  }
+  const lumaY = samples === 3 && !codec && (photometric === 'YBR_FULL' || subsampled422);
+  if (samples === 3 && photometric !== 'RGB' && !decodedRgb && !lumaY) {
+    throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `colour photometric interpretation ${photometric} (${info.pixelData.encapsulated ? `transfer syntax ${info.transferSyntaxUid}` : 'uncompressed'}) is not supported by the AI pipeline`);
+  }
+  let palette: PaletteLuminance | null = null;
+  if (samples === 1 && photometric === 'PALETTE COLOR') {
+    try {
+      palette = paletteLuminance(ds, signed);
+    } catch (err) {
+      if (err instanceof PaletteLutError) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', err.message);
+      throw err;
+    }
+  }
   const bytesPerSample = bitsAllocated / 8;
   const framePixels = rows * columns;
   const frameBytes = framePixels * samples * bytesPerSample;
+  // YBR_FULL_422 stores each pair of pixels as Y1 Y2 Cb Cr: two bytes a pixel, not three.
+  const storedFrameBytes = subsampled422 ? framePixels * 2 : frameBytes;
 
   // Raw frame bytes in the dataset's byte order (RLE output is little endian).
   const frameBytesOf: (f: number) => { bytes: Uint8Array; littleEndian: boolean } = (() => {
     if (!info.pixelData.encapsulated) {
-      if (info.pixelData.length < frameBytes * frames) {
-        throw new PixelDecodeError('CORRUPT_PIXEL_DATA', `Pixel Data holds ${info.pixelData.length} bytes, ${frameBytes * frames} needed`);
+      if (info.pixelData.length < storedFrameBytes * frames) {
+        throw new PixelDecodeError('CORRUPT_PIXEL_DATA', `Pixel Data holds ${info.pixelData.length} bytes, ${storedFrameBytes * frames} needed`);
+      }
+      // Explicit VR Big Endian stores 8-bit pixels as OW in swapped byte pairs (PS3.5 8.1.1; dcmtk and
+      // gdcm agree, and display-transcode undoes the same): un-swap the whole value once.
+      const pixelElement = ds.elements.get(Tag.PixelData);
+      if (!ds.encoding.littleEndian && bytesPerSample === 1 && pixelElement?.vr === 'OW') {
+        const { buf, start } = src.window(info.pixelData.offset, info.pixelData.length - (info.pixelData.length % 2));
+        const unswapped = Buffer.from(buf.subarray(start, start + info.pixelData.length - (info.pixelData.length % 2))).swap16();
+        return (f: number) => ({ bytes: unswapped.subarray(f * storedFrameBytes, (f + 1) * storedFrameBytes), littleEndian: false });
       }
       return (f: number) => {
-        const { buf, start } = src.window(info.pixelData!.offset + f * frameBytes, frameBytes);
-        return { bytes: buf.subarray(start, start + frameBytes), littleEndian: ds.encoding.littleEndian };
+        const { buf, start } = src.window(info.pixelData!.offset + f * storedFrameBytes, storedFrameBytes);
+        return { bytes: buf.subarray(start, start + storedFrameBytes), littleEndian: ds.encoding.littleEndian };
       };
     }
     const rle = info.transferSyntaxUid === RLE_LOSSLESS;
@@ -302,6 +333,10 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     } else {
       // RLE output is always colour-by-plane-interleaved per pixel here; native honours Planar Configuration.
       const byPlane = planar === 1 && !info.pixelData.encapsulated;
+      if (lumaY) {
+        for (let i = 0; i < framePixels; i++) data[base + i] = read(subsampled422 ? (i >> 1) * 4 + (i & 1) : byPlane ? i : i * 3);
+        continue;
+      }
       for (let i = 0; i < framePixels; i++) {
         const r = read(byPlane ? i : i * 3);
         const g = read(byPlane ? framePixels + i : i * 3 + 1);
@@ -310,6 +345,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
       }
     }
   }
+  if (palette) applyPaletteLuminance(data, palette);
   const spacing = tuple(ds.numbers(Tag.PixelSpacing), 2);
   const position = tuple(ds.numbers(Tag.ImagePositionPatient), 3);
   const orientation = tuple(ds.numbers(Tag.ImageOrientationPatient), 6);
@@ -325,12 +361,13 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     data,
     rescaleSlope: ds.number(TAG.RescaleSlope) ?? 1,
     rescaleIntercept: ds.number(TAG.RescaleIntercept) ?? 0,
-    photometric: samples === 3 ? 'MONOCHROME2' : photometric,
+    photometric: samples === 3 || palette ? 'MONOCHROME2' : photometric,
     pixelSpacing: spacing as [number, number] | null,
     imagePosition: position as [number, number, number] | null,
     imageOrientation: orientation as DecodedImage['imageOrientation'],
     sliceThickness: ds.number(Tag.SliceThickness),
     patientAgeYears: parseAge(ds.string(TAG.PatientAge)),
+    ultrasoundRegion: ultrasoundImageRegion(ds, rows, columns),
   };
 }
 

@@ -213,6 +213,13 @@ const MIGRATIONS: string[] = [
   ALTER TABLE studies ADD COLUMN patient_age TEXT NOT NULL DEFAULT '';
   ALTER TABLE series ADD COLUMN anatomic_region TEXT NOT NULL DEFAULT '';
   `,
+  // v7: each instance's own patient key (patientKey() of its file). A study is filed under its first file's patient, so
+  // the study's patient is not always the instance's: a re-encoded copy was compared with the wrong patient and
+  // rejected as a conflict. Rows stored before only have the study's patient to go by: the best information there is.
+  `
+  ALTER TABLE instances ADD COLUMN patient_key TEXT NOT NULL DEFAULT '';
+  UPDATE instances SET patient_key = coalesce((SELECT p.patient_key FROM series m JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref WHERE m.id = instances.series_ref), '');
+  `,
 ];
 
 export interface LibraryTotals {
@@ -229,7 +236,7 @@ type InstanceRow = [
   bitsAllocated: number | null, pixelSpacing: string, imagePosition: string, imageOrientation: string, sliceLocation: number | null,
   sliceThickness: number | null, viewPosition: string, imageType: string, bodyPart: string, charset: string,
   hasPixelData: 0 | 1, sha256: string | null, size: number, storage: 'copy' | 'reference', path: string,
-  sourcePath: string, sourceMtime: number | null, uidDerived: 0 | 1, importRef: string, importedAt: string,
+  sourcePath: string, sourceMtime: number | null, uidDerived: 0 | 1, importRef: string, importedAt: string, patientKey: string,
 ];
 
 export interface NewInstance {
@@ -257,7 +264,7 @@ export interface InstanceLocation {
 export interface StoredInstance {
   studyInstanceUid: string;
   seriesInstanceUid: string;
-  /** patientKey() of the study's patient. */
+  /** patientKey() of the instance's own file, which can differ from its study's patient (rows from before v7: the study's). */
   patientKey: string;
   storage: 'copy' | 'reference';
   sha256: string | null;
@@ -479,13 +486,14 @@ export class StudyIndex {
       insertSeries: db.prepare(
         'INSERT INTO series (series_uid, study_ref, modality, series_number, description, body_part, series_date, series_time, uid_derived, anatomic_region) VALUES (@uid, @studyRef, @modality, @number, @description, @bodyPart, @date, @time, @derived, @anatomicRegion)',
       ),
-      // Positional parameters: binding 30 values from an array is markedly cheaper than by name,
+      // Positional parameters: binding 31 values from an array is markedly cheaper than by name,
       // and this statement runs once per imported file.
       insertInstance: db.prepare<InstanceRow>(`INSERT INTO instances (
         sop_instance_uid, series_ref, sop_class_uid, instance_number, transfer_syntax, rows, columns, frames, photometric,
         samples_per_pixel, bits_allocated, pixel_spacing, image_position, image_orientation, slice_location, slice_thickness,
-        view_position, image_type, body_part, charset, has_pixel_data, sha256, size, storage, path, source_path, source_mtime, uid_derived, import_ref, imported_at
-      ) VALUES (${Array.from({ length: 30 }, () => '?').join(', ')})`),
+        view_position, image_type, body_part, charset, has_pixel_data, sha256, size, storage, path, source_path, source_mtime, uid_derived, import_ref, imported_at,
+        patient_key
+      ) VALUES (${Array.from({ length: 31 }, () => '?').join(', ')})`),
       fileSetKnown: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM file_sets WHERE sha256 = ?'),
       insertFileSet: db.prepare('INSERT OR IGNORE INTO file_sets (sha256, source_path, records, imported_at) VALUES (?, ?, ?, ?)'),
       instancePath: db.prepare<[string], { path: string; storage: string; size: number; source_mtime: number | null }>(
@@ -494,11 +502,12 @@ export class StudyIndex {
       storedInstance: db.prepare<[string], {
         study_uid: string; series_uid: string; patient_key: string; storage: string; sha256: string | null; size: number; source_path: string; source_mtime: number | null;
       }>(
-        `SELECT s.study_uid, m.series_uid, p.patient_key, i.storage, i.sha256, i.size, i.source_path, i.source_mtime
-        FROM instances i JOIN series m ON m.id = i.series_ref JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref
+        `SELECT s.study_uid, m.series_uid, i.patient_key, i.storage, i.sha256, i.size, i.source_path, i.source_mtime
+        FROM instances i JOIN series m ON m.id = i.series_ref JOIN studies s ON s.id = m.study_ref
         WHERE i.sop_instance_uid = ?`,
       ),
-      // Only a reference becomes a copy: a managed copy is never given up for removable media.
+      // Only a reference becomes a copy: a managed copy is never given up for removable media. Neither rewrites the
+      // instance's identity (series, patient key): the new file was accepted as the same instance.
       refreshReference: db.prepare(
         `UPDATE instances SET size = @size, source_mtime = @sourceMtime,
           transfer_syntax = @transferSyntax, photometric = @photometric, samples_per_pixel = @samplesPerPixel, bits_allocated = @bitsAllocated
@@ -682,6 +691,7 @@ export class StudyIndex {
       m.derived.instance ? 1 : 0,
       n.importId,
       now,
+      key,
     );
   }
 

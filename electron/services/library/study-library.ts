@@ -280,7 +280,8 @@ export class StudyLibrary {
         const uid = m.sopInstanceUid;
         const identity: InstanceIdentity = { studyInstanceUid: m.studyInstanceUid, seriesInstanceUid: m.seriesInstanceUid, patientKey: patientKey(m) };
         // Stored by this import: compare with the identity its own file gave it (the index files a series under the
-        // study that came first, and a study under its first patient). Stored before: with what the index holds.
+        // study that came first). Stored before: with what the index holds, which keeps each instance's own patient key
+        // (a study is filed under its first patient) but gives the study its series is filed under.
         const earlier = seen.instances.get(uid);
         const stored = earlier ? null : this.index.storedInstance(uid);
         const known = earlier ?? stored;
@@ -394,8 +395,9 @@ export class StudyLibrary {
 
 /**
  * The very file already stored (same bytes, or the same referenced file unchanged): a duplicate whatever the index
- * filed it under. Needed because the index's grouping can differ from the file's own (a study whose files disagree
- * on the patient is filed under its first patient), and importing the same files again must not turn into conflicts.
+ * filed it under. Needed because the index's grouping can differ from the file's own (a series whose files disagree
+ * on the study is filed under its first study; instances stored before schema v7 carry their study's patient key),
+ * and importing the same files again must not turn into conflicts.
  */
 function isSameSourceFile(r: Extract<ImportFileResult, { kind: 'instance' }>, stored: StoredInstance): boolean {
   if (r.sha256 !== null && r.sha256 === stored.sha256) return true;

@@ -1,0 +1,152 @@
+/**
+ * PALETTE COLOR (PS3.3 C.7.6.3.1.5, C.7.6.3.1.6, C.7.9): the Red/Green/Blue
+ * Palette Color Lookup Tables, plain or segmented, folded into one luminance
+ * table (0.299 R + 0.587 G + 0.114 B, as PIL's convert('L')) so the AI pipeline
+ * maps each stored index straight to the grey value the model expects.
+ */
+import type { DicomDataset } from './dicom-dataset-reader';
+
+/** Why a palette cannot be used; the decoder reports it as an unsupported pixel format. */
+export class PaletteLutError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PaletteLutError';
+  }
+}
+
+const DESCRIPTOR = [0x00281101, 0x00281102, 0x00281103] as const;
+const DATA = [0x00281201, 0x00281202, 0x00281203] as const;
+const SEGMENTED_DATA = [0x00281221, 0x00281222, 0x00281223] as const;
+const CHANNEL = ['Red', 'Green', 'Blue'] as const;
+const LUMA = [0.299, 0.587, 0.114] as const;
+
+export interface PaletteLuminance {
+  /** Stored value mapped by entry 0; lower values map to entry 0 too, higher ones to the last entry. */
+  firstMapped: number;
+  /** Luminance per entry, on the 8-bit scale (16-bit entries divided by 256, their high byte, as viewers render them). */
+  luminance: Float32Array;
+}
+
+/** The element's value bytes, copied (a file source reuses its window buffer), or null when absent or empty. */
+function valueBytes(ds: DicomDataset, tag: number): Uint8Array | null {
+  const el = ds.elements.get(tag);
+  if (!el || el.length === 0 || el.length === 0xffffffff) return null;
+  const { buf, start } = ds.source.window(el.offset, el.length);
+  return Uint8Array.from(buf.subarray(start, start + el.length));
+}
+
+/** 16-bit words in the dataset's byte order (LUT Data is OW, or UN in implicit VR files). */
+function words(bytes: Uint8Array, littleEndian: boolean): Uint16Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Uint16Array(bytes.byteLength >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = view.getUint16(i * 2, littleEndian);
+  return out;
+}
+
+interface Descriptor {
+  entries: number;
+  firstMapped: number;
+  bitsPerEntry: 8 | 16;
+}
+
+/** (0028,1101-1103): entries (0 means 65536), first mapped value (SS when Pixel Representation is 1), bits per entry. */
+function descriptor(ds: DicomDataset, channel: number, signedPixels: boolean): Descriptor {
+  const bytes = valueBytes(ds, DESCRIPTOR[channel]!);
+  if (!bytes || bytes.length < 6) throw new PaletteLutError(`PALETTE COLOR without a ${CHANNEL[channel]} Palette Color Lookup Table Descriptor`);
+  const [entries, first, bits] = words(bytes, ds.encoding.littleEndian);
+  if (bits !== 8 && bits !== 16) throw new PaletteLutError(`${CHANNEL[channel]} Palette Color Lookup Table has ${bits} bits per entry (8 or 16 allowed)`);
+  return { entries: entries === 0 ? 65536 : entries!, firstMapped: signedPixels ? (first! << 16) >> 16 : first!, bitsPerEntry: bits };
+}
+
+/**
+ * Expands Segmented Palette Color Lookup Table Data (PS3.3 C.7.9.2): discrete
+ * (opcode 0), linear (1) and indirect (2) segments over 16-bit words. An
+ * indirect segment's offset counts entries of the segmented data, as GDCM and
+ * pydicom read it.
+ */
+export function expandSegmentedLut(data: Uint16Array, entries: number): Uint16Array {
+  const lut: number[] = [];
+  const expand = (start: number, maxSegments: number): void => {
+    let p = start;
+    let segments = 0;
+    // p + 1 < length: a trailing pad word is not a segment.
+    while (p + 1 < data.length && segments < maxSegments) {
+      const opcode = data[p]!;
+      const length = data[p + 1]!;
+      p += 2;
+      if (opcode === 0) {
+        if (p + length > data.length) throw new PaletteLutError('a discrete segment of a segmented palette runs past its data');
+        for (let i = 0; i < length; i++) lut.push(data[p + i]!);
+        p += length;
+      } else if (opcode === 1) {
+        if (lut.length === 0) throw new PaletteLutError('a segmented palette starts with a linear segment');
+        const y0 = lut[lut.length - 1]!;
+        const y1 = data[p++]!;
+        for (let i = 1; i <= length; i++) lut.push(Math.round(y0 + ((y1 - y0) * i) / length));
+      } else if (opcode === 2) {
+        if (lut.length === 0) throw new PaletteLutError('a segmented palette starts with an indirect segment');
+        if (maxSegments !== Infinity) throw new PaletteLutError('a segmented palette has an indirect segment inside an indirect segment');
+        const offset = data[p]! | (data[p + 1]! << 16); // least significant word first
+        p += 2;
+        expand(offset, length);
+      } else {
+        throw new PaletteLutError(`a segmented palette has an unknown segment type ${opcode}`);
+      }
+      segments++;
+      // Entries past the descriptor's count are never indexed (indices clamp to the last entry): drop them, as viewers do.
+      if (lut.length >= entries) break;
+    }
+  };
+  expand(0, Infinity);
+  return Uint16Array.from(lut.length > entries ? lut.slice(0, entries) : lut);
+}
+
+/** One channel's entries as numbers on the 8-bit scale. */
+function channelLut(ds: DicomDataset, channel: number, d: Descriptor): Float32Array {
+  const le = ds.encoding.littleEndian;
+  const scale = d.bitsPerEntry === 16 ? 1 / 256 : 1;
+  const plain = valueBytes(ds, DATA[channel]!);
+  let values: ArrayLike<number>;
+  if (plain) {
+    // PS3.3 C.7.6.3.1.5 note: 8-bit entries are sometimes stored one per 16-bit word; the value length tells which.
+    if (d.bitsPerEntry === 8 && plain.length < 2 * d.entries) values = plain;
+    else values = words(plain, le);
+    if (values.length < d.entries) throw new PaletteLutError(`${CHANNEL[channel]} Palette Color Lookup Table Data holds ${values.length} of ${d.entries} entries`);
+  } else {
+    const segmented = valueBytes(ds, SEGMENTED_DATA[channel]!);
+    if (!segmented) throw new PaletteLutError(`PALETTE COLOR without ${CHANNEL[channel]} Palette Color Lookup Table Data`);
+    if (d.bitsPerEntry !== 16) throw new PaletteLutError('segmented palettes with 8-bit entries are not supported by the AI pipeline');
+    values = expandSegmentedLut(words(segmented, le), d.entries);
+  }
+  // A table shorter than its descriptor (a segmented one can be) repeats its last entry, as indices past the end do.
+  const out = new Float32Array(d.entries);
+  const last = values.length - 1;
+  if (last < 0) throw new PaletteLutError(`${CHANNEL[channel]} palette has no entries`);
+  for (let i = 0; i < d.entries; i++) out[i] = values[Math.min(i, last)]! * scale;
+  return out;
+}
+
+/** The palette of an image (Pixel Representation `signedPixels`), folded to luminance. */
+export function paletteLuminance(ds: DicomDataset, signedPixels: boolean): PaletteLuminance {
+  const descriptors = [0, 1, 2].map((c) => descriptor(ds, c, signedPixels));
+  const [red] = descriptors;
+  if (descriptors.some((d) => d.entries !== red!.entries || d.firstMapped !== red!.firstMapped)) {
+    throw new PaletteLutError('the Red, Green and Blue Palette Color Lookup Table Descriptors differ in entries or first mapped value');
+  }
+  const luminance = new Float32Array(red!.entries);
+  descriptors.forEach((d, c) => {
+    const lut = channelLut(ds, c, d);
+    for (let i = 0; i < luminance.length; i++) luminance[i] = luminance[i]! + LUMA[c]! * lut[i]!;
+  });
+  return { firstMapped: red!.firstMapped, luminance };
+}
+
+/** Replaces stored values (indices) in place by their palette luminance, clamping to the first and last entries. */
+export function applyPaletteLuminance(values: Float32Array, palette: PaletteLuminance): void {
+  const { firstMapped, luminance } = palette;
+  const last = luminance.length - 1;
+  for (let i = 0; i < values.length; i++) {
+    const index = values[i]! - firstMapped;
+    values[i] = luminance[index <= 0 ? 0 : index >= last ? last : index]!;
+  }
+}
