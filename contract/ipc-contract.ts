@@ -649,6 +649,15 @@ export const channels = {
     request: Empty,
     response: z.object({ models: z.array(ModelInfoSchema), added: z.array(z.string()), removed: z.array(z.string()), changed: z.array(z.string()) }),
   },
+  /**
+   * Native picker for models.validate's labelled cases (Electron only): a folder with one sub-folder per
+   * label, or a CSV of file,label rows. Two kinds because Linux and Windows cannot offer files and folders
+   * in one dialog. path null when cancelled.
+   */
+  'dialog.chooseValidationCases': {
+    request: z.object({ kind: z.enum(['folder', 'csv']) }).strict(),
+    response: z.object({ path: z.string().nullable() }),
+  },
 } as const;
 
 export type Channel = keyof typeof channels;

@@ -6,11 +6,11 @@
  *   vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--models-dir <dir>] [--json]
  *   vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
  */
-import { isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { VigilServices } from '../services/vigil-services';
-import { findingLine, populationLine, warningLine } from './finding-text';
+import { findingLine, outputFileLines, populationLine, warningLine } from './finding-text';
 
 // Each command loads only what it needs (the bundle is split at these dynamic imports):
 // `vigil import` never parses the AI runtime, the contract's schemas or the model code.
@@ -33,6 +33,16 @@ const USAGE = `Usage:
 `;
 
 class UsageError extends Error {}
+/** Bad input data (cases, labels, model): the message alone, exit 2, no usage text. */
+class InputError extends Error {}
+
+/**
+ * The folder the user ran the command from: `npm run vigil -- …` runs in the package root and
+ * passes the caller's folder as INIT_CWD, so relative paths resolve against that.
+ */
+const callerDir = () => process.env.INIT_CWD ?? process.cwd();
+// An empty path stays empty, so the commands refuse it instead of reading the whole caller's folder.
+const userPath = (p: string) => (p === '' ? p : resolve(callerDir(), p));
 
 function out(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -131,15 +141,14 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
         return 1;
       }
       const summary = imported.value as import('../../contract/ipc-contract').ImportSummary;
-      // Studies touched by these paths: imported now, or already in the library from the same sources.
-      const abs = paths.map((p) => (isAbsolute(p) ? p : resolve(p)));
+      // Studies touched by these (absolute) paths: imported now, or already in the library from the same sources.
       const db = services.library.studyIndex.db;
       const studies = new Set<string>();
       const stmt = db.prepare<[string, string, string, string], { study_uid: string }>(
         `SELECT DISTINCT s.study_uid FROM instances i JOIN series m ON m.id = i.series_ref JOIN studies s ON s.id = m.study_ref
          WHERE i.import_ref = ? OR i.source_path = ? OR i.source_path LIKE ? ESCAPE '\\' OR i.path = ?`,
       );
-      for (const p of abs) {
+      for (const p of paths) {
         const like = `${p.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
         for (const r of stmt.all(summary.importId, p, like, p)) studies.add(r.study_uid);
       }
@@ -202,6 +211,8 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
           for (const w of r.warnings) out(`    ${warningLine(w)}`);
           if (r.population && r.population.patientAgeYears === null) out(`    ${populationLine(r.population)}`);
           for (const f of r.findings) out(`    ${findingLine(f)}`);
+          const stored = r.resultId !== undefined ? services.analysis.results.get(r.resultId) : null;
+          if (stored) for (const line of outputFileLines(stored.outputs, stored.filesDir)) out(`    ${line}`);
           if (r.status === 'done') out(`    timings ms: ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${Math.round(v as number)}`).join(', ')}`);
         }
       }
@@ -234,19 +245,22 @@ async function main(argv: string[]): Promise<number> {
     out(USAGE);
     return command ? 0 : 2;
   }
-  const dataDir = values['data-dir'];
-  if (command === 'models') return modelsCommand(dataDir, values['models-dir'], values.json ?? false);
+  const dataDir = values['data-dir'] === undefined ? undefined : userPath(values['data-dir']);
+  const modelsDir = values['models-dir'] === undefined ? undefined : userPath(values['models-dir']);
+  if (command === 'models') return modelsCommand(dataDir, modelsDir, values.json ?? false);
   if (command === 'validate') {
     if (values.provider !== 'auto' && values.provider !== 'cpu') throw new UsageError('--provider must be cpu or auto');
+    if (!values.model) throw new UsageError('validate needs --model <id>');
+    if (!values.cases) throw new UsageError('validate needs --cases <dir-or-csv>');
     const [{ validateCommand }, { ValidationInputError }] = await Promise.all([import('./validate-command'), import('../services/ai/local-validation')]);
     try {
       return await validateCommand({
         modelId: values.model,
-        cases: values.cases,
+        cases: userPath(values.cases),
         json: values.json ?? false,
         provider: values.provider,
         bundledModelsDir: bundledModelsDir(),
-        ...(values['models-dir'] ? { modelsDir: values['models-dir'] } : {}),
+        ...(modelsDir ? { modelsDir } : {}),
         ...(dataDir ? { dataDir } : {}),
         ...(values.positive ? { positiveLabel: values.positive } : {}),
         ignoreApplicability: values['ignore-applicability'] ?? false,
@@ -254,7 +268,7 @@ async function main(argv: string[]): Promise<number> {
         err,
       });
     } catch (e) {
-      if (e instanceof ValidationInputError) throw new UsageError(e.message);
+      if (e instanceof ValidationInputError) throw new InputError(e.message);
       throw e;
     }
   }
@@ -263,7 +277,7 @@ async function main(argv: string[]): Promise<number> {
     case 'import': {
       const { importCommand, ImportUsageError } = await import('./import-command');
       try {
-        return await importCommand({ paths: rest, dataDir, json: values.json ?? false, reference: values.reference ?? false, bundledModelsDir: bundledModelsDir(), out, err });
+        return await importCommand({ paths: rest.map(userPath), dataDir, json: values.json ?? false, reference: values.reference ?? false, bundledModelsDir: bundledModelsDir(), out, err });
       } catch (e) {
         if (e instanceof ImportUsageError) throw new UsageError(e.message);
         throw e;
@@ -272,12 +286,12 @@ async function main(argv: string[]): Promise<number> {
     case 'studies':
       return studiesCommand(dataDir, values.json ?? false);
     case 'analyze':
-      return analyzeCommand(rest, dataDir, {
+      return analyzeCommand(rest.map(userPath), dataDir, {
         ...(values.model ? { modelId: values.model } : {}),
         provider: values.provider as 'auto' | 'cpu',
         stat: values.stat ?? false,
         json: values.json ?? false,
-        ...(values['models-dir'] ? { modelsDir: values['models-dir'] } : {}),
+        ...(modelsDir ? { modelsDir } : {}),
       });
     default:
       throw new UsageError(`unknown command "${command}"`);
@@ -296,6 +310,9 @@ main(process.argv.slice(2)).then(
   (e: unknown) => {
     if (e instanceof UsageError || (e instanceof Error && 'code' in e && String((e as { code: unknown }).code).startsWith('ERR_PARSE_ARGS'))) {
       err(`vigil: ${(e as Error).message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (e instanceof InputError) {
+      err(`vigil: ${e.message}`);
       process.exitCode = 2;
     } else {
       err(`vigil: ${(e as Error).message ?? String(e)}`);

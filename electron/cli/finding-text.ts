@@ -1,4 +1,6 @@
+import { join } from 'node:path';
 import { describeAgeRange, formatAge } from '../services/ai/applicability';
+import type { OutputRecord } from '../services/ai/inference-job';
 
 /**
  * One finding of `vigil analyze` as a line of text:
@@ -39,4 +41,22 @@ export function warningLine(w: { readonly message: string }): string {
 export function populationLine(p: { readonly patientAgeYears: number | null; readonly intendedAgeYears: { readonly min?: number; readonly max?: number } | null; readonly note: string | null }): string {
   const age = p.patientAgeYears === null ? 'patient age unknown' : `patient ${formatAge(p.patientAgeYears)}`;
   return `? ${age}; model intended for ${describeAgeRange(p.intendedAgeYears ?? {})}${p.note ? ` — ${p.note}` : ''}`;
+}
+
+/**
+ * The arrays a run wrote, one line each: what it is and the file it is in (`filesDir` is the run's folder):
+ *   "heatmap for pneumonia (float32 1×224×224): /data/ai-results/…/logits-heatmap.f32.gz"
+ *   "segmentation mask (labels 1 lesion; uint8 64×256×256): /data/ai-results/…/seg-mask.u8.gz"
+ */
+export function outputFileLines(outputs: readonly OutputRecord[], filesDir: string): string[] {
+  const lines: string[] = [];
+  for (const o of outputs) {
+    if (o.kind === 'heatmap') lines.push(`heatmap for ${o.label} (${o.map.dtype} ${o.map.shape.join('×')}): ${join(filesDir, o.map.file)}`);
+    else if (o.kind === 'segmentation') {
+      // A label map: each voxel holds the index of one of these labels.
+      const labels = o.labels.map((l) => `${l.index} ${l.name}`).join(', ');
+      lines.push(`segmentation mask (labels ${labels}; ${o.mask.dtype} ${o.mask.shape.join('×')}): ${join(filesDir, o.mask.file)}`);
+    }
+  }
+  return lines;
 }

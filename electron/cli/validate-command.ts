@@ -10,8 +10,9 @@ import { SessionManager } from '../services/ai/session-manager';
 import type { MetricKey } from '../services/ai/validation-metrics';
 
 export interface ValidateCommandOptions {
-  modelId: string | undefined;
-  cases: string | undefined;
+  modelId: string;
+  /** The cases folder or CSV (the CLI passes it resolved against the caller's folder). */
+  cases: string;
   json: boolean;
   provider: 'auto' | 'cpu';
   bundledModelsDir: string;
@@ -70,8 +71,6 @@ export function validationJson(r: ValidationReport): Record<string, unknown> {
 }
 
 export async function validateCommand(o: ValidateCommandOptions): Promise<number> {
-  if (!o.modelId) throw new ValidationInputError('validate needs --model <id>');
-  if (!o.cases) throw new ValidationInputError('validate needs --cases <dir-or-csv>');
   const userDir = o.modelsDir ?? (o.dataDir ? join(o.dataDir, 'models') : null);
   const registry = new ModelRegistry([{ dir: o.bundledModelsDir, origin: 'bundled' }, ...(userDir ? [{ dir: resolve(userDir), origin: 'user' as const }] : [])]);
   const model = await registry.get(o.modelId);

@@ -39,3 +39,35 @@ export function reportSavePathChooser(
     return result.canceled || !result.filePath ? null : result.filePath;
   };
 }
+
+export type ValidationCasesKind = 'folder' | 'csv';
+
+const CSV_FILTERS = [
+  { name: 'CSV of file,label rows', extensions: ['csv'] },
+  { name: 'All files', extensions: ['*'] },
+];
+
+/**
+ * The picker for models.validate's labelled cases: one folder (a sub-folder per label) or one CSV.
+ * Linux and Windows cannot show files and folders in one dialog, so the page asks for a kind;
+ * macOS can, so there either button accepts both.
+ */
+export function validationCasesDialogOptions(kind: ValidationCasesKind, platform: NodeJS.Platform = process.platform): OpenDialogOptions {
+  const base = { title: 'Choose labelled cases', buttonLabel: 'Choose' };
+  if (platform === 'darwin') return { ...base, properties: ['openDirectory', 'openFile'], filters: CSV_FILTERS };
+  return kind === 'folder' ? { ...base, properties: ['openDirectory'] } : { ...base, properties: ['openFile'], filters: CSV_FILTERS };
+}
+
+/** The native picker behind `dialog.chooseValidationCases`: the chosen folder or CSV, or null when cancelled. */
+export function validationCasesChooser(
+  dialog: Pick<Dialog, 'showOpenDialog'>,
+  parent: () => BrowserWindow | null,
+  platform: NodeJS.Platform = process.platform,
+): (kind: ValidationCasesKind) => Promise<string | null> {
+  return async (kind) => {
+    const options = validationCasesDialogOptions(kind, platform);
+    const window = parent();
+    const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+    return result.canceled ? null : (result.filePaths[0] ?? null);
+  };
+}

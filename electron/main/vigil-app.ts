@@ -13,7 +13,7 @@ import { createProtocolHandler, handleVigilProtocol, registerVigilScheme } from 
 import { type EventSource, type RequestRouter, forwardEvents, registerIpcHandlers } from './ipc-registration';
 import { createMainWindow, focusWindow } from './main-window';
 import { OpenedFilesQueue, pathsFromArgv } from './opened-files';
-import { importSourceChooser, reportSavePathChooser } from './native-dialog';
+import { importSourceChooser, reportSavePathChooser, validationCasesChooser } from './native-dialog';
 import { guardNavigation } from './navigation-guard';
 import { blockNetworkRequests, disableSpellChecker } from './offline-session';
 import { denyAllPermissions } from './permission-policy';
@@ -44,6 +44,8 @@ export interface HostServicesOptions {
   chooseImportSources: (kind: 'folder' | 'files') => Promise<string[]>;
   /** Native save dialog for reports (reports.save): the chosen path, or null when cancelled. */
   chooseSavePath?: (suggestedName: string) => Promise<string | null>;
+  /** Native picker for models.validate's labelled cases (dialog.chooseValidationCases): a folder or a CSV, or null when cancelled. */
+  chooseValidationCases?: (kind: 'folder' | 'csv') => Promise<string | null>;
   /** The ONNX Runtime provider binaries this installation bundles (shown by ai.runtimeInfo). */
   executionProviderInfo?: { name: string; bundled: boolean; requires: string }[];
   log: (msg: string) => void;
@@ -143,6 +145,7 @@ export function startVigilApp(options: VigilAppOptions): boolean {
       userModelsDir: paths.userModelsDir,
       chooseImportSources: importSourceChooser(dialog, () => mainWindow),
       chooseSavePath: reportSavePathChooser(dialog, () => mainWindow),
+      chooseValidationCases: validationCasesChooser(dialog, () => mainWindow),
       executionProviderInfo: providerInfo,
       log,
     });

@@ -49,6 +49,8 @@ export interface VigilServicesOptions {
   chooseImportSources?: (kind: 'folder' | 'files') => Promise<string[]>;
   /** Host-provided native save dialog (Electron only): the chosen path, or null when cancelled. */
   chooseSavePath?: (suggestedName: string) => Promise<string | null>;
+  /** Host-provided native picker for validation cases (Electron only): a folder or a CSV, or null when cancelled. */
+  chooseValidationCases?: (kind: 'folder' | 'csv') => Promise<string | null>;
   /** URL of the bundled validation worker; defaults to validation-worker.js beside the inference worker; null runs in-process (unit tests). */
   validationWorkerUrl?: URL | null;
   /** The ONNX Runtime provider binaries the host bundles (Electron: runtime-paths); other hosts detect them. */
@@ -287,6 +289,12 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         throw new ServiceError('UNAVAILABLE', 'This host has no native file dialog; drop files or pick them in the page.');
       }
       return { paths: await options.chooseImportSources(request.kind) };
+    },
+    'dialog.chooseValidationCases': async (request) => {
+      if (!options.chooseValidationCases) {
+        throw new ServiceError('UNAVAILABLE', 'This host has no native file dialog; type the path of the cases folder or CSV.');
+      }
+      return { path: await options.chooseValidationCases(request.kind) };
     },
   };
 

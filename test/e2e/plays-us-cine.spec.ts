@@ -34,7 +34,20 @@ describe.skipIf(!US)('playing an ultrasound cine (30 frames, YBR_FULL_422 JPEG b
     }
     expect(seen.size).toBeGreaterThan(3);
     await page.getByTestId('cine-play').click();
-    const stopped = (await overlayImage(page)).index;
+    // A frame requested just before the click may still land (seen once under load): let the index settle first,
+    // then it must stay put.
+    let stopped = (await overlayImage(page)).index;
+    await expect
+      .poll(
+        async () => {
+          const now = (await overlayImage(page)).index;
+          const settled = now === stopped;
+          stopped = now;
+          return settled;
+        },
+        { timeout: 5_000, intervals: [200] },
+      )
+      .toBe(true);
     await page.waitForTimeout(400);
     expect((await overlayImage(page)).index).toBe(stopped);
     await page.keyboard.press('End');

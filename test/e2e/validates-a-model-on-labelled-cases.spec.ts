@@ -3,13 +3,16 @@
  * cxr-pneumonia package and the AI runtime, validates it on a small labelled
  * case set (20 + 20 MedMNIST test images written as DICOM, plus one file that
  * is not DICOM), and shows the metrics table, ROC curve, confusion matrix and
- * the excluded case; "Save report" downloads a self-contained HTML report.
+ * the excluded case, calibration (ECE, Brier, reliability diagram);
+ * "Save report" downloads a self-contained HTML report that shows the same
+ * offline.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMedmnistDicom } from '../fixtures/medmnist-dicom';
-import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, sharedData, type VigilSession } from './support/vigil-bridge';
+import { artifactsDir, installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, sharedData, type VigilSession } from './support/vigil-bridge';
 
 const NPZ = join(process.env.VIGIL_MEDMNIST ?? join(sharedData, 'medmnist'), 'pneumoniamnist_kaggle-variant.npz');
 const haveData = existsSync(NPZ);
@@ -74,7 +77,19 @@ const PER_LABEL = 20;
     expect(auc).toBeLessThanOrEqual(1);
     expect(await metrics.locator('[data-metric="auc"]').textContent()).toMatch(/\d\.\d{3}–\d\.\d{3}/);
     expect(await metrics.locator('[data-metric="n"] td').first().textContent()).toBe(String(2 * PER_LABEL));
-    for (const key of ['accuracy', 'sensitivity', 'specificity', 'ppv', 'npv', 'f1']) expect(await metrics.locator(`[data-metric="${key}"]`).count()).toBe(1);
+    for (const key of ['accuracy', 'sensitivity', 'specificity', 'ppv', 'npv', 'f1', 'ece', 'brier']) expect(await metrics.locator(`[data-metric="${key}"]`).count()).toBe(1);
+    // Calibration: ECE and Brier are probabilities' errors in [0, 1], with bootstrap CIs.
+    for (const key of ['ece', 'brier']) {
+      const value = Number((await metrics.locator(`[data-metric="${key}"] td`).first().textContent())?.trim());
+      expect(value).toBeGreaterThanOrEqual(0);
+      expect(value).toBeLessThanOrEqual(1);
+      expect(await metrics.locator(`[data-metric="${key}"]`).textContent()).toMatch(/\d\.\d{3}–\d\.\d{3}/);
+    }
+    // The reliability diagram: one dot per non-empty bin, the bins' cases adding up to the cases analysed.
+    const bins = page.getByTestId('validation-reliability').getByTestId('reliability-bin');
+    expect(await bins.count()).toBeGreaterThan(0);
+    const binCases = await bins.evaluateAll((dots) => dots.map((d) => Number(d.getAttribute('data-n'))));
+    expect(binCases.reduce((a, b) => a + b, 0)).toBe(2 * PER_LABEL);
 
     const counts = await Promise.all(['tp', 'fn', 'fp', 'tn'].map(async (k) => Number(((await page.getByTestId(`cm-${k}`).textContent()) ?? '').match(/\d+/)?.[0])));
     expect(counts.reduce((a, b) => a + b, 0)).toBe(2 * PER_LABEL);
@@ -88,6 +103,12 @@ const PER_LABEL = 20;
     await expect.poll(async () => page.getByTestId('runtime-last-run').textContent()).toContain('cxr-pneumonia');
     await page.getByTestId('validation-metrics').scrollIntoViewIfNeeded();
     const shot = await screenshot(page, 'models-validate.png', true);
+    // The result alone, legible at its real size (metrics with calibration, ROC, confusion matrix, reliability).
+    // The page scrolls inside its main area: a tall viewport shows the whole result in one shot.
+    const viewport = page.viewportSize();
+    await page.setViewportSize({ width: 1440, height: 1800 });
+    await page.locator('.validation-report').screenshot({ path: join(artifactsDir, 'models-validate-result.png') });
+    if (viewport) await page.setViewportSize(viewport);
     expect(existsSync(shot)).toBe(true);
   });
 
@@ -103,6 +124,21 @@ const PER_LABEL = 20;
     expect(html).toContain('<svg');
     expect(html).toContain('Not for clinical use');
     expect(html).not.toMatch(/<script/i);
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
     expect(session.pageErrors).toEqual([]);
+
+    // The saved file alone (no network, no app) shows the calibration rows and the reliability diagram.
+    const reportPage = await session.browser.newPage({ viewport: { width: 1100, height: 900 } });
+    try {
+      await reportPage.route('**/*', (route) => (route.request().url().startsWith('file:') ? route.continue() : route.abort()));
+      await reportPage.goto(pathToFileURL(file).href);
+      expect(await reportPage.locator('.metrics [data-metric="ece"]').textContent()).toMatch(/ECE.*\d\.\d{3}/);
+      expect(await reportPage.locator('.metrics [data-metric="brier"]').textContent()).toMatch(/Brier score.*\d\.\d{3}/);
+      expect(await reportPage.locator('svg[aria-label^="Reliability diagram"] circle').count()).toBeGreaterThan(0);
+      expect(await reportPage.locator('.bins tbody tr').count()).toBe(10);
+      await reportPage.screenshot({ path: join(artifactsDir, 'models-validate-report.png'), fullPage: true });
+    } finally {
+      await reportPage.close();
+    }
   });
 });

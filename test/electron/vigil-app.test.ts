@@ -59,7 +59,7 @@ const fake = vi.hoisted(() => {
     app: new FakeApp(),
     protocol: { registerSchemesAsPrivileged: vi.fn(), handle: vi.fn(), unhandle: vi.fn() },
     ipcMain: { handle: vi.fn(), removeHandler: vi.fn() },
-    dialog: { showOpenDialog: vi.fn(), showErrorBox: vi.fn() },
+    dialog: { showOpenDialog: vi.fn(), showSaveDialog: vi.fn(), showErrorBox: vi.fn() },
     session: {
       defaultSession: {
         setPermissionRequestHandler: vi.fn(),
@@ -336,6 +336,17 @@ describe('startup', () => {
       window,
       expect.objectContaining({ properties: ['openFile', 'multiSelections'] }),
     );
+  });
+
+  it('wires the labelled-cases picker and the report save dialog to Electron\'s dialog', async () => {
+    const { openServices, window } = await startedAndReady();
+    const options = openServices.mock.calls[0]?.[0];
+    fake.dialog.showOpenDialog.mockResolvedValueOnce({ canceled: false, filePaths: ['/cases/labels.csv'] });
+    await expect(options?.chooseValidationCases?.('csv')).resolves.toBe('/cases/labels.csv');
+    expect(fake.dialog.showOpenDialog).toHaveBeenLastCalledWith(window, expect.objectContaining({ title: 'Choose labelled cases', buttonLabel: 'Choose' }));
+    fake.dialog.showSaveDialog.mockResolvedValueOnce({ canceled: false, filePath: '/home/u/report.html' });
+    await expect(options?.chooseSavePath?.('report.html')).resolves.toBe('/home/u/report.html');
+    expect(fake.dialog.showSaveDialog).toHaveBeenLastCalledWith(window, expect.objectContaining({ defaultPath: 'report.html' }));
   });
 
   it('reports a startup failure and exits', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { findingLine, populationLine, warningLine } from '../../electron/cli/finding-text';
+import { findingLine, outputFileLines, populationLine, warningLine } from '../../electron/cli/finding-text';
 
 describe('vigil analyze: a finding as text', () => {
   it('prints a classification call with its score and threshold', () => {
@@ -28,5 +28,31 @@ describe('vigil analyze: the intended population as text', () => {
     expect(populationLine({ patientAgeYears: null, intendedAgeYears: { min: 1, max: 5 }, note: null })).toBe('? patient age unknown; model intended for 1–5 y');
     expect(populationLine({ patientAgeYears: null, intendedAgeYears: { min: 18 }, note: 'adults' })).toBe('? patient age unknown; model intended for ≥ 18 y — adults');
     expect(populationLine({ patientAgeYears: 0.5, intendedAgeYears: { max: 17 }, note: null })).toBe('? patient 6 mo; model intended for ≤ 17 y');
+  });
+});
+
+describe('vigil analyze: the files a run wrote, as text', () => {
+  it('prints one line per heatmap and mask with what it is and its full path; nothing for scores or boxes', () => {
+    const ref = { dtype: 'float32' as const, shape: [1, 28, 28] as [number, number, number], sourceToPatient: null };
+    const lines = outputFileLines(
+      [
+        { kind: 'classification', tensor: 'logits' },
+        { kind: 'heatmap', tensor: 'cam', label: 'pneumonia', map: { ...ref, file: 'cam-heatmap.f32.gz' } },
+        {
+          kind: 'segmentation',
+          tensor: 'seg',
+          labels: [{ index: 1, name: 'lesion', color: [255, 0, 0], voxels: 12 }],
+          modelGridShape: [4, 8, 8],
+          modelVoxelCounts: [244, 12],
+          mask: { file: 'seg-mask.u8.gz', dtype: 'uint8', shape: [4, 8, 8], sourceToPatient: null },
+        },
+        { kind: 'detection', tensor: 'boxes', boxes: [] },
+      ],
+      '/data/ai-results/study/run-1',
+    );
+    expect(lines).toEqual([
+      'heatmap for pneumonia (float32 1×28×28): /data/ai-results/study/run-1/cam-heatmap.f32.gz',
+      'segmentation mask (labels 1 lesion; uint8 4×8×8): /data/ai-results/study/run-1/seg-mask.u8.gz',
+    ]);
   });
 });

@@ -10,7 +10,7 @@ import { matchesImportRecord, ReferencedFileChangedError } from '../dicom/displa
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { StudyLibrary } from '../library/study-library';
-import { checkApplicability, checkPopulation, patientAge, type SeriesFacts } from './applicability';
+import { buildSeriesFacts, checkApplicability, checkPopulation, type SeriesFacts } from './applicability';
 import type { OutputRecord } from './inference-job';
 import type { ModelManifest } from './model-manifest';
 import { InferenceRunner, JobCancelledError } from './inference-runner';
@@ -143,24 +143,19 @@ export class AnalysisService {
       )
       .all(row.id)
       .filter((i) => i.has_pixel_data);
-    const spacings = new Map<string, [number, number]>();
-    for (const i of inst) {
-      const v = i.pixel_spacing.split('\\').map(Number);
-      if (v.length >= 2 && v.every(Number.isFinite)) spacings.set(i.pixel_spacing, [v[0]!, v[1]!]);
-    }
-    const age = patientAge(row.patient_age, row.birth_date, row.study_date);
-    return {
-      modality: row.modality,
-      bodyPart: row.body_part,
-      anatomicRegion: row.anatomic_region,
-      descriptions: [row.series_description, row.study_description].filter(Boolean),
-      viewPositions: [...new Set(inst.map((i) => i.view_position).filter(Boolean))],
-      photometric: [...new Set(inst.map((i) => i.photometric))],
-      pixelSpacings: [...spacings.values()],
-      sliceCount: inst.reduce((n, i) => n + Math.max(1, i.frames ?? 1), 0),
-      patientAgeYears: age?.years ?? null,
-      patientAgeSource: age?.source ?? null,
-    };
+    return buildSeriesFacts(
+      {
+        modality: row.modality,
+        bodyPartExamined: row.body_part,
+        anatomicRegion: row.anatomic_region,
+        seriesDescription: row.series_description,
+        studyDescription: row.study_description,
+        patientAge: row.patient_age,
+        birthDate: row.birth_date,
+        studyDate: row.study_date,
+      },
+      inst.map((i) => ({ viewPosition: i.view_position, photometricInterpretation: i.photometric, pixelSpacing: i.pixel_spacing, numberOfFrames: i.frames })),
+    );
   }
 
   private async models(modelId?: string): Promise<ReadyModel[]> {

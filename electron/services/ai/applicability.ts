@@ -5,6 +5,7 @@
  * v3) is softer: a series outside it is analysed, and its run carries a warning.
  */
 import type { RunPopulation, RunWarning } from '../../../contract/ipc-contract';
+import type { InstanceMetadata } from '../dicom/instance-metadata';
 import type { IntendedPopulation, ModelManifest } from './model-manifest';
 
 /** Where a patient's age came from: Patient's Age (0010,1010), or Birth Date and Study Date. */
@@ -32,6 +33,39 @@ export interface SeriesFacts {
 }
 
 export type Applicability = { ok: true } | { ok: false; reason: string };
+
+/** The series- and study-level attributes the rules read, as the study index records them (one instance's values). */
+export type SeriesAttributes = Pick<
+  InstanceMetadata,
+  'modality' | 'bodyPartExamined' | 'anatomicRegion' | 'seriesDescription' | 'studyDescription' | 'patientAge' | 'birthDate' | 'studyDate'
+>;
+/** The per-image attributes the rules read, of each image of the series that has pixel data. */
+export type ImageAttributes = Pick<InstanceMetadata, 'viewPosition' | 'photometricInterpretation' | 'pixelSpacing' | 'numberOfFrames'>;
+
+/**
+ * The facts the rules check, from a series' attributes and its images. The one builder for clinical analysis
+ * (from the study index) and local validation (from each case file), so the two cannot judge a file differently.
+ */
+export function buildSeriesFacts(series: SeriesAttributes, images: readonly ImageAttributes[]): SeriesFacts {
+  const spacings = new Map<string, [number, number]>();
+  for (const i of images) {
+    const v = i.pixelSpacing.split('\\').map(Number);
+    if (v.length >= 2 && v.every(Number.isFinite)) spacings.set(i.pixelSpacing, [v[0]!, v[1]!]);
+  }
+  const age = patientAge(series.patientAge, series.birthDate, series.studyDate);
+  return {
+    modality: series.modality,
+    bodyPart: series.bodyPartExamined,
+    anatomicRegion: series.anatomicRegion,
+    descriptions: [series.seriesDescription, series.studyDescription].filter(Boolean),
+    viewPositions: [...new Set(images.map((i) => i.viewPosition).filter(Boolean))],
+    photometric: [...new Set(images.map((i) => i.photometricInterpretation))],
+    pixelSpacings: [...spacings.values()],
+    sliceCount: images.reduce((n, i) => n + Math.max(1, i.numberOfFrames ?? 1), 0),
+    patientAgeYears: age?.years ?? null,
+    patientAgeSource: age?.source ?? null,
+  };
+}
 
 const upper = (s: string) => s.trim().toUpperCase();
 

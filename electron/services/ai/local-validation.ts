@@ -6,13 +6,18 @@
  *
  * Cases: a folder with one sub-folder per label id of the model (every file
  * below it is one case), or a CSV of `file,label` rows (paths relative to the
- * CSV; an optional header row `file,label`).
+ * CSV; an optional header row such as `file,label`; `#` lines are comments;
+ * `;` separates the cells when the first line does so). Label ids match
+ * ignoring case when that is unambiguous.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
-import { decodeImageFile } from '../dicom/pixel-decoder';
-import { checkApplicability } from './applicability';
+import { FileByteSource } from '../dicom/byte-source';
+import { readDicom } from '../dicom/dicom-dataset-reader';
+import { extractInstanceMetadata, INDEX_SEQUENCES, INDEX_TAGS, type InstanceMetadata } from '../dicom/instance-metadata';
+import { buildSeriesFacts, checkApplicability } from './applicability';
 import { runInferenceJob } from './inference-job';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import type { ReadyModel } from './model-registry';
@@ -21,7 +26,10 @@ import { validationMetrics, type ValidationMetrics } from './validation-metrics'
 
 export interface LabelledCase {
   file: string;
+  /** The label id ('' for a case excluded before it could be labelled). */
   label: string;
+  /** Why the case cannot be used (e.g. a file outside the label sub-folders): reported as excluded, never run. */
+  excludedReason?: string;
 }
 
 export class ValidationInputError extends Error {
@@ -57,7 +65,8 @@ function filesBelow(dir: string): string[] {
   return out;
 }
 
-function parseCsvLine(line: string): string[] {
+/** Splits one CSV line at `separator` outside double quotes ("" inside quotes is a quote). */
+function parseCsvLine(line: string, separator: ',' | ';'): string[] {
   const cells: string[] = [];
   let cur = '';
   let quoted = false;
@@ -70,7 +79,7 @@ function parseCsvLine(line: string): string[] {
       } else if (ch === '"') quoted = false;
       else cur += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === ',') {
+    else if (ch === separator) {
       cells.push(cur.trim());
       cur = '';
     } else cur += ch;
@@ -79,33 +88,90 @@ function parseCsvLine(line: string): string[] {
   return cells;
 }
 
-/** Reads the labelled cases from a folder (one sub-folder per label id) or a CSV (file,label). */
+/**
+ * The CSV's separator, from its first line: `;` when that line splits into two or more cells at `;`
+ * and not at `,` (spreadsheets in locales with a decimal comma export `;`-separated CSV), else `,`.
+ */
+function csvSeparator(firstLine: string): ',' | ';' {
+  return parseCsvLine(firstLine, ';').length >= 2 && parseCsvLine(firstLine, ',').length < 2 ? ';' : ',';
+}
+
+const HEADER_FILE_COLUMNS = new Set(['file', 'path', 'filename', 'file_name']);
+
+/** The model's label id `name` stands for: exact, else the one label equal to it ignoring case; null when none or ambiguous. */
+function matchLabel(name: string, labels: readonly string[]): string | null {
+  if (labels.includes(name)) return name;
+  const folded = labels.filter((l) => l.toLowerCase() === name.toLowerCase());
+  return folded.length === 1 ? folded[0]! : null;
+}
+
+/** Whether a file parses as DICOM (Part 10, or a bare dataset). */
+function isDicomFile(path: string): boolean {
+  let source: FileByteSource | null = null;
+  try {
+    source = new FileByteSource(path, statSync(path).size);
+    readDicom(source, { keepTags: new Set() });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    source?.close();
+  }
+}
+
+/**
+ * Reads the labelled cases from a folder (one sub-folder per label id) or a CSV (file,label).
+ * A DICOM file directly in the folder has no label: it comes back with `excludedReason` set.
+ */
 export function collectCases(casesPath: string, labels: readonly string[]): LabelledCase[] {
   const path = resolve(casesPath);
   if (!existsSync(path)) throw new ValidationInputError(`${casesPath} does not exist`);
   const cases: LabelledCase[] = [];
   if (statSync(path).isDirectory()) {
-    const subdirs = readdirSync(path).filter((n) => !n.startsWith('.') && statSync(join(path, n)).isDirectory());
-    const unknown = subdirs.filter((n) => !labels.includes(n));
+    const entries = readdirSync(path)
+      .sort()
+      .filter((n) => !n.startsWith('.') && n.toUpperCase() !== 'DICOMDIR');
+    const subdirs = entries.filter((n) => statSync(join(path, n)).isDirectory());
+    const unknown = subdirs.filter((n) => matchLabel(n, labels) === null);
     if (unknown.length > 0) throw new ValidationInputError(`sub-folder(s) ${unknown.map((n) => `"${n}"`).join(', ')} of ${casesPath} are not label ids of the model (labels: ${labels.join(', ')})`);
     for (const label of labels) {
-      const dir = join(path, label);
-      if (existsSync(dir)) for (const file of filesBelow(dir)) cases.push({ file, label });
+      for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) for (const file of filesBelow(join(path, dir))) cases.push({ file, label });
+    }
+    const excludedReason = `not in a label sub-folder: a case must be in a sub-folder named by a label id of the model (${labels.join(', ')})`;
+    for (const name of entries) {
+      const file = join(path, name);
+      if (statSync(file).isFile() && isDicomFile(file)) cases.push({ file, label: '', excludedReason });
     }
   } else {
     const base = dirname(path);
-    const lines = readFileSync(path, 'utf8').split(/\r?\n/);
+    const lines = readFileSync(path, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/);
+    const isData = (line: string) => line.trim() !== '' && !line.trim().startsWith('#');
+    const firstIndex = lines.findIndex(isData);
+    const separator = firstIndex < 0 ? ',' : csvSeparator(lines[firstIndex]!);
     lines.forEach((line, i) => {
-      if (line.trim() === '' || line.trim().startsWith('#')) return;
-      const [file, label] = parseCsvLine(line);
-      if (i === 0 && file?.toLowerCase() === 'file' && label?.toLowerCase() === 'label') return;
-      if (!file || !label) throw new ValidationInputError(`${basename(path)} line ${i + 1}: expected "file,label"`);
-      if (!labels.includes(label)) throw new ValidationInputError(`${basename(path)} line ${i + 1}: "${label}" is not a label id of the model (labels: ${labels.join(', ')})`);
+      if (!isData(line)) return;
+      const [file, labelCell] = parseCsvLine(line, separator);
+      if (i === firstIndex && labelCell !== undefined && matchLabel(labelCell, labels) === null && HEADER_FILE_COLUMNS.has((file ?? '').toLowerCase()) && labelCell.toLowerCase() === 'label') return;
+      if (!file || !labelCell) throw new ValidationInputError(`${basename(path)} line ${i + 1}: expected "file${separator}label"`);
+      const label = matchLabel(labelCell, labels);
+      if (label === null) throw new ValidationInputError(`${basename(path)} line ${i + 1}: "${labelCell}" is not a label id of the model (labels: ${labels.join(', ')})`);
       cases.push({ file: isAbsolute(file) ? file : resolve(base, file), label });
     });
   }
   if (cases.length === 0) throw new ValidationInputError(`no cases found in ${casesPath}`);
   return cases;
+}
+
+/** A case file's indexed attributes, read as an import reads them. */
+function caseMetadata(file: string): InstanceMetadata {
+  const source = new FileByteSource(file, statSync(file).size);
+  try {
+    const info = readDicom(source, { keepTags: INDEX_TAGS, expandSequences: INDEX_SEQUENCES });
+    // The hash stands in for a missing SOP Instance UID only; applicability never reads it.
+    return extractInstanceMetadata(info, () => createHash('sha256').update(readFileSync(file)).digest('hex'));
+  } finally {
+    source.close();
+  }
 }
 
 export interface CaseResult {
@@ -157,19 +223,16 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
   try {
     for (const [i, c] of o.cases.entries()) {
       o.onProgress?.(i, o.cases.length);
+      if (c.excludedReason) {
+        results.push({ file: c.file, label: c.label, status: 'not-analysed', reason: c.excludedReason });
+        continue;
+      }
       if (!o.ignoreApplicability) {
         let reason: string | null = null;
         try {
-          const img = decodeImageFile(c.file);
-          const ok = checkApplicability(manifest, {
-            modality: img.modality,
-            bodyPart: img.bodyPart,
-            viewPositions: img.viewPosition ? [img.viewPosition] : [],
-            photometric: [img.photometric],
-            pixelSpacings: img.pixelSpacing ? [img.pixelSpacing] : [],
-            sliceCount: img.frames,
-            patientAgeYears: img.patientAgeYears,
-          });
+          // The attributes an import indexes, through the facts builder clinical analysis uses: one case is judged as its series would be.
+          const meta = caseMetadata(c.file);
+          const ok = meta.hasPixelData ? checkApplicability(manifest, buildSeriesFacts(meta, [meta])) : { ok: false as const, reason: 'the file has no images' };
           if (!ok.ok) reason = ok.reason;
         } catch (err) {
           results.push({ file: c.file, label: c.label, status: 'not-analysed', reason: (err as Error).message });

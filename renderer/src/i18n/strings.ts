@@ -279,10 +279,13 @@ export const en = {
   'models.validateHeading': 'Validate a model on local cases',
   'models.validateHelp': 'Cases: a folder with one sub-folder per label of the model (every DICOM file below it is one case), or a CSV of file,label rows.',
   'models.model': 'Model',
-  'models.casesFolder': 'Cases folder',
+  'models.casesFolder': 'Cases folder or CSV file',
   'models.casesPathBridge': 'Cases folder or CSV — a path on the machine running the bridge (dev/test)',
   'models.casesPlaceholder': '/path/to/cases',
   'models.chooseFolder': 'Choose folder…',
+  'models.chooseCsv': 'Choose CSV…',
+  'models.chooseFolderTitle': 'A folder with one sub-folder per label',
+  'models.chooseCsvTitle': 'A CSV file of file,label rows',
   'models.run': 'Validate',
   'models.running': 'Validating…',
   'models.starting': 'Reading the cases…',
@@ -338,6 +341,12 @@ export const en = {
   'models.reliabilityCaption': 'One dot per bin of cases (area ∝ cases); on the dashed line the predicted probability equals the observed rate. ECE {ece}.',
   'models.reliabilityBin': '{lo}–{hi}: {n} cases, predicted {predicted}, observed {observed}',
   'models.reliabilityNone': 'The package ships no reliability bins.',
+  'models.eceNote': 'calibration error over the reliability bins; lower is better',
+  'models.brierNote': 'mean squared error of the probability; lower is better',
+  'models.calibrationHeading': 'Calibration',
+  'models.validationReliabilityNone': 'No case was analysed: there are no reliability bins.',
+  'models.reliabilityBinRange': 'Probability bin',
+  'models.reliabilityCases': 'Cases',
 } as const;
 
 export type StringId = keyof typeof en;
@@ -403,6 +412,15 @@ const tables: Record<Locale, Partial<StringTable>> = {
     'findings.ageRange.min': '≥ {min} 岁',
     'findings.ageRange.max': '≤ {max} 岁',
     'findings.ageRange.any': '任何年龄',
+    'models.casesFolder': '病例文件夹或 CSV 文件',
+    'models.chooseFolder': '选择文件夹…',
+    'models.chooseCsv': '选择 CSV…',
+    'models.chooseFolderTitle': '每个标签一个子文件夹的文件夹',
+    'models.chooseCsvTitle': '由 file,label 行组成的 CSV 文件',
+    'models.eceNote': '可靠性分箱上的校准误差；越低越好',
+    'models.brierNote': '预测概率的均方误差；越低越好',
+    'models.calibrationHeading': '校准',
+    'models.validationReliabilityNone': '没有分析任何病例：没有可靠性分箱。',
   },
 };
 

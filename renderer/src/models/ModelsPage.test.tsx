@@ -60,6 +60,18 @@ function result(overrides: Partial<ValidationResult> = {}): ValidationResult {
   };
 }
 
+/** Ten equal-width bins as models.validate returns them: three with cases, the rest empty. */
+const RELIABILITY: ValidationResult['reliability'] = Array.from({ length: 10 }, (_, i) => {
+  const lo = i / 10;
+  const filled: Record<number, { n: number; meanPredicted: number; observed: number }> = {
+    0: { n: 15, meanPredicted: 0.04, observed: 0.0 },
+    5: { n: 5, meanPredicted: 0.55, observed: 0.4 },
+    9: { n: 20, meanPredicted: 0.93, observed: 0.85 },
+  };
+  const f = filled[i];
+  return { lo, hi: (i + 1) / 10, n: f?.n ?? 0, meanPredicted: f?.meanPredicted ?? null, observed: f?.observed ?? null };
+});
+
 const RUNTIME: RuntimeInfo = {
   ortVersion: '1.30.0',
   platform: 'linux',
@@ -95,7 +107,14 @@ const METRICS: ModelMetrics = {
 
 type ModelsFake = FakeVigil & {
   /** The mocks behind the Models page's channels. */
-  m: { validate: ReturnType<typeof vi.fn>; update: ReturnType<typeof vi.fn>; save: ReturnType<typeof vi.fn>; rescan: ReturnType<typeof vi.fn>; list: ReturnType<typeof vi.fn> };
+  m: {
+    validate: ReturnType<typeof vi.fn>;
+    update: ReturnType<typeof vi.fn>;
+    save: ReturnType<typeof vi.fn>;
+    rescan: ReturnType<typeof vi.fn>;
+    list: ReturnType<typeof vi.fn>;
+    chooseCases: ReturnType<typeof vi.fn>;
+  };
 };
 
 function fake(host: 'electron' | 'bridge' = 'bridge', validate?: () => Promise<Result<ValidationResult>>, models: ModelInfo[] = MODELS): ModelsFake {
@@ -107,8 +126,10 @@ function fake(host: 'electron' | 'bridge' = 'bridge', validate?: () => Promise<R
     save: vi.fn(async () => ok({ saved: true, path: '/home/u/report.html' })),
     rescan: vi.fn(async () => ok({ models, added: [], removed: [], changed: [] })),
     list: vi.fn(async () => ok({ models })),
+    chooseCases: vi.fn(async (_req: { kind: 'folder' | 'csv' }) => ok<{ path: string | null }>({ path: null })),
   };
   return Object.assign(base, {
+    dialog: { ...base.dialog, chooseValidationCases: m.chooseCases },
     models: { list: m.list, validate: m.validate, rescan: m.rescan },
     ai: { runtimeInfo: vi.fn(async () => ok(RUNTIME)) },
     settings: { get: vi.fn(async () => ok(settings)), update: m.update },
@@ -200,6 +221,64 @@ describe('Models page', () => {
     expect(screen.getAllByTestId('intended-use').some((b) => b.textContent!.includes('<script>alert(1)</script>'))).toBe(true);
   });
 
+  it('shows calibration: ECE and Brier with their CIs, and the reliability diagram of the validated cases', async () => {
+    const vigil = fake('bridge', async () => ok(result({ reliability: RELIABILITY, ece: 0.0625, brier: 0.118, ci95: { ...result().ci95, ece: [0.031, 0.104], brier: [0.081, 0.16] } })));
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    const metrics = await screen.findByTestId('validation-metrics');
+    const row = (key: string) => metrics.querySelector(`[data-metric="${key}"]`)!.textContent;
+    expect(row('ece')).toContain('ECE');
+    expect(row('ece')).toContain('0.063');
+    expect(row('ece')).toContain('0.031–0.104');
+    expect(row('brier')).toContain('Brier score');
+    expect(row('brier')).toContain('0.118');
+    expect(row('brier')).toContain('0.081–0.160');
+
+    const diagram = screen.getByTestId('validation-reliability');
+    const bins = within(diagram).getAllByTestId('reliability-bin');
+    // One dot per non-empty bin, sized by its cases; 320 px plot: left 44, top 12, side 242.
+    expect(bins.map((b) => b.getAttribute('data-n'))).toEqual(['15', '5', '20']);
+    expect(Number(bins[2]!.getAttribute('r'))).toBeGreaterThan(Number(bins[1]!.getAttribute('r')));
+    expect(Number(bins[1]!.getAttribute('cx'))).toBeCloseTo(44 + 0.55 * 242, 6);
+    expect(Number(bins[1]!.getAttribute('cy'))).toBeCloseTo(12 + (1 - 0.4) * 242, 6);
+    expect(bins[1]!.textContent).toBe('0.50–0.60: 5 cases, predicted 0.55, observed 0.40');
+    expect(diagram.querySelector('.roc-diagonal')!.getAttribute('d')).toBe('M44,254 L286,12');
+    expect(diagram.textContent).toContain('ECE 0.063');
+  });
+
+  it('says so when the validated cases fill no reliability bin', async () => {
+    renderPage(fake('bridge', async () => ok(result({ reliability: [] }))));
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    expect((await screen.findByTestId('validation-reliability-none')).textContent).toContain('no reliability bins');
+    expect(screen.queryByTestId('validation-reliability')).toBeNull();
+  });
+
+  it('clears the previous result when a new run starts, so a failed run shows no old report to save', async () => {
+    let finish!: (r: Result<ValidationResult>) => void;
+    const vigil = fake('bridge');
+    vigil.m.validate.mockResolvedValueOnce(ok(result())).mockImplementationOnce(() => new Promise((resolve) => (finish = resolve)));
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    await screen.findByTestId('save-report');
+
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/other-cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    await screen.findByTestId('validate-progress');
+    expect(screen.queryByTestId('validation-metrics')).toBeNull();
+    expect(screen.queryByTestId('save-report')).toBeNull();
+
+    await act(async () => finish({ ok: false, error: { code: 'BAD_REQUEST', message: 'no such folder' } }));
+    expect(screen.getByTestId('validate-error').textContent).toContain('no such folder');
+    expect(screen.queryByTestId('validation-metrics')).toBeNull();
+    expect(screen.queryByTestId('save-report')).toBeNull();
+  });
+
   it('shows a validation error inline', async () => {
     const vigil = fake('bridge', async () => ({ ok: false, error: { code: 'BAD_REQUEST', message: 'sub-folder(s) "cats" are not label ids' } }));
     renderPage(vigil);
@@ -235,11 +314,14 @@ describe('Models page', () => {
 
   it('electron: chooses the cases folder with the native dialog and saves the report through reports.save', async () => {
     const vigil = fake('electron');
-    vigil.mocks.chooseImportSources.mockResolvedValue(ok({ paths: ['/picked/cases'] }));
+    vigil.m.chooseCases.mockResolvedValue(ok({ path: '/picked/cases' }));
     renderPage(vigil);
     await screen.findAllByTestId('model-item');
     fireEvent.click(screen.getByTestId('validate-choose'));
     await waitFor(() => expect((screen.getByTestId('validate-cases') as HTMLInputElement).value).toBe('/picked/cases'));
+    // Its own picker for labelled cases, not the DICOM import dialog.
+    expect(vigil.m.chooseCases).toHaveBeenCalledWith({ kind: 'folder' });
+    expect(vigil.mocks.chooseImportSources).not.toHaveBeenCalled();
     fireEvent.click(screen.getByTestId('validate-run'));
     fireEvent.click(await screen.findByTestId('save-report'));
     await waitFor(() => expect(vigil.m.save).toHaveBeenCalledTimes(1));
@@ -247,6 +329,41 @@ describe('Models page', () => {
     expect(req.suggestedName).toBe('validation-cxr-pneumonia-20260102-0304.html');
     expect(req.html).toContain('<svg');
     expect((await screen.findByTestId('report-saved')).textContent).toContain('/home/u/report.html');
+  });
+});
+
+describe('Models page: choosing the labelled cases (electron)', () => {
+  it('"Choose CSV…" picks a CSV of file,label rows; a cancelled picker keeps the path', async () => {
+    const vigil = fake('electron');
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    const csv = screen.getByTestId('validate-choose-csv');
+    expect(csv.textContent).toBe('Choose CSV…');
+    expect(screen.getByTestId('validate-choose').textContent).toBe('Choose folder…');
+    vigil.m.chooseCases.mockResolvedValueOnce(ok({ path: '/picked/labels.csv' }));
+    fireEvent.click(csv);
+    await waitFor(() => expect((screen.getByTestId('validate-cases') as HTMLInputElement).value).toBe('/picked/labels.csv'));
+    expect(vigil.m.chooseCases).toHaveBeenLastCalledWith({ kind: 'csv' });
+    vigil.m.chooseCases.mockResolvedValueOnce(ok({ path: null }));
+    fireEvent.click(screen.getByTestId('validate-choose'));
+    await waitFor(() => expect(vigil.m.chooseCases).toHaveBeenLastCalledWith({ kind: 'folder' }));
+    expect((screen.getByTestId('validate-cases') as HTMLInputElement).value).toBe('/picked/labels.csv');
+    fireEvent.click(screen.getByTestId('validate-run'));
+    await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/picked/labels.csv' }));
+  });
+
+  it('reports a failed picker through the app error handler; the bridge shows no picker', async () => {
+    const vigil = fake('electron');
+    vigil.m.chooseCases.mockResolvedValue({ ok: false, error: { code: 'UNAVAILABLE', message: 'no dialog' } });
+    const reportError = renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.click(screen.getByTestId('validate-choose-csv'));
+    await waitFor(() => expect(reportError).toHaveBeenCalledWith({ code: 'UNAVAILABLE', message: 'no dialog' }));
+    cleanup();
+    renderPage(fake('bridge'));
+    await screen.findAllByTestId('model-item');
+    expect(screen.queryByTestId('validate-choose')).toBeNull();
+    expect(screen.queryByTestId('validate-choose-csv')).toBeNull();
   });
 });
 
@@ -371,5 +488,38 @@ describe('report HTML', () => {
     expect(doc.querySelector('.metrics')!.textContent).toContain('0.910');
     expect(doc.querySelector('.cm')!.textContent).toContain('18');
     expect(doc.querySelectorAll('script')).toHaveLength(0);
+  });
+
+  it('carries calibration: ECE and Brier with their CIs, the reliability diagram with n per dot, and every bin', () => {
+    const html = buildReportHtml(result({ reliability: RELIABILITY, ece: 0.0625, brier: 0.118, ci95: { ...result().ci95, ece: [0.031, 0.104], brier: [0.081, 0.16] } }), RUNTIME);
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    const row = (key: string) => doc.querySelector(`.metrics [data-metric="${key}"]`)!.textContent;
+    expect(row('ece')).toContain('0.063');
+    expect(row('ece')).toContain('0.031–0.104');
+    expect(row('brier')).toContain('0.118');
+    expect(row('brier')).toContain('0.081–0.160');
+    const svg = doc.querySelector('svg[aria-label="Reliability diagram, ECE 0.063"]')!;
+    const dots = [...svg.querySelectorAll('circle')];
+    expect(dots.map((c) => c.querySelector('title')!.textContent)).toEqual([
+      '0.00–0.10: 15 cases, predicted 0.04, observed 0.00',
+      '0.50–0.60: 5 cases, predicted 0.55, observed 0.40',
+      '0.90–1.00: 20 cases, predicted 0.93, observed 0.85',
+    ]);
+    // 360 px plot: left 44, top 12, side 282; the diagonal is perfect calibration.
+    expect(Number(dots[1]!.getAttribute('cx'))).toBeCloseTo(44 + 0.55 * 282, 2);
+    expect(Number(dots[1]!.getAttribute('cy'))).toBeCloseTo(12 + (1 - 0.4) * 282, 2);
+    expect([...svg.querySelectorAll('path')].map((p) => p.getAttribute('d'))).toContain('M44,294 L326,12');
+    expect([...svg.querySelectorAll('text')].map((t) => t.textContent)).toEqual(expect.arrayContaining(['15', '5', '20']));
+    const bins = [...doc.querySelectorAll('.bins tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent));
+    expect(bins).toHaveLength(10);
+    expect(bins[1]).toEqual(['0.10–0.20', '0', 'n/a', 'n/a']);
+    expect(bins[9]).toEqual(['0.90–1.00', '20', '0.930', '0.850']);
+    expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('says so when no reliability bin has cases', () => {
+    const doc = new DOMParser().parseFromString(buildReportHtml(result({ reliability: [] })), 'text/html');
+    expect(doc.body.textContent).toContain('No case was analysed: there are no reliability bins.');
+    expect(doc.querySelectorAll('svg')).toHaveLength(1);
   });
 });

@@ -107,10 +107,10 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
     [vigil, reportError, refreshRuntime],
   );
 
-  const chooseFolder = async () => {
-    const r = await vigil.dialog.chooseImportSources({ kind: 'folder' });
+  const chooseCases = async (kind: 'folder' | 'csv') => {
+    const r = await vigil.dialog.chooseValidationCases({ kind });
     if (!r.ok) return reportError(r.error);
-    if (r.value.paths[0]) setCasesPath(r.value.paths[0]);
+    if (r.value.path) setCasesPath(r.value.path);
   };
 
   const run = async () => {
@@ -119,6 +119,8 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
     setError(null);
     setSaved(null);
     setProgress(null);
+    // The previous result must not stay on screen (or be saved) under a new run or its error.
+    setResult(null);
     try {
       const r = await vigil.models.validate({ modelId, casesPath: casesPath.trim() });
       if (r.ok) setResult(r.value);
@@ -239,9 +241,14 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
               <input type="text" className="mono" value={casesPath} onChange={(e) => setCasesPath(e.currentTarget.value)} placeholder={t('models.casesPlaceholder')} data-testid="validate-cases" spellCheck={false} />
             </label>
             {vigil.host === 'electron' && (
-              <button type="button" className="button" onClick={() => void chooseFolder()} data-testid="validate-choose">
-                {t('models.chooseFolder')}
-              </button>
+              <>
+                <button type="button" className="button" onClick={() => void chooseCases('folder')} data-testid="validate-choose" title={t('models.chooseFolderTitle')}>
+                  {t('models.chooseFolder')}
+                </button>
+                <button type="button" className="button" onClick={() => void chooseCases('csv')} data-testid="validate-choose-csv" title={t('models.chooseCsvTitle')}>
+                  {t('models.chooseCsv')}
+                </button>
+              </>
             )}
             <button type="submit" className="button primary" data-testid="validate-run" disabled={!canRun}>
               {running ? t('models.running') : t('models.run')}

@@ -4,7 +4,7 @@
  * when no ROC points are shipped) and the reliability (calibration) diagram.
  */
 import type { ModelInfo, ModelMetrics, ReliabilityBin } from '../../../contract/ipc-contract';
-import { t } from '../i18n/strings';
+import { type StringId, t } from '../i18n/strings';
 import { PlotAxes } from './RocCurve';
 import { fmtCi, fmtMetric, reliabilityGeometry, rocGeometryOf } from './validation-view';
 
@@ -31,11 +31,24 @@ export function ShippedRoc({ metrics, size = 300 }: { metrics: ModelMetrics; siz
 const pct = (v: number) => v.toFixed(2);
 
 /** Reliability diagram: each non-empty bin's mean predicted probability against its observed positive rate. */
-export function ReliabilityDiagram({ bins, ece, size = 300 }: { bins: readonly ReliabilityBin[]; ece: number | null; size?: number }) {
+export function ReliabilityDiagram({
+  bins,
+  ece,
+  size = 300,
+  none = 'models.reliabilityNone',
+  testId = 'reliability-diagram',
+}: {
+  bins: readonly ReliabilityBin[];
+  ece: number | null;
+  size?: number;
+  /** Said instead of the plot when no bin has cases (the shipped package's wording by default). */
+  none?: StringId;
+  testId?: string;
+}) {
   const g = reliabilityGeometry(bins, size);
-  if (g.points.length === 0) return <p className="muted">{t('models.reliabilityNone')}</p>;
+  if (g.points.length === 0) return <p className="muted" data-testid={`${testId}-none`}>{t(none)}</p>;
   return (
-    <figure className="roc-figure" data-testid="reliability-diagram">
+    <figure className="roc-figure" data-testid={testId}>
       <svg className="roc-curve" width={g.size} height={g.size} viewBox={`0 0 ${g.size} ${g.size}`} role="img" aria-label={t('models.reliabilityAria', { ece: fmtMetric(ece) })}>
         <PlotAxes g={g} xLabel={t('models.reliabilityX')} yLabel={t('models.reliabilityY')} />
         <path d={g.diagonal} className="roc-diagonal" />

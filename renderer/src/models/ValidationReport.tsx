@@ -2,9 +2,10 @@ import type { ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
 import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
+import { ReliabilityDiagram } from './ShippedMetrics';
 import { fmtCi, fmtMetric, METRIC_ROWS } from './validation-view';
 
-/** The result of one local validation: banner, metrics with 95% CIs, ROC, confusion matrix, excluded cases. */
+/** The result of one local validation: banner, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, excluded cases. */
 export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
   return (
     <section className="validation-report" aria-label={t('models.resultHeading')}>
@@ -32,7 +33,10 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
           <tbody>
             {METRIC_ROWS.map((m) => (
               <tr key={m.key} data-metric={m.key}>
-                <th scope="row">{m.label}</th>
+                <th scope="row">
+                  {m.label}
+                  {m.note && <span className="metric-note">{t(m.note)}</span>}
+                </th>
                 <td className="num">{fmtMetric(result[m.key])}</td>
                 <td className="num muted">{fmtCi(result.ci95[m.key])}</td>
               </tr>
@@ -57,7 +61,14 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
           </tfoot>
         </table>
         <RocCurve result={result} />
-        <ConfusionMatrix result={result} />
+        {/* One column: the reliability diagram fills the space under the short confusion matrix. */}
+        <div className="validation-side">
+          <ConfusionMatrix result={result} />
+          <section className="validation-calibration" aria-label={t('models.reliabilityHeading')}>
+            <h3>{t('models.reliabilityHeading')}</h3>
+            <ReliabilityDiagram bins={result.reliability} ece={result.ece} size={320} none="models.validationReliabilityNone" testId="validation-reliability" />
+          </section>
+        </div>
       </div>
       <details className="excluded-cases" data-testid="excluded-cases" open={result.excluded.length > 0 && result.excluded.length <= 20}>
         <summary>{t('models.excludedHeading', { count: result.excluded.length })}</summary>

@@ -1,18 +1,20 @@
 /**
  * The saved validation report: one self-contained HTML file (inline CSS and
- * SVG, no scripts, no external resources). Every piece of text that came from
- * a model package, a file path or the host is HTML-escaped.
+ * SVG, no scripts, no external resources): metrics with calibration, ROC,
+ * confusion matrix, reliability diagram with its bins, excluded cases. Every
+ * piece of text that came from a model package, a file path or the host is
+ * HTML-escaped.
  */
 import type { RuntimeInfo, ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
-import { fmtCi, fmtMetric, METRIC_ROWS, rocGeometry } from './validation-view';
+import { type RocGeometry, fmtCi, fmtMetric, METRIC_ROWS, reliabilityGeometry, rocGeometry } from './validation-view';
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-function rocSvg(r: ValidationResult): string {
-  const g = rocGeometry(r.roc, r.confusion, 360);
+/** Frame, grid, tick values and axis labels of a square unit plot (the ROC and the reliability diagram). */
+function plotAxesSvg(g: Pick<RocGeometry, 'size' | 'left' | 'top' | 'plot' | 'ticks'>, xLabel: string, yLabel: string): string {
   const bottom = g.top + g.plot;
   const ticks = g.ticks
     .map(
@@ -23,16 +25,63 @@ function rocSvg(r: ValidationResult): string {
         `<text x="${g.left - 6}" y="${bottom - tk.pos + 4}" text-anchor="end" font-size="11">${tk.value}</text>`,
     )
     .join('');
+  return (
+    `<rect x="${g.left}" y="${g.top}" width="${g.plot}" height="${g.plot}" fill="none" stroke="#999"/>${ticks}` +
+    `<text x="${g.left + g.plot / 2}" y="${g.size - 4}" text-anchor="middle" font-size="12">${escapeHtml(xLabel)}</text>` +
+    `<text x="12" y="${g.top + g.plot / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 12 ${g.top + g.plot / 2})">${escapeHtml(yLabel)}</text>`
+  );
+}
+
+function svgOpen(size: number, label: string): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${size}" height="${size}" viewBox="0 0 ${size} ${size}" role="img" aria-label="${escapeHtml(label)}">`;
+}
+
+function rocSvg(r: ValidationResult): string {
+  const g = rocGeometry(r.roc, r.confusion, 360);
   const point = g.point ? `<circle cx="${g.point.x.toFixed(2)}" cy="${g.point.y.toFixed(2)}" r="4.5" fill="#d9480f"/>` : '';
   return (
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${g.size}" height="${g.size}" viewBox="0 0 ${g.size} ${g.size}" role="img" aria-label="${escapeHtml(t('models.rocAria', { auc: fmtMetric(r.auc) }))}">` +
-    `<rect x="${g.left}" y="${g.top}" width="${g.plot}" height="${g.plot}" fill="none" stroke="#999"/>${ticks}` +
+    svgOpen(g.size, t('models.rocAria', { auc: fmtMetric(r.auc) })) +
+    plotAxesSvg(g, t('models.rocX'), t('models.rocY')) +
     `<path d="${g.diagonal}" stroke="#aaa" stroke-dasharray="4 4" fill="none"/>` +
-    `<path d="${g.curve}" stroke="#1864ab" stroke-width="2" fill="none"/>${point}` +
-    `<text x="${g.left + g.plot / 2}" y="${g.size - 4}" text-anchor="middle" font-size="12">${escapeHtml(t('models.rocX'))}</text>` +
-    `<text x="12" y="${g.top + g.plot / 2}" text-anchor="middle" font-size="12" transform="rotate(-90 12 ${g.top + g.plot / 2})">${escapeHtml(t('models.rocY'))}</text>` +
-    `</svg>`
+    `<path d="${g.curve}" stroke="#1864ab" stroke-width="2" fill="none"/>${point}</svg>`
   );
+}
+
+const prob = (v: number) => v.toFixed(2);
+
+/** Observed positive rate against mean predicted probability per non-empty bin; dot area ∝ cases, each dot labelled with its n (a saved file has no tooltips). */
+function reliabilitySvg(r: ValidationResult): string {
+  const g = reliabilityGeometry(r.reliability, 360);
+  if (g.points.length === 0) return `<p class="meta">${escapeHtml(t('models.validationReliabilityNone'))}</p>`;
+  const dots = g.points
+    .map((p) => {
+      const title = t('models.reliabilityBin', { lo: prob(p.bin.lo), hi: prob(p.bin.hi), n: p.bin.n, predicted: prob(p.bin.meanPredicted!), observed: prob(p.bin.observed!) });
+      // The n label sits right of the dot, or left of it near the right edge.
+      const right = p.x + p.r + 3 + 24 <= g.left + g.plot;
+      const lx = right ? p.x + p.r + 3 : p.x - p.r - 3;
+      return (
+        `<circle cx="${p.x.toFixed(2)}" cy="${p.y.toFixed(2)}" r="${p.r.toFixed(2)}" fill="#1864ab" fill-opacity="0.7" stroke="#fff"><title>${escapeHtml(title)}</title></circle>` +
+        `<text x="${lx.toFixed(2)}" y="${(p.y + 4).toFixed(2)}" text-anchor="${right ? 'start' : 'end'}" font-size="10" fill="#333">${p.bin.n}</text>`
+      );
+    })
+    .join('');
+  return (
+    svgOpen(g.size, t('models.reliabilityAria', { ece: fmtMetric(r.ece) })) +
+    plotAxesSvg(g, t('models.reliabilityX'), t('models.reliabilityY')) +
+    `<path d="${g.diagonal}" stroke="#aaa" stroke-dasharray="4 4" fill="none"/>` +
+    `<path d="${g.curve}" stroke="#1864ab" stroke-width="1.5" fill="none"/>${dots}</svg>` +
+    `<p class="meta caption">${escapeHtml(t('models.reliabilityCaption', { ece: fmtMetric(r.ece) }))}</p>`
+  );
+}
+
+/** Every bin, empty ones included, so the plot can be checked number by number. */
+function reliabilityTable(r: ValidationResult): string {
+  if (r.reliability.length === 0) return '';
+  const e = escapeHtml;
+  const rows = r.reliability
+    .map((b) => `<tr><td>${prob(b.lo)}–${prob(b.hi)}</td><td>${b.n}</td><td>${e(fmtMetric(b.meanPredicted))}</td><td>${e(fmtMetric(b.observed))}</td></tr>`)
+    .join('');
+  return `<table class="bins"><thead><tr><th>${e(t('models.reliabilityBinRange'))}</th><th>${e(t('models.reliabilityCases'))}</th><th>${e(t('models.reliabilityX'))}</th><th>${e(t('models.reliabilityY'))}</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
 /** The report as a complete HTML document. */
@@ -40,7 +89,9 @@ export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | nul
   const e = escapeHtml;
   const neg = r.negativeLabels.join(' / ') || t('models.notLabel', { label: r.positiveLabel });
   const c = r.confusion;
-  const metricRows = METRIC_ROWS.map((m) => `<tr><th scope="row">${e(m.label)}</th><td>${e(fmtMetric(r[m.key]))}</td><td>${e(fmtCi(r.ci95[m.key]))}</td></tr>`).join('');
+  const metricRows = METRIC_ROWS.map(
+    (m) => `<tr data-metric="${m.key}"><th scope="row">${e(m.label)}${m.note ? `<br><small>${e(t(m.note))}</small>` : ''}</th><td>${e(fmtMetric(r[m.key]))}</td><td>${e(fmtCi(r.ci95[m.key]))}</td></tr>`,
+  ).join('');
   const excluded =
     r.excluded.length === 0
       ? `<p>${e(t('models.excludedNone'))}</p>`
@@ -61,6 +112,7 @@ table{border-collapse:collapse}th,td{border:1px solid #ccd;padding:4px 10px;text
 .metrics td{font-variant-numeric:tabular-nums}.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .cm td{text-align:center;min-width:110px}.cm .ok{background:#e6f4ea}.cm .bad{background:#fdecea}
 .row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}.meta{color:#555}
+th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bins td{font-variant-numeric:tabular-nums;text-align:right}
 </style></head><body>
 <h1>${e(t('models.reportTitle', { model: r.modelName || r.modelId }))}</h1>
 <p class="meta">${e(r.modelId)} ${e(r.modelVersion)} · sha-256 <span class="mono">${e(r.modelSha256)}</span></p>
@@ -75,6 +127,8 @@ table{border-collapse:collapse}th,td{border:1px solid #ccd;padding:4px 10px;text
 <table class="cm"><thead><tr><th>${e(t('models.cmTruth'))} \\ ${e(t('models.cmPredicted'))}</th><th>${e(r.positiveLabel)}</th><th>${e(neg)}</th></tr></thead>
 <tbody><tr><th>${e(r.positiveLabel)}</th><td class="ok">${c.tp}<br>${e(t('models.cm.tp'))}</td><td class="bad">${c.fn}<br>${e(t('models.cm.fn'))}</td></tr>
 <tr><th>${e(neg)}</th><td class="bad">${c.fp}<br>${e(t('models.cm.fp'))}</td><td class="ok">${c.tn}<br>${e(t('models.cm.tn'))}</td></tr></tbody></table></section></div>
+<h2>${e(t('models.reliabilityHeading'))}</h2>
+<div class="row"><section class="reliability">${reliabilitySvg(r)}</section><section>${reliabilityTable(r)}</section></div>
 <h2>${e(t('models.excludedHeading', { count: r.excluded.length }))}</h2>${excluded}
 </body></html>
 `;

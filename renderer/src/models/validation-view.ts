@@ -1,13 +1,22 @@
 /**
  * Pure helpers shared by the Validate view and its HTML report: the metric
- * rows, number formatting and the ROC plot's geometry (so the page and the
- * saved report draw the same curve).
+ * rows, number formatting and the ROC and reliability plots' geometry (so the
+ * page and the saved report draw the same curves).
  */
 import type { ReliabilityBin, ValidationResult } from '../../../contract/ipc-contract';
+import type { StringId } from '../i18n/strings';
 
-export type MetricRowKey = 'auc' | 'accuracy' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'f1';
+export type MetricRowKey = 'auc' | 'accuracy' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'f1' | 'ece' | 'brier';
 
-export const METRIC_ROWS: readonly { key: MetricRowKey; label: string }[] = [
+export interface MetricRow {
+  key: MetricRowKey;
+  label: string;
+  /** Shown under the label: what the number means when the name alone does not say (calibration). */
+  note?: StringId;
+}
+
+/** Discrimination and the operating point, then calibration (lower is better for both ECE and Brier). */
+export const METRIC_ROWS: readonly MetricRow[] = [
   { key: 'auc', label: 'AUC' },
   { key: 'accuracy', label: 'Accuracy' },
   { key: 'sensitivity', label: 'Sensitivity' },
@@ -15,6 +24,8 @@ export const METRIC_ROWS: readonly { key: MetricRowKey; label: string }[] = [
   { key: 'ppv', label: 'PPV' },
   { key: 'npv', label: 'NPV' },
   { key: 'f1', label: 'F1' },
+  { key: 'ece', label: 'ECE', note: 'models.eceNote' },
+  { key: 'brier', label: 'Brier score', note: 'models.brierNote' },
 ];
 
 export function fmtMetric(v: number | null | undefined): string {

@@ -1,0 +1,105 @@
+/**
+ * `vigil validate` and `vigil analyze` through the built CLI on inputs from a review: a body part coded only in
+ * the Anatomic Region Sequence, paths relative to the folder `npm run vigil -- …` was called from (INIT_CWD),
+ * a DICOM file outside the label sub-folders, data errors without the usage text, and the heatmap in the text output.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
+import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { cliPath, ensureBuilt, repoRoot } from './helpers';
+
+const STUDY = '1.2.826.0.1.3680043.10.1138.970';
+let root: string;
+
+/** DX chest PA whose body part is only in the Anatomic Region Sequence (SCT 51185008 Thorax), no Body Part Examined. */
+function chestByAnatomicRegion(i: number): Buffer {
+  return syntheticDicom({
+    modality: 'DX',
+    studyInstanceUid: STUDY,
+    seriesInstanceUid: `${STUDY}.1`,
+    sopInstanceUid: `${STUDY}.1.${i}`,
+    instanceNumber: i,
+    studyDescription: '',
+    seriesDescription: '',
+    rows: 28,
+    columns: 28,
+    pixels: Uint16Array.from({ length: 28 * 28 }, (_, k) => (k * (i + 3)) % 4096),
+    extra: [
+      { tag: 0x00082218, vr: 'SQ', value: [[{ tag: 0x00080100, vr: 'SH', value: '51185008' }, { tag: 0x00080102, vr: 'SH', value: 'SCT' }, { tag: 0x00080104, vr: 'LO', value: 'Thorax' }]] },
+      { tag: 0x00185101, vr: 'CS', value: 'PA' },
+    ],
+  });
+}
+
+/** The built CLI run from the repository (as npm runs scripts) for a caller in `callerDir`. */
+function vigil(args: string[], callerDir: string) {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, INIT_CWD: callerDir }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+beforeAll(() => {
+  ensureBuilt();
+  root = mkdtempSync(join(tmpdir(), 'vigil-validate-inputs-'));
+  const onnx = tinyClassifierModel({ w: 4, b: -2 });
+  writeModelPackage(join(root, 'models', 'chest'), onnx, classifierManifest(onnx, { id: 'test-chest-classifier', applicability: { modalities: ['DX'], bodyParts: ['CHEST'], viewPositions: ['PA', 'AP'] } }));
+  // Label sub-folder named in another case than the label id "bright".
+  mkdirSync(join(root, 'cases', 'Bright'), { recursive: true });
+  for (const i of [1, 2]) writeFileSync(join(root, 'cases', 'Bright', `${i}.dcm`), chestByAnatomicRegion(i));
+  writeFileSync(join(root, 'cases', 'stray.dcm'), chestByAnatomicRegion(3));
+  mkdirSync(join(root, 'in'));
+  for (const i of [1, 2]) writeFileSync(join(root, 'in', `${i}.dcm`), chestByAnatomicRegion(i));
+});
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+describe('vigil validate', () => {
+  it('judges applicability as analysis does (Anatomic Region Sequence), resolves paths against INIT_CWD and excludes a file outside the label folders', () => {
+    const r = vigil(['validate', '--model', 'test-chest-classifier', '--cases', 'cases', '--models-dir', 'models', '--provider', 'cpu', '--json'], root);
+    expect(r.code, r.stderr).toBe(0);
+    const v = JSON.parse(r.stdout) as { modelId: string; n: number; excluded: { file: string; status: string; reason: string }[]; cases: { file: string; label: string; status: string }[] };
+    expect(Object.keys(v).slice(0, 10)).toEqual(['modelId', 'n', 'auc', 'accuracy', 'sensitivity', 'specificity', 'ppv', 'npv', 'confusion', 'threshold']);
+    expect(v.modelId).toBe('test-chest-classifier');
+    expect(v.n).toBe(2);
+    expect(v.cases.filter((c) => c.status === 'done').map((c) => c.label)).toEqual(['bright', 'bright']);
+    expect(v.excluded).toHaveLength(1);
+    expect(v.excluded[0]).toMatchObject({ file: join(root, 'cases', 'stray.dcm'), status: 'not-analysed', reason: expect.stringContaining('sub-folder named by a label id of the model (bright)') });
+  });
+
+  it('prints a data error as its message alone (exit 2), and a usage error with the usage text', () => {
+    writeFileSync(join(root, 'bad.csv'), 'file,label\nx.dcm,cancer\n');
+    const bad = vigil(['validate', '--model', 'test-chest-classifier', '--cases', 'bad.csv', '--models-dir', 'models'], root);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('bad.csv line 2: "cancer" is not a label id of the model (labels: bright)');
+    expect(bad.stderr).not.toContain('Usage:');
+    const usage = vigil(['validate', '--model', 'test-chest-classifier'], root);
+    expect(usage.code).toBe(2);
+    expect(usage.stderr).toContain('validate needs --cases');
+    expect(usage.stderr).toContain('Usage:');
+  });
+});
+
+describe('vigil analyze', () => {
+  it('analyses the same files (relative paths from INIT_CWD) and names each heatmap file in the text output', () => {
+    const r = vigil(['analyze', 'in', '--data-dir', 'data', '--models-dir', 'models', '--provider', 'cpu'], root);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^test-chest-classifier 1\.0\.0 on series .*: done/m);
+    // The bundled chest model writes a heatmap; it is listed when that package is usable here.
+    const models = vigil(['models', '--json'], root);
+    const cxr = (JSON.parse(models.stdout) as { models: { id: string; status: string }[] }).models.find((m) => m.id === 'cxr-pneumonia');
+    if (cxr?.status !== 'ok') {
+      console.warn(`\n*** SKIPPED heatmap line check: bundled cxr-pneumonia is ${cxr?.status ?? 'absent'} ***\n`);
+      return;
+    }
+    expect(r.stdout).toMatch(/^cxr-pneumonia \S+ on series .*: done/m);
+    // One map per image of the two-image series, in the run's folder under the data dir.
+    const line = /^ {4}heatmap for pneumonia \(float32 2×28×28\): (\S+)$/m.exec(r.stdout);
+    expect(line, r.stdout).not.toBeNull();
+    expect(line![1]!.startsWith(join(root, 'data', 'ai-results'))).toBe(true);
+    expect(existsSync(line![1]!)).toBe(true);
+  });
+});

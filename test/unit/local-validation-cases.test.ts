@@ -1,0 +1,91 @@
+/**
+ * `vigil validate --cases`: how a cases folder or CSV becomes labelled cases (collectCases).
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { collectCases, ValidationInputError } from '../../electron/services/ai/local-validation';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
+
+const LABELS = ['normal', 'pneumonia'];
+let root: string;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), 'vigil-cases-'));
+});
+afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+function csv(name: string, text: string): string {
+  const path = join(root, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+describe('collectCases: folder of label sub-folders', () => {
+  it('reports a DICOM file directly in the cases folder as excluded, naming the label ids; other files there are not cases', () => {
+    mkdirSync(join(root, 'normal'));
+    writeFileSync(join(root, 'normal', 'a.dcm'), syntheticDicom({ modality: 'DX' }));
+    writeFileSync(join(root, 'stray.dcm'), syntheticDicom({ modality: 'DX' }));
+    writeFileSync(join(root, 'README.txt'), 'cases for the pneumonia model\n');
+    const cases = collectCases(root, LABELS);
+    expect(cases.filter((c) => !c.excludedReason)).toEqual([{ file: join(root, 'normal', 'a.dcm'), label: 'normal' }]);
+    const stray = cases.filter((c) => c.excludedReason);
+    expect(stray).toHaveLength(1);
+    expect(stray[0]!.file).toBe(join(root, 'stray.dcm'));
+    expect(stray[0]!.excludedReason).toMatch(/sub-folder named by a label id.*normal, pneumonia/);
+  });
+
+  it('matches sub-folder names to label ids ignoring case when unambiguous', () => {
+    mkdirSync(join(root, 'Normal'));
+    writeFileSync(join(root, 'Normal', 'a.dcm'), syntheticDicom({ modality: 'DX' }));
+    expect(collectCases(root, LABELS)).toEqual([{ file: join(root, 'Normal', 'a.dcm'), label: 'normal' }]);
+    // Two label ids that differ only in case: the folder must name one exactly.
+    expect(() => collectCases(root, ['normal', 'NORMAL'])).toThrow(ValidationInputError);
+  });
+});
+
+describe('collectCases: CSV', () => {
+  it('skips a header row (file/path/filename/file_name, label; any case) after comment lines', () => {
+    for (const header of ['file,label', 'Path,Label', 'FILENAME,LABEL', 'file_name,label']) {
+      const path = csv('cases.csv', `# exported 2024-05-01\n\n${header}\n# a comment between rows\na.dcm,normal\nb.dcm,pneumonia\n`);
+      expect(collectCases(path, LABELS), header).toEqual([
+        { file: join(root, 'a.dcm'), label: 'normal' },
+        { file: join(root, 'b.dcm'), label: 'pneumonia' },
+      ]);
+    }
+  });
+
+  it('reads a first row whose label cell is a label id as a case, even when it looks like a header', () => {
+    const path = csv('cases.csv', 'file,label\nb.dcm,normal\n');
+    expect(collectCases(path, ['normal', 'label'])).toEqual([
+      { file: join(root, 'file'), label: 'label' },
+      { file: join(root, 'b.dcm'), label: 'normal' },
+    ]);
+  });
+
+  it('accepts a semicolon-separated CSV (detected from the first line), with quoting', () => {
+    const path = csv('cases.csv', 'Datei;label\r\n"x;1.dcm";normal\r\nb,2.dcm;pneumonia\r\n');
+    // "Datei" is no header name this reader knows: the row is data, and fails as a case row.
+    expect(() => collectCases(path, LABELS)).toThrow(/line 1: "label" is not a label id/);
+    const ok = csv('ok.csv', '\uFEFFfile;label\r\n"x;1.dcm";normal\r\nb,2.dcm;pneumonia\r\n');
+    expect(collectCases(ok, LABELS)).toEqual([
+      { file: join(root, 'x;1.dcm'), label: 'normal' },
+      { file: join(root, 'b,2.dcm'), label: 'pneumonia' },
+    ]);
+  });
+
+  it('keeps a comma-separated CSV whose paths contain semicolons', () => {
+    const path = csv('cases.csv', 'a;b.dcm,normal\n');
+    expect(collectCases(path, LABELS)).toEqual([{ file: join(root, 'a;b.dcm'), label: 'normal' }]);
+  });
+
+  it('matches label ids ignoring case when unambiguous, and refuses otherwise', () => {
+    expect(collectCases(csv('cases.csv', 'a.dcm,Normal\nb.dcm,PNEUMONIA\n'), LABELS)).toEqual([
+      { file: join(root, 'a.dcm'), label: 'normal' },
+      { file: join(root, 'b.dcm'), label: 'pneumonia' },
+    ]);
+    expect(() => collectCases(csv('amb.csv', 'a.dcm,Normal\n'), ['normal', 'NORMAL'])).toThrow(/line 1: "Normal" is not a label id/);
+    expect(collectCases(csv('exact.csv', 'a.dcm,NORMAL\n'), ['normal', 'NORMAL'])).toEqual([{ file: join(root, 'a.dcm'), label: 'NORMAL' }]);
+  });
+});
