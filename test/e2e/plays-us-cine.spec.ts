@@ -45,7 +45,7 @@ describe.skipIf(!US)('playing an ultrasound cine (30 frames, YBR_FULL_422 JPEG b
           stopped = now;
           return settled;
         },
-        { timeout: 5_000, intervals: [200] },
+        { timeout: 5_000, interval: 200 },
       )
       .toBe(true);
     await page.waitForTimeout(400);

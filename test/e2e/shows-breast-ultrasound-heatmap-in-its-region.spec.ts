@@ -1,0 +1,103 @@
+/**
+ * The shipped breast-ultrasound model on a real ultrasound screen capture
+ * (pydicom's OBXXXX1A: 800×600 PALETTE COLOR, a Sequence of Ultrasound
+ * Regions whose 2D tissue region is columns 120–799, rows 60–518), given
+ * Body Part Examined BREAST with dcmodify so the model applies. The palette
+ * is shown in colour, the model runs from the viewer, and its heatmap lies
+ * inside the B-mode region only: the scanner's UI around it never reaches
+ * the model (cropUltrasoundRegion), so nothing is drawn there.
+ */
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, existsSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canvasStats, corpusOrSkip, importByReference, openStudy, waitForRender } from './support/viewer';
+import { makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
+
+const CAPTURE = corpusOrSkip('dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm');
+const MODEL = join(repoRoot, 'models/us-breast-malignancy');
+const hasDcmodify = spawnSync('dcmodify', ['--version']).status === 0;
+if (!hasDcmodify) console.warn('[e2e] SKIPPED: dcmodify (dcmtk) is not installed');
+const ready = Boolean(CAPTURE && hasDcmodify && existsSync(join(MODEL, 'model.onnx')));
+/** The tissue region of OBXXXX1A (dcmdump: 120, 60, 800, 518), clamped to its 800 columns. */
+const REGION = { x0: 120, y0: 60, x1: 799, y1: 518 };
+
+interface Result {
+  resultId: number;
+  modelId: string;
+  status: string;
+  findings: { label: string; score: number; positive: boolean }[];
+  outputs: { kind: string; map?: { file: string; shape: [number, number, number] } }[];
+}
+
+describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () => {
+  let root: string;
+  let session: VigilSession;
+  let study: string;
+
+  beforeAll(async () => {
+    root = makeTempDir('us-breast');
+    const dataDir = join(root, 'library');
+    mkdirSync(join(dataDir, 'models'), { recursive: true });
+    cpSync(MODEL, join(dataDir, 'models', 'us-breast-malignancy'), { recursive: true });
+    const file = join(root, 'us-breast.dcm');
+    copyFileSync(CAPTURE!, file);
+    const mod = spawnSync('dcmodify', ['-nb', '-i', '(0018,0015)=BREAST', file], { encoding: 'utf8' });
+    if (mod.status !== 0) throw new Error(`dcmodify failed: ${mod.stderr}`);
+    session = await openVigil({ dataDir });
+    const studies = await importByReference(session.bridge, [file]);
+    study = studies.find((s) => s.modalities.includes('US'))!.studyInstanceUid;
+  });
+  afterAll(async () => {
+    await session?.close();
+    if (root) removeDir(root);
+  });
+
+  it('shows the palette image in colour and draws the heatmap only inside the B-mode region', async () => {
+    const { page, bridge } = session;
+    await openStudy(page, study);
+    await waitForRender(page);
+    // The palette's colours (the blue title bar, the blue depth ticks) are drawn: a grey rendering has chroma 0.
+    const shown = await canvasStats(page);
+    expect(shown.chroma).toBeGreaterThan(1);
+    expect(shown.std).toBeGreaterThan(5);
+    await screenshot(page, 'us-breast-palette.png');
+    await page.getByTestId('run-model').click();
+    const run = page.locator('[data-testid="finding-run"][data-model-id="us-breast-malignancy"]');
+    await expect.poll(() => run.getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
+
+    const r = await bridge.invoke<{ results: Result[] }>('analysis.results', { studyInstanceUid: study });
+    if (!r.ok) throw new Error(r.error.message);
+    const result = r.value.results.find((x) => x.modelId === 'us-breast-malignancy')!;
+    expect(result.findings.map((f) => f.label)).toEqual(['normal_or_benign', 'malignant']);
+    const heat = result.outputs.find((o) => o.kind === 'heatmap')!;
+    expect(heat.map!.shape).toEqual([1, 600, 800]);
+    const res = await fetch(`${bridge.base}results/${result.resultId}/${encodeURIComponent(heat.map!.file)}?token=${bridge.token}`);
+    expect(res.status).toBe(200);
+    const bytes = gunzipSync(Buffer.from(await res.arrayBuffer()));
+    const map = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    let outside = 0;
+    let inside = 0;
+    for (let row = 0; row < 600; row++) {
+      for (let col = 0; col < 800; col++) {
+        const v = map[row * 800 + col]!;
+        const inRegion = col >= REGION.x0 && col <= REGION.x1 && row >= REGION.y0 && row <= REGION.y1;
+        if (inRegion && v > 0) inside++;
+        if (!inRegion && v !== 0) outside++;
+      }
+    }
+    expect(outside, 'heatmap pixels outside the B-mode region').toBe(0);
+    expect(inside, 'heatmap pixels inside the B-mode region').toBeGreaterThan(1000);
+
+    // Show the map whatever the call, at full opacity, and look at it.
+    const malignant = result.findings.find((f) => f.label === 'malignant')!;
+    if (!malignant.positive) await page.getByTestId('overlay-negative-heatmaps').check();
+    const heatCanvas = page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]');
+    await expect.poll(() => heatCanvas.getAttribute('data-drawn'), { timeout: 15_000 }).toContain(`${result.resultId}:cam`);
+    await page.getByTestId('overlay-opacity').fill('60');
+    await page.waitForTimeout(300);
+    await screenshot(page, 'ai-us-breast-heatmap.png');
+    expect(session.pageErrors).toEqual([]);
+  });
+});
