@@ -38,9 +38,11 @@ class InputError extends Error {}
 
 /**
  * The folder the user ran the command from: `npm run vigil -- …` runs in the package root and
- * passes the caller's folder as INIT_CWD, so relative paths resolve against that.
+ * passes the caller's folder as INIT_CWD, so relative paths resolve against that. INIT_CWD is
+ * inherited by everything started under any npm script (test runners, CI), so it counts only
+ * when this process is the `vigil` script itself; otherwise the process's own folder.
  */
-const callerDir = () => process.env.INIT_CWD ?? process.cwd();
+const callerDir = () => (process.env.npm_lifecycle_event === 'vigil' && process.env.INIT_CWD ? process.env.INIT_CWD : process.cwd());
 // An empty path stays empty, so the commands refuse it instead of reading the whole caller's folder.
 const userPath = (p: string) => (p === '' ? p : resolve(callerDir(), p));
 

@@ -70,6 +70,11 @@ export function validationJson(r: ValidationReport): Record<string, unknown> {
   };
 }
 
+/** One excluded case for the text output; a case excluded before it was labelled (label '') shows no label. */
+function excludedLine(e: ValidationReport['excluded'][number]): string {
+  return `${e.file}${e.label ? ` (${e.label})` : ''}: ${e.status}: ${e.reason}`;
+}
+
 export async function validateCommand(o: ValidateCommandOptions): Promise<number> {
   const userDir = o.modelsDir ?? (o.dataDir ? join(o.dataDir, 'models') : null);
   const registry = new ModelRegistry([{ dir: o.bundledModelsDir, origin: 'bundled' }, ...(userDir ? [{ dir: resolve(userDir), origin: 'user' as const }] : [])]);
@@ -121,7 +126,7 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
   o.out(`  ${report.ciMethod}; ${report.seconds.toFixed(1)} s`);
   if (report.excluded.length > 0) {
     o.err(`${report.excluded.length} case(s) excluded:`);
-    for (const e of report.excluded.slice(0, 20)) o.err(`  ${e.file} (${e.label}): ${e.status}: ${e.reason}`);
+    for (const e of report.excluded.slice(0, 20)) o.err(`  ${excludedLine(e)}`);
     if (report.excluded.length > 20) o.err(`  … and ${report.excluded.length - 20} more (see --json)`);
   }
   return 0;

@@ -170,17 +170,18 @@ describe('cropUltrasoundRegion through the pipeline (shipped breast model, synth
 const SHARED = resolve(__dirname, '../..', process.env.VIGIL_SHARED_DATA ?? '../shared/data');
 /**
  * The image region of real US files. Expected rectangles verified with `dcmdump` (DCMTK 3.6.7) on these files: the
- * (0018,6011) items' Region Spatial Format / Data Type / Location Min X0, Y0 / Max X1, Y1, then clamped to Columns × Rows.
+ * (0018,6011) items' Region Spatial Format / Data Type / Location Min X0, Y0 / Max X1, Y1; one past the last column or
+ * row is clamped, a region reaching further means the regions describe another image (null: no crop).
  */
-const REAL_FILES: { file: string; region: UltrasoundRegion; why: string }[] = [
+const REAL_FILES: { file: string; region: UltrasoundRegion | null; why: string }[] = [
   // 800×600, explicit VR LE, undefined lengths; tissue region 120,60–800,518 (MaxX1 800 is one past the last column).
   { file: 'dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm', region: { x0: 120, y0: 60, x1: 799, y1: 518 }, why: 'MaxX1 800 clamped to column 799' },
   // 640×480, implicit VR LE (the sequence reads as UN), two tissue regions of 304×392 side by side and a graphics one: the first wins.
   { file: 'dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16.dcm', region: { x0: 32, y0: 24, x1: 335, y1: 415 }, why: 'equal areas: the first' },
-  // 800×350: the same regions as OBXXXX1A, MaxY1 518 past the 350 rows.
-  { file: 'dicom-pydicom/pydicom/test_files/examples_palette.dcm', region: { x0: 120, y0: 60, x1: 799, y1: 349 }, why: 'MaxY1 518 clamped to row 349' },
-  // 320×240 JPEG baseline YBR_FULL_422; region 84,31–595,414 (of the original capture) runs past both edges.
-  { file: 'dicom-pydicom/pydicom/test_files/examples_ybr_color.dcm', region: { x0: 84, y0: 31, x1: 319, y1: 239 }, why: 'clamped to 320×240' },
+  // 800×350 (cut from OBXXXX1A): the same regions, MaxY1 518 past the 350 rows.
+  { file: 'dicom-pydicom/pydicom/test_files/examples_palette.dcm', region: null, why: 'MaxY1 518 of 350 rows: not trusted' },
+  // 320×240 JPEG baseline YBR_FULL_422; region 84,31–595,414 of the original (larger) capture runs past both edges.
+  { file: 'dicom-pydicom/pydicom/test_files/examples_ybr_color.dcm', region: null, why: 'a region of the larger original capture: not trusted' },
 ];
 const realPresent = REAL_FILES.filter((f) => existsSync(join(SHARED, f.file)));
 if (realPresent.length < REAL_FILES.length) {

@@ -1,10 +1,11 @@
 /**
  * `vigil validate` and `vigil analyze` through the built CLI on inputs from a review: a body part coded only in
- * the Anatomic Region Sequence, paths relative to the folder `npm run vigil -- …` was called from (INIT_CWD),
- * a DICOM file outside the label sub-folders, data errors without the usage text, and the heatmap in the text output.
+ * the Anatomic Region Sequence, paths relative to the folder `npm run vigil -- …` was called from (INIT_CWD, only
+ * under that script), a DICOM file outside the label sub-folders and a broken link among the cases, data errors
+ * without the usage text, and the heatmap in the text output.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,11 +37,15 @@ function chestByAnatomicRegion(i: number): Buffer {
   });
 }
 
-/** The built CLI run from the repository (as npm runs scripts) for a caller in `callerDir`. */
-function vigil(args: string[], callerDir: string) {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: repoRoot, env: { ...process.env, INIT_CWD: callerDir }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+function runCli(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
   if (r.error) throw r.error;
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The built CLI as `npm run vigil -- …` runs it for a caller in `callerDir`: in the repository, the caller's folder in INIT_CWD. */
+function vigil(args: string[], callerDir: string) {
+  return runCli(args, repoRoot, { ...process.env, npm_lifecycle_event: 'vigil', INIT_CWD: callerDir });
 }
 
 beforeAll(() => {
@@ -54,6 +59,12 @@ beforeAll(() => {
   writeFileSync(join(root, 'cases', 'stray.dcm'), chestByAnatomicRegion(3));
   mkdirSync(join(root, 'in'));
   for (const i of [1, 2]) writeFileSync(join(root, 'in', `${i}.dcm`), chestByAnatomicRegion(i));
+  // The same cases with a link to a moved file, in the label folder and beside it.
+  mkdirSync(join(root, 'linked', 'bright'), { recursive: true });
+  for (const i of [1, 2]) writeFileSync(join(root, 'linked', 'bright', `${i}.dcm`), chestByAnatomicRegion(i));
+  writeFileSync(join(root, 'linked', 'stray.dcm'), chestByAnatomicRegion(3));
+  symlinkSync(join(root, 'moved', '3.dcm'), join(root, 'linked', 'bright', '3.dcm'));
+  symlinkSync(join(root, 'moved'), join(root, 'linked', 'old-cases'));
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -68,6 +79,28 @@ describe('vigil validate', () => {
     expect(v.cases.filter((c) => c.status === 'done').map((c) => c.label)).toEqual(['bright', 'bright']);
     expect(v.excluded).toHaveLength(1);
     expect(v.excluded[0]).toMatchObject({ file: join(root, 'cases', 'stray.dcm'), status: 'not-analysed', reason: expect.stringContaining('sub-folder named by a label id of the model (bright)') });
+  });
+
+  it('ignores an inherited INIT_CWD outside the `vigil` npm script: paths resolve against the process folder', () => {
+    // As a test runner under `npm test` spawns it: INIT_CWD names the folder npm was started from, not this caller.
+    const r = runCli(['validate', '--model', 'test-chest-classifier', '--cases', 'cases', '--models-dir', 'models', '--provider', 'cpu', '--json'], root, {
+      ...process.env,
+      npm_lifecycle_event: 'test',
+      INIT_CWD: join(root, 'in'),
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as { n: number }).n).toBe(2);
+  });
+
+  it('reports broken links as excluded cases ("cannot read"), and a stray file without an empty label, in the text output', () => {
+    const r = vigil(['validate', '--model', 'test-chest-classifier', '--cases', 'linked', '--models-dir', 'models', '--provider', 'cpu'], root);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ on 2 cases /);
+    expect(r.stderr).toContain('3 case(s) excluded:');
+    expect(r.stderr).toContain(`  ${join(root, 'linked', 'bright', '3.dcm')} (bright): not-analysed: cannot read: broken symbolic link to ${join(root, 'moved', '3.dcm')}\n`);
+    expect(r.stderr).toContain(`  ${join(root, 'linked', 'old-cases')}: not-analysed: cannot read: broken symbolic link to ${join(root, 'moved')}\n`);
+    expect(r.stderr).toContain(`  ${join(root, 'linked', 'stray.dcm')}: not-analysed: not in a label sub-folder`);
+    expect(r.stderr).not.toContain('()');
   });
 
   it('prints a data error as its message alone (exit 2), and a usage error with the usage text', () => {

@@ -150,6 +150,23 @@ describe('PALETTE COLOR', () => {
     [...img.data].forEach((v, i) => expect(v, `pixel ${i}`).toBeCloseTo([0, 100, 200, 300, 400, 0, 100, 100][i]! / 256, 4));
   });
 
+  it('reads 16-bit entries that hold only 8-bit values on their own scale (no entry above 255), as dcmtk and Cornerstone do', () => {
+    const eight = [red, green, blue].map((ch) => ch.map((v) => v >> 8));
+    const img = decode(colourDicom({
+      rows: 2, columns: 4, samples: 1, photometric: 'PALETTE COLOR', pixelData: Uint8Array.from(indices),
+      extra: palette([4, 10, 16], [wordBytes(eight[0]!, true), wordBytes(eight[1]!, true), wordBytes(eight[2]!, true)]),
+    }));
+    [...img.data].forEach((v, i) => expect(v, `pixel ${i}`).toBeCloseTo(expected[i]!, 4));
+  });
+
+  it('refuses truncated and runaway segmented tables instead of reading past them or spinning', () => {
+    expect(() => expandSegmentedLut(Uint16Array.from([0, 1, 100, 1, 4]), 256)).toThrow(/linear segment .* no end value/);
+    expect(() => expandSegmentedLut(Uint16Array.from([0, 1, 100, 2, 1, 0]), 256)).toThrow(/indirect segment .* no offset/);
+    // Empty segments re-run by indirect ones add no entries: 1,000 indirect runs of 1,000 empty segments stop early.
+    const runaway = [0, 1, 100, ...new Array<number>(2000).fill(0), ...Array.from({ length: 1000 }, () => [2, 1000, 3, 0]).flat()];
+    expect(() => expandSegmentedLut(Uint16Array.from(runaway), 65536)).toThrow(/more segments than its data and entries allow/);
+  });
+
   it('refuses palettes it cannot read with a clear reason', () => {
     const seg = wordBytes([0, 2, 0, 100], true);
     const eightBitSegmented = colourDicom({

@@ -92,6 +92,17 @@ describe('manifest: cropUltrasoundRegion', () => {
     }
   });
 
+  it('is refused at load when misplaced, so the package is listed invalid instead of failing on the first image with a region', () => {
+    const reason = (preprocessing: unknown[]) => {
+      const r = parseManifest({ ...withCrop(4), preprocessing });
+      return r.ok ? null : r.reason;
+    };
+    expect(reason([{ op: 'cropSquare' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion must come before "cropSquare" (a geometric op)');
+    expect(reason([{ op: 'cropUltrasoundRegion' }, { op: 'modalityRescale' }])).toBe('manifest.json is invalid at preprocessing.0.op: cropUltrasoundRegion must come after modalityRescale');
+    expect(reason([{ op: 'cropUltrasoundRegion' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion may appear once');
+    expect(reason([{ op: 'modalityRescale' }, { op: 'invertMonochrome1' }, { op: 'cropUltrasoundRegion' }, { op: 'cropSquare' }])).toBeNull();
+  });
+
   it('takes no fields', () => {
     const r = parseManifest({ ...withCrop(4), preprocessing: [{ op: 'cropUltrasoundRegion', region: [0, 0, 1, 1] }] });
     expect(r.ok).toBe(false);

@@ -1,7 +1,7 @@
 /**
  * `vigil validate --cases`: how a cases folder or CSV becomes labelled cases (collectCases).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -43,6 +43,33 @@ describe('collectCases: folder of label sub-folders', () => {
     // Two label ids that differ only in case: the folder must name one exactly.
     expect(() => collectCases(root, ['normal', 'NORMAL'])).toThrow(ValidationInputError);
   });
+
+  it('reports a broken link, in a label sub-folder or beside them, as an excluded case that cannot be read', () => {
+    mkdirSync(join(root, 'pneumonia'));
+    writeFileSync(join(root, 'pneumonia', 'a.dcm'), syntheticDicom({ modality: 'DX' }));
+    symlinkSync(join(root, 'gone', 'b.dcm'), join(root, 'pneumonia', 'b.dcm'));
+    symlinkSync(join(root, 'gone'), join(root, 'normal-old'));
+    expect(collectCases(root, LABELS)).toEqual([
+      { file: join(root, 'pneumonia', 'a.dcm'), label: 'pneumonia' },
+      { file: join(root, 'pneumonia', 'b.dcm'), label: 'pneumonia', excludedReason: `cannot read: broken symbolic link to ${join(root, 'gone', 'b.dcm')}` },
+      { file: join(root, 'normal-old'), label: '', excludedReason: `cannot read: broken symbolic link to ${join(root, 'gone')}` },
+    ]);
+  });
+
+  it('reports a link loop as an excluded case with the system error', () => {
+    mkdirSync(join(root, 'normal'));
+    writeFileSync(join(root, 'normal', 'a.dcm'), syntheticDicom({ modality: 'DX' }));
+    symlinkSync(join(root, 'normal', 'loop.dcm'), join(root, 'normal', 'loop.dcm'));
+    const cases = collectCases(root, LABELS);
+    expect(cases[1]).toEqual({ file: join(root, 'normal', 'loop.dcm'), label: 'normal', excludedReason: expect.stringMatching(/^cannot read: ELOOP/) });
+  });
+
+  it('lists a folder reached again through a symbolic link back up the tree once', () => {
+    mkdirSync(join(root, 'normal', 'deeper'), { recursive: true });
+    writeFileSync(join(root, 'normal', 'deeper', 'a.dcm'), syntheticDicom({ modality: 'DX' }));
+    symlinkSync(join(root, 'normal'), join(root, 'normal', 'deeper', 'up'));
+    expect(collectCases(root, LABELS)).toEqual([{ file: join(root, 'normal', 'deeper', 'a.dcm'), label: 'normal' }]);
+  });
 });
 
 describe('collectCases: CSV', () => {
@@ -78,6 +105,25 @@ describe('collectCases: CSV', () => {
   it('keeps a comma-separated CSV whose paths contain semicolons', () => {
     const path = csv('cases.csv', 'a;b.dcm,normal\n');
     expect(collectCases(path, LABELS)).toEqual([{ file: join(root, 'a;b.dcm'), label: 'normal' }]);
+  });
+
+  it('detects a semicolon-separated CSV whose first path contains commas (the cell after the separator is the label)', () => {
+    expect(collectCases(csv('one.csv', 'a,b.dcm;normal\nc.dcm;pneumonia\n'), LABELS)).toEqual([
+      { file: join(root, 'a,b.dcm'), label: 'normal' },
+      { file: join(root, 'c.dcm'), label: 'pneumonia' },
+    ]);
+    expect(collectCases(csv('two.csv', 'a,b,c.dcm;Pneumonia;reader 2\n'), LABELS)).toEqual([{ file: join(root, 'a,b,c.dcm'), label: 'pneumonia' }]);
+    // Neither split names a label: the one giving exactly the two cells of a case row, so the error names the label cell.
+    expect(() => collectCases(csv('bad.csv', 'a,b,c.dcm;cancer\n'), LABELS)).toThrow(/line 1: "cancer" is not a label id/);
+  });
+
+  it('keeps quoted spaces at the ends of a cell and trims unquoted ones', () => {
+    const path = csv('cases.csv', '" a.dcm ",normal\n  "b.dcm"  ;x.dcm  ,  pneumonia  \n"c "" d.dcm" , "normal"\n');
+    expect(collectCases(path, LABELS)).toEqual([
+      { file: join(root, ' a.dcm '), label: 'normal' },
+      { file: join(root, 'b.dcm  ;x.dcm'), label: 'pneumonia' },
+      { file: join(root, 'c " d.dcm'), label: 'normal' },
+    ]);
   });
 
   it('matches label ids ignoring case when unambiguous, and refuses otherwise', () => {

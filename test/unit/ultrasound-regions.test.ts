@@ -1,7 +1,7 @@
 /**
  * The B-mode image region of an ultrasound screen capture, from the Sequence of
  * Ultrasound Regions (0018,6011): read in every encoding (implicit VR items come
- * through as UN), the largest 2D tissue region chosen, clamped to the image.
+ * through as UN), the largest 2D tissue region chosen; one past the edge is clamped, further is not trusted.
  */
 import { describe, expect, it } from 'vitest';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
@@ -84,11 +84,14 @@ describe('ultrasoundImageRegion', () => {
     expect(regionOf(usFile([regionItem(2, 1, [0, 0, 63, 47]), regionItem(1, 1, [1, 1, 4, 4])]))).toEqual({ x0: 1, y0: 1, x1: 4, y1: 4 });
   });
 
-  it('clamps a region running past the image, and compares areas inside it', () => {
-    // 64 columns × 48 rows: the first region reaches column 800 and row 518 (as pydicom's examples_palette.dcm does).
-    expect(regionOf(usFile([regionItem(1, 1, [30, 10, 800, 518])]))).toEqual({ x0: 30, y0: 10, x1: 63, y1: 47 });
-    // Larger on paper (mostly outside), smaller once clamped: the other one wins.
-    expect(regionOf(usFile([regionItem(1, 1, [60, 40, 1000, 1000]), regionItem(1, 1, [0, 0, 19, 19])]))).toEqual({ x0: 0, y0: 0, x1: 19, y1: 19 });
+  it('clamps a region one past the last column or row, and trusts no region when one runs further', () => {
+    // 64 columns × 48 rows: Max X1 64 / Max Y1 48 (one past the end, as OBXXXX1A's 800 of 800 columns) is clamped.
+    expect(regionOf(usFile([regionItem(1, 1, [30, 10, 64, 48])]))).toEqual({ x0: 30, y0: 10, x1: 63, y1: 47 });
+    // A region reaching column 800 and row 518 of a 64×48 image describes another image (resized or cut, as
+    // pydicom's examples_palette.dcm): the image is used whole, even when another region would fit.
+    expect(regionOf(usFile([regionItem(1, 1, [30, 10, 800, 518])]))).toBeNull();
+    expect(regionOf(usFile([regionItem(1, 1, [60, 40, 1000, 1000]), regionItem(1, 1, [0, 0, 19, 19])]))).toBeNull();
+    expect(regionOf(usFile([regionItem(1, 1, [0, 0, 19, 19]), regionItem(1, 1, [0, 0, 63, 49])]))).toBeNull();
   });
 
   it('ignores degenerate regions and answers null when none is left', () => {

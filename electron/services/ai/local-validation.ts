@@ -7,11 +7,12 @@
  * Cases: a folder with one sub-folder per label id of the model (every file
  * below it is one case), or a CSV of `file,label` rows (paths relative to the
  * CSV; an optional header row such as `file,label`; `#` lines are comments;
- * `;` separates the cells when the first line does so). Label ids match
- * ignoring case when that is unambiguous.
+ * `;` separates the cells when the first line does so, see csvSeparator).
+ * Label ids match ignoring case when that is unambiguous. An entry that
+ * cannot be read (a broken link) is an excluded case, not an error.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { FileByteSource } from '../dicom/byte-source';
@@ -53,50 +54,102 @@ export function operatingPoint(manifest: ModelManifest, positiveLabel?: string):
   return { output, positive, threshold };
 }
 
-function filesBelow(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
+type EntryKind = { kind: 'directory' | 'file' | 'other' } | { kind: 'unreadable'; reason: string };
+
+/** What a folder entry is, following symbolic links; a broken link or an entry that cannot be stat'ed is unreadable (a case to report, not a crash). */
+function entryKind(path: string): EntryKind {
+  try {
+    const st = statSync(path);
+    return { kind: st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other' };
+  } catch (err) {
+    return { kind: 'unreadable', reason: `cannot read: ${unreadableReason(path, err as NodeJS.ErrnoException)}` };
+  }
+}
+
+function unreadableReason(path: string, err: NodeJS.ErrnoException): string {
+  if (err.code === 'ENOENT') {
+    try {
+      if (lstatSync(path).isSymbolicLink()) return `broken symbolic link to ${readlinkSync(path)}`;
+    } catch {
+      // Gone between the two calls: the stat error says enough.
+    }
+  }
+  return err.message;
+}
+
+/** The case files below a label sub-folder; an entry that cannot be read comes back with `excludedReason`. */
+function filesBelow(dir: string, visited = new Set<string>()): { file: string; excludedReason?: string }[] {
+  let names: string[];
+  try {
+    // A folder reached twice (a symbolic link back up the tree) is listed once: no endless descent.
+    const real = realpathSync(dir);
+    if (visited.has(real)) return [];
+    visited.add(real);
+    names = readdirSync(dir).sort();
+  } catch (err) {
+    return [{ file: dir, excludedReason: `cannot read: ${(err as Error).message}` }];
+  }
+  const out: { file: string; excludedReason?: string }[] = [];
+  for (const name of names) {
     if (name.startsWith('.') || name.toUpperCase() === 'DICOMDIR') continue;
     const p = join(dir, name);
-    const st = statSync(p);
-    if (st.isDirectory()) out.push(...filesBelow(p));
-    else if (st.isFile()) out.push(p);
+    const entry = entryKind(p);
+    if (entry.kind === 'directory') out.push(...filesBelow(p, visited));
+    else if (entry.kind === 'file') out.push({ file: p });
+    else if (entry.kind === 'unreadable') out.push({ file: p, excludedReason: entry.reason });
   }
   return out;
 }
 
-/** Splits one CSV line at `separator` outside double quotes ("" inside quotes is a quote). */
+/**
+ * Splits one CSV line at `separator` outside double quotes ("" inside quotes is a quote). Spaces around
+ * a cell are dropped, spaces inside quotes kept (a file name may begin or end with one).
+ */
 function parseCsvLine(line: string, separator: ',' | ';'): string[] {
   const cells: string[] = [];
   let cur = '';
+  // Length of `cur` up to the end of its last quoted part: trailing spaces are trimmed only after it.
+  let kept = 0;
   let quoted = false;
+  const endCell = () => {
+    cells.push(cur.slice(0, kept) + cur.slice(kept).trimEnd());
+    cur = '';
+    kept = 0;
+  };
   for (let i = 0; i < line.length; i++) {
     const ch = line[i]!;
     if (quoted) {
       if (ch === '"' && line[i + 1] === '"') {
         cur += '"';
         i++;
-      } else if (ch === '"') quoted = false;
-      else cur += ch;
+      } else if (ch === '"') {
+        quoted = false;
+        kept = cur.length;
+      } else cur += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === separator) {
-      cells.push(cur.trim());
-      cur = '';
-    } else cur += ch;
+    else if (ch === separator) endCell();
+    else if (cur === '' && /\s/.test(ch)) continue; // unquoted leading space
+    else cur += ch;
   }
-  cells.push(cur.trim());
+  endCell();
   return cells;
 }
 
-/**
- * The CSV's separator, from its first line: `;` when that line splits into two or more cells at `;`
- * and not at `,` (spreadsheets in locales with a decimal comma export `;`-separated CSV), else `,`.
- */
-function csvSeparator(firstLine: string): ',' | ';' {
-  return parseCsvLine(firstLine, ';').length >= 2 && parseCsvLine(firstLine, ',').length < 2 ? ';' : ',';
-}
-
 const HEADER_FILE_COLUMNS = new Set(['file', 'path', 'filename', 'file_name']);
+
+/**
+ * The CSV's separator, from its first data line (spreadsheets in locales with a decimal comma export
+ * `;`-separated CSV, and either separator may occur inside a path): the one whose second cell is a label
+ * id or the header word "label", when only one is; otherwise `;` when the line splits into exactly two
+ * cells (file, label) at `;` and not at `,`; otherwise `,`.
+ */
+function csvSeparator(firstLine: string, labels: readonly string[]): ',' | ';' {
+  const bySemicolon = parseCsvLine(firstLine, ';');
+  const byComma = parseCsvLine(firstLine, ',');
+  const labelled = (cells: string[]) => cells.length >= 2 && (matchLabel(cells[1]!, labels) !== null || cells[1]!.toLowerCase() === 'label');
+  if (labelled(bySemicolon) !== labelled(byComma)) return labelled(bySemicolon) ? ';' : ',';
+  return bySemicolon.length === 2 && byComma.length !== 2 ? ';' : ',';
+}
 
 /** The model's label id `name` stands for: exact, else the one label equal to it ignoring case; null when none or ambiguous. */
 function matchLabel(name: string, labels: readonly string[]): string | null {
@@ -130,24 +183,27 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
   if (statSync(path).isDirectory()) {
     const entries = readdirSync(path)
       .sort()
-      .filter((n) => !n.startsWith('.') && n.toUpperCase() !== 'DICOMDIR');
-    const subdirs = entries.filter((n) => statSync(join(path, n)).isDirectory());
+      .filter((n) => !n.startsWith('.') && n.toUpperCase() !== 'DICOMDIR')
+      .map((name) => ({ name, ...entryKind(join(path, name)) }));
+    const subdirs = entries.filter((e) => e.kind === 'directory').map((e) => e.name);
     const unknown = subdirs.filter((n) => matchLabel(n, labels) === null);
     if (unknown.length > 0) throw new ValidationInputError(`sub-folder(s) ${unknown.map((n) => `"${n}"`).join(', ')} of ${casesPath} are not label ids of the model (labels: ${labels.join(', ')})`);
     for (const label of labels) {
-      for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) for (const file of filesBelow(join(path, dir))) cases.push({ file, label });
+      for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) for (const found of filesBelow(join(path, dir))) cases.push({ ...found, label });
     }
     const excludedReason = `not in a label sub-folder: a case must be in a sub-folder named by a label id of the model (${labels.join(', ')})`;
-    for (const name of entries) {
-      const file = join(path, name);
-      if (statSync(file).isFile() && isDicomFile(file)) cases.push({ file, label: '', excludedReason });
+    for (const entry of entries) {
+      const file = join(path, entry.name);
+      // An entry that cannot be read may be a case (e.g. a link to a moved folder): reported, not skipped.
+      if (entry.kind === 'unreadable') cases.push({ file, label: '', excludedReason: entry.reason });
+      else if (entry.kind === 'file' && isDicomFile(file)) cases.push({ file, label: '', excludedReason });
     }
   } else {
     const base = dirname(path);
     const lines = readFileSync(path, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/);
     const isData = (line: string) => line.trim() !== '' && !line.trim().startsWith('#');
     const firstIndex = lines.findIndex(isData);
-    const separator = firstIndex < 0 ? ',' : csvSeparator(lines[firstIndex]!);
+    const separator = firstIndex < 0 ? ',' : csvSeparator(lines[firstIndex]!, labels);
     lines.forEach((line, i) => {
       if (!isData(line)) return;
       const [file, labelCell] = parseCsvLine(line, separator);

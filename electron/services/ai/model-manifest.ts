@@ -138,6 +138,9 @@ export const PreprocessOpSchema = z.discriminatedUnion('op', [
 ]);
 export type PreprocessOp = z.infer<typeof PreprocessOpSchema>;
 
+/** Preprocessing ops that change the grid's geometry (cropUltrasoundRegion, in source pixels, must precede them). */
+export const GEOMETRIC_PREPROCESS_OPS: ReadonlySet<PreprocessOp['op']> = new Set(['resize', 'cropSquare', 'cropPad', 'flip', 'rotate90', 'reorient']);
+
 const Threshold = z.number().min(0).max(1);
 
 const ClassificationOutputSchema = z
@@ -302,8 +305,18 @@ export const ModelManifestSchema = z
     if (m.schemaVersion < 3 && m.applicability.allowDescriptionMatch !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['applicability', 'allowDescriptionMatch'], message: 'allowDescriptionMatch needs schemaVersion 3' });
     }
+    // The region is in source pixels: the crop must see the source grid. Checked here so a misordered package is
+    // listed as invalid, not found out on the first ultrasound image that carries a region.
+    const firstGeometric = m.preprocessing.findIndex((o) => GEOMETRIC_PREPROCESS_OPS.has(o.op));
+    const rescaleAt = m.preprocessing.findIndex((o) => o.op === 'modalityRescale');
+    let regionCrops = 0;
     m.preprocessing.forEach((o, i) => {
-      if (m.schemaVersion < 4 && o.op === 'cropUltrasoundRegion') ctx.addIssue({ code: 'custom', path: ['preprocessing', i, 'op'], message: 'cropUltrasoundRegion needs schemaVersion 4' });
+      if (o.op !== 'cropUltrasoundRegion') return;
+      const path = ['preprocessing', i, 'op'];
+      if (m.schemaVersion < 4) ctx.addIssue({ code: 'custom', path, message: 'cropUltrasoundRegion needs schemaVersion 4' });
+      if (++regionCrops > 1) ctx.addIssue({ code: 'custom', path, message: 'cropUltrasoundRegion may appear once' });
+      if (firstGeometric >= 0 && firstGeometric < i) ctx.addIssue({ code: 'custom', path, message: `cropUltrasoundRegion must come before "${m.preprocessing[firstGeometric]!.op}" (a geometric op)` });
+      if (rescaleAt > i) ctx.addIssue({ code: 'custom', path, message: 'cropUltrasoundRegion must come after modalityRescale' });
     });
     m.outputs.forEach((o, i) => {
       if (m.schemaVersion < 2 && o.kind === 'segmentation' && o.findings) ctx.addIssue({ code: 'custom', path: ['outputs', i, 'findings'], message: 'findings needs schemaVersion 2' });

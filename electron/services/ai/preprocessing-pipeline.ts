@@ -5,7 +5,7 @@
  * grid, so outputs can be mapped to the source pixels exactly (the inverse of
  * the preprocessing geometry).
  */
-import type { ModelManifest, PreprocessOp } from './model-manifest';
+import { GEOMETRIC_PREPROCESS_OPS, type ModelManifest, type PreprocessOp } from './model-manifest';
 import type { UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { apply, type Grid, invert, isBijection, mapsInside, type Mat4, minMax, multiply, orientedGrid, permuteNormalized, resample, type SecondThread, type Shape3 } from './grid-geometry';
 
@@ -50,9 +50,6 @@ function percentile(data: Float32Array, pLow: number, pHigh: number): [number, n
 }
 
 const AXIS = { slices: 0, rows: 1, columns: 2 } as const;
-
-/** Ops that change the grid's geometry; cropUltrasoundRegion (a region in source pixels) must precede them all. */
-const GEOMETRIC_OPS: ReadonlySet<PreprocessOp['op']> = new Set(['resize', 'cropSquare', 'cropPad', 'flip', 'rotate90', 'reorient']);
 
 /** Gives the float32 array for a large intermediate grid (every value of it is written): the runner may hand out reused ones. */
 export type Float32Alloc = (length: number) => Float32Array;
@@ -178,7 +175,7 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
       }
       case 'cropUltrasoundRegion': {
         // Refused by position, not by data, so a misplaced op fails on every series alike.
-        const earlier = ops.slice(0, index).find((o) => GEOMETRIC_OPS.has(o.op));
+        const earlier = ops.slice(0, index).find((o) => GEOMETRIC_PREPROCESS_OPS.has(o.op));
         if (earlier) throw new PreprocessingError(`cropUltrasoundRegion must come before geometric ops ("${earlier.op}" comes first)`);
         const region = source.ultrasoundRegion;
         if (!region) break;

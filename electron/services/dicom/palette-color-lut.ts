@@ -23,7 +23,7 @@ const LUMA = [0.299, 0.587, 0.114] as const;
 export interface PaletteLuminance {
   /** Stored value mapped by entry 0; lower values map to entry 0 too, higher ones to the last entry. */
   firstMapped: number;
-  /** Luminance per entry, on the 8-bit scale (16-bit entries divided by 256, their high byte, as viewers render them). */
+  /** Luminance per entry, on the 8-bit scale (16-bit entries divided by 256, their high byte, as viewers render them, unless none exceeds 255). */
   luminance: Float32Array;
 }
 
@@ -66,11 +66,16 @@ function descriptor(ds: DicomDataset, channel: number, signedPixels: boolean): D
  */
 export function expandSegmentedLut(data: Uint16Array, entries: number): Uint16Array {
   const lut: number[] = [];
+  // Empty segments add nothing and indirect ones re-run up to 65,535 segments each: a hostile table could
+  // keep the loop busy for minutes without growing the output. A real table visits about one segment per
+  // word plus one per entry it produces.
+  let visitsLeft = data.length + entries + 16;
   const expand = (start: number, maxSegments: number): void => {
     let p = start;
     let segments = 0;
     // p + 1 < length: a trailing pad word is not a segment.
     while (p + 1 < data.length && segments < maxSegments) {
+      if (--visitsLeft < 0) throw new PaletteLutError('a segmented palette has more segments than its data and entries allow (malformed)');
       const opcode = data[p]!;
       const length = data[p + 1]!;
       p += 2;
@@ -80,12 +85,14 @@ export function expandSegmentedLut(data: Uint16Array, entries: number): Uint16Ar
         p += length;
       } else if (opcode === 1) {
         if (lut.length === 0) throw new PaletteLutError('a segmented palette starts with a linear segment');
+        if (p >= data.length) throw new PaletteLutError('a linear segment of a segmented palette has no end value');
         const y0 = lut[lut.length - 1]!;
         const y1 = data[p++]!;
         for (let i = 1; i <= length; i++) lut.push(Math.round(y0 + ((y1 - y0) * i) / length));
       } else if (opcode === 2) {
         if (lut.length === 0) throw new PaletteLutError('a segmented palette starts with an indirect segment');
         if (maxSegments !== Infinity) throw new PaletteLutError('a segmented palette has an indirect segment inside an indirect segment');
+        if (p + 1 >= data.length) throw new PaletteLutError('an indirect segment of a segmented palette has no offset');
         const offset = data[p]! | (data[p + 1]! << 16); // least significant word first
         p += 2;
         expand(offset, length);
@@ -101,10 +108,9 @@ export function expandSegmentedLut(data: Uint16Array, entries: number): Uint16Ar
   return Uint16Array.from(lut.length > entries ? lut.slice(0, entries) : lut);
 }
 
-/** One channel's entries as numbers on the 8-bit scale. */
+/** One channel's entries as stored (8- or 16-bit values), `d.entries` of them. */
 function channelLut(ds: DicomDataset, channel: number, d: Descriptor): Float32Array {
   const le = ds.encoding.littleEndian;
-  const scale = d.bitsPerEntry === 16 ? 1 / 256 : 1;
   const plain = valueBytes(ds, DATA[channel]!);
   let values: ArrayLike<number>;
   if (plain) {
@@ -122,7 +128,7 @@ function channelLut(ds: DicomDataset, channel: number, d: Descriptor): Float32Ar
   const out = new Float32Array(d.entries);
   const last = values.length - 1;
   if (last < 0) throw new PaletteLutError(`${CHANNEL[channel]} palette has no entries`);
-  for (let i = 0; i < d.entries; i++) out[i] = values[Math.min(i, last)]! * scale;
+  for (let i = 0; i < d.entries; i++) out[i] = values[Math.min(i, last)]!;
   return out;
 }
 
@@ -133,10 +139,14 @@ export function paletteLuminance(ds: DicomDataset, signedPixels: boolean): Palet
   if (descriptors.some((d) => d.entries !== red!.entries || d.firstMapped !== red!.firstMapped)) {
     throw new PaletteLutError('the Red, Green and Blue Palette Color Lookup Table Descriptors differ in entries or first mapped value');
   }
+  const luts = descriptors.map((d, c) => channelLut(ds, c, d));
+  // 16-bit entries go to the 8-bit scale by their high byte, unless no entry exceeds 255: some writers
+  // declare 16 bits and store 8-bit values (dcmtk and Cornerstone check the same way), which would turn black.
+  const wide = luts.some((lut, c) => descriptors[c]!.bitsPerEntry === 16 && lut.some((v) => v > 255));
   const luminance = new Float32Array(red!.entries);
-  descriptors.forEach((d, c) => {
-    const lut = channelLut(ds, c, d);
-    for (let i = 0; i < luminance.length; i++) luminance[i] = luminance[i]! + LUMA[c]! * lut[i]!;
+  luts.forEach((lut, c) => {
+    const weight = LUMA[c]! * (wide && descriptors[c]!.bitsPerEntry === 16 ? 1 / 256 : 1);
+    for (let i = 0; i < luminance.length; i++) luminance[i] = luminance[i]! + weight * lut[i]!;
   });
   return { firstMapped: red!.firstMapped, luminance };
 }

@@ -46,10 +46,13 @@ function unsignedValue(ds: DicomDataset, tag: number): number | null {
 }
 
 /**
- * The image region: among the 2D tissue regions, the largest once clamped to the image
- * (regions may run past Rows/Columns, e.g. after the capture was cut down); ties go to the
- * first in the sequence. Regions empty after clamping are ignored. Null when the instance
- * has none, or when the sequence is malformed (the image is then used whole, as without it).
+ * The image region: the largest of the 2D tissue regions (ties: the first in the sequence).
+ * Scanners often write Max X1/Y1 one past the last column/row, so that much is clamped. A
+ * region reaching further does not describe these pixels (the capture was resized or cut
+ * after the regions were written; pydicom's examples_palette and examples_ybr_color are
+ * such files): then no region is trusted and the image is used whole, as without the
+ * sequence, rather than cropped to a rectangle of another image. Null also when there is
+ * no tissue region or the sequence is malformed.
  */
 export function ultrasoundImageRegion(ds: DicomDataset, rows: number, columns: number): UltrasoundRegion | null {
   let items: DicomDataset[] | null;
@@ -68,7 +71,8 @@ export function ultrasoundImageRegion(ds: DicomDataset, rows: number, columns: n
     const x1 = unsignedValue(item, TAG.RegionLocationMaxX1);
     const y1 = unsignedValue(item, TAG.RegionLocationMaxY1);
     if (x0 === null || y0 === null || x1 === null || y1 === null) continue;
-    const region = { x0: Math.max(0, x0), y0: Math.max(0, y0), x1: Math.min(columns - 1, x1), y1: Math.min(rows - 1, y1) };
+    if (x1 > columns || y1 > rows) return null;
+    const region = { x0, y0, x1: Math.min(columns - 1, x1), y1: Math.min(rows - 1, y1) };
     if (region.x1 < region.x0 || region.y1 < region.y0) continue;
     const area = (region.x1 - region.x0 + 1) * (region.y1 - region.y0 + 1);
     if (area > bestArea) {
