@@ -202,6 +202,21 @@ describe('display transcoding', () => {
     expect(red[2]).toBeLessThanOrEqual(1);
   });
 
+  it('serves an expanded 8-bit segmented palette as one word per entry, also for an odd number of entries', async () => {
+    // 255 entries of 8 bits: packed, 255 bytes padded to 256 would be read by the loader as 128 16-bit words.
+    const words = Uint16Array.from([0, 1, 0, 1, 254, 254]);
+    const extra: DicomElementSpec[] = [0, 1, 2].flatMap((c) => [
+      { tag: 0x00281101 + c, vr: 'US', value: [255, 0, 8] },
+      { tag: 0x00281221 + c, vr: 'OW', value: new Uint8Array(words.buffer) },
+    ]);
+    const served = await serve(nativeFile({ rows: 1, columns: 4, bitsAllocated: 8, photometric: 'PALETTE COLOR', extra }, EXPLICIT_LE, 'OB', Uint8Array.from([0, 1, 128, 254])));
+    const ds = served.info.dataset;
+    const lut = ds.elements.get(0x00281201)!;
+    expect(lut.length).toBe(2 * 255);
+    const { buf, start } = ds.source.window(lut.offset, lut.length);
+    expect([0, 1, 128, 254].map((i) => buf.readUInt16LE(start + 2 * i))).toEqual([0, 1, 128, 254]);
+  });
+
   it('expands segmented palette colour LUTs to ordinary LUT data', async () => {
     // Discrete [0], then linear to 65535 over 255 entries: a 256-entry ramp.
     const segmented = (top: number) => {

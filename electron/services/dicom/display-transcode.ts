@@ -601,14 +601,11 @@ async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: Pixe
       const words = new Uint16Array(raw.length / 2);
       for (let i = 0; i < words.length; i++) words[i] = raw.readUInt16LE(i * 2);
       const lut = expandSegmentedLutToEntries(words, entries);
-      let data: Buffer;
-      if (bits <= 8) {
-        data = Buffer.alloc(entries + (entries % 2));
-        for (let i = 0; i < entries; i++) data[i] = lut[i]! & 0xff;
-      } else {
-        data = Buffer.alloc(entries * 2);
-        for (let i = 0; i < entries; i++) data.writeUInt16LE(lut[i]!, i * 2);
-      }
+      // Always one 16-bit word per entry: the loader tells 8- from 16-bit entries by the data length alone
+      // (length === entries means 8-bit), so an odd number of 8-bit entries, padded to an even length, would be
+      // read as 16-bit words. 8-bit values in words stay as they are (it shifts only entries above 255).
+      const data = Buffer.alloc(entries * 2);
+      for (let i = 0; i < entries; i++) data.writeUInt16LE(bits <= 8 ? lut[i]! & 0xff : lut[i]!, i * 2);
       replace.set(T.RedSegmented + c, null);
       replace.set(T.RedLut + c, element(T.RedLut + c, 'OW', data));
     }
