@@ -355,13 +355,30 @@ export function needsReview(f: Pick<Finding, 'positive' | 'normal' | 'measuremen
 const AgeRangeSchema = z.object({ min: z.number().optional(), max: z.number().optional() });
 
 /** A run outside its model's intended population (manifest intendedPopulation): analysed, with this warning. */
-export const RunWarningSchema = z.object({
+export const PopulationRunWarningSchema = z.object({
   code: z.literal('OUTSIDE_INTENDED_POPULATION'),
   /** English text (CLI, logs); the UI builds its own from the fields. */
   message: z.string(),
   patientAgeYears: z.number(),
   intendedAgeYears: AgeRangeSchema,
 });
+
+/**
+ * The manifest crops ultrasound images to their B-mode region (cropUltrasoundRegion), but some images had none
+ * (no usable Sequence of Ultrasound Regions, or the images of one unit differ): those were analysed whole, scanner
+ * text and scale bars included.
+ */
+export const UltrasoundRegionRunWarningSchema = z.object({
+  code: z.literal('NO_ULTRASOUND_REGION'),
+  /** English text (CLI, logs); the UI builds its own from the fields. */
+  message: z.string(),
+  /** Images (frames) analysed whole. */
+  units: z.number().int(),
+  /** Images (frames) in the run. */
+  of: z.number().int(),
+});
+
+export const RunWarningSchema = z.discriminatedUnion('code', [PopulationRunWarningSchema, UltrasoundRegionRunWarningSchema]);
 export type RunWarning = z.infer<typeof RunWarningSchema>;
 
 export const RunPopulationSchema = z.object({

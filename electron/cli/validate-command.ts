@@ -70,6 +70,11 @@ export function validationJson(r: ValidationReport): Record<string, unknown> {
   };
 }
 
+/** Cases whose images reached the model uncropped although its manifest crops ultrasound images to their B-mode region. */
+export function analysedWholeLine(cases: number, of: number): string {
+  return `! ${cases} of ${of} case(s) analysed whole: no B-mode region (Sequence of Ultrasound Regions), so text and scale bars around the image reached the model (see --json cases[].warnings)`;
+}
+
 /** One excluded case for the text output; a case excluded before it was labelled (label '') shows no label. */
 function excludedLine(e: ValidationReport['excluded'][number]): string {
   return `${e.file}${e.label ? ` (${e.label})` : ''}: ${e.status}: ${e.reason}`;
@@ -124,6 +129,8 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
   o.out(`  truth ${report.negativeLabels.join('|')}: FP ${c.fp}  TN ${c.tn}`);
   o.out('');
   o.out(`  ${report.ciMethod}; ${report.seconds.toFixed(1)} s`);
+  const whole = report.cases.filter((k) => k.warnings?.some((w) => w.code === 'NO_ULTRASOUND_REGION'));
+  if (whole.length > 0) o.err(analysedWholeLine(whole.length, report.n));
   if (report.excluded.length > 0) {
     o.err(`${report.excluded.length} case(s) excluded:`);
     for (const e of report.excluded.slice(0, 20)) o.err(`  ${excludedLine(e)}`);

@@ -5,7 +5,9 @@
  * Body Part Examined BREAST with dcmodify so the model applies. The palette
  * is shown in colour, the model runs from the viewer, and its heatmap lies
  * inside the B-mode region only: the scanner's UI around it never reaches
- * the model (cropUltrasoundRegion), so nothing is drawn there.
+ * the model (cropUltrasoundRegion), so nothing is drawn there. A capture
+ * whose regions do not fit its pixels (pydicom's examples_palette, cut from
+ * OBXXXX1A) is analysed whole, and the run says so.
  */
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync } from 'node:fs';
@@ -16,10 +18,11 @@ import { canvasStats, corpusOrSkip, importByReference, openStudy, waitForRender 
 import { makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CAPTURE = corpusOrSkip('dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm');
+const CUT_CAPTURE = corpusOrSkip('dicom-pydicom/pydicom/test_files/examples_palette.dcm');
 const MODEL = join(repoRoot, 'models/us-breast-malignancy');
 const hasDcmodify = spawnSync('dcmodify', ['--version']).status === 0;
 if (!hasDcmodify) console.warn('[e2e] SKIPPED: dcmodify (dcmtk) is not installed');
-const ready = Boolean(CAPTURE && hasDcmodify && existsSync(join(MODEL, 'model.onnx')));
+const ready = Boolean(CAPTURE && CUT_CAPTURE && hasDcmodify && existsSync(join(MODEL, 'model.onnx')));
 /** The tissue region of OBXXXX1A (dcmdump: 120, 60, 800, 518), clamped to its 800 columns. */
 const REGION = { x0: 120, y0: 60, x1: 799, y1: 518 };
 
@@ -35,19 +38,31 @@ describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () =
   let root: string;
   let session: VigilSession;
   let study: string;
+  let cutStudy: string;
 
   beforeAll(async () => {
     root = makeTempDir('us-breast');
     const dataDir = join(root, 'library');
     mkdirSync(join(dataDir, 'models'), { recursive: true });
     cpSync(MODEL, join(dataDir, 'models', 'us-breast-malignancy'), { recursive: true });
-    const file = join(root, 'us-breast.dcm');
-    copyFileSync(CAPTURE!, file);
-    const mod = spawnSync('dcmodify', ['-nb', '-i', '(0018,0015)=BREAST', file], { encoding: 'utf8' });
-    if (mod.status !== 0) throw new Error(`dcmodify failed: ${mod.stderr}`);
+    const breast = (source: string, name: string, extra: string[] = []): string => {
+      const file = join(root, name);
+      copyFileSync(source, file);
+      const mod = spawnSync('dcmodify', ['-nb', '-i', '(0018,0015)=BREAST', ...extra, file], { encoding: 'utf8' });
+      if (mod.status !== 0) throw new Error(`dcmodify failed: ${mod.stderr}`);
+      return file;
+    };
+    const file = breast(CAPTURE!, 'us-breast.dcm');
+    // The cut copy shares OBXXXX1A's study: give it its own so each opens alone.
+    const cut = breast(CUT_CAPTURE!, 'us-breast-cut.dcm', ['-gst', '-gse', '-gin']);
     session = await openVigil({ dataDir });
-    const studies = await importByReference(session.bridge, [file]);
-    study = studies.find((s) => s.modalities.includes('US'))!.studyInstanceUid;
+    await importByReference(session.bridge, [file]);
+    const studies = await importByReference(session.bridge, [cut]);
+    const us = studies.filter((s) => s.modalities.includes('US'));
+    expect(us).toHaveLength(2);
+    const read = (f: string) => spawnSync('dcmdump', ['-q', '+P', '0020,000d', f], { encoding: 'utf8' }).stdout.match(/\[([^\]]+)\]/)![1]!;
+    study = read(file);
+    cutStudy = read(cut);
   });
   afterAll(async () => {
     await session?.close();
@@ -98,6 +113,21 @@ describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () =
     await page.getByTestId('overlay-opacity').fill('60');
     await page.waitForTimeout(300);
     await screenshot(page, 'ai-us-breast-heatmap.png');
+    expect(await run.getByTestId('ultrasound-region-warning').count(), 'a region was used: no warning').toBe(0);
+    expect(session.pageErrors).toEqual([]);
+  });
+
+  it('says so on the run when a capture was analysed whole because its regions do not fit its pixels', async () => {
+    const { page } = session;
+    await openStudy(page, cutStudy);
+    await waitForRender(page);
+    await page.getByTestId('run-model').click();
+    const run = page.locator('[data-testid="finding-run"][data-model-id="us-breast-malignancy"]');
+    await expect.poll(() => run.getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
+    const warning = run.getByTestId('ultrasound-region-warning');
+    await expect.poll(() => warning.count(), { timeout: 10_000 }).toBe(1);
+    expect(await warning.textContent()).toMatch(/1 of 1/);
+    await screenshot(page, 'ai-us-breast-no-region-warning.png');
     expect(session.pageErrors).toEqual([]);
   });
 });

@@ -10,7 +10,7 @@ import { matchesImportRecord, ReferencedFileChangedError } from '../dicom/displa
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { StudyLibrary } from '../library/study-library';
-import { buildSeriesFacts, checkApplicability, checkPopulation, type SeriesFacts } from './applicability';
+import { buildSeriesFacts, checkApplicability, checkPopulation, type RunWarning, type SeriesFacts } from './applicability';
 import type { OutputRecord } from './inference-job';
 import type { ModelManifest } from './model-manifest';
 import { InferenceRunner, JobCancelledError } from './inference-runner';
@@ -265,7 +265,7 @@ export class AnalysisService {
         model.manifest,
         { ...result, outputs: withScoreLabels(model.manifest, result.outputs) },
         runDir,
-        this.runContext(model.manifest, job.seriesUid),
+        this.runContext(model.manifest, job.seriesUid, result.warnings ?? []),
       );
       return { status: result.status, ...(result.reason ? { reason: result.reason } : {}), resultId };
     } catch (err) {
@@ -274,11 +274,14 @@ export class AnalysisService {
     }
   }
 
-  /** The run's warnings and population context (outside the intended population: analysed, with a warning). */
-  private runContext(manifest: ModelManifest, seriesUid: string): RunContext {
+  /**
+   * The run's warnings and population context (outside the intended population: analysed, with a warning),
+   * followed by the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
+   */
+  private runContext(manifest: ModelManifest, seriesUid: string, jobWarnings: readonly RunWarning[]): RunContext {
     const facts = this.seriesFacts(seriesUid);
     const checked = facts ? checkPopulation(manifest.intendedPopulation, facts) : null;
-    return { warnings: checked?.warnings ?? [], population: checked?.context ?? null };
+    return { warnings: [...(checked?.warnings ?? []), ...jobWarnings], population: checked?.context ?? null };
   }
 
   resultsForStudy(studyUid: string): StoredResult[] {

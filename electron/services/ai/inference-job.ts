@@ -8,6 +8,7 @@ import { mkdirSync, readFile as readFileCallback, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzipSync } from 'node:zlib';
+import type { RunWarning } from '../../../contract/ipc-contract';
 import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
 import { commonUltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
@@ -70,6 +71,18 @@ export interface InferenceJobResult {
   inputSopInstanceUids: string[];
   findings: Finding[];
   outputs: OutputRecord[];
+  /** What the run itself noticed about its input (e.g. ultrasound images analysed without their B-mode region); absent: none. */
+  warnings?: RunWarning[];
+}
+
+/** The manifest crops to the B-mode region but `units` of `of` images had none: they reached the model whole. */
+export function noUltrasoundRegionWarning(units: number, of: number): Extract<RunWarning, { code: 'NO_ULTRASOUND_REGION' }> {
+  return {
+    code: 'NO_ULTRASOUND_REGION',
+    message: `no B-mode region (Sequence of Ultrasound Regions) for ${units} of ${of} images: analysed whole, so text and scale bars around the image reach the model`,
+    units,
+    of,
+  };
 }
 
 export type ProgressFn = (phase: JobPhase) => void;
@@ -307,12 +320,16 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   const perUnit: { source: SourceVolume; grid: Grid; outputs: Record<string, TensorLike> }[] = [];
   let provider: ProviderName | null = null;
   let providerNote: string | null = null;
+  // Images the region crop left whole (no region for their unit): the op silently does nothing for them.
+  const cropsRegion = manifest.preprocessing.some((op) => op.op === 'cropUltrasoundRegion');
+  let analysedWhole = 0;
   // One unit: its arrays come from the pool; one per image: fresh ones, dropped unit by unit.
   const unitScratch = units.length === 1 ? scratch : new JobScratch(false, false);
   for (const unitImages of units) {
     progress('preprocess');
     t0 = performance.now();
     const source = buildSource(unitImages, unitScratch.sharedFloat32);
+    if (cropsRegion && !source.ultrasoundRegion) analysedWhole += unitImages.length;
     const sourceShape = source.grid.shape;
     let prepared;
     let feed;
@@ -477,5 +494,6 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
     return result({ status: 'failed', reason: `post-processing failed: ${(err as Error).message}`, inputSopInstanceUids: uids, provider, providerNote });
   }
   t.postprocess = performance.now() - t0;
-  return result({ status: 'done', provider, providerNote, inputSopInstanceUids: uids, findings, outputs });
+  const warnings = analysedWhole > 0 ? { warnings: [noUltrasoundRegionWarning(analysedWhole, images.length)] } : {};
+  return result({ status: 'done', provider, providerNote, inputSopInstanceUids: uids, findings, outputs, ...warnings });
 }

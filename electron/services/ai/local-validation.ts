@@ -18,7 +18,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { FileByteSource } from '../dicom/byte-source';
 import { readDicom } from '../dicom/dicom-dataset-reader';
 import { extractInstanceMetadata, INDEX_SEQUENCES, INDEX_TAGS, type InstanceMetadata } from '../dicom/instance-metadata';
-import { buildSeriesFacts, checkApplicability } from './applicability';
+import { buildSeriesFacts, checkApplicability, type RunWarning } from './applicability';
 import { runInferenceJob } from './inference-job';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import type { ReadyModel } from './model-registry';
@@ -238,6 +238,8 @@ export interface CaseResult {
   /** Score of the positive label. */
   score?: number;
   predictedPositive?: boolean;
+  /** What the run noticed about the case's input (e.g. analysed whole, without its ultrasound B-mode region); absent: none. */
+  warnings?: RunWarning[];
 }
 
 export interface ValidationReport extends ValidationMetrics {
@@ -310,7 +312,7 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
         results.push({ file: c.file, label: c.label, status: r.status === 'done' ? 'failed' : r.status, reason: r.reason ?? `no score for "${positive}"` });
         continue;
       }
-      results.push({ file: c.file, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold });
+      results.push({ file: c.file, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold, ...(r.warnings ? { warnings: r.warnings } : {}) });
     }
     o.onProgress?.(o.cases.length, o.cases.length);
   } finally {

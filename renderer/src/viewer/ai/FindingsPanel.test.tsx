@@ -406,3 +406,39 @@ describe('FindingsPanel: the intended population in the run header', () => {
   });
 });
 
+
+describe('FindingsPanel: ultrasound images analysed without their B-mode region', () => {
+  const whole = result({
+    resultId: 31,
+    modelId: 'us-breast',
+    findings: [{ label: 'malignant', score: 0.8, positive: true, threshold: 0.5 }],
+    warnings: [
+      {
+        code: 'NO_ULTRASOUND_REGION',
+        message: 'no B-mode region (Sequence of Ultrasound Regions) for 2 of 3 images: analysed whole, so text and scale bars around the image reach the model',
+        units: 2,
+        of: 3,
+      },
+    ],
+  });
+
+  it('warns on the run, with how many images reached the model whole, and keeps the findings', () => {
+    renderPanel(fake(), analysis({ results: [whole, result({ resultId: 32, modelId: 'cxr-pneumonia', warnings: [] })] }));
+    const warning = within(run('us-breast')).getByTestId('ultrasound-region-warning');
+    expect(warning.textContent).toBe('No B-mode region (Sequence of Ultrasound Regions) for 2 of 3 images: analysed whole, so text and scale bars around the image reached the model');
+    expect(item('us-breast', 'malignant')).not.toBeNull();
+    // Not a population warning, and no warning on a run without one.
+    expect(within(run('us-breast')).queryByTestId('population-warning')).toBeNull();
+    expect(within(run('cxr-pneumonia')).queryByTestId('ultrasound-region-warning')).toBeNull();
+  });
+
+  it('speaks Simplified Chinese too', () => {
+    setLocale('zh-CN');
+    try {
+      renderPanel(fake(), analysis({ results: [whole] }));
+      expect(within(run('us-breast')).getByTestId('ultrasound-region-warning').textContent).toBe('3 幅图像中有 2 幅没有 B 模式区域（超声区域序列）：已按整幅图像分析，图像周围的文字和标尺也进入了模型');
+    } finally {
+      setLocale('en');
+    }
+  });
+});

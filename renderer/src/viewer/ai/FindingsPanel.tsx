@@ -264,6 +264,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                 {research ? t('findings.research') : t('findings.clinical')}
               </div>
               {r.status !== 'not-analysed' && <RunPopulation result={r} />}
+              {r.status !== 'not-analysed' && <RunUltrasoundRegion result={r} />}
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
               {r.status === 'failed' && (
                 <div className="run-reason error" data-testid="run-failed" role="alert">
@@ -435,6 +436,16 @@ function RunPopulation({ result }: { readonly result: AnalysisResult }) {
       )}
     </>
   );
+}
+
+/** Ultrasound images the model's region crop could not crop (no B-mode region): they were analysed whole, scanner text included. */
+function RunUltrasoundRegion({ result }: { readonly result: AnalysisResult }) {
+  const warnings = (result.warnings ?? []).filter((w) => w.code === 'NO_ULTRASOUND_REGION');
+  return warnings.map((w, i) => (
+    <div key={i} className="run-warning" role="note" data-testid="ultrasound-region-warning">
+      {t('findings.ultrasoundRegion.missing', { units: w.units, of: w.of })}
+    </div>
+  ));
 }
 
 /** Brush / eraser on a segmentation's label map (the model's map is kept; edits go to a reviewed copy). */
