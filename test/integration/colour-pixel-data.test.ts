@@ -113,3 +113,34 @@ d('colour pixel data in the AI pipeline (PALETTE COLOR, YBR_FULL, YBR_FULL_422) 
     expect(max).toBeLessThanOrEqual(0.5);
   });
 });
+
+const hasGdcmconv = spawnSync('gdcmconv', ['--version']).status === 0;
+if (present && !hasGdcmconv) console.warn('\n!!! SKIPPED: colour-pixel-data.test.ts — gdcmconv (libgdcm-tools) is missing, so compressed YBR_FULL was NOT checked.\n');
+
+/**
+ * Compressed YBR_FULL that the codec does not convert: JPEG-LS, lossless JPEG and JPEG 2000 without a component
+ * transform keep Y, Cb, Cr as stored (dcmdjpls gives back the native bytes), so the luminance is Y, as for the native
+ * file. Only lossy JPEG and JPEG 2000 with YBR_ICT/YBR_RCT come out of the codecs as RGB.
+ */
+(present && hasGdcmconv ? describe : describe.skip)('compressed YBR_FULL that stays YCbCr (gdcmconv from a native YBR_FULL file)', () => {
+  const native = join(PYDICOM_DATA, 'SC_ybr_full_uncompressed.dcm');
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'vigil-ybr-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it.each([
+    ['JPEG-LS lossless', ['--jpegls']],
+    ['JPEG lossless', ['--jpeg']],
+    ['JPEG 2000 lossless', ['--j2k']],
+  ])('%s decodes to the native file\'s Y plane', async (name, flags) => {
+    const file = join(dir, `${name.replace(/\W+/g, '-')}.dcm`);
+    const r = spawnSync('gdcmconv', [...flags, native, file], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const photometric = spawnSync('dcmdump', ['-q', '+P', '0028,0004', file], { encoding: 'utf8' }).stdout;
+    expect(photometric, 'gdcmconv kept YBR_FULL').toContain('[YBR_FULL]');
+    const [compressed, stored] = await Promise.all([decodeImageFileAsync(file), decodeImageFileAsync(native)]);
+    expect([...compressed.data]).toEqual([...stored.data]);
+  });
+});

@@ -10,7 +10,7 @@ import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
 import { applyPaletteLuminance, PaletteLutError, type PaletteLuminance, paletteLuminance } from './palette-color-lut';
-import { codecFor, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
+import { CODEC_OF, codecFor, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
 import { ultrasoundImageRegion, type UltrasoundRegion } from './ultrasound-regions';
 
 export const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
@@ -244,14 +244,20 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
   if (rows <= 0 || columns <= 0) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', 'Rows/Columns are missing');
   if (![8, 16, 32].includes(bitsAllocated)) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Bits Allocated ${bitsAllocated} is not supported by the AI pipeline`);
   if (samples !== 1 && samples !== 3) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Samples per Pixel ${samples} (${photometric}) is not supported by the AI pipeline`);
-  // Compressed colour is decoded to RGB by the codecs (YCbCr / ICT / RCT undone).
-  const decodedRgb = samples === 3 && !!codec && /^YBR_(FULL|FULL_422|ICT|RCT)$/.test(photometric);
-  // Native and RLE YBR_FULL, and native YBR_FULL_422 (8-bit), keep Y alone: Y = .2990R + .5870G + .1140B is the luminance (PS3.3 C.7.6.3.1.2).
+  // Which compressed colour the codecs hand back as RGB: lossy JPEG (libjpeg-turbo undoes YCbCr) and
+  // JPEG 2000 / HTJ2K with a component transform (YBR_ICT / YBR_RCT, undone by the decoder). Lossless JPEG,
+  // JPEG-LS and JPEG 2000 without a transform return the samples as stored: YBR_FULL stays Y, Cb, Cr.
+  const family = codec ? CODEC_OF[info.transferSyntaxUid] : undefined;
+  const decodedRgb =
+    samples === 3 &&
+    ((family === 'jpeg' && /^YBR_FULL(_422)?$/.test(photometric)) || ((family === 'jpeg2000' || family === 'htj2k') && /^YBR_(ICT|RCT)$/.test(photometric)));
+  // YBR_FULL as stored (native, RLE, or a codec that keeps it), and native YBR_FULL_422 (8-bit), keep Y alone:
+  // Y = .2990R + .5870G + .1140B is the luminance (PS3.3 C.7.6.3.1.2).
   const subsampled422 = samples === 3 && !codec && !info.pixelData.encapsulated && photometric === 'YBR_FULL_422';
   if (subsampled422 && (bitsAllocated !== 8 || columns % 2 !== 0)) {
     throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `native YBR_FULL_422 with Bits Allocated ${bitsAllocated} and ${columns} columns is not supported (8 bits and an even number of columns expected)`);
   }
-  const lumaY = samples === 3 && !codec && (photometric === 'YBR_FULL' || subsampled422);
+  const lumaY = samples === 3 && !decodedRgb && (photometric === 'YBR_FULL' || subsampled422);
   if (samples === 3 && photometric !== 'RGB' && !decodedRgb && !lumaY) {
     throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `colour photometric interpretation ${photometric} (${info.pixelData.encapsulated ? `transfer syntax ${info.transferSyntaxUid}` : 'uncompressed'}) is not supported by the AI pipeline`);
   }
