@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AnalysisResultSchema } from '../../contract/ipc-contract';
-import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
+import type { VigilServices } from '../../electron/services/vigil-services';
+import { importAndAnalyseAll } from '../fixtures/analysed-library';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
 import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
@@ -69,16 +70,10 @@ afterEach(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function analyse(paths: string[]) {
-  services = await openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0, userModelsDir: join(root, 'models'), inferenceWorkerUrl: null, inferenceThreads: 1 });
-  await services.library.import({ paths });
-  const s = services;
-  for (const { study_uid } of s.library.studyIndex.db.prepare<[], { study_uid: string }>('SELECT study_uid FROM studies').all()) {
-    await s.analysis.analyze({ studyInstanceUid: study_uid, provider: 'cpu' });
-  }
-  await s.analysis.queue.whenIdle();
-  return s;
-}
+const analyse = (paths: string[]) =>
+  importAndAnalyseAll(root, paths, (s) => {
+    services = s;
+  });
 
 describe('applicability from the Anatomic Region Sequence, and the intended population', () => {
   it('analyses a coded breast image, warns for a patient outside the population, and says which sources were missing', async () => {

@@ -16,7 +16,8 @@ import { analysedWholeLine, validateCommand } from '../../electron/cli/validate-
 import { noUltrasoundRegionWarning, runInferenceJob } from '../../electron/services/ai/inference-job';
 import { type ModelManifest, parseManifest } from '../../electron/services/ai/model-manifest';
 import { SessionManager } from '../../electron/services/ai/session-manager';
-import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
+import type { VigilServices } from '../../electron/services/vigil-services';
+import { importAndAnalyseAll } from '../fixtures/analysed-library';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
 import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
@@ -89,16 +90,10 @@ afterEach(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-async function analyse(paths: string[]) {
-  services = await openVigilServices({ dataDir: join(root, 'data'), host: 'cli', importWorkers: 0, userModelsDir: join(root, 'models'), inferenceWorkerUrl: null, inferenceThreads: 1 });
-  await services.library.import({ paths });
-  const s = services;
-  for (const { study_uid } of s.library.studyIndex.db.prepare<[], { study_uid: string }>('SELECT study_uid FROM studies').all()) {
-    await s.analysis.analyze({ studyInstanceUid: study_uid, provider: 'cpu' });
-  }
-  await s.analysis.queue.whenIdle();
-  return s;
-}
+const analyse = (paths: string[]) =>
+  importAndAnalyseAll(root, paths, (s) => {
+    services = s;
+  });
 
 describe('a run that analysed ultrasound images without their B-mode region', () => {
   it('warns with how many images were analysed whole, stores it with the result, and carries it over IPC', async () => {
