@@ -510,6 +510,34 @@ if (!sharedPresent) console.warn(`[e2e] SKIPPING the shared-corpus decode test: 
 const toolsPresent = ['dcmdjpeg', 'dcmdjpls', 'dcmdrle', 'dcmconv', 'dcm2pnm', 'gdcmconv'].every((t) => spawnSync('which', [t]).status === 0) && spawnSync(PYTHON, ['-c', 'import pydicom, numpy']).status === 0;
 if (sharedPresent && !toolsPresent) console.warn('[e2e] SKIPPING the shared-corpus decode test: dcmtk / gdcm (libgdcm-tools) / python3-pydicom are not installed.');
 
+describe.skipIf(!sharedPresent || !toolsPresent)('compressed YBR_FULL without a colour transform (gdcmconv)', () => {
+  // JPEG-LS, lossless JPEG and JPEG 2000 keep YBR_FULL's Y, Cb, Cr as stored: the viewer must still convert them to
+  // RGB after decoding (the AI decoder reads Y). Made from a native YBR_FULL file, compared with dcmtk's rendering.
+  it('renders them like dcmtk renders the native file', { timeout: 300_000 }, async () => {
+    const dir = makeTempDir('decode-ybr');
+    try {
+      const native = join(sharedData, 'dicom-pydicom/pydicom-data/data/SC_ybr_full_uncompressed.dcm');
+      const files: string[] = [];
+      for (const [name, flags] of [['jpeg-ls', ['--jpegls']], ['jpeg-lossless', ['--jpeg']], ['jpeg2000', ['--j2k']]] as const) {
+        const out = join(dir, `ybr-full-${name}.dcm`);
+        const r = spawnSync('gdcmconv', [...flags, native, out], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        files.push(out);
+      }
+      const manifest = buildReferences(files, dir);
+      const results: Row[] = [];
+      const errors: string[] = [];
+      await decodeEntries(browser, manifest, dir, (e) => basename(e.path), results, errors);
+      printTable(results);
+      expect(errors).toEqual([]);
+      // dcmdjpeg hands back lossless JPEG already as RGB (then compared exactly); the others against dcm2pnm's RGB.
+      expect(results.map((r) => [r.file, ['exact', 'colour-within-tolerance'].includes(r.outcome)])).toEqual(files.map((f) => [basename(f), true]));
+    } finally {
+      removeDir(dir);
+    }
+  });
+});
+
 describe.skipIf(!sharedPresent || !toolsPresent)('decoding every image file in ../shared/data like dcmtk/gdcm', () => {
   it('lossless syntaxes decode exactly, lossy within tolerance, non-images are refused cleanly', { timeout: 1_500_000 }, async () => {
     const dir = makeTempDir('decode-ref');
