@@ -100,6 +100,8 @@ describe('manifest: cropUltrasoundRegion', () => {
     expect(reason([{ op: 'cropSquare' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion must come before "cropSquare" (a geometric op)');
     expect(reason([{ op: 'cropUltrasoundRegion' }, { op: 'modalityRescale' }])).toBe('manifest.json is invalid at preprocessing.0.op: cropUltrasoundRegion must come after modalityRescale');
     expect(reason([{ op: 'cropUltrasoundRegion' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion may appear once');
+    expect(reason([{ op: 'normalize', method: 'minmax' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion must come before "normalize"');
+    expect(reason([{ op: 'replicateChannels', channels: 3 }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion must come before "replicateChannels"');
     expect(reason([{ op: 'modalityRescale' }, { op: 'invertMonochrome1' }, { op: 'cropUltrasoundRegion' }, { op: 'cropSquare' }])).toBeNull();
   });
 

@@ -14,7 +14,7 @@ import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/di
 import { DisplayBytesCache } from '../../electron/services/dicom/display-bytes-cache';
 import { expandSegmentedLutToEntries } from '../../electron/services/dicom/display-transcode';
 import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
-import { rleFrameOfSamples } from '../fixtures/rle-encoder';
+import { rleFrame, rleFrameOfSamples } from '../fixtures/rle-encoder';
 import { type DicomElementSpec, encodeElements, filePreambleAndMeta, syntheticDicom } from '../fixtures/synthetic-dicom';
 
 /** Transcodes on the test's thread (the worker pool is tested in test/integration/display-transcode-pool.test.ts). */
@@ -267,6 +267,16 @@ describe('display transcoding', () => {
     expect(served).toMatchObject({ steps: ['decompressed'], ts: EXPLICIT_LE });
     expect(served.info.pixelData?.encapsulated).toBe(false);
     expect([0, 1, 2, 3].map((i) => served.pixels.readUInt32LE(i * 4))).toEqual(values);
+  });
+
+  it('keeps YBR_FULL on colour a decoder returns as stored (16-bit RLE), so the loader converts it, not labelled RGB', async () => {
+    // Y, Cb, Cr planes of 2 pixels, 16 bits each: segments Y hi, Y lo, Cb hi, Cb lo, Cr hi, Cr lo (PS3.5 G.2).
+    const planes = [[100, 200], [0x8000, 0x8000], [0x8000, 0x9000]];
+    const segments = planes.flatMap((p) => [p.map((v) => v >> 8), p.map((v) => v & 0xff)]);
+    const served = await serve(encapsulatedFile({ rows: 1, columns: 2, samples: 3, bitsAllocated: 16, photometric: 'YBR_FULL' }, RLE, [rleFrame(segments)]));
+    expect(served.steps).toEqual(['decompressed']);
+    expect(served.info.dataset.string(0x00280004)).toBe('YBR_FULL');
+    expect([0, 1, 2, 3, 4, 5].map((i) => served.pixels.readUInt16LE(i * 2))).toEqual([100, 0x8000, 0x8000, 200, 0x8000, 0x9000]);
   });
 
   it('decodes 12-bit lossy JPEG to native 16-bit samples, frame by frame', async () => {

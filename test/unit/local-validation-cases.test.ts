@@ -64,6 +64,35 @@ describe('collectCases: folder of label sub-folders', () => {
     expect(cases[1]).toEqual({ file: join(root, 'normal', 'loop.dcm'), label: 'normal', excludedReason: expect.stringMatching(/^cannot read: ELOOP/) });
   });
 
+  it('never lists a case under a label folder it only reaches through a link (up to the cases folder, or into another label)', () => {
+    mkdirSync(join(root, 'normal'));
+    mkdirSync(join(root, 'pneumonia'));
+    writeFileSync(join(root, 'normal', 'n1.dcm'), syntheticDicom({ modality: 'DX' }));
+    writeFileSync(join(root, 'pneumonia', 'p1.dcm'), syntheticDicom({ modality: 'DX' }));
+    symlinkSync(root, join(root, 'normal', 'up'));
+    symlinkSync(join(root, 'pneumonia'), join(root, 'normal', 'sideways'));
+    expect(collectCases(root, LABELS)).toEqual([
+      { file: join(root, 'normal', 'n1.dcm'), label: 'normal' },
+      { file: join(root, 'pneumonia', 'p1.dcm'), label: 'pneumonia' },
+    ]);
+  });
+
+  it('excludes a file listed under two labels and lists a repeated file once', () => {
+    mkdirSync(join(root, 'normal'));
+    mkdirSync(join(root, 'pneumonia'));
+    writeFileSync(join(root, 'normal', 'both.dcm'), syntheticDicom({ modality: 'DX' }));
+    symlinkSync(join(root, 'normal', 'both.dcm'), join(root, 'pneumonia', 'both-link.dcm'));
+    writeFileSync(join(root, 'normal', 'once.dcm'), syntheticDicom({ modality: 'DX' }));
+    symlinkSync(join(root, 'normal', 'once.dcm'), join(root, 'normal', 'once-again.dcm'));
+    const cases = collectCases(root, LABELS);
+    // The first of the two names in listing order is kept.
+    expect(cases.filter((c) => !c.excludedReason).map((c) => [c.file, c.label])).toEqual([[join(root, 'normal', 'once-again.dcm'), 'normal']]);
+    expect(cases.filter((c) => c.excludedReason).map((c) => c.excludedReason)).toEqual([
+      'the same file is listed under "normal" and "pneumonia": its label is unknown',
+      'the same file is listed under "normal" and "pneumonia": its label is unknown',
+    ]);
+  });
+
   it('lists a folder reached again through a symbolic link back up the tree once', () => {
     mkdirSync(join(root, 'normal', 'deeper'), { recursive: true });
     writeFileSync(join(root, 'normal', 'deeper', 'a.dcm'), syntheticDicom({ modality: 'DX' }));

@@ -92,6 +92,9 @@ describe('ultrasoundImageRegion', () => {
     expect(regionOf(usFile([regionItem(1, 1, [30, 10, 800, 518])]))).toBeNull();
     expect(regionOf(usFile([regionItem(1, 1, [60, 40, 1000, 1000]), regionItem(1, 1, [0, 0, 19, 19])]))).toBeNull();
     expect(regionOf(usFile([regionItem(1, 1, [0, 0, 19, 19]), regionItem(1, 1, [0, 0, 63, 49])]))).toBeNull();
+    // A writer that used a signed VR for Region Location Min X0: -1 is no pixel of this image either.
+    const signed = regionItem(1, 1, [0, 0, 19, 19]).map((e) => (e.tag === 0x00186018 ? { tag: e.tag, vr: 'SL', value: -1 } : e));
+    expect(regionOf(usFile([signed]))).toBeNull();
   });
 
   it('ignores degenerate regions and answers null when none is left', () => {

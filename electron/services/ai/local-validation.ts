@@ -77,13 +77,17 @@ function unreadableReason(path: string, err: NodeJS.ErrnoException): string {
   return err.message;
 }
 
-/** The case files below a label sub-folder; an entry that cannot be read comes back with `excludedReason`. */
-function filesBelow(dir: string, visited = new Set<string>()): { file: string; excludedReason?: string }[] {
+/**
+ * The case files below a label sub-folder; an entry that cannot be read comes back with `excludedReason`.
+ * `visited` (real paths) is shared by all label folders and starts with the cases folder and every label
+ * folder: a link back up the tree or into another label's folder is not followed, so no case is listed
+ * under a label it does not sit in, and no folder is walked twice.
+ */
+function filesBelow(dir: string, visited: Set<string>, top = true): { file: string; excludedReason?: string }[] {
   let names: string[];
   try {
-    // A folder reached twice (a symbolic link back up the tree) is listed once: no endless descent.
     const real = realpathSync(dir);
-    if (visited.has(real)) return [];
+    if (!top && visited.has(real)) return [];
     visited.add(real);
     names = readdirSync(dir).sort();
   } catch (err) {
@@ -94,7 +98,7 @@ function filesBelow(dir: string, visited = new Set<string>()): { file: string; e
     if (name.startsWith('.') || name.toUpperCase() === 'DICOMDIR') continue;
     const p = join(dir, name);
     const entry = entryKind(p);
-    if (entry.kind === 'directory') out.push(...filesBelow(p, visited));
+    if (entry.kind === 'directory') out.push(...filesBelow(p, visited, false));
     else if (entry.kind === 'file') out.push({ file: p });
     else if (entry.kind === 'unreadable') out.push({ file: p, excludedReason: entry.reason });
   }
@@ -188,8 +192,9 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     const subdirs = entries.filter((e) => e.kind === 'directory').map((e) => e.name);
     const unknown = subdirs.filter((n) => matchLabel(n, labels) === null);
     if (unknown.length > 0) throw new ValidationInputError(`sub-folder(s) ${unknown.map((n) => `"${n}"`).join(', ')} of ${casesPath} are not label ids of the model (labels: ${labels.join(', ')})`);
+    const visited = new Set([path, ...subdirs.map((n) => join(path, n))].map(realPathOrSelf));
     for (const label of labels) {
-      for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) for (const found of filesBelow(join(path, dir))) cases.push({ ...found, label });
+      for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) for (const found of filesBelow(join(path, dir), visited)) cases.push({ ...found, label });
     }
     const excludedReason = `not in a label sub-folder: a case must be in a sub-folder named by a label id of the model (${labels.join(', ')})`;
     for (const entry of entries) {
@@ -215,7 +220,43 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     });
   }
   if (cases.length === 0) throw new ValidationInputError(`no cases found in ${casesPath}`);
-  return cases;
+  return withoutRepeatedFiles(cases);
+}
+
+function realPathOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return p;
+  }
+}
+
+/**
+ * One case per file (by real path, so links and `..` do not count it twice): a file listed again under the
+ * same label is dropped; a file listed under two labels is excluded everywhere, since its truth is unknown.
+ */
+function withoutRepeatedFiles(cases: LabelledCase[]): LabelledCase[] {
+  const labelsOf = new Map<string, Set<string>>();
+  const keyOf = cases.map((c) => (c.excludedReason ? null : realPathOrSelf(c.file)));
+  cases.forEach((c, i) => {
+    const key = keyOf[i];
+    if (key !== null && key !== undefined) labelsOf.set(key, (labelsOf.get(key) ?? new Set()).add(c.label));
+  });
+  const seen = new Set<string>();
+  const out: LabelledCase[] = [];
+  cases.forEach((c, i) => {
+    const key = keyOf[i];
+    if (key === null || key === undefined) return void out.push(c);
+    const labels = labelsOf.get(key)!;
+    if (labels.size > 1) {
+      out.push({ ...c, excludedReason: `the same file is listed under ${[...labels].map((l) => `"${l}"`).join(' and ')}: its label is unknown` });
+      return;
+    }
+    if (seen.has(key)) return;
+    seen.add(key);
+    out.push(c);
+  });
+  return out;
 }
 
 /** A case file's indexed attributes, read as an import reads them. */

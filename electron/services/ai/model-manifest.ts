@@ -317,6 +317,9 @@ export const ModelManifestSchema = z
       if (++regionCrops > 1) ctx.addIssue({ code: 'custom', path, message: 'cropUltrasoundRegion may appear once' });
       if (firstGeometric >= 0 && firstGeometric < i) ctx.addIssue({ code: 'custom', path, message: `cropUltrasoundRegion must come before "${m.preprocessing[firstGeometric]!.op}" (a geometric op)` });
       if (rescaleAt > i) ctx.addIssue({ code: 'custom', path, message: 'cropUltrasoundRegion must come after modalityRescale' });
+      // Statistics (min-max, z-score, percentiles) must not see the scanner's UI, and channels are replicated last.
+      const before = m.preprocessing.slice(0, i).find((o) => o.op === 'normalize' || o.op === 'percentileClip' || o.op === 'replicateChannels');
+      if (before) ctx.addIssue({ code: 'custom', path, message: `cropUltrasoundRegion must come before "${before.op}"` });
     });
     m.outputs.forEach((o, i) => {
       if (m.schemaVersion < 2 && o.kind === 'segmentation' && o.findings) ctx.addIssue({ code: 'custom', path: ['outputs', i, 'findings'], message: 'findings needs schemaVersion 2' });

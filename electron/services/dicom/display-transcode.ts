@@ -55,7 +55,7 @@
 import type { ByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, type Encoding, IMPLICIT_LE, KNOWN_VRS, LONG_VRS, Tag, UNDEFINED, tagString } from './dicom-dataset-reader';
 import { JpegDecodeError, type JpegStreamInfo, decodeJpegDct, jpegStreamInfo, sofHeader } from './jpeg-dct-decoder';
-import { CODEC_OF, type FrameDecoder, codecFor } from './pixel-codecs';
+import { CODEC_OF, type FrameDecoder, codecFor, codecReturnsRgb } from './pixel-codecs';
 import { PaletteLutError, expandSegmentedLut } from './palette-color-lut';
 import { PixelDecodeError, RLE_LOSSLESS, decodeRleFrame, frameFragments } from './pixel-decoder';
 import { TS, encodingOf } from './transfer-syntax';
@@ -535,8 +535,10 @@ async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: Pixe
   }
   if (needs.decompress) {
     outPlanar = 0;
-    // The WASM codecs turn YCbCr/ICT/RCT into RGB; the DCT decoder here is only used where no transform applies.
-    if (samples === 3 && !needs.dctJpeg && /^YBR_/.test(layout.photometric)) outPhotometric = 'RGB';
+    // Lossy 8-bit JPEG and J2K YBR_ICT/RCT come out of the WASM codecs as RGB; YBR_FULL from lossless JPEG,
+    // JPEG-LS or J2K without a transform stays YCbCr, labelled so, and the loader converts it. The DCT decoder
+    // here is only used where no transform applies.
+    if (samples === 3 && !needs.dctJpeg && codecReturnsRgb(info.transferSyntaxUid, layout.photometric, layout.bitsAllocated)) outPhotometric = 'RGB';
   }
   const outBytesPerSample = outBitsAllocated / 8;
   const frameBytes = pixels * samples * outBytesPerSample;

@@ -140,8 +140,9 @@ export function paletteLuminance(ds: DicomDataset, signedPixels: boolean): Palet
     throw new PaletteLutError('the Red, Green and Blue Palette Color Lookup Table Descriptors differ in entries or first mapped value');
   }
   const luts = descriptors.map((d, c) => channelLut(ds, c, d));
-  // 16-bit entries go to the 8-bit scale by their high byte, unless no entry exceeds 255: some writers
-  // declare 16 bits and store 8-bit values (dcmtk and Cornerstone check the same way), which would turn black.
+  // 16-bit entries go to the 8-bit scale by their high byte, unless no entry of any 16-bit table exceeds 255:
+  // some writers declare 16 bits and store 8-bit values, which would turn black. (Cornerstone decides from the
+  // red table alone, dcmtk per table from the high and low bytes; all agree on real palettes.)
   const wide = luts.some((lut, c) => descriptors[c]!.bitsPerEntry === 16 && lut.some((v) => v > 255));
   const luminance = new Float32Array(red!.entries);
   luts.forEach((lut, c) => {

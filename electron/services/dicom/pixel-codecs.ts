@@ -37,6 +37,18 @@ export const CODEC_OF: Readonly<Record<string, CodecFamily>> = {
   '1.2.840.10008.1.2.4.203': 'htj2k',
 };
 
+/**
+ * Whether a decoder here hands colour back as RGB for this Photometric Interpretation: 8-bit lossy JPEG
+ * (libjpeg-turbo undoes YCbCr) and JPEG 2000 / HTJ2K with a component transform (YBR_ICT / YBR_RCT, undone
+ * by OpenJPEG / OpenJPH). Lossless JPEG, JPEG-LS, 12-bit lossy JPEG (jpeg-dct-decoder.ts: samples as coded)
+ * and JPEG 2000 without a transform return the samples as stored: YBR_FULL stays Y, Cb, Cr.
+ */
+export function codecReturnsRgb(transferSyntaxUid: string, photometric: string, bitsAllocated: number): boolean {
+  const family = CODEC_OF[transferSyntaxUid];
+  if (family === 'jpeg') return bitsAllocated === 8 && /^YBR_FULL(_422)?$/.test(photometric);
+  return (family === 'jpeg2000' || family === 'htj2k') && /^YBR_(ICT|RCT)$/.test(photometric);
+}
+
 export interface FrameLayout {
   rows: number;
   columns: number;

@@ -10,7 +10,7 @@ import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
 import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
 import { applyPaletteLuminance, PaletteLutError, type PaletteLuminance, paletteLuminance } from './palette-color-lut';
-import { CODEC_OF, codecFor, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
+import { codecFor, codecReturnsRgb, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
 import { ultrasoundImageRegion, type UltrasoundRegion } from './ultrasound-regions';
 
 export const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
@@ -244,13 +244,8 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
   if (rows <= 0 || columns <= 0) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', 'Rows/Columns are missing');
   if (![8, 16, 32].includes(bitsAllocated)) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Bits Allocated ${bitsAllocated} is not supported by the AI pipeline`);
   if (samples !== 1 && samples !== 3) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Samples per Pixel ${samples} (${photometric}) is not supported by the AI pipeline`);
-  // Which compressed colour the codecs hand back as RGB: lossy JPEG (libjpeg-turbo undoes YCbCr) and
-  // JPEG 2000 / HTJ2K with a component transform (YBR_ICT / YBR_RCT, undone by the decoder). Lossless JPEG,
-  // JPEG-LS and JPEG 2000 without a transform return the samples as stored: YBR_FULL stays Y, Cb, Cr.
-  const family = codec ? CODEC_OF[info.transferSyntaxUid] : undefined;
-  const decodedRgb =
-    samples === 3 &&
-    ((family === 'jpeg' && /^YBR_FULL(_422)?$/.test(photometric)) || ((family === 'jpeg2000' || family === 'htj2k') && /^YBR_(ICT|RCT)$/.test(photometric)));
+  // Compressed colour some codecs hand back as RGB (see codecReturnsRgb); the others keep YBR_FULL as Y, Cb, Cr.
+  const decodedRgb = samples === 3 && !!codec && codecReturnsRgb(info.transferSyntaxUid, photometric, bitsAllocated);
   // YBR_FULL as stored (native, RLE, or a codec that keeps it), and native YBR_FULL_422 (8-bit), keep Y alone:
   // Y = .2990R + .5870G + .1140B is the luminance (PS3.3 C.7.6.3.1.2).
   const subsampled422 = samples === 3 && !codec && !info.pixelData.encapsulated && photometric === 'YBR_FULL_422';

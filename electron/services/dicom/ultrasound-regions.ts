@@ -71,7 +71,8 @@ export function ultrasoundImageRegion(ds: DicomDataset, rows: number, columns: n
     const x1 = unsignedValue(item, TAG.RegionLocationMaxX1);
     const y1 = unsignedValue(item, TAG.RegionLocationMaxY1);
     if (x0 === null || y0 === null || x1 === null || y1 === null) continue;
-    if (x1 > columns || y1 > rows) return null;
+    // Negative or fractional locations (a writer using a signed or decimal VR) are not pixel coordinates of this image either.
+    if (x1 > columns || y1 > rows || ![x0, y0, x1, y1].every((v) => Number.isInteger(v) && v >= 0)) return null;
     const region = { x0, y0, x1: Math.min(columns - 1, x1), y1: Math.min(rows - 1, y1) };
     if (region.x1 < region.x0 || region.y1 < region.y0) continue;
     const area = (region.x1 - region.x0 + 1) * (region.y1 - region.y0 + 1);
