@@ -14,7 +14,7 @@
  *    the rest).
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -142,5 +142,37 @@ if (present && !hasGdcmconv) console.warn('\n!!! SKIPPED: colour-pixel-data.test
     expect(photometric, 'gdcmconv kept YBR_FULL').toContain('[YBR_FULL]');
     const [compressed, stored] = await Promise.all([decodeImageFileAsync(file), decodeImageFileAsync(native)]);
     expect([...compressed.data]).toEqual([...stored.data]);
+  });
+});
+
+const hasDcmcjpeg = spawnSync('dcmcjpeg', ['--version']).status === 0;
+if (present && !hasDcmcjpeg) console.warn('\n!!! SKIPPED: colour-pixel-data.test.ts — dcmcjpeg (dcmtk) is missing, so RGB-labelled lossy JPEG was NOT checked.\n');
+
+/**
+ * An RGB-labelled lossy JPEG whose stream does not say RGB (here: dcmtk's Adobe marker patched to "YCbCr"):
+ * libjpeg would convert the samples from YCbCr; DICOM says they are RGB, and dcmtk and the display path keep
+ * them. The AI decoder must too, or the model sees other pixels than the reader.
+ */
+(present && hasDcmcjpeg ? describe : describe.skip)('RGB-labelled lossy JPEG that libjpeg would take as YCbCr', () => {
+  it('decodes as coded, like the same stream marked RGB', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vigil-rgbjpeg-'));
+    try {
+      const marked = join(dir, 'rgb.dcm');
+      const r = spawnSync('dcmcjpeg', ['+eb', '+cr', join(PYDICOM_DATA, 'US1_UNCR.dcm'), marked], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      const bytes = readFileSync(marked);
+      const adobe = bytes.indexOf('Adobe', 0, 'latin1');
+      expect(adobe, 'dcmcjpeg wrote an Adobe APP14 marker').toBeGreaterThan(0);
+      expect(bytes[adobe + 11], 'its transform flag says RGB').toBe(0);
+      bytes[adobe + 11] = 1; // "YCbCr": what a stream without markers and numeric component ids also implies
+      const unmarked = join(dir, 'rgb-ycbcr-flag.dcm');
+      writeFileSync(unmarked, bytes);
+      const [a, b] = await Promise.all([decodeImageFileAsync(marked), decodeImageFileAsync(unmarked)]);
+      let max = 0;
+      for (let i = 0; i < a.data.length; i++) max = Math.max(max, Math.abs(a.data[i]! - b.data[i]!));
+      expect(max).toBeLessThanOrEqual(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { JpegDecodeError, decodeJpegDct, sofHeader } from './jpeg-dct-decoder';
+import { JpegDecodeError, decodeJpegDct, jpegStreamInfo, sofHeader } from './jpeg-dct-decoder';
 
 export type CodecFamily = 'jpeg' | 'jpeg-lossless' | 'jpeg-ls' | 'jpeg2000' | 'htj2k';
 
@@ -56,6 +56,12 @@ export interface FrameLayout {
   /** 8 or 16. */
   bitsAllocated: number;
   signed: boolean;
+  /**
+   * The Photometric Interpretation. An RGB-labelled three-component lossy JPEG that libjpeg would take as
+   * YCbCr (no Adobe marker saying otherwise, no 'R','G','B' component ids) is decoded without a colour
+   * transform: DICOM says its samples are RGB (dcmtk agrees; display-transcode.ts serves it the same way).
+   */
+  photometric?: string;
 }
 
 /** Decodes one frame to samples, pixel-interleaved, little endian, `bitsAllocated / 8` bytes each. */
@@ -162,22 +168,35 @@ async function loadJpeg(): Promise<FrameDecoder> {
     // libjpeg-turbo's 8-bit build decodes 8-bit precision only; 12-bit streams go to the DCT decoder
     // here, whose IDCT is libjpeg's islow (the output equals DCMTK's dcmdjpeg).
     // No frame header found: libjpeg-turbo reports the broken stream.
-    if ((sofHeader(encoded)?.precision ?? 8) > 8) return decodeTwelveBit(encoded, layout);
+    if ((sofHeader(encoded)?.precision ?? 8) > 8) return decodeAsCoded(encoded, layout);
+    if (layout.samples === 3 && layout.photometric === 'RGB' && rgbCodedAsYcbcr(encoded)) return decodeAsCoded(encoded, layout);
     return wasmDecode(decoder, encoded, layout, 'JPEG');
   };
 }
 
-function decodeTwelveBit(encoded: Uint8Array, layout: FrameLayout): Uint8Array {
+/** An RGB-labelled stream libjpeg would convert from YCbCr, that the DCT decoder can take (no subsampling). */
+function rgbCodedAsYcbcr(encoded: Uint8Array): boolean {
+  try {
+    const info = jpegStreamInfo(encoded);
+    return info.components === 3 && info.uniformSampling && !info.codedAsRgb;
+  } catch {
+    return false; // not readable here: libjpeg-turbo reports it
+  }
+}
+
+/** The DCT decoder: samples exactly as coded (no colour transform), 8-bit or 12-bit. */
+function decodeAsCoded(encoded: Uint8Array, layout: FrameLayout): Uint8Array {
   let decoded: ReturnType<typeof decodeJpegDct>;
   try {
     decoded = decodeJpegDct(encoded);
   } catch (err) {
-    if (err instanceof JpegDecodeError && err.kind === 'unsupported') throw new UnsupportedEncodingError(`12-bit lossy JPEG: ${err.message}`);
+    if (err instanceof JpegDecodeError && err.kind === 'unsupported') throw new UnsupportedEncodingError(`lossy JPEG (${sofHeader(encoded)?.precision ?? '?'}-bit, decoded as coded): ${err.message}`);
     throw err;
   }
   const { info, samples } = decoded;
   if (info.width !== layout.columns || info.height !== layout.rows) throw new Error(`JPEG frame is ${info.width}×${info.height}, the header says ${layout.columns}×${layout.rows}`);
   if (info.components !== layout.samples) throw new Error(`JPEG frame has ${info.components} components, the header says ${layout.samples}`);
+  if (samples instanceof Uint8Array && layout.bitsAllocated === 8) return samples;
   if (layout.bitsAllocated !== 16) throw new Error(`${info.precision}-bit JPEG samples do not fit Bits Allocated ${layout.bitsAllocated}`);
   // 16-bit samples are already the little-endian bytes on a little-endian host: no per-sample copy.
   if (samples instanceof Uint16Array && HOST_LITTLE_ENDIAN) return Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);

@@ -300,7 +300,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
       if (rle) return { bytes: decodeRleFrame(encoded, rows, columns, bytesPerSample, samples), littleEndian: true };
       let bytes: Uint8Array;
       try {
-        bytes = codec!(encoded, { rows, columns, samples, bitsAllocated, signed });
+        bytes = codec!(encoded, { rows, columns, samples, bitsAllocated, signed, photometric });
       } catch (err) {
         if (err instanceof UnsupportedEncodingError) throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', err.message);
         throw new PixelDecodeError('CORRUPT_PIXEL_DATA', `frame ${f + 1} could not be decoded (${info.transferSyntaxUid}): ${err instanceof Error ? err.message : String(err)}`);
