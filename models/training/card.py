@@ -183,7 +183,7 @@ Data preparation checks (pixel-content SHA-1 of every 28×28 image):
 Training and the product apply the same steps to the 28×28 image: per-image
 min–max scaling to 0…1, then `(x − {n['mean']}) / {n['std']}` (mean and standard
 deviation of the scaled {'train+val' if cv else 'training'} pixels). For full-size DICOM the product first
-applies the Modality LUT rescale, inverts MONOCHROME1, {region_text}crops the centred square
+applies the Modality LUT rescale, {region_text}inverts MONOCHROME1, crops the centred square
 of the short edge and downsamples it to 28×28 by area averaging (manifest.json:
 {region_op}`cropSquare`, `resize` with `interpolation: area`), as MedMNIST built its images
 from the source (centre crop to the short edge, then resize).

@@ -41,7 +41,8 @@ def manifest_for(cfg, result, sha):
     t = round(result["threshold"], 6)
     n = result["normalisation"]
     # A US DICOM is a screen capture; BUSI's images (BreastMNIST's source) are the B-mode field of view
-    # alone, so ultrasound first crops to the image region. The op needs manifest schema v4.
+    # alone, so ultrasound first crops to the image region (before any op that takes statistics, MONOCHROME1's
+    # inversion included). The op needs manifest schema v4.
     ultrasound = "US" in cfg["applicability"].get("modalities", [])
     region_crop = [{"op": "cropUltrasoundRegion"}] if ultrasound else []
     manifest = {
@@ -63,8 +64,8 @@ def manifest_for(cfg, result, sha):
         # averaging, so a full-size radiograph is not aliased).
         "preprocessing": [
             {"op": "modalityRescale"},
-            {"op": "invertMonochrome1"},
             *region_crop,
+            {"op": "invertMonochrome1"},
             {"op": "cropSquare"},
             {"op": "resize", "size": [28, 28], "interpolation": "area"},
             {"op": "normalize", "method": "minmax"},

@@ -102,7 +102,9 @@ describe('manifest: cropUltrasoundRegion', () => {
     expect(reason([{ op: 'cropUltrasoundRegion' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion may appear once');
     expect(reason([{ op: 'normalize', method: 'minmax' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion must come before "normalize"');
     expect(reason([{ op: 'replicateChannels', channels: 3 }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.1.op: cropUltrasoundRegion must come before "replicateChannels"');
-    expect(reason([{ op: 'modalityRescale' }, { op: 'invertMonochrome1' }, { op: 'cropUltrasoundRegion' }, { op: 'cropSquare' }])).toBeNull();
+    expect(reason([{ op: 'modalityRescale' }, { op: 'invertMonochrome1' }, { op: 'cropUltrasoundRegion' }])).toBe('manifest.json is invalid at preprocessing.2.op: cropUltrasoundRegion must come before "invertMonochrome1"');
+    expect(reason([{ op: 'normalize', method: 'fixed', mean: [0], std: [1] }, { op: 'cropUltrasoundRegion' }])).toBeNull();
+    expect(reason([{ op: 'modalityRescale' }, { op: 'cropUltrasoundRegion' }, { op: 'invertMonochrome1' }, { op: 'cropSquare' }])).toBeNull();
   });
 
   it('takes no fields', () => {

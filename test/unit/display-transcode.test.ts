@@ -277,6 +277,9 @@ describe('display transcoding', () => {
     expect(served.steps).toEqual(['decompressed']);
     expect(served.info.dataset.string(0x00280004)).toBe('YBR_FULL');
     expect([0, 1, 2, 3, 4, 5].map((i) => served.pixels.readUInt16LE(i * 2))).toEqual([100, 0x8000, 0x8000, 200, 0x8000, 0x9000]);
+    // Labelled YBR_FULL_422, decoded samples are still three a pixel: served as YBR_FULL, not as native 4:2:2 pairs.
+    const subsampled = await serve(encapsulatedFile({ rows: 1, columns: 2, samples: 3, bitsAllocated: 16, photometric: 'YBR_FULL_422' }, RLE, [rleFrame(segments)]));
+    expect(subsampled.info.dataset.string(0x00280004)).toBe('YBR_FULL');
   });
 
   it('decodes 12-bit lossy JPEG to native 16-bit samples, frame by frame', async () => {

@@ -3,7 +3,7 @@
  */
 import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { collectCases, ValidationInputError } from '../../electron/services/ai/local-validation';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
@@ -75,6 +75,27 @@ describe('collectCases: folder of label sub-folders', () => {
       { file: join(root, 'normal', 'n1.dcm'), label: 'normal' },
       { file: join(root, 'pneumonia', 'p1.dcm'), label: 'pneumonia' },
     ]);
+  });
+
+  it('does not depend on the order of the labels: a folder outside reached from both labels is excluded, a link into another label is not followed', () => {
+    mkdirSync(join(root, 'normal'));
+    mkdirSync(join(root, 'pneumonia', 'sub'), { recursive: true });
+    mkdirSync(join(root, '..', `${basename(root)}-outside`), { recursive: true });
+    const outside = join(root, '..', `${basename(root)}-outside`);
+    writeFileSync(join(outside, 'a.dcm'), syntheticDicom({ modality: 'DX' }));
+    writeFileSync(join(root, 'pneumonia', 'sub', 'b.dcm'), syntheticDicom({ modality: 'DX' }));
+    symlinkSync(outside, join(root, 'normal', 'ext'));
+    symlinkSync(outside, join(root, 'pneumonia', 'ext'));
+    symlinkSync(join(root, 'pneumonia', 'sub'), join(root, 'normal', 'lnk'));
+    try {
+      for (const labels of [LABELS, [...LABELS].reverse()]) {
+        const cases = collectCases(root, labels);
+        expect(cases.filter((c) => !c.excludedReason).map((c) => [c.file, c.label])).toEqual([[join(root, 'pneumonia', 'sub', 'b.dcm'), 'pneumonia']]);
+        expect(cases.filter((c) => c.excludedReason).map((c) => c.label).sort()).toEqual(['normal', 'pneumonia']);
+      }
+    } finally {
+      rmSync(outside, { recursive: true, force: true });
+    }
   });
 
   it('excludes a file listed under two labels and lists a repeated file once', () => {

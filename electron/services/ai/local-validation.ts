@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { FileByteSource } from '../dicom/byte-source';
 import { readDicom } from '../dicom/dicom-dataset-reader';
 import { extractInstanceMetadata, INDEX_SEQUENCES, INDEX_TAGS, type InstanceMetadata } from '../dicom/instance-metadata';
@@ -77,18 +77,26 @@ function unreadableReason(path: string, err: NodeJS.ErrnoException): string {
   return err.message;
 }
 
+/** How one label folder is walked: folders already seen (real paths), and folders it must not enter. */
+interface LabelWalk {
+  visited: Set<string>;
+  /** The cases folder or one above it (a link up the tree), or a folder inside another label's folder. */
+  outOfBounds: (real: string) => boolean;
+}
+
 /**
  * The case files below a label sub-folder; an entry that cannot be read comes back with `excludedReason`.
- * `visited` (real paths) is shared by all label folders and starts with the cases folder and every label
- * folder: a link back up the tree or into another label's folder is not followed, so no case is listed
- * under a label it does not sit in, and no folder is walked twice.
+ * Links are followed, except up the tree or into another label's folder, so a case is never listed under a
+ * label folder it does not sit in; a folder reached again is walked once. A file reached from two labels
+ * (e.g. through a link to a folder outside the cases folder) is listed under both: withoutRepeatedFiles
+ * then excludes it.
  */
-function filesBelow(dir: string, visited: Set<string>, top = true): { file: string; excludedReason?: string }[] {
+function filesBelow(dir: string, walk: LabelWalk, top = true): { file: string; excludedReason?: string }[] {
   let names: string[];
   try {
     const real = realpathSync(dir);
-    if (!top && visited.has(real)) return [];
-    visited.add(real);
+    if (!top && (walk.visited.has(real) || walk.outOfBounds(real))) return [];
+    walk.visited.add(real);
     names = readdirSync(dir).sort();
   } catch (err) {
     return [{ file: dir, excludedReason: `cannot read: ${(err as Error).message}` }];
@@ -98,7 +106,7 @@ function filesBelow(dir: string, visited: Set<string>, top = true): { file: stri
     if (name.startsWith('.') || name.toUpperCase() === 'DICOMDIR') continue;
     const p = join(dir, name);
     const entry = entryKind(p);
-    if (entry.kind === 'directory') out.push(...filesBelow(p, visited, false));
+    if (entry.kind === 'directory') out.push(...filesBelow(p, walk, false));
     else if (entry.kind === 'file') out.push({ file: p });
     else if (entry.kind === 'unreadable') out.push({ file: p, excludedReason: entry.reason });
   }
@@ -192,9 +200,14 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     const subdirs = entries.filter((e) => e.kind === 'directory').map((e) => e.name);
     const unknown = subdirs.filter((n) => matchLabel(n, labels) === null);
     if (unknown.length > 0) throw new ValidationInputError(`sub-folder(s) ${unknown.map((n) => `"${n}"`).join(', ')} of ${casesPath} are not label ids of the model (labels: ${labels.join(', ')})`);
-    const visited = new Set([path, ...subdirs.map((n) => join(path, n))].map(realPathOrSelf));
+    const root = realPathOrSelf(path);
+    const within = (real: string, folder: string) => real === folder || real.startsWith(folder.endsWith(sep) ? folder : folder + sep);
     for (const label of labels) {
-      for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) for (const found of filesBelow(join(path, dir), visited)) cases.push({ ...found, label });
+      const others = subdirs.filter((n) => matchLabel(n, labels) !== label).map((n) => realPathOrSelf(join(path, n)));
+      const outOfBounds = (real: string) => within(root, real) || others.some((o) => within(real, o));
+      for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) {
+        for (const found of filesBelow(join(path, dir), { visited: new Set(), outOfBounds })) cases.push({ ...found, label });
+      }
     }
     const excludedReason = `not in a label sub-folder: a case must be in a sub-folder named by a label id of the model (${labels.join(', ')})`;
     for (const entry of entries) {
@@ -248,13 +261,12 @@ function withoutRepeatedFiles(cases: LabelledCase[]): LabelledCase[] {
     const key = keyOf[i];
     if (key === null || key === undefined) return void out.push(c);
     const labels = labelsOf.get(key)!;
-    if (labels.size > 1) {
-      out.push({ ...c, excludedReason: `the same file is listed under ${[...labels].map((l) => `"${l}"`).join(' and ')}: its label is unknown` });
-      return;
-    }
-    if (seen.has(key)) return;
-    seen.add(key);
-    out.push(c);
+    // Once per file and label: the exclusion is listed under each label it was found with.
+    const seenKey = labels.size > 1 ? `${key}\0${c.label}` : key;
+    if (seen.has(seenKey)) return;
+    seen.add(seenKey);
+    if (labels.size > 1) out.push({ ...c, excludedReason: `the same file is listed under ${[...labels].map((l) => `"${l}"`).join(' and ')}: its label is unknown` });
+    else out.push(c);
   });
   return out;
 }

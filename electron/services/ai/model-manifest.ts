@@ -317,8 +317,11 @@ export const ModelManifestSchema = z
       if (++regionCrops > 1) ctx.addIssue({ code: 'custom', path, message: 'cropUltrasoundRegion may appear once' });
       if (firstGeometric >= 0 && firstGeometric < i) ctx.addIssue({ code: 'custom', path, message: `cropUltrasoundRegion must come before "${m.preprocessing[firstGeometric]!.op}" (a geometric op)` });
       if (rescaleAt > i) ctx.addIssue({ code: 'custom', path, message: 'cropUltrasoundRegion must come after modalityRescale' });
-      // Statistics (min-max, z-score, percentiles) must not see the scanner's UI, and channels are replicated last.
-      const before = m.preprocessing.slice(0, i).find((o) => o.op === 'normalize' || o.op === 'percentileClip' || o.op === 'replicateChannels');
+      // Statistics (min-max, z-score, percentiles, MONOCHROME1's inversion range) must not see the scanner's UI,
+      // and channels are replicated last.
+      const before = m.preprocessing
+        .slice(0, i)
+        .find((o) => (o.op === 'normalize' && o.method !== 'fixed') || o.op === 'percentileClip' || o.op === 'invertMonochrome1' || o.op === 'replicateChannels');
       if (before) ctx.addIssue({ code: 'custom', path, message: `cropUltrasoundRegion must come before "${before.op}"` });
     });
     m.outputs.forEach((o, i) => {

@@ -538,7 +538,10 @@ async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: Pixe
     // Lossy 8-bit JPEG and J2K YBR_ICT/RCT come out of the WASM codecs as RGB; YBR_FULL from lossless JPEG,
     // JPEG-LS or J2K without a transform stays YCbCr, labelled so, and the loader converts it. The DCT decoder
     // here is only used where no transform applies.
-    if (samples === 3 && !needs.dctJpeg && codecReturnsRgb(info.transferSyntaxUid, layout.photometric, layout.bitsAllocated)) outPhotometric = 'RGB';
+    const bitsStored = us(ds, T.BitsStored) ?? layout.bitsAllocated;
+    if (samples === 3 && !needs.dctJpeg && codecReturnsRgb(info.transferSyntaxUid, layout.photometric, bitsStored)) outPhotometric = 'RGB';
+    // Decoded YBR_FULL_422 is full resolution: three samples a pixel, not the native 4:2:2 pairs that label means.
+    else if (samples === 3 && layout.photometric === 'YBR_FULL_422') outPhotometric = 'YBR_FULL';
   }
   const outBytesPerSample = outBitsAllocated / 8;
   const frameBytes = pixels * samples * outBytesPerSample;

@@ -43,9 +43,10 @@ export const CODEC_OF: Readonly<Record<string, CodecFamily>> = {
  * by OpenJPEG / OpenJPH). Lossless JPEG, JPEG-LS, 12-bit lossy JPEG (jpeg-dct-decoder.ts: samples as coded)
  * and JPEG 2000 without a transform return the samples as stored: YBR_FULL stays Y, Cb, Cr.
  */
-export function codecReturnsRgb(transferSyntaxUid: string, photometric: string, bitsAllocated: number): boolean {
+export function codecReturnsRgb(transferSyntaxUid: string, photometric: string, bitsStored: number): boolean {
   const family = CODEC_OF[transferSyntaxUid];
-  if (family === 'jpeg') return bitsAllocated === 8 && /^YBR_FULL(_422)?$/.test(photometric);
+  // Lossy JPEG's sample precision is 8 or 12 and Bits Stored says which (8-bit JPEG may sit in 16-bit words).
+  if (family === 'jpeg') return bitsStored <= 8 && /^YBR_FULL(_422)?$/.test(photometric);
   return (family === 'jpeg2000' || family === 'htj2k') && /^YBR_(ICT|RCT)$/.test(photometric);
 }
 

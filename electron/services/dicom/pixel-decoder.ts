@@ -245,7 +245,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
   if (![8, 16, 32].includes(bitsAllocated)) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Bits Allocated ${bitsAllocated} is not supported by the AI pipeline`);
   if (samples !== 1 && samples !== 3) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Samples per Pixel ${samples} (${photometric}) is not supported by the AI pipeline`);
   // Compressed colour some codecs hand back as RGB (see codecReturnsRgb); the others keep YBR_FULL as Y, Cb, Cr.
-  const decodedRgb = samples === 3 && !!codec && codecReturnsRgb(info.transferSyntaxUid, photometric, bitsAllocated);
+  const decodedRgb = samples === 3 && !!codec && codecReturnsRgb(info.transferSyntaxUid, photometric, bitsStored);
   // YBR_FULL as stored (native, RLE, or a codec that keeps it), and native YBR_FULL_422 (8-bit), keep Y alone:
   // Y = .2990R + .5870G + .1140B is the luminance (PS3.3 C.7.6.3.1.2).
   const subsampled422 = samples === 3 && !codec && !info.pixelData.encapsulated && photometric === 'YBR_FULL_422';
