@@ -791,3 +791,6 @@ export function unwrap<T>(result: Result<T>): T {
   if (result.ok) return result.value;
   throw new VigilRequestError(result.error.code, result.error.message);
 }
+
+/** What the validation-cases picker asks for: one labelled folder or one CSV. */
+export type ValidationCasesKind = RequestOf<'dialog.chooseValidationCases'>['kind'];

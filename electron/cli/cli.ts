@@ -185,9 +185,12 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
       process.off('SIGINT', onSigint);
       stop();
       if (!o.json && process.stderr.isTTY) process.stderr.write('\n');
+      // The text report's output-file lines need filesDir, which the JSON result does not carry.
+      const outputFileLinesByResult: string[][] = [];
       const results = jobs.map((j) => {
         const job = services.analysis.queue.get(j.jobId);
         const stored = job?.resultId ? services.analysis.results.get(job.resultId) : null;
+        outputFileLinesByResult.push(stored ? outputFileLines(stored.outputs, stored.filesDir) : []);
         const status = stored?.status ?? job?.status ?? 'failed';
         const reason = stored?.reason ?? job?.reason ?? undefined;
         return {
@@ -208,13 +211,12 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
       });
       if (o.json) out(JSON.stringify({ results }));
       else {
-        for (const r of results) {
+        for (const [i, r] of results.entries()) {
           out(`${r.modelId} ${r.modelVersion} on series ${r.seriesInstanceUid}: ${r.status === 'not-analysed' ? `not analysed: ${r.reason}` : r.status}${r.status === 'failed' ? `: ${r.reason}` : ''}${r.provider ? ` [${r.provider}]` : ''}`);
           for (const w of r.warnings) out(`    ${warningLine(w)}`);
           if (r.population && r.population.patientAgeYears === null) out(`    ${populationLine(r.population)}`);
           for (const f of r.findings) out(`    ${findingLine(f)}`);
-          const stored = r.resultId !== undefined ? services.analysis.results.get(r.resultId) : null;
-          if (stored) for (const line of outputFileLines(stored.outputs, stored.filesDir)) out(`    ${line}`);
+          for (const line of outputFileLinesByResult[i] ?? []) out(`    ${line}`);
           if (r.status === 'done') out(`    timings ms: ${Object.entries(r.timingsMs).map(([k, v]) => `${k} ${Math.round(v as number)}`).join(', ')}`);
         }
       }

@@ -44,10 +44,11 @@ export type ProtocolHandler = (request: ProtocolRequest) => Promise<Response>;
 
 const MAX_UID_LENGTH = 64;
 
-function textResponse(status: number, text: string): Response {
+/** A plain-text answer; errorCode adds X-Vigil-Error-Code so the renderer can tell failures apart. */
+function textResponse(status: number, text: string, errorCode?: string): Response {
   return new Response(text, {
     status,
-    headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' },
+    headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', ...(errorCode === undefined ? {} : { 'X-Vigil-Error-Code': errorCode }) },
   });
 }
 
@@ -114,16 +115,10 @@ async function serveInstance(options: AppProtocolOptions, display: DisplayServin
   } catch (err) {
     if (err instanceof ReferencedFileChangedError) {
       // Same code as the bridge's IO_ERROR answer; the message says to re-import.
-      return new Response(err.message, {
-        status: REFERENCED_FILE_CHANGED_STATUS,
-        headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'X-Vigil-Error-Code': 'IO_ERROR' },
-      });
+      return textResponse(REFERENCED_FILE_CHANGED_STATUS, err.message, 'IO_ERROR');
     }
     if (!(err instanceof DisplayTranscodeError)) throw err;
-    return new Response(`${err.code}: ${err.message}`, {
-      status: transcodeFailureStatus(err),
-      headers: { 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff', 'X-Vigil-Error-Code': err.code },
-    });
+    return textResponse(transcodeFailureStatus(err), `${err.code}: ${err.message}`, err.code);
   }
   if (bytes === null) return textResponse(404, 'Instance file is missing');
   const headers = {

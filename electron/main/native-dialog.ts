@@ -1,6 +1,12 @@
-import type { BrowserWindow, Dialog, OpenDialogOptions, SaveDialogOptions } from 'electron';
+import type { BrowserWindow, Dialog, OpenDialogOptions, OpenDialogReturnValue, SaveDialogOptions } from 'electron';
+import type { ValidationCasesKind } from '../../contract/ipc-contract';
 
 export type ImportSourceKind = 'folder' | 'files';
+
+/** Shows the open dialog modal to the parent window when there is one, else free-standing. */
+function showOpenDialogOver(dialog: Pick<Dialog, 'showOpenDialog'>, window: BrowserWindow | null, options: OpenDialogOptions): Promise<OpenDialogReturnValue> {
+  return window ? dialog.showOpenDialog(window, options) : dialog.showOpenDialog(options);
+}
 
 export function importDialogOptions(kind: ImportSourceKind): OpenDialogOptions {
   return kind === 'folder'
@@ -14,9 +20,7 @@ export function importSourceChooser(
   parent: () => BrowserWindow | null,
 ): (kind: ImportSourceKind) => Promise<string[]> {
   return async (kind) => {
-    const options = importDialogOptions(kind);
-    const window = parent();
-    const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+    const result = await showOpenDialogOver(dialog, parent(), importDialogOptions(kind));
     return result.canceled ? [] : result.filePaths;
   };
 }
@@ -39,8 +43,6 @@ export function reportSavePathChooser(
     return result.canceled || !result.filePath ? null : result.filePath;
   };
 }
-
-export type ValidationCasesKind = 'folder' | 'csv';
 
 const CSV_FILTERS = [
   { name: 'CSV of file,label rows', extensions: ['csv'] },
@@ -65,9 +67,7 @@ export function validationCasesChooser(
   platform: NodeJS.Platform = process.platform,
 ): (kind: ValidationCasesKind) => Promise<string | null> {
   return async (kind) => {
-    const options = validationCasesDialogOptions(kind, platform);
-    const window = parent();
-    const result = window ? await dialog.showOpenDialog(window, options) : await dialog.showOpenDialog(options);
+    const result = await showOpenDialogOver(dialog, parent(), validationCasesDialogOptions(kind, platform));
     return result.canceled ? null : (result.filePaths[0] ?? null);
   };
 }

@@ -5,7 +5,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { type BrowserWindow, Menu, app, dialog, ipcMain, protocol, session } from 'electron';
-import { IPC_EVENT_PREFIX, type ImportSummary } from '../../contract/ipc-contract';
+import { IPC_EVENT_PREFIX, type ImportSummary, type ValidationCasesKind } from '../../contract/ipc-contract';
 import type { InstanceFile } from '../services/dicom/display-bytes';
 import { DisplayTranscodePool } from '../services/dicom/display-transcode-pool';
 import { applicationMenuTemplate } from './app-menu';
@@ -45,7 +45,7 @@ export interface HostServicesOptions {
   /** Native save dialog for reports (reports.save): the chosen path, or null when cancelled. */
   chooseSavePath?: (suggestedName: string) => Promise<string | null>;
   /** Native picker for models.validate's labelled cases (dialog.chooseValidationCases): a folder or a CSV, or null when cancelled. */
-  chooseValidationCases?: (kind: 'folder' | 'csv') => Promise<string | null>;
+  chooseValidationCases?: (kind: ValidationCasesKind) => Promise<string | null>;
   /** The ONNX Runtime provider binaries this installation bundles (shown by ai.runtimeInfo). */
   executionProviderInfo?: { name: string; bundled: boolean; requires: string }[];
   log: (msg: string) => void;

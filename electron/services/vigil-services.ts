@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { AnalysisJob, AppInfo, RuntimeInfo, ValidationResult } from '../../contract/ipc-contract';
+import type { AnalysisJob, AppInfo, RuntimeInfo, ValidationCasesKind, ValidationResult } from '../../contract/ipc-contract';
 import { AnalysisService } from './ai/analysis-service';
 import { ModelRegistry } from './ai/model-registry';
 import { reviewedMaskFile, ReviewStore } from './ai/review-store';
@@ -50,7 +50,7 @@ export interface VigilServicesOptions {
   /** Host-provided native save dialog (Electron only): the chosen path, or null when cancelled. */
   chooseSavePath?: (suggestedName: string) => Promise<string | null>;
   /** Host-provided native picker for validation cases (Electron only): a folder or a CSV, or null when cancelled. */
-  chooseValidationCases?: (kind: 'folder' | 'csv') => Promise<string | null>;
+  chooseValidationCases?: (kind: ValidationCasesKind) => Promise<string | null>;
   /** URL of the bundled validation worker; defaults to validation-worker.js beside the inference worker; null runs in-process (unit tests). */
   validationWorkerUrl?: URL | null;
   /** The ONNX Runtime provider binaries the host bundles (Electron: runtime-paths); other hosts detect them. */

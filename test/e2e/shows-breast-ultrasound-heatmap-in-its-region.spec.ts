@@ -10,12 +10,12 @@
  * OBXXXX1A) is analysed whole, and the run says so.
  */
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdirSync } from 'node:fs';
+import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { canvasStats, corpusOrSkip, importByReference, openStudy, waitForRender } from './support/viewer';
-import { makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
+import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CAPTURE = corpusOrSkip('dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm');
 const CUT_CAPTURE = corpusOrSkip('dicom-pydicom/pydicom/test_files/examples_palette.dcm');
@@ -43,8 +43,7 @@ describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () =
   beforeAll(async () => {
     root = makeTempDir('us-breast');
     const dataDir = join(root, 'library');
-    mkdirSync(join(dataDir, 'models'), { recursive: true });
-    cpSync(MODEL, join(dataDir, 'models', 'us-breast-malignancy'), { recursive: true });
+    installRepoModel(dataDir, 'us-breast-malignancy');
     const breast = (source: string, name: string, extra: string[] = []): string => {
       const file = join(root, name);
       copyFileSync(source, file);
@@ -56,13 +55,11 @@ describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () =
     // The cut copy shares OBXXXX1A's study: give it its own so each opens alone.
     const cut = breast(CUT_CAPTURE!, 'us-breast-cut.dcm', ['-gst', '-gse', '-gin']);
     session = await openVigil({ dataDir });
-    await importByReference(session.bridge, [file]);
+    const [first] = await importByReference(session.bridge, [file]);
+    study = first!.studyInstanceUid;
     const studies = await importByReference(session.bridge, [cut]);
-    const us = studies.filter((s) => s.modalities.includes('US'));
-    expect(us).toHaveLength(2);
-    const read = (f: string) => spawnSync('dcmdump', ['-q', '+P', '0020,000d', f], { encoding: 'utf8' }).stdout.match(/\[([^\]]+)\]/)![1]!;
-    study = read(file);
-    cutStudy = read(cut);
+    expect(studies).toHaveLength(2);
+    cutStudy = studies.find((s) => s.studyInstanceUid !== study)!.studyInstanceUid;
   });
   afterAll(async () => {
     await session?.close();

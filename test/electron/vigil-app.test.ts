@@ -277,27 +277,26 @@ describe('startup', () => {
     expect(ses.webRequest.onBeforeRequest.mock.invocationCallOrder[0]).toBeLessThan(fake.ipcMain.handle.mock.invocationCallOrder[0]!);
   });
 
-  it('removes Electron\'s default menu (Help links, Toggle Developer Tools) on Windows and Linux', async () => {
-    const platform = Object.getOwnPropertyDescriptor(process, 'platform');
-    Object.defineProperty(process, 'platform', { value: 'linux', configurable: true });
+  /** Starts the app as if on `platform` (process.platform restored after start-up, which is when the menu is set). */
+  async function startedAndReadyOn(platform: NodeJS.Platform): Promise<void> {
+    const original = Object.getOwnPropertyDescriptor(process, 'platform');
+    Object.defineProperty(process, 'platform', { value: platform, configurable: true });
     try {
       await startedAndReady();
     } finally {
-      if (platform) Object.defineProperty(process, 'platform', platform);
+      if (original) Object.defineProperty(process, 'platform', original);
     }
+  }
+
+  it('removes Electron\'s default menu (Help links, Toggle Developer Tools) on Windows and Linux', async () => {
+    await startedAndReadyOn('linux');
     expect(fake.Menu.setApplicationMenu).toHaveBeenCalledTimes(1);
     expect(fake.Menu.setApplicationMenu).toHaveBeenCalledWith(null);
     expect(fake.Menu.buildFromTemplate).not.toHaveBeenCalled();
   });
 
   it('on macOS sets a minimal app / edit / window menu instead (copy and paste shortcuts need Edit)', async () => {
-    const platform = Object.getOwnPropertyDescriptor(process, 'platform');
-    Object.defineProperty(process, 'platform', { value: 'darwin', configurable: true });
-    try {
-      await startedAndReady();
-    } finally {
-      if (platform) Object.defineProperty(process, 'platform', platform);
-    }
+    await startedAndReadyOn('darwin');
     expect(fake.Menu.buildFromTemplate).toHaveBeenCalledWith([{ role: 'appMenu' }, { role: 'editMenu' }, { role: 'windowMenu' }]);
     expect(fake.Menu.setApplicationMenu).toHaveBeenCalledWith({ builtFrom: [{ role: 'appMenu' }, { role: 'editMenu' }, { role: 'windowMenu' }] });
   });

@@ -140,7 +140,8 @@ describe('PALETTE COLOR', () => {
   it('expands segmented LUTs: discrete, linear and indirect segments (PS3.3 C.7.9.2)', () => {
     // discrete [0, 100], linear to 400 over 3 entries, indirect: repeat the first segment (offset 0) once.
     const segmented = [0, 2, 0, 100, 1, 3, 400, 2, 1, 0, 0];
-    expect([...expandSegmentedLut(Uint16Array.from(segmented), 16)]).toEqual([0, 100, 200, 300, 400, 0, 100]);
+    // Exactly 16 entries: past the 7 it expands to, the last one repeats.
+    expect([...expandSegmentedLut(Uint16Array.from(segmented), 16)]).toEqual([0, 100, 200, 300, 400, 0, 100, ...new Array<number>(9).fill(100)]);
     // As a palette: the same segmented table for R, G and B gives luminance = entry / 256, beyond the end the last entry.
     const seg = wordBytes(segmented, true);
     const img = decode(colourDicom({

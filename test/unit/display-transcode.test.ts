@@ -12,9 +12,9 @@ import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { type DicomFileInfo, readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { displayBytesBuffer, openDisplayBytes } from '../../electron/services/dicom/display-bytes';
 import { DisplayBytesCache } from '../../electron/services/dicom/display-bytes-cache';
-import { expandSegmentedLutToEntries } from '../../electron/services/dicom/display-transcode';
 import { inThreadTranscoder } from '../../electron/services/dicom/display-transcode-pool';
 import { rleFrame, rleFrameOfSamples } from '../fixtures/rle-encoder';
+import { expandSegmentedLut } from '../../electron/services/dicom/palette-color-lut';
 import { type DicomElementSpec, encodeElements, filePreambleAndMeta, syntheticDicom } from '../fixtures/synthetic-dicom';
 
 /** Transcodes on the test's thread (the worker pool is tested in test/integration/display-transcode-pool.test.ts). */
@@ -245,9 +245,9 @@ describe('display transcoding', () => {
 
   it('expands indirect segments and refuses unknown opcodes', () => {
     // Segment 0: discrete [10, 20]; then an indirect copy of 1 segment at word offset 0.
-    expect([...expandSegmentedLutToEntries(Uint16Array.from([0, 2, 10, 20, 2, 1, 0, 0]), 4)]).toEqual([10, 20, 10, 20]);
-    expect([...expandSegmentedLutToEntries(Uint16Array.from([0, 2, 10, 20]), 4)]).toEqual([10, 20, 20, 20]);
-    expect(() => expandSegmentedLutToEntries(Uint16Array.from([7, 1, 1]), 4)).toThrow(/segmented palette LUT: .*unknown segment type 7/);
+    expect([...expandSegmentedLut(Uint16Array.from([0, 2, 10, 20, 2, 1, 0, 0]), 4)]).toEqual([10, 20, 10, 20]);
+    expect([...expandSegmentedLut(Uint16Array.from([0, 2, 10, 20]), 4)]).toEqual([10, 20, 20, 20]);
+    expect(() => expandSegmentedLut(Uint16Array.from([7, 1, 1]), 4)).toThrow(/unknown segment type 7/);
   });
 
   it('serves Double Float Pixel Data as Float Pixel Data (float32)', async () => {

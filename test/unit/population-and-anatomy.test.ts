@@ -7,20 +7,17 @@
  * unknown age gives no warning but is recorded as unknown; per-image scores
  * are stored with their labels (the viewer's jump to the strongest image).
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AnalysisResultSchema } from '../../contract/ipc-contract';
-import type { VigilServices } from '../../electron/services/vigil-services';
-import { importAndAnalyseAll } from '../fixtures/analysed-library';
+import { useAnalysedLibrary } from '../fixtures/analysed-library';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
 import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
 
 const ROOT_UID = '1.2.826.0.1.3680043.10.1138.950';
-let root: string;
-let services: VigilServices | undefined;
+const library = useAnalysedLibrary('vigil-population-');
 
 const breastCode: DicomElementSpec = {
   tag: 0x00082218, // Anatomic Region Sequence
@@ -38,7 +35,7 @@ const age = (value: string): DicomElementSpec => ({ tag: 0x00101010, vr: 'AS', v
 /** A US study of `images` images (instance k brighter than k-1) with the given extra attributes. */
 function writeStudy(n: number, images: number, extra: DicomElementSpec[], over: { birthDate?: string; studyDate?: string } = {}): string {
   const study = `${ROOT_UID}.${n}`;
-  const dir = join(root, 'in', String(n));
+  const dir = join(library.root, 'in', String(n));
   mkdirSync(dir, { recursive: true });
   for (let i = 1; i <= images; i++) {
     const pixels = Uint16Array.from({ length: 64 }, (_, k) => (k < 8 * i ? 1000 : 0));
@@ -51,10 +48,9 @@ function writeStudy(n: number, images: number, extra: DicomElementSpec[], over: 
 }
 
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'vigil-population-'));
   const onnx = tinyClassifierModel({ w: 4, b: -2 });
   writeModelPackage(
-    join(root, 'models', 'breast'),
+    join(library.root, 'models', 'breast'),
     onnx,
     classifierManifest(onnx, {
       schemaVersion: 3,
@@ -64,24 +60,13 @@ beforeEach(() => {
     }),
   );
 });
-afterEach(async () => {
-  await services?.close();
-  services = undefined;
-  rmSync(root, { recursive: true, force: true });
-});
-
-const analyse = (paths: string[]) =>
-  importAndAnalyseAll(root, paths, (s) => {
-    services = s;
-  });
-
 describe('applicability from the Anatomic Region Sequence, and the intended population', () => {
   it('analyses a coded breast image, warns for a patient outside the population, and says which sources were missing', async () => {
     const elderly = writeStudy(1, 3, [breastCode, age('082Y')]);
     const unknownAge = writeStudy(2, 1, [breastCode]);
     const uncoded = writeStudy(3, 1, [age('054Y')]);
     const inside = writeStudy(4, 1, [breastCode], { birthDate: '19800101', studyDate: '20240601' });
-    const s = await analyse([join(root, 'in')]);
+    const s = await library.analyse([join(library.root, 'in')]);
     const only = (study: string) => {
       const [r, ...more] = s.analysis.resultsForStudy(study);
       expect(more).toEqual([]);

@@ -150,7 +150,7 @@ describe('StudyIndex', () => {
       const otherWrite = other.prepare('INSERT INTO settings (key, value) VALUES (?, ?)');
       index.transaction(() => {
         // A batch reads first (is this instance known?), then writes.
-        expect(index.hasInstance('1.2.3')).toBe(false);
+        expect(index.storedInstance('1.2.3')).toBeNull();
         expect(() => otherWrite.run('other', 'during')).toThrow(/locked|busy/i);
         index.setSetting('batch', 'written');
       });

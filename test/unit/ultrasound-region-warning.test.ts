@@ -7,25 +7,22 @@
  * `vigil validate` keeps it per case and counts such cases in its text output.
  * Then real US files with the shipped breast model (which crops to the region).
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { AnalysisResultSchema, RunWarningSchema } from '../../contract/ipc-contract';
 import { analysedWholeLine, validateCommand } from '../../electron/cli/validate-command';
 import { noUltrasoundRegionWarning, runInferenceJob } from '../../electron/services/ai/inference-job';
 import { type ModelManifest, parseManifest } from '../../electron/services/ai/model-manifest';
 import { SessionManager } from '../../electron/services/ai/session-manager';
-import type { VigilServices } from '../../electron/services/vigil-services';
-import { importAndAnalyseAll } from '../fixtures/analysed-library';
+import { useAnalysedLibrary } from '../fixtures/analysed-library';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
 import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
 
 const ROOT_UID = '1.2.826.0.1.3680043.10.1138.951';
 const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
-let root: string;
-let services: VigilServices | undefined;
+const library = useAnalysedLibrary('vigil-us-region-warning-');
 
 /** Sequence of Ultrasound Regions with one 2D tissue region (PS3.3 C.8.5.5), pixel columns x0..x1, rows y0..y1. */
 const regions = (x0: number, y0: number, x1: number, y1: number): DicomElementSpec => ({
@@ -48,7 +45,7 @@ const age = (value: string): DicomElementSpec => ({ tag: 0x00101010, vr: 'AS', v
 /** A US study; image k gets extra[k] (e.g. a region sequence). */
 function writeStudy(n: number, perImage: DicomElementSpec[][], patientAge: string): string {
   const study = `${ROOT_UID}.${n}`;
-  const dir = join(root, 'in', String(n));
+  const dir = join(library.root, 'in', String(n));
   mkdirSync(dir, { recursive: true });
   perImage.forEach((extra, k) => {
     const i = k + 1;
@@ -70,11 +67,10 @@ function writeStudy(n: number, perImage: DicomElementSpec[][], patientAge: strin
 }
 
 beforeEach(() => {
-  root = mkdtempSync(join(tmpdir(), 'vigil-us-region-warning-'));
   const onnx = tinyClassifierModel({ w: 4, b: -2 });
   const common: Partial<ModelManifest> = { schemaVersion: 4, applicability: { modalities: ['US'] }, intendedPopulation: { ageYears: { min: 25, max: 75 } } };
   writeModelPackage(
-    join(root, 'models', 'cropped'),
+    join(library.root, 'models', 'cropped'),
     onnx,
     classifierManifest(onnx, {
       ...common,
@@ -82,25 +78,14 @@ beforeEach(() => {
       preprocessing: [{ op: 'modalityRescale' }, { op: 'cropUltrasoundRegion' }, { op: 'resize', size: [4, 4], interpolation: 'linear' }, { op: 'normalize', method: 'minmax' }],
     }),
   );
-  writeModelPackage(join(root, 'models', 'whole'), onnx, classifierManifest(onnx, { ...common, id: 'test-us-whole' }));
+  writeModelPackage(join(library.root, 'models', 'whole'), onnx, classifierManifest(onnx, { ...common, id: 'test-us-whole' }));
 });
-afterEach(async () => {
-  await services?.close();
-  services = undefined;
-  rmSync(root, { recursive: true, force: true });
-});
-
-const analyse = (paths: string[]) =>
-  importAndAnalyseAll(root, paths, (s) => {
-    services = s;
-  });
-
 describe('a run that analysed ultrasound images without their B-mode region', () => {
   it('warns with how many images were analysed whole, stores it with the result, and carries it over IPC', async () => {
     const noSequence = writeStudy(1, [[]], '054Y');
     const withRegion = writeStudy(2, [[regions(1, 1, 6, 6)]], '054Y');
     const mixed = writeStudy(3, [[regions(1, 1, 6, 6)], [], []], '082Y');
-    const s = await analyse([join(root, 'in')]);
+    const s = await library.analyse([join(library.root, 'in')]);
     const run = (study: string, modelId: string) => {
       const r = s.analysis.resultsForStudy(study).find((x) => x.modelId === modelId);
       expect(r?.status, r?.reason ?? 'no result').toBe('done');
@@ -147,15 +132,15 @@ describe('RunWarningSchema', () => {
 
 describe('vigil validate on cases without a B-mode region', () => {
   it('keeps the warning per case and counts the cases analysed whole', async () => {
-    const cases = join(root, 'cases', 'bright');
+    const cases = join(library.root, 'cases', 'bright');
     mkdirSync(cases, { recursive: true });
-    mkdirSync(join(root, 'bundled'));
+    mkdirSync(join(library.root, 'bundled'));
     writeFileSync(join(cases, 'whole.dcm'), syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, sopInstanceUid: `${ROOT_UID}.9.1`, extra: [age('054Y')] }));
     writeFileSync(join(cases, 'cropped.dcm'), syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, sopInstanceUid: `${ROOT_UID}.9.2`, extra: [age('054Y'), regions(1, 1, 6, 6)] }));
     const validate = async (json: boolean) => {
       const out: string[] = [];
       const err: string[] = [];
-      const code = await validateCommand({ modelId: 'test-us-cropped', cases: join(root, 'cases'), json, provider: 'cpu', bundledModelsDir: join(root, 'bundled'), modelsDir: join(root, 'models'), out: (l) => out.push(l), err: (l) => err.push(l) });
+      const code = await validateCommand({ modelId: 'test-us-cropped', cases: join(library.root, 'cases'), json, provider: 'cpu', bundledModelsDir: join(library.root, 'bundled'), modelsDir: join(library.root, 'models'), out: (l) => out.push(l), err: (l) => err.push(l) });
       expect(code, err.join('\n')).toBe(0);
       return { out, err };
     };
@@ -195,7 +180,7 @@ describe.skipIf(realPresent.length === 0)('real US files with the shipped breast
       const sessions = new SessionManager({ providers: ['cpu'], threads: 1 });
       try {
         const m = parsed.manifest;
-        const r = await runInferenceJob({ jobId: 'real', model: { id: m.id, modelPath: join(shipped, 'model.onnx'), manifest: m }, files: [join(SHARED, file)], provider: 'cpu', outputDir: join(root, 'out') }, sessions);
+        const r = await runInferenceJob({ jobId: 'real', model: { id: m.id, modelPath: join(shipped, 'model.onnx'), manifest: m }, files: [join(SHARED, file)], provider: 'cpu', outputDir: join(library.root, 'out') }, sessions);
         expect(r.status, r.reason).toBe('done');
         expect(r.warnings).toEqual(warning ? [warning] : undefined);
       } finally {

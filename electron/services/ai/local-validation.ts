@@ -11,7 +11,6 @@
  * Label ids match ignoring case when that is unambiguous. An entry that
  * cannot be read (a broken link) is an excluded case, not an error.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -276,8 +275,8 @@ function caseMetadata(file: string): InstanceMetadata {
   const source = new FileByteSource(file, statSync(file).size);
   try {
     const info = readDicom(source, { keepTags: INDEX_TAGS, expandSequences: INDEX_SEQUENCES });
-    // The hash stands in for a missing SOP Instance UID only; applicability never reads it.
-    return extractInstanceMetadata(info, () => createHash('sha256').update(readFileSync(file)).digest('hex'));
+    // The hash stands in for a missing SOP Instance UID only, which applicability never reads: not worth reading the file again.
+    return extractInstanceMetadata(info, () => '');
   } finally {
     source.close();
   }

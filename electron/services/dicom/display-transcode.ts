@@ -287,25 +287,6 @@ function pixelLayout(ds: DicomDataset): PixelLayout | null {
   };
 }
 
-/**
- * Segmented palette LUT data (16-bit words) expanded to exactly `entries` values (PS3.3 C.7.9.2;
- * the expander is the AI decoder's): a shorter expansion repeats its last entry, as indices past
- * the end of a table do.
- */
-export function expandSegmentedLutToEntries(words: Uint16Array, entries: number): Uint16Array {
-  let expanded: Uint16Array;
-  try {
-    expanded = expandSegmentedLut(words, entries);
-  } catch (err) {
-    if (err instanceof PaletteLutError) throw new DisplayTranscodeError(`segmented palette LUT: ${err.message}`);
-    throw err;
-  }
-  if (expanded.length === 0) throw new DisplayTranscodeError('segmented palette LUT expands to no entries');
-  const lut = new Uint16Array(entries);
-  for (let i = 0; i < entries; i++) lut[i] = expanded[Math.min(i, expanded.length - 1)]!;
-  return lut;
-}
-
 /** YBR_FULL (PS3.3 C.7.6.3.1.2) to RGB, rounded and clamped to 8 bits. */
 function ybrToRgb(y: number, cb: number, cr: number, out: Uint8Array, o: number): void {
   const clamp = (v: number): number => (v < 0 ? 0 : v > 255 ? 255 : Math.round(v));
@@ -605,7 +586,13 @@ async function buildPlan(info: DicomFileInfo, datasetStart: number, layout: Pixe
       const raw = swapped(bytesAt(src, seg.offset, seg.length - (seg.length % 2)), le ? 1 : 2);
       const words = new Uint16Array(raw.length / 2);
       for (let i = 0; i < words.length; i++) words[i] = raw.readUInt16LE(i * 2);
-      const lut = expandSegmentedLutToEntries(words, entries);
+      let lut: Uint16Array;
+      try {
+        lut = expandSegmentedLut(words, entries);
+      } catch (err) {
+        if (err instanceof PaletteLutError) throw new DisplayTranscodeError(`segmented palette LUT: ${err.message}`);
+        throw err;
+      }
       // Always one 16-bit word per entry: the loader tells 8- from 16-bit entries by the data length alone
       // (length === entries means 8-bit), so an odd number of 8-bit entries, padded to an even length, would be
       // read as 16-bit words. 8-bit values in words stay as they are (it shifts only entries above 255).

@@ -62,7 +62,7 @@ function descriptor(ds: DicomDataset, channel: number, signedPixels: boolean): D
  * Expands Segmented Palette Color Lookup Table Data (PS3.3 C.7.9.2): discrete
  * (opcode 0), linear (1) and indirect (2) segments over 16-bit words. An
  * indirect segment's offset counts entries of the segmented data, as GDCM and
- * pydicom read it.
+ * pydicom read it. Returns exactly `entries` values (the display path serves them as plain LUT data).
  */
 export function expandSegmentedLut(data: Uint16Array, entries: number): Uint16Array {
   const lut: number[] = [];
@@ -105,7 +105,11 @@ export function expandSegmentedLut(data: Uint16Array, entries: number): Uint16Ar
     }
   };
   expand(0, Infinity);
-  return Uint16Array.from(lut.length > entries ? lut.slice(0, entries) : lut);
+  if (lut.length === 0) throw new PaletteLutError('a segmented palette expands to no entries');
+  // Exactly `entries` values: a shorter table repeats its last entry, as indices past the end of a table do.
+  const out = new Uint16Array(entries);
+  for (let i = 0; i < entries; i++) out[i] = lut[Math.min(i, lut.length - 1)]!;
+  return out;
 }
 
 /** One channel's entries as stored (8- or 16-bit values), `d.entries` of them. */
@@ -124,12 +128,8 @@ function channelLut(ds: DicomDataset, channel: number, d: Descriptor): Float32Ar
     if (d.bitsPerEntry !== 16) throw new PaletteLutError('segmented palettes with 8-bit entries are not supported by the AI pipeline');
     values = expandSegmentedLut(words(segmented, le), d.entries);
   }
-  // A table shorter than its descriptor (a segmented one can be) repeats its last entry, as indices past the end do.
-  const out = new Float32Array(d.entries);
-  const last = values.length - 1;
-  if (last < 0) throw new PaletteLutError(`${CHANNEL[channel]} palette has no entries`);
-  for (let i = 0; i < d.entries; i++) out[i] = values[Math.min(i, last)]!;
-  return out;
+  // Plain tables hold at least `entries` values (checked above); segmented ones expand to exactly that many.
+  return Float32Array.from({ length: d.entries }, (_, i) => values[i]!);
 }
 
 /** The palette of an image (Pixel Representation `signedPixels`), folded to luminance. */

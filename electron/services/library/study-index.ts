@@ -469,7 +469,6 @@ export class StudyIndex {
     this.migrate();
     const db = this.db;
     this.stmts = {
-      hasInstance: db.prepare<[string], { id: number }>('SELECT id FROM instances WHERE sop_instance_uid = ?'),
       shaReferenced: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM instances WHERE sha256 = ?'),
       patientByKey: db.prepare<[string], { id: number }>('SELECT id FROM patients WHERE patient_key = ?'),
       insertPatient: db.prepare(
@@ -549,10 +548,6 @@ export class StudyIndex {
         this.db.prepare('UPDATE schema_version SET version = ?').run(version);
       })
       .immediate();
-  }
-
-  hasInstance(sopInstanceUid: string): boolean {
-    return this.stmts.hasInstance.get(sopInstanceUid) !== undefined;
   }
 
   /** The stored instance with this SOP Instance UID, with its study, series and patient; null when unknown. */
@@ -934,9 +929,8 @@ export class StudyIndex {
    * that no remaining instance references, or null when the study is unknown.
    */
   deleteStudy(studyUid: string): { unreferencedCopies: string[] } | null {
-    // Immediate for the reason given at transaction(); the ids cached for addInstance may be of the rows deleted.
-    this.forgetKnownIds();
-    return this.db.transaction(() => {
+    // transaction(): immediate, and the ids cached for addInstance (maybe of the rows deleted) are forgotten.
+    return this.transaction(() => {
       const study = this.db.prepare<[string], { id: number; patient_ref: number }>('SELECT id, patient_ref FROM studies WHERE study_uid = ?').get(studyUid);
       if (!study) return null;
       const copies = this.db
@@ -947,7 +941,7 @@ export class StudyIndex {
       this.db.prepare('DELETE FROM patients WHERE id = ? AND NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = ?)').run(study.patient_ref, study.patient_ref);
       const stillUsed = this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM instances WHERE storage = 'copy' AND path = ?");
       return { unreferencedCopies: copies.filter((p) => (stillUsed.get(p)?.n ?? 0) === 0) };
-    }).immediate();
+    });
   }
 
   close(): void {

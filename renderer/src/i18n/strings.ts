@@ -344,7 +344,6 @@ export const en = {
   'models.reliabilityNone': 'The package ships no reliability bins.',
   'models.eceNote': 'calibration error over the reliability bins; lower is better',
   'models.brierNote': 'mean squared error of the probability; lower is better',
-  'models.calibrationHeading': 'Calibration',
   'models.validationReliabilityNone': 'No case was analysed: there are no reliability bins.',
   'models.reliabilityBinRange': 'Probability bin',
   'models.reliabilityCases': 'Cases',
@@ -421,7 +420,6 @@ const tables: Record<Locale, Partial<StringTable>> = {
     'models.chooseCsvTitle': '由 file,label 行组成的 CSV 文件',
     'models.eceNote': '可靠性分箱上的校准误差；越低越好',
     'models.brierNote': '预测概率的均方误差；越低越好',
-    'models.calibrationHeading': '校准',
     'models.validationReliabilityNone': '没有分析任何病例：没有可靠性分箱。',
   },
 };

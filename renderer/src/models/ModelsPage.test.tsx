@@ -1,6 +1,6 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ModelInfo, ModelMetrics, Result, RuntimeInfo, Settings, ValidationResult } from '../../../contract/ipc-contract';
+import type { ModelInfo, ModelMetrics, Result, RuntimeInfo, Settings, ValidationCasesKind, ValidationResult } from '../../../contract/ipc-contract';
 import { App } from '../App';
 import { AppContext } from '../app-context';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
@@ -126,7 +126,7 @@ function fake(host: 'electron' | 'bridge' = 'bridge', validate?: () => Promise<R
     save: vi.fn(async () => ok({ saved: true, path: '/home/u/report.html' })),
     rescan: vi.fn(async () => ok({ models, added: [], removed: [], changed: [] })),
     list: vi.fn(async () => ok({ models })),
-    chooseCases: vi.fn(async (_req: { kind: 'folder' | 'csv' }) => ok<{ path: string | null }>({ path: null })),
+    chooseCases: vi.fn(async (_req: { kind: ValidationCasesKind }) => ok<{ path: string | null }>({ path: null })),
   };
   return Object.assign(base, {
     dialog: { ...base.dialog, chooseValidationCases: m.chooseCases },

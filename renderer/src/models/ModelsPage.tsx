@@ -5,7 +5,7 @@
  * savable HTML report.
  */
 import { useCallback, useEffect, useState } from 'react';
-import type { ModelInfo, RuntimeInfo, Settings, ValidationResult } from '../../../contract/ipc-contract';
+import type { ModelInfo, RuntimeInfo, Settings, ValidationCasesKind, ValidationResult } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
 import { openBrowser } from '../lib/route';
@@ -107,7 +107,7 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
     [vigil, reportError, refreshRuntime],
   );
 
-  const chooseCases = async (kind: 'folder' | 'csv') => {
+  const chooseCases = async (kind: ValidationCasesKind) => {
     const r = await vigil.dialog.chooseValidationCases({ kind });
     if (!r.ok) return reportError(r.error);
     if (r.value.path) setCasesPath(r.value.path);

@@ -263,8 +263,12 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
               <div className={research ? 'use-banner research' : 'use-banner clinical'} data-testid="clinical-use-banner">
                 {research ? t('findings.research') : t('findings.clinical')}
               </div>
-              {r.status !== 'not-analysed' && <RunPopulation result={r} />}
-              {r.status !== 'not-analysed' && <RunUltrasoundRegion result={r} />}
+              {r.status !== 'not-analysed' && (
+                <>
+                  <RunPopulation result={r} />
+                  <RunUltrasoundRegion result={r} />
+                </>
+              )}
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
               {r.status === 'failed' && (
                 <div className="run-reason error" data-testid="run-failed" role="alert">
