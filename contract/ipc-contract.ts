@@ -538,6 +538,12 @@ export const ValidationResultSchema = z.object({
   excluded: z.array(z.object({ file: z.string(), label: z.string(), status: z.string(), reason: z.string() })),
   seconds: z.number(),
   finishedAt: z.string(),
+  /**
+   * Cases among n analysed whole: the model crops ultrasound images to their B-mode region (manifest op
+   * cropUltrasoundRegion) and the case had no usable Sequence of Ultrasound Regions (a NO_ULTRASOUND_REGION
+   * run warning), so scanner text and scale bars reached the model. 0 when the model does not crop.
+   */
+  analysedWhole: z.number().int(),
 });
 export type ValidationResult = z.infer<typeof ValidationResultSchema>;
 

@@ -55,6 +55,7 @@ export function validationJson(r: ValidationReport): Record<string, unknown> {
     ece: r.ece,
     brier: r.brier,
     positives: r.positives,
+    analysedWhole: r.analysedWhole,
     positiveLabel: r.positiveLabel,
     modelVersion: r.modelVersion,
     modelSha256: r.modelSha256,
@@ -129,8 +130,7 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
   o.out(`  truth ${report.negativeLabels.join('|')}: FP ${c.fp}  TN ${c.tn}`);
   o.out('');
   o.out(`  ${report.ciMethod}; ${report.seconds.toFixed(1)} s`);
-  const whole = report.cases.filter((k) => k.warnings?.some((w) => w.code === 'NO_ULTRASOUND_REGION'));
-  if (whole.length > 0) o.err(analysedWholeLine(whole.length, report.n));
+  if (report.analysedWhole > 0) o.err(analysedWholeLine(report.analysedWhole, report.n));
   if (report.excluded.length > 0) {
     o.err(`${report.excluded.length} case(s) excluded:`);
     for (const e of report.excluded.slice(0, 20)) o.err(`  ${excludedLine(e)}`);

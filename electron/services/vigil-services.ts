@@ -177,6 +177,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         excluded: r.excluded,
         seconds: r.seconds,
         finishedAt,
+        analysedWhole: r.analysedWhole,
       };
     } catch (err) {
       if (err instanceof ValidationInputError) throw new ServiceError('BAD_REQUEST', err.message);

@@ -129,8 +129,11 @@ TASKS = {
         "dataset": "BreastMNIST (MedMNIST v2), official 546/78/156 split",
         # 623 train+val images: settings and epoch count chosen by cross-validation (compare.py, README.md);
         # the shipped ensemble is the 20 members of a 4x repeated 5-fold cross-validation on train+val.
-        "version": "1.3.1",
-        "changes": ("1.3.1: the same weights, scores, threshold and metrics as 1.3.0. Ultrasound images are now first cropped to "
+        "version": "1.3.2",
+        "changes": ("1.3.2: the same weights, scores, threshold and metrics as 1.3.0. Ultrasound scanners often leave Body "
+                    "Part Examined empty: when neither it nor the Anatomic Region Sequence names the body part, a breast keyword "
+                    "of the series or study description (e.g. \"US BREAST LEFT\") now counts (applicability.allowDescriptionMatch). "
+                    "1.3.1: Ultrasound images are now first cropped to "
                     "their B-mode region (Sequence of Ultrasound Regions), as the BUSI images it was trained on were cropped to the "
                     "ultrasound field of view, so the scanner's text and scale bars around a screen capture no longer reach the model; "
                     "the manifest needs schemaVersion 4 (this Vigil). 1.3.0: 20 members instead of 10. The ten 1.2.0 members are kept "
@@ -140,8 +143,8 @@ TASKS = {
         "lr": 2e-3, "batch": 32, "max_epochs": 60, "folds": 5, "repeats": 4, "repeat_settings": [{}, {}, {"upsample": 2}, {"upsample": 2}],
         "label_smoothing": 0.1,
         "scale": [0.85, 1.15], "rotate_deg": 15, "translate": 0.1, "hflip": True, "flip_tta": True,
-        "applicability": {"modalities": ["US"], "bodyParts": ["BREAST"]},
-        "applicabilityText": "modality US, body part BREAST.",
+        "applicability": {"modalities": ["US"], "bodyParts": ["BREAST"], "allowDescriptionMatch": True},
+        "applicabilityText": "modality US, body part BREAST (Body Part Examined, else the Anatomic Region Sequence, else a breast keyword of the series or study description).",
         "intendedPopulation": {"ageYears": {"min": 25, "max": 75}, "note": "Trained on breast ultrasound images of women aged 25–75 years (Baheya Hospital, Cairo; BUSI, Al-Dhabyani et al. 2020)."},
         "provenance": "Trained by Vigil (models/training/train_all.py) on BreastMNIST from MedMNIST v2 (Yang et al., Sci Data 2023; CC BY 4.0), derived from the BUSI dataset (Al-Dhabyani et al., Data in Brief 2020).",
         "intendedUse": "Research demonstration of a malignant vs normal-or-benign classifier for single breast ultrasound images (B-mode, adult women). Not for clinical use.",
@@ -151,7 +154,7 @@ TASKS = {
         "recipeSelection": BREAST_RECIPE_SELECTION,
         "target": {"auc": 0.92, "accuracy": 0.87, "source": "beating Google AutoML Vision's 0.919 / 0.861 in the MedMNIST v2 paper"},
         # The earlier versions' test-split scores, as their metrics.json recorded them.
-        "testHistory": [("1.0.0", 0.916, 0.859), ("1.1.0", 0.911, 0.872), ("1.2.0", 0.892, 0.865), ("1.3.0", 0.918, 0.859)],
+        "testHistory": [("1.0.0", 0.916, 0.859), ("1.1.0", 0.911, 0.872), ("1.2.0", 0.892, 0.865), ("1.3.0", 0.918, 0.859), ("1.3.1", 0.918, 0.859)],
         "baselines": [{"method": a, "auc": b, "accuracy": c} for a, b, c in BASELINES["breast"]],
         "comparisonNote": PAPER_NOTE,
     },

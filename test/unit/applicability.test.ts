@@ -87,9 +87,12 @@ describe('body part from the Anatomic Region Sequence and descriptions', () => {
 
   it('matches description keywords only when the manifest allows it (schema v3), and says which sources were missing', () => {
     const facts = usImage({ descriptions: ['US BREAST LEFT', 'Ultrasound'] });
-    expect(checkApplicability(breast, facts)).toEqual({ ok: false, reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST' });
+    const denying: ModelManifest = { ...breast, applicability: { ...breast.applicability, allowDescriptionMatch: false } };
+    expect(checkApplicability(denying, facts)).toMatchObject({ ok: false, reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST' });
     const allowing: ModelManifest = { ...breast, applicability: { ...breast.applicability, allowDescriptionMatch: true } };
     expect(checkApplicability(allowing, facts)).toEqual({ ok: true });
+    // The shipped breast model (1.3.2) allows it: scanners often leave Body Part Examined empty.
+    expect(checkApplicability(breast, facts)).toEqual({ ok: true });
     // Whole words only: "Breastfeeding clinic" names no body part; "Echocardiogram" is the heart.
     expect(checkApplicability(allowing, usImage({ descriptions: ['Breastfeeding clinic'] }))).toEqual({
       ok: false,

@@ -4,13 +4,14 @@
  * Ultrasound Regions whole: the run says so with a warning (how many images of
  * how many), stored with the result beside the population warning and carried
  * over the IPC contract. Images with a region, and models without the op, get none.
- * `vigil validate` keeps it per case and counts such cases in its text output.
+ * `vigil validate` keeps it per case and counts such cases (analysedWhole) in its JSON and text output, and
+ * models.validate carries the count to the Validate-model page.
  * Then real US files with the shipped breast model (which crops to the region).
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AnalysisResultSchema, RunWarningSchema } from '../../contract/ipc-contract';
+import { AnalysisResultSchema, RunWarningSchema, ValidationResultSchema } from '../../contract/ipc-contract';
 import { analysedWholeLine, validateCommand } from '../../electron/cli/validate-command';
 import { noUltrasoundRegionWarning, runInferenceJob } from '../../electron/services/ai/inference-job';
 import { type ModelManifest, parseManifest } from '../../electron/services/ai/model-manifest';
@@ -131,7 +132,7 @@ describe('RunWarningSchema', () => {
 });
 
 describe('vigil validate on cases without a B-mode region', () => {
-  it('keeps the warning per case and counts the cases analysed whole', async () => {
+  it('keeps the warning per case and counts the cases analysed whole, in the CLI and over IPC', async () => {
     const cases = join(library.root, 'cases', 'bright');
     mkdirSync(cases, { recursive: true });
     mkdirSync(join(library.root, 'bundled'));
@@ -145,8 +146,9 @@ describe('vigil validate on cases without a B-mode region', () => {
       return { out, err };
     };
 
-    const json = JSON.parse((await validate(true)).out.join('\n')) as { n: number; cases: { file: string; status: string; warnings?: unknown[] }[] };
+    const json = JSON.parse((await validate(true)).out.join('\n')) as { n: number; analysedWhole: number; cases: { file: string; status: string; warnings?: unknown[] }[] };
     expect(json.n).toBe(2);
+    expect(json.analysedWhole).toBe(1);
     const byName = (name: string) => json.cases.find((c) => c.file.endsWith(name));
     expect(byName('whole.dcm')).toMatchObject({ status: 'done', warnings: [noUltrasoundRegionWarning(1, 1)] });
     expect(byName('cropped.dcm')?.status).toBe('done');
@@ -155,6 +157,17 @@ describe('vigil validate on cases without a B-mode region', () => {
     const text = await validate(false);
     expect(text.err).toContain(analysedWholeLine(1, 2));
     expect(analysedWholeLine(1, 2)).toMatch(/^! 1 of 2 case\(s\) analysed whole: no B-mode region/);
+
+    // models.validate (the Validate-model page) carries the count; per-case rows do not cross to the renderer.
+    const s = await library.analyse([cases]);
+    const validateOverIpc = async (modelId: string) => {
+      const r = await s.router.dispatch('models.validate', { modelId, casesPath: join(library.root, 'cases') });
+      if (!r.ok) throw new Error(r.error.message);
+      return ValidationResultSchema.parse(r.value);
+    };
+    expect(await validateOverIpc('test-us-cropped')).toMatchObject({ n: 2, analysedWhole: 1 });
+    // A model that does not crop to the region analyses every case whole by design: nothing to warn about.
+    expect(await validateOverIpc('test-us-whole')).toMatchObject({ n: 2, analysedWhole: 0 });
   });
 });
 

@@ -303,8 +303,15 @@ export interface ValidationReport extends ValidationMetrics {
   provider: string | null;
   excluded: { file: string; label: string; status: string; reason: string }[];
   cases: CaseResult[];
+  /** Cases among n analysed whole: no B-mode region although the model crops to it (counted here: the validation worker drops `cases` before the report reaches main). */
+  analysedWhole: number;
   ortVersion: string | null;
   seconds: number;
+}
+
+/** Analysed cases that carry a NO_ULTRASOUND_REGION warning: their images reached the model uncropped. */
+function casesAnalysedWhole(cases: readonly CaseResult[]): number {
+  return cases.filter((c) => c.status === 'done' && c.warnings?.some((w) => w.code === 'NO_ULTRASOUND_REGION')).length;
 }
 
 export interface ValidateOptions {
@@ -386,6 +393,7 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
     ...m,
     excluded: results.filter((r) => r.status !== 'done').map((r) => ({ file: r.file, label: r.label, status: r.status, reason: r.reason ?? '' })),
     cases: results,
+    analysedWhole: casesAnalysedWhole(results),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -293,6 +293,7 @@ export const en = {
   'models.progress': '{done} of {total} cases',
   'models.resultHeading': 'Validation result',
   'models.summary': '{n} cases analysed, {positives} {label}; positive when score ≥ {threshold}',
+  'models.analysedWhole': '{count} of {n} cases were analysed whole: no B-mode region (Sequence of Ultrasound Regions), so scanner text and scale bars reached the model.',
   'models.reportRun': 'Run {at} on {provider} in {seconds} s',
   'models.reportCases': 'Cases: {path}',
   'models.reportTitle': 'Local validation — {model}',
@@ -421,6 +422,7 @@ const tables: Record<Locale, Partial<StringTable>> = {
     'models.eceNote': '可靠性分箱上的校准误差；越低越好',
     'models.brierNote': '预测概率的均方误差；越低越好',
     'models.validationReliabilityNone': '没有分析任何病例：没有可靠性分箱。',
+    'models.analysedWhole': '{n} 个病例中有 {count} 个按整幅图像分析：没有 B 模式区域（超声区域序列），因此扫描仪文字和标尺也进入了模型。',
   },
 };
 

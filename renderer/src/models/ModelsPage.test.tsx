@@ -3,9 +3,11 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ModelInfo, ModelMetrics, Result, RuntimeInfo, Settings, ValidationCasesKind, ValidationResult } from '../../../contract/ipc-contract';
 import { App } from '../App';
 import { AppContext } from '../app-context';
+import { setLocale } from '../i18n/strings';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
 import { ModelsPage } from './ModelsPage';
 import { buildReportHtml, escapeHtml } from './report-html';
+import { analysedWholeWarning } from './validation-view';
 
 afterEach(() => {
   cleanup();
@@ -56,6 +58,7 @@ function result(overrides: Partial<ValidationResult> = {}): ValidationResult {
     excluded: [{ file: '/cases/pneumonia/bad.dcm', label: 'pneumonia', status: 'not-applicable', reason: 'modality CT is not one of CR, DX' }],
     seconds: 2.5,
     finishedAt: '2026-01-02T03:04:05.000Z',
+    analysedWhole: 0,
     ...overrides,
   };
 }
@@ -216,6 +219,8 @@ describe('Models page', () => {
     expect(cm.textContent).toContain('normal');
 
     expect(screen.getByTestId('excluded-cases').textContent).toContain('modality CT is not one of CR, DX');
+    // Every case was cropped to its B-mode region (or the model does not crop): nothing to warn about.
+    expect(screen.queryByTestId('analysed-whole')).toBeNull();
     // The result's intended use is rendered as text, never as markup.
     expect(document.querySelector('script')).toBeNull();
     expect(screen.getAllByTestId('intended-use').some((b) => b.textContent!.includes('<script>alert(1)</script>'))).toBe(true);
@@ -246,6 +251,22 @@ describe('Models page', () => {
     expect(bins[1]!.textContent).toBe('0.50–0.60: 5 cases, predicted 0.55, observed 0.40');
     expect(diagram.querySelector('.roc-diagonal')!.getAttribute('d')).toBe('M44,254 L286,12');
     expect(diagram.textContent).toContain('ECE 0.063');
+  });
+
+  it('warns when cases were analysed whole, without their B-mode region, in English and Chinese', async () => {
+    renderPage(fake('bridge', async () => ok(result({ analysedWhole: 3 }))));
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    const warning = await screen.findByTestId('analysed-whole');
+    expect(warning.getAttribute('role')).toBe('note');
+    expect(warning.textContent).toBe('3 of 40 cases were analysed whole: no B-mode region (Sequence of Ultrasound Regions), so scanner text and scale bars reached the model.');
+    setLocale('zh-CN');
+    try {
+      expect(analysedWholeWarning({ analysedWhole: 3, n: 40 })).toBe('40 个病例中有 3 个按整幅图像分析：没有 B 模式区域（超声区域序列），因此扫描仪文字和标尺也进入了模型。');
+    } finally {
+      setLocale('en');
+    }
   });
 
   it('says so when the validated cases fill no reliability bin', async () => {
@@ -515,6 +536,17 @@ describe('report HTML', () => {
     expect(bins[1]).toEqual(['0.10–0.20', '0', 'n/a', 'n/a']);
     expect(bins[9]).toEqual(['0.90–1.00', '20', '0.930', '0.850']);
     expect(html).not.toMatch(/(src|href)="(https?:)?\/\//);
+  });
+
+  it('warns under the intended-use banner when cases were analysed whole; says nothing when none were', () => {
+    const doc = new DOMParser().parseFromString(buildReportHtml(result({ analysedWhole: 2, n: 9 }), RUNTIME), 'text/html');
+    const warning = doc.querySelector('[data-testid="analysed-whole"]');
+    expect(warning?.textContent).toBe('2 of 9 cases were analysed whole: no B-mode region (Sequence of Ultrasound Regions), so scanner text and scale bars reached the model.');
+    // Right under the intended-use banner, before the metrics.
+    expect(warning?.previousElementSibling?.textContent).toContain('Not for clinical use.');
+    const none = new DOMParser().parseFromString(buildReportHtml(result({ analysedWhole: 0 }), RUNTIME), 'text/html');
+    expect(none.querySelector('[data-testid="analysed-whole"]')).toBeNull();
+    expect(none.body.textContent).not.toContain('analysed whole');
   });
 
   it('says so when no reliability bin has cases', () => {

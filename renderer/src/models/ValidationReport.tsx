@@ -3,10 +3,11 @@ import { t } from '../i18n/strings';
 import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
 import { ReliabilityDiagram } from './ShippedMetrics';
-import { fmtCi, fmtMetric, METRIC_ROWS } from './validation-view';
+import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS } from './validation-view';
 
-/** The result of one local validation: banner, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, excluded cases. */
+/** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, excluded cases. */
 export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
+  const analysedWhole = analysedWholeWarning(result);
   return (
     <section className="validation-report" aria-label={t('models.resultHeading')}>
       <div className="validation-head">
@@ -18,6 +19,11 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
         </button>
       </div>
       <IntendedUseBanner clinicalUse={result.clinicalUse} intendedUse={result.intendedUse} />
+      {analysedWhole && (
+        <p className="run-warning" role="note" data-testid="analysed-whole">
+          {analysedWhole}
+        </p>
+      )}
       <p className="muted validation-meta">
         {t('models.reportRun', { at: result.finishedAt, provider: result.provider ?? 'n/a', seconds: result.seconds.toFixed(1) })} · {result.modelId} {result.modelVersion}
       </p>

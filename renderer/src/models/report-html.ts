@@ -1,13 +1,14 @@
 /**
  * The saved validation report: one self-contained HTML file (inline CSS and
- * SVG, no scripts, no external resources): metrics with calibration, ROC,
- * confusion matrix, reliability diagram with its bins, excluded cases. Every
+ * SVG, no scripts, no external resources): cases analysed whole without their
+ * B-mode region, metrics with calibration, ROC, confusion matrix, reliability
+ * diagram with its bins, excluded cases. Every
  * piece of text that came from a model package, a file path or the host is
  * HTML-escaped.
  */
 import type { RuntimeInfo, ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
-import { type RocGeometry, fmtCi, fmtMetric, METRIC_ROWS, reliabilityGeometry, rocGeometry } from './validation-view';
+import { type RocGeometry, analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, reliabilityGeometry, rocGeometry } from './validation-view';
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -99,6 +100,8 @@ export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | nul
           .map((x) => `<tr><td class="mono">${e(x.file)}</td><td>${e(x.label)}</td><td>${e(x.status)}</td><td>${e(x.reason)}</td></tr>`)
           .join('')}</tbody></table>`;
   const banner = r.clinicalUse ? e(r.intendedUse) : `<strong>${e(t('models.notClinical'))}</strong> ${e(r.intendedUse)}`;
+  const whole = analysedWholeWarning(r);
+  const analysedWhole = whole ? `\n<p class="banner whole" data-testid="analysed-whole">${e(whole)}</p>` : '';
   const runtimeLine = runtime ? ` · ONNX Runtime ${e(runtime.ortVersion ?? 'n/a')} on ${e(runtime.platform)}-${e(runtime.arch)}` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -107,7 +110,7 @@ export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | nul
 <style>
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d232b;max-width:980px;margin:24px auto;padding:0 16px}
 h1{font-size:20px;margin:0 0 4px}h2{font-size:16px;margin:24px 0 8px}
-.banner{border:1px solid #e5a93b;background:#fff6e0;padding:8px 12px;border-radius:6px}
+.banner{border:1px solid #e5a93b;background:#fff6e0;padding:8px 12px;border-radius:6px}.banner.whole{border-color:#c92a2a;background:#fdecea;color:#a61e1e}
 table{border-collapse:collapse}th,td{border:1px solid #ccd;padding:4px 10px;text-align:left}
 .metrics td{font-variant-numeric:tabular-nums}.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;word-break:break-all}
 .cm td{text-align:center;min-width:110px}.cm .ok{background:#e6f4ea}.cm .bad{background:#fdecea}
@@ -116,7 +119,7 @@ th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bin
 </style></head><body>
 <h1>${e(t('models.reportTitle', { model: r.modelName || r.modelId }))}</h1>
 <p class="meta">${e(r.modelId)} ${e(r.modelVersion)} · sha-256 <span class="mono">${e(r.modelSha256)}</span></p>
-<p class="banner">${banner}</p>
+<p class="banner">${banner}</p>${analysedWhole}
 <p class="meta">${e(t('models.reportCases', { path: r.casesPath }))}<br>${e(t('models.summary', { n: r.n, positives: r.positives, label: r.positiveLabel, threshold: r.threshold }))}<br>${e(t('models.reportRun', { at: r.finishedAt, provider: r.provider ?? 'n/a', seconds: r.seconds.toFixed(1) }))}${runtimeLine}</p>
 <h2>${e(t('models.metricsHeading'))}</h2>
 <table class="metrics"><thead><tr><th>${e(t('models.metric'))}</th><th>${e(t('models.value'))}</th><th>${e(t('models.ci95'))}</th></tr></thead><tbody>${metricRows}

@@ -1,10 +1,11 @@
 /**
  * Pure helpers shared by the Validate view and its HTML report: the metric
- * rows, number formatting and the ROC and reliability plots' geometry (so the
- * page and the saved report draw the same curves).
+ * rows, number formatting, the cases-analysed-whole warning and the ROC and
+ * reliability plots' geometry (so the page and the saved report draw the same
+ * curves and say the same things).
  */
 import type { ReliabilityBin, ValidationResult } from '../../../contract/ipc-contract';
-import type { StringId } from '../i18n/strings';
+import { type StringId, t } from '../i18n/strings';
 
 export type MetricRowKey = 'auc' | 'accuracy' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'f1' | 'ece' | 'brier';
 
@@ -101,6 +102,11 @@ export function reliabilityGeometry(bins: readonly ReliabilityBin[], size = 320)
   const points = filled.map((b) => ({ x: x(b.meanPredicted), y: y(b.observed), r: 2.5 + 6 * Math.sqrt(b.n / most), bin: b }));
   const curve = points.map((p, i) => `${i === 0 ? 'M' : 'L'}${p.x.toFixed(2)},${p.y.toFixed(2)}`).join(' ');
   return { size, left, top, plot, diagonal: `M${x(0)},${y(0)} L${x(1)},${y(1)}`, curve, ticks, points };
+}
+
+/** Says how many cases reached the model uncropped (no B-mode region although the model crops to it); null when none did. */
+export function analysedWholeWarning(r: Pick<ValidationResult, 'analysedWhole' | 'n'>): string | null {
+  return r.analysedWhole > 0 ? t('models.analysedWhole', { count: r.analysedWhole, n: r.n }) : null;
 }
 
 /** A file name for the saved report: validation-<model>-<YYYYMMDD-HHMM>.html. */
