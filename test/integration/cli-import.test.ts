@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openVigilServices } from '../../electron/services/vigil-services';
 import { syntheticDicom, testUid } from '../fixtures/synthetic-dicom';
-import { cliPath, ensureBuilt, importCli, openLibrary, repoRoot } from './helpers';
+import { ensureBuilt, importCli, openLibrary, runCliText } from './helpers';
 
 describe('vigil import', () => {
   let work: string;
@@ -69,8 +69,8 @@ describe('vigil import', () => {
   });
 
   it('refuses an empty path as a usage error', () => {
-    const r = spawnSync(process.execPath, [cliPath, 'import', '', '--data-dir', join(work, 'empty-path'), '--json'], { cwd: repoRoot, encoding: 'utf8' });
-    expect(r.status).toBe(2);
+    const r = runCliText(['import', '', '--data-dir', join(work, 'empty-path'), '--json']);
+    expect(r.code).toBe(2);
     expect(r.stderr).toContain('an import path is empty');
     expect(r.stdout).toBe('');
   });

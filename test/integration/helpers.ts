@@ -81,16 +81,23 @@ export interface StudiesJson {
   }[];
 }
 
-export function runCli<T>(args: string[]): CliRun<T> {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: repoRoot, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
+/** The built CLI's exit code and output, run in `cwd` (the repository by default) with `env` (this process's by default). */
+export function runCliText(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Omit<CliRun<never>, 'json'> {
+  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd: opts.cwd ?? repoRoot, env: opts.env ?? process.env, encoding: 'utf8', maxBuffer: 256 * 1024 * 1024 });
   if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The built CLI with `--json` output, parsed. */
+export function runCli<T>(args: string[]): CliRun<T> {
+  const r = runCliText(args);
   let json: T;
   try {
     json = JSON.parse(r.stdout) as T;
   } catch {
     throw new Error(`vigil ${args.join(' ')} exited ${r.status} without JSON on stdout.\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`);
   }
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, json };
+  return { ...r, json };
 }
 
 export function importCli(paths: string[], dataDir: string, opts: { reference?: boolean } = {}): CliRun<ImportJson> {

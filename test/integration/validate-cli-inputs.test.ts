@@ -4,7 +4,6 @@
  * under that script), a DICOM file outside the label sub-folders and a broken link among the cases, data errors
  * without the usage text, and the heatmap in the text output.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
-import { cliPath, ensureBuilt, repoRoot } from './helpers';
+import { ensureBuilt, runCliText } from './helpers';
 
 const STUDY = '1.2.826.0.1.3680043.10.1138.970';
 let root: string;
@@ -37,15 +36,9 @@ function chestByAnatomicRegion(i: number): Buffer {
   });
 }
 
-function runCli(args: string[], cwd: string, env: NodeJS.ProcessEnv) {
-  const r = spawnSync(process.execPath, [cliPath, ...args], { cwd, env, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
 /** The built CLI as `npm run vigil -- …` runs it for a caller in `callerDir`: in the repository, the caller's folder in INIT_CWD. */
 function vigil(args: string[], callerDir: string) {
-  return runCli(args, repoRoot, { ...process.env, npm_lifecycle_event: 'vigil', INIT_CWD: callerDir });
+  return runCliText(args, { env: { ...process.env, npm_lifecycle_event: 'vigil', INIT_CWD: callerDir } });
 }
 
 beforeAll(() => {
@@ -83,10 +76,9 @@ describe('vigil validate', () => {
 
   it('ignores an inherited INIT_CWD outside the `vigil` npm script: paths resolve against the process folder', () => {
     // As a test runner under `npm test` spawns it: INIT_CWD names the folder npm was started from, not this caller.
-    const r = runCli(['validate', '--model', 'test-chest-classifier', '--cases', 'cases', '--models-dir', 'models', '--provider', 'cpu', '--json'], root, {
-      ...process.env,
-      npm_lifecycle_event: 'test',
-      INIT_CWD: join(root, 'in'),
+    const r = runCliText(['validate', '--model', 'test-chest-classifier', '--cases', 'cases', '--models-dir', 'models', '--provider', 'cpu', '--json'], {
+      cwd: root,
+      env: { ...process.env, npm_lifecycle_event: 'test', INIT_CWD: join(root, 'in') },
     });
     expect(r.code, r.stderr).toBe(0);
     expect((JSON.parse(r.stdout) as { n: number }).n).toBe(2);

@@ -5,13 +5,12 @@
  * the test-split AUC (within 0.001) and confusion matrix that the training
  * recipe recorded in each package's metrics.json.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMedmnistDicom } from '../fixtures/medmnist-dicom';
-import { cliPath, ensureBuilt, repoRoot, runCli } from './helpers';
+import { ensureBuilt, repoRoot, runCli, runCliText } from './helpers';
 
 const dataDir = process.env.VIGIL_MEDMNIST ?? join(repoRoot, '..', 'shared', 'data', 'medmnist');
 const haveData = existsSync(join(dataDir, 'breastmnist.npz')) && existsSync(join(dataDir, 'pneumoniamnist_kaggle-variant.npz'));
@@ -84,8 +83,8 @@ let root: string;
     expect(r.json.confusion.tp + r.json.confusion.fn).toBe(5);
 
     writeFileSync(join(root, 'bad.csv'), 'x.dcm,cancer\n');
-    const bad = spawnSync(process.execPath, [cliPath, 'validate', '--model', 'us-breast-malignancy', '--cases', join(root, 'bad.csv')], { encoding: 'utf8' });
-    expect(bad.status).toBe(2);
+    const bad = runCliText(['validate', '--model', 'us-breast-malignancy', '--cases', join(root, 'bad.csv')]);
+    expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('"cancer" is not a label id');
   });
 });

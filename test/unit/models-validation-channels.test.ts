@@ -2,7 +2,10 @@
  * The Models page's channels: models.validate (local validation of a
  * classifier on labelled cases, with progress events and excluded cases),
  * ai.runtimeInfo (providers, force-CPU, the provider that ran last), the AI
- * settings in settings.get/update, and reports.save through a host save dialog.
+ * settings in settings.get/update, reports.save through a host save dialog, and
+ * dialog.chooseValidationCases (the host's labelled-cases picker behind "Choose
+ * folder…" / "Choose CSV…"; UNAVAILABLE where the host has none, e.g. bridge and CLI,
+ * where the page takes a typed path).
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -218,5 +221,29 @@ describe('reports.save', () => {
     rmSync(target);
     expect(await dispatch(s, 'reports.save', { suggestedName: 'x.html', html })).toEqual({ saved: false, path: null });
     expect(existsSync(target)).toBe(false);
+  });
+});
+
+describe('dialog.chooseValidationCases', () => {
+  it('is unavailable without a host picker', async () => {
+    const s = await open();
+    const r = await s.router.dispatch('dialog.chooseValidationCases', { kind: 'folder' });
+    expect(r.ok ? null : r.error.code).toBe('UNAVAILABLE');
+  });
+
+  it('asks the host picker for the kind and returns its path, null when cancelled', async () => {
+    const asked: string[] = [];
+    const answers: (string | null)[] = ['/cases/labels.csv', null];
+    const s = await open({
+      chooseValidationCases: async (kind) => {
+        asked.push(kind);
+        return answers.shift() ?? null;
+      },
+    });
+    expect(await s.router.dispatch('dialog.chooseValidationCases', { kind: 'csv' })).toEqual({ ok: true, value: { path: '/cases/labels.csv' } });
+    expect(await s.router.dispatch('dialog.chooseValidationCases', { kind: 'folder' })).toEqual({ ok: true, value: { path: null } });
+    expect(asked).toEqual(['csv', 'folder']);
+    const bad = await s.router.dispatch('dialog.chooseValidationCases', { kind: 'files' });
+    expect(bad.ok ? null : bad.error.code).toBe('BAD_REQUEST');
   });
 });
