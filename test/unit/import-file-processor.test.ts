@@ -60,7 +60,7 @@ function storeFiles(): string[] {
 }
 
 describe('processImportFile: storing the managed copy', () => {
-  it('fsyncs the temp file before renaming it into place', () => {
+  it('writes the temp file in the incoming folder and fsyncs it before renaming it into place', () => {
     const bytes = syntheticDicom({ sopInstanceUid: '1.2.3.901' });
     const r = processImportFile({ id: 1, path: source('a.dcm', bytes), mode: 'copy', dataDir });
     expect(r.kind).toBe('instance');
@@ -69,12 +69,17 @@ describe('processImportFile: storing the managed copy', () => {
     const open = vi.mocked(fs.openSync);
     const tmpOpen = open.mock.calls.findIndex(([p]) => String(p).endsWith('.tmp'));
     expect(tmpOpen).toBeGreaterThanOrEqual(0);
+    // Not beside the stored file: store-sweep reads only the incoming folder.
+    const tmpPath = String(open.mock.calls[tmpOpen]![0]);
+    expect(dirname(tmpPath)).toBe(join(dataDir, 'store', INCOMING_DIR));
     const tmpFd = open.mock.results[tmpOpen]!.value as number;
     const fsync = vi.mocked(fs.fsyncSync);
     const tmpSync = fsync.mock.calls.findIndex(([fd]) => fd === tmpFd);
     expect(tmpSync).toBeGreaterThanOrEqual(0);
     const rename = vi.mocked(fs.renameSync);
     expect(rename).toHaveBeenCalledTimes(1);
+    expect(rename.mock.calls[0]).toEqual([tmpPath, join(dataDir, r.storedPath)]);
+    expect(readdirSync(join(dataDir, 'store', INCOMING_DIR))).toEqual([]);
     expect(fsync.mock.invocationCallOrder[tmpSync]!).toBeLessThan(rename.mock.invocationCallOrder[0]!);
     // Then the folder, so the rename itself survives a power loss.
     expect(fsync.mock.invocationCallOrder.some((order) => order > rename.mock.invocationCallOrder[0]!)).toBe(true);

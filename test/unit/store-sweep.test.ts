@@ -1,9 +1,16 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import * as fsPromises from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { INCOMING_DIR } from '../../electron/services/library/import-file-processor';
-import { STORE_TEMP_MIN_AGE_MS, sweepStoreTemps } from '../../electron/services/library/store-sweep';
+import { LEGACY_TEMPS_SWEPT_MARKER, STORE_TEMP_MIN_AGE_MS, sweepStoreTemps } from '../../electron/services/library/store-sweep';
+
+// The sweep's removals go through this spy so a test can make one fail.
+vi.mock('node:fs/promises', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:fs/promises')>();
+  return { ...real, rm: vi.fn(real.rm) };
+});
 
 let dataDir: string;
 const now = Date.now();
@@ -13,8 +20,11 @@ beforeEach(() => {
   dataDir = mkdtempSync(join(tmpdir(), 'vigil-sweep-'));
 });
 afterEach(() => {
+  vi.mocked(fsPromises.rm).mockClear();
   rmSync(dataDir, { recursive: true, force: true });
 });
+
+const marker = () => join(dataDir, LEGACY_TEMPS_SWEPT_MARKER);
 
 /** Writes a file under <dataDir>/store; `old` files are dated two hours back. */
 function storeFile(rel: string, old: boolean): string {
@@ -77,10 +87,67 @@ describe('sweepStoreTemps', () => {
     expect(await sweepStoreTemps(join(dataDir, 'no-such-library'), { now })).toEqual({ removed: 0, failed: 0 });
   });
 
-  it('stops walking once aborted', async () => {
+  it('stops walking once aborted, and walks the whole store again at the next start', async () => {
     storeFile('ab/cd/abcd.dcm.1a2b.tmp', true);
     const signal = AbortSignal.abort();
     expect(await sweepStoreTemps(dataDir, { now, signal })).toEqual({ removed: 0, failed: 0 });
+    expect(existsSync(marker())).toBe(false);
     expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 1, failed: 0 });
+    expect(existsSync(marker())).toBe(true);
+  });
+});
+
+describe('sweepStoreTemps: the whole store once, then the incoming folder only', () => {
+  it('walks the store of an earlier version once, records it, and afterwards reads only the incoming folder', async () => {
+    storeFile('ab/cd/abcd.dcm', true);
+    const legacy = storeFile('ab/cd/abcd.dcm.1a2b.tmp', true);
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 1, failed: 0 });
+    expect(existsSync(legacy)).toBe(false);
+    expect(existsSync(marker())).toBe(true);
+    // The marker is in the data folder, not among the stored files.
+    expect(existsSync(join(dataDir, 'store', LEGACY_TEMPS_SWEPT_MARKER))).toBe(false);
+
+    // Recorded: a temp beside a stored file is no longer looked for (this version never writes one there) ...
+    const besideLater = storeFile('ef/01/ef01.dcm.5e6f.tmp', true);
+    const incoming = storeFile(`${INCOMING_DIR}/0123.tmp`, true);
+    const incomingNested = storeFile(`${INCOMING_DIR}/sub/4567.tmp`, true);
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 2, failed: 0 });
+    expect(existsSync(besideLater)).toBe(true);
+    // ... while the incoming folder is still emptied of old leftovers at every start.
+    expect(existsSync(incoming)).toBe(false);
+    expect(existsSync(incomingNested)).toBe(false);
+
+    // Removing the marker asks for the whole walk again.
+    rmSync(marker());
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 1, failed: 0 });
+    expect(existsSync(besideLater)).toBe(false);
+  });
+
+  it('records nothing while a temp beside a stored file is too young to remove (an earlier version may still be writing it)', async () => {
+    const young = storeFile('ab/cd/abcd.dcm.1a2b.tmp', false);
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 0, failed: 0 });
+    expect(existsSync(young)).toBe(true);
+    expect(existsSync(marker())).toBe(false);
+    // A young temp in the incoming folder does not hold the marker back: that folder is swept at every start anyway.
+    rmSync(young);
+    storeFile(`${INCOMING_DIR}/89ab.tmp`, false);
+    await sweepStoreTemps(dataDir, { now });
+    expect(existsSync(marker())).toBe(true);
+  });
+
+  it('records nothing when a leftover could not be removed, so the next start tries again', async () => {
+    const legacy = storeFile('ab/cd/abcd.dcm.1a2b.tmp', true);
+    vi.mocked(fsPromises.rm).mockRejectedValueOnce(Object.assign(new Error('EBUSY: injected'), { code: 'EBUSY' }));
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 0, failed: 1 });
+    expect(existsSync(marker())).toBe(false);
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 1, failed: 0 });
+    expect(existsSync(legacy)).toBe(false);
+    expect(existsSync(marker())).toBe(true);
+  });
+
+  it('records a library with no store yet at once (nothing of an earlier version to look for)', async () => {
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 0, failed: 0 });
+    expect(existsSync(marker())).toBe(true);
+    expect(existsSync(join(dataDir, 'store'))).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ImportProgress } from '../../contract/ipc-contract';
 import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
@@ -378,6 +379,52 @@ describe('StudyLibrary: files sharing a SOP Instance UID', () => {
       const later = await services.library.import({ paths: [join(root, 'in', 'later')] });
       expect([later.imported, later.duplicates, later.rejected]).toEqual([0, 1, []]);
     });
+  });
+});
+
+describe('StudyLibrary: an import whose index write fails', () => {
+  const STUDY = '1.2.826.0.1.3680043.10.1138.700';
+  const instance = (n: number) => ({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.${n}`, instanceNumber: n });
+  const storedCopies = () => readdirSync(join(services.dataDir, 'store'), { recursive: true }).map(String).filter((f) => f.endsWith('.dcm')).sort();
+
+  /** A database error on inserting this instance's row (as a full disk or a corrupt page would give), through a second connection. */
+  function failInsertOf(sopInstanceUid: string): void {
+    const db = new Database(join(services.dataDir, 'library.sqlite'));
+    try {
+      db.exec(`CREATE TRIGGER injected_failure BEFORE INSERT ON instances WHEN NEW.sop_instance_uid = '${sopInstanceUid}' BEGIN SELECT RAISE(ABORT, 'injected index failure'); END`);
+    } finally {
+      db.close();
+    }
+  }
+
+  it('removes the managed copies its rolled-back rows would have referenced, and only those', async () => {
+    const kept = write('before/1.dcm', syntheticDicom(instance(1)));
+    expect((await services.library.import({ paths: [kept] })).imported).toBe(1);
+    const before = storedCopies();
+    expect(before).toHaveLength(1);
+
+    // One batch: a new instance (its copy created by this import), the stored one again under another
+    // name (its copy existed before: never removed), and the instance whose row cannot be written.
+    write('failing/a-new.dcm', syntheticDicom(instance(2)));
+    write('failing/b-again.dcm', readFileSync(kept));
+    write('failing/c-fails.dcm', syntheticDicom(instance(3)));
+    failInsertOf(`${STUDY}.1.3`);
+    await expect(services.library.import({ paths: [join(root, 'in', 'failing')] })).rejects.toThrow(/injected index failure/);
+
+    expect(services.library.lastImport()).toMatchObject({ status: 'failed', imported: 0, duplicates: 0 });
+    expect(services.library.totals().instances).toBe(1);
+    // Nothing in the store that no row references; the earlier copy and every source are still there.
+    expect(storedCopies()).toEqual(before);
+    expect(readFileSync(services.instanceFile(`${STUDY}.1.1`)!.path)).toEqual(readFileSync(kept));
+    for (const name of ['a-new.dcm', 'b-again.dcm', 'c-fails.dcm']) expect(existsSync(join(root, 'in', 'failing', name))).toBe(true);
+  });
+
+  it('never removes a referenced original', async () => {
+    const original = write('ref/1.dcm', syntheticDicom(instance(4)));
+    failInsertOf(`${STUDY}.1.4`);
+    await expect(services.library.import({ paths: [original], storageMode: 'reference' })).rejects.toThrow(/injected index failure/);
+    expect(readFileSync(original)).toEqual(syntheticDicom(instance(4)));
+    expect(existsSync(join(services.dataDir, 'store'))).toBe(false);
   });
 });
 

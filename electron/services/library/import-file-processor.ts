@@ -52,9 +52,9 @@ export function storedRelativePath(sha256: string): string {
 }
 
 /**
- * Where copies are written before their hash (and so their final folder) is known; inside
- * the store so the rename into place stays on one file system. store-sweep empties it of
- * what a crash left behind.
+ * Where every stored file is written before it is renamed to its stored name: inside the
+ * store so the rename stays on one file system, and one folder so that store-sweep finds
+ * what a crash left behind without walking the whole store.
  */
 export const INCOMING_DIR = '.incoming';
 
@@ -226,20 +226,27 @@ function renameIntoPlace(dataDir: string, tmp: string, abs: string): void {
 
 /**
  * Stores a file read whole, whose hash is known before writing: atomically and durably
- * (temp, fsync, rename, fsync of the folder) so neither a crash nor a power loss leaves an
- * empty or half-written stored file under its final name. A stored file of the right size
- * is kept; one of the wrong size (left by an older, non-durable write) is rewritten.
+ * (temp in the incoming folder, fsync, rename, fsync of the stored file's folder) so neither
+ * a crash nor a power loss leaves an empty or half-written stored file under its final name.
+ * A stored file of the right size is kept; one of the wrong size (left by an older,
+ * non-durable write) is rewritten.
  */
 function storeBuffer(dataDir: string, sha256: string, buf: Buffer): { rel: string; created: boolean } {
   const rel = storedRelativePath(sha256);
   const abs = join(dataDir, rel);
   if (storedSizeOf(dataDir, abs) === buf.length) return { rel, created: false };
-  // Beside its final name: the hash, and so the folder, is known before writing.
   writingStorage(dataDir, () => mkdirSync(join(abs, '..'), { recursive: true }));
-  const tmp = `${abs}.${randomBytes(6).toString('hex')}.tmp`;
+  const tmp = newIncomingTemp(dataDir);
   writeTemp(dataDir, tmp, (out) => writingStorage(dataDir, () => writeAll(out, buf)));
   renameIntoPlace(dataDir, tmp, abs);
   return { rel, created: true };
+}
+
+/** A fresh temp file name in the incoming folder (created if missing); nothing is written yet. */
+function newIncomingTemp(dataDir: string): string {
+  const incoming = join(dataDir, 'store', INCOMING_DIR);
+  writingStorage(dataDir, () => mkdirSync(incoming, { recursive: true }));
+  return join(incoming, `${randomBytes(8).toString('hex')}.tmp`);
 }
 
 /** A fsynced copy in the incoming folder, not yet under its stored name. */
@@ -256,9 +263,7 @@ interface IncomingCopy {
  * apart from a write failure (the library's).
  */
 function copyToIncoming(dataDir: string, file: OpenedFile): IncomingCopy {
-  const incoming = join(dataDir, 'store', INCOMING_DIR);
-  writingStorage(dataDir, () => mkdirSync(incoming, { recursive: true }));
-  const tmp = join(incoming, `${randomBytes(8).toString('hex')}.tmp`);
+  const tmp = newIncomingTemp(dataDir);
   const sha256 = writeTemp(dataDir, tmp, (out) => streamFile(file, (chunk) => writingStorage(dataDir, () => writeAll(out, chunk))));
   return { tmp, sha256 };
 }

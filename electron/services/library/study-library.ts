@@ -173,16 +173,26 @@ export class StudyLibrary {
     let pending: ImportFileResult[] = [];
     const seenThisImport: SeenThisImport = { fileSets: new Set(), instances: new Map() };
     const studiesSeen = new Set<string>();
+    /** Results of batches whose transaction rolled back: the managed copies they created may be in no row now. */
+    const rolledBack: ImportFileResult[] = [];
     const apply = () => {
       const batch = pending;
       pending = [];
       if (batch.length === 0) return;
-      this.index.transaction(() => {
-        for (const r of batch) {
-          const study = this.applyResult(r, run.id, mode, counts, rejected, seenThisImport);
-          if (study !== null) studiesSeen.add(study);
-        }
-      });
+      const countedBefore = { imported: counts.imported, duplicates: counts.duplicates };
+      try {
+        this.index.transaction(() => {
+          for (const r of batch) {
+            const study = this.applyResult(r, run.id, mode, counts, rejected, seenThisImport);
+            if (study !== null) studiesSeen.add(study);
+          }
+        });
+      } catch (err) {
+        // The batch's rows are gone: the failed import records only what was committed.
+        Object.assign(counts, countedBefore);
+        rolledBack.push(...batch);
+        throw err;
+      }
     };
 
     const next = (): ImportFileTask | null => {
@@ -220,7 +230,12 @@ export class StudyLibrary {
       }, !useWorkers(counts.offered) ? 'calling-thread' : this.callingThreadWork ? 'both' : 'workers');
       apply();
     } catch (err) {
-      apply();
+      try {
+        apply();
+      } finally {
+        // After the last apply: a copy created by a rolled-back result may be referenced by a row committed since.
+        this.dropRolledBackCopies(rolledBack, mode);
+      }
       this.index.addRejections(run.id, rejected);
       this.index.finishImport(run.id, 'failed', counts);
       throw err;
@@ -334,6 +349,22 @@ export class StudyLibrary {
   private dropUnusedCopy(r: Extract<ImportFileResult, { kind: 'instance' }>, mode: StorageMode): void {
     if (mode === 'copy' && r.createdStoredFile && r.sha256 && !this.index.isShaReferenced(r.sha256)) {
       rmSync(join(this.dataDir, r.storedPath), { force: true });
+    }
+  }
+
+  /**
+   * Removes the managed copies that results of rolled-back batches created and that no committed row references.
+   * A copy whose use cannot be checked (the index unreadable) or that cannot be removed stays: the import is failing
+   * already, and an unindexed file costs disk space where a wrongly removed one would cost an instance.
+   */
+  private dropRolledBackCopies(results: readonly ImportFileResult[], mode: StorageMode): void {
+    for (const r of results) {
+      if (r.kind !== 'instance') continue;
+      try {
+        this.dropUnusedCopy(r, mode);
+      } catch {
+        // Kept, see above; the import's own error is the one reported.
+      }
     }
   }
 
