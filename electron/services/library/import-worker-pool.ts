@@ -17,9 +17,18 @@ import { type ImportFileResult, type ImportFileTask, processImportFile } from '.
  */
 const requireBuiltin = createRequire(import.meta.url);
 let WorkerClass: typeof Worker | null = null;
-function startWorker(url: URL): Worker {
+function startWorker(url: URL, stop: SharedArrayBuffer): Worker {
   WorkerClass ??= (requireBuiltin('node:worker_threads') as typeof import('node:worker_threads')).Worker;
-  return new WorkerClass(url);
+  return new WorkerClass(url, { workerData: stop });
+}
+
+/**
+ * What an import worker answers for each batch posted to it: the results of the files it
+ * processed, and the ids of those it skipped because its stop flag was set.
+ */
+export interface ImportWorkerReply {
+  results: ImportFileResult[];
+  skipped: number[];
 }
 
 /** Batches kept in flight per worker, so a worker never waits for the main thread. */
@@ -34,15 +43,33 @@ const BATCH = 32;
 const ALONGSIDE_BATCH = 8;
 /** Calling-thread work yields to the event loop this often (timed with Date.now(): the `performance` global loads perf_hooks). */
 const SLICE_MS = 4;
+/** How long a failed run waits for the files its workers had started before it replaces those workers. */
+const FAILED_RUN_DRAIN_MS = 30_000;
 
 /** Who processes the files of a run. */
 export type ImportThreads = 'workers' | 'calling-thread' | 'both';
 
 interface Slot {
   worker: Worker;
+  /**
+   * Shared with this worker only (a replaced worker keeps its own, set): non-zero, the worker
+   * skips the files of its batches it has not started.
+   */
+  stop: Int32Array;
   /** The thread has started running JavaScript: work posted now is not just queued behind its start-up. */
   online: boolean;
   inFlight: Map<number, ImportFileTask>;
+}
+
+/** How a run is stopped early, and where the results of a failed run go. */
+export interface ImportRunControl {
+  /** Aborted: no further task is taken, files not started are skipped; the results of started ones still reach onResult. */
+  signal?: AbortSignal;
+  /**
+   * Once onResult has thrown, the results still to come (files the workers had started, whose managed
+   * copies may already be placed) are handed here instead, for the caller to clean up.
+   */
+  onUnapplied?: (r: ImportFileResult) => void;
 }
 
 /** Files processed by each kind of thread in one run. */
@@ -74,8 +101,10 @@ export class ImportWorkerPool {
     await Promise.all(this.slots.filter((s) => !s.online).map((s) => new Promise((resolve) => s.worker.once('online', resolve))));
   }
 
-  private newSlotWorker(slot: Pick<Slot, 'online'>): Worker {
-    const worker = startWorker(this.workerUrl);
+  private newSlotWorker(slot: Pick<Slot, 'online' | 'stop'>): Worker {
+    const stop = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
+    const worker = startWorker(this.workerUrl, stop);
+    slot.stop = new Int32Array(stop);
     slot.online = false;
     worker.once('online', () => {
       slot.online = true;
@@ -84,8 +113,8 @@ export class ImportWorkerPool {
   }
 
   /**
-   * Replaces the slot's worker when it still holds files of a run that failed: their results
-   * must not reach a later run, whose task ids start again at 0, nor stay counted in flight.
+   * Replaces the slot's worker when it still holds files of a failed run past the wait for them:
+   * their results must not reach a later run, whose task ids start again at 0, nor stay counted in flight.
    */
   private discardInFlight(slot: Slot): void {
     if (slot.inFlight.size === 0) return;
@@ -101,7 +130,7 @@ export class ImportWorkerPool {
   private ensureStarted(): void {
     if (this.size === 0 || this.slots.length > 0) return;
     for (let i = 0; i < this.size; i++) {
-      const slot = { online: false, inFlight: new Map() } as Omit<Slot, 'worker'> & { worker?: Worker };
+      const slot = { online: false, stop: new Int32Array(1), inFlight: new Map() } as Omit<Slot, 'worker'> & { worker?: Worker };
       slot.worker = this.newSlotWorker(slot);
       this.slots.push(slot as Slot);
     }
@@ -111,12 +140,19 @@ export class ImportWorkerPool {
    * Runs all tasks produced by `next()` (null = nothing more right now / done),
    * calling `onResult` for each in completion order. Resolves when every
    * started task has finished and `next()` returns null with nothing in flight.
+   *
+   * Stopping (the signal aborts, or `onResult` throws) takes no further task and has the
+   * workers skip the files they have not started; the run still waits for the files they
+   * have started, since each may already have placed a managed copy. After an abort their
+   * results reach `onResult` and the run resolves; after `onResult` threw they reach
+   * `control.onUnapplied` instead and the run rejects with that error.
    */
-  async run(next: () => ImportFileTask | null, onResult: (r: ImportFileResult) => void, threads: ImportThreads = 'workers'): Promise<ImportRunShares> {
+  async run(next: () => ImportFileTask | null, onResult: (r: ImportFileResult) => void, threads: ImportThreads = 'workers', control: ImportRunControl = {}): Promise<ImportRunShares> {
+    const { signal, onUnapplied } = control;
     const shares: ImportRunShares = { callingThread: 0, workers: 0 };
     if (this.size === 0 || threads === 'calling-thread') {
       let sliceStart = Date.now();
-      for (let task = next(); task; task = next()) {
+      for (let task = signal?.aborted ? null : next(); task; task = signal?.aborted ? null : next()) {
         onResult(processImportFile(task));
         shares.callingThread++;
         if (Date.now() - sliceStart >= SLICE_MS) {
@@ -129,27 +165,68 @@ export class ImportWorkerPool {
     const alongside = threads === 'both';
     const batchSize = alongside ? ALONGSIDE_BATCH : BATCH;
     this.ensureStarted();
+    // No worker holds a task of an earlier run (a run ends only once its workers are idle or replaced).
+    for (const slot of this.slots) Atomics.store(slot.stop, 0, 0);
     await new Promise<void>((resolve, reject) => {
       let settled = false;
+      /** Why the run is failing: `onResult` (or `next`) threw. */
+      let failure: Error | null = null;
+      let stopping = false;
+      let drainTimer: NodeJS.Timeout | null = null;
       /** The calling thread's share is done (or it has none). */
       let callingThreadDone = !alongside;
       const listeners: Array<() => void> = [];
-      const finish = (err?: Error) => {
-        if (settled) return;
+      const idle = () => callingThreadDone && this.slots.every((s) => s.inFlight.size === 0);
+      const settleIfIdle = () => {
+        if (settled || !idle()) return;
         settled = true;
         for (const off of listeners) off();
-        if (err) {
-          for (const slot of this.slots) this.discardInFlight(slot);
-          reject(err);
-        } else resolve();
+        if (drainTimer) clearTimeout(drainTimer);
+        if (failure) reject(failure);
+        else resolve();
       };
-      /** Runs a step of the run; saving a result (or taking the next task) may throw, which ends the run. */
-      const guarded = (step: () => void) => {
-        if (settled) return;
+      const stop = () => {
+        if (stopping) return;
+        stopping = true;
+        for (const slot of this.slots) Atomics.store(slot.stop, 0, 1);
+      };
+      const fail = (err: Error) => {
+        if (failure) return;
+        failure = err;
+        callingThreadDone = true;
+        stop();
+        // A worker stuck on one file (a hung network read) must not hang the failed import: past the bound it is
+        // replaced, and a copy it places after that has no result to clean it up (the price of not hanging).
+        drainTimer = setTimeout(() => {
+          for (const slot of this.slots) this.discardInFlight(slot);
+          settleIfIdle();
+        }, FAILED_RUN_DRAIN_MS);
+        settleIfIdle();
+      };
+      /** Hands over a result: to `onResult` while the run is sound, else to the failed run's cleanup. */
+      const deliver = (r: ImportFileResult) => {
+        if (failure) {
+          try {
+            onUnapplied?.(r);
+          } catch {
+            // The run is failing already; its own error is the one reported.
+          }
+          return;
+        }
         try {
-          step();
+          onResult(r);
         } catch (err) {
-          finish(err as Error);
+          fail(err as Error);
+        }
+      };
+      /** Takes the next task unless the run is stopping; `next` may throw, which fails the run. */
+      const take = (): ImportFileTask | null => {
+        if (stopping) return null;
+        try {
+          return next();
+        } catch (err) {
+          fail(err as Error);
+          return null;
         }
       };
       const feed = (slot: Slot) => {
@@ -158,7 +235,7 @@ export class ImportWorkerPool {
         while (slot.inFlight.size < DEPTH * batchSize) {
           const batch: ImportFileTask[] = [];
           while (batch.length < batchSize) {
-            const task = next();
+            const task = take();
             if (!task) break;
             batch.push(task);
           }
@@ -170,34 +247,46 @@ export class ImportWorkerPool {
       const feedAll = () => {
         for (const s of this.slots) feed(s);
       };
-      const idle = () => callingThreadDone && this.slots.every((s) => s.inFlight.size === 0);
+      if (signal) {
+        const onAbort = () => {
+          stop();
+          settleIfIdle();
+        };
+        if (signal.aborted) stop();
+        else {
+          signal.addEventListener('abort', onAbort, { once: true });
+          listeners.push(() => signal.removeEventListener('abort', onAbort));
+        }
+      }
       for (const slot of this.slots) {
-        const onMessage = (results: ImportFileResult[]) =>
-          guarded(() => {
-            for (const r of results) {
-              slot.inFlight.delete(r.id);
-              shares.workers++;
-              onResult(r);
-            }
-            // onResult may have queued more work (DICOMDIR references): feed every slot.
-            feedAll();
-            if (idle()) finish();
-          });
-        const onOnline = () => guarded(() => feed(slot));
-        const onError = (err: Error) =>
-          guarded(() => {
-            // A worker crash (out of memory on a hostile file) rejects its in-flight files and restarts.
-            const lost = [...slot.inFlight.values()];
-            slot.inFlight.clear();
-            slot.worker.removeAllListeners();
-            slot.worker = this.newSlotWorker(slot);
-            attach(slot);
-            for (const task of lost) {
-              onResult({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason: `reading the file crashed its worker: ${err.message}` });
-            }
-            feedAll();
-            if (idle()) finish();
-          });
+        const onMessage = (reply: ImportWorkerReply) => {
+          for (const id of reply.skipped) slot.inFlight.delete(id);
+          for (const r of reply.results) {
+            slot.inFlight.delete(r.id);
+            shares.workers++;
+            deliver(r);
+          }
+          // onResult may have queued more work (DICOMDIR references): feed every slot.
+          feedAll();
+          settleIfIdle();
+        };
+        const onOnline = () => {
+          feed(slot);
+          settleIfIdle();
+        };
+        const onError = (err: Error) => {
+          // A worker crash (out of memory on a hostile file) rejects its in-flight files and restarts.
+          const lost = [...slot.inFlight.values()];
+          slot.inFlight.clear();
+          slot.worker.removeAllListeners();
+          slot.worker = this.newSlotWorker(slot);
+          attach(slot);
+          for (const task of lost) {
+            deliver({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason: `reading the file crashed its worker: ${err.message}` });
+          }
+          feedAll();
+          settleIfIdle();
+        };
         const attach = (s: Slot) => {
           s.worker.on('message', onMessage);
           s.worker.on('error', onError);
@@ -211,29 +300,29 @@ export class ImportWorkerPool {
         };
         attach(slot);
       }
-      guarded(feedAll);
+      feedAll();
       if (alongside) {
-        const work = () =>
-          guarded(() => {
-            const sliceStart = Date.now();
-            for (;;) {
-              const task = next();
-              if (!task) {
-                // Work queued later (DICOMDIR references found by a worker) goes to the workers.
-                callingThreadDone = true;
-                if (idle()) finish();
-                return;
-              }
-              onResult(processImportFile(task));
-              shares.callingThread++;
-              if (Date.now() - sliceStart >= SLICE_MS) break;
+        const work = () => {
+          if (settled) return;
+          const sliceStart = Date.now();
+          for (;;) {
+            const task = take();
+            if (!task) {
+              // Work queued later (DICOMDIR references found by a worker) goes to the workers.
+              callingThreadDone = true;
+              settleIfIdle();
+              return;
             }
-            // Let worker results (and the work they free) through before the next slice.
-            feedAll();
-            setImmediate(work);
-          });
+            deliver(processImportFile(task));
+            shares.callingThread++;
+            if (Date.now() - sliceStart >= SLICE_MS) break;
+          }
+          // Let worker results (and the work they free) through before the next slice.
+          feedAll();
+          setImmediate(work);
+        };
         setImmediate(work);
-      } else if (idle()) finish();
+      } else settleIfIdle();
     });
     return shares;
   }

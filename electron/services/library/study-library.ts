@@ -57,9 +57,15 @@ export const SOP_INSTANCE_CONFLICT = 'SOP_INSTANCE_CONFLICT';
 const PROGRESS_INTERVAL_MS = 200;
 const COMMIT_BATCH = 256;
 
+/** How long closing the library waits for a cancelled import to index the files its workers had started. */
+const CLOSE_WAIT_MS = 30_000;
+
 interface RunningImport {
   id: string;
-  cancelled: boolean;
+  /** Aborted when the import is cancelled (or the library closes): no further file is started. */
+  cancel: AbortController;
+  /** Settles when the import has recorded its end (never rejects). */
+  ended: Promise<void>;
   /** Why the import stopped early because the library could not store a copy; null while it can. */
   storageFailure: string | null;
 }
@@ -107,18 +113,20 @@ export class StudyLibrary {
   async import(request: ImportRequest): Promise<ImportSummary> {
     if (this.running) throw new ServiceError('BUSY', 'An import is already running; wait for it or cancel it first.');
     const id = randomUUID();
-    const run: RunningImport = { id, cancelled: false, storageFailure: null };
+    let ended = (): void => {};
+    const run: RunningImport = { id, cancel: new AbortController(), ended: new Promise((resolve) => (ended = resolve)), storageFailure: null };
     this.running = run;
     try {
       return await this.runImport(run, request);
     } finally {
       this.running = null;
+      ended();
     }
   }
 
   cancelImport(importId: string): boolean {
     if (!this.running || this.running.id !== importId) return false;
-    this.running.cancelled = true;
+    this.running.cancel.abort();
     return true;
   }
 
@@ -160,7 +168,7 @@ export class StudyLibrary {
       counts.offered = found;
       if (useWorkers(found)) this.pool.warm();
       progress('scanning');
-    }, () => run.cancelled);
+    }, () => run.cancel.signal.aborted);
     for (const u of scan.unreadable) rejected.push({ path: u.path, code: 'UNREADABLE', reason: u.reason });
 
     const queue: string[] = [...scan.files];
@@ -173,7 +181,10 @@ export class StudyLibrary {
     let pending: ImportFileResult[] = [];
     const seenThisImport: SeenThisImport = { fileSets: new Set(), instances: new Map() };
     const studiesSeen = new Set<string>();
-    /** Results of batches whose transaction rolled back: the managed copies they created may be in no row now. */
+    /**
+     * Results of batches whose transaction rolled back, and results that came back from workers after that:
+     * the managed copies they created may be in no row now.
+     */
     const rolledBack: ImportFileResult[] = [];
     const apply = () => {
       const batch = pending;
@@ -196,7 +207,7 @@ export class StudyLibrary {
     };
 
     const next = (): ImportFileTask | null => {
-      if (run.cancelled || run.storageFailure !== null) return null;
+      if (run.cancel.signal.aborted || run.storageFailure !== null) return null;
       const path = queue.shift();
       if (path === undefined) return null;
       const id = nextId++;
@@ -227,7 +238,10 @@ export class StudyLibrary {
         pending.push(r);
         if (pending.length >= COMMIT_BATCH) apply();
         progress('importing');
-      }, !useWorkers(counts.offered) ? 'calling-thread' : this.callingThreadWork ? 'both' : 'workers');
+      }, !useWorkers(counts.offered) ? 'calling-thread' : this.callingThreadWork ? 'both' : 'workers', {
+        signal: run.cancel.signal,
+        onUnapplied: (r) => rolledBack.push(r),
+      });
       apply();
     } catch (err) {
       try {
@@ -242,14 +256,15 @@ export class StudyLibrary {
     }
 
     // Files never started because of cancellation (or a storage failure) are not offered: they were not looked at.
-    if (run.cancelled || run.storageFailure !== null) counts.offered = counts.processed + scan.unreadable.length;
+    const cancelled = run.cancel.signal.aborted;
+    if (cancelled || run.storageFailure !== null) counts.offered = counts.processed + scan.unreadable.length;
     if (run.storageFailure !== null) {
       this.index.addRejections(run.id, rejected);
       this.index.finishImport(run.id, 'failed', counts);
       this.events.emit('library.changed', { reason: 'import' });
       throw new ServiceError('IO_ERROR', `Import stopped after ${counts.imported} imported: ${run.storageFailure}`);
     }
-    const status = run.cancelled ? 'cancelled' : 'done';
+    const status = cancelled ? 'cancelled' : 'done';
     this.index.addRejections(run.id, rejected);
     this.index.finishImport(run.id, status, counts);
     progress(status, true);
@@ -418,7 +433,15 @@ export class StudyLibrary {
   }
 
   async close(): Promise<void> {
-    if (this.running) this.running.cancelled = true;
+    const running = this.running;
+    if (running) {
+      // The import ends as cancelled, indexing the files its workers had started (their copies may be placed
+      // already); a worker stuck on one file (a hung network read) must not hold the close for ever.
+      running.cancel.abort();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([running.ended, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     await this.pool.close();
     this.index.close();
   }

@@ -1,0 +1,202 @@
+/**
+ * An import that stops early on worker threads — its index write fails, it is cancelled, or the
+ * library closes under it — leaves no managed copy that no index row references: the files its
+ * workers had started (whose copies may be placed already) are indexed, or their copies removed
+ * when this import created them and nothing else references them. Uses the built import worker.
+ */
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ImportSummary } from '../../contract/ipc-contract';
+import { EventHub } from '../../electron/services/event-hub';
+import type { ImportFileResult, ImportFileTask } from '../../electron/services/library/import-file-processor';
+import { ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
+import { scanSources } from '../../electron/services/library/source-scanner';
+import { StudyLibrary } from '../../electron/services/library/study-library';
+import { syntheticDicom, testUid } from '../fixtures/synthetic-dicom';
+import { ensureBuilt, instanceRows, openLibrary, repoRoot } from './helpers';
+
+/** More than one commit batch (256), so the first index write happens while the workers still hold files. */
+const FILES = 600;
+const workerUrl = () => pathToFileURL(join(repoRoot, 'out/node/import-worker.js'));
+
+let work: string;
+let corpus: string;
+
+beforeAll(() => {
+  ensureBuilt();
+  work = mkdtempSync(join(tmpdir(), 'vigil-import-stopped-'));
+  corpus = join(work, 'corpus');
+  mkdirSync(corpus);
+  const study = testUid();
+  const series = testUid();
+  for (let i = 1; i <= FILES; i++) {
+    writeFileSync(join(corpus, `slice${String(i).padStart(4, '0')}.dcm`), syntheticDicom({ studyInstanceUid: study, seriesInstanceUid: series, instanceNumber: i, rows: 16, columns: 16 }));
+  }
+});
+
+afterAll(() => {
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+function openWorkerLibrary(dataDir: string): Promise<StudyLibrary> {
+  return StudyLibrary.open({ dataDir, events: new EventHub(), importWorkers: 2, importWorkerUrl: workerUrl(), storageMode: 'copy' });
+}
+
+/** Every file under the data folder's store (copies and any temp left behind), relative to the data folder. */
+function storeFiles(dataDir: string): string[] {
+  const store = join(dataDir, 'store');
+  if (!existsSync(store)) return [];
+  return readdirSync(store, { recursive: true })
+    .map((f) => join('store', String(f)))
+    .filter((rel) => statSync(join(dataDir, rel)).isFile())
+    .sort();
+}
+
+/** The managed copies the index references. */
+function indexedCopies(dataDir: string): string[] {
+  const db = openLibrary(dataDir);
+  try {
+    return instanceRows(db)
+      .filter((r) => r.storage === 'copy')
+      .map((r) => r.path)
+      .sort();
+  } finally {
+    db.close();
+  }
+}
+
+/** Rejects if the promise has not settled in time: an import that never ends fails the test instead of hanging it. */
+function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
+}
+
+describe('an import stopped early on worker threads', () => {
+  it('whose index write fails removes the copies of the files its workers had started, and keeps earlier ones', async () => {
+    const dataDir = join(work, 'failed');
+    const earlier = readdirSync(corpus)
+      .slice(0, 5)
+      .map((f) => join(corpus, f));
+    let library = await openWorkerLibrary(dataDir);
+    try {
+      expect((await library.import({ paths: earlier })).imported).toBe(5);
+    } finally {
+      await library.close();
+    }
+    const before = storeFiles(dataDir);
+    expect(before).toHaveLength(5);
+
+    // Every new row fails (as a full disk would): the first commit batch rolls back while both workers hold files.
+    const db = new Database(join(dataDir, 'library.sqlite'));
+    try {
+      db.exec(`CREATE TRIGGER injected_failure BEFORE INSERT ON instances BEGIN SELECT RAISE(ABORT, 'injected index failure'); END`);
+    } finally {
+      db.close();
+    }
+    library = await openWorkerLibrary(dataDir);
+    try {
+      await expect(within(20_000, library.import({ paths: [corpus] }), 'the failed import')).rejects.toThrow(/injected index failure/);
+      expect(library.lastImport()).toMatchObject({ status: 'failed', imported: 0 });
+    } finally {
+      await library.close();
+    }
+    // The copies of earlier imports (also this import's duplicates) stay; no copy this import created does.
+    expect(storeFiles(dataDir)).toEqual(before);
+    expect(indexedCopies(dataDir)).toEqual(before);
+    expect(readdirSync(corpus)).toHaveLength(FILES);
+  }, 30_000);
+
+  it('when the library closes under it, ends as cancelled with every copy its workers placed indexed', async () => {
+    const dataDir = join(work, 'closed');
+    const library = await openWorkerLibrary(dataDir);
+    let closing: Promise<void> | null = null;
+    // Closes as soon as a worker has placed a copy: its file, and any other started, are in flight.
+    const watch = setInterval(() => {
+      if (closing === null && existsSync(join(dataDir, 'store')) && storeFiles(dataDir).some((f) => f.endsWith('.dcm'))) closing = library.close();
+    }, 1);
+    let summary: ImportSummary;
+    try {
+      summary = await within(20_000, library.import({ paths: [corpus] }), 'the import the library closed under');
+    } finally {
+      clearInterval(watch);
+      await within(20_000, closing ?? library.close(), 'closing the library');
+    }
+    expect(closing).not.toBeNull();
+    expect(summary.status).toBe('cancelled');
+    expect(summary.imported).toBeGreaterThan(0);
+    expect(summary.imported).toBeLessThan(FILES);
+    expect(summary.imported + summary.duplicates + summary.rejected.length).toBe(summary.offered);
+    const copies = storeFiles(dataDir);
+    expect(copies).toHaveLength(summary.imported);
+    expect(indexedCopies(dataDir)).toEqual(copies);
+  }, 30_000);
+
+  it('when aborted, skips the files its workers had not started and resolves with the started ones delivered', async () => {
+    const pool = new ImportWorkerPool(2, workerUrl());
+    try {
+      await pool.online();
+      const files = scanSources([corpus]).files;
+      const queue = files.map((path, id): ImportFileTask => ({ id, path, mode: 'reference', dataDir: join(work, 'unused') }));
+      const abort = new AbortController();
+      const results: ImportFileResult[] = [];
+      // As StudyLibrary's: nothing more is taken once aborted.
+      const next = () => (abort.signal.aborted ? null : (queue.shift() ?? null));
+      await within(
+        20_000,
+        pool.run(next, (r) => {
+          results.push(r);
+          abort.abort();
+        }, 'workers', { signal: abort.signal }),
+        'the aborted run',
+      );
+      // Handed out: up to 4 batches of 32 per worker. Delivered: the first batch back, and what the workers were reading then.
+      expect(results.length).toBeLessThan(2 * 32 + 2);
+      expect(results.every((r) => r.kind === 'instance' && r.path === files[r.id])).toBe(true);
+      // The next run starts with its workers' stop flags cleared and processes every file.
+      const again = files.map((path, id): ImportFileTask => ({ id, path, mode: 'reference', dataDir: join(work, 'unused') }));
+      const second: ImportFileResult[] = [];
+      await pool.run(() => again.shift() ?? null, (r) => second.push(r));
+      expect(second.map((r) => r.id).sort((a, b) => a - b)).toEqual(files.map((_, id) => id));
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
+
+  it('whose saving fails hands the results still to come to onUnapplied, never to onResult again', async () => {
+    const pool = new ImportWorkerPool(2, workerUrl());
+    try {
+      await pool.online();
+      const files = scanSources([corpus]).files;
+      const queue = files.map((path, id): ImportFileTask => ({ id, path, mode: 'copy', dataDir: join(work, 'unapplied') }));
+      const applied: ImportFileResult[] = [];
+      const unapplied: ImportFileResult[] = [];
+      await expect(
+        within(
+          20_000,
+          pool.run(() => queue.shift() ?? null, (r) => {
+            applied.push(r);
+            throw new Error('disk full');
+          }, 'workers', { onUnapplied: (r) => unapplied.push(r) }),
+          'the failed run',
+        ),
+      ).rejects.toThrow('disk full');
+      expect(applied).toHaveLength(1);
+      // The rest of the first reply, at least, was started: each copy placed is in a result handed over.
+      expect(unapplied.length).toBeGreaterThanOrEqual(31);
+      const handedOver = [...applied, ...unapplied].map((r) => (r.kind === 'instance' ? r.storedPath : null)).filter((p) => p !== null);
+      expect(handedOver).toHaveLength(applied.length + unapplied.length);
+      const placed = storeFiles(join(work, 'unapplied'));
+      expect(placed.length).toBeLessThan(FILES);
+      expect([...new Set(handedOver)].sort()).toEqual(placed);
+    } finally {
+      await pool.close();
+    }
+  }, 30_000);
+});
