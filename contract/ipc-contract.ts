@@ -320,6 +320,12 @@ export const AnalysisRunRequestSchema = z.object({
   /** STAT jobs run before everything else. */
   stat: z.boolean().optional(),
   provider: z.enum(['auto', 'cpu']).optional(),
+  /**
+   * The reader vouches that the series is what the model needs where it does not record an attribute the model's
+   * applicability rules read (e.g. no Body Part Examined): such a series is analysed, its run carrying an
+   * APPLICABILITY_NOT_RECORDED warning. A recorded value that contradicts the model still refuses it.
+   */
+  vouchForUnrecorded: z.boolean().optional(),
 });
 export type AnalysisRunRequest = z.infer<typeof AnalysisRunRequestSchema>;
 
@@ -378,7 +384,21 @@ export const UltrasoundRegionRunWarningSchema = z.object({
   of: z.number().int(),
 });
 
-export const RunWarningSchema = z.discriminatedUnion('code', [PopulationRunWarningSchema, UltrasoundRegionRunWarningSchema]);
+/**
+ * Analysed although the series does not record attributes the model's applicability rules read (e.g. an ultrasound
+ * without Body Part Examined), because someone vouched that it is what the model needs: the reader
+ * (analysis.run vouchForUnrecorded) or, in local validation, the case's label.
+ */
+export const ApplicabilityVouchedRunWarningSchema = z.object({
+  code: z.literal('APPLICABILITY_NOT_RECORDED'),
+  /** English text (CLI, logs); the UI builds its own from the fields. */
+  message: z.string(),
+  /** DICOM attribute names, e.g. "Body Part Examined", "View Position", "Pixel Spacing". */
+  attributes: z.array(z.string()),
+  vouchedBy: z.enum(['reader', 'case-label']),
+});
+
+export const RunWarningSchema = z.discriminatedUnion('code', [PopulationRunWarningSchema, UltrasoundRegionRunWarningSchema, ApplicabilityVouchedRunWarningSchema]);
 export type RunWarning = z.infer<typeof RunWarningSchema>;
 
 export const RunPopulationSchema = z.object({
@@ -412,6 +432,11 @@ export const AnalysisResultSchema = z.object({
   warnings: z.array(RunWarningSchema).optional(),
   /** The patient's age against the model's intended population (null / absent: the manifest declares none). */
   population: RunPopulationSchema.nullable().optional(),
+  /**
+   * A not-analysed result whose only reason is that the series does not record these attributes (no recorded
+   * value contradicts the model): the reader may vouch for it (analysis.run vouchForUnrecorded). Absent otherwise.
+   */
+  unrecorded: z.array(z.string()).optional(),
 });
 export type AnalysisResult = z.infer<typeof AnalysisResultSchema>;
 
@@ -544,6 +569,12 @@ export const ValidationResultSchema = z.object({
    * run warning), so scanner text and scale bars reached the model. 0 when the model does not crop.
    */
   analysedWhole: z.number().int(),
+  /**
+   * Cases among n analysed although their files do not record an attribute the model's applicability rules read
+   * (e.g. no Body Part Examined): their label (a folder or CSV row for this model) vouches that they are what the
+   * model needs, and each carries an APPLICABILITY_NOT_RECORDED warning. Contradicting cases are still excluded.
+   */
+  vouchedUnrecorded: z.number().int(),
 });
 export type ValidationResult = z.infer<typeof ValidationResultSchema>;
 

@@ -3,7 +3,7 @@
  *   vigil import <paths...> --data-dir <dir> [--json] [--reference]
  *   vigil studies --data-dir <dir> [--json]
  *   vigil models [--data-dir <dir>] [--models-dir <dir>] [--json]
- *   vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--models-dir <dir>] [--json]
+ *   vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--vouch-for-unrecorded] [--models-dir <dir>] [--json]
  *   vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
  */
 import { join, resolve } from 'node:path';
@@ -24,8 +24,11 @@ const USAGE = `Usage:
       List the studies in the library with their series.
   vigil models [--data-dir <dir>] [--models-dir <dir>] [--json]
       List model packages (bundled, and user packages in --models-dir or <data-dir>/models) with status and reasons.
-  vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--models-dir <dir>] [--json]
+  vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--vouch-for-unrecorded] [--models-dir <dir>] [--json]
       Import the paths (if needed) and run every applicable model (or the named one) on each of their series.
+      --vouch-for-unrecorded   you vouch that the series are what the model needs where their files do not record
+                               an attribute it checks (e.g. no Body Part Examined): they are analysed, with a
+                               warning; a recorded value that contradicts the model still refuses them
   vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
       Check a model on your own labelled DICOM cases (a folder with one sub-folder per label id, or a CSV of
       file,label): full product pipeline, then AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, calibration
@@ -126,6 +129,8 @@ interface AnalyzeOptions {
   modelId?: string;
   provider: 'auto' | 'cpu';
   stat: boolean;
+  /** The user vouches for series that do not record an attribute the applicability rules read. */
+  vouchForUnrecorded: boolean;
   json: boolean;
   modelsDir?: string;
 }
@@ -170,7 +175,13 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
       };
       process.once('SIGINT', onSigint);
       for (const studyUid of studies) {
-        const r = await services.router.dispatch('analysis.run', { studyInstanceUid: studyUid, ...(o.modelId ? { modelId: o.modelId } : {}), provider: o.provider, stat: o.stat });
+        const r = await services.router.dispatch('analysis.run', {
+          studyInstanceUid: studyUid,
+          ...(o.modelId ? { modelId: o.modelId } : {}),
+          provider: o.provider,
+          stat: o.stat,
+          ...(o.vouchForUnrecorded ? { vouchForUnrecorded: true } : {}),
+        });
         if (!r.ok) {
           if (o.json) out(JSON.stringify({ error: r.error }));
           else err(`Analysis failed: ${r.error.message} (${r.error.code})`);
@@ -201,6 +212,7 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
           provider: stored?.provider ?? null,
           status,
           ...(reason ? { reason } : {}),
+          ...(stored?.unrecorded ? { unrecorded: stored.unrecorded } : {}),
           findings: stored?.findings ?? [],
           warnings: stored?.warnings ?? [],
           ...(stored?.population ? { population: stored.population } : {}),
@@ -213,6 +225,7 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
       else {
         for (const [i, r] of results.entries()) {
           out(`${r.modelId} ${r.modelVersion} on series ${r.seriesInstanceUid}: ${r.status === 'not-analysed' ? `not analysed: ${r.reason}` : r.status}${r.status === 'failed' ? `: ${r.reason}` : ''}${r.provider ? ` [${r.provider}]` : ''}`);
+          if (r.unrecorded) out(`    ? not recorded: ${r.unrecorded.join(', ')} (--vouch-for-unrecorded analyses it if you vouch that the series is what the model needs)`);
           for (const w of r.warnings) out(`    ${warningLine(w)}`);
           if (r.population && r.population.patientAgeYears === null) out(`    ${populationLine(r.population)}`);
           for (const f of r.findings) out(`    ${findingLine(f)}`);
@@ -238,6 +251,7 @@ async function main(argv: string[]): Promise<number> {
       'models-dir': { type: 'string' },
       provider: { type: 'string', default: 'auto' },
       stat: { type: 'boolean', default: false },
+      'vouch-for-unrecorded': { type: 'boolean', default: false },
       cases: { type: 'string' },
       positive: { type: 'string' },
       'ignore-applicability': { type: 'boolean', default: false },
@@ -294,6 +308,7 @@ async function main(argv: string[]): Promise<number> {
         ...(values.model ? { modelId: values.model } : {}),
         provider: values.provider as 'auto' | 'cpu',
         stat: values.stat ?? false,
+        vouchForUnrecorded: values['vouch-for-unrecorded'] ?? false,
         json: values.json ?? false,
         ...(modelsDir ? { modelsDir } : {}),
       });

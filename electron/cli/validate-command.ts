@@ -56,6 +56,7 @@ export function validationJson(r: ValidationReport): Record<string, unknown> {
     brier: r.brier,
     positives: r.positives,
     analysedWhole: r.analysedWhole,
+    vouchedUnrecorded: r.vouchedUnrecorded,
     positiveLabel: r.positiveLabel,
     modelVersion: r.modelVersion,
     modelSha256: r.modelSha256,
@@ -74,6 +75,16 @@ export function validationJson(r: ValidationReport): Record<string, unknown> {
 /** Cases whose images reached the model uncropped although its manifest crops ultrasound images to their B-mode region. */
 export function analysedWholeLine(cases: number, of: number): string {
   return `! ${cases} of ${of} case(s) analysed whole: no B-mode region (Sequence of Ultrasound Regions), so text and scale bars around the image reached the model (see --json cases[].warnings)`;
+}
+
+/** Cases analysed although their files do not record attributes the applicability rules read (named): their label vouched for them. */
+export function vouchedUnrecordedLine(cases: number, of: number, attributes: readonly string[]): string {
+  return `! ${cases} of ${of} case(s) analysed although their files do not record ${attributes.join(', ')}, which the model's applicability checks: their label vouches for them (see --json cases[].warnings)`;
+}
+
+/** The attributes the vouched cases do not record, each once. */
+function vouchedAttributes(cases: ValidationReport['cases']): string[] {
+  return [...new Set(cases.flatMap((c) => (c.warnings ?? []).flatMap((w) => (w.code === 'APPLICABILITY_NOT_RECORDED' ? w.attributes : []))))];
 }
 
 /** One excluded case for the text output; a case excluded before it was labelled (label '') shows no label. */
@@ -131,6 +142,7 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
   o.out('');
   o.out(`  ${report.ciMethod}; ${report.seconds.toFixed(1)} s`);
   if (report.analysedWhole > 0) o.err(analysedWholeLine(report.analysedWhole, report.n));
+  if (report.vouchedUnrecorded > 0) o.err(vouchedUnrecordedLine(report.vouchedUnrecorded, report.n, vouchedAttributes(report.cases)));
   if (report.excluded.length > 0) {
     o.err(`${report.excluded.length} case(s) excluded:`);
     for (const e of report.excluded.slice(0, 20)) o.err(`  ${excludedLine(e)}`);

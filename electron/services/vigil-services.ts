@@ -178,6 +178,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         seconds: r.seconds,
         finishedAt,
         analysedWhole: r.analysedWhole,
+        vouchedUnrecorded: r.vouchedUnrecorded,
       };
     } catch (err) {
       if (err instanceof ValidationInputError) throw new ServiceError('BAD_REQUEST', err.message);
@@ -252,6 +253,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         createdAt: r.createdAt,
         warnings: r.warnings,
         population: r.population,
+        ...(r.unrecorded ? { unrecorded: r.unrecorded } : {}),
       })),
     }),
     'analysis.jobs': () => ({ jobs: analysis.queue.list().map(jobView) }),

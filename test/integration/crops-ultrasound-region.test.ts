@@ -20,7 +20,7 @@ import { SessionManager } from '../../electron/services/ai/session-manager';
 import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { decodeImageFile, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
-import { ultrasoundImageRegion, type UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
+import { ultrasoundImageRegions, type UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
 import { writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 import { repoRoot } from './helpers';
@@ -84,7 +84,7 @@ function modelInput(manifest: ModelManifest, img: DecodedImage): Float32Array {
     rescale: [{ slope: img.rescaleSlope, intercept: img.rescaleIntercept }],
     photometric: img.photometric,
     sourceToPatient: null,
-    ultrasoundRegion: img.ultrasoundRegion,
+    ultrasoundRegion: img.ultrasoundRegions[0] ?? null,
   };
   return runPreprocessing(manifest.preprocessing, source).channels[0]!;
 }
@@ -118,9 +118,9 @@ describe('cropUltrasoundRegion through the pipeline (shipped breast model, synth
 
   it('the model input equals the input of the image saved pre-cropped to its region', () => {
     const capture = decodeImageFile(captureFile);
-    expect(capture.ultrasoundRegion).toEqual(REGION);
+    expect(capture.ultrasoundRegions).toEqual([REGION]);
     const cropped = decodeImageFile(croppedFile);
-    expect(cropped.ultrasoundRegion).toBeNull();
+    expect(cropped.ultrasoundRegions).toEqual([]);
     const fromCapture = modelInput(withCrop, capture);
     expect(fromCapture.length).toBe(28 * 28);
     expect([...fromCapture]).toEqual([...modelInput(withCrop, cropped)]);
@@ -169,19 +169,25 @@ describe('cropUltrasoundRegion through the pipeline (shipped breast model, synth
 
 const SHARED = resolve(__dirname, '../..', process.env.VIGIL_SHARED_DATA ?? '../shared/data');
 /**
- * The image region of real US files. Expected rectangles verified with `dcmdump` (DCMTK 3.6.7) on these files: the
+ * The image regions of real US files. Expected rectangles verified with `dcmdump` (DCMTK 3.6.7) on these files: the
  * (0018,6011) items' Region Spatial Format / Data Type / Location Min X0, Y0 / Max X1, Y1; one past the last column or
- * row is clamped, a region reaching further means the regions describe another image (null: no crop).
+ * row is clamped, a region reaching further means the regions describe another image (none: no crop).
  */
-const REAL_FILES: { file: string; region: UltrasoundRegion | null; why: string }[] = [
+const ALOKA_VIEWS: UltrasoundRegion[] = [
+  { x0: 32, y0: 24, x1: 335, y1: 415 },
+  { x0: 336, y0: 24, x1: 639, y1: 415 },
+];
+const REAL_FILES: { file: string; regions: UltrasoundRegion[]; why: string }[] = [
   // 800×600, explicit VR LE, undefined lengths; tissue region 120,60–800,518 (MaxX1 800 is one past the last column).
-  { file: 'dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm', region: { x0: 120, y0: 60, x1: 799, y1: 518 }, why: 'MaxX1 800 clamped to column 799' },
-  // 640×480, implicit VR LE (the sequence reads as UN), two tissue regions of 304×392 side by side and a graphics one: the first wins.
-  { file: 'dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16.dcm', region: { x0: 32, y0: 24, x1: 335, y1: 415 }, why: 'equal areas: the first' },
+  { file: 'dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm', regions: [{ x0: 120, y0: 60, x1: 799, y1: 518 }], why: 'MaxX1 800 clamped to column 799' },
+  // 640×480, implicit VR LE (the sequence reads as UN), two tissue regions of 304×392 side by side and a graphics one: both views.
+  { file: 'dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16.dcm', regions: ALOKA_VIEWS, why: 'dual B-mode: both views, left then right' },
+  // The same capture in explicit VR big endian.
+  { file: 'dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16_big.dcm', regions: ALOKA_VIEWS, why: 'dual B-mode, big endian: both views' },
   // 800×350 (cut from OBXXXX1A): the same regions, MaxY1 518 past the 350 rows.
-  { file: 'dicom-pydicom/pydicom/test_files/examples_palette.dcm', region: null, why: 'MaxY1 518 of 350 rows: not trusted' },
+  { file: 'dicom-pydicom/pydicom/test_files/examples_palette.dcm', regions: [], why: 'MaxY1 518 of 350 rows: not trusted' },
   // 320×240 JPEG baseline YBR_FULL_422; region 84,31–595,414 of the original (larger) capture runs past both edges.
-  { file: 'dicom-pydicom/pydicom/test_files/examples_ybr_color.dcm', region: null, why: 'a region of the larger original capture: not trusted' },
+  { file: 'dicom-pydicom/pydicom/test_files/examples_ybr_color.dcm', regions: [], why: 'a region of the larger original capture: not trusted' },
 ];
 const realPresent = REAL_FILES.filter((f) => existsSync(join(SHARED, f.file)));
 if (realPresent.length < REAL_FILES.length) {
@@ -189,16 +195,16 @@ if (realPresent.length < REAL_FILES.length) {
 }
 
 describe.skipIf(realPresent.length === 0)('the ultrasound region of real files (pydicom test data)', () => {
-  for (const { file, region, why } of realPresent) {
+  for (const { file, regions, why } of realPresent) {
     it(`${file}: ${why}`, async () => {
       const ds = readDicom(new BufferByteSource(readFileSync(join(SHARED, file)))).dataset;
-      expect(ultrasoundImageRegion(ds, ds.number(0x00280010)!, ds.number(0x00280011)!)).toEqual(region);
+      expect(ultrasoundImageRegions(ds, ds.number(0x00280010)!, ds.number(0x00280011)!)).toEqual(regions);
       // And on the decoded image, where the AI pipeline decodes the file's pixel format.
       const img = await decodeImageFileAsync(join(SHARED, file)).catch((err: unknown) => {
         if (err instanceof PixelDecodeError) return null;
         throw err;
       });
-      if (img) expect(img.ultrasoundRegion).toEqual(region);
+      if (img) expect(img.ultrasoundRegions).toEqual(regions);
       else console.warn(`[crops-ultrasound-region] ${file}: pixels not decodable by the AI pipeline; region checked on the dataset only`);
     });
   }

@@ -95,7 +95,7 @@ export function runCli<T>(args: string[]): CliRun<T> {
   try {
     json = JSON.parse(r.stdout) as T;
   } catch {
-    throw new Error(`vigil ${args.join(' ')} exited ${r.status} without JSON on stdout.\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`);
+    throw new Error(`vigil ${args.join(' ')} exited ${r.code} without JSON on stdout.\nstdout: ${r.stdout.slice(0, 2000)}\nstderr: ${r.stderr.slice(0, 2000)}`);
   }
   return { ...r, json };
 }

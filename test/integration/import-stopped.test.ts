@@ -156,8 +156,9 @@ describe('an import stopped early on worker threads', () => {
         }, 'workers', { signal: abort.signal }),
         'the aborted run',
       );
-      // Handed out: up to 4 batches of 32 per worker. Delivered: the first batch back, and what the workers were reading then.
-      expect(results.length).toBeLessThan(2 * 32 + 2);
+      // Handed out: up to 4 batches of 32 per worker, all of which the old pool delivered. Now the workers skip what
+      // they had not started when the flag was set; how many they had finished by then depends on the machine's load.
+      expect(results.length).toBeLessThan(2 * 4 * 32);
       expect(results.every((r) => r.kind === 'instance' && r.path === files[r.id])).toBe(true);
       // The next run starts with its workers' stop flags cleared and processes every file.
       const again = files.map((path, id): ImportFileTask => ({ id, path, mode: 'reference', dataDir: join(work, 'unused') }));

@@ -38,7 +38,46 @@ describe('applicability of the shipped chest X-ray model', () => {
     expect(checkApplicability(cxr, chestFilm({ bodyPart: '' }))).toEqual({
       ok: false,
       reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs CHEST',
+      unrecorded: ['Body Part Examined'],
     });
+  });
+});
+
+describe('not recorded is not wrong: which refusals may be vouched for', () => {
+  it('lists every attribute that is only absent, with each rule\'s reason', () => {
+    expect(checkApplicability(cxr, chestFilm({ bodyPart: '', viewPositions: [] }))).toEqual({
+      ok: false,
+      reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs CHEST; view position (not recorded) is not one of PA, AP',
+      unrecorded: ['Body Part Examined', 'View Position'],
+    });
+    expect(checkApplicability(cxr, chestFilm({ viewPositions: [] }))).toEqual({ ok: false, reason: 'view position (not recorded) is not one of PA, AP', unrecorded: ['View Position'] });
+    expect(checkApplicability(breast, usImage({}))).toEqual({
+      ok: false,
+      reason: 'body part not recorded (no Body Part Examined, Anatomic Region Sequence or body part in the descriptions); the model needs BREAST',
+      unrecorded: ['Body Part Examined'],
+    });
+  });
+
+  it('reports pixel spacing that is absent as unrecorded, and spacing outside the range as a contradiction', () => {
+    const spaced: ModelManifest = { ...cxr, applicability: { ...cxr.applicability, pixelSpacingMm: { min: 0.1, max: 0.5 } } };
+    expect(checkApplicability(spaced, chestFilm({ pixelSpacings: [] }))).toEqual({ ok: false, reason: 'pixel spacing is not recorded', unrecorded: ['Pixel Spacing'] });
+    expect(checkApplicability(spaced, chestFilm({ pixelSpacings: [[1, 1]] }))).toEqual({ ok: false, reason: 'pixel spacing 1×1 mm is outside 0.1–0.5 mm' });
+  });
+
+  it('lets a contradiction anywhere win, whatever rule comes first, and never offers it to be vouched for', () => {
+    // Body part absent (vouchable) but the view is lateral (recorded, contradicts): refused for the view only.
+    expect(checkApplicability(cxr, chestFilm({ bodyPart: '', viewPositions: ['LL'] }))).toEqual({ ok: false, reason: 'view position LL is not one of PA, AP' });
+    expect(checkApplicability(cxr, chestFilm({ bodyPart: 'HEAD', viewPositions: [] }))).toEqual({ ok: false, reason: 'body part HEAD is not one of CHEST' });
+    expect(checkApplicability(cxr, chestFilm({ modality: 'CT', bodyPart: '' }))).toEqual({ ok: false, reason: 'modality CT is not one of CR, DX' });
+    expect(checkApplicability(breast, usImage({ modality: 'CT' }))).toEqual({ ok: false, reason: 'modality CT is not one of US' });
+    const mono2: ModelManifest = { ...cxr, applicability: { ...cxr.applicability, photometric: ['MONOCHROME2'] } };
+    expect(checkApplicability(mono2, chestFilm({ bodyPart: '', photometric: ['MONOCHROME1'] }))).toEqual({ ok: false, reason: 'photometric interpretation MONOCHROME1 is not one of MONOCHROME2' });
+    // A region code Vigil cannot map is recorded, so it is not "absent".
+    expect(checkApplicability(breast, usImage({ anatomicRegion: 'SCT^7569003^Finger' }))).not.toHaveProperty('unrecorded');
+  });
+
+  it('treats a series where some images record an allowed view as recorded', () => {
+    expect(checkApplicability(cxr, chestFilm({ viewPositions: ['AP'] }))).toEqual({ ok: true });
   });
 });
 
@@ -97,6 +136,7 @@ describe('body part from the Anatomic Region Sequence and descriptions', () => {
     expect(checkApplicability(allowing, usImage({ descriptions: ['Breastfeeding clinic'] }))).toEqual({
       ok: false,
       reason: 'body part not recorded (no Body Part Examined, Anatomic Region Sequence or body part in the descriptions); the model needs BREAST',
+      unrecorded: ['Body Part Examined'],
     });
     expect(checkApplicability(allowing, usImage({ descriptions: ['Echocardiogram'] }))).toEqual({ ok: false, reason: 'body part HEART (description "Echocardiogram") is not one of BREAST' });
     const v2 = parseManifest({ ...JSON.parse(readFileSync(join(repoRoot, 'models/us-breast-malignancy/manifest.json'), 'utf8')), schemaVersion: 2, intendedPopulation: undefined, applicability: { modalities: ['US'], allowDescriptionMatch: true } });

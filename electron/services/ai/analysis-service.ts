@@ -10,7 +10,7 @@ import { matchesImportRecord, ReferencedFileChangedError } from '../dicom/displa
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { StudyLibrary } from '../library/study-library';
-import { buildSeriesFacts, checkApplicability, checkPopulation, type RunWarning, type SeriesFacts } from './applicability';
+import { buildSeriesFacts, checkApplicability, checkPopulation, type RunWarning, type SeriesFacts, unrecordedWarning } from './applicability';
 import type { OutputRecord } from './inference-job';
 import type { ModelManifest } from './model-manifest';
 import { InferenceRunner, JobCancelledError } from './inference-runner';
@@ -38,6 +38,12 @@ export interface AnalyzeRequest {
   modelId?: string;
   stat?: boolean;
   provider?: 'auto' | 'cpu';
+  /**
+   * The reader vouches that the series is what the model needs where it does not record an attribute the
+   * applicability rules read (e.g. no Body Part Examined): such a series is analysed, its run carrying an
+   * APPLICABILITY_NOT_RECORDED warning. A recorded value that contradicts the model still refuses it.
+   */
+  vouchForUnrecorded?: boolean;
 }
 
 export interface AnalyzeOutcome {
@@ -172,7 +178,12 @@ export class AnalysisService {
     const models = await this.models(req.modelId);
     const series = req.seriesInstanceUid ? [{ seriesUid: req.seriesInstanceUid }] : this.seriesOfStudy(req.studyInstanceUid);
     if (series.length === 0) throw new ServiceError('NOT_FOUND', `No series to analyse in study ${req.studyInstanceUid}.`);
-    const request = { studyUid: req.studyInstanceUid, stat: req.stat ?? false, provider: this.forceCpu ? ('cpu' as const) : (req.provider ?? 'auto') };
+    const request = {
+      studyUid: req.studyInstanceUid,
+      stat: req.stat ?? false,
+      provider: this.forceCpu ? ('cpu' as const) : (req.provider ?? 'auto'),
+      vouchForUnrecorded: req.vouchForUnrecorded === true,
+    };
     const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
     for (const { seriesUid } of series) {
       const seriesOutcome = this.analyzeSeries(request, seriesUid, models);
@@ -190,20 +201,22 @@ export class AnalysisService {
     for (const { study_uid } of studies) {
       for (const { seriesUid } of this.seriesOfStudy(study_uid)) {
         const lacking = models.filter((m) => !this.queue.find(seriesUid, m.manifest.id));
-        if (lacking.length > 0) this.analyzeSeries({ studyUid: study_uid, stat: false, provider }, seriesUid, lacking);
+        // Nobody vouches for an unrecorded attribute on import: such series are recorded as not analysed.
+        if (lacking.length > 0) this.analyzeSeries({ studyUid: study_uid, stat: false, provider, vouchForUnrecorded: false }, seriesUid, lacking);
       }
     }
   }
 
   /** Queues the series for each applicable model and records the rest as not analysed; its facts are read once for all the models. */
-  private analyzeSeries(request: { studyUid: string; stat: boolean; provider: 'auto' | 'cpu' }, seriesUid: string, models: readonly ReadyModel[]): AnalyzeOutcome {
+  private analyzeSeries(request: { studyUid: string; stat: boolean; provider: 'auto' | 'cpu'; vouchForUnrecorded: boolean }, seriesUid: string, models: readonly ReadyModel[]): AnalyzeOutcome {
     const facts = this.seriesFacts(seriesUid);
     if (!facts) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
     const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
     for (const model of models) {
       const target = { studyUid: request.studyUid, seriesUid, modelId: model.manifest.id };
       const ok = facts.sliceCount === 0 ? { ok: false as const, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
-      if (ok.ok) {
+      // A vouched job carries nothing to execution: its run finds the same unrecorded attributes and warns (runContext).
+      if (ok.ok || (request.vouchForUnrecorded && ok.unrecorded)) {
         outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider }));
       } else {
         const resultId = this.results.save(
@@ -211,6 +224,7 @@ export class AnalysisService {
           model.manifest,
           { status: 'not-analysed', reason: ok.reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
           '',
+          ok.unrecorded ? { warnings: [], population: null, unrecorded: ok.unrecorded } : undefined,
         );
         outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', reason: ok.reason, resultId }));
       }
@@ -275,13 +289,16 @@ export class AnalysisService {
   }
 
   /**
-   * The run's warnings and population context (outside the intended population: analysed, with a warning),
-   * followed by the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
+   * The run's warnings and population context: analysed although attributes the applicability rules read are
+   * not recorded (only the reader's vouch queues such a series: analyzeSeries), outside the intended population
+   * (analysed, with a warning), then the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
    */
   private runContext(manifest: ModelManifest, seriesUid: string, jobWarnings: readonly RunWarning[]): RunContext {
     const facts = this.seriesFacts(seriesUid);
     const checked = facts ? checkPopulation(manifest.intendedPopulation, facts) : null;
-    return { warnings: [...(checked?.warnings ?? []), ...jobWarnings], population: checked?.context ?? null };
+    const applicability = facts ? checkApplicability(manifest, facts) : null;
+    const vouched = applicability && !applicability.ok && applicability.unrecorded ? [unrecordedWarning(applicability.unrecorded, 'reader')] : [];
+    return { warnings: [...vouched, ...(checked?.warnings ?? []), ...jobWarnings], population: checked?.context ?? null };
   }
 
   resultsForStudy(studyUid: string): StoredResult[] {

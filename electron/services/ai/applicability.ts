@@ -32,7 +32,17 @@ export interface SeriesFacts {
   patientAgeSource?: AgeSource | null;
 }
 
-export type Applicability = { ok: true } | { ok: false; reason: string };
+/**
+ * A refusal. `unrecorded` is present only when every failing rule failed because the series does not record an
+ * attribute the rule reads (not because a recorded value contradicts the model): the names of those attributes.
+ * Such a series may be vouched for (by the reader, or by a validation case's label); a contradiction never.
+ */
+export type Applicability = { ok: true } | { ok: false; reason: string; unrecorded?: string[] };
+
+/** Attribute names `unrecorded` lists (DICOM attribute names, as the reason and the warning show them). */
+export const UNRECORDED_BODY_PART = 'Body Part Examined';
+export const UNRECORDED_VIEW_POSITION = 'View Position';
+export const UNRECORDED_PIXEL_SPACING = 'Pixel Spacing';
 
 /** The series- and study-level attributes the rules read, as the study index records them (one instance's values). */
 export type SeriesAttributes = Pick<
@@ -164,11 +174,17 @@ function inRange(v: number, r: { min?: number; max?: number }): boolean {
 
 const describe = (r: { min?: number; max?: number }) => `${r.min ?? '…'}–${r.max ?? '…'}`;
 
+/**
+ * Checks every rule (not only up to the first failure), so a contradiction anywhere wins over an attribute that is
+ * merely not recorded. The reason names the first contradiction, else every unrecorded attribute's rule.
+ * Patient age is not a rule that can fail for want of a value: an unknown age passes (see checkPopulation).
+ */
 export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): Applicability {
   const a = manifest.applicability;
-  const no = (reason: string): Applicability => ({ ok: false, reason });
+  const contradictions: string[] = [];
+  const unrecorded: { attribute: string; reason: string }[] = [];
   if (a.modalities?.length && !a.modalities.map(upper).includes(upper(f.modality))) {
-    return no(`modality ${f.modality || '(none)'} is not one of ${a.modalities.join(', ')}`);
+    contradictions.push(`modality ${f.modality || '(none)'} is not one of ${a.modalities.join(', ')}`);
   }
   if (a.bodyParts?.length) {
     const wanted = a.bodyParts.map(bodyPartTerm);
@@ -176,32 +192,50 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
     const needs = a.bodyParts.join(', ');
     if (!part) {
       const missing = a.allowDescriptionMatch ? 'no Body Part Examined, Anatomic Region Sequence or body part in the descriptions' : 'no Body Part Examined or Anatomic Region Sequence';
-      return no(`body part not recorded (${missing}); the model needs ${needs}`);
-    }
-    if (part.term === null) return no(`body part ${part.shown} (${SOURCE_NAMES[part.source]}) is not a body part this Vigil maps; the model needs ${needs}`);
-    if (!wanted.includes(part.term)) {
+      unrecorded.push({ attribute: UNRECORDED_BODY_PART, reason: `body part not recorded (${missing}); the model needs ${needs}` });
+    } else if (part.term === null) {
+      // A recorded region Vigil cannot map is not "absent": the series says something, and it may be another part.
+      contradictions.push(`body part ${part.shown} (${SOURCE_NAMES[part.source]}) is not a body part this Vigil maps; the model needs ${needs}`);
+    } else if (!wanted.includes(part.term)) {
       const via = part.source === 'BodyPartExamined' ? '' : ` (${SOURCE_NAMES[part.source]}${part.source === 'description' ? ` "${part.shown}"` : ` ${part.shown}`})`;
-      return no(`body part ${part.source === 'BodyPartExamined' ? part.shown : part.term}${via} is not one of ${needs}`);
+      contradictions.push(`body part ${part.source === 'BodyPartExamined' ? part.shown : part.term}${via} is not one of ${needs}`);
     }
   }
   if (a.viewPositions?.length) {
     const bad = f.viewPositions.filter((v) => !a.viewPositions!.map(upper).includes(upper(v)));
-    if (f.viewPositions.length === 0 || bad.length > 0) return no(`view position ${bad[0] ?? '(not recorded)'} is not one of ${a.viewPositions.join(', ')}`);
+    if (bad.length > 0) contradictions.push(`view position ${bad[0]} is not one of ${a.viewPositions.join(', ')}`);
+    else if (f.viewPositions.length === 0) unrecorded.push({ attribute: UNRECORDED_VIEW_POSITION, reason: `view position (not recorded) is not one of ${a.viewPositions.join(', ')}` });
   }
   if (a.photometric?.length) {
     const bad = f.photometric.find((p) => !a.photometric!.includes(p as never));
-    if (bad !== undefined) return no(`photometric interpretation ${bad || '(none)'} is not one of ${a.photometric.join(', ')}`);
+    if (bad !== undefined) contradictions.push(`photometric interpretation ${bad || '(none)'} is not one of ${a.photometric.join(', ')}`);
   }
   if (a.pixelSpacingMm) {
-    if (f.pixelSpacings.length === 0) return no('pixel spacing is not recorded');
     const bad = f.pixelSpacings.find(([r, c]) => !inRange(r, a.pixelSpacingMm!) || !inRange(c, a.pixelSpacingMm!));
-    if (bad) return no(`pixel spacing ${bad.join('×')} mm is outside ${describe(a.pixelSpacingMm)} mm`);
+    if (bad) contradictions.push(`pixel spacing ${bad.join('×')} mm is outside ${describe(a.pixelSpacingMm)} mm`);
+    else if (f.pixelSpacings.length === 0) unrecorded.push({ attribute: UNRECORDED_PIXEL_SPACING, reason: 'pixel spacing is not recorded' });
   }
-  if (a.sliceCount && !inRange(f.sliceCount, a.sliceCount)) return no(`${f.sliceCount} slices is outside ${describe(a.sliceCount)}`);
+  if (a.sliceCount && !inRange(f.sliceCount, a.sliceCount)) contradictions.push(`${f.sliceCount} slices is outside ${describe(a.sliceCount)}`);
   if (a.patientAgeYears && f.patientAgeYears !== null && !inRange(f.patientAgeYears, a.patientAgeYears)) {
-    return no(`patient age ${Math.floor(f.patientAgeYears)} years is outside ${describe(a.patientAgeYears)} years`);
+    contradictions.push(`patient age ${Math.floor(f.patientAgeYears)} years is outside ${describe(a.patientAgeYears)} years`);
   }
+  if (contradictions.length > 0) return { ok: false, reason: contradictions[0]! };
+  if (unrecorded.length > 0) return { ok: false, reason: unrecorded.map((u) => u.reason).join('; '), unrecorded: unrecorded.map((u) => u.attribute) };
   return { ok: true };
+}
+
+/**
+ * The run warning of a series analysed although it does not record attributes the applicability rules read,
+ * because someone vouched that it is what the model needs: the reader, or a validation case's label.
+ */
+export function unrecordedWarning(attributes: readonly string[], vouchedBy: 'reader' | 'case-label'): RunWarning {
+  const who = vouchedBy === 'reader' ? 'the reader vouched' : "the case's label vouched";
+  return {
+    code: 'APPLICABILITY_NOT_RECORDED',
+    message: `Analysed although ${attributes.join(', ')} ${attributes.length === 1 ? 'is' : 'are'} not recorded: ${who} that the series is what the model needs`,
+    attributes: [...attributes],
+    vouchedBy,
+  };
 }
 
 /** Ages above this are placeholders (e.g. Birth Date 18000101), not a patient's age. */

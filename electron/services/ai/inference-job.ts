@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { RunWarning } from '../../../contract/ipc-contract';
 import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
-import { commonUltrasoundRegion } from '../dicom/ultrasound-regions';
+import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
@@ -53,8 +53,14 @@ export interface ArrayRef {
   sourceToPatient: number[] | null;
 }
 
+/** One B-mode region analysed on its own (unit "image" with cropUltrasoundRegion): its image (slice index), rectangle and scores. */
+export interface AnalysedRegion extends UltrasoundRegion {
+  image: number;
+  scores: number[];
+}
+
 export type OutputRecord =
-  | { kind: 'classification'; tensor: string; perImage?: number[][] }
+  | { kind: 'classification'; tensor: string; perImage?: number[][]; regions?: AnalysedRegion[] }
   /** The case-level prediction of an aggregator model over the per-slice embeddings. */
   | { kind: 'aggregation'; tensor: string; model: string; modelSha256: string; embeddingOutput: string; embeddingDims: number[]; provider: ProviderName; providerNote: string | null; scores: number[] }
   | { kind: 'segmentation'; tensor: string; labels: { index: number; name: string; color: [number, number, number]; voxels: number }[]; modelGridShape: Shape3; modelVoxelCounts: number[]; mask: ArrayRef }
@@ -187,13 +193,28 @@ const READ_AHEAD = 16;
 // fs.readFile's callback form reads a small file in one threadpool request (the promise form takes several round trips).
 const readFile = promisify(readFileCallback);
 
-function buildSource(images: DecodedImage[], alloc: (length: number) => Float32Array): SourceVolume {
+/** What one model run sees: its images (one for unit "image") and the B-mode region to crop them to. */
+interface AnalysisUnit {
+  images: DecodedImage[];
+  /** Slice index of the unit's image (unit "image"); null: the unit is the whole series. */
+  image: number | null;
+  /** Null: no crop (no region, the images differ in it, or the manifest does not crop). */
+  region: UltrasoundRegion | null;
+  /** Other units read the same images (the regions of one capture): the unit must not take their planes as its grid. */
+  sharesImages: boolean;
+}
+
+function buildSource(unit: AnalysisUnit, alloc: (length: number) => Float32Array): SourceVolume {
+  const images = unit.images;
   const first = images[0]!;
   const plane = first.rows * first.columns;
   // Decoded straight into one volume, every slot once and already in slice order: that volume is the grid (no copy).
+  // Not when other units read it too: modalityRescale works in place.
   const bytes = images.length * plane * Float32Array.BYTES_PER_ELEMENT;
   const inPlace =
-    first.data.buffer.byteLength === bytes && images.every((img, s) => img.data.buffer === first.data.buffer && img.data.length === plane && img.data.byteOffset === s * plane * Float32Array.BYTES_PER_ELEMENT);
+    !unit.sharesImages &&
+    first.data.buffer.byteLength === bytes &&
+    images.every((img, s) => img.data.buffer === first.data.buffer && img.data.length === plane && img.data.byteOffset === s * plane * Float32Array.BYTES_PER_ELEMENT);
   const data = inPlace ? new Float32Array(first.data.buffer, 0, images.length * plane) : alloc(images.length * plane);
   if (!inPlace) images.forEach((img, s) => data.set(img.data.subarray(0, plane), s * plane));
   return {
@@ -201,9 +222,44 @@ function buildSource(images: DecodedImage[], alloc: (length: number) => Float32A
     rescale: images.map((i) => ({ slope: i.rescaleSlope, intercept: i.rescaleIntercept })),
     photometric: first.photometric,
     sourceToPatient: sourceToPatient(images),
-    // A crop needs one rectangle for the whole unit: images that differ (or lack one) are not cropped.
-    ultrasoundRegion: commonUltrasoundRegion(images.map((i) => i.ultrasoundRegion)),
+    ultrasoundRegion: unit.region,
   };
+}
+
+/**
+ * The analysis units: one per image for unit "image", where a manifest that crops to the B-mode region makes each
+ * region of a multi-region capture (e.g. a dual B-mode layout) its own unit, so every view is assessed; else the
+ * series. A series unit is cropped to one rectangle: the largest region, when every image has the same.
+ */
+function analysisUnits(manifest: ModelManifest, images: DecodedImage[]): AnalysisUnit[] {
+  const cropsRegion = manifest.preprocessing.some((op) => op.op === 'cropUltrasoundRegion');
+  if (manifest.input.unit !== 'image') {
+    const region = cropsRegion ? commonUltrasoundRegion(images.map((i) => largestUltrasoundRegion(i.ultrasoundRegions))) : null;
+    return [{ images, image: null, region, sharesImages: false }];
+  }
+  return images.flatMap((img, image): AnalysisUnit[] => {
+    const regions = cropsRegion ? img.ultrasoundRegions : [];
+    if (regions.length === 0) return [{ images: [img], image, region: null, sharesImages: false }];
+    return regions.map((region) => ({ images: [img], image, region, sharesImages: regions.length > 1 }));
+  });
+}
+
+/**
+ * One image's classification row from the rows of its B-mode regions: the image scores as its most suspicious view.
+ * Independent labels (sigmoid, or raw scores) each take their highest region, as aggregateScores' "max" does over the
+ * images of a series: a finding seen in either view is seen in the image. A softmax row is one distribution over
+ * exclusive classes, and a column-wise max would call one image both normal (from the clean view) and malignant (from
+ * the other); so when the output names its normal labels the image takes the whole row of the region whose highest
+ * non-normal score is highest (for a two-class model that score is exactly the positive class's max over regions).
+ * A softmax without declared normal labels cannot tell which classes are findings: column-wise max. Ties: the first
+ * region (position order).
+ */
+export function imageScoresOfRegions(spec: Extract<OutputSpec, { kind: 'classification' }>, rows: readonly number[][]): number[] {
+  const normal = new Set(spec.normalLabels ?? []);
+  const findings = spec.labels.flatMap((label, i) => (normal.has(label) ? [] : [i]));
+  if (spec.activation !== 'softmax' || normal.size === 0 || findings.length === 0) return aggregateScores([...rows], 'max');
+  const evidence = (row: readonly number[]) => Math.max(...findings.map((i) => row[i]!));
+  return [...rows.reduce((best, row) => (evidence(row) > evidence(best) ? row : best))];
 }
 
 function writeArray(dir: string, name: string, values: Uint8Array | Float32Array): string {
@@ -314,22 +370,22 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
     return result({ status: 'not-analysed', reason: 'the images of the series differ in size', inputSopInstanceUids: uids });
   }
 
-  // One source volume for "slices"/"volume"; one per image for "image".
-  const units: DecodedImage[][] = manifest.input.unit === 'image' ? images.map((i) => [i]) : [images];
+  // One source volume for "slices"/"volume"; one per image (per B-mode region with the region crop) for "image".
+  const units = analysisUnits(manifest, images);
   const spec = manifest.input.tensors[0]!;
-  const perUnit: { source: SourceVolume; grid: Grid; outputs: Record<string, TensorLike> }[] = [];
+  const perUnit: { unit: AnalysisUnit; source: SourceVolume; grid: Grid; outputs: Record<string, TensorLike> }[] = [];
   let provider: ProviderName | null = null;
   let providerNote: string | null = null;
   // Images the region crop left whole (no region for their unit): the op silently does nothing for them.
   const cropsRegion = manifest.preprocessing.some((op) => op.op === 'cropUltrasoundRegion');
   let analysedWhole = 0;
-  // One unit: its arrays come from the pool; one per image: fresh ones, dropped unit by unit.
+  // One unit: its arrays come from the pool; one per image (or region): fresh ones, dropped unit by unit.
   const unitScratch = units.length === 1 ? scratch : new JobScratch(false, false);
-  for (const unitImages of units) {
+  for (const unit of units) {
     progress('preprocess');
     t0 = performance.now();
-    const source = buildSource(unitImages, unitScratch.sharedFloat32);
-    if (cropsRegion && !source.ultrasoundRegion) analysedWhole += unitImages.length;
+    const source = buildSource(unit, unitScratch.sharedFloat32);
+    if (cropsRegion && !unit.region) analysedWhole += unit.images.length;
     const sourceShape = source.grid.shape;
     let prepared;
     let feed;
@@ -359,7 +415,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       t0 = performance.now();
       provider = run.provider;
       providerNote = run.fallbackReason;
-      perUnit.push({ source, grid: prepared.grid, outputs: run.outputs });
+      perUnit.push({ unit, source, grid: prepared.grid, outputs: run.outputs });
     } catch (err) {
       t.inference += performance.now() - t0;
       return result({ status: 'failed', reason: `inference failed: ${(err as Error).message.split('\n')[0]}`, inputSopInstanceUids: uids, provider, providerNote });
@@ -421,14 +477,34 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
     for (const o of manifest.outputs) {
       switch (o.kind) {
         case 'classification': {
-          const rows = perUnit.flatMap((u) => classificationScores(o, outputOf(o, u)));
+          const unitRows = perUnit.map((u) => classificationScores(o, outputOf(o, u)));
+          // One row per image: an image analysed region by region gets one row from its regions' rows (before the
+          // series aggregation, so that an image counts once however many views it has).
+          const rows: number[][] = [];
+          const regions: AnalysedRegion[] = [];
+          perUnit.forEach((u, k) => {
+            const own = unitRows[k]!;
+            const { image, region, sharesImages } = u.unit;
+            if (image !== null && region) {
+              if (own.length !== 1) throw new Error(`classification output "${o.tensor}" has ${own.length} rows for one ultrasound region, expected one`);
+              regions.push({ image, ...region, scores: own[0]! });
+            }
+            if (!sharesImages) rows.push(...own);
+            // After the last region of the image (units come in image order).
+            else if (perUnit[k + 1]?.unit.image !== image) rows.push(imageScoresOfRegions(o, regions.filter((r) => r.image === image).map((r) => r.scores)));
+          });
           // With an aggregator model the case-level findings are its own; per-slice scores are kept per image.
           if (aggregation?.method !== 'model') findings.push(...classificationFindings(o, rows.length === 1 ? rows[0]! : aggregateScores(rows, aggregation?.method ?? 'max')));
-          outputs.push({ kind: 'classification', tensor: o.tensor, ...(rows.length > 1 || aggregation?.method === 'model' ? { perImage: rows } : {}) });
+          outputs.push({
+            kind: 'classification',
+            tensor: o.tensor,
+            ...(rows.length > 1 || aggregation?.method === 'model' ? { perImage: rows } : {}),
+            ...(regions.length > 0 ? { regions } : {}),
+          });
           break;
         }
         case 'segmentation': {
-          if (perUnit.length !== 1) throw new Error('segmentation outputs need unit "slices" or "volume"');
+          if (perUnit.length !== 1) throw new Error('segmentation outputs need one analysis unit: unit "slices" or "volume", or one image with at most one ultrasound region');
           const u = perUnit[0]!;
           const counted = new Uint32Array(256);
           const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, perSlice, counted, scratch.sharedUint8(u.grid.shape[0] * u.grid.shape[1] * u.grid.shape[2]));
@@ -467,16 +543,35 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
             return toSourceGrid(values, u.grid, u.source.grid.shape, 'linear');
           });
           const plane = rows * columns;
-          const all = new Float32Array(maps.reduce((n, m) => n + m.length, 0));
-          maps.forEach((m, i) => all.set(m, i * (perUnit.length > 1 ? plane : 0)));
+          const all = new Float32Array(images.length * plane);
+          // Regions of one image: the pixelwise max of their maps, each map taken inside its own region only (it is 0
+          // outside), so that a region's negative values (an unnormalised map) are not lifted to the others' zeros.
+          const written = new Uint8Array(plane);
+          maps.forEach((m, k) => {
+            const { image, region, sharesImages } = perUnit[k]!.unit;
+            const base = (image ?? 0) * plane;
+            if (!sharesImages || !region) {
+              all.set(m, base);
+              return;
+            }
+            if (perUnit[k - 1]?.unit.image !== image) written.fill(0);
+            for (let r = region.y0; r <= region.y1; r++) {
+              for (let c = region.x0; c <= region.x1; c++) {
+                const p = r * columns + c;
+                all[base + p] = written[p] ? Math.max(all[base + p]!, m[p]!) : m[p]!;
+                written[p] = 1;
+              }
+            }
+          });
           const shape: Shape3 = [images.length, rows, columns];
           outputs.push({ kind: 'heatmap', tensor: o.tensor, label: o.label, map: { file: writeArray(runDir, `${o.tensor}-heatmap`, all), dtype: 'float32', shape, sourceToPatient: sourceToPatient(images) } });
           break;
         }
         case 'detection': {
-          const boxes = perUnit.flatMap((u, unitIndex) =>
+          const boxes = perUnit.flatMap((u) =>
             detectionBoxes(o, outputOf(o, u), u.grid).map((b) => {
-              const slice = perUnit.length > 1 ? unitIndex : b.slice;
+              // A per-image unit's model grid is one plane of its image (each of its regions too).
+              const slice = u.unit.image ?? b.slice;
               return { ...b, slice, sopInstanceUid: uids[slice] ?? '' };
             }),
           );

@@ -17,7 +17,7 @@ import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { FileByteSource } from '../dicom/byte-source';
 import { readDicom } from '../dicom/dicom-dataset-reader';
 import { extractInstanceMetadata, INDEX_SEQUENCES, INDEX_TAGS, type InstanceMetadata } from '../dicom/instance-metadata';
-import { buildSeriesFacts, checkApplicability, type RunWarning } from './applicability';
+import { buildSeriesFacts, checkApplicability, type RunWarning, unrecordedWarning } from './applicability';
 import { runInferenceJob } from './inference-job';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import type { ReadyModel } from './model-registry';
@@ -305,6 +305,8 @@ export interface ValidationReport extends ValidationMetrics {
   cases: CaseResult[];
   /** Cases among n analysed whole: no B-mode region although the model crops to it (counted here: the validation worker drops `cases` before the report reaches main). */
   analysedWhole: number;
+  /** Cases among n analysed although their files do not record an attribute the applicability rules read: their label vouches for them. */
+  vouchedUnrecorded: number;
   ortVersion: string | null;
   seconds: number;
 }
@@ -312,6 +314,11 @@ export interface ValidationReport extends ValidationMetrics {
 /** Analysed cases that carry a NO_ULTRASOUND_REGION warning: their images reached the model uncropped. */
 function casesAnalysedWhole(cases: readonly CaseResult[]): number {
   return cases.filter((c) => c.status === 'done' && c.warnings?.some((w) => w.code === 'NO_ULTRASOUND_REGION')).length;
+}
+
+/** Analysed cases that carry an APPLICABILITY_NOT_RECORDED warning (their label vouched for what their files do not record). */
+function casesVouchedUnrecorded(cases: readonly CaseResult[]): number {
+  return cases.filter((c) => c.status === 'done' && c.warnings?.some((w) => w.code === 'APPLICABILITY_NOT_RECORDED')).length;
 }
 
 export interface ValidateOptions {
@@ -344,13 +351,17 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
         results.push({ file: c.file, label: c.label, status: 'not-analysed', reason: c.excludedReason });
         continue;
       }
+      // A case whose files only lack an attribute the rules read (e.g. no Body Part Examined) is analysed: its label
+      // (folder or CSV row for this model) vouches that it is what the model needs. A contradiction still excludes it.
+      let vouched: RunWarning | null = null;
       if (!o.ignoreApplicability) {
         let reason: string | null = null;
         try {
           // The attributes an import indexes, through the facts builder clinical analysis uses: one case is judged as its series would be.
           const meta = caseMetadata(c.file);
           const ok = meta.hasPixelData ? checkApplicability(manifest, buildSeriesFacts(meta, [meta])) : { ok: false as const, reason: 'the file has no images' };
-          if (!ok.ok) reason = ok.reason;
+          if (!ok.ok && ok.unrecorded) vouched = unrecordedWarning(ok.unrecorded, 'case-label');
+          else if (!ok.ok) reason = ok.reason;
         } catch (err) {
           results.push({ file: c.file, label: c.label, status: 'not-analysed', reason: (err as Error).message });
           continue;
@@ -371,7 +382,8 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
         results.push({ file: c.file, label: c.label, status: r.status === 'done' ? 'failed' : r.status, reason: r.reason ?? `no score for "${positive}"` });
         continue;
       }
-      results.push({ file: c.file, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold, ...(r.warnings ? { warnings: r.warnings } : {}) });
+      const warnings = [...(vouched ? [vouched] : []), ...(r.warnings ?? [])];
+      results.push({ file: c.file, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold, ...(warnings.length > 0 ? { warnings } : {}) });
     }
     o.onProgress?.(o.cases.length, o.cases.length);
   } finally {
@@ -394,6 +406,7 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
     excluded: results.filter((r) => r.status !== 'done').map((r) => ({ file: r.file, label: r.label, status: r.status, reason: r.reason ?? '' })),
     cases: results,
     analysedWhole: casesAnalysedWhole(results),
+    vouchedUnrecorded: casesVouchedUnrecorded(results),
     seconds: (performance.now() - started) / 1000,
   };
 }

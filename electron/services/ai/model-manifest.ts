@@ -97,8 +97,9 @@ export const PreprocessOpSchema = z.discriminatedUnion('op', [
   /** Resize the in-plane grid (2 values: rows, columns) or the volume (3: slices, rows, columns). */
   z.object({ op: z.literal('resize'), size: z.array(z.number().int().positive()).min(2).max(3), interpolation: ResizeInterpolation }).strict(),
   /**
-   * Schema v4: crop an ultrasound screen capture to its B-mode image region (Sequence of Ultrasound Regions, the largest
-   * 2D tissue region); a no-op for images without one. Works in source pixels, so it must precede every geometric op.
+   * Schema v4: crop an ultrasound screen capture to its B-mode image regions (Sequence of Ultrasound Regions, 2D tissue
+   * regions); with unit "image" each region of a multi-view capture is its own input, with "slices"/"volume" the largest
+   * region every image shares; a no-op for images without one. Works in source pixels, so it must precede every geometric op.
    */
   z.object({ op: z.literal('cropUltrasoundRegion') }).strict(),
   /** Centre crop the in-plane grid to a square on its short edge (how MedMNIST made its images). */

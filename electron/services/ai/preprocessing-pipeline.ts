@@ -17,7 +17,10 @@ export interface SourceVolume {
   photometric: string;
   /** Source index -> patient LPS mm; null when the images carry no geometry. */
   sourceToPatient: Mat4 | null;
-  /** The ultrasound B-mode region every slice shares (in source pixels), or null (cropUltrasoundRegion is then a no-op). */
+  /**
+   * The ultrasound B-mode region to crop the unit to (in source pixels): one view of a per-image unit, or the region
+   * every slice shares; null: cropUltrasoundRegion is a no-op.
+   */
   ultrasoundRegion: UltrasoundRegion | null;
 }
 

@@ -39,12 +39,16 @@ export interface StoredResult {
   warnings: RunWarning[];
   /** The patient against the model's intended population; null when the manifest declares none. */
   population: PopulationContext | null;
+  /** Not analysed only because the series does not record these attributes (the reader may vouch for it); absent otherwise. */
+  unrecorded?: string[];
 }
 
 /** What a run knew about its patient, stored with it (in the outputs JSON: no schema change). */
 export interface RunContext {
   warnings: RunWarning[];
   population: PopulationContext | null;
+  /** A not-analysed result: the attributes whose absence was its only reason (applicability's `unrecorded`). */
+  unrecorded?: string[];
 }
 
 interface Row {
@@ -131,14 +135,14 @@ export class ResultsStore {
         timings: JSON.stringify(r.timingsMs),
         uids: JSON.stringify(r.inputSopInstanceUids),
         findings: JSON.stringify(r.findings),
-        outputs: JSON.stringify({ dir: rel, outputs: r.outputs, ...(context ? { warnings: context.warnings, population: context.population } : {}) }),
+        outputs: JSON.stringify({ dir: rel, outputs: r.outputs, ...(context ? { warnings: context.warnings, population: context.population } : {}), ...(context?.unrecorded ? { unrecorded: context.unrecorded } : {}) }),
         now: new Date().toISOString(),
       });
     return Number(info.lastInsertRowid);
   }
 
   private toResult(row: Row): StoredResult {
-    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[]; warnings?: RunWarning[]; population?: PopulationContext | null };
+    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[]; warnings?: RunWarning[]; population?: PopulationContext | null; unrecorded?: string[] };
     return {
       id: row.id,
       jobId: row.job_id,
@@ -160,6 +164,7 @@ export class ResultsStore {
       createdAt: row.created_at,
       warnings: out.warnings ?? [],
       population: out.population ?? null,
+      ...(out.unrecorded ? { unrecorded: out.unrecorded } : {}),
     };
   }
 

@@ -136,6 +136,9 @@ const IMPLICIT_VR: Record<number, string> = {
   [Tag.PixelData]: 'OW',
   [Tag.PatientAge]: 'AS', [Tag.AnatomicRegionSequence]: 'SQ', [Tag.CodeValue]: 'SH', [Tag.CodingSchemeDesignator]: 'SH',
   [Tag.CodeMeaning]: 'LO',
+  // Sequence of Ultrasound Regions items (PS3.6): Region Spatial Format, Data Type, Location Min X0/Y0, Max X1/Y1.
+  // The sequence itself stays unnamed: a defined-length one is skipped at import and its items parsed when asked.
+  0x00186012: 'US', 0x00186014: 'US', 0x00186018: 'UL', 0x0018601a: 'UL', 0x0018601c: 'UL', 0x0018601e: 'UL',
   // DICOMDIR record attributes
   0x00041400: 'UL', 0x00041410: 'US', 0x00041420: 'UL', 0x00041430: 'CS', 0x00041500: 'CS',
   0x00041510: 'UI', 0x00041511: 'UI', 0x00041512: 'UI', 0x00041200: 'UL', 0x00041202: 'UL',

@@ -11,7 +11,7 @@ import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source
 import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
 import { applyPaletteLuminance, PaletteLutError, type PaletteLuminance, paletteLuminance } from './palette-color-lut';
 import { codecFor, codecReturnsRgb, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
-import { ultrasoundImageRegion, type UltrasoundRegion } from './ultrasound-regions';
+import { ultrasoundImageRegions, type UltrasoundRegion } from './ultrasound-regions';
 
 export const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
 
@@ -56,8 +56,8 @@ export interface DecodedImage {
   imageOrientation: [number, number, number, number, number, number] | null;
   sliceThickness: number | null;
   patientAgeYears: number | null;
-  /** The B-mode image region of an ultrasound screen capture (Sequence of Ultrasound Regions), or null. */
-  ultrasoundRegion: UltrasoundRegion | null;
+  /** The B-mode views of an ultrasound screen capture (Sequence of Ultrasound Regions), top to bottom, left to right; empty: none. */
+  ultrasoundRegions: UltrasoundRegion[];
 }
 
 /** Reads US values whatever VR the reader assigned (implicit VR datasets record unknown tags as UN). */
@@ -368,7 +368,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     imageOrientation: orientation as DecodedImage['imageOrientation'],
     sliceThickness: ds.number(Tag.SliceThickness),
     patientAgeYears: parseAge(ds.string(TAG.PatientAge)),
-    ultrasoundRegion: ultrasoundImageRegion(ds, rows, columns),
+    ultrasoundRegions: ultrasoundImageRegions(ds, rows, columns),
   };
 }
 

@@ -1,11 +1,11 @@
 /**
- * The B-mode image region of an ultrasound instance, from its Sequence of
+ * The B-mode image regions of an ultrasound instance, from its Sequence of
  * Ultrasound Regions (0018,6011; PS3.3 C.8.5.5). A US image is usually a
- * screen capture: the tissue image sits in a sub-rectangle, surrounded by the
- * scanner's UI, text and scale bars, which a model trained on cropped images
- * must not see.
+ * screen capture: the tissue images sit in sub-rectangles (one, or two side by
+ * side in a dual B-mode layout), surrounded by the scanner's UI, text and scale
+ * bars, which a model trained on cropped images must not see.
  */
-import { DicomParseError, type DicomDataset, sequenceItems, UNDEFINED } from './dicom-dataset-reader';
+import { DicomParseError, type DicomDataset, sequenceItems } from './dicom-dataset-reader';
 
 /** Pixel columns x0..x1 and rows y0..y1, both ends inclusive (as Region Location Min/Max are). */
 export interface UltrasoundRegion {
@@ -31,13 +31,13 @@ const SPATIAL_FORMAT_2D = 1;
 const DATA_TYPE_TISSUE = 1;
 
 /**
- * A US (Region Spatial Format, Data Type) or UL (Region Location) value whatever VR the reader
- * assigned: items of an implicit VR dataset record these tags as UN, read by their length.
+ * A US (Region Spatial Format, Data Type) or UL (Region Location) value. The reader knows these tags' VRs, also in
+ * implicit VR items and UN-encoded sequences; an explicit VR writer that did not know them may still have written
+ * them as UN, whose value is then read by its length, in the dataset's byte order.
  */
 function unsignedValue(ds: DicomDataset, tag: number): number | null {
   const el = ds.elements.get(tag);
-  if (!el || el.length === 0 || el.length === UNDEFINED) return null;
-  if (el.vr !== 'UN' && el.vr !== 'OB') return ds.number(tag);
+  if (el?.vr !== 'UN') return ds.number(tag);
   if (el.length !== 2 && el.length !== 4) return null;
   const { buf, start } = ds.source.window(el.offset, el.length);
   const le = ds.encoding.littleEndian;
@@ -46,24 +46,21 @@ function unsignedValue(ds: DicomDataset, tag: number): number | null {
 }
 
 /**
- * The image region: the largest of the 2D tissue regions (ties: the first in the sequence).
- * Scanners often write Max X1/Y1 one past the last column/row, so that much is clamped. A
- * region reaching further does not describe these pixels (the capture was resized or cut
- * after the regions were written; pydicom's examples_palette and examples_ybr_color are
- * such files): then no region is trusted and the image is used whole, as without the
- * sequence, rather than cropped to a rectangle of another image. Null also when there is
- * no tissue region or the sequence is malformed.
+ * The 2D tissue regions in sequence order. Scanners often write Max X1/Y1 one past the last column/row, so that much
+ * is clamped. A region reaching further does not describe these pixels (the capture was resized or cut after the
+ * regions were written; pydicom's examples_palette and examples_ybr_color are such files): then no region is
+ * trusted and the image is used whole, as without the sequence, rather than cropped to a rectangle of another image.
+ * Empty also when there is no tissue region or the sequence is malformed.
  */
-export function ultrasoundImageRegion(ds: DicomDataset, rows: number, columns: number): UltrasoundRegion | null {
+function tissueRegions(ds: DicomDataset, rows: number, columns: number): UltrasoundRegion[] {
   let items: DicomDataset[] | null;
   try {
     items = sequenceItems(ds, TAG.SequenceOfUltrasoundRegions);
   } catch (err) {
-    if (err instanceof DicomParseError) return null;
+    if (err instanceof DicomParseError) return [];
     throw err;
   }
-  let best: UltrasoundRegion | null = null;
-  let bestArea = 0;
+  const regions: UltrasoundRegion[] = [];
   for (const item of items ?? []) {
     if (unsignedValue(item, TAG.RegionSpatialFormat) !== SPATIAL_FORMAT_2D || unsignedValue(item, TAG.RegionDataType) !== DATA_TYPE_TISSUE) continue;
     const x0 = unsignedValue(item, TAG.RegionLocationMinX0);
@@ -72,16 +69,49 @@ export function ultrasoundImageRegion(ds: DicomDataset, rows: number, columns: n
     const y1 = unsignedValue(item, TAG.RegionLocationMaxY1);
     if (x0 === null || y0 === null || x1 === null || y1 === null) continue;
     // Negative or fractional locations (a writer using a signed or decimal VR) are not pixel coordinates of this image either.
-    if (x1 > columns || y1 > rows || ![x0, y0, x1, y1].every((v) => Number.isInteger(v) && v >= 0)) return null;
+    if (x1 > columns || y1 > rows || ![x0, y0, x1, y1].every((v) => Number.isInteger(v) && v >= 0)) return [];
     const region = { x0, y0, x1: Math.min(columns - 1, x1), y1: Math.min(rows - 1, y1) };
-    if (region.x1 < region.x0 || region.y1 < region.y0) continue;
-    const area = (region.x1 - region.x0 + 1) * (region.y1 - region.y0 + 1);
-    if (area > bestArea) {
-      best = region;
-      bestArea = area;
-    }
+    if (region.x1 >= region.x0 && region.y1 >= region.y0) regions.push(region);
   }
-  return best;
+  return regions;
+}
+
+const area = (r: UltrasoundRegion) => (r.x1 - r.x0 + 1) * (r.y1 - r.y0 + 1);
+
+/** Top to bottom, then left to right. */
+const byPosition = (a: UltrasoundRegion, b: UltrasoundRegion) => a.y0 - b.y0 || a.x0 - b.x0;
+
+/**
+ * Whether two regions share pixels. Sharing only a border column or row is side by side, not overlapping: a writer
+ * whose Max X1/Y1 is one past the last pixel (as the clamp above allows) puts the next view's Min X0/Y0 there.
+ */
+function overlap(a: UltrasoundRegion, b: UltrasoundRegion): boolean {
+  const width = Math.min(a.x1, b.x1) - Math.max(a.x0, b.x0) + 1;
+  const height = Math.min(a.y1, b.y1) - Math.max(a.y0, b.y0) + 1;
+  return width > 1 && height > 1;
+}
+
+/**
+ * The image regions worth analysing, each a B-mode view of the capture, ordered top to bottom, then left to right.
+ * Of the 2D tissue regions (see tissueRegions for the ones not trusted) a region is kept when its area is at least
+ * half the largest one's: two equal views of a dual layout are both kept, a thumbnail or picture-in-picture is not.
+ * Taken from the largest down (equal areas: by position), a region overlapping one already kept is dropped, so nested
+ * or overlapping tissue regions do not count the same pixels twice. Empty when the image has no usable region.
+ */
+export function ultrasoundImageRegions(ds: DicomDataset, rows: number, columns: number): UltrasoundRegion[] {
+  const bySize = tissueRegions(ds, rows, columns).sort((a, b) => area(b) - area(a) || byPosition(a, b));
+  const largest = bySize[0] ? area(bySize[0]) : 0;
+  const kept: UltrasoundRegion[] = [];
+  for (const region of bySize) {
+    if (2 * area(region) < largest) break;
+    if (!kept.some((k) => overlap(k, region))) kept.push(region);
+  }
+  return kept.sort(byPosition);
+}
+
+/** The largest of an image's regions (equal areas: the first in position order), or null when it has none. */
+export function largestUltrasoundRegion(regions: readonly UltrasoundRegion[]): UltrasoundRegion | null {
+  return regions.reduce<UltrasoundRegion | null>((best, r) => (best === null || area(r) > area(best) ? r : best), null);
 }
 
 /** The region every image shares, or null when any differs or has none. */

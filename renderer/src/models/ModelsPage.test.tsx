@@ -7,7 +7,7 @@ import { setLocale } from '../i18n/strings';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
 import { ModelsPage } from './ModelsPage';
 import { buildReportHtml, escapeHtml } from './report-html';
-import { analysedWholeWarning } from './validation-view';
+import { analysedWholeWarning, vouchedUnrecordedWarning } from './validation-view';
 
 afterEach(() => {
   cleanup();
@@ -59,6 +59,7 @@ function result(overrides: Partial<ValidationResult> = {}): ValidationResult {
     seconds: 2.5,
     finishedAt: '2026-01-02T03:04:05.000Z',
     analysedWhole: 0,
+    vouchedUnrecorded: 0,
     ...overrides,
   };
 }
@@ -264,6 +265,23 @@ describe('Models page', () => {
     setLocale('zh-CN');
     try {
       expect(analysedWholeWarning({ analysedWhole: 3, n: 40 })).toBe('40 个病例中有 3 个按整幅图像分析：没有 B 模式区域（超声区域序列），因此扫描仪文字和标尺也进入了模型。');
+    } finally {
+      setLocale('en');
+    }
+  });
+
+  it('says how many cases their label vouched for (files without an attribute the model checks), in English and Chinese', async () => {
+    renderPage(fake('bridge', async () => ok(result({ vouchedUnrecorded: 4 }))));
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    const warning = await screen.findByTestId('vouched-unrecorded');
+    expect(warning.getAttribute('role')).toBe('note');
+    expect(warning.textContent).toBe('4 of 40 cases were analysed although their files do not record an attribute the model checks (such as Body Part Examined or View Position): their label vouches for them.');
+    expect(screen.queryByTestId('analysed-whole')).toBeNull();
+    setLocale('zh-CN');
+    try {
+      expect(vouchedUnrecordedWarning({ vouchedUnrecorded: 4, n: 40 })).toBe('40 个病例中有 4 个的文件未记录模型检查的属性（如 Body Part Examined 或 View Position），因其标签确认而进行了分析。');
     } finally {
       setLocale('en');
     }
@@ -547,6 +565,14 @@ describe('report HTML', () => {
     const none = new DOMParser().parseFromString(buildReportHtml(result({ analysedWhole: 0 }), RUNTIME), 'text/html');
     expect(none.querySelector('[data-testid="analysed-whole"]')).toBeNull();
     expect(none.body.textContent).not.toContain('analysed whole');
+  });
+
+  it('says in the saved report how many cases their label vouched for; nothing when none', () => {
+    const doc = new DOMParser().parseFromString(buildReportHtml(result({ vouchedUnrecorded: 3, n: 9 }), RUNTIME), 'text/html');
+    expect(doc.querySelector('[data-testid="vouched-unrecorded"]')?.textContent).toBe(
+      '3 of 9 cases were analysed although their files do not record an attribute the model checks (such as Body Part Examined or View Position): their label vouches for them.',
+    );
+    expect(new DOMParser().parseFromString(buildReportHtml(result()), 'text/html').querySelector('[data-testid="vouched-unrecorded"]')).toBeNull();
   });
 
   it('says so when no reliability bin has cases', () => {

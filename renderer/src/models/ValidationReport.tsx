@@ -3,11 +3,12 @@ import { t } from '../i18n/strings';
 import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
 import { ReliabilityDiagram } from './ShippedMetrics';
-import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS } from './validation-view';
+import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, vouchedUnrecordedWarning } from './validation-view';
 
 /** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, excluded cases. */
 export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
   const analysedWhole = analysedWholeWarning(result);
+  const vouchedUnrecorded = vouchedUnrecordedWarning(result);
   return (
     <section className="validation-report" aria-label={t('models.resultHeading')}>
       <div className="validation-head">
@@ -22,6 +23,11 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
       {analysedWhole && (
         <p className="run-warning" role="note" data-testid="analysed-whole">
           {analysedWhole}
+        </p>
+      )}
+      {vouchedUnrecorded && (
+        <p className="run-warning" role="note" data-testid="vouched-unrecorded">
+          {vouchedUnrecorded}
         </p>
       )}
       <p className="muted validation-meta">

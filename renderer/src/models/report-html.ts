@@ -8,7 +8,7 @@
  */
 import type { RuntimeInfo, ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
-import { type RocGeometry, analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, reliabilityGeometry, rocGeometry } from './validation-view';
+import { type RocGeometry, analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, reliabilityGeometry, rocGeometry, vouchedUnrecordedWarning } from './validation-view';
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -102,6 +102,8 @@ export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | nul
   const banner = r.clinicalUse ? e(r.intendedUse) : `<strong>${e(t('models.notClinical'))}</strong> ${e(r.intendedUse)}`;
   const whole = analysedWholeWarning(r);
   const analysedWhole = whole ? `\n<p class="banner whole" data-testid="analysed-whole">${e(whole)}</p>` : '';
+  const vouched = vouchedUnrecordedWarning(r);
+  const vouchedUnrecorded = vouched ? `\n<p class="banner" data-testid="vouched-unrecorded">${e(vouched)}</p>` : '';
   const runtimeLine = runtime ? ` · ONNX Runtime ${e(runtime.ortVersion ?? 'n/a')} on ${e(runtime.platform)}-${e(runtime.arch)}` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -119,7 +121,7 @@ th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bin
 </style></head><body>
 <h1>${e(t('models.reportTitle', { model: r.modelName || r.modelId }))}</h1>
 <p class="meta">${e(r.modelId)} ${e(r.modelVersion)} · sha-256 <span class="mono">${e(r.modelSha256)}</span></p>
-<p class="banner">${banner}</p>${analysedWhole}
+<p class="banner">${banner}</p>${analysedWhole}${vouchedUnrecorded}
 <p class="meta">${e(t('models.reportCases', { path: r.casesPath }))}<br>${e(t('models.summary', { n: r.n, positives: r.positives, label: r.positiveLabel, threshold: r.threshold }))}<br>${e(t('models.reportRun', { at: r.finishedAt, provider: r.provider ?? 'n/a', seconds: r.seconds.toFixed(1) }))}${runtimeLine}</p>
 <h2>${e(t('models.metricsHeading'))}</h2>
 <table class="metrics"><thead><tr><th>${e(t('models.metric'))}</th><th>${e(t('models.value'))}</th><th>${e(t('models.ci95'))}</th></tr></thead><tbody>${metricRows}

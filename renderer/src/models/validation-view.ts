@@ -109,6 +109,11 @@ export function analysedWholeWarning(r: Pick<ValidationResult, 'analysedWhole' |
   return r.analysedWhole > 0 ? t('models.analysedWhole', { count: r.analysedWhole, n: r.n }) : null;
 }
 
+/** Says how many cases were analysed although their files do not record what the model checks (their label vouched); null when none were. */
+export function vouchedUnrecordedWarning(r: Pick<ValidationResult, 'vouchedUnrecorded' | 'n'>): string | null {
+  return r.vouchedUnrecorded > 0 ? t('models.vouchedUnrecorded', { count: r.vouchedUnrecorded, n: r.n }) : null;
+}
+
 /** A file name for the saved report: validation-<model>-<YYYYMMDD-HHMM>.html. */
 export function reportFileName(r: Pick<ValidationResult, 'modelId' | 'finishedAt'>): string {
   const stamp = r.finishedAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 13);

@@ -442,3 +442,112 @@ describe('FindingsPanel: ultrasound images analysed without their B-mode region'
     }
   });
 });
+
+describe('FindingsPanel: a series that does not record what the model checks', () => {
+  const refused = result({
+    resultId: 41,
+    modelId: 'us-breast',
+    seriesInstanceUid: `${STUDY}.3`,
+    provider: null,
+    status: 'not-analysed',
+    reason: 'body part not recorded (no Body Part Examined, Anatomic Region Sequence or body part in the descriptions); the model needs BREAST',
+    unrecorded: ['Body Part Examined'],
+  });
+  const vouched = result({
+    resultId: 42,
+    modelId: 'us-breast',
+    seriesInstanceUid: `${STUDY}.3`,
+    findings: [{ label: 'malignant', score: 0.7, positive: true, threshold: 0.5 }],
+    warnings: [
+      {
+        code: 'APPLICABILITY_NOT_RECORDED',
+        message: 'Analysed although Body Part Examined is not recorded: the reader vouched that the series is what the model needs',
+        attributes: ['Body Part Examined'],
+        vouchedBy: 'reader',
+      },
+    ],
+  });
+
+  it('offers "Analyse anyway", saying what is not recorded, and runs that model on that series with the reader\'s vouch', async () => {
+    const vigil = fake();
+    const a = analysis({ results: [refused, RESULTS[2]!] });
+    renderPanel(vigil, a);
+    expect(within(run('us-breast')).getByTestId('run-not-analysed').textContent).toContain('body part not recorded');
+    const button = within(document.querySelector<HTMLElement>('[data-testid="finding-run"][data-series-uid$=".3"]')!).getByTestId('analyse-anyway');
+    expect(button.textContent).toBe('Analyse anyway');
+    expect(button.getAttribute('title')).toBe('This series does not record Body Part Examined. Analyse it only if you vouch that it is what the model needs; the result will say you did.');
+    fireEvent.click(button);
+    await waitFor(() => expect(a.refresh).toHaveBeenCalled());
+    expect(vigil.run).toHaveBeenCalledWith({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.3`, modelId: 'us-breast', vouchForUnrecorded: true });
+    // A refusal for a recorded value that contradicts the model offers nothing to vouch for.
+    expect(screen.getAllByTestId('analyse-anyway')).toHaveLength(1);
+  });
+
+  it('shows who vouched on the analysed run, with its findings', () => {
+    renderPanel(fake(), analysis({ results: [vouched] }));
+    const warning = within(run('us-breast')).getByTestId('unrecorded-warning');
+    expect(warning.textContent).toBe('Not recorded: Body Part Examined. Analysed because the reader vouched that the series is what the model needs');
+    expect(warning.getAttribute('data-vouched-by')).toBe('reader');
+    expect(item('us-breast', 'malignant')).not.toBeNull();
+    expect(screen.queryByTestId('analyse-anyway')).toBeNull();
+  });
+
+  it('speaks Simplified Chinese too', () => {
+    setLocale('zh-CN');
+    try {
+      renderPanel(fake(), analysis({ results: [vouched, refused] }));
+      expect(screen.getByTestId('unrecorded-warning').textContent).toBe('未记录：Body Part Examined。因阅片者确认该序列符合模型要求而进行了分析');
+      const button = screen.getByTestId('analyse-anyway');
+      expect(button.textContent).toBe('仍然分析');
+      expect(button.getAttribute('title')).toBe('此序列未记录 Body Part Examined。仅当您确认该序列符合模型要求时才进行分析；结果会注明是您确认的。');
+    } finally {
+      setLocale('en');
+    }
+  });
+});
+
+describe('FindingsPanel: images scored on each of their B-mode regions', () => {
+  const region = (image: number, x0: number, malignant: number) => ({ image, x0, y0: 24, x1: x0 + 303, y1: 415, scores: [1 - malignant, malignant] });
+  const classification = (regions: unknown[]) => ({ kind: 'classification', tensor: 'logits', labels: ['normal_or_benign', 'malignant'], normalLabels: ['normal_or_benign'], regions });
+  const findings = [
+    { label: 'normal_or_benign', score: 0.2, positive: false, threshold: 0.75, normal: true },
+    { label: 'malignant', score: 0.8, positive: true, threshold: 0.25 },
+  ];
+  const dual = result({ resultId: 41, modelId: 'us-breast', findings, outputs: [classification([region(0, 32, 0.1), region(0, 336, 0.8)])] });
+  const series = result({
+    resultId: 42,
+    modelId: 'us-breast',
+    findings,
+    inputSopInstanceUids: [1, 2, 3].map((i) => `${STUDY}.1.${i}`),
+    outputs: [classification([region(0, 32, 0.1), region(0, 336, 0.8), region(1, 32, 0.3)])],
+  });
+
+  it('says the image was scored on each of its views and the highest is shown', () => {
+    renderPanel(fake(), analysis({ results: [dual] }));
+    expect(within(run('us-breast')).getByTestId('ultrasound-views').textContent).toBe('Scored on 2 B-mode regions of the image; the highest is shown');
+    expect(item('us-breast', 'malignant')).not.toBeNull();
+  });
+
+  it('counts the images of a series that had several views', () => {
+    renderPanel(fake(), analysis({ results: [series] }));
+    expect(within(run('us-breast')).getByTestId('ultrasound-views').textContent).toBe('1 of 3 images scored on each of their B-mode regions; each image counts its highest');
+  });
+
+  it('says nothing when every image had one region, or none was recorded', () => {
+    const single = result({ resultId: 43, modelId: 'us-breast', findings, outputs: [classification([region(0, 32, 0.8)])] });
+    renderPanel(fake(), analysis({ results: [single, result({ resultId: 44, modelId: 'cxr-pneumonia', outputs: [{ kind: 'classification', tensor: 'logits' }] })] }));
+    expect(within(run('us-breast')).queryByTestId('ultrasound-views')).toBeNull();
+    expect(within(run('cxr-pneumonia')).queryByTestId('ultrasound-views')).toBeNull();
+  });
+
+  it('speaks Simplified Chinese too', () => {
+    setLocale('zh-CN');
+    try {
+      renderPanel(fake(), analysis({ results: [dual, { ...series, resultId: 45, modelId: 'cxr-pneumonia' }] }));
+      expect(within(run('us-breast')).getByTestId('ultrasound-views').textContent).toBe('已在图像的 2 个 B 模式区域上分别评分；显示最高分');
+      expect(within(run('cxr-pneumonia')).getByTestId('ultrasound-views').textContent).toBe('3 幅图像中有 1 幅在其每个 B 模式区域上分别评分；每幅图像取其最高分');
+    } finally {
+      setLocale('en');
+    }
+  });
+});

@@ -97,6 +97,13 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
     analysis.refresh();
   };
 
+  /** "Analyse anyway": the reader vouches for a series refused only for attributes it does not record. */
+  const runVouched = async (refused: AnalysisResult) => {
+    const r = await vigil.analysis.run({ studyInstanceUid, seriesInstanceUid: refused.seriesInstanceUid, modelId: refused.modelId, vouchForUnrecorded: true });
+    if (!r.ok) reportError(r.error);
+    analysis.refresh();
+  };
+
   const review = async (resultId: number, finding: Finding, decision: ReviewDecision, correctedLabel?: string) => {
     // A name typed but not yet saved (the click lands before the field's blur save resolves) counts.
     const typed = name?.trim() ?? '';
@@ -267,9 +274,22 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                 <>
                   <RunPopulation result={r} />
                   <RunUltrasoundRegion result={r} />
+                  <RunUltrasoundViews result={r} />
+                  <RunVouchedUnrecorded result={r} />
                 </>
               )}
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
+              {r.status === 'not-analysed' && r.unrecorded && r.unrecorded.length > 0 && (
+                <button
+                  type="button"
+                  className="button small analyse-anyway"
+                  data-testid="analyse-anyway"
+                  title={t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })}
+                  onClick={() => void runVouched(r)}
+                >
+                  {t('findings.unrecorded.analyseAnyway')}
+                </button>
+              )}
               {r.status === 'failed' && (
                 <div className="run-reason error" data-testid="run-failed" role="alert">
                   {t('findings.failed', { reason: r.reason ?? '' })}
@@ -450,6 +470,39 @@ function RunUltrasoundRegion({ result }: { readonly result: AnalysisResult }) {
       {t('findings.ultrasoundRegion.missing', { units: w.units, of: w.of })}
     </div>
   ));
+}
+
+/** Analysed although the series does not record attributes the model's applicability needs: who vouched for it. */
+function RunVouchedUnrecorded({ result }: { readonly result: AnalysisResult }) {
+  const warnings = (result.warnings ?? []).filter((w) => w.code === 'APPLICABILITY_NOT_RECORDED');
+  return warnings.map((w, i) => (
+    <div key={i} className="run-warning" role="note" data-testid="unrecorded-warning" data-vouched-by={w.vouchedBy}>
+      {t(`findings.unrecorded.vouched.${w.vouchedBy}`, { attributes: w.attributes.join(', ') })}
+    </div>
+  ));
+}
+
+/** How many B-mode regions each image was scored on, from the classification outputs' `regions` records (image index per region). */
+function regionsPerImage(result: AnalysisResult): Map<number, number> {
+  const counts = new Map<number, number>();
+  const output = result.outputs.find((o) => o.kind === 'classification' && Array.isArray(o.regions));
+  for (const region of (output?.regions as unknown[] | undefined) ?? []) {
+    const image = typeof region === 'object' && region !== null && 'image' in region ? region.image : null;
+    if (typeof image === 'number') counts.set(image, (counts.get(image) ?? 0) + 1);
+  }
+  return counts;
+}
+
+/** Images of a multi-region capture (e.g. dual B-mode) were scored view by view; the image's score is its highest view's. */
+function RunUltrasoundViews({ result }: { readonly result: AnalysisResult }) {
+  const multi = [...regionsPerImage(result).values()].filter((n) => n > 1);
+  if (multi.length === 0) return null;
+  const of = result.inputSopInstanceUids.length;
+  return (
+    <div className="run-population" role="note" data-testid="ultrasound-views">
+      {of <= 1 ? t('findings.ultrasoundRegion.views', { n: multi[0]! }) : t('findings.ultrasoundRegion.viewsOfImages', { images: multi.length, of })}
+    </div>
+  );
 }
 
 /** Brush / eraser on a segmentation's label map (the model's map is kept; edits go to a reviewed copy). */

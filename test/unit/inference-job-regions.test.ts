@@ -1,0 +1,210 @@
+/**
+ * The inference job on multi-region ultrasound captures (manifest op
+ * cropUltrasoundRegion, unit "image"), with a tiny model whose outputs name
+ * the pixels they came from: every B-mode region is its own unit; an image's
+ * sigmoid scores are each label's highest region; its heatmap plane holds each
+ * region's map inside it, negative values included, and 0 elsewhere; detection
+ * boxes land in their region with the image's slice index; the region warning
+ * counts images analysed whole. Unit "slices" keeps one common region.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { noUltrasoundRegionWarning, runInferenceJob } from '../../electron/services/ai/inference-job';
+import type { ModelManifest } from '../../electron/services/ai/model-manifest';
+import { SessionManager } from '../../electron/services/ai/session-manager';
+import type { UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
+import { classifierManifest } from '../fixtures/models/model-package-fixture';
+import { buildOnnxModel } from '../fixtures/models/onnx-builder';
+import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
+
+const ROWS = 24;
+const COLUMNS = 40;
+const LEFT: UltrasoundRegion = { x0: 2, y0: 4, x1: 17, y1: 19 }; // 16 × 16
+const RIGHT: UltrasoundRegion = { x0: 22, y0: 4, x1: 37, y1: 19 }; // 16 × 16
+const STUDY = '1.2.826.0.1.3680043.10.1138.961';
+const HEAT_OFFSET = 100;
+
+/**
+ * logits = mean(image) / 100 − 1 (so a brighter region scores higher), heat = image − 100 (negative on dark pixels),
+ * boxes = one fixed box at model pixels (1, 1)–(4, 4), score 0.9, class 0.
+ */
+function regionProbeModel(): Buffer {
+  return buildOnnxModel({
+    inputs: [{ name: 'image', shape: ['N', 1, 'H', 'W'] }],
+    outputs: [
+      { name: 'logits', shape: ['N', 1] },
+      { name: 'heat', shape: ['N', 1, 'H', 'W'] },
+      { name: 'boxes', shape: [1, 6] },
+    ],
+    initializers: [
+      { name: 'w', dims: [1], data: [0.01] },
+      { name: 'b', dims: [1], data: [-1] },
+      { name: 'offset', dims: [1], data: [HEAT_OFFSET] },
+      { name: 'box', dims: [1, 6], data: [1, 1, 4, 4, 0.9, 0] },
+    ],
+    nodes: [
+      { op: 'GlobalAveragePool', inputs: ['image'], outputs: ['pooled'] },
+      { op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } },
+      { op: 'Mul', inputs: ['flat', 'w'], outputs: ['scaled'] },
+      { op: 'Add', inputs: ['scaled', 'b'], outputs: ['logits'] },
+      { op: 'Sub', inputs: ['image', 'offset'], outputs: ['heat'] },
+      { op: 'Identity', inputs: ['box'], outputs: ['boxes'] },
+    ],
+  });
+}
+
+const ONNX = regionProbeModel();
+const OUTPUTS: ModelManifest['outputs'] = [
+  { kind: 'classification', tensor: 'logits', labels: ['bright'], activation: 'sigmoid', thresholds: 0.5 },
+  { kind: 'heatmap', tensor: 'heat', label: 'bright', normalize: 'none' },
+  { kind: 'detection', tensor: 'boxes', boxFormat: 'xyxy', normalized: false, labels: ['bright'], scoreThreshold: 0.5, nmsIouThreshold: 0.5 },
+];
+const manifest = (unit: 'image' | 'slices'): ModelManifest =>
+  classifierManifest(ONNX, {
+    schemaVersion: 4,
+    id: `test-us-regions-${unit}`,
+    applicability: { modalities: ['US'] },
+    input: { unit, tensors: [{ name: 'image', dtype: 'float32', shape: [unit === 'slices' ? 'N' : 1, 1, 'H', 'W'], layout: 'NCHW' }] },
+    preprocessing: [{ op: 'modalityRescale' }, { op: 'cropUltrasoundRegion' }],
+    outputs: OUTPUTS,
+  });
+
+const inside = (g: UltrasoundRegion, r: number, c: number) => r >= g.y0 && r <= g.y1 && c >= g.x0 && c <= g.x1;
+
+/** Left view dark (40–55), right view bright (180–195), the UI around them 255. */
+function pixelValue(r: number, c: number): number {
+  if (inside(LEFT, r, c)) return 40 + ((r + c) % 16);
+  if (inside(RIGHT, r, c)) return 180 + ((r * 3 + c) % 16);
+  return 255;
+}
+const PIXELS = Uint8Array.from({ length: ROWS * COLUMNS }, (_, i) => pixelValue(Math.floor(i / COLUMNS), i % COLUMNS));
+
+const regionItem = (g: UltrasoundRegion): DicomElementSpec[] => [
+  { tag: 0x00186012, vr: 'US', value: 1 },
+  { tag: 0x00186014, vr: 'US', value: 1 },
+  { tag: 0x00186018, vr: 'UL', value: g.x0 },
+  { tag: 0x0018601a, vr: 'UL', value: g.y0 },
+  { tag: 0x0018601c, vr: 'UL', value: g.x1 },
+  { tag: 0x0018601e, vr: 'UL', value: g.y1 },
+];
+
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+const meanOf = (g: UltrasoundRegion) => {
+  let sum = 0;
+  for (let r = g.y0; r <= g.y1; r++) for (let c = g.x0; c <= g.x1; c++) sum += pixelValue(r, c);
+  return sum / ((g.x1 - g.x0 + 1) * (g.y1 - g.y0 + 1));
+};
+const scoreOf = (g: UltrasoundRegion) => sigmoid(meanOf(g) * 0.01 - 1);
+
+describe('inference job: each B-mode region of an image is analysed', () => {
+  let root: string;
+  const sessions = new SessionManager({ providers: ['cpu'], threads: 1 });
+  const files: string[] = [];
+  const write = (instance: number, regions: DicomElementSpec[][] | null) => {
+    const file = join(root, `${instance}.dcm`);
+    writeFileSync(
+      file,
+      syntheticDicom({
+        modality: 'US',
+        studyInstanceUid: STUDY,
+        seriesInstanceUid: `${STUDY}.1`,
+        sopInstanceUid: `${STUDY}.1.${instance}`,
+        instanceNumber: instance,
+        rows: ROWS,
+        columns: COLUMNS,
+        pixels: PIXELS,
+        pixelSpacing: null,
+        ...(regions ? { extra: [{ tag: 0x00186011, vr: 'SQ', value: regions }] } : {}),
+      }),
+    );
+    return file;
+  };
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'vigil-job-regions-'));
+    // Image 0: the left view only; image 1: both views (listed right first); image 2: no regions.
+    files.push(write(1, [regionItem(LEFT)]), write(2, [regionItem(RIGHT), regionItem(LEFT)]), write(3, null));
+  });
+  afterAll(async () => {
+    await sessions.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  const run = async (m: ModelManifest, name: string, series = files) => {
+    const outputDir = join(root, 'out', name);
+    const modelPath = join(root, 'model.onnx');
+    writeFileSync(modelPath, ONNX);
+    const r = await runInferenceJob({ jobId: name, model: { id: m.id, modelPath, manifest: m }, files: series, provider: 'cpu', outputDir }, sessions);
+    expect(r.status, r.reason).toBe('done');
+    const heatmap = r.outputs.find((o) => o.kind === 'heatmap');
+    if (heatmap?.kind !== 'heatmap') throw new Error('no heatmap');
+    const bytes = gunzipSync(readFileSync(join(outputDir, heatmap.map.file)));
+    return { r, heat: new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4) };
+  };
+
+  it('unit "image": scores, regions, heatmap planes, boxes and the warning per image', async () => {
+    const { r, heat } = await run(manifest('image'), 'image');
+    const classification = r.outputs.find((o) => o.kind === 'classification');
+    if (classification?.kind !== 'classification') throw new Error('no classification');
+    const left = scoreOf(LEFT);
+    const right = scoreOf(RIGHT);
+    const whole = sigmoid(meanOf({ x0: 0, y0: 0, x1: COLUMNS - 1, y1: ROWS - 1 }) * 0.01 - 1);
+    expect(right).toBeGreaterThan(left);
+    expect(classification.regions?.map(({ scores, ...g }) => ({ ...g, score: scores[0] }))).toEqual([
+      { image: 0, ...LEFT, score: expect.closeTo(left, 6) as number },
+      { image: 1, ...LEFT, score: expect.closeTo(left, 6) as number },
+      { image: 1, ...RIGHT, score: expect.closeTo(right, 6) as number },
+    ]);
+    // One row per image: the dual image scores as its brighter view.
+    expect(classification.perImage?.map((row) => row.length)).toEqual([1, 1, 1]);
+    expect(classification.perImage?.[0]?.[0]).toBeCloseTo(left, 6);
+    expect(classification.perImage?.[1]?.[0]).toBeCloseTo(right, 6);
+    expect(classification.perImage?.[2]?.[0]).toBeCloseTo(whole, 6);
+    expect(r.findings[0]?.score).toBeCloseTo(Math.max(left, right, whole), 6);
+    // Counted in images, not units: one of three analysed whole.
+    expect(r.warnings).toEqual([noUltrasoundRegionWarning(1, 3)]);
+
+    const plane = ROWS * COLUMNS;
+    for (let image = 0; image < 3; image++) {
+      for (let row = 0; row < ROWS; row++) {
+        for (let col = 0; col < COLUMNS; col++) {
+          const analysed = image === 2 || inside(LEFT, row, col) || (image === 1 && inside(RIGHT, row, col));
+          const expected = analysed ? pixelValue(row, col) - HEAT_OFFSET : 0;
+          expect(heat[image * plane + row * COLUMNS + col], `image ${image} (${row}, ${col})`).toBeCloseTo(expected, 4);
+        }
+      }
+    }
+    // The left view's map is negative (dark pixels): kept as is next to the right view.
+    expect(heat[plane + (LEFT.y0 + 1) * COLUMNS + LEFT.x0 + 1]).toBeLessThan(0);
+
+    const detection = r.outputs.find((o) => o.kind === 'detection');
+    if (detection?.kind !== 'detection') throw new Error('no detection');
+    const uid = (i: number) => `${STUDY}.1.${i + 1}`;
+    const box = (slice: number, x0: number, y0: number) => ({ label: 'bright', score: expect.closeTo(0.9, 6) as number, slice, sopInstanceUid: uid(slice), x0: x0 + 1, y0: y0 + 1, x1: x0 + 4, y1: y0 + 4 });
+    expect(detection.boxes).toEqual([box(0, LEFT.x0, LEFT.y0), box(1, LEFT.x0, LEFT.y0), box(1, RIGHT.x0, RIGHT.y0), box(2, 0, 0)]);
+  });
+
+  it('unit "slices": the largest region when every image has the same, else none; no per-region units', async () => {
+    const dual = [write(11, [regionItem(RIGHT), regionItem(LEFT)]), write(12, [regionItem(LEFT), regionItem(RIGHT)])];
+    const { r, heat } = await run(manifest('slices'), 'slices-common', dual);
+    const classification = r.outputs.find((o) => o.kind === 'classification');
+    if (classification?.kind !== 'classification') throw new Error('no classification');
+    expect(classification.regions).toBeUndefined();
+    expect(r.warnings).toBeUndefined();
+    // Equal areas: the first in position order (the left view), on both slices.
+    const plane = ROWS * COLUMNS;
+    for (let slice = 0; slice < 2; slice++) {
+      for (let row = 0; row < ROWS; row++) {
+        for (let col = 0; col < COLUMNS; col++) {
+          expect(heat[slice * plane + row * COLUMNS + col]).toBeCloseTo(inside(LEFT, row, col) ? pixelValue(row, col) - HEAT_OFFSET : 0, 4);
+        }
+      }
+    }
+    // The images differ (one has no region): the series is analysed whole.
+    const mixed = await run(manifest('slices'), 'slices-mixed', [dual[0]!, write(13, null)]);
+    expect(mixed.r.warnings).toEqual([noUltrasoundRegionWarning(2, 2)]);
+  });
+});
