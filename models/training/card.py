@@ -92,6 +92,11 @@ def model_card(cfg, manifest, m):
     region_text = ("reduces colour (RGB, YBR, palette) to its luminance 0.299 R + 0.587 G + 0.114 B, "
                    "crops a screen capture to its B-mode image region (Sequence of Ultrasound Regions), ") if region_crop else ""
     region_op = "`cropUltrasoundRegion`, " if region_crop else ""
+    # Radiographs go through their own window / VOI LUT first, as the exported JPEGs MedMNIST used were rendered.
+    voi = any(op["op"] == "voiLut" for op in manifest["preprocessing"])
+    region_text += ("applies the image's own window or VOI LUT (as a viewer shows it, and as the source images were "
+                    "exported for display), ") if voi else ""
+    region_op += "`voiLut`, " if voi else ""
     rows = "\n".join(f"| {NAMES[k]} | {_ci(m, k)} |" for k in NAMES)
     base = "\n".join(f"| {b['method']} | {b['auc']:.3f} | {b['accuracy']:.3f} |" for b in cfg["baselines"])
     tr = m["training"]

@@ -45,8 +45,12 @@ def manifest_for(cfg, result, sha):
     # inversion included). The op needs manifest schema v4.
     ultrasound = "US" in cfg["applicability"].get("modalities", [])
     region_crop = [{"op": "cropUltrasoundRegion"}] if ultrasound else []
+    # A radiograph's stored values are not what MedMNIST's source images hold: those were exported for display
+    # (JPEG/PNG), i.e. through the image's own window or VOI LUT. voiLut (schema v5) applies it, before the
+    # MONOCHROME1 inversion and any statistics; a no-op for images without one (e.g. the MedMNIST DICOM fixtures).
+    voi = [] if ultrasound else [{"op": "voiLut"}]
     manifest = {
-        "schemaVersion": 4 if ultrasound else 3,
+        "schemaVersion": 4 if ultrasound else 5,
         "id": cfg["id"],
         "name": cfg["name"],
         "version": cfg["version"],
@@ -65,6 +69,7 @@ def manifest_for(cfg, result, sha):
         "preprocessing": [
             {"op": "modalityRescale"},
             *region_crop,
+            *voi,
             {"op": "invertMonochrome1"},
             {"op": "cropSquare"},
             {"op": "resize", "size": [28, 28], "interpolation": "area"},

@@ -93,8 +93,11 @@ TASKS = {
         "labels": ["normal", "pneumonia"],
         "load": data.load_pneumonia,
         "dataset": "PneumoniaMNIST (MedMNIST v2), official val/test; train rebuilt from two partial copies",
-        "version": "1.3.0",
-        "changes": ("1.3.0: the same weights, scores, threshold and metrics as 1.2.0; the heatmap is now averaged over the members "
+        "version": "1.3.1",
+        "changes": ("1.3.1: the same weights, scores, threshold and metrics as 1.3.0. A radiograph is now first put through "
+                    "its own window or VOI LUT (as a viewer shows it, and as the JPEG images PneumoniaMNIST was made from were "
+                    "exported) before the min-max scaling, instead of scaling its stored range; the manifest needs schemaVersion "
+                    "5 (this Vigil). 1.3.0: the same weights, scores, threshold and metrics as 1.2.0; the heatmap is now averaged over the members "
                     "at 28×28 before the ReLU (the graph's operations reordered for members of different map sizes)."),
         "lr": 3e-3, "batch": 128, "max_epochs": 24, "patience": 8, "ensemble": 3,
         "scale": [0.9, 1.1], "rotate_deg": 10, "translate": 0.08, "hflip": False,
@@ -116,7 +119,7 @@ TASKS = {
         "target": {"auc": 0.991, "accuracy": 0.946, "source": "Google AutoML Vision's result in the MedMNIST v2 paper",
                    "minimum": {"auc": 0.962, "accuracy": 0.884, "source": "ResNet-50 (224)"}},
         # The earlier versions' test-split scores, as their metrics.json recorded them.
-        "testHistory": [("1.0.0", 0.971, 0.901), ("1.1.0", 0.976, 0.901), ("1.2.0", 0.976, 0.901)],
+        "testHistory": [("1.0.0", 0.971, 0.901), ("1.1.0", 0.976, 0.901), ("1.2.0", 0.976, 0.901), ("1.3.0", 0.976, 0.901)],
         "baselines": [{"method": a, "auc": b, "accuracy": c} for a, b, c in BASELINES["pneumonia"]],
         "comparisonNote": PAPER_NOTE,
     },

@@ -20,8 +20,8 @@ describe('model manifest schema', () => {
     expect(parseManifest(classifierManifest(onnx)).ok).toBe(true);
   });
   it('rejects an unknown schema version with a clear reason', () => {
-    const r = parseManifest({ ...classifierManifest(onnx), schemaVersion: 5 });
-    expect(r).toEqual({ ok: false, reason: expect.stringContaining('schemaVersion 5 is not supported') });
+    const r = parseManifest({ ...classifierManifest(onnx), schemaVersion: 6 });
+    expect(r).toEqual({ ok: false, reason: expect.stringContaining('schemaVersion 6 is not supported') });
   });
   it('requires the clinicalUse flag', () => {
     const { clinicalUse: _drop, ...rest } = classifierManifest(onnx);

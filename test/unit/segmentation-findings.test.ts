@@ -40,8 +40,8 @@ describe('manifest: the segmentation findings rule', () => {
   const onnx = tinySegmenterModel();
   const withOutput = (output: Record<string, unknown>, schemaVersion = 2) => ({ ...segmenterManifest(onnx, 'seg'), schemaVersion, outputs: [{ kind: 'segmentation', tensor: 'logits', method: 'argmax', labels: LABELS, ...output }] });
 
-  it('came with schema version 2 (now 4), and a version-1 manifest without it still loads', () => {
-    expect(MANIFEST_SCHEMA_VERSION).toBe(4);
+  it('came with schema version 2 (now 5), and a version-1 manifest without it still loads', () => {
+    expect(MANIFEST_SCHEMA_VERSION).toBe(5);
     const v1 = parseManifest(withOutput({}, 1));
     expect(v1.ok).toBe(true);
     if (v1.ok) expect(v1.manifest.outputs[0]).not.toHaveProperty('findings');
@@ -68,8 +68,8 @@ describe('manifest: the segmentation findings rule', () => {
   });
 
   it('names the versions it reads when refusing a newer one', () => {
-    const r = parseManifest({ ...withOutput({}), schemaVersion: 5 });
-    expect(r).toEqual({ ok: false, reason: 'manifest schemaVersion 5 is not supported (this Vigil reads versions 1, 2, 3 and 4)' });
+    const r = parseManifest({ ...withOutput({}), schemaVersion: 6 });
+    expect(r).toEqual({ ok: false, reason: 'manifest schemaVersion 6 is not supported (this Vigil reads versions 1, 2, 3, 4 and 5)' });
   });
 });
 

@@ -223,6 +223,7 @@ function buildSource(unit: AnalysisUnit, alloc: (length: number) => Float32Array
     photometric: first.photometric,
     sourceToPatient: sourceToPatient(images),
     ultrasoundRegion: unit.region,
+    ...(images.some((i) => i.voi) ? { voi: images.map((i) => i.voi) } : {}),
   };
 }
 

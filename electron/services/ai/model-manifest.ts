@@ -7,14 +7,15 @@
 import { z } from 'zod';
 
 /** The version this Vigil writes and documents; every version in SUPPORTED_MANIFEST_VERSIONS loads. */
-export const MANIFEST_SCHEMA_VERSION = 4;
+export const MANIFEST_SCHEMA_VERSION = 5;
 /**
  * Version 2 adds the segmentation `findings` rule and aggregation by a second model; version 3 adds the
  * intended population (`intendedPopulation`) and description matching of the body part
  * (`applicability.allowDescriptionMatch`); version 4 adds the `cropUltrasoundRegion` preprocessing op (an older
- * Vigil would refuse the op, so a manifest using it says so by its version). Older manifests are read as before.
+ * Vigil would refuse the op, so a manifest using it says so by its version); version 5 adds the `voiLut` op (the
+ * image's own window or VOI LUT). Older manifests are read as before.
  */
-export const SUPPORTED_MANIFEST_VERSIONS = [1, 2, 3, 4] as const;
+export const SUPPORTED_MANIFEST_VERSIONS = [1, 2, 3, 4, 5] as const;
 
 const Id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'lowercase letters, digits, ".", "_" or "-", at most 64');
 const Sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'lowercase hex sha-256 (64 characters)');
@@ -89,6 +90,12 @@ export const PreprocessOpSchema = z.discriminatedUnion('op', [
   /** Stored values -> modality units (HU for CT) with Rescale Slope/Intercept. */
   z.object({ op: z.literal('modalityRescale') }).strict(),
   z.object({ op: z.literal('invertMonochrome1') }).strict(),
+  /**
+   * Schema v5: the image's own VOI LUT transformation (its VOI LUT Sequence, else its first Window Center / Width with
+   * the VOI LUT Function), as a viewer shows it by default: for models trained on images exported for display (PNG,
+   * JPEG). Windows map to 0..1, tables to their entries; a no-op for images without one (and for colour images).
+   */
+  z.object({ op: z.literal('voiLut') }).strict(),
   z.object({ op: z.literal('window'), center: z.number(), width: z.number().positive() }).strict(),
   z
     .object({ op: z.literal('percentileClip'), lower: z.number().min(0).max(100), upper: z.number().min(0).max(100) })
@@ -324,6 +331,18 @@ export const ModelManifestSchema = z
         .slice(0, i)
         .find((o) => (o.op === 'normalize' && o.method !== 'fixed') || o.op === 'percentileClip' || o.op === 'invertMonochrome1' || o.op === 'replicateChannels');
       if (before) ctx.addIssue({ code: 'custom', path, message: `cropUltrasoundRegion must come before "${before.op}"` });
+    });
+    // The VOI transformation takes modality values (so only the rescale and the region crop, which keeps them, may
+    // precede it) and works slice by slice (so before geometric ops, which may change the slices).
+    let vois = 0;
+    m.preprocessing.forEach((o, i) => {
+      if (o.op !== 'voiLut') return;
+      const path = ['preprocessing', i, 'op'];
+      if (m.schemaVersion < 5) ctx.addIssue({ code: 'custom', path, message: 'voiLut needs schemaVersion 5' });
+      if (++vois > 1) ctx.addIssue({ code: 'custom', path, message: 'voiLut may appear once' });
+      if (rescaleAt < 0 || rescaleAt > i) ctx.addIssue({ code: 'custom', path, message: 'voiLut must come after modalityRescale (it maps modality values)' });
+      const before = m.preprocessing.slice(0, i).find((o) => o.op !== 'modalityRescale' && o.op !== 'cropUltrasoundRegion');
+      if (before) ctx.addIssue({ code: 'custom', path, message: `voiLut must come before "${before.op}"` });
     });
     m.outputs.forEach((o, i) => {
       if (m.schemaVersion < 2 && o.kind === 'segmentation' && o.findings) ctx.addIssue({ code: 'custom', path: ['outputs', i, 'findings'], message: 'findings needs schemaVersion 2' });

@@ -7,6 +7,7 @@
  */
 import { GEOMETRIC_PREPROCESS_OPS, type ModelManifest, type PreprocessOp } from './model-manifest';
 import type { UltrasoundRegion } from '../dicom/ultrasound-regions';
+import { applyVoi, type VoiTransform } from '../dicom/voi-lut';
 import { apply, type Grid, invert, isBijection, mapsInside, type Mat4, minMax, multiply, orientedGrid, permuteNormalized, resample, type SecondThread, type Shape3 } from './grid-geometry';
 
 export interface SourceVolume {
@@ -22,6 +23,8 @@ export interface SourceVolume {
    * every slice shares; null: cropUltrasoundRegion is a no-op.
    */
   ultrasoundRegion: UltrasoundRegion | null;
+  /** Each slice's own VOI LUT transformation (null: none); absent: no slice has one. */
+  voi?: (VoiTransform | null)[];
 }
 
 export interface PreparedInput {
@@ -147,6 +150,17 @@ export function runPreprocessing(ops: readonly PreprocessOp[], source: SourceVol
           const { slope, intercept } = source.rescale[s] ?? { slope: 1, intercept: 0 };
           if (slope === 1 && intercept === 0) continue;
           for (let i = s * plane; i < (s + 1) * plane; i++) grid.data[i] = grid.data[i]! * slope + intercept;
+        }
+        break;
+      }
+      case 'voiLut': {
+        // Slice by slice, so the grid must still have the source's slices (checked at load: before geometric ops).
+        const slices = source.grid.shape[0];
+        if (grid.shape[0] !== slices) throw new PreprocessingError('voiLut must run before ops that change the slices');
+        const plane = grid.shape[1] * grid.shape[2];
+        for (let s = 0; s < slices; s++) {
+          const voi = source.voi?.[s];
+          if (voi) applyVoi(grid.data.subarray(s * plane, (s + 1) * plane), voi);
         }
         break;
       }

@@ -12,6 +12,7 @@ import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-d
 import { applyPaletteLuminance, PaletteLutError, type PaletteLuminance, paletteLuminance } from './palette-color-lut';
 import { codecFor, codecReturnsRgb, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
 import { ultrasoundImageRegions, type UltrasoundRegion } from './ultrasound-regions';
+import { imageVoi, type VoiTransform } from './voi-lut';
 
 export const RLE_LOSSLESS = '1.2.840.10008.1.2.5';
 
@@ -58,6 +59,8 @@ export interface DecodedImage {
   patientAgeYears: number | null;
   /** The B-mode views of an ultrasound screen capture (Sequence of Ultrasound Regions), top to bottom, left to right; empty: none. */
   ultrasoundRegions: UltrasoundRegion[];
+  /** The image's own VOI LUT transformation (window or VOI LUT table) of grey images; null for colour or when it has none. */
+  voi: VoiTransform | null;
 }
 
 /** Reads US values whatever VR the reader assigned (implicit VR datasets record unknown tags as UN). */
@@ -369,6 +372,9 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     sliceThickness: ds.number(Tag.SliceThickness),
     patientAgeYears: parseAge(ds.string(TAG.PatientAge)),
     ultrasoundRegions: ultrasoundImageRegions(ds, rows, columns),
+    // A colour image's window does not apply to its luminance; a table's first mapped value may be negative
+    // when the modality values can be.
+    voi: samples === 3 || palette ? null : imageVoi(ds, signed || (ds.number(TAG.RescaleIntercept) ?? 0) < 0),
   };
 }
 
