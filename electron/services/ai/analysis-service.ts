@@ -42,6 +42,7 @@ export interface AnalyzeRequest {
    * The reader vouches that the series is what the model needs where it does not record an attribute the
    * applicability rules read (e.g. no Body Part Examined): such a series is analysed, its run carrying an
    * APPLICABILITY_NOT_RECORDED warning. A recorded value that contradicts the model still refuses it.
+   * The vouch sticks to the series and model: later requests without it analyse the series too (readerVouchHolds).
    */
   vouchForUnrecorded?: boolean;
 }
@@ -201,7 +202,8 @@ export class AnalysisService {
     for (const { study_uid } of studies) {
       for (const { seriesUid } of this.seriesOfStudy(study_uid)) {
         const lacking = models.filter((m) => !this.queue.find(seriesUid, m.manifest.id));
-        // Nobody vouches for an unrecorded attribute on import: such series are recorded as not analysed.
+        // Nobody vouches for an unrecorded attribute on import: such series are recorded as not analysed, unless a
+        // reader vouched for that series and model before (readerVouchHolds; a series with a job is not run again here).
         if (lacking.length > 0) this.analyzeSeries({ studyUid: study_uid, stat: false, provider, vouchForUnrecorded: false }, seriesUid, lacking);
       }
     }
@@ -216,7 +218,8 @@ export class AnalysisService {
       const target = { studyUid: request.studyUid, seriesUid, modelId: model.manifest.id };
       const ok = facts.sliceCount === 0 ? { ok: false as const, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
       // A vouched job carries nothing to execution: its run finds the same unrecorded attributes and warns (runContext).
-      if (ok.ok || (request.vouchForUnrecorded && ok.unrecorded)) {
+      const vouched = !ok.ok && ok.unrecorded !== undefined && (request.vouchForUnrecorded || this.readerVouchHolds(seriesUid, model.manifest.id, ok.unrecorded));
+      if (ok.ok || vouched) {
         outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider }));
       } else {
         const resultId = this.results.save(
@@ -230,6 +233,21 @@ export class AnalysisService {
       }
     }
     return outcome;
+  }
+
+  /**
+   * Whether a reader's earlier vouch for this series and model covers the attributes it does not record now: the
+   * latest stored result carries the reader's APPLICABILITY_NOT_RECORDED warning for them (or for more).
+   * The latest result of any status, not the latest done one: every run queued on a vouch records the warning
+   * whatever its outcome (done, failed, or not analysed by the job, e.g. images of differing sizes), so a run that
+   * failed for another reason keeps the vouch. A refusal records none, so once the series has been refused since
+   * (it now records a contradicting value, or lacks an attribute the vouch did not cover) the vouch is spent: it was
+   * given for the series as it was then, and the reader vouches again for the series as it is now.
+   */
+  private readerVouchHolds(seriesUid: string, modelId: string, unrecorded: readonly string[]): boolean {
+    const latest = this.results.latestFor(seriesUid, modelId);
+    if (!latest) return false;
+    return latest.warnings.some((w) => w.code === 'APPLICABILITY_NOT_RECORDED' && w.vouchedBy === 'reader' && unrecorded.every((a) => w.attributes.includes(a)));
   }
 
   private async instanceFiles(seriesUid: string): Promise<string[]> {
@@ -290,7 +308,7 @@ export class AnalysisService {
 
   /**
    * The run's warnings and population context: analysed although attributes the applicability rules read are
-   * not recorded (only the reader's vouch queues such a series: analyzeSeries), outside the intended population
+   * not recorded (only the reader's vouch, given now or before, queues such a series: analyzeSeries), outside the intended population
    * (analysed, with a warning), then the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
    */
   private runContext(manifest: ModelManifest, seriesUid: string, jobWarnings: readonly RunWarning[]): RunContext {

@@ -183,6 +183,12 @@ export class ResultsStore {
     return row ? this.toResult(row) : null;
   }
 
+  /** The latest result of a (series, model), whatever its status, or null. */
+  latestFor(seriesUid: string, modelId: string): StoredResult | null {
+    const row = this.db.prepare<[string, string], Row>('SELECT * FROM ai_results WHERE series_uid = ? AND model_id = ? ORDER BY id DESC LIMIT 1').get(seriesUid, modelId);
+    return row ? this.toResult(row) : null;
+  }
+
   /** Latest result per (series, model) of a study, or every run with `all`. */
   forStudy(studyUid: string, all = false): StoredResult[] {
     const sql = all
