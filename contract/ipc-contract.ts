@@ -323,7 +323,8 @@ export const AnalysisRunRequestSchema = z.object({
   /**
    * The reader vouches that the series is what the model needs where it does not record an attribute the model's
    * applicability rules read (e.g. no Body Part Examined): such a series is analysed, its run carrying an
-   * APPLICABILITY_NOT_RECORDED warning. A recorded value that contradicts the model still refuses it.
+   * APPLICABILITY_NOT_RECORDED warning. A recorded value that contradicts the model still refuses it. The vouch
+   * sticks to the series and model: later runs without the flag analyse it again while the latest result carries it.
    */
   vouchForUnrecorded: z.boolean().optional(),
 });
