@@ -140,6 +140,10 @@ print(json.dumps(out))
     expect(none(window('40', '0', 'SIGMOID'))).toBeNull();
     expect(none(window('abc', '400'))).toBeNull();
     expect(none([lutSequence([256, 0, 16], 'US', new Uint8Array(0))])).toBeNull();
+    // LUT Data longer than any table (65536 16-bit entries) is malformed: not read whole, the window is used instead.
+    const oversized = new Uint8Array(65536 * 2 + 64);
+    expect(none([...window('40', '400'), lutSequence([0, 0, 16], 'US', oversized)])).toEqual({ kind: 'window', center: 40, width: 400, fn: 'LINEAR' });
+    expect(none([lutSequence([0, 0, 16], 'US', oversized.subarray(0, 65536 * 2))])).toMatchObject({ kind: 'lut', firstMapped: 0 });
     // A short table does not describe its entries: the window below it is used instead.
     expect(none([...window('40', '400'), lutSequence([256, 0, 16], 'US', u16le([1, 2, 3]))])).toEqual({ kind: 'window', center: 40, width: 400, fn: 'LINEAR' });
   });

@@ -80,16 +80,18 @@ describe('ultrasoundImageRegions: reading the sequence', () => {
       const file = syntheticDicom({ modality: 'US', rows: 48, columns: 64, pixels: new Uint8Array(48 * 64), transferSyntax, extra: [unSequence] });
       expect(regionsOf(file), transferSyntax).toEqual(expected);
     }
-    // Inside an SQ item, each value as UN: read by its length in the file's byte order.
+    // Inside an SQ item, each value as UN (or OB, as some writers do): read by its length in the file's byte order.
     for (const [transferSyntax, le] of [[EXPLICIT_LE, true], [EXPLICIT_BE, false]] as const) {
-      const asUn = regionItem(1, 1, [5, 6, 40, 41]).map((e): DicomElementSpec => {
-        const size = e.vr === 'US' ? 2 : 4;
-        const value = Buffer.alloc(size);
-        if (size === 2) (le ? value.writeUInt16LE : value.writeUInt16BE).call(value, e.value as number);
-        else (le ? value.writeUInt32LE : value.writeUInt32BE).call(value, e.value as number);
-        return { tag: e.tag, vr: 'UN', value };
-      });
-      expect(regionsOf(usFile([asUn], { transferSyntax })), transferSyntax).toEqual([rect([5, 6, 40, 41])]);
+      for (const vr of ['UN', 'OB']) {
+        const asBytes = regionItem(1, 1, [5, 6, 40, 41]).map((e): DicomElementSpec => {
+          const size = e.vr === 'US' ? 2 : 4;
+          const value = Buffer.alloc(size);
+          if (size === 2) (le ? value.writeUInt16LE : value.writeUInt16BE).call(value, e.value as number);
+          else (le ? value.writeUInt32LE : value.writeUInt32BE).call(value, e.value as number);
+          return { tag: e.tag, vr, value };
+        });
+        expect(regionsOf(usFile([asBytes], { transferSyntax })), `${transferSyntax} ${vr}`).toEqual([rect([5, 6, 40, 41])]);
+      }
     }
   });
 

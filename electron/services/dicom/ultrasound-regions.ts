@@ -33,11 +33,11 @@ const DATA_TYPE_TISSUE = 1;
 /**
  * A US (Region Spatial Format, Data Type) or UL (Region Location) value. The reader knows these tags' VRs, also in
  * implicit VR items and UN-encoded sequences; an explicit VR writer that did not know them may still have written
- * them as UN, whose value is then read by its length, in the dataset's byte order.
+ * them as UN (or, seen in the wild, OB), whose value is then read by its length, in the dataset's byte order.
  */
 function unsignedValue(ds: DicomDataset, tag: number): number | null {
   const el = ds.elements.get(tag);
-  if (el?.vr !== 'UN') return ds.number(tag);
+  if (el?.vr !== 'UN' && el?.vr !== 'OB') return ds.number(tag);
   if (el.length !== 2 && el.length !== 4) return null;
   const { buf, start } = ds.source.window(el.offset, el.length);
   const le = ds.encoding.littleEndian;

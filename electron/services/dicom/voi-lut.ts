@@ -24,17 +24,26 @@ const TAG = {
   FrameVoiLutSequence: 0x00289132,
 } as const;
 
-/** The element's value bytes, copied (a file source reuses its window buffer), or null when absent or empty. */
-function valueBytes(ds: DicomDataset, tag: number): Uint8Array | null {
+/** Most LUT Data bytes a descriptor can use: 65536 entries of one 16-bit word. */
+const MAX_LUT_DATA_BYTES = 65536 * 2;
+
+/**
+ * The element's value bytes, copied (a file source reuses its window buffer), at most `limit` of them; null when
+ * absent, empty, or longer than `limit` (a LUT Data element longer than any table is malformed, and reading it
+ * whole would let a hostile file take the worker's memory).
+ */
+function valueBytes(ds: DicomDataset, tag: number, limit: number): Uint8Array | null {
   const el = ds.elements.get(tag);
-  if (!el || el.length === 0 || el.length === 0xffffffff) return null;
+  if (!el || el.length === 0 || el.length === 0xffffffff || el.length > limit) return null;
   const { buf, start } = ds.source.window(el.offset, el.length);
   return Uint8Array.from(buf.subarray(start, start + el.length));
 }
 
-function words(bytes: Uint8Array, littleEndian: boolean): number[] {
+function words(bytes: Uint8Array, littleEndian: boolean): Uint16Array {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return Array.from({ length: bytes.byteLength >> 1 }, (_, i) => view.getUint16(i * 2, littleEndian));
+  const out = new Uint16Array(bytes.byteLength >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = view.getUint16(i * 2, littleEndian);
+  return out;
 }
 
 /**
@@ -44,17 +53,19 @@ function words(bytes: Uint8Array, littleEndian: boolean): number[] {
  * be negative (signed pixels or a negative intercept) and its high bit is set.
  */
 function lutOf(item: DicomDataset, negativeInputs: boolean): VoiTransform | null {
-  const descriptor = valueBytes(item, TAG.LutDescriptor);
-  const data = valueBytes(item, TAG.LutData);
+  const descriptor = valueBytes(item, TAG.LutDescriptor, 6);
+  // A little slack over the largest table: some writers pad or append a word.
+  const data = valueBytes(item, TAG.LutData, MAX_LUT_DATA_BYTES + 16);
   if (!descriptor || descriptor.length < 6 || !data) return null;
-  const [count, first, bits] = words(descriptor, item.encoding.littleEndian) as [number, number, number];
+  const d = words(descriptor, item.encoding.littleEndian);
+  const [count, first, bits] = [d[0]!, d[1]!, d[2]!];
   const entries = count === 0 ? 65536 : count;
   if (bits !== 8 && (bits < 10 || bits > 16)) return null;
   const signedFirst = item.elements.get(TAG.LutDescriptor)?.vr === 'SS' || (negativeInputs && first >= 0x8000);
   // 8-bit entries may be packed one per byte (pydicom and dcmtk accept both); the value length tells which.
-  const values = bits === 8 && data.length < 2 * entries ? Array.from(data) : words(data, item.encoding.littleEndian);
+  const values = bits === 8 && data.length < 2 * entries ? data : words(data, item.encoding.littleEndian);
   if (values.length < entries) return null;
-  return { kind: 'lut', firstMapped: signedFirst ? (first << 16) >> 16 : first, entries: Float32Array.from(values.slice(0, entries)) };
+  return { kind: 'lut', firstMapped: signedFirst ? (first << 16) >> 16 : first, entries: Float32Array.from(values.subarray(0, entries)) };
 }
 
 /** The first window of a dataset (or functional group item), or null when absent or unusable. */
