@@ -476,9 +476,15 @@ describe('FindingsPanel: a series that does not record what the model checks', (
     const button = within(document.querySelector<HTMLElement>('[data-testid="finding-run"][data-series-uid$=".3"]')!).getByTestId('analyse-anyway');
     expect(button.textContent).toBe('Analyse anyway');
     expect(button.getAttribute('title')).toBe('This series does not record Body Part Examined. Analyse it only if you vouch that it is what the model needs; the result will say you did, and later runs of this model on this series keep your word.');
+    // Screen readers get the same description as the tooltip.
+    expect(document.getElementById(button.getAttribute('aria-describedby')!)?.textContent).toBe(button.getAttribute('title'));
     fireEvent.click(button);
     await waitFor(() => expect(a.refresh).toHaveBeenCalled());
     expect(vigil.run).toHaveBeenCalledWith({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.3`, modelId: 'us-breast', vouchForUnrecorded: true });
+    // Until the new run's result replaces the refusal, a second click queues nothing more.
+    expect(button).toHaveProperty('disabled', true);
+    fireEvent.click(button);
+    expect(vigil.run).toHaveBeenCalledTimes(1);
     // A refusal for a recorded value that contradicts the model offers nothing to vouch for.
     expect(screen.getAllByTestId('analyse-anyway')).toHaveLength(1);
   });

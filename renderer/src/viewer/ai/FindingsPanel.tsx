@@ -80,6 +80,9 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
   // in place (an app-wide error banner would not say where to type).
   const [needName, setNeedName] = useState(false);
   const nameInput = useRef<HTMLInputElement>(null);
+  // Refusals the reader has vouched for: their button stays disabled until the new run's result replaces them
+  // (a second click before the refresh would queue a second vouched run).
+  const [vouchedFor, setVouchedFor] = useState<ReadonlySet<number>>(new Set());
   const { reviews, models } = analysis;
   // Runs with findings first, then failures, then "not analysed" (the reader's eye goes to what a model found);
   // stable within a group, so the services' order (newest first) is kept.
@@ -99,8 +102,17 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
 
   /** "Analyse anyway": the reader vouches for a series refused only for attributes it does not record. */
   const runVouched = async (refused: AnalysisResult) => {
+    if (vouchedFor.has(refused.resultId)) return;
+    setVouchedFor((s) => new Set(s).add(refused.resultId));
     const r = await vigil.analysis.run({ studyInstanceUid, seriesInstanceUid: refused.seriesInstanceUid, modelId: refused.modelId, vouchForUnrecorded: true });
-    if (!r.ok) reportError(r.error);
+    if (!r.ok) {
+      reportError(r.error);
+      setVouchedFor((s) => {
+        const next = new Set(s);
+        next.delete(refused.resultId);
+        return next;
+      });
+    }
     analysis.refresh();
   };
 
@@ -280,15 +292,24 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
               )}
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
               {r.status === 'not-analysed' && r.unrecorded && r.unrecorded.length > 0 && (
-                <button
-                  type="button"
-                  className="button small analyse-anyway"
-                  data-testid="analyse-anyway"
-                  title={t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })}
-                  onClick={() => void runVouched(r)}
-                >
-                  {t('findings.unrecorded.analyseAnyway')}
-                </button>
+                <>
+                  <button
+                    type="button"
+                    className="button small analyse-anyway"
+                    data-testid="analyse-anyway"
+                    title={t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })}
+                    // What the reader vouches for, for keyboard and screen reader users too (a title is not reliably read).
+                    aria-describedby={`analyse-anyway-${r.resultId}`}
+                    disabled={vouchedFor.has(r.resultId)}
+                    aria-busy={vouchedFor.has(r.resultId)}
+                    onClick={() => void runVouched(r)}
+                  >
+                    {t('findings.unrecorded.analyseAnyway')}
+                  </button>
+                  <span id={`analyse-anyway-${r.resultId}`} className="visually-hidden">
+                    {t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })}
+                  </span>
+                </>
               )}
               {r.status === 'failed' && (
                 <div className="run-reason error" data-testid="run-failed" role="alert">
