@@ -397,6 +397,14 @@ export const ApplicabilityVouchedRunWarningSchema = z.object({
   /** DICOM attribute names, e.g. "Body Part Examined", "View Position", "Pixel Spacing". */
   attributes: z.array(z.string()),
   vouchedBy: z.enum(['reader', 'case-label']),
+  /**
+   * The reader's vouch covers only the images they saw: the series' image instances when they vouched. A later run
+   * of a series holding an image not listed here is not analysed until the reader vouches again. Absent for a case
+   * label's vouch and in runs stored before it was recorded (such a vouch covers nothing later).
+   */
+  sopInstanceUids: z.array(z.string()).optional(),
+  /** The sha-256 of the model package the reader vouched for: another version of the model is not covered. */
+  modelSha256: z.string().optional(),
 });
 
 export const RunWarningSchema = z.discriminatedUnion('code', [PopulationRunWarningSchema, UltrasoundRegionRunWarningSchema, ApplicabilityVouchedRunWarningSchema]);

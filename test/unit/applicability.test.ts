@@ -1,7 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ageAtStudy, anatomicRegionTerm, checkApplicability, checkPopulation, parsePatientAge, patientAge, type SeriesFacts } from '../../electron/services/ai/applicability';
+import {
+  ageAtStudy,
+  anatomicRegionTerm,
+  type BodyPartRecord,
+  buildSeriesFacts,
+  checkApplicability,
+  checkPopulation,
+  type ImageAttributes,
+  parsePatientAge,
+  patientAge,
+  type SeriesFacts,
+  vouchCovers,
+} from '../../electron/services/ai/applicability';
 import { type ModelManifest, parseManifest } from '../../electron/services/ai/model-manifest';
 
 const repoRoot = join(import.meta.dirname, '../..');
@@ -12,9 +24,12 @@ const breastParsed = parseManifest(JSON.parse(readFileSync(join(repoRoot, 'model
 if (!breastParsed.ok) throw new Error(breastParsed.reason);
 const breast = breastParsed.manifest;
 
-const chestFilm = (over: Partial<SeriesFacts>): SeriesFacts => ({
+/** Facts overridden; `bodyPart` / `anatomicRegion` are what every image of the series records (`bodyParts` lists each image's own). */
+type FactsOver = Partial<SeriesFacts> & Partial<BodyPartRecord>;
+
+const chestFilm = ({ bodyPart = 'CHEST', anatomicRegion = '', ...over }: FactsOver): SeriesFacts => ({
   modality: 'DX',
-  bodyPart: 'CHEST',
+  bodyParts: [{ bodyPart, anatomicRegion }],
   viewPositions: ['PA'],
   photometric: ['MONOCHROME2'],
   pixelSpacings: [[0.15, 0.15]],
@@ -81,10 +96,52 @@ describe('not recorded is not wrong: which refusals may be vouched for', () => {
   });
 });
 
+describe("what a reader's vouch covers", () => {
+  const covers = { sopInstanceUids: ['1.2.3.1', '1.2.3.2'], modelSha256: 'a'.repeat(64) };
+  const now = { sopInstanceUids: ['1.2.3.1', '1.2.3.2'], modelSha256: 'a'.repeat(64), unrecorded: ['Body Part Examined'] };
+
+  it('covers the images the reader saw and fewer unrecorded attributes than they vouched for, for that model package', () => {
+    expect(vouchCovers(covers, ['Body Part Examined'], now)).toBe(true);
+    expect(vouchCovers(covers, ['Body Part Examined', 'Pixel Spacing'], now)).toBe(true);
+    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, sopInstanceUids: ['1.2.3.2'] })).toBe(true);
+  });
+
+  it('covers no image they did not see, no attribute they did not vouch for, and no other model package', () => {
+    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, sopInstanceUids: [...now.sopInstanceUids, '1.2.3.3'] })).toBe(false);
+    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, unrecorded: ['Body Part Examined', 'Pixel Spacing'] })).toBe(false);
+    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, modelSha256: 'b'.repeat(64) })).toBe(false);
+  });
+});
+
+describe("every image's own body part counts, not only the first image's", () => {
+  const ultrasound = { modality: 'US', seriesDescription: 'B-mode', studyDescription: 'Ultrasound', patientAge: '040Y', birthDate: '', studyDate: '' };
+  const image = (bodyPartExamined: string, anatomicRegion = ''): ImageAttributes => ({ bodyPartExamined, anatomicRegion, viewPosition: '', photometricInterpretation: 'MONOCHROME2', pixelSpacing: '', numberOfFrames: null });
+  const judge = (...images: ImageAttributes[]) => checkApplicability(breast, buildSeriesFacts(ultrasound, images));
+
+  it('refuses a series where a later image records another body part, whatever the first records', () => {
+    expect(judge(image(''), image('KNEE'))).toEqual({ ok: false, reason: 'body part KNEE is not one of BREAST' });
+    expect(judge(image('BREAST'), image('KNEE'))).toEqual({ ok: false, reason: 'body part KNEE is not one of BREAST' });
+    expect(judge(image(''), image('', 'SCT^80891009^Heart'))).toEqual({ ok: false, reason: 'body part HEART (Anatomic Region Sequence SCT 80891009 Heart) is not one of BREAST' });
+  });
+
+  it('finds the body part not recorded only when no image records one', () => {
+    expect(judge(image(''), image(''))).toMatchObject({ ok: false, unrecorded: ['Body Part Examined'] });
+    expect(judge(image(''), image('BREAST'))).toEqual({ ok: true });
+    expect(judge(image(''), image('', 'SRT^T-04000^Breast'))).toEqual({ ok: true });
+  });
+
+  it('judges a series as it judges its images one by one: refused when any image is', () => {
+    const images = [image('BREAST'), image(''), image('', 'SCT^76752008^Breast'), image('HEAD')];
+    const alone = images.map((i) => judge(i));
+    expect(alone.map((a) => a.ok)).toEqual([true, false, true, false]);
+    expect(judge(...images)).toEqual(alone[3]);
+  });
+});
+
 /** A breast ultrasound image as the corpus has them: no Body Part Examined. */
-const usImage = (over: Partial<SeriesFacts>): SeriesFacts => ({
+const usImage = ({ bodyPart = '', anatomicRegion = '', ...over }: FactsOver): SeriesFacts => ({
   modality: 'US',
-  bodyPart: '',
+  bodyParts: [{ bodyPart, anatomicRegion }],
   viewPositions: [],
   photometric: ['MONOCHROME2'],
   pixelSpacings: [],

@@ -247,8 +247,10 @@ describe('study list AI status from segmentation findings', () => {
     const db = new Database(join(root, 'data', 'library.sqlite'));
     db.prepare('UPDATE ai_results SET findings = ? WHERE id = ?').run(JSON.stringify([{ label: 'bright', score: 100 / 256, positive: true }, classification]), id);
     db.prepare('UPDATE schema_version SET version = 4').run();
-    // v6's and v7's columns did not exist at v4 (migrating again adds them).
-    db.exec('ALTER TABLE studies DROP COLUMN patient_age; ALTER TABLE series DROP COLUMN anatomic_region; ALTER TABLE instances DROP COLUMN patient_key;');
+    // v6's, v7's and v8's columns did not exist at v4 (migrating again adds them).
+    db.exec(
+      'ALTER TABLE studies DROP COLUMN patient_age; ALTER TABLE series DROP COLUMN anatomic_region; ALTER TABLE instances DROP COLUMN patient_key; ALTER TABLE instances DROP COLUMN anatomic_region; ALTER TABLE ai_jobs DROP COLUMN reader_vouch;',
+    );
     const flaggedBefore = db
       .prepare<[number], { n: number }>("SELECT count(*) AS n FROM ai_results r, json_each(r.findings) f WHERE r.id = ? AND json_extract(f.value, '$.positive')")
       .get(id)!.n;
@@ -263,6 +265,6 @@ describe('study list AI status from segmentation findings', () => {
     s.library.studyIndex.db.prepare('UPDATE ai_results SET findings = json_remove(findings, \'$[1]\') WHERE id = ?').run(id);
     expect(aiOf(s, UNDECLARED)).toMatchObject({ status: 'done', priority: false, unreviewedPositive: false, triage: 'negative', toReview: 0 });
     const version = s.library.studyIndex.db.prepare<[], { version: number }>('SELECT version FROM schema_version').get()!.version;
-    expect(version).toBe(7);
+    expect(version).toBe(8);
   });
 });

@@ -108,9 +108,9 @@ describe('StudyIndex', () => {
     // Each instance has its file's key; the second file's is not its study's.
     expect(new Set(own).size).toBe(3);
 
-    // Back to schema v6: instances without the column.
+    // Back to schema v6: instances without the column (nor v8's, which migrating again adds).
     const v6 = new Database(file);
-    v6.exec('ALTER TABLE instances DROP COLUMN patient_key');
+    v6.exec('ALTER TABLE instances DROP COLUMN patient_key; ALTER TABLE instances DROP COLUMN anatomic_region; ALTER TABLE ai_jobs DROP COLUMN reader_vouch;');
     v6.prepare('UPDATE schema_version SET version = 6').run();
     v6.close();
 
@@ -119,7 +119,7 @@ describe('StudyIndex', () => {
     const keys = (index: StudyIndex) => uids.map((uid) => index.storedInstance(uid)?.patientKey);
     let index = new StudyIndex(file);
     try {
-      expect(version(index.db)).toBe(7);
+      expect(version(index.db)).toBe(8);
       expect(columns(index.db)).toContain('patient_key');
       expect(index.totals()).toEqual({ patients: 3, studies: 2, series: 2, instances: 3 });
       // Only the study's patient was known before v7: the second file's instance gets PA's key.
@@ -132,7 +132,7 @@ describe('StudyIndex', () => {
     // Opening again runs no migration and changes nothing.
     index = new StudyIndex(file);
     try {
-      expect(version(index.db)).toBe(7);
+      expect(version(index.db)).toBe(8);
       expect(columns(index.db).filter((c) => c === 'patient_key')).toHaveLength(1);
       expect(keys(index)).toEqual([own[0], own[0], own[2]]);
     } finally {

@@ -4,23 +4,45 @@
  * vouchForUnrecorded, over the IPC router) it is analysed and its run carries an APPLICABILITY_NOT_RECORDED
  * warning. A recorded value that contradicts the model (Body Part Examined HEAD) is refused even with the vouch.
  * The vouch sticks to that series and model: later runs without it analyse the series again, with the warning,
- * as long as it lacks no more than was vouched for and records nothing that contradicts the model.
+ * as long as it lacks no more than was vouched for and records nothing that contradicts the model, holds no image the
+ * reader did not see (imported since) and the model package is the one they vouched for (same sha-256).
+ * Every image's own body part is judged: a later image that records another part contradicts the model.
+ * A job is stamped "vouched" only when it was queued on a vouch that still covers the series when it runs.
  * In local validation the case's label vouches: such cases are analysed, carry the warning and are counted.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { AnalysisResultSchema, type AnalysisRunRequest, type ResponseOf, ValidationResultSchema } from '../../contract/ipc-contract';
 import { validateCommand, vouchedUnrecordedLine } from '../../electron/cli/validate-command';
-import type { VigilServices } from '../../electron/services/vigil-services';
+import { StudyIndex } from '../../electron/services/library/study-index';
+import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
 import { useAnalysedLibrary } from '../fixtures/analysed-library';
-import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
+import { classifierManifest, sha256, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
 import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
 
 const ROOT_UID = '1.2.826.0.1.3680043.10.1138.951';
 const library = useAnalysedLibrary('vigil-vouch-');
 const bodyPart = (value: string): DicomElementSpec => ({ tag: 0x00180015, vr: 'CS', value });
+/** An Anatomic Region Sequence of one coded region. */
+const anatomicRegion = (scheme: string, code: string, meaning: string): DicomElementSpec => ({
+  tag: 0x00082218,
+  vr: 'SQ',
+  value: [
+    [
+      { tag: 0x00080100, vr: 'SH', value: code },
+      { tag: 0x00080102, vr: 'SH', value: scheme },
+      { tag: 0x00080104, vr: 'LO', value: meaning },
+    ],
+  ],
+});
+/** The breast model's weights, and so its package's sha-256 (other test models share them). */
+const BREAST_ONNX = tinyClassifierModel({ w: 4, b: -2 });
+const BREAST_SHA = sha256(BREAST_ONNX);
+/** The SOP Instance UID usFile gives image `image` of series `series` of study n. */
+const imageUid = (n: number, image = 1, series = 1) => `${ROOT_UID}.${n}.${series}.${image}`;
 
 /** `side`×`side` pixels, the first 5/8 of them bright. */
 const brightPixels = (side: number) => Uint16Array.from({ length: side * side }, (_, k) => (k < (side * side * 5) / 8 ? 1000 : 0));
@@ -62,8 +84,7 @@ function writeStudy(n: number, extra: DicomElementSpec[], { spacingMm }: { spaci
 }
 
 beforeEach(() => {
-  const onnx = tinyClassifierModel({ w: 4, b: -2 });
-  writeModelPackage(join(library.root, 'models', 'breast'), onnx, classifierManifest(onnx, { id: 'test-breast-us', applicability: { modalities: ['US'], bodyParts: ['BREAST'] } }));
+  writeModelPackage(join(library.root, 'models', 'breast'), BREAST_ONNX, classifierManifest(BREAST_ONNX, { id: 'test-breast-us', applicability: { modalities: ['US'], bodyParts: ['BREAST'] } }));
 });
 
 async function run(s: VigilServices, request: AnalysisRunRequest): Promise<ResponseOf<'analysis.run'>> {
@@ -95,12 +116,17 @@ async function resultOverIpc(s: VigilServices, study: string) {
   return only!;
 }
 
-/** The warning a run carries when the reader vouched for the attributes its series does not record. */
-const readerVouched = (attributes: string[]) => ({
+/**
+ * The warning a run carries when the reader vouched for the attributes its series does not record, having seen
+ * the images `sopInstanceUids` and vouched for the model package `modelSha256`.
+ */
+const readerVouched = (attributes: string[], sopInstanceUids: string[], modelSha256 = BREAST_SHA) => ({
   code: 'APPLICABILITY_NOT_RECORDED',
   message: `Analysed although ${attributes.join(', ')} ${attributes.length === 1 ? 'is' : 'are'} not recorded: the reader vouched that the series is what the model needs`,
   attributes,
   vouchedBy: 'reader',
+  sopInstanceUids,
+  modelSha256,
 });
 
 describe('vouching for a series that does not record what the applicability rules read', () => {
@@ -124,6 +150,8 @@ describe('vouching for a series that does not record what the applicability rule
         message: 'Analysed although Body Part Examined is not recorded: the reader vouched that the series is what the model needs',
         attributes: ['Body Part Examined'],
         vouchedBy: 'reader',
+        sopInstanceUids: [imageUid(1)],
+        modelSha256: BREAST_SHA,
       },
     ]);
 
@@ -133,7 +161,7 @@ describe('vouching for a series that does not record what the applicability rule
     expect(plain.queued).toHaveLength(1);
     const again = await resultOverIpc(s, unrecorded);
     expect(again.resultId).toBeGreaterThan(done.resultId);
-    expect(again).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'])] });
+    expect(again).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(1)])] });
   });
 
   it('never analyses a series whose recorded body part contradicts the model, vouch or not', async () => {
@@ -157,24 +185,27 @@ describe('vouching for a series that does not record what the applicability rule
   });
 });
 
+/** A run of the study with the reader's vouch for one model (the breast model by default). */
+const vouch = (s: VigilServices, study: string, modelId = 'test-breast-us') => run(s, { studyInstanceUid: study, modelId, provider: 'cpu', vouchForUnrecorded: true });
+/** A run of the study without the vouch, for one model or (no `modelId`) every ready model. */
+const plainRun = (s: VigilServices, study: string, modelId?: string) => run(s, { studyInstanceUid: study, provider: 'cpu', ...(modelId ? { modelId } : {}) });
+
 describe("a reader's vouch sticks to the series and model it was given for", () => {
-  const vouch = (s: VigilServices, study: string, modelId: string) => run(s, { studyInstanceUid: study, modelId, provider: 'cpu', vouchForUnrecorded: true });
-  const plainRun = (s: VigilServices, study: string, modelId?: string) => run(s, { studyInstanceUid: study, provider: 'cpu', ...(modelId ? { modelId } : {}) });
 
   it('holds on plain re-runs, also after a run that did not end done', async () => {
     const study = writeStudy(31, []);
-    const s = await library.analyse([join(library.root, 'in')]);
-    await vouch(s, study, 'test-breast-us');
-    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'])] });
-
     // An image of another size makes the job refuse the series for a reason that has nothing to do with the vouch.
-    await importLater(s, 'smaller', usFile(31, [], { image: 2, side: 4 }));
-    expect((await plainRun(s, study)).queued).toHaveLength(1);
-    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: 'the images of the series differ in size', warnings: [readerVouched(['Body Part Examined'])] });
+    writeFileSync(join(library.root, 'in', '31', '2.dcm'), usFile(31, [], { image: 2, side: 4 }));
+    const s = await library.analyse([join(library.root, 'in')]);
+    const seen = [imageUid(31), imageUid(31, 2)];
+    expect((await vouch(s, study, 'test-breast-us')).queued).toHaveLength(1);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: 'the images of the series differ in size', warnings: [readerVouched(['Body Part Examined'], seen)] });
 
     const afterwards = await plainRun(s, study);
     expect(afterwards.notAnalysed).toEqual([]);
     expect(afterwards.queued).toMatchObject([{ modelId: 'test-breast-us', status: 'pending' }]);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: 'the images of the series differ in size', warnings: [readerVouched(['Body Part Examined'], seen)] });
+    expect((await plainRun(s, study)).queued).toHaveLength(1);
   });
 
   it('does not carry over to another model that needs the same attribute', async () => {
@@ -188,11 +219,11 @@ describe("a reader's vouch sticks to the series and model it was given for", () 
     expect(plain.queued).toMatchObject([{ modelId: 'test-breast-us' }]);
     expect(plain.notAnalysed).toMatchObject([{ modelId: 'test-breast-us-other', status: 'not-analysed' }]);
     const byModel = new Map((await resultsOverIpc(s, study)).map((r) => [r.modelId, r]));
-    expect(byModel.get('test-breast-us')).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'])] });
+    expect(byModel.get('test-breast-us')).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(32)])] });
     expect(byModel.get('test-breast-us-other')).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
   });
 
-  it('covers fewer unrecorded attributes than were vouched for, never a contradicting value recorded since', async () => {
+  it('covers the attributes still unrecorded of the images the reader saw, never a contradicting value recorded since', async () => {
     const onnx = tinyClassifierModel({ w: 4, b: -2 });
     const modelId = 'test-breast-spacing-us';
     writeModelPackage(join(library.root, 'models', 'spacing'), onnx, classifierManifest(onnx, { id: modelId, applicability: { modalities: ['US'], bodyParts: ['BREAST'], pixelSpacingMm: { max: 1 } } }));
@@ -200,12 +231,15 @@ describe("a reader's vouch sticks to the series and model it was given for", () 
     const s = await library.analyse([join(library.root, 'in')]);
     await vouch(s, study, modelId);
     const ofModel = async () => (await resultsOverIpc(s, study)).find((r) => r.modelId === modelId);
-    expect(await ofModel()).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined', 'Pixel Spacing'])] });
+    expect(await ofModel()).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined', 'Pixel Spacing'], [imageUid(33)])] });
 
-    // An image recording a spacing the model accepts: only Body Part Examined is missing now, which the vouch covers.
+    // An image recording a spacing the model accepts: only Body Part Examined is missing now, but the reader has not
+    // seen that image; vouching again covers both images, for what is still not recorded.
     await importLater(s, 'spacing-ok', usFile(33, [], { image: 2, spacingMm: 0.1 }));
-    expect((await plainRun(s, study, modelId)).queued).toHaveLength(1);
-    expect(await ofModel()).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'])] });
+    expect((await plainRun(s, study, modelId)).queued).toEqual([]);
+    expect(await ofModel()).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+    expect((await vouch(s, study, modelId)).queued).toHaveLength(1);
+    expect(await ofModel()).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(33), imageUid(33, 2)])] });
 
     // An image recording a spacing the model refuses: a contradiction, refused with or without the vouch.
     await importLater(s, 'spacing-wrong', usFile(33, [], { image: 3, spacingMm: 5 }));
@@ -235,8 +269,228 @@ describe("a reader's vouch sticks to the series and model it was given for", () 
     expect(plain.queued).toMatchObject([{ seriesInstanceUid: vouchedSeries }]);
     expect(plain.notAnalysed).toMatchObject([{ seriesInstanceUid: otherSeries }]);
     const after = await bySeries();
-    expect(after.get(vouchedSeries)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'])] });
+    expect(after.get(vouchedSeries)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(34)])] });
     expect(after.get(otherSeries)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+  });
+});
+
+/** Writes image `image` (≥ 2) of study n's series next to its first, before the library imports the folder. */
+const writeImage = (n: number, image: number, extra: DicomElementSpec[]) => writeFileSync(join(library.root, 'in', String(n), `${image}.dcm`), usFile(n, extra, { image }));
+
+describe('every image of the series is judged, not only the first one imported', () => {
+  it('refuses a series whose first image records no body part and a later one KNEE, vouch or not', async () => {
+    const study = writeStudy(41, []);
+    writeImage(41, 2, [bodyPart('KNEE')]);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const refused = await resultOverIpc(s, study);
+    expect(refused).toMatchObject({ status: 'not-analysed', reason: 'body part KNEE is not one of BREAST', warnings: [] });
+    expect(refused.unrecorded).toBeUndefined();
+    const vouched = await vouch(s, study);
+    expect(vouched.queued).toEqual([]);
+    expect(vouched.notAnalysed).toMatchObject([{ status: 'not-analysed', reason: 'body part KNEE is not one of BREAST' }]);
+  });
+
+  it('refuses a series whose first image records BREAST and a later one KNEE', async () => {
+    const study = writeStudy(42, [bodyPart('BREAST')]);
+    writeImage(42, 2, [bodyPart('KNEE')]);
+    const s = await library.analyse([join(library.root, 'in')]);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: 'body part KNEE is not one of BREAST' });
+    expect((await plainRun(s, study)).queued).toEqual([]);
+  });
+
+  it("reads each image's own Anatomic Region Sequence, and finds the body part recorded when any image records it", async () => {
+    const heart = writeStudy(43, []);
+    writeImage(43, 2, [anatomicRegion('SCT', '80891009', 'Heart')]);
+    const breast = writeStudy(44, []);
+    writeImage(44, 2, [anatomicRegion('SCT', '76752008', 'Breast')]);
+    const s = await library.analyse([join(library.root, 'in')]);
+    expect(await resultOverIpc(s, heart)).toMatchObject({ status: 'not-analysed', reason: 'body part HEART (Anatomic Region Sequence SCT 80891009 Heart) is not one of BREAST' });
+    const done = await resultOverIpc(s, breast);
+    expect(done.status, done.reason ?? '').toBe('done');
+    expect(done.warnings).toEqual([]);
+  });
+
+  it('refuses a KNEE image imported into a series the reader vouched for, vouch or not', async () => {
+    const study = writeStudy(45, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    await vouch(s, study);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(45)])] });
+    await importLater(s, 'knee', usFile(45, [bodyPart('KNEE')], { image: 2 }));
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: 'body part KNEE is not one of BREAST', warnings: [] });
+    expect((await vouch(s, study)).queued).toEqual([]);
+  });
+});
+
+describe("a reader's vouch covers the images they saw and the model package they vouched for", () => {
+  it('does not cover an image imported since: that run is not analysed, offering the vouch again', async () => {
+    const study = writeStudy(51, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    await vouch(s, study);
+    await importLater(s, 'unseen', usFile(51, [], { image: 2 }));
+
+    const plain = await plainRun(s, study);
+    expect(plain.queued).toEqual([]);
+    expect(plain.notAnalysed).toMatchObject([{ status: 'not-analysed' }]);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+
+    // Vouching again covers both images, and sticks to them.
+    expect((await vouch(s, study)).queued).toHaveLength(1);
+    const seen = [imageUid(51), imageUid(51, 2)];
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], seen)] });
+    expect((await plainRun(s, study)).queued).toHaveLength(1);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], seen)] });
+  });
+
+  it('does not cover another version of the model', async () => {
+    const study = writeStudy(52, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    await vouch(s, study);
+
+    const newer = tinyClassifierModel({ w: 5, b: -2 });
+    writeModelPackage(join(library.root, 'models', 'breast'), newer, classifierManifest(newer, { id: 'test-breast-us', version: '1.1.0', applicability: { modalities: ['US'], bodyParts: ['BREAST'] } }));
+    const rescan = await s.router.dispatch('models.rescan', {});
+    expect(rescan.ok).toBe(true);
+
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', modelVersion: '1.1.0', unrecorded: ['Body Part Examined'], warnings: [] });
+    expect((await vouch(s, study)).queued).toHaveLength(1);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', modelVersion: '1.1.0', warnings: [readerVouched(['Body Part Examined'], [imageUid(52)], sha256(newer))] });
+  });
+
+  it('stood on a warning that does not say what it covered (stored before it was recorded), covers nothing', async () => {
+    const study = writeStudy(53, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    await vouch(s, study);
+    s.library.studyIndex.db.prepare("UPDATE ai_results SET outputs = json_remove(outputs, '$.warnings[0].sopInstanceUids', '$.warnings[0].modelSha256') WHERE study_uid = ?").run(study);
+    expect((await resultOverIpc(s, study)).warnings).toEqual([
+      { code: 'APPLICABILITY_NOT_RECORDED', message: expect.any(String) as string, attributes: ['Body Part Examined'], vouchedBy: 'reader' },
+    ]);
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'] });
+  });
+});
+
+describe('a run is stamped "vouched" only when its job was queued on a vouch that covers the series when it runs', () => {
+  /** Queues with the queue stopped, lets `meanwhile` change things, then runs the queue. */
+  async function queuedThenRun(s: VigilServices, queue: () => Promise<ResponseOf<'analysis.run'>>, meanwhile: () => Promise<void>) {
+    s.analysis.queue.stop();
+    const queued = await queue();
+    expect(queued.queued).toMatchObject([{ status: 'pending' }]);
+    await meanwhile();
+    s.analysis.queue.start();
+    await s.analysis.queue.whenIdle();
+    return queued.queued[0]!;
+  }
+
+  it('records the vouch on the queued job', async () => {
+    const study = writeStudy(61, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const job = await queuedThenRun(s, () => vouch(s, study), async () => {
+      expect(s.analysis.queue.find(`${study}.1`, 'test-breast-us')?.readerVouch).toEqual({ sopInstanceUids: [imageUid(61)], modelSha256: BREAST_SHA, attributes: ['Body Part Examined'] });
+    });
+    expect(s.analysis.queue.get(job.jobId)).toMatchObject({ status: 'done' });
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(61)])] });
+  });
+
+  it('a job nobody vouched for, whose series the rules now find unrecorded, is not analysed and carries no vouch', async () => {
+    // Applicable when queued: the model reads no body part. Before the job runs, its package is replaced by one
+    // (same weights) that needs BREAST, which the series does not record.
+    const modelId = 'test-us-any';
+    const anyUs = (bodyParts?: string[]) => classifierManifest(BREAST_ONNX, { id: modelId, version: bodyParts ? '1.1.0' : '1.0.0', applicability: { modalities: ['US'], ...(bodyParts ? { bodyParts } : {}) } });
+    writeModelPackage(join(library.root, 'models', 'any'), BREAST_ONNX, anyUs());
+    const study = writeStudy(62, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const job = await queuedThenRun(
+      s,
+      () => plainRun(s, study, modelId),
+      async () => {
+        writeModelPackage(join(library.root, 'models', 'any'), BREAST_ONNX, anyUs(['BREAST']));
+        expect((await s.router.dispatch('models.rescan', {})).ok).toBe(true);
+      },
+    );
+    expect(s.analysis.queue.get(job.jobId)).toMatchObject({ status: 'not-analysed', reason: expect.stringContaining('body part not recorded') as string });
+    const result = (await resultsOverIpc(s, study)).find((r) => r.modelId === modelId);
+    expect(result).toMatchObject({ status: 'not-analysed', modelVersion: '1.1.0', unrecorded: ['Body Part Examined'], warnings: [] });
+  });
+
+  it('a vouched job whose series gets an image the reader did not see before it runs is not analysed; one that gets a contradicting image is refused', async () => {
+    const unseen = writeStudy(63, []);
+    const knee = writeStudy(64, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+
+    await queuedThenRun(s, () => vouch(s, unseen), () => importLater(s, 'unseen', usFile(63, [], { image: 2 })));
+    expect(await resultOverIpc(s, unseen)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+
+    await queuedThenRun(s, () => vouch(s, knee), () => importLater(s, 'knee', usFile(64, [bodyPart('KNEE')], { image: 2 })));
+    const refused = await resultOverIpc(s, knee);
+    expect(refused).toMatchObject({ status: 'not-analysed', reason: 'body part KNEE is not one of BREAST', warnings: [] });
+    expect(refused.unrecorded).toBeUndefined();
+  });
+});
+
+describe('migration v8: each instance its own Anatomic Region Sequence code, each job the vouch it was queued on', () => {
+  it("gives instances stored before their series' code and jobs queued before no vouch, so such a job is not stamped vouched", async () => {
+    const coded = writeStudy(71, [anatomicRegion('SCT', '76752008', 'Breast')]);
+    writeImage(71, 2, []);
+    const unrecorded = writeStudy(72, []);
+    const dataDir = join(library.root, 'own-data');
+    const file = join(dataDir, 'library.sqlite');
+    const open = () => openVigilServices({ dataDir, host: 'cli', importWorkers: 0, userModelsDir: join(library.root, 'models'), inferenceWorkerUrl: null, inferenceThreads: 1 });
+    const regions = (db: Database.Database) => db.prepare<[], { sop_instance_uid: string; anatomic_region: string }>('SELECT sop_instance_uid, anatomic_region FROM instances ORDER BY sop_instance_uid').all();
+    const version = (db: Database.Database) => db.prepare<[], { version: number }>('SELECT version FROM schema_version').get()!.version;
+
+    let s = await open();
+    try {
+      await s.library.import({ paths: [join(library.root, 'in')] });
+      // Each image keeps its own code: the second image of study 71 records none.
+      expect(regions(s.library.studyIndex.db)).toEqual([
+        { sop_instance_uid: imageUid(71), anatomic_region: 'SCT^76752008^Breast' },
+        { sop_instance_uid: imageUid(71, 2), anatomic_region: '' },
+        { sop_instance_uid: imageUid(72), anatomic_region: '' },
+      ]);
+      // A job queued on the reader's vouch, left pending when Vigil stopped.
+      s.analysis.queue.stop();
+      await vouch(s, unrecorded);
+      expect(s.analysis.queue.find(`${unrecorded}.1`, 'test-breast-us')).toMatchObject({ status: 'pending', readerVouch: { sopInstanceUids: [imageUid(72)] } });
+    } finally {
+      await s.close();
+    }
+
+    // Back to schema v7: neither column.
+    const v7 = new Database(file);
+    v7.exec('ALTER TABLE instances DROP COLUMN anatomic_region; ALTER TABLE ai_jobs DROP COLUMN reader_vouch;');
+    v7.prepare('UPDATE schema_version SET version = 7').run();
+    v7.close();
+
+    const index = new StudyIndex(file);
+    try {
+      expect(version(index.db)).toBe(8);
+      // Before v8 only the series' code (its first file's) was stored: every instance of the series gets it.
+      expect(regions(index.db)).toEqual([
+        { sop_instance_uid: imageUid(71), anatomic_region: 'SCT^76752008^Breast' },
+        { sop_instance_uid: imageUid(71, 2), anatomic_region: 'SCT^76752008^Breast' },
+        { sop_instance_uid: imageUid(72), anatomic_region: '' },
+      ]);
+      expect(index.db.prepare<[], { status: string; reader_vouch: string | null }>('SELECT status, reader_vouch FROM ai_jobs').all()).toEqual([{ status: 'pending', reader_vouch: null }]);
+    } finally {
+      index.close();
+    }
+
+    // The pending job resumes: nothing records that anyone vouched for it, so it is not analysed, and the reader may vouch again.
+    s = await open();
+    try {
+      await s.analysis.queue.whenIdle();
+      expect(version(s.library.studyIndex.db)).toBe(8);
+      expect(await resultOverIpc(s, unrecorded)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+      expect((await vouch(s, unrecorded)).queued).toHaveLength(1);
+      expect(await resultOverIpc(s, unrecorded)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(72)])] });
+      // The code stored for the series' images still makes it a breast series.
+      expect((await plainRun(s, coded)).queued).toHaveLength(1);
+      expect(await resultOverIpc(s, coded)).toMatchObject({ status: 'done', warnings: [] });
+    } finally {
+      await s.close();
+    }
   });
 });
 

@@ -10,11 +10,11 @@ import { matchesImportRecord, ReferencedFileChangedError } from '../dicom/displa
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { StudyLibrary } from '../library/study-library';
-import { buildSeriesFacts, checkApplicability, checkPopulation, type RunWarning, type SeriesFacts, unrecordedWarning } from './applicability';
+import { type Applicability, buildSeriesFacts, checkApplicability, checkPopulation, type RunWarning, type SeriesFacts, unrecordedWarning, vouchCovers } from './applicability';
 import type { OutputRecord } from './inference-job';
 import type { ModelManifest } from './model-manifest';
 import { InferenceRunner, JobCancelledError } from './inference-runner';
-import { InferenceQueue, type JobOutcome, type QueuedJob } from './inference-queue';
+import { InferenceQueue, type JobOutcome, type QueuedJob, type ReaderVouch } from './inference-queue';
 import type { ModelRegistry, ReadyModel, RegisteredModel } from './model-registry';
 import { type RunContext, ResultsStore, type StoredResult } from './results-store';
 import type { ProviderName } from './session-manager';
@@ -42,7 +42,9 @@ export interface AnalyzeRequest {
    * The reader vouches that the series is what the model needs where it does not record an attribute the
    * applicability rules read (e.g. no Body Part Examined): such a series is analysed, its run carrying an
    * APPLICABILITY_NOT_RECORDED warning. A recorded value that contradicts the model still refuses it.
-   * The vouch sticks to the series and model: later requests without it analyse the series too (readerVouchHolds).
+   * The vouch covers the series' images as they are now and the model package as it is now, and sticks to them:
+   * later requests without it analyse the series too, until it holds an image imported since or the model is
+   * another version (standingReaderVouch).
    */
   vouchForUnrecorded?: boolean;
 }
@@ -137,31 +139,36 @@ export class AnalysisService {
     const row = this.db
       .prepare<
         [string],
-        { id: number; modality: string; body_part: string; anatomic_region: string; series_description: string; study_description: string; study_date: string; patient_age: string; birth_date: string }
+        { id: number; modality: string; series_description: string; study_description: string; study_date: string; patient_age: string; birth_date: string }
       >(
-        `SELECT m.id, m.modality, m.body_part, m.anatomic_region, m.description AS series_description, s.description AS study_description, s.study_date, s.patient_age, p.birth_date
+        `SELECT m.id, m.modality, m.description AS series_description, s.description AS study_description, s.study_date, s.patient_age, p.birth_date
          FROM series m JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref WHERE m.series_uid = ?`,
       )
       .get(seriesUid);
     if (!row) return null;
+    // Each image's own attributes, body part included: the series row holds only its first file's.
     const inst = this.db
-      .prepare<[number], { photometric: string; pixel_spacing: string; view_position: string; frames: number | null; has_pixel_data: number }>(
-        'SELECT photometric, pixel_spacing, view_position, frames, has_pixel_data FROM instances WHERE series_ref = ?',
+      .prepare<[number], { body_part: string; anatomic_region: string; photometric: string; pixel_spacing: string; view_position: string; frames: number | null }>(
+        'SELECT body_part, anatomic_region, photometric, pixel_spacing, view_position, frames FROM instances WHERE series_ref = ? AND has_pixel_data = 1 ORDER BY instance_number, id',
       )
-      .all(row.id)
-      .filter((i) => i.has_pixel_data);
+      .all(row.id);
     return buildSeriesFacts(
       {
         modality: row.modality,
-        bodyPartExamined: row.body_part,
-        anatomicRegion: row.anatomic_region,
         seriesDescription: row.series_description,
         studyDescription: row.study_description,
         patientAge: row.patient_age,
         birthDate: row.birth_date,
         studyDate: row.study_date,
       },
-      inst.map((i) => ({ viewPosition: i.view_position, photometricInterpretation: i.photometric, pixelSpacing: i.pixel_spacing, numberOfFrames: i.frames })),
+      inst.map((i) => ({
+        bodyPartExamined: i.body_part,
+        anatomicRegion: i.anatomic_region,
+        viewPosition: i.view_position,
+        photometricInterpretation: i.photometric,
+        pixelSpacing: i.pixel_spacing,
+        numberOfFrames: i.frames,
+      })),
     );
   }
 
@@ -203,7 +210,7 @@ export class AnalysisService {
       for (const { seriesUid } of this.seriesOfStudy(study_uid)) {
         const lacking = models.filter((m) => !this.queue.find(seriesUid, m.manifest.id));
         // Nobody vouches for an unrecorded attribute on import: such series are recorded as not analysed, unless a
-        // reader vouched for that series and model before (readerVouchHolds; a series with a job is not run again here).
+        // reader vouched for that series and model before (standingReaderVouch; a series with a job is not run again here).
         if (lacking.length > 0) this.analyzeSeries({ studyUid: study_uid, stat: false, provider, vouchForUnrecorded: false }, seriesUid, lacking);
       }
     }
@@ -214,49 +221,74 @@ export class AnalysisService {
     const facts = this.seriesFacts(seriesUid);
     if (!facts) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
     const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
+    let images: string[] | undefined; // read once, and only when a vouch needs them
     for (const model of models) {
       const target = { studyUid: request.studyUid, seriesUid, modelId: model.manifest.id };
-      const ok = facts.sliceCount === 0 ? { ok: false as const, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
-      // A vouched job carries nothing to execution: its run finds the same unrecorded attributes and warns (runContext).
-      const vouched = !ok.ok && ok.unrecorded !== undefined && (request.vouchForUnrecorded || this.readerVouchHolds(seriesUid, model.manifest.id, ok.unrecorded));
-      if (ok.ok || vouched) {
-        outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider }));
+      const ok: Applicability = facts.sliceCount === 0 ? { ok: false, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
+      let vouch: ReaderVouch | null = null;
+      if (!ok.ok && ok.unrecorded) {
+        // The vouch goes with the job, which runs only while it still covers the series (execute).
+        vouch = request.vouchForUnrecorded
+          ? { sopInstanceUids: (images ??= this.imageInstanceUids(seriesUid)), modelSha256: model.manifest.sha256, attributes: ok.unrecorded }
+          : this.standingReaderVouch(seriesUid, model.manifest, (images ??= this.imageInstanceUids(seriesUid)), ok.unrecorded);
+      }
+      if (ok.ok || vouch) {
+        outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider, readerVouch: vouch }));
       } else {
-        const resultId = this.results.save(
-          { jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid },
-          model.manifest,
-          { status: 'not-analysed', reason: ok.reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
-          '',
-          ok.unrecorded ? { warnings: [], population: null, unrecorded: ok.unrecorded } : undefined,
-        );
+        const resultId = this.recordNotAnalysed({ jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok);
         outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', reason: ok.reason, resultId }));
       }
     }
     return outcome;
   }
 
+  /** Stores a refusal by the applicability rules; one for want of a recorded attribute names the attributes (the reader may vouch). */
+  private recordNotAnalysed(job: { jobId: string; studyUid: string; seriesUid: string }, manifest: ModelManifest, refusal: Extract<Applicability, { ok: false }>): number {
+    return this.results.save(
+      job,
+      manifest,
+      { status: 'not-analysed', reason: refusal.reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
+      '',
+      refusal.unrecorded ? { warnings: [], population: null, unrecorded: refusal.unrecorded } : undefined,
+    );
+  }
+
   /**
-   * Whether a reader's earlier vouch for this series and model covers the attributes it does not record now: the
-   * latest stored result carries the reader's APPLICABILITY_NOT_RECORDED warning for them (or for more).
+   * A reader's earlier vouch for this series and model that covers it as it is now, or null: the latest stored result
+   * carries the reader's APPLICABILITY_NOT_RECORDED warning for the attributes it does not record now (or for more),
+   * given for every image it holds now and for this model package (sha-256). An image imported since, or another
+   * version of the model, was never seen by the reader: they vouch again. Warnings stored before the vouch recorded
+   * its images and model cover nothing.
    * The latest result of any status, not the latest done one: every run queued on a vouch records the warning
    * whatever its outcome (done, failed, or not analysed by the job, e.g. images of differing sizes), so a run that
    * failed for another reason keeps the vouch. A refusal records none, so once the series has been refused since
    * (it now records a contradicting value, or lacks an attribute the vouch did not cover) the vouch is spent: it was
    * given for the series as it was then, and the reader vouches again for the series as it is now.
    */
-  private readerVouchHolds(seriesUid: string, modelId: string, unrecorded: readonly string[]): boolean {
-    const latest = this.results.latestFor(seriesUid, modelId);
-    if (!latest) return false;
-    return latest.warnings.some((w) => w.code === 'APPLICABILITY_NOT_RECORDED' && w.vouchedBy === 'reader' && unrecorded.every((a) => w.attributes.includes(a)));
+  private standingReaderVouch(seriesUid: string, manifest: ModelManifest, images: readonly string[], unrecorded: readonly string[]): ReaderVouch | null {
+    const latest = this.results.latestFor(seriesUid, manifest.id);
+    for (const w of latest?.warnings ?? []) {
+      if (w.code !== 'APPLICABILITY_NOT_RECORDED' || w.vouchedBy !== 'reader' || !w.sopInstanceUids || !w.modelSha256) continue;
+      const vouch = { sopInstanceUids: w.sopInstanceUids, modelSha256: w.modelSha256, attributes: w.attributes };
+      if (vouchCovers(vouch, vouch.attributes, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded })) return vouch;
+    }
+    return null;
   }
 
-  private async instanceFiles(seriesUid: string): Promise<string[]> {
-    const uids = this.db
+  /** The SOP Instance UIDs of the series' images (instances with pixel data), in reading order. */
+  private imageInstanceUids(seriesUid: string): string[] {
+    return this.db
       .prepare<[string], { sop_instance_uid: string }>(
         'SELECT i.sop_instance_uid FROM instances i JOIN series m ON m.id = i.series_ref WHERE m.series_uid = ? AND i.has_pixel_data = 1 ORDER BY i.instance_number, i.id',
       )
-      .all(seriesUid);
-    const files = uids.map((u) => this.opts.library.instanceFile(u.sop_instance_uid)).filter((f) => f !== null);
+      .all(seriesUid)
+      .map((r) => r.sop_instance_uid);
+  }
+
+  private async instanceFiles(sopInstanceUids: readonly string[]): Promise<string[]> {
+    const files = sopInstanceUids
+      .map((uid) => this.opts.library.instanceFile(uid))
+      .filter((f) => f !== null);
     // A referenced original replaced since import would be analysed, and its findings filed, under the indexed patient.
     await Promise.all(
       files.map(async ({ path, reference }) => {
@@ -271,13 +303,18 @@ export class AnalysisService {
   private async execute(job: QueuedJob): Promise<JobOutcome> {
     const model = await this.opts.registry.get(job.modelId);
     if (!model) return { status: 'failed', reason: `model ${job.modelId} is not available (missing or invalid package)` };
+    const admitted = this.admit(job, model.manifest);
+    if (!admitted.ok) {
+      const resultId = this.recordNotAnalysed({ jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid }, model.manifest, admitted);
+      return { status: 'not-analysed', reason: admitted.reason, resultId };
+    }
     const runDir = this.results.runDir(job.studyUid, job.id);
     try {
       const result = await this.runner.run(
         {
           jobId: job.id,
           model: { id: model.manifest.id, modelPath: model.modelPath, manifest: model.manifest },
-          files: await this.instanceFiles(job.seriesUid),
+          files: await this.instanceFiles(admitted.images),
           provider: this.forceCpu ? 'cpu' : job.provider,
           outputDir: runDir,
         },
@@ -297,7 +334,7 @@ export class AnalysisService {
         model.manifest,
         { ...result, outputs: withScoreLabels(model.manifest, result.outputs) },
         runDir,
-        this.runContext(model.manifest, job.seriesUid, result.warnings ?? []),
+        this.runContext(model.manifest, job.seriesUid, admitted.vouched, result.warnings ?? []),
       );
       return { status: result.status, ...(result.reason ? { reason: result.reason } : {}), resultId };
     } catch (err) {
@@ -307,16 +344,36 @@ export class AnalysisService {
   }
 
   /**
-   * The run's warnings and population context: analysed although attributes the applicability rules read are
-   * not recorded (only the reader's vouch, given now or before, queues such a series: analyzeSeries), outside the intended population
-   * (analysed, with a warning), then the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
+   * Whether the job may run on its series as the series is now (an import may have changed it since it was queued):
+   * applicable, or lacking only attributes the reader's vouch the job was queued on covers, for every image the series
+   * holds now and for this model package; then `vouched` is the warning the run carries for it. A job nobody vouched
+   * for, or whose vouch does not cover the series now, is refused as the applicability rules refuse it (with what is
+   * not recorded, so the reader may vouch again); a contradiction is refused whatever was vouched.
+   * `images` are the images judged, which the run analyses: none imported after the judgement.
    */
-  private runContext(manifest: ModelManifest, seriesUid: string, jobWarnings: readonly RunWarning[]): RunContext {
+  private admit(job: QueuedJob, manifest: ModelManifest): { ok: true; images: string[]; vouched: RunWarning | null } | Extract<Applicability, { ok: false }> {
+    const facts = this.seriesFacts(job.seriesUid);
+    const images = this.imageInstanceUids(job.seriesUid);
+    // A series gone since (its study deleted) has no files to run: the runner says so.
+    if (!facts) return { ok: true, images, vouched: null };
+    const ok = checkApplicability(manifest, facts);
+    if (ok.ok) return { ok: true, images, vouched: null };
+    const vouch = job.readerVouch;
+    if (ok.unrecorded && vouch && vouchCovers(vouch, vouch.attributes, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded: ok.unrecorded })) {
+      return { ok: true, images, vouched: unrecordedWarning(ok.unrecorded, 'reader', vouch) };
+    }
+    return ok;
+  }
+
+  /**
+   * The run's warnings and population context: analysed although attributes the applicability rules read are not
+   * recorded, on the reader's vouch (`vouched`, from admit), outside the intended population (analysed, with a
+   * warning), then the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
+   */
+  private runContext(manifest: ModelManifest, seriesUid: string, vouched: RunWarning | null, jobWarnings: readonly RunWarning[]): RunContext {
     const facts = this.seriesFacts(seriesUid);
     const checked = facts ? checkPopulation(manifest.intendedPopulation, facts) : null;
-    const applicability = facts ? checkApplicability(manifest, facts) : null;
-    const vouched = applicability && !applicability.ok && applicability.unrecorded ? [unrecordedWarning(applicability.unrecorded, 'reader')] : [];
-    return { warnings: [...vouched, ...(checked?.warnings ?? []), ...jobWarnings], population: checked?.context ?? null };
+    return { warnings: [...(vouched ? [vouched] : []), ...(checked?.warnings ?? []), ...jobWarnings], population: checked?.context ?? null };
   }
 
   resultsForStudy(studyUid: string): StoredResult[] {

@@ -14,12 +14,21 @@ export type AgeSource = NonNullable<RunPopulation['ageSource']>;
 export type PopulationContext = RunPopulation;
 export type { RunWarning };
 
-export interface SeriesFacts {
-  modality: string;
+/** What one image records about its body part. */
+export interface BodyPartRecord {
   /** Body Part Examined (0018,0015), as recorded ('' when absent). */
   bodyPart: string;
-  /** First Anatomic Region Sequence (0008,2218) item as "scheme^code^meaning" ('' or absent when none). */
-  anatomicRegion?: string;
+  /** First Anatomic Region Sequence (0008,2218) item as "scheme^code^meaning" ('' when none). */
+  anatomicRegion: string;
+}
+
+export interface SeriesFacts {
+  modality: string;
+  /**
+   * Each distinct body part record of the series' images, in reading order. Each image's own: a series whose first
+   * image records nothing may have a later one that records another body part, and that is a contradiction.
+   */
+  bodyParts: BodyPartRecord[];
   /** Study and series descriptions (matched only where the manifest allows description matching). */
   descriptions?: readonly string[];
   viewPositions: string[];
@@ -45,12 +54,9 @@ export const UNRECORDED_VIEW_POSITION = 'View Position';
 export const UNRECORDED_PIXEL_SPACING = 'Pixel Spacing';
 
 /** The series- and study-level attributes the rules read, as the study index records them (one instance's values). */
-export type SeriesAttributes = Pick<
-  InstanceMetadata,
-  'modality' | 'bodyPartExamined' | 'anatomicRegion' | 'seriesDescription' | 'studyDescription' | 'patientAge' | 'birthDate' | 'studyDate'
->;
+export type SeriesAttributes = Pick<InstanceMetadata, 'modality' | 'seriesDescription' | 'studyDescription' | 'patientAge' | 'birthDate' | 'studyDate'>;
 /** The per-image attributes the rules read, of each image of the series that has pixel data. */
-export type ImageAttributes = Pick<InstanceMetadata, 'viewPosition' | 'photometricInterpretation' | 'pixelSpacing' | 'numberOfFrames'>;
+export type ImageAttributes = Pick<InstanceMetadata, 'bodyPartExamined' | 'anatomicRegion' | 'viewPosition' | 'photometricInterpretation' | 'pixelSpacing' | 'numberOfFrames'>;
 
 /**
  * The facts the rules check, from a series' attributes and its images. The one builder for clinical analysis
@@ -62,11 +68,12 @@ export function buildSeriesFacts(series: SeriesAttributes, images: readonly Imag
     const v = i.pixelSpacing.split('\\').map(Number);
     if (v.length >= 2 && v.every(Number.isFinite)) spacings.set(i.pixelSpacing, [v[0]!, v[1]!]);
   }
+  const bodyParts = new Map<string, BodyPartRecord>();
+  for (const i of images) bodyParts.set(JSON.stringify([i.bodyPartExamined, i.anatomicRegion]), { bodyPart: i.bodyPartExamined, anatomicRegion: i.anatomicRegion });
   const age = patientAge(series.patientAge, series.birthDate, series.studyDate);
   return {
     modality: series.modality,
-    bodyPart: series.bodyPartExamined,
-    anatomicRegion: series.anatomicRegion,
+    bodyParts: [...bodyParts.values()],
     descriptions: [series.seriesDescription, series.studyDescription].filter(Boolean),
     viewPositions: [...new Set(images.map((i) => i.viewPosition).filter(Boolean))],
     photometric: [...new Set(images.map((i) => i.photometricInterpretation))],
@@ -142,19 +149,23 @@ export function anatomicRegionTerm(region: string): string | null {
 export type BodyPartSource = 'BodyPartExamined' | 'AnatomicRegionSequence' | 'description';
 
 /**
- * The series' body part: Body Part Examined; else the Anatomic Region Sequence code mapped to a term;
+ * An image's body part: its Body Part Examined; else its Anatomic Region Sequence code mapped to a term;
  * else (only when `allowDescription`) the first body-part keyword of the study / series descriptions.
  * `shown` is what a reason quotes (e.g. "SCT 80891009 Heart"); term is null when nothing names a known part.
  */
-export function resolveBodyPart(f: SeriesFacts, allowDescription: boolean): { term: string | null; source: BodyPartSource; shown: string } | null {
-  if (f.bodyPart.trim()) return { term: bodyPartTerm(f.bodyPart), source: 'BodyPartExamined', shown: f.bodyPart.trim() };
-  const region = f.anatomicRegion ?? '';
+export function resolveBodyPart(
+  record: BodyPartRecord,
+  descriptions: readonly string[],
+  allowDescription: boolean,
+): { term: string | null; source: BodyPartSource; shown: string } | null {
+  if (record.bodyPart.trim()) return { term: bodyPartTerm(record.bodyPart), source: 'BodyPartExamined', shown: record.bodyPart.trim() };
+  const region = record.anatomicRegion;
   if (region) {
     const [scheme = '', code = '', meaning = ''] = region.split('^');
     return { term: anatomicRegionTerm(region), source: 'AnatomicRegionSequence', shown: `${scheme} ${code}${meaning ? ` ${meaning}` : ''}` };
   }
   if (!allowDescription) return null;
-  for (const d of f.descriptions ?? []) {
+  for (const d of descriptions) {
     const text = upper(d);
     const hit = DESCRIPTION_KEYWORDS.find(([re]) => re.test(text));
     if (hit) return { term: hit[1], source: 'description', shown: d.trim() };
@@ -188,17 +199,22 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
   }
   if (a.bodyParts?.length) {
     const wanted = a.bodyParts.map(bodyPartTerm);
-    const part = resolveBodyPart(f, a.allowDescriptionMatch === true);
     const needs = a.bodyParts.join(', ');
-    if (!part) {
+    // Every image's own body part is judged, as if each were analysed alone: one that records another part
+    // contradicts the model wherever it is in the series; "not recorded" only when no image records any.
+    const parts = f.bodyParts.map((r) => resolveBodyPart(r, f.descriptions ?? [], a.allowDescriptionMatch === true)).filter((p) => p !== null);
+    if (parts.length === 0) {
       const missing = a.allowDescriptionMatch ? 'no Body Part Examined, Anatomic Region Sequence or body part in the descriptions' : 'no Body Part Examined or Anatomic Region Sequence';
       unrecorded.push({ attribute: UNRECORDED_BODY_PART, reason: `body part not recorded (${missing}); the model needs ${needs}` });
-    } else if (part.term === null) {
-      // A recorded region Vigil cannot map is not "absent": the series says something, and it may be another part.
-      contradictions.push(`body part ${part.shown} (${SOURCE_NAMES[part.source]}) is not a body part this Vigil maps; the model needs ${needs}`);
-    } else if (!wanted.includes(part.term)) {
-      const via = part.source === 'BodyPartExamined' ? '' : ` (${SOURCE_NAMES[part.source]}${part.source === 'description' ? ` "${part.shown}"` : ` ${part.shown}`})`;
-      contradictions.push(`body part ${part.source === 'BodyPartExamined' ? part.shown : part.term}${via} is not one of ${needs}`);
+    }
+    for (const part of parts) {
+      if (part.term === null) {
+        // A recorded region Vigil cannot map is not "absent": the image says something, and it may be another part.
+        contradictions.push(`body part ${part.shown} (${SOURCE_NAMES[part.source]}) is not a body part this Vigil maps; the model needs ${needs}`);
+      } else if (!wanted.includes(part.term)) {
+        const via = part.source === 'BodyPartExamined' ? '' : ` (${SOURCE_NAMES[part.source]}${part.source === 'description' ? ` "${part.shown}"` : ` ${part.shown}`})`;
+        contradictions.push(`body part ${part.source === 'BodyPartExamined' ? part.shown : part.term}${via} is not one of ${needs}`);
+      }
     }
   }
   if (a.viewPositions?.length) {
@@ -224,18 +240,37 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
   return { ok: true };
 }
 
+/** What a reader's vouch covers: the images they saw and the model package (sha-256) they vouched for. */
+export interface VouchCoverage {
+  sopInstanceUids: string[];
+  modelSha256: string;
+}
+
 /**
  * The run warning of a series analysed although it does not record attributes the applicability rules read,
- * because someone vouched that it is what the model needs: the reader, or a validation case's label.
+ * because someone vouched that it is what the model needs: the reader (with what the vouch covers), or a
+ * validation case's label.
  */
-export function unrecordedWarning(attributes: readonly string[], vouchedBy: 'reader' | 'case-label'): RunWarning {
+export function unrecordedWarning(attributes: readonly string[], vouchedBy: 'case-label'): RunWarning;
+export function unrecordedWarning(attributes: readonly string[], vouchedBy: 'reader', covers: VouchCoverage): RunWarning;
+export function unrecordedWarning(attributes: readonly string[], vouchedBy: 'reader' | 'case-label', covers?: VouchCoverage): RunWarning {
   const who = vouchedBy === 'reader' ? 'the reader vouched' : "the case's label vouched";
   return {
     code: 'APPLICABILITY_NOT_RECORDED',
     message: `Analysed although ${attributes.join(', ')} ${attributes.length === 1 ? 'is' : 'are'} not recorded: ${who} that the series is what the model needs`,
     attributes: [...attributes],
     vouchedBy,
+    ...(covers ? { sopInstanceUids: [...covers.sopInstanceUids], modelSha256: covers.modelSha256 } : {}),
   };
+}
+
+/**
+ * Whether a reader's vouch covers a series as it is now: every image it holds now was among those the reader saw,
+ * the model package is the one they vouched for, and each attribute it does not record was vouched for.
+ */
+export function vouchCovers(covers: VouchCoverage, attributesVouched: readonly string[], now: { sopInstanceUids: readonly string[]; modelSha256: string; unrecorded: readonly string[] }): boolean {
+  const seen = new Set(covers.sopInstanceUids);
+  return covers.modelSha256 === now.modelSha256 && now.sopInstanceUids.every((uid) => seen.has(uid)) && now.unrecorded.every((a) => attributesVouched.includes(a));
 }
 
 /** Ages above this are placeholders (e.g. Birth Date 18000101), not a patient's age. */

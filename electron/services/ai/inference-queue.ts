@@ -6,8 +6,16 @@
  */
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
+import { z } from 'zod';
+import type { VouchCoverage } from './applicability';
 
 export type JobStatus = 'pending' | 'running' | 'done' | 'not-analysed' | 'failed' | 'cancelled';
+
+/** The reader's vouch a job was queued on: the image instances they saw and the model package (sha-256) they vouched for. */
+export interface ReaderVouch extends VouchCoverage {
+  /** The attributes the series did not record when the reader vouched. */
+  attributes: string[];
+}
 
 export interface QueuedJob {
   id: string;
@@ -20,6 +28,8 @@ export interface QueuedJob {
   attempts: number;
   reason: string | null;
   resultId: number | null;
+  /** The reader's vouch for what the series does not record, when the job was queued on one; null: nobody vouched. */
+  readerVouch: ReaderVouch | null;
 }
 
 export interface JobOutcome {
@@ -42,6 +52,21 @@ interface Row {
   attempts: number;
   reason: string | null;
   result_ref: number | null;
+  /** JSON ReaderVouch, or NULL (migration v8). */
+  reader_vouch: string | null;
+}
+
+const ReaderVouchSchema = z.object({ sopInstanceUids: z.array(z.string()), modelSha256: z.string(), attributes: z.array(z.string()) });
+
+/** A stored vouch, or null when there is none or it cannot be read (a vouch never stands on a value it cannot read). */
+function parseReaderVouch(json: string | null): ReaderVouch | null {
+  if (json === null) return null;
+  try {
+    const parsed = ReaderVouchSchema.safeParse(JSON.parse(json));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
 }
 
 const toJob = (r: Row): QueuedJob => ({
@@ -55,6 +80,7 @@ const toJob = (r: Row): QueuedJob => ({
   attempts: r.attempts,
   reason: r.reason,
   resultId: r.result_ref,
+  readerVouch: parseReaderVouch(r.reader_vouch),
 });
 
 export const STAT_PRIORITY = 10;
@@ -118,25 +144,29 @@ export class InferenceQueue {
 
   /**
    * Queues (series, model). A job already pending or running is kept (a STAT
-   * request raises its priority); a finished one is queued again.
+   * request raises its priority, a reader's vouch is recorded on it); a finished one is queued again, with the
+   * request's vouch or none.
    */
-  enqueue(req: { studyUid: string; seriesUid: string; modelId: string; stat?: boolean; provider?: 'auto' | 'cpu' }): QueuedJob {
+  enqueue(req: { studyUid: string; seriesUid: string; modelId: string; stat?: boolean; provider?: 'auto' | 'cpu'; readerVouch?: ReaderVouch | null }): QueuedJob {
     const now = new Date().toISOString();
     const priority = req.stat ? STAT_PRIORITY : 0;
+    const vouch = req.readerVouch ? JSON.stringify(req.readerVouch) : null;
     const existing = this.find(req.seriesUid, req.modelId);
     if (existing && (existing.status === 'pending' || existing.status === 'running')) {
       if (priority > existing.priority) this.db.prepare('UPDATE ai_jobs SET priority = ?, updated_at = ? WHERE id = ?').run(priority, now, existing.id);
+      // A plain request leaves an earlier request's vouch on the job: the reader gave it for the series as it is.
+      if (vouch !== null) this.db.prepare('UPDATE ai_jobs SET reader_vouch = ?, updated_at = ? WHERE id = ?').run(vouch, now, existing.id);
       this.kick();
       return this.get(existing.id)!;
     }
     const id = existing?.id ?? randomUUID();
     this.db
       .prepare(
-        `INSERT INTO ai_jobs (id, study_uid, series_uid, model_id, priority, status, provider_pref, attempts, reason, result_ref, seq, created_at, updated_at)
-         VALUES (@id, @study, @series, @model, @priority, 'pending', @provider, 0, NULL, NULL, @seq, @now, @now)
-         ON CONFLICT(series_uid, model_id) DO UPDATE SET status = 'pending', priority = @priority, provider_pref = @provider, reason = NULL, seq = @seq, updated_at = @now`,
+        `INSERT INTO ai_jobs (id, study_uid, series_uid, model_id, priority, status, provider_pref, attempts, reason, result_ref, seq, created_at, updated_at, reader_vouch)
+         VALUES (@id, @study, @series, @model, @priority, 'pending', @provider, 0, NULL, NULL, @seq, @now, @now, @vouch)
+         ON CONFLICT(series_uid, model_id) DO UPDATE SET status = 'pending', priority = @priority, provider_pref = @provider, reason = NULL, seq = @seq, updated_at = @now, reader_vouch = @vouch`,
       )
-      .run({ id, study: req.studyUid, series: req.seriesUid, model: req.modelId, priority, provider: req.provider ?? 'auto', seq: this.nextSeq(), now });
+      .run({ id, study: req.studyUid, series: req.seriesUid, model: req.modelId, priority, provider: req.provider ?? 'auto', seq: this.nextSeq(), now, vouch });
     const job = this.get(id)!;
     this.emit(job);
     this.kick();
@@ -151,7 +181,7 @@ export class InferenceQueue {
       .prepare(
         `INSERT INTO ai_jobs (id, study_uid, series_uid, model_id, priority, status, provider_pref, attempts, reason, result_ref, seq, created_at, updated_at)
          VALUES (@id, @study, @series, @model, 0, @status, 'auto', 0, @reason, @result, @seq, @now, @now)
-         ON CONFLICT(series_uid, model_id) DO UPDATE SET status = @status, reason = @reason, result_ref = @result, updated_at = @now`,
+         ON CONFLICT(series_uid, model_id) DO UPDATE SET status = @status, reason = @reason, result_ref = @result, updated_at = @now, reader_vouch = NULL`,
       )
       .run({ id, study: req.studyUid, series: req.seriesUid, model: req.modelId, status: outcome.status, reason: outcome.reason ?? null, result: outcome.resultId ?? null, seq: this.nextSeq(), now });
     const job = this.get(id)!;

@@ -220,6 +220,15 @@ const MIGRATIONS: string[] = [
   ALTER TABLE instances ADD COLUMN patient_key TEXT NOT NULL DEFAULT '';
   UPDATE instances SET patient_key = coalesce((SELECT p.patient_key FROM series m JOIN studies s ON s.id = m.study_ref JOIN patients p ON p.id = s.patient_ref WHERE m.id = instances.series_ref), '');
   `,
+  // v8: the AI applicability rules judge each image's own body part, so each instance keeps its own Anatomic Region
+  // Sequence code (as it keeps its Body Part Examined); rows stored before only have their series' (its first file's),
+  // the best information there is. And a queued AI job records the reader's vouch it was queued on (JSON: the image
+  // instances the reader saw and the model sha-256; NULL: nobody vouched), so its run is stamped "vouched" only then.
+  `
+  ALTER TABLE instances ADD COLUMN anatomic_region TEXT NOT NULL DEFAULT '';
+  UPDATE instances SET anatomic_region = coalesce((SELECT m.anatomic_region FROM series m WHERE m.id = instances.series_ref), '');
+  ALTER TABLE ai_jobs ADD COLUMN reader_vouch TEXT;
+  `,
 ];
 
 export interface LibraryTotals {
@@ -237,6 +246,7 @@ type InstanceRow = [
   sliceThickness: number | null, viewPosition: string, imageType: string, bodyPart: string, charset: string,
   hasPixelData: 0 | 1, sha256: string | null, size: number, storage: 'copy' | 'reference', path: string,
   sourcePath: string, sourceMtime: number | null, uidDerived: 0 | 1, importRef: string, importedAt: string, patientKey: string,
+  anatomicRegion: string,
 ];
 
 export interface NewInstance {
@@ -485,14 +495,14 @@ export class StudyIndex {
       insertSeries: db.prepare(
         'INSERT INTO series (series_uid, study_ref, modality, series_number, description, body_part, series_date, series_time, uid_derived, anatomic_region) VALUES (@uid, @studyRef, @modality, @number, @description, @bodyPart, @date, @time, @derived, @anatomicRegion)',
       ),
-      // Positional parameters: binding 31 values from an array is markedly cheaper than by name,
+      // Positional parameters: binding 32 values from an array is markedly cheaper than by name,
       // and this statement runs once per imported file.
       insertInstance: db.prepare<InstanceRow>(`INSERT INTO instances (
         sop_instance_uid, series_ref, sop_class_uid, instance_number, transfer_syntax, rows, columns, frames, photometric,
         samples_per_pixel, bits_allocated, pixel_spacing, image_position, image_orientation, slice_location, slice_thickness,
         view_position, image_type, body_part, charset, has_pixel_data, sha256, size, storage, path, source_path, source_mtime, uid_derived, import_ref, imported_at,
-        patient_key
-      ) VALUES (${Array.from({ length: 31 }, () => '?').join(', ')})`),
+        patient_key, anatomic_region
+      ) VALUES (${Array.from({ length: 32 }, () => '?').join(', ')})`),
       fileSetKnown: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM file_sets WHERE sha256 = ?'),
       insertFileSet: db.prepare('INSERT OR IGNORE INTO file_sets (sha256, source_path, records, imported_at) VALUES (?, ?, ?, ?)'),
       instancePath: db.prepare<[string], { path: string; storage: string; size: number; source_mtime: number | null }>(
@@ -687,6 +697,7 @@ export class StudyIndex {
       n.importId,
       now,
       key,
+      m.anatomicRegion,
     );
   }
 
