@@ -324,7 +324,8 @@ export const AnalysisRunRequestSchema = z.object({
    * The reader vouches that the series is what the model needs where it does not record an attribute the model's
    * applicability rules read (e.g. no Body Part Examined): such a series is analysed, its run carrying an
    * APPLICABILITY_NOT_RECORDED warning. A recorded value that contradicts the model still refuses it. The vouch
-   * sticks to the series and model: later runs without the flag analyse it again while the latest result carries it.
+   * sticks to the series and model: later runs without the flag analyse it again while the latest result carries it,
+   * the series has no image the reader did not see and the model package is the same (sha-256).
    */
   vouchForUnrecorded: z.boolean().optional(),
 });

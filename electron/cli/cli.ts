@@ -28,8 +28,9 @@ const USAGE = `Usage:
       Import the paths (if needed) and run every applicable model (or the named one) on each of their series.
       --vouch-for-unrecorded   you vouch that the series are what the model needs where their files do not record
                                an attribute it checks (e.g. no Body Part Examined): they are analysed, with a
-                               warning, and later runs of that model on them keep the vouch; a recorded value
-                               that contradicts the model still refuses them
+                               warning, and later runs of that model on them keep the vouch (until a new image
+                               joins the series or the model changes); a recorded value that contradicts the
+                               model still refuses them
   vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
       Check a model on your own labelled DICOM cases (a folder with one sub-folder per label id, or a CSV of
       file,label): full product pipeline, then AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, calibration

@@ -475,7 +475,7 @@ describe('FindingsPanel: a series that does not record what the model checks', (
     expect(within(run('us-breast')).getByTestId('run-not-analysed').textContent).toContain('body part not recorded');
     const button = within(document.querySelector<HTMLElement>('[data-testid="finding-run"][data-series-uid$=".3"]')!).getByTestId('analyse-anyway');
     expect(button.textContent).toBe('Analyse anyway');
-    expect(button.getAttribute('title')).toBe('This series does not record Body Part Examined. Analyse it only if you vouch that it is what the model needs; the result will say you did, and later runs of this model on this series keep your word.');
+    expect(button.getAttribute('title')).toBe('This series does not record Body Part Examined. Analyse it only if you vouch that it is what the model needs; the result will say you did, and later runs of this model on this series keep your word until a new image joins it or the model changes.');
     // Screen readers get the same description as the tooltip.
     expect(document.getElementById(button.getAttribute('aria-describedby')!)?.textContent).toBe(button.getAttribute('title'));
     fireEvent.click(button);
@@ -505,7 +505,7 @@ describe('FindingsPanel: a series that does not record what the model checks', (
       expect(screen.getByTestId('unrecorded-warning').textContent).toBe('未记录：Body Part Examined。因阅片者确认该序列符合模型要求而进行了分析');
       const button = screen.getByTestId('analyse-anyway');
       expect(button.textContent).toBe('仍然分析');
-      expect(button.getAttribute('title')).toBe('此序列未记录 Body Part Examined。仅当您确认该序列符合模型要求时才进行分析；结果会注明是您确认的，此模型以后对该序列的分析也将沿用您的确认。');
+      expect(button.getAttribute('title')).toBe('此序列未记录 Body Part Examined。仅当您确认该序列符合模型要求时才进行分析；结果会注明是您确认的；在该序列加入新图像或模型更新之前，此模型以后对该序列的分析也将沿用您的确认。');
     } finally {
       setLocale('en');
     }
