@@ -4,7 +4,7 @@
  * workers had started (whose copies may be placed already) are indexed, or their copies removed
  * when this import created them and nothing else references them. Uses the built import worker.
  */
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { type Dirent, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportSummary } from '../../contract/ipc-contract';
 import { EventHub } from '../../electron/services/event-hub';
-import type { ImportFileResult, ImportFileTask } from '../../electron/services/library/import-file-processor';
+import { type ImportFileResult, type ImportFileTask, INCOMING_DIR } from '../../electron/services/library/import-file-processor';
 import { ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
 import { scanSources } from '../../electron/services/library/source-scanner';
 import { StudyLibrary } from '../../electron/services/library/study-library';
@@ -46,14 +46,30 @@ function openWorkerLibrary(dataDir: string): Promise<StudyLibrary> {
   return StudyLibrary.open({ dataDir, events: new EventHub(), importWorkers: 2, importWorkerUrl: workerUrl(), storageMode: 'copy' });
 }
 
-/** Every file under the data folder's store (copies and any temp left behind), relative to the data folder. */
-function storeFiles(dataDir: string): string[] {
-  const store = join(dataDir, 'store');
-  if (!existsSync(store)) return [];
-  return readdirSync(store, { recursive: true })
-    .map((f) => join('store', String(f)))
-    .filter((rel) => statSync(join(dataDir, rel)).isFile())
-    .sort();
+/**
+ * Files under the data folder's store, relative to the data folder: every one (copies and any temp left behind), or
+ * only the stored copies. By directory entries alone, never stat'ed: while an import runs, a temp listed in the
+ * incoming folder may be renamed before it would be looked at.
+ */
+function storeFiles(dataDir: string, only: 'all' | 'copies' = 'all'): string[] {
+  const found: string[] = [];
+  const walk = (rel: string) => {
+    let entries: Dirent[];
+    try {
+      entries = readdirSync(join(dataDir, rel), { withFileTypes: true });
+    } catch (err) {
+      // No store yet.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      const child = join(rel, e.name);
+      if (e.isDirectory() && (only === 'all' || e.name !== INCOMING_DIR)) walk(child);
+      else if (e.isFile() && (only === 'all' || e.name.endsWith('.dcm'))) found.push(child);
+    }
+  };
+  walk('store');
+  return found.sort();
 }
 
 /** The managed copies the index references. */
@@ -119,7 +135,7 @@ describe('an import stopped early on worker threads', () => {
     let closing: Promise<void> | null = null;
     // Closes as soon as a worker has placed a copy: its file, and any other started, are in flight.
     const watch = setInterval(() => {
-      if (closing === null && existsSync(join(dataDir, 'store')) && storeFiles(dataDir).some((f) => f.endsWith('.dcm'))) closing = library.close();
+      if (closing === null && storeFiles(dataDir, 'copies').length > 0) closing = library.close();
     }, 1);
     let summary: ImportSummary;
     try {
@@ -138,7 +154,7 @@ describe('an import stopped early on worker threads', () => {
     expect(indexedCopies(dataDir)).toEqual(copies);
   }, 30_000);
 
-  it('when aborted, skips the files its workers had not started and resolves with the started ones delivered', async () => {
+  it('when aborted, has its workers skip the files they had not started, and the next run starts afresh', async () => {
     const pool = new ImportWorkerPool(2, workerUrl());
     try {
       await pool.online();
@@ -146,20 +162,20 @@ describe('an import stopped early on worker threads', () => {
       const queue = files.map((path, id): ImportFileTask => ({ id, path, mode: 'reference', dataDir: join(work, 'unused') }));
       const abort = new AbortController();
       const results: ImportFileResult[] = [];
-      // As StudyLibrary's: nothing more is taken once aborted.
-      const next = () => (abort.signal.aborted ? null : (queue.shift() ?? null));
-      await within(
-        20_000,
-        pool.run(next, (r) => {
-          results.push(r);
-          abort.abort();
-        }, 'workers', { signal: abort.signal }),
-        'the aborted run',
-      );
-      // Handed out: up to 4 batches of 32 per worker, all of which the old pool delivered. Now the workers skip what
-      // they had not started when the flag was set; how many they had finished by then depends on the machine's load.
-      expect(results.length).toBeLessThan(2 * 4 * 32);
-      expect(results.every((r) => r.kind === 'instance' && r.path === files[r.id])).toBe(true);
+      let handedOut = 0;
+      // Aborted as the first batch (32 files) is filled, so it is posted with the stop flags already set: what the
+      // worker does with it does not depend on the machine's load. As StudyLibrary's, nothing more is taken once aborted.
+      const next = () => {
+        if (abort.signal.aborted) return null;
+        const task = queue.shift() ?? null;
+        if (++handedOut === 32) abort.abort();
+        return task;
+      };
+      await within(20_000, pool.run(next, (r) => results.push(r), 'workers', { signal: abort.signal }), 'the aborted run');
+      expect(handedOut).toBe(32);
+      expect(queue).toHaveLength(FILES - 32);
+      // The pool without stop flags processed and delivered the whole batch.
+      expect(results).toEqual([]);
       // The next run starts with its workers' stop flags cleared and processes every file.
       const again = files.map((path, id): ImportFileTask => ({ id, path, mode: 'reference', dataDir: join(work, 'unused') }));
       const second: ImportFileResult[] = [];
@@ -178,11 +194,13 @@ describe('an import stopped early on worker threads', () => {
       const queue = files.map((path, id): ImportFileTask => ({ id, path, mode: 'copy', dataDir: join(work, 'unapplied') }));
       const applied: ImportFileResult[] = [];
       const unapplied: ImportFileResult[] = [];
+      let takenAtFailure = -1;
       await expect(
         within(
           20_000,
           pool.run(() => queue.shift() ?? null, (r) => {
             applied.push(r);
+            takenAtFailure = FILES - queue.length;
             throw new Error('disk full');
           }, 'workers', { onUnapplied: (r) => unapplied.push(r) }),
           'the failed run',
@@ -193,9 +211,11 @@ describe('an import stopped early on worker threads', () => {
       expect(unapplied.length).toBeGreaterThanOrEqual(31);
       const handedOver = [...applied, ...unapplied].map((r) => (r.kind === 'instance' ? r.storedPath : null)).filter((p) => p !== null);
       expect(handedOver).toHaveLength(applied.length + unapplied.length);
-      const placed = storeFiles(join(work, 'unapplied'));
-      expect(placed.length).toBeLessThan(FILES);
-      expect([...new Set(handedOver)].sort()).toEqual(placed);
+      // No file was taken after the failure, and none handed over twice.
+      expect(FILES - queue.length).toBe(takenAtFailure);
+      expect(new Set([...applied, ...unapplied].map((r) => r.id)).size).toBe(applied.length + unapplied.length);
+      expect(applied.length + unapplied.length).toBeLessThanOrEqual(takenAtFailure);
+      expect([...new Set(handedOver)].sort()).toEqual(storeFiles(join(work, 'unapplied')));
     } finally {
       await pool.close();
     }

@@ -145,6 +145,21 @@ describe('sweepStoreTemps: the whole store once, then the incoming folder only',
     expect(existsSync(marker())).toBe(true);
   });
 
+  it('records nothing while the store is a link to a folder not there (a volume not mounted), and walks it once it is', async () => {
+    const volume = join(dataDir, 'volume');
+    symlinkSync(volume, join(dataDir, 'store'), 'dir');
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 0, failed: 0 });
+    expect(existsSync(marker())).toBe(false);
+    // Mounted, with a temp an earlier version left beside a stored file.
+    const legacy = join(volume, 'ab', 'cd', 'abcd.dcm.1a2b.tmp');
+    mkdirSync(dirname(legacy), { recursive: true });
+    writeFileSync(legacy, 'x');
+    utimesSync(legacy, twoHoursAgo, twoHoursAgo);
+    expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 1, failed: 0 });
+    expect(existsSync(legacy)).toBe(false);
+    expect(existsSync(marker())).toBe(true);
+  });
+
   it('records a library with no store yet at once (nothing of an earlier version to look for)', async () => {
     expect(await sweepStoreTemps(dataDir, { now })).toEqual({ removed: 0, failed: 0 });
     expect(existsSync(marker())).toBe(true);

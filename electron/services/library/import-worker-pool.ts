@@ -78,8 +78,21 @@ export interface ImportRunShares {
   workers: number;
 }
 
+/**
+ * The pool was closed while a run still waited for files its workers had started (one stuck on a hung read):
+ * their results will never come, and the copies they may have placed have no result to index or remove them.
+ */
+export class ImportPoolClosedError extends Error {
+  constructor() {
+    super('the import workers were closed before they finished the files they had started');
+    this.name = 'ImportPoolClosedError';
+  }
+}
+
 export class ImportWorkerPool {
   private readonly slots: Slot[] = [];
+  /** Ends the run in progress when the pool closes (set while a run waits on its workers). */
+  private endRunOnClose: (() => void) | null = null;
 
   constructor(
     private readonly size: number,
@@ -145,10 +158,11 @@ export class ImportWorkerPool {
    * workers skip the files they have not started; the run still waits for the files they
    * have started, since each may already have placed a managed copy. After an abort their
    * results reach `onResult` and the run resolves; after `onResult` threw they reach
-   * `control.onUnapplied` instead and the run rejects with that error.
+   * `control.onUnapplied` instead and the run rejects with that error. Closing the pool ends a run still
+   * waiting for its workers: it rejects with ImportPoolClosedError (or the error it was failing with).
    */
   async run(next: () => ImportFileTask | null, onResult: (r: ImportFileResult) => void, threads: ImportThreads = 'workers', control: ImportRunControl = {}): Promise<ImportRunShares> {
-    const { signal, onUnapplied } = control;
+    const { signal } = control;
     const shares: ImportRunShares = { callingThread: 0, workers: 0 };
     if (this.size === 0 || threads === 'calling-thread') {
       let sliceStart = Date.now();
@@ -167,23 +181,55 @@ export class ImportWorkerPool {
     this.ensureStarted();
     // No worker holds a task of an earlier run (a run ends only once its workers are idle or replaced).
     for (const slot of this.slots) Atomics.store(slot.stop, 0, 0);
-    await new Promise<void>((resolve, reject) => {
+    try {
+      await this.runOnWorkers(next, onResult, alongside, batchSize, shares, control);
+    } finally {
+      this.endRunOnClose = null;
+    }
+    return shares;
+  }
+
+  private runOnWorkers(
+    next: () => ImportFileTask | null,
+    onResult: (r: ImportFileResult) => void,
+    alongside: boolean,
+    batchSize: number,
+    shares: ImportRunShares,
+    control: ImportRunControl,
+  ): Promise<void> {
+    const { signal, onUnapplied } = control;
+    return new Promise<void>((resolve, reject) => {
       let settled = false;
       /** Why the run is failing: `onResult` (or `next`) threw. */
       let failure: Error | null = null;
       let stopping = false;
+      /**
+       * A batch is being filled: a stop while `next` runs (it aborts, or throws) must not settle the run before
+       * that batch is posted and counted in flight. Every caller of feed calls settleIfIdle after it.
+       */
+      let feeding = false;
       let drainTimer: NodeJS.Timeout | null = null;
       /** The calling thread's share is done (or it has none). */
       let callingThreadDone = !alongside;
       const listeners: Array<() => void> = [];
       const idle = () => callingThreadDone && this.slots.every((s) => s.inFlight.size === 0);
-      const settleIfIdle = () => {
-        if (settled || !idle()) return;
+      const settle = () => {
         settled = true;
         for (const off of listeners) off();
         if (drainTimer) clearTimeout(drainTimer);
+      };
+      const settleIfIdle = () => {
+        if (settled || feeding || !idle()) return;
+        settle();
         if (failure) reject(failure);
         else resolve();
+      };
+      // Nothing listens for a terminated worker's exit: without this, a run waiting on one would never settle.
+      this.endRunOnClose = () => {
+        if (settled) return;
+        settle();
+        for (const slot of this.slots) slot.inFlight.clear();
+        reject(failure ?? new ImportPoolClosedError());
       };
       const stop = () => {
         if (stopping) return;
@@ -232,16 +278,21 @@ export class ImportWorkerPool {
       const feed = (slot: Slot) => {
         // Working alongside, a thread still starting would only hold work the calling thread could do now.
         if (alongside && !slot.online) return;
-        while (slot.inFlight.size < DEPTH * batchSize) {
-          const batch: ImportFileTask[] = [];
-          while (batch.length < batchSize) {
-            const task = take();
-            if (!task) break;
-            batch.push(task);
+        feeding = true;
+        try {
+          while (slot.inFlight.size < DEPTH * batchSize) {
+            const batch: ImportFileTask[] = [];
+            while (batch.length < batchSize) {
+              const task = take();
+              if (!task) break;
+              batch.push(task);
+            }
+            if (batch.length === 0) break;
+            for (const task of batch) slot.inFlight.set(task.id, task);
+            slot.worker.postMessage(batch);
           }
-          if (batch.length === 0) break;
-          for (const task of batch) slot.inFlight.set(task.id, task);
-          slot.worker.postMessage(batch);
+        } finally {
+          feeding = false;
         }
       };
       const feedAll = () => {
@@ -324,10 +375,10 @@ export class ImportWorkerPool {
         setImmediate(work);
       } else settleIfIdle();
     });
-    return shares;
   }
 
   async close(): Promise<void> {
+    this.endRunOnClose?.();
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots.length = 0;
   }

@@ -7,7 +7,7 @@
  * (this app, or the CLI on the same library) are never touched.
  */
 import type { Dirent } from 'node:fs';
-import { lstat, readdir, rm, writeFile } from 'node:fs/promises';
+import { lstat, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { INCOMING_DIR } from './import-file-processor';
 
@@ -45,6 +45,18 @@ async function exists(path: string): Promise<boolean> {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * The store was there to walk, or there is none at all. Not a link to a folder that is missing (a volume not
+ * mounted): its walk found nothing only because the files were out of reach.
+ */
+async function storeWalkable(store: string): Promise<boolean> {
+  try {
+    return (await stat(store)).isDirectory();
+  } catch (err) {
+    return isMissing(err) && !(await exists(store));
   }
 }
 
@@ -99,7 +111,7 @@ export async function sweepStoreTemps(dataDir: string, options: StoreSweepOption
   }
   await walk(store, false);
   // Recorded only after a complete walk that left no temp beside a stored file behind; otherwise the next start walks again.
-  if (!options.signal?.aborted && result.failed === 0 && legacyTempsSpared === 0) {
+  if (!options.signal?.aborted && result.failed === 0 && legacyTempsSpared === 0 && (await storeWalkable(store))) {
     try {
       await writeFile(marker, 'The store was walked for temp files left beside stored files by earlier Vigil versions; later start-ups sweep only store/.incoming. Delete this file to walk the whole store again.\n');
     } catch {

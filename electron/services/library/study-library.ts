@@ -5,7 +5,7 @@
  * copying happen in ImportWorkerPool.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import type { ImportRecord, ImportRequest, ImportSummary, RejectedFile, SeriesInstances, StudyDetail, StudyList, StudyQuery } from '../../../contract/ipc-contract';
@@ -13,7 +13,7 @@ import type { EventHub } from '../event-hub';
 import type { InstanceFile } from '../dicom/display-bytes';
 import { ServiceError } from '../service-error';
 import { type ImportFileResult, type ImportFileTask, STORAGE_WRITE_FAILED } from './import-file-processor';
-import { ImportWorkerPool } from './import-worker-pool';
+import { ImportPoolClosedError, ImportWorkerPool } from './import-worker-pool';
 import { scanSources } from './source-scanner';
 import { patientKey, type StoredInstance, StudyIndex } from './study-index';
 
@@ -34,7 +34,14 @@ export interface StudyLibraryOptions {
    * main process stays free.
    */
   callingThreadWork?: { useWorkers: (files: number, mode: StorageMode) => boolean };
+  /**
+   * How long close() lets a cancelled import index the files its workers had started before it ends
+   * the workers (default 30 s).
+   */
+  closeWaitMs?: number;
 }
+
+type InstanceResult = Extract<ImportFileResult, { kind: 'instance' }>;
 
 /** Where an instance is filed: two files with one SOP Instance UID and different identities are a conflict. */
 interface InstanceIdentity {
@@ -54,6 +61,12 @@ interface SeenThisImport {
 /** Rejection code: the SOP Instance UID is stored with another study, series or patient. */
 export const SOP_INSTANCE_CONFLICT = 'SOP_INSTANCE_CONFLICT';
 
+/**
+ * Rejection code: the managed copy a worker wrote or found was gone when its row was to be written (another
+ * import on this library, the CLI, removed it as unused in between). The source was not changed.
+ */
+export const STORED_COPY_MISSING = 'STORED_COPY_MISSING';
+
 const PROGRESS_INTERVAL_MS = 200;
 const COMMIT_BATCH = 256;
 
@@ -62,8 +75,13 @@ const CLOSE_WAIT_MS = 30_000;
 
 interface RunningImport {
   id: string;
-  /** Aborted when the import is cancelled (or the library closes): no further file is started. */
+  /** Aborted when the import is cancelled (or the library closes): it ends as cancelled. */
   cancel: AbortController;
+  /**
+   * Aborted on cancellation and on a storage failure: no further file is started and the workers skip
+   * the files they hold but have not started. Apart from `cancel` so a storage failure still ends as failed.
+   */
+  halt: AbortController;
   /** Settles when the import has recorded its end (never rejects). */
   ended: Promise<void>;
   /** Why the import stopped early because the library could not store a copy; null while it can. */
@@ -80,6 +98,7 @@ export class StudyLibrary {
     private readonly events: EventHub,
     private defaultMode: StorageMode,
     private readonly callingThreadWork: StudyLibraryOptions['callingThreadWork'] | null,
+    private readonly closeWaitMs: number,
   ) {}
 
   static async open(opts: StudyLibraryOptions): Promise<StudyLibrary> {
@@ -93,7 +112,7 @@ export class StudyLibrary {
     if (workers > 0 && url.protocol === 'file:' && !existsSync(url)) {
       throw new Error(`import worker bundle not found at ${url.pathname}; run the build first`);
     }
-    return new StudyLibrary(opts.dataDir, index, new ImportWorkerPool(workers, url), opts.events, mode, opts.callingThreadWork ?? null);
+    return new StudyLibrary(opts.dataDir, index, new ImportWorkerPool(workers, url), opts.events, mode, opts.callingThreadWork ?? null, opts.closeWaitMs ?? CLOSE_WAIT_MS);
   }
 
   get storageMode(): StorageMode {
@@ -114,7 +133,7 @@ export class StudyLibrary {
     if (this.running) throw new ServiceError('BUSY', 'An import is already running; wait for it or cancel it first.');
     const id = randomUUID();
     let ended = (): void => {};
-    const run: RunningImport = { id, cancel: new AbortController(), ended: new Promise((resolve) => (ended = resolve)), storageFailure: null };
+    const run: RunningImport = { id, cancel: new AbortController(), halt: new AbortController(), ended: new Promise((resolve) => (ended = resolve)), storageFailure: null };
     this.running = run;
     try {
       return await this.runImport(run, request);
@@ -126,7 +145,7 @@ export class StudyLibrary {
 
   cancelImport(importId: string): boolean {
     if (!this.running || this.running.id !== importId) return false;
-    this.running.cancel.abort();
+    cancel(this.running);
     return true;
   }
 
@@ -207,7 +226,7 @@ export class StudyLibrary {
     };
 
     const next = (): ImportFileTask | null => {
-      if (run.cancel.signal.aborted || run.storageFailure !== null) return null;
+      if (run.halt.signal.aborted) return null;
       const path = queue.shift();
       if (path === undefined) return null;
       const id = nextId++;
@@ -217,11 +236,15 @@ export class StudyLibrary {
 
     try {
       progress('importing', true);
-      await this.pool.run(next, (r) => {
+      const ran = this.pool.run(next, (r) => {
         taskPaths.delete(r.id);
         counts.processed++;
         // The data folder cannot take more copies (disk full, read-only): every further file would fail the same way.
-        if (r.kind === 'rejected' && r.code === STORAGE_WRITE_FAILED) run.storageFailure ??= r.reason;
+        if (r.kind === 'rejected' && r.code === STORAGE_WRITE_FAILED && run.storageFailure === null) {
+          run.storageFailure = r.reason;
+          // The workers' queued files would each write to the failing disk again.
+          run.halt.abort();
+        }
         if (r.kind === 'dicomdir') {
           // Follow the DICOMDIR's records: referenced files not already offered join the queue.
           for (const ref of r.references) {
@@ -239,9 +262,16 @@ export class StudyLibrary {
         if (pending.length >= COMMIT_BATCH) apply();
         progress('importing');
       }, !useWorkers(counts.offered) ? 'calling-thread' : this.callingThreadWork ? 'both' : 'workers', {
-        signal: run.cancel.signal,
+        signal: run.halt.signal,
         onUnapplied: (r) => rolledBack.push(r),
       });
+      try {
+        await ran;
+      } catch (err) {
+        // The library closed while a cancelled import's worker was stuck on a file: the import ends as cancelled with
+        // what came back; a copy the stuck file may still place has no result to index or remove it.
+        if (!(err instanceof ImportPoolClosedError && run.cancel.signal.aborted)) throw err;
+      }
       apply();
     } catch (err) {
       try {
@@ -316,6 +346,10 @@ export class StudyLibrary {
         const stored = earlier ? null : this.index.storedInstance(uid);
         const known = earlier ?? stored;
         if (!known) {
+          if (mode === 'copy' && !this.storedCopyIntact(r)) {
+            rejected.push(storedCopyMissing(r));
+            return null;
+          }
           seen.instances.set(uid, identity);
           this.index.addInstance({ metadata: m, sha256: r.sha256, size: r.size, storage: mode, path: r.storedPath, sourcePath: r.path, sourceMtimeMs: r.mtimeMs, importId });
           counts.imported++;
@@ -329,8 +363,13 @@ export class StudyLibrary {
           return null;
         }
         // The same instance again, possibly in another encoding (test/integration/oracle): a duplicate.
-        counts.duplicates++;
         if (stored?.storage === 'reference' && mode === 'copy' && r.sha256 !== null) {
+          if (!this.storedCopyIntact(r)) {
+            // The row keeps the referenced original.
+            rejected.push(storedCopyMissing(r));
+            return null;
+          }
+          counts.duplicates++;
           // Imported by reference (a CD, a USB stick) and now copied: the row moves to the managed copy, which stays.
           this.index.switchToManagedCopy({
             sopInstanceUid: uid,
@@ -343,6 +382,7 @@ export class StudyLibrary {
           });
           return m.studyInstanceUid;
         }
+        counts.duplicates++;
         if (stored?.storage === 'reference' && mode === 'reference' && stored.sourcePath === r.path && (stored.size !== r.size || stored.sourceMtimeMs !== Math.trunc(r.mtimeMs))) {
           // The referenced original changed in place but still holds this instance: display and analysis refuse
           // a changed reference until it is recorded again, which is what re-importing it asks for.
@@ -360,8 +400,22 @@ export class StudyLibrary {
     }
   }
 
-  /** Removes the managed copy this file's task just wrote for an instance the library does not take, unless it is in use. */
-  private dropUnusedCopy(r: Extract<ImportFileResult, { kind: 'instance' }>, mode: StorageMode): void {
+  /**
+   * True when the managed copy a result names is in place with the file's size. Called inside the batch's write
+   * transaction: another import on this library (the CLI) removes an unused copy only while it holds that lock
+   * (dropUnusedCopy), so a copy seen here stays until the row naming it is committed. A worker may have found the
+   * copy already stored, or have stored it just before another import removed it as unused.
+   */
+  private storedCopyIntact(r: InstanceResult): boolean {
+    return statSync(join(this.dataDir, r.storedPath), { throwIfNoEntry: false })?.size === r.size;
+  }
+
+  /**
+   * Removes the managed copy this file's task just wrote for an instance the library does not take, unless it is in
+   * use. Only inside a write transaction of the index: the check and the removal must not interleave with another
+   * import's batch, which may be about to commit a row naming the same copy (see storedCopyIntact).
+   */
+  private dropUnusedCopy(r: InstanceResult, mode: StorageMode): void {
     if (mode === 'copy' && r.createdStoredFile && r.sha256 && !this.index.isShaReferenced(r.sha256)) {
       rmSync(join(this.dataDir, r.storedPath), { force: true });
     }
@@ -373,13 +427,20 @@ export class StudyLibrary {
    * already, and an unindexed file costs disk space where a wrongly removed one would cost an instance.
    */
   private dropRolledBackCopies(results: readonly ImportFileResult[], mode: StorageMode): void {
-    for (const r of results) {
-      if (r.kind !== 'instance') continue;
-      try {
-        this.dropUnusedCopy(r, mode);
-      } catch {
-        // Kept, see above; the import's own error is the one reported.
-      }
+    const created = results.filter((r): r is InstanceResult => r.kind === 'instance' && r.createdStoredFile);
+    if (mode !== 'copy' || created.length === 0) return;
+    try {
+      this.index.transaction(() => {
+        for (const r of created) {
+          try {
+            this.dropUnusedCopy(r, mode);
+          } catch {
+            // Kept, see above.
+          }
+        }
+      });
+    } catch {
+      // Kept, see above (the write lock not taken: another import holds it); the import's own error is the one reported.
     }
   }
 
@@ -437,14 +498,30 @@ export class StudyLibrary {
     if (running) {
       // The import ends as cancelled, indexing the files its workers had started (their copies may be placed
       // already); a worker stuck on one file (a hung network read) must not hold the close for ever.
-      running.cancel.abort();
+      cancel(running);
       let timer: NodeJS.Timeout | undefined;
-      await Promise.race([running.ended, new Promise((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+      await Promise.race([running.ended, new Promise((resolve) => (timer = setTimeout(resolve, this.closeWaitMs)))]);
       clearTimeout(timer);
     }
+    // Ends a run still waiting on a stuck worker, so the import records its end before the index closes.
     await this.pool.close();
+    if (running) await running.ended;
     this.index.close();
   }
+}
+
+function storedCopyMissing(r: InstanceResult): RejectedFile {
+  return {
+    path: r.path,
+    code: STORED_COPY_MISSING,
+    reason: `its managed copy ${r.storedPath} was removed (by another import on this library, or by hand) before it could be indexed; the file itself is unchanged: import it again`,
+  };
+}
+
+/** Cancels an import: it ends as cancelled, with the files its workers had started indexed. */
+function cancel(run: RunningImport): void {
+  run.cancel.abort();
+  run.halt.abort();
 }
 
 /**
@@ -453,7 +530,7 @@ export class StudyLibrary {
  * on the study is filed under its first study; instances stored before schema v7 carry their study's patient key),
  * and importing the same files again must not turn into conflicts.
  */
-function isSameSourceFile(r: Extract<ImportFileResult, { kind: 'instance' }>, stored: StoredInstance): boolean {
+function isSameSourceFile(r: InstanceResult, stored: StoredInstance): boolean {
   if (r.sha256 !== null && r.sha256 === stored.sha256) return true;
   return r.path === stored.sourcePath && r.size === stored.size && r.mtimeMs === stored.sourceMtimeMs;
 }
