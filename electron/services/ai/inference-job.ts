@@ -13,7 +13,7 @@ import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDe
 import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
-import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
+import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
 import type { ProviderName, ProviderPreference, SessionManager, TensorLike } from './session-manager';
 
@@ -245,24 +245,6 @@ function analysisUnits(manifest: ModelManifest, images: DecodedImage[]): Analysi
   });
 }
 
-/**
- * One image's classification row from the rows of its B-mode regions: the image scores as its most suspicious view.
- * Independent labels (sigmoid, or raw scores) each take their highest region, as aggregateScores' "max" does over the
- * images of a series: a finding seen in either view is seen in the image. A softmax row is one distribution over
- * exclusive classes, and a column-wise max would call one image both normal (from the clean view) and malignant (from
- * the other); so when the output names its normal labels the image takes the whole row of the region whose highest
- * non-normal score is highest (for a two-class model that score is exactly the positive class's max over regions).
- * A softmax without declared normal labels cannot tell which classes are findings: column-wise max. Ties: the first
- * region (position order).
- */
-export function imageScoresOfRegions(spec: Extract<OutputSpec, { kind: 'classification' }>, rows: readonly number[][]): number[] {
-  const normal = new Set(spec.normalLabels ?? []);
-  const findings = spec.labels.flatMap((label, i) => (normal.has(label) ? [] : [i]));
-  if (spec.activation !== 'softmax' || normal.size === 0 || findings.length === 0) return aggregateScores([...rows], 'max');
-  const evidence = (row: readonly number[]) => Math.max(...findings.map((i) => row[i]!));
-  return [...rows.reduce((best, row) => (evidence(row) > evidence(best) ? row : best))];
-}
-
 function writeArray(dir: string, name: string, values: Uint8Array | Float32Array): string {
   mkdirSync(dir, { recursive: true });
   const labels = values instanceof Uint8Array;
@@ -492,10 +474,10 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
             }
             if (!sharesImages) rows.push(...own);
             // After the last region of the image (units come in image order).
-            else if (perUnit[k + 1]?.unit.image !== image) rows.push(imageScoresOfRegions(o, regions.filter((r) => r.image === image).map((r) => r.scores)));
+            else if (perUnit[k + 1]?.unit.image !== image) rows.push(mostSuspiciousScores(o, regions.filter((r) => r.image === image).map((r) => r.scores)));
           });
           // With an aggregator model the case-level findings are its own; per-slice scores are kept per image.
-          if (aggregation?.method !== 'model') findings.push(...classificationFindings(o, rows.length === 1 ? rows[0]! : aggregateScores(rows, aggregation?.method ?? 'max')));
+          if (aggregation?.method !== 'model') findings.push(...classificationFindings(o, rows.length === 1 ? rows[0]! : (aggregation?.method ?? 'max') === 'max' ? mostSuspiciousScores(o, rows) : aggregateScores(rows, 'mean')));
           outputs.push({
             kind: 'classification',
             tensor: o.tensor,
