@@ -8,12 +8,13 @@ import { type Dirent, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportSummary } from '../../contract/ipc-contract';
 import { EventHub } from '../../electron/services/event-hub';
 import { type ImportFileResult, type ImportFileTask, INCOMING_DIR } from '../../electron/services/library/import-file-processor';
-import { ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
+import { type ImportWorkerMessage, ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
 import { scanSources } from '../../electron/services/library/source-scanner';
 import { StudyLibrary } from '../../electron/services/library/study-library';
 import { syntheticDicom, testUid } from '../fixtures/synthetic-dicom';
@@ -218,6 +219,38 @@ describe('an import stopped early on worker threads', () => {
       expect([...new Set(handedOver)].sort()).toEqual(storeFiles(join(work, 'unapplied')));
     } finally {
       await pool.close();
+    }
+  }, 30_000);
+});
+
+describe('the built import worker', () => {
+  it('reports each copy it creates before the reply that carries its result, and none it finds stored', async () => {
+    const worker = new Worker(workerUrl(), { workerData: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT) });
+    try {
+      const dataDir = join(work, 'placed');
+      const batch = readdirSync(corpus)
+        .slice(0, 3)
+        .map((f, id): ImportFileTask => ({ id, path: join(corpus, f), mode: 'copy', dataDir }));
+      const messages: ImportWorkerMessage[] = [];
+      const twoReplies = new Promise<void>((resolve, reject) => {
+        worker.on('error', reject);
+        worker.on('message', (m: ImportWorkerMessage) => {
+          messages.push(m);
+          if (messages.filter((x) => 'results' in x).length === 2) resolve();
+        });
+      });
+      // The same files twice: the second time every copy is found already stored.
+      worker.postMessage(batch);
+      worker.postMessage(batch);
+      await within(20_000, twoReplies, 'the replies');
+      expect(messages.map((m) => ('placed' in m ? `placed ${m.placed.id}` : 'reply'))).toEqual(['placed 0', 'placed 1', 'placed 2', 'reply', 'reply']);
+      const [first] = messages.filter((m) => 'results' in m);
+      const results = first && 'results' in first ? first.results : [];
+      const placed = messages.flatMap((m) => ('placed' in m ? [m.placed] : []));
+      expect(placed).toEqual(results.map((r) => (r.kind === 'instance' ? { id: r.id, storedPath: r.storedPath, sha256: r.sha256, size: r.size } : r)));
+      expect(storeFiles(dataDir, 'copies')).toEqual(placed.map((c) => c.storedPath).sort());
+    } finally {
+      await worker.terminate();
     }
   }, 30_000);
 });

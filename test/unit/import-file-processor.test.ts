@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, type Stats, 
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { INCOMING_DIR, processImportFile, STORAGE_WRITE_FAILED } from '../../electron/services/library/import-file-processor';
+import { INCOMING_DIR, type PlacedCopy, processImportFile, STORAGE_WRITE_FAILED } from '../../electron/services/library/import-file-processor';
 import { syntheticDicom, syntheticDicomdir } from '../fixtures/synthetic-dicom';
 
 // The processor's own fs calls go through these spies so a test can inject one failure.
@@ -320,5 +320,34 @@ describe('processImportFile: a file over the whole-read limit', () => {
     const r = processImportFile({ id: 1, path, mode: 'reference', dataDir });
     expect(r).toMatchObject({ kind: 'dicomdir', sha256: createHash('sha256').update(bytes).digest('hex') });
     expect(vi.mocked(fs.openSync).mock.calls.filter(([p]) => p === path)).toHaveLength(1);
+  });
+});
+
+describe('processImportFile: reporting a copy as soon as it is placed', () => {
+  it.each([
+    ['read whole', {}, () => syntheticDicom({ sopInstanceUid: '1.2.3.921' })],
+    ['streamed', STREAMED, () => bigDicom('1.2.3.922')],
+  ])('%s: reports the copy it created, in place under its stored name, before returning; not one found stored', (_, limit, make) => {
+    const bytes = make();
+    const path = source('placed.dcm', bytes);
+    const placed: { copy: PlacedCopy; inPlace: boolean }[] = [];
+    // Whether the stored file is there when the worker would post its message.
+    const onPlaced = (copy: PlacedCopy) => placed.push({ copy, inPlace: statSync(join(dataDir, copy.storedPath), { throwIfNoEntry: false })?.size === bytes.length });
+    const first = processImportFile({ id: 7, path, mode: 'copy', dataDir, ...limit }, onPlaced);
+    if (first.kind !== 'instance') throw new Error(`expected an instance, got ${first.kind}`);
+    expect(placed).toEqual([{ copy: { id: 7, storedPath: first.storedPath, sha256: first.sha256, size: bytes.length }, inPlace: true }]);
+    expect(first.sha256).toBe(createHash('sha256').update(bytes).digest('hex'));
+
+    // Found already stored: this task did not create it.
+    const again = processImportFile({ id: 8, path, mode: 'copy', dataDir, ...limit }, onPlaced);
+    expect(again).toMatchObject({ kind: 'instance', createdStoredFile: false });
+    expect(placed).toHaveLength(1);
+  });
+
+  it('reports nothing for a file it rejects or indexes in place', () => {
+    const onPlaced = vi.fn();
+    expect(processImportFile({ id: 1, path: source('not.dcm', Buffer.from('not DICOM at all, but long enough to be looked at')), mode: 'copy', dataDir }, onPlaced).kind).toBe('rejected');
+    expect(processImportFile({ id: 2, path: source('ref.dcm', syntheticDicom({ sopInstanceUid: '1.2.3.923' })), mode: 'reference', dataDir }, onPlaced).kind).toBe('instance');
+    expect(onPlaced).not.toHaveBeenCalled();
   });
 });

@@ -40,6 +40,19 @@ export type ImportFileResult =
   | { id: number; kind: 'dicomdir'; path: string; sha256: string; size: number; references: { path: string; exists: boolean }[] }
   | { id: number; kind: 'rejected'; path: string; code: string; reason: string };
 
+/**
+ * A managed copy a task created (renamed to its stored name), reported by a worker before the file's result: if the
+ * worker dies before that result, the copy would otherwise be in no row and unknown to anyone.
+ */
+export interface PlacedCopy {
+  /** The task's id. */
+  id: number;
+  /** Relative to the data folder: storedRelativePath(sha256). */
+  storedPath: string;
+  sha256: string;
+  size: number;
+}
+
 /** DICOMDIR records are parsed; of the rest, only the attributes the index stores are recorded. */
 const READ_OPTIONS: ReadOptions = { expandSequences: INDEX_SEQUENCES, keepTags: INDEX_TAGS };
 
@@ -311,7 +324,11 @@ function rejected(task: ImportFileTask, code: string, reason: string): ImportFil
   return { id: task.id, kind: 'rejected', path: task.path, code, reason };
 }
 
-export function processImportFile(task: ImportFileTask): ImportFileResult {
+/**
+ * Processes one file. `onPlaced` hears of a managed copy this task created as soon as it has its stored name (a copy
+ * found already stored is not reported: this task did not create it).
+ */
+export function processImportFile(task: ImportFileTask, onPlaced?: (copy: PlacedCopy) => void): ImportFileResult {
   // One open and one fstat per file: the descriptor serves the size check, the header reads and the copy.
   let fd: number;
   try {
@@ -391,6 +408,7 @@ export function processImportFile(task: ImportFileTask): ImportFileResult {
     }
     const storedPath = stored?.rel ?? task.path;
     const createdStoredFile = stored?.created ?? false;
+    if (stored?.created && sha256 !== null) onPlaced?.({ id: task.id, storedPath, sha256, size });
     return { id: task.id, kind: 'instance', path: task.path, sha256, size, mtimeMs, storedPath, createdStoredFile, metadata };
   } catch (err) {
     if (err instanceof DicomParseError) return rejected(task, err.code, err.message);

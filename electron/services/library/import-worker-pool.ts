@@ -9,7 +9,7 @@
  */
 import { createRequire } from 'node:module';
 import type { Worker } from 'node:worker_threads';
-import { type ImportFileResult, type ImportFileTask, processImportFile } from './import-file-processor';
+import { type ImportFileResult, type ImportFileTask, type PlacedCopy, processImportFile } from './import-file-processor';
 
 /**
  * node:worker_threads takes milliseconds to load: an import done on the calling thread
@@ -30,6 +30,9 @@ export interface ImportWorkerReply {
   results: ImportFileResult[];
   skipped: number[];
 }
+
+/** What an import worker posts: a batch's reply, or a managed copy one of its files created (before that file's result). */
+export type ImportWorkerMessage = ImportWorkerReply | { placed: PlacedCopy };
 
 /** Batches kept in flight per worker, so a worker never waits for the main thread. */
 const DEPTH = 4;
@@ -59,6 +62,8 @@ interface Slot {
   /** The thread has started running JavaScript: work posted now is not just queued behind its start-up. */
   online: boolean;
   inFlight: Map<number, ImportFileTask>;
+  /** Copies this worker created for files of `inFlight` whose results have not come yet, by task id. */
+  placed: Map<number, PlacedCopy>;
 }
 
 /** How a run is stopped early, and where the results of a failed run go. */
@@ -70,6 +75,13 @@ export interface ImportRunControl {
    * copies may already be placed) are handed here instead, for the caller to clean up.
    */
   onUnapplied?: (r: ImportFileResult) => void;
+  /**
+   * A managed copy a worker created for a file whose result will never come: the worker died (its files come back
+   * WORKER_CRASHED), or was ended while stuck on a later file of its batch (the pool closed, or a failed run's wait
+   * ran out). There is no metadata to index it with: the caller removes it unless something references its content.
+   * A copy placed in the instant between its rename and its report stays unknown.
+   */
+  onOrphanedCopy?: (copy: PlacedCopy) => void;
 }
 
 /** Files processed by each kind of thread in one run. */
@@ -129,7 +141,7 @@ export class ImportWorkerPool {
    * Replaces the slot's worker when it still holds files of a failed run past the wait for them:
    * their results must not reach a later run, whose task ids start again at 0, nor stay counted in flight.
    */
-  private discardInFlight(slot: Slot): void {
+  private discardInFlight(slot: Slot, orphaned: (copy: PlacedCopy) => void): void {
     if (slot.inFlight.size === 0) return;
     const abandoned = slot.worker;
     abandoned.removeAllListeners();
@@ -137,13 +149,14 @@ export class ImportWorkerPool {
     abandoned.on('error', () => {});
     void abandoned.terminate();
     slot.inFlight.clear();
+    handOverPlaced(slot, orphaned);
     slot.worker = this.newSlotWorker(slot);
   }
 
   private ensureStarted(): void {
     if (this.size === 0 || this.slots.length > 0) return;
     for (let i = 0; i < this.size; i++) {
-      const slot = { online: false, stop: new Int32Array(1), inFlight: new Map() } as Omit<Slot, 'worker'> & { worker?: Worker };
+      const slot = { online: false, stop: new Int32Array(1), inFlight: new Map(), placed: new Map() } as Omit<Slot, 'worker'> & { worker?: Worker };
       slot.worker = this.newSlotWorker(slot);
       this.slots.push(slot as Slot);
     }
@@ -197,7 +210,14 @@ export class ImportWorkerPool {
     shares: ImportRunShares,
     control: ImportRunControl,
   ): Promise<void> {
-    const { signal, onUnapplied } = control;
+    const { signal, onUnapplied, onOrphanedCopy } = control;
+    const orphaned = (copy: PlacedCopy) => {
+      try {
+        onOrphanedCopy?.(copy);
+      } catch {
+        // The caller's cleanup failed: the copy stays (disk space, never an instance lost).
+      }
+    };
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       /** Why the run is failing: `onResult` (or `next`) threw. */
@@ -228,7 +248,10 @@ export class ImportWorkerPool {
       this.endRunOnClose = () => {
         if (settled) return;
         settle();
-        for (const slot of this.slots) slot.inFlight.clear();
+        for (const slot of this.slots) {
+          slot.inFlight.clear();
+          handOverPlaced(slot, orphaned);
+        }
         reject(failure ?? new ImportPoolClosedError());
       };
       const stop = () => {
@@ -244,7 +267,7 @@ export class ImportWorkerPool {
         // A worker stuck on one file (a hung network read) must not hang the failed import: past the bound it is
         // replaced, and a copy it places after that has no result to clean it up (the price of not hanging).
         drainTimer = setTimeout(() => {
-          for (const slot of this.slots) this.discardInFlight(slot);
+          for (const slot of this.slots) this.discardInFlight(slot, orphaned);
           settleIfIdle();
         }, FAILED_RUN_DRAIN_MS);
         settleIfIdle();
@@ -310,10 +333,17 @@ export class ImportWorkerPool {
         }
       }
       for (const slot of this.slots) {
-        const onMessage = (reply: ImportWorkerReply) => {
+        const onMessage = (message: ImportWorkerMessage) => {
+          if ('placed' in message) {
+            slot.placed.set(message.placed.id, message.placed);
+            return;
+          }
+          const reply = message;
           for (const id of reply.skipped) slot.inFlight.delete(id);
           for (const r of reply.results) {
             slot.inFlight.delete(r.id);
+            // Its result names the copy now.
+            slot.placed.delete(r.id);
             shares.workers++;
             deliver(r);
           }
@@ -325,15 +355,26 @@ export class ImportWorkerPool {
           feed(slot);
           settleIfIdle();
         };
+        /** Why the slot's worker is dying; its 'exit' follows. */
+        let crash: Error | null = null;
         const onError = (err: Error) => {
-          // A worker crash (out of memory on a hostile file) rejects its in-flight files and restarts.
+          crash = err;
+        };
+        const onExit = (code: number) => {
+          // A worker crash (out of memory on a hostile file) rejects its in-flight files and restarts. Handled on
+          // 'exit', not 'error': by then every message it posted has been delivered (the error of an uncaught
+          // exception comes on another channel and may overtake them), so `placed` holds every copy it reported.
+          const why = crash?.message ?? `its thread exited (code ${code})`;
+          crash = null;
           const lost = [...slot.inFlight.values()];
           slot.inFlight.clear();
+          // Copies of files whose results never came: in no row, and no result will name them.
+          handOverPlaced(slot, orphaned);
           slot.worker.removeAllListeners();
           slot.worker = this.newSlotWorker(slot);
           attach(slot);
           for (const task of lost) {
-            deliver({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason: `reading the file crashed its worker: ${err.message}` });
+            deliver({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason: `reading the file crashed its worker: ${why}` });
           }
           feedAll();
           settleIfIdle();
@@ -341,11 +382,13 @@ export class ImportWorkerPool {
         const attach = (s: Slot) => {
           s.worker.on('message', onMessage);
           s.worker.on('error', onError);
+          s.worker.on('exit', onExit);
           // Registered after newSlotWorker's own 'online' listener, which marks the slot online first.
           s.worker.on('online', onOnline);
           listeners.push(() => {
             s.worker.off('message', onMessage);
             s.worker.off('error', onError);
+            s.worker.off('exit', onExit);
             s.worker.off('online', onOnline);
           });
         };
@@ -382,4 +425,11 @@ export class ImportWorkerPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
     this.slots.length = 0;
   }
+}
+
+/** Hands a slot's reported-but-unresulted copies to the cleanup, once each. */
+function handOverPlaced(slot: Slot, orphaned: (copy: PlacedCopy) => void): void {
+  const copies = [...slot.placed.values()];
+  slot.placed.clear();
+  for (const copy of copies) orphaned(copy);
 }

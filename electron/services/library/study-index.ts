@@ -480,6 +480,7 @@ export class StudyIndex {
     const db = this.db;
     this.stmts = {
       shaReferenced: db.prepare<[string], { n: number }>('SELECT count(*) AS n FROM instances WHERE sha256 = ?'),
+      copyReferenced: db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM instances WHERE storage = 'copy' AND path = ?"),
       patientByKey: db.prepare<[string], { id: number }>('SELECT id FROM patients WHERE patient_key = ?'),
       insertPatient: db.prepare(
         'INSERT INTO patients (patient_key, patient_id, issuer, name, name_raw, birth_date, sex) VALUES (@key, @patientId, @issuer, @name, @nameRaw, @birthDate, @sex)',
@@ -594,6 +595,11 @@ export class StudyIndex {
 
   isShaReferenced(sha256: string): boolean {
     return (this.stmts.shaReferenced.get(sha256)?.n ?? 0) > 0;
+  }
+
+  /** A row serves the managed copy at `path` (relative to the data folder). */
+  isCopyReferenced(path: string): boolean {
+    return (this.stmts.copyReferenced.get(path)?.n ?? 0) > 0;
   }
 
   isFileSetKnown(sha256: string): boolean {
@@ -937,7 +943,8 @@ export class StudyIndex {
    * Deletes a study's rows (series and instances follow by cascade, AI jobs and
    * results by trigger; the patient too when no other study is left) in one
    * transaction. Returns the managed-storage paths (relative to the data folder)
-   * that no remaining instance references, or null when the study is unknown.
+   * that no remaining instance references (at its commit: the caller re-checks under the write lock before removing one),
+   * or null when the study is unknown.
    */
   deleteStudy(studyUid: string): { unreferencedCopies: string[] } | null {
     // transaction(): immediate, and the ids cached for addInstance (maybe of the rows deleted) are forgotten.
@@ -950,8 +957,7 @@ export class StudyIndex {
         .map((r) => r.path);
       this.db.prepare('DELETE FROM studies WHERE id = ?').run(study.id);
       this.db.prepare('DELETE FROM patients WHERE id = ? AND NOT EXISTS (SELECT 1 FROM studies WHERE patient_ref = ?)').run(study.patient_ref, study.patient_ref);
-      const stillUsed = this.db.prepare<[string], { n: number }>("SELECT count(*) AS n FROM instances WHERE storage = 'copy' AND path = ?");
-      return { unreferencedCopies: copies.filter((p) => (stillUsed.get(p)?.n ?? 0) === 0) };
+      return { unreferencedCopies: copies.filter((p) => !this.isCopyReferenced(p)) };
     });
   }
 

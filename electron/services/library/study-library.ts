@@ -12,7 +12,7 @@ import type { ImportRecord, ImportRequest, ImportSummary, RejectedFile, SeriesIn
 import type { EventHub } from '../event-hub';
 import type { InstanceFile } from '../dicom/display-bytes';
 import { ServiceError } from '../service-error';
-import { type ImportFileResult, type ImportFileTask, STORAGE_WRITE_FAILED } from './import-file-processor';
+import { type ImportFileResult, type ImportFileTask, type PlacedCopy, STORAGE_WRITE_FAILED, storedRelativePath } from './import-file-processor';
 import { ImportPoolClosedError, ImportWorkerPool } from './import-worker-pool';
 import { scanSources } from './source-scanner';
 import { patientKey, type StoredInstance, StudyIndex } from './study-index';
@@ -42,6 +42,9 @@ export interface StudyLibraryOptions {
 }
 
 type InstanceResult = Extract<ImportFileResult, { kind: 'instance' }>;
+
+/** A managed copy a task of this import created (storedPath relative to the data folder). */
+type CreatedCopy = Pick<PlacedCopy, 'storedPath' | 'sha256'>;
 
 /** Where an instance is filed: two files with one SOP Instance UID and different identities are a conflict. */
 interface InstanceIdentity {
@@ -205,6 +208,8 @@ export class StudyLibrary {
      * the managed copies they created may be in no row now.
      */
     const rolledBack: ImportFileResult[] = [];
+    /** Copies workers created for files whose results never came (a worker died): in no row, and no result names them. */
+    const orphaned: PlacedCopy[] = [];
     const apply = () => {
       const batch = pending;
       pending = [];
@@ -264,6 +269,7 @@ export class StudyLibrary {
       }, !useWorkers(counts.offered) ? 'calling-thread' : this.callingThreadWork ? 'both' : 'workers', {
         signal: run.halt.signal,
         onUnapplied: (r) => rolledBack.push(r),
+        onOrphanedCopy: (copy) => orphaned.push(copy),
       });
       try {
         await ran;
@@ -278,12 +284,14 @@ export class StudyLibrary {
         apply();
       } finally {
         // After the last apply: a copy created by a rolled-back result may be referenced by a row committed since.
-        this.dropRolledBackCopies(rolledBack, mode);
+        this.dropCreatedCopies([...createdCopies(rolledBack), ...orphaned]);
       }
       this.index.addRejections(run.id, rejected);
       this.index.finishImport(run.id, 'failed', counts);
       throw err;
     }
+    // After the last apply, as above: another file of this import with the same content may have a row now.
+    this.dropCreatedCopies(orphaned);
 
     // Files never started because of cancellation (or a storage failure) are not offered: they were not looked at.
     const cancelled = run.cancel.signal.aborted;
@@ -416,31 +424,37 @@ export class StudyLibrary {
    * import's batch, which may be about to commit a row naming the same copy (see storedCopyIntact).
    */
   private dropUnusedCopy(r: InstanceResult, mode: StorageMode): void {
-    if (mode === 'copy' && r.createdStoredFile && r.sha256 && !this.index.isShaReferenced(r.sha256)) {
-      rmSync(join(this.dataDir, r.storedPath), { force: true });
-    }
+    if (mode === 'copy' && r.createdStoredFile && r.sha256) this.dropCopyUnlessReferenced({ storedPath: r.storedPath, sha256: r.sha256 });
+  }
+
+  /** As dropUnusedCopy, for a copy this import created: only inside a write transaction of the index. */
+  private dropCopyUnlessReferenced(copy: CreatedCopy): void {
+    // Only a copy under its own name in the store: a path from a worker's message never reaches anything else.
+    if (copy.storedPath !== storedRelativePath(copy.sha256)) return;
+    if (!this.index.isShaReferenced(copy.sha256)) rmSync(join(this.dataDir, copy.storedPath), { force: true });
   }
 
   /**
-   * Removes the managed copies that results of rolled-back batches created and that no committed row references.
-   * A copy whose use cannot be checked (the index unreadable) or that cannot be removed stays: the import is failing
-   * already, and an unindexed file costs disk space where a wrongly removed one would cost an instance.
+   * Removes managed copies this import created that no committed row references: those of rolled-back batches, and
+   * those of files whose worker died before sending their results (no metadata to index them with; the source file
+   * is untouched and reported WORKER_CRASHED, to be imported again). A copy whose use cannot be checked (the write lock not taken: another
+   * import holds it) or that cannot be removed stays: an unindexed file costs disk space where a wrongly removed one
+   * would cost an instance.
    */
-  private dropRolledBackCopies(results: readonly ImportFileResult[], mode: StorageMode): void {
-    const created = results.filter((r): r is InstanceResult => r.kind === 'instance' && r.createdStoredFile);
-    if (mode !== 'copy' || created.length === 0) return;
+  private dropCreatedCopies(copies: readonly CreatedCopy[]): void {
+    if (copies.length === 0) return;
     try {
       this.index.transaction(() => {
-        for (const r of created) {
+        for (const copy of copies) {
           try {
-            this.dropUnusedCopy(r, mode);
+            this.dropCopyUnlessReferenced(copy);
           } catch {
             // Kept, see above.
           }
         }
       });
     } catch {
-      // Kept, see above (the write lock not taken: another import holds it); the import's own error is the one reported.
+      // Kept, see above; a failing import's own error is the one reported.
     }
   }
 
@@ -476,13 +490,36 @@ export class StudyLibrary {
   deleteStudy(studyInstanceUid: string): boolean {
     const removed = this.index.deleteStudy(studyInstanceUid);
     if (!removed) return false;
-    for (const rel of removed.unreferencedCopies) {
-      // Managed copies live under the data folder; never follow a path outside it.
-      if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) continue;
-      rmSync(join(this.dataDir, rel), { force: true });
-    }
+    this.dropDeletedCopies(removed.unreferencedCopies);
     this.events.emit('library.changed', { reason: 'delete' });
     return true;
+  }
+
+  /**
+   * Removes the managed copies a committed deletion left unreferenced. Not inside the deletion's transaction (a
+   * rollback after the removal would bring back rows naming removed files), but in a write transaction of its own,
+   * re-checked: another import on this library (the CLI) may have committed a row naming the same copy since (its
+   * worker found it stored), and its batch checks a copy is there under this same lock (storedCopyIntact). Kept when
+   * the lock cannot be taken or the check fails: an unindexed file costs disk space, a removed one an instance.
+   */
+  private dropDeletedCopies(paths: readonly string[]): void {
+    if (paths.length === 0) return;
+    try {
+      this.index.transaction(() => {
+        for (const rel of paths) {
+          // Managed copies live under the data folder; never follow a path outside it.
+          if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) continue;
+          if (this.index.isCopyReferenced(rel)) continue;
+          try {
+            rmSync(join(this.dataDir, rel), { force: true });
+          } catch {
+            // Kept, see above.
+          }
+        }
+      });
+    } catch {
+      // Kept, see above: the study is deleted all the same.
+    }
   }
 
   /** The file serving an instance; for a referenced original, what was recorded at import (display checks it is still that file). */
@@ -508,6 +545,11 @@ export class StudyLibrary {
     if (running) await running.ended;
     this.index.close();
   }
+}
+
+/** The copies that results (of rolled-back batches) say their tasks created. */
+function createdCopies(results: readonly ImportFileResult[]): CreatedCopy[] {
+  return results.flatMap((r) => (r.kind === 'instance' && r.createdStoredFile && r.sha256 !== null ? [{ storedPath: r.storedPath, sha256: r.sha256 }] : []));
 }
 
 function storedCopyMissing(r: InstanceResult): RejectedFile {
