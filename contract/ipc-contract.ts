@@ -420,6 +420,15 @@ export const RunPopulationSchema = z.object({
 });
 export type RunPopulation = z.infer<typeof RunPopulationSchema>;
 
+/** Why a reader's vouch for a series no longer covers it (either or both). */
+export const VouchLapseSchema = z.object({
+  /** Images of the series the reader did not see when they vouched (imported since). */
+  imagesAdded: z.number().int(),
+  /** The model package is another version (sha-256) than the one they vouched for. */
+  modelChanged: z.boolean(),
+});
+export type VouchLapse = z.infer<typeof VouchLapseSchema>;
+
 export const AnalysisResultSchema = z.object({
   resultId: z.number().int(),
   studyInstanceUid: z.string(),
@@ -447,6 +456,12 @@ export const AnalysisResultSchema = z.object({
    * value contradicts the model): the reader may vouch for it (analysis.run vouchForUnrecorded). Absent otherwise.
    */
   unrecorded: z.array(z.string()).optional(),
+  /**
+   * Such a result (`unrecorded`) of a series the reader had vouched for, whose vouch no longer holds: why (images
+   * added since, which the reader has not seen; another version of the model), so they know before vouching again.
+   * Absent otherwise.
+   */
+  vouchLapsed: VouchLapseSchema.optional(),
 });
 export type AnalysisResult = z.infer<typeof AnalysisResultSchema>;
 
@@ -585,8 +600,24 @@ export const ValidationResultSchema = z.object({
    * model needs, and each carries an APPLICABILITY_NOT_RECORDED warning. Contradicting cases are still excluded.
    */
   vouchedUnrecorded: z.number().int(),
+  /**
+   * Each of the n analysed cases, in the order they were read (excluded ones are in `excluded`): its truth label,
+   * the positive label's score, the call at the threshold and whether that call matches the label. Kept compact
+   * (thousands of cases cross IPC): warnings are RunWarning codes only, absent when the run noticed nothing.
+   */
+  cases: z.array(
+    z.object({
+      file: z.string(),
+      label: z.string(),
+      score: z.number(),
+      predictedPositive: z.boolean(),
+      correct: z.boolean(),
+      warnings: z.array(z.string()).optional(),
+    }),
+  ),
 });
 export type ValidationResult = z.infer<typeof ValidationResultSchema>;
+export type ValidationCase = ValidationResult['cases'][number];
 
 export const ValidateProgressSchema = z.object({ modelId: z.string(), done: z.number().int(), total: z.number().int() });
 export type ValidateProgress = z.infer<typeof ValidateProgressSchema>;

@@ -179,6 +179,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         finishedAt,
         analysedWhole: r.analysedWhole,
         vouchedUnrecorded: r.vouchedUnrecorded,
+        cases: r.cases,
       };
     } catch (err) {
       if (err instanceof ValidationInputError) throw new ServiceError('BAD_REQUEST', err.message);
@@ -254,6 +255,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         warnings: r.warnings,
         population: r.population,
         ...(r.unrecorded ? { unrecorded: r.unrecorded } : {}),
+        ...(r.vouchLapsed ? { vouchLapsed: r.vouchLapsed } : {}),
       })),
     }),
     'analysis.jobs': () => ({ jobs: analysis.queue.list().map(jobView) }),

@@ -3,9 +3,10 @@
  * cxr-pneumonia package and the AI runtime, validates it on a small labelled
  * case set (20 + 20 MedMNIST test images written as DICOM, plus one file that
  * is not DICOM), and shows the metrics table, ROC curve, confusion matrix and
- * the excluded case, calibration (ECE, Brier, reliability diagram);
+ * the excluded case, calibration (ECE, Brier, reliability diagram), and the
+ * analysed cases, mistakes first (false negatives, then false positives);
  * "Save report" downloads a self-contained HTML report that shows the same
- * offline.
+ * offline, with every misclassified case.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +20,8 @@ const haveData = existsSync(NPZ);
 if (!haveData) console.warn(`\n*** SKIPPED validates-a-model-on-labelled-cases: MedMNIST data not found at ${NPZ} (set VIGIL_MEDMNIST) ***\n`);
 
 const PER_LABEL = 20;
+/** The cases sit in a deep export folder, as a clinic's often do: the cases table must keep the file names readable. */
+const EXPORT_FOLDER = 'pacs-export-2024-11-chest-radiographs-site-north-reading-room-3';
 
 (haveData ? describe : describe.skip)('validating a model on labelled cases (Models page)', () => {
   let session: VigilSession;
@@ -32,8 +35,8 @@ const PER_LABEL = 20;
     writeMedmnistDicom({ npz: NPZ, split: 'test', outDir: all, labelIds: { 0: 'normal', 1: 'pneumonia' }, modality: 'DX', bodyPart: 'CHEST', viewPosition: 'PA' });
     cases = join(tmp, 'cases');
     for (const label of ['normal', 'pneumonia']) {
-      mkdirSync(join(cases, label), { recursive: true });
-      for (const f of readdirSync(join(all, label)).sort().slice(0, PER_LABEL)) cpSync(join(all, label, f), join(cases, label, f));
+      mkdirSync(join(cases, label, EXPORT_FOLDER), { recursive: true });
+      for (const f of readdirSync(join(all, label)).sort().slice(0, PER_LABEL)) cpSync(join(all, label, f), join(cases, label, EXPORT_FOLDER, f));
     }
     writeFileSync(join(cases, 'pneumonia', 'notes.txt'), 'not a DICOM file');
     const dataDir = join(tmp, 'library');
@@ -112,6 +115,43 @@ const PER_LABEL = 20;
     expect(existsSync(shot)).toBe(true);
   });
 
+  it('lists the analysed cases, the mistakes first and only them by default; the file name stays readable in a long path', async () => {
+    const { page } = session;
+    const [fn, fp] = await Promise.all(['fn', 'fp'].map(async (k) => Number(((await page.getByTestId(`cm-${k}`).textContent()) ?? '').match(/\d+/)?.[0])));
+    const section = page.getByTestId('validation-cases');
+    await section.scrollIntoViewIfNeeded();
+    expect(await section.getByTestId('validation-cases-summary').textContent()).toBe(`${fn! + fp!} of ${2 * PER_LABEL} misclassified: ${fn} false negatives, ${fp} false positives`);
+    const only = section.getByTestId('cases-only-mistakes');
+    expect(await only.isChecked()).toBe(fn! + fp! > 0);
+    const rows = section.getByTestId('case-row');
+    const outcomes = () => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-outcome')));
+    if (fn! + fp! > 0) expect(await outcomes()).toEqual([...Array<string>(fn!).fill('fn'), ...Array<string>(fp!).fill('fp')]);
+    // Relative to the cases folder, the full path in the title.
+    const file = rows.first().getByTestId('case-file');
+    const shown = (await file.textContent()) ?? '';
+    expect(shown).toMatch(new RegExp(`^(normal|pneumonia)/${EXPORT_FOLDER}/\\d{4}\\.dcm$`));
+    expect(await file.getAttribute('title')).toBe(join(cases, shown));
+    // The long folder part gives way: the cell does not overflow and the file name is shown whole.
+    const fit = await file.evaluate((td) => {
+      const name = td.querySelector('.case-name')!;
+      const cell = td.getBoundingClientRect();
+      const nameBox = name.getBoundingClientRect();
+      // The text's own width against its box: an ellipsis shows as soon as the box is narrower by any fraction.
+      const text = td.ownerDocument.createRange();
+      text.selectNodeContents(name);
+      return { overflows: td.scrollWidth > td.clientWidth + 1, nameInside: nameBox.right <= cell.right + 0.5, nameWhole: text.getBoundingClientRect().width <= nameBox.width + 0.01 };
+    });
+    expect(fit).toEqual({ overflows: false, nameInside: true, nameWhole: true });
+    await screenshot(page, 'models-validate-cases.png');
+    // Every case: the mistakes still lead, then the correct ones.
+    if (fn! + fp! > 0) await only.uncheck();
+    const all = await outcomes();
+    expect(all).toHaveLength(2 * PER_LABEL);
+    expect(all.slice(0, fn! + fp!)).toEqual([...Array<string>(fn!).fill('fn'), ...Array<string>(fp!).fill('fp')]);
+    expect(all.slice(fn! + fp!).every((o) => o === 'tp' || o === 'tn')).toBe(true);
+    await section.screenshot({ path: join(artifactsDir, 'models-validate-cases-all.png') });
+  });
+
   it('saves the report as a self-contained HTML download', async () => {
     const { page } = session;
     const download = page.waitForEvent('download');
@@ -136,6 +176,10 @@ const PER_LABEL = 20;
       expect(await reportPage.locator('.metrics [data-metric="brier"]').textContent()).toMatch(/Brier score.*\d\.\d{3}/);
       expect(await reportPage.locator('svg[aria-label^="Reliability diagram"] circle').count()).toBeGreaterThan(0);
       expect(await reportPage.locator('.bins tbody tr').count()).toBe(10);
+      // Every misclassified case, false negatives first, and how many were right.
+      const outcomes = await reportPage.locator('[data-testid="misclassified"] tbody tr').evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-outcome')));
+      expect(outcomes).toEqual([...outcomes].sort());
+      expect(await reportPage.locator('[data-testid="correct-count"]').textContent()).toBe(`${2 * PER_LABEL - outcomes.length} of ${2 * PER_LABEL} cases were classified correctly.`);
       await reportPage.screenshot({ path: join(artifactsDir, 'models-validate-report.png'), fullPage: true });
     } finally {
       await reportPage.close();

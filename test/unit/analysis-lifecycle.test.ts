@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { InferenceRunner } from '../../electron/services/ai/inference-runner';
 import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
@@ -132,6 +133,35 @@ describe('referenced originals', () => {
     const done = services.analysis.resultsForStudy(STUDY_A).filter((r) => r.modelId === classifier.id && r.status === 'done');
     expect(done).toHaveLength(1);
     expect(done[0]!.inputSopInstanceUids).toContain(`${STUDY_A}.1.2`);
+  });
+
+  it('refuses a referenced file replaced after the job was handed to the runner, before the job reads it', async () => {
+    const { classifier } = installModels();
+    services = await open('reference');
+    writeStudy('a', STUDY_A, 2);
+    await services.library.import({ paths: [join(root, 'in', 'a')] });
+    const replaced = join(root, 'in', 'a', '2.dcm');
+    // Whatever the service checked before handing the job on, the file is another one when the job reads it.
+    const run = InferenceRunner.prototype.run;
+    let handed = 0;
+    const spy = vi.spyOn(InferenceRunner.prototype, 'run').mockImplementation(function (this: InferenceRunner, ...args: Parameters<InferenceRunner['run']>) {
+      handed++;
+      const pixels = Uint16Array.from({ length: 16 * 16 }, (_, k) => 4000 - k);
+      writeFileSync(replaced, syntheticDicom({ rows: 16, columns: 16, pixels, studyInstanceUid: STUDY_A, seriesInstanceUid: `${STUDY_A}.1`, sopInstanceUid: `${STUDY_A}.1.2`, instanceNumber: 2 }));
+      return run.apply(this, args);
+    });
+    try {
+      await services.analysis.analyze({ studyInstanceUid: STUDY_A, modelId: classifier.id, provider: 'cpu' });
+      await services.analysis.queue.whenIdle();
+    } finally {
+      spy.mockRestore();
+    }
+    expect(handed).toBe(1);
+    expect(services.analysis.queue.list().find((j) => j.modelId === classifier.id)).toMatchObject({
+      status: 'failed',
+      reason: `the referenced file ${replaced} changed since it was imported (size/modification time differ); re-import it to analyse it if it still holds this image, or delete the study if the original is gone`,
+    });
+    expect(services.analysis.resultsForStudy(STUDY_A).filter((r) => r.modelId === classifier.id && r.status === 'done')).toEqual([]);
   });
 });
 

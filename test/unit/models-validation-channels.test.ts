@@ -127,6 +127,14 @@ describe('models.validate', () => {
     expect(r.roc[0]).toEqual({ fpr: 0, tpr: 0, threshold: null });
     expect(r.roc.at(-1)).toMatchObject({ fpr: 1, tpr: 1 });
     expect(r.excluded).toEqual([expect.objectContaining({ label: 'bright', status: 'not-analysed', file: expect.stringContaining('notes.txt') })]);
+    // Every analysed case crosses with its call: 60 (dark) a false positive, 40 (bright) a false negative; the excluded file does not.
+    const byFile = Object.fromEntries(r.cases.map((c) => [c.file.slice(cases.length + 1), c]));
+    expect(Object.keys(byFile)).toEqual(['dark/0.dcm', 'dark/1.dcm', 'dark/2.dcm', 'dark/3.dcm', 'bright/0.dcm', 'bright/1.dcm', 'bright/2.dcm', 'bright/3.dcm']);
+    expect(byFile['dark/3.dcm']).toEqual({ file: join(cases, 'dark', '3.dcm'), label: 'dark', score: expect.closeTo(1 / (1 + Math.exp(-1)), 4), predictedPositive: true, correct: false });
+    expect(byFile['bright/0.dcm']).toEqual({ file: join(cases, 'bright', '0.dcm'), label: 'bright', score: expect.closeTo(1 / (1 + Math.exp(1)), 4), predictedPositive: false, correct: false });
+    expect(r.cases.filter((c) => !c.correct).map((c) => c.file)).toEqual([join(cases, 'dark', '3.dcm'), join(cases, 'bright', '0.dcm')]);
+    for (const c of r.cases) expect(c.correct).toBe(c.predictedPositive === (c.label === 'bright'));
+    expect(r.cases.every((c) => c.warnings === undefined)).toBe(true);
     expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 9, total: 9 });
     expect(progress.length).toBeGreaterThan(1);
     // The response passes the contract's schema (the router checks requests; check the response here).

@@ -158,14 +158,17 @@ describe('vigil validate on cases without a B-mode region', () => {
     expect(text.err).toContain(analysedWholeLine(1, 2));
     expect(analysedWholeLine(1, 2)).toMatch(/^! 1 of 2 case\(s\) analysed whole: no B-mode region/);
 
-    // models.validate (the Validate-model page) carries the count; per-case rows do not cross to the renderer.
+    // models.validate (the Validate-model page) carries the count, and each case's warning codes (not the messages).
     const s = await library.analyse([cases]);
     const validateOverIpc = async (modelId: string) => {
       const r = await s.router.dispatch('models.validate', { modelId, casesPath: join(library.root, 'cases') });
       if (!r.ok) throw new Error(r.error.message);
       return ValidationResultSchema.parse(r.value);
     };
-    expect(await validateOverIpc('test-us-cropped')).toMatchObject({ n: 2, analysedWhole: 1 });
+    const overIpc = await validateOverIpc('test-us-cropped');
+    expect(overIpc).toMatchObject({ n: 2, analysedWhole: 1 });
+    expect(overIpc.cases.find((c) => c.file.endsWith('whole.dcm'))?.warnings).toEqual(['NO_ULTRASOUND_REGION']);
+    expect(overIpc.cases.find((c) => c.file.endsWith('cropped.dcm'))?.warnings).toBeUndefined();
     // A model that does not crop to the region analyses every case whole by design: nothing to warn about.
     expect(await validateOverIpc('test-us-whole')).toMatchObject({ n: 2, analysedWhole: 0 });
   });

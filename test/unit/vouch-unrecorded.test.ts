@@ -129,13 +129,18 @@ const readerVouched = (attributes: string[], sopInstanceUids: string[], modelSha
   modelSha256,
 });
 
+/** The breast model's refusal of a US series that records no body part. */
+const NOT_RECORDED = 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST';
+
 describe('vouching for a series that does not record what the applicability rules read', () => {
   it('refuses without the vouch and says what is not recorded; analyses with it, carrying the warning', async () => {
     const unrecorded = writeStudy(1, []);
     const s = await library.analyse([join(library.root, 'in')]);
 
     const refused = await resultOverIpc(s, unrecorded);
-    expect(refused).toMatchObject({ status: 'not-analysed', reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST', unrecorded: ['Body Part Examined'] });
+    expect(refused).toMatchObject({ status: 'not-analysed', reason: NOT_RECORDED, unrecorded: ['Body Part Examined'] });
+    // Nobody vouched before: no vouch lapsed.
+    expect(refused.vouchLapsed).toBeUndefined();
 
     const vouched = await run(s, { studyInstanceUid: unrecorded, modelId: 'test-breast-us', provider: 'cpu', vouchForUnrecorded: true });
     expect(vouched.notAnalysed).toEqual([]);
@@ -220,7 +225,8 @@ describe("a reader's vouch sticks to the series and model it was given for", () 
     expect(plain.notAnalysed).toMatchObject([{ modelId: 'test-breast-us-other', status: 'not-analysed' }]);
     const byModel = new Map((await resultsOverIpc(s, study)).map((r) => [r.modelId, r]));
     expect(byModel.get('test-breast-us')).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(32)])] });
-    expect(byModel.get('test-breast-us-other')).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+    expect(byModel.get('test-breast-us-other')).toMatchObject({ status: 'not-analysed', reason: NOT_RECORDED, unrecorded: ['Body Part Examined'], warnings: [] });
+    expect(byModel.get('test-breast-us-other')?.vouchLapsed).toBeUndefined();
   });
 
   it('covers the attributes still unrecorded of the images the reader saw, never a contradicting value recorded since', async () => {
@@ -237,7 +243,7 @@ describe("a reader's vouch sticks to the series and model it was given for", () 
     // seen that image; vouching again covers both images, for what is still not recorded.
     await importLater(s, 'spacing-ok', usFile(33, [], { image: 2, spacingMm: 0.1 }));
     expect((await plainRun(s, study, modelId)).queued).toEqual([]);
-    expect(await ofModel()).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+    expect(await ofModel()).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], vouchLapsed: { imagesAdded: 1, modelChanged: false }, warnings: [] });
     expect((await vouch(s, study, modelId)).queued).toHaveLength(1);
     expect(await ofModel()).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(33), imageUid(33, 2)])] });
 
@@ -271,6 +277,8 @@ describe("a reader's vouch sticks to the series and model it was given for", () 
     const after = await bySeries();
     expect(after.get(vouchedSeries)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(34)])] });
     expect(after.get(otherSeries)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+    // The reader never vouched for that series: no vouch of theirs lapsed there.
+    expect(after.get(otherSeries)?.vouchLapsed).toBeUndefined();
   });
 });
 
@@ -317,7 +325,10 @@ describe('every image of the series is judged, not only the first one imported',
     expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(45)])] });
     await importLater(s, 'knee', usFile(45, [bodyPart('KNEE')], { image: 2 }));
     expect((await plainRun(s, study)).queued).toEqual([]);
-    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: 'body part KNEE is not one of BREAST', warnings: [] });
+    const refused = await resultOverIpc(s, study);
+    expect(refused).toMatchObject({ status: 'not-analysed', reason: 'body part KNEE is not one of BREAST', warnings: [] });
+    // A contradiction is refused whatever was vouched: nothing lapsed to explain.
+    expect(refused.vouchLapsed).toBeUndefined();
     expect((await vouch(s, study)).queued).toEqual([]);
   });
 });
@@ -331,12 +342,23 @@ describe("a reader's vouch covers the images they saw and the model package they
 
     const plain = await plainRun(s, study);
     expect(plain.queued).toEqual([]);
-    expect(plain.notAnalysed).toMatchObject([{ status: 'not-analysed' }]);
-    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+    // The reader is told why their vouch no longer holds, in the reason (CLI, job list) and in fields (the panel, in their language).
+    const lapsed = `${NOT_RECORDED}; your earlier vouch does not cover 1 image added since`;
+    expect(plain.notAnalysed).toMatchObject([{ status: 'not-analysed', reason: lapsed }]);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: lapsed, unrecorded: ['Body Part Examined'], vouchLapsed: { imagesAdded: 1, modelChanged: false }, warnings: [] });
 
-    // Vouching again covers both images, and sticks to them.
+    // Still said on later runs while nobody vouched again, counting every image added since the vouch.
+    await importLater(s, 'unseen-too', usFile(51, [], { image: 3 }));
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    expect(await resultOverIpc(s, study)).toMatchObject({
+      status: 'not-analysed',
+      reason: `${NOT_RECORDED}; your earlier vouch does not cover 2 images added since`,
+      vouchLapsed: { imagesAdded: 2, modelChanged: false },
+    });
+
+    // Vouching again covers the three images, and sticks to them.
     expect((await vouch(s, study)).queued).toHaveLength(1);
-    const seen = [imageUid(51), imageUid(51, 2)];
+    const seen = [imageUid(51), imageUid(51, 2), imageUid(51, 3)];
     expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], seen)] });
     expect((await plainRun(s, study)).queued).toHaveLength(1);
     expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], seen)] });
@@ -353,9 +375,23 @@ describe("a reader's vouch covers the images they saw and the model package they
     expect(rescan.ok).toBe(true);
 
     expect((await plainRun(s, study)).queued).toEqual([]);
-    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', modelVersion: '1.1.0', unrecorded: ['Body Part Examined'], warnings: [] });
+    expect(await resultOverIpc(s, study)).toMatchObject({
+      status: 'not-analysed',
+      modelVersion: '1.1.0',
+      reason: `${NOT_RECORDED}; your earlier vouch was for another version of the model`,
+      unrecorded: ['Body Part Examined'],
+      vouchLapsed: { imagesAdded: 0, modelChanged: true },
+      warnings: [],
+    });
+    // Both: another image too.
+    await importLater(s, 'unseen', usFile(52, [], { image: 2 }));
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    expect(await resultOverIpc(s, study)).toMatchObject({
+      reason: `${NOT_RECORDED}; your earlier vouch was for another version of the model and does not cover 1 image added since`,
+      vouchLapsed: { imagesAdded: 1, modelChanged: true },
+    });
     expect((await vouch(s, study)).queued).toHaveLength(1);
-    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', modelVersion: '1.1.0', warnings: [readerVouched(['Body Part Examined'], [imageUid(52)], sha256(newer))] });
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', modelVersion: '1.1.0', warnings: [readerVouched(['Body Part Examined'], [imageUid(52), imageUid(52, 2)], sha256(newer))] });
   });
 
   it('stood on a warning that does not say what it covered (stored before it was recorded), covers nothing', async () => {
@@ -419,8 +455,13 @@ describe('a run is stamped "vouched" only when its job was queued on a vouch tha
     const knee = writeStudy(64, []);
     const s = await library.analyse([join(library.root, 'in')]);
 
-    await queuedThenRun(s, () => vouch(s, unseen), () => importLater(s, 'unseen', usFile(63, [], { image: 2 })));
-    expect(await resultOverIpc(s, unseen)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'], warnings: [] });
+    const job = await queuedThenRun(s, () => vouch(s, unseen), () => importLater(s, 'unseen', usFile(63, [], { image: 2 })));
+    const lapsed = `${NOT_RECORDED}; your earlier vouch does not cover 1 image added since`;
+    expect(s.analysis.queue.get(job.jobId)).toMatchObject({ status: 'not-analysed', reason: lapsed });
+    expect(await resultOverIpc(s, unseen)).toMatchObject({ status: 'not-analysed', reason: lapsed, unrecorded: ['Body Part Examined'], vouchLapsed: { imagesAdded: 1, modelChanged: false }, warnings: [] });
+    // A later plain run still says why (the refusal recorded the vouch that lapsed).
+    expect((await plainRun(s, unseen)).queued).toEqual([]);
+    expect(await resultOverIpc(s, unseen)).toMatchObject({ reason: lapsed, vouchLapsed: { imagesAdded: 1, modelChanged: false } });
 
     await queuedThenRun(s, () => vouch(s, knee), () => importLater(s, 'knee', usFile(64, [bodyPart('KNEE')], { image: 2 })));
     const refused = await resultOverIpc(s, knee);
@@ -529,7 +570,11 @@ describe('local validation: the case label vouches for what the files do not rec
     const s = await library.analyse([join(cases, 'bright', 'recorded.dcm')]);
     const r = await s.router.dispatch('models.validate', { modelId: 'test-breast-us', casesPath: cases });
     if (!r.ok) throw new Error(r.error.message);
-    expect(ValidationResultSchema.parse(r.value)).toMatchObject({ n: 2, vouchedUnrecorded: 1 });
+    const overIpc = ValidationResultSchema.parse(r.value);
+    expect(overIpc).toMatchObject({ n: 2, vouchedUnrecorded: 1 });
+    // Each analysed case lists its warning codes, so the page can tag the vouched one.
+    expect(overIpc.cases.find((c) => c.file.endsWith('unrecorded.dcm'))?.warnings).toEqual(['APPLICABILITY_NOT_RECORDED']);
+    expect(overIpc.cases.find((c) => c.file.endsWith('recorded.dcm') && !c.file.endsWith('unrecorded.dcm'))?.warnings).toBeUndefined();
   });
 
   it('validates a folder where no case records Body Part Examined (it used to find none analysable)', async () => {

@@ -4,14 +4,25 @@
  * recorded as "not analysed: <reason>"), runs them on the inference worker
  * through the queue, stores results, and optionally analyses new imports.
  */
-import { stat } from 'node:fs/promises';
 import type Database from 'better-sqlite3';
-import { matchesImportRecord, ReferencedFileChangedError } from '../dicom/display-bytes';
 import type { EventHub } from '../event-hub';
 import { ServiceError } from '../service-error';
 import type { StudyLibrary } from '../library/study-library';
-import { type Applicability, buildSeriesFacts, checkApplicability, checkPopulation, type RunWarning, type SeriesFacts, unrecordedWarning, vouchCovers } from './applicability';
-import type { OutputRecord } from './inference-job';
+import {
+  type Applicability,
+  buildSeriesFacts,
+  checkApplicability,
+  checkPopulation,
+  lapsedVouchReason,
+  type RunWarning,
+  type SeriesFacts,
+  unrecordedWarning,
+  type VouchCoverage,
+  vouchCovers,
+  vouchLapse,
+  type VouchLapse,
+} from './applicability';
+import type { InferenceJob, OutputRecord } from './inference-job';
 import type { ModelManifest } from './model-manifest';
 import { InferenceRunner, JobCancelledError } from './inference-runner';
 import { InferenceQueue, type JobOutcome, type QueuedJob, type ReaderVouch } from './inference-queue';
@@ -235,22 +246,58 @@ export class AnalysisService {
       if (ok.ok || vouch) {
         outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider, readerVouch: vouch }));
       } else {
-        const resultId = this.recordNotAnalysed({ jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok);
-        outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', reason: ok.reason, resultId }));
+        const lapsed = ok.unrecorded ? this.lapsedVouch(seriesUid, model.manifest, (images ??= this.imageInstanceUids(seriesUid)), null) : null;
+        const refused = this.recordNotAnalysed({ jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, lapsed);
+        outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', ...refused }));
       }
     }
     return outcome;
   }
 
-  /** Stores a refusal by the applicability rules; one for want of a recorded attribute names the attributes (the reader may vouch). */
-  private recordNotAnalysed(job: { jobId: string; studyUid: string; seriesUid: string }, manifest: ModelManifest, refusal: Extract<Applicability, { ok: false }>): number {
-    return this.results.save(
+  /**
+   * Stores a refusal by the applicability rules; one for want of a recorded attribute names the attributes (the reader
+   * may vouch), and, where the reader's earlier vouch lapsed (`lapsed`), says why in its reason and fields.
+   */
+  private recordNotAnalysed(
+    job: { jobId: string; studyUid: string; seriesUid: string },
+    manifest: ModelManifest,
+    refusal: Extract<Applicability, { ok: false }>,
+    lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null,
+  ): { reason: string; resultId: number } {
+    const reason = lapsed ? lapsedVouchReason(refusal.reason, lapsed.lapse) : refusal.reason;
+    const resultId = this.results.save(
       job,
       manifest,
-      { status: 'not-analysed', reason: refusal.reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
+      { status: 'not-analysed', reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
       '',
-      refusal.unrecorded ? { warnings: [], population: null, unrecorded: refusal.unrecorded } : undefined,
+      refusal.unrecorded
+        ? { warnings: [], population: null, unrecorded: refusal.unrecorded, ...(lapsed ? { vouchLapsed: lapsed.lapse, lapsedVouch: lapsed.vouch } : {}) }
+        : undefined,
     );
+    return { reason, resultId };
+  }
+
+  /**
+   * The reader's vouch for this series and model that no longer covers it because of what it covered, and how
+   * (images the reader did not see, another model package): the vouch the job was queued on (`queuedOn`), else the
+   * latest result's (the vouch its run carried, or the lapsed one a refusal since recorded, so a later refusal still
+   * says why). Null when no reader vouched, or their vouch never covered what is missing now.
+   */
+  private lapsedVouch(seriesUid: string, manifest: ModelManifest, images: readonly string[], queuedOn: VouchCoverage | null): { vouch: VouchCoverage; lapse: VouchLapse } | null {
+    const vouches: VouchCoverage[] = [];
+    if (queuedOn) vouches.push(queuedOn);
+    else {
+      const latest = this.results.latestFor(seriesUid, manifest.id);
+      for (const w of latest?.warnings ?? []) {
+        if (w.code === 'APPLICABILITY_NOT_RECORDED' && w.vouchedBy === 'reader' && w.sopInstanceUids && w.modelSha256) vouches.push({ sopInstanceUids: w.sopInstanceUids, modelSha256: w.modelSha256 });
+      }
+      if (latest?.lapsedVouch) vouches.push(latest.lapsedVouch);
+    }
+    for (const vouch of vouches) {
+      const lapse = vouchLapse(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256 });
+      if (lapse) return { vouch: { sopInstanceUids: [...vouch.sopInstanceUids], modelSha256: vouch.modelSha256 }, lapse };
+    }
+    return null;
   }
 
   /**
@@ -285,19 +332,14 @@ export class AnalysisService {
       .map((r) => r.sop_instance_uid);
   }
 
-  private async instanceFiles(sopInstanceUids: readonly string[]): Promise<string[]> {
-    const files = sopInstanceUids
-      .map((uid) => this.opts.library.instanceFile(uid))
-      .filter((f) => f !== null);
-    // A referenced original replaced since import would be analysed, and its findings filed, under the indexed patient.
-    await Promise.all(
-      files.map(async ({ path, reference }) => {
-        if (!reference) return;
-        const info = await stat(path);
-        if (!matchesImportRecord(reference, info.size, info.mtimeMs)) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
-      }),
-    );
-    return files.map((f) => f.path);
+  /**
+   * The files of the images, and for each referenced original (imported by reference, outside the store) what
+   * import recorded of it: the job checks that on the descriptor it reads (inference-job readReferenced), so a file
+   * replaced since import, even after the job was queued, is not analysed and filed under the indexed patient.
+   */
+  private instanceFiles(sopInstanceUids: readonly string[]): Pick<InferenceJob, 'files' | 'references'> {
+    const files = sopInstanceUids.map((uid) => this.opts.library.instanceFile(uid)).filter((f) => f !== null);
+    return { files: files.map((f) => f.path), references: files.map((f) => f.reference) };
   }
 
   private async execute(job: QueuedJob): Promise<JobOutcome> {
@@ -305,8 +347,8 @@ export class AnalysisService {
     if (!model) return { status: 'failed', reason: `model ${job.modelId} is not available (missing or invalid package)` };
     const admitted = this.admit(job, model.manifest);
     if (!admitted.ok) {
-      const resultId = this.recordNotAnalysed({ jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid }, model.manifest, admitted);
-      return { status: 'not-analysed', reason: admitted.reason, resultId };
+      const { refusal, lapsed } = admitted;
+      return { status: 'not-analysed', ...this.recordNotAnalysed({ jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid }, model.manifest, refusal, lapsed) };
     }
     const runDir = this.results.runDir(job.studyUid, job.id);
     try {
@@ -314,7 +356,7 @@ export class AnalysisService {
         {
           jobId: job.id,
           model: { id: model.manifest.id, modelPath: model.modelPath, manifest: model.manifest },
-          files: await this.instanceFiles(admitted.images),
+          ...this.instanceFiles(admitted.images),
           provider: this.forceCpu ? 'cpu' : job.provider,
           outputDir: runDir,
         },
@@ -348,10 +390,14 @@ export class AnalysisService {
    * applicable, or lacking only attributes the reader's vouch the job was queued on covers, for every image the series
    * holds now and for this model package; then `vouched` is the warning the run carries for it. A job nobody vouched
    * for, or whose vouch does not cover the series now, is refused as the applicability rules refuse it (with what is
-   * not recorded, so the reader may vouch again); a contradiction is refused whatever was vouched.
+   * not recorded, so the reader may vouch again, and why a vouch that covered it lapsed); a contradiction is refused
+   * whatever was vouched.
    * `images` are the images judged, which the run analyses: none imported after the judgement.
    */
-  private admit(job: QueuedJob, manifest: ModelManifest): { ok: true; images: string[]; vouched: RunWarning | null } | Extract<Applicability, { ok: false }> {
+  private admit(
+    job: QueuedJob,
+    manifest: ModelManifest,
+  ): { ok: true; images: string[]; vouched: RunWarning | null } | { ok: false; refusal: Extract<Applicability, { ok: false }>; lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null } {
     const facts = this.seriesFacts(job.seriesUid);
     const images = this.imageInstanceUids(job.seriesUid);
     // A series gone since (its study deleted) has no files to run: the runner says so.
@@ -362,7 +408,7 @@ export class AnalysisService {
     if (ok.unrecorded && vouch && vouchCovers(vouch, vouch.attributes, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded: ok.unrecorded })) {
       return { ok: true, images, vouched: unrecordedWarning(ok.unrecorded, 'reader', vouch) };
     }
-    return ok;
+    return { ok: false, refusal: ok, lapsed: ok.unrecorded ? this.lapsedVouch(job.seriesUid, manifest, images, vouch) : null };
   }
 
   /**

@@ -4,7 +4,7 @@
  * <reason>", never a silent score. The intended population (manifest schema
  * v3) is softer: a series outside it is analysed, and its run carries a warning.
  */
-import type { RunPopulation, RunWarning } from '../../../contract/ipc-contract';
+import type { RunPopulation, RunWarning, VouchLapse } from '../../../contract/ipc-contract';
 import type { InstanceMetadata } from '../dicom/instance-metadata';
 import type { IntendedPopulation, ModelManifest } from './model-manifest';
 
@@ -12,7 +12,7 @@ import type { IntendedPopulation, ModelManifest } from './model-manifest';
 export type AgeSource = NonNullable<RunPopulation['ageSource']>;
 /** What the run knew about the patient against the model's intended population (stored with the run). */
 export type PopulationContext = RunPopulation;
-export type { RunWarning };
+export type { RunWarning, VouchLapse };
 
 /** What one image records about its body part. */
 export interface BodyPartRecord {
@@ -271,6 +271,26 @@ export function unrecordedWarning(attributes: readonly string[], vouchedBy: 'rea
 export function vouchCovers(covers: VouchCoverage, attributesVouched: readonly string[], now: { sopInstanceUids: readonly string[]; modelSha256: string; unrecorded: readonly string[] }): boolean {
   const seen = new Set(covers.sopInstanceUids);
   return covers.modelSha256 === now.modelSha256 && now.sopInstanceUids.every((uid) => seen.has(uid)) && now.unrecorded.every((a) => attributesVouched.includes(a));
+}
+
+/**
+ * How a reader's vouch falls short of the series as it is now for what it covers: images it holds that the reader
+ * did not see, another model package. Null when neither (a vouch that does not cover an attribute is not lapsed:
+ * it never covered it).
+ */
+export function vouchLapse(covers: VouchCoverage, now: { sopInstanceUids: readonly string[]; modelSha256: string }): VouchLapse | null {
+  const seen = new Set(covers.sopInstanceUids);
+  const imagesAdded = now.sopInstanceUids.filter((uid) => !seen.has(uid)).length;
+  const modelChanged = covers.modelSha256 !== now.modelSha256;
+  return imagesAdded > 0 || modelChanged ? { imagesAdded, modelChanged } : null;
+}
+
+/** A refusal's reason, telling the reader why their earlier vouch no longer holds (English: CLI, logs; the UI uses the fields). */
+export function lapsedVouchReason(reason: string, lapse: VouchLapse): string {
+  const why: string[] = [];
+  if (lapse.modelChanged) why.push('was for another version of the model');
+  if (lapse.imagesAdded > 0) why.push(`does not cover ${lapse.imagesAdded} image${lapse.imagesAdded === 1 ? '' : 's'} added since`);
+  return `${reason}; your earlier vouch ${why.join(' and ')}`;
 }
 
 /** Ages above this are placeholders (e.g. Birth Date 18000101), not a patient's age. */

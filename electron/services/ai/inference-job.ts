@@ -4,11 +4,12 @@
  * masks/heatmaps (gzip-compressed arrays with their geometry) to disk.
  * Runs inside the inference worker (or in-process in unit tests).
  */
-import { mkdirSync, readFile as readFileCallback, writeFileSync } from 'node:fs';
+import { close as closeCallback, closeSync, fstat as fstatCallback, mkdirSync, open as openCallback, read as readCallback, readFile as readFileCallback, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { RunWarning } from '../../../contract/ipc-contract';
+import { matchesImportRecord, ReferencedFileChangedError, type ReferencedFileRecord } from '../dicom/display-bytes';
 import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
 import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
@@ -22,6 +23,13 @@ export interface InferenceJob {
   model: { id: string; modelPath: string; manifest: ModelManifest };
   /** Absolute paths of the series' instances. */
   files: string[];
+  /**
+   * What import recorded of each file that is a referenced original (outside the store), index for index with
+   * `files`; null (or absent) for a managed copy. Such a file is analysed only if the descriptor the job reads it
+   * from still has that size and mtime: one replaced since would be analysed, and its findings filed, under the
+   * indexed patient.
+   */
+  references?: (ReferencedFileRecord | null)[];
   provider: ProviderPreference;
   /** Folder for this run's arrays (masks, heatmaps). */
   outputDir: string;
@@ -192,6 +200,48 @@ class JobScratch {
 const READ_AHEAD = 16;
 // fs.readFile's callback form reads a small file in one threadpool request (the promise form takes several round trips).
 const readFile = promisify(readFileCallback);
+const open = promisify(openCallback);
+const fstat = promisify(fstatCallback);
+const readAt = promisify(readCallback);
+const close = promisify(closeCallback);
+/** fs.readFile's limit (ERR_FS_FILE_TOO_LARGE): a larger file is decoded from its descriptor in windows. */
+const MAX_WHOLE_READ = 2 ** 31 - 1;
+
+/** A referenced original too large to read whole, left open: it is decoded from the descriptor that was checked. */
+interface OpenedFile {
+  fd: number;
+  size: number;
+}
+
+/**
+ * Reads a referenced original whole, checking on the descriptor it reads from that it is the file import recorded
+ * (a check by path before it, then a read by path, would read whatever replaced it in between); the descriptor
+ * is checked again after the read, for a file written to in place meanwhile.
+ */
+async function readReferenced(path: string, record: ReferencedFileRecord): Promise<Buffer | OpenedFile> {
+  const fd = await open(path, 'r');
+  let kept = false;
+  try {
+    const before = await fstat(fd);
+    if (!matchesImportRecord(record, before.size, before.mtimeMs)) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
+    if (before.size > MAX_WHOLE_READ) {
+      kept = true;
+      return { fd, size: before.size };
+    }
+    const bytes = Buffer.allocUnsafe(before.size);
+    let got = 0;
+    while (got < bytes.length) {
+      const { bytesRead } = await readAt(fd, bytes, got, bytes.length - got, got);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    const after = await fstat(fd);
+    if (got !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
+    return bytes;
+  } finally {
+    if (!kept) await close(fd);
+  }
+}
 
 /** What one model run sees: its images (one for unit "image") and the B-mode region to crop them to. */
 interface AnalysisUnit {
@@ -306,11 +356,15 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   let t0 = performance.now();
   let images: DecodedImage[];
   // Files are read ahead on libuv's threads while the current one decodes.
-  const reads: (Promise<Buffer | null> | undefined)[] = [];
+  const reads: (Promise<Buffer | OpenedFile | null> | undefined)[] = [];
   const readAhead = (i: number) => {
     if (i >= job.files.length) return;
-    // null: too large to hold in one buffer; decoded from the file in windows instead.
-    const read = readFile(job.files[i]!).catch((err: NodeJS.ErrnoException) => (err.code === 'ERR_FS_FILE_TOO_LARGE' ? null : Promise.reject(err)));
+    const path = job.files[i]!;
+    const reference = job.references?.[i] ?? null;
+    // null: a managed copy too large to hold in one buffer; decoded from the file in windows instead.
+    const read = reference
+      ? readReferenced(path, reference)
+      : readFile(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ERR_FS_FILE_TOO_LARGE' ? null : Promise.reject(err)));
     read.catch(() => undefined); // awaited below, or abandoned when an earlier file fails
     reads[i] = read;
   };
@@ -326,7 +380,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       readAhead(i + READ_AHEAD);
       const plane: number = volume ? images[0]!.rows * images[0]!.columns : 0;
       // Compressed syntaxes load their codec on first use.
-      const img: DecodedImage = bytes ? await decodeImageBytesAsync(bytes, volume?.subarray(i * plane, (i + 1) * plane)) : await decodeImageFileAsync(job.files[i]!);
+      const img: DecodedImage = Buffer.isBuffer(bytes) ? await decodeImageBytesAsync(bytes, volume?.subarray(i * plane, (i + 1) * plane)) : await decodeImageFileAsync(bytes ?? job.files[i]!);
       if (i === 0 && img.frames === 1) {
         volume = scratch.sharedFloat32(job.files.length * img.data.length);
         volume.set(img.data);
@@ -340,6 +394,9 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
     }
   } catch (err) {
     t.decode = performance.now() - t0;
+    // Large referenced originals read ahead and left open for a decode that will not come.
+    for (const pending of reads) void pending?.then((r) => r && !Buffer.isBuffer(r) && closeSync(r.fd), () => undefined);
+    if (err instanceof ReferencedFileChangedError) return result({ status: 'failed', reason: err.message });
     if (err instanceof PixelDecodeError) return result({ status: 'not-analysed', reason: err.message });
     return result({ status: 'failed', reason: `decode failed: ${(err as Error).message}` });
   }

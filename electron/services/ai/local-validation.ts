@@ -303,12 +303,43 @@ export interface ValidationReport extends ValidationMetrics {
   provider: string | null;
   excluded: { file: string; label: string; status: string; reason: string }[];
   cases: CaseResult[];
-  /** Cases among n analysed whole: no B-mode region although the model crops to it (counted here: the validation worker drops `cases` before the report reaches main). */
+  /** Cases among n analysed whole: no B-mode region although the model crops to it (counted here, where each case's full warnings are known). */
   analysedWhole: number;
   /** Cases among n analysed although their files do not record an attribute the applicability rules read: their label vouches for them. */
   vouchedUnrecorded: number;
   ortVersion: string | null;
   seconds: number;
+}
+
+/** One analysed case as models.validate lists it: compact (warning codes only), since thousands cross the worker and IPC boundaries. */
+export interface AnalysedCase {
+  file: string;
+  label: string;
+  /** Score of the positive label. */
+  score: number;
+  predictedPositive: boolean;
+  /** The call at the threshold matches the truth label. */
+  correct: boolean;
+  /** Codes of the case's run warnings; absent: none. */
+  warnings?: RunWarning['code'][];
+}
+
+/** The analysed (status done) cases of a validation, compact, in the order they were read. */
+export function analysedCases(cases: readonly CaseResult[], positiveLabel: string): AnalysedCase[] {
+  const out: AnalysedCase[] = [];
+  for (const c of cases) {
+    if (c.status !== 'done' || c.score === undefined || c.predictedPositive === undefined) continue;
+    const codes = c.warnings?.map((w) => w.code) ?? [];
+    out.push({
+      file: c.file,
+      label: c.label,
+      score: c.score,
+      predictedPositive: c.predictedPositive,
+      correct: c.predictedPositive === (c.label === positiveLabel),
+      ...(codes.length > 0 ? { warnings: [...new Set(codes)] } : {}),
+    });
+  }
+  return out;
 }
 
 /** Analysed cases that carry a NO_ULTRASOUND_REGION warning: their images reached the model uncropped. */

@@ -13,7 +13,7 @@ import type Database from 'better-sqlite3';
 import { type Finding, voxelVolumeMl } from './postprocessing';
 import type { InferenceJobResult, OutputRecord, Timings } from './inference-job';
 import type { ModelManifest } from './model-manifest';
-import type { PopulationContext, RunWarning } from './applicability';
+import type { PopulationContext, RunWarning, VouchCoverage, VouchLapse } from './applicability';
 
 export interface StoredResult {
   id: number;
@@ -41,6 +41,10 @@ export interface StoredResult {
   population: PopulationContext | null;
   /** Not analysed only because the series does not record these attributes (the reader may vouch for it); absent otherwise. */
   unrecorded?: string[];
+  /** Such a refusal of a series the reader had vouched for: why their vouch no longer holds; absent otherwise. */
+  vouchLapsed?: VouchLapse;
+  /** The vouch that lapsed (what it covered), so a later refusal can still say why; absent with vouchLapsed. */
+  lapsedVouch?: VouchCoverage;
 }
 
 /** What a run knew about its patient, stored with it (in the outputs JSON: no schema change). */
@@ -49,6 +53,9 @@ export interface RunContext {
   population: PopulationContext | null;
   /** A not-analysed result: the attributes whose absence was its only reason (applicability's `unrecorded`). */
   unrecorded?: string[];
+  /** With `unrecorded`: the reader's earlier vouch that no longer holds, and why. */
+  vouchLapsed?: VouchLapse;
+  lapsedVouch?: VouchCoverage;
 }
 
 interface Row {
@@ -135,14 +142,20 @@ export class ResultsStore {
         timings: JSON.stringify(r.timingsMs),
         uids: JSON.stringify(r.inputSopInstanceUids),
         findings: JSON.stringify(r.findings),
-        outputs: JSON.stringify({ dir: rel, outputs: r.outputs, ...(context ? { warnings: context.warnings, population: context.population } : {}), ...(context?.unrecorded ? { unrecorded: context.unrecorded } : {}) }),
+        outputs: JSON.stringify({
+          dir: rel,
+          outputs: r.outputs,
+          ...(context ? { warnings: context.warnings, population: context.population } : {}),
+          ...(context?.unrecorded ? { unrecorded: context.unrecorded } : {}),
+          ...(context?.vouchLapsed && context.lapsedVouch ? { vouchLapsed: context.vouchLapsed, lapsedVouch: context.lapsedVouch } : {}),
+        }),
         now: new Date().toISOString(),
       });
     return Number(info.lastInsertRowid);
   }
 
   private toResult(row: Row): StoredResult {
-    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[]; warnings?: RunWarning[]; population?: PopulationContext | null; unrecorded?: string[] };
+    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[]; warnings?: RunWarning[]; population?: PopulationContext | null; unrecorded?: string[]; vouchLapsed?: VouchLapse; lapsedVouch?: VouchCoverage };
     return {
       id: row.id,
       jobId: row.job_id,
@@ -165,6 +178,7 @@ export class ResultsStore {
       warnings: out.warnings ?? [],
       population: out.population ?? null,
       ...(out.unrecorded ? { unrecorded: out.unrecorded } : {}),
+      ...(out.vouchLapsed && out.lapsedVouch ? { vouchLapsed: out.vouchLapsed, lapsedVouch: out.lapsedVouch } : {}),
     };
   }
 

@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from './local-validation';
+import { type AnalysedCase, analysedCases, collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from './local-validation';
 import type { ReadyModel } from './model-registry';
 import { type ProviderName, type ProviderPreference, SessionManager } from './session-manager';
 
@@ -19,14 +19,19 @@ export interface ValidationJob {
   resamples?: number;
 }
 
+/** A validation as it reaches main: the report with its analysed cases compact (excluded ones are in `excluded`). */
+export interface ValidationJobReport extends Omit<ValidationReport, 'cases'> {
+  cases: AnalysedCase[];
+}
+
 export type ValidationWorkerRequest = { type: 'run'; job: ValidationJob; threads?: number; providers?: ProviderName[] };
 export type ValidationWorkerReply =
   | { type: 'progress'; done: number; total: number }
-  | { type: 'result'; report: ValidationReport }
+  | { type: 'result'; report: ValidationJobReport }
   | { type: 'error'; message: string; input: boolean };
 
 /** Collects the cases and validates: the body shared by the worker and the in-process path. */
-export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: (done: number, total: number) => void): Promise<ValidationReport> {
+export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: (done: number, total: number) => void): Promise<ValidationJobReport> {
   const { output } = operatingPoint(job.model.manifest, job.positiveLabel);
   const cases = collectCases(job.casesPath, output.labels);
   const report = await validateModel({
@@ -38,8 +43,8 @@ export async function runValidationJob(job: ValidationJob, sessions: SessionMana
     ...(job.resamples !== undefined ? { resamples: job.resamples } : {}),
     onProgress,
   });
-  // Per-case rows stay on the host side of the boundary only as the excluded list.
-  return { ...report, cases: [] };
+  // Full run warnings (messages, attributes) stay in the worker: main lists each analysed case by its codes.
+  return { ...report, cases: analysedCases(report.cases, report.positiveLabel) };
 }
 
 export interface ValidationRunnerOptions {
@@ -66,7 +71,7 @@ export class ValidationRunner {
     return this.running;
   }
 
-  async run(job: ValidationJob, onProgress: (done: number, total: number) => void = () => undefined): Promise<ValidationReport> {
+  async run(job: ValidationJob, onProgress: (done: number, total: number) => void = () => undefined): Promise<ValidationJobReport> {
     if (this.running) throw new ValidationBusyError();
     this.running = true;
     try {
@@ -84,9 +89,9 @@ export class ValidationRunner {
     }
   }
 
-  private inWorker(url: URL, job: ValidationJob, onProgress: (done: number, total: number) => void): Promise<ValidationReport> {
+  private inWorker(url: URL, job: ValidationJob, onProgress: (done: number, total: number) => void): Promise<ValidationJobReport> {
     if (url.protocol === 'file:' && !existsSync(url)) return Promise.reject(new Error(`validation worker bundle not found at ${url.pathname}; run the build first`));
-    return new Promise<ValidationReport>((resolve, reject) => {
+    return new Promise<ValidationJobReport>((resolve, reject) => {
       const worker = new Worker(url);
       this.worker = worker;
       let settled = false;

@@ -379,11 +379,12 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
 }
 
 /**
- * Reads and decodes one file, loading the codec its transfer syntax needs
- * (JPEG family, JPEG-LS, JPEG 2000, HTJ2K) on first use.
+ * Reads and decodes one file (a path, or a descriptor the caller opened), loading the codec its transfer
+ * syntax needs (JPEG family, JPEG-LS, JPEG 2000, HTJ2K) on first use.
  */
-export async function decodeImageFileAsync(path: string): Promise<DecodedImage> {
-  const source = new FileByteSource(path, statSync(path).size);
+export async function decodeImageFileAsync(file: string | { fd: number; size: number }): Promise<DecodedImage> {
+  // An open descriptor (a referenced original checked on it) is read as it is, and closed with the source.
+  const source = typeof file === 'string' ? new FileByteSource(file, statSync(file).size) : new FileByteSource(file.fd, file.size);
   try {
     return await decodeWithCodec(readDicom(source));
   } finally {

@@ -1,13 +1,13 @@
 import { act, cleanup, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { ModelInfo, ModelMetrics, Result, RuntimeInfo, Settings, ValidationCasesKind, ValidationResult } from '../../../contract/ipc-contract';
+import type { ModelInfo, ModelMetrics, Result, RuntimeInfo, Settings, ValidationCase, ValidationCasesKind, ValidationResult } from '../../../contract/ipc-contract';
 import { App } from '../App';
 import { AppContext } from '../app-context';
 import { setLocale } from '../i18n/strings';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
 import { ModelsPage } from './ModelsPage';
 import { buildReportHtml, escapeHtml } from './report-html';
-import { analysedWholeWarning, vouchedUnrecordedWarning } from './validation-view';
+import { analysedWholeWarning, caseDisplayPath, casesFolder, vouchedUnrecordedWarning } from './validation-view';
 
 afterEach(() => {
   cleanup();
@@ -17,6 +17,17 @@ afterEach(() => {
 const MODELS: ModelInfo[] = [
   { id: 'cxr-pneumonia', name: 'CXR pneumonia', version: '1.0.0', status: 'ok', path: '/m/cxr', origin: 'bundled', clinicalUse: false, intendedUse: 'Research demonstration. Not for clinical use.' },
   { id: 'broken', name: '', version: '', status: 'invalid', reason: 'model.onnx sha-256 does not match the manifest', path: '/m/broken', origin: 'user', clinicalUse: null },
+];
+
+/** Analysed cases in reading order: two false negatives, two false positives, three correct (one outside the cases folder). */
+const CASES: ValidationCase[] = [
+  { file: '/cases/normal/n1.dcm', label: 'normal', score: 0.12, predictedPositive: false, correct: true },
+  { file: '/cases/normal/n2.dcm', label: 'normal', score: 0.62, predictedPositive: true, correct: false },
+  { file: '/cases/normal/n3.dcm', label: 'normal', score: 0.97, predictedPositive: true, correct: false, warnings: ['APPLICABILITY_NOT_RECORDED'] },
+  { file: '/cases/pneumonia/p1.dcm', label: 'pneumonia', score: 0.91, predictedPositive: true, correct: true, warnings: ['NO_ULTRASOUND_REGION'] },
+  { file: '/cases/pneumonia/p2.dcm', label: 'pneumonia', score: 0.41, predictedPositive: false, correct: false },
+  { file: '/cases/pneumonia/deep/p3.dcm', label: 'pneumonia', score: 0.05, predictedPositive: false, correct: false, warnings: ['NO_ULTRASOUND_REGION', 'APPLICABILITY_NOT_RECORDED'] },
+  { file: '/elsewhere/p4.dcm', label: 'pneumonia', score: 0.77, predictedPositive: true, correct: true },
 ];
 
 function result(overrides: Partial<ValidationResult> = {}): ValidationResult {
@@ -60,6 +71,7 @@ function result(overrides: Partial<ValidationResult> = {}): ValidationResult {
     finishedAt: '2026-01-02T03:04:05.000Z',
     analysedWhole: 0,
     vouchedUnrecorded: 0,
+    cases: CASES,
     ...overrides,
   };
 }
@@ -371,6 +383,103 @@ describe('Models page', () => {
   });
 });
 
+describe('Models page: the validated cases, mistakes first', () => {
+  async function validated(r: ValidationResult) {
+    renderPage(fake('bridge', async () => ok(r)));
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    return screen.findByTestId('validation-cases');
+  }
+  const rows = (section: HTMLElement) =>
+    within(section)
+      .queryAllByTestId('case-row')
+      .map((tr) => ({ outcome: tr.getAttribute('data-outcome'), file: within(tr).getByTestId('case-file').textContent, score: within(tr).getByTestId('case-score').textContent }));
+
+  it('lists false negatives, then false positives (each farthest from the threshold first), then the correct cases; only the mistakes by default', async () => {
+    const section = await validated(result());
+    expect(within(section).getByTestId('validation-cases-summary').textContent).toBe('4 of 7 misclassified: 2 false negatives, 2 false positives');
+    const only = within(section).getByTestId('cases-only-mistakes') as HTMLInputElement;
+    expect(only.checked).toBe(true);
+    expect(rows(section)).toEqual([
+      { outcome: 'fn', file: 'pneumonia/deep/p3.dcm', score: '0.050' },
+      { outcome: 'fn', file: 'pneumonia/p2.dcm', score: '0.410' },
+      { outcome: 'fp', file: 'normal/n3.dcm', score: '0.970' },
+      { outcome: 'fp', file: 'normal/n2.dcm', score: '0.620' },
+    ]);
+    fireEvent.click(only);
+    expect(only.checked).toBe(false);
+    expect(rows(section).map((r) => `${r.outcome} ${r.file}`)).toEqual([
+      'fn pneumonia/deep/p3.dcm',
+      'fn pneumonia/p2.dcm',
+      'fp normal/n3.dcm',
+      'fp normal/n2.dcm',
+      'tn normal/n1.dcm',
+      'tp pneumonia/p1.dcm',
+      // Outside the cases folder (a CSV row may point anywhere): the full path.
+      'tp /elsewhere/p4.dcm',
+    ]);
+    fireEvent.click(only);
+    expect(rows(section)).toHaveLength(4);
+  });
+
+  it('shows each row: the path relative to the cases folder with the full path as its title, truth, predicted label, the mistake marker and warning tags', async () => {
+    const section = await validated(result());
+    const first = within(section).getAllByTestId('case-row')[0]!;
+    const cells = [...first.querySelectorAll('td')];
+    expect(cells.map((td) => td.textContent)).toEqual(['FN', 'pneumonia/deep/p3.dcm', 'pneumonia', '0.050', 'normal', 'whole imagevouched']);
+    expect(within(first).getByTestId('case-file').getAttribute('title')).toBe('/cases/pneumonia/deep/p3.dcm');
+    expect(first.querySelector('.case-marker')!.getAttribute('title')).toBe('False negative: pneumonia by its label, scored below the threshold');
+    const tags = [...first.querySelectorAll('.case-tag')];
+    expect(tags.map((t) => t.getAttribute('title'))).toEqual([
+      'Analysed whole: no B-mode region (Sequence of Ultrasound Regions), so scanner text and scale bars reached the model',
+      'Its file does not record an attribute the model checks (such as Body Part Examined): its label vouched that it is what the model needs',
+    ]);
+    const fp = within(section).getAllByTestId('case-row')[2]!;
+    expect(fp.querySelector('.case-marker')!.textContent).toBe('FP');
+    expect([...fp.querySelectorAll('td')][4]!.textContent).toBe('pneumonia');
+    expect(within(section).getByRole('columnheader', { name: 'Score (pneumonia)' })).toBeTruthy();
+  });
+
+  it('shows every case when none is misclassified, and says so when only mistakes are asked for', async () => {
+    const section = await validated(result({ cases: CASES.filter((c) => c.correct) }));
+    const only = within(section).getByTestId('cases-only-mistakes') as HTMLInputElement;
+    expect(only.checked).toBe(false);
+    expect(rows(section)).toHaveLength(3);
+    fireEvent.click(only);
+    expect(within(section).getByTestId('cases-no-mistakes').textContent).toBe('No case was misclassified.');
+  });
+
+  it('shows paths relative to the folder of a CSV of cases, and Windows paths', () => {
+    const csv = { casesPath: '/data/labels.csv', cases: [{ ...CASES[0]!, file: '/data/scans/a.dcm' }], excluded: [] };
+    expect(casesFolder(csv)).toBe('/data');
+    expect(caseDisplayPath('/data/scans/a.dcm', casesFolder(csv))).toBe('scans/a.dcm');
+    // A sibling whose name starts like the folder is not inside it.
+    expect(caseDisplayPath('/database/a.dcm', '/data')).toBe('/database/a.dcm');
+    const win = { casesPath: 'C:\\cases\\', cases: [{ ...CASES[0]!, file: 'C:\\cases\\normal\\n1.dcm' }], excluded: [] };
+    expect(casesFolder(win)).toBe('C:\\cases');
+    expect(caseDisplayPath('C:\\cases\\normal\\n1.dcm', casesFolder(win))).toBe('normal\\n1.dcm');
+    expect(casesFolder({ casesPath: '/labels.csv', cases: [{ ...CASES[0]!, file: '/x/a.dcm' }], excluded: [] })).toBe('/');
+  });
+
+  it('speaks Chinese: heading, summary, toggle, markers and warning tags', async () => {
+    setLocale('zh-CN');
+    try {
+      const section = await validated(result());
+      expect(within(section).getByRole('heading').textContent).toBe('病例（7）');
+      expect(within(section).getByTestId('validation-cases-summary').textContent).toBe('7 个病例中有 4 个分类错误：假阴性 2 个，假阳性 2 个');
+      expect(within(section).getByText('只显示分类错误')).toBeTruthy();
+      const first = within(section).getAllByTestId('case-row')[0]!;
+      expect(first.querySelector('.case-marker')!.textContent).toBe('假阴性');
+      expect(first.querySelector('.case-marker')!.getAttribute('title')).toBe('假阴性：标签为 pneumonia，但分数低于阈值');
+      expect([...first.querySelectorAll('.case-tag')].map((t) => t.textContent)).toEqual(['整幅图像', '标签确认']);
+      expect(within(section).getAllByTestId('case-row')[2]!.querySelector('.case-marker')!.textContent).toBe('假阳性');
+    } finally {
+      setLocale('en');
+    }
+  });
+});
+
 describe('Models page: choosing the labelled cases (electron)', () => {
   it('"Choose CSV…" picks a CSV of file,label rows; a cancelled picker keeps the path', async () => {
     const vigil = fake('electron');
@@ -573,6 +682,35 @@ describe('report HTML', () => {
       '3 of 9 cases were analysed although their files do not record an attribute the model checks (such as Body Part Examined or View Position): their label vouches for them.',
     );
     expect(new DOMParser().parseFromString(buildReportHtml(result()), 'text/html').querySelector('[data-testid="vouched-unrecorded"]')).toBeNull();
+  });
+
+  it('lists every misclassified case, false negatives first, with the count of correct ones; a hostile file name stays text', () => {
+    const hostile = '/cases/pneumonia/<img src=x onerror=alert(1)>.dcm';
+    const cases = CASES.map((c) => (c.file === '/cases/pneumonia/p2.dcm' ? { ...c, file: hostile } : c));
+    const html = buildReportHtml(result({ cases }), RUNTIME);
+    expect(html).not.toContain('<img');
+    expect(html).toContain('pneumonia/&lt;img src=x onerror=alert(1)&gt;.dcm');
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    expect(doc.querySelectorAll('script, img')).toHaveLength(0);
+    expect(doc.body.textContent).toContain('Misclassified cases (4)');
+    expect(doc.querySelector('[data-testid="correct-count"]')!.textContent).toBe('3 of 7 cases were classified correctly.');
+    const table = doc.querySelector('[data-testid="misclassified"]')!;
+    const rows = [...table.querySelectorAll('tbody tr')].map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent));
+    expect(rows).toEqual([
+      ['FN', 'pneumonia/deep/p3.dcm', 'pneumonia', '0.050', 'normal', 'whole image vouched'],
+      ['FN', 'pneumonia/<img src=x onerror=alert(1)>.dcm', 'pneumonia', '0.410', 'normal', ''],
+      ['FP', 'normal/n3.dcm', 'normal', '0.970', 'pneumonia', 'vouched'],
+      ['FP', 'normal/n2.dcm', 'normal', '0.620', 'pneumonia', ''],
+    ]);
+    expect(table.querySelectorAll('tbody tr')[1]!.querySelector('.mono')!.getAttribute('title')).toBe(hostile);
+  });
+
+  it('says when no case was misclassified', () => {
+    const doc = new DOMParser().parseFromString(buildReportHtml(result({ cases: CASES.filter((c) => c.correct) })), 'text/html');
+    expect(doc.body.textContent).toContain('Misclassified cases (0)');
+    expect(doc.body.textContent).toContain('No case was misclassified.');
+    expect(doc.querySelector('[data-testid="correct-count"]')!.textContent).toBe('3 of 3 cases were classified correctly.');
+    expect(doc.querySelector('[data-testid="misclassified"]')).toBeNull();
   });
 
   it('says so when no reliability bin has cases', () => {

@@ -2,10 +2,11 @@ import type { ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
 import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
+import { ValidationCases } from './ValidationCases';
 import { ReliabilityDiagram } from './ShippedMetrics';
 import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, vouchedUnrecordedWarning } from './validation-view';
 
-/** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, excluded cases. */
+/** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, the analysed cases (mistakes first), excluded cases. */
 export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
   const analysedWhole = analysedWholeWarning(result);
   const vouchedUnrecorded = vouchedUnrecordedWarning(result);
@@ -82,6 +83,7 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
           </section>
         </div>
       </div>
+      <ValidationCases key={result.finishedAt} result={result} />
       <details className="excluded-cases" data-testid="excluded-cases" open={result.excluded.length > 0 && result.excluded.length <= 20}>
         <summary>{t('models.excludedHeading', { count: result.excluded.length })}</summary>
         {result.excluded.length === 0 ? (

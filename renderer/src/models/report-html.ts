@@ -2,13 +2,33 @@
  * The saved validation report: one self-contained HTML file (inline CSS and
  * SVG, no scripts, no external resources): cases analysed whole without their
  * B-mode region, metrics with calibration, ROC, confusion matrix, reliability
- * diagram with its bins, excluded cases. Every
+ * diagram with its bins, the misclassified cases (false negatives first),
+ * excluded cases. Every
  * piece of text that came from a model package, a file path or the host is
  * HTML-escaped.
  */
 import type { RuntimeInfo, ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
-import { type RocGeometry, analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, reliabilityGeometry, rocGeometry, vouchedUnrecordedWarning } from './validation-view';
+import {
+  type RocGeometry,
+  analysedWholeWarning,
+  caseCounts,
+  caseDisplayPath,
+  caseMarker,
+  caseOutcome,
+  casesFolder,
+  caseWarningTag,
+  fmtCi,
+  fmtMetric,
+  fmtScore,
+  METRIC_ROWS,
+  negativeName,
+  orderedCases,
+  predictedName,
+  reliabilityGeometry,
+  rocGeometry,
+  vouchedUnrecordedWarning,
+} from './validation-view';
 
 export function escapeHtml(value: unknown): string {
   return String(value).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
@@ -85,10 +105,38 @@ function reliabilityTable(r: ValidationResult): string {
   return `<table class="bins"><thead><tr><th>${e(t('models.reliabilityBinRange'))}</th><th>${e(t('models.reliabilityCases'))}</th><th>${e(t('models.reliabilityX'))}</th><th>${e(t('models.reliabilityY'))}</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+/** Every misclassified case, false negatives first (each the farthest from the threshold first), and how many were right. */
+function misclassifiedSection(r: ValidationResult): string {
+  const e = escapeHtml;
+  const counts = caseCounts(r.cases);
+  const mistakes = orderedCases(r.cases, r.threshold).filter((c) => !c.correct);
+  const folder = casesFolder(r);
+  const heading = `<h2>${e(t('models.misclassifiedHeading', { count: mistakes.length }))}</h2>`;
+  const correct = `<p class="meta" data-testid="correct-count">${e(t('models.correctCount', { correct: counts.correct, n: r.cases.length }))}</p>`;
+  if (mistakes.length === 0) return `${heading}${correct}<p>${e(t('models.casesNoMistakes'))}</p>`;
+  const rows = mistakes
+    .map((c) => {
+      const outcome = caseOutcome(c);
+      const marker = caseMarker(outcome, r.positiveLabel);
+      const tags = (c.warnings ?? []).map((code) => caseWarningTag(code)).map((w) => `<span class="tag" title="${e(w.title)}">${e(w.tag)}</span>`).join(' ');
+      return (
+        `<tr data-outcome="${outcome}"><td class="${outcome}" title="${e(marker.title)}">${e(marker.text)}</td>` +
+        `<td class="mono" title="${e(c.file)}">${e(caseDisplayPath(c.file, folder))}</td><td>${e(c.label)}</td>` +
+        `<td class="num">${e(fmtScore(c.score))}</td><td>${e(predictedName(c, r))}</td><td>${tags}</td></tr>`
+      );
+    })
+    .join('');
+  return (
+    `${heading}${correct}<table class="list cases" data-testid="misclassified"><thead><tr><th>${e(t('models.caseOutcome'))}</th><th>${e(t('models.caseFile'))}</th>` +
+    `<th>${e(t('models.caseTruth'))}</th><th>${e(t('models.caseScore', { label: r.positiveLabel }))}</th><th>${e(t('models.casePredicted'))}</th>` +
+    `<th>${e(t('models.caseWarnings'))}</th></tr></thead><tbody>${rows}</tbody></table>`
+  );
+}
+
 /** The report as a complete HTML document. */
 export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | null): string {
   const e = escapeHtml;
-  const neg = r.negativeLabels.join(' / ') || t('models.notLabel', { label: r.positiveLabel });
+  const neg = negativeName(r);
   const c = r.confusion;
   const metricRows = METRIC_ROWS.map(
     (m) => `<tr data-metric="${m.key}"><th scope="row">${e(m.label)}${m.note ? `<br><small>${e(t(m.note))}</small>` : ''}</th><td>${e(fmtMetric(r[m.key]))}</td><td>${e(fmtCi(r.ci95[m.key]))}</td></tr>`,
@@ -118,6 +166,8 @@ table{border-collapse:collapse}th,td{border:1px solid #ccd;padding:4px 10px;text
 .cm td{text-align:center;min-width:110px}.cm .ok{background:#e6f4ea}.cm .bad{background:#fdecea}
 .row{display:flex;gap:32px;flex-wrap:wrap;align-items:flex-start}.meta{color:#555}
 th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bins td{font-variant-numeric:tabular-nums;text-align:right}
+.cases .num{font-variant-numeric:tabular-nums;text-align:right}.cases .fn{color:#a61e1e;font-weight:600;background:#fdecea}.cases .fp{color:#8a5a00;font-weight:600;background:#fff6e0}
+.tag{display:inline-block;border:1px solid #ccd;border-radius:3px;padding:0 4px;font-size:11px;color:#555;white-space:nowrap}
 </style></head><body>
 <h1>${e(t('models.reportTitle', { model: r.modelName || r.modelId }))}</h1>
 <p class="meta">${e(r.modelId)} ${e(r.modelVersion)} · sha-256 <span class="mono">${e(r.modelSha256)}</span></p>
@@ -132,6 +182,7 @@ th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bin
 <table class="cm"><thead><tr><th>${e(t('models.cmTruth'))} \\ ${e(t('models.cmPredicted'))}</th><th>${e(r.positiveLabel)}</th><th>${e(neg)}</th></tr></thead>
 <tbody><tr><th>${e(r.positiveLabel)}</th><td class="ok">${c.tp}<br>${e(t('models.cm.tp'))}</td><td class="bad">${c.fn}<br>${e(t('models.cm.fn'))}</td></tr>
 <tr><th>${e(neg)}</th><td class="bad">${c.fp}<br>${e(t('models.cm.fp'))}</td><td class="ok">${c.tn}<br>${e(t('models.cm.tn'))}</td></tr></tbody></table></section></div>
+${misclassifiedSection(r)}
 <h2>${e(t('models.reliabilityHeading'))}</h2>
 <div class="row"><section class="reliability">${reliabilitySvg(r)}</section><section>${reliabilityTable(r)}</section></div>
 <h2>${e(t('models.excludedHeading', { count: r.excluded.length }))}</h2>${excluded}

@@ -1,11 +1,14 @@
 /**
  * Pure helpers shared by the Validate view and its HTML report: the metric
- * rows, number formatting, the cases-analysed-whole warning and the ROC and
- * reliability plots' geometry (so the page and the saved report draw the same
- * curves and say the same things).
+ * rows, number formatting, the cases-analysed-whole warning, the ROC and
+ * reliability plots' geometry and the per-case table's order, paths and tags
+ * (so the page and the saved report draw the same curves and say the same
+ * things).
  */
-import type { ReliabilityBin, ValidationResult } from '../../../contract/ipc-contract';
+import type { ReliabilityBin, RunWarning, ValidationCase, ValidationResult } from '../../../contract/ipc-contract';
 import { type StringId, t } from '../i18n/strings';
+
+type RunWarningCode = RunWarning['code'];
 
 export type MetricRowKey = 'auc' | 'accuracy' | 'sensitivity' | 'specificity' | 'ppv' | 'npv' | 'f1' | 'ece' | 'brier';
 
@@ -118,4 +121,111 @@ export function vouchedUnrecordedWarning(r: Pick<ValidationResult, 'vouchedUnrec
 export function reportFileName(r: Pick<ValidationResult, 'modelId' | 'finishedAt'>): string {
   const stamp = r.finishedAt.replace(/[-:]/g, '').replace('T', '-').slice(0, 13);
   return `validation-${r.modelId.replace(/[^A-Za-z0-9._-]/g, '_')}-${stamp}.html`;
+}
+
+/** A case's call against its truth: missed positive, false alarm, or correct. */
+export type CaseOutcome = 'fn' | 'fp' | 'tp' | 'tn';
+
+export function caseOutcome(c: Pick<ValidationCase, 'correct' | 'predictedPositive'>): CaseOutcome {
+  if (c.correct) return c.predictedPositive ? 'tp' : 'tn';
+  return c.predictedPositive ? 'fp' : 'fn';
+}
+
+/** Missed positives first (what matters most for a screening model), then false positives, then correct cases. */
+const OUTCOME_RANK: Record<CaseOutcome, number> = { fn: 0, fp: 1, tp: 2, tn: 2 };
+
+/**
+ * Mistakes first: false negatives, then false positives, each the farthest from the threshold (the most confident
+ * mistake) first; then the correct cases in the order they were read.
+ */
+export function orderedCases<C extends Pick<ValidationCase, 'correct' | 'predictedPositive' | 'score'>>(cases: readonly C[], threshold: number): C[] {
+  return [...cases].sort((a, b) => {
+    const rank = OUTCOME_RANK[caseOutcome(a)] - OUTCOME_RANK[caseOutcome(b)];
+    if (rank !== 0 || a.correct) return rank;
+    return Math.abs(b.score - threshold) - Math.abs(a.score - threshold);
+  });
+}
+
+export interface CaseCounts {
+  fn: number;
+  fp: number;
+  correct: number;
+}
+
+export function caseCounts(cases: readonly Pick<ValidationCase, 'correct' | 'predictedPositive'>[]): CaseCounts {
+  const counts: CaseCounts = { fn: 0, fp: 0, correct: 0 };
+  for (const c of cases) {
+    const outcome = caseOutcome(c);
+    if (outcome === 'fn' || outcome === 'fp') counts[outcome]++;
+    else counts.correct++;
+  }
+  return counts;
+}
+
+const SEPARATOR = /[\\/]/;
+
+function withoutTrailingSeparator(path: string): string {
+  return path.length > 1 && SEPARATOR.test(path.at(-1)!) ? path.slice(0, -1) : path;
+}
+
+/** `file` below `folder` (either separator: the host may be Windows), as the part after the folder; null when not below it. */
+function pathBelow(file: string, folder: string): string | null {
+  if (folder === '' || !file.startsWith(folder)) return null;
+  if (SEPARATOR.test(folder.at(-1)!)) return file.slice(folder.length) || null;
+  return SEPARATOR.test(file.charAt(folder.length)) ? file.slice(folder.length + 1) || null : null;
+}
+
+/**
+ * The folder case paths are shown relative to: the cases folder itself, or the folder of a CSV of cases (its rows
+ * are relative to it). Every case of a folder lies below it and no file lies below a CSV, which tells them apart.
+ */
+export function casesFolder(r: Pick<ValidationResult, 'casesPath' | 'cases' | 'excluded'>): string {
+  const path = withoutTrailingSeparator(r.casesPath);
+  if ([...r.cases, ...r.excluded].some((c) => pathBelow(c.file, path) !== null)) return path;
+  const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  // "/labels.csv" sits in the root folder "/".
+  return cut <= 0 ? path.slice(0, cut + 1) : path.slice(0, cut);
+}
+
+/** A case file relative to the cases folder when it lies inside it, else the full path. */
+export function caseDisplayPath(file: string, folder: string): string {
+  return pathBelow(file, folder) ?? file;
+}
+
+/** A case path as its folder part (with its trailing separator; '' when none) and its file name. */
+export function splitCasePath(path: string): { dir: string; name: string } {
+  const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
+  return { dir: path.slice(0, cut + 1), name: path.slice(cut + 1) };
+}
+
+/** What a case that is not positive is called: the negative label(s), or "not <positive>". */
+export function negativeName(r: Pick<ValidationResult, 'negativeLabels' | 'positiveLabel'>): string {
+  return r.negativeLabels.join(' / ') || t('models.notLabel', { label: r.positiveLabel });
+}
+
+export function predictedName(c: Pick<ValidationCase, 'predictedPositive'>, r: Pick<ValidationResult, 'negativeLabels' | 'positiveLabel'>): string {
+  return c.predictedPositive ? r.positiveLabel : negativeName(r);
+}
+
+export function fmtScore(score: number): string {
+  return score.toFixed(3);
+}
+
+/** The marker of a mistake (short) and what it means (a title); a correct case has a check mark. */
+export function caseMarker(outcome: CaseOutcome, positiveLabel: string): { text: string; title: string } {
+  if (outcome === 'fn') return { text: t('models.caseMarker.fn'), title: t('models.caseTitle.fn', { label: positiveLabel }) };
+  if (outcome === 'fp') return { text: t('models.caseMarker.fp'), title: t('models.caseTitle.fp', { label: positiveLabel }) };
+  return { text: '✓', title: t('models.caseTitle.correct') };
+}
+
+const WARNING_TAGS: Record<string, { tag: StringId; title: StringId }> = {
+  NO_ULTRASOUND_REGION: { tag: 'models.caseWarning.NO_ULTRASOUND_REGION', title: 'models.caseWarningTitle.NO_ULTRASOUND_REGION' },
+  APPLICABILITY_NOT_RECORDED: { tag: 'models.caseWarning.APPLICABILITY_NOT_RECORDED', title: 'models.caseWarningTitle.APPLICABILITY_NOT_RECORDED' },
+  OUTSIDE_INTENDED_POPULATION: { tag: 'models.caseWarning.OUTSIDE_INTENDED_POPULATION', title: 'models.caseWarningTitle.OUTSIDE_INTENDED_POPULATION' },
+} satisfies Record<RunWarningCode, { tag: StringId; title: StringId }>;
+
+/** A run warning code as a short tag and its full meaning; a code this version does not know is shown as it is. */
+export function caseWarningTag(code: string): { tag: string; title: string } {
+  const known = Object.hasOwn(WARNING_TAGS, code) ? WARNING_TAGS[code] : undefined;
+  return known ? { tag: t(known.tag), title: t(known.title) } : { tag: code, title: code };
 }

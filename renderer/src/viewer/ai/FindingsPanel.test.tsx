@@ -510,6 +510,53 @@ describe('FindingsPanel: a series that does not record what the model checks', (
       setLocale('en');
     }
   });
+
+  describe('when the reader had vouched before and that vouch no longer holds', () => {
+    const lapsed = (vouchLapsed: NonNullable<AnalysisResult['vouchLapsed']>) => ({ ...refused, reason: `${refused.reason ?? ''}; your earlier vouch …`, vouchLapsed });
+    const note = () => within(run('us-breast')).getByTestId('vouch-lapsed');
+    /** The note's lines: one per reason. */
+    const lines = () => [...note().children].map((c) => c.textContent);
+
+    it('says why beside "Analyse anyway": images added since, another version of the model, or both', () => {
+      renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 1, modelChanged: false })] }));
+      expect(lines()).toEqual(['Your earlier vouch does not cover the image added to this series since: you have not seen it.']);
+      expect(note().getAttribute('role')).toBe('note');
+      // Screen readers reaching the button hear why too, before what vouching means.
+      const button = screen.getByTestId('analyse-anyway');
+      expect(document.getElementById(button.getAttribute('aria-describedby')!)?.textContent).toBe(
+        `Your earlier vouch does not cover the image added to this series since: you have not seen it. ${button.getAttribute('title') ?? ''}`,
+      );
+      cleanup();
+
+      renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 3, modelChanged: false })] }));
+      expect(lines()).toEqual(['Your earlier vouch does not cover the 3 images added to this series since: you have not seen them.']);
+      cleanup();
+
+      renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 0, modelChanged: true })] }));
+      expect(lines()).toEqual(['Your earlier vouch was for another version of this model.']);
+      cleanup();
+
+      renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 2, modelChanged: true })] }));
+      expect(lines()).toEqual(['Your earlier vouch was for another version of this model.', 'Your earlier vouch does not cover the 2 images added to this series since: you have not seen them.']);
+    });
+
+    it('says nothing of a vouch where none lapsed', () => {
+      renderPanel(fake(), analysis({ results: [refused] }));
+      expect(screen.queryByTestId('vouch-lapsed')).toBeNull();
+      const button = screen.getByTestId('analyse-anyway');
+      expect(document.getElementById(button.getAttribute('aria-describedby')!)?.textContent).toBe(button.getAttribute('title'));
+    });
+
+    it('speaks Simplified Chinese too', () => {
+      setLocale('zh-CN');
+      try {
+        renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 2, modelChanged: true })] }));
+        expect(lines()).toEqual(['您之前的确认针对的是此模型的另一个版本。', '您之前的确认不包括此后加入该序列的 2 幅图像：您尚未看过它们。']);
+      } finally {
+        setLocale('en');
+      }
+    });
+  });
 });
 
 describe('FindingsPanel: images scored on each of their B-mode regions', () => {

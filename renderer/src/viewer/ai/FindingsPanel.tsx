@@ -7,7 +7,7 @@
  * finding shows its series at its strongest slice.
  */
 import { useRef, useState } from 'react';
-import { type AnalysisResult, type Finding, type ModelInfo, needsReview, type Review, type ReviewDecision, type ReviewList } from '../../../../contract/ipc-contract';
+import { type AnalysisResult, type Finding, type ModelInfo, needsReview, type Review, type ReviewDecision, type ReviewList, type VouchLapse } from '../../../../contract/ipc-contract';
 import { useAppServices } from '../../app-context';
 import { reviewDecisionParts } from '../../components/columns';
 import { t } from '../../i18n/strings';
@@ -293,6 +293,14 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
               {r.status === 'not-analysed' && r.unrecorded && r.unrecorded.length > 0 && (
                 <>
+                  {r.vouchLapsed && (
+                    <div className="run-warning" role="note" data-testid="vouch-lapsed">
+                      {/* One line per reason: sentences of some locales do not join with a space. */}
+                      {vouchLapsedText(r.vouchLapsed).map((line) => (
+                        <div key={line}>{line}</div>
+                      ))}
+                    </div>
+                  )}
                   <button
                     type="button"
                     className="button small analyse-anyway"
@@ -307,7 +315,8 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                     {t('findings.unrecorded.analyseAnyway')}
                   </button>
                   <span id={`analyse-anyway-${r.resultId}`} className="visually-hidden">
-                    {t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })}
+                    {/* Why the earlier vouch lapsed, for whoever reaches the button before the note. */}
+                    {[...(r.vouchLapsed ? vouchLapsedText(r.vouchLapsed) : []), t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })].join(' ')}
                   </span>
                 </>
               )}
@@ -491,6 +500,15 @@ function RunUltrasoundRegion({ result }: { readonly result: AnalysisResult }) {
       {t('findings.ultrasoundRegion.missing', { units: w.units, of: w.of })}
     </div>
   ));
+}
+
+/** Why the reader's earlier vouch no longer covers a series refused for what it does not record. */
+function vouchLapsedText(lapse: VouchLapse): string[] {
+  const why: string[] = [];
+  if (lapse.modelChanged) why.push(t('findings.unrecorded.lapsed.model'));
+  if (lapse.imagesAdded === 1) why.push(t('findings.unrecorded.lapsed.image'));
+  else if (lapse.imagesAdded > 1) why.push(t('findings.unrecorded.lapsed.images', { count: lapse.imagesAdded }));
+  return why;
 }
 
 /** Analysed although the series does not record attributes the model's applicability needs: who vouched for it. */
