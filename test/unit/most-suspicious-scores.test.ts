@@ -1,10 +1,10 @@
 /**
  * A classification row from several: an image's from its B-mode regions (a dual
  * B-mode capture is scored view by view), a case's from its images (aggregation
- * "max"): independent labels take their highest row; a softmax with declared
- * normal labels takes the whole row with the strongest finding, so that one
- * image or case is never both "normal" and "malignant"; a softmax without
- * normal labels falls back to the column max.
+ * "max"): every finding label takes its highest row; a softmax's declared
+ * normal labels take their lowest, so that one image or case is never both
+ * "normal" and "malignant"; a softmax without normal labels falls back to the
+ * column max.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,15 +35,15 @@ describe('mostSuspiciousScores', () => {
     expect(mostSuspiciousScores(spec('none', ['a', 'b']), [[-3, 2], [1, -5]])).toEqual([1, 2]);
   });
 
-  it('softmax with a normal label: the whole row of the view with the highest finding score', () => {
+  it('softmax with a normal label: normal as its least normal view, each finding as its strongest', () => {
     const s = spec('softmax', ['normal_or_benign', 'malignant'], ['normal_or_benign']);
-    // Column max would give [0.9, 0.8]: both calls positive for one image.
+    // Column max would give [0.9, 0.8]: both calls positive for one image. Two classes: the most suspicious view's row.
     expect(mostSuspiciousScores(s, [[0.9, 0.1], [0.2, 0.8]])).toEqual([0.2, 0.8]);
     expect(mostSuspiciousScores(s, [[0.2, 0.8], [0.9, 0.1]])).toEqual([0.2, 0.8]);
-    // Several finding classes: the view whose strongest finding is strongest.
+    // Several finding classes: each finding keeps its strongest view, so malignant seen in one view is not lost
+    // to a view that looked more benign (a whole-row choice would have scored malignant 0.1 here).
     const three = spec('softmax', ['normal', 'benign', 'malignant'], ['normal']);
-    expect(mostSuspiciousScores(three, [[0.1, 0.3, 0.6], [0.2, 0.7, 0.1]])).toEqual([0.2, 0.7, 0.1]);
-    // Equal: the first view (position order).
+    expect(mostSuspiciousScores(three, [[0.1, 0.8, 0.1], [0.5, 0.05, 0.45]])).toEqual([0.1, 0.8, 0.45]);
     expect(mostSuspiciousScores(s, [[0.4, 0.6], [0.4, 0.6]])).toEqual([0.4, 0.6]);
   });
 

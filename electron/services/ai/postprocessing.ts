@@ -47,19 +47,18 @@ export function aggregateScores(rows: number[][], method: 'max' | 'mean'): numbe
 
 /**
  * The classification row of an image from the rows of its B-mode regions, or of a case from the rows of its images
- * (aggregation "max"): it scores as its most suspicious part. Independent labels (sigmoid, or raw scores) each take
- * their highest row: a finding seen in any view or image is seen. A softmax row is one distribution over exclusive
- * classes, and a column-wise max would call one case both normal (from a clean image) and malignant (from another);
- * so when the output names its normal labels the case takes the whole row whose highest non-normal score is highest
- * (for a two-class model that score is exactly the positive class's max). A softmax without declared normal labels
- * cannot tell which classes are findings: column-wise max. Ties: the first row.
+ * (aggregation "max"): it scores as its most suspicious part. Each finding label takes its highest row: a finding
+ * seen in any view or image is seen (for validation, the positive label's score is its max over the case). A
+ * softmax's declared normal labels ("nothing found") take their LOWEST row instead: the case is only as normal as its
+ * least normal image. A column-wise max there would call one case both normal (from a clean image) and malignant
+ * (from another); for a two-class model this gives exactly the row of the most suspicious image. Without declared
+ * normal labels (or not a softmax) every label takes its highest row.
  */
 export function mostSuspiciousScores(spec: Extract<OutputSpec, { kind: 'classification' }>, rows: readonly number[][]): number[] {
+  const highest = aggregateScores([...rows], 'max');
   const normal = new Set(spec.normalLabels ?? []);
-  const findings = spec.labels.flatMap((label, i) => (normal.has(label) ? [] : [i]));
-  if (spec.activation !== 'softmax' || normal.size === 0 || findings.length === 0) return aggregateScores([...rows], 'max');
-  const evidence = (row: readonly number[]) => Math.max(...findings.map((i) => row[i]!));
-  return [...rows.reduce((best, row) => (evidence(row) > evidence(best) ? row : best))];
+  if (spec.activation !== 'softmax' || normal.size === 0 || normal.size === spec.labels.length) return highest;
+  return spec.labels.map((label, i) => (normal.has(label) ? Math.min(...rows.map((r) => r[i]!)) : highest[i]!));
 }
 
 export function classificationFindings(spec: Extract<OutputSpec, { kind: 'classification' }>, scores: number[]): Finding[] {
