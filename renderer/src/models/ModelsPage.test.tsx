@@ -423,20 +423,32 @@ describe('Models page: the validated cases, mistakes first', () => {
     expect(rows(section)).toHaveLength(4);
   });
 
+  /** What the eye sees: the text without the screen-reader-only parts. */
+  const visible = (el: Element): string => {
+    const copy = el.cloneNode(true) as Element;
+    copy.querySelectorAll('.visually-hidden').forEach((n) => n.remove());
+    return copy.textContent ?? '';
+  };
+  /** What a screen reader gets instead of the short mark. */
+  const spoken = (el: Element): string => el.querySelector('.visually-hidden')?.textContent ?? '';
+
   it('shows each row: the path relative to the cases folder with the full path as its title, truth, predicted label, the mistake marker and warning tags', async () => {
     const section = await validated(result());
     const first = within(section).getAllByTestId('case-row')[0]!;
     const cells = [...first.querySelectorAll('td')];
-    expect(cells.map((td) => td.textContent)).toEqual(['FN', 'pneumonia/deep/p3.dcm', 'pneumonia', '0.050', 'normal', 'whole imagevouched']);
+    expect(cells.map(visible)).toEqual(['FN', 'pneumonia/deep/p3.dcm', 'pneumonia', '0.050', 'normal', 'whole imagevouched']);
     expect(within(first).getByTestId('case-file').getAttribute('title')).toBe('/cases/pneumonia/deep/p3.dcm');
     expect(first.querySelector('.case-marker')!.getAttribute('title')).toBe('False negative: pneumonia by its label, scored below the threshold');
+    // Screen readers hear the meaning, not the abbreviation or the short tag (a title alone is not reliably read).
+    expect(spoken(first.querySelector('.case-marker')!)).toBe('False negative: pneumonia by its label, scored below the threshold');
     const tags = [...first.querySelectorAll('.case-tag')];
+    expect(tags.map(spoken)).toEqual(tags.map((t) => t.getAttribute('title')));
     expect(tags.map((t) => t.getAttribute('title'))).toEqual([
       'Analysed whole: no B-mode region (Sequence of Ultrasound Regions), so scanner text and scale bars reached the model',
       'Its file does not record an attribute the model checks (such as Body Part Examined): its label vouched that it is what the model needs',
     ]);
     const fp = within(section).getAllByTestId('case-row')[2]!;
-    expect(fp.querySelector('.case-marker')!.textContent).toBe('FP');
+    expect(visible(fp.querySelector('.case-marker')!)).toBe('FP');
     expect([...fp.querySelectorAll('td')][4]!.textContent).toBe('pneumonia');
     expect(within(section).getByRole('columnheader', { name: 'Score (pneumonia)' })).toBeTruthy();
   });
@@ -470,10 +482,10 @@ describe('Models page: the validated cases, mistakes first', () => {
       expect(within(section).getByTestId('validation-cases-summary').textContent).toBe('7 个病例中有 4 个分类错误：假阴性 2 个，假阳性 2 个');
       expect(within(section).getByText('只显示分类错误')).toBeTruthy();
       const first = within(section).getAllByTestId('case-row')[0]!;
-      expect(first.querySelector('.case-marker')!.textContent).toBe('假阴性');
+      expect(visible(first.querySelector('.case-marker')!)).toBe('假阴性');
       expect(first.querySelector('.case-marker')!.getAttribute('title')).toBe('假阴性：标签为 pneumonia，但分数低于阈值');
-      expect([...first.querySelectorAll('.case-tag')].map((t) => t.textContent)).toEqual(['整幅图像', '标签确认']);
-      expect(within(section).getAllByTestId('case-row')[2]!.querySelector('.case-marker')!.textContent).toBe('假阳性');
+      expect([...first.querySelectorAll('.case-tag')].map(visible)).toEqual(['整幅图像', '标签确认']);
+      expect(visible(within(section).getAllByTestId('case-row')[2]!.querySelector('.case-marker')!)).toBe('假阳性');
     } finally {
       setLocale('en');
     }

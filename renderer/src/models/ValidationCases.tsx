@@ -15,9 +15,9 @@ export function ValidationCases({ result }: { result: ValidationResult }) {
   const folder = casesFolder(result);
   const shown = onlyMistakes ? ordered.filter((c) => !c.correct) : ordered;
   return (
-    <section className="validation-cases" aria-label={t('models.casesHeading', { count: result.cases.length })} data-testid="validation-cases">
+    <section className="validation-cases" aria-labelledby="validation-cases-heading" data-testid="validation-cases">
       <div className="validation-cases-head">
-        <h3>{t('models.casesHeading', { count: result.cases.length })}</h3>
+        <h3 id="validation-cases-heading">{t('models.casesHeading', { count: result.cases.length })}</h3>
         <span className="muted" data-testid="validation-cases-summary">
           {t('models.casesSummary', { mistakes, n: result.cases.length, fn: counts.fn, fp: counts.fp })}
         </span>
@@ -73,9 +73,11 @@ function CaseRow({ c, result, folder }: { c: ValidationCase; result: ValidationR
   return (
     <tr data-testid="case-row" data-outcome={outcome} className={`case-${outcome}`}>
       <td>
-        <span className={`case-marker ${outcome}`} title={marker.title} aria-label={marker.title}>
-          {marker.text}
-        </span>
+        {/* The short mark for the eye, its meaning for screen readers (an aria-label on a plain span is not read). */}
+        <abbr className={`case-marker ${outcome}`} title={marker.title}>
+          <span aria-hidden="true">{marker.text}</span>
+          <span className="visually-hidden">{marker.title}</span>
+        </abbr>
       </td>
       {/* The folder part gives way first, so the file name stays readable; the title has the full path. */}
       <td className="case-file mono" title={c.file} data-testid="case-file">
@@ -98,7 +100,8 @@ function CaseRow({ c, result, folder }: { c: ValidationCase; result: ValidationR
           const tag = caseWarningTag(code);
           return (
             <span key={code} className="case-tag" title={tag.title} data-code={code}>
-              {tag.tag}
+              <span aria-hidden="true">{tag.tag}</span>
+              <span className="visually-hidden">{tag.title}</span>
             </span>
           );
         })}
