@@ -328,6 +328,13 @@ export const AnalysisRunRequestSchema = z.object({
    * the series has no image the reader did not see and the model package is the same (sha-256).
    */
   vouchForUnrecorded: z.boolean().optional(),
+  /**
+   * With vouchForUnrecorded: the refusal (resultId) the reader answers, whose series and model are run. The vouch is
+   * given only for what that refusal showed: if the series' images, the attributes it does not record or the model
+   * package differ now, no vouch is given and a fresh refusal is recorded (which the reader may answer in turn).
+   * Without it the vouch covers the series as it is when the request arrives (the CLI, whose user sees that state).
+   */
+  vouchForResultId: z.number().int().positive().optional(),
 });
 export type AnalysisRunRequest = z.infer<typeof AnalysisRunRequestSchema>;
 
@@ -426,6 +433,8 @@ export const VouchLapseSchema = z.object({
   imagesAdded: z.number().int(),
   /** The model package is another version (sha-256) than the one they vouched for. */
   modelChanged: z.boolean(),
+  /** Attributes the series does not record now that the vouch was not given for (absent: none, or not known). */
+  attributesNotVouched: z.array(z.string()).optional(),
 });
 export type VouchLapse = z.infer<typeof VouchLapseSchema>;
 
@@ -443,11 +452,15 @@ export const AnalysisResultSchema = z.object({
   reason: z.string().nullable(),
   findings: z.array(FindingSchema),
   timingsMs: z.record(z.string(), z.number()),
+  /** The images the run analysed; [] in analysis.results for a not-analysed result (the renderer draws nothing of it). */
   inputSopInstanceUids: z.array(z.string()),
   /** Masks, heatmaps and boxes with their geometry (see models/README.md). */
   outputs: z.array(z.record(z.string(), z.unknown())),
   createdAt: z.string(),
-  /** Warnings the run carries, e.g. the patient is outside the model's intended population (absent: none recorded). */
+  /**
+   * Warnings the run carries, e.g. the patient is outside the model's intended population (absent: none recorded).
+   * analysis.results leaves out what a reader's vouch covers (sopInstanceUids, modelSha256): only the services read it.
+   */
   warnings: z.array(RunWarningSchema).optional(),
   /** The patient's age against the model's intended population (null / absent: the manifest declares none). */
   population: RunPopulationSchema.nullable().optional(),

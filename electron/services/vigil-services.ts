@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { AnalysisJob, AppInfo, RuntimeInfo, ValidationCasesKind, ValidationResult } from '../../contract/ipc-contract';
+import type { AnalysisJob, AppInfo, RunWarning, RuntimeInfo, ValidationCasesKind, ValidationResult } from '../../contract/ipc-contract';
 import { AnalysisService } from './ai/analysis-service';
 import { ModelRegistry } from './ai/model-registry';
 import { reviewedMaskFile, ReviewStore } from './ai/review-store';
@@ -23,6 +23,15 @@ import { ThumbnailStore } from './library/thumbnail-store';
 import { ServiceError } from './service-error';
 
 export type HostKind = AppInfo['host'];
+
+/**
+ * A run warning as analysis.results sends it: without what a reader's vouch covers (every image's SOP Instance UID,
+ * the model's sha-256), which only the services read, and which would repeat a whole series in every reply.
+ */
+function warningView(w: RunWarning): RunWarning {
+  if (w.code !== 'APPLICABILITY_NOT_RECORDED') return w;
+  return { code: w.code, message: w.message, attributes: w.attributes, vouchedBy: w.vouchedBy };
+}
 
 export interface VigilServicesOptions {
   dataDir: string;
@@ -249,10 +258,11 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         reason: r.reason,
         findings: r.findings,
         timingsMs: { ...r.timingsMs },
-        inputSopInstanceUids: r.inputSopInstanceUids,
+        // A refusal's images are what a vouch answering it is held to (services only); the renderer draws none of them.
+        inputSopInstanceUids: r.status === 'not-analysed' ? [] : r.inputSopInstanceUids,
         outputs: r.outputs.map((o) => ({ ...o })),
         createdAt: r.createdAt,
-        warnings: r.warnings,
+        warnings: r.warnings.map(warningView),
         population: r.population,
         ...(r.unrecorded ? { unrecorded: r.unrecorded } : {}),
         ...(r.vouchLapsed ? { vouchLapsed: r.vouchLapsed } : {}),

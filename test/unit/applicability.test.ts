@@ -9,10 +9,12 @@ import {
   checkApplicability,
   checkPopulation,
   type ImageAttributes,
+  lapsedVouchReason,
   parsePatientAge,
   patientAge,
   type SeriesFacts,
   vouchCovers,
+  vouchLapse,
 } from '../../electron/services/ai/applicability';
 import { type ModelManifest, parseManifest } from '../../electron/services/ai/model-manifest';
 
@@ -110,6 +112,20 @@ describe("what a reader's vouch covers", () => {
     expect(vouchCovers(covers, ['Body Part Examined'], { ...now, sopInstanceUids: [...now.sopInstanceUids, '1.2.3.3'] })).toBe(false);
     expect(vouchCovers(covers, ['Body Part Examined'], { ...now, unrecorded: ['Body Part Examined', 'Pixel Spacing'] })).toBe(false);
     expect(vouchCovers(covers, ['Body Part Examined'], { ...now, modelSha256: 'b'.repeat(64) })).toBe(false);
+  });
+
+  it('says every way a vouch falls short: images added, another model package, attributes it was not given for', () => {
+    const given = { ...covers, attributes: ['Body Part Examined'] };
+    const more = ['Body Part Examined', 'Pixel Spacing'];
+    expect(vouchLapse(given, now)).toBeNull();
+    expect(vouchLapse(given, { ...now, unrecorded: more })).toEqual({ imagesAdded: 0, modelChanged: false, attributesNotVouched: ['Pixel Spacing'] });
+    expect(vouchLapse(given, { sopInstanceUids: [...now.sopInstanceUids, '1.2.3.3'], modelSha256: 'b'.repeat(64), unrecorded: more })).toEqual({ imagesAdded: 1, modelChanged: true, attributesNotVouched: ['Pixel Spacing'] });
+    expect(vouchLapse(given, { ...now, sopInstanceUids: [...now.sopInstanceUids, '1.2.3.3'] })).toEqual({ imagesAdded: 1, modelChanged: false });
+    // A lapse stored before it recorded what it was given for cannot say which attributes it did not cover.
+    expect(vouchLapse(covers, { ...now, unrecorded: more })).toBeNull();
+    expect(lapsedVouchReason('r', { imagesAdded: 2, modelChanged: false, attributesNotVouched: ['Pixel Spacing', 'View Position'] })).toBe(
+      'r; your earlier vouch does not cover 2 images added since and was not given for Pixel Spacing, View Position, which the series does not record',
+    );
   });
 });
 

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { InferenceQueue, type JobOutcome, type QueuedJob } from '../../electron/services/ai/inference-queue';
+import { InferenceQueue, type JobOutcome, type QueuedJob, type ReaderVouch } from '../../electron/services/ai/inference-queue';
 import { StudyIndex } from '../../electron/services/library/study-index';
 
 let root: string;
@@ -81,6 +81,69 @@ describe('InferenceQueue', () => {
     expect(q.get(failed.id)).toMatchObject({ status: 'failed', attempts: 1 });
     expect(events).toContain('1.2.3.1:running');
     expect(events).toContain('1.2.3.2:cancelled');
+  });
+
+  it("runs a job again on a reader's vouch given while it ran, once the run on its old vouch finishes", async () => {
+    const vouchA: ReaderVouch = { sopInstanceUids: ['1.2.3.1.1'], modelSha256: 'a'.repeat(64), attributes: ['Body Part Examined'] };
+    const vouchB: ReaderVouch = { ...vouchA, sopInstanceUids: ['1.2.3.1.1', '1.2.3.1.2'] };
+    // Each run waits for the test to end it; `entered` resolves when the next run has begun.
+    const ran: (ReaderVouch | null)[] = [];
+    let began: () => void = () => undefined;
+    let finish: (o: JobOutcome) => void = () => undefined;
+    const entered = () => new Promise<void>((r) => (began = r));
+    const q = new InferenceQueue(index.db, (job) => {
+      ran.push(job.readerVouch);
+      return new Promise<JobOutcome>((r) => {
+        finish = r;
+        began();
+      });
+    });
+    q.onCancelRunning(() => finish({ status: 'cancelled', reason: 'cancelled by the user' }));
+    /** Ends the current run; resolves once the next run began, or the queue went idle (then `ran` shows no re-run). */
+    const end = async (o: JobOutcome) => {
+      const next = entered();
+      finish(o);
+      await Promise.race([next, q.whenIdle()]);
+    };
+
+    // A plain run begins; the reader vouches while it runs (admit already read the job's vouch: none).
+    let begun = entered();
+    const job = q.enqueue(target(1));
+    q.start();
+    await begun;
+    q.enqueue({ ...target(1), readerVouch: vouchA });
+    expect(q.get(job.id)).toMatchObject({ status: 'running', readerVouch: vouchA });
+    await end({ status: 'not-analysed', reason: 'body part not recorded' });
+    expect(ran).toEqual([null, vouchA]);
+    expect(q.get(job.id)?.status).toBe('running');
+
+    // The same vouch again, or a plain request, while it runs on it: nothing more to run.
+    q.enqueue({ ...target(1), readerVouch: { ...vouchA, sopInstanceUids: [...vouchA.sopInstanceUids] } });
+    q.enqueue(target(1));
+    await end({ status: 'done' });
+    expect(ran).toEqual([null, vouchA]);
+    expect(q.get(job.id)).toMatchObject({ status: 'done', readerVouch: vouchA });
+
+    // Another vouch (more images) while it runs on the first: run again on it.
+    begun = entered();
+    q.enqueue({ ...target(1), readerVouch: vouchA });
+    await begun;
+    q.enqueue({ ...target(1), readerVouch: vouchB });
+    await end({ status: 'done' });
+    expect(ran).toEqual([null, vouchA, vouchA, vouchB]);
+    await end({ status: 'done' });
+    expect(q.get(job.id)?.status).toBe('done');
+
+    // A cancelled run is not run again, whatever was vouched meanwhile.
+    begun = entered();
+    q.enqueue({ ...target(1), readerVouch: vouchB });
+    await begun;
+    q.enqueue({ ...target(1), readerVouch: vouchA });
+    const idle = q.whenIdle();
+    expect(q.cancel(job.id)).toBe(true);
+    await idle;
+    expect(ran).toHaveLength(5);
+    expect(q.get(job.id)?.status).toBe('cancelled');
   });
 
   it('resumes pending and interrupted jobs after a restart', async () => {

@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AnalysisResultSchema, type AnalysisRunRequest, type ResponseOf, ValidationResultSchema } from '../../contract/ipc-contract';
+import { AnalysisResultSchema, type AnalysisRunRequest, type ResponseOf, type RunWarning, ValidationResultSchema } from '../../contract/ipc-contract';
 import { validateCommand, vouchedUnrecordedLine } from '../../electron/cli/validate-command';
 import { StudyIndex } from '../../electron/services/library/study-index';
 import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
@@ -103,11 +103,28 @@ async function importLater(s: VigilServices, name: string, file: Buffer): Promis
   expect(summary.imported).toBe(1);
 }
 
-/** The latest result of each (series, model) of the study, as the findings panel reads them. */
+/**
+ * The latest result of each (series, model) of the study, as the findings panel reads them (analysis.results), with
+ * its warnings as stored: the view leaves out what a reader's vouch covers (sopInstanceUids, modelSha256), which only
+ * the services read. Checks that the view's warnings are the stored ones without it.
+ */
 async function resultsOverIpc(s: VigilServices, study: string) {
   const r = await s.router.dispatch('analysis.results', { studyInstanceUid: study });
   if (!r.ok) throw new Error(r.error.message);
-  return (r.value as { results: unknown[] }).results.map((x) => AnalysisResultSchema.parse(x));
+  const stored = new Map(s.analysis.resultsForStudy(study).map((x) => [x.id, x.warnings]));
+  return (r.value as { results: unknown[] }).results.map((x) => {
+    const view = AnalysisResultSchema.parse(x);
+    const warnings = stored.get(view.resultId) ?? [];
+    expect(view.warnings).toEqual(warnings.map(withoutCoverage));
+    return { ...view, warnings };
+  });
+}
+
+/** A warning without what a reader's vouch covers, as analysis.results sends it. */
+function withoutCoverage(w: RunWarning): RunWarning {
+  if (w.code !== 'APPLICABILITY_NOT_RECORDED') return w;
+  const { sopInstanceUids: _uids, modelSha256: _sha, ...shown } = w;
+  return shown;
 }
 
 async function resultOverIpc(s: VigilServices, study: string) {
@@ -404,6 +421,153 @@ describe("a reader's vouch covers the images they saw and the model package they
     ]);
     expect((await plainRun(s, study)).queued).toEqual([]);
     expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'] });
+  });
+});
+
+/** "Analyse anyway" in the findings panel: a vouching run that names the refusal the reader answers. */
+const answer = (s: VigilServices, refusal: { studyInstanceUid: string; seriesInstanceUid: string; modelId: string; resultId: number }) =>
+  run(s, { studyInstanceUid: refusal.studyInstanceUid, seriesInstanceUid: refusal.seriesInstanceUid, modelId: refusal.modelId, provider: 'cpu', vouchForUnrecorded: true, vouchForResultId: refusal.resultId });
+
+/** A newer version of the breast model (other weights), with the given applicability; the registry rescanned. */
+async function replaceBreastModel(s: VigilServices, applicability: { modalities: string[]; bodyParts: string[]; pixelSpacingMm?: { max: number } }): Promise<string> {
+  const newer = tinyClassifierModel({ w: 5, b: -2 });
+  writeModelPackage(join(library.root, 'models', 'breast'), newer, classifierManifest(newer, { id: 'test-breast-us', version: '1.1.0', applicability }));
+  expect((await s.router.dispatch('models.rescan', {})).ok).toBe(true);
+  return sha256(newer);
+}
+
+describe('"Analyse anyway" vouches for what the refusal it answers showed, not for the series as it is at the click', () => {
+  it('records a fresh refusal when an image joined the series since the refusal, and vouches when that one is answered', async () => {
+    const study = writeStudy(81, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const refused = await resultOverIpc(s, study);
+    expect(refused).toMatchObject({ status: 'not-analysed', unrecorded: ['Body Part Examined'] });
+    // The refusal records the images it judged; the view sends none (the renderer draws nothing of a refusal).
+    expect(s.analysis.results.get(refused.resultId)?.inputSopInstanceUids).toEqual([imageUid(81)]);
+    expect(refused.inputSopInstanceUids).toEqual([]);
+
+    // An image joins the series while the panel still shows that refusal (nothing analyses it on import here).
+    await importLater(s, 'unseen', usFile(81, [], { image: 2 }));
+    const answered = await answer(s, refused);
+    expect(answered.queued).toEqual([]);
+    expect(answered.notAnalysed).toMatchObject([{ status: 'not-analysed', reason: NOT_RECORDED }]);
+    const fresh = await resultOverIpc(s, study);
+    expect(fresh).toMatchObject({ status: 'not-analysed', reason: NOT_RECORDED, unrecorded: ['Body Part Examined'], warnings: [] });
+    expect(fresh.resultId).toBeGreaterThan(refused.resultId);
+    expect(s.analysis.results.get(fresh.resultId)?.inputSopInstanceUids).toEqual([imageUid(81), imageUid(81, 2)]);
+    // Nothing was vouched for: no vouch stands on the series, and a plain run refuses it too.
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    const refusedAgain = await resultOverIpc(s, study);
+    expect(refusedAgain.vouchLapsed).toBeUndefined();
+
+    // The fresh refusal, answered, covers both images it showed.
+    expect((await answer(s, refusedAgain)).queued).toHaveLength(1);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(81), imageUid(81, 2)])] });
+  });
+
+  it('records a fresh refusal when the model package changed since the refusal', async () => {
+    const study = writeStudy(82, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const refused = await resultOverIpc(s, study);
+    const newerSha = await replaceBreastModel(s, { modalities: ['US'], bodyParts: ['BREAST'] });
+
+    expect((await answer(s, refused)).queued).toEqual([]);
+    const fresh = await resultOverIpc(s, study);
+    expect(fresh).toMatchObject({ status: 'not-analysed', modelVersion: '1.1.0', modelSha256: newerSha, reason: NOT_RECORDED, unrecorded: ['Body Part Examined'] });
+    expect((await answer(s, fresh)).queued).toHaveLength(1);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', modelVersion: '1.1.0', warnings: [readerVouched(['Body Part Examined'], [imageUid(82)], newerSha)] });
+  });
+
+  it('records a fresh refusal when the refusal listed other unrecorded attributes, or did not record its images', async () => {
+    const study = writeStudy(83, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const db = s.library.studyIndex.db;
+    const refused = await resultOverIpc(s, study);
+    // The reader was shown View Position too (rules of another day): that is not what the series lacks now.
+    db.prepare(`UPDATE ai_results SET outputs = json_set(outputs, '$.unrecorded', json('["Body Part Examined","View Position"]')) WHERE id = ?`).run(refused.resultId);
+    expect((await answer(s, refused)).queued).toEqual([]);
+    const fresh = await resultOverIpc(s, study);
+    expect(fresh).toMatchObject({ status: 'not-analysed', reason: NOT_RECORDED, unrecorded: ['Body Part Examined'] });
+    expect(fresh.resultId).toBeGreaterThan(refused.resultId);
+
+    // A refusal stored before refusals recorded their images showed none: nothing to vouch for.
+    db.prepare(`UPDATE ai_results SET input_uids = '[]' WHERE id = ?`).run(fresh.resultId);
+    expect((await answer(s, fresh)).queued).toEqual([]);
+    const latest = await resultOverIpc(s, study);
+    expect(latest.resultId).toBeGreaterThan(fresh.resultId);
+    expect((await answer(s, latest)).queued).toHaveLength(1);
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(83)])] });
+  });
+
+  it('answers only a refusal of the study, series and model the request names, and only with the vouch', async () => {
+    const study = writeStudy(84, []);
+    const other = writeStudy(85, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const refused = await resultOverIpc(s, study);
+    const code = async (request: AnalysisRunRequest) => {
+      const r = await s.router.dispatch('analysis.run', request);
+      return r.ok ? 'ok' : r.error.code;
+    };
+    expect(await code({ studyInstanceUid: study, vouchForResultId: refused.resultId })).toBe('BAD_REQUEST');
+    expect(await code({ studyInstanceUid: other, vouchForUnrecorded: true, vouchForResultId: refused.resultId })).toBe('NOT_FOUND');
+    expect(await code({ studyInstanceUid: study, seriesInstanceUid: `${other}.1`, vouchForUnrecorded: true, vouchForResultId: refused.resultId })).toBe('BAD_REQUEST');
+    expect(await code({ studyInstanceUid: study, vouchForUnrecorded: true, vouchForResultId: refused.resultId + 1000 })).toBe('NOT_FOUND');
+    expect(s.analysis.queue.list('pending')).toEqual([]);
+    // Naming only the study runs the refusal's series and model.
+    const answered = await run(s, { studyInstanceUid: study, provider: 'cpu', vouchForUnrecorded: true, vouchForResultId: refused.resultId });
+    expect(answered.queued).toMatchObject([{ seriesInstanceUid: `${study}.1`, modelId: 'test-breast-us' }]);
+    expect(answered.notAnalysed).toEqual([]);
+  });
+});
+
+describe('a lapsed vouch names every cause, and analysis.results carries no SOP Instance UIDs of what a vouch covers', () => {
+  it('says the earlier vouch was not given for an attribute the new model version also needs', async () => {
+    const study = writeStudy(86, [], { spacingMm: null });
+    const s = await library.analyse([join(library.root, 'in')]);
+    await vouch(s, study);
+    await replaceBreastModel(s, { modalities: ['US'], bodyParts: ['BREAST'], pixelSpacingMm: { max: 1 } });
+
+    const lapsed = `${NOT_RECORDED}; pixel spacing is not recorded; your earlier vouch was for another version of the model and was not given for Pixel Spacing, which the series does not record`;
+    const expected = { status: 'not-analysed', reason: lapsed, unrecorded: ['Body Part Examined', 'Pixel Spacing'], vouchLapsed: { imagesAdded: 0, modelChanged: true, attributesNotVouched: ['Pixel Spacing'] } };
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    expect(await resultOverIpc(s, study)).toMatchObject(expected);
+    // A later run still says why, from the lapse the refusal recorded.
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    expect(await resultOverIpc(s, study)).toMatchObject(expected);
+  });
+
+  it('sends the warning and the refusal without the images a vouch covered or a refusal judged; the services keep them', async () => {
+    const study = writeStudy(87, []);
+    for (const image of [2, 3]) writeImage(87, image, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    await vouch(s, study);
+    const seen = [imageUid(87), imageUid(87, 2), imageUid(87, 3)];
+    const view = async () => {
+      const r = await s.router.dispatch('analysis.results', { studyInstanceUid: study });
+      if (!r.ok) throw new Error(r.error.message);
+      const [only, ...more] = (r.value as { results: unknown[] }).results;
+      expect(more).toEqual([]);
+      return { json: JSON.stringify(only), result: AnalysisResultSchema.parse(only) };
+    };
+
+    const done = await view();
+    expect(done.result.warnings).toEqual([
+      { code: 'APPLICABILITY_NOT_RECORDED', message: 'Analysed although Body Part Examined is not recorded: the reader vouched that the series is what the model needs', attributes: ['Body Part Examined'], vouchedBy: 'reader' },
+    ]);
+    // The images the run analysed are sent once, for the overlays; the model's sha-256 once, as the result's.
+    expect(done.result.inputSopInstanceUids).toEqual(seen);
+    expect(done.json.split(imageUid(87, 2))).toHaveLength(2);
+    expect(done.json.split(BREAST_SHA)).toHaveLength(2);
+    expect(s.analysis.results.get(done.result.resultId)?.warnings).toEqual([readerVouched(['Body Part Examined'], seen)]);
+
+    await importLater(s, 'unseen', usFile(87, [], { image: 4 }));
+    expect((await plainRun(s, study)).queued).toEqual([]);
+    const refused = await view();
+    expect(refused.result).toMatchObject({ status: 'not-analysed', inputSopInstanceUids: [], vouchLapsed: { imagesAdded: 1, modelChanged: false } });
+    expect(refused.json).not.toContain(imageUid(87, 2));
+    const kept = s.analysis.results.get(refused.result.resultId);
+    expect(kept?.inputSopInstanceUids).toEqual([...seen, imageUid(87, 4)]);
+    expect(kept?.lapsedVouch).toEqual({ sopInstanceUids: seen, modelSha256: BREAST_SHA, attributes: ['Body Part Examined'] });
   });
 });
 

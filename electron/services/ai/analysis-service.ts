@@ -58,7 +58,28 @@ export interface AnalyzeRequest {
    * another version (standingReaderVouch).
    */
   vouchForUnrecorded?: boolean;
+  /**
+   * With vouchForUnrecorded: the refusal the reader answers (its result id; the findings panel). Only that refusal's
+   * series and model are run, and the vouch is given only if the series' images, what it does not record and the
+   * model package are still what the refusal showed; otherwise a fresh refusal is recorded. Without it the vouch
+   * covers the series as it is now (the CLI, whose user sees that state in the same command).
+   */
+  vouchForResultId?: number;
 }
+
+/** What a request vouches for: the series as it is now, what a refusal the reader answers showed, or nothing. */
+type VouchGiven = { for: 'series-now' } | { for: 'refusal'; refusal: StoredResult } | null;
+
+/** A series' facts and its images (SOP Instance UIDs of the instances with pixel data), read together. */
+interface JudgedSeries {
+  facts: SeriesFacts | null;
+  images: string[];
+}
+
+const sameSet = (a: readonly string[], b: readonly string[]) => {
+  const bs = new Set(b);
+  return a.length === b.length && new Set(a).size === bs.size && a.every((x) => bs.has(x));
+};
 
 export interface AnalyzeOutcome {
   queued: QueuedJob[];
@@ -194,14 +215,17 @@ export class AnalysisService {
 
   /** Queues every applicable (series, model) of a study; records the rest as not analysed. */
   async analyze(req: AnalyzeRequest): Promise<AnalyzeOutcome> {
-    const models = await this.models(req.modelId);
-    const series = req.seriesInstanceUid ? [{ seriesUid: req.seriesInstanceUid }] : this.seriesOfStudy(req.studyInstanceUid);
+    const refusal = req.vouchForResultId === undefined ? null : this.answeredRefusal(req);
+    // A vouch answering a refusal runs that refusal's series and model only.
+    const models = await this.models(refusal?.modelId ?? req.modelId);
+    const seriesUid = refusal?.seriesInstanceUid ?? req.seriesInstanceUid;
+    const series = seriesUid ? [{ seriesUid }] : this.seriesOfStudy(req.studyInstanceUid);
     if (series.length === 0) throw new ServiceError('NOT_FOUND', `No series to analyse in study ${req.studyInstanceUid}.`);
     const request = {
       studyUid: req.studyInstanceUid,
       stat: req.stat ?? false,
       provider: this.forceCpu ? ('cpu' as const) : (req.provider ?? 'auto'),
-      vouchForUnrecorded: req.vouchForUnrecorded === true,
+      vouch: req.vouchForUnrecorded !== true ? null : refusal ? { for: 'refusal' as const, refusal } : { for: 'series-now' as const },
     };
     const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
     for (const { seriesUid } of series) {
@@ -210,6 +234,17 @@ export class AnalysisService {
       outcome.notAnalysed.push(...seriesOutcome.notAnalysed);
     }
     return outcome;
+  }
+
+  /** The refusal a vouching request answers (vouchForResultId): a result of the request's study, series and model. */
+  private answeredRefusal(req: AnalyzeRequest): StoredResult {
+    if (req.vouchForUnrecorded !== true) throw new ServiceError('BAD_REQUEST', 'vouchForResultId names the refusal a vouch answers: it needs vouchForUnrecorded.');
+    const refusal = req.vouchForResultId === undefined ? null : this.results.get(req.vouchForResultId);
+    if (!refusal || refusal.studyInstanceUid !== req.studyInstanceUid) throw new ServiceError('NOT_FOUND', `No result ${req.vouchForResultId} in study ${req.studyInstanceUid}.`);
+    if ((req.seriesInstanceUid && req.seriesInstanceUid !== refusal.seriesInstanceUid) || (req.modelId && req.modelId !== refusal.modelId)) {
+      throw new ServiceError('BAD_REQUEST', `Result ${refusal.id} is of series ${refusal.seriesInstanceUid} and model ${refusal.modelId}, not the ones the request names.`);
+    }
+    return refusal;
   }
 
   /** Auto-run on import: every series without a job for a ready model. */
@@ -222,32 +257,31 @@ export class AnalysisService {
         const lacking = models.filter((m) => !this.queue.find(seriesUid, m.manifest.id));
         // Nobody vouches for an unrecorded attribute on import: such series are recorded as not analysed, unless a
         // reader vouched for that series and model before (standingReaderVouch; a series with a job is not run again here).
-        if (lacking.length > 0) this.analyzeSeries({ studyUid: study_uid, stat: false, provider, vouchForUnrecorded: false }, seriesUid, lacking);
+        if (lacking.length > 0) this.analyzeSeries({ studyUid: study_uid, stat: false, provider, vouch: null }, seriesUid, lacking);
       }
     }
   }
 
   /** Queues the series for each applicable model and records the rest as not analysed; its facts are read once for all the models. */
-  private analyzeSeries(request: { studyUid: string; stat: boolean; provider: 'auto' | 'cpu'; vouchForUnrecorded: boolean }, seriesUid: string, models: readonly ReadyModel[]): AnalyzeOutcome {
-    const facts = this.seriesFacts(seriesUid);
+  private analyzeSeries(request: { studyUid: string; stat: boolean; provider: 'auto' | 'cpu'; vouch: VouchGiven }, seriesUid: string, models: readonly ReadyModel[]): AnalyzeOutcome {
+    const { facts, images } = this.judgedSeries(seriesUid);
     if (!facts) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
     const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
-    let images: string[] | undefined; // read once, and only when a vouch needs them
     for (const model of models) {
       const target = { studyUid: request.studyUid, seriesUid, modelId: model.manifest.id };
       const ok: Applicability = facts.sliceCount === 0 ? { ok: false, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
       let vouch: ReaderVouch | null = null;
       if (!ok.ok && ok.unrecorded) {
-        // The vouch goes with the job, which runs only while it still covers the series (execute).
-        vouch = request.vouchForUnrecorded
-          ? { sopInstanceUids: (images ??= this.imageInstanceUids(seriesUid)), modelSha256: model.manifest.sha256, attributes: ok.unrecorded }
-          : this.standingReaderVouch(seriesUid, model.manifest, (images ??= this.imageInstanceUids(seriesUid)), ok.unrecorded);
+        // The vouch goes with the job, which runs only while it still covers the series (execute). One answering a
+        // refusal is given only for what that refusal showed; else the request is a plain one (a standing vouch may hold).
+        const given = request.vouch !== null && (request.vouch.for === 'series-now' || this.showedAsNow(request.vouch.refusal, model.manifest, images, ok.unrecorded));
+        vouch = given ? { sopInstanceUids: images, modelSha256: model.manifest.sha256, attributes: ok.unrecorded } : this.standingReaderVouch(seriesUid, model.manifest, images, ok.unrecorded);
       }
       if (ok.ok || vouch) {
         outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider, readerVouch: vouch }));
       } else {
-        const lapsed = ok.unrecorded ? this.lapsedVouch(seriesUid, model.manifest, (images ??= this.imageInstanceUids(seriesUid)), null) : null;
-        const refused = this.recordNotAnalysed({ jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, lapsed);
+        const lapsed = ok.unrecorded ? this.lapsedVouch(seriesUid, model.manifest, images, ok.unrecorded, null) : null;
+        const refused = this.recordNotAnalysed({ jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, images, lapsed);
         outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', ...refused }));
       }
     }
@@ -255,20 +289,47 @@ export class AnalysisService {
   }
 
   /**
-   * Stores a refusal by the applicability rules; one for want of a recorded attribute names the attributes (the reader
-   * may vouch), and, where the reader's earlier vouch lapsed (`lapsed`), says why in its reason and fields.
+   * Whether a series is still what a refusal the reader answers showed them for this model: its images, the attributes
+   * it does not record, and the model package (sha-256) are the refusal's. A refusal stored before it recorded its
+   * images ([]) shows none, so a vouch answering it is not given.
+   */
+  private showedAsNow(refusal: StoredResult, manifest: ModelManifest, images: readonly string[], unrecorded: readonly string[]): boolean {
+    return (
+      refusal.status === 'not-analysed' &&
+      refusal.modelId === manifest.id &&
+      refusal.modelSha256 === manifest.sha256 &&
+      sameSet(refusal.inputSopInstanceUids, images) &&
+      sameSet(refusal.unrecorded ?? [], unrecorded)
+    );
+  }
+
+  /**
+   * Stores a refusal by the applicability rules, with the images it judged (`images`, so a vouch answering it can be
+   * held to them); one for want of a recorded attribute names the attributes (the reader may vouch), and, where the
+   * reader's earlier vouch lapsed (`lapsed`), says why in its reason and fields.
    */
   private recordNotAnalysed(
     job: { jobId: string; studyUid: string; seriesUid: string },
     manifest: ModelManifest,
     refusal: Extract<Applicability, { ok: false }>,
+    images: readonly string[],
     lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null,
   ): { reason: string; resultId: number } {
     const reason = lapsed ? lapsedVouchReason(refusal.reason, lapsed.lapse) : refusal.reason;
     const resultId = this.results.save(
       job,
       manifest,
-      { status: 'not-analysed', reason, provider: null, providerNote: null, ortVersion: '', timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 }, inputSopInstanceUids: [], findings: [], outputs: [] },
+      {
+        status: 'not-analysed',
+        reason,
+        provider: null,
+        providerNote: null,
+        ortVersion: '',
+        timingsMs: { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0 },
+        inputSopInstanceUids: [...images],
+        findings: [],
+        outputs: [],
+      },
       '',
       refusal.unrecorded
         ? { warnings: [], population: null, unrecorded: refusal.unrecorded, ...(lapsed ? { vouchLapsed: lapsed.lapse, lapsedVouch: lapsed.vouch } : {}) }
@@ -279,23 +340,34 @@ export class AnalysisService {
 
   /**
    * The reader's vouch for this series and model that no longer covers it because of what it covered, and how
-   * (images the reader did not see, another model package): the vouch the job was queued on (`queuedOn`), else the
-   * latest result's (the vouch its run carried, or the lapsed one a refusal since recorded, so a later refusal still
-   * says why). Null when no reader vouched, or their vouch never covered what is missing now.
+   * (images the reader did not see, another model package, attributes not recorded now that it was not given for):
+   * the vouch the job was queued on (`queuedOn`), else the latest result's (the vouch its run carried, or the lapsed
+   * one a refusal since recorded, so a later refusal still says why). Null when no reader vouched.
    */
-  private lapsedVouch(seriesUid: string, manifest: ModelManifest, images: readonly string[], queuedOn: VouchCoverage | null): { vouch: VouchCoverage; lapse: VouchLapse } | null {
+  private lapsedVouch(
+    seriesUid: string,
+    manifest: ModelManifest,
+    images: readonly string[],
+    unrecorded: readonly string[],
+    queuedOn: VouchCoverage | null,
+  ): { vouch: VouchCoverage; lapse: VouchLapse } | null {
     const vouches: VouchCoverage[] = [];
     if (queuedOn) vouches.push(queuedOn);
     else {
       const latest = this.results.latestFor(seriesUid, manifest.id);
       for (const w of latest?.warnings ?? []) {
-        if (w.code === 'APPLICABILITY_NOT_RECORDED' && w.vouchedBy === 'reader' && w.sopInstanceUids && w.modelSha256) vouches.push({ sopInstanceUids: w.sopInstanceUids, modelSha256: w.modelSha256 });
+        if (w.code === 'APPLICABILITY_NOT_RECORDED' && w.vouchedBy === 'reader' && w.sopInstanceUids && w.modelSha256) {
+          vouches.push({ sopInstanceUids: w.sopInstanceUids, modelSha256: w.modelSha256, attributes: w.attributes });
+        }
       }
       if (latest?.lapsedVouch) vouches.push(latest.lapsedVouch);
     }
     for (const vouch of vouches) {
-      const lapse = vouchLapse(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256 });
-      if (lapse) return { vouch: { sopInstanceUids: [...vouch.sopInstanceUids], modelSha256: vouch.modelSha256 }, lapse };
+      const lapse = vouchLapse(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded });
+      if (lapse) {
+        const kept: VouchCoverage = { sopInstanceUids: [...vouch.sopInstanceUids], modelSha256: vouch.modelSha256, ...(vouch.attributes ? { attributes: [...vouch.attributes] } : {}) };
+        return { vouch: kept, lapse };
+      }
     }
     return null;
   }
@@ -320,6 +392,14 @@ export class AnalysisService {
       if (vouchCovers(vouch, vouch.attributes, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded })) return vouch;
     }
     return null;
+  }
+
+  /**
+   * The series' facts and images, read in one transaction so that both are of the same moment (an import elsewhere may
+   * add an image between two reads): a refusal records, and a run analyses, exactly the images that were judged.
+   */
+  private judgedSeries(seriesUid: string): JudgedSeries {
+    return this.db.transaction(() => ({ facts: this.seriesFacts(seriesUid), images: this.imageInstanceUids(seriesUid) }))();
   }
 
   /** The SOP Instance UIDs of the series' images (instances with pixel data), in reading order. */
@@ -348,7 +428,7 @@ export class AnalysisService {
     const admitted = this.admit(job, model.manifest);
     if (!admitted.ok) {
       const { refusal, lapsed } = admitted;
-      return { status: 'not-analysed', ...this.recordNotAnalysed({ jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid }, model.manifest, refusal, lapsed) };
+      return { status: 'not-analysed', ...this.recordNotAnalysed({ jobId: job.id, studyUid: job.studyUid, seriesUid: job.seriesUid }, model.manifest, refusal, admitted.images, lapsed) };
     }
     const runDir = this.results.runDir(job.studyUid, job.id);
     try {
@@ -397,9 +477,10 @@ export class AnalysisService {
   private admit(
     job: QueuedJob,
     manifest: ModelManifest,
-  ): { ok: true; images: string[]; vouched: RunWarning | null } | { ok: false; refusal: Extract<Applicability, { ok: false }>; lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null } {
-    const facts = this.seriesFacts(job.seriesUid);
-    const images = this.imageInstanceUids(job.seriesUid);
+  ):
+    | { ok: true; images: string[]; vouched: RunWarning | null }
+    | { ok: false; refusal: Extract<Applicability, { ok: false }>; images: string[]; lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null } {
+    const { facts, images } = this.judgedSeries(job.seriesUid);
     // A series gone since (its study deleted) has no files to run: the runner says so.
     if (!facts) return { ok: true, images, vouched: null };
     const ok = checkApplicability(manifest, facts);
@@ -408,7 +489,7 @@ export class AnalysisService {
     if (ok.unrecorded && vouch && vouchCovers(vouch, vouch.attributes, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded: ok.unrecorded })) {
       return { ok: true, images, vouched: unrecordedWarning(ok.unrecorded, 'reader', vouch) };
     }
-    return { ok: false, refusal: ok, lapsed: ok.unrecorded ? this.lapsedVouch(job.seriesUid, manifest, images, vouch) : null };
+    return { ok: false, refusal: ok, images, lapsed: ok.unrecorded ? this.lapsedVouch(job.seriesUid, manifest, images, ok.unrecorded, vouch) : null };
   }
 
   /**

@@ -244,6 +244,8 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
 export interface VouchCoverage {
   sopInstanceUids: string[];
   modelSha256: string;
+  /** The attributes it was given for (the series did not record them); absent in lapses stored before they were recorded. */
+  attributes?: string[];
 }
 
 /**
@@ -274,15 +276,19 @@ export function vouchCovers(covers: VouchCoverage, attributesVouched: readonly s
 }
 
 /**
- * How a reader's vouch falls short of the series as it is now for what it covers: images it holds that the reader
- * did not see, another model package. Null when neither (a vouch that does not cover an attribute is not lapsed:
- * it never covered it).
+ * How a reader's vouch falls short of the series as it is now: images it holds that the reader did not see, another
+ * model package, attributes it does not record now that the vouch was not given for (the reader never vouched for
+ * them, so a reason naming only the other causes would mislead). Null when none.
  */
-export function vouchLapse(covers: VouchCoverage, now: { sopInstanceUids: readonly string[]; modelSha256: string }): VouchLapse | null {
+export function vouchLapse(covers: VouchCoverage, now: { sopInstanceUids: readonly string[]; modelSha256: string; unrecorded: readonly string[] }): VouchLapse | null {
   const seen = new Set(covers.sopInstanceUids);
   const imagesAdded = now.sopInstanceUids.filter((uid) => !seen.has(uid)).length;
   const modelChanged = covers.modelSha256 !== now.modelSha256;
-  return imagesAdded > 0 || modelChanged ? { imagesAdded, modelChanged } : null;
+  // A lapse stored before it recorded its attributes cannot say which were vouched for: it says nothing of them.
+  const vouched = covers.attributes;
+  const attributesNotVouched = vouched ? now.unrecorded.filter((a) => !vouched.includes(a)) : [];
+  if (imagesAdded === 0 && !modelChanged && attributesNotVouched.length === 0) return null;
+  return { imagesAdded, modelChanged, ...(attributesNotVouched.length > 0 ? { attributesNotVouched } : {}) };
 }
 
 /** A refusal's reason, telling the reader why their earlier vouch no longer holds (English: CLI, logs; the UI uses the fields). */
@@ -290,6 +296,8 @@ export function lapsedVouchReason(reason: string, lapse: VouchLapse): string {
   const why: string[] = [];
   if (lapse.modelChanged) why.push('was for another version of the model');
   if (lapse.imagesAdded > 0) why.push(`does not cover ${lapse.imagesAdded} image${lapse.imagesAdded === 1 ? '' : 's'} added since`);
+  const attributes = lapse.attributesNotVouched ?? [];
+  if (attributes.length > 0) why.push(`was not given for ${attributes.join(', ')}, which the series does not record`);
   return `${reason}; your earlier vouch ${why.join(' and ')}`;
 }
 

@@ -69,6 +69,13 @@ function parseReaderVouch(json: string | null): ReaderVouch | null {
   }
 }
 
+/** Whether two vouches cover the same: the same images, attributes and model package (null: nobody vouched). */
+function sameVouch(a: ReaderVouch | null, b: ReaderVouch | null): boolean {
+  if (a === null || b === null) return a === b;
+  const same = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((v) => y.includes(v));
+  return a.modelSha256 === b.modelSha256 && same(a.sopInstanceUids, b.sopInstanceUids) && same(a.attributes, b.attributes);
+}
+
 const toJob = (r: Row): QueuedJob => ({
   id: r.id,
   studyUid: r.study_uid,
@@ -144,8 +151,8 @@ export class InferenceQueue {
 
   /**
    * Queues (series, model). A job already pending or running is kept (a STAT
-   * request raises its priority, a reader's vouch is recorded on it); a finished one is queued again, with the
-   * request's vouch or none.
+   * request raises its priority, a reader's vouch is recorded on it: a running job whose run began on another vouch
+   * runs again on the new one when it finishes, see pump); a finished one is queued again, with the request's vouch or none.
    */
   enqueue(req: { studyUid: string; seriesUid: string; modelId: string; stat?: boolean; provider?: 'auto' | 'cpu'; readerVouch?: ReaderVouch | null }): QueuedJob {
     const now = new Date().toISOString();
@@ -244,6 +251,18 @@ export class InferenceQueue {
     setImmediate(() => void this.pump());
   }
 
+  /**
+   * A reader's vouch given while the job ran is recorded on its row (enqueue), after the run read its own: the run
+   * finished on the vouch it began with, so the series is queued again to run on the new one. Not after a cancel
+   * (the reader stopped it, or its study is being deleted), nor when the row's vouch is the one the run had.
+   */
+  private rerunOnNewVouch(ran: QueuedJob): void {
+    const now = this.get(ran.id);
+    if (!now || now.status === 'cancelled' || now.readerVouch === null || sameVouch(now.readerVouch, ran.readerVouch)) return;
+    this.db.prepare("UPDATE ai_jobs SET status = 'pending', reason = NULL, seq = ?, updated_at = ? WHERE id = ?").run(this.nextSeq(), new Date().toISOString(), ran.id);
+    this.emit(this.get(ran.id)!);
+  }
+
   private async pump(): Promise<void> {
     try {
       while (this.started) {
@@ -260,6 +279,7 @@ export class InferenceQueue {
         }
         this.running = null;
         this.setStatus(job.id, outcome.status, outcome.reason ?? null, outcome.resultId ?? null);
+        this.rerunOnNewVouch(job);
       }
     } finally {
       this.pumping = false;

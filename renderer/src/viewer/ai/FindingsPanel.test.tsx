@@ -480,7 +480,8 @@ describe('FindingsPanel: a series that does not record what the model checks', (
     expect(document.getElementById(button.getAttribute('aria-describedby')!)?.textContent).toBe(button.getAttribute('title'));
     fireEvent.click(button);
     await waitFor(() => expect(a.refresh).toHaveBeenCalled());
-    expect(vigil.run).toHaveBeenCalledWith({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.3`, modelId: 'us-breast', vouchForUnrecorded: true });
+    // The request names the refusal the reader answers: the vouch is for what it showed, not for the series as it is now.
+    expect(vigil.run).toHaveBeenCalledWith({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.3`, modelId: 'us-breast', vouchForUnrecorded: true, vouchForResultId: 41 });
     // Until the new run's result replaces the refusal, a second click queues nothing more.
     expect(button).toHaveProperty('disabled', true);
     fireEvent.click(button);
@@ -538,6 +539,19 @@ describe('FindingsPanel: a series that does not record what the model checks', (
 
       renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 2, modelChanged: true })] }));
       expect(lines()).toEqual(['Your earlier vouch was for another version of this model.', 'Your earlier vouch does not cover the 2 images added to this series since: you have not seen them.']);
+    });
+
+    it('names the attributes the series does not record now that the earlier vouch was not given for', () => {
+      renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 0, modelChanged: true, attributesNotVouched: ['Pixel Spacing'] })] }));
+      expect(lines()).toEqual(['Your earlier vouch was for another version of this model.', 'Your earlier vouch was not given for Pixel Spacing, which this series does not record.']);
+      cleanup();
+      setLocale('zh-CN');
+      try {
+        renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 1, modelChanged: false, attributesNotVouched: ['Pixel Spacing', 'View Position'] })] }));
+        expect(lines()).toEqual(['您之前的确认不包括此后加入该序列的 1 幅图像：您尚未看过它。', '您之前的确认不包括 Pixel Spacing, View Position，而该序列未记录这些属性。']);
+      } finally {
+        setLocale('en');
+      }
     });
 
     it('says nothing of a vouch where none lapsed', () => {

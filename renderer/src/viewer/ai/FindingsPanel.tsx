@@ -100,11 +100,14 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
     analysis.refresh();
   };
 
-  /** "Analyse anyway": the reader vouches for a series refused only for attributes it does not record. */
+  /**
+   * "Analyse anyway": the reader vouches for a series refused only for attributes it does not record, as the refusal
+   * showed it (its result id): if the series or model changed since, the services record a fresh refusal instead.
+   */
   const runVouched = async (refused: AnalysisResult) => {
     if (vouchedFor.has(refused.resultId)) return;
     setVouchedFor((s) => new Set(s).add(refused.resultId));
-    const r = await vigil.analysis.run({ studyInstanceUid, seriesInstanceUid: refused.seriesInstanceUid, modelId: refused.modelId, vouchForUnrecorded: true });
+    const r = await vigil.analysis.run({ studyInstanceUid, seriesInstanceUid: refused.seriesInstanceUid, modelId: refused.modelId, vouchForUnrecorded: true, vouchForResultId: refused.resultId });
     if (!r.ok) {
       reportError(r.error);
       setVouchedFor((s) => {
@@ -508,6 +511,7 @@ function vouchLapsedText(lapse: VouchLapse): string[] {
   if (lapse.modelChanged) why.push(t('findings.unrecorded.lapsed.model'));
   if (lapse.imagesAdded === 1) why.push(t('findings.unrecorded.lapsed.image'));
   else if (lapse.imagesAdded > 1) why.push(t('findings.unrecorded.lapsed.images', { count: lapse.imagesAdded }));
+  if (lapse.attributesNotVouched && lapse.attributesNotVouched.length > 0) why.push(t('findings.unrecorded.lapsed.attributes', { attributes: lapse.attributesNotVouched.join(', ') }));
   return why;
 }
 
