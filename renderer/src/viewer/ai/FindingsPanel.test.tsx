@@ -490,6 +490,19 @@ describe('FindingsPanel: a series that does not record what the model checks', (
     expect(screen.getAllByTestId('analyse-anyway')).toHaveLength(1);
   });
 
+  it('lets the reader try again when the vouched run could not be queued', async () => {
+    const vigil = fake();
+    vigil.run.mockRejectedValueOnce(new Error('the host went away'));
+    const a = analysis({ results: [refused, RESULTS[2]!] });
+    const { reportError } = renderPanel(vigil, a);
+    const button = within(document.querySelector<HTMLElement>('[data-testid="finding-run"][data-series-uid$=".3"]')!).getByTestId('analyse-anyway');
+    fireEvent.click(button);
+    await waitFor(() => expect(reportError).toHaveBeenCalledWith({ code: 'INTERNAL', message: 'the host went away' }));
+    await waitFor(() => expect(button).toHaveProperty('disabled', false));
+    fireEvent.click(button);
+    await waitFor(() => expect(vigil.run).toHaveBeenCalledTimes(2));
+  });
+
   it('shows who vouched on the analysed run, with its findings', () => {
     renderPanel(fake(), analysis({ results: [vouched] }));
     const warning = within(run('us-breast')).getByTestId('unrecorded-warning');

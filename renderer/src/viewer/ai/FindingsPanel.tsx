@@ -107,16 +107,24 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
   const runVouched = async (refused: AnalysisResult) => {
     if (vouchedFor.has(refused.resultId)) return;
     setVouchedFor((s) => new Set(s).add(refused.resultId));
-    const r = await vigil.analysis.run({ studyInstanceUid, seriesInstanceUid: refused.seriesInstanceUid, modelId: refused.modelId, vouchForUnrecorded: true, vouchForResultId: refused.resultId });
-    if (!r.ok) {
-      reportError(r.error);
-      setVouchedFor((s) => {
-        const next = new Set(s);
-        next.delete(refused.resultId);
-        return next;
-      });
+    let queued = false;
+    try {
+      const r = await vigil.analysis.run({ studyInstanceUid, seriesInstanceUid: refused.seriesInstanceUid, modelId: refused.modelId, vouchForUnrecorded: true, vouchForResultId: refused.resultId });
+      queued = r.ok;
+      if (!r.ok) reportError(r.error);
+    } catch (err) {
+      reportError({ code: 'INTERNAL', message: err instanceof Error ? err.message : String(err) });
+    } finally {
+      // Not queued (refused by main, or the call itself failed): the reader may try again.
+      if (!queued) {
+        setVouchedFor((s) => {
+          const next = new Set(s);
+          next.delete(refused.resultId);
+          return next;
+        });
+      }
+      analysis.refresh();
     }
-    analysis.refresh();
   };
 
   const review = async (resultId: number, finding: Finding, decision: ReviewDecision, correctedLabel?: string) => {
