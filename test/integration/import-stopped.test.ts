@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImportSummary } from '../../contract/ipc-contract';
 import { EventHub } from '../../electron/services/event-hub';
 import { type ImportFileResult, type ImportFileTask, INCOMING_DIR } from '../../electron/services/library/import-file-processor';
-import { type ImportWorkerMessage, ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
+import { CURRENT_CELL, type ImportWorkerMessage, ImportWorkerPool, WORKER_CELLS } from '../../electron/services/library/import-worker-pool';
 import { scanSources } from '../../electron/services/library/source-scanner';
 import { StudyLibrary } from '../../electron/services/library/study-library';
 import { syntheticDicom, testUid } from '../fixtures/synthetic-dicom';
@@ -225,7 +225,8 @@ describe('an import stopped early on worker threads', () => {
 
 describe('the built import worker', () => {
   it('reports each copy it creates before the reply that carries its result, and none it finds stored', async () => {
-    const worker = new Worker(workerUrl(), { workerData: new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT) });
+    const cells = new SharedArrayBuffer(WORKER_CELLS * Int32Array.BYTES_PER_ELEMENT);
+    const worker = new Worker(workerUrl(), { workerData: cells });
     try {
       const dataDir = join(work, 'placed');
       const batch = readdirSync(corpus)
@@ -249,6 +250,8 @@ describe('the built import worker', () => {
       const placed = messages.flatMap((m) => ('placed' in m ? [m.placed] : []));
       expect(placed).toEqual(results.map((r) => (r.kind === 'instance' ? { id: r.id, storedPath: r.storedPath, sha256: r.sha256, size: r.size } : r)));
       expect(storeFiles(dataDir, 'copies')).toEqual(placed.map((c) => c.storedPath).sort());
+      // Between files it records none: a death now would be blamed on no file.
+      expect(Atomics.load(new Int32Array(cells), CURRENT_CELL)).toBe(0);
     } finally {
       await worker.terminate();
     }

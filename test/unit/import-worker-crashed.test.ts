@@ -2,7 +2,8 @@
  * An import worker that dies partway through a batch (out of memory, a native crash): the copies it had already
  * placed for files whose results never came are in no row. The worker reports each copy as soon as it is placed; the
  * pool hands those of a dead (or closed) worker to the library, which removes them unless a row references their
- * content. The workers here are stand-ins (data: URL modules) that post what the test needs, never by timing.
+ * content. Only the file a worker died on is reported WORKER_CRASHED: the others it held go to other workers. The
+ * workers here are stand-ins (data: URL modules) that post what the test needs, never by timing.
  */
 import { readdirSync, readFileSync, rmSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,7 +11,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EventHub } from '../../electron/services/event-hub';
 import type { ImportFileResult, ImportFileTask, PlacedCopy } from '../../electron/services/library/import-file-processor';
-import { ImportPoolClosedError, ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
+import { CURRENT_CELL, ImportPoolClosedError, ImportWorkerPool, processBatch, STOP_CELL, WORKER_CELLS } from '../../electron/services/library/import-worker-pool';
 import { StudyLibrary } from '../../electron/services/library/study-library';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
@@ -19,7 +20,8 @@ const workerFrom = (source: string) => new URL(`data:text/javascript,${encodeURI
 
 /**
  * Stores its batch's first file as the real worker would (under its content's name), reports the copy, then dies of
- * an uncaught error before replying. Its replacement never gets a file: the import has one.
+ * an uncaught error before replying. It records no file as the one it is on: the file is retried alone on a new
+ * worker, which does the same, and is then rejected.
  */
 const PLACES_THEN_THROWS = workerFrom(`
 import { createHash } from 'node:crypto';
@@ -37,22 +39,80 @@ parentPort.on('message', (batch) => {
   throw new Error('injected: out of memory');
 });`);
 
+/**
+ * Reports a "copy" whose hash holds ../ segments, so that its path (as the store would name it) is the source file
+ * itself, then dies before replying: a worker's message must never get the library to remove a file outside the store.
+ */
+const REPORTS_A_PATH_OUTSIDE_THE_STORE = workerFrom(`
+import { parentPort } from 'node:worker_threads';
+parentPort.on('message', ([task]) => {
+  parentPort.postMessage({ placed: { id: task.id, storedPath: '../in/1.dcm', sha256: '../x/../../in/1', size: 1 } });
+  throw new Error('injected: out of memory');
+});`);
+
 /** The copy a stand-in below reports for a task (nothing is written: the pool only passes it on). */
 const COPY_OF = `(t) => ({ id: t.id, storedPath: 'store/' + t.id + '.dcm', sha256: String(t.id).padStart(64, '0'), size: 1 })`;
+/** The result a stand-in below gives a file it "read": an instance whose copy it created. */
+const INSTANCE_OF = `(t) => { const c = (${COPY_OF})(t); return { id: t.id, kind: 'instance', path: t.path, sha256: c.sha256, size: 1, mtimeMs: 0, storedPath: c.storedPath, createdStoredFile: true, metadata: {} }; }`;
 
 /**
- * Of a batch [a, b, c]: reports copies for a and b, a's result, then its thread exits (code 3, no error event) before
- * b and c have results.
+ * As the real worker: records the file it is on (CURRENT_CELL) while it reads it and reports each copy as it places
+ * it; each result comes in a message of its own. Its thread exits (code 3, no error event) on a file named dies.dcm,
+ * after placing its copy.
  */
-const EXITS_MID_BATCH = workerFrom(`
-import { parentPort } from 'node:worker_threads';
+const EXITS_ON_A_FILE = workerFrom(`
+import { parentPort, workerData } from 'node:worker_threads';
+const cells = new Int32Array(workerData);
 const copyOf = ${COPY_OF};
-parentPort.on('message', ([a, b]) => {
-  parentPort.postMessage({ placed: copyOf(a) });
-  parentPort.postMessage({ placed: copyOf(b) });
-  const ca = copyOf(a);
-  parentPort.postMessage({ results: [{ id: a.id, kind: 'instance', path: a.path, sha256: ca.sha256, size: 1, mtimeMs: 0, storedPath: ca.storedPath, createdStoredFile: true, metadata: {} }], skipped: [] });
-  process.exit(3);
+const instanceOf = ${INSTANCE_OF};
+parentPort.on('message', (batch) => {
+  for (const t of batch) {
+    Atomics.store(cells, ${CURRENT_CELL}, t.id + 1);
+    parentPort.postMessage({ placed: copyOf(t) });
+    if (t.path.endsWith('dies.dcm')) process.exit(3);
+    parentPort.postMessage({ results: [instanceOf(t)], skipped: [] });
+    Atomics.store(cells, ${CURRENT_CELL}, 0);
+  }
+});`);
+
+/**
+ * As the real worker, answering each batch in one reply, but dies of an uncaught error while reading a file named
+ * hostile.dcm (out of memory on a hostile file).
+ */
+const DIES_ON_HOSTILE = workerFrom(`
+import { parentPort, workerData } from 'node:worker_threads';
+const cells = new Int32Array(workerData);
+const instanceOf = ${INSTANCE_OF};
+parentPort.on('message', (batch) => {
+  const results = [];
+  for (const t of batch) {
+    Atomics.store(cells, ${CURRENT_CELL}, t.id + 1);
+    if (t.path.endsWith('hostile.dcm')) throw new Error('injected: out of memory reading ' + t.id);
+    results.push(instanceOf(t));
+    Atomics.store(cells, ${CURRENT_CELL}, 0);
+  }
+  parentPort.postMessage({ results, skipped: [] });
+});`);
+
+/**
+ * Records no file: its thread exits (code 3) as soon as it is given a batch holding a file named poison.dcm, and
+ * answers any other batch with instances.
+ */
+const DIES_UNRECORDED_ON_POISON = workerFrom(`
+import { parentPort } from 'node:worker_threads';
+const instanceOf = ${INSTANCE_OF};
+parentPort.on('message', (batch) => {
+  if (batch.some((t) => t.path.endsWith('poison.dcm'))) process.exit(3);
+  parentPort.postMessage({ results: batch.map(instanceOf), skipped: [] });
+});`);
+
+/** Records no file: answers its first batch with instances, then dies of an uncaught error, holding whatever came next. */
+const DIES_AFTER_FIRST_REPLY = workerFrom(`
+import { parentPort } from 'node:worker_threads';
+const instanceOf = ${INSTANCE_OF};
+parentPort.once('message', (batch) => {
+  parentPort.postMessage({ results: batch.map(instanceOf), skipped: [] });
+  throw new Error('injected: died between batches');
 });`);
 
 /** Of a batch [a, b, c]: reports a copy for a, then b's result, then never answers again (stuck on a hung read). */
@@ -101,7 +161,18 @@ function storedCopies(dataDir: string): string[] {
   }
 }
 
-const tasks = (n: number): ImportFileTask[] => Array.from({ length: n }, (_, id) => ({ id, path: join(root, 'in', `${id}.dcm`), mode: 'copy', dataDir: root }));
+/** Tasks 0..n-1; those named in `special` get that file name instead of `<id>.dcm`. */
+const tasks = (n: number, special: Record<number, string> = {}): ImportFileTask[] =>
+  Array.from({ length: n }, (_, id) => ({ id, path: join(root, 'in', special[id] ?? `${id}.dcm`), mode: 'copy', dataDir: root }));
+/** Each result as [id, kind or rejection code], by id. */
+const outcomes = (results: readonly ImportFileResult[]) => results.map((r) => [r.id, r.kind === 'rejected' ? r.code : r.kind] as const).sort((a, b) => a[0] - b[0]);
+/** Runs every task on the pool; the results by id, and the copies handed over as orphaned. */
+async function runAll(pool: ImportWorkerPool, queue: ImportFileTask[]): Promise<{ results: ImportFileResult[]; orphaned: PlacedCopy[] }> {
+  const results: ImportFileResult[] = [];
+  const orphaned: PlacedCopy[] = [];
+  await within(60_000, pool.run(() => queue.shift() ?? null, (r) => results.push(r), 'workers', { onOrphanedCopy: (c) => orphaned.push(c) }), 'the run');
+  return { results: results.sort((a, b) => a.id - b.id), orphaned };
+}
 const copyOf = (t: ImportFileTask): PlacedCopy => ({ id: t.id, storedPath: `store/${t.id}.dcm`, sha256: String(t.id).padStart(64, '0'), size: 1 });
 
 describe('StudyLibrary: a worker that dies after placing a copy', () => {
@@ -144,22 +215,34 @@ describe('StudyLibrary: a worker that dies after placing a copy', () => {
   }, 30_000);
 });
 
-describe('ImportWorkerPool: copies placed by a worker whose results never came', () => {
-  it('a worker whose thread exits mid-batch: its unreported files come back WORKER_CRASHED, their copies as orphaned', async () => {
-    const pool = new ImportWorkerPool(1, EXITS_MID_BATCH);
+describe('StudyLibrary: an orphaned copy reported under a name that is not a hash', () => {
+  it('is not removed, even where that name leads out of the store to the source file', async () => {
+    const dataDir = join(root, 'data');
+    const library = await StudyLibrary.open({ dataDir, events: new EventHub(), importWorkers: 1, importWorkerUrl: REPORTS_A_PATH_OUTSIDE_THE_STORE, storageMode: 'copy' });
     try {
-      const queue = tasks(3);
+      const summary = await within(20_000, library.import({ paths: [source] }), 'the import');
+      expect(summary.rejected.map((r) => r.code)).toEqual(['WORKER_CRASHED']);
+      expect(readFileSync(source)).toEqual(BYTES);
+    } finally {
+      await library.close();
+    }
+  }, 30_000);
+});
+
+describe('ImportWorkerPool: copies placed by a worker whose results never came', () => {
+  it('a worker whose thread exits on a file: that file comes back WORKER_CRASHED, its copy as orphaned, and the next file is read by a new worker', async () => {
+    const pool = new ImportWorkerPool(1, EXITS_ON_A_FILE);
+    try {
+      const queue = tasks(3, { 1: 'dies.dcm' });
       const all = [...queue];
-      const results: ImportFileResult[] = [];
-      const orphaned: PlacedCopy[] = [];
-      await within(20_000, pool.run(() => queue.shift() ?? null, (r) => results.push(r), 'workers', { onOrphanedCopy: (c) => orphaned.push(c) }), 'the run');
-      expect(results.map((r) => [r.id, r.kind === 'rejected' ? r.code : r.kind])).toEqual([
+      const { results, orphaned } = await runAll(pool, queue);
+      expect(outcomes(results)).toEqual([
         [0, 'instance'],
         [1, 'WORKER_CRASHED'],
-        [2, 'WORKER_CRASHED'],
+        [2, 'instance'],
       ]);
       expect(results[1]).toMatchObject({ reason: expect.stringContaining('exited (code 3)') });
-      // Task 0's copy is named by its result; task 1's by nothing else.
+      // Task 0's and task 2's copies are named by their results; task 1's by nothing else.
       expect(orphaned).toEqual([copyOf(all[1]!)]);
     } finally {
       await pool.close();
@@ -185,4 +268,109 @@ describe('ImportWorkerPool: copies placed by a worker whose results never came',
     expect(await within(20_000, outcome, 'the run')).toBeInstanceOf(ImportPoolClosedError);
     expect(orphaned).toEqual([copyOf(all[0]!)]);
   }, 30_000);
+});
+
+describe('ImportWorkerPool: a worker that dies while holding many files', () => {
+  it('blames only the file it was reading: every other file it held is read by the next workers', async () => {
+    const pool = new ImportWorkerPool(2, DIES_ON_HOSTILE);
+    try {
+      // Each worker holds up to four batches of 32; before, every file a dying worker held came back WORKER_CRASHED.
+      const { results } = await runAll(pool, tasks(300, { 5: 'hostile.dcm', 40: 'hostile.dcm' }));
+      expect(results).toHaveLength(300);
+      expect(results.filter((r) => r.kind === 'rejected')).toEqual([
+        { id: 5, kind: 'rejected', path: join(root, 'in', 'hostile.dcm'), code: 'WORKER_CRASHED', reason: expect.stringContaining('injected: out of memory reading 5') },
+        { id: 40, kind: 'rejected', path: join(root, 'in', 'hostile.dcm'), code: 'WORKER_CRASHED', reason: expect.stringContaining('injected: out of memory reading 40') },
+      ]);
+      expect(results.filter((r) => r.kind === 'instance')).toHaveLength(298);
+    } finally {
+      await pool.close();
+    }
+  }, 90_000);
+
+  it('a file whose worker dies without recording it is retried alone, and rejected when its new worker dies too', async () => {
+    const pool = new ImportWorkerPool(1, DIES_UNRECORDED_ON_POISON);
+    try {
+      // The first worker dies holding all ten; each is then given alone to a worker of its own.
+      const { results } = await runAll(pool, tasks(10, { 4: 'poison.dcm' }));
+      expect(outcomes(results)).toEqual(Array.from({ length: 10 }, (_, id) => [id, id === 4 ? 'WORKER_CRASHED' : 'instance']));
+      expect(results[4]).toMatchObject({ reason: expect.stringContaining('died again') });
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+
+  it('a worker dying between batches fails none of the files it held, nor those it was given as it died', async () => {
+    const pool = new ImportWorkerPool(1, DIES_AFTER_FIRST_REPLY);
+    try {
+      // 32 answered by the first worker; each of the 8 others it held (and each worker after it) is answered by a worker of its own.
+      const { results } = await runAll(pool, tasks(40));
+      expect(outcomes(results)).toEqual(Array.from({ length: 40 }, (_, id) => [id, 'instance']));
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+});
+
+/**
+ * Answers every batch with instances; once it has answered a batch holding a file named then-dies.dcm, it dies of an
+ * uncaught error (with nothing left to do: between runs).
+ */
+const DIES_WHEN_DONE = workerFrom(`
+import { parentPort } from 'node:worker_threads';
+const instanceOf = ${INSTANCE_OF};
+parentPort.on('message', (batch) => {
+  parentPort.postMessage({ results: batch.map(instanceOf), skipped: [] });
+  if (batch.some((t) => t.path.endsWith('then-dies.dcm'))) throw new Error('injected: died while idle');
+});`);
+
+/** Resolves once the pool has seen its idle worker die (read from its private slots: no public API says so). */
+async function deathNoticed(pool: ImportWorkerPool): Promise<void> {
+  const slots = (pool as unknown as { slots: { exited: boolean }[] }).slots;
+  await within(20_000, new Promise<void>((resolve) => {
+    const check = () => (slots.some((s) => s.exited) ? resolve() : setTimeout(check, 5));
+    check();
+  }), 'noticing the death');
+}
+
+describe('ImportWorkerPool: a worker that dies between runs', () => {
+  it('raises no uncaught error, and the next run is served whole by a new worker', async () => {
+    const pool = new ImportWorkerPool(1, DIES_WHEN_DONE);
+    try {
+      expect(outcomes((await runAll(pool, tasks(1, { 0: 'then-dies.dcm' }))).results)).toEqual([[0, 'instance']]);
+      // Before, no listener took the death: an uncaught 'error', and this run waited for ever on the dead worker.
+      await deathNoticed(pool);
+      const { results } = await runAll(pool, tasks(5));
+      expect(outcomes(results)).toEqual(Array.from({ length: 5 }, (_, id) => [id, 'instance']));
+    } finally {
+      await pool.close();
+    }
+  }, 90_000);
+
+  it('dying just as the next run starts, fails none of the files of that run', async () => {
+    const pool = new ImportWorkerPool(1, DIES_WHEN_DONE);
+    try {
+      expect(outcomes((await runAll(pool, tasks(1, { 0: 'then-dies.dcm' }))).results)).toEqual([[0, 'instance']]);
+      // Before, the files this run gave the dying worker came back WORKER_CRASHED.
+      const { results } = await runAll(pool, tasks(5));
+      expect(outcomes(results)).toEqual(Array.from({ length: 5 }, (_, id) => [id, 'instance']));
+    } finally {
+      await pool.close();
+    }
+  }, 90_000);
+});
+
+describe('processBatch (the import worker loop)', () => {
+  it('records each file in CURRENT_CELL while it is read, clears it after, and skips every file once stopped', () => {
+    const cells = new Int32Array(new SharedArrayBuffer(WORKER_CELLS * Int32Array.BYTES_PER_ELEMENT));
+    const seen: number[] = [];
+    const batch = tasks(3);
+    const reply = processBatch(batch, cells, () => {}, (task) => {
+      seen.push(Atomics.load(cells, CURRENT_CELL));
+      if (task.id === 1) Atomics.store(cells, STOP_CELL, 1);
+      return { id: task.id, kind: 'rejected', path: task.path, code: 'NOT_DICOM', reason: 'stand-in' };
+    });
+    expect(seen).toEqual([1, 2]);
+    expect(Atomics.load(cells, CURRENT_CELL)).toBe(0);
+    expect(reply).toEqual({ results: [expect.objectContaining({ id: 0 }), expect.objectContaining({ id: 1 })], skipped: [2] });
+  });
 });

@@ -4,13 +4,13 @@
  * never name a missing file. Here the file processor is wrapped so that the copy is gone by the time the result is
  * applied, as that other import would leave it.
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { EventHub } from '../../electron/services/event-hub';
 import * as processor from '../../electron/services/library/import-file-processor';
-import { STORED_COPY_MISSING, StudyLibrary } from '../../electron/services/library/study-library';
+import { STORED_COPY_MISSING, STORED_COPY_UNREADABLE, StudyLibrary } from '../../electron/services/library/study-library';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 vi.mock('../../electron/services/library/import-file-processor', async (importOriginal) => {
@@ -53,6 +53,19 @@ async function nextCopyRemovedBeforeApply(): Promise<void> {
   });
 }
 
+/** The next file is processed for real, then its managed copy is replaced by a link to itself: stat fails with ELOOP. */
+async function nextCopyUncheckable(): Promise<void> {
+  const real = await vi.importActual<typeof processor>('../../electron/services/library/import-file-processor');
+  vi.mocked(processor.processImportFile).mockImplementationOnce((task) => {
+    const r = real.processImportFile(task);
+    if (r.kind !== 'instance' || task.mode !== 'copy') throw new Error(`expected a stored instance, got ${r.kind}`);
+    const copy = join(task.dataDir, r.storedPath);
+    rmSync(copy);
+    symlinkSync(copy, copy);
+    return r;
+  });
+}
+
 describe('StudyLibrary: a managed copy removed before its row is written', () => {
   it('rejects the file instead of indexing a missing copy; importing it again stores it', async () => {
     const p = write('1.dcm', syntheticDicom(instance(1)));
@@ -75,5 +88,20 @@ describe('StudyLibrary: a managed copy removed before its row is written', () =>
     expect(s).toMatchObject({ imported: 0, duplicates: 0 });
     expect(s.rejected.map((r) => r.code)).toEqual([STORED_COPY_MISSING]);
     expect(library.instanceFile(`${STUDY}.1.2`)?.path).toBe(p);
+  });
+});
+
+describe('StudyLibrary: a managed copy that cannot be checked', () => {
+  // A link to itself needs the right to create symbolic links, which Windows grants few accounts.
+  it.skipIf(process.platform === 'win32')('rejects only that file; the rest of its batch is imported', async () => {
+    const first = write('3.dcm', syntheticDicom(instance(3)));
+    const second = write('4.dcm', syntheticDicom(instance(4)));
+    await nextCopyUncheckable();
+    // Before, the stat's ELOOP rolled back the batch's transaction and failed the whole import.
+    const s = await library.import({ paths: [first, second] });
+    expect(s).toMatchObject({ status: 'done', offered: 2, imported: 1, instances: 1 });
+    expect(s.rejected).toEqual([{ path: first, code: STORED_COPY_UNREADABLE, reason: expect.stringContaining('ELOOP') }]);
+    expect(readFileSync(library.instanceFile(`${STUDY}.1.4`)?.path ?? '')).toEqual(readFileSync(second));
+    expect(readFileSync(first)).toEqual(syntheticDicom(instance(3)));
   });
 });

@@ -17,9 +17,36 @@ import { type ImportFileResult, type ImportFileTask, type PlacedCopy, processImp
  */
 const requireBuiltin = createRequire(import.meta.url);
 let WorkerClass: typeof Worker | null = null;
-function startWorker(url: URL, stop: SharedArrayBuffer): Worker {
+function startWorker(url: URL, cells: SharedArrayBuffer): Worker {
   WorkerClass ??= (requireBuiltin('node:worker_threads') as typeof import('node:worker_threads')).Worker;
-  return new WorkerClass(url, { workerData: stop });
+  return new WorkerClass(url, { workerData: cells });
+}
+
+/**
+ * The Int32 cells an import worker shares with the pool (its workerData, a SharedArrayBuffer of WORKER_CELLS cells).
+ * STOP_CELL: non-zero, the worker skips the files of its batches it has not started. CURRENT_CELL: the id + 1 of the
+ * file the worker is processing, 0 between files: when the worker dies, that file is the one that killed it.
+ */
+export const STOP_CELL = 0;
+export const CURRENT_CELL = 1;
+export const WORKER_CELLS = 2;
+
+/**
+ * A worker's handling of one batch: each file is processed unless the stop flag is set, with the file recorded in
+ * CURRENT_CELL while it is (task ids are an import's file count, far below 2^31).
+ */
+export function processBatch(batch: readonly ImportFileTask[], cells: Int32Array, placed: (copy: PlacedCopy) => void, processFile = processImportFile): ImportWorkerReply {
+  const reply: ImportWorkerReply = { results: [], skipped: [] };
+  for (const task of batch) {
+    if (Atomics.load(cells, STOP_CELL) !== 0) {
+      reply.skipped.push(task.id);
+      continue;
+    }
+    Atomics.store(cells, CURRENT_CELL, task.id + 1);
+    reply.results.push(processFile(task, placed));
+    Atomics.store(cells, CURRENT_CELL, 0);
+  }
+  return reply;
 }
 
 /**
@@ -54,16 +81,29 @@ export type ImportThreads = 'workers' | 'calling-thread' | 'both';
 
 interface Slot {
   worker: Worker;
-  /**
-   * Shared with this worker only (a replaced worker keeps its own, set): non-zero, the worker
-   * skips the files of its batches it has not started.
-   */
-  stop: Int32Array;
+  /** Shared with this worker only (a replaced worker keeps its own): STOP_CELL and CURRENT_CELL. */
+  cells: Int32Array;
   /** The thread has started running JavaScript: work posted now is not just queued behind its start-up. */
   online: boolean;
+  /** Why the worker is dying (its 'error'; its 'exit' follows): nothing more is posted to it. */
+  crash: Error | null;
+  /** It died while no run was in progress: the next run (or warm, or online) starts another in its place. */
+  exited: boolean;
+  /** Nothing has been posted to this worker yet. */
+  fresh: boolean;
   inFlight: Map<number, ImportFileTask>;
   /** Copies this worker created for files of `inFlight` whose results have not come yet, by task id. */
   placed: Map<number, PlacedCopy>;
+}
+
+/** What the run in progress does with its workers' events (every worker's listeners live as long as it does). */
+interface RunHooks {
+  message(slot: Slot, message: ImportWorkerMessage): void;
+  online(slot: Slot): void;
+  /** The slot's worker is dead; `current` is the id of the file it was processing, or null (between files). */
+  exit(slot: Slot, why: string, current: number | null): void;
+  /** The pool is closing: the run ends now, whatever its workers still hold. */
+  close(): void;
 }
 
 /** How a run is stopped early, and where the results of a failed run go. */
@@ -76,8 +116,8 @@ export interface ImportRunControl {
    */
   onUnapplied?: (r: ImportFileResult) => void;
   /**
-   * A managed copy a worker created for a file whose result will never come: the worker died (its files come back
-   * WORKER_CRASHED), or was ended while stuck on a later file of its batch (the pool closed, or a failed run's wait
+   * A managed copy a worker created for a file whose result will never come from it: the worker died (the file it
+   * died on comes back WORKER_CRASHED, the others it held are retried), or was ended while stuck on a later file of its batch (the pool closed, or a failed run's wait
    * ran out). There is no metadata to index it with: the caller removes it unless something references its content.
    * A copy placed in the instant between its rename and its report stays unknown.
    */
@@ -103,8 +143,8 @@ export class ImportPoolClosedError extends Error {
 
 export class ImportWorkerPool {
   private readonly slots: Slot[] = [];
-  /** Ends the run in progress when the pool closes (set while a run waits on its workers). */
-  private endRunOnClose: (() => void) | null = null;
+  /** The run in progress, which every worker's events go to; null between runs. */
+  private active: RunHooks | null = null;
 
   constructor(
     private readonly size: number,
@@ -120,21 +160,66 @@ export class ImportWorkerPool {
     this.ensureStarted();
   }
 
-  /** Starts the threads if needed and resolves once every one of them is running. */
+  /** Starts the threads if needed and resolves once every one of them is running (or has died trying). */
   async online(): Promise<void> {
     this.ensureStarted();
-    await Promise.all(this.slots.filter((s) => !s.online).map((s) => new Promise((resolve) => s.worker.once('online', resolve))));
+    await Promise.all(
+      this.slots
+        .filter((s) => !s.online)
+        .map(
+          (s) =>
+            new Promise((resolve) => {
+              s.worker.once('online', resolve);
+              s.worker.once('exit', resolve);
+            }),
+        ),
+    );
   }
 
-  private newSlotWorker(slot: Pick<Slot, 'online' | 'stop'>): Worker {
-    const stop = new SharedArrayBuffer(Int32Array.BYTES_PER_ELEMENT);
-    const worker = startWorker(this.workerUrl, stop);
-    slot.stop = new Int32Array(stop);
-    slot.online = false;
-    worker.once('online', () => {
+  private freshWorker(): Pick<Slot, 'worker' | 'cells' | 'online' | 'crash' | 'exited' | 'fresh'> {
+    const cells = new SharedArrayBuffer(WORKER_CELLS * Int32Array.BYTES_PER_ELEMENT);
+    return { worker: startWorker(this.workerUrl, cells), cells: new Int32Array(cells), online: false, crash: null, exited: false, fresh: true };
+  }
+
+  /**
+   * Listens to the slot's worker for its whole life, between runs too: a worker dying while idle must not raise an
+   * uncaught 'error' in this process, nor stay in the slot for the next run to wait on. Events of a worker the slot no
+   * longer holds (replaced, or ended by close) are ignored.
+   */
+  private listen(slot: Slot): void {
+    const worker = slot.worker;
+    const mine = () => slot.worker === worker;
+    worker.on('online', () => {
+      if (!mine()) return;
       slot.online = true;
+      this.active?.online(slot);
     });
-    return worker;
+    worker.on('message', (message: ImportWorkerMessage) => {
+      if (mine()) this.active?.message(slot, message);
+    });
+    worker.on('error', (err: Error) => {
+      if (mine()) slot.crash ??= err;
+    });
+    worker.on('exit', (code: number) => {
+      if (!mine()) return;
+      // Read once the thread is gone: the file it died on, if it died on one.
+      const current = Atomics.load(slot.cells, CURRENT_CELL) - 1;
+      const why = slot.crash?.message ?? `its thread exited (code ${code})`;
+      if (this.active) this.active.exit(slot, why, current >= 0 ? current : null);
+      else slot.exited = true;
+    });
+  }
+
+  private newSlot(): Slot {
+    const slot: Slot = { ...this.freshWorker(), inFlight: new Map(), placed: new Map() };
+    this.listen(slot);
+    return slot;
+  }
+
+  /** Gives the slot a new worker; the old one's events are ignored from now on. */
+  private restart(slot: Slot): void {
+    Object.assign(slot, this.freshWorker());
+    this.listen(slot);
   }
 
   /**
@@ -144,22 +229,20 @@ export class ImportWorkerPool {
   private discardInFlight(slot: Slot, orphaned: (copy: PlacedCopy) => void): void {
     if (slot.inFlight.size === 0) return;
     const abandoned = slot.worker;
-    abandoned.removeAllListeners();
-    // Nothing listens to it any more: an error while it stops must not become an uncaught one.
-    abandoned.on('error', () => {});
-    void abandoned.terminate();
     slot.inFlight.clear();
     handOverPlaced(slot, orphaned);
-    slot.worker = this.newSlotWorker(slot);
+    this.restart(slot);
+    void abandoned.terminate();
   }
 
   private ensureStarted(): void {
-    if (this.size === 0 || this.slots.length > 0) return;
-    for (let i = 0; i < this.size; i++) {
-      const slot = { online: false, stop: new Int32Array(1), inFlight: new Map(), placed: new Map() } as Omit<Slot, 'worker'> & { worker?: Worker };
-      slot.worker = this.newSlotWorker(slot);
-      this.slots.push(slot as Slot);
+    if (this.size === 0) return;
+    if (this.slots.length === 0) {
+      for (let i = 0; i < this.size; i++) this.slots.push(this.newSlot());
+      return;
     }
+    // A worker that died between runs is replaced now, not when it died: one that dies on start-up does not loop.
+    for (const slot of this.slots) if (slot.exited) this.restart(slot);
   }
 
   /**
@@ -173,6 +256,10 @@ export class ImportWorkerPool {
    * results reach `onResult` and the run resolves; after `onResult` threw they reach
    * `control.onUnapplied` instead and the run rejects with that error. Closing the pool ends a run still
    * waiting for its workers: it rejects with ImportPoolClosedError (or the error it was failing with).
+   *
+   * A worker that dies (out of memory on a hostile file) is replaced. The file it recorded as the one it was on comes
+   * back WORKER_CRASHED; the other files it held were not read by it and go to the workers again. With no file
+   * recorded, every file it held is retried alone, and comes back WORKER_CRASHED should its worker die again.
    */
   async run(next: () => ImportFileTask | null, onResult: (r: ImportFileResult) => void, threads: ImportThreads = 'workers', control: ImportRunControl = {}): Promise<ImportRunShares> {
     const { signal } = control;
@@ -193,11 +280,12 @@ export class ImportWorkerPool {
     const batchSize = alongside ? ALONGSIDE_BATCH : BATCH;
     this.ensureStarted();
     // No worker holds a task of an earlier run (a run ends only once its workers are idle or replaced).
-    for (const slot of this.slots) Atomics.store(slot.stop, 0, 0);
+    for (const slot of this.slots) Atomics.store(slot.cells, STOP_CELL, 0);
     try {
       await this.runOnWorkers(next, onResult, alongside, batchSize, shares, control);
     } finally {
-      this.endRunOnClose = null;
+      // Also when the run could not start: no later event goes to it.
+      this.active = null;
     }
     return shares;
   }
@@ -231,11 +319,22 @@ export class ImportWorkerPool {
       let drainTimer: NodeJS.Timeout | null = null;
       /** The calling thread's share is done (or it has none). */
       let callingThreadDone = !alongside;
-      const listeners: Array<() => void> = [];
-      const idle = () => callingThreadDone && this.slots.every((s) => s.inFlight.size === 0);
+      /** Files a dead worker held but had not started (another file killed it): handed out again before new ones. */
+      const requeued: ImportFileTask[] = [];
+      /**
+       * Ids of the files a worker held when it died without a file recorded as the one it was on (it died between
+       * files, or is not one that records them). Each is retried alone on a new worker; should that worker die too,
+       * the file is rejected: one that kills every worker must not be retried for ever.
+       */
+      const heldAtCrash = new Set<number>();
+      /** Files of heldAtCrash waiting for their retry. */
+      const suspects: ImportFileTask[] = [];
+      let removeAbortListener = () => {};
+      const idle = () => callingThreadDone && requeued.length === 0 && suspects.length === 0 && this.slots.every((s) => s.inFlight.size === 0);
       const settle = () => {
         settled = true;
-        for (const off of listeners) off();
+        if (this.active === hooks) this.active = null;
+        removeAbortListener();
         if (drainTimer) clearTimeout(drainTimer);
       };
       const settleIfIdle = () => {
@@ -244,20 +343,13 @@ export class ImportWorkerPool {
         if (failure) reject(failure);
         else resolve();
       };
-      // Nothing listens for a terminated worker's exit: without this, a run waiting on one would never settle.
-      this.endRunOnClose = () => {
-        if (settled) return;
-        settle();
-        for (const slot of this.slots) {
-          slot.inFlight.clear();
-          handOverPlaced(slot, orphaned);
-        }
-        reject(failure ?? new ImportPoolClosedError());
-      };
       const stop = () => {
         if (stopping) return;
         stopping = true;
-        for (const slot of this.slots) Atomics.store(slot.stop, 0, 1);
+        // Not started by any worker now alive: skipped, as the files the workers hold are.
+        requeued.length = 0;
+        suspects.length = 0;
+        for (const slot of this.slots) Atomics.store(slot.cells, STOP_CELL, 1);
       };
       const fail = (err: Error) => {
         if (failure) return;
@@ -298,7 +390,29 @@ export class ImportWorkerPool {
           return null;
         }
       };
+      const post = (slot: Slot, batch: ImportFileTask[]) => {
+        for (const task of batch) slot.inFlight.set(task.id, task);
+        slot.fresh = false;
+        slot.worker.postMessage(batch);
+      };
       const feed = (slot: Slot) => {
+        // A dying worker would take files to its grave; its replacement gets them.
+        if (slot.crash) return;
+        if (suspects.length > 0 || (heldAtCrash.size > 0 && [...slot.inFlight.keys()].some((id) => heldAtCrash.has(id)))) {
+          // No worker takes new files until the suspects are through, and each goes alone to a worker that has had
+          // nothing else: should that worker die, the suspect is what killed it (one ending after its last reply, or
+          // fed just before it died, is given no suspect).
+          if (slot.inFlight.size > 0 || suspects.length === 0) return;
+          if (!slot.fresh) {
+            const used = slot.worker;
+            this.restart(slot);
+            void used.terminate();
+          }
+          if (alongside && !slot.online) return;
+          const suspect = suspects.shift();
+          if (suspect) post(slot, [suspect]);
+          return;
+        }
         // Working alongside, a thread still starting would only hold work the calling thread could do now.
         if (alongside && !slot.online) return;
         feeding = true;
@@ -306,13 +420,12 @@ export class ImportWorkerPool {
           while (slot.inFlight.size < DEPTH * batchSize) {
             const batch: ImportFileTask[] = [];
             while (batch.length < batchSize) {
-              const task = take();
+              const task = requeued.shift() ?? take();
               if (!task) break;
               batch.push(task);
             }
             if (batch.length === 0) break;
-            for (const task of batch) slot.inFlight.set(task.id, task);
-            slot.worker.postMessage(batch);
+            post(slot, batch);
           }
         } finally {
           feeding = false;
@@ -321,19 +434,9 @@ export class ImportWorkerPool {
       const feedAll = () => {
         for (const s of this.slots) feed(s);
       };
-      if (signal) {
-        const onAbort = () => {
-          stop();
-          settleIfIdle();
-        };
-        if (signal.aborted) stop();
-        else {
-          signal.addEventListener('abort', onAbort, { once: true });
-          listeners.push(() => signal.removeEventListener('abort', onAbort));
-        }
-      }
-      for (const slot of this.slots) {
-        const onMessage = (message: ImportWorkerMessage) => {
+      const crashed = (task: ImportFileTask, reason: string): ImportFileResult => ({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason });
+      const hooks: RunHooks = {
+        message: (slot, message) => {
           if ('placed' in message) {
             slot.placed.set(message.placed.id, message.placed);
             return;
@@ -350,49 +453,63 @@ export class ImportWorkerPool {
           // onResult may have queued more work (DICOMDIR references): feed every slot.
           feedAll();
           settleIfIdle();
-        };
-        const onOnline = () => {
+        },
+        online: (slot) => {
           feed(slot);
           settleIfIdle();
-        };
-        /** Why the slot's worker is dying; its 'exit' follows. */
-        let crash: Error | null = null;
-        const onError = (err: Error) => {
-          crash = err;
-        };
-        const onExit = (code: number) => {
-          // A worker crash (out of memory on a hostile file) rejects its in-flight files and restarts. Handled on
-          // 'exit', not 'error': by then every message it posted has been delivered (the error of an uncaught
-          // exception comes on another channel and may overtake them), so `placed` holds every copy it reported.
-          const why = crash?.message ?? `its thread exited (code ${code})`;
-          crash = null;
-          const lost = [...slot.inFlight.values()];
+        },
+        exit: (slot, why, current) => {
+          // Handled on 'exit', not 'error': by then every message the worker posted has been delivered (the error of
+          // an uncaught exception comes on another channel and may overtake them), so `placed` holds every copy it
+          // reported and `inFlight` only the files it has no result for.
+          const held = [...slot.inFlight.values()];
           slot.inFlight.clear();
-          // Copies of files whose results never came: in no row, and no result will name them.
+          // Copies of files whose results never came: in no row, and no result will name them (a retried file that
+          // finds its copy stored names it, and the cleanup keeps what a row references).
           handOverPlaced(slot, orphaned);
-          slot.worker.removeAllListeners();
-          slot.worker = this.newSlotWorker(slot);
-          attach(slot);
-          for (const task of lost) {
-            deliver({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason: `reading the file crashed its worker: ${why}` });
+          this.restart(slot);
+          const culprit = current !== null && held.some((t) => t.id === current) ? current : null;
+          const lost: ImportFileResult[] = [];
+          const retry: ImportFileTask[] = [];
+          for (const task of held) {
+            if (task.id === culprit) lost.push(crashed(task, `reading the file crashed its worker: ${why}`));
+            else if (culprit === null && heldAtCrash.has(task.id)) lost.push(crashed(task, `its worker died again while holding it, so reading the file may be what kills it: ${why}`));
+            else {
+              if (culprit === null) heldAtCrash.add(task.id);
+              retry.push(task);
+            }
           }
+          // Skipped, as the dead worker's stop flag had it do, when the run is stopping.
+          if (!stopping) {
+            requeued.unshift(...retry.filter((t) => !heldAtCrash.has(t.id)));
+            suspects.push(...retry.filter((t) => heldAtCrash.has(t.id)));
+          }
+          for (const r of lost) deliver(r);
           feedAll();
           settleIfIdle();
+        },
+        // Nothing else ends a run waiting on a worker the pool terminates.
+        close: () => {
+          if (settled) return;
+          settle();
+          for (const slot of this.slots) {
+            slot.inFlight.clear();
+            handOverPlaced(slot, orphaned);
+          }
+          reject(failure ?? new ImportPoolClosedError());
+        },
+      };
+      this.active = hooks;
+      if (signal) {
+        const onAbort = () => {
+          stop();
+          settleIfIdle();
         };
-        const attach = (s: Slot) => {
-          s.worker.on('message', onMessage);
-          s.worker.on('error', onError);
-          s.worker.on('exit', onExit);
-          // Registered after newSlotWorker's own 'online' listener, which marks the slot online first.
-          s.worker.on('online', onOnline);
-          listeners.push(() => {
-            s.worker.off('message', onMessage);
-            s.worker.off('error', onError);
-            s.worker.off('exit', onExit);
-            s.worker.off('online', onOnline);
-          });
-        };
-        attach(slot);
+        if (signal.aborted) stop();
+        else {
+          signal.addEventListener('abort', onAbort, { once: true });
+          removeAbortListener = () => signal.removeEventListener('abort', onAbort);
+        }
       }
       feedAll();
       if (alongside) {
@@ -400,6 +517,7 @@ export class ImportWorkerPool {
           if (settled) return;
           const sliceStart = Date.now();
           for (;;) {
+            // Never a file a dead worker held: should it be what killed the worker, it would kill this thread.
             const task = take();
             if (!task) {
               // Work queued later (DICOMDIR references found by a worker) goes to the workers.
@@ -421,9 +539,10 @@ export class ImportWorkerPool {
   }
 
   async close(): Promise<void> {
-    this.endRunOnClose?.();
-    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.active?.close();
+    const workers = this.slots.map((s) => s.worker);
     this.slots.length = 0;
+    await Promise.all(workers.map((w) => w.terminate()));
   }
 }
 

@@ -70,6 +70,15 @@ export const SOP_INSTANCE_CONFLICT = 'SOP_INSTANCE_CONFLICT';
  */
 export const STORED_COPY_MISSING = 'STORED_COPY_MISSING';
 
+/**
+ * Rejection code: the managed copy a worker wrote or found could not be checked when its row was to be written (its
+ * stat failed: permissions, a symlink loop, an I/O error). The source was not changed; the copy is left as it is.
+ */
+export const STORED_COPY_UNREADABLE = 'STORED_COPY_UNREADABLE';
+
+/** A content hash as the file processor writes it: the only kind of name a managed copy may be removed under. */
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
 const PROGRESS_INTERVAL_MS = 200;
 const COMMIT_BATCH = 256;
 
@@ -354,8 +363,9 @@ export class StudyLibrary {
         const stored = earlier ? null : this.index.storedInstance(uid);
         const known = earlier ?? stored;
         if (!known) {
-          if (mode === 'copy' && !this.storedCopyIntact(r)) {
-            rejected.push(storedCopyMissing(r));
+          const copyProblem = mode === 'copy' ? this.storedCopyProblem(r) : null;
+          if (copyProblem) {
+            rejected.push(copyProblem);
             return null;
           }
           seen.instances.set(uid, identity);
@@ -372,9 +382,10 @@ export class StudyLibrary {
         }
         // The same instance again, possibly in another encoding (test/integration/oracle): a duplicate.
         if (stored?.storage === 'reference' && mode === 'copy' && r.sha256 !== null) {
-          if (!this.storedCopyIntact(r)) {
+          const copyProblem = this.storedCopyProblem(r);
+          if (copyProblem) {
             // The row keeps the referenced original.
-            rejected.push(storedCopyMissing(r));
+            rejected.push(copyProblem);
             return null;
           }
           counts.duplicates++;
@@ -409,19 +420,30 @@ export class StudyLibrary {
   }
 
   /**
-   * True when the managed copy a result names is in place with the file's size. Called inside the batch's write
-   * transaction: another import on this library (the CLI) removes an unused copy only while it holds that lock
-   * (dropUnusedCopy), so a copy seen here stays until the row naming it is committed. A worker may have found the
-   * copy already stored, or have stored it just before another import removed it as unused.
+   * Null when the managed copy a result names is in place with the file's size, else why the file is rejected. Called
+   * inside the batch's write transaction: another import on this library (the CLI) removes an unused copy only while
+   * it holds that lock (dropUnusedCopy), so a copy seen here stays until the row naming it is committed. A worker may
+   * have found the copy already stored, or have stored it just before another import removed it as unused.
    */
-  private storedCopyIntact(r: InstanceResult): boolean {
-    return statSync(join(this.dataDir, r.storedPath), { throwIfNoEntry: false })?.size === r.size;
+  private storedCopyProblem(r: InstanceResult): RejectedFile | null {
+    let size: number | undefined;
+    try {
+      size = statSync(join(this.dataDir, r.storedPath), { throwIfNoEntry: false })?.size;
+    } catch (err) {
+      // Thrown inside the batch's transaction, it would roll back every other file of the batch and fail the import.
+      return {
+        path: r.path,
+        code: STORED_COPY_UNREADABLE,
+        reason: `its managed copy ${r.storedPath} could not be checked (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}); the file itself is unchanged: check the data folder, then import it again`,
+      };
+    }
+    return size === r.size ? null : storedCopyMissing(r);
   }
 
   /**
    * Removes the managed copy this file's task just wrote for an instance the library does not take, unless it is in
    * use. Only inside a write transaction of the index: the check and the removal must not interleave with another
-   * import's batch, which may be about to commit a row naming the same copy (see storedCopyIntact).
+   * import's batch, which may be about to commit a row naming the same copy (see storedCopyProblem).
    */
   private dropUnusedCopy(r: InstanceResult, mode: StorageMode): void {
     if (mode === 'copy' && r.createdStoredFile && r.sha256) this.dropCopyUnlessReferenced({ storedPath: r.storedPath, sha256: r.sha256 });
@@ -429,8 +451,9 @@ export class StudyLibrary {
 
   /** As dropUnusedCopy, for a copy this import created: only inside a write transaction of the index. */
   private dropCopyUnlessReferenced(copy: CreatedCopy): void {
-    // Only a copy under its own name in the store: a path from a worker's message never reaches anything else.
-    if (copy.storedPath !== storedRelativePath(copy.sha256)) return;
+    // Only a copy under its own name in the store: a path from a worker's message never reaches anything else (a
+    // "hash" holding ../ would make both sides of the comparison name a file outside the store).
+    if (!SHA256_HEX.test(copy.sha256) || copy.storedPath !== storedRelativePath(copy.sha256)) return;
     if (!this.index.isShaReferenced(copy.sha256)) rmSync(join(this.dataDir, copy.storedPath), { force: true });
   }
 
@@ -499,7 +522,7 @@ export class StudyLibrary {
    * Removes the managed copies a committed deletion left unreferenced. Not inside the deletion's transaction (a
    * rollback after the removal would bring back rows naming removed files), but in a write transaction of its own,
    * re-checked: another import on this library (the CLI) may have committed a row naming the same copy since (its
-   * worker found it stored), and its batch checks a copy is there under this same lock (storedCopyIntact). Kept when
+   * worker found it stored), and its batch checks a copy is there under this same lock (storedCopyProblem). Kept when
    * the lock cannot be taken or the check fails: an unindexed file costs disk space, a removed one an instance.
    */
   private dropDeletedCopies(paths: readonly string[]): void {
