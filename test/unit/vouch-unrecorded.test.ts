@@ -583,6 +583,21 @@ describe('a run is stamped "vouched" only when its job was queued on a vouch tha
     return queued.queued[0]!;
   }
 
+  it('a plain run while a vouched job waits leaves that job and its vouch alone', async () => {
+    const study = writeStudy(64, []);
+    const s = await library.analyse([join(library.root, 'in')]);
+    const job = await queuedThenRun(s, () => vouch(s, study), async () => {
+      // The reader (or the CLI) runs the study plainly before the vouched job has run: the series still does not
+      // record its body part, but the job queued on the reader's vouch must not be turned into a refusal.
+      const plain = await plainRun(s, study, 'test-breast-us');
+      expect(plain.notAnalysed).toEqual([]);
+      expect(plain.queued).toMatchObject([{ status: 'pending' }]);
+      expect(s.analysis.queue.find(`${study}.1`, 'test-breast-us')).toMatchObject({ status: 'pending', readerVouch: { sopInstanceUids: [imageUid(64)] } });
+    });
+    expect(s.analysis.queue.get(job.jobId)).toMatchObject({ status: 'done' });
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'done', warnings: [readerVouched(['Body Part Examined'], [imageUid(64)])] });
+  });
+
   it('records the vouch on the queued job', async () => {
     const study = writeStudy(61, []);
     const s = await library.analyse([join(library.root, 'in')]);

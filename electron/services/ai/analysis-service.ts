@@ -277,8 +277,13 @@ export class AnalysisService {
         const given = request.vouch !== null && (request.vouch.for === 'series-now' || this.showedAsNow(request.vouch.refusal, model.manifest, images, ok.unrecorded));
         vouch = given ? { sopInstanceUids: images, modelSha256: model.manifest.sha256, attributes: ok.unrecorded } : this.standingReaderVouch(seriesUid, model.manifest, images, ok.unrecorded);
       }
+      const inFlight = this.queue.find(seriesUid, model.manifest.id);
       if (ok.ok || vouch) {
         outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider, readerVouch: vouch }));
+      } else if (inFlight && (inFlight.status === 'pending' || inFlight.status === 'running')) {
+        // A job already queued (e.g. on the reader's vouch, answering the refusal this request would record again) is
+        // left to run: it judges the series again when it starts. Recording a refusal over it would drop that vouch.
+        outcome.queued.push(inFlight);
       } else {
         const lapsed = ok.unrecorded ? this.lapsedVouch(seriesUid, model.manifest, images, ok.unrecorded, null) : null;
         const refused = this.recordNotAnalysed({ jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, images, lapsed);
