@@ -5,7 +5,7 @@
  * content. Only the file a worker died on is reported WORKER_CRASHED: the others it held go to other workers. The
  * workers here are stand-ins (data: URL modules) that post what the test needs, never by timing.
  */
-import { readdirSync, readFileSync, rmSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -230,7 +230,7 @@ describe('StudyLibrary: an orphaned copy reported under a name that is not a has
 });
 
 describe('ImportWorkerPool: copies placed by a worker whose results never came', () => {
-  it('a worker whose thread exits on a file: that file comes back WORKER_CRASHED, its copy as orphaned, and the next file is read by a new worker', async () => {
+  it('a worker whose thread exits on a file: that file, retried alone, comes back WORKER_CRASHED, its copies as orphaned, and the next file is read by a new worker', async () => {
     const pool = new ImportWorkerPool(1, EXITS_ON_A_FILE);
     try {
       const queue = tasks(3, { 1: 'dies.dcm' });
@@ -242,8 +242,9 @@ describe('ImportWorkerPool: copies placed by a worker whose results never came',
         [2, 'instance'],
       ]);
       expect(results[1]).toMatchObject({ reason: expect.stringContaining('exited (code 3)') });
-      // Task 0's and task 2's copies are named by their results; task 1's by nothing else.
-      expect(orphaned).toEqual([copyOf(all[1]!)]);
+      // Task 0's and task 2's copies are named by their results; task 1's by nothing else, reported by each worker that
+      // placed it (its first worker had read task 0 before it, so it was retried alone on a second).
+      expect(orphaned).toEqual([copyOf(all[1]!), copyOf(all[1]!)]);
     } finally {
       await pool.close();
     }
@@ -331,6 +332,96 @@ async function deathNoticed(pool: ImportWorkerPool): Promise<void> {
     check();
   }), 'noticing the death');
 }
+
+/**
+ * As the real worker (records the file it is on, one reply per batch), but reading a file named breaks-the-worker.dcm
+ * leaves it broken (say its heap not freed): it dies of an uncaught error on the next file it reads. Each worker that
+ * is given files says so in dataDir/given (one line per worker), to count them.
+ */
+const BROKEN_BY_A_FILE = workerFrom(`
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+const cells = new Int32Array(workerData);
+const instanceOf = ${INSTANCE_OF};
+let given = false;
+let broken = false;
+parentPort.on('message', (batch) => {
+  if (!given) appendFileSync(join(batch[0].dataDir, 'given'), 'worker\\n');
+  given = true;
+  const results = [];
+  for (const t of batch) {
+    Atomics.store(cells, ${CURRENT_CELL}, t.id + 1);
+    if (broken) throw new Error('injected: out of memory reading ' + t.id);
+    if (t.path.endsWith('breaks-the-worker.dcm')) broken = true;
+    results.push(instanceOf(t));
+    Atomics.store(cells, ${CURRENT_CELL}, 0);
+  }
+  parentPort.postMessage({ results, skipped: [] });
+});`);
+
+/** Records no file and never replies: its thread exits (code 3) on the first batch it is given, after saying so in dataDir/given. */
+const EXITS_ON_ITS_FIRST_BATCH = workerFrom(`
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+parentPort.on('message', (batch) => {
+  appendFileSync(join(batch[0].dataDir, 'given'), 'worker\\n');
+  process.exit(3);
+});`);
+
+/** How many workers were given files (see BROKEN_BY_A_FILE). */
+const workersGiven = () => (existsSync(join(root, 'given')) ? readFileSync(join(root, 'given'), 'utf8').split('\n').filter(Boolean).length : 0);
+
+describe('ImportWorkerPool: a file that leaves its worker broken', () => {
+  it('gets no other file blamed: the file each worker dies on is retried alone, and those read before it alone at a second crash', async () => {
+    const pool = new ImportWorkerPool(1, BROKEN_BY_A_FILE);
+    try {
+      // Before, the blame went to the file after it in each new worker: 4..99 came back WORKER_CRASHED, 97 workers.
+      const { results } = await runAll(pool, tasks(100, { 3: 'breaks-the-worker.dcm' }));
+      // Read alone, each file (the one that breaks the worker too) is what it is: an instance.
+      expect(outcomes(results)).toEqual(Array.from({ length: 100 }, (_, id) => [id, 'instance']));
+      // Two crashes (on 4, then 5 with 0..3 read again before it), then 5, 0, 1, 2 and 3 alone; one more should the
+      // worker that read 3 alone go on to the rest.
+      expect(workersGiven()).toBeLessThanOrEqual(8);
+    } finally {
+      await pool.close();
+    }
+  }, 60_000);
+});
+
+describe('ImportWorkerPool: workers that die before they have done any work', () => {
+  it.each([
+    ['both', 40],
+    ['workers', 140],
+  ] as const)('(%s) are restarted at most three times in a row, then the files waiting for a worker come back WORKER_CRASHED', async (threads, n) => {
+    const pool = new ImportWorkerPool(1, EXITS_ON_ITS_FIRST_BATCH);
+    try {
+      // Online before the run, so that its first batch is posted before the calling thread takes any file.
+      await pool.online();
+      const queue = tasks(n);
+      const results: ImportFileResult[] = [];
+      await within(60_000, pool.run(() => queue.shift() ?? null, (r) => results.push(r), threads), 'the run');
+      // Before, each file the first worker held was given to a worker of its own: 33 (both) or 129 (workers) workers.
+      expect(workersGiven()).toBe(3);
+      const byId = new Map(results.map((r) => [r.id, r]));
+      expect(byId.size).toBe(n);
+      // The first worker's 32 (both: 4 batches of 8) or 128 (workers: 4 of 32) files became suspects; the next two
+      // workers were each given one of them alone.
+      const held = threads === 'both' ? 32 : 128;
+      for (let id = 0; id < held; id++) {
+        const reason = id < 2 ? 'died again' : 'the import worker could not start: its thread exited (code 3)';
+        expect(byId.get(id)).toMatchObject({ kind: 'rejected', code: 'WORKER_CRASHED', reason: expect.stringContaining(reason) });
+      }
+      // The rest: read by the calling thread (both: no such file), or never given to a worker (workers).
+      for (let id = held; id < n; id++) {
+        expect(byId.get(id)).toMatchObject(threads === 'both' ? { code: 'UNREADABLE' } : { code: 'WORKER_CRASHED', reason: expect.stringContaining('could not start') });
+      }
+    } finally {
+      await pool.close();
+    }
+  }, 90_000);
+});
 
 describe('ImportWorkerPool: a worker that dies between runs', () => {
   it('raises no uncaught error, and the next run is served whole by a new worker', async () => {

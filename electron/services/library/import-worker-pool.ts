@@ -75,6 +75,11 @@ const ALONGSIDE_BATCH = 8;
 const SLICE_MS = 4;
 /** How long a failed run waits for the files its workers had started before it replaces those workers. */
 const FAILED_RUN_DRAIN_MS = 30_000;
+/**
+ * Deaths in a row, in one slot, of workers never seen working (see Slot.startDeaths) after which a run stops replacing
+ * that slot's worker: a worker that cannot start must not be restarted for ever, nor keep the files waiting for it.
+ */
+const START_UP_DEATHS = 3;
 
 /** Who processes the files of a run. */
 export type ImportThreads = 'workers' | 'calling-thread' | 'both';
@@ -87,10 +92,22 @@ interface Slot {
   online: boolean;
   /** Why the worker is dying (its 'error'; its 'exit' follows): nothing more is posted to it. */
   crash: Error | null;
-  /** It died while no run was in progress: the next run (or warm, or online) starts another in its place. */
+  /**
+   * It is dead and was not replaced: it died while no run was in progress, or a run gave the slot up (START_UP_DEATHS).
+   * The next run (or warm, or online) starts another in its place.
+   */
   exited: boolean;
   /** Nothing has been posted to this worker yet. */
   fresh: boolean;
+  /** A message (a reply, or a copy it placed) has come from this worker: it has started working. */
+  heard: boolean;
+  /** Results that came from this worker: a file it died on may have been broken by one of the files it read before. */
+  answered: number;
+  /**
+   * Workers of this slot in a row that died never seen working: before 'online', or with nothing heard from them and
+   * no file recorded. Kept across restarts; a message from the slot's worker resets it.
+   */
+  startDeaths: number;
   inFlight: Map<number, ImportFileTask>;
   /** Copies this worker created for files of `inFlight` whose results have not come yet, by task id. */
   placed: Map<number, PlacedCopy>;
@@ -176,9 +193,9 @@ export class ImportWorkerPool {
     );
   }
 
-  private freshWorker(): Pick<Slot, 'worker' | 'cells' | 'online' | 'crash' | 'exited' | 'fresh'> {
+  private freshWorker(): Pick<Slot, 'worker' | 'cells' | 'online' | 'crash' | 'exited' | 'fresh' | 'heard' | 'answered'> {
     const cells = new SharedArrayBuffer(WORKER_CELLS * Int32Array.BYTES_PER_ELEMENT);
-    return { worker: startWorker(this.workerUrl, cells), cells: new Int32Array(cells), online: false, crash: null, exited: false, fresh: true };
+    return { worker: startWorker(this.workerUrl, cells), cells: new Int32Array(cells), online: false, crash: null, exited: false, fresh: true, heard: false, answered: 0 };
   }
 
   /**
@@ -195,7 +212,11 @@ export class ImportWorkerPool {
       this.active?.online(slot);
     });
     worker.on('message', (message: ImportWorkerMessage) => {
-      if (mine()) this.active?.message(slot, message);
+      if (!mine()) return;
+      slot.heard = true;
+      slot.startDeaths = 0;
+      if (!('placed' in message)) slot.answered += message.results.length;
+      this.active?.message(slot, message);
     });
     worker.on('error', (err: Error) => {
       if (mine()) slot.crash ??= err;
@@ -211,7 +232,7 @@ export class ImportWorkerPool {
   }
 
   private newSlot(): Slot {
-    const slot: Slot = { ...this.freshWorker(), inFlight: new Map(), placed: new Map() };
+    const slot: Slot = { ...this.freshWorker(), startDeaths: 0, inFlight: new Map(), placed: new Map() };
     this.listen(slot);
     return slot;
   }
@@ -242,7 +263,12 @@ export class ImportWorkerPool {
       return;
     }
     // A worker that died between runs is replaced now, not when it died: one that dies on start-up does not loop.
-    for (const slot of this.slots) if (slot.exited) this.restart(slot);
+    // A slot a run gave up on gets its START_UP_DEATHS tries again (what stopped it starting may have passed).
+    for (const slot of this.slots) {
+      if (!slot.exited) continue;
+      slot.startDeaths = 0;
+      this.restart(slot);
+    }
   }
 
   /**
@@ -258,8 +284,12 @@ export class ImportWorkerPool {
    * waiting for its workers: it rejects with ImportPoolClosedError (or the error it was failing with).
    *
    * A worker that dies (out of memory on a hostile file) is replaced. The file it recorded as the one it was on comes
-   * back WORKER_CRASHED; the other files it held were not read by it and go to the workers again. With no file
-   * recorded, every file it held is retried alone, and comes back WORKER_CRASHED should its worker die again.
+   * back WORKER_CRASHED, unless that worker had read another file before it (which may have left it broken): then it
+   * is first retried alone on a fresh worker. The files it read before that one go to the workers again, and alone
+   * should they be read at a second crash; those it had not started go to the workers again. With no file recorded,
+   * every file it held is retried alone. A file retried alone comes back WORKER_CRASHED should its worker die. After
+   * START_UP_DEATHS workers in a row of a slot die never seen working, the run gives that slot up; once it has given
+   * every slot up, the files no thread will take come back WORKER_CRASHED (the worker could not start).
    */
   async run(next: () => ImportFileTask | null, onResult: (r: ImportFileResult) => void, threads: ImportThreads = 'workers', control: ImportRunControl = {}): Promise<ImportRunShares> {
     const { signal } = control;
@@ -319,15 +349,22 @@ export class ImportWorkerPool {
       let drainTimer: NodeJS.Timeout | null = null;
       /** The calling thread's share is done (or it has none). */
       let callingThreadDone = !alongside;
-      /** Files a dead worker held but had not started (another file killed it): handed out again before new ones. */
+      /** Files a dead worker held that are not suspects: handed out again before new ones. */
       const requeued: ImportFileTask[] = [];
       /**
-       * Ids of the files a worker held when it died without a file recorded as the one it was on (it died between
-       * files, or is not one that records them). Each is retried alone on a new worker; should that worker die too,
-       * the file is rejected: one that kills every worker must not be retried for ever.
+       * Ids of the files a dead worker had read before the file it died on (their results come with the batch's reply):
+       * one may have left it broken, so that a later file took the blame. Read at a second crash, a file is a suspect.
        */
-      const heldAtCrash = new Set<number>();
-      /** Files of heldAtCrash waiting for their retry. */
+      const readAtCrash = new Set<number>();
+      /**
+       * Ids of the suspects: files that may be what killed a worker. Each is retried alone on a fresh worker; should
+       * that worker die, the file is rejected (it killed a worker that had read nothing else), never retried for ever.
+       * A worker's files become suspects when it dies without a file recorded as the one it was on (it died between
+       * files, or is not one that records them); the file it died on, when it had read another file before it; and
+       * a file read by two workers before the file each died on.
+       */
+      const alone = new Set<number>();
+      /** Suspects waiting for their retry. */
       const suspects: ImportFileTask[] = [];
       let removeAbortListener = () => {};
       const idle = () => callingThreadDone && requeued.length === 0 && suspects.length === 0 && this.slots.every((s) => s.inFlight.size === 0);
@@ -396,9 +433,9 @@ export class ImportWorkerPool {
         slot.worker.postMessage(batch);
       };
       const feed = (slot: Slot) => {
-        // A dying worker would take files to its grave; its replacement gets them.
-        if (slot.crash) return;
-        if (suspects.length > 0 || (heldAtCrash.size > 0 && [...slot.inFlight.keys()].some((id) => heldAtCrash.has(id)))) {
+        // A dying worker would take files to its grave; its replacement gets them. A slot given up takes nothing.
+        if (slot.crash || slot.exited) return;
+        if (suspects.length > 0 || (alone.size > 0 && [...slot.inFlight.keys()].some((id) => alone.has(id)))) {
           // No worker takes new files until the suspects are through, and each goes alone to a worker that has had
           // nothing else: should that worker die, the suspect is what killed it (one ending after its last reply, or
           // fed just before it died, is given no suspect).
@@ -461,30 +498,60 @@ export class ImportWorkerPool {
         exit: (slot, why, current) => {
           // Handled on 'exit', not 'error': by then every message the worker posted has been delivered (the error of
           // an uncaught exception comes on another channel and may overtake them), so `placed` holds every copy it
-          // reported and `inFlight` only the files it has no result for.
+          // reported and `inFlight` only the files it has no result for, in the order it was given them (and read them).
           const held = [...slot.inFlight.values()];
           slot.inFlight.clear();
           // Copies of files whose results never came: in no row, and no result will name them (a retried file that
           // finds its copy stored names it, and the cleanup keeps what a row references).
           handOverPlaced(slot, orphaned);
-          this.restart(slot);
-          const culprit = current !== null && held.some((t) => t.id === current) ? current : null;
+          const { online, heard, answered } = slot;
+          const at = current === null ? -1 : held.findIndex((t) => t.id === current);
+          slot.startDeaths = !online || (!heard && at < 0) ? slot.startDeaths + 1 : 0;
+          const givenUp = slot.startDeaths >= START_UP_DEATHS;
+          // Not replaced now: the run hands its files to the other slots, or rejects them once none is left.
+          if (givenUp) slot.exited = true;
+          else this.restart(slot);
           const lost: ImportFileResult[] = [];
           const retry: ImportFileTask[] = [];
-          for (const task of held) {
-            if (task.id === culprit) lost.push(crashed(task, `reading the file crashed its worker: ${why}`));
-            else if (culprit === null && heldAtCrash.has(task.id)) lost.push(crashed(task, `its worker died again while holding it, so reading the file may be what kills it: ${why}`));
-            else {
-              if (culprit === null) heldAtCrash.add(task.id);
-              retry.push(task);
+          const suspect = (task: ImportFileTask) => {
+            alone.add(task.id);
+            suspects.push(task);
+          };
+          if (!online) {
+            // It never ran: it read none of them, and a suspect it held still waits for a worker of its own.
+            for (const task of held) (alone.has(task.id) ? suspects : retry).push(task);
+          } else if (at < 0) {
+            for (const task of held) {
+              if (alone.has(task.id)) lost.push(crashed(task, `its worker died again while holding it, so reading the file may be what kills it: ${why}`));
+              else suspect(task);
             }
+          } else {
+            const culprit = held[at]!;
+            // Given alone to a fresh worker, or the first file a worker read: nothing else can have broken that worker.
+            if (alone.has(culprit.id) || (at === 0 && answered === 0) || stopping) lost.push(crashed(culprit, `reading the file crashed its worker: ${why}`));
+            else suspect(culprit);
+            for (const task of held.slice(0, at)) {
+              if (readAtCrash.has(task.id)) suspect(task);
+              else {
+                readAtCrash.add(task.id);
+                retry.push(task);
+              }
+            }
+            // Not started by the dead worker: nothing to hold against them.
+            retry.push(...held.slice(at + 1));
           }
           // Skipped, as the dead worker's stop flag had it do, when the run is stopping.
-          if (!stopping) {
-            requeued.unshift(...retry.filter((t) => !heldAtCrash.has(t.id)));
-            suspects.push(...retry.filter((t) => heldAtCrash.has(t.id)));
-          }
+          if (stopping) suspects.length = 0;
+          else requeued.unshift(...retry);
           for (const r of lost) deliver(r);
+          if (givenUp && this.slots.every((s) => s.exited)) {
+            // No worker left to take the files waiting for one (the calling thread never takes a file a worker held).
+            const reason = `the import worker could not start: ${why}`;
+            const waiting = [...requeued.splice(0), ...suspects.splice(0)];
+            for (const task of waiting) deliver(crashed(task, reason));
+            // Working alone, the workers were to take every file.
+            if (!alongside) for (let task = take(); task; task = take()) deliver(crashed(task, reason));
+          }
           feedAll();
           settleIfIdle();
         },
