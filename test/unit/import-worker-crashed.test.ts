@@ -288,13 +288,15 @@ describe('ImportWorkerPool: a worker that dies while holding many files', () => 
     }
   }, 90_000);
 
-  it('a file whose worker dies without recording it is retried alone, and rejected when its new worker dies too', async () => {
+  it('a worker that dies before naming a file or saying anything counts as one that could not start: no file is blamed', async () => {
+    // Node reports 'online' before a worker's module is evaluated, and the real worker names each file before it
+    // touches it: such a death (a module that fails to load) says nothing about the files it held. Before, each
+    // file it held was given a worker of its own and the first two were rejected as killers ("died again").
     const pool = new ImportWorkerPool(1, DIES_UNRECORDED_ON_POISON);
     try {
-      // The first worker dies holding all ten; each is then given alone to a worker of its own.
       const { results } = await runAll(pool, tasks(10, { 4: 'poison.dcm' }));
-      expect(outcomes(results)).toEqual(Array.from({ length: 10 }, (_, id) => [id, id === 4 ? 'WORKER_CRASHED' : 'instance']));
-      expect(results[4]).toMatchObject({ reason: expect.stringContaining('died again') });
+      expect(results).toHaveLength(10);
+      for (const r of results) expect(r).toMatchObject({ kind: 'rejected', code: 'WORKER_CRASHED', reason: expect.stringContaining('the import worker could not start') });
     } finally {
       await pool.close();
     }
@@ -406,17 +408,57 @@ describe('ImportWorkerPool: workers that die before they have done any work', ()
       expect(workersGiven()).toBe(3);
       const byId = new Map(results.map((r) => [r.id, r]));
       expect(byId.size).toBe(n);
-      // The first worker's 32 (both: 4 batches of 8) or 128 (workers: 4 of 32) files became suspects; the next two
-      // workers were each given one of them alone.
+      // The first worker's 32 (both: 4 batches of 8) or 128 (workers: 4 of 32) files went to the next workers
+      // unmarked (a worker that dies before naming a file read none), and came back when the third died too.
       const held = threads === 'both' ? 32 : 128;
       for (let id = 0; id < held; id++) {
-        const reason = id < 2 ? 'died again' : 'the import worker could not start: its thread exited (code 3)';
-        expect(byId.get(id)).toMatchObject({ kind: 'rejected', code: 'WORKER_CRASHED', reason: expect.stringContaining(reason) });
+        expect(byId.get(id)).toMatchObject({ kind: 'rejected', code: 'WORKER_CRASHED', reason: expect.stringContaining('the import worker could not start: its thread exited (code 3)') });
       }
       // The rest: read by the calling thread (both: no such file), or never given to a worker (workers).
       for (let id = held; id < n; id++) {
         expect(byId.get(id)).toMatchObject(threads === 'both' ? { code: 'UNREADABLE' } : { code: 'WORKER_CRASHED', reason: expect.stringContaining('could not start') });
       }
+    } finally {
+      await pool.close();
+    }
+  }, 90_000);
+});
+
+/** The first worker answers its first batch and dies; every later one dies on its first batch without a word. */
+const ANSWERS_ONCE_THEN_NONE_START = workerFrom(`
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parentPort } from 'node:worker_threads';
+const instanceOf = ${INSTANCE_OF};
+parentPort.once('message', (batch) => {
+  const first = join(batch[0].dataDir, 'answered-once');
+  if (existsSync(first)) process.exit(3);
+  writeFileSync(first, '');
+  parentPort.postMessage({ results: batch.map(instanceOf), skipped: [] });
+  process.exit(3);
+});`);
+
+describe('ImportWorkerPool: every worker given up after the calling thread has finished', () => {
+  it('(both) rejects the files queued since (e.g. a DICOMDIR\'s references) instead of losing them', async () => {
+    const pool = new ImportWorkerPool(1, ANSWERS_ONCE_THEN_NONE_START);
+    try {
+      await pool.online();
+      // Each file the worker reads names ten more, as a DICOMDIR names its images; the calling thread has long finished
+      // (its files do not exist: UNREADABLE at once) when they are queued, and no worker starts after the first.
+      const queue = tasks(8);
+      let created = queue.length;
+      const results: ImportFileResult[] = [];
+      const onResult = (r: ImportFileResult) => {
+        results.push(r);
+        if (r.kind !== 'instance' || created >= 200) return;
+        queue.push(...Array.from({ length: 10 }, (_, k): ImportFileTask => ({ id: created + k, path: join(root, 'in', `${created + k}.dcm`), mode: 'copy', dataDir: root })));
+        created += 10;
+      };
+      await within(60_000, pool.run(() => queue.shift() ?? null, onResult, 'both'), 'the run');
+      // Every file offered has its one result; before, the files queued after the calling thread finished were dropped.
+      expect(new Set(results.map((r) => r.id)).size).toBe(created);
+      expect(results).toHaveLength(created);
+      expect(queue).toEqual([]);
     } finally {
       await pool.close();
     }

@@ -280,9 +280,10 @@ export class AnalysisService {
       const inFlight = this.queue.find(seriesUid, model.manifest.id);
       if (ok.ok || vouch) {
         outcome.queued.push(this.queue.enqueue({ ...target, stat: request.stat, provider: request.provider, readerVouch: vouch }));
-      } else if (inFlight && (inFlight.status === 'pending' || inFlight.status === 'running')) {
-        // A job already queued (e.g. on the reader's vouch, answering the refusal this request would record again) is
-        // left to run: it judges the series again when it starts. Recording a refusal over it would drop that vouch.
+      } else if (request.vouch === null && inFlight?.status === 'pending') {
+        // A plain request while a job waits (e.g. queued on the reader's vouch, answering the refusal this request would
+        // record again): the job is left to run, and judges the series again when it starts. Recording a refusal over
+        // it would drop that vouch. (A vouch that was not given records its fresh refusal below, as the reader expects.)
         outcome.queued.push(inFlight);
       } else {
         const lapsed = ok.unrecorded ? this.lapsedVouch(seriesUid, model.manifest, images, ok.unrecorded, null) : null;

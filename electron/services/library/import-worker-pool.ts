@@ -517,8 +517,11 @@ export class ImportWorkerPool {
             alone.add(task.id);
             suspects.push(task);
           };
-          if (!online) {
-            // It never ran: it read none of them, and a suspect it held still waits for a worker of its own.
+          if (!online || (!heard && at < 0)) {
+            // It never ran, or never got to a file: Node reports 'online' before the worker's module is evaluated, and the
+            // worker names each file before it touches it, so a death with nothing heard and no file named is a start-up
+            // death (a module that fails to load, no memory for a thread). It read none of them; a suspect it held still
+            // waits for a worker of its own.
             for (const task of held) (alone.has(task.id) ? suspects : retry).push(task);
           } else if (at < 0) {
             for (const task of held) {
@@ -549,8 +552,9 @@ export class ImportWorkerPool {
             const reason = `the import worker could not start: ${why}`;
             const waiting = [...requeued.splice(0), ...suspects.splice(0)];
             for (const task of waiting) deliver(crashed(task, reason));
-            // Working alone, the workers were to take every file.
-            if (!alongside) for (let task = take(); task; task = take()) deliver(crashed(task, reason));
+            // Working alone, the workers were to take every file; alongside a calling thread that has finished, the files
+            // queued since (e.g. a DICOMDIR's references) have no one left to take them either.
+            if (!alongside || callingThreadDone) for (let task = take(); task; task = take()) deliver(crashed(task, reason));
           }
           feedAll();
           settleIfIdle();
