@@ -275,6 +275,26 @@ export class DicomDataset {
     const values = this.strings(tag).map(Number);
     return values.length > 0 && values.every(Number.isFinite) ? values : null;
   }
+
+  /**
+   * The element's value bytes, copied (a file source reuses its window buffer); null when absent, empty, of
+   * undefined length, or longer than `maxLength` (a caller that knows the most a well-formed value holds need not
+   * read a hostile file's huge one whole).
+   */
+  valueBytes(tag: number, maxLength = Infinity): Uint8Array | null {
+    const el = this.elements.get(tag);
+    if (!el || el.length === 0 || el.length === UNDEFINED || el.length > maxLength) return null;
+    const { buf, start } = this.source.window(el.offset, el.length);
+    return Uint8Array.from(buf.subarray(start, start + el.length));
+  }
+}
+
+/** 16-bit words in the given byte order (US/OW values, or UN ones read by their length). */
+export function uint16Words(bytes: Uint8Array, littleEndian: boolean): Uint16Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Uint16Array(bytes.byteLength >> 1);
+  for (let i = 0; i < out.length; i++) out[i] = view.getUint16(i * 2, littleEndian);
+  return out;
 }
 
 export interface ReadOptions {

@@ -4,7 +4,7 @@
  * table (0.299 R + 0.587 G + 0.114 B, as PIL's convert('L')) so the AI pipeline
  * maps each stored index straight to the grey value the model expects.
  */
-import type { DicomDataset } from './dicom-dataset-reader';
+import { type DicomDataset, uint16Words } from './dicom-dataset-reader';
 
 /** Why a palette cannot be used; the decoder reports it as an unsupported pixel format. */
 export class PaletteLutError extends Error {
@@ -27,22 +27,6 @@ export interface PaletteLuminance {
   luminance: Float32Array;
 }
 
-/** The element's value bytes, copied (a file source reuses its window buffer), or null when absent or empty. */
-function valueBytes(ds: DicomDataset, tag: number): Uint8Array | null {
-  const el = ds.elements.get(tag);
-  if (!el || el.length === 0 || el.length === 0xffffffff) return null;
-  const { buf, start } = ds.source.window(el.offset, el.length);
-  return Uint8Array.from(buf.subarray(start, start + el.length));
-}
-
-/** 16-bit words in the dataset's byte order (LUT Data is OW, or UN in implicit VR files). */
-function words(bytes: Uint8Array, littleEndian: boolean): Uint16Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Uint16Array(bytes.byteLength >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = view.getUint16(i * 2, littleEndian);
-  return out;
-}
-
 interface Descriptor {
   entries: number;
   firstMapped: number;
@@ -51,9 +35,9 @@ interface Descriptor {
 
 /** (0028,1101-1103): entries (0 means 65536), first mapped value (SS when Pixel Representation is 1), bits per entry. */
 function descriptor(ds: DicomDataset, channel: number, signedPixels: boolean): Descriptor {
-  const bytes = valueBytes(ds, DESCRIPTOR[channel]!);
+  const bytes = ds.valueBytes(DESCRIPTOR[channel]!);
   if (!bytes || bytes.length < 6) throw new PaletteLutError(`PALETTE COLOR without a ${CHANNEL[channel]} Palette Color Lookup Table Descriptor`);
-  const [entries, first, bits] = words(bytes, ds.encoding.littleEndian);
+  const [entries, first, bits] = uint16Words(bytes, ds.encoding.littleEndian);
   if (bits !== 8 && bits !== 16) throw new PaletteLutError(`${CHANNEL[channel]} Palette Color Lookup Table has ${bits} bits per entry (8 or 16 allowed)`);
   return { entries: entries === 0 ? 65536 : entries!, firstMapped: signedPixels ? (first! << 16) >> 16 : first!, bitsPerEntry: bits };
 }
@@ -115,18 +99,18 @@ export function expandSegmentedLut(data: Uint16Array, entries: number): Uint16Ar
 /** One channel's entries as stored (8- or 16-bit values), `d.entries` of them. */
 function channelLut(ds: DicomDataset, channel: number, d: Descriptor): Float32Array {
   const le = ds.encoding.littleEndian;
-  const plain = valueBytes(ds, DATA[channel]!);
+  const plain = ds.valueBytes(DATA[channel]!);
   let values: ArrayLike<number>;
   if (plain) {
     // PS3.3 C.7.6.3.1.5 note: 8-bit entries are sometimes stored one per 16-bit word; the value length tells which.
     if (d.bitsPerEntry === 8 && plain.length < 2 * d.entries) values = plain;
-    else values = words(plain, le);
+    else values = uint16Words(plain, le);
     if (values.length < d.entries) throw new PaletteLutError(`${CHANNEL[channel]} Palette Color Lookup Table Data holds ${values.length} of ${d.entries} entries`);
   } else {
-    const segmented = valueBytes(ds, SEGMENTED_DATA[channel]!);
+    const segmented = ds.valueBytes(SEGMENTED_DATA[channel]!);
     if (!segmented) throw new PaletteLutError(`PALETTE COLOR without ${CHANNEL[channel]} Palette Color Lookup Table Data`);
     if (d.bitsPerEntry !== 16) throw new PaletteLutError('segmented palettes with 8-bit entries are not supported by the AI pipeline');
-    values = expandSegmentedLut(words(segmented, le), d.entries);
+    values = expandSegmentedLut(uint16Words(segmented, le), d.entries);
   }
   // Plain tables hold at least `entries` values (checked above); segmented ones expand to exactly that many.
   return Float32Array.from({ length: d.entries }, (_, i) => values[i]!);

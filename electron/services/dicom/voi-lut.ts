@@ -5,7 +5,7 @@
  * from a PACS as PNG or JPEG holds: a model trained on such exports (MedMNIST's
  * chest radiographs) expects it applied to the modality values, not the stored range.
  */
-import { type DicomDataset, sequenceItems } from './dicom-dataset-reader';
+import { type DicomDataset, sequenceItems, uint16Words } from './dicom-dataset-reader';
 
 export type VoiTransform =
   /** Output 0..1 (the standard's y_min..y_max). */
@@ -24,27 +24,9 @@ const TAG = {
   FrameVoiLutSequence: 0x00289132,
 } as const;
 
-/** Most LUT Data bytes a descriptor can use: 65536 entries of one 16-bit word. */
+/** Most LUT Data bytes a descriptor can use: 65536 entries of one 16-bit word (a longer element is malformed, and is not read whole). */
 const MAX_LUT_DATA_BYTES = 65536 * 2;
 
-/**
- * The element's value bytes, copied (a file source reuses its window buffer), at most `limit` of them; null when
- * absent, empty, or longer than `limit` (a LUT Data element longer than any table is malformed, and reading it
- * whole would let a hostile file take the worker's memory).
- */
-function valueBytes(ds: DicomDataset, tag: number, limit: number): Uint8Array | null {
-  const el = ds.elements.get(tag);
-  if (!el || el.length === 0 || el.length === 0xffffffff || el.length > limit) return null;
-  const { buf, start } = ds.source.window(el.offset, el.length);
-  return Uint8Array.from(buf.subarray(start, start + el.length));
-}
-
-function words(bytes: Uint8Array, littleEndian: boolean): Uint16Array {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Uint16Array(bytes.byteLength >> 1);
-  for (let i = 0; i < out.length; i++) out[i] = view.getUint16(i * 2, littleEndian);
-  return out;
-}
 
 /**
  * A VOI LUT Sequence item as a table, or null when it is malformed (a viewer falls back to the window then).
@@ -53,17 +35,17 @@ function words(bytes: Uint8Array, littleEndian: boolean): Uint16Array {
  * be negative (signed pixels or a negative intercept) and its high bit is set.
  */
 function lutOf(item: DicomDataset, negativeInputs: boolean): VoiTransform | null {
-  const descriptor = valueBytes(item, TAG.LutDescriptor, 6);
+  const descriptor = item.valueBytes(TAG.LutDescriptor, 6);
   // A little slack over the largest table: some writers pad or append a word.
-  const data = valueBytes(item, TAG.LutData, MAX_LUT_DATA_BYTES + 16);
+  const data = item.valueBytes(TAG.LutData, MAX_LUT_DATA_BYTES + 16);
   if (!descriptor || descriptor.length < 6 || !data) return null;
-  const d = words(descriptor, item.encoding.littleEndian);
+  const d = uint16Words(descriptor, item.encoding.littleEndian);
   const [count, first, bits] = [d[0]!, d[1]!, d[2]!];
   const entries = count === 0 ? 65536 : count;
   if (bits !== 8 && (bits < 10 || bits > 16)) return null;
   const signedFirst = item.elements.get(TAG.LutDescriptor)?.vr === 'SS' || (negativeInputs && first >= 0x8000);
   // 8-bit entries may be packed one per byte (pydicom and dcmtk accept both); the value length tells which.
-  const values = bits === 8 && data.length < 2 * entries ? data : words(data, item.encoding.littleEndian);
+  const values = bits === 8 && data.length < 2 * entries ? data : uint16Words(data, item.encoding.littleEndian);
   if (values.length < entries) return null;
   return { kind: 'lut', firstMapped: signedFirst ? (first << 16) >> 16 : first, entries: Float32Array.from(values.subarray(0, entries)) };
 }
