@@ -17,6 +17,7 @@ import { type ImportFileResult, type ImportFileTask, INCOMING_DIR } from '../../
 import { CURRENT_CELL, type ImportWorkerMessage, ImportWorkerPool, WORKER_CELLS } from '../../electron/services/library/import-worker-pool';
 import { scanSources } from '../../electron/services/library/source-scanner';
 import { StudyLibrary } from '../../electron/services/library/study-library';
+import { within } from '../fixtures/stand-in-workers';
 import { syntheticDicom, testUid } from '../fixtures/synthetic-dicom';
 import { ensureBuilt, instanceRows, openLibrary, repoRoot } from './helpers';
 
@@ -86,14 +87,6 @@ function indexedCopies(dataDir: string): string[] {
   }
 }
 
-/** Rejects if the promise has not settled in time: an import that never ends fails the test instead of hanging it. */
-function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 describe('an import stopped early on worker threads', () => {
   it('whose index write fails removes the copies of the files its workers had started, and keeps earlier ones', async () => {

@@ -13,10 +13,10 @@ import { EventHub } from '../../electron/services/event-hub';
 import type { ImportFileResult, ImportFileTask, PlacedCopy } from '../../electron/services/library/import-file-processor';
 import { CURRENT_CELL, ImportPoolClosedError, ImportWorkerPool, processBatch, STOP_CELL, WORKER_CELLS } from '../../electron/services/library/import-worker-pool';
 import { StudyLibrary } from '../../electron/services/library/study-library';
+import { within, workerFrom } from '../fixtures/stand-in-workers';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 /** A worker module given as source: the pool starts it like its own (workerData is its stop flag). */
-const workerFrom = (source: string) => new URL(`data:text/javascript,${encodeURIComponent(source)}`);
 
 /**
  * Stores its batch's first file as the real worker would (under its content's name), reports the copy, then dies of
@@ -139,14 +139,6 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Rejects if the promise has not settled in time: a run that never ends fails the test instead of hanging it. */
-function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 /** The stored copies (.dcm) under the data folder's store, relative to the data folder. */
 function storedCopies(dataDir: string): string[] {

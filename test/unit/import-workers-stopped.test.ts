@@ -13,9 +13,9 @@ import { EventHub } from '../../electron/services/event-hub';
 import type { ImportFileTask } from '../../electron/services/library/import-file-processor';
 import { ImportPoolClosedError, ImportWorkerPool } from '../../electron/services/library/import-worker-pool';
 import { StudyLibrary } from '../../electron/services/library/study-library';
+import { within, workerFrom } from '../fixtures/stand-in-workers';
 
 /** A worker module given as source: the pool starts it like its own (workerData is its stop flag). */
-const workerFrom = (source: string) => new URL(`data:text/javascript,${encodeURIComponent(source)}`);
 
 /** Takes every batch and never answers: a worker stuck on a hung network read. */
 const NEVER_ANSWERS = workerFrom(`import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => {});`);
@@ -52,14 +52,6 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** Rejects if the promise has not settled in time: an import that never ends fails the test instead of hanging it. */
-function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not end within ${ms} ms`)), ms);
-  });
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
-}
 
 function importStatuses(dataDir: string): string[] {
   const db = new Database(join(dataDir, 'library.sqlite'), { readonly: true, fileMustExist: true });
