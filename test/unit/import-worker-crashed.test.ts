@@ -16,8 +16,6 @@ import { StudyLibrary } from '../../electron/services/library/study-library';
 import { within, workerFrom } from '../fixtures/stand-in-workers';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
-/** A worker module given as source: the pool starts it like its own (workerData is its stop flag). */
-
 /**
  * Stores its batch's first file as the real worker would (under its content's name), reports the copy, then dies of
  * an uncaught error before replying. It records no file as the one it is on: the file is retried alone on a new

@@ -15,8 +15,6 @@ import { ImportPoolClosedError, ImportWorkerPool } from '../../electron/services
 import { StudyLibrary } from '../../electron/services/library/study-library';
 import { within, workerFrom } from '../fixtures/stand-in-workers';
 
-/** A worker module given as source: the pool starts it like its own (workerData is its stop flag). */
-
 /** Takes every batch and never answers: a worker stuck on a hung network read. */
 const NEVER_ANSWERS = workerFrom(`import { parentPort } from 'node:worker_threads'; parentPort.on('message', () => {});`);
 

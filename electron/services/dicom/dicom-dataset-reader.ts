@@ -72,6 +72,8 @@ export const UNDEFINED = 0xffffffff;
 /** Text values are read up to this size; the index keeps far less anyway. */
 const MAX_TEXT_BYTES = 64 * 1024;
 /** VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length. */
+/** VRs whose value number() reads as numbers (binary or decimal text). */
+const NUMERIC_VRS = new Set(['US', 'SS', 'UL', 'SL', 'FL', 'FD', 'SV', 'UV', 'IS', 'DS']);
 export const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 export const KNOWN_VRS = new Set([
   'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH',
@@ -274,6 +276,22 @@ export class DicomDataset {
   numbers(tag: number): number[] | null {
     const values = this.strings(tag).map(Number);
     return values.length > 0 && values.every(Number.isFinite) ? values : null;
+  }
+
+  /**
+   * An unsigned US/UL value whatever VR the file gave it: a numeric VR is read as such (number); a value recorded as
+   * UN (an implicit VR tag this reader does not know, a UN-encoded sequence's item) or as OB/OW by a writer that did
+   * not know the tag is read by its length, 2 or 4 bytes, in the dataset's byte order. Null otherwise.
+   */
+  unsigned(tag: number): number | null {
+    const el = this.elements.get(tag);
+    if (!el || el.length === 0 || el.length === UNDEFINED) return null;
+    if (NUMERIC_VRS.has(el.vr)) return this.number(tag);
+    if (el.length !== 2 && el.length !== 4) return null;
+    const { buf, start } = this.source.window(el.offset, el.length);
+    const le = this.encoding.littleEndian;
+    if (el.length === 2) return le ? buf.readUInt16LE(start) : buf.readUInt16BE(start);
+    return le ? buf.readUInt32LE(start) : buf.readUInt32BE(start);
   }
 
   /**

@@ -8,7 +8,7 @@
  */
 import { closeSync, fstatSync, openSync, statSync } from 'node:fs';
 import { BufferByteSource, type ByteSource, FileByteSource } from './byte-source';
-import { type DicomDataset, type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
+import { type DicomFileInfo, readDicom, Tag } from './dicom-dataset-reader';
 import { applyPaletteLuminance, PaletteLutError, type PaletteLuminance, paletteLuminance } from './palette-color-lut';
 import { codecFor, codecReturnsRgb, type FrameDecoder, UnsupportedEncodingError } from './pixel-codecs';
 import { ultrasoundImageRegions, type UltrasoundRegion } from './ultrasound-regions';
@@ -61,15 +61,6 @@ export interface DecodedImage {
   ultrasoundRegions: UltrasoundRegion[];
   /** The image's own VOI LUT transformation (window or VOI LUT table) of grey images; null for colour or when it has none. */
   voi: VoiTransform | null;
-}
-
-/** Reads US values whatever VR the reader assigned (implicit VR datasets record unknown tags as UN). */
-function ushort(ds: DicomDataset, tag: number): number | null {
-  const el = ds.elements.get(tag);
-  if (!el || el.length < 2 || el.length === 0xffffffff) return null;
-  if (el.vr === 'US' || el.vr === 'SS') return ds.number(tag);
-  const { buf, start } = ds.source.window(el.offset, 2);
-  return ds.encoding.littleEndian ? buf.readUInt16LE(start) : buf.readUInt16BE(start);
 }
 
 function tuple<N extends number>(values: number[] | null, n: N): number[] | null {
@@ -235,14 +226,14 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
   const ds = info.dataset;
   const src = ds.source;
   if (!info.pixelData) throw new PixelDecodeError('NO_PIXEL_DATA', 'the instance has no Pixel Data');
-  const rows = ushort(ds, Tag.Rows) ?? 0;
-  const columns = ushort(ds, Tag.Columns) ?? 0;
+  const rows = ds.unsigned(Tag.Rows) ?? 0;
+  const columns = ds.unsigned(Tag.Columns) ?? 0;
   const frames = Math.max(1, Math.trunc(ds.number(Tag.NumberOfFrames) ?? 1));
-  const samples = ushort(ds, Tag.SamplesPerPixel) ?? 1;
-  const bitsAllocated = ushort(ds, Tag.BitsAllocated) ?? 16;
-  const bitsStored = ushort(ds, TAG.BitsStored) ?? bitsAllocated;
-  const signed = (ushort(ds, Tag.PixelRepresentation) ?? 0) === 1;
-  const planar = ushort(ds, TAG.PlanarConfiguration) ?? 0;
+  const samples = ds.unsigned(Tag.SamplesPerPixel) ?? 1;
+  const bitsAllocated = ds.unsigned(Tag.BitsAllocated) ?? 16;
+  const bitsStored = ds.unsigned(TAG.BitsStored) ?? bitsAllocated;
+  const signed = (ds.unsigned(Tag.PixelRepresentation) ?? 0) === 1;
+  const planar = ds.unsigned(TAG.PlanarConfiguration) ?? 0;
   const photometric = ds.string(Tag.PhotometricInterpretation) || 'MONOCHROME2';
   if (rows <= 0 || columns <= 0) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', 'Rows/Columns are missing');
   if (![8, 16, 32].includes(bitsAllocated)) throw new PixelDecodeError('UNSUPPORTED_PIXEL_FORMAT', `Bits Allocated ${bitsAllocated} is not supported by the AI pipeline`);

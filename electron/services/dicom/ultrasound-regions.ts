@@ -31,21 +31,6 @@ const SPATIAL_FORMAT_2D = 1;
 const DATA_TYPE_TISSUE = 1;
 
 /**
- * A US (Region Spatial Format, Data Type) or UL (Region Location) value. The reader knows these tags' VRs, also in
- * implicit VR items and UN-encoded sequences; an explicit VR writer that did not know them may still have written
- * them as UN (or, seen in the wild, OB), whose value is then read by its length, in the dataset's byte order.
- */
-function unsignedValue(ds: DicomDataset, tag: number): number | null {
-  const el = ds.elements.get(tag);
-  if (el?.vr !== 'UN' && el?.vr !== 'OB') return ds.number(tag);
-  if (el.length !== 2 && el.length !== 4) return null;
-  const { buf, start } = ds.source.window(el.offset, el.length);
-  const le = ds.encoding.littleEndian;
-  if (el.length === 2) return le ? buf.readUInt16LE(start) : buf.readUInt16BE(start);
-  return le ? buf.readUInt32LE(start) : buf.readUInt32BE(start);
-}
-
-/**
  * The 2D tissue regions in sequence order. Scanners often write Max X1/Y1 one past the last column/row, so that much
  * is clamped. A region reaching further does not describe these pixels (the capture was resized or cut after the
  * regions were written; pydicom's examples_palette and examples_ybr_color are such files): then no region is
@@ -62,11 +47,11 @@ function tissueRegions(ds: DicomDataset, rows: number, columns: number): Ultraso
   }
   const regions: UltrasoundRegion[] = [];
   for (const item of items ?? []) {
-    if (unsignedValue(item, TAG.RegionSpatialFormat) !== SPATIAL_FORMAT_2D || unsignedValue(item, TAG.RegionDataType) !== DATA_TYPE_TISSUE) continue;
-    const x0 = unsignedValue(item, TAG.RegionLocationMinX0);
-    const y0 = unsignedValue(item, TAG.RegionLocationMinY0);
-    const x1 = unsignedValue(item, TAG.RegionLocationMaxX1);
-    const y1 = unsignedValue(item, TAG.RegionLocationMaxY1);
+    if (item.unsigned(TAG.RegionSpatialFormat) !== SPATIAL_FORMAT_2D || item.unsigned(TAG.RegionDataType) !== DATA_TYPE_TISSUE) continue;
+    const x0 = item.unsigned(TAG.RegionLocationMinX0);
+    const y0 = item.unsigned(TAG.RegionLocationMinY0);
+    const x1 = item.unsigned(TAG.RegionLocationMaxX1);
+    const y1 = item.unsigned(TAG.RegionLocationMaxY1);
     if (x0 === null || y0 === null || x1 === null || y1 === null) continue;
     // Negative or fractional locations (a writer using a signed or decimal VR) are not pixel coordinates of this image either.
     if (x1 > columns || y1 > rows || ![x0, y0, x1, y1].every((v) => Number.isInteger(v) && v >= 0)) return [];
