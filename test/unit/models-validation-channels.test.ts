@@ -15,35 +15,14 @@ import type { EventPayload, RuntimeInfo, Settings, ValidationResult } from '../.
 import { runtimeInfo } from '../../electron/services/ai/runtime-info';
 import { openVigilServices, type VigilServices, type VigilServicesOptions } from '../../electron/services/vigil-services';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
-import { buildOnnxModel } from '../fixtures/models/onnx-builder';
+import { brightnessSoftmaxModel } from '../fixtures/models/onnx-builder';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 let root: string;
 let services: VigilServices | undefined;
 
-/** Two logits [0, 0.1 * mean - 5]: softmax "bright" score = sigmoid(0.1 * mean(image) - 5). */
-function brightnessModel(): Buffer {
-  return buildOnnxModel({
-    inputs: [{ name: 'image', shape: [1, 1, 'H', 'W'] }],
-    outputs: [{ name: 'logits', shape: [1, 2] }],
-    initializers: [
-      { name: 'w', dims: [1], data: [0.1] },
-      { name: 'b', dims: [1], data: [-5] },
-      { name: 'zero', dims: [1], data: [0] },
-    ],
-    nodes: [
-      { op: 'GlobalAveragePool', inputs: ['image'], outputs: ['pooled'] },
-      { op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } },
-      { op: 'Mul', inputs: ['flat', 'w'], outputs: ['scaled'] },
-      { op: 'Add', inputs: ['scaled', 'b'], outputs: ['pos'] },
-      { op: 'Mul', inputs: ['flat', 'zero'], outputs: ['neg'] },
-      { op: 'Concat', inputs: ['neg', 'pos'], outputs: ['logits'], attrs: { axis: 1 } },
-    ],
-  });
-}
-
 function installModel(): void {
-  const onnx = brightnessModel();
+  const onnx = brightnessSoftmaxModel();
   writeModelPackage(
     join(root, 'models', 'bright'),
     onnx,

@@ -15,7 +15,7 @@ import type { OutputSpec } from '../../electron/services/ai/model-manifest';
 import { mostSuspiciousScores } from '../../electron/services/ai/postprocessing';
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
-import { buildOnnxModel } from '../fixtures/models/onnx-builder';
+import { brightnessSoftmaxModel } from '../fixtures/models/onnx-builder';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 type Classification = Extract<OutputSpec, { kind: 'classification' }>;
@@ -62,24 +62,8 @@ describe('a multi-image case (aggregation "max") with a softmax and a normal lab
   });
 
   it('scores as its most suspicious image: never both normal and abnormal', async () => {
-    // logits [0, 0.1 * mean - 5]: a dark image (mean 10) is clearly normal, a bright one (mean 80) clearly abnormal.
-    const onnx = buildOnnxModel({
-      inputs: [{ name: 'image', shape: [1, 1, 'H', 'W'] }],
-      outputs: [{ name: 'logits', shape: [1, 2] }],
-      initializers: [
-        { name: 'w', dims: [1], data: [0.1] },
-        { name: 'b', dims: [1], data: [-5] },
-        { name: 'zero', dims: [1], data: [0] },
-      ],
-      nodes: [
-        { op: 'GlobalAveragePool', inputs: ['image'], outputs: ['pooled'] },
-        { op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } },
-        { op: 'Mul', inputs: ['flat', 'w'], outputs: ['scaled'] },
-        { op: 'Add', inputs: ['scaled', 'b'], outputs: ['pos'] },
-        { op: 'Mul', inputs: ['flat', 'zero'], outputs: ['neg'] },
-        { op: 'Concat', inputs: ['neg', 'pos'], outputs: ['logits'], attrs: { axis: 1 } },
-      ],
-    });
+    // A dark image (mean 10) is clearly normal, a bright one (mean 80) clearly abnormal.
+    const onnx = brightnessSoftmaxModel();
     const modelPath = join(root, 'model.onnx');
     writeFileSync(modelPath, onnx);
     const manifest = classifierManifest(onnx, {
