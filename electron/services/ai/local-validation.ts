@@ -11,12 +11,13 @@
  * Label ids match ignoring case when that is unambiguous. An entry that
  * cannot be read (a broken link) is an excluded case, not an error.
  */
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { FileByteSource } from '../dicom/byte-source';
 import { readDicom } from '../dicom/dicom-dataset-reader';
 import { extractInstanceMetadata, INDEX_SEQUENCES, INDEX_TAGS, type InstanceMetadata } from '../dicom/instance-metadata';
+import { realPath } from '../library/source-scanner';
 import { buildSeriesFacts, checkApplicability, type RunWarning, unrecordedWarning } from './applicability';
 import { runInferenceJob } from './inference-job';
 import type { ModelManifest, OutputSpec } from './model-manifest';
@@ -93,7 +94,7 @@ interface LabelWalk {
 function filesBelow(dir: string, walk: LabelWalk, top = true): { file: string; excludedReason?: string }[] {
   let names: string[];
   try {
-    const real = realpathSync(dir);
+    const real = realPath(dir);
     if (!top && (walk.visited.has(real) || walk.outOfBounds(real))) return [];
     walk.visited.add(real);
     names = readdirSync(dir).sort();
@@ -235,9 +236,10 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
   return withoutRepeatedFiles(cases);
 }
 
+/** The real path (as the import's scanner resolves it), or the path itself when it cannot be resolved (a broken link). */
 function realPathOrSelf(p: string): string {
   try {
-    return realpathSync(p);
+    return realPath(p);
   } catch {
     return p;
   }

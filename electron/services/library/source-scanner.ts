@@ -11,7 +11,7 @@ import { resolve, sep } from 'node:path';
  * component of every folder walked. Falls back to it where the native call fails
  * (some virtual drives on Windows), so no folder becomes unreadable by this choice.
  */
-function realPath(p: string): string {
+export function realPath(p: string): string {
   try {
     return realpathSync.native(p);
   } catch {
