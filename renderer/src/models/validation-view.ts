@@ -182,9 +182,9 @@ function pathBelow(file: string, folder: string): string | null {
 export function casesFolder(r: Pick<ValidationResult, 'casesPath' | 'cases' | 'excluded'>): string {
   const path = withoutTrailingSeparator(r.casesPath);
   if ([...r.cases, ...r.excluded].some((c) => pathBelow(c.file, path) !== null)) return path;
-  const cut = Math.max(path.lastIndexOf('/'), path.lastIndexOf('\\'));
-  // "/labels.csv" sits in the root folder "/".
-  return cut <= 0 ? path.slice(0, cut + 1) : path.slice(0, cut);
+  // "/labels.csv" sits in the root folder "/": its separator is kept, any other folder's dropped.
+  const { dir } = splitCasePath(path);
+  return dir.length <= 1 ? dir : dir.slice(0, -1);
 }
 
 /** A case file relative to the cases folder when it lies inside it, else the full path. */

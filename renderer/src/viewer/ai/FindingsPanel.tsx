@@ -303,33 +303,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
               )}
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
               {r.status === 'not-analysed' && r.unrecorded && r.unrecorded.length > 0 && (
-                <>
-                  {r.vouchLapsed && (
-                    <div className="run-warning" role="note" data-testid="vouch-lapsed">
-                      {/* One line per reason: sentences of some locales do not join with a space. */}
-                      {vouchLapsedText(r.vouchLapsed).map((line) => (
-                        <div key={line}>{line}</div>
-                      ))}
-                    </div>
-                  )}
-                  <button
-                    type="button"
-                    className="button small analyse-anyway"
-                    data-testid="analyse-anyway"
-                    title={t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })}
-                    // What the reader vouches for, for keyboard and screen reader users too (a title is not reliably read).
-                    aria-describedby={`analyse-anyway-${r.resultId}`}
-                    disabled={vouchedFor.has(r.resultId)}
-                    aria-busy={vouchedFor.has(r.resultId)}
-                    onClick={() => void runVouched(r)}
-                  >
-                    {t('findings.unrecorded.analyseAnyway')}
-                  </button>
-                  <span id={`analyse-anyway-${r.resultId}`} className="visually-hidden">
-                    {/* Why the earlier vouch lapsed, for whoever reaches the button before the note. */}
-                    {[...(r.vouchLapsed ? vouchLapsedText(r.vouchLapsed) : []), t('findings.unrecorded.analyseAnywayTitle', { attributes: r.unrecorded.join(', ') })].join(' ')}
-                  </span>
-                </>
+                <AnalyseAnyway refused={r} unrecorded={r.unrecorded} pending={vouchedFor.has(r.resultId)} onVouch={() => void runVouched(r)} />
               )}
               {r.status === 'failed' && (
                 <div className="run-reason error" data-testid="run-failed" role="alert">
@@ -521,6 +495,45 @@ function vouchLapsedText(lapse: VouchLapse): string[] {
   else if (lapse.imagesAdded > 1) why.push(t('findings.unrecorded.lapsed.images', { count: lapse.imagesAdded }));
   if (lapse.attributesNotVouched && lapse.attributesNotVouched.length > 0) why.push(t('findings.unrecorded.lapsed.attributes', { attributes: lapse.attributesNotVouched.join(', ') }));
   return why;
+}
+
+/**
+ * "Analyse anyway" under a refusal for attributes the series does not record, with why an earlier vouch lapsed.
+ * `pending`: vouched, until the new run's result replaces the refusal.
+ */
+function AnalyseAnyway({ refused, unrecorded, pending, onVouch }: { refused: AnalysisResult; unrecorded: readonly string[]; pending: boolean; onVouch: () => void }) {
+  const lapsed = refused.vouchLapsed ? vouchLapsedText(refused.vouchLapsed) : [];
+  const what = t('findings.unrecorded.analyseAnywayTitle', { attributes: unrecorded.join(', ') });
+  const describedBy = `analyse-anyway-${refused.resultId}`;
+  return (
+    <>
+      {lapsed.length > 0 && (
+        <div className="run-warning" role="note" data-testid="vouch-lapsed">
+          {/* One line per reason: sentences of some locales do not join with a space. */}
+          {lapsed.map((line) => (
+            <div key={line}>{line}</div>
+          ))}
+        </div>
+      )}
+      <button
+        type="button"
+        className="button small analyse-anyway"
+        data-testid="analyse-anyway"
+        title={what}
+        // What the reader vouches for, for keyboard and screen reader users too (a title is not reliably read).
+        aria-describedby={describedBy}
+        disabled={pending}
+        aria-busy={pending}
+        onClick={onVouch}
+      >
+        {t('findings.unrecorded.analyseAnyway')}
+      </button>
+      <span id={describedBy} className="visually-hidden">
+        {/* Why the earlier vouch lapsed, for whoever reaches the button before the note. */}
+        {[...lapsed, what].join(' ')}
+      </span>
+    </>
+  );
 }
 
 /** Analysed although the series does not record attributes the model's applicability needs: who vouched for it. */
