@@ -103,15 +103,15 @@ describe("what a reader's vouch covers", () => {
   const now = { sopInstanceUids: ['1.2.3.1', '1.2.3.2'], modelSha256: 'a'.repeat(64), unrecorded: ['Body Part Examined'] };
 
   it('covers the images the reader saw and fewer unrecorded attributes than they vouched for, for that model package', () => {
-    expect(vouchCovers(covers, ['Body Part Examined'], now)).toBe(true);
-    expect(vouchCovers(covers, ['Body Part Examined', 'Pixel Spacing'], now)).toBe(true);
-    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, sopInstanceUids: ['1.2.3.2'] })).toBe(true);
+    expect(vouchCovers({ ...covers, attributes: ['Body Part Examined'] }, now)).toBe(true);
+    expect(vouchCovers({ ...covers, attributes: ['Body Part Examined', 'Pixel Spacing'] }, now)).toBe(true);
+    expect(vouchCovers({ ...covers, attributes: ['Body Part Examined'] }, { ...now, sopInstanceUids: ['1.2.3.2'] })).toBe(true);
   });
 
   it('covers no image they did not see, no attribute they did not vouch for, and no other model package', () => {
-    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, sopInstanceUids: [...now.sopInstanceUids, '1.2.3.3'] })).toBe(false);
-    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, unrecorded: ['Body Part Examined', 'Pixel Spacing'] })).toBe(false);
-    expect(vouchCovers(covers, ['Body Part Examined'], { ...now, modelSha256: 'b'.repeat(64) })).toBe(false);
+    expect(vouchCovers({ ...covers, attributes: ['Body Part Examined'] }, { ...now, sopInstanceUids: [...now.sopInstanceUids, '1.2.3.3'] })).toBe(false);
+    expect(vouchCovers({ ...covers, attributes: ['Body Part Examined'] }, { ...now, unrecorded: ['Body Part Examined', 'Pixel Spacing'] })).toBe(false);
+    expect(vouchCovers({ ...covers, attributes: ['Body Part Examined'] }, { ...now, modelSha256: 'b'.repeat(64) })).toBe(false);
   });
 
   it('says every way a vouch falls short: images added, another model package, attributes it was not given for', () => {

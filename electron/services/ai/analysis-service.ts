@@ -15,6 +15,7 @@ import {
   checkPopulation,
   lapsedVouchReason,
   type RunWarning,
+  sameSet,
   type SeriesFacts,
   unrecordedWarning,
   type VouchCoverage,
@@ -70,16 +71,34 @@ export interface AnalyzeRequest {
 /** What a request vouches for: the series as it is now, what a refusal the reader answers showed, or nothing. */
 type VouchGiven = { for: 'series-now' } | { for: 'refusal'; refusal: StoredResult } | null;
 
-/** A series' facts and its images (SOP Instance UIDs of the instances with pixel data), read together. */
-interface JudgedSeries {
-  facts: SeriesFacts | null;
+/**
+ * A series' facts and its images (SOP Instance UIDs of the instances with pixel data, in reading order), from one
+ * read of its instances, so that both are of the same moment (an import elsewhere may add an image): a refusal
+ * records, and a run analyses, exactly the images that were judged.
+ */
+export interface JudgedSeries {
+  facts: SeriesFacts;
   images: string[];
 }
 
-const sameSet = (a: readonly string[], b: readonly string[]) => {
-  const bs = new Set(b);
-  return a.length === b.length && new Set(a).size === bs.size && a.every((x) => bs.has(x));
-};
+/** The reader's vouches a stored result's run carried (its APPLICABILITY_NOT_RECORDED warnings that say what they cover). */
+function readerVouches(result: StoredResult | null): ReaderVouch[] {
+  const vouches: ReaderVouch[] = [];
+  for (const w of result?.warnings ?? []) {
+    if (w.code === 'APPLICABILITY_NOT_RECORDED' && w.vouchedBy === 'reader' && w.sopInstanceUids && w.modelSha256) {
+      vouches.push({ sopInstanceUids: w.sopInstanceUids, modelSha256: w.modelSha256, attributes: w.attributes });
+    }
+  }
+  return vouches;
+}
+
+/**
+ * The reader's vouches for a series and model as its latest stored result knows them: those its run carried, then the
+ * lapsed one a refusal since recorded (so a later refusal still says why).
+ */
+function earlierVouches(latest: StoredResult | null): VouchCoverage[] {
+  return [...readerVouches(latest), ...(latest?.lapsedVouch ? [latest.lapsedVouch] : [])];
+}
 
 export interface AnalyzeOutcome {
   queued: QueuedJob[];
@@ -98,6 +117,43 @@ function withScoreLabels(manifest: ModelManifest, outputs: readonly OutputRecord
     const labelled: LabelledClassification = { ...o, labels: [...spec.labels], normalLabels: [...(spec.normalLabels ?? [])] };
     return labelled;
   });
+}
+
+/**
+ * The reader's vouch for a series and model that no longer covers it because of what it covered, and how (images the
+ * reader did not see, another model package, attributes not recorded now that it was not given for): the first of
+ * `vouches` that lapsed (the vouch a job was queued on, else the latest result's: earlierVouches). Null when none did.
+ */
+function lapsedVouch(
+  vouches: readonly VouchCoverage[],
+  manifest: ModelManifest,
+  images: readonly string[],
+  unrecorded: readonly string[],
+): { vouch: VouchCoverage; lapse: VouchLapse } | null {
+  for (const vouch of vouches) {
+    const lapse = vouchLapse(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded });
+    if (lapse) {
+      const kept: VouchCoverage = { sopInstanceUids: [...vouch.sopInstanceUids], modelSha256: vouch.modelSha256, ...(vouch.attributes ? { attributes: [...vouch.attributes] } : {}) };
+      return { vouch: kept, lapse };
+    }
+  }
+  return null;
+}
+
+/**
+ * A reader's earlier vouch for this series and model that covers it as it is now, or null: the latest stored result
+ * (`latest`) carries the reader's APPLICABILITY_NOT_RECORDED warning for the attributes it does not record now (or for
+ * more), given for every image it holds now and for this model package (sha-256). An image imported since, or another
+ * version of the model, was never seen by the reader: they vouch again. Warnings stored before the vouch recorded
+ * its images and model cover nothing.
+ * The latest result of any status, not the latest done one: every run queued on a vouch records the warning
+ * whatever its outcome (done, failed, or not analysed by the job, e.g. images of differing sizes), so a run that
+ * failed for another reason keeps the vouch. A refusal records none, so once the series has been refused since
+ * (it now records a contradicting value, or lacks an attribute the vouch did not cover) the vouch is spent: it was
+ * given for the series as it was then, and the reader vouches again for the series as it is now.
+ */
+function standingReaderVouch(latest: StoredResult | null, manifest: ModelManifest, images: readonly string[], unrecorded: readonly string[]): ReaderVouch | null {
+  return readerVouches(latest).find((vouch) => vouchCovers(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded })) ?? null;
 }
 
 const SETTING_FORCE_CPU = 'ai.forceCpu';
@@ -167,7 +223,8 @@ export class AnalysisService {
       .map((r) => ({ seriesUid: r.series_uid }));
   }
 
-  seriesFacts(seriesUid: string): SeriesFacts | null {
+  /** The series' facts and its images (JudgedSeries); null when the library holds no such series. */
+  seriesFacts(seriesUid: string): JudgedSeries | null {
     const row = this.db
       .prepare<
         [string],
@@ -180,11 +237,14 @@ export class AnalysisService {
     if (!row) return null;
     // Each image's own attributes, body part included: the series row holds only its first file's.
     const inst = this.db
-      .prepare<[number], { body_part: string; anatomic_region: string; photometric: string; pixel_spacing: string; view_position: string; frames: number | null }>(
-        'SELECT body_part, anatomic_region, photometric, pixel_spacing, view_position, frames FROM instances WHERE series_ref = ? AND has_pixel_data = 1 ORDER BY instance_number, id',
+      .prepare<
+        [number],
+        { sop_instance_uid: string; body_part: string; anatomic_region: string; photometric: string; pixel_spacing: string; view_position: string; frames: number | null }
+      >(
+        'SELECT sop_instance_uid, body_part, anatomic_region, photometric, pixel_spacing, view_position, frames FROM instances WHERE series_ref = ? AND has_pixel_data = 1 ORDER BY instance_number, id',
       )
       .all(row.id);
-    return buildSeriesFacts(
+    const facts = buildSeriesFacts(
       {
         modality: row.modality,
         seriesDescription: row.series_description,
@@ -202,6 +262,7 @@ export class AnalysisService {
         numberOfFrames: i.frames,
       })),
     );
+    return { facts, images: inst.map((i) => i.sop_instance_uid) };
   }
 
   private async models(modelId?: string): Promise<ReadyModel[]> {
@@ -264,18 +325,26 @@ export class AnalysisService {
 
   /** Queues the series for each applicable model and records the rest as not analysed; its facts are read once for all the models. */
   private analyzeSeries(request: { studyUid: string; stat: boolean; provider: 'auto' | 'cpu'; vouch: VouchGiven }, seriesUid: string, models: readonly ReadyModel[]): AnalyzeOutcome {
-    const { facts, images } = this.judgedSeries(seriesUid);
-    if (!facts) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
+    const judged = this.seriesFacts(seriesUid);
+    if (!judged) throw new ServiceError('NOT_FOUND', `No series ${seriesUid} in the library.`);
+    const { facts, images } = judged;
     const outcome: AnalyzeOutcome = { queued: [], notAnalysed: [] };
     for (const model of models) {
       const target = { studyUid: request.studyUid, seriesUid, modelId: model.manifest.id };
       const ok: Applicability = facts.sliceCount === 0 ? { ok: false, reason: 'the series has no images' } : checkApplicability(model.manifest, facts);
       let vouch: ReaderVouch | null = null;
+      // The latest result for the series and model, read once where no vouch is given: for a standing vouch, and for the
+      // vouch that lapsed when the series is refused.
+      let latest: StoredResult | null = null;
       if (!ok.ok && ok.unrecorded) {
         // The vouch goes with the job, which runs only while it still covers the series (execute). One answering a
         // refusal is given only for what that refusal showed; else the request is a plain one (a standing vouch may hold).
         const given = request.vouch !== null && (request.vouch.for === 'series-now' || this.showedAsNow(request.vouch.refusal, model.manifest, images, ok.unrecorded));
-        vouch = given ? { sopInstanceUids: images, modelSha256: model.manifest.sha256, attributes: ok.unrecorded } : this.standingReaderVouch(seriesUid, model.manifest, images, ok.unrecorded);
+        if (given) vouch = { sopInstanceUids: images, modelSha256: model.manifest.sha256, attributes: ok.unrecorded };
+        else {
+          latest = this.results.latestFor(seriesUid, model.manifest.id);
+          vouch = standingReaderVouch(latest, model.manifest, images, ok.unrecorded);
+        }
       }
       const inFlight = this.queue.find(seriesUid, model.manifest.id);
       if (ok.ok || vouch) {
@@ -286,8 +355,9 @@ export class AnalysisService {
         // it would drop that vouch. (A vouch that was not given records its fresh refusal below, as the reader expects.)
         outcome.queued.push(inFlight);
       } else {
-        const lapsed = ok.unrecorded ? this.lapsedVouch(seriesUid, model.manifest, images, ok.unrecorded, null) : null;
-        const refused = this.recordNotAnalysed({ jobId: this.queue.find(seriesUid, model.manifest.id)?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, images, lapsed);
+        // Refused for want of a recorded attribute: no vouch was given (it would have queued the job), so `latest` was read.
+        const lapsed = ok.unrecorded ? lapsedVouch(earlierVouches(latest), model.manifest, images, ok.unrecorded) : null;
+        const refused = this.recordNotAnalysed({ jobId: inFlight?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, images, lapsed);
         outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', ...refused }));
       }
     }
@@ -342,80 +412,6 @@ export class AnalysisService {
         : undefined,
     );
     return { reason, resultId };
-  }
-
-  /**
-   * The reader's vouch for this series and model that no longer covers it because of what it covered, and how
-   * (images the reader did not see, another model package, attributes not recorded now that it was not given for):
-   * the vouch the job was queued on (`queuedOn`), else the latest result's (the vouch its run carried, or the lapsed
-   * one a refusal since recorded, so a later refusal still says why). Null when no reader vouched.
-   */
-  private lapsedVouch(
-    seriesUid: string,
-    manifest: ModelManifest,
-    images: readonly string[],
-    unrecorded: readonly string[],
-    queuedOn: VouchCoverage | null,
-  ): { vouch: VouchCoverage; lapse: VouchLapse } | null {
-    const vouches: VouchCoverage[] = [];
-    if (queuedOn) vouches.push(queuedOn);
-    else {
-      const latest = this.results.latestFor(seriesUid, manifest.id);
-      for (const w of latest?.warnings ?? []) {
-        if (w.code === 'APPLICABILITY_NOT_RECORDED' && w.vouchedBy === 'reader' && w.sopInstanceUids && w.modelSha256) {
-          vouches.push({ sopInstanceUids: w.sopInstanceUids, modelSha256: w.modelSha256, attributes: w.attributes });
-        }
-      }
-      if (latest?.lapsedVouch) vouches.push(latest.lapsedVouch);
-    }
-    for (const vouch of vouches) {
-      const lapse = vouchLapse(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded });
-      if (lapse) {
-        const kept: VouchCoverage = { sopInstanceUids: [...vouch.sopInstanceUids], modelSha256: vouch.modelSha256, ...(vouch.attributes ? { attributes: [...vouch.attributes] } : {}) };
-        return { vouch: kept, lapse };
-      }
-    }
-    return null;
-  }
-
-  /**
-   * A reader's earlier vouch for this series and model that covers it as it is now, or null: the latest stored result
-   * carries the reader's APPLICABILITY_NOT_RECORDED warning for the attributes it does not record now (or for more),
-   * given for every image it holds now and for this model package (sha-256). An image imported since, or another
-   * version of the model, was never seen by the reader: they vouch again. Warnings stored before the vouch recorded
-   * its images and model cover nothing.
-   * The latest result of any status, not the latest done one: every run queued on a vouch records the warning
-   * whatever its outcome (done, failed, or not analysed by the job, e.g. images of differing sizes), so a run that
-   * failed for another reason keeps the vouch. A refusal records none, so once the series has been refused since
-   * (it now records a contradicting value, or lacks an attribute the vouch did not cover) the vouch is spent: it was
-   * given for the series as it was then, and the reader vouches again for the series as it is now.
-   */
-  private standingReaderVouch(seriesUid: string, manifest: ModelManifest, images: readonly string[], unrecorded: readonly string[]): ReaderVouch | null {
-    const latest = this.results.latestFor(seriesUid, manifest.id);
-    for (const w of latest?.warnings ?? []) {
-      if (w.code !== 'APPLICABILITY_NOT_RECORDED' || w.vouchedBy !== 'reader' || !w.sopInstanceUids || !w.modelSha256) continue;
-      const vouch = { sopInstanceUids: w.sopInstanceUids, modelSha256: w.modelSha256, attributes: w.attributes };
-      if (vouchCovers(vouch, vouch.attributes, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded })) return vouch;
-    }
-    return null;
-  }
-
-  /**
-   * The series' facts and images, read in one transaction so that both are of the same moment (an import elsewhere may
-   * add an image between two reads): a refusal records, and a run analyses, exactly the images that were judged.
-   */
-  private judgedSeries(seriesUid: string): JudgedSeries {
-    return this.db.transaction(() => ({ facts: this.seriesFacts(seriesUid), images: this.imageInstanceUids(seriesUid) }))();
-  }
-
-  /** The SOP Instance UIDs of the series' images (instances with pixel data), in reading order. */
-  private imageInstanceUids(seriesUid: string): string[] {
-    return this.db
-      .prepare<[string], { sop_instance_uid: string }>(
-        'SELECT i.sop_instance_uid FROM instances i JOIN series m ON m.id = i.series_ref WHERE m.series_uid = ? AND i.has_pixel_data = 1 ORDER BY i.instance_number, i.id',
-      )
-      .all(seriesUid)
-      .map((r) => r.sop_instance_uid);
   }
 
   /**
@@ -486,16 +482,19 @@ export class AnalysisService {
   ):
     | { ok: true; images: string[]; vouched: RunWarning | null }
     | { ok: false; refusal: Extract<Applicability, { ok: false }>; images: string[]; lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null } {
-    const { facts, images } = this.judgedSeries(job.seriesUid);
+    const judged = this.seriesFacts(job.seriesUid);
     // A series gone since (its study deleted) has no files to run: the runner says so.
-    if (!facts) return { ok: true, images, vouched: null };
+    if (!judged) return { ok: true, images: [], vouched: null };
+    const { facts, images } = judged;
     const ok = checkApplicability(manifest, facts);
     if (ok.ok) return { ok: true, images, vouched: null };
     const vouch = job.readerVouch;
-    if (ok.unrecorded && vouch && vouchCovers(vouch, vouch.attributes, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded: ok.unrecorded })) {
+    if (ok.unrecorded && vouch && vouchCovers(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded: ok.unrecorded })) {
       return { ok: true, images, vouched: unrecordedWarning(ok.unrecorded, 'reader', vouch) };
     }
-    return { ok: false, refusal: ok, images, lapsed: ok.unrecorded ? this.lapsedVouch(job.seriesUid, manifest, images, ok.unrecorded, vouch) : null };
+    if (!ok.unrecorded) return { ok: false, refusal: ok, images, lapsed: null };
+    const vouches = vouch ? [vouch] : earlierVouches(this.results.latestFor(job.seriesUid, manifest.id));
+    return { ok: false, refusal: ok, images, lapsed: lapsedVouch(vouches, manifest, images, ok.unrecorded) };
   }
 
   /**
@@ -504,8 +503,8 @@ export class AnalysisService {
    * warning), then the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
    */
   private runContext(manifest: ModelManifest, seriesUid: string, vouched: RunWarning | null, jobWarnings: readonly RunWarning[]): RunContext {
-    const facts = this.seriesFacts(seriesUid);
-    const checked = facts ? checkPopulation(manifest.intendedPopulation, facts) : null;
+    const judged = this.seriesFacts(seriesUid);
+    const checked = judged ? checkPopulation(manifest.intendedPopulation, judged.facts) : null;
     return { warnings: [...(vouched ? [vouched] : []), ...(checked?.warnings ?? []), ...jobWarnings], population: checked?.context ?? null };
   }
 

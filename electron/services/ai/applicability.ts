@@ -240,6 +240,12 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
   return { ok: true };
 }
 
+/** Whether two lists hold the same members: the same length and the same distinct values (in any order). */
+export function sameSet(a: readonly string[], b: readonly string[]): boolean {
+  const bs = new Set(b);
+  return a.length === b.length && new Set(a).size === bs.size && a.every((x) => bs.has(x));
+}
+
 /** What a reader's vouch covers: the images they saw and the model package (sha-256) they vouched for. */
 export interface VouchCoverage {
   sopInstanceUids: string[];
@@ -268,11 +274,11 @@ export function unrecordedWarning(attributes: readonly string[], vouchedBy: 'rea
 
 /**
  * Whether a reader's vouch covers a series as it is now: every image it holds now was among those the reader saw,
- * the model package is the one they vouched for, and each attribute it does not record was vouched for.
+ * the model package is the one they vouched for, and each attribute it does not record was vouched for; that is,
+ * the vouch has not lapsed (vouchLapse). It must say which attributes it was given for.
  */
-export function vouchCovers(covers: VouchCoverage, attributesVouched: readonly string[], now: { sopInstanceUids: readonly string[]; modelSha256: string; unrecorded: readonly string[] }): boolean {
-  const seen = new Set(covers.sopInstanceUids);
-  return covers.modelSha256 === now.modelSha256 && now.sopInstanceUids.every((uid) => seen.has(uid)) && now.unrecorded.every((a) => attributesVouched.includes(a));
+export function vouchCovers(covers: Required<VouchCoverage>, now: { sopInstanceUids: readonly string[]; modelSha256: string; unrecorded: readonly string[] }): boolean {
+  return vouchLapse(covers, now) === null;
 }
 
 /**

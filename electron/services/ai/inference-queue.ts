@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { z } from 'zod';
-import type { VouchCoverage } from './applicability';
+import { sameSet, type VouchCoverage } from './applicability';
 
 export type JobStatus = 'pending' | 'running' | 'done' | 'not-analysed' | 'failed' | 'cancelled';
 
@@ -72,8 +72,7 @@ function parseReaderVouch(json: string | null): ReaderVouch | null {
 /** Whether two vouches cover the same: the same images, attributes and model package (null: nobody vouched). */
 function sameVouch(a: ReaderVouch | null, b: ReaderVouch | null): boolean {
   if (a === null || b === null) return a === b;
-  const same = (x: readonly string[], y: readonly string[]) => x.length === y.length && x.every((v) => y.includes(v));
-  return a.modelSha256 === b.modelSha256 && same(a.sopInstanceUids, b.sopInstanceUids) && same(a.attributes, b.attributes);
+  return a.modelSha256 === b.modelSha256 && sameSet(a.sopInstanceUids, b.sopInstanceUids) && sameSet(a.attributes, b.attributes);
 }
 
 const toJob = (r: Row): QueuedJob => ({
