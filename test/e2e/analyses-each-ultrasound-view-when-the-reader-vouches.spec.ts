@@ -13,10 +13,9 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { corpusOrSkip, importByReference, imageToCanvas, openStudy, waitForRender } from './support/viewer';
+import { aiOverlayPixel, corpusOrSkip, importByReference, imageToCanvas, openStudy, resultArray, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CAPTURE = corpusOrSkip('dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16.dcm');
@@ -45,17 +44,7 @@ interface Result {
 }
 
 /** Alpha of the AI overlay canvas of slot 0 at a CSS position relative to the viewport. */
-async function overlayAlpha(page: Page, at: { x: number; y: number }): Promise<number> {
-  return page.$eval(
-    '[data-testid="viewport-pane"][data-slot="0"] [data-testid="ai-overlay-canvas"]',
-    (el, p) => {
-      const c = el as unknown as { width: number; clientWidth: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
-      const s = c.width / c.clientWidth;
-      return c.getContext('2d').getImageData(Math.floor(p.x * s), Math.floor(p.y * s), 1, 1).data[3]!;
-    },
-    at,
-  );
-}
+const overlayAlpha = async (page: Page, at: { x: number; y: number }): Promise<number> => (await aiOverlayPixel(page, at))[3];
 
 /** Whether box `inner` lies wholly within box `outer` (CSS px, page coordinates). */
 function within(inner: { x: number; y: number; width: number; height: number }, outer: { x: number; y: number; width: number; height: number }): boolean {
@@ -141,9 +130,7 @@ describe.skipIf(!ready)('a dual-view ultrasound without Body Part Examined, anal
     // The stored heatmap: non-zero in each view, zero outside both.
     const heat = result.outputs.find((o) => o.kind === 'heatmap')!;
     expect(heat.map!.shape).toEqual([1, ROWS, COLUMNS]);
-    const res = await fetch(`${bridge.base}results/${result.resultId}/${encodeURIComponent(heat.map!.file)}?token=${bridge.token}`);
-    expect(res.status).toBe(200);
-    const bytes = gunzipSync(Buffer.from(await res.arrayBuffer()));
+    const bytes = await resultArray(bridge, result.resultId, heat.map!.file);
     const map = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     expect(map.length).toBe(ROWS * COLUMNS);
     const inside = [0, 0];

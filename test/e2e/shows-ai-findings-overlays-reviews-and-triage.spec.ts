@@ -19,7 +19,6 @@
  */
 import { cpSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { formatMl, formatScore } from '../../renderer/src/viewer/ai/finding-format';
@@ -27,7 +26,7 @@ import { heatColor } from '../../renderer/src/viewer/ai/overlay-model';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { buildOnnxModel } from '../fixtures/models/onnx-builder';
 import { MESHNET, meshnetDataPresent, writeMeshnetPackage } from '../fixtures/models/meshnet-packages';
-import { corpusOrSkip, importByReference, openStudy, viewportBox, waitForRender } from './support/viewer';
+import { aiOverlayPixel, corpusOrSkip, importByReference, openStudy, resultArray, viewportBox, waitForRender } from './support/viewer';
 import { makeTempDir, openVigil, removeDir, repoRoot, type RunningBridge, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CXR = corpusOrSkip('dicom-misc/dwv/gdcm-CR-MONO1-10-chest.dcm');
@@ -58,13 +57,6 @@ async function results(bridge: RunningBridge, studyInstanceUid: string): Promise
   return r.value.results;
 }
 
-/** A result's array file through the bridge's /results route (the same bytes the renderer fetches). */
-async function resultArray(bridge: RunningBridge, resultId: number, file: string): Promise<Buffer> {
-  const res = await fetch(`${bridge.base}results/${resultId}/${encodeURIComponent(file)}?token=${bridge.token}`);
-  expect(res.status).toBe(200);
-  return gunzipSync(Buffer.from(await res.arrayBuffer()));
-}
-
 /** Canvas CSS position of an image pixel centre, through Cornerstone's own metadata path. */
 async function imageToCanvas(page: Page, col: number, row: number): Promise<[number, number]> {
   const p = await page.evaluate(
@@ -76,18 +68,7 @@ async function imageToCanvas(page: Page, col: number, row: number): Promise<[num
 }
 
 /** RGBA of the AI overlay canvas of slot 0 at a CSS position. */
-async function overlayPixel(page: Page, [x, y]: [number, number]): Promise<[number, number, number, number]> {
-  return page.$eval(
-    '[data-testid="viewport-pane"][data-slot="0"] [data-testid="ai-overlay-canvas"]',
-    (el, [px, py]) => {
-      const c = el as unknown as { width: number; clientWidth: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
-      const s = c.width / c.clientWidth;
-      const d = c.getContext('2d').getImageData(Math.floor(px * s), Math.floor(py * s), 1, 1).data;
-      return [d[0]!, d[1]!, d[2]!, d[3]!] as [number, number, number, number];
-    },
-    [x, y] as const,
-  );
-}
+const overlayPixel = (page: Page, [x, y]: [number, number]) => aiOverlayPixel(page, { x, y });
 
 type Rgba = [number, number, number, number];
 type Rgb = readonly [number, number, number];

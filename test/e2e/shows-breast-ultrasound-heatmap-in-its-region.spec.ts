@@ -12,9 +12,8 @@
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canvasStats, corpusOrSkip, importByReference, openStudy, waitForRender } from './support/viewer';
+import { canvasStats, corpusOrSkip, importByReference, openStudy, resultArray, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CAPTURE = corpusOrSkip('dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm');
@@ -85,9 +84,7 @@ describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () =
     expect(result.findings.map((f) => f.label)).toEqual(['normal_or_benign', 'malignant']);
     const heat = result.outputs.find((o) => o.kind === 'heatmap')!;
     expect(heat.map!.shape).toEqual([1, 600, 800]);
-    const res = await fetch(`${bridge.base}results/${result.resultId}/${encodeURIComponent(heat.map!.file)}?token=${bridge.token}`);
-    expect(res.status).toBe(200);
-    const bytes = gunzipSync(Buffer.from(await res.arrayBuffer()));
+    const bytes = await resultArray(bridge, result.resultId, heat.map!.file);
     const map = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
     let outside = 0;
     let inside = 0;

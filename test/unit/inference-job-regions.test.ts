@@ -187,6 +187,76 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     expect(detection.boxes).toEqual([box(0, LEFT.x0, LEFT.y0), box(1, LEFT.x0, LEFT.y0), box(1, RIGHT.x0, RIGHT.y0), box(2, 0, 0)]);
   });
 
+  it('images of several sizes: unit "image" analyses each at its own size; the heatmap planes are the largest, each image top-left', async () => {
+    // A smaller capture (20 × 36) with two views of its own, between two images of the first size.
+    const SMALL = { rows: 20, columns: 36 };
+    const L2: UltrasoundRegion = { x0: 1, y0: 2, x1: 16, y1: 17 };
+    const R2: UltrasoundRegion = { x0: 19, y0: 2, x1: 34, y1: 17 };
+    const smallValue = (r: number, c: number) => (inside(L2, r, c) ? 60 + ((r + 2 * c) % 16) : inside(R2, r, c) ? 200 + ((r + c) % 16) : 255);
+    const small = join(root, '22.dcm');
+    writeFileSync(
+      small,
+      syntheticDicom({
+        modality: 'US',
+        studyInstanceUid: STUDY,
+        seriesInstanceUid: `${STUDY}.1`,
+        sopInstanceUid: `${STUDY}.1.22`,
+        instanceNumber: 22,
+        ...SMALL,
+        pixels: Uint8Array.from({ length: SMALL.rows * SMALL.columns }, (_, i) => smallValue(Math.floor(i / SMALL.columns), i % SMALL.columns)),
+        pixelSpacing: null,
+        extra: [{ tag: 0x00186011, vr: 'SQ', value: [regionItem(L2), regionItem(R2)] }],
+      }),
+    );
+    const series = [write(21, [regionItem(LEFT)]), small, write(23, null)];
+    const { r, heat } = await run(manifest('image'), 'sizes', series);
+    const classification = r.outputs.find((o) => o.kind === 'classification');
+    if (classification?.kind !== 'classification') throw new Error('no classification');
+    const smallMean = (g: UltrasoundRegion) => {
+      let sum = 0;
+      for (let y = g.y0; y <= g.y1; y++) for (let x = g.x0; x <= g.x1; x++) sum += smallValue(y, x);
+      return sum / ((g.x1 - g.x0 + 1) * (g.y1 - g.y0 + 1));
+    };
+    const whole = sigmoid(meanOf({ x0: 0, y0: 0, x1: COLUMNS - 1, y1: ROWS - 1 }) * 0.01 - 1);
+    expect(classification.perImage?.map((row) => row[0])).toEqual([
+      expect.closeTo(scoreOf(LEFT), 6),
+      expect.closeTo(sigmoid(smallMean(R2) * 0.01 - 1), 6),
+      expect.closeTo(whole, 6),
+    ]);
+    expect(classification.regions?.filter((g) => g.image === 1).map(({ scores, ...g }) => ({ ...g, score: scores[0] }))).toEqual([
+      { image: 1, ...L2, score: expect.closeTo(sigmoid(smallMean(L2) * 0.01 - 1), 6) as number },
+      { image: 1, ...R2, score: expect.closeTo(sigmoid(smallMean(R2) * 0.01 - 1), 6) as number },
+    ]);
+
+    const heatmap = r.outputs.find((o) => o.kind === 'heatmap');
+    if (heatmap?.kind !== 'heatmap') throw new Error('no heatmap');
+    expect(heatmap.map.shape).toEqual([3, ROWS, COLUMNS]);
+    expect(heatmap.map.imageShapes).toEqual([[ROWS, COLUMNS], [SMALL.rows, SMALL.columns], [ROWS, COLUMNS]]);
+    // One plane per image no longer maps one patient grid.
+    expect(heatmap.map.sourceToPatient).toBeNull();
+    const plane = ROWS * COLUMNS;
+    for (let row = 0; row < ROWS; row++) {
+      for (let col = 0; col < COLUMNS; col++) {
+        const own = row < SMALL.rows && col < SMALL.columns && (inside(L2, row, col) || inside(R2, row, col));
+        expect(heat[plane + row * COLUMNS + col], `small image (${row}, ${col})`).toBeCloseTo(own ? smallValue(row, col) - HEAT_OFFSET : 0, 4);
+        expect(heat[row * COLUMNS + col]).toBeCloseTo(inside(LEFT, row, col) ? pixelValue(row, col) - HEAT_OFFSET : 0, 4);
+        expect(heat[2 * plane + row * COLUMNS + col]).toBeCloseTo(pixelValue(row, col) - HEAT_OFFSET, 4);
+      }
+    }
+    // Boxes stay in each image's own pixels.
+    const detection = r.outputs.find((o) => o.kind === 'detection');
+    if (detection?.kind !== 'detection') throw new Error('no detection');
+    expect(detection.boxes.filter((b) => b.slice === 1).map((b) => [b.x0, b.y0])).toEqual([
+      [L2.x0 + 1, L2.y0 + 1],
+      [R2.x0 + 1, R2.y0 + 1],
+    ]);
+
+    // A model that reads the series as one volume cannot: it says which sizes.
+    const modelPath = join(root, 'model.onnx');
+    const volume = await runInferenceJob({ jobId: 'sizes-slices', model: { id: 'slices', modelPath, manifest: manifest('slices') }, files: series, provider: 'cpu', outputDir: join(root, 'out', 'sizes-slices') }, sessions);
+    expect(volume).toMatchObject({ status: 'not-analysed', reason: `the images of the series differ in size (${ROWS}×${COLUMNS}, ${SMALL.rows}×${SMALL.columns}) and this model reads the series as one volume` });
+  });
+
   it('unit "slices": the largest region when every image has the same, else none; no per-region units', async () => {
     const dual = [write(11, [regionItem(RIGHT), regionItem(LEFT)]), write(12, [regionItem(LEFT), regionItem(RIGHT)])];
     const { r, heat } = await run(manifest('slices'), 'slices-common', dual);

@@ -57,8 +57,14 @@ export interface ArrayRef {
   dtype: 'uint8' | 'float32';
   /** [slices, rows, columns] of the source grid (slice order = inputSopInstanceUids). */
   shape: Shape3;
-  /** Source index (slice, row, column) -> patient LPS mm, when the images carry geometry. */
+  /** Source index (slice, row, column) -> patient LPS mm, when the images carry geometry (null when they differ in size). */
   sourceToPatient: number[] | null;
+  /**
+   * Each slice's own [rows, columns], present only when the images differ in size (a per-image model over, e.g., a US
+   * series of several capture sizes): every plane is then shape's rows × columns, the largest, and an image smaller
+   * than that fills its plane's top-left corner (pixel (row, column) is still image pixel (row, column)); the rest is 0.
+   */
+  imageShapes?: [number, number][];
 }
 
 /** One B-mode region analysed on its own (unit "image" with cropUltrasoundRegion): its image (slice index), rectangle and scores. */
@@ -405,9 +411,10 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   const uids = images.map((i) => i.sopInstanceUid);
   t.decode = performance.now() - t0;
   if (images.length === 0) return result({ status: 'not-analysed', reason: 'the series has no images', inputSopInstanceUids: uids });
-  const { rows, columns } = images[0]!;
-  if (images.some((i) => i.rows !== rows || i.columns !== columns)) {
-    return result({ status: 'not-analysed', reason: 'the images of the series differ in size', inputSopInstanceUids: uids });
+  // A per-image model judges each image on its own, whatever its size; a series unit needs one grid.
+  const sizes = new Set(images.map((i) => `${i.rows}×${i.columns}`));
+  if (sizes.size > 1 && manifest.input.unit !== 'image') {
+    return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model reads the series as one volume`, inputSopInstanceUids: uids });
   }
 
   // One source volume for "slices"/"volume"; one per image (per B-mode region with the region crop) for "image".
@@ -582,6 +589,9 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
             }
             return toSourceGrid(values, u.grid, u.source.grid.shape, 'linear');
           });
+          // Images of several sizes share the largest plane, each in its top-left corner (see ArrayRef.imageShapes).
+          const rows = Math.max(...images.map((i) => i.rows));
+          const columns = Math.max(...images.map((i) => i.columns));
           const plane = rows * columns;
           const all = new Float32Array(images.length * plane);
           // Regions of one image: the pixelwise max of their maps, each map taken inside its own region only (it is 0
@@ -590,21 +600,32 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
           maps.forEach((m, k) => {
             const { image, region, sharesImages } = perUnit[k]!.unit;
             const base = (image ?? 0) * plane;
+            const own = perUnit[k]!.source.grid.shape;
             if (!sharesImages || !region) {
-              all.set(m, base);
+              if (own[2] === columns) all.set(m, base);
+              else for (let s = 0; s < own[0]; s++) for (let r = 0; r < own[1]; r++) all.set(m.subarray((s * own[1] + r) * own[2], (s * own[1] + r + 1) * own[2]), base + s * plane + r * columns);
               return;
             }
             if (perUnit[k - 1]?.unit.image !== image) written.fill(0);
             for (let r = region.y0; r <= region.y1; r++) {
               for (let c = region.x0; c <= region.x1; c++) {
                 const p = r * columns + c;
-                all[base + p] = written[p] ? Math.max(all[base + p]!, m[p]!) : m[p]!;
+                const q = r * own[2] + c;
+                all[base + p] = written[p] ? Math.max(all[base + p]!, m[q]!) : m[q]!;
                 written[p] = 1;
               }
             }
           });
           const shape: Shape3 = [images.length, rows, columns];
-          outputs.push({ kind: 'heatmap', tensor: o.tensor, label: o.label, map: { file: writeArray(runDir, `${o.tensor}-heatmap`, all), dtype: 'float32', shape, sourceToPatient: sourceToPatient(images) } });
+          const mixed = sizes.size > 1;
+          const map: ArrayRef = {
+            file: writeArray(runDir, `${o.tensor}-heatmap`, all),
+            dtype: 'float32',
+            shape,
+            sourceToPatient: mixed ? null : sourceToPatient(images),
+            ...(mixed ? { imageShapes: images.map((i): [number, number] => [i.rows, i.columns]) } : {}),
+          };
+          outputs.push({ kind: 'heatmap', tensor: o.tensor, label: o.label, map });
           break;
         }
         case 'detection': {

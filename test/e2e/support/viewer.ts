@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
 import { type RunningBridge, sharedData } from './vigil-bridge';
 
@@ -213,4 +214,25 @@ export async function greyAt(page: Page, slot: number, at: { x: number; y: numbe
     },
     at,
   );
+}
+
+/** RGBA of a slot's AI overlay canvas (heatmaps, label maps, boxes) at a CSS position relative to the viewport. */
+export async function aiOverlayPixel(page: Page, at: { x: number; y: number }, slot = 0): Promise<[number, number, number, number]> {
+  return page.$eval(
+    `${pane(slot)} [data-testid="ai-overlay-canvas"]`,
+    (el, p) => {
+      const c = el as unknown as { width: number; clientWidth: number; getContext(k: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: ArrayLike<number> } } };
+      const s = c.width / c.clientWidth;
+      const d = c.getContext('2d').getImageData(Math.floor(p.x * s), Math.floor(p.y * s), 1, 1).data;
+      return [d[0]!, d[1]!, d[2]!, d[3]!] as [number, number, number, number];
+    },
+    at,
+  );
+}
+
+/** A result's array file (mask, heatmap) through the bridge's /results route: the same bytes the renderer fetches, unzipped. */
+export async function resultArray(bridge: RunningBridge, resultId: number, file: string): Promise<Buffer> {
+  const res = await fetch(`${bridge.base}results/${resultId}/${encodeURIComponent(file)}?token=${bridge.token}`);
+  if (res.status !== 200) throw new Error(`GET results/${resultId}/${file}: HTTP ${res.status}`);
+  return gunzipSync(Buffer.from(await res.arrayBuffer()));
 }

@@ -57,9 +57,11 @@ function sliceCanvas(layer: OverlayLayer, values: Uint8Array | Float32Array, sli
   let canvas: HTMLCanvasElement | null = null;
   if (pixels) {
     const [, rows, cols] = layer.array.shape;
+    // A slice smaller than the planes (images of several sizes) is drawn at its own size: the padding is not its image's.
+    const [ownRows, ownCols] = layer.array.imageShapes?.[slice] ?? [rows, cols];
     canvas = document.createElement('canvas');
-    canvas.width = cols;
-    canvas.height = rows;
+    canvas.width = Math.min(cols, ownCols);
+    canvas.height = Math.min(rows, ownRows);
     canvas.getContext('2d')!.putImageData(new ImageData(pixels as Uint8ClampedArray<ArrayBuffer>, cols, rows), 0, 0);
   }
   byKey.set(key, canvas);
@@ -70,7 +72,6 @@ export interface DrawInput {
   readonly vp: StackViewport;
   readonly canvas: HTMLCanvasElement;
   readonly sopInstanceUid: string | null;
-  /** Source image size (rows, columns) of the displayed instance, to refuse mismatched arrays. */
   readonly layers: readonly OverlayLayer[];
   readonly arrays: ReadonlyMap<string, Uint8Array | Float32Array>;
   readonly style: OverlayStyle;

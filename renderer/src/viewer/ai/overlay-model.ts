@@ -17,6 +17,11 @@ export interface ArrayRef {
   readonly dtype: 'uint8' | 'float32';
   readonly shape: readonly [number, number, number];
   readonly sourceToPatient: readonly number[] | null;
+  /**
+   * Each slice's own [rows, columns] when the images differ in size: planes are then the largest image's size and a
+   * smaller image fills its plane's top-left corner.
+   */
+  readonly imageShapes?: readonly (readonly [number, number])[];
 }
 
 export interface SegLabel {
@@ -67,7 +72,7 @@ export type OverlayLayer =
 
 function isArrayRef(v: unknown): v is ArrayRef {
   const a = v as ArrayRef | null;
-  return Boolean(a && typeof a.file === 'string' && (a.dtype === 'uint8' || a.dtype === 'float32') && Array.isArray(a.shape) && a.shape.length === 3);
+  return Boolean(a && typeof a.file === 'string' && (a.dtype === 'uint8' || a.dtype === 'float32') && Array.isArray(a.shape) && a.shape.length === 3 && (a.imageShapes === undefined || Array.isArray(a.imageShapes)));
 }
 
 export interface MaskEdit {
