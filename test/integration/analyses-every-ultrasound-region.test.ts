@@ -21,7 +21,7 @@ import { runPreprocessing } from '../../electron/services/ai/preprocessing-pipel
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { decodeImageFileAsync } from '../../electron/services/dicom/pixel-decoder';
 import type { UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
-import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
 import { repoRoot } from './helpers';
 
 const SHIPPED = join(repoRoot, 'models', 'us-breast-malignancy');
@@ -75,15 +75,7 @@ function capturePixels(views: [UltrasoundRegion, (r: number, c: number) => numbe
 const viewPixels = (g: UltrasoundRegion, view: (r: number, c: number) => number) => Uint8Array.from({ length: widthOf(g) * heightOf(g) }, (_, i) => view(Math.floor(i / widthOf(g)), i % widthOf(g)));
 
 /** One Sequence of Ultrasound Regions item (PS3.3 C.8.5.5). */
-const regionItem = (format: number, type: number, g: UltrasoundRegion): DicomElementSpec[] => [
-  { tag: 0x00186012, vr: 'US', value: format },
-  { tag: 0x00186014, vr: 'US', value: type },
-  { tag: 0x00186016, vr: 'UL', value: 2 },
-  { tag: 0x00186018, vr: 'UL', value: g.x0 },
-  { tag: 0x0018601a, vr: 'UL', value: g.y0 },
-  { tag: 0x0018601c, vr: 'UL', value: g.x1 },
-  { tag: 0x0018601e, vr: 'UL', value: g.y1 },
-];
+const regionItem = (spatialFormat: number, dataType: number, g: UltrasoundRegion): DicomElementSpec[] => ultrasoundRegionItem(g, { spatialFormat, dataType, flags: 2 });
 
 function usFile(path: string, instance: number, rows: number, columns: number, pixels: Uint8Array, regions: DicomElementSpec[][] | null): string {
   writeFileSync(
@@ -103,7 +95,7 @@ function usFile(path: string, instance: number, rows: number, columns: number, p
       pixels,
       // Implicit VR, as the real dual-view capture (gdcm-US-ALOKA-16).
       transferSyntax: '1.2.840.10008.1.2',
-      ...(regions ? { extra: [{ tag: 0x00186011, vr: 'SQ', value: regions }] } : {}),
+      ...(regions ? { extra: [ultrasoundRegions(regions)] } : {}),
     }),
   );
   return path;

@@ -22,7 +22,7 @@ import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { decodeImageFile, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
 import { ultrasoundImageRegions, type UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
 import { writeModelPackage } from '../fixtures/models/model-package-fixture';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
 import { repoRoot } from './helpers';
 
 const SHIPPED = join(repoRoot, 'models', 'us-breast-malignancy');
@@ -59,15 +59,7 @@ function croppedPixels(): Uint8Array {
   return Uint8Array.from({ length: w * h }, (_, i) => tissue(Math.floor(i / w), i % w));
 }
 
-const regionItem = (format: number, type: number, [x0, y0, x1, y1]: number[]) => [
-  { tag: 0x00186012, vr: 'US', value: format },
-  { tag: 0x00186014, vr: 'US', value: type },
-  { tag: 0x00186016, vr: 'UL', value: 2 },
-  { tag: 0x00186018, vr: 'UL', value: x0! },
-  { tag: 0x0018601a, vr: 'UL', value: y0! },
-  { tag: 0x0018601c, vr: 'UL', value: x1! },
-  { tag: 0x0018601e, vr: 'UL', value: y1! },
-];
+const regionItem = (spatialFormat: number, dataType: number, [x0, y0, x1, y1]: [number, number, number, number]) => ultrasoundRegionItem({ x0, y0, x1, y1 }, { spatialFormat, dataType, flags: 2 });
 
 /** The shipped manifest without its region crop (what 1.3.0 did: the whole capture reaches cropSquare). */
 function withoutRegionCrop(shipped: ModelManifest): ModelManifest {
@@ -107,7 +99,7 @@ describe('cropUltrasoundRegion through the pipeline (shipped breast model, synth
     // A colour-flow region larger than the tissue one, and a Doppler strip: neither is the image.
     const regions = [regionItem(1, 2, [0, 40, 639, 479]), regionItem(1, 1, [REGION.x0, REGION.y0, REGION.x1, REGION.y1]), regionItem(3, 3, [120, 420, 519, 470])];
     captureFile = join(root, 'capture.dcm');
-    writeFileSync(captureFile, syntheticDicom({ ...common, rows: ROWS, columns: COLUMNS, pixels: capturePixels(), transferSyntax: '1.2.840.10008.1.2', extra: [{ tag: 0x00186011, vr: 'SQ', value: regions }] }));
+    writeFileSync(captureFile, syntheticDicom({ ...common, rows: ROWS, columns: COLUMNS, pixels: capturePixels(), transferSyntax: '1.2.840.10008.1.2', extra: [ultrasoundRegions(regions)] }));
     croppedFile = join(root, 'cropped.dcm');
     writeFileSync(croppedFile, syntheticDicom({ ...common, rows: REGION.y1 - REGION.y0 + 1, columns: REGION.x1 - REGION.x0 + 1, pixels: croppedPixels() }));
   });

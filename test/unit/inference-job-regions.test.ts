@@ -18,7 +18,7 @@ import { SessionManager } from '../../electron/services/ai/session-manager';
 import type { UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
 import { buildOnnxModel } from '../fixtures/models/onnx-builder';
-import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
 
 const ROWS = 24;
 const COLUMNS = 40;
@@ -82,14 +82,7 @@ function pixelValue(r: number, c: number): number {
 }
 const PIXELS = Uint8Array.from({ length: ROWS * COLUMNS }, (_, i) => pixelValue(Math.floor(i / COLUMNS), i % COLUMNS));
 
-const regionItem = (g: UltrasoundRegion): DicomElementSpec[] => [
-  { tag: 0x00186012, vr: 'US', value: 1 },
-  { tag: 0x00186014, vr: 'US', value: 1 },
-  { tag: 0x00186018, vr: 'UL', value: g.x0 },
-  { tag: 0x0018601a, vr: 'UL', value: g.y0 },
-  { tag: 0x0018601c, vr: 'UL', value: g.x1 },
-  { tag: 0x0018601e, vr: 'UL', value: g.y1 },
-];
+const regionItem = (g: UltrasoundRegion): DicomElementSpec[] => ultrasoundRegionItem(g);
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const meanOf = (g: UltrasoundRegion) => {
@@ -117,7 +110,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
         columns: COLUMNS,
         pixels: PIXELS,
         pixelSpacing: null,
-        ...(regions ? { extra: [{ tag: 0x00186011, vr: 'SQ', value: regions }] } : {}),
+        ...(regions ? { extra: [ultrasoundRegions(regions)] } : {}),
       }),
     );
     return file;
@@ -205,7 +198,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
         ...SMALL,
         pixels: Uint8Array.from({ length: SMALL.rows * SMALL.columns }, (_, i) => smallValue(Math.floor(i / SMALL.columns), i % SMALL.columns)),
         pixelSpacing: null,
-        extra: [{ tag: 0x00186011, vr: 'SQ', value: [regionItem(L2), regionItem(R2)] }],
+        extra: [ultrasoundRegions([regionItem(L2), regionItem(R2)])],
       }),
     );
     const series = [write(21, [regionItem(LEFT)]), small, write(23, null)];

@@ -19,28 +19,14 @@ import { SessionManager } from '../../electron/services/ai/session-manager';
 import { useAnalysedLibrary } from '../fixtures/analysed-library';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
-import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
 
 const ROOT_UID = '1.2.826.0.1.3680043.10.1138.951';
 const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 const library = useAnalysedLibrary('vigil-us-region-warning-');
 
 /** Sequence of Ultrasound Regions with one 2D tissue region (PS3.3 C.8.5.5), pixel columns x0..x1, rows y0..y1. */
-const regions = (x0: number, y0: number, x1: number, y1: number): DicomElementSpec => ({
-  tag: 0x00186011,
-  vr: 'SQ',
-  value: [
-    [
-      { tag: 0x00186012, vr: 'US', value: 1 }, // Region Spatial Format: 2D
-      { tag: 0x00186014, vr: 'US', value: 1 }, // Region Data Type: tissue
-      { tag: 0x00186016, vr: 'UL', value: 2 },
-      { tag: 0x00186018, vr: 'UL', value: x0 },
-      { tag: 0x0018601a, vr: 'UL', value: y0 },
-      { tag: 0x0018601c, vr: 'UL', value: x1 },
-      { tag: 0x0018601e, vr: 'UL', value: y1 },
-    ],
-  ],
-});
+const regions = (x0: number, y0: number, x1: number, y1: number): DicomElementSpec => ultrasoundRegions([ultrasoundRegionItem({ x0, y0, x1, y1 }, { flags: 2 })]);
 const age = (value: string): DicomElementSpec => ({ tag: 0x00101010, vr: 'AS', value });
 
 /** A US study; image k gets extra[k] (e.g. a region sequence). */

@@ -10,7 +10,7 @@ import { BufferByteSource } from '../../electron/services/dicom/byte-source';
 import { readDicom, sequenceItems } from '../../electron/services/dicom/dicom-dataset-reader';
 import { decodeImage } from '../../electron/services/dicom/pixel-decoder';
 import { commonUltrasoundRegion, largestUltrasoundRegion, ultrasoundImageRegions, type UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
-import { type DicomElementSpec, encodeElements, syntheticDicom, type TransferSyntax } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, encodeElements, syntheticDicom, type TransferSyntax, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
 
 const EXPLICIT_LE: TransferSyntax = '1.2.840.10008.1.2.1';
 const IMPLICIT_LE: TransferSyntax = '1.2.840.10008.1.2';
@@ -18,16 +18,7 @@ const EXPLICIT_BE: TransferSyntax = '1.2.840.10008.1.2.2';
 
 /** One item of the sequence: Region Spatial Format, Data Type, Flags, Location Min X0/Y0, Max X1/Y1. */
 function regionItem(spatialFormat: number, dataType: number, [x0, y0, x1, y1]: [number, number, number, number], extra: DicomElementSpec[] = []): DicomElementSpec[] {
-  return [
-    { tag: 0x00186012, vr: 'US', value: spatialFormat },
-    { tag: 0x00186014, vr: 'US', value: dataType },
-    { tag: 0x00186016, vr: 'UL', value: 0 },
-    { tag: 0x00186018, vr: 'UL', value: x0 },
-    { tag: 0x0018601a, vr: 'UL', value: y0 },
-    { tag: 0x0018601c, vr: 'UL', value: x1 },
-    { tag: 0x0018601e, vr: 'UL', value: y1 },
-    ...extra,
-  ];
+  return ultrasoundRegionItem({ x0, y0, x1, y1 }, { spatialFormat, dataType, extra });
 }
 
 function usFile(items: DicomElementSpec[][] | null, opts: { transferSyntax?: TransferSyntax; undefinedLength?: boolean; rows?: number; columns?: number } = {}): Buffer {
@@ -39,7 +30,7 @@ function usFile(items: DicomElementSpec[][] | null, opts: { transferSyntax?: Tra
     columns,
     pixels: new Uint8Array(rows * columns),
     transferSyntax: opts.transferSyntax ?? EXPLICIT_LE,
-    extra: items ? [{ tag: 0x00186011, vr: 'SQ', value: items, ...(opts.undefinedLength ? { undefinedLength: true } : {}) }] : [],
+    extra: items ? [ultrasoundRegions(items, opts.undefinedLength)] : [],
   });
 }
 
