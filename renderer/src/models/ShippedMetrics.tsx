@@ -3,10 +3,11 @@
  * its CI, the operating point, the ROC curve (or the operating point alone
  * when no ROC points are shipped) and the reliability (calibration) diagram.
  */
-import type { ModelInfo, ModelMetrics, ReliabilityBin } from '../../../contract/ipc-contract';
-import { type StringId, t } from '../i18n/strings';
+import type { ModelInfo, ModelMetrics } from '../../../contract/ipc-contract';
+import { t } from '../i18n/strings';
+import { ReliabilityDiagram } from './ReliabilityDiagram';
 import { PlotAxes } from './RocCurve';
-import { fmtCi, fmtMetric, reliabilityGeometry, rocGeometryOf } from './validation-view';
+import { fmtCi, fmtMetric, rocGeometryOf } from './validation-view';
 
 /** The shipped ROC: the curve when metrics.json has its points, always the operating point (1 − specificity, sensitivity). */
 export function ShippedRoc({ metrics, size = 300 }: { metrics: ModelMetrics; size?: number }) {
@@ -24,42 +25,6 @@ export function ShippedRoc({ metrics, size = 300 }: { metrics: ModelMetrics; siz
         {g.point && <circle cx={g.point.x} cy={g.point.y} r={4.5} className="roc-point" data-testid="shipped-roc-operating-point" />}
       </svg>
       <figcaption className="muted">{points.length > 0 ? t('models.rocCaption', { auc, threshold }) : t('models.rocNoPoints', { auc, threshold })}</figcaption>
-    </figure>
-  );
-}
-
-const pct = (v: number) => v.toFixed(2);
-
-/** Reliability diagram: each non-empty bin's mean predicted probability against its observed positive rate. */
-export function ReliabilityDiagram({
-  bins,
-  ece,
-  size = 300,
-  none = 'models.reliabilityNone',
-  testId = 'reliability-diagram',
-}: {
-  bins: readonly ReliabilityBin[];
-  ece: number | null;
-  size?: number;
-  /** Said instead of the plot when no bin has cases (the shipped package's wording by default). */
-  none?: StringId;
-  testId?: string;
-}) {
-  const g = reliabilityGeometry(bins, size);
-  if (g.points.length === 0) return <p className="muted" data-testid={`${testId}-none`}>{t(none)}</p>;
-  return (
-    <figure className="roc-figure" data-testid={testId}>
-      <svg className="roc-curve" width={g.size} height={g.size} viewBox={`0 0 ${g.size} ${g.size}`} role="img" aria-label={t('models.reliabilityAria', { ece: fmtMetric(ece) })}>
-        <PlotAxes g={g} xLabel={t('models.reliabilityX')} yLabel={t('models.reliabilityY')} />
-        <path d={g.diagonal} className="roc-diagonal" />
-        <path d={g.curve} className="roc-line" />
-        {g.points.map((p) => (
-          <circle key={p.bin.lo} cx={p.x} cy={p.y} r={p.r} className="reliability-point" data-testid="reliability-bin" data-n={p.bin.n}>
-            <title>{t('models.reliabilityBin', { lo: pct(p.bin.lo), hi: pct(p.bin.hi), n: p.bin.n, predicted: pct(p.bin.meanPredicted!), observed: pct(p.bin.observed!) })}</title>
-          </circle>
-        ))}
-      </svg>
-      <figcaption className="muted">{t('models.reliabilityCaption', { ece: fmtMetric(ece) })}</figcaption>
     </figure>
   );
 }

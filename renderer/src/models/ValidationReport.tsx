@@ -3,7 +3,7 @@ import { t } from '../i18n/strings';
 import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
 import { ValidationCases } from './ValidationCases';
-import { ReliabilityDiagram } from './ShippedMetrics';
+import { ReliabilityDiagram } from './ReliabilityDiagram';
 import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, vouchedUnrecordedWarning } from './validation-view';
 
 /** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, the analysed cases (mistakes first), excluded cases. */
