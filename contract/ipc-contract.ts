@@ -435,6 +435,22 @@ export const VouchLapseSchema = z.object({
   modelChanged: z.boolean(),
   /** Attributes the series does not record now that the vouch was not given for (absent: none, or not known). */
   attributesNotVouched: z.array(z.string()).optional(),
+  /**
+   * The vouch is the one just given by answering a refusal ("Analyse anyway", analysis.run vouchForResultId) that no
+   * longer showed the series and model as they are: it was not given, nothing was analysed, and this fresh refusal
+   * may be answered in turn. Such a lapse is told on that fresh refusal only. Absent: an earlier vouch lapsed.
+   */
+  answered: z.boolean().optional(),
+  /**
+   * With `answered`: the refusal answered was stored before refusals recorded the images they judged, so what the
+   * reader saw is not known (imagesAdded is then 0). Absent otherwise.
+   */
+  imagesNotRecorded: z.boolean().optional(),
+  /**
+   * With `answered`: attributes the refusal answered listed as not recorded that the series is no longer refused
+   * for lacking (absent: none).
+   */
+  attributesNoLongerUnrecorded: z.array(z.string()).optional(),
 });
 export type VouchLapse = z.infer<typeof VouchLapseSchema>;
 
@@ -472,6 +488,7 @@ export const AnalysisResultSchema = z.object({
   /**
    * Such a result (`unrecorded`) of a series the reader had vouched for, whose vouch no longer holds: why (images
    * added since, which the reader has not seen; another version of the model), so they know before vouching again.
+   * Also the fresh refusal recorded when the reader answered a refusal that no longer held (`answered`).
    * Absent otherwise.
    */
   vouchLapsed: VouchLapseSchema.optional(),

@@ -62,8 +62,9 @@ export interface AnalyzeRequest {
   /**
    * With vouchForUnrecorded: the refusal the reader answers (its result id; the findings panel). Only that refusal's
    * series and model are run, and the vouch is given only if the series' images, what it does not record and the
-   * model package are still what the refusal showed; otherwise a fresh refusal is recorded. Without it the vouch
-   * covers the series as it is now (the CLI, whose user sees that state in the same command).
+   * model package are still what the refusal showed; otherwise a fresh refusal is recorded, saying why (its
+   * vouchLapsed, `answered`). Without it the vouch covers the series as it is now (the CLI, whose user sees that
+   * state in the same command).
    */
   vouchForResultId?: number;
 }
@@ -138,6 +139,45 @@ function lapsedVouch(
     }
   }
   return null;
+}
+
+/**
+ * How the series and model now differ from what a refusal the reader answered ("Analyse anyway") showed them, when
+ * that answer is not taken as a vouch (showedAsNow): told on the fresh refusal, so the reader knows their click
+ * analysed nothing and why. Null when the result answered is no refusal for unrecorded attributes (none to tell).
+ * A refusal stored before refusals recorded their images ([]) says nothing of which images the reader saw: its time
+ * against the images' import times proves nothing (an image imported between the judgement and the save, a clock
+ * set back), so it is not vouched for either, and the fresh refusal says why (imagesNotRecorded) rather than that
+ * images were added.
+ */
+function answeredLapse(refusal: StoredResult, manifest: ModelManifest, images: readonly string[], unrecorded: readonly string[]): VouchLapse | null {
+  if (refusal.status !== 'not-analysed' || !refusal.unrecorded) return null;
+  const shown = refusal.unrecorded;
+  const imagesNotRecorded = refusal.inputSopInstanceUids.length === 0;
+  const seen = new Set(refusal.inputSopInstanceUids);
+  const attributesNotVouched = unrecorded.filter((a) => !shown.includes(a));
+  const attributesNoLongerUnrecorded = shown.filter((a) => !unrecorded.includes(a));
+  return {
+    imagesAdded: imagesNotRecorded ? 0 : images.filter((uid) => !seen.has(uid)).length,
+    modelChanged: refusal.modelSha256 !== manifest.sha256,
+    ...(attributesNotVouched.length > 0 ? { attributesNotVouched } : {}),
+    answered: true,
+    ...(imagesNotRecorded ? { imagesNotRecorded: true } : {}),
+    ...(attributesNoLongerUnrecorded.length > 0 ? { attributesNoLongerUnrecorded } : {}),
+  };
+}
+
+/** A fresh refusal's reason, telling why the refusal the reader answered no longer held (English: job list, logs; the UI uses the fields). */
+function answeredLapseReason(reason: string, lapse: VouchLapse): string {
+  const why: string[] = [];
+  if (lapse.imagesNotRecorded) why.push('it was stored before refusals recorded the images they judged');
+  if (lapse.modelChanged) why.push('the model is another version now');
+  if (lapse.imagesAdded > 0) why.push(`${lapse.imagesAdded} image${lapse.imagesAdded === 1 ? ' was' : 's were'} added since`);
+  const more = lapse.attributesNotVouched ?? [];
+  if (more.length > 0) why.push(`the series does not record ${more.join(', ')} either now`);
+  const fewer = lapse.attributesNoLongerUnrecorded ?? [];
+  if (fewer.length > 0) why.push(`it listed ${fewer.join(', ')}, which the series is no longer refused for`);
+  return `${reason}; not analysed on your vouch: the refusal you answered no longer holds (${why.join('; ')})`;
 }
 
 /**
@@ -357,7 +397,9 @@ export class AnalysisService {
       } else {
         // Refused for want of a recorded attribute: no vouch was given (it would have queued the job), so `latest` was read.
         const lapsed = ok.unrecorded ? lapsedVouch(earlierVouches(latest), model.manifest, images, ok.unrecorded) : null;
-        const refused = this.recordNotAnalysed({ jobId: inFlight?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, images, lapsed);
+        // An answer to a refusal that no longer holds was not taken as a vouch: the fresh refusal says why.
+        const answered = ok.unrecorded && request.vouch?.for === 'refusal' ? answeredLapse(request.vouch.refusal, model.manifest, images, ok.unrecorded) : null;
+        const refused = this.recordNotAnalysed({ jobId: inFlight?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, images, lapsed, answered);
         outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', ...refused }));
       }
     }
@@ -382,7 +424,10 @@ export class AnalysisService {
   /**
    * Stores a refusal by the applicability rules, with the images it judged (`images`, so a vouch answering it can be
    * held to them); one for want of a recorded attribute names the attributes (the reader may vouch), and, where the
-   * reader's earlier vouch lapsed (`lapsed`), says why in its reason and fields.
+   * reader's earlier vouch lapsed (`lapsed`), says why in its reason and fields. Where the reader's answer to a refusal
+   * was not taken as a vouch (`answered`, analyzeSeries), that is what it tells instead: the reader's latest act. Only
+   * an earlier vouch's coverage is kept (lapsedVouch), so later refusals tell of it again but not of the answer, which
+   * vouched for nothing (and, answering a refusal that recorded no images, has no images to hold later runs to).
    */
   private recordNotAnalysed(
     job: { jobId: string; studyUid: string; seriesUid: string },
@@ -390,8 +435,10 @@ export class AnalysisService {
     refusal: Extract<Applicability, { ok: false }>,
     images: readonly string[],
     lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null,
+    answered: VouchLapse | null = null,
   ): { reason: string; resultId: number } {
-    const reason = lapsed ? lapsedVouchReason(refusal.reason, lapsed.lapse) : refusal.reason;
+    const reason = answered ? answeredLapseReason(refusal.reason, answered) : lapsed ? lapsedVouchReason(refusal.reason, lapsed.lapse) : refusal.reason;
+    const told = answered ?? lapsed?.lapse ?? null;
     const resultId = this.results.save(
       job,
       manifest,
@@ -408,7 +455,7 @@ export class AnalysisService {
       },
       '',
       refusal.unrecorded
-        ? { warnings: [], population: null, unrecorded: refusal.unrecorded, ...(lapsed ? { vouchLapsed: lapsed.lapse, lapsedVouch: lapsed.vouch } : {}) }
+        ? { warnings: [], population: null, unrecorded: refusal.unrecorded, ...(told ? { vouchLapsed: told } : {}), ...(lapsed ? { lapsedVouch: lapsed.vouch } : {}) }
         : undefined,
     );
     return { reason, resultId };

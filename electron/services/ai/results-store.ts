@@ -41,9 +41,15 @@ export interface StoredResult {
   population: PopulationContext | null;
   /** Not analysed only because the series does not record these attributes (the reader may vouch for it); absent otherwise. */
   unrecorded?: string[];
-  /** Such a refusal of a series the reader had vouched for: why their vouch no longer holds; absent otherwise. */
+  /**
+   * Such a refusal of a series the reader had vouched for: why their vouch no longer holds; or, recorded when the reader
+   * answered a refusal that no longer held (`answered`), why that answer was not taken as a vouch. Absent otherwise.
+   */
   vouchLapsed?: VouchLapse;
-  /** The vouch that lapsed (what it covered), so a later refusal can still say why; absent with vouchLapsed. */
+  /**
+   * The earlier vouch that lapsed (what it covered), so a later refusal can still say why; absent when none did (an
+   * answered lapse keeps none: it vouched for nothing).
+   */
   lapsedVouch?: VouchCoverage;
 }
 
@@ -53,8 +59,9 @@ export interface RunContext {
   population: PopulationContext | null;
   /** A not-analysed result: the attributes whose absence was its only reason (applicability's `unrecorded`). */
   unrecorded?: string[];
-  /** With `unrecorded`: the reader's earlier vouch that no longer holds, and why. */
+  /** With `unrecorded`: why the reader's earlier vouch, or their answer to a refusal, no longer holds. */
   vouchLapsed?: VouchLapse;
+  /** With `unrecorded`: the reader's earlier vouch that no longer holds (stored apart: an answered lapse has none). */
   lapsedVouch?: VouchCoverage;
 }
 
@@ -147,7 +154,8 @@ export class ResultsStore {
           outputs: r.outputs,
           ...(context ? { warnings: context.warnings, population: context.population } : {}),
           ...(context?.unrecorded ? { unrecorded: context.unrecorded } : {}),
-          ...(context?.vouchLapsed && context.lapsedVouch ? { vouchLapsed: context.vouchLapsed, lapsedVouch: context.lapsedVouch } : {}),
+          ...(context?.vouchLapsed ? { vouchLapsed: context.vouchLapsed } : {}),
+          ...(context?.lapsedVouch ? { lapsedVouch: context.lapsedVouch } : {}),
         }),
         now: new Date().toISOString(),
       });
@@ -178,7 +186,8 @@ export class ResultsStore {
       warnings: out.warnings ?? [],
       population: out.population ?? null,
       ...(out.unrecorded ? { unrecorded: out.unrecorded } : {}),
-      ...(out.vouchLapsed && out.lapsedVouch ? { vouchLapsed: out.vouchLapsed, lapsedVouch: out.lapsedVouch } : {}),
+      ...(out.vouchLapsed ? { vouchLapsed: out.vouchLapsed } : {}),
+      ...(out.lapsedVouch ? { lapsedVouch: out.lapsedVouch } : {}),
     };
   }
 

@@ -586,6 +586,93 @@ describe('FindingsPanel: a series that does not record what the model checks', (
   });
 });
 
+describe('FindingsPanel: "Analyse anyway" on a refusal that no longer held', () => {
+  const refused = result({
+    resultId: 51,
+    modelId: 'us-breast',
+    seriesInstanceUid: `${STUDY}.3`,
+    provider: null,
+    status: 'not-analysed',
+    reason: 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST',
+    unrecorded: ['Body Part Examined'],
+  });
+  /** The fresh refusal the services record when the answered refusal no longer held. */
+  const fresh = (vouchLapsed: NonNullable<AnalysisResult['vouchLapsed']>) => ({ ...refused, resultId: 52, reason: `${refused.reason ?? ''}; not analysed on your vouch: …`, vouchLapsed });
+  const note = () => screen.getByTestId('vouch-lapsed');
+  const lines = () => [...note().children].map((c) => c.textContent);
+
+  it('says why the click analysed nothing, and offers "Analyse anyway" again on the fresh refusal', async () => {
+    const vigil = fake();
+    vigil.run.mockResolvedValueOnce(ok({ queued: [], notAnalysed: [{ jobId: 'applicability', studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.3`, modelId: 'us-breast', status: 'not-analysed', reason: 'stale' }] }));
+    const a = analysis({ results: [refused] });
+    const panel = (results: AnalysisResult[]) => (
+      <AppContext value={{ vigil, reportError: vi.fn() }}>
+        <FindingsPanel studyInstanceUid={STUDY} activeSeriesUid={`${STUDY}.3`} analysis={{ ...a, results }} layers={[]} style={STYLE} onStyle={vi.fn()} onJump={vi.fn()} labelEdit={null} onLabelEdit={vi.fn()} />
+      </AppContext>
+    );
+    const { rerender } = render(panel([refused]));
+    expect(screen.queryByTestId('vouch-lapsed')).toBeNull();
+    fireEvent.click(screen.getByTestId('analyse-anyway'));
+    await waitFor(() => expect(a.refresh).toHaveBeenCalled());
+    expect(vigil.run).toHaveBeenCalledWith(expect.objectContaining({ vouchForUnrecorded: true, vouchForResultId: 51 }));
+
+    // The refresh brings the fresh refusal: it tells why, and its own "Analyse anyway" answers it.
+    rerender(panel([fresh({ imagesAdded: 1, modelChanged: false, answered: true })]));
+    expect(lines()).toEqual(['Nothing was analysed: the series or model changed since you chose Analyse anyway.', '1 image was added to this series.', 'Check the images, then choose Analyse anyway again.']);
+    expect(note().getAttribute('data-answered')).toBe('true');
+    // Not the wording of an earlier vouch that lapsed: the reader vouched for nothing.
+    expect(note().textContent).not.toContain('earlier vouch');
+    const button = screen.getByTestId('analyse-anyway');
+    expect(button).toHaveProperty('disabled', false);
+    expect(document.getElementById(button.getAttribute('aria-describedby')!)?.textContent).toBe(`${lines().join(' ')} ${button.getAttribute('title') ?? ''}`);
+    fireEvent.click(button);
+    await waitFor(() => expect(vigil.run).toHaveBeenLastCalledWith(expect.objectContaining({ vouchForUnrecorded: true, vouchForResultId: 52 })));
+  });
+
+  it('names every change: images, another model version, attributes', () => {
+    renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 3, modelChanged: true, attributesNotVouched: ['Pixel Spacing'], answered: true, attributesNoLongerUnrecorded: ['View Position'] })] }));
+    expect(lines()).toEqual([
+      'Nothing was analysed: the series or model changed since you chose Analyse anyway.',
+      'The model was updated to another version.',
+      '3 images were added to this series.',
+      'This series also does not record Pixel Spacing.',
+      'The refusal you answered also listed View Position, which no longer applies.',
+      'Check the images, then choose Analyse anyway again.',
+    ]);
+  });
+
+  it('says a refusal stored before refusals recorded their images could not be tied to what the reader saw', () => {
+    renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 0, modelChanged: false, answered: true, imagesNotRecorded: true })] }));
+    expect(lines()).toEqual([
+      'Nothing was analysed: the refusal you answered was recorded before Vigil noted which images a refusal judged, so your choice could not be tied to the images you saw.',
+      'Check the images, then choose Analyse anyway again.',
+    ]);
+    expect(screen.getByTestId('analyse-anyway')).toHaveProperty('disabled', false);
+  });
+
+  it('speaks Simplified Chinese too', () => {
+    setLocale('zh-CN');
+    try {
+      renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 1, modelChanged: true, answered: true })] }));
+      expect(lines()).toEqual(['未进行分析：自您选择“仍然分析”以来，序列或模型已有变化。', '模型已更新为另一个版本。', '该序列新加入了 1 幅图像。', '请检查图像，然后再次选择“仍然分析”。']);
+      cleanup();
+      renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 2, modelChanged: false, attributesNotVouched: ['Pixel Spacing'], answered: true, attributesNoLongerUnrecorded: ['View Position'] })] }));
+      expect(lines()).toEqual([
+        '未进行分析：自您选择“仍然分析”以来，序列或模型已有变化。',
+        '该序列新加入了 2 幅图像。',
+        '该序列还未记录 Pixel Spacing。',
+        '您回应的结果还列出了 View Position，现已不再适用。',
+        '请检查图像，然后再次选择“仍然分析”。',
+      ]);
+      cleanup();
+      renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 0, modelChanged: false, answered: true, imagesNotRecorded: true })] }));
+      expect(lines()).toEqual(['未进行分析：您回应的结果记录于 Vigil 开始记下所判断的图像之前，因此无法将您的选择与您看到的图像对应。', '请检查图像，然后再次选择“仍然分析”。']);
+    } finally {
+      setLocale('en');
+    }
+  });
+});
+
 describe('FindingsPanel: images scored on each of their B-mode regions', () => {
   const region = (image: number, x0: number, malignant: number) => ({ image, x0, y0: 24, x1: x0 + 303, y1: 415, scores: [1 - malignant, malignant] });
   const classification = (regions: unknown[]) => ({ kind: 'classification', tensor: 'logits', labels: ['normal_or_benign', 'malignant'], normalLabels: ['normal_or_benign'], regions });

@@ -498,17 +498,37 @@ function vouchLapsedText(lapse: VouchLapse): string[] {
 }
 
 /**
- * "Analyse anyway" under a refusal for attributes the series does not record, with why an earlier vouch lapsed.
+ * Why the reader's "Analyse anyway" on a refusal that no longer held analysed nothing (`answered`): without this the
+ * fresh refusal looks as if the click did nothing. Lead, changes, then what to do.
+ */
+function answeredLapseText(lapse: VouchLapse): string[] {
+  const why: string[] = [lapse.imagesNotRecorded ? t('findings.unrecorded.answered.imagesNotRecorded') : t('findings.unrecorded.answered.changed')];
+  if (lapse.modelChanged) why.push(t('findings.unrecorded.answered.model'));
+  if (lapse.imagesAdded === 1) why.push(t('findings.unrecorded.answered.image'));
+  else if (lapse.imagesAdded > 1) why.push(t('findings.unrecorded.answered.images', { count: lapse.imagesAdded }));
+  if (lapse.attributesNotVouched && lapse.attributesNotVouched.length > 0) why.push(t('findings.unrecorded.answered.attributes', { attributes: lapse.attributesNotVouched.join(', ') }));
+  if (lapse.attributesNoLongerUnrecorded && lapse.attributesNoLongerUnrecorded.length > 0) {
+    why.push(t('findings.unrecorded.answered.attributesNoLonger', { attributes: lapse.attributesNoLongerUnrecorded.join(', ') }));
+  }
+  why.push(t('findings.unrecorded.answered.again'));
+  return why;
+}
+
+/**
+ * "Analyse anyway" under a refusal for attributes the series does not record, with why an earlier vouch lapsed, or
+ * why the reader's answer to the refusal this one replaced analysed nothing. The button stays: this refusal may be answered.
  * `pending`: vouched, until the new run's result replaces the refusal.
  */
 function AnalyseAnyway({ refused, unrecorded, pending, onVouch }: { refused: AnalysisResult; unrecorded: readonly string[]; pending: boolean; onVouch: () => void }) {
-  const lapsed = refused.vouchLapsed ? vouchLapsedText(refused.vouchLapsed) : [];
+  const lapse = refused.vouchLapsed;
+  const answered = lapse?.answered === true;
+  const lapsed = lapse ? (answered ? answeredLapseText(lapse) : vouchLapsedText(lapse)) : [];
   const what = t('findings.unrecorded.analyseAnywayTitle', { attributes: unrecorded.join(', ') });
   const describedBy = `analyse-anyway-${refused.resultId}`;
   return (
     <>
       {lapsed.length > 0 && (
-        <div className="run-warning" role="note" data-testid="vouch-lapsed">
+        <div className="run-warning" role="note" data-testid="vouch-lapsed" data-answered={answered}>
           {/* One line per reason: sentences of some locales do not join with a space. */}
           {lapsed.map((line) => (
             <div key={line}>{line}</div>
