@@ -41,8 +41,11 @@ export type ImportFileResult =
   | { id: number; kind: 'rejected'; path: string; code: string; reason: string };
 
 /**
- * A managed copy a task created (renamed to its stored name), reported by a worker before the file's result: if the
- * worker dies before that result, the copy would otherwise be in no row and unknown to anyone.
+ * A managed copy a task creates, reported by a worker before the file's result: if the worker dies before that result,
+ * the copy would otherwise be in no row and unknown to anyone. Reported just before its rename to its stored name, so
+ * that no instant leaves a placed copy unreported (a death before the rename reports one that is not there: removing
+ * it finds nothing); after the rename when it replaces a stored file of the wrong size, so that a file that was there
+ * before the import is never reported as this task's.
  */
 export interface PlacedCopy {
   /** The task's id. */
@@ -244,15 +247,23 @@ function renameIntoPlace(dataDir: string, tmp: string, abs: string): void {
  * A stored file of the right size is kept; one of the wrong size (left by an older,
  * non-durable write) is rewritten.
  */
-function storeBuffer(dataDir: string, sha256: string, buf: Buffer): { rel: string; created: boolean } {
+function storeBuffer(dataDir: string, sha256: string, buf: Buffer, report: (rel: string) => void): { rel: string; created: boolean } {
   const rel = storedRelativePath(sha256);
   const abs = join(dataDir, rel);
-  if (storedSizeOf(dataDir, abs) === buf.length) return { rel, created: false };
+  const found = storedSizeOf(dataDir, abs);
+  if (found === buf.length) return { rel, created: false };
   writingStorage(dataDir, () => mkdirSync(join(abs, '..'), { recursive: true }));
   const tmp = newIncomingTemp(dataDir);
   writeTemp(dataDir, tmp, (out) => writingStorage(dataDir, () => writeAll(out, buf)));
-  renameIntoPlace(dataDir, tmp, abs);
+  placeReported(dataDir, tmp, abs, found !== null, () => report(rel));
   return { rel, created: true };
+}
+
+/** Renames a copy into place, reporting it as PlacedCopy says: before the rename, or after it when it replaces a file. */
+function placeReported(dataDir: string, tmp: string, abs: string, replaces: boolean, report: () => void): void {
+  if (!replaces) report();
+  renameIntoPlace(dataDir, tmp, abs);
+  if (replaces) report();
 }
 
 /** A fresh temp file name in the incoming folder (created if missing); nothing is written yet. */
@@ -282,11 +293,13 @@ function copyToIncoming(dataDir: string, file: OpenedFile): IncomingCopy {
 }
 
 /** Gives an incoming copy its stored name; the copy is removed instead when a stored file of the right size is already there. */
-function storeIncoming(dataDir: string, copy: IncomingCopy, size: number): { rel: string; created: boolean } {
+function storeIncoming(dataDir: string, copy: IncomingCopy, size: number, report: (rel: string) => void): { rel: string; created: boolean } {
   const rel = storedRelativePath(copy.sha256);
   const abs = join(dataDir, rel);
+  let found: number | null;
   try {
-    if (storedSizeOf(dataDir, abs) === size) {
+    found = storedSizeOf(dataDir, abs);
+    if (found === size) {
       rmSync(copy.tmp, { force: true });
       return { rel, created: false };
     }
@@ -295,7 +308,7 @@ function storeIncoming(dataDir: string, copy: IncomingCopy, size: number): { rel
     rmSync(copy.tmp, { force: true });
     throw err;
   }
-  renameIntoPlace(dataDir, copy.tmp, abs);
+  placeReported(dataDir, copy.tmp, abs, found !== null, () => report(rel));
   return { rel, created: true };
 }
 
@@ -325,8 +338,8 @@ function rejected(task: ImportFileTask, code: string, reason: string): ImportFil
 }
 
 /**
- * Processes one file. `onPlaced` hears of a managed copy this task created as soon as it has its stored name (a copy
- * found already stored is not reported: this task did not create it).
+ * Processes one file. `onPlaced` hears of a managed copy this task creates, as PlacedCopy says (a copy found already
+ * stored is not reported: this task did not create it).
  */
 export function processImportFile(task: ImportFileTask, onPlaced?: (copy: PlacedCopy) => void): ImportFileResult {
   // One open and one fstat per file: the descriptor serves the size check, the header reads and the copy.
@@ -402,13 +415,13 @@ export function processImportFile(task: ImportFileTask, onPlaced?: (copy: Placed
       const copy = incoming;
       // From here storeIncoming places or removes it.
       incoming = null;
-      stored = storeIncoming(task.dataDir, copy, size);
+      stored = storeIncoming(task.dataDir, copy, size, (rel) => onPlaced?.({ id: task.id, storedPath: rel, sha256: copy.sha256, size }));
     } else if (task.mode === 'copy' && whole) {
-      stored = storeBuffer(task.dataDir, contentHash(), whole);
+      const hash = contentHash();
+      stored = storeBuffer(task.dataDir, hash, whole, (rel) => onPlaced?.({ id: task.id, storedPath: rel, sha256: hash, size }));
     }
     const storedPath = stored?.rel ?? task.path;
     const createdStoredFile = stored?.created ?? false;
-    if (stored?.created && sha256 !== null) onPlaced?.({ id: task.id, storedPath, sha256, size });
     return { id: task.id, kind: 'instance', path: task.path, sha256, size, mtimeMs, storedPath, createdStoredFile, metadata };
   } catch (err) {
     if (err instanceof DicomParseError) return rejected(task, err.code, err.message);

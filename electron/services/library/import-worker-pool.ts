@@ -136,7 +136,8 @@ export interface ImportRunControl {
    * A managed copy a worker created for a file whose result will never come from it: the worker died (the file it
    * died on comes back WORKER_CRASHED, the others it held are retried), or was ended while stuck on a later file of its batch (the pool closed, or a failed run's wait
    * ran out). There is no metadata to index it with: the caller removes it unless something references its content.
-   * A copy placed in the instant between its rename and its report stays unknown.
+   * A copy is reported just before its rename (see PlacedCopy), so one handed over may never have been placed; only one
+   * that replaced a damaged stored file, reported after its rename, stays unknown should its worker die in between.
    */
   onOrphanedCopy?: (copy: PlacedCopy) => void;
 }
@@ -155,6 +156,17 @@ export class ImportPoolClosedError extends Error {
   constructor() {
     super('the import workers were closed before they finished the files they had started');
     this.name = 'ImportPoolClosedError';
+  }
+}
+
+/**
+ * Every worker of a workers-only run died before it could work (START_UP_DEATHS in a row each): the files no worker
+ * read were left unread, the run ends with this one error rather than a rejection per file.
+ */
+export class ImportWorkersUnavailableError extends Error {
+  constructor(readonly why: string) {
+    super(`the import worker threads could not start: ${why}`);
+    this.name = 'ImportWorkersUnavailableError';
   }
 }
 
@@ -289,7 +301,8 @@ export class ImportWorkerPool {
    * should they be read at a second crash; those it had not started go to the workers again. With no file recorded,
    * every file it held is retried alone. A file retried alone comes back WORKER_CRASHED should its worker die. After
    * START_UP_DEATHS workers in a row of a slot die never seen working, the run gives that slot up; once it has given
-   * every slot up, the files no thread will take come back WORKER_CRASHED (the worker could not start).
+   * every slot up, the files a dead worker read come back WORKER_CRASHED, and the others are read by the calling
+   * thread alongside ('both'), or the run rejects with ImportWorkersUnavailableError ('workers').
    */
   async run(next: () => ImportFileTask | null, onResult: (r: ImportFileResult) => void, threads: ImportThreads = 'workers', control: ImportRunControl = {}): Promise<ImportRunShares> {
     const { signal } = control;
@@ -309,8 +322,13 @@ export class ImportWorkerPool {
     const alongside = threads === 'both';
     const batchSize = alongside ? ALONGSIDE_BATCH : BATCH;
     this.ensureStarted();
-    // No worker holds a task of an earlier run (a run ends only once its workers are idle or replaced).
-    for (const slot of this.slots) Atomics.store(slot.cells, STOP_CELL, 0);
+    for (const slot of this.slots) {
+      // No worker holds a task of an earlier run (a run ends only once its workers are idle or replaced).
+      Atomics.store(slot.cells, STOP_CELL, 0);
+      // Each run gives a slot its START_UP_DEATHS tries: deaths of an earlier run that stopped or failed before the
+      // slot was given up must not make this one give up earlier.
+      slot.startDeaths = 0;
+    }
     try {
       await this.runOnWorkers(next, onResult, alongside, batchSize, shares, control);
     } finally {
@@ -351,6 +369,8 @@ export class ImportWorkerPool {
       let callingThreadDone = !alongside;
       /** Files a dead worker held that are not suspects: handed out again before new ones. */
       const requeued: ImportFileTask[] = [];
+      /** Files no worker has read, left to the calling thread once every slot is given up (see noWorkerLeft). */
+      const unreadByWorkers: ImportFileTask[] = [];
       /**
        * Ids of the files a dead worker had read before the file it died on (their results come with the batch's reply):
        * one may have left it broken, so that a later file took the blame. Read at a second crash, a file is a suspect.
@@ -367,7 +387,9 @@ export class ImportWorkerPool {
       /** Suspects waiting for their retry. */
       const suspects: ImportFileTask[] = [];
       let removeAbortListener = () => {};
-      const idle = () => callingThreadDone && requeued.length === 0 && suspects.length === 0 && this.slots.every((s) => s.inFlight.size === 0);
+      // A slot whose worker is dying (its 'error' seen, its 'exit' not yet) is not idle: a run started in between would
+      // otherwise end at once, taking no file, and its exit would restart the slot and feed this run.
+      const idle = () => callingThreadDone && requeued.length === 0 && suspects.length === 0 && this.slots.every((s) => s.inFlight.size === 0 && (s.crash === null || s.exited));
       const settle = () => {
         settled = true;
         if (this.active === hooks) this.active = null;
@@ -386,6 +408,7 @@ export class ImportWorkerPool {
         // Not started by any worker now alive: skipped, as the files the workers hold are.
         requeued.length = 0;
         suspects.length = 0;
+        unreadByWorkers.length = 0;
         for (const slot of this.slots) Atomics.store(slot.cells, STOP_CELL, 1);
       };
       const fail = (err: Error) => {
@@ -472,6 +495,51 @@ export class ImportWorkerPool {
         for (const s of this.slots) feed(s);
       };
       const crashed = (task: ImportFileTask, reason: string): ImportFileResult => ({ id: task.id, kind: 'rejected', path: task.path, code: 'WORKER_CRASHED', reason });
+      /** The calling thread's share: slices of files from `next`, between event-loop turns, until it has none. */
+      const work = () => {
+        if (settled) return;
+        const sliceStart = Date.now();
+        for (;;) {
+          // Never a file a dead worker read: should it be what killed the worker, it would kill this thread.
+          const task = unreadByWorkers.shift() ?? take();
+          if (!task) {
+            // Work queued later (DICOMDIR references found by a worker) goes to the workers.
+            callingThreadDone = true;
+            settleIfIdle();
+            return;
+          }
+          deliver(processImportFile(task));
+          shares.callingThread++;
+          if (Date.now() - sliceStart >= SLICE_MS) break;
+        }
+        // Let worker results (and the work they free) through before the next slice.
+        feedAll();
+        setImmediate(work);
+      };
+      /**
+       * Every slot is given up: no worker will take the files waiting for one. Those a dead worker read (suspects, and
+       * files read before the one it died on) may be what killed it, and no worker is left to try them alone: rejected.
+       * Alongside (the CLI) the calling thread reads the others. A workers-only run fails instead, with one error: that
+       * is the window host's choice, so that its main process stays responsive and a file that exhausts memory ends a
+       * worker, not the app with its open studies. Reading there would trade both away unseen, and a rejection per file
+       * would hide a broken install behind per-file reasons.
+       */
+      const noWorkerLeft = (why: string) => {
+        const waiting = [...requeued.splice(0), ...suspects.splice(0)];
+        const readByAWorker = (task: ImportFileTask) => alone.has(task.id) || readAtCrash.has(task.id);
+        for (const task of waiting.filter(readByAWorker)) deliver(crashed(task, `its worker died and no import worker could start to read it again: ${why}`));
+        if (stopping) return;
+        if (!alongside) {
+          fail(new ImportWorkersUnavailableError(why));
+          return;
+        }
+        unreadByWorkers.push(...waiting.filter((task) => !readByAWorker(task)));
+        // Files queued after the calling thread had finished (e.g. a DICOMDIR's references) are left to it too.
+        if (callingThreadDone) {
+          callingThreadDone = false;
+          setImmediate(work);
+        }
+      };
       const hooks: RunHooks = {
         message: (slot, message) => {
           if ('placed' in message) {
@@ -547,15 +615,7 @@ export class ImportWorkerPool {
           if (stopping) suspects.length = 0;
           else requeued.unshift(...retry);
           for (const r of lost) deliver(r);
-          if (givenUp && this.slots.every((s) => s.exited)) {
-            // No worker left to take the files waiting for one (the calling thread never takes a file a worker held).
-            const reason = `the import worker could not start: ${why}`;
-            const waiting = [...requeued.splice(0), ...suspects.splice(0)];
-            for (const task of waiting) deliver(crashed(task, reason));
-            // Working alone, the workers were to take every file; alongside a calling thread that has finished, the files
-            // queued since (e.g. a DICOMDIR's references) have no one left to take them either.
-            if (!alongside || callingThreadDone) for (let task = take(); task; task = take()) deliver(crashed(task, reason));
-          }
+          if (givenUp && this.slots.every((s) => s.exited)) noWorkerLeft(why);
           feedAll();
           settleIfIdle();
         },
@@ -583,29 +643,8 @@ export class ImportWorkerPool {
         }
       }
       feedAll();
-      if (alongside) {
-        const work = () => {
-          if (settled) return;
-          const sliceStart = Date.now();
-          for (;;) {
-            // Never a file a dead worker held: should it be what killed the worker, it would kill this thread.
-            const task = take();
-            if (!task) {
-              // Work queued later (DICOMDIR references found by a worker) goes to the workers.
-              callingThreadDone = true;
-              settleIfIdle();
-              return;
-            }
-            deliver(processImportFile(task));
-            shares.callingThread++;
-            if (Date.now() - sliceStart >= SLICE_MS) break;
-          }
-          // Let worker results (and the work they free) through before the next slice.
-          feedAll();
-          setImmediate(work);
-        };
-        setImmediate(work);
-      } else settleIfIdle();
+      if (alongside) setImmediate(work);
+      else settleIfIdle();
     });
   }
 

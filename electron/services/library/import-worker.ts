@@ -11,8 +11,9 @@ const port = parentPort;
 /** The stop flag the pool sets when the run stops, and the cell naming the file this thread is on (see processBatch). */
 const cells = new Int32Array(workerData);
 /**
- * Told at once, not with the batch's reply: should this thread die before replying (out of memory on a later file),
- * the pool still knows which copies it created and removes those no row uses.
+ * Told at once (before the copy's rename, see PlacedCopy), not with the batch's reply: should this thread die before
+ * replying (out of memory on a later file, or just after a rename), the pool still knows which copies it
+ * created and removes those no row uses.
  */
 const placed = (copy: PlacedCopy) => port.postMessage({ placed: copy } satisfies ImportWorkerMessage);
 // One message per batch: per-file messages cost more than parsing a header.

@@ -13,7 +13,7 @@ import type { EventHub } from '../event-hub';
 import type { InstanceFile } from '../dicom/display-bytes';
 import { ServiceError } from '../service-error';
 import { type ImportFileResult, type ImportFileTask, type PlacedCopy, STORAGE_WRITE_FAILED, storedRelativePath } from './import-file-processor';
-import { ImportPoolClosedError, ImportWorkerPool } from './import-worker-pool';
+import { ImportPoolClosedError, ImportWorkerPool, ImportWorkersUnavailableError } from './import-worker-pool';
 import { scanSources } from './source-scanner';
 import { patientKey, type StoredInstance, StudyIndex } from './study-index';
 
@@ -297,6 +297,7 @@ export class StudyLibrary {
       }
       this.index.addRejections(run.id, rejected);
       this.index.finishImport(run.id, 'failed', counts);
+      if (err instanceof ImportWorkersUnavailableError) throw workersUnavailable(err, counts.imported);
       throw err;
     }
     // After the last apply, as above: another file of this import with the same content may have a row now.
@@ -573,6 +574,15 @@ export class StudyLibrary {
 /** The copies that results (of rolled-back batches) say their tasks created. */
 function createdCopies(results: readonly ImportFileResult[]): CreatedCopy[] {
   return results.flatMap((r) => (r.kind === 'instance' && r.createdStoredFile && r.sha256 !== null ? [{ storedPath: r.storedPath, sha256: r.sha256 }] : []));
+}
+
+/** What the user is told when no import worker could start (a window host reads no file on its main thread). */
+function workersUnavailable(err: ImportWorkersUnavailableError, imported: number): ServiceError {
+  return new ServiceError(
+    'UNAVAILABLE',
+    `Import stopped after ${imported} imported: its worker threads could not start (${err.why}). The files not imported were left unchanged. ` +
+      'Close other programs to free memory, restart Vigil and import again; if it happens again, reinstall Vigil (its import worker may be missing or damaged).',
+  );
 }
 
 function storedCopyMissing(r: InstanceResult): RejectedFile {
