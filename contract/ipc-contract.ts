@@ -492,6 +492,11 @@ export const AnalysisResultSchema = z.object({
    * Absent otherwise.
    */
   vouchLapsed: VouchLapseSchema.optional(),
+  /**
+   * With `vouchLapsed`: the refusal's reason alone. `reason` adds an English account of the lapse (for the job list,
+   * logs and the CLI); the findings panel shows this one and tells the lapse from `vouchLapsed`, in the reader's language.
+   */
+  refusalReason: z.string().optional(),
 });
 export type AnalysisResult = z.infer<typeof AnalysisResultSchema>;
 
@@ -580,6 +585,11 @@ export const ValidateModelRequestSchema = z.object({
   casesPath: Path,
   /** Defaults to the model's last label. */
   positiveLabel: z.string().min(1).max(200).optional(),
+  /**
+   * What one case is: "series" (default), every labelled file of one Series Instance UID analysed together as the
+   * viewer analyses a series; "file", each file alone (labels given per image).
+   */
+  caseUnit: z.enum(['series', 'file']).optional(),
 });
 export type ValidateModelRequest = z.infer<typeof ValidateModelRequestSchema>;
 
@@ -615,7 +625,8 @@ export const ValidationResultSchema = z.object({
   /** Highest threshold first, from (0, 0) to (1, 1); threshold null for the origin. */
   roc: z.array(z.object({ fpr: z.number(), tpr: z.number(), threshold: NullableNumber })),
   reliability: z.array(z.object({ lo: z.number(), hi: z.number(), n: z.number().int(), meanPredicted: NullableNumber, observed: NullableNumber })),
-  excluded: z.array(z.object({ file: z.string(), label: z.string(), status: z.string(), reason: z.string() })),
+  /** Cases not analysed, and why; `files` when the case is a series of several files. */
+  excluded: z.array(z.object({ file: z.string(), label: z.string(), status: z.string(), reason: z.string(), files: z.number().int().optional() })),
   seconds: z.number(),
   finishedAt: z.string(),
   /**
@@ -637,14 +648,19 @@ export const ValidationResultSchema = z.object({
    */
   cases: z.array(
     z.object({
+      /** The case's file (the first one read, when the case is a series of several). */
       file: z.string(),
       label: z.string(),
       score: z.number(),
       predictedPositive: z.boolean(),
       correct: z.boolean(),
       warnings: z.array(z.string()).optional(),
+      /** Files the case holds when more than one (a series of several images); absent: one. */
+      files: z.number().int().optional(),
     }),
   ),
+  /** What one case was (ValidateModelRequest.caseUnit); n, the metrics and their intervals count these. */
+  caseUnit: z.enum(['series', 'file']),
 });
 export type ValidationResult = z.infer<typeof ValidationResultSchema>;
 export type ValidationCase = ValidationResult['cases'][number];

@@ -4,7 +4,7 @@
  *   vigil studies --data-dir <dir> [--json]
  *   vigil models [--data-dir <dir>] [--models-dir <dir>] [--json]
  *   vigil analyze <paths...> --data-dir <dir> [--model <id>] [--provider cpu|auto] [--stat] [--vouch-for-unrecorded] [--models-dir <dir>] [--json]
- *   vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
+ *   vigil validate --model <id> --cases <dir-or-csv> [--case-unit series|file] [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
  */
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -31,10 +31,13 @@ const USAGE = `Usage:
                                warning, and later runs of that model on them keep the vouch (until a new image
                                joins the series or the model changes); a recorded value that contradicts the
                                model still refuses them
-  vigil validate --model <id> --cases <dir-or-csv> [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
+  vigil validate --model <id> --cases <dir-or-csv> [--case-unit series|file] [--positive <label>] [--ignore-applicability] [--provider cpu|auto] [--models-dir <dir>] [--json]
       Check a model on your own labelled DICOM cases (a folder with one sub-folder per label id, or a CSV of
       file,label): full product pipeline, then AUC, accuracy, sensitivity, specificity, PPV, NPV, F1, calibration
       and the confusion matrix at the model's operating point, with bootstrap 95% confidence intervals.
+      --case-unit series   (default) the labelled files of one series are one case, scored as the viewer scores
+                           the series; a series listed under two labels is excluded
+      --case-unit file     every file is a case of its own (labels given per image)
 `;
 
 class UsageError extends Error {}
@@ -257,6 +260,7 @@ async function main(argv: string[]): Promise<number> {
       cases: { type: 'string' },
       positive: { type: 'string' },
       'ignore-applicability': { type: 'boolean', default: false },
+      'case-unit': { type: 'string', default: 'series' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -272,6 +276,8 @@ async function main(argv: string[]): Promise<number> {
     if (values.provider !== 'auto' && values.provider !== 'cpu') throw new UsageError('--provider must be cpu or auto');
     if (!values.model) throw new UsageError('validate needs --model <id>');
     if (!values.cases) throw new UsageError('validate needs --cases <dir-or-csv>');
+    const caseUnit = values['case-unit'];
+    if (caseUnit !== 'series' && caseUnit !== 'file') throw new UsageError('--case-unit must be series or file');
     const [{ validateCommand }, { ValidationInputError }] = await Promise.all([import('./validate-command'), import('../services/ai/local-validation')]);
     try {
       return await validateCommand({
@@ -284,6 +290,7 @@ async function main(argv: string[]): Promise<number> {
         ...(dataDir ? { dataDir } : {}),
         ...(values.positive ? { positiveLabel: values.positive } : {}),
         ignoreApplicability: values['ignore-applicability'] ?? false,
+        caseUnit,
         out,
         err,
       });

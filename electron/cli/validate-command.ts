@@ -4,7 +4,7 @@
  * pipeline (see electron/services/ai/local-validation.ts).
  */
 import { join, resolve } from 'node:path';
-import { collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from '../services/ai/local-validation';
+import { type CaseUnit, collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from '../services/ai/local-validation';
 import { ModelRegistry } from '../services/ai/model-registry';
 import { SessionManager } from '../services/ai/session-manager';
 import type { MetricKey } from '../services/ai/validation-metrics';
@@ -20,6 +20,8 @@ export interface ValidateCommandOptions {
   dataDir?: string;
   positiveLabel?: string;
   ignoreApplicability?: boolean;
+  /** What one case is (default "series"). */
+  caseUnit?: CaseUnit;
   out: (line: string) => void;
   err: (line: string) => void;
 }
@@ -55,6 +57,7 @@ export function validationJson(r: ValidationReport): Record<string, unknown> {
     ece: r.ece,
     brier: r.brier,
     positives: r.positives,
+    caseUnit: r.caseUnit,
     analysedWhole: r.analysedWhole,
     vouchedUnrecorded: r.vouchedUnrecorded,
     positiveLabel: r.positiveLabel,
@@ -87,9 +90,17 @@ function vouchedAttributes(cases: ValidationReport['cases']): string[] {
   return [...new Set(cases.flatMap((c) => (c.warnings ?? []).flatMap((w) => (w.code === 'APPLICABILITY_NOT_RECORDED' ? w.attributes : []))))];
 }
 
+/** "156 cases (42 malignant)", or with series cases of several files "40 cases (12 malignant): each a series, 212 files". */
+function casesLine(r: Pick<ValidationReport, 'n' | 'positives' | 'positiveLabel' | 'caseUnit' | 'cases'>): string {
+  const head = `${r.n} case${r.n === 1 ? '' : 's'} (${r.positives} ${r.positiveLabel})`;
+  const done = r.cases.filter((c) => c.status === 'done');
+  const files = done.reduce((sum, c) => sum + (c.files ?? 1), 0);
+  return r.caseUnit === 'series' && files > done.length ? `${head}: each a series, ${files} files` : head;
+}
+
 /** One excluded case for the text output; a case excluded before it was labelled (label '') shows no label. */
 function excludedLine(e: ValidationReport['excluded'][number]): string {
-  return `${e.file}${e.label ? ` (${e.label})` : ''}: ${e.status}: ${e.reason}`;
+  return `${e.file}${e.files ? ` and ${e.files - 1} more file(s) of its series` : ''}${e.label ? ` (${e.label})` : ''}: ${e.status}: ${e.reason}`;
 }
 
 export async function validateCommand(o: ValidateCommandOptions): Promise<number> {
@@ -113,6 +124,7 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
       provider: o.provider,
       ...(o.positiveLabel ? { positiveLabel: o.positiveLabel } : {}),
       ...(o.ignoreApplicability ? { ignoreApplicability: true } : {}),
+      ...(o.caseUnit ? { caseUnit: o.caseUnit } : {}),
       onProgress: (done, total) => {
         if (o.json || !process.stderr.isTTY || (Date.now() - last < 250 && done < total)) return;
         last = Date.now();
@@ -127,7 +139,7 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
     return 0;
   }
   const c = report.confusion;
-  o.out(`Local validation of ${report.modelId} ${report.modelVersion} (sha-256 ${report.modelSha256.slice(0, 12)}…) on ${report.n} cases (${report.positives} ${report.positiveLabel}), provider ${report.provider ?? 'n/a'}`);
+  o.out(`Local validation of ${report.modelId} ${report.modelVersion} (sha-256 ${report.modelSha256.slice(0, 12)}…) on ${casesLine(report)}, provider ${report.provider ?? 'n/a'}`);
   o.out(`Operating point: ${report.positiveLabel} when score >= ${report.threshold}`);
   o.out('');
   o.out('  metric        value   95% CI');

@@ -140,7 +140,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     ...(options.executionProviders ? { providers: options.executionProviders } : {}),
   });
   let lastValidationRun: RuntimeInfo['lastRun'] = null;
-  const validate = async (request: { modelId: string; casesPath: string; positiveLabel?: string | undefined }): Promise<ValidationResult> => {
+  const validate = async (request: { modelId: string; casesPath: string; positiveLabel?: string | undefined; caseUnit?: 'series' | 'file' | undefined }): Promise<ValidationResult> => {
     const model = await models.get(request.modelId);
     if (!model) {
       const listed = (await models.list()).find((m) => m.id === request.modelId);
@@ -149,7 +149,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     const casesPath = resolve(request.casesPath);
     try {
       const r = await validation.run(
-        { model, casesPath, provider: analysis.forceCpu ? 'cpu' : 'auto', ...(request.positiveLabel ? { positiveLabel: request.positiveLabel } : {}) },
+        { model, casesPath, provider: analysis.forceCpu ? 'cpu' : 'auto', ...(request.positiveLabel ? { positiveLabel: request.positiveLabel } : {}), ...(request.caseUnit ? { caseUnit: request.caseUnit } : {}) },
         (done, total) => events.emit('models.validateProgress', { modelId: request.modelId, done, total }),
       );
       const finishedAt = new Date().toISOString();
@@ -189,6 +189,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         analysedWhole: r.analysedWhole,
         vouchedUnrecorded: r.vouchedUnrecorded,
         cases: r.cases,
+        caseUnit: r.caseUnit,
       };
     } catch (err) {
       if (err instanceof ValidationInputError) throw new ServiceError('BAD_REQUEST', err.message);
@@ -266,6 +267,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
         population: r.population,
         ...(r.unrecorded ? { unrecorded: r.unrecorded } : {}),
         ...(r.vouchLapsed ? { vouchLapsed: r.vouchLapsed } : {}),
+        ...(r.refusalReason !== undefined ? { refusalReason: r.refusalReason } : {}),
       })),
     }),
     'analysis.jobs': () => ({ jobs: analysis.queue.list().map(jobView) }),

@@ -5,14 +5,17 @@
  * is not DICOM), and shows the metrics table, ROC curve, confusion matrix and
  * the excluded case, calibration (ECE, Brier, reliability diagram), and the
  * analysed cases, mistakes first (false negatives, then false positives);
+ * one pneumonia case is a series of two files, scored together as one case;
  * "Save report" downloads a self-contained HTML report that shows the same
  * offline, with every misclassified case.
  */
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import type { Locator } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeMedmnistDicom } from '../fixtures/medmnist-dicom';
+import { anotherImageOfSeries } from './support/series-image';
 import { artifactsDir, installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, sharedData, type VigilSession } from './support/vigil-bridge';
 
 const NPZ = join(process.env.VIGIL_MEDMNIST ?? join(sharedData, 'medmnist'), 'pneumoniamnist_kaggle-variant.npz');
@@ -23,10 +26,34 @@ const PER_LABEL = 20;
 /** The cases sit in a deep export folder, as a clinic's often do: the cases table must keep the file names readable. */
 const EXPORT_FOLDER = 'pacs-export-2024-11-chest-radiographs-site-north-reading-room-3';
 
+/**
+ * Whether a case's file cell keeps its text readable: the long folder part gives way, so the cell does not overflow
+ * and the file name (and a "+N more files" note, when the case has one) is shown whole inside it.
+ */
+function fits(cell: Locator) {
+  return cell.evaluate((td) => {
+    const cellRight = td.getBoundingClientRect().right;
+    /** Inside the cell and whole: the text's own width against its box (an ellipsis shows as soon as the box is narrower by any fraction); null when absent. */
+    const shown = (selector: string) => {
+      const el = td.querySelector(selector);
+      if (!el) return null;
+      const text = td.ownerDocument.createRange();
+      text.selectNodeContents(el);
+      const box = el.getBoundingClientRect();
+      return { inside: box.right <= cellRight + 0.5, whole: text.getBoundingClientRect().width <= box.width + 0.01 };
+    };
+    const name = shown('.case-name');
+    const more = shown('.case-more');
+    return { overflows: td.scrollWidth > td.clientWidth + 1, nameInside: name?.inside, nameWhole: name?.whole, moreInside: more === null || (more.inside && more.whole) };
+  });
+}
+
 (haveData ? describe : describe.skip)('validating a model on labelled cases (Models page)', () => {
   let session: VigilSession;
   let tmp: string;
   let cases: string;
+  /** The two files of the one case that is a series of two (relative to the cases folder). */
+  let seriesFiles: string[];
 
   beforeAll(async () => {
     tmp = makeTempDir('validate');
@@ -39,6 +66,10 @@ const EXPORT_FOLDER = 'pacs-export-2024-11-chest-radiographs-site-north-reading-
       for (const f of readdirSync(join(all, label)).sort().slice(0, PER_LABEL)) cpSync(join(all, label, f), join(cases, label, EXPORT_FOLDER, f));
     }
     writeFileSync(join(cases, 'pneumonia', 'notes.txt'), 'not a DICOM file');
+    // A second image of the first pneumonia case's series: still one case (a series is one by default), of two files.
+    const first = readdirSync(join(cases, 'pneumonia', EXPORT_FOLDER)).sort()[0]!;
+    seriesFiles = [first, first.replace(/\.dcm$/, '_2.dcm')].map((f) => join('pneumonia', EXPORT_FOLDER, f));
+    writeFileSync(join(cases, seriesFiles[1]!), anotherImageOfSeries(readFileSync(join(cases, seriesFiles[0]!))));
     const dataDir = join(tmp, 'library');
     installRepoModel(dataDir, 'cxr-pneumonia');
     session = await openVigil({ dataDir, viewport: { width: 1440, height: 1000 } });
@@ -71,6 +102,10 @@ const EXPORT_FOLDER = 'pacs-export-2024-11-chest-radiographs-site-north-reading-
     const { page } = session;
     await page.getByTestId('validate-model').selectOption('cxr-pneumonia');
     await page.getByTestId('validate-cases').fill(cases);
+    // A series is one case unless the reader says each file is.
+    expect(await page.getByTestId('validate-case-unit-series').isChecked()).toBe(true);
+    await page.locator('.validate-panel').scrollIntoViewIfNeeded();
+    await screenshot(page, 'models-validate-form.png');
     await page.getByTestId('validate-run').click();
     const metrics = page.getByTestId('validation-metrics');
     await metrics.waitFor({ timeout: 120_000 });
@@ -102,6 +137,9 @@ const EXPORT_FOLDER = 'pacs-export-2024-11-chest-radiographs-site-north-reading-
     expect(path.split('L').length).toBeGreaterThan(5);
     expect(await page.getByTestId('intended-use').first().textContent()).toContain('Not for clinical use');
     expect(await page.getByTestId('excluded-cases').textContent()).toContain('notes.txt');
+    // One case per series: the 41 files are 40 cases.
+    const threshold = (await metrics.locator('[data-metric="threshold"] td').first().textContent())?.trim();
+    expect(await page.getByTestId('validation-summary').textContent()).toBe(`${2 * PER_LABEL} cases analysed, each a series (${2 * PER_LABEL + 1} files in all); ${PER_LABEL} pneumonia; positive when score ≥ ${threshold}`);
 
     await expect.poll(async () => page.getByTestId('runtime-last-run').textContent()).toContain('cxr-pneumonia');
     await page.getByTestId('validation-metrics').scrollIntoViewIfNeeded();
@@ -126,22 +164,13 @@ const EXPORT_FOLDER = 'pacs-export-2024-11-chest-radiographs-site-north-reading-
     const rows = section.getByTestId('case-row');
     const outcomes = () => rows.evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-outcome')));
     if (fn! + fp! > 0) expect(await outcomes()).toEqual([...Array<string>(fn!).fill('fn'), ...Array<string>(fp!).fill('fp')]);
-    // Relative to the cases folder, the full path in the title.
+    // Relative to the cases folder, the full path in the title (a case of two files says so after its path).
     const file = rows.first().getByTestId('case-file');
-    const shown = (await file.textContent()) ?? '';
+    const [shown = '', more] = ((await file.textContent()) ?? '').split('\u00a0');
     expect(shown).toMatch(new RegExp(`^(normal|pneumonia)/${EXPORT_FOLDER}/\\d{4}\\.dcm$`));
+    expect(more === undefined || more === '+1 more file of its series').toBe(true);
     expect(await file.getAttribute('title')).toBe(join(cases, shown));
-    // The long folder part gives way: the cell does not overflow and the file name is shown whole.
-    const fit = await file.evaluate((td) => {
-      const name = td.querySelector('.case-name')!;
-      const cell = td.getBoundingClientRect();
-      const nameBox = name.getBoundingClientRect();
-      // The text's own width against its box: an ellipsis shows as soon as the box is narrower by any fraction.
-      const text = td.ownerDocument.createRange();
-      text.selectNodeContents(name);
-      return { overflows: td.scrollWidth > td.clientWidth + 1, nameInside: nameBox.right <= cell.right + 0.5, nameWhole: text.getBoundingClientRect().width <= nameBox.width + 0.01 };
-    });
-    expect(fit).toEqual({ overflows: false, nameInside: true, nameWhole: true });
+    expect(await fits(file)).toEqual({ overflows: false, nameInside: true, nameWhole: true, moreInside: true });
     await screenshot(page, 'models-validate-cases.png');
     // Every case: the mistakes still lead, then the correct ones.
     if (fn! + fp! > 0) await only.uncheck();
@@ -150,6 +179,17 @@ const EXPORT_FOLDER = 'pacs-export-2024-11-chest-radiographs-site-north-reading-
     expect(all.slice(0, fn! + fp!)).toEqual([...Array<string>(fn!).fill('fn'), ...Array<string>(fp!).fill('fp')]);
     expect(all.slice(fn! + fp!).every((o) => o === 'tp' || o === 'tn')).toBe(true);
     await section.screenshot({ path: join(artifactsDir, 'models-validate-cases-all.png') });
+
+    // The series of two files is one row: its first file, "+1 more file", the name and the note both whole.
+    const series = rows.filter({ has: page.getByTestId('case-more-files') });
+    expect(await series.count()).toBe(1);
+    const seriesFile = series.getByTestId('case-file');
+    expect(await seriesFile.textContent()).toBe(`${seriesFiles[0]}\u00a0+1 more file of its series`);
+    expect(await seriesFile.getAttribute('title')).toBe(join(cases, seriesFiles[0]!));
+    expect(await series.locator('td.case-label').first().textContent()).toBe('pneumonia');
+    await series.scrollIntoViewIfNeeded();
+    expect(await fits(seriesFile)).toEqual({ overflows: false, nameInside: true, nameWhole: true, moreInside: true });
+    await screenshot(page, 'models-validate-case-series.png');
   });
 
   it('saves the report as a self-contained HTML download', async () => {

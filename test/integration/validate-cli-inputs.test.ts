@@ -68,10 +68,18 @@ describe('vigil validate', () => {
     const v = JSON.parse(r.stdout) as { modelId: string; n: number; excluded: { file: string; status: string; reason: string }[]; cases: { file: string; label: string; status: string }[] };
     expect(Object.keys(v).slice(0, 10)).toEqual(['modelId', 'n', 'auc', 'accuracy', 'sensitivity', 'specificity', 'ppv', 'npv', 'confusion', 'threshold']);
     expect(v.modelId).toBe('test-chest-classifier');
-    expect(v.n).toBe(2);
-    expect(v.cases.filter((c) => c.status === 'done').map((c) => c.label)).toEqual(['bright', 'bright']);
+    // The two labelled files are images of one series: one case, scored as the viewer scores the series.
+    expect(v).toMatchObject({ n: 1, caseUnit: 'series' });
+    expect(v.cases.filter((c) => c.status === 'done')).toEqual([expect.objectContaining({ file: join(root, 'cases', 'Bright', '1.dcm'), files: 2, label: 'bright' })]);
     expect(v.excluded).toHaveLength(1);
     expect(v.excluded[0]).toMatchObject({ file: join(root, 'cases', 'stray.dcm'), status: 'not-analysed', reason: expect.stringContaining('sub-folder named by a label id of the model (bright)') });
+
+    // Each file a case of its own.
+    const perFile = vigil(['validate', '--model', 'test-chest-classifier', '--cases', 'cases', '--case-unit', 'file', '--models-dir', 'models', '--provider', 'cpu', '--json'], root);
+    expect(perFile.code, perFile.stderr).toBe(0);
+    const f = JSON.parse(perFile.stdout) as typeof v;
+    expect(f).toMatchObject({ n: 2, caseUnit: 'file' });
+    expect(f.cases.filter((c) => c.status === 'done').map((c) => c.label)).toEqual(['bright', 'bright']);
   });
 
   it('ignores an inherited INIT_CWD outside the `vigil` npm script: paths resolve against the process folder', () => {
@@ -81,13 +89,13 @@ describe('vigil validate', () => {
       env: { ...process.env, npm_lifecycle_event: 'test', INIT_CWD: join(root, 'in') },
     });
     expect(r.code, r.stderr).toBe(0);
-    expect((JSON.parse(r.stdout) as { n: number }).n).toBe(2);
+    expect((JSON.parse(r.stdout) as { n: number }).n).toBe(1);
   });
 
   it('reports broken links as excluded cases ("cannot read"), and a stray file without an empty label, in the text output', () => {
     const r = vigil(['validate', '--model', 'test-chest-classifier', '--cases', 'linked', '--models-dir', 'models', '--provider', 'cpu'], root);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/ on 2 cases /);
+    expect(r.stdout).toContain(' on 1 case (1 bright): each a series, 2 files, ');
     expect(r.stderr).toContain('3 case(s) excluded:');
     expect(r.stderr).toContain(`  ${join(root, 'linked', 'bright', '3.dcm')} (bright): not-analysed: cannot read: broken symbolic link to ${join(root, 'moved', '3.dcm')}\n`);
     expect(r.stderr).toContain(`  ${join(root, 'linked', 'old-cases')}: not-analysed: cannot read: broken symbolic link to ${join(root, 'moved')}\n`);
@@ -105,6 +113,9 @@ describe('vigil validate', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('validate needs --cases');
     expect(usage.stderr).toContain('Usage:');
+    const unit = vigil(['validate', '--model', 'test-chest-classifier', '--cases', 'cases', '--case-unit', 'study'], root);
+    expect(unit.code).toBe(2);
+    expect(unit.stderr).toContain('--case-unit must be series or file');
   });
 });
 

@@ -144,6 +144,97 @@ describe('models.validate', () => {
   });
 });
 
+/** One 8×8 file of a constant value, image `image` of series `series` (study 1.2.826.0.1.3680043.10.1138.901). */
+function seriesFile(path: string, series: number, image: number, value: number, sopInstance = `1.2.826.0.1.3680043.10.1138.901.${series}.${image}`): void {
+  mkdirSync(join(path, '..'), { recursive: true });
+  const study = '1.2.826.0.1.3680043.10.1138.901';
+  writeFileSync(path, syntheticDicom({ rows: 8, columns: 8, pixels: new Uint16Array(64).fill(value), studyInstanceUid: study, seriesInstanceUid: `${study}.${series}`, sopInstanceUid: sopInstance, instanceNumber: image }));
+}
+/** The bright score of a constant image of mean `v` (brightnessSoftmaxModel: softmax [0, 0.1 v − 5]). */
+const brightScore = (v: number) => 1 / (1 + Math.exp(-(0.1 * v - 5)));
+
+describe('models.validate: what one case is', () => {
+  /**
+   * bright/exam: one series of three files, only one of them bright (the lesion on one image of the exam);
+   * bright/single.dcm and dark/a.dcm, dark/b.dcm: series of one file each.
+   */
+  function writeExamCases(): string {
+    const cases = join(root, 'cases');
+    seriesFile(join(cases, 'bright', 'exam', '1.dcm'), 1, 1, 10);
+    seriesFile(join(cases, 'bright', 'exam', '2.dcm'), 1, 2, 90);
+    seriesFile(join(cases, 'bright', 'exam', '3.dcm'), 1, 3, 20);
+    seriesFile(join(cases, 'bright', 'single.dcm'), 2, 1, 80);
+    seriesFile(join(cases, 'dark', 'a.dcm'), 3, 1, 10);
+    seriesFile(join(cases, 'dark', 'b.dcm'), 4, 1, 20);
+    return cases;
+  }
+
+  it('by default scores the files of one series together, as the viewer scores the series, and counts it once', async () => {
+    installModel();
+    const s = await open({ startAnalysisQueue: true });
+    const cases = writeExamCases();
+    const progress: EventPayload<'models.validateProgress'>[] = [];
+    const off = s.events.subscribe((event, payload) => {
+      if (event === 'models.validateProgress') progress.push(payload as EventPayload<'models.validateProgress'>);
+    });
+    const r = await dispatch<ValidationResult>(s, 'models.validate', { modelId: 'test-brightness', casesPath: cases });
+    off();
+    expect(r).toMatchObject({ caseUnit: 'series', n: 4, positives: 2, excluded: [] });
+    // In the order read: the model's labels, then the files (a series where its first file is).
+    expect(r.cases).toEqual([
+      { file: join(cases, 'dark', 'a.dcm'), label: 'dark', score: expect.closeTo(brightScore(10), 5), predictedPositive: false, correct: true },
+      { file: join(cases, 'dark', 'b.dcm'), label: 'dark', score: expect.closeTo(brightScore(20), 5), predictedPositive: false, correct: true },
+      { file: join(cases, 'bright', 'exam', '1.dcm'), files: 3, label: 'bright', score: expect.closeTo(brightScore(90), 5), predictedPositive: true, correct: true },
+      { file: join(cases, 'bright', 'single.dcm'), label: 'bright', score: expect.closeTo(brightScore(80), 5), predictedPositive: true, correct: true },
+    ]);
+    expect(r.confusion).toEqual({ tp: 2, fn: 0, fp: 0, tn: 2 });
+    expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 4, total: 4 });
+    const { channels } = await import('../../contract/ipc-contract');
+    expect(channels['models.validate'].response.safeParse(r).success).toBe(true);
+
+    // The series' score is the one the viewer's analysis of the same series gives.
+    await dispatch(s, 'library.import', { paths: [join(cases, 'bright', 'exam')] });
+    const run = await dispatch<{ queued: unknown[] }>(s, 'analysis.run', { studyInstanceUid: '1.2.826.0.1.3680043.10.1138.901', modelId: 'test-brightness', provider: 'cpu' });
+    expect(run.queued).toHaveLength(1);
+    await s.analysis.queue.whenIdle();
+    const { results } = await dispatch<{ results: { status: string; inputSopInstanceUids: string[]; findings: { label: string; score: number }[] }[] }>(s, 'analysis.results', { studyInstanceUid: '1.2.826.0.1.3680043.10.1138.901' });
+    expect(results).toHaveLength(1);
+    expect(results[0]!.inputSopInstanceUids).toHaveLength(3);
+    expect(results[0]!.findings.find((f) => f.label === 'bright')!.score).toBeCloseTo(r.cases[2]!.score, 6);
+  });
+
+  it('with caseUnit "file" counts every file as a case of its own', async () => {
+    installModel();
+    const s = await open();
+    const cases = writeExamCases();
+    const r = await dispatch<ValidationResult>(s, 'models.validate', { modelId: 'test-brightness', casesPath: cases, caseUnit: 'file' });
+    expect(r).toMatchObject({ caseUnit: 'file', n: 6, positives: 4 });
+    // The exam's two dark images are now false negatives of their own.
+    expect(r.confusion).toEqual({ tp: 2, fn: 2, fp: 0, tn: 2 });
+    expect(r.cases.every((c) => c.files === undefined)).toBe(true);
+  });
+
+  it('excludes a series listed under two labels, and a second file of an image already in its series', async () => {
+    installModel();
+    const s = await open();
+    const cases = writeExamCases();
+    // Series 5: one file under each label; image 1 of series 2 again (another file, same SOP Instance UID).
+    seriesFile(join(cases, 'dark', 'split-1.dcm'), 5, 1, 10);
+    seriesFile(join(cases, 'bright', 'split-2.dcm'), 5, 2, 90);
+    seriesFile(join(cases, 'bright', 'single-copy.dcm'), 2, 1, 80);
+    const r = await dispatch<ValidationResult>(s, 'models.validate', { modelId: 'test-brightness', casesPath: cases });
+    expect(r.n).toBe(4);
+    expect(r.excluded).toEqual(
+      expect.arrayContaining([
+        { file: join(cases, 'bright', 'single.dcm'), label: 'bright', status: 'not-analysed', reason: `the same image (SOP Instance UID 1.2.826.0.1.3680043.10.1138.901.2.1) as ${join(cases, 'bright', 'single-copy.dcm')}: counted once` },
+        { file: join(cases, 'bright', 'split-2.dcm'), label: 'bright', status: 'not-analysed', reason: 'its series is listed under "dark" and "bright": its label is unknown' },
+        { file: join(cases, 'dark', 'split-1.dcm'), label: 'dark', status: 'not-analysed', reason: 'its series is listed under "dark" and "bright": its label is unknown' },
+      ]),
+    );
+    expect(r.excluded).toHaveLength(3);
+  });
+});
+
 describe('ai.runtimeInfo and the AI settings', () => {
   it('shows the providers, the force-CPU setting and no last run on a fresh library', async () => {
     const s = await open({ executionProviderInfo: [{ name: 'cuda', bundled: false, requires: 'an NVIDIA GPU' }, { name: 'cpu', bundled: true, requires: 'Nothing' }] });

@@ -122,8 +122,8 @@ describe('vigil validate on cases without a B-mode region', () => {
     const cases = join(library.root, 'cases', 'bright');
     mkdirSync(cases, { recursive: true });
     mkdirSync(join(library.root, 'bundled'));
-    writeFileSync(join(cases, 'whole.dcm'), syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, sopInstanceUid: `${ROOT_UID}.9.1`, extra: [age('054Y')] }));
-    writeFileSync(join(cases, 'cropped.dcm'), syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, sopInstanceUid: `${ROOT_UID}.9.2`, extra: [age('054Y'), regions(1, 1, 6, 6)] }));
+    writeFileSync(join(cases, 'whole.dcm'), syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, seriesInstanceUid: `${ROOT_UID}.9.1`, sopInstanceUid: `${ROOT_UID}.9.1.1`, extra: [age('054Y')] }));
+    writeFileSync(join(cases, 'cropped.dcm'), syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, seriesInstanceUid: `${ROOT_UID}.9.2`, sopInstanceUid: `${ROOT_UID}.9.2.1`, extra: [age('054Y'), regions(1, 1, 6, 6)] }));
     const validate = async (json: boolean) => {
       const out: string[] = [];
       const err: string[] = [];

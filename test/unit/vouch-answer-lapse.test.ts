@@ -94,6 +94,9 @@ describe('"Analyse anyway" on a refusal that no longer holds says why on the fre
     expect(fresh.resultId).toBeGreaterThan(refused.resultId);
     expect(fresh).toMatchObject({ status: 'not-analysed', reason, unrecorded: ['Body Part Examined'] });
     expect(fresh.vouchLapsed).toEqual({ imagesAdded: 1, modelChanged: false, answered: true });
+    // The panel's reason: the refusal's own, since it tells the lapse itself (localised) from vouchLapsed.
+    expect(fresh.refusalReason).toBe(refused.reason);
+    expect(refused.refusalReason).toBeUndefined();
     // The answer vouched for nothing: no coverage is kept to tell of later.
     expect(s.analysis.results.get(fresh.resultId)?.lapsedVouch).toBeUndefined();
 

@@ -364,7 +364,7 @@ describe("a reader's vouch covers the images they saw and the model package they
     // The reader is told why their vouch no longer holds, in the reason (CLI, job list) and in fields (the panel, in their language).
     const lapsed = `${NOT_RECORDED}; your earlier vouch does not cover 1 image added since`;
     expect(plain.notAnalysed).toMatchObject([{ status: 'not-analysed', reason: lapsed }]);
-    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: lapsed, unrecorded: ['Body Part Examined'], vouchLapsed: { imagesAdded: 1, modelChanged: false }, warnings: [] });
+    expect(await resultOverIpc(s, study)).toMatchObject({ status: 'not-analysed', reason: lapsed, refusalReason: NOT_RECORDED, unrecorded: ['Body Part Examined'], vouchLapsed: { imagesAdded: 1, modelChanged: false }, warnings: [] });
 
     // Still said on later runs while nobody vouched again, counting every image added since the vouch.
     await importLater(s, 'unseen-too', usFile(51, [], { image: 3 }));

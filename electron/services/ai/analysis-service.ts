@@ -455,7 +455,7 @@ export class AnalysisService {
       },
       '',
       refusal.unrecorded
-        ? { warnings: [], population: null, unrecorded: refusal.unrecorded, ...(told ? { vouchLapsed: told } : {}), ...(lapsed ? { lapsedVouch: lapsed.vouch } : {}) }
+        ? { warnings: [], population: null, unrecorded: refusal.unrecorded, ...(told ? { vouchLapsed: told, refusalReason: refusal.reason } : {}), ...(lapsed ? { lapsedVouch: lapsed.vouch } : {}) }
         : undefined,
     );
     return { reason, resultId };

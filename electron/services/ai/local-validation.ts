@@ -4,12 +4,20 @@
  * clinic's own labelled cases and reports the same metrics, with bootstrap
  * confidence intervals, as the model's card.
  *
- * Cases: a folder with one sub-folder per label id of the model (every file
- * below it is one case), or a CSV of `file,label` rows (paths relative to the
- * CSV; an optional header row such as `file,label`; `#` lines are comments;
- * `;` separates the cells when the first line does so, see csvSeparator).
- * Label ids match ignoring case when that is unambiguous. An entry that
- * cannot be read (a broken link) is an excluded case, not an error.
+ * Labelled files: a folder with one sub-folder per label id of the model
+ * (every file below it carries that label), or a CSV of `file,label` rows
+ * (paths relative to the CSV; an optional header row such as `file,label`;
+ * `#` lines are comments; `;` separates the cells when the first line does
+ * so, see csvSeparator). Label ids match ignoring case when that is
+ * unambiguous. An entry that cannot be read (a broken link) is an excluded
+ * case, not an error.
+ *
+ * A case is a series by default (CaseUnit): the labelled files of one Series
+ * Instance UID are analysed together, as the viewer analyses a series, so the
+ * score is the one a reader would see (the manifest's aggregation over its
+ * images) and images of one exam do not count as independent cases in the
+ * metrics and their confidence intervals. With caseUnit "file" every file is
+ * a case of its own (labels given per image).
  */
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +40,9 @@ export interface LabelledCase {
   /** Why the case cannot be used (e.g. a file outside the label sub-folders): reported as excluded, never run. */
   excludedReason?: string;
 }
+
+/** What one case is: every labelled file of one series (as the viewer analyses it), or each file alone. */
+export type CaseUnit = 'series' | 'file';
 
 export class ValidationInputError extends Error {
   constructor(message: string) {
@@ -284,8 +295,75 @@ function caseMetadata(file: string): InstanceMetadata {
   }
 }
 
+const NO_IMAGES = 'the file has no images';
+
+/** The files of one case, and (series cases) their indexed attributes, already read to group them. */
+interface CaseFiles {
+  files: string[];
+  label: string;
+  excludedReason?: string;
+  metas: InstanceMetadata[] | null;
+}
+
+/**
+ * The labelled files as series cases: the files of one Series Instance UID under one label, in the order they were
+ * read. What cannot be a case is pushed to `excluded` at once: a file that cannot be read as DICOM or has no images,
+ * a second file of an image already in its series (same SOP Instance UID: the library would keep it once), and every
+ * file of a series listed under two labels (its truth is unknown). A file with no Series Instance UID is its own case.
+ */
+function seriesCases(cases: readonly LabelledCase[], excluded: CaseResult[]): CaseFiles[] {
+  const out: CaseFiles[] = [];
+  const bySeries = new Map<string, CaseFiles>();
+  const labelsOf = new Map<string, Set<string>>();
+  const images = new Map<string, string>();
+  for (const c of cases) {
+    if (c.excludedReason) {
+      out.push({ files: [c.file], label: c.label, excludedReason: c.excludedReason, metas: null });
+      continue;
+    }
+    let meta: InstanceMetadata;
+    try {
+      meta = caseMetadata(c.file);
+    } catch (err) {
+      excluded.push({ file: c.file, label: c.label, status: 'not-analysed', reason: (err as Error).message });
+      continue;
+    }
+    if (!meta.hasPixelData) {
+      excluded.push({ file: c.file, label: c.label, status: 'not-applicable', reason: NO_IMAGES });
+      continue;
+    }
+    const series = meta.seriesInstanceUid ? `${meta.studyInstanceUid}\0${meta.seriesInstanceUid}` : `\0file\0${c.file}`;
+    const image = meta.sopInstanceUid ? `${series}\0${meta.sopInstanceUid}\0${c.label}` : null;
+    const first = image === null ? undefined : images.get(image);
+    if (first !== undefined) {
+      excluded.push({ file: c.file, label: c.label, status: 'not-analysed', reason: `the same image (SOP Instance UID ${meta.sopInstanceUid}) as ${first}: counted once` });
+      continue;
+    }
+    if (image !== null) images.set(image, c.file);
+    labelsOf.set(series, (labelsOf.get(series) ?? new Set()).add(c.label));
+    const key = `${series}\0${c.label}`;
+    const group = bySeries.get(key);
+    if (group) {
+      group.files.push(c.file);
+      group.metas!.push(meta);
+    } else {
+      const created: CaseFiles = { files: [c.file], label: c.label, metas: [meta] };
+      bySeries.set(key, created);
+      out.push(created);
+    }
+  }
+  for (const [key, group] of bySeries) {
+    const labels = labelsOf.get(key.slice(0, key.lastIndexOf('\0')))!;
+    if (labels.size > 1) group.excludedReason = `its series is listed under ${[...labels].map((l) => `"${l}"`).join(' and ')}: its label is unknown`;
+  }
+  return out;
+}
+
 export interface CaseResult {
+  /** The case's file (the first one read, when the case is a series of several). */
   file: string;
+  /** Files the case holds when more than one (a series); absent: one. */
+  files?: number;
   label: string;
   status: 'done' | 'not-applicable' | 'not-analysed' | 'failed';
   reason?: string;
@@ -303,8 +381,9 @@ export interface ValidationReport extends ValidationMetrics {
   positiveLabel: string;
   negativeLabels: string[];
   provider: string | null;
-  excluded: { file: string; label: string; status: string; reason: string }[];
+  excluded: { file: string; files?: number; label: string; status: string; reason: string }[];
   cases: CaseResult[];
+  caseUnit: CaseUnit;
   /** Cases among n analysed whole: no B-mode region although the model crops to it (counted here, where each case's full warnings are known). */
   analysedWhole: number;
   /** Cases among n analysed although their files do not record an attribute the applicability rules read: their label vouches for them. */
@@ -316,6 +395,8 @@ export interface ValidationReport extends ValidationMetrics {
 /** One analysed case as models.validate lists it: compact (warning codes only), since thousands cross the worker and IPC boundaries. */
 export interface AnalysedCase {
   file: string;
+  /** Files of the case when more than one (a series); absent: one. */
+  files?: number;
   label: string;
   /** Score of the positive label. */
   score: number;
@@ -334,6 +415,7 @@ export function analysedCases(cases: readonly CaseResult[], positiveLabel: strin
     const codes = c.warnings?.map((w) => w.code) ?? [];
     out.push({
       file: c.file,
+      ...(c.files !== undefined ? { files: c.files } : {}),
       label: c.label,
       score: c.score,
       predictedPositive: c.predictedPositive,
@@ -362,6 +444,8 @@ export interface ValidateOptions {
   positiveLabel?: string;
   /** Run cases whose DICOM attributes fall outside the manifest's applicability (default: exclude them). */
   ignoreApplicability?: boolean;
+  /** What one case is (default "series"). */
+  caseUnit?: CaseUnit;
   resamples?: number;
   seed?: number;
   onProgress?: (done: number, total: number) => void;
@@ -377,11 +461,18 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
   const results: CaseResult[] = [];
   let provider: string | null = null;
   let ortVersion: string | null = null;
+  const caseUnit = o.caseUnit ?? 'series';
+  const units = caseUnit === 'series' ? seriesCases(o.cases, results) : o.cases.map((c): CaseFiles => ({ files: [c.file], label: c.label, ...(c.excludedReason ? { excludedReason: c.excludedReason } : {}), metas: null }));
+  // Files already excluded while grouping count as done cases, so the total is every case and file excluded alone.
+  const early = results.length;
+  const total = early + units.length;
   try {
-    for (const [i, c] of o.cases.entries()) {
-      o.onProgress?.(i, o.cases.length);
+    for (const [i, c] of units.entries()) {
+      o.onProgress?.(early + i, total);
+      const file = c.files[0]!;
+      const files = c.files.length > 1 ? { files: c.files.length } : {};
       if (c.excludedReason) {
-        results.push({ file: c.file, label: c.label, status: 'not-analysed', reason: c.excludedReason });
+        results.push({ file, ...files, label: c.label, status: 'not-analysed', reason: c.excludedReason });
         continue;
       }
       // A case whose files only lack an attribute the rules read (e.g. no Body Part Examined) is analysed: its label
@@ -390,40 +481,40 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
       if (!o.ignoreApplicability) {
         let reason: string | null = null;
         try {
-          // The attributes an import indexes, through the facts builder clinical analysis uses: one case is judged as its series would be.
-          const meta = caseMetadata(c.file);
-          const ok = meta.hasPixelData ? checkApplicability(manifest, buildSeriesFacts(meta, [meta])) : { ok: false as const, reason: 'the file has no images' };
+          // The attributes an import indexes, through the facts builder clinical analysis uses: a case is judged as its series would be.
+          const metas = c.metas ?? [caseMetadata(file)];
+          const ok = metas.every((m) => m.hasPixelData) ? checkApplicability(manifest, buildSeriesFacts(metas[0]!, metas)) : { ok: false as const, reason: NO_IMAGES };
           if (!ok.ok && ok.unrecorded) vouched = unrecordedWarning(ok.unrecorded, 'case-label');
           else if (!ok.ok) reason = ok.reason;
         } catch (err) {
-          results.push({ file: c.file, label: c.label, status: 'not-analysed', reason: (err as Error).message });
+          results.push({ file, ...files, label: c.label, status: 'not-analysed', reason: (err as Error).message });
           continue;
         }
         if (reason) {
-          results.push({ file: c.file, label: c.label, status: 'not-applicable', reason });
+          results.push({ file, ...files, label: c.label, status: 'not-applicable', reason });
           continue;
         }
       }
       const r = await runInferenceJob(
-        { jobId: `validate-${i}`, model: { id: manifest.id, modelPath: o.model.modelPath, manifest: jobManifest }, files: [c.file], provider: o.provider ?? 'auto', outputDir: scratch },
+        { jobId: `validate-${i}`, model: { id: manifest.id, modelPath: o.model.modelPath, manifest: jobManifest }, files: c.files, provider: o.provider ?? 'auto', outputDir: scratch },
         o.sessions,
       );
       ortVersion = r.ortVersion;
       provider = r.provider ?? provider;
       const finding = r.findings.find((f) => f.label === positive);
       if (r.status !== 'done' || !finding) {
-        results.push({ file: c.file, label: c.label, status: r.status === 'done' ? 'failed' : r.status, reason: r.reason ?? `no score for "${positive}"` });
+        results.push({ file, ...files, label: c.label, status: r.status === 'done' ? 'failed' : r.status, reason: r.reason ?? `no score for "${positive}"` });
         continue;
       }
       const warnings = [...(vouched ? [vouched] : []), ...(r.warnings ?? [])];
-      results.push({ file: c.file, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold, ...(warnings.length > 0 ? { warnings } : {}) });
+      results.push({ file, ...files, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold, ...(warnings.length > 0 ? { warnings } : {}) });
     }
-    o.onProgress?.(o.cases.length, o.cases.length);
+    o.onProgress?.(total, total);
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
   const done = results.filter((r) => r.status === 'done');
-  if (done.length === 0) throw new ValidationInputError(`none of the ${o.cases.length} cases could be analysed (first reason: ${results[0]?.reason ?? 'unknown'})`);
+  if (done.length === 0) throw new ValidationInputError(`none of the ${results.length} cases could be analysed (first reason: ${results[0]?.reason ?? 'unknown'})`);
   const y = done.map((r) => (r.label === positive ? 1 : 0));
   const s = done.map((r) => r.score!);
   const m = validationMetrics(y, s, threshold, { ...(o.resamples !== undefined ? { resamples: o.resamples } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) });
@@ -436,8 +527,9 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
     provider,
     ortVersion,
     ...m,
-    excluded: results.filter((r) => r.status !== 'done').map((r) => ({ file: r.file, label: r.label, status: r.status, reason: r.reason ?? '' })),
+    excluded: results.filter((r) => r.status !== 'done').map((r) => ({ file: r.file, ...(r.files !== undefined ? { files: r.files } : {}), label: r.label, status: r.status, reason: r.reason ?? '' })),
     cases: results,
+    caseUnit,
     analysedWhole: casesAnalysedWhole(results),
     vouchedUnrecorded: casesVouchedUnrecorded(results),
     seconds: (performance.now() - started) / 1000,

@@ -51,6 +51,8 @@ export interface StoredResult {
    * answered lapse keeps none: it vouched for nothing).
    */
   lapsedVouch?: VouchCoverage;
+  /** With `vouchLapsed`: the applicability reason alone (`reason` adds an English account of the lapse). */
+  refusalReason?: string;
 }
 
 /** What a run knew about its patient, stored with it (in the outputs JSON: no schema change). */
@@ -63,6 +65,8 @@ export interface RunContext {
   vouchLapsed?: VouchLapse;
   /** With `unrecorded`: the reader's earlier vouch that no longer holds (stored apart: an answered lapse has none). */
   lapsedVouch?: VouchCoverage;
+  /** With `vouchLapsed`: the applicability reason without the account of the lapse that the stored reason adds. */
+  refusalReason?: string;
 }
 
 interface Row {
@@ -156,6 +160,7 @@ export class ResultsStore {
           ...(context?.unrecorded ? { unrecorded: context.unrecorded } : {}),
           ...(context?.vouchLapsed ? { vouchLapsed: context.vouchLapsed } : {}),
           ...(context?.lapsedVouch ? { lapsedVouch: context.lapsedVouch } : {}),
+          ...(context?.refusalReason !== undefined ? { refusalReason: context.refusalReason } : {}),
         }),
         now: new Date().toISOString(),
       });
@@ -163,7 +168,7 @@ export class ResultsStore {
   }
 
   private toResult(row: Row): StoredResult {
-    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[]; warnings?: RunWarning[]; population?: PopulationContext | null; unrecorded?: string[]; vouchLapsed?: VouchLapse; lapsedVouch?: VouchCoverage };
+    const out = JSON.parse(row.outputs) as { dir: string; outputs: OutputRecord[]; warnings?: RunWarning[]; population?: PopulationContext | null; unrecorded?: string[]; vouchLapsed?: VouchLapse; lapsedVouch?: VouchCoverage; refusalReason?: string };
     return {
       id: row.id,
       jobId: row.job_id,
@@ -188,6 +193,7 @@ export class ResultsStore {
       ...(out.unrecorded ? { unrecorded: out.unrecorded } : {}),
       ...(out.vouchLapsed ? { vouchLapsed: out.vouchLapsed } : {}),
       ...(out.lapsedVouch ? { lapsedVouch: out.lapsedVouch } : {}),
+      ...(out.refusalReason !== undefined ? { refusalReason: out.refusalReason } : {}),
     };
   }
 

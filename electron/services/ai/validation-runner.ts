@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { type AnalysedCase, analysedCases, collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from './local-validation';
+import { type AnalysedCase, analysedCases, type CaseUnit, collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from './local-validation';
 import type { ReadyModel } from './model-registry';
 import { type ProviderName, type ProviderPreference, SessionManager } from './session-manager';
 
@@ -17,6 +17,7 @@ export interface ValidationJob {
   positiveLabel?: string;
   provider: ProviderPreference;
   resamples?: number;
+  caseUnit?: CaseUnit;
 }
 
 /** A validation as it reaches main: the report with its analysed cases compact (excluded ones are in `excluded`). */
@@ -41,6 +42,7 @@ export async function runValidationJob(job: ValidationJob, sessions: SessionMana
     provider: job.provider,
     ...(job.positiveLabel ? { positiveLabel: job.positiveLabel } : {}),
     ...(job.resamples !== undefined ? { resamples: job.resamples } : {}),
+    ...(job.caseUnit ? { caseUnit: job.caseUnit } : {}),
     onProgress,
   });
   // Full run warnings (messages, attributes) stay in the worker: main lists each analysed case by its codes.

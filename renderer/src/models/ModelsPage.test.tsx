@@ -7,7 +7,7 @@ import { setLocale } from '../i18n/strings';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
 import { ModelsPage } from './ModelsPage';
 import { buildReportHtml, escapeHtml } from './report-html';
-import { analysedWholeWarning, caseDisplayPath, casesFolder, vouchedUnrecordedWarning } from './validation-view';
+import { analysedWholeWarning, caseDisplayPath, casesFolder, validationSummary, vouchedUnrecordedWarning } from './validation-view';
 
 afterEach(() => {
   cleanup();
@@ -72,6 +72,7 @@ function result(overrides: Partial<ValidationResult> = {}): ValidationResult {
     analysedWhole: 0,
     vouchedUnrecorded: 0,
     cases: CASES,
+    caseUnit: 'series',
     ...overrides,
   };
 }
@@ -205,7 +206,7 @@ describe('Models page', () => {
     expect(screen.getByText(/a path on the machine running the bridge/)).toBeTruthy();
     fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: ' /cases ' } });
     fireEvent.click(run);
-    await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/cases' }));
+    await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/cases', caseUnit: 'series' }));
     act(() => vigil.emit('models.validateProgress', { modelId: 'cxr-pneumonia', done: 7, total: 41 }));
     expect(screen.getByTestId('validate-progress').textContent).toContain('7 of 41');
     await act(async () => finish(ok(result())));
@@ -492,6 +493,85 @@ describe('Models page: the validated cases, mistakes first', () => {
   });
 });
 
+describe('Models page: what one case is', () => {
+  /** The CASES as series: p2 (a false negative) held 5 files, n1 (correct) 2; 7 cases of 12 files. */
+  const SERIES_CASES: ValidationCase[] = CASES.map((c) => (c.file === '/cases/pneumonia/p2.dcm' ? { ...c, files: 5 } : c.file === '/cases/normal/n1.dcm' ? { ...c, files: 2 } : c));
+
+  async function validate(r: ValidationResult) {
+    const vigil = fake('bridge', async () => ok(r));
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    return vigil;
+  }
+
+  it('offers each series (the default) or each file as one case, each with its hint, and sends the choice', async () => {
+    const vigil = await validate(result());
+    const group = screen.getByRole('radiogroup', { name: 'One case' });
+    const series = within(group).getByRole('radio', { name: 'Each series is one case' }) as HTMLInputElement;
+    const file = within(group).getByRole('radio', { name: 'Each file is one case' }) as HTMLInputElement;
+    expect(series.checked).toBe(true);
+    expect(file.checked).toBe(false);
+    // The hint describes the option without lengthening its name.
+    expect(document.getElementById(series.getAttribute('aria-describedby')!)!.textContent).toBe('Images of one series are scored together, as the viewer scores them');
+    expect(document.getElementById(file.getAttribute('aria-describedby')!)!.textContent).toBe('When each image has its own label');
+    fireEvent.click(screen.getByTestId('validate-run'));
+    await waitFor(() => expect(vigil.m.validate).toHaveBeenLastCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/cases', caseUnit: 'series' }));
+    await screen.findByTestId('validation-metrics');
+    fireEvent.click(file);
+    expect(file.checked).toBe(true);
+    expect(series.checked).toBe(false);
+    fireEvent.click(screen.getByTestId('validate-run'));
+    await waitFor(() => expect(vigil.m.validate).toHaveBeenLastCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/cases', caseUnit: 'file' }));
+  });
+
+  it('says what one case was: a series with the files they held, or a file', async () => {
+    await validate(result({ n: 7, positives: 4, cases: SERIES_CASES }));
+    fireEvent.click(screen.getByTestId('validate-run'));
+    expect((await screen.findByTestId('validation-summary')).textContent).toBe('7 cases analysed, each a series (12 files in all); 4 pneumonia; positive when score ≥ 0.5');
+    cleanup();
+    await validate(result({ n: 7, positives: 4, caseUnit: 'file' }));
+    fireEvent.click(screen.getByTestId('validate-run'));
+    expect((await screen.findByTestId('validation-summary')).textContent).toBe('7 cases analysed, each a file; 4 pneumonia; positive when score ≥ 0.5');
+  });
+
+  it('shows a case of several files as its first file and how many more, in the cases table and the excluded list', async () => {
+    const excluded = [
+      { file: '/cases/normal/s1/a.dcm', label: 'normal', status: 'not-applicable', reason: 'modality CT is not one of CR, DX', files: 3 },
+      { file: '/cases/normal/b.dcm', label: 'normal', status: 'failed', reason: 'unreadable' },
+    ];
+    await validate(result({ cases: SERIES_CASES, excluded }));
+    fireEvent.click(screen.getByTestId('validate-run'));
+    const section = await screen.findByTestId('validation-cases');
+    fireEvent.click(within(section).getByTestId('cases-only-mistakes'));
+    const file = (name: string) => within(section).getAllByTestId('case-file').find((td) => td.getAttribute('title') === name)!;
+    // Relative path, then the note; the title keeps the full path of the file shown.
+    expect(file('/cases/pneumonia/p2.dcm').textContent).toBe('pneumonia/p2.dcm\u00a0+4 more files of its series');
+    expect(file('/cases/normal/n1.dcm').textContent).toBe('normal/n1.dcm\u00a0+1 more file of its series');
+    expect(within(file('/cases/normal/n1.dcm')).getByTestId('case-more-files').textContent).toBe('\u00a0+1 more file of its series');
+    expect(within(file('/cases/normal/n2.dcm')).queryByTestId('case-more-files')).toBeNull();
+    const items = within(screen.getByTestId('excluded-cases')).getAllByRole('listitem');
+    expect(within(items[0]!).getByTestId('case-more-files').textContent).toBe('\u00a0+2 more files of its series');
+    expect(within(items[1]!).queryByTestId('case-more-files')).toBeNull();
+  });
+
+  it('speaks Chinese: the choice, the summary and the more-files note', async () => {
+    setLocale('zh-CN');
+    try {
+      await validate(result({ n: 7, positives: 4, cases: SERIES_CASES }));
+      expect(within(screen.getByRole('radiogroup', { name: '病例单位' })).getAllByRole('radio').map((r) => r.getAttribute('value'))).toEqual(['series', 'file']);
+      expect(screen.getByRole('radio', { name: '每个序列为一个病例' })).toBeTruthy();
+      expect(screen.getByRole('radio', { name: '每个文件为一个病例' })).toBeTruthy();
+      fireEvent.click(screen.getByTestId('validate-run'));
+      expect((await screen.findByTestId('validation-summary')).textContent).toBe('分析了 7 个病例，每个病例为一个序列（共 12 个文件）；pneumonia 4 个；分数 ≥ 0.5 时为阳性');
+      expect(validationSummary(result({ caseUnit: 'file' }))).toBe('分析了 40 个病例，每个病例为一个文件；pneumonia 20 个；分数 ≥ 0.5 时为阳性');
+      expect(screen.getAllByTestId('case-more-files')[0]!.textContent).toBe('\u00a0及同一序列的另外 4 个文件');
+    } finally {
+      setLocale('en');
+    }
+  });
+});
+
 describe('Models page: choosing the labelled cases (electron)', () => {
   it('"Choose CSV…" picks a CSV of file,label rows; a cancelled picker keeps the path', async () => {
     const vigil = fake('electron');
@@ -509,7 +589,7 @@ describe('Models page: choosing the labelled cases (electron)', () => {
     await waitFor(() => expect(vigil.m.chooseCases).toHaveBeenLastCalledWith({ kind: 'folder' }));
     expect((screen.getByTestId('validate-cases') as HTMLInputElement).value).toBe('/picked/labels.csv');
     fireEvent.click(screen.getByTestId('validate-run'));
-    await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/picked/labels.csv' }));
+    await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/picked/labels.csv', caseUnit: 'series' }));
   });
 
   it('reports a failed picker through the app error handler; the bridge shows no picker', async () => {
@@ -715,6 +795,26 @@ describe('report HTML', () => {
       ['FP', 'normal/n2.dcm', 'normal', '0.620', 'pneumonia', ''],
     ]);
     expect(table.querySelectorAll('tbody tr')[1]!.querySelector('.mono')!.getAttribute('title')).toBe(hostile);
+  });
+
+  it('says what one case was and shows a case of several files with how many more; a hostile name of one stays text', () => {
+    const hostile = '/cases/pneumonia/<img src=x onerror=alert(1)>.dcm';
+    const cases = CASES.map((c) => (c.file === '/cases/pneumonia/p2.dcm' ? { ...c, file: hostile, files: 4 } : c));
+    const excluded = [{ file: '/cases/normal/<b>x</b>.dcm', label: 'normal', status: 'failed', reason: 'unreadable', files: 2 }];
+    const html = buildReportHtml(result({ n: 7, positives: 4, cases, excluded }), RUNTIME);
+    expect(html).not.toContain('<img');
+    expect(html).not.toContain('<b>x</b>');
+    const doc = new DOMParser().parseFromString(html, 'text/html');
+    expect(doc.querySelectorAll('script, img, b')).toHaveLength(0);
+    expect(doc.querySelector('[data-testid="validation-summary"]')!.textContent).toBe('7 cases analysed, each a series (10 files in all); 4 pneumonia; positive when score ≥ 0.5');
+    const cell = [...doc.querySelectorAll('[data-testid="misclassified"] tbody td.mono')].find((td) => td.getAttribute('title') === hostile)!;
+    expect(cell.textContent).toBe('pneumonia/<img src=x onerror=alert(1)>.dcm +3 more files of its series');
+    const others = [...doc.querySelectorAll('[data-testid="misclassified"] tbody td.mono')].filter((td) => td !== cell);
+    expect(others.map((td) => td.textContent)).toEqual(['pneumonia/deep/p3.dcm', 'normal/n3.dcm', 'normal/n2.dcm']);
+    expect(doc.body.textContent).toContain('/cases/normal/<b>x</b>.dcm +1 more file of its series');
+    const byFile = new DOMParser().parseFromString(buildReportHtml(result({ caseUnit: 'file' })), 'text/html');
+    expect(byFile.querySelector('[data-testid="validation-summary"]')!.textContent).toBe('40 cases analysed, each a file; 20 pneumonia; positive when score ≥ 0.5');
+    expect(byFile.body.textContent).not.toContain('more file');
   });
 
   it('says when no case was misclassified', () => {

@@ -9,11 +9,12 @@ import type { ModelInfo, RuntimeInfo, Settings, ValidationCasesKind, ValidationR
 import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
 import { openBrowser } from '../lib/route';
+import { CaseUnitChoice } from './CaseUnitChoice';
 import { buildReportHtml } from './report-html';
 import { RuntimeInfoPanel } from './RuntimeInfo';
 import { ShippedMetrics } from './ShippedMetrics';
 import { IntendedUseBanner, ValidationReport } from './ValidationReport';
-import { reportFileName } from './validation-view';
+import { type CaseUnit, reportFileName } from './validation-view';
 
 /** Browser download of a report (the bridge host: nothing is written on the server). */
 export function downloadHtml(name: string, html: string): void {
@@ -35,6 +36,7 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
   const [settings, setSettings] = useState<Settings | null>(null);
   const [modelId, setModelId] = useState('');
   const [casesPath, setCasesPath] = useState('');
+  const [caseUnit, setCaseUnit] = useState<CaseUnit>('series');
   const [running, setRunning] = useState(false);
   const [progress, setProgress] = useState<{ done: number; total: number } | null>(null);
   const [result, setResult] = useState<ValidationResult | null>(null);
@@ -122,7 +124,7 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
     // The previous result must not stay on screen (or be saved) under a new run or its error.
     setResult(null);
     try {
-      const r = await vigil.models.validate({ modelId, casesPath: casesPath.trim() });
+      const r = await vigil.models.validate({ modelId, casesPath: casesPath.trim(), caseUnit });
       if (r.ok) setResult(r.value);
       else setError(`${r.error.code}: ${r.error.message}`);
     } finally {
@@ -218,6 +220,8 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
         <section className="panel validate-panel" aria-labelledby="validate-heading">
           <h2 id="validate-heading">{t('models.validateHeading')}</h2>
           <p className="muted">{t('models.validateHelp')}</p>
+          {/* Its own lines under the help on cases: in the form's row it would squeeze the cases path. */}
+          <CaseUnitChoice value={caseUnit} onChange={setCaseUnit} />
           {selected && <IntendedUseBanner clinicalUse={selected.clinicalUse} intendedUse={selected.intendedUse} />}
           <form
             className="validate-form"

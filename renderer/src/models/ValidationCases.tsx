@@ -1,7 +1,7 @@
 import { useMemo, useState } from 'react';
 import type { ValidationCase, ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
-import { caseCounts, caseDisplayPath, caseMarker, caseOutcome, casesFolder, caseWarningTag, fmtScore, orderedCases, predictedName, splitCasePath } from './validation-view';
+import { caseCounts, caseDisplayPath, caseMarker, caseOutcome, casesFolder, caseWarningTag, fmtScore, moreFilesNote, orderedCases, predictedName, splitCasePath } from './validation-view';
 
 /**
  * The analysed cases of a validation, mistakes first (false negatives, then false positives, the most confident
@@ -84,6 +84,7 @@ function CaseRow({ c, result, folder }: { c: ValidationCase; result: ValidationR
         <span className="case-path">
           {dir && <span className="case-dir">{dir}</span>}
           <span className="case-name">{name}</span>
+          <MoreFiles files={c.files} />
         </span>
       </td>
       <td className="case-label" title={c.label}>
@@ -107,5 +108,18 @@ function CaseRow({ c, result, folder }: { c: ValidationCase; result: ValidationR
         })}
       </td>
     </tr>
+  );
+}
+
+/** "+4 more files of its series" after the file shown for a case of several files; nothing for a case of one. */
+export function MoreFiles({ files }: { files: number | undefined }) {
+  const note = moreFilesNote({ files });
+  if (!note) return null;
+  // A no-break space: a flex item's leading space is dropped, and the note must not touch the file name.
+  return (
+    <span className="case-more muted" data-testid="case-more-files">
+      {'\u00a0'}
+      {note}
+    </span>
   );
 }

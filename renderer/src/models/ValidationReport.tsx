@@ -2,9 +2,9 @@ import type { ValidationResult } from '../../../contract/ipc-contract';
 import { t } from '../i18n/strings';
 import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
-import { ValidationCases } from './ValidationCases';
+import { MoreFiles, ValidationCases } from './ValidationCases';
 import { ReliabilityDiagram } from './ReliabilityDiagram';
-import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, vouchedUnrecordedWarning } from './validation-view';
+import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, validationSummary, vouchedUnrecordedWarning } from './validation-view';
 
 /** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, the analysed cases (mistakes first), excluded cases. */
 export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
@@ -14,7 +14,9 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
     <section className="validation-report" aria-label={t('models.resultHeading')}>
       <div className="validation-head">
         <h2>{t('models.resultHeading')}</h2>
-        <span className="muted">{t('models.summary', { n: result.n, positives: result.positives, label: result.positiveLabel, threshold: result.threshold })}</span>
+        <span className="muted" data-testid="validation-summary">
+          {validationSummary(result)}
+        </span>
         <span className="spacer" />
         <button type="button" className="button" data-testid="save-report" onClick={onSave} disabled={saving}>
           {t('models.saveReport')}
@@ -93,6 +95,7 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
             {result.excluded.map((x) => (
               <li key={x.file} className="excluded-case">
                 <span className="mono excluded-file">{x.file}</span>
+                <MoreFiles files={x.files} />
                 <span className="badge">{x.label}</span>
                 <span className="muted">
                   {x.status}: {x.reason}

@@ -22,11 +22,13 @@ import {
   fmtMetric,
   fmtScore,
   METRIC_ROWS,
+  moreFilesNote,
   negativeName,
   orderedCases,
   predictedName,
   reliabilityGeometry,
   rocGeometry,
+  validationSummary,
   vouchedUnrecordedWarning,
 } from './validation-view';
 
@@ -105,6 +107,12 @@ function reliabilityTable(r: ValidationResult): string {
   return `<table class="bins"><thead><tr><th>${e(t('models.reliabilityBinRange'))}</th><th>${e(t('models.reliabilityCases'))}</th><th>${e(t('models.reliabilityX'))}</th><th>${e(t('models.reliabilityY'))}</th></tr></thead><tbody>${rows}</tbody></table>`;
 }
 
+/** "+4 more files of its series" after the file shown for a case of several files, escaped; '' for a case of one. */
+function moreFilesHtml(c: { files?: number | undefined }): string {
+  const note = moreFilesNote(c);
+  return note ? ` <span class="meta">${escapeHtml(note)}</span>` : '';
+}
+
 /** Every misclassified case, false negatives first (each the farthest from the threshold first), and how many were right. */
 function misclassifiedSection(r: ValidationResult): string {
   const e = escapeHtml;
@@ -121,7 +129,7 @@ function misclassifiedSection(r: ValidationResult): string {
       const tags = (c.warnings ?? []).map((code) => caseWarningTag(code)).map((w) => `<span class="tag" title="${e(w.title)}">${e(w.tag)}</span>`).join(' ');
       return (
         `<tr data-outcome="${outcome}"><td class="${outcome}" title="${e(marker.title)}">${e(marker.text)}</td>` +
-        `<td class="mono" title="${e(c.file)}">${e(caseDisplayPath(c.file, folder))}</td><td>${e(c.label)}</td>` +
+        `<td class="mono" title="${e(c.file)}">${e(caseDisplayPath(c.file, folder))}${moreFilesHtml(c)}</td><td>${e(c.label)}</td>` +
         `<td class="num">${e(fmtScore(c.score))}</td><td>${e(predictedName(c, r))}</td><td>${tags}</td></tr>`
       );
     })
@@ -145,7 +153,7 @@ export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | nul
     r.excluded.length === 0
       ? `<p>${e(t('models.excludedNone'))}</p>`
       : `<table class="list"><thead><tr><th>${e(t('models.excludedFile'))}</th><th>${e(t('models.excludedLabel'))}</th><th>${e(t('models.excludedStatus'))}</th><th>${e(t('models.excludedReason'))}</th></tr></thead><tbody>${r.excluded
-          .map((x) => `<tr><td class="mono">${e(x.file)}</td><td>${e(x.label)}</td><td>${e(x.status)}</td><td>${e(x.reason)}</td></tr>`)
+          .map((x) => `<tr><td class="mono">${e(x.file)}${moreFilesHtml(x)}</td><td>${e(x.label)}</td><td>${e(x.status)}</td><td>${e(x.reason)}</td></tr>`)
           .join('')}</tbody></table>`;
   const banner = r.clinicalUse ? e(r.intendedUse) : `<strong>${e(t('models.notClinical'))}</strong> ${e(r.intendedUse)}`;
   const whole = analysedWholeWarning(r);
@@ -172,7 +180,7 @@ th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bin
 <h1>${e(t('models.reportTitle', { model: r.modelName || r.modelId }))}</h1>
 <p class="meta">${e(r.modelId)} ${e(r.modelVersion)} · sha-256 <span class="mono">${e(r.modelSha256)}</span></p>
 <p class="banner">${banner}</p>${analysedWhole}${vouchedUnrecorded}
-<p class="meta">${e(t('models.reportCases', { path: r.casesPath }))}<br>${e(t('models.summary', { n: r.n, positives: r.positives, label: r.positiveLabel, threshold: r.threshold }))}<br>${e(t('models.reportRun', { at: r.finishedAt, provider: r.provider ?? 'n/a', seconds: r.seconds.toFixed(1) }))}${runtimeLine}</p>
+<p class="meta">${e(t('models.reportCases', { path: r.casesPath }))}<br><span data-testid="validation-summary">${e(validationSummary(r))}</span><br>${e(t('models.reportRun', { at: r.finishedAt, provider: r.provider ?? 'n/a', seconds: r.seconds.toFixed(1) }))}${runtimeLine}</p>
 <h2>${e(t('models.metricsHeading'))}</h2>
 <table class="metrics"><thead><tr><th>${e(t('models.metric'))}</th><th>${e(t('models.value'))}</th><th>${e(t('models.ci95'))}</th></tr></thead><tbody>${metricRows}
 <tr><th scope="row">n</th><td>${r.n}</td><td></td></tr><tr><th scope="row">${e(t('models.threshold'))}</th><td>${e(r.threshold)}</td><td></td></tr></tbody></table>

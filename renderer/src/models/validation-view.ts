@@ -1,9 +1,9 @@
 /**
  * Pure helpers shared by the Validate view and its HTML report: the metric
  * rows, number formatting, the cases-analysed-whole warning, the ROC and
- * reliability plots' geometry and the per-case table's order, paths and tags
- * (so the page and the saved report draw the same curves and say the same
- * things).
+ * reliability plots' geometry, what one case was, and the per-case table's
+ * order, paths and tags (so the page and the saved report draw the same curves
+ * and say the same things).
  */
 import type { ReliabilityBin, RunWarning, ValidationCase, ValidationResult } from '../../../contract/ipc-contract';
 import { type StringId, t } from '../i18n/strings';
@@ -115,6 +115,35 @@ export function analysedWholeWarning(r: Pick<ValidationResult, 'analysedWhole' |
 /** Says how many cases were analysed although their files do not record what the model checks (their label vouched); null when none were. */
 export function vouchedUnrecordedWarning(r: Pick<ValidationResult, 'vouchedUnrecorded' | 'n'>): string | null {
   return r.vouchedUnrecorded > 0 ? t('models.vouchedUnrecorded', { count: r.vouchedUnrecorded, n: r.n }) : null;
+}
+
+export type CaseUnit = ValidationResult['caseUnit'];
+
+/** The case units the Validate form offers, the default (what the viewer does: one score per series) first. */
+export const CASE_UNITS: readonly { unit: CaseUnit; label: StringId; hint: StringId }[] = [
+  { unit: 'series', label: 'models.caseUnit.series', hint: 'models.caseUnitHint.series' },
+  { unit: 'file', label: 'models.caseUnit.file', hint: 'models.caseUnitHint.file' },
+];
+
+/** Files the analysed cases hold: a series case may hold several. */
+export function analysedFiles(cases: readonly Pick<ValidationCase, 'files'>[]): number {
+  return cases.reduce((sum, c) => sum + (c.files ?? 1), 0);
+}
+
+/**
+ * The result in one line: how many cases and what one was (a series, with the files they held, or a file), the
+ * positives and the operating point. The metrics count these cases, so the reader must know what they were.
+ */
+export function validationSummary(r: Pick<ValidationResult, 'caseUnit' | 'n' | 'cases' | 'positives' | 'positiveLabel' | 'threshold'>): string {
+  const params = { n: r.n, positives: r.positives, label: r.positiveLabel, threshold: r.threshold };
+  return r.caseUnit === 'file' ? t('models.summary.file', params) : t('models.summary.series', { ...params, files: analysedFiles(r.cases) });
+}
+
+/** "+4 more files of its series" for a case of several files (shown after its first file); null for one file. */
+export function moreFilesNote(c: { files?: number | undefined }): string | null {
+  const more = (c.files ?? 1) - 1;
+  if (more < 1) return null;
+  return more === 1 ? t('models.caseMoreFile') : t('models.caseMoreFiles', { count: more });
 }
 
 /** A file name for the saved report: validation-<model>-<YYYYMMDD-HHMM>.html. */
