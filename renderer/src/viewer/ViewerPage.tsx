@@ -5,7 +5,7 @@
  * scroll, left-drag W/L, right-drag zoom, middle-drag pan, 1–5 CT presets.
  */
 import { type StackViewport, eventTarget, metaData } from '@cornerstonejs/core';
-import { useCallback, useEffect, useMemo, useState } from 'react';
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import type { AnalysisResult, Finding, InstanceSummary, SeriesSummary, StudyDetail } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
@@ -69,6 +69,8 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   const [detail, setDetail] = useState<StudyDetail | null>(null);
   const [notFound, setNotFound] = useState(false);
   const [instances, setInstances] = useState<ReadonlyMap<string, InstanceSummary[]>>(new Map());
+  // Each series' image count its loaded instances were listed at (the study's detail says when it grows).
+  const loadedCounts = useRef(new Map<string, number>());
   const [layout, setLayout] = useState<Layout>('1x1');
   const [slots, setSlots] = useState<(string | null)[]>([null, null, null, null]);
   const [activeSlot, setActiveSlot] = useState(0);
@@ -117,6 +119,10 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     };
   }, [reportError]);
 
+  // Bumped when the library changes (an import, e.g. images of this study arriving while it is open): the study reloads.
+  const [libraryVersion, setLibraryVersion] = useState(0);
+  useEffect(() => vigil.on('library.changed', () => setLibraryVersion((v) => v + 1)), [vigil]);
+
   // The study and its series.
   useEffect(() => {
     let stale = false;
@@ -128,7 +134,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
         return;
       }
       const sorted = { ...r.value, series: [...r.value.series].sort(bySeriesNumber) };
-      setDetail(sorted);
+      setDetail((current) => (current && sameSeries(current, sorted) ? current : sorted));
       const first =
         sorted.series.find((s) => s.seriesInstanceUid === initialSeriesUid) ??
         sorted.series.find((s) => !NON_IMAGE_MODALITIES.has(s.modality.toUpperCase())) ??
@@ -138,9 +144,9 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     return () => {
       stale = true;
     };
-  }, [vigil, studyInstanceUid, initialSeriesUid, reportError]);
+  }, [vigil, studyInstanceUid, initialSeriesUid, reportError, libraryVersion]);
 
-  // Instances of every series (reading order), the displayed series first.
+  // Instances of every series (reading order), the displayed series first; again for a series whose count changed.
   useEffect(() => {
     if (!detail) return;
     let stale = false;
@@ -148,15 +154,18 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     void (async () => {
       for (const s of order) {
         if (stale) return;
+        if (loadedCounts.current.get(s.seriesInstanceUid) === s.instances) continue;
         const r = await vigil.library.listInstances({ seriesInstanceUid: s.seriesInstanceUid });
         if (stale) return;
-        if (r.ok) setInstances((m) => new Map(m).set(s.seriesInstanceUid, r.value.instances));
+        if (!r.ok) continue;
+        loadedCounts.current.set(s.seriesInstanceUid, s.instances);
+        setInstances((m) => new Map(m).set(s.seriesInstanceUid, r.value.instances));
       }
     })();
     return () => {
       stale = true;
     };
-    // Loaded once per study; the order only prefers the first displayed series.
+    // The order only prefers the first displayed series.
   }, [vigil, detail]);
 
   const seriesByUid = useMemo(() => new Map((detail?.series ?? []).map((s) => [s.seriesInstanceUid, s])), [detail]);
@@ -600,3 +609,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   );
 }
 
+/** Whether a reloaded study lists the same series with the same image counts (nothing to reload). */
+function sameSeries(a: StudyDetail, b: StudyDetail): boolean {
+  return a.series.length === b.series.length && a.series.every((s, i) => s.seriesInstanceUid === b.series[i]!.seriesInstanceUid && s.instances === b.series[i]!.instances);
+}

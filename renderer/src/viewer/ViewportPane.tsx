@@ -141,6 +141,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
   const firstInstance = instances?.[0];
   const nonImage = instances && imageFrames?.length === 0 && firstInstance ? (nonImageKind(firstInstance.sopClassUid, series?.modality) ?? 'OTHER') : null;
   const key = series ? `${series.seriesInstanceUid}:${instances?.length ?? -1}` : '';
+  // The image shown, so that images arriving in the series (a new stack) keep the reader on it.
+  const shown = useRef<{ series: string; sopInstanceUid: string } | null>(null);
 
   useEffect(() => {
     const el = element.current;
@@ -195,6 +197,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     const onRendered = () => {
       el.dataset.rendered = String(Number(el.dataset.rendered ?? '0') + 1);
       el.dataset.imageIndex = String(vp.getCurrentImageIdIndex());
+      const sop = imageFrames[vp.getCurrentImageIdIndex()]?.instance.sopInstanceUid;
+      if (series && sop) shown.current = { series: series.seriesInstanceUid, sopInstanceUid: sop };
       redraw();
       refresh();
     };
@@ -222,9 +226,11 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     eventTarget.addEventListener(Events.IMAGE_LOAD_FAILED, onFailed);
     labelmapEvents.addEventListener(SEGMENTATION_RENDERED, onSegRendered);
 
+    const before = shown.current;
+    const resumeAt = before && before.series === series?.seriesInstanceUid ? imageFrames.findIndex((f) => f.instance.sopInstanceUid === before.sopInstanceUid) : -1;
     vp.setStack(
       imageFrames.map((f) => f.imageId),
-      0,
+      Math.max(0, resumeAt),
     ).then(
       () => {
         if (disposed) return;

@@ -296,12 +296,11 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
               {r.status !== 'not-analysed' && (
                 <>
                   <RunPopulation result={r} />
-                  <RunUltrasoundRegion result={r} />
+                  <RunInputWarnings result={r} />
                   <RunUltrasoundViews result={r} />
-                  <RunVouchedUnrecorded result={r} />
                 </>
               )}
-              {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.reason ?? '' })}</div>}
+              {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.refusalReason ?? r.reason ?? '' })}</div>}
               {r.status === 'not-analysed' && r.unrecorded && r.unrecorded.length > 0 && (
                 <AnalyseAnyway refused={r} unrecorded={r.unrecorded} pending={vouchedFor.has(r.resultId)} onVouch={() => void runVouched(r)} />
               )}
@@ -477,14 +476,30 @@ function RunPopulation({ result }: { readonly result: AnalysisResult }) {
   );
 }
 
-/** Ultrasound images the model's region crop could not crop (no B-mode region): they were analysed whole, scanner text included. */
-function RunUltrasoundRegion({ result }: { readonly result: AnalysisResult }) {
-  const warnings = (result.warnings ?? []).filter((w) => w.code === 'NO_ULTRASOUND_REGION');
-  return warnings.map((w, i) => (
-    <div key={i} className="run-warning" role="note" data-testid="ultrasound-region-warning">
-      {t('findings.ultrasoundRegion.missing', { units: w.units, of: w.of })}
-    </div>
-  ));
+/**
+ * What the run noticed about its input, one note each in the reader's language: ultrasound images the region crop could
+ * not crop (analysed whole, scanner text included), and attributes the series does not record that someone vouched for.
+ * The population warning is RunPopulation's (it shares its line with the patient's age).
+ */
+function RunInputWarnings({ result }: { readonly result: AnalysisResult }) {
+  return (result.warnings ?? []).map((w, i) => {
+    switch (w.code) {
+      case 'NO_ULTRASOUND_REGION':
+        return (
+          <div key={i} className="run-warning" role="note" data-testid="ultrasound-region-warning">
+            {t('findings.ultrasoundRegion.missing', { units: w.units, of: w.of })}
+          </div>
+        );
+      case 'APPLICABILITY_NOT_RECORDED':
+        return (
+          <div key={i} className="run-warning" role="note" data-testid="unrecorded-warning" data-vouched-by={w.vouchedBy}>
+            {t(`findings.unrecorded.vouched.${w.vouchedBy}`, { attributes: w.attributes.join(', ') })}
+          </div>
+        );
+      default:
+        return null;
+    }
+  });
 }
 
 /** Why the reader's earlier vouch no longer covers a series refused for what it does not record. */
@@ -554,16 +569,6 @@ function AnalyseAnyway({ refused, unrecorded, pending, onVouch }: { refused: Ana
       </span>
     </>
   );
-}
-
-/** Analysed although the series does not record attributes the model's applicability needs: who vouched for it. */
-function RunVouchedUnrecorded({ result }: { readonly result: AnalysisResult }) {
-  const warnings = (result.warnings ?? []).filter((w) => w.code === 'APPLICABILITY_NOT_RECORDED');
-  return warnings.map((w, i) => (
-    <div key={i} className="run-warning" role="note" data-testid="unrecorded-warning" data-vouched-by={w.vouchedBy}>
-      {t(`findings.unrecorded.vouched.${w.vouchedBy}`, { attributes: w.attributes.join(', ') })}
-    </div>
-  ));
 }
 
 /** How many B-mode regions each image was scored on, from the classification outputs' `regions` records (image index per region). */
