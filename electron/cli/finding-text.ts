@@ -46,12 +46,17 @@ export function populationLine(p: { readonly patientAgeYears: number | null; rea
 /**
  * The arrays a run wrote, one line each: what it is and the file it is in (`filesDir` is the run's folder):
  *   "heatmap for pneumonia (float32 1×224×224): /data/ai-results/…/logits-heatmap.f32.gz"
+ *   "heatmap for malignant (float32 2×480×640; images of several sizes, each in the top-left of its plane: 480×640, 240×320): …"
  *   "segmentation mask (labels 1 lesion; uint8 64×256×256): /data/ai-results/…/seg-mask.u8.gz"
  */
 export function outputFileLines(outputs: readonly OutputRecord[], filesDir: string): string[] {
   const lines: string[] = [];
   for (const o of outputs) {
-    if (o.kind === 'heatmap') lines.push(`heatmap for ${o.label} (${o.map.dtype} ${o.map.shape.join('×')}): ${join(filesDir, o.map.file)}`);
+    if (o.kind === 'heatmap') {
+      // Images of several sizes share the largest plane: a script reading the array must know each image's own extent.
+      const sizes = o.map.imageShapes ? `; images of several sizes, each in the top-left of its plane: ${o.map.imageShapes.map(([r, c]) => `${r}×${c}`).join(', ')}` : '';
+      lines.push(`heatmap for ${o.label} (${o.map.dtype} ${o.map.shape.join('×')}${sizes}): ${join(filesDir, o.map.file)}`);
+    }
     else if (o.kind === 'segmentation') {
       // A label map: each voxel holds the index of one of these labels.
       const labels = o.labels.map((l) => `${l.index} ${l.name}`).join(', ');

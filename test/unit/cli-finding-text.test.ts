@@ -55,4 +55,11 @@ describe('vigil analyze: the files a run wrote, as text', () => {
       'segmentation mask (labels 1 lesion; uint8 4×8×8): /data/ai-results/study/run-1/seg-mask.u8.gz',
     ]);
   });
+
+  it('names each image size when the images of the series differ in size', () => {
+    const map = { file: 'cam-heatmap.f32.gz', dtype: 'float32' as const, shape: [2, 480, 640] as [number, number, number], sourceToPatient: null, imageShapes: [[480, 640], [240, 320]] as [number, number][] };
+    expect(outputFileLines([{ kind: 'heatmap', tensor: 'cam', label: 'malignant', map }], '/run')).toEqual([
+      'heatmap for malignant (float32 2×480×640; images of several sizes, each in the top-left of its plane: 480×640, 240×320): /run/cam-heatmap.f32.gz',
+    ]);
+  });
 });

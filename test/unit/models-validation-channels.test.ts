@@ -233,6 +233,49 @@ describe('models.validate: what one case is', () => {
     );
     expect(r.excluded).toHaveLength(3);
   });
+
+  it('keeps the images of a series that records no SOP Instance UIDs, and makes a file with no Series Instance UID its own case', async () => {
+    installModel();
+    const s = await open();
+    const cases = join(root, 'cases');
+    // Series 1 under bright: two images without a SOP Instance UID (the library tells them apart by their content).
+    seriesFile(join(cases, 'bright', 'exam', '1.dcm'), 1, 1, 10, '');
+    seriesFile(join(cases, 'bright', 'exam', '2.dcm'), 1, 2, 90, '');
+    // Two dark files that record neither Study nor Series Instance UID: grouping them by what Vigil would derive
+    // (blank patient and study attributes in anonymised files) could merge patients.
+    for (const [i, v] of [10, 20].entries()) {
+      mkdirSync(join(cases, 'dark'), { recursive: true });
+      writeFileSync(join(cases, 'dark', `${i}.dcm`), syntheticDicom({ rows: 8, columns: 8, pixels: new Uint16Array(64).fill(v), studyInstanceUid: '', seriesInstanceUid: '', sopInstanceUid: `1.2.826.0.1.3680043.10.1138.902.${i}` }));
+    }
+    const r = await dispatch<ValidationResult>(s, 'models.validate', { modelId: 'test-brightness', casesPath: cases });
+    expect(r.excluded).toEqual([]);
+    expect(r.n).toBe(3);
+    expect(r.cases.map((c) => [c.file.slice(cases.length + 1), c.files ?? 1])).toEqual([
+      ['dark/0.dcm', 1],
+      ['dark/1.dcm', 1],
+      ['bright/exam/1.dcm', 2],
+    ]);
+    expect(r.cases[2]!.score).toBeCloseTo(brightScore(90), 5);
+  });
+
+  it('excludes the whole series when one of its files is listed under two labels (CSV)', async () => {
+    installModel();
+    const s = await open();
+    const dir = join(root, 'files');
+    seriesFile(join(dir, 'a.dcm'), 7, 1, 90);
+    seriesFile(join(dir, 'b.dcm'), 7, 2, 10);
+    seriesFile(join(dir, 'c.dcm'), 7, 3, 10);
+    seriesFile(join(dir, 'd.dcm'), 8, 1, 10);
+    seriesFile(join(dir, 'e.dcm'), 9, 1, 90);
+    writeFileSync(join(root, 'cases.csv'), 'file,label\nfiles/a.dcm,dark\nfiles/a.dcm,bright\nfiles/b.dcm,dark\nfiles/c.dcm,dark\nfiles/d.dcm,dark\nfiles/e.dcm,bright\n');
+    const r = await dispatch<ValidationResult>(s, 'models.validate', { modelId: 'test-brightness', casesPath: join(root, 'cases.csv') });
+    expect(r.cases.map((c) => c.file)).toEqual([join(dir, 'd.dcm'), join(dir, 'e.dcm')]);
+    expect(r.excluded.map((e) => [e.file.slice(dir.length + 1), e.files ?? 1, e.reason])).toEqual([
+      ['a.dcm', 1, expect.stringContaining('listed under')],
+      ['a.dcm', 1, expect.stringContaining('listed under')],
+      ['b.dcm', 2, 'its series is listed under "dark" and "bright": its label is unknown'],
+    ]);
+  });
 });
 
 describe('ai.runtimeInfo and the AI settings', () => {

@@ -288,7 +288,8 @@ function caseMetadata(file: string): InstanceMetadata {
   const source = new FileByteSource(file, statSync(file).size);
   try {
     const info = readDicom(source, { keepTags: INDEX_TAGS, expandSequences: INDEX_SEQUENCES });
-    // The hash stands in for a missing SOP Instance UID only, which applicability never reads: not worth reading the file again.
+    // The hash stands in for a missing SOP Instance UID only, which applicability never reads (and seriesCases does not
+    // take a derived one for the image's identity): not worth reading the file again.
     return extractInstanceMetadata(info, () => '');
   } finally {
     source.close();
@@ -305,20 +306,38 @@ interface CaseFiles {
   metas: InstanceMetadata[] | null;
 }
 
+/** The series a case file belongs to; a file whose study or series UID Vigil would have to derive is a series of its own. */
+function seriesKey(meta: InstanceMetadata, file: string): string {
+  // A derived series UID stands for patient, study and series attributes that anonymised files often leave blank:
+  // grouping by it could merge many patients into one case.
+  return meta.derived.study || meta.derived.series ? `\0file\0${file}` : `${meta.studyInstanceUid}\0${meta.seriesInstanceUid}`;
+}
+
 /**
  * The labelled files as series cases: the files of one Series Instance UID under one label, in the order they were
  * read. What cannot be a case is pushed to `excluded` at once: a file that cannot be read as DICOM or has no images,
  * a second file of an image already in its series (same SOP Instance UID: the library would keep it once), and every
- * file of a series listed under two labels (its truth is unknown). A file with no Series Instance UID is its own case.
+ * file of a series listed under two labels, also when only one of its files is (its truth is unknown). A file with no
+ * Study or Series Instance UID is its own case.
  */
 function seriesCases(cases: readonly LabelledCase[], excluded: CaseResult[]): CaseFiles[] {
   const out: CaseFiles[] = [];
   const bySeries = new Map<string, CaseFiles>();
   const labelsOf = new Map<string, Set<string>>();
   const images = new Map<string, string>();
+  const addLabel = (series: string, label: string) => labelsOf.set(series, (labelsOf.get(series) ?? new Set()).add(label));
   for (const c of cases) {
     if (c.excludedReason) {
       out.push({ files: [c.file], label: c.label, excludedReason: c.excludedReason, metas: null });
+      // A file excluded under a label (e.g. listed under two) still says what its series is labelled.
+      if (c.label) {
+        try {
+          const meta = caseMetadata(c.file);
+          if (meta.hasPixelData) addLabel(seriesKey(meta, c.file), c.label);
+        } catch {
+          // Unreadable: its exclusion already says so.
+        }
+      }
       continue;
     }
     let meta: InstanceMetadata;
@@ -332,15 +351,16 @@ function seriesCases(cases: readonly LabelledCase[], excluded: CaseResult[]): Ca
       excluded.push({ file: c.file, label: c.label, status: 'not-applicable', reason: NO_IMAGES });
       continue;
     }
-    const series = meta.seriesInstanceUid ? `${meta.studyInstanceUid}\0${meta.seriesInstanceUid}` : `\0file\0${c.file}`;
-    const image = meta.sopInstanceUid ? `${series}\0${meta.sopInstanceUid}\0${c.label}` : null;
+    const series = seriesKey(meta, c.file);
+    // A derived SOP Instance UID is not the file's own (caseMetadata derives it from no content): not a repeat.
+    const image = meta.derived.instance ? null : `${series}\0${meta.sopInstanceUid}\0${c.label}`;
     const first = image === null ? undefined : images.get(image);
     if (first !== undefined) {
       excluded.push({ file: c.file, label: c.label, status: 'not-analysed', reason: `the same image (SOP Instance UID ${meta.sopInstanceUid}) as ${first}: counted once` });
       continue;
     }
     if (image !== null) images.set(image, c.file);
-    labelsOf.set(series, (labelsOf.get(series) ?? new Set()).add(c.label));
+    addLabel(series, c.label);
     const key = `${series}\0${c.label}`;
     const group = bySeries.get(key);
     if (group) {
@@ -514,7 +534,11 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
     rmSync(scratch, { recursive: true, force: true });
   }
   const done = results.filter((r) => r.status === 'done');
-  if (done.length === 0) throw new ValidationInputError(`none of the ${results.length} cases could be analysed (first reason: ${results[0]?.reason ?? 'unknown'})`);
+  if (done.length === 0) {
+    const counted = units.length > 0 ? `none of the ${units.length} case(s) could be analysed` : 'no case could be analysed';
+    const skipped = early > 0 ? `; ${early} file(s) excluded on their own` : '';
+    throw new ValidationInputError(`${counted}${skipped} (first reason: ${results[0]?.reason ?? 'unknown'})`);
+  }
   const y = done.map((r) => (r.label === positive ? 1 : 0));
   const s = done.map((r) => r.score!);
   const m = validationMetrics(y, s, threshold, { ...(o.resamples !== undefined ? { resamples: o.resamples } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) });
