@@ -154,6 +154,23 @@ describe("every image's own body part counts, not only the first image's", () =>
   });
 });
 
+describe('For Processing images (raw detector data) are not what a model reads', () => {
+  const chestSeries = { modality: 'DX', seriesDescription: 'CHEST PA', studyDescription: 'Chest', patientAge: '003Y', birthDate: '', studyDate: '' };
+  const radiograph = (sopClassUid: string): ImageAttributes => ({ sopClassUid, bodyPartExamined: 'CHEST', anatomicRegion: '', viewPosition: 'PA', photometricInterpretation: 'MONOCHROME2', pixelSpacing: '0.15\\0.15', numberOfFrames: null });
+  const FOR_PRESENTATION = '1.2.840.10008.5.1.4.1.1.1.1';
+  const FOR_PROCESSING = '1.2.840.10008.5.1.4.1.1.1.1.1';
+
+  it('refuses a DX For Processing image, never as merely unrecorded, and accepts its For Presentation image', () => {
+    expect(checkApplicability(cxr, buildSeriesFacts(chestSeries, [radiograph(FOR_PRESENTATION)]))).toEqual({ ok: true });
+    const refused = checkApplicability(cxr, buildSeriesFacts(chestSeries, [radiograph(FOR_PROCESSING)]));
+    expect(refused).toEqual({ ok: false, reason: "1 image is For Processing (the detector's raw values, not processed for presentation): the model needs the For Presentation image" });
+    // A series holding both: the raw image would still reach the model.
+    expect(checkApplicability(cxr, buildSeriesFacts(chestSeries, [radiograph(FOR_PRESENTATION), radiograph(FOR_PROCESSING), radiograph(FOR_PROCESSING)]))).toMatchObject({ ok: false, reason: expect.stringMatching(/^2 images are For Processing/) });
+    // Mammography and intra-oral For Processing classes too.
+    for (const uid of ['1.2.840.10008.5.1.4.1.1.1.2.1', '1.2.840.10008.5.1.4.1.1.1.3.1']) expect(buildSeriesFacts(chestSeries, [radiograph(uid)]).forProcessingImages).toBe(1);
+  });
+});
+
 /** A breast ultrasound image as the corpus has them: no Body Part Examined. */
 const usImage = ({ bodyPart = '', anatomicRegion = '', ...over }: FactsOver): SeriesFacts => ({
   modality: 'US',

@@ -279,9 +279,9 @@ export class AnalysisService {
     const inst = this.db
       .prepare<
         [number],
-        { sop_instance_uid: string; body_part: string; anatomic_region: string; photometric: string; pixel_spacing: string; view_position: string; frames: number | null }
+        { sop_instance_uid: string; sop_class_uid: string; body_part: string; anatomic_region: string; photometric: string; pixel_spacing: string; view_position: string; frames: number | null }
       >(
-        'SELECT sop_instance_uid, body_part, anatomic_region, photometric, pixel_spacing, view_position, frames FROM instances WHERE series_ref = ? AND has_pixel_data = 1 ORDER BY instance_number, id',
+        'SELECT sop_instance_uid, sop_class_uid, body_part, anatomic_region, photometric, pixel_spacing, view_position, frames FROM instances WHERE series_ref = ? AND has_pixel_data = 1 ORDER BY instance_number, id',
       )
       .all(row.id);
     const facts = buildSeriesFacts(
@@ -300,6 +300,7 @@ export class AnalysisService {
         photometricInterpretation: i.photometric,
         pixelSpacing: i.pixel_spacing,
         numberOfFrames: i.frames,
+        sopClassUid: i.sop_class_uid,
       })),
     );
     return { facts, images: inst.map((i) => i.sop_instance_uid) };

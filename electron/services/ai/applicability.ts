@@ -39,7 +39,21 @@ export interface SeriesFacts {
   patientAgeYears: number | null;
   /** Where patientAgeYears came from (null when unknown). */
   patientAgeSource?: AgeSource | null;
+  /** Images of a "For Processing" SOP class (raw detector data, see FOR_PROCESSING_SOP_CLASSES); absent: none known. */
+  forProcessingImages?: number;
 }
+
+/**
+ * SOP classes whose images are "For Processing" (PS3.3 A.26 DX, A.27 MG, A.28 IO; Presentation Intent Type FOR
+ * PROCESSING): the detector's raw values before the vendor's image processing, not meant to be displayed or read.
+ * Every model here learnt from images as presented to a reader, so such images contradict it; the "For Presentation"
+ * image of the same exposure is the one to analyse.
+ */
+const FOR_PROCESSING_SOP_CLASSES: Readonly<Record<string, string>> = {
+  '1.2.840.10008.5.1.4.1.1.1.1.1': 'Digital X-Ray Image – For Processing',
+  '1.2.840.10008.5.1.4.1.1.1.2.1': 'Digital Mammography X-Ray Image – For Processing',
+  '1.2.840.10008.5.1.4.1.1.1.3.1': 'Digital Intra-Oral X-Ray Image – For Processing',
+};
 
 /**
  * A refusal. `unrecorded` is present only when every failing rule failed because the series does not record an
@@ -56,7 +70,8 @@ export const UNRECORDED_PIXEL_SPACING = 'Pixel Spacing';
 /** The series- and study-level attributes the rules read, as the study index records them (one instance's values). */
 export type SeriesAttributes = Pick<InstanceMetadata, 'modality' | 'seriesDescription' | 'studyDescription' | 'patientAge' | 'birthDate' | 'studyDate'>;
 /** The per-image attributes the rules read, of each image of the series that has pixel data. */
-export type ImageAttributes = Pick<InstanceMetadata, 'bodyPartExamined' | 'anatomicRegion' | 'viewPosition' | 'photometricInterpretation' | 'pixelSpacing' | 'numberOfFrames'>;
+export type ImageAttributes = Pick<InstanceMetadata, 'bodyPartExamined' | 'anatomicRegion' | 'viewPosition' | 'photometricInterpretation' | 'pixelSpacing' | 'numberOfFrames'> &
+  Partial<Pick<InstanceMetadata, 'sopClassUid'>>;
 
 /**
  * The facts the rules check, from a series' attributes and its images. The one builder for clinical analysis
@@ -81,6 +96,7 @@ export function buildSeriesFacts(series: SeriesAttributes, images: readonly Imag
     sliceCount: images.reduce((n, i) => n + Math.max(1, i.numberOfFrames ?? 1), 0),
     patientAgeYears: age?.years ?? null,
     patientAgeSource: age?.source ?? null,
+    forProcessingImages: images.filter((i) => i.sopClassUid !== undefined && i.sopClassUid in FOR_PROCESSING_SOP_CLASSES).length,
   };
 }
 
@@ -196,6 +212,10 @@ export function checkApplicability(manifest: ModelManifest, f: SeriesFacts): App
   const unrecorded: { attribute: string; reason: string }[] = [];
   if (a.modalities?.length && !a.modalities.map(upper).includes(upper(f.modality))) {
     contradictions.push(`modality ${f.modality || '(none)'} is not one of ${a.modalities.join(', ')}`);
+  }
+  if (f.forProcessingImages) {
+    const n = f.forProcessingImages;
+    contradictions.push(`${n === 1 ? '1 image is' : `${n} images are`} For Processing (the detector's raw values, not processed for presentation): the model needs the For Presentation image`);
   }
   if (a.bodyParts?.length) {
     const wanted = a.bodyParts.map(bodyPartTerm);
