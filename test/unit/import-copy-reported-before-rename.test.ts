@@ -8,12 +8,13 @@
  */
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { type PlacedCopy, processImportFile, storedRelativePath } from '../../electron/services/library/import-file-processor';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { storedCopies } from '../fixtures/stored-copies';
 
 vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
@@ -35,18 +36,6 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** The stored copies (.dcm) under the data folder's store, relative to the data folder. */
-function storedCopies(): string[] {
-  try {
-    return readdirSync(join(dataDir, 'store'), { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.dcm'))
-      .map((e) => join(e.parentPath, e.name).slice(dataDir.length + 1))
-      .sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
 
 /** The next rename into the store throws (the worker dies there), just before or just after renaming; returns what had been reported by then. */
 function dieAtTheRename(when: 'before' | 'after', reported: readonly PlacedCopy[]): { reportedAtDeath: PlacedCopy[] | null } {
@@ -74,7 +63,7 @@ describe('processImportFile: a worker dying at the rename of a copy it creates',
     const death = dieAtTheRename('after', reported);
     processImportFile({ id: 4, path, mode: 'copy', dataDir, ...limit }, (copy) => reported.push(copy));
     // Before, a copy was reported only after its rename: a worker dying in between left it unknown, in no row.
-    expect(storedCopies()).toEqual([storedRelativePath(sha256)]);
+    expect(storedCopies(dataDir)).toEqual([storedRelativePath(sha256)]);
     expect(death.reportedAtDeath).toEqual([{ id: 4, storedPath: storedRelativePath(sha256), sha256, size: bytes.length }]);
   });
 
@@ -121,6 +110,6 @@ describe('processImportFile: a worker dying at the rename of a copy it creates',
     // The pool forgets a reported copy once the file's result comes: nothing was placed.
     expect(r).toMatchObject({ id: 7, kind: 'rejected', code: 'STORAGE_WRITE_FAILED' });
     expect(reported).toHaveLength(1);
-    expect(storedCopies()).toEqual([]);
+    expect(storedCopies(dataDir)).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@
  * content. Only the file a worker died on is reported WORKER_CRASHED: the others it held go to other workers. The
  * workers here are stand-ins (data: URL modules) that post what the test needs, never by timing.
  */
-import { existsSync, readdirSync, readFileSync, rmSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -15,6 +15,7 @@ import { CURRENT_CELL, ImportPoolClosedError, ImportWorkerPool, ImportWorkersUna
 import { StudyLibrary } from '../../electron/services/library/study-library';
 import { within, workerFrom } from '../fixtures/stand-in-workers';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { storedCopies } from '../fixtures/stored-copies';
 
 /**
  * Stores its batch's first file as the real worker would (under its content's name), reports the copy, then dies of
@@ -138,18 +139,6 @@ afterEach(() => {
 });
 
 
-/** The stored copies (.dcm) under the data folder's store, relative to the data folder. */
-function storedCopies(dataDir: string): string[] {
-  try {
-    return readdirSync(join(dataDir, 'store'), { recursive: true, withFileTypes: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.dcm'))
-      .map((e) => join(e.parentPath, e.name).slice(dataDir.length + 1))
-      .sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
-  }
-}
 
 /** Tasks 0..n-1; those named in `special` get that file name instead of `<id>.dcm`. */
 const tasks = (n: number, special: Record<number, string> = {}): ImportFileTask[] =>

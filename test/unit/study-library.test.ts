@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ImportProgress } from '../../contract/ipc-contract';
 import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
 import { syntheticDicom, syntheticDicomdir } from '../fixtures/synthetic-dicom';
+import { storedCopies } from '../fixtures/stored-copies';
 
 let root: string;
 let services: VigilServices;
@@ -76,7 +77,7 @@ describe('StudyLibrary import', () => {
     expect(events.some((e) => e.phase === 'scanning')).toBe(true);
 
     // Managed storage: content-addressed copies, one per imported instance, nothing else left behind.
-    const stored = readdirSync(join(services.dataDir, 'store'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
+    const stored = storedCopies(services.dataDir);
     expect(stored.length).toBe(7);
 
     const again = await services.library.import({ paths: [join(root, 'in')] });
@@ -231,7 +232,6 @@ describe('StudyLibrary: files sharing a SOP Instance UID', () => {
   const STUDY = '1.2.826.0.1.3680043.10.1138.500';
   const UID = `${STUDY}.1.1`;
   const base = { patientName: 'Roe^Richard', patientId: 'PID0500', studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: UID };
-  const storedCopies = () => readdirSync(join(services.dataDir, 'store'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'));
 
   it('within one import: another series is a conflict, another encoding a duplicate', async () => {
     // Processed in name order on the calling thread: 1-original imports first.
@@ -250,7 +250,7 @@ describe('StudyLibrary: files sharing a SOP Instance UID', () => {
     expect(services.library.listInstances(`${STUDY}.1`).instances.map((i) => i.sopInstanceUid)).toEqual([UID]);
     expect(() => services.library.listInstances(`${STUDY}.2`)).toThrow(/No series/);
     // The conflicting file's managed copy was removed; the duplicate's too.
-    expect(storedCopies()).toHaveLength(1);
+    expect(storedCopies(services.dataDir)).toHaveLength(1);
     expect(services.library.lastImport()?.rejected.map((r) => r.code)).toEqual(['SOP_INSTANCE_CONFLICT']);
   });
 
@@ -279,7 +279,7 @@ describe('StudyLibrary: files sharing a SOP Instance UID', () => {
     // The stored instance is untouched; only its copy is in the store.
     expect({ p: s.patients, st: s.studies, se: s.series, i: s.instances }).toEqual({ p: 1, st: 1, se: 1, i: 1 });
     expect(services.library.listStudies({}).studies.map((x) => x.patientId)).toEqual(['PID0500']);
-    expect(storedCopies()).toHaveLength(1);
+    expect(storedCopies(services.dataDir)).toHaveLength(1);
     expect([...(s.studyInstanceUids ?? [])]).toEqual([STUDY]);
 
     // Importing the same files again gives the same answer.
@@ -385,7 +385,6 @@ describe('StudyLibrary: files sharing a SOP Instance UID', () => {
 describe('StudyLibrary: an import whose index write fails', () => {
   const STUDY = '1.2.826.0.1.3680043.10.1138.700';
   const instance = (n: number) => ({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.${n}`, instanceNumber: n });
-  const storedCopies = () => readdirSync(join(services.dataDir, 'store'), { recursive: true }).map(String).filter((f) => f.endsWith('.dcm')).sort();
 
   /** A database error on inserting this instance's row (as a full disk or a corrupt page would give), through a second connection. */
   function failInsertOf(sopInstanceUid: string): void {
@@ -400,7 +399,7 @@ describe('StudyLibrary: an import whose index write fails', () => {
   it('removes the managed copies its rolled-back rows would have referenced, and only those', async () => {
     const kept = write('before/1.dcm', syntheticDicom(instance(1)));
     expect((await services.library.import({ paths: [kept] })).imported).toBe(1);
-    const before = storedCopies();
+    const before = storedCopies(services.dataDir);
     expect(before).toHaveLength(1);
 
     // One batch: a new instance (its copy created by this import), the stored one again under another
@@ -414,7 +413,7 @@ describe('StudyLibrary: an import whose index write fails', () => {
     expect(services.library.lastImport()).toMatchObject({ status: 'failed', imported: 0, duplicates: 0 });
     expect(services.library.totals().instances).toBe(1);
     // Nothing in the store that no row references; the earlier copy and every source are still there.
-    expect(storedCopies()).toEqual(before);
+    expect(storedCopies(services.dataDir)).toEqual(before);
     expect(readFileSync(services.instanceFile(`${STUDY}.1.1`)!.path)).toEqual(readFileSync(kept));
     for (const name of ['a-new.dcm', 'b-again.dcm', 'c-fails.dcm']) expect(existsSync(join(root, 'in', 'failing', name))).toBe(true);
   });
@@ -453,7 +452,7 @@ describe('StudyLibrary: a study imported by reference, then copied', () => {
       }
       // Deleting the study removes the managed copies it now owns.
       expect(services.library.deleteStudy(STUDY)).toBe(true);
-      expect(readdirSync(join(services.dataDir, 'store'), { recursive: true }).filter((f) => String(f).endsWith('.dcm'))).toEqual([]);
+      expect(storedCopies(services.dataDir)).toEqual([]);
     } finally {
       rmSync(media, { recursive: true, force: true });
     }
