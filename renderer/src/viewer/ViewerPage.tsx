@@ -68,6 +68,9 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   const [rendering, setRendering] = useState<RenderingMode | null>(null);
   const [detail, setDetail] = useState<StudyDetail | null>(null);
   const [notFound, setNotFound] = useState(false);
+  // The study shown, for the loader (another error than "not found" leaves a loaded study on screen).
+  const shownDetail = useRef<StudyDetail | null>(null);
+  shownDetail.current = detail;
   const [instances, setInstances] = useState<ReadonlyMap<string, InstanceSummary[]>>(new Map());
   // Each series' image count its loaded instances were listed at (the study's detail says when it grows).
   const loadedCounts = useRef(new Map<string, number>());
@@ -123,16 +126,36 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   const [libraryVersion, setLibraryVersion] = useState(0);
   useEffect(() => vigil.on('library.changed', () => setLibraryVersion((v) => v + 1)), [vigil]);
 
+  // Whether the error of a study that is not (or no longer) in the library was reported: once, not on every later
+  // library change while it stays away.
+  const notFoundReported = useRef(false);
+  useEffect(() => {
+    notFoundReported.current = false;
+  }, [studyInstanceUid]);
+
   // The study and its series.
   useEffect(() => {
     let stale = false;
     void vigil.library.getStudy({ studyInstanceUid }).then((r) => {
       if (stale) return;
       if (!r.ok) {
+        if (r.error.code !== 'NOT_FOUND') {
+          if (!shownDetail.current) setNotFound(true);
+          reportError(r.error);
+          return;
+        }
+        // Not (or no longer: deleted while open) in the library: the panes stop showing it.
         setNotFound(true);
-        reportError(r.error);
+        setDetail(null);
+        setSlots([null, null, null, null]);
+        setInstances(new Map());
+        loadedCounts.current.clear();
+        if (!notFoundReported.current) reportError(r.error);
+        notFoundReported.current = true;
         return;
       }
+      notFoundReported.current = false;
+      setNotFound(false);
       const sorted = { ...r.value, series: [...r.value.series].sort(bySeriesNumber) };
       setDetail((current) => (current && sameSeries(current, sorted) ? current : sorted));
       const first =

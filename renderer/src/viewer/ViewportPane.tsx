@@ -6,7 +6,7 @@
  * the viewport — and label maps there too under CPU rendering, where this
  * Cornerstone version cannot attach labelmaps to a stack viewport.
  */
-import { type StackViewport, cache, eventTarget } from '@cornerstonejs/core';
+import { type StackViewport, cache, eventTarget, utilities } from '@cornerstonejs/core';
 import { useEffect, useRef, useState } from 'react';
 import type { InstanceSummary, SeriesSummary, StudySummary } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
@@ -105,6 +105,60 @@ export function viewportIdFor(slot: number): string {
   return `vigil-vp-${slot}`;
 }
 
+/** A reader's view of a stack: Cornerstone's view presentation and camera, and the window and inversion they chose. */
+interface SavedView {
+  readonly series: string;
+  readonly presentation: ReturnType<StackViewport['getViewPresentation']>;
+  readonly camera: ReturnType<StackViewport['getCamera']>;
+  /** The window the reader set (W/L drag, a preset); null while the images' own windows show. */
+  readonly voiRange: { lower: number; upper: number } | null;
+  readonly invert: boolean;
+}
+
+function saveView(vp: StackViewport, series: string): SavedView | null {
+  try {
+    if (!vp.getCurrentImageId()) return null;
+    const props = vp.getProperties();
+    const voiRange = props.voiRange && readerWindow(vp, props.voiRange) ? { lower: props.voiRange.lower, upper: props.voiRange.upper } : null;
+    return { series, presentation: vp.getViewPresentation(), camera: vp.getCamera(), voiRange, invert: Boolean(props.invert) };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Whether the window shown is the reader's (a W/L drag, a preset) rather than the image's own: Cornerstone says so
+ * under GPU rendering; its CPU path never does, so there a window other than the image's own counts as the reader's.
+ */
+function readerWindow(vp: StackViewport, range: { lower: number; upper: number }): boolean {
+  if (!vp.getProperties().isComputedVOI) return true;
+  const image = vp.getCornerstoneImage();
+  if (!image) return false;
+  const own = utilities.getVOIRangeFromWindowLevel(image.windowWidth, image.windowCenter, image.voiLUTFunction);
+  return !own || Math.abs(own.lower - range.lower) > 1e-6 || Math.abs(own.upper - range.upper) > 1e-6;
+}
+
+/**
+ * Shows a saved view on a new stack of the same series (rendered by the caller). WebGL: Cornerstone's view
+ * presentation (as it keeps the view from image to image). CPU rendering: the rotation, then the camera's flips, zoom
+ * and focal point (Cornerstone's CPU path sets a presentation's pan as a world point and so misplaces it).
+ */
+function restoreView(vp: StackViewport, saved: SavedView, cpu: boolean): void {
+  if (cpu) {
+    const { focalPoint, parallelScale, flipHorizontal, flipVertical } = saved.camera;
+    vp.setViewPresentation({ rotation: saved.presentation.rotation ?? 0 });
+    vp.setCamera({ focalPoint, parallelScale, flipHorizontal, flipVertical });
+  } else vp.setViewPresentation(saved.presentation);
+  if (saved.voiRange) vp.setProperties({ voiRange: saved.voiRange });
+  if (saved.invert !== Boolean(vp.getProperties().invert)) vp.setProperties({ invert: saved.invert });
+}
+
+/** Index of the frame shown before (same instance and frame; else the instance's first frame), -1 when gone. */
+function resumeIndex(frames: readonly FrameRef[], shown: { sopInstanceUid: string; frame: number }): number {
+  const exact = frames.findIndex((f) => f.instance.sopInstanceUid === shown.sopInstanceUid && f.frame === shown.frame);
+  return exact >= 0 ? exact : frames.findIndex((f) => f.instance.sopInstanceUid === shown.sopInstanceUid);
+}
+
 function fmt(n: number | null | undefined, digits = 0): string {
   return n === null || n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits);
 }
@@ -141,8 +195,12 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
   const firstInstance = instances?.[0];
   const nonImage = instances && imageFrames?.length === 0 && firstInstance ? (nonImageKind(firstInstance.sopClassUid, series?.modality) ?? 'OTHER') : null;
   const key = series ? `${series.seriesInstanceUid}:${instances?.length ?? -1}` : '';
-  // The image shown, so that images arriving in the series (a new stack) keep the reader on it.
-  const shown = useRef<{ series: string; sopInstanceUid: string } | null>(null);
+  // The image shown (its frame in a multi-frame instance), so that images arriving in the series (a new stack) keep
+  // the reader on it.
+  const shown = useRef<{ series: string; sopInstanceUid: string; frame: number } | null>(null);
+  // The reader's view of the last stack (zoom, pan, rotation, flips; the window they set, inversion), taken when it is
+  // taken down: a new stack of the same series (images arrived) shows it again; another series starts afresh.
+  const view = useRef<SavedView | null>(null);
 
   useEffect(() => {
     const el = element.current;
@@ -197,8 +255,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     const onRendered = () => {
       el.dataset.rendered = String(Number(el.dataset.rendered ?? '0') + 1);
       el.dataset.imageIndex = String(vp.getCurrentImageIdIndex());
-      const sop = imageFrames[vp.getCurrentImageIdIndex()]?.instance.sopInstanceUid;
-      if (series && sop) shown.current = { series: series.seriesInstanceUid, sopInstanceUid: sop };
+      const at = imageFrames[vp.getCurrentImageIdIndex()];
+      if (series && at) shown.current = { series: series.seriesInstanceUid, sopInstanceUid: at.instance.sopInstanceUid, frame: at.frame };
       redraw();
       refresh();
     };
@@ -227,13 +285,24 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     labelmapEvents.addEventListener(SEGMENTATION_RENDERED, onSegRendered);
 
     const before = shown.current;
-    const resumeAt = before && before.series === series?.seriesInstanceUid ? imageFrames.findIndex((f) => f.instance.sopInstanceUid === before.sopInstanceUid) : -1;
+    const resumeAt = before && before.series === series?.seriesInstanceUid ? resumeIndex(imageFrames, before) : -1;
+    // The view to show again: only a stack of the series it was taken from (a new series starts at its own fit).
+    const keep = view.current && view.current.series === series?.seriesInstanceUid ? view.current : null;
+    let loaded = false;
     vp.setStack(
       imageFrames.map((f) => f.imageId),
       Math.max(0, resumeAt),
     ).then(
       () => {
         if (disposed) return;
+        loaded = true;
+        if (keep) {
+          try {
+            restoreView(vp, keep, rendering === 'cpu');
+          } catch {
+            /* the new stack keeps its own fit and window */
+          }
+        }
         // Prefetch around the current image in both directions: what fits comfortably in the cache, at most 40
         // each side (well ahead of reading speed; deeper prefetch after a big jump only piles up requests and memory).
         const first = vp.getImageData?.();
@@ -257,6 +326,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     resize.observe(el);
     return () => {
       disposed = true;
+      // A stack that never showed an image leaves the view taken from the one before it.
+      if (loaded && series) view.current = saveView(vp, series.seriesInstanceUid);
       // Segmentation representations go before the viewport does (Cornerstone keeps them per viewport id).
       detachAll.current();
       setStackKey('');

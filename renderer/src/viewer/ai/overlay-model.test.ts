@@ -159,6 +159,29 @@ describe('jumping to the slice where a finding is strongest', () => {
     expect(findingTarget(volume, 'other', (l) => (l.kind === 'heatmap' && l.array.file === 'b' ? camB : camA)).sopInstanceUid).toBe('sop2');
   });
 
+  it('images of several sizes: only each slice\'s own rows × columns count, not the padding of its plane', () => {
+    // Planes 2 × 3 (the largest image); slice 0 is a 1 × 2 image in the top-left corner, slices 1 and 2 fill their planes.
+    const imageShapes = [
+      [1, 2],
+      [2, 3],
+      [2, 3],
+    ] as const;
+    const map = { file: 'cam', dtype: 'float32', shape: [3, 2, 3], sourceToPatient: null, imageShapes };
+    // An un-normalised heatmap, negative everywhere in every image; slice 0's padding is 0 (and would win if read).
+    const heat = Float32Array.from([-5, -4, 0, 0, 0, 0, -3, -2.5, -3, -3, -3, -3, -1.5, -2, -2, -2, -2, -2]);
+    expect(strongestSlice(heat, [3, 2, 3])).toBe(0);
+    expect(strongestSlice(heat, [3, 2, 3], undefined, imageShapes)).toBe(2);
+    const r = result([{ kind: 'heatmap', tensor: 'cam', label: 'lesion', map }]);
+    expect(findingTarget(r, 'lesion', () => heat).sopInstanceUid).toBe('c');
+    // A label map: voxels of the label in a slice's padding are not counted either.
+    const mask = Uint8Array.from([0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0]);
+    expect(strongestSlice(mask, [3, 2, 3], 1)).toBe(0);
+    expect(strongestSlice(mask, [3, 2, 3], 1, imageShapes)).toBe(1);
+    const labels = [{ index: 1, name: 'lesion', color: [255, 0, 0], voxels: 3 }];
+    const seg = result([{ kind: 'segmentation', tensor: 'seg', labels, mask: { ...map, file: 'seg', dtype: 'uint8' } }]);
+    expect(findingTarget(seg, 'lesion', () => mask).sopInstanceUid).toBe('b');
+  });
+
   it('a segmentation label: the slice with most voxels of that label, not of another', () => {
     const mask = { file: 'seg', dtype: 'uint8', shape: [3, 2, 2], sourceToPatient: null };
     const labels = [

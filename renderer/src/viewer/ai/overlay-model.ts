@@ -149,20 +149,35 @@ export function labelVolumeMl(voxels: number, sourceToPatient: readonly number[]
   return v === null ? null : voxels * v;
 }
 
-/** Slice (index into the array's slices) where a layer is strongest; for label maps, the slice with most voxels of `labelIndex`. */
-export function strongestSlice(values: ArrayLike<number>, shape: readonly [number, number, number], labelIndex?: number): number {
+/**
+ * Slice (index into the array's slices) where a layer is strongest; for label maps, the slice with most voxels of
+ * `labelIndex`. With `imageShapes` (images of several sizes) only each slice's own rows × columns, the top-left corner
+ * of its plane, are read: the padding beyond them is no part of the image (its zeros would otherwise beat a heatmap
+ * whose values are all negative).
+ */
+export function strongestSlice(
+  values: ArrayLike<number>,
+  shape: readonly [number, number, number],
+  labelIndex?: number,
+  imageShapes?: readonly (readonly [number, number])[],
+): number {
   const [slices, rows, cols] = shape;
   const plane = rows * cols;
   let best = 0;
   let bestScore = -Infinity;
   for (let k = 0; k < slices; k++) {
+    const own = imageShapes?.[k];
+    const sliceRows = own ? Math.max(0, Math.min(rows, own[0])) : rows;
+    const sliceCols = own ? Math.max(0, Math.min(cols, own[1])) : cols;
     let score = labelIndex === undefined ? -Infinity : 0;
-    const start = k * plane;
-    for (let i = start; i < start + plane; i++) {
-      const v = values[i]!;
-      if (labelIndex === undefined) {
-        if (v > score) score = v;
-      } else if (v === labelIndex) score++;
+    for (let r = 0; r < sliceRows; r++) {
+      const start = k * plane + r * cols;
+      for (let i = start; i < start + sliceCols; i++) {
+        const v = values[i]!;
+        if (labelIndex === undefined) {
+          if (v > score) score = v;
+        } else if (v === labelIndex) score++;
+      }
     }
     if (score > bestScore) {
       bestScore = score;
@@ -234,7 +249,7 @@ export function findingTarget(
     } else if (layer.kind === 'segmentation') {
       const l = layer.labels.find((x) => x.name === label);
       const data = l ? arrays(layer) : null;
-      if (l && data) return at(strongestSlice(data, layer.array.shape, l.index));
+      if (l && data) return at(strongestSlice(data, layer.array.shape, l.index, layer.array.imageShapes));
     }
   }
   for (const o of result.outputs) {
@@ -245,7 +260,7 @@ export function findingTarget(
   const heatmaps = layers.filter((l): l is Extract<OverlayLayer, { kind: 'heatmap' }> => l.kind === 'heatmap');
   const heat = heatmaps.find((l) => l.label === label) ?? heatmaps[0];
   const heatData = heat ? arrays(heat) : null;
-  if (heat && heatData) return at(strongestSlice(heatData, heat.array.shape));
+  if (heat && heatData) return at(strongestSlice(heatData, heat.array.shape, undefined, heat.array.imageShapes));
   return at(0);
 }
 

@@ -1,0 +1,195 @@
+/**
+ * Images arriving in the open series (the viewer reloads the study on
+ * library.changed and re-creates the pane's stack) leave the reader where they
+ * were: on the same frame of a multi-frame instance, at their zoom, pan and
+ * window. Another series shown in the pane starts at its own fit, and an
+ * explicit reset stays a reset when more images arrive. A study deleted while
+ * open leaves the panes (one error, not one per later library change) and
+ * shows again once it is re-imported. Synthetic ultrasound images, with GPU
+ * and with CPU rendering (Cornerstone keeps the view differently on each).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { hoverViewport, importByReference, openStudy, overlayImage, overlayImageText, viewportBox, waitForRender } from './support/viewer';
+import { makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
+
+const STUDY = '1.2.826.0.1.3680043.10.1138.982';
+const SERIES = `${STUDY}.1`;
+const OTHER_SERIES = `${STUDY}.2`;
+const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
+const US_MULTIFRAME_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
+const SIZE = 96;
+
+/** One frame: a grey gradient with a bright disc that moves with `seed` (so frames and images differ). */
+function frame(seed: number): Uint8Array {
+  return Uint8Array.from({ length: SIZE * SIZE }, (_, k) => {
+    const r = Math.floor(k / SIZE);
+    const c = k % SIZE;
+    const disc = (r - 30 - seed * 9) ** 2 + (c - 48) ** 2 < 10 ** 2;
+    return disc ? 230 : 40 + ((r + c + seed * 13) % 90);
+  });
+}
+
+/** Instance `n` of a series; `frames` > 1 writes an ultrasound multi-frame image. */
+function usImage(series: string, n: number, frames = 1): Buffer {
+  const pixels = new Uint8Array(SIZE * SIZE * frames);
+  for (let f = 0; f < frames; f++) pixels.set(frame(n * 3 + f), f * SIZE * SIZE);
+  return syntheticDicom({
+    modality: 'US',
+    sopClassUid: frames > 1 ? US_MULTIFRAME_STORAGE : US_IMAGE_STORAGE,
+    studyInstanceUid: STUDY,
+    seriesInstanceUid: series,
+    seriesNumber: series === SERIES ? 1 : 2,
+    sopInstanceUid: `${series}.${n}`,
+    instanceNumber: n,
+    studyDescription: 'Ultrasound',
+    seriesDescription: series === SERIES ? 'Cine' : 'Still',
+    rows: SIZE,
+    columns: SIZE,
+    pixels,
+    extra: frames > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(frames) }] : [],
+  });
+}
+
+const zoomText = async (page: Page): Promise<string> => ((await page.getByTestId('overlay-zoom').textContent()) ?? '').trim();
+const wlText = async (page: Page): Promise<string> => ((await page.getByTestId('overlay-wl').textContent()) ?? '').trim();
+
+async function drag(page: Page, dx: number, dy: number, button: 'left' | 'middle' | 'right'): Promise<void> {
+  const b = await viewportBox(page);
+  const x = b.x + b.width / 2;
+  const y = b.y + b.height / 2;
+  await page.mouse.move(x, y);
+  await page.mouse.down({ button });
+  await page.mouse.move(x + dx / 2, y + dy / 2, { steps: 4 });
+  await page.mouse.move(x + dx, y + dy, { steps: 4 });
+  await page.mouse.up({ button });
+}
+
+describe.each([
+  { backend: 'gpu', args: [] as string[] },
+  { backend: 'cpu', args: ['--disable-software-rasterizer'] },
+])('images arriving in the open series ($backend rendering)', ({ backend, args }) => {
+  let root: string;
+  let session: VigilSession;
+  const file = (name: string, data: Buffer): string => {
+    const p = join(root, 'in', name);
+    writeFileSync(p, data);
+    return p;
+  };
+
+  beforeAll(async () => {
+    root = makeTempDir(`keeps-view-${backend}`);
+    mkdirSync(join(root, 'in'));
+    session = await openVigil({ dataDir: join(root, 'library'), chromiumArgs: args });
+    // Instance 2 of the first series has three frames; the second series one image.
+    await importByReference(session.bridge, [file('s1-2.dcm', usImage(SERIES, 2, 3)), file('s2-1.dcm', usImage(OTHER_SERIES, 1))]);
+  });
+  afterAll(async () => {
+    await session?.close();
+    if (root) removeDir(root);
+  });
+
+  it('keeps the frame, zoom, pan and window; another series and a reset start afresh', async () => {
+    const { page, bridge } = session;
+    await openStudy(page, STUDY, SERIES);
+    await waitForRender(page);
+    expect(await page.getByTestId('viewport').getAttribute('data-rendering')).toBe(backend);
+    expect(await overlayImage(page)).toEqual({ index: 1, count: 3 });
+    const fitZoom = await zoomText(page);
+    const fileWl = await wlText(page);
+
+    // The second frame of the multi-frame instance, zoomed in (right drag), panned (middle drag), windowed (left
+    // drag), rotated and flipped.
+    await hoverViewport(page);
+    await page.keyboard.press('ArrowDown');
+    await expect.poll(() => overlayImageText(page), { timeout: 10_000 }).toBe('Im 2 / 3 · fr 2');
+    await drag(page, 0, 30, 'right');
+    await drag(page, 80, 60, 'middle');
+    await drag(page, 60, -40, 'left');
+    await page.getByTestId('view-rotate').click();
+    await page.getByTestId('view-flip-h').click();
+    await expect.poll(() => zoomText(page), { timeout: 10_000 }).not.toBe(fitZoom);
+    await expect.poll(() => wlText(page), { timeout: 10_000 }).not.toBe(fileWl);
+    const zoomed = await zoomText(page);
+    const windowed = await wlText(page);
+    // Where the image's top-left, top-right and bottom-left pixels are drawn: zoom, pan, rotation and flip together.
+    const corners = async () =>
+      page.evaluate((n) => {
+        const at = (globalThis as unknown as { __vigilImageToCanvas: (s: number, c: number, r: number) => [number, number] | null }).__vigilImageToCanvas;
+        return [at(0, 0, 0), at(0, n - 1, 0), at(0, 0, n - 1)];
+      }, SIZE);
+    const panned = await corners();
+    // Rotated: the first row no longer runs left to right along the screen.
+    expect(Math.abs(panned[1]![1] - panned[0]![1])).toBeGreaterThan(100);
+
+    // Instance 1 (one image) arrives and sorts before it: the same frame is now the third image, the view unchanged.
+    await importByReference(bridge, [file('s1-1.dcm', usImage(SERIES, 1))]);
+    await expect.poll(async () => (await overlayImage(page)).count, { timeout: 15_000 }).toBe(4);
+    await expect.poll(() => overlayImageText(page), { timeout: 10_000 }).toBe('Im 3 / 4 · fr 2');
+    await expect.poll(() => zoomText(page), { timeout: 10_000 }).toBe(zoomed);
+    expect(await wlText(page)).toBe(windowed);
+    await expect
+      .poll(async () => Math.max(...(await corners()).map((p, i) => (p ? Math.hypot(p[0] - panned[i]![0], p[1] - panned[i]![1]) : Infinity))), { timeout: 10_000 })
+      .toBeLessThan(0.5);
+    expect(await page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]').getAttribute('data-sop')).toBe(`${SERIES}.2`);
+    await screenshot(page, `viewer-keeps-view-when-images-arrive-${backend}.png`);
+
+    // Another series in the pane starts at its own fit and window, and does not hand its view back either.
+    await page.locator(`[data-testid="series-thumbnail"][data-series-uid="${OTHER_SERIES}"]`).click();
+    await expect.poll(async () => page.getByTestId('viewport').first().getAttribute('data-series-uid'), { timeout: 10_000 }).toBe(OTHER_SERIES);
+    await expect.poll(async () => (await overlayImage(page)).count, { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => zoomText(page), { timeout: 10_000 }).toBe(fitZoom);
+    expect(await wlText(page)).not.toBe(windowed);
+    await page.locator(`[data-testid="series-thumbnail"][data-series-uid="${SERIES}"]`).click();
+    await expect.poll(async () => (await overlayImage(page)).count, { timeout: 15_000 }).toBe(4);
+    await expect.poll(() => zoomText(page), { timeout: 10_000 }).toBe(fitZoom);
+    expect(await wlText(page)).not.toBe(windowed);
+
+    // Zoomed and windowed again, then reset by the reader: the next arrival keeps the reset view.
+    await drag(page, 0, 30, 'right');
+    await drag(page, 60, -40, 'left');
+    await expect.poll(() => zoomText(page), { timeout: 10_000 }).not.toBe(fitZoom);
+    await expect.poll(() => wlText(page), { timeout: 10_000 }).not.toBe(fileWl);
+    await page.getByTestId('view-reset').click();
+    await expect.poll(() => zoomText(page), { timeout: 10_000 }).toBe(fitZoom);
+    const resetWl = await wlText(page);
+    await importByReference(bridge, [file('s1-3.dcm', usImage(SERIES, 3))]);
+    await expect.poll(async () => (await overlayImage(page)).count, { timeout: 15_000 }).toBe(5);
+    expect(await zoomText(page)).toBe(fitZoom);
+    expect(await wlText(page)).toBe(resetWl);
+    expect(session.pageErrors).toEqual([]);
+  });
+
+  it('leaves the panes when the open study is deleted, says so once, and shows it again when re-imported', async () => {
+    const { page, bridge } = session;
+    await waitForRender(page);
+    const deleted = await bridge.invoke<{ deleted: boolean }>('library.deleteStudy', { studyInstanceUid: STUDY });
+    if (!deleted.ok) throw new Error(deleted.error.message);
+    expect(deleted.value.deleted).toBe(true);
+    await expect.poll(() => page.getByTestId('viewport-pane').count(), { timeout: 15_000 }).toBe(0);
+    expect(await page.getByTestId('viewer-patient').count()).toBe(0);
+    expect(await page.getByTestId('viewport-grid').textContent()).toContain(`Study not found: ${STUDY}`);
+    const notFound = page.getByTestId('error-item').filter({ hasText: 'NOT_FOUND' }).filter({ hasText: STUDY });
+    await expect.poll(() => notFound.count(), { timeout: 10_000 }).toBe(1);
+    await screenshot(page, `viewer-open-study-deleted-${backend}.png`);
+
+    // Another study arrives (library.changed): the viewer asks again, and says nothing new.
+    const otherStudy = syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, studyInstanceUid: `${STUDY}.9`, seriesInstanceUid: `${STUDY}.9.1`, sopInstanceUid: `${STUDY}.9.1.1`, rows: SIZE, columns: SIZE, pixels: frame(0) });
+    await importByReference(bridge, [file('other.dcm', otherStudy)]);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(await notFound.count()).toBe(1);
+    expect(await notFound.first().locator('.error-repeat').count()).toBe(0);
+
+    // Re-imported: the viewer shows it again.
+    await importByReference(bridge, [join(root, 'in', 's1-1.dcm'), join(root, 'in', 's1-2.dcm'), join(root, 'in', 's2-1.dcm')]);
+    await expect.poll(() => page.getByTestId('viewport-pane').count(), { timeout: 15_000 }).toBe(1);
+    await waitForRender(page);
+    expect(await page.getByTestId('viewport-grid').textContent()).not.toContain('Study not found');
+    await expect.poll(async () => (await overlayImage(page)).count, { timeout: 15_000 }).toBe(4);
+    await screenshot(page, `viewer-deleted-study-reimported-${backend}.png`);
+    expect(session.pageErrors).toEqual([]);
+  });
+});
