@@ -250,6 +250,23 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     expect(volume).toMatchObject({ status: 'not-analysed', reason: `the images of the series differ in size (${ROWS}×${COLUMNS}, ${SMALL.rows}×${SMALL.columns}) and this model reads the series as one volume` });
   });
 
+  it('images whose shapes are far apart: not analysed rather than a heatmap array far larger than the images', async () => {
+    const strip = (instance: number, rows: number, columns: number) => {
+      const file = join(root, `${instance}.dcm`);
+      writeFileSync(
+        file,
+        syntheticDicom({ modality: 'US', studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.${instance}`, instanceNumber: instance, rows, columns, pixels: new Uint8Array(rows * columns).fill(128), pixelSpacing: null }),
+      );
+      return file;
+    };
+    // 2 × 6000 + 6000 × 2 pixels, which one 6000 × 6000 plane each would turn into 72 million values.
+    const series = [strip(31, 2, 6000), strip(32, 6000, 2)];
+    const modelPath = join(root, 'model.onnx');
+    writeFileSync(modelPath, ONNX);
+    const r = await runInferenceJob({ jobId: 'strips', model: { id: 'strips', modelPath, manifest: manifest('image') }, files: series, provider: 'cpu', outputDir: join(root, 'out', 'strips') }, sessions);
+    expect(r).toMatchObject({ status: 'not-analysed', reason: 'the images of the series differ too much in size (2×6000, 6000×2) to hold their heatmaps in one array' });
+  });
+
   it('unit "slices": the largest region when every image has the same, else none; no per-region units', async () => {
     const dual = [write(11, [regionItem(RIGHT), regionItem(LEFT)]), write(12, [regionItem(LEFT), regionItem(RIGHT)])];
     const { r, heat } = await run(manifest('slices'), 'slices-common', dual);

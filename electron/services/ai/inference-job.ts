@@ -107,6 +107,9 @@ export function noUltrasoundRegionWarning(units: number, of: number): Extract<Ru
 
 export type ProgressFn = (phase: JobPhase) => void;
 
+/** Values a heatmap of images of several sizes may take beyond 4× the images' own pixels (64 MiB of float32). */
+const MAX_PADDED_HEATMAP_VALUES = 16 * 1024 * 1024;
+
 function castFeed(ort: typeof import('onnxruntime-node'), dtype: string, data: Float32Array, dims: number[]): InstanceType<typeof ort.Tensor> {
   switch (dtype) {
     case 'float32':
@@ -415,6 +418,15 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   const sizes = new Set(images.map((i) => `${i.rows}×${i.columns}`));
   if (sizes.size > 1 && manifest.input.unit !== 'image') {
     return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model reads the series as one volume`, inputSopInstanceUids: uids });
+  }
+  if (sizes.size > 1 && manifest.outputs.some((o) => o.kind === 'heatmap')) {
+    // A heatmap holds every image in a plane of the largest rows × columns: shapes far apart (a 1 × 60000 strip beside a
+    // 60000 × 1 one) would make that array far larger than the images themselves.
+    const own = images.reduce((n, i) => n + i.rows * i.columns, 0);
+    const padded = images.length * Math.max(...images.map((i) => i.rows)) * Math.max(...images.map((i) => i.columns));
+    if (padded > Math.max(4 * own, MAX_PADDED_HEATMAP_VALUES)) {
+      return result({ status: 'not-analysed', reason: `the images of the series differ too much in size (${[...sizes].join(', ')}) to hold their heatmaps in one array`, inputSopInstanceUids: uids });
+    }
   }
 
   // One source volume for "slices"/"volume"; one per image (per B-mode region with the region crop) for "image".
