@@ -3,7 +3,9 @@
  * known (a bright block at the patient's right-anterior, a 40 HU patch, air),
  * scrolling, window presets, horizontal/vertical flip, rotation, invert and
  * reset put the right grey values in the right canvas places, and the
- * orientation markers agree with them. Run twice: WebGL (SwiftShader here) and
+ * orientation markers agree with them. Rotate and flip combine in the order
+ * pressed, on the image as displayed (rotate then flip ≠ flip then rotate),
+ * the same on both backends. Run twice: WebGL (SwiftShader here) and
  * with WebGL unavailable (`--disable-software-rasterizer`), where the viewer
  * must switch to CPU rendering by itself and say so. Both backends must show
  * the same fitted image: the same zoom readout (1.00× = one image pixel per CSS
@@ -92,6 +94,9 @@ interface FittedView {
 
 /** What the GPU run saw, for the CPU run to compare with (describe.each runs the two in order). */
 const fittedViews = new Map<string, FittedView>();
+
+/** The GPU run's canvas positions of PROBES after each order of rotate and flip, for the CPU run to compare with. */
+const transformedViews = new Map<string, { x: number; y: number }[]>();
 
 /** The overlay's "Zoom 3.04×" as a number. */
 async function zoomReadout(page: Page): Promise<{ text: string; value: number }> {
@@ -268,6 +273,81 @@ describe.each([
     expect(turned.y < c.y).toBe(rightAnterior(m.top));
     expect([m.left, m.right].sort().join('') === 'AP' && [m.top, m.bottom].sort().join('') === 'LR').toBe(true);
     await screenshot(page, `viewer-transforms-${backend}-rotated.png`);
+  });
+
+  // Rotate and flip act on the image as displayed, in the order pressed: rotate turns it a quarter turn clockwise on
+  // the screen, flip mirrors it left↔right (or top↔bottom) on the screen, whatever was done before. Offsets (x, y)
+  // from the image centre on the canvas (y down) go to: rotate (−y, x); flip horizontal (−x, y); flip vertical (x, −y).
+  describe.each([
+    {
+      order: 'rotate then flip horizontal',
+      buttons: ['view-rotate', 'view-flip-h'],
+      // Transposed: the image's first row runs down the left edge; patient right-anterior stays top-left.
+      to: (x: number, y: number) => [y, x],
+      markers: { top: 'R', bottom: 'L', left: 'A', right: 'P' },
+    },
+    {
+      order: 'flip horizontal then rotate',
+      buttons: ['view-flip-h', 'view-rotate'],
+      // Anti-transposed: patient right-anterior goes bottom-right.
+      to: (x: number, y: number) => [-y, -x],
+      markers: { top: 'L', bottom: 'R', left: 'P', right: 'A' },
+    },
+    {
+      order: 'rotate then flip vertical',
+      buttons: ['view-rotate', 'view-flip-v'],
+      to: (x: number, y: number) => [-y, -x],
+      markers: { top: 'L', bottom: 'R', left: 'P', right: 'A' },
+    },
+    {
+      order: 'rotate, flip horizontal, rotate (the flip alone)',
+      buttons: ['view-rotate', 'view-flip-h', 'view-rotate'],
+      to: (x: number, y: number) => [-x, y],
+      markers: { top: 'A', bottom: 'P', left: 'L', right: 'R' },
+    },
+  ])('$order', ({ order, buttons, to, markers: expected }) => {
+    it('puts the corners, the block and the markers where the displayed image was turned and mirrored to, as on the other backend', async () => {
+      const { page } = session;
+      await page.getByTestId('view-reset').click();
+      await expect.poll(() => markers(page), { timeout: 5_000 }).toEqual({ top: 'A', bottom: 'P', left: 'R', right: 'L' });
+      await expectBlockAt(page, BLOCK.col, BLOCK.row[0]!);
+      const centre = await imageToCanvas(page, 0, (SIZE - 1) / 2, (SIZE - 1) / 2);
+      const before: { x: number; y: number }[] = [];
+      for (const [col, row] of PROBES) before.push(await imageToCanvas(page, 0, col, row));
+      for (const button of buttons) await page.getByTestId(button).click();
+      // Settled (the markers follow each render); a wrong view is reported with its positions below.
+      await expect
+        .poll(() => markers(page), { timeout: 5_000 })
+        .toEqual(expected)
+        .catch(() => undefined);
+      // The drawn block is where the geometry puts it (within an image pixel) ...
+      const block = await expectBlockAt(page, BLOCK.col, BLOCK.row[0]!);
+      const after: { x: number; y: number }[] = [];
+      for (const [col, row] of PROBES) after.push(await imageToCanvas(page, 0, col, row));
+      // ... and the geometry is the expected turn and mirror of the view before, about the image centre.
+      const want = before.map((p) => {
+        const [dx, dy] = to(p.x - centre.x, p.y - centre.y);
+        return { x: centre.x + dx!, y: centre.y + dy! };
+      });
+      const off = after.map((p, i) => Math.hypot(p.x - want[i]!.x, p.y - want[i]!.y));
+      const seen = `${backend} ${order}: probes ${JSON.stringify(PROBES)} at ${JSON.stringify(after.map((p) => [+p.x.toFixed(2), +p.y.toFixed(2)]))}, expected ${JSON.stringify(want.map((p) => [+p.x.toFixed(2), +p.y.toFixed(2)]))}, markers ${JSON.stringify(await markers(page))}`;
+      console.log(seen);
+      expect(await markers(page), seen).toEqual(expected);
+      expect(Math.max(...off), seen).toBeLessThan(0.5);
+      const blockWant = want[PROBES.length - 1]!;
+      expect(Math.hypot(block.x - blockWant.x, block.y - blockWant.y), seen).toBeLessThan(near);
+      // The same view on both backends (the GPU run goes first).
+      if (backend === 'gpu') transformedViews.set(order, after);
+      else {
+        const gpu = transformedViews.get(order);
+        expect(gpu, 'the GPU run records its view first').toBeDefined();
+        const apart = after.map((p, i) => Math.hypot(p.x - gpu![i]!.x, p.y - gpu![i]!.y));
+        expect(Math.max(...apart), `CPU vs GPU after ${order}: ${apart.map((d) => d.toFixed(3)).join(', ')} px`).toBeLessThan(0.5);
+      }
+      await screenshot(page, `viewer-transforms-${backend}-${buttons.map((b) => b.replace('view-', '')).join('-')}.png`);
+      await page.getByTestId('view-reset').click();
+      await expect.poll(() => markers(page), { timeout: 5_000 }).toEqual({ top: 'A', bottom: 'P', left: 'R', right: 'L' });
+    });
   });
 
   it('inverts the grey scale, and reset restores view, window and markers', async () => {

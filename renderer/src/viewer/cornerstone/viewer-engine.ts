@@ -176,9 +176,27 @@ export function rotate90(vp: StackViewport): void {
   vp.render();
 }
 
+/** Signed difference a − b of two angles in degrees, in (−180, 180]. */
+function angleBetween(a: number, b: number): number {
+  const d = (((a - b) % 360) + 360) % 360;
+  return d > 180 ? d - 360 : d;
+}
+
+/**
+ * Mirrors the image as displayed: left↔right ('h') or top↔bottom ('v') on the screen, about the image's centre,
+ * whatever the rotation. Both backends show `rotation` (clockwise) applied after the flips, so mirroring a view
+ * rotated by θ gives the flip toggled and the rotation −θ (mirror ∘ R(θ) = R(−θ) ∘ mirror). WebGL does that by
+ * itself (its flip mirrors the camera, and its rotation reads back as −θ); Cornerstone's CPU path only toggles a flip
+ * of the image before its rotation, which at 90° or 270° mirrors the other screen axis (left/right swapped with
+ * top/bottom): there the rotation is set to −θ here.
+ */
 export function flip(vp: StackViewport, direction: 'h' | 'v'): void {
+  const rotation = vp.getViewPresentation({ rotation: true }).rotation ?? 0;
   const cam = vp.getCamera();
   vp.setCamera(direction === 'h' ? { flipHorizontal: !cam.flipHorizontal } : { flipVertical: !cam.flipVertical });
+  const mirrored = (360 - rotation) % 360;
+  const now = vp.getViewPresentation({ rotation: true }).rotation ?? 0;
+  if (Math.abs(angleBetween(now, mirrored)) > 0.5) vp.setViewPresentation({ rotation: mirrored });
   vp.render();
 }
 
