@@ -451,6 +451,8 @@ export const VouchLapseSchema = z.object({
    * for lacking (absent: none).
    */
   attributesNoLongerUnrecorded: z.array(z.string()).optional(),
+  /** With `answered`: images the refusal answered judged that the series no longer holds (absent: none). */
+  imagesRemoved: z.number().int().optional(),
 });
 export type VouchLapse = z.infer<typeof VouchLapseSchema>;
 

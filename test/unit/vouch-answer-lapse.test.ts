@@ -80,6 +80,21 @@ async function importLater(s: VigilServices, n: number, image: number): Promise<
 }
 
 describe('"Analyse anyway" on a refusal that no longer holds says why on the fresh refusal', () => {
+  it('an image gone from the series since: says one image was removed', async () => {
+    const study = writeStudy(1);
+    const s = await library.analyse([join(library.root, 'in')]);
+    await importLater(s, 1, 2);
+    // Refused again with both images, then one leaves the index (as removing an instance will).
+    expect((await run(s, { studyInstanceUid: study, provider: 'cpu' })).notAnalysed).toHaveLength(1);
+    const refused = await resultOverIpc(s, study);
+    s.library.studyIndex.db.prepare('DELETE FROM instances WHERE sop_instance_uid = ?').run(imageUid(1, 2));
+
+    const answered = await answer(s, refused);
+    expect(answered.queued).toEqual([]);
+    expect(answered.notAnalysed).toMatchObject([{ status: 'not-analysed', reason: `${ANSWERED} (1 image was removed since)` }]);
+    expect((await resultOverIpc(s, study)).vouchLapsed).toEqual({ imagesAdded: 0, imagesRemoved: 1, modelChanged: false, answered: true });
+  });
+
   it('an image imported since: says one image was added, and answering the fresh refusal vouches', async () => {
     const study = writeStudy(1);
     const s = await library.analyse([join(library.root, 'in')]);

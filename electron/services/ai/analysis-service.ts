@@ -157,8 +157,11 @@ function answeredLapse(refusal: StoredResult, manifest: ModelManifest, images: r
   const seen = new Set(refusal.inputSopInstanceUids);
   const attributesNotVouched = unrecorded.filter((a) => !shown.includes(a));
   const attributesNoLongerUnrecorded = shown.filter((a) => !unrecorded.includes(a));
+  const now = new Set(images);
+  const imagesRemoved = imagesNotRecorded ? 0 : refusal.inputSopInstanceUids.filter((uid) => !now.has(uid)).length;
   return {
     imagesAdded: imagesNotRecorded ? 0 : images.filter((uid) => !seen.has(uid)).length,
+    ...(imagesRemoved > 0 ? { imagesRemoved } : {}),
     modelChanged: refusal.modelSha256 !== manifest.sha256,
     ...(attributesNotVouched.length > 0 ? { attributesNotVouched } : {}),
     answered: true,
@@ -173,6 +176,8 @@ function answeredLapseReason(reason: string, lapse: VouchLapse): string {
   if (lapse.imagesNotRecorded) why.push('it was stored before refusals recorded the images they judged');
   if (lapse.modelChanged) why.push('the model is another version now');
   if (lapse.imagesAdded > 0) why.push(`${lapse.imagesAdded} image${lapse.imagesAdded === 1 ? ' was' : 's were'} added since`);
+  const removed = lapse.imagesRemoved ?? 0;
+  if (removed > 0) why.push(`${removed} image${removed === 1 ? ' was' : 's were'} removed since`);
   const more = lapse.attributesNotVouched ?? [];
   if (more.length > 0) why.push(`the series does not record ${more.join(', ')} either now`);
   const fewer = lapse.attributesNoLongerUnrecorded ?? [];

@@ -544,8 +544,10 @@ describe('Models page: what one case is', () => {
     fireEvent.click(screen.getByTestId('validate-run'));
     const section = await screen.findByTestId('validation-cases');
     fireEvent.click(within(section).getByTestId('cases-only-mistakes'));
-    const file = (name: string) => within(section).getAllByTestId('case-file').find((td) => td.getAttribute('title') === name)!;
-    // Relative path, then the note; the title keeps the full path of the file shown.
+    const file = (name: string) => within(section).getAllByTestId('case-file').find((td) => td.getAttribute('title')?.startsWith(`${name}`))!;
+    // Relative path, then the note; the title keeps the full path of the file shown, and the note.
+    expect(file('/cases/pneumonia/p2.dcm').getAttribute('title')).toBe('/cases/pneumonia/p2.dcm +4 more files of its series');
+    expect(file('/cases/normal/n2.dcm').getAttribute('title')).toBe('/cases/normal/n2.dcm');
     expect(file('/cases/pneumonia/p2.dcm').textContent).toBe('pneumonia/p2.dcm\u00a0+4 more files of its series');
     expect(file('/cases/normal/n1.dcm').textContent).toBe('normal/n1.dcm\u00a0+1 more file of its series');
     expect(within(file('/cases/normal/n1.dcm')).getByTestId('case-more-files').textContent).toBe('\u00a0+1 more file of its series');

@@ -80,7 +80,7 @@ function CaseRow({ c, result, folder }: { c: ValidationCase; result: ValidationR
         </abbr>
       </td>
       {/* The folder part gives way first, so the file name stays readable; the title has the full path. */}
-      <td className="case-file mono" title={c.file} data-testid="case-file">
+      <td className="case-file mono" title={[c.file, moreFilesNote(c)].filter(Boolean).join(' ')} data-testid="case-file">
         <span className="case-path">
           {dir && <span className="case-dir">{dir}</span>}
           <span className="case-name">{name}</span>

@@ -92,8 +92,9 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
           <p className="muted">{t('models.excludedNone')}</p>
         ) : (
           <ul className="excluded-list">
-            {result.excluded.map((x) => (
-              <li key={x.file} className="excluded-case">
+            {result.excluded.map((x, i) => (
+              // A file listed under two labels is excluded once per label: the file alone is no key.
+              <li key={`${i}:${x.file}`} className="excluded-case">
                 <span className="mono excluded-file">{x.file}</span>
                 <MoreFiles files={x.files} />
                 <span className="badge">{x.label}</span>

@@ -8,7 +8,7 @@
  * HTML-escaped.
  */
 import type { RuntimeInfo, ValidationResult } from '../../../contract/ipc-contract';
-import { t } from '../i18n/strings';
+import { getLocale, t } from '../i18n/strings';
 import {
   type RocGeometry,
   analysedWholeWarning,
@@ -162,7 +162,7 @@ export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | nul
   const vouchedUnrecorded = vouched ? `\n<p class="banner" data-testid="vouched-unrecorded">${e(vouched)}</p>` : '';
   const runtimeLine = runtime ? ` · ONNX Runtime ${e(runtime.ortVersion ?? 'n/a')} on ${e(runtime.platform)}-${e(runtime.arch)}` : '';
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
+<html lang="${getLocale()}"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; img-src data:">
 <title>${e(t('models.reportTitle', { model: r.modelId }))}</title>
 <style>

@@ -618,7 +618,7 @@ describe('FindingsPanel: "Analyse anyway" on a refusal that no longer held', () 
 
     // The refresh brings the fresh refusal: it tells why, and its own "Analyse anyway" answers it.
     rerender(panel([fresh({ imagesAdded: 1, modelChanged: false, answered: true })]));
-    expect(lines()).toEqual(['Nothing was analysed: the series or model changed since you chose Analyse anyway.', '1 image was added to this series.', 'Check the images, then choose Analyse anyway again.']);
+    expect(lines()).toEqual(['Nothing was analysed: the series or model changed after the refusal you answered was recorded.', '1 image was added to this series.', 'Check the images, then choose Analyse anyway again.']);
     expect(note().getAttribute('data-answered')).toBe('true');
     // Not the wording of an earlier vouch that lapsed: the reader vouched for nothing.
     expect(note().textContent).not.toContain('earlier vouch');
@@ -632,11 +632,21 @@ describe('FindingsPanel: "Analyse anyway" on a refusal that no longer held', () 
   it('names every change: images, another model version, attributes', () => {
     renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 3, modelChanged: true, attributesNotVouched: ['Pixel Spacing'], answered: true, attributesNoLongerUnrecorded: ['View Position'] })] }));
     expect(lines()).toEqual([
-      'Nothing was analysed: the series or model changed since you chose Analyse anyway.',
+      'Nothing was analysed: the series or model changed after the refusal you answered was recorded.',
       'The model was updated to another version.',
       '3 images were added to this series.',
       'This series also does not record Pixel Spacing.',
-      'The refusal you answered also listed View Position, which no longer applies.',
+      'The refusal you answered also listed View Position; the series is no longer refused for that.',
+      'Check the images, then choose Analyse anyway again.',
+    ]);
+  });
+
+  it('names images removed from the series since the refusal', () => {
+    renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 1, imagesRemoved: 2, modelChanged: false, answered: true })] }));
+    expect(lines()).toEqual([
+      'Nothing was analysed: the series or model changed after the refusal you answered was recorded.',
+      '1 image was added to this series.',
+      '2 images were removed from this series.',
       'Check the images, then choose Analyse anyway again.',
     ]);
   });
@@ -654,14 +664,14 @@ describe('FindingsPanel: "Analyse anyway" on a refusal that no longer held', () 
     setLocale('zh-CN');
     try {
       renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 1, modelChanged: true, answered: true })] }));
-      expect(lines()).toEqual(['未进行分析：自您选择“仍然分析”以来，序列或模型已有变化。', '模型已更新为另一个版本。', '该序列新加入了 1 幅图像。', '请检查图像，然后再次选择“仍然分析”。']);
+      expect(lines()).toEqual(['未进行分析：在您回应的结果记录之后，序列或模型已有变化。', '模型已更新为另一个版本。', '该序列新加入了 1 幅图像。', '请检查图像，然后再次选择“仍然分析”。']);
       cleanup();
       renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 2, modelChanged: false, attributesNotVouched: ['Pixel Spacing'], answered: true, attributesNoLongerUnrecorded: ['View Position'] })] }));
       expect(lines()).toEqual([
-        '未进行分析：自您选择“仍然分析”以来，序列或模型已有变化。',
+        '未进行分析：在您回应的结果记录之后，序列或模型已有变化。',
         '该序列新加入了 2 幅图像。',
-        '该序列还未记录 Pixel Spacing。',
-        '您回应的结果还列出了 View Position，现已不再适用。',
+        '该序列也未记录 Pixel Spacing。',
+        '您回应的结果还列出了 View Position；该序列已不再因此被拒绝。',
         '请检查图像，然后再次选择“仍然分析”。',
       ]);
       cleanup();

@@ -297,7 +297,6 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
                 <>
                   <RunPopulation result={r} />
                   <RunInputWarnings result={r} />
-                  <RunUltrasoundViews result={r} />
                 </>
               )}
               {r.status === 'not-analysed' && <div className="run-reason" data-testid="run-not-analysed">{t('findings.notAnalysed', { reason: r.refusalReason ?? r.reason ?? '' })}</div>}
@@ -477,29 +476,32 @@ function RunPopulation({ result }: { readonly result: AnalysisResult }) {
 }
 
 /**
- * What the run noticed about its input, one note each in the reader's language: ultrasound images the region crop could
- * not crop (analysed whole, scanner text included), and attributes the series does not record that someone vouched for.
- * The population warning is RunPopulation's (it shares its line with the patient's age).
+ * What the run noticed about its input, one note each in the reader's language, in a fixed order whatever the order the
+ * run stored them in: ultrasound images the region crop could not crop (analysed whole, scanner text included), then
+ * the views of a multi-region capture, then attributes the series does not record that someone vouched for. The
+ * population warning is RunPopulation's (it shares its line with the patient's age).
  */
 function RunInputWarnings({ result }: { readonly result: AnalysisResult }) {
-  return (result.warnings ?? []).map((w, i) => {
-    switch (w.code) {
-      case 'NO_ULTRASOUND_REGION':
-        return (
+  const warnings = result.warnings ?? [];
+  return (
+    <>
+      {warnings.map((w, i) =>
+        w.code === 'NO_ULTRASOUND_REGION' ? (
           <div key={i} className="run-warning" role="note" data-testid="ultrasound-region-warning">
             {t('findings.ultrasoundRegion.missing', { units: w.units, of: w.of })}
           </div>
-        );
-      case 'APPLICABILITY_NOT_RECORDED':
-        return (
+        ) : null,
+      )}
+      <RunUltrasoundViews result={result} />
+      {warnings.map((w, i) =>
+        w.code === 'APPLICABILITY_NOT_RECORDED' ? (
           <div key={i} className="run-warning" role="note" data-testid="unrecorded-warning" data-vouched-by={w.vouchedBy}>
             {t(`findings.unrecorded.vouched.${w.vouchedBy}`, { attributes: w.attributes.join(', ') })}
           </div>
-        );
-      default:
-        return null;
-    }
-  });
+        ) : null,
+      )}
+    </>
+  );
 }
 
 /** Why the reader's earlier vouch no longer covers a series refused for what it does not record. */
@@ -521,6 +523,9 @@ function answeredLapseText(lapse: VouchLapse): string[] {
   if (lapse.modelChanged) why.push(t('findings.unrecorded.answered.model'));
   if (lapse.imagesAdded === 1) why.push(t('findings.unrecorded.answered.image'));
   else if (lapse.imagesAdded > 1) why.push(t('findings.unrecorded.answered.images', { count: lapse.imagesAdded }));
+  const removed = lapse.imagesRemoved ?? 0;
+  if (removed === 1) why.push(t('findings.unrecorded.answered.removedImage'));
+  else if (removed > 1) why.push(t('findings.unrecorded.answered.removedImages', { count: removed }));
   if (lapse.attributesNotVouched && lapse.attributesNotVouched.length > 0) why.push(t('findings.unrecorded.answered.attributes', { attributes: lapse.attributesNotVouched.join(', ') }));
   if (lapse.attributesNoLongerUnrecorded && lapse.attributesNoLongerUnrecorded.length > 0) {
     why.push(t('findings.unrecorded.answered.attributesNoLonger', { attributes: lapse.attributesNoLongerUnrecorded.join(', ') }));
