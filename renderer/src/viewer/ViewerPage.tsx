@@ -50,6 +50,21 @@ function bySeriesNumber(a: SeriesSummary, b: SeriesSummary): number {
   return a.seriesNumber - b.seriesNumber;
 }
 
+/**
+ * The first `n` slots with every empty one given a series: `first` (when given) for slot 0, then an image series not
+ * shown yet, else the first image series (a layout change; a study shown again after it was deleted while open).
+ */
+function fillSlots(current: readonly (string | null)[], series: readonly SeriesSummary[], n: number, first: string | null): (string | null)[] {
+  const out = [...current];
+  const imageSeries = series.filter((s) => !NON_IMAGE_MODALITIES.has(s.modality.toUpperCase()));
+  for (let i = 0; i < n; i++) {
+    if (out[i]) continue;
+    const unused = imageSeries.find((s) => !out.includes(s.seriesInstanceUid));
+    out[i] = (i === 0 ? first : null) ?? unused?.seriesInstanceUid ?? imageSeries[0]?.seriesInstanceUid ?? null;
+  }
+  return out.every((uid, i) => uid === current[i]) ? (current as (string | null)[]) : out;
+}
+
 
 interface Props {
   readonly studyInstanceUid: string;
@@ -75,6 +90,9 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   // Each series' image count its loaded instances were listed at (the study's detail says when it grows).
   const loadedCounts = useRef(new Map<string, number>());
   const [layout, setLayout] = useState<Layout>('1x1');
+  // The layout, for the study loader (a study shown again fills the layout's panes).
+  const layoutNow = useRef(layout);
+  layoutNow.current = layout;
   const [slots, setSlots] = useState<(string | null)[]>([null, null, null, null]);
   const [activeSlot, setActiveSlot] = useState(0);
   const [leftTool, setLeftToolState] = useState<LeftTool>('wl');
@@ -126,11 +144,11 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   const [libraryVersion, setLibraryVersion] = useState(0);
   useEffect(() => vigil.on('library.changed', () => setLibraryVersion((v) => v + 1)), [vigil]);
 
-  // Whether the error of a study that is not (or no longer) in the library was reported: once, not on every later
-  // library change while it stays away.
-  const notFoundReported = useRef(false);
+  // The errors the study loader reported since it last loaded the study: each once, not again on every later library
+  // change while the study stays away (not found) or unreadable.
+  const reportedErrors = useRef(new Set<string>());
   useEffect(() => {
-    notFoundReported.current = false;
+    reportedErrors.current.clear();
   }, [studyInstanceUid]);
 
   // The study and its series.
@@ -139,22 +157,27 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     void vigil.library.getStudy({ studyInstanceUid }).then((r) => {
       if (stale) return;
       if (!r.ok) {
+        const errorKey = `${r.error.code}: ${r.error.message}`;
+        if (!reportedErrors.current.has(errorKey)) reportError(r.error);
+        reportedErrors.current.add(errorKey);
         if (r.error.code !== 'NOT_FOUND') {
           if (!shownDetail.current) setNotFound(true);
-          reportError(r.error);
           return;
         }
-        // Not (or no longer: deleted while open) in the library: the panes stop showing it.
+        // Not (or no longer: deleted while open) in the library: the panes stop showing it, and the measurements made
+        // on its images go with them (its AI results went with the study: useStudyAnalysis re-reads them).
         setNotFound(true);
         setDetail(null);
         setSlots([null, null, null, null]);
         setInstances(new Map());
         loadedCounts.current.clear();
-        if (!notFoundReported.current) reportError(r.error);
-        notFoundReported.current = true;
+        clearMeasurements();
+        setMeasurements([]);
+        setLabelEdit(null);
+        setPendingJump(null);
         return;
       }
-      notFoundReported.current = false;
+      reportedErrors.current.clear();
       setNotFound(false);
       const sorted = { ...r.value, series: [...r.value.series].sort(bySeriesNumber) };
       setDetail((current) => (current && sameSeries(current, sorted) ? current : sorted));
@@ -162,7 +185,8 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
         sorted.series.find((s) => s.seriesInstanceUid === initialSeriesUid) ??
         sorted.series.find((s) => !NON_IMAGE_MODALITIES.has(s.modality.toUpperCase())) ??
         sorted.series[0];
-      setSlots((current) => (current[0] ? current : [first?.seriesInstanceUid ?? null, null, null, null]));
+      // The panes of the layout (all of them again for a study shown again after it was deleted while open).
+      setSlots((current) => fillSlots(current, sorted.series, SLOTS[layoutNow.current], first?.seriesInstanceUid ?? null));
     });
     return () => {
       stale = true;
@@ -206,16 +230,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     (next: Layout) => {
       setLayout(next);
       const n = SLOTS[next];
-      setSlots((current) => {
-        const out = [...current];
-        const imageSeries = (detail?.series ?? []).filter((s) => !NON_IMAGE_MODALITIES.has(s.modality.toUpperCase()));
-        for (let i = 0; i < n; i++) {
-          if (out[i]) continue;
-          const unused = imageSeries.find((s) => !out.includes(s.seriesInstanceUid));
-          out[i] = unused?.seriesInstanceUid ?? imageSeries[0]?.seriesInstanceUid ?? null;
-        }
-        return out;
-      });
+      setSlots((current) => fillSlots(current, detail?.series ?? [], n, null));
       setActiveSlot((a) => (a < n ? a : 0));
     },
     [detail],

@@ -14,10 +14,13 @@ import { t } from '../i18n/strings';
 import { formatDicomDate, formatPersonName } from '../lib/format';
 import {
   alignCpuPixelCentres,
+  type CpuView,
+  cpuView,
   disablePrefetch,
   displayZoom,
   enablePrefetch,
   scrollBy,
+  setCpuView,
   setLabelmapBrush,
   Events,
   type FrameRef,
@@ -109,7 +112,8 @@ export function viewportIdFor(slot: number): string {
 interface SavedView {
   readonly series: string;
   readonly presentation: ReturnType<StackViewport['getViewPresentation']>;
-  readonly camera: ReturnType<StackViewport['getCamera']>;
+  /** CPU rendering: the view as drawn (its camera does not round-trip once rotated or flipped); null under WebGL. */
+  readonly cpu: CpuView | null;
   /** The window the reader set (W/L drag, a preset); null while the images' own windows show. */
   readonly voiRange: { lower: number; upper: number } | null;
   readonly invert: boolean;
@@ -120,7 +124,7 @@ function saveView(vp: StackViewport, series: string): SavedView | null {
     if (!vp.getCurrentImageId()) return null;
     const props = vp.getProperties();
     const voiRange = props.voiRange && readerWindow(vp, props.voiRange) ? { lower: props.voiRange.lower, upper: props.voiRange.upper } : null;
-    return { series, presentation: vp.getViewPresentation(), camera: vp.getCamera(), voiRange, invert: Boolean(props.invert) };
+    return { series, presentation: vp.getViewPresentation(), cpu: cpuView(vp), voiRange, invert: Boolean(props.invert) };
   } catch {
     return null;
   }
@@ -140,15 +144,11 @@ function readerWindow(vp: StackViewport, range: { lower: number; upper: number }
 
 /**
  * Shows a saved view on a new stack of the same series (rendered by the caller). WebGL: Cornerstone's view
- * presentation (as it keeps the view from image to image). CPU rendering: the rotation, then the camera's flips, zoom
- * and focal point (Cornerstone's CPU path sets a presentation's pan as a world point and so misplaces it).
+ * presentation (as it keeps the view from image to image). CPU rendering: the view as drawn (cpuView), since the CPU
+ * path's presentation and camera misplace the pan.
  */
-function restoreView(vp: StackViewport, saved: SavedView, cpu: boolean): void {
-  if (cpu) {
-    const { focalPoint, parallelScale, flipHorizontal, flipVertical } = saved.camera;
-    vp.setViewPresentation({ rotation: saved.presentation.rotation ?? 0 });
-    vp.setCamera({ focalPoint, parallelScale, flipHorizontal, flipVertical });
-  } else vp.setViewPresentation(saved.presentation);
+function restoreView(vp: StackViewport, saved: SavedView): void {
+  if (!saved.cpu || !setCpuView(vp, saved.cpu)) vp.setViewPresentation(saved.presentation);
   if (saved.voiRange) vp.setProperties({ voiRange: saved.voiRange });
   if (saved.invert !== Boolean(vp.getProperties().invert)) vp.setProperties({ invert: saved.invert });
 }
@@ -203,6 +203,11 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
   const view = useRef<SavedView | null>(null);
 
   useEffect(() => {
+    // Before any early return: a pane that moved on to another series (one without images too, or not listed yet, or
+    // whose stack never loaded) forgets the frame and view it kept, so coming back starts afresh.
+    const paneSeries = series?.seriesInstanceUid ?? null;
+    if (shown.current && shown.current.series !== paneSeries) shown.current = null;
+    if (view.current && view.current.series !== paneSeries) view.current = null;
     const el = element.current;
     if (!el || !imageFrames || imageFrames.length === 0) {
       setFrames([]);
@@ -298,7 +303,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         loaded = true;
         if (keep) {
           try {
-            restoreView(vp, keep, rendering === 'cpu');
+            restoreView(vp, keep);
           } catch {
             /* the new stack keeps its own fit and window */
           }
@@ -318,9 +323,19 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         if (!disposed) setError(err instanceof Error ? err.message : String(err));
       },
     );
+    // Only a real change of size: the observer also reports the size it starts with, and Cornerstone's resize takes the
+    // camera and sets it back, which under CPU rendering mirrors the pan of a rotated and flipped view (kept below).
+    let size = `${el.clientWidth}×${el.clientHeight}`;
     const resize = new ResizeObserver(() => {
       if (disposed) return;
+      const now = `${el.clientWidth}×${el.clientHeight}`;
+      if (now === size) return;
+      size = now;
+      // Under CPU rendering the view as drawn is kept through it (the new zoom is Cornerstone's, for the new size).
+      const before = cpuView(vp);
       engine.resize(true, true);
+      const after = before && cpuView(vp);
+      if (before && after) setCpuView(vp, { ...before, scale: after.scale });
       refresh();
     });
     resize.observe(el);

@@ -53,15 +53,19 @@ function sliceCanvas(layer: OverlayLayer, values: Uint8Array | Float32Array, sli
   const key = `${slice}|${style.opacity}|${style.fill}|${[...style.hiddenLabels].sort().join(',')}`;
   if (byKey.has(key)) return byKey.get(key)!;
   if (byKey.size > 64) byKey.clear();
-  const pixels = slicePixels(layer, values, slice, style);
+  const [, rows, cols] = layer.array.shape;
+  // A slice smaller than the planes (images of several sizes) is drawn at its own size: the padding is not its image's.
+  const own: unknown = layer.array.imageShapes?.[slice] ?? [rows, cols];
+  const [ownRows, ownCols] = Array.isArray(own) ? (own as unknown[]).map(Number) : [0, 0];
+  const width = Math.floor(Math.min(cols, ownCols ?? 0));
+  const height = Math.floor(Math.min(rows, ownRows ?? 0));
+  // A malformed shape (an empty, negative or missing extent) has nothing to draw: a 0-sized canvas makes drawImage throw.
+  const pixels = width >= 1 && height >= 1 ? slicePixels(layer, values, slice, style) : null;
   let canvas: HTMLCanvasElement | null = null;
   if (pixels) {
-    const [, rows, cols] = layer.array.shape;
-    // A slice smaller than the planes (images of several sizes) is drawn at its own size: the padding is not its image's.
-    const [ownRows, ownCols] = layer.array.imageShapes?.[slice] ?? [rows, cols];
     canvas = document.createElement('canvas');
-    canvas.width = Math.min(cols, ownCols);
-    canvas.height = Math.min(rows, ownRows);
+    canvas.width = width;
+    canvas.height = height;
     canvas.getContext('2d')!.putImageData(new ImageData(pixels as Uint8ClampedArray<ArrayBuffer>, cols, rows), 0, 0);
   }
   byKey.set(key, canvas);

@@ -1,7 +1,8 @@
 /**
  * The AI state of one study in the viewer: its results (latest per series and
  * model), reviews, the reviewer name, the model list and the queue. Refreshes
- * on `analysis.progress` events.
+ * on `analysis.progress` events, and on `library.changed` (a study deleted
+ * takes its results and reviews with it; one re-imported has none of them).
  */
 import { useCallback, useEffect, useState } from 'react';
 import type { AnalysisJob, AnalysisProgress, AnalysisResult, ModelInfo, ReviewList, VigilError } from '../../../../contract/ipc-contract';
@@ -84,6 +85,10 @@ export function useStudyAnalysis(studyInstanceUid: string): StudyAnalysis {
       }),
     [vigil, studyInstanceUid, refresh],
   );
+
+  // The library changed: this study may have been deleted (with its results, their files and reviews) or re-imported.
+  // Results still listed would offer reviews of results that no longer exist and overlays whose files are gone.
+  useEffect(() => vigil.on('library.changed', refresh), [vigil, refresh]);
 
   const setReviewerName = useCallback(
     async (name: string) => {

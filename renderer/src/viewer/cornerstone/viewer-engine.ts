@@ -326,6 +326,47 @@ function cpuInternals(vp: StackViewport): CpuGeometryInternals | null {
   return ok ? (v as CpuGeometryInternals) : null;
 }
 
+/** What Cornerstone's CPU path draws a stack with: its zoom (image pixels to canvas pixels), pan, rotation and flips. */
+export interface CpuView {
+  readonly scale: number;
+  readonly translation: { readonly x: number; readonly y: number };
+  readonly rotation: number;
+  readonly hflip: boolean;
+  readonly vflip: boolean;
+}
+
+interface CpuViewInternals {
+  useCPURendering: boolean;
+  _cpuFallbackEnabledElement?: { viewport?: { scale?: number; translation?: { x: number; y: number }; rotation?: number; hflip?: boolean; vflip?: boolean } };
+}
+
+/**
+ * The CPU-rendered view of a stack exactly as drawn, or null (GPU rendering, no image yet, or internals not the expected
+ * ones). Its camera is no substitute: getCamera/setCamera go through the canvas and lose the pan once it is rotated or
+ * flipped (setCamera moves the focal point before it flips), so a view taken and given back that way comes out moved.
+ */
+export function cpuView(vp: StackViewport): CpuView | null {
+  const v = vp as unknown as CpuViewInternals;
+  const view = v.useCPURendering ? v._cpuFallbackEnabledElement?.viewport : undefined;
+  if (!view || typeof view.scale !== 'number' || !view.translation) return null;
+  return { scale: view.scale, translation: { x: view.translation.x, y: view.translation.y }, rotation: view.rotation ?? 0, hflip: Boolean(view.hflip), vflip: Boolean(view.vflip) };
+}
+
+/** Draws a CPU-rendered stack with a view taken by cpuView (its rotation and flips through the public API, so the stack's own state agrees). */
+export function setCpuView(vp: StackViewport, view: CpuView): boolean {
+  const v = vp as unknown as CpuViewInternals;
+  const target = v.useCPURendering ? v._cpuFallbackEnabledElement?.viewport : undefined;
+  if (!target) return false;
+  vp.setViewPresentation({ rotation: view.rotation });
+  const cam = vp.getCamera();
+  if (Boolean(cam.flipHorizontal) !== view.hflip || Boolean(cam.flipVertical) !== view.vflip) vp.setCamera({ flipHorizontal: view.hflip, flipVertical: view.vflip });
+  target.scale = view.scale;
+  target.translation = { x: view.translation.x, y: view.translation.y };
+  // An empty camera change recomputes the CPU transform from those fields (and tells the listeners).
+  vp.setCamera({});
+  return true;
+}
+
 /**
  * CPU rendering: make the geometry put image pixel centres where the pixels are drawn.
  *
