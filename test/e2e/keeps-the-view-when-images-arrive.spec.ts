@@ -234,6 +234,47 @@ describe.each([
     expect(session.pageErrors).toEqual([]);
   });
 
+  it('keeps a rotated, flipped and panned view through a change of the window size', async () => {
+    const { page } = session;
+    await openStudy(page, STUDY, SERIES);
+    await waitForRender(page);
+    await page.getByTestId('view-reset').click();
+    await hoverViewport(page);
+    await page.getByTestId('view-rotate').click();
+    await page.getByTestId('view-flip-h').click();
+    await drag(page, 80, 60, 'middle');
+    /** The image's first row (its direction on screen) and its centre relative to the viewport's centre. */
+    const geometry = async () => {
+      const b = await viewportBox(page);
+      const [a, c, m] = await page.evaluate((n) => {
+        const at = (globalThis as unknown as { __vigilImageToCanvas: (s: number, c: number, r: number) => [number, number] | null }).__vigilImageToCanvas;
+        return [at(0, 0, 0), at(0, n - 1, 0), at(0, n / 2, n / 2)];
+      }, SIZE);
+      return { row: [c![0] - a![0], c![1] - a![1]], centre: [m![0] - b.width / 2, m![1] - b.height / 2] };
+    };
+    const unit = (v: number[]) => v.map((x) => x / Math.hypot(v[0]!, v[1]!));
+    const before = await geometry();
+    expect(Math.hypot(before.centre[0]!, before.centre[1]!), 'panned off centre').toBeGreaterThan(20);
+    const size = page.viewportSize()!;
+    const paneWidth = (await viewportBox(page)).width;
+    try {
+      await page.setViewportSize({ width: size.width - 240, height: size.height - 120 });
+      await expect.poll(async () => (await viewportBox(page)).width, { timeout: 10_000 }).toBeLessThan(paneWidth);
+      // The same orientation, and the image still off centre the same way (the pan not mirrored), at the new size.
+      await expect
+        .poll(async () => {
+          const after = await geometry();
+          const [r0, r1, c0, c1] = [unit(before.row), unit(after.row), unit(before.centre), unit(after.centre)];
+          return Math.min(r0[0]! * r1[0]! + r0[1]! * r1[1]!, c0[0]! * c1[0]! + c0[1]! * c1[1]!);
+        }, { timeout: 10_000 })
+        .toBeGreaterThan(0.99);
+    } finally {
+      await page.setViewportSize(size);
+    }
+    await page.getByTestId('view-reset').click();
+    expect(session.pageErrors).toEqual([]);
+  });
+
   it('leaves the panes when the open study is deleted, says so once, and shows it again when re-imported', async () => {
     const { page, bridge } = session;
     await waitForRender(page);
