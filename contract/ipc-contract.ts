@@ -667,7 +667,13 @@ export const ValidationResultSchema = z.object({
 export type ValidationResult = z.infer<typeof ValidationResultSchema>;
 export type ValidationCase = ValidationResult['cases'][number];
 
-export const ValidateProgressSchema = z.object({ modelId: z.string(), done: z.number().int(), total: z.number().int() });
+export const ValidateProgressSchema = z.object({
+  modelId: z.string(),
+  done: z.number().int(),
+  total: z.number().int(),
+  /** "reading": the case files' headers, read to group them into series (done / total files); "analysing" (absent too): the cases. */
+  phase: z.enum(['reading', 'analysing']).optional(),
+});
 export type ValidateProgress = z.infer<typeof ValidateProgressSchema>;
 
 export const RuntimeInfoSchema = z.object({

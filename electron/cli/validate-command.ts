@@ -125,10 +125,11 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
       ...(o.positiveLabel ? { positiveLabel: o.positiveLabel } : {}),
       ...(o.ignoreApplicability ? { ignoreApplicability: true } : {}),
       ...(o.caseUnit ? { caseUnit: o.caseUnit } : {}),
-      onProgress: (done, total) => {
+      onProgress: (done, total, phase) => {
         if (o.json || !process.stderr.isTTY || (Date.now() - last < 250 && done < total)) return;
         last = Date.now();
-        process.stderr.write(`\rvalidating ${o.modelId}: ${done}/${total} cases   ${done === total ? '\n' : ''}`);
+        const what = phase === 'reading' ? `reading case files ${done}/${total}` : `${done}/${total} cases`;
+        process.stderr.write(`\rvalidating ${o.modelId}: ${what}   ${done === total && phase === 'analysing' ? '\n' : ''}`);
       },
     });
   } finally {

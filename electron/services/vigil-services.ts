@@ -150,7 +150,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     try {
       const r = await validation.run(
         { model, casesPath, provider: analysis.forceCpu ? 'cpu' : 'auto', ...(request.positiveLabel ? { positiveLabel: request.positiveLabel } : {}), ...(request.caseUnit ? { caseUnit: request.caseUnit } : {}) },
-        (done, total) => events.emit('models.validateProgress', { modelId: request.modelId, done, total }),
+        (done, total, phase) => events.emit('models.validateProgress', { modelId: request.modelId, done, total, phase }),
       );
       const finishedAt = new Date().toISOString();
       if (r.provider) lastValidationRun = { provider: r.provider, modelId: r.modelId, at: finishedAt, note: null };

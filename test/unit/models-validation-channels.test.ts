@@ -114,7 +114,7 @@ describe('models.validate', () => {
     expect(r.cases.filter((c) => !c.correct).map((c) => c.file)).toEqual([join(cases, 'dark', '3.dcm'), join(cases, 'bright', '0.dcm')]);
     for (const c of r.cases) expect(c.correct).toBe(c.predictedPositive === (c.label === 'bright'));
     expect(r.cases.every((c) => c.warnings === undefined)).toBe(true);
-    expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 9, total: 9 });
+    expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 9, total: 9, phase: 'analysing' });
     expect(progress.length).toBeGreaterThan(1);
     // The response passes the contract's schema (the router checks requests; check the response here).
     const { channels } = await import('../../contract/ipc-contract');
@@ -188,7 +188,10 @@ describe('models.validate: what one case is', () => {
       { file: join(cases, 'bright', 'single.dcm'), label: 'bright', score: expect.closeTo(brightScore(80), 5), predictedPositive: true, correct: true },
     ]);
     expect(r.confusion).toEqual({ tp: 2, fn: 0, fp: 0, tn: 2 });
-    expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 4, total: 4 });
+    expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 4, total: 4, phase: 'analysing' });
+    // Before the cases, every labelled file's header (six files) to group them into series.
+    expect(progress.filter((p) => p.phase === 'reading').map((p) => [p.done, p.total])).toEqual([0, 1, 2, 3, 4, 5].map((i) => [i, 6]));
+    expect(progress.findIndex((p) => p.phase === 'analysing')).toBe(6);
     const { channels } = await import('../../contract/ipc-contract');
     expect(channels['models.validate'].response.safeParse(r).success).toBe(true);
 

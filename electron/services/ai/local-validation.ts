@@ -44,6 +44,9 @@ export interface LabelledCase {
 /** What one case is: every labelled file of one series (as the viewer analyses it), or each file alone. */
 export type CaseUnit = 'series' | 'file';
 
+/** What a validation is doing: reading the case files' headers (series cases), or analysing the cases. */
+export type ValidationPhase = 'reading' | 'analysing';
+
 export class ValidationInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -320,13 +323,14 @@ function seriesKey(meta: InstanceMetadata, file: string): string {
  * file of a series listed under two labels, also when only one of its files is (its truth is unknown). A file with no
  * Study or Series Instance UID is its own case.
  */
-function seriesCases(cases: readonly LabelledCase[], excluded: CaseResult[]): CaseFiles[] {
+function seriesCases(cases: readonly LabelledCase[], excluded: CaseResult[], onRead: (files: number) => void = () => undefined): CaseFiles[] {
   const out: CaseFiles[] = [];
   const bySeries = new Map<string, CaseFiles>();
   const labelsOf = new Map<string, Set<string>>();
   const images = new Map<string, string>();
   const addLabel = (series: string, label: string) => labelsOf.set(series, (labelsOf.get(series) ?? new Set()).add(label));
-  for (const c of cases) {
+  for (const [i, c] of cases.entries()) {
+    onRead(i);
     if (c.excludedReason) {
       out.push({ files: [c.file], label: c.label, excludedReason: c.excludedReason, metas: null });
       // A file excluded under a label (e.g. listed under two) still says what its series is labelled.
@@ -468,7 +472,8 @@ export interface ValidateOptions {
   caseUnit?: CaseUnit;
   resamples?: number;
   seed?: number;
-  onProgress?: (done: number, total: number) => void;
+  /** "reading": the case files' headers, read to group them into series (done / total files); "analysing": the cases. */
+  onProgress?: (done: number, total: number, phase: ValidationPhase) => void;
 }
 
 export async function validateModel(o: ValidateOptions): Promise<ValidationReport> {
@@ -482,13 +487,13 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
   let provider: string | null = null;
   let ortVersion: string | null = null;
   const caseUnit = o.caseUnit ?? 'series';
-  const units = caseUnit === 'series' ? seriesCases(o.cases, results) : o.cases.map((c): CaseFiles => ({ files: [c.file], label: c.label, ...(c.excludedReason ? { excludedReason: c.excludedReason } : {}), metas: null }));
+  const units = caseUnit === 'series' ? seriesCases(o.cases, results, (read) => o.onProgress?.(read, o.cases.length, 'reading')) : o.cases.map((c): CaseFiles => ({ files: [c.file], label: c.label, ...(c.excludedReason ? { excludedReason: c.excludedReason } : {}), metas: null }));
   // Files already excluded while grouping count as done cases, so the total is every case and file excluded alone.
   const early = results.length;
   const total = early + units.length;
   try {
     for (const [i, c] of units.entries()) {
-      o.onProgress?.(early + i, total);
+      o.onProgress?.(early + i, total, 'analysing');
       const file = c.files[0]!;
       const files = c.files.length > 1 ? { files: c.files.length } : {};
       if (c.excludedReason) {
@@ -529,7 +534,7 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
       const warnings = [...(vouched ? [vouched] : []), ...(r.warnings ?? [])];
       results.push({ file, ...files, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold, ...(warnings.length > 0 ? { warnings } : {}) });
     }
-    o.onProgress?.(total, total);
+    o.onProgress?.(total, total, 'analysing');
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }

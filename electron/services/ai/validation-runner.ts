@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { type AnalysedCase, analysedCases, type CaseUnit, collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationReport } from './local-validation';
+import { type AnalysedCase, analysedCases, type CaseUnit, collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationPhase, type ValidationReport } from './local-validation';
 import type { ReadyModel } from './model-registry';
 import { type ProviderName, type ProviderPreference, SessionManager } from './session-manager';
 
@@ -27,12 +27,14 @@ export interface ValidationJobReport extends Omit<ValidationReport, 'cases'> {
 
 export type ValidationWorkerRequest = { type: 'run'; job: ValidationJob; threads?: number; providers?: ProviderName[] };
 export type ValidationWorkerReply =
-  | { type: 'progress'; done: number; total: number }
+  | { type: 'progress'; done: number; total: number; phase: ValidationPhase }
   | { type: 'result'; report: ValidationJobReport }
   | { type: 'error'; message: string; input: boolean };
 
 /** Collects the cases and validates: the body shared by the worker and the in-process path. */
-export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: (done: number, total: number) => void): Promise<ValidationJobReport> {
+export type ValidationProgressFn = (done: number, total: number, phase: ValidationPhase) => void;
+
+export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: ValidationProgressFn): Promise<ValidationJobReport> {
   const { output } = operatingPoint(job.model.manifest, job.positiveLabel);
   const cases = collectCases(job.casesPath, output.labels);
   const report = await validateModel({
@@ -73,7 +75,7 @@ export class ValidationRunner {
     return this.running;
   }
 
-  async run(job: ValidationJob, onProgress: (done: number, total: number) => void = () => undefined): Promise<ValidationJobReport> {
+  async run(job: ValidationJob, onProgress: ValidationProgressFn = () => undefined): Promise<ValidationJobReport> {
     if (this.running) throw new ValidationBusyError();
     this.running = true;
     try {
@@ -91,7 +93,7 @@ export class ValidationRunner {
     }
   }
 
-  private inWorker(url: URL, job: ValidationJob, onProgress: (done: number, total: number) => void): Promise<ValidationJobReport> {
+  private inWorker(url: URL, job: ValidationJob, onProgress: ValidationProgressFn): Promise<ValidationJobReport> {
     if (url.protocol === 'file:' && !existsSync(url)) return Promise.reject(new Error(`validation worker bundle not found at ${url.pathname}; run the build first`));
     return new Promise<ValidationJobReport>((resolve, reject) => {
       const worker = new Worker(url);
@@ -105,7 +107,7 @@ export class ValidationRunner {
         fn();
       };
       worker.on('message', (msg: ValidationWorkerReply) => {
-        if (msg.type === 'progress') onProgress(msg.done, msg.total);
+        if (msg.type === 'progress') onProgress(msg.done, msg.total, msg.phase);
         else if (msg.type === 'result') finish(() => resolve(msg.report));
         else finish(() => reject(msg.input ? new ValidationInputError(msg.message) : new Error(msg.message)));
       });

@@ -11,12 +11,14 @@ port.on('message', (msg: ValidationWorkerRequest) => {
   if (msg.type !== 'run') return;
   const sessions = new SessionManager({ ...(msg.threads ? { threads: msg.threads } : {}), ...(msg.providers ? { providers: msg.providers } : {}) });
   let last = 0;
-  void runValidationJob(msg.job, sessions, (done, total) => {
-    // At most ~10 progress messages a second, and always the last one.
+  let lastPhase = '';
+  void runValidationJob(msg.job, sessions, (done, total, phase) => {
+    // At most ~10 progress messages a second, and always the first of a phase and the last one.
     const now = Date.now();
-    if (done < total && now - last < 100) return;
+    if (done < total && phase === lastPhase && now - last < 100) return;
     last = now;
-    port.postMessage({ type: 'progress', done, total } satisfies ValidationWorkerReply);
+    lastPhase = phase;
+    port.postMessage({ type: 'progress', done, total, phase } satisfies ValidationWorkerReply);
   })
     .then((report) => port.postMessage({ type: 'result', report } satisfies ValidationWorkerReply))
     .catch((err: unknown) =>

@@ -207,8 +207,11 @@ describe('Models page', () => {
     fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: ' /cases ' } });
     fireEvent.click(run);
     await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledWith({ modelId: 'cxr-pneumonia', casesPath: '/cases', caseUnit: 'series' }));
-    act(() => vigil.emit('models.validateProgress', { modelId: 'cxr-pneumonia', done: 7, total: 41 }));
-    expect(screen.getByTestId('validate-progress').textContent).toContain('7 of 41');
+    // Series cases: the case files' headers are read first (files), then the cases are analysed.
+    act(() => vigil.emit('models.validateProgress', { modelId: 'cxr-pneumonia', done: 12, total: 41, phase: 'reading' }));
+    expect(screen.getByTestId('validate-progress').textContent).toContain('Reading the case files: 12 of 41');
+    act(() => vigil.emit('models.validateProgress', { modelId: 'cxr-pneumonia', done: 7, total: 40, phase: 'analysing' }));
+    expect(screen.getByTestId('validate-progress').textContent).toContain('7 of 40 cases');
     await act(async () => finish(ok(result())));
 
     const metrics = await screen.findByTestId('validation-metrics');

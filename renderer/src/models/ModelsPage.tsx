@@ -38,7 +38,7 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
   const [casesPath, setCasesPath] = useState('');
   const [caseUnit, setCaseUnit] = useState<CaseUnit>('series');
   const [running, setRunning] = useState(false);
-  const [progress, setProgress] = useState<{ done: number; total: number } | null>(null);
+  const [progress, setProgress] = useState<{ done: number; total: number; reading: boolean } | null>(null);
   const [result, setResult] = useState<ValidationResult | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
@@ -74,7 +74,7 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
     };
   }, [vigil, reportError, refreshRuntime, showModels]);
 
-  useEffect(() => vigil.on('models.validateProgress', (p) => setProgress({ done: p.done, total: p.total })), [vigil]);
+  useEffect(() => vigil.on('models.validateProgress', (p) => setProgress({ done: p.done, total: p.total, reading: p.phase === 'reading' })), [vigil]);
 
   // Another window (or the CLI host) rescanned: show the new list.
   useEffect(
@@ -260,7 +260,7 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
           </form>
           {running && (
             <div className="validate-progress" role="status" data-testid="validate-progress">
-              {progress ? t('models.progress', { done: progress.done, total: progress.total }) : t('models.starting')}
+              {progress ? t(progress.reading ? 'models.progressReading' : 'models.progress', { done: progress.done, total: progress.total }) : t('models.starting')}
               {progress && progress.total > 0 && (
                 <div className="progress-track">
                   <div className="progress-fill" style={{ width: `${(100 * progress.done) / progress.total}%` }} />
