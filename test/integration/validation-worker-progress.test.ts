@@ -10,8 +10,7 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../electron/services/ai/model-registry';
 import { ValidationRunner } from '../../electron/services/ai/validation-runner';
-import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
-import { brightnessSoftmaxModel } from '../fixtures/models/onnx-builder';
+import { writeBrightnessClassifier } from '../fixtures/models/model-package-fixture';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 import { ensureBuilt, repoRoot } from './helpers';
 
@@ -21,16 +20,7 @@ let root: string;
 beforeAll(() => {
   ensureBuilt();
   root = mkdtempSync(join(tmpdir(), 'vigil-validation-worker-'));
-  const onnx = brightnessSoftmaxModel();
-  writeModelPackage(
-    join(root, 'models', 'bright'),
-    onnx,
-    classifierManifest(onnx, {
-      id: 'test-brightness',
-      preprocessing: [{ op: 'modalityRescale' }, { op: 'resize', size: [4, 4], interpolation: 'linear' }],
-      outputs: [{ kind: 'classification', tensor: 'logits', labels: ['dark', 'bright'], activation: 'softmax', thresholds: 0.5 }],
-    }),
-  );
+  writeBrightnessClassifier(join(root, 'models', 'bright'));
   // bright: one series of two files and one of one; dark: two series of one file.
   const write = (label: string, name: string, series: number, image: number, value: number) => {
     mkdirSync(join(root, 'cases', label), { recursive: true });

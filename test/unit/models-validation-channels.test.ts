@@ -14,27 +14,13 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventPayload, RuntimeInfo, Settings, ValidationResult } from '../../contract/ipc-contract';
 import { runtimeInfo } from '../../electron/services/ai/runtime-info';
 import { openVigilServices, type VigilServices, type VigilServicesOptions } from '../../electron/services/vigil-services';
-import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
-import { brightnessSoftmaxModel } from '../fixtures/models/onnx-builder';
+import { writeBrightnessClassifier } from '../fixtures/models/model-package-fixture';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 let root: string;
 let services: VigilServices | undefined;
 
-function installModel(): void {
-  const onnx = brightnessSoftmaxModel();
-  writeModelPackage(
-    join(root, 'models', 'bright'),
-    onnx,
-    classifierManifest(onnx, {
-      id: 'test-brightness',
-      name: 'Test brightness classifier',
-      intendedUse: 'Tests only. Not for clinical use.',
-      preprocessing: [{ op: 'modalityRescale' }, { op: 'resize', size: [4, 4], interpolation: 'linear' }],
-      outputs: [{ kind: 'classification', tensor: 'logits', labels: ['dark', 'bright'], activation: 'softmax', thresholds: 0.5 }],
-    }),
-  );
-}
+const installModel = () => writeBrightnessClassifier(join(root, 'models', 'bright'));
 
 /** <root>/cases/<label>/<i>.dcm with a constant pixel value per case, plus one file that is not DICOM. */
 function writeCases(values: Record<'dark' | 'bright', number[]>): string {
