@@ -6,7 +6,7 @@
 import { mkdirSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { AnalysisJob, AppInfo, RunWarning, RuntimeInfo, ValidationCasesKind, ValidationResult } from '../../contract/ipc-contract';
+import type { AnalysisJob, AppInfo, RunWarning, RuntimeInfo, ValidateModelRequest, ValidationCasesKind, ValidationResult } from '../../contract/ipc-contract';
 import { AnalysisService } from './ai/analysis-service';
 import { ModelRegistry } from './ai/model-registry';
 import { reviewedMaskFile, ReviewStore } from './ai/review-store';
@@ -140,7 +140,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     ...(options.executionProviders ? { providers: options.executionProviders } : {}),
   });
   let lastValidationRun: RuntimeInfo['lastRun'] = null;
-  const validate = async (request: { modelId: string; casesPath: string; positiveLabel?: string | undefined; caseUnit?: 'series' | 'file' | undefined }): Promise<ValidationResult> => {
+  const validate = async (request: ValidateModelRequest): Promise<ValidationResult> => {
     const model = await models.get(request.modelId);
     if (!model) {
       const listed = (await models.list()).find((m) => m.id === request.modelId);

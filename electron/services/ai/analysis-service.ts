@@ -77,7 +77,7 @@ type VouchGiven = { for: 'series-now' } | { for: 'refusal'; refusal: StoredResul
  * read of its instances, so that both are of the same moment (an import elsewhere may add an image): a refusal
  * records, and a run analyses, exactly the images that were judged.
  */
-export interface JudgedSeries {
+interface JudgedSeries {
   facts: SeriesFacts;
   images: string[];
 }
@@ -511,7 +511,7 @@ export class AnalysisService {
         model.manifest,
         { ...result, outputs: withScoreLabels(model.manifest, result.outputs) },
         runDir,
-        this.runContext(model.manifest, job.seriesUid, admitted.vouched, result.warnings ?? []),
+        this.runContext(model.manifest, admitted.facts, admitted.vouched, result.warnings ?? []),
       );
       return { status: result.status, ...(result.reason ? { reason: result.reason } : {}), resultId };
     } catch (err) {
@@ -533,17 +533,17 @@ export class AnalysisService {
     job: QueuedJob,
     manifest: ModelManifest,
   ):
-    | { ok: true; images: string[]; vouched: RunWarning | null }
+    | { ok: true; images: string[]; vouched: RunWarning | null; facts: SeriesFacts | null }
     | { ok: false; refusal: Extract<Applicability, { ok: false }>; images: string[]; lapsed: { vouch: VouchCoverage; lapse: VouchLapse } | null } {
     const judged = this.seriesFacts(job.seriesUid);
     // A series gone since (its study deleted) has no files to run: the runner says so.
-    if (!judged) return { ok: true, images: [], vouched: null };
+    if (!judged) return { ok: true, images: [], vouched: null, facts: null };
     const { facts, images } = judged;
     const ok = checkApplicability(manifest, facts);
-    if (ok.ok) return { ok: true, images, vouched: null };
+    if (ok.ok) return { ok: true, images, vouched: null, facts };
     const vouch = job.readerVouch;
     if (ok.unrecorded && vouch && vouchCovers(vouch, { sopInstanceUids: images, modelSha256: manifest.sha256, unrecorded: ok.unrecorded })) {
-      return { ok: true, images, vouched: unrecordedWarning(ok.unrecorded, 'reader', vouch) };
+      return { ok: true, images, vouched: unrecordedWarning(ok.unrecorded, 'reader', vouch), facts };
     }
     if (!ok.unrecorded) return { ok: false, refusal: ok, images, lapsed: null };
     const vouches = vouch ? [vouch] : earlierVouches(this.results.latestFor(job.seriesUid, manifest.id));
@@ -553,11 +553,11 @@ export class AnalysisService {
   /**
    * The run's warnings and population context: analysed although attributes the applicability rules read are not
    * recorded, on the reader's vouch (`vouched`, from admit), outside the intended population (analysed, with a
-   * warning), then the warnings the job raised about its input (`jobWarnings`, e.g. no ultrasound region).
+   * warning; judged on the facts admit judged, `facts`), then the warnings the job raised about its input
+   * (`jobWarnings`, e.g. no ultrasound region).
    */
-  private runContext(manifest: ModelManifest, seriesUid: string, vouched: RunWarning | null, jobWarnings: readonly RunWarning[]): RunContext {
-    const judged = this.seriesFacts(seriesUid);
-    const checked = judged ? checkPopulation(manifest.intendedPopulation, judged.facts) : null;
+  private runContext(manifest: ModelManifest, facts: SeriesFacts | null, vouched: RunWarning | null, jobWarnings: readonly RunWarning[]): RunContext {
+    const checked = facts ? checkPopulation(manifest.intendedPopulation, facts) : null;
     return { warnings: [...(vouched ? [vouched] : []), ...(checked?.warnings ?? []), ...jobWarnings], population: checked?.context ?? null };
   }
 

@@ -19,6 +19,7 @@
  * metrics and their confidence intervals. With caseUnit "file" every file is
  * a case of its own (labels given per image).
  */
+import type { ValidateModelRequest, ValidateProgress } from '../../../contract/ipc-contract';
 import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
@@ -42,10 +43,10 @@ export interface LabelledCase {
 }
 
 /** What one case is: every labelled file of one series (as the viewer analyses it), or each file alone. */
-export type CaseUnit = 'series' | 'file';
+export type CaseUnit = NonNullable<ValidateModelRequest['caseUnit']>;
 
 /** What a validation is doing: reading the case files' headers (series cases), or analysing the cases. */
-export type ValidationPhase = 'reading' | 'analysing';
+export type ValidationPhase = NonNullable<ValidateProgress['phase']>;
 
 export class ValidationInputError extends Error {
   constructor(message: string) {
@@ -450,14 +451,12 @@ export function analysedCases(cases: readonly CaseResult[], positiveLabel: strin
   return out;
 }
 
-/** Analysed cases that carry a NO_ULTRASOUND_REGION warning: their images reached the model uncropped. */
-function casesAnalysedWhole(cases: readonly CaseResult[]): number {
-  return cases.filter((c) => c.status === 'done' && c.warnings?.some((w) => w.code === 'NO_ULTRASOUND_REGION')).length;
-}
-
-/** Analysed cases that carry an APPLICABILITY_NOT_RECORDED warning (their label vouched for what their files do not record). */
-function casesVouchedUnrecorded(cases: readonly CaseResult[]): number {
-  return cases.filter((c) => c.status === 'done' && c.warnings?.some((w) => w.code === 'APPLICABILITY_NOT_RECORDED')).length;
+/**
+ * Analysed cases whose run carries a warning of this code: NO_ULTRASOUND_REGION (their images reached the model
+ * uncropped), APPLICABILITY_NOT_RECORDED (their label vouched for what their files do not record).
+ */
+function casesWithWarning(cases: readonly CaseResult[], code: RunWarning['code']): number {
+  return cases.filter((c) => c.status === 'done' && c.warnings?.some((w) => w.code === code)).length;
 }
 
 export interface ValidateOptions {
@@ -559,8 +558,8 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
     excluded: results.filter((r) => r.status !== 'done').map((r) => ({ file: r.file, ...(r.files !== undefined ? { files: r.files } : {}), label: r.label, status: r.status, reason: r.reason ?? '' })),
     cases: results,
     caseUnit,
-    analysedWhole: casesAnalysedWhole(results),
-    vouchedUnrecorded: casesVouchedUnrecorded(results),
+    analysedWhole: casesWithWarning(results, 'NO_ULTRASOUND_REGION'),
+    vouchedUnrecorded: casesWithWarning(results, 'APPLICABILITY_NOT_RECORDED'),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -71,9 +71,9 @@ export const Tag = {
 export const UNDEFINED = 0xffffffff;
 /** Text values are read up to this size; the index keeps far less anyway. */
 const MAX_TEXT_BYTES = 64 * 1024;
-/** VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length. */
 /** VRs whose value number() reads as numbers (binary or decimal text). */
 const NUMERIC_VRS = new Set(['US', 'SS', 'UL', 'SL', 'FL', 'FD', 'SV', 'UV', 'IS', 'DS']);
+/** VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length. */
 export const LONG_VRS = new Set(['OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'SQ', 'SV', 'UC', 'UN', 'UR', 'UT', 'UV']);
 export const KNOWN_VRS = new Set([
   'AE', 'AS', 'AT', 'CS', 'DA', 'DS', 'DT', 'FD', 'FL', 'IS', 'LO', 'LT', 'OB', 'OD', 'OF', 'OL', 'OV', 'OW', 'PN', 'SH',

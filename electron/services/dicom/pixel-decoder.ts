@@ -344,6 +344,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
   const spacing = tuple(ds.numbers(Tag.PixelSpacing), 2);
   const position = tuple(ds.numbers(Tag.ImagePositionPatient), 3);
   const orientation = tuple(ds.numbers(Tag.ImageOrientationPatient), 6);
+  const rescaleIntercept = ds.number(TAG.RescaleIntercept) ?? 0;
   return {
     sopInstanceUid: ds.uid(Tag.SopInstanceUid),
     modality: ds.string(Tag.Modality),
@@ -355,7 +356,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     frames,
     data,
     rescaleSlope: ds.number(TAG.RescaleSlope) ?? 1,
-    rescaleIntercept: ds.number(TAG.RescaleIntercept) ?? 0,
+    rescaleIntercept,
     photometric: samples === 3 || palette ? 'MONOCHROME2' : photometric,
     pixelSpacing: spacing as [number, number] | null,
     imagePosition: position as [number, number, number] | null,
@@ -365,7 +366,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     ultrasoundRegions: ultrasoundImageRegions(ds, rows, columns),
     // A colour image's window does not apply to its luminance; a table's first mapped value may be negative
     // when the modality values can be.
-    voi: samples === 3 || palette ? null : imageVoi(ds, signed || (ds.number(TAG.RescaleIntercept) ?? 0) < 0),
+    voi: samples === 3 || palette ? null : imageVoi(ds, signed || rescaleIntercept < 0),
   };
 }
 
