@@ -15,7 +15,6 @@ import {
   checkPopulation,
   lapsedVouchReason,
   type RunWarning,
-  sameSet,
   type SeriesFacts,
   unrecordedWarning,
   type VouchCoverage,
@@ -143,7 +142,7 @@ function lapsedVouch(
 
 /**
  * How the series and model now differ from what a refusal the reader answered ("Analyse anyway") showed them, when
- * that answer is not taken as a vouch (showedAsNow): told on the fresh refusal, so the reader knows their click
+ * that answer is not taken as a vouch (showsAsNow): told on the fresh refusal, so the reader knows their click
  * analysed nothing and why. Null when the result answered is no refusal for unrecorded attributes (none to tell).
  * A refusal stored before refusals recorded their images ([]) says nothing of which images the reader saw: its time
  * against the images' import times proves nothing (an image imported between the judgement and the save, a clock
@@ -168,6 +167,14 @@ function answeredLapse(refusal: StoredResult, manifest: ModelManifest, images: r
     ...(imagesNotRecorded ? { imagesNotRecorded: true } : {}),
     ...(attributesNoLongerUnrecorded.length > 0 ? { attributesNoLongerUnrecorded } : {}),
   };
+}
+
+/**
+ * Whether the series and model are still what the refusal the reader answers showed (its images, what the series does
+ * not record, the model package): nothing in its lapse. A refusal that recorded no images shows none, so never.
+ */
+function showsAsNow(lapse: VouchLapse): boolean {
+  return !lapse.imagesNotRecorded && lapse.imagesAdded === 0 && !lapse.imagesRemoved && !lapse.modelChanged && !lapse.attributesNotVouched && !lapse.attributesNoLongerUnrecorded;
 }
 
 /** A fresh refusal's reason, telling why the refusal the reader answered no longer held (English: job list, logs; the UI uses the fields). */
@@ -382,10 +389,12 @@ export class AnalysisService {
       // The latest result for the series and model, read once where no vouch is given: for a standing vouch, and for the
       // vouch that lapsed when the series is refused.
       let latest: StoredResult | null = null;
+      // How the series and model differ from the refusal the reader answers (null: no answer, or nothing to tell).
+      const answered = !ok.ok && ok.unrecorded && request.vouch?.for === 'refusal' ? answeredLapse(request.vouch.refusal, model.manifest, images, ok.unrecorded) : null;
       if (!ok.ok && ok.unrecorded) {
         // The vouch goes with the job, which runs only while it still covers the series (execute). One answering a
         // refusal is given only for what that refusal showed; else the request is a plain one (a standing vouch may hold).
-        const given = request.vouch !== null && (request.vouch.for === 'series-now' || this.showedAsNow(request.vouch.refusal, model.manifest, images, ok.unrecorded));
+        const given = request.vouch?.for === 'series-now' || (answered !== null && showsAsNow(answered));
         if (given) vouch = { sopInstanceUids: images, modelSha256: model.manifest.sha256, attributes: ok.unrecorded };
         else {
           latest = this.results.latestFor(seriesUid, model.manifest.id);
@@ -404,27 +413,11 @@ export class AnalysisService {
         // Refused for want of a recorded attribute: no vouch was given (it would have queued the job), so `latest` was read.
         const lapsed = ok.unrecorded ? lapsedVouch(earlierVouches(latest), model.manifest, images, ok.unrecorded) : null;
         // An answer to a refusal that no longer holds was not taken as a vouch: the fresh refusal says why.
-        const answered = ok.unrecorded && request.vouch?.for === 'refusal' ? answeredLapse(request.vouch.refusal, model.manifest, images, ok.unrecorded) : null;
         const refused = this.recordNotAnalysed({ jobId: inFlight?.id ?? 'applicability', studyUid: request.studyUid, seriesUid }, model.manifest, ok, images, lapsed, answered);
         outcome.notAnalysed.push(this.queue.recordFinished(target, { status: 'not-analysed', ...refused }));
       }
     }
     return outcome;
-  }
-
-  /**
-   * Whether a series is still what a refusal the reader answers showed them for this model: its images, the attributes
-   * it does not record, and the model package (sha-256) are the refusal's. A refusal stored before it recorded its
-   * images ([]) shows none, so a vouch answering it is not given.
-   */
-  private showedAsNow(refusal: StoredResult, manifest: ModelManifest, images: readonly string[], unrecorded: readonly string[]): boolean {
-    return (
-      refusal.status === 'not-analysed' &&
-      refusal.modelId === manifest.id &&
-      refusal.modelSha256 === manifest.sha256 &&
-      sameSet(refusal.inputSopInstanceUids, images) &&
-      sameSet(refusal.unrecorded ?? [], unrecorded)
-    );
   }
 
   /**
