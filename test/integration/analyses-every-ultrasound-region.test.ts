@@ -21,7 +21,7 @@ import { runPreprocessing } from '../../electron/services/ai/preprocessing-pipel
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { decodeImageFileAsync } from '../../electron/services/dicom/pixel-decoder';
 import type { UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
-import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 import { repoRoot } from './helpers';
 
 const SHIPPED = join(repoRoot, 'models', 'us-breast-malignancy');
@@ -30,7 +30,6 @@ const ROWS = 480;
 const COLUMNS = 640;
 const LEFT: UltrasoundRegion = { x0: 16, y0: 48, x1: 315, y1: 431 }; // 300 × 384
 const RIGHT: UltrasoundRegion = { x0: 324, y0: 48, x1: 623, y1: 431 }; // 300 × 384, the same size
-const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 const STUDY = '1.2.826.0.1.3680043.10.1138.960';
 
 const speckle = (r: number, c: number) => Math.abs((Math.sin(r * 12.9898 + c * 78.233) * 43758.5453) % 1);

@@ -22,14 +22,13 @@ import { readDicom } from '../../electron/services/dicom/dicom-dataset-reader';
 import { decodeImageFile, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../../electron/services/dicom/pixel-decoder';
 import { ultrasoundImageRegions, type UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
 import { writeModelPackage } from '../fixtures/models/model-package-fixture';
-import { syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
+import { syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 import { repoRoot } from './helpers';
 
 const SHIPPED = join(repoRoot, 'models', 'us-breast-malignancy');
 const ROWS = 480;
 const COLUMNS = 640;
 const REGION: UltrasoundRegion = { x0: 120, y0: 70, x1: 519, y1: 409 }; // 400 × 340
-const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 
 /** Speckle-like tissue with a dark oval "lesion", deterministic. */
 function tissue(r: number, c: number): number {

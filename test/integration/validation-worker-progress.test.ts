@@ -3,15 +3,14 @@
  * series cases are read first, reported as phase "reading" over the labelled files, then analysed, reported as phase
  * "analysing" over the cases, ending at total; the report crosses back with its cases compact.
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../electron/services/ai/model-registry';
 import { ValidationRunner } from '../../electron/services/ai/validation-runner';
-import { writeBrightnessClassifier } from '../fixtures/models/model-package-fixture';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { writeBrightnessClassifier, writeConstantCase } from '../fixtures/models/model-package-fixture';
 import { ensureBuilt, repoRoot } from './helpers';
 
 const STUDY = '1.2.826.0.1.3680043.10.1138.903';
@@ -22,13 +21,7 @@ beforeAll(() => {
   root = mkdtempSync(join(tmpdir(), 'vigil-validation-worker-'));
   writeBrightnessClassifier(join(root, 'models', 'bright'));
   // bright: one series of two files and one of one; dark: two series of one file.
-  const write = (label: string, name: string, series: number, image: number, value: number) => {
-    mkdirSync(join(root, 'cases', label), { recursive: true });
-    writeFileSync(
-      join(root, 'cases', label, name),
-      syntheticDicom({ rows: 8, columns: 8, pixels: new Uint16Array(64).fill(value), studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.${series}`, sopInstanceUid: `${STUDY}.${series}.${image}`, instanceNumber: image }),
-    );
-  };
+  const write = (label: string, name: string, series: number, image: number, value: number) => writeConstantCase(join(root, 'cases', label, name), { study: STUDY, series, image, value });
   write('bright', 'a1.dcm', 1, 1, 90);
   write('bright', 'a2.dcm', 1, 2, 20);
   write('bright', 'b.dcm', 2, 1, 80);

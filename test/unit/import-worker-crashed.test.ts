@@ -5,7 +5,7 @@
  * content. Only the file a worker died on is reported WORKER_CRASHED: the others it held go to other workers. The
  * workers here are stand-ins (data: URL modules) that post what the test needs, never by timing.
  */
-import { existsSync, readFileSync, rmSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ import { EventHub } from '../../electron/services/event-hub';
 import type { ImportFileResult, ImportFileTask, PlacedCopy } from '../../electron/services/library/import-file-processor';
 import { CURRENT_CELL, ImportPoolClosedError, ImportWorkerPool, ImportWorkersUnavailableError, processBatch, STOP_CELL, WORKER_CELLS } from '../../electron/services/library/import-worker-pool';
 import { StudyLibrary } from '../../electron/services/library/study-library';
-import { within, workerFrom } from '../fixtures/stand-in-workers';
+import { EXITS_ON_ITS_FIRST_BATCH, outcomes, tasksIn, within, workerFrom, workersGiven } from '../fixtures/stand-in-workers';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 import { storedCopies } from '../fixtures/stored-copies';
 
@@ -141,10 +141,7 @@ afterEach(() => {
 
 
 /** Tasks 0..n-1; those named in `special` get that file name instead of `<id>.dcm`. */
-const tasks = (n: number, special: Record<number, string> = {}): ImportFileTask[] =>
-  Array.from({ length: n }, (_, id) => ({ id, path: join(root, 'in', special[id] ?? `${id}.dcm`), mode: 'copy', dataDir: root }));
-/** Each result as [id, kind or rejection code], by id. */
-const outcomes = (results: readonly ImportFileResult[]) => results.map((r) => [r.id, r.kind === 'rejected' ? r.code : r.kind] as const).sort((a, b) => a[0] - b[0]);
+const tasks = (n: number, special: Record<number, string> = {}): ImportFileTask[] => tasksIn(join(root, 'in'), root, n, special);
 /** Runs every task on the pool; the results by id, and the copies handed over as orphaned. */
 async function runAll(pool: ImportWorkerPool, queue: ImportFileTask[]): Promise<{ results: ImportFileResult[]; orphaned: PlacedCopy[] }> {
   const results: ImportFileResult[] = [];
@@ -343,19 +340,6 @@ parentPort.on('message', (batch) => {
   parentPort.postMessage({ results, skipped: [] });
 });`);
 
-/** Records no file and never replies: its thread exits (code 3) on the first batch it is given, after saying so in dataDir/given. */
-const EXITS_ON_ITS_FIRST_BATCH = workerFrom(`
-import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parentPort } from 'node:worker_threads';
-parentPort.on('message', (batch) => {
-  appendFileSync(join(batch[0].dataDir, 'given'), 'worker\\n');
-  process.exit(3);
-});`);
-
-/** How many workers were given files (see BROKEN_BY_A_FILE). */
-const workersGiven = () => (existsSync(join(root, 'given')) ? readFileSync(join(root, 'given'), 'utf8').split('\n').filter(Boolean).length : 0);
-
 describe('ImportWorkerPool: a file that leaves its worker broken', () => {
   it('gets no other file blamed: the file each worker dies on is retried alone, and those read before it alone at a second crash', async () => {
     const pool = new ImportWorkerPool(1, BROKEN_BY_A_FILE);
@@ -366,7 +350,7 @@ describe('ImportWorkerPool: a file that leaves its worker broken', () => {
       expect(outcomes(results)).toEqual(Array.from({ length: 100 }, (_, id) => [id, 'instance']));
       // Two crashes (on 4, then 5 with 0..3 read again before it), then 5, 0, 1, 2 and 3 alone; one more should the
       // worker that read 3 alone go on to the rest.
-      expect(workersGiven()).toBeLessThanOrEqual(8);
+      expect(workersGiven(root)).toBeLessThanOrEqual(8);
     } finally {
       await pool.close();
     }
@@ -388,7 +372,7 @@ describe('ImportWorkerPool: workers that die before they have done any work', ()
       if (threads === 'workers') await expect(run).rejects.toBeInstanceOf(ImportWorkersUnavailableError);
       else await run;
       // Before, each file the first worker held was given to a worker of its own: 33 (both) or 129 (workers) workers.
-      expect(workersGiven()).toBe(3);
+      expect(workersGiven(root)).toBe(3);
       if (threads === 'workers') {
         // One error for the run, not a rejection per file.
         expect(results).toEqual([]);

@@ -13,18 +13,8 @@ import { EventHub } from '../../electron/services/event-hub';
 import type { ImportFileResult, ImportFileTask } from '../../electron/services/library/import-file-processor';
 import { CURRENT_CELL, ImportWorkerPool, ImportWorkersUnavailableError } from '../../electron/services/library/import-worker-pool';
 import { StudyLibrary } from '../../electron/services/library/study-library';
-import { within, workerFrom } from '../fixtures/stand-in-workers';
+import { EXITS_ON_ITS_FIRST_BATCH, outcomes, tasksIn, within, workerFrom, workersGiven } from '../fixtures/stand-in-workers';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
-
-/** Records no file and never replies: its thread exits (code 3) on the first batch it is given, after saying so in dataDir/given. */
-const EXITS_ON_ITS_FIRST_BATCH = workerFrom(`
-import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { parentPort } from 'node:worker_threads';
-parentPort.on('message', (batch) => {
-  appendFileSync(join(batch[0].dataDir, 'given'), 'worker\\n');
-  process.exit(3);
-});`);
 
 /**
  * The first worker reads as the real one does (recording the file it is on) and dies of an uncaught error on a file
@@ -61,20 +51,14 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-/** How many workers were given files (each stand-in says so in dataDir/given). */
-const workersGiven = () => (existsSync(join(dataDir, 'given')) ? readFileSync(join(dataDir, 'given'), 'utf8').split('\n').filter(Boolean).length : 0);
-
 /** Tasks 0..n-1 over real DICOM files (one instance each), copied into dataDir; those named in `special` get that name instead. */
 function dicomTasks(n: number, special: Record<number, string> = {}): ImportFileTask[] {
-  return Array.from({ length: n }, (_, id) => {
-    const path = join(root, 'in', special[id] ?? `${id}.dcm`);
-    writeFileSync(path, syntheticDicom({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.${id + 1}`, instanceNumber: id + 1 }));
-    return { id, path, mode: 'copy', dataDir };
+  return tasksIn(join(root, 'in'), dataDir, n, special).map((task) => {
+    const id = task.id;
+    writeFileSync(task.path, syntheticDicom({ studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.${id + 1}`, instanceNumber: id + 1 }));
+    return task;
   });
 }
-
-/** Each result as [id, kind or rejection code], by id. */
-const outcomes = (results: readonly ImportFileResult[]) => results.map((r) => [r.id, r.kind === 'rejected' ? r.code : r.kind] as const).sort((a, b) => a[0] - b[0]);
 
 describe('ImportWorkerPool alongside the calling thread, when no worker can start', () => {
   it('reads on the calling thread the files the dead workers held, instead of rejecting them', async () => {
@@ -85,7 +69,7 @@ describe('ImportWorkerPool alongside the calling thread, when no worker can star
       const queue = dicomTasks(40);
       const results: ImportFileResult[] = [];
       const shares = await within(60_000, pool.run(() => queue.shift() ?? null, (r) => results.push(r), 'both'), 'the run');
-      expect(workersGiven()).toBe(3);
+      expect(workersGiven(dataDir)).toBe(3);
       // Before, the 32 files the first worker held (and each next one after it) came back WORKER_CRASHED ("could not start").
       expect(outcomes(results)).toEqual(Array.from({ length: 40 }, (_, id) => [id, 'instance']));
       expect(shares).toEqual({ callingThread: 40, workers: 0 });
@@ -102,7 +86,7 @@ describe('ImportWorkerPool alongside the calling thread, when no worker can star
       const results: ImportFileResult[] = [];
       await within(60_000, pool.run(() => queue.shift() ?? null, (r) => results.push(r), 'both'), 'the run');
       // The first worker, then three that never start, each given file 1 alone.
-      expect(workersGiven()).toBe(4);
+      expect(workersGiven(dataDir)).toBe(4);
       expect(outcomes(results)).toEqual(Array.from({ length: 40 }, (_, id) => [id, id <= 1 ? 'WORKER_CRASHED' : 'instance']));
       for (const id of [0, 1]) expect(results.find((r) => r.id === id)).toMatchObject({ reason: expect.stringContaining('no import worker could start') });
     } finally {
@@ -126,7 +110,7 @@ describe('ImportWorkerPool working alone (the window host), when no worker can s
       expect(err).toBeInstanceOf(ImportWorkersUnavailableError);
       expect((err as Error).message).toContain('its thread exited (code 3)');
       expect(results).toEqual([]);
-      expect(workersGiven()).toBe(3);
+      expect(workersGiven(dataDir)).toBe(3);
     } finally {
       await pool.close();
     }
@@ -166,7 +150,7 @@ describe('ImportWorkerPool: start-up deaths of one run', () => {
         return task ?? null;
       };
       await within(60_000, pool.run(next, () => {}, 'workers', { signal: cancel.signal }), 'the first run');
-      expect(workersGiven()).toBe(1);
+      expect(workersGiven(dataDir)).toBe(1);
 
       const second = dicomTasks(5);
       const outcome = pool.run(() => second.shift() ?? null, () => {}, 'workers').then(
@@ -175,7 +159,7 @@ describe('ImportWorkerPool: start-up deaths of one run', () => {
       );
       expect(await within(60_000, outcome, 'the second run')).toBeInstanceOf(ImportWorkersUnavailableError);
       // Before, the first run's death counted in the second, which gave the slot up after two workers.
-      expect(workersGiven() - 1).toBe(3);
+      expect(workersGiven(dataDir) - 1).toBe(3);
     } finally {
       await pool.close();
     }

@@ -82,8 +82,6 @@ function pixelValue(r: number, c: number): number {
 }
 const PIXELS = Uint8Array.from({ length: ROWS * COLUMNS }, (_, i) => pixelValue(Math.floor(i / COLUMNS), i % COLUMNS));
 
-const regionItem = (g: UltrasoundRegion): DicomElementSpec[] => ultrasoundRegionItem(g);
-
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
 const meanOf = (g: UltrasoundRegion) => {
   let sum = 0;
@@ -119,7 +117,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
   beforeAll(() => {
     root = mkdtempSync(join(tmpdir(), 'vigil-job-regions-'));
     // Image 0: the left view only; image 1: both views (listed right first); image 2: no regions.
-    files.push(write(1, [regionItem(LEFT)]), write(2, [regionItem(RIGHT), regionItem(LEFT)]), write(3, null));
+    files.push(write(1, [ultrasoundRegionItem(LEFT)]), write(2, [ultrasoundRegionItem(RIGHT), ultrasoundRegionItem(LEFT)]), write(3, null));
   });
   afterAll(async () => {
     await sessions.close();
@@ -198,10 +196,10 @@ describe('inference job: each B-mode region of an image is analysed', () => {
         ...SMALL,
         pixels: Uint8Array.from({ length: SMALL.rows * SMALL.columns }, (_, i) => smallValue(Math.floor(i / SMALL.columns), i % SMALL.columns)),
         pixelSpacing: null,
-        extra: [ultrasoundRegions([regionItem(L2), regionItem(R2)])],
+        extra: [ultrasoundRegions([ultrasoundRegionItem(L2), ultrasoundRegionItem(R2)])],
       }),
     );
-    const series = [write(21, [regionItem(LEFT)]), small, write(23, null)];
+    const series = [write(21, [ultrasoundRegionItem(LEFT)]), small, write(23, null)];
     const { r, heat } = await run(manifest('image'), 'sizes', series);
     const classification = r.outputs.find((o) => o.kind === 'classification');
     if (classification?.kind !== 'classification') throw new Error('no classification');
@@ -268,7 +266,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
   });
 
   it('unit "slices": the largest region when every image has the same, else none; no per-region units', async () => {
-    const dual = [write(11, [regionItem(RIGHT), regionItem(LEFT)]), write(12, [regionItem(LEFT), regionItem(RIGHT)])];
+    const dual = [write(11, [ultrasoundRegionItem(RIGHT), ultrasoundRegionItem(LEFT)]), write(12, [ultrasoundRegionItem(LEFT), ultrasoundRegionItem(RIGHT)])];
     const { r, heat } = await run(manifest('slices'), 'slices-common', dual);
     const classification = r.outputs.find((o) => o.kind === 'classification');
     if (classification?.kind !== 'classification') throw new Error('no classification');

@@ -14,7 +14,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { EventPayload, RuntimeInfo, Settings, ValidationResult } from '../../contract/ipc-contract';
 import { runtimeInfo } from '../../electron/services/ai/runtime-info';
 import { openVigilServices, type VigilServices, type VigilServicesOptions } from '../../electron/services/vigil-services';
-import { writeBrightnessClassifier } from '../fixtures/models/model-package-fixture';
+import { writeBrightnessClassifier, writeConstantCase } from '../fixtures/models/model-package-fixture';
+import { brightnessScore } from '../fixtures/models/onnx-builder';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 let root: string;
@@ -131,13 +132,8 @@ describe('models.validate', () => {
 });
 
 /** One 8×8 file of a constant value, image `image` of series `series` (study 1.2.826.0.1.3680043.10.1138.901). */
-function seriesFile(path: string, series: number, image: number, value: number, sopInstance = `1.2.826.0.1.3680043.10.1138.901.${series}.${image}`): void {
-  mkdirSync(join(path, '..'), { recursive: true });
-  const study = '1.2.826.0.1.3680043.10.1138.901';
-  writeFileSync(path, syntheticDicom({ rows: 8, columns: 8, pixels: new Uint16Array(64).fill(value), studyInstanceUid: study, seriesInstanceUid: `${study}.${series}`, sopInstanceUid: sopInstance, instanceNumber: image }));
-}
-/** The bright score of a constant image of mean `v` (brightnessSoftmaxModel: softmax [0, 0.1 v − 5]). */
-const brightScore = (v: number) => 1 / (1 + Math.exp(-(0.1 * v - 5)));
+const seriesFile = (path: string, series: number, image: number, value: number, sopInstanceUid?: string): void =>
+  writeConstantCase(path, { study: '1.2.826.0.1.3680043.10.1138.901', series, image, value, sopInstanceUid });
 
 describe('models.validate: what one case is', () => {
   /**
@@ -168,10 +164,10 @@ describe('models.validate: what one case is', () => {
     expect(r).toMatchObject({ caseUnit: 'series', n: 4, positives: 2, excluded: [] });
     // In the order read: the model's labels, then the files (a series where its first file is).
     expect(r.cases).toEqual([
-      { file: join(cases, 'dark', 'a.dcm'), label: 'dark', score: expect.closeTo(brightScore(10), 5), predictedPositive: false, correct: true },
-      { file: join(cases, 'dark', 'b.dcm'), label: 'dark', score: expect.closeTo(brightScore(20), 5), predictedPositive: false, correct: true },
-      { file: join(cases, 'bright', 'exam', '1.dcm'), files: 3, label: 'bright', score: expect.closeTo(brightScore(90), 5), predictedPositive: true, correct: true },
-      { file: join(cases, 'bright', 'single.dcm'), label: 'bright', score: expect.closeTo(brightScore(80), 5), predictedPositive: true, correct: true },
+      { file: join(cases, 'dark', 'a.dcm'), label: 'dark', score: expect.closeTo(brightnessScore(10), 5), predictedPositive: false, correct: true },
+      { file: join(cases, 'dark', 'b.dcm'), label: 'dark', score: expect.closeTo(brightnessScore(20), 5), predictedPositive: false, correct: true },
+      { file: join(cases, 'bright', 'exam', '1.dcm'), files: 3, label: 'bright', score: expect.closeTo(brightnessScore(90), 5), predictedPositive: true, correct: true },
+      { file: join(cases, 'bright', 'single.dcm'), label: 'bright', score: expect.closeTo(brightnessScore(80), 5), predictedPositive: true, correct: true },
     ]);
     expect(r.confusion).toEqual({ tp: 2, fn: 0, fp: 0, tn: 2 });
     expect(progress.at(-1)).toEqual({ modelId: 'test-brightness', done: 4, total: 4, phase: 'analysing' });
@@ -244,7 +240,7 @@ describe('models.validate: what one case is', () => {
       ['dark/1.dcm', 1],
       ['bright/exam/1.dcm', 2],
     ]);
-    expect(r.cases[2]!.score).toBeCloseTo(brightScore(90), 5);
+    expect(r.cases[2]!.score).toBeCloseTo(brightnessScore(90), 5);
   });
 
   it('excludes the whole series when one of its files is listed under two labels (CSV)', async () => {

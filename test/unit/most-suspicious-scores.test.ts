@@ -15,7 +15,7 @@ import type { OutputSpec } from '../../electron/services/ai/model-manifest';
 import { mostSuspiciousScores } from '../../electron/services/ai/postprocessing';
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
-import { brightnessSoftmaxModel } from '../fixtures/models/onnx-builder';
+import { brightnessScore, brightnessSoftmaxModel } from '../fixtures/models/onnx-builder';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 type Classification = Extract<OutputSpec, { kind: 'classification' }>;
@@ -78,7 +78,7 @@ describe('a multi-image case (aggregation "max") with a softmax and a normal lab
     });
     const r = await runInferenceJob({ jobId: 'case', model: { id: manifest.id, modelPath, manifest }, files, provider: 'cpu', outputDir: join(root, 'out') }, sessions);
     expect(r.status, r.reason).toBe('done');
-    const abnormal = 1 / (1 + Math.exp(-(0.1 * 80 - 5)));
+    const abnormal = brightnessScore(80);
     // Column-wise max would give normal ≈ 0.99 (the dark image) beside abnormal ≈ 0.95: both positive.
     expect(r.findings.map((f) => [f.label, f.score, f.positive])).toEqual([
       ['normal', expect.closeTo(1 - abnormal, 5), false],

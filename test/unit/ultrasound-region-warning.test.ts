@@ -19,10 +19,9 @@ import { SessionManager } from '../../electron/services/ai/session-manager';
 import { useAnalysedLibrary } from '../fixtures/analysed-library';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
-import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 
 const ROOT_UID = '1.2.826.0.1.3680043.10.1138.951';
-const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
 const library = useAnalysedLibrary('vigil-us-region-warning-');
 
 /** Sequence of Ultrasound Regions with one 2D tissue region (PS3.3 C.8.5.5), pixel columns x0..x1, rows y0..y1. */

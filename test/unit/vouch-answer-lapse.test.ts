@@ -4,80 +4,28 @@
  * fresh refusal says why (vouchLapsed with `answered`, and its reason), so the reader knows their click analysed
  * nothing, and answering the fresh refusal vouches. The why is told on that refusal only: nothing was vouched for.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { AnalysisResultSchema, type AnalysisResult, type AnalysisRunRequest, type ResponseOf } from '../../contract/ipc-contract';
+import { describe, expect, it } from 'vitest';
+import type { AnalysisResult } from '../../contract/ipc-contract';
 import type { VigilServices } from '../../electron/services/vigil-services';
-import { useAnalysedLibrary } from '../fixtures/analysed-library';
 import { classifierManifest, sha256, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { BREAST_MODEL_ID as MODEL, NOT_RECORDED, resultOverIpc, run, useVouchLibrary } from '../fixtures/vouch-library';
 
 const ROOT_UID = '1.2.826.0.1.3680043.10.1138.952';
-const MODEL = 'test-breast-us';
-const library = useAnalysedLibrary('vigil-vouch-answer-');
-const BREAST_ONNX = tinyClassifierModel({ w: 4, b: -2 });
-const imageUid = (n: number, image = 1) => `${ROOT_UID}.${n}.1.${image}`;
-/** The breast model's refusal of a US series that records no body part. */
-const NOT_RECORDED = 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST';
+const library = useVouchLibrary('vigil-vouch-answer-', ROOT_UID);
+const imageUid = (n: number, image = 1) => library.imageUid(n, image);
 const ANSWERED = `${NOT_RECORDED}; not analysed on your vouch: the refusal you answered no longer holds`;
 
-/** Image `image` of study n's only series: a US image that records no body part. */
-const usFile = (n: number, image = 1) =>
-  syntheticDicom({
-    modality: 'US',
-    patientId: `P${n}`,
-    studyInstanceUid: `${ROOT_UID}.${n}`,
-    seriesInstanceUid: `${ROOT_UID}.${n}.1`,
-    sopInstanceUid: imageUid(n, image),
-    seriesNumber: 1,
-    instanceNumber: image,
-    studyDescription: 'Ultrasound',
-    seriesDescription: 'B-mode',
-    rows: 8,
-    columns: 8,
-    pixels: Uint16Array.from({ length: 64 }, (_, k) => (k < 40 ? 1000 : 0)),
-    extra: [],
-  });
-
-function writeStudy(n: number): string {
-  const dir = join(library.root, 'in', String(n));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '1.dcm'), usFile(n));
-  return `${ROOT_UID}.${n}`;
-}
-
-beforeEach(() => {
-  writeModelPackage(join(library.root, 'models', 'breast'), BREAST_ONNX, classifierManifest(BREAST_ONNX, { id: MODEL, applicability: { modalities: ['US'], bodyParts: ['BREAST'] } }));
-});
-
-async function run(s: VigilServices, request: AnalysisRunRequest): Promise<ResponseOf<'analysis.run'>> {
-  const r = await s.router.dispatch('analysis.run', request);
-  if (!r.ok) throw new Error(r.error.message);
-  await s.analysis.queue.whenIdle();
-  return r.value as ResponseOf<'analysis.run'>;
-}
-
-/** The study's only result, as the findings panel reads it (analysis.results). */
-async function resultOverIpc(s: VigilServices, study: string): Promise<AnalysisResult> {
-  const r = await s.router.dispatch('analysis.results', { studyInstanceUid: study });
-  if (!r.ok) throw new Error(r.error.message);
-  const [only, ...more] = (r.value as { results: unknown[] }).results;
-  expect(more).toEqual([]);
-  return AnalysisResultSchema.parse(only);
-}
+/** A one-image US study n that records no body part. */
+const writeStudy = (n: number) => library.writeStudy(n, []);
 
 /** "Analyse anyway" in the findings panel: a vouching run naming the refusal the reader answers. */
 const answer = (s: VigilServices, refusal: AnalysisResult) =>
   run(s, { studyInstanceUid: refusal.studyInstanceUid, seriesInstanceUid: refusal.seriesInstanceUid, modelId: refusal.modelId, provider: 'cpu', vouchForUnrecorded: true, vouchForResultId: refusal.resultId });
 
-async function importLater(s: VigilServices, n: number, image: number): Promise<void> {
-  const dir = join(library.root, 'later', `${n}-${image}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '1.dcm'), usFile(n, image));
-  expect((await s.library.import({ paths: [dir] })).imported).toBe(1);
-}
+/** Image `image` of study n's only series (a US image that records no body part), imported into the open library. */
+const importLater = (s: VigilServices, n: number, image: number) => library.importLater(s, `${n}-${image}`, library.usFile(n, [], { image }));
 
 describe('"Analyse anyway" on a refusal that no longer holds says why on the fresh refusal', () => {
   it('an image gone from the series since: says one image was removed', async () => {

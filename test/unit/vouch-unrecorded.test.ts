@@ -13,18 +13,19 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AnalysisResultSchema, type AnalysisRunRequest, type ResponseOf, type RunWarning, ValidationResultSchema } from '../../contract/ipc-contract';
 import { validateCommand, vouchedUnrecordedLine } from '../../electron/cli/validate-command';
 import { StudyIndex } from '../../electron/services/library/study-index';
 import { openVigilServices, type VigilServices } from '../../electron/services/vigil-services';
-import { useAnalysedLibrary } from '../fixtures/analysed-library';
 import { classifierManifest, sha256, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { tinyClassifierModel } from '../fixtures/models/onnx-builder';
-import { type DicomElementSpec, syntheticDicom } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec } from '../fixtures/synthetic-dicom';
+import { BREAST_ONNX, brightPixels, NOT_RECORDED, resultsOverIpc as resultViewsOverIpc, run, useVouchLibrary } from '../fixtures/vouch-library';
 
 const ROOT_UID = '1.2.826.0.1.3680043.10.1138.951';
-const library = useAnalysedLibrary('vigil-vouch-');
+const library = useVouchLibrary('vigil-vouch-', ROOT_UID);
+const { imageUid, usFile, writeStudy, importLater } = library;
 const bodyPart = (value: string): DicomElementSpec => ({ tag: 0x00180015, vr: 'CS', value });
 /** An Anatomic Region Sequence of one coded region. */
 const anatomicRegion = (scheme: string, code: string, meaning: string): DicomElementSpec => ({
@@ -38,71 +39,8 @@ const anatomicRegion = (scheme: string, code: string, meaning: string): DicomEle
     ],
   ],
 });
-/** The breast model's weights, and so its package's sha-256 (other test models share them). */
-const BREAST_ONNX = tinyClassifierModel({ w: 4, b: -2 });
+/** The breast model's package's sha-256. */
 const BREAST_SHA = sha256(BREAST_ONNX);
-/** The SOP Instance UID usFile gives image `image` of series `series` of study n. */
-const imageUid = (n: number, image = 1, series = 1) => `${ROOT_UID}.${n}.${series}.${image}`;
-
-/** `side`×`side` pixels, the first 5/8 of them bright. */
-const brightPixels = (side: number) => Uint16Array.from({ length: side * side }, (_, k) => (k < (side * side * 5) / 8 ? 1000 : 0));
-/**
- * A US file of study n with the given extra attributes (descriptions that name no body part, as scanners write them):
- * by default the only image of its only series; `series`, `image` and `side` (8) make other images of it, `pixels` its
- * Pixel Data (side × side bright-then-dark values by default).
- * `spacingMm` is its Pixel Spacing (the fixture's 0.5 when absent; null records none).
- */
-const usFile = (
-  n: number,
-  extra: DicomElementSpec[],
-  { series = 1, image = 1, side = 8, spacingMm, pixels = brightPixels(side) }: { series?: number; image?: number; side?: number; spacingMm?: number | null; pixels?: Uint16Array } = {},
-) => {
-  const study = `${ROOT_UID}.${n}`;
-  return syntheticDicom({
-    modality: 'US',
-    patientId: `P${n}`,
-    studyInstanceUid: study,
-    seriesInstanceUid: `${study}.${series}`,
-    sopInstanceUid: `${study}.${series}.${image}`,
-    seriesNumber: series,
-    instanceNumber: image,
-    studyDescription: 'Ultrasound',
-    seriesDescription: 'B-mode',
-    rows: side,
-    columns: side,
-    pixels,
-    ...(spacingMm === undefined ? {} : { pixelSpacing: spacingMm === null ? null : `${spacingMm}\\${spacingMm}` }),
-    extra,
-  });
-};
-
-/** A one-image US study with the given extra attributes. */
-function writeStudy(n: number, extra: DicomElementSpec[], { spacingMm }: { spacingMm?: number | null } = {}): string {
-  const dir = join(library.root, 'in', String(n));
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '1.dcm'), usFile(n, extra, { spacingMm }));
-  return `${ROOT_UID}.${n}`;
-}
-
-beforeEach(() => {
-  writeModelPackage(join(library.root, 'models', 'breast'), BREAST_ONNX, classifierManifest(BREAST_ONNX, { id: 'test-breast-us', applicability: { modalities: ['US'], bodyParts: ['BREAST'] } }));
-});
-
-async function run(s: VigilServices, request: AnalysisRunRequest): Promise<ResponseOf<'analysis.run'>> {
-  const r = await s.router.dispatch('analysis.run', request);
-  if (!r.ok) throw new Error(r.error.message);
-  await s.analysis.queue.whenIdle();
-  return r.value as ResponseOf<'analysis.run'>;
-}
-
-/** A file imported later (another image, another series) into the open library, in a folder of its own. */
-async function importLater(s: VigilServices, name: string, file: Buffer): Promise<void> {
-  const dir = join(library.root, 'later', name);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, '1.dcm'), file);
-  const summary = await s.library.import({ paths: [dir] });
-  expect(summary.imported).toBe(1);
-}
 
 /**
  * The latest result of each (series, model) of the study, as the findings panel reads them (analysis.results), with
@@ -110,11 +48,9 @@ async function importLater(s: VigilServices, name: string, file: Buffer): Promis
  * the services read. Checks that the view's warnings are the stored ones without it.
  */
 async function resultsOverIpc(s: VigilServices, study: string) {
-  const r = await s.router.dispatch('analysis.results', { studyInstanceUid: study });
-  if (!r.ok) throw new Error(r.error.message);
+  const views = await resultViewsOverIpc(s, study);
   const stored = new Map(s.analysis.resultsForStudy(study).map((x) => [x.id, x.warnings]));
-  return (r.value as { results: unknown[] }).results.map((x) => {
-    const view = AnalysisResultSchema.parse(x);
+  return views.map((view) => {
     const warnings = stored.get(view.resultId) ?? [];
     expect(view.warnings).toEqual(warnings.map(withoutCoverage));
     return { ...view, warnings };
@@ -146,9 +82,6 @@ const readerVouched = (attributes: string[], sopInstanceUids: string[], modelSha
   sopInstanceUids,
   modelSha256,
 });
-
-/** The breast model's refusal of a US series that records no body part. */
-const NOT_RECORDED = 'body part not recorded (no Body Part Examined or Anatomic Region Sequence); the model needs BREAST';
 
 describe('vouching for a series that does not record what the applicability rules read', () => {
   it('refuses without the vouch and says what is not recorded; analyses with it, carrying the warning', async () => {
