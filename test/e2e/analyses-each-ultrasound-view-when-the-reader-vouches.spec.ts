@@ -15,7 +15,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aiOverlayPixel, corpusOrSkip, importByReference, imageToCanvas, openStudy, resultArray, waitForRender } from './support/viewer';
+import { aiOverlayPixel, corpusOrSkip, heatmapValues, importByReference, imageToCanvas, modelResult, openStudy, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CAPTURE = corpusOrSkip('dicom-pydicom/pydicom-data/data/gdcm-US-ALOKA-16.dcm');
@@ -32,15 +32,11 @@ const VIEWS = [
 ] as const;
 const viewOf = (col: number, row: number): number => VIEWS.findIndex((v) => col >= v.x0 && col <= v.x1 && row >= v.y0 && row <= v.y1);
 
-interface Result {
-  resultId: number;
-  modelId: string;
-  status: string;
-  reason: string | null;
-  unrecorded?: string[];
-  warnings?: { code: string; attributes?: string[]; vouchedBy?: string }[];
-  findings: { label: string; score: number; positive: boolean }[];
-  outputs: { kind: string; regions?: { image: number; x0: number; y0: number; x1: number; y1: number }[]; map?: { file: string; shape: [number, number, number] } }[];
+/** The result outputs this spec reads (analysis.results types them loosely). */
+interface Output {
+  kind: string;
+  regions?: { image: number; x0: number; y0: number; x1: number; y1: number }[];
+  map?: { file: string; shape: [number, number, number] };
 }
 
 /** Alpha of the AI overlay canvas of slot 0 at a CSS position relative to the viewport. */
@@ -81,9 +77,7 @@ describe.skipIf(!ready)('a dual-view ultrasound without Body Part Examined, anal
     expect(await runs.count(), 'one run per series and model').toBe(1);
     const refused = runs.first();
     expect(await refused.getByTestId('run-not-analysed').textContent()).toMatch(/^Not analysed: body part not recorded/i);
-    const listed = await bridge.invoke<{ results: Result[] }>('analysis.results', { studyInstanceUid: study });
-    if (!listed.ok) throw new Error(listed.error.message);
-    const refusal = listed.value.results.find((x) => x.modelId === MODEL_ID)!;
+    const refusal = (await modelResult(bridge, study, MODEL_ID))!;
     expect(refusal.status).toBe('not-analysed');
     expect(refusal.unrecorded).toEqual(['Body Part Examined']);
     const anyway = refused.getByTestId('analyse-anyway');
@@ -116,22 +110,20 @@ describe.skipIf(!ready)('a dual-view ultrasound without Body Part Examined, anal
     // Both views had a region: nothing was analysed whole.
     expect(await run.getByTestId('ultrasound-region-warning').count()).toBe(0);
 
-    const r = await bridge.invoke<{ results: Result[] }>('analysis.results', { studyInstanceUid: study });
-    if (!r.ok) throw new Error(r.error.message);
-    const result = r.value.results.find((x) => x.modelId === MODEL_ID)!;
+    const result = (await modelResult(bridge, study, MODEL_ID))!;
+    const outputs = result.outputs as unknown as Output[];
     expect(result.status).toBe('done');
     expect(result.warnings?.filter((w) => w.code === 'APPLICABILITY_NOT_RECORDED')).toEqual([
       expect.objectContaining({ attributes: ['Body Part Examined'], vouchedBy: 'reader' }),
     ]);
     expect(result.findings.map((f) => f.label)).toEqual(['normal_or_benign', 'malignant']);
-    const classification = result.outputs.find((o) => o.kind === 'classification')!;
+    const classification = outputs.find((o) => o.kind === 'classification')!;
     expect(classification.regions?.map(({ image, x0, y0, x1, y1 }) => ({ image, x0, y0, x1, y1 }))).toEqual(VIEWS.map((v) => ({ image: 0, ...v })));
 
     // The stored heatmap: non-zero in each view, zero outside both.
-    const heat = result.outputs.find((o) => o.kind === 'heatmap')!;
+    const heat = outputs.find((o) => o.kind === 'heatmap')!;
     expect(heat.map!.shape).toEqual([1, ROWS, COLUMNS]);
-    const bytes = await resultArray(bridge, result.resultId, heat.map!.file);
-    const map = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const map = await heatmapValues(bridge, result.resultId, heat.map!.file);
     expect(map.length).toBe(ROWS * COLUMNS);
     const inside = [0, 0];
     const hottest = [-1, -1];

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
-import { importByReference, openStudy, overlayImage, waitForRender } from './support/viewer';
+import { importByReference, modelResult, openStudy, overlayImage, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const MODEL_ID = 'us-breast-malignancy';
@@ -100,9 +100,7 @@ describe.skipIf(!ready)('Analyse anyway on a refusal the series has moved past',
     // Answering the fresh refusal vouches for both images.
     await again.click();
     await expect.poll(() => runs.first().getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
-    const listed = await bridge.invoke<{ results: { modelId: string; status: string; inputSopInstanceUids: string[] }[] }>('analysis.results', { studyInstanceUid: STUDY });
-    if (!listed.ok) throw new Error(listed.error.message);
-    expect(listed.value.results.find((r) => r.modelId === MODEL_ID)).toMatchObject({ status: 'done', inputSopInstanceUids: [`${STUDY}.1.1`, `${STUDY}.1.2`] });
+    expect(await modelResult(bridge, STUDY, MODEL_ID)).toMatchObject({ status: 'done', inputSopInstanceUids: [`${STUDY}.1.1`, `${STUDY}.1.2`] });
     expect(session.pageErrors).toEqual([]);
   });
 });

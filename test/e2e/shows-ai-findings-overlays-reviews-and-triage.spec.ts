@@ -26,8 +26,9 @@ import { heatColor } from '../../renderer/src/viewer/ai/overlay-model';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { buildOnnxModel } from '../fixtures/models/onnx-builder';
 import { MESHNET, meshnetDataPresent, writeMeshnetPackage } from '../fixtures/models/meshnet-packages';
-import { aiOverlayPixel, corpusOrSkip, importByReference, openStudy, resultArray, viewportBox, waitForRender } from './support/viewer';
-import { makeTempDir, openVigil, removeDir, repoRoot, type RunningBridge, screenshot, type VigilSession } from './support/vigil-bridge';
+import type { AnalysisResult } from '../../contract/ipc-contract';
+import { aiOverlayPixel, corpusOrSkip, heatmapValues, importByReference, modelResult, openStudy, resultArray, studyResults, viewportBox, waitForRender } from './support/viewer';
+import { makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CXR = corpusOrSkip('dicom-misc/dwv/gdcm-CR-MONO1-10-chest.dcm');
 const MR = corpusOrSkip('series-derived/mr-brainchop-t1');
@@ -35,6 +36,7 @@ const CXR_MODEL = join(repoRoot, 'models/cxr-pneumonia');
 const ready = Boolean(CXR && MR && meshnetDataPresent() && existsSync(join(CXR_MODEL, 'model.onnx')));
 const REVIEWER = 'Dr Test Reader';
 
+/** The result outputs this spec reads (analysis.results types them loosely). */
 interface Output {
   kind: string;
   tensor: string;
@@ -42,20 +44,7 @@ interface Output {
   mask?: { file: string; shape: [number, number, number] };
   labels?: { index: number; name: string; color: [number, number, number] }[];
 }
-interface Result {
-  resultId: number;
-  modelId: string;
-  status: string;
-  inputSopInstanceUids: string[];
-  findings: { label: string; score: number; positive: boolean; threshold?: number; measurement?: boolean; volumeMl?: number }[];
-  outputs: Output[];
-}
-
-async function results(bridge: RunningBridge, studyInstanceUid: string): Promise<Result[]> {
-  const r = await bridge.invoke<{ results: Result[] }>('analysis.results', { studyInstanceUid });
-  if (!r.ok) throw new Error(r.error.message);
-  return r.value.results;
-}
+const outputsOf = (result: AnalysisResult): Output[] => result.outputs as unknown as Output[];
 
 /** Canvas CSS position of an image pixel centre, through Cornerstone's own metadata path. */
 async function imageToCanvas(page: Page, col: number, row: number): Promise<[number, number]> {
@@ -217,7 +206,7 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
 
     // Each finding's threshold is the manifest's operating point for its label, stored with the result and shown
     // rounded like the score.
-    const [result] = (await results(bridge, cxrStudy)).filter((r) => r.modelId === 'cxr-pneumonia');
+    const result = await modelResult(bridge, cxrStudy, 'cxr-pneumonia');
     const manifest = JSON.parse(readFileSync(join(CXR_MODEL, 'manifest.json'), 'utf8')) as { outputs: { kind: string; labels?: string[]; thresholds?: number[] }[] };
     const classifier = manifest.outputs.find((o) => o.kind === 'classification')!;
     expect(result!.findings.map((f) => f.label)).toEqual(classifier.labels);
@@ -229,9 +218,8 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     }
 
     // The heatmap: its strongest pixel on the stored source grid is drawn hot, a cold pixel is not drawn.
-    const heat = result!.outputs.find((o) => o.kind === 'heatmap')!;
-    const bytes = await resultArray(bridge, result!.resultId, heat.map!.file);
-    const map = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const heat = outputsOf(result!).find((o) => o.kind === 'heatmap')!;
+    const map = await heatmapValues(bridge, result!.resultId, heat.map!.file);
     const [, rows, cols] = heat.map!.shape;
     let hot = 0;
     let cold = -1;
@@ -304,7 +292,7 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     await expect.poll(() => queued.count(), { timeout: 10_000 }).toBe(0);
     // Both runs are listed: MeshNet done, the CXR model not analysed on an MR series.
     await expect.poll(() => page.locator('[data-testid="finding-run"][data-model-id="cxr-pneumonia"]').getAttribute('data-status')).toBe('not-analysed');
-    const result = (await results(bridge, mrStudy)).find((r) => r.modelId === MESHNET.gwm.id)!;
+    const result = (await modelResult(bridge, mrStudy, MESHNET.gwm.id))!;
     // Tissue labels (manifest findings role "anatomy") are measurements: their volume, no positive/negative call.
     expect(result.findings.map((f) => f.label).sort()).toEqual(['Grey Matter', 'White Matter']);
     expect(await meshRun.getByTestId('label-volume').count()).toBe(2);
@@ -316,7 +304,7 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
       expect(await item.getByTestId('label-volume').textContent()).toBe(`${formatMl(f.volumeMl!)} mL`);
       expect(await item.locator('.finding-flag').textContent()).toBe('measurement');
     }
-    const seg = result.outputs.find((o) => o.kind === 'segmentation')!;
+    const seg = outputsOf(result).find((o) => o.kind === 'segmentation')!;
     const mask = new Uint8Array(await resultArray(bridge, result.resultId, seg.mask!.file));
     const shape = seg.mask!.shape;
     const white = seg.labels!.find((l) => l.name === 'White Matter')!;
@@ -523,8 +511,8 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     expect(await status(cxrStudy).getAttribute('data-priority')).toBe('false');
     const queuedRun = await bridge.invoke<{ queued: unknown[] }>('analysis.run', { studyInstanceUid: cxrStudy, modelId: 'test-cr-detector' });
     expect(queuedRun.ok && queuedRun.value.queued.length, JSON.stringify(queuedRun)).toBe(1);
-    await expect.poll(async () => (await results(bridge, cxrStudy)).find((r) => r.modelId === 'test-cr-detector')?.status, { timeout: 60_000 }).toBe('done');
-    const detected = (await results(bridge, cxrStudy)).find((r) => r.modelId === 'test-cr-detector')!;
+    await expect.poll(async () => (await modelResult(bridge, cxrStudy, 'test-cr-detector'))?.status, { timeout: 60_000 }).toBe('done');
+    const detected = (await modelResult(bridge, cxrStudy, 'test-cr-detector'))!;
     expect(detected.findings.map((f) => [f.label, f.positive])).toEqual([['nodule', true]]);
     detectorResultId = detected.resultId;
 
@@ -574,7 +562,7 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
       await expect.poll(() => meshRun.getByTestId('label-volume-reviewed').count(), { timeout: 15_000 }).toBe(2);
       expect(await meshRun.getByTestId('label-volume').count()).toBe(2);
       await meshRun.locator('[data-testid="finding-item"][data-label="White Matter"]').getByTestId('finding-jump').click();
-      const uids = (await results(session.bridge, mrStudy)).find((r) => r.resultId === resultId)!.inputSopInstanceUids;
+      const uids = (await studyResults(session.bridge, mrStudy)).find((r) => r.resultId === resultId)!.inputSopInstanceUids;
       await expect.poll(() => page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]').getAttribute('data-sop'), { timeout: 15_000 }).toBe(uids[slice]);
       await page.getByTestId('overlay-opacity').fill('100');
     };

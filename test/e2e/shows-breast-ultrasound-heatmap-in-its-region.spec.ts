@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canvasStats, corpusOrSkip, importByReference, openStudy, resultArray, waitForRender } from './support/viewer';
+import { canvasStats, corpusOrSkip, heatmapValues, importByReference, modelResult, openStudy, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const CAPTURE = corpusOrSkip('dicom-pydicom/pydicom-data/data/OBXXXX1A.dcm');
@@ -25,12 +25,10 @@ const ready = Boolean(CAPTURE && CUT_CAPTURE && hasDcmodify && existsSync(join(M
 /** The tissue region of OBXXXX1A (dcmdump: 120, 60, 800, 518), clamped to its 800 columns. */
 const REGION = { x0: 120, y0: 60, x1: 799, y1: 518 };
 
-interface Result {
-  resultId: number;
-  modelId: string;
-  status: string;
-  findings: { label: string; score: number; positive: boolean }[];
-  outputs: { kind: string; map?: { file: string; shape: [number, number, number] } }[];
+/** The result outputs this spec reads (analysis.results types them loosely). */
+interface Output {
+  kind: string;
+  map?: { file: string; shape: [number, number, number] };
 }
 
 describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () => {
@@ -78,14 +76,11 @@ describe.skipIf(!ready)('breast ultrasound model on a real screen capture', () =
     const run = page.locator('[data-testid="finding-run"][data-model-id="us-breast-malignancy"]');
     await expect.poll(() => run.getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
 
-    const r = await bridge.invoke<{ results: Result[] }>('analysis.results', { studyInstanceUid: study });
-    if (!r.ok) throw new Error(r.error.message);
-    const result = r.value.results.find((x) => x.modelId === 'us-breast-malignancy')!;
+    const result = (await modelResult(bridge, study, 'us-breast-malignancy'))!;
     expect(result.findings.map((f) => f.label)).toEqual(['normal_or_benign', 'malignant']);
-    const heat = result.outputs.find((o) => o.kind === 'heatmap')!;
+    const heat = (result.outputs as unknown as Output[]).find((o) => o.kind === 'heatmap')!;
     expect(heat.map!.shape).toEqual([1, 600, 800]);
-    const bytes = await resultArray(bridge, result.resultId, heat.map!.file);
-    const map = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const map = await heatmapValues(bridge, result.resultId, heat.map!.file);
     let outside = 0;
     let inside = 0;
     for (let row = 0; row < 600; row++) {

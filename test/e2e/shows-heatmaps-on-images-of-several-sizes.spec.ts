@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { aiOverlayPixel, corpusOrSkip, hoverViewport, importByReference, imageToCanvas, openStudy, resultArray, waitForRender } from './support/viewer';
+import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, importByReference, imageToCanvas, modelResult, openStudy, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const LARGE = corpusOrSkip('dicom-pydicom/pydicom-data/data/US1_UNCR.dcm');
@@ -23,14 +23,12 @@ const MODEL = join(repoRoot, 'models', MODEL_ID);
 if (!existsSync(join(MODEL, 'model.onnx'))) console.warn(`[e2e] SKIPPED: ${MODEL}/model.onnx is missing`);
 const ready = Boolean(LARGE && SMALL && existsSync(join(MODEL, 'model.onnx')));
 
-interface Result {
-  resultId: number;
-  modelId: string;
-  status: string;
-  reason: string | null;
-  inputSopInstanceUids: string[];
-  findings: { label: string; score: number; positive: boolean }[];
-  outputs: { kind: string; tensor?: string; perImage?: number[][]; map?: { file: string; shape: [number, number, number]; imageShapes?: [number, number][]; sourceToPatient: number[] | null } }[];
+/** The result outputs this spec reads (analysis.results types them loosely). */
+interface Output {
+  kind: string;
+  tensor?: string;
+  perImage?: number[][];
+  map?: { file: string; shape: [number, number, number]; imageShapes?: [number, number][]; sourceToPatient: number[] | null };
 }
 
 /** The SOP Instance UID of the image slot 0 shows (the overlay canvas records it at each draw). */
@@ -66,14 +64,13 @@ describe.skipIf(!ready)('a per-image model on a series whose images differ in si
     const row = page.locator(`[data-testid="finding-run"][data-model-id="${MODEL_ID}"]`);
     await expect.poll(() => row.first().getAttribute('data-status'), { timeout: 60_000 }).toBe('done');
 
-    const listed = await bridge.invoke<{ results: Result[] }>('analysis.results', { studyInstanceUid: study });
-    if (!listed.ok) throw new Error(listed.error.message);
-    const result = listed.value.results.find((x) => x.modelId === MODEL_ID)!;
+    const result = (await modelResult(bridge, study, MODEL_ID))!;
+    const outputs = result.outputs as unknown as Output[];
     expect(result.status, result.reason ?? '').toBe('done');
     expect(result.inputSopInstanceUids).toHaveLength(2);
-    const classification = result.outputs.find((o) => o.kind === 'classification')!;
+    const classification = outputs.find((o) => o.kind === 'classification')!;
     expect(classification.perImage, 'one score row per image').toHaveLength(2);
-    const heat = result.outputs.find((o) => o.kind === 'heatmap')!;
+    const heat = outputs.find((o) => o.kind === 'heatmap')!;
     const map = heat.map!;
     expect(map.shape).toEqual([2, 480, 640]);
     const shapes = map.imageShapes!;
@@ -84,8 +81,7 @@ describe.skipIf(!ready)('a per-image model on a series whose images differ in si
     expect(map.sourceToPatient).toBeNull();
 
     // Each plane: the map covers its image (the model saw each whole: no B-mode region) and nothing beyond it.
-    const bytes = await resultArray(bridge, result.resultId, map.file);
-    const values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    const values = await heatmapValues(bridge, result.resultId, map.file);
     const plane = 480 * 640;
     const hottest: number[] = [];
     shapes.forEach(([rows, columns], k) => {

@@ -12,6 +12,7 @@ import { analysedWholeWarning, caseDisplayPath, casesFolder, validationSummary, 
 afterEach(() => {
   cleanup();
   vi.restoreAllMocks();
+  setLocale('en');
 });
 
 const MODELS: ModelInfo[] = [
@@ -279,11 +280,7 @@ describe('Models page', () => {
     expect(warning.getAttribute('role')).toBe('note');
     expect(warning.textContent).toBe('3 of 40 cases were analysed whole: no B-mode region (Sequence of Ultrasound Regions), so scanner text and scale bars reached the model.');
     setLocale('zh-CN');
-    try {
-      expect(analysedWholeWarning({ analysedWhole: 3, n: 40 })).toBe('40 个病例中有 3 个按整幅图像分析：没有 B 模式区域（超声区域序列），因此扫描仪文字和标尺也进入了模型。');
-    } finally {
-      setLocale('en');
-    }
+    expect(analysedWholeWarning({ analysedWhole: 3, n: 40 })).toBe('40 个病例中有 3 个按整幅图像分析：没有 B 模式区域（超声区域序列），因此扫描仪文字和标尺也进入了模型。');
   });
 
   it('says how many cases their label vouched for (files without an attribute the model checks), in English and Chinese', async () => {
@@ -296,11 +293,7 @@ describe('Models page', () => {
     expect(warning.textContent).toBe('4 of 40 cases were analysed although their files do not record an attribute the model checks (such as Body Part Examined or View Position): their label vouches for them.');
     expect(screen.queryByTestId('analysed-whole')).toBeNull();
     setLocale('zh-CN');
-    try {
-      expect(vouchedUnrecordedWarning({ vouchedUnrecorded: 4, n: 40 })).toBe('40 个病例中有 4 个的文件未记录模型检查的属性（如 Body Part Examined 或 View Position），因其标签确认而进行了分析。');
-    } finally {
-      setLocale('en');
-    }
+    expect(vouchedUnrecordedWarning({ vouchedUnrecorded: 4, n: 40 })).toBe('40 个病例中有 4 个的文件未记录模型检查的属性（如 Body Part Examined 或 View Position），因其标签确认而进行了分析。');
   });
 
   it('says so when the validated cases fill no reliability bin', async () => {
@@ -480,19 +473,15 @@ describe('Models page: the validated cases, mistakes first', () => {
 
   it('speaks Chinese: heading, summary, toggle, markers and warning tags', async () => {
     setLocale('zh-CN');
-    try {
-      const section = await validated(result());
-      expect(within(section).getByRole('heading').textContent).toBe('病例（7）');
-      expect(within(section).getByTestId('validation-cases-summary').textContent).toBe('7 个病例中有 4 个分类错误：假阴性 2 个，假阳性 2 个');
-      expect(within(section).getByText('只显示分类错误')).toBeTruthy();
-      const first = within(section).getAllByTestId('case-row')[0]!;
-      expect(visible(first.querySelector('.case-marker')!)).toBe('假阴性');
-      expect(first.querySelector('.case-marker')!.getAttribute('title')).toBe('假阴性：标签为 pneumonia，但分数低于阈值');
-      expect([...first.querySelectorAll('.case-tag')].map(visible)).toEqual(['整幅图像', '标签确认']);
-      expect(visible(within(section).getAllByTestId('case-row')[2]!.querySelector('.case-marker')!)).toBe('假阳性');
-    } finally {
-      setLocale('en');
-    }
+    const section = await validated(result());
+    expect(within(section).getByRole('heading').textContent).toBe('病例（7）');
+    expect(within(section).getByTestId('validation-cases-summary').textContent).toBe('7 个病例中有 4 个分类错误：假阴性 2 个，假阳性 2 个');
+    expect(within(section).getByText('只显示分类错误')).toBeTruthy();
+    const first = within(section).getAllByTestId('case-row')[0]!;
+    expect(visible(first.querySelector('.case-marker')!)).toBe('假阴性');
+    expect(first.querySelector('.case-marker')!.getAttribute('title')).toBe('假阴性：标签为 pneumonia，但分数低于阈值');
+    expect([...first.querySelectorAll('.case-tag')].map(visible)).toEqual(['整幅图像', '标签确认']);
+    expect(visible(within(section).getAllByTestId('case-row')[2]!.querySelector('.case-marker')!)).toBe('假阳性');
   });
 });
 
@@ -562,18 +551,14 @@ describe('Models page: what one case is', () => {
 
   it('speaks Chinese: the choice, the summary and the more-files note', async () => {
     setLocale('zh-CN');
-    try {
-      await validate(result({ n: 7, positives: 4, cases: SERIES_CASES }));
-      expect(within(screen.getByRole('radiogroup', { name: '病例单位' })).getAllByRole('radio').map((r) => r.getAttribute('value'))).toEqual(['series', 'file']);
-      expect(screen.getByRole('radio', { name: '每个序列为一个病例' })).toBeTruthy();
-      expect(screen.getByRole('radio', { name: '每个文件为一个病例' })).toBeTruthy();
-      fireEvent.click(screen.getByTestId('validate-run'));
-      expect((await screen.findByTestId('validation-summary')).textContent).toBe('分析了 7 个病例，每个病例为一个序列（共 12 个文件）；pneumonia 4 个；分数 ≥ 0.5 时为阳性');
-      expect(validationSummary(result({ caseUnit: 'file' }))).toBe('分析了 40 个病例，每个病例为一个文件；pneumonia 20 个；分数 ≥ 0.5 时为阳性');
-      expect(screen.getAllByTestId('case-more-files')[0]!.textContent).toBe('\u00a0及同一序列的另外 4 个文件');
-    } finally {
-      setLocale('en');
-    }
+    await validate(result({ n: 7, positives: 4, cases: SERIES_CASES }));
+    expect(within(screen.getByRole('radiogroup', { name: '病例单位' })).getAllByRole('radio').map((r) => r.getAttribute('value'))).toEqual(['series', 'file']);
+    expect(screen.getByRole('radio', { name: '每个序列为一个病例' })).toBeTruthy();
+    expect(screen.getByRole('radio', { name: '每个文件为一个病例' })).toBeTruthy();
+    fireEvent.click(screen.getByTestId('validate-run'));
+    expect((await screen.findByTestId('validation-summary')).textContent).toBe('分析了 7 个病例，每个病例为一个序列（共 12 个文件）；pneumonia 4 个；分数 ≥ 0.5 时为阳性');
+    expect(validationSummary(result({ caseUnit: 'file' }))).toBe('分析了 40 个病例，每个病例为一个文件；pneumonia 20 个；分数 ≥ 0.5 时为阳性');
+    expect(screen.getAllByTestId('case-more-files')[0]!.textContent).toBe('\u00a0及同一序列的另外 4 个文件');
   });
 });
 

@@ -6,6 +6,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import type { Page } from 'playwright-core';
+import type { AnalysisResult } from '../../../contract/ipc-contract';
 import { type RunningBridge, sharedData } from './vigil-bridge';
 
 // Browser globals used inside page.evaluate callbacks (tests compile without the DOM lib).
@@ -235,4 +236,22 @@ export async function resultArray(bridge: RunningBridge, resultId: number, file:
   const res = await fetch(`${bridge.base}results/${resultId}/${encodeURIComponent(file)}?token=${bridge.token}`);
   if (res.status !== 200) throw new Error(`GET results/${resultId}/${file}: HTTP ${res.status}`);
   return gunzipSync(Buffer.from(await res.arrayBuffer()));
+}
+
+/** A stored float32 result array (a heatmap), its values. */
+export async function heatmapValues(bridge: RunningBridge, resultId: number, file: string): Promise<Float32Array> {
+  const bytes = await resultArray(bridge, resultId, file);
+  return new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+}
+
+/** The study's analysis results, as analysis.results lists them. */
+export async function studyResults(bridge: RunningBridge, studyInstanceUid: string): Promise<AnalysisResult[]> {
+  const r = await bridge.invoke<{ results: AnalysisResult[] }>('analysis.results', { studyInstanceUid });
+  if (!r.ok) throw new Error(r.error.message);
+  return r.value.results;
+}
+
+/** The study's first listed result of the model (undefined: none). */
+export async function modelResult(bridge: RunningBridge, studyInstanceUid: string, modelId: string): Promise<AnalysisResult | undefined> {
+  return (await studyResults(bridge, studyInstanceUid)).find((r) => r.modelId === modelId);
 }

@@ -11,6 +11,7 @@ import type { StudyAnalysis } from './use-analysis';
 afterEach(() => {
   cleanup();
   vi.restoreAllMocks();
+  setLocale('en');
 });
 
 const STUDY = '1.2.826.0.1.3680043.10.1138.7';
@@ -396,13 +397,9 @@ describe('FindingsPanel: the intended population in the run header', () => {
 
   it('speaks Simplified Chinese too', () => {
     setLocale('zh-CN');
-    try {
-      renderPanel(fake(), analysis({ results: [adult, result({ resultId: 24, modelId: 'us-breast', population: { ...population(0.5, 'PatientAge'), intendedAgeYears: { min: 25 } } })] }));
-      expect(within(run('cxr-pneumonia')).getByTestId('population-warning').textContent).toBe('超出预期人群：患者 54 岁；模型适用于 1–5 岁');
-      expect(within(run('us-breast')).getByTestId('run-population').textContent).toBe('患者 6 个月（来自患者年龄）；模型适用于 ≥ 25 岁');
-    } finally {
-      setLocale('en');
-    }
+    renderPanel(fake(), analysis({ results: [adult, result({ resultId: 24, modelId: 'us-breast', population: { ...population(0.5, 'PatientAge'), intendedAgeYears: { min: 25 } } })] }));
+    expect(within(run('cxr-pneumonia')).getByTestId('population-warning').textContent).toBe('超出预期人群：患者 54 岁；模型适用于 1–5 岁');
+    expect(within(run('us-breast')).getByTestId('run-population').textContent).toBe('患者 6 个月（来自患者年龄）；模型适用于 ≥ 25 岁');
   });
 });
 
@@ -434,12 +431,8 @@ describe('FindingsPanel: ultrasound images analysed without their B-mode region'
 
   it('speaks Simplified Chinese too', () => {
     setLocale('zh-CN');
-    try {
-      renderPanel(fake(), analysis({ results: [whole] }));
-      expect(within(run('us-breast')).getByTestId('ultrasound-region-warning').textContent).toBe('3 幅图像中有 2 幅没有 B 模式区域（超声区域序列）：已按整幅图像分析，图像周围的文字和标尺也进入了模型');
-    } finally {
-      setLocale('en');
-    }
+    renderPanel(fake(), analysis({ results: [whole] }));
+    expect(within(run('us-breast')).getByTestId('ultrasound-region-warning').textContent).toBe('3 幅图像中有 2 幅没有 B 模式区域（超声区域序列）：已按整幅图像分析，图像周围的文字和标尺也进入了模型');
   });
 });
 
@@ -514,15 +507,11 @@ describe('FindingsPanel: a series that does not record what the model checks', (
 
   it('speaks Simplified Chinese too', () => {
     setLocale('zh-CN');
-    try {
-      renderPanel(fake(), analysis({ results: [vouched, refused] }));
-      expect(screen.getByTestId('unrecorded-warning').textContent).toBe('未记录：Body Part Examined。因阅片者确认该序列符合模型要求而进行了分析');
-      const button = screen.getByTestId('analyse-anyway');
-      expect(button.textContent).toBe('仍然分析');
-      expect(button.getAttribute('title')).toBe('此序列未记录 Body Part Examined。仅当您确认该序列符合模型要求时才进行分析；结果会注明是您确认的；在该序列加入新图像或模型更新之前，此模型以后对该序列的分析也将沿用您的确认。');
-    } finally {
-      setLocale('en');
-    }
+    renderPanel(fake(), analysis({ results: [vouched, refused] }));
+    expect(screen.getByTestId('unrecorded-warning').textContent).toBe('未记录：Body Part Examined。因阅片者确认该序列符合模型要求而进行了分析');
+    const button = screen.getByTestId('analyse-anyway');
+    expect(button.textContent).toBe('仍然分析');
+    expect(button.getAttribute('title')).toBe('此序列未记录 Body Part Examined。仅当您确认该序列符合模型要求时才进行分析；结果会注明是您确认的；在该序列加入新图像或模型更新之前，此模型以后对该序列的分析也将沿用您的确认。');
   });
 
   describe('when the reader had vouched before and that vouch no longer holds', () => {
@@ -559,12 +548,8 @@ describe('FindingsPanel: a series that does not record what the model checks', (
       expect(lines()).toEqual(['Your earlier vouch was for another version of this model.', 'Your earlier vouch was not given for Pixel Spacing, which this series does not record.']);
       cleanup();
       setLocale('zh-CN');
-      try {
-        renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 1, modelChanged: false, attributesNotVouched: ['Pixel Spacing', 'View Position'] })] }));
-        expect(lines()).toEqual(['您之前的确认不包括此后加入该序列的 1 幅图像：您尚未看过它。', '您之前的确认不包括 Pixel Spacing, View Position，而该序列未记录这些属性。']);
-      } finally {
-        setLocale('en');
-      }
+      renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 1, modelChanged: false, attributesNotVouched: ['Pixel Spacing', 'View Position'] })] }));
+      expect(lines()).toEqual(['您之前的确认不包括此后加入该序列的 1 幅图像：您尚未看过它。', '您之前的确认不包括 Pixel Spacing, View Position，而该序列未记录这些属性。']);
     });
 
     it('says nothing of a vouch where none lapsed', () => {
@@ -576,12 +561,8 @@ describe('FindingsPanel: a series that does not record what the model checks', (
 
     it('speaks Simplified Chinese too', () => {
       setLocale('zh-CN');
-      try {
-        renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 2, modelChanged: true })] }));
-        expect(lines()).toEqual(['您之前的确认针对的是此模型的另一个版本。', '您之前的确认不包括此后加入该序列的 2 幅图像：您尚未看过它们。']);
-      } finally {
-        setLocale('en');
-      }
+      renderPanel(fake(), analysis({ results: [lapsed({ imagesAdded: 2, modelChanged: true })] }));
+      expect(lines()).toEqual(['您之前的确认针对的是此模型的另一个版本。', '您之前的确认不包括此后加入该序列的 2 幅图像：您尚未看过它们。']);
     });
   });
 });
@@ -662,24 +643,20 @@ describe('FindingsPanel: "Analyse anyway" on a refusal that no longer held', () 
 
   it('speaks Simplified Chinese too', () => {
     setLocale('zh-CN');
-    try {
-      renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 1, modelChanged: true, answered: true })] }));
-      expect(lines()).toEqual(['未进行分析：在您回应的结果记录之后，序列或模型已有变化。', '模型已更新为另一个版本。', '该序列新加入了 1 幅图像。', '请检查图像，然后再次选择“仍然分析”。']);
-      cleanup();
-      renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 2, modelChanged: false, attributesNotVouched: ['Pixel Spacing'], answered: true, attributesNoLongerUnrecorded: ['View Position'] })] }));
-      expect(lines()).toEqual([
-        '未进行分析：在您回应的结果记录之后，序列或模型已有变化。',
-        '该序列新加入了 2 幅图像。',
-        '该序列也未记录 Pixel Spacing。',
-        '您回应的结果还列出了 View Position；该序列已不再因此被拒绝。',
-        '请检查图像，然后再次选择“仍然分析”。',
-      ]);
-      cleanup();
-      renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 0, modelChanged: false, answered: true, imagesNotRecorded: true })] }));
-      expect(lines()).toEqual(['未进行分析：您回应的结果记录于 Vigil 开始记下所判断的图像之前，因此无法将您的选择与您看到的图像对应。', '请检查图像，然后再次选择“仍然分析”。']);
-    } finally {
-      setLocale('en');
-    }
+    renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 1, modelChanged: true, answered: true })] }));
+    expect(lines()).toEqual(['未进行分析：在您回应的结果记录之后，序列或模型已有变化。', '模型已更新为另一个版本。', '该序列新加入了 1 幅图像。', '请检查图像，然后再次选择“仍然分析”。']);
+    cleanup();
+    renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 2, modelChanged: false, attributesNotVouched: ['Pixel Spacing'], answered: true, attributesNoLongerUnrecorded: ['View Position'] })] }));
+    expect(lines()).toEqual([
+      '未进行分析：在您回应的结果记录之后，序列或模型已有变化。',
+      '该序列新加入了 2 幅图像。',
+      '该序列也未记录 Pixel Spacing。',
+      '您回应的结果还列出了 View Position；该序列已不再因此被拒绝。',
+      '请检查图像，然后再次选择“仍然分析”。',
+    ]);
+    cleanup();
+    renderPanel(fake(), analysis({ results: [fresh({ imagesAdded: 0, modelChanged: false, answered: true, imagesNotRecorded: true })] }));
+    expect(lines()).toEqual(['未进行分析：您回应的结果记录于 Vigil 开始记下所判断的图像之前，因此无法将您的选择与您看到的图像对应。', '请检查图像，然后再次选择“仍然分析”。']);
   });
 });
 
@@ -719,12 +696,8 @@ describe('FindingsPanel: images scored on each of their B-mode regions', () => {
 
   it('speaks Simplified Chinese too', () => {
     setLocale('zh-CN');
-    try {
-      renderPanel(fake(), analysis({ results: [dual, { ...series, resultId: 45, modelId: 'cxr-pneumonia' }] }));
-      expect(within(run('us-breast')).getByTestId('ultrasound-views').textContent).toBe('已在图像的 2 个 B 模式区域上分别评分；显示最高分');
-      expect(within(run('cxr-pneumonia')).getByTestId('ultrasound-views').textContent).toBe('3 幅图像中有 1 幅在其每个 B 模式区域上分别评分；每幅图像取其最高分');
-    } finally {
-      setLocale('en');
-    }
+    renderPanel(fake(), analysis({ results: [dual, { ...series, resultId: 45, modelId: 'cxr-pneumonia' }] }));
+    expect(within(run('us-breast')).getByTestId('ultrasound-views').textContent).toBe('已在图像的 2 个 B 模式区域上分别评分；显示最高分');
+    expect(within(run('cxr-pneumonia')).getByTestId('ultrasound-views').textContent).toBe('3 幅图像中有 1 幅在其每个 B 模式区域上分别评分；每幅图像取其最高分');
   });
 });

@@ -485,52 +485,49 @@ function RunInputWarnings({ result }: { readonly result: AnalysisResult }) {
   const warnings = result.warnings ?? [];
   return (
     <>
-      {warnings.map((w, i) =>
-        w.code === 'NO_ULTRASOUND_REGION' ? (
+      {warnings
+        .filter((w) => w.code === 'NO_ULTRASOUND_REGION')
+        .map((w, i) => (
           <div key={i} className="run-warning" role="note" data-testid="ultrasound-region-warning">
             {t('findings.ultrasoundRegion.missing', { units: w.units, of: w.of })}
           </div>
-        ) : null,
-      )}
+        ))}
       <RunUltrasoundViews result={result} />
-      {warnings.map((w, i) =>
-        w.code === 'APPLICABILITY_NOT_RECORDED' ? (
+      {warnings
+        .filter((w) => w.code === 'APPLICABILITY_NOT_RECORDED')
+        .map((w, i) => (
           <div key={i} className="run-warning" role="note" data-testid="unrecorded-warning" data-vouched-by={w.vouchedBy}>
             {t(`findings.unrecorded.vouched.${w.vouchedBy}`, { attributes: w.attributes.join(', ') })}
           </div>
-        ) : null,
-      )}
+        ))}
     </>
   );
 }
 
-/** Why the reader's earlier vouch no longer covers a series refused for what it does not record. */
-function vouchLapsedText(lapse: VouchLapse): string[] {
-  const why: string[] = [];
-  if (lapse.modelChanged) why.push(t('findings.unrecorded.lapsed.model'));
-  if (lapse.imagesAdded === 1) why.push(t('findings.unrecorded.lapsed.image'));
-  else if (lapse.imagesAdded > 1) why.push(t('findings.unrecorded.lapsed.images', { count: lapse.imagesAdded }));
-  if (lapse.attributesNotVouched && lapse.attributesNotVouched.length > 0) why.push(t('findings.unrecorded.lapsed.attributes', { attributes: lapse.attributesNotVouched.join(', ') }));
-  return why;
-}
-
 /**
- * Why the reader's "Analyse anyway" on a refusal that no longer held analysed nothing (`answered`): without this the
- * fresh refusal looks as if the click did nothing. Lead, changes, then what to do.
+ * Why the reader's earlier vouch no longer covers a series refused for what it does not record (`lapsed`), or why
+ * the reader's "Analyse anyway" on a refusal that no longer held analysed nothing (`answered`): without this the
+ * fresh refusal looks as if the click did nothing. An answer's lines: lead, changes, then what to do.
  */
-function answeredLapseText(lapse: VouchLapse): string[] {
-  const why: string[] = [lapse.imagesNotRecorded ? t('findings.unrecorded.answered.imagesNotRecorded') : t('findings.unrecorded.answered.changed')];
-  if (lapse.modelChanged) why.push(t('findings.unrecorded.answered.model'));
-  if (lapse.imagesAdded === 1) why.push(t('findings.unrecorded.answered.image'));
-  else if (lapse.imagesAdded > 1) why.push(t('findings.unrecorded.answered.images', { count: lapse.imagesAdded }));
-  const removed = lapse.imagesRemoved ?? 0;
-  if (removed === 1) why.push(t('findings.unrecorded.answered.removedImage'));
-  else if (removed > 1) why.push(t('findings.unrecorded.answered.removedImages', { count: removed }));
-  if (lapse.attributesNotVouched && lapse.attributesNotVouched.length > 0) why.push(t('findings.unrecorded.answered.attributes', { attributes: lapse.attributesNotVouched.join(', ') }));
-  if (lapse.attributesNoLongerUnrecorded && lapse.attributesNoLongerUnrecorded.length > 0) {
-    why.push(t('findings.unrecorded.answered.attributesNoLonger', { attributes: lapse.attributesNoLongerUnrecorded.join(', ') }));
+function lapseText(lapse: VouchLapse, kind: 'lapsed' | 'answered'): string[] {
+  const answered = kind === 'answered';
+  const why: string[] = [];
+  if (answered) why.push(lapse.imagesNotRecorded ? t('findings.unrecorded.answered.imagesNotRecorded') : t('findings.unrecorded.answered.changed'));
+  if (lapse.modelChanged) why.push(t(`findings.unrecorded.${kind}.model`));
+  if (lapse.imagesAdded === 1) why.push(t(`findings.unrecorded.${kind}.image`));
+  else if (lapse.imagesAdded > 1) why.push(t(`findings.unrecorded.${kind}.images`, { count: lapse.imagesAdded }));
+  if (answered) {
+    const removed = lapse.imagesRemoved ?? 0;
+    if (removed === 1) why.push(t('findings.unrecorded.answered.removedImage'));
+    else if (removed > 1) why.push(t('findings.unrecorded.answered.removedImages', { count: removed }));
   }
-  why.push(t('findings.unrecorded.answered.again'));
+  if (lapse.attributesNotVouched && lapse.attributesNotVouched.length > 0) why.push(t(`findings.unrecorded.${kind}.attributes`, { attributes: lapse.attributesNotVouched.join(', ') }));
+  if (answered) {
+    if (lapse.attributesNoLongerUnrecorded && lapse.attributesNoLongerUnrecorded.length > 0) {
+      why.push(t('findings.unrecorded.answered.attributesNoLonger', { attributes: lapse.attributesNoLongerUnrecorded.join(', ') }));
+    }
+    why.push(t('findings.unrecorded.answered.again'));
+  }
   return why;
 }
 
@@ -542,7 +539,7 @@ function answeredLapseText(lapse: VouchLapse): string[] {
 function AnalyseAnyway({ refused, unrecorded, pending, onVouch }: { refused: AnalysisResult; unrecorded: readonly string[]; pending: boolean; onVouch: () => void }) {
   const lapse = refused.vouchLapsed;
   const answered = lapse?.answered === true;
-  const lapsed = lapse ? (answered ? answeredLapseText(lapse) : vouchLapsedText(lapse)) : [];
+  const lapsed = lapse ? lapseText(lapse, answered ? 'answered' : 'lapsed') : [];
   const what = t('findings.unrecorded.analyseAnywayTitle', { attributes: unrecorded.join(', ') });
   const describedBy = `analyse-anyway-${refused.resultId}`;
   return (

@@ -6,7 +6,7 @@
  * and flip, and are never stretched over the canvas.
  */
 import type { StackViewport } from '@cornerstonejs/core';
-import { type OverlayLayer, type OverlayStyle, slicePixels } from './overlay-model';
+import { type OverlayLayer, type OverlayStyle, sliceExtent, slicePixels } from './overlay-model';
 
 /** Image (column, row) of a pixel centre → canvas CSS pixels: canvas = o + col·a + row·b. */
 export interface ImageToCanvas {
@@ -55,10 +55,9 @@ function sliceCanvas(layer: OverlayLayer, values: Uint8Array | Float32Array, sli
   if (byKey.size > 64) byKey.clear();
   const [, rows, cols] = layer.array.shape;
   // A slice smaller than the planes (images of several sizes) is drawn at its own size: the padding is not its image's.
-  const own: unknown = layer.array.imageShapes?.[slice] ?? [rows, cols];
-  const [ownRows, ownCols] = Array.isArray(own) ? (own as unknown[]).map(Number) : [0, 0];
-  const width = Math.floor(Math.min(cols, ownCols ?? 0));
-  const height = Math.floor(Math.min(rows, ownRows ?? 0));
+  const [ownRows, ownCols] = sliceExtent(layer.array, slice);
+  const width = Math.floor(ownCols);
+  const height = Math.floor(ownRows);
   // A malformed shape (an empty, negative or missing extent) has nothing to draw: a 0-sized canvas makes drawImage throw.
   const pixels = width >= 1 && height >= 1 ? slicePixels(layer, values, slice, style) : null;
   let canvas: HTMLCanvasElement | null = null;

@@ -182,6 +182,15 @@ describe('jumping to the slice where a finding is strongest', () => {
     expect(findingTarget(seg, 'lesion', () => mask).sopInstanceUid).toBe('b');
   });
 
+  it('an array whose imageShapes are not pairs of finite numbers is not drawn', () => {
+    const map = (imageShapes: unknown) => ({ file: 'cam', dtype: 'float32', shape: [2, 2, 3], sourceToPatient: null, imageShapes });
+    const layersOf = (imageShapes: unknown) => overlayLayers([result([{ kind: 'heatmap', tensor: 'cam', label: 'lesion', map: map(imageShapes) }])]);
+    expect(layersOf([[1, 2], [2, 3]])).toHaveLength(1);
+    for (const malformed of [[[1, 2], [2]], [[1, 2], [2, 3, 1]], [[1, 2], [2, '3']], [[1, 2], [Number.NaN, 3]], [[1, 2], [2, Infinity]], [[1, 2], null], [3, 2]]) {
+      expect(layersOf(malformed), JSON.stringify(malformed)).toEqual([]);
+    }
+  });
+
   it('a segmentation label: the slice with most voxels of that label, not of another', () => {
     const mask = { file: 'seg', dtype: 'uint8', shape: [3, 2, 2], sourceToPatient: null };
     const labels = [

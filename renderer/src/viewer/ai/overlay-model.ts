@@ -70,9 +70,38 @@ export type OverlayLayer =
     })
   | (LayerBase & { readonly kind: 'detection'; readonly boxes: readonly Box[] });
 
+/** Whether `v` is a [rows, columns] pair of finite numbers. */
+function isExtent(v: unknown): boolean {
+  return Array.isArray(v) && v.length === 2 && v.every((n) => typeof n === 'number' && Number.isFinite(n));
+}
+
 function isArrayRef(v: unknown): v is ArrayRef {
   const a = v as ArrayRef | null;
-  return Boolean(a && typeof a.file === 'string' && (a.dtype === 'uint8' || a.dtype === 'float32') && Array.isArray(a.shape) && a.shape.length === 3 && (a.imageShapes === undefined || Array.isArray(a.imageShapes)));
+  return Boolean(
+    a &&
+      typeof a.file === 'string' &&
+      (a.dtype === 'uint8' || a.dtype === 'float32') &&
+      Array.isArray(a.shape) &&
+      a.shape.length === 3 &&
+      (a.imageShapes === undefined || (Array.isArray(a.imageShapes) && a.imageShapes.every(isExtent))),
+  );
+}
+
+/**
+ * Slice `k`'s own [rows, columns] within its plane: its `imageShapes` entry clamped to the plane (a missing extent,
+ * or one that is not a number, is 0), or the whole plane when the array records no shape for it. Read defensively:
+ * callers may hold an array whose `imageShapes` were never checked.
+ */
+export function sliceExtent(array: Pick<ArrayRef, 'shape' | 'imageShapes'>, k: number): [rows: number, cols: number] {
+  const [, rows, cols] = array.shape;
+  const own: unknown = array.imageShapes?.[k];
+  if (own === undefined || own === null) return [rows, cols];
+  const [ownRows, ownCols]: unknown[] = Array.isArray(own) ? own : [];
+  const clamp = (v: unknown, max: number): number => {
+    const n = Number(v);
+    return Number.isNaN(n) ? 0 : Math.max(0, Math.min(max, n));
+  };
+  return [clamp(ownRows, rows), clamp(ownCols, cols)];
 }
 
 export interface MaskEdit {
@@ -166,9 +195,7 @@ export function strongestSlice(
   let best = 0;
   let bestScore = -Infinity;
   for (let k = 0; k < slices; k++) {
-    const own = imageShapes?.[k];
-    const sliceRows = own ? Math.max(0, Math.min(rows, own[0])) : rows;
-    const sliceCols = own ? Math.max(0, Math.min(cols, own[1])) : cols;
+    const [sliceRows, sliceCols] = sliceExtent({ shape, imageShapes }, k);
     let score = labelIndex === undefined ? -Infinity : 0;
     for (let r = 0; r < sliceRows; r++) {
       const start = k * plane + r * cols;
