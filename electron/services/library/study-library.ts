@@ -466,19 +466,31 @@ export class StudyLibrary {
    * would cost an instance.
    */
   private dropCreatedCopies(copies: readonly CreatedCopy[]): void {
+    // Never throws: a failing import's own error is the one reported.
+    this.dropCopiesInTransaction(copies, (copy) => {
+      try {
+        this.dropCopyUnlessReferenced(copy);
+      } catch {
+        // Kept, see above.
+      }
+    });
+  }
+
+  /**
+   * Runs `drop` on each copy in one write transaction of the index, so that checking a copy's use and removing it
+   * do not interleave with another import's batch (storedCopyProblem); none, no transaction. When the write lock
+   * cannot be taken (another import holds it) or `drop` throws, the copies not yet removed stay and nothing is
+   * thrown: an unindexed file costs disk space where a wrongly removed one would cost an instance. What each caller
+   * may remove (its path rule and reference check) is its own `drop`.
+   */
+  private dropCopiesInTransaction<T>(copies: readonly T[], drop: (copy: T) => void): void {
     if (copies.length === 0) return;
     try {
       this.index.transaction(() => {
-        for (const copy of copies) {
-          try {
-            this.dropCopyUnlessReferenced(copy);
-          } catch {
-            // Kept, see above.
-          }
-        }
+        for (const copy of copies) drop(copy);
       });
     } catch {
-      // Kept, see above; a failing import's own error is the one reported.
+      // Kept, see above.
     }
   }
 
@@ -527,23 +539,17 @@ export class StudyLibrary {
    * the lock cannot be taken or the check fails: an unindexed file costs disk space, a removed one an instance.
    */
   private dropDeletedCopies(paths: readonly string[]): void {
-    if (paths.length === 0) return;
-    try {
-      this.index.transaction(() => {
-        for (const rel of paths) {
-          // Managed copies live under the data folder; never follow a path outside it.
-          if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) continue;
-          if (this.index.isCopyReferenced(rel)) continue;
-          try {
-            rmSync(join(this.dataDir, rel), { force: true });
-          } catch {
-            // Kept, see above.
-          }
-        }
-      });
-    } catch {
-      // Kept, see above: the study is deleted all the same.
-    }
+    // Never throws: the study is deleted all the same.
+    this.dropCopiesInTransaction(paths, (rel) => {
+      // Managed copies live under the data folder; never follow a path outside it.
+      if (isAbsolute(rel) || rel.split(/[\\/]/).includes('..')) return;
+      if (this.index.isCopyReferenced(rel)) return;
+      try {
+        rmSync(join(this.dataDir, rel), { force: true });
+      } catch {
+        // Kept, see above.
+      }
+    });
   }
 
   /** The file serving an instance; for a referenced original, what was recorded at import (display checks it is still that file). */
