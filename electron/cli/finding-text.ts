@@ -47,6 +47,7 @@ export function populationLine(p: { readonly patientAgeYears: number | null; rea
  * The arrays a run wrote, one line each: what it is and the file it is in (`filesDir` is the run's folder):
  *   "heatmap for pneumonia (float32 1×224×224): /data/ai-results/…/logits-heatmap.f32.gz"
  *   "heatmap for malignant (float32 2×480×640; images of several sizes, each in the top-left of its plane: 480×640, 240×320): …"
+ *   "heatmap for malignant (float32 300×200×267; one value per 3×3 block of image pixels): …"
  *   "segmentation mask (labels 1 lesion; uint8 64×256×256): /data/ai-results/…/seg-mask.u8.gz"
  */
 export function outputFileLines(outputs: readonly OutputRecord[], filesDir: string): string[] {
@@ -55,7 +56,9 @@ export function outputFileLines(outputs: readonly OutputRecord[], filesDir: stri
     if (o.kind === 'heatmap') {
       // Images of several sizes share the largest plane: a script reading the array must know each image's own extent.
       const sizes = o.map.imageShapes ? `; images of several sizes, each in the top-left of its plane: ${o.map.imageShapes.map(([r, c]) => `${r}×${c}`).join(', ')}` : '';
-      lines.push(`heatmap for ${o.label} (${o.map.dtype} ${o.map.shape.join('×')}${sizes}): ${join(filesDir, o.map.file)}`);
+      // A coarser map than the images (a long or large series): the array's pixels are not the image's.
+      const step = o.map.step ? `; one value per ${o.map.step}×${o.map.step} block of image pixels` : '';
+      lines.push(`heatmap for ${o.label} (${o.map.dtype} ${o.map.shape.join('×')}${sizes}${step}): ${join(filesDir, o.map.file)}`);
     }
     else if (o.kind === 'segmentation') {
       // A label map: each voxel holds the index of one of these labels.

@@ -62,4 +62,11 @@ describe('vigil analyze: the files a run wrote, as text', () => {
       'heatmap for malignant (float32 2×480×640; images of several sizes, each in the top-left of its plane: 480×640, 240×320): /run/cam-heatmap.f32.gz',
     ]);
   });
+
+  it('says when a heatmap holds one value per block of image pixels (a long or large series)', () => {
+    const map = { file: 'cam-heatmap.f32.gz', dtype: 'float32' as const, shape: [300, 200, 267] as [number, number, number], sourceToPatient: null, step: 3 };
+    expect(outputFileLines([{ kind: 'heatmap', tensor: 'cam', label: 'malignant', map }], '/run')).toEqual([
+      'heatmap for malignant (float32 300×200×267; one value per 3×3 block of image pixels): /run/cam-heatmap.f32.gz',
+    ]);
+  });
 });

@@ -265,6 +265,65 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     expect(r).toMatchObject({ status: 'not-analysed', reason: 'the images of the series differ too much in size (2×6000, 6000×2) to hold their heatmaps in one array' });
   });
 
+  it('a series too large for its heatmap at every pixel: one value per 2×2 block, each view in its region, the array within budget', async () => {
+    // Two 4100 × 4100 captures (33.6 M pixels, above MAX_HEATMAP_VALUES): the first with two views, the second none.
+    const SIDE = 4100;
+    const L: UltrasoundRegion = { x0: 2, y0: 4, x1: 2001, y1: 4003 };
+    const R: UltrasoundRegion = { x0: 2050, y0: 4, x1: 4049, y1: 4003 };
+    const value = (r: number, c: number) => (inside(L, r, c) ? 40 + ((r + 2 * c) % 31) : inside(R, r, c) ? 170 + ((3 * r + c) % 29) : 255 - ((r * c) % 7));
+    const pixels = new Uint8Array(SIDE * SIDE);
+    for (let r = 0, i = 0; r < SIDE; r++) for (let c = 0; c < SIDE; c++, i++) pixels[i] = value(r, c);
+    const big = (instance: number, regions: DicomElementSpec[][] | null) => {
+      const file = join(root, `${instance}.dcm`);
+      writeFileSync(
+        file,
+        syntheticDicom({
+          modality: 'US',
+          studyInstanceUid: STUDY,
+          seriesInstanceUid: `${STUDY}.4`,
+          sopInstanceUid: `${STUDY}.4.${instance}`,
+          instanceNumber: instance,
+          rows: SIDE,
+          columns: SIDE,
+          pixels,
+          pixelSpacing: null,
+          ...(regions ? { extra: [ultrasoundRegions(regions)] } : {}),
+        }),
+      );
+      return file;
+    };
+    const { r, heat } = await run(manifest('image'), 'coarse', [big(41, [ultrasoundRegionItem(L), ultrasoundRegionItem(R)]), big(42, null)]);
+    const heatmap = r.outputs.find((o) => o.kind === 'heatmap');
+    if (heatmap?.kind !== 'heatmap') throw new Error('no heatmap');
+    const STORED = SIDE / 2;
+    expect(heatmap.map).toMatchObject({ shape: [2, STORED, STORED], step: 2 });
+    expect(heat.length).toBe(2 * STORED * STORED);
+    // Stored pixel (y, x) is the map at the centre of image pixels (2y…2y+1, 2x…2x+1): their mean, the heat being
+    // linear in the image. Both regions start on an even pixel and end on an odd one, so a block is inside or outside.
+    const blockMean = (y: number, x: number) => (value(2 * y, 2 * x) + value(2 * y, 2 * x + 1) + value(2 * y + 1, 2 * x) + value(2 * y + 1, 2 * x + 1)) / 4 - HEAT_OFFSET;
+    let worst = 0;
+    let where = '';
+    for (let y = 0; y < STORED; y++) {
+      for (let x = 0; x < STORED; x++) {
+        const inView = inside(L, 2 * y, 2 * x) || inside(R, 2 * y, 2 * x);
+        const checks: [number, number][] = [
+          [heat[y * STORED + x]!, inView ? blockMean(y, x) : 0],
+          [heat[STORED * STORED + y * STORED + x]!, blockMean(y, x)],
+        ];
+        for (const [got, expected] of checks) {
+          if (Math.abs(got - expected) > worst) {
+            worst = Math.abs(got - expected);
+            where = `(${y}, ${x}): ${got} vs ${expected}`;
+          }
+        }
+      }
+    }
+    expect(worst, where).toBeLessThan(1e-3);
+    // The left view's map is negative (dark pixels) and kept beside the right one's positive map.
+    expect(heat[(L.y0 / 2 + 1) * STORED + L.x0 / 2 + 1]).toBeLessThan(0);
+    expect(heat[(R.y0 / 2 + 1) * STORED + R.x0 / 2 + 1]).toBeGreaterThan(0);
+  });
+
   it('unit "slices": the largest region when every image has the same, else none; no per-region units', async () => {
     const dual = [write(11, [ultrasoundRegionItem(RIGHT), ultrasoundRegionItem(LEFT)]), write(12, [ultrasoundRegionItem(LEFT), ultrasoundRegionItem(RIGHT)])];
     const { r, heat } = await run(manifest('slices'), 'slices-common', dual);

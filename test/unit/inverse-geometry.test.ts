@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { apply, identity, type Mat4, multiply, orientedGrid, type Shape3 } from '../../electron/services/ai/grid-geometry';
 import type { PreprocessOp } from '../../electron/services/ai/model-manifest';
-import { toSourceGrid } from '../../electron/services/ai/postprocessing';
+import { coarserGrid, heatmapStep, toSourceGrid } from '../../electron/services/ai/postprocessing';
 import { runPreprocessing, type SourceVolume } from '../../electron/services/ai/preprocessing-pipeline';
 
 /** Each voxel's value encodes its own index: s·1e6 + r·1e3 + c (exact in float32 up to 16M). */
@@ -141,5 +141,43 @@ describe('inverse geometry of each preprocessing op', () => {
       }
     }
     expect(hits).toBeGreaterThan(0);
+  });
+});
+
+describe('coarse heatmaps: heatmapStep and coarserGrid', () => {
+  it('keeps every pixel within budget, else the smallest step whose stored array fits', () => {
+    expect(heatmapStep(1, 512, 512, 1000 * 1000)).toBe(1);
+    expect(heatmapStep(300, 600, 800, 16 * 1024 * 1024)).toBe(3);
+    // 4 planes of 100 × 100 in a budget of 10,000: step 2 stores 4 × 50 × 50.
+    expect(heatmapStep(4, 100, 100, 10_000)).toBe(2);
+    // Odd sizes round up: 3 × ceil(101 / 2)² = 7,803 > 7,500, so step 3.
+    expect(heatmapStep(3, 101, 101, 7_500)).toBe(3);
+    for (const [slices, rows, columns, budget] of [[7, 333, 517, 20_000], [1, 6000, 2, 1000], [50, 64, 64, 5000]] as const) {
+      const step = heatmapStep(slices, rows, columns, budget);
+      const stored = (s: number) => slices * Math.ceil(rows / s) * Math.ceil(columns / s);
+      expect(stored(step) <= budget || (step >= rows && step >= columns)).toBe(true);
+      if (step > 1) expect(stored(step - 1)).toBeGreaterThan(budget);
+    }
+  });
+
+  it('a coarse map holds the full map at each block centre (odd step: the centre pixel itself)', () => {
+    // A model grid a quarter of the source's size (scale 4, offset 1.5: a 2×2-pixel-centred downsample).
+    const source: Shape3 = [2, 30, 42];
+    const model = { data: new Float32Array(2 * 8 * 11), shape: [2, 8, 11] as Shape3, toSource: [1, 0, 0, 0, 0, 4, 0, 1.5, 0, 0, 4, 1.5, 0, 0, 0, 1] };
+    model.data.forEach((_, i) => (model.data[i] = Math.sin(i * 0.37) * 10 + i * 0.01));
+    const full = toSourceGrid(model.data, model, source, 'linear');
+    const step = 3;
+    const stored: Shape3 = [2, Math.ceil(30 / step), Math.ceil(42 / step)];
+    const coarse = toSourceGrid(model.data, coarserGrid(model, step), stored, 'linear');
+    for (let s = 0; s < 2; s++) {
+      for (let r = 0; r < stored[1]; r++) {
+        for (let c = 0; c < stored[2]; c++) {
+          const [fr, fc] = [r * step + 1, c * step + 1];
+          // The last block of 42 columns (39…41) and 30 rows (27…29) is whole; a partial one would sample beyond the image.
+          expect(coarse[(s * stored[1] + r) * stored[2] + c]).toBeCloseTo(full[(s * 30 + fr) * 42 + fc]!, 5);
+        }
+      }
+    }
+    expect(coarserGrid(model, 1)).toBe(model);
   });
 });

@@ -14,7 +14,7 @@ import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDe
 import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
-import { aggregateScores, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
+import { aggregateScores, type Box, classificationFindings, classificationScores, coarserGrid, detectionBoxes, type Finding, heatmapStep, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
 import type { ProviderName, ProviderPreference, SessionManager, TensorLike } from './session-manager';
 
@@ -65,6 +65,13 @@ export interface ArrayRef {
    * than that fills its plane's top-left corner (pixel (row, column) is still image pixel (row, column)); the rest is 0.
    */
   imageShapes?: [number, number][];
+  /**
+   * Present (2 or more) only for a heatmap too large to keep at every pixel (see heatmapStep): the array then holds
+   * one value per step × step block of image pixels, the map at the block's centre, so stored pixel (row, column) is
+   * image pixel (row·step + (step−1)/2, column·step + (step−1)/2). `shape` is what is stored (rows and columns =
+   * ceil(image's / step)); `imageShapes` and `sourceToPatient` stay in image pixels.
+   */
+  step?: number;
 }
 
 /** One B-mode region analysed on its own (unit "image" with cropUltrasoundRegion): its image (slice index), rectangle and scores. */
@@ -585,7 +592,19 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
           break;
         }
         case 'heatmap': {
-          const maps = perUnit.map((u) => {
+          // Images of several sizes share the largest plane, each in its top-left corner (see ArrayRef.imageShapes).
+          const rows = Math.max(...images.map((i) => i.rows));
+          const columns = Math.max(...images.map((i) => i.columns));
+          // A series too long or large for its map at every pixel keeps every step-th one (see ArrayRef.step).
+          const step = heatmapStep(images.length, rows, columns);
+          const [planeRows, planeColumns] = [Math.ceil(rows / step), Math.ceil(columns / step)];
+          const plane = planeRows * planeColumns;
+          const all = new Float32Array(images.length * plane);
+          // Regions of one image: the pixelwise max of their maps, each map taken inside its own region only (it is 0
+          // outside), so that a region's negative values (an unnormalised map) are not lifted to the others' zeros.
+          const written = new Uint8Array(plane);
+          // Each unit's map goes into the array as soon as it is mapped back: one unit's map is held at a time.
+          perUnit.forEach((u, k) => {
             const raw = outputOf(o, u).data;
             const g = u.grid.shape;
             if (raw.length !== g[0] * g[1] * g[2]) throw new Error(`heatmap "${o.tensor}" has ${raw.length} values for a ${g.join('×')} input grid`);
@@ -599,36 +618,31 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
               }
               for (let i = 0; i < values.length; i++) values[i] = hi > lo ? (values[i]! - lo) / (hi - lo) : 0;
             }
-            return toSourceGrid(values, u.grid, u.source.grid.shape, 'linear');
-          });
-          // Images of several sizes share the largest plane, each in its top-left corner (see ArrayRef.imageShapes).
-          const rows = Math.max(...images.map((i) => i.rows));
-          const columns = Math.max(...images.map((i) => i.columns));
-          const plane = rows * columns;
-          const all = new Float32Array(images.length * plane);
-          // Regions of one image: the pixelwise max of their maps, each map taken inside its own region only (it is 0
-          // outside), so that a region's negative values (an unnormalised map) are not lifted to the others' zeros.
-          const written = new Uint8Array(plane);
-          maps.forEach((m, k) => {
-            const { image, region, sharesImages } = perUnit[k]!.unit;
+            const source = u.source.grid.shape;
+            const own: Shape3 = [source[0], Math.ceil(source[1] / step), Math.ceil(source[2] / step)];
+            const m = toSourceGrid(values, coarserGrid(u.grid, step), own, 'linear');
+            const { image, region, sharesImages } = u.unit;
             const base = (image ?? 0) * plane;
-            const own = perUnit[k]!.source.grid.shape;
             if (!sharesImages || !region) {
-              if (own[2] === columns) all.set(m, base);
-              else for (let s = 0; s < own[0]; s++) for (let r = 0; r < own[1]; r++) all.set(m.subarray((s * own[1] + r) * own[2], (s * own[1] + r + 1) * own[2]), base + s * plane + r * columns);
+              if (own[2] === planeColumns) all.set(m, base);
+              else for (let s = 0; s < own[0]; s++) for (let r = 0; r < own[1]; r++) all.set(m.subarray((s * own[1] + r) * own[2], (s * own[1] + r + 1) * own[2]), base + s * plane + r * planeColumns);
               return;
             }
             if (perUnit[k - 1]?.unit.image !== image) written.fill(0);
-            for (let r = region.y0; r <= region.y1; r++) {
-              for (let c = region.x0; c <= region.x1; c++) {
-                const p = r * columns + c;
+            // The stored pixels whose block centre (r·step + h) lies in the region.
+            const h = (step - 1) / 2;
+            const first = (lo: number) => Math.max(0, Math.ceil((lo - h) / step));
+            const last = (hi: number, n: number) => Math.min(n - 1, Math.floor((hi - h) / step));
+            for (let r = first(region.y0); r <= last(region.y1, own[1]); r++) {
+              for (let c = first(region.x0); c <= last(region.x1, own[2]); c++) {
+                const p = r * planeColumns + c;
                 const q = r * own[2] + c;
                 all[base + p] = written[p] ? Math.max(all[base + p]!, m[q]!) : m[q]!;
                 written[p] = 1;
               }
             }
           });
-          const shape: Shape3 = [images.length, rows, columns];
+          const shape: Shape3 = [images.length, planeRows, planeColumns];
           const mixed = sizes.size > 1;
           const map: ArrayRef = {
             file: writeArray(runDir, `${o.tensor}-heatmap`, all),
@@ -636,6 +650,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
             shape,
             sourceToPatient: mixed ? null : sourceToPatient(images),
             ...(mixed ? { imageShapes: images.map((i): [number, number] => [i.rows, i.columns]) } : {}),
+            ...(step > 1 ? { step } : {}),
           };
           outputs.push({ kind: 'heatmap', tensor: o.tensor, label: o.label, map });
           break;

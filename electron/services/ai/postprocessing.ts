@@ -7,7 +7,7 @@
  */
 import type { Finding } from '../../../contract/ipc-contract';
 import type { OutputSpec } from './model-manifest';
-import { apply, type Grid, invert, type Mat4, resample, type SecondThread, type Shape3 } from './grid-geometry';
+import { apply, type Grid, invert, type Mat4, multiply, resample, type SecondThread, type Shape3 } from './grid-geometry';
 
 /** The stored finding is the contract's: one shape from the worker to the UI. */
 export type { Finding } from '../../../contract/ipc-contract';
@@ -201,6 +201,33 @@ export function toSourceGrid<T extends Float32Array | Uint8Array>(values: T, mod
   const out = into ?? ((values instanceof Uint8Array ? new Uint8Array(voxels) : new Float32Array(voxels)) as T);
   resample({ data: values, shape: model.shape }, sourceToModel, sourceShape, interpolation, 0, out, second);
   return out;
+}
+
+/** Heatmap values one result keeps at most (64 MiB of float32); a longer or larger series keeps a coarser map. */
+export const MAX_HEATMAP_VALUES = 16 * 1024 * 1024;
+
+/**
+ * The pixel step a heatmap of `slices` planes of rows × columns is stored at: 1 (every pixel) unless that
+ * exceeds `budget` values, else the smallest step that fits. A model's map is a smooth upsampling of its
+ * own grid (28×28 for the shipped models), so a 300-frame 600×800 cine loses nothing visible at step 3,
+ * and the worker and the viewer need not hold 144 M values of it.
+ */
+export function heatmapStep(slices: number, rows: number, columns: number, budget = MAX_HEATMAP_VALUES): number {
+  const stored = (step: number) => slices * Math.ceil(rows / step) * Math.ceil(columns / step);
+  let step = Math.max(1, Math.floor(Math.sqrt((slices * rows * columns) / budget)));
+  while (stored(step) > budget && (step < rows || step < columns)) step++;
+  return step;
+}
+
+/**
+ * `model` as seen from a grid `step` times coarser in rows and columns than the source: stored pixel (s, r, c)
+ * is the source point at the centre of the step × step block of source pixels from (r·step, c·step).
+ */
+export function coarserGrid(model: Grid, step: number): Grid {
+  if (step === 1) return model;
+  const h = (step - 1) / 2;
+  const sourceToStored = [1, 0, 0, 0, 0, 1 / step, 0, -h / step, 0, 0, 1 / step, -h / step, 0, 0, 0, 1];
+  return { ...model, toSource: multiply(sourceToStored, model.toSource) };
 }
 
 export interface Box {

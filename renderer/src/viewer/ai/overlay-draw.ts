@@ -132,12 +132,14 @@ export function drawOverlays({ vp, canvas, sopInstanceUid, layers, arrays, style
     if (!values) continue;
     const img = sliceCanvas(layer, values, slice, style);
     if (!img) continue;
-    // Offscreen pixel (u, v) spans [u, u+1) × [v, v+1): image pixel centre index = u − 0.5.
+    // Offscreen pixel (u, v) spans image pixels [u·step, (u+1)·step) (step 1 unless a coarse heatmap): image pixel
+    // centre index = u·step − 0.5.
+    const step = layer.array.step ?? 1;
     ctx.setTransform(
-      dpr * t.a[0],
-      dpr * t.a[1],
-      dpr * t.b[0],
-      dpr * t.b[1],
+      dpr * step * t.a[0],
+      dpr * step * t.a[1],
+      dpr * step * t.b[0],
+      dpr * step * t.b[1],
       dpr * (t.o[0] - 0.5 * t.a[0] - 0.5 * t.b[0]),
       dpr * (t.o[1] - 0.5 * t.a[1] - 0.5 * t.b[1]),
     );

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AnalysisResult } from '../../../../contract/ipc-contract';
-import { effectiveLabelStyle, findingTarget, heatColor, labelVolumeMl, layerShown, type OverlayStyle, overlayLayers, slicePixels, strongestSlice, voxelVolumeMl } from './overlay-model';
+import { effectiveLabelStyle, findingTarget, heatColor, labelVolumeMl, layerShown, type OverlayStyle, overlayLayers, sliceExtent, slicePixels, strongestSlice, voxelVolumeMl } from './overlay-model';
 
 const result = (outputs: Record<string, unknown>[], extra: Partial<AnalysisResult> = {}): AnalysisResult => ({
   resultId: 4,
@@ -189,6 +189,27 @@ describe('jumping to the slice where a finding is strongest', () => {
     for (const malformed of [[[1, 2], [2]], [[1, 2], [2, 3, 1]], [[1, 2], [2, '3']], [[1, 2], [Number.NaN, 3]], [[1, 2], [2, Infinity]], [[1, 2], null], [3, 2]]) {
       expect(layersOf(malformed), JSON.stringify(malformed)).toEqual([]);
     }
+  });
+
+  it('a coarse heatmap (step): extents in blocks, the padding of a smaller image still skipped; a malformed step is not drawn', () => {
+    // Images 5 × 7 and 3 × 4 stored at step 2: planes ceil(5/2) × ceil(7/2) = 3 × 4; the small image covers 2 × 2 of its plane.
+    const map = { file: 'cam', dtype: 'float32', shape: [2, 3, 4], sourceToPatient: null, imageShapes: [[5, 7], [3, 4]], step: 2 } as const;
+    expect(sliceExtent(map, 0)).toEqual([3, 4]);
+    expect(sliceExtent(map, 1)).toEqual([2, 2]);
+    // Without the step the small image's extent would read 3 × 4, taking in its plane's zero padding.
+    expect(sliceExtent({ ...map, step: undefined }, 1)).toEqual([3, 4]);
+    const heat = new Float32Array(24).fill(-3);
+    heat.fill(-1, 12, 24);
+    heat.fill(0, 12 + 2, 12 + 4); // padding of slice 1: row 0, columns 2–3
+    heat.fill(0, 12 + 6, 12 + 8); // row 1, columns 2–3
+    heat.fill(0, 12 + 8, 24); // row 2
+    heat[5] = -0.5; // slice 0's strongest value, below slice 1's padding but above its own −1
+    expect(strongestSlice(heat, [2, 3, 4], undefined, map.imageShapes, map.step)).toBe(0);
+    expect(strongestSlice(heat, [2, 3, 4], undefined, map.imageShapes)).toBe(1);
+    const layersOf = (step: unknown) => overlayLayers([result([{ kind: 'heatmap', tensor: 'cam', label: 'lesion', map: { ...map, step } }])]);
+    expect(layersOf(2)).toHaveLength(1);
+    expect(layersOf(undefined)).toHaveLength(1);
+    for (const malformed of [0, -2, 1.5, '2', null, Number.NaN]) expect(layersOf(malformed), String(malformed)).toEqual([]);
   });
 
   it('a segmentation label: the slice with most voxels of that label, not of another', () => {

@@ -22,6 +22,11 @@ export interface ArrayRef {
    * smaller image fills its plane's top-left corner.
    */
   readonly imageShapes?: readonly (readonly [number, number])[];
+  /**
+   * A heatmap kept coarser than its images (a long or large series): one value per step × step block of image pixels,
+   * the map at the block's centre; `shape` is what is stored and `imageShapes` stay in image pixels. Absent: 1.
+   */
+  readonly step?: number;
 }
 
 export interface SegLabel {
@@ -83,22 +88,26 @@ function isArrayRef(v: unknown): v is ArrayRef {
       (a.dtype === 'uint8' || a.dtype === 'float32') &&
       Array.isArray(a.shape) &&
       a.shape.length === 3 &&
-      (a.imageShapes === undefined || (Array.isArray(a.imageShapes) && a.imageShapes.every(isExtent))),
+      (a.imageShapes === undefined || (Array.isArray(a.imageShapes) && a.imageShapes.every(isExtent))) &&
+      (a.step === undefined || (Number.isInteger(a.step) && a.step >= 1)),
   );
 }
 
 /**
- * Slice `k`'s own [rows, columns] within its plane: its `imageShapes` entry clamped to the plane (a missing extent,
+ * Slice `k`'s own [rows, columns] within its plane, in stored pixels (`step`: blocks of image pixels): its
+ * `imageShapes` entry clamped to the plane (a missing extent,
  * or one that is not a number, is 0), or the whole plane when the array records no shape for it. Read defensively:
  * callers may hold an array whose `imageShapes` were never checked.
  */
-export function sliceExtent(array: Pick<ArrayRef, 'shape' | 'imageShapes'>, k: number): [rows: number, cols: number] {
+export function sliceExtent(array: Pick<ArrayRef, 'shape' | 'imageShapes' | 'step'>, k: number): [rows: number, cols: number] {
   const [, rows, cols] = array.shape;
   const own: unknown = array.imageShapes?.[k];
   if (own === undefined || own === null) return [rows, cols];
   const [ownRows, ownCols]: unknown[] = Array.isArray(own) ? own : [];
+  // An image's extent in stored pixels: its blocks, the last one partial.
+  const step = typeof array.step === 'number' && Number.isInteger(array.step) && array.step >= 1 ? array.step : 1;
   const clamp = (v: unknown, max: number): number => {
-    const n = Number(v);
+    const n = Math.ceil(Number(v) / step);
     return Number.isNaN(n) ? 0 : Math.max(0, Math.min(max, n));
   };
   return [clamp(ownRows, rows), clamp(ownCols, cols)];
@@ -182,20 +191,21 @@ export function labelVolumeMl(voxels: number, sourceToPatient: readonly number[]
  * Slice (index into the array's slices) where a layer is strongest; for label maps, the slice with most voxels of
  * `labelIndex`. With `imageShapes` (images of several sizes) only each slice's own rows × columns, the top-left corner
  * of its plane, are read: the padding beyond them is no part of the image (its zeros would otherwise beat a heatmap
- * whose values are all negative).
+ * whose values are all negative); `step` is the array's (see ArrayRef.step).
  */
 export function strongestSlice(
   values: ArrayLike<number>,
   shape: readonly [number, number, number],
   labelIndex?: number,
   imageShapes?: readonly (readonly [number, number])[],
+  step?: number,
 ): number {
   const [slices, rows, cols] = shape;
   const plane = rows * cols;
   let best = 0;
   let bestScore = -Infinity;
   for (let k = 0; k < slices; k++) {
-    const [sliceRows, sliceCols] = sliceExtent({ shape, imageShapes }, k);
+    const [sliceRows, sliceCols] = sliceExtent({ shape, imageShapes, step }, k);
     let score = labelIndex === undefined ? -Infinity : 0;
     for (let r = 0; r < sliceRows; r++) {
       const start = k * plane + r * cols;
@@ -276,7 +286,7 @@ export function findingTarget(
     } else if (layer.kind === 'segmentation') {
       const l = layer.labels.find((x) => x.name === label);
       const data = l ? arrays(layer) : null;
-      if (l && data) return at(strongestSlice(data, layer.array.shape, l.index, layer.array.imageShapes));
+      if (l && data) return at(strongestSlice(data, layer.array.shape, l.index, layer.array.imageShapes, layer.array.step));
     }
   }
   for (const o of result.outputs) {
@@ -287,7 +297,7 @@ export function findingTarget(
   const heatmaps = layers.filter((l): l is Extract<OverlayLayer, { kind: 'heatmap' }> => l.kind === 'heatmap');
   const heat = heatmaps.find((l) => l.label === label) ?? heatmaps[0];
   const heatData = heat ? arrays(heat) : null;
-  if (heat && heatData) return at(strongestSlice(heatData, heat.array.shape, undefined, heat.array.imageShapes));
+  if (heat && heatData) return at(strongestSlice(heatData, heat.array.shape, undefined, heat.array.imageShapes, heat.array.step));
   return at(0);
 }
 

@@ -1,0 +1,143 @@
+/**
+ * A heatmap too large to keep at every pixel: the shipped breast-ultrasound
+ * model (per image) on a series of 60 captures of 600×800, 28.8 million pixels,
+ * above the 16 M values a result keeps of one map (MAX_HEATMAP_VALUES). The
+ * map is stored with one value per 2×2 block of image pixels (`step` 2, a
+ * 60×300×400 array a quarter the size), and the viewer stretches it back over
+ * the whole image: the map's hottest block outside the image's top-left
+ * quarter is drawn at its own image pixels (a viewer ignoring the step would
+ * draw the 300×400 array over that quarter only and nothing there).
+ *
+ * Each capture holds a malignant BreastMNIST test image (28×28, upscaled to
+ * 600×600) between black side bars, so the model scores it malignant and its
+ * map has a clear hot area.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readNpz } from '../fixtures/medmnist-dicom';
+import { syntheticDicom, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
+import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, importByReference, imageToCanvas, modelResult, openStudy, waitForRender } from './support/viewer';
+import { installRepoModel, makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
+
+const BREAST = corpusOrSkip('medmnist/breastmnist.npz');
+const MODEL_ID = 'us-breast-malignancy';
+const ROWS = 600;
+const COLUMNS = 800;
+const IMAGES = 60;
+/** A malignant test image the model scores high (label 0 = malignant in BreastMNIST). */
+const CASE = 153;
+const STUDY = '1.2.826.0.1.3680043.10.1138.7801';
+
+/** Bilinear upscaling of a 28×28 image to side × side (pixel centres aligned, edges clamped). */
+function upscale(image: Uint8Array, side: number): Float32Array {
+  const out = new Float32Array(side * side);
+  const at = (r: number, c: number) => image[Math.min(27, Math.max(0, r)) * 28 + Math.min(27, Math.max(0, c))]!;
+  for (let y = 0; y < side; y++) {
+    const fy = ((y + 0.5) * 28) / side - 0.5;
+    const y0 = Math.floor(fy);
+    const ty = fy - y0;
+    for (let x = 0; x < side; x++) {
+      const fx = ((x + 0.5) * 28) / side - 0.5;
+      const x0 = Math.floor(fx);
+      const tx = fx - x0;
+      out[y * side + x] = (at(y0, x0) * (1 - tx) + at(y0, x0 + 1) * tx) * (1 - ty) + (at(y0 + 1, x0) * (1 - tx) + at(y0 + 1, x0 + 1) * tx) * ty;
+    }
+  }
+  return out;
+}
+
+function writeSeries(dir: string): void {
+  const npz = readNpz(BREAST!);
+  const images = npz['test_images']!;
+  const labels = npz['test_labels']!;
+  expect(labels.data[CASE], `BreastMNIST test image ${CASE} is malignant`).toBe(0);
+  const up = upscale(images.data.subarray(CASE * 784, (CASE + 1) * 784) as Uint8Array, ROWS);
+  const pixels = new Uint8Array(ROWS * COLUMNS);
+  const bar = (COLUMNS - ROWS) / 2;
+  for (let r = 0; r < ROWS; r++) for (let c = 0; c < ROWS; c++) pixels[r * COLUMNS + bar + c] = Math.round(up[r * ROWS + c]!);
+  mkdirSync(dir, { recursive: true });
+  for (let i = 1; i <= IMAGES; i++) {
+    writeFileSync(
+      join(dir, `${String(i).padStart(3, '0')}.dcm`),
+      syntheticDicom({
+        modality: 'US',
+        sopClassUid: US_IMAGE_STORAGE,
+        studyInstanceUid: STUDY,
+        seriesInstanceUid: `${STUDY}.1`,
+        sopInstanceUid: `${STUDY}.1.${i}`,
+        instanceNumber: i,
+        studyDescription: 'US BREAST',
+        seriesDescription: 'LEFT BREAST',
+        rows: ROWS,
+        columns: COLUMNS,
+        pixels,
+        pixelSpacing: null,
+      }),
+    );
+  }
+}
+
+describe.skipIf(!BREAST)('the heatmap of a long ultrasound series', () => {
+  let root: string;
+  let session: VigilSession;
+
+  beforeAll(async () => {
+    root = makeTempDir('us-long');
+    const dataDir = join(root, 'library');
+    installRepoModel(dataDir, MODEL_ID);
+    writeSeries(join(root, 'series'));
+    session = await openVigil({ dataDir });
+    const studies = await importByReference(session.bridge, [join(root, 'series')]);
+    expect(studies.map((s) => s.studyInstanceUid)).toEqual([STUDY]);
+  }, 120_000);
+  afterAll(async () => {
+    await session?.close();
+    if (root) removeDir(root);
+  });
+
+  it('keeps one value per 2×2 block and draws it over the whole image', async () => {
+    const { page, bridge } = session;
+    const run = await bridge.invoke<{ queued: unknown[] }>('analysis.run', { studyInstanceUid: STUDY, modelId: MODEL_ID, provider: 'cpu', vouchForUnrecorded: true });
+    if (!run.ok) throw new Error(run.error.message);
+    await openStudy(page, STUDY);
+    await waitForRender(page);
+    const row = page.locator(`[data-testid="finding-run"][data-model-id="${MODEL_ID}"]`);
+    await expect.poll(() => row.first().getAttribute('data-status'), { timeout: 120_000 }).toBe('done');
+
+    const result = (await modelResult(bridge, STUDY, MODEL_ID))!;
+    expect(result.status, result.reason ?? '').toBe('done');
+    expect(result.findings.find((f) => f.label === 'malignant')?.positive).toBe(true);
+    const heat = result.outputs.find((o) => o.kind === 'heatmap') as unknown as { tensor: string; map: { file: string; shape: number[]; step?: number } };
+    expect(heat.map.shape).toEqual([IMAGES, ROWS / 2, COLUMNS / 2]);
+    expect(heat.map.step).toBe(2);
+
+    // The first image's hottest block outside the top-left quarter of the image (stored rows ≥ 150 or columns ≥ 200).
+    const values = await heatmapValues(bridge, result.resultId, heat.map.file);
+    expect(values.length).toBe(IMAGES * (ROWS / 2) * (COLUMNS / 2));
+    const k = result.inputSopInstanceUids.indexOf(`${STUDY}.1.1`);
+    const plane = (ROWS / 2) * (COLUMNS / 2);
+    let hot = -1;
+    for (let r = 0; r < ROWS / 2; r++) {
+      for (let c = 0; c < COLUMNS / 2; c++) {
+        const i = k * plane + r * (COLUMNS / 2) + c;
+        if ((r >= ROWS / 4 || c >= COLUMNS / 4) && (hot < 0 || values[i]! > values[hot]!)) hot = i;
+      }
+    }
+    expect(values[hot]!, 'a hot area outside the top-left quarter').toBeGreaterThan(0.5);
+    const storedRow = Math.floor((hot - k * plane) / (COLUMNS / 2));
+    const storedCol = (hot - k * plane) % (COLUMNS / 2);
+
+    await page.getByTestId('overlay-opacity').fill('100');
+    await hoverViewport(page);
+    const canvas = page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]');
+    await expect.poll(() => canvas.getAttribute('data-sop'), { timeout: 15_000 }).toBe(`${STUDY}.1.1`);
+    await expect.poll(() => canvas.getAttribute('data-drawn'), { timeout: 30_000 }).toContain(`${result.resultId}:${heat.tensor}`);
+    // The block's image pixels are (2·row … 2·row + 1, 2·column … 2·column + 1): its lower-right one, past the quarter.
+    const at = await imageToCanvas(page, 0, 2 * storedCol + 1, 2 * storedRow + 1);
+    await expect.poll(async () => (await aiOverlayPixel(page, at))[3], { timeout: 10_000 }).toBeGreaterThan(100);
+    await screenshot(page, 'ai-us-long-series-coarse-heatmap.png');
+    await page.getByTestId('overlay-opacity').fill('60');
+    expect(session.pageErrors).toEqual([]);
+  }, 240_000);
+});
