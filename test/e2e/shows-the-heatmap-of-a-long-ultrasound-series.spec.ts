@@ -1,15 +1,16 @@
 /**
  * A heatmap too large to keep at every pixel: the shipped breast-ultrasound
- * model (per image) on a series of 60 captures of 600×800, 28.8 million pixels,
+ * model (per image) on a series of 60 captures of 601×800, 28.8 million pixels,
  * above the 16 M values a result keeps of one map (MAX_HEATMAP_VALUES). The
  * map is stored with one value per 2×2 block of image pixels (`step` 2, a
- * 60×300×400 array a quarter the size), and the viewer stretches it back over
+ * 60×301×400 array a quarter the size; the last row of blocks holds the
+ * image's last row alone), and the viewer stretches it back over
  * the whole image: the map's hottest block outside the image's top-left
  * quarter is drawn at its own image pixels (a viewer ignoring the step would
  * draw the 300×400 array over that quarter only and nothing there).
  *
  * Each capture holds a malignant BreastMNIST test image (28×28, upscaled to
- * 600×600) between black side bars, so the model scores it malignant and its
+ * 600×600) between black side bars and above one black row, so the model scores it malignant and its
  * map has a clear hot area.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -22,9 +23,13 @@ import { installRepoModel, makeTempDir, openVigil, removeDir, screenshot, type V
 
 const BREAST = corpusOrSkip('medmnist/breastmnist.npz');
 const MODEL_ID = 'us-breast-malignancy';
-const ROWS = 600;
+const ROWS = 601;
+/** The upscaled case's side (the image's top 600 rows). */
+const SIDE = 600;
 const COLUMNS = 800;
 const IMAGES = 60;
+const STORED_ROWS = Math.ceil(ROWS / 2);
+const STORED_COLUMNS = COLUMNS / 2;
 /** A malignant test image the model scores high (label 0 = malignant in BreastMNIST). */
 const CASE = 153;
 const STUDY = '1.2.826.0.1.3680043.10.1138.7801';
@@ -52,10 +57,10 @@ function writeSeries(dir: string): void {
   const images = npz['test_images']!;
   const labels = npz['test_labels']!;
   expect(labels.data[CASE], `BreastMNIST test image ${CASE} is malignant`).toBe(0);
-  const up = upscale(images.data.subarray(CASE * 784, (CASE + 1) * 784) as Uint8Array, ROWS);
+  const up = upscale(images.data.subarray(CASE * 784, (CASE + 1) * 784) as Uint8Array, SIDE);
   const pixels = new Uint8Array(ROWS * COLUMNS);
-  const bar = (COLUMNS - ROWS) / 2;
-  for (let r = 0; r < ROWS; r++) for (let c = 0; c < ROWS; c++) pixels[r * COLUMNS + bar + c] = Math.round(up[r * ROWS + c]!);
+  const bar = (COLUMNS - SIDE) / 2;
+  for (let r = 0; r < SIDE; r++) for (let c = 0; c < SIDE; c++) pixels[r * COLUMNS + bar + c] = Math.round(up[r * SIDE + c]!);
   mkdirSync(dir, { recursive: true });
   for (let i = 1; i <= IMAGES; i++) {
     writeFileSync(
@@ -109,24 +114,24 @@ describe.skipIf(!BREAST)('the heatmap of a long ultrasound series', () => {
     expect(result.status, result.reason ?? '').toBe('done');
     expect(result.findings.find((f) => f.label === 'malignant')?.positive).toBe(true);
     const heat = result.outputs.find((o) => o.kind === 'heatmap') as unknown as { tensor: string; map: { file: string; shape: number[]; step?: number } };
-    expect(heat.map.shape).toEqual([IMAGES, ROWS / 2, COLUMNS / 2]);
+    expect(heat.map.shape).toEqual([IMAGES, STORED_ROWS, STORED_COLUMNS]);
     expect(heat.map.step).toBe(2);
 
     // The first image's hottest block outside the top-left quarter of the image (stored rows ≥ 150 or columns ≥ 200).
     const values = await heatmapValues(bridge, result.resultId, heat.map.file);
-    expect(values.length).toBe(IMAGES * (ROWS / 2) * (COLUMNS / 2));
+    expect(values.length).toBe(IMAGES * STORED_ROWS * STORED_COLUMNS);
     const k = result.inputSopInstanceUids.indexOf(`${STUDY}.1.1`);
-    const plane = (ROWS / 2) * (COLUMNS / 2);
+    const plane = STORED_ROWS * STORED_COLUMNS;
     let hot = -1;
-    for (let r = 0; r < ROWS / 2; r++) {
-      for (let c = 0; c < COLUMNS / 2; c++) {
-        const i = k * plane + r * (COLUMNS / 2) + c;
-        if ((r >= ROWS / 4 || c >= COLUMNS / 4) && (hot < 0 || values[i]! > values[hot]!)) hot = i;
+    for (let r = 0; r < STORED_ROWS; r++) {
+      for (let c = 0; c < STORED_COLUMNS; c++) {
+        const i = k * plane + r * STORED_COLUMNS + c;
+        if ((r >= 150 || c >= 200) && (hot < 0 || values[i]! > values[hot]!)) hot = i;
       }
     }
     expect(values[hot]!, 'a hot area outside the top-left quarter').toBeGreaterThan(0.5);
-    const storedRow = Math.floor((hot - k * plane) / (COLUMNS / 2));
-    const storedCol = (hot - k * plane) % (COLUMNS / 2);
+    const storedRow = Math.floor((hot - k * plane) / STORED_COLUMNS);
+    const storedCol = (hot - k * plane) % STORED_COLUMNS;
 
     await page.getByTestId('overlay-opacity').fill('100');
     await hoverViewport(page);

@@ -248,7 +248,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     expect(volume).toMatchObject({ status: 'not-analysed', reason: `the images of the series differ in size (${ROWS}×${COLUMNS}, ${SMALL.rows}×${SMALL.columns}) and this model reads the series as one volume` });
   });
 
-  it('images whose shapes are far apart: not analysed rather than a heatmap array far larger than the images', async () => {
+  it('images whose shapes are far apart: analysed, their padded heatmap planes kept coarse enough to stay within budget', async () => {
     const strip = (instance: number, rows: number, columns: number) => {
       const file = join(root, `${instance}.dcm`);
       writeFileSync(
@@ -259,17 +259,25 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     };
     // 2 × 6000 + 6000 × 2 pixels, which one 6000 × 6000 plane each would turn into 72 million values.
     const series = [strip(31, 2, 6000), strip(32, 6000, 2)];
-    const modelPath = join(root, 'model.onnx');
-    writeFileSync(modelPath, ONNX);
-    const r = await runInferenceJob({ jobId: 'strips', model: { id: 'strips', modelPath, manifest: manifest('image') }, files: series, provider: 'cpu', outputDir: join(root, 'out', 'strips') }, sessions);
-    expect(r).toMatchObject({ status: 'not-analysed', reason: 'the images of the series differ too much in size (2×6000, 6000×2) to hold their heatmaps in one array' });
+    const { r, heat } = await run(manifest('image'), 'strips', series);
+    const heatmap = r.outputs.find((o) => o.kind === 'heatmap');
+    if (heatmap?.kind !== 'heatmap') throw new Error('no heatmap');
+    // 72 M padded values: step 3 stores 2 × 2000 × 2000; each strip fills one block line of its plane (heat 128 − 100).
+    expect(heatmap.map).toMatchObject({ shape: [2, 2000, 2000], step: 3, imageShapes: [[2, 6000], [6000, 2]] });
+    const plane = 2000 * 2000;
+    const own = (k: number, i: number) => (k === 0 ? i < 2000 : i % 2000 === 0);
+    let wrong = 0;
+    for (let k = 0; k < 2; k++) for (let i = 0; i < plane; i++) if (Math.abs(heat[k * plane + i]! - (own(k, i) ? 28 : 0)) > 1e-4) wrong++;
+    expect(wrong).toBe(0);
   });
 
   it('a series too large for its heatmap at every pixel: one value per 2×2 block, each view in its region, the array within budget', async () => {
-    // Two 4100 × 4100 captures (33.6 M pixels, above MAX_HEATMAP_VALUES): the first with two views, the second none.
-    const SIDE = 4100;
-    const L: UltrasoundRegion = { x0: 2, y0: 4, x1: 2001, y1: 4003 };
-    const R: UltrasoundRegion = { x0: 2050, y0: 4, x1: 4049, y1: 4003 };
+    // Two 4101 × 4101 captures (33.6 M pixels, above MAX_HEATMAP_VALUES): the first with two views that touch between
+    // columns 2000 and 2001 (inside the block of columns 2000–2001), the second none. 4101 is odd: the last block of
+    // rows and of columns holds one image pixel.
+    const SIDE = 4101;
+    const L: UltrasoundRegion = { x0: 2, y0: 4, x1: 2000, y1: 4003 };
+    const R: UltrasoundRegion = { x0: 2001, y0: 4, x1: 4049, y1: 4003 };
     const value = (r: number, c: number) => (inside(L, r, c) ? 40 + ((r + 2 * c) % 31) : inside(R, r, c) ? 170 + ((3 * r + c) % 29) : 255 - ((r * c) % 7));
     const pixels = new Uint8Array(SIDE * SIDE);
     for (let r = 0, i = 0; r < SIDE; r++) for (let c = 0; c < SIDE; c++, i++) pixels[i] = value(r, c);
@@ -295,33 +303,49 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     const { r, heat } = await run(manifest('image'), 'coarse', [big(41, [ultrasoundRegionItem(L), ultrasoundRegionItem(R)]), big(42, null)]);
     const heatmap = r.outputs.find((o) => o.kind === 'heatmap');
     if (heatmap?.kind !== 'heatmap') throw new Error('no heatmap');
-    const STORED = SIDE / 2;
+    const STORED = Math.ceil(SIDE / 2);
     expect(heatmap.map).toMatchObject({ shape: [2, STORED, STORED], step: 2 });
     expect(heat.length).toBe(2 * STORED * STORED);
-    // Stored pixel (y, x) is the map at the centre of image pixels (2y…2y+1, 2x…2x+1): their mean, the heat being
-    // linear in the image. Both regions start on an even pixel and end on an odd one, so a block is inside or outside.
-    const blockMean = (y: number, x: number) => (value(2 * y, 2 * x) + value(2 * y, 2 * x + 1) + value(2 * y + 1, 2 * x) + value(2 * y + 1, 2 * x + 1)) / 4 - HEAT_OFFSET;
+    // The heat is the image − 100 on the grid the model saw (a view, or the whole image), sampled bilinearly at each
+    // block's centre (a partial last block: its own pixel); a centre on a view's edge takes the edge pixels.
+    const centre = (i: number) => Math.min(2 * i + 0.5, SIDE - 1);
+    const sample = (g: UltrasoundRegion, y: number, x: number) => {
+      const cy = Math.min(g.y1, Math.max(g.y0, y));
+      const cx = Math.min(g.x1, Math.max(g.x0, x));
+      const [y0, x0] = [Math.floor(cy), Math.floor(cx)];
+      const [y1, x1] = [Math.min(g.y1, y0 + 1), Math.min(g.x1, x0 + 1)];
+      const [ty, tx] = [cy - y0, cx - x0];
+      const v = (rr: number, cc: number) => value(rr, cc) - HEAT_OFFSET;
+      return (v(y0, x0) * (1 - tx) + v(y0, x1) * tx) * (1 - ty) + (v(y1, x0) * (1 - tx) + v(y1, x1) * tx) * ty;
+    };
+    const onView = (g: UltrasoundRegion, y: number, x: number) => y >= g.y0 - 0.5 && y <= g.y1 + 0.5 && x >= g.x0 - 0.5 && x <= g.x1 + 0.5;
+    const whole: UltrasoundRegion = { x0: 0, y0: 0, x1: SIDE - 1, y1: SIDE - 1 };
     let worst = 0;
     let where = '';
     for (let y = 0; y < STORED; y++) {
       for (let x = 0; x < STORED; x++) {
-        const inView = inside(L, 2 * y, 2 * x) || inside(R, 2 * y, 2 * x);
-        const checks: [number, number][] = [
-          [heat[y * STORED + x]!, inView ? blockMean(y, x) : 0],
-          [heat[STORED * STORED + y * STORED + x]!, blockMean(y, x)],
+        const [cy, cx] = [centre(y), centre(x)];
+        const views = [L, R].filter((g) => onView(g, cy, cx));
+        const checks: [number, number, string][] = [
+          [heat[y * STORED + x]!, views.length ? Math.max(...views.map((g) => sample(g, cy, cx))) : 0, 'views'],
+          [heat[STORED * STORED + y * STORED + x]!, sample(whole, cy, cx), 'whole'],
         ];
-        for (const [got, expected] of checks) {
+        for (const [got, expected, image] of checks) {
           if (Math.abs(got - expected) > worst) {
             worst = Math.abs(got - expected);
-            where = `(${y}, ${x}): ${got} vs ${expected}`;
+            where = `${image} (${y}, ${x}): ${got} vs ${expected}`;
           }
         }
       }
     }
     expect(worst, where).toBeLessThan(1e-3);
+    // No seam where the views touch: the block of columns 2000–2001 holds the brighter (right) view's edge.
+    expect(heat[100 * STORED + 1000]).toBeCloseTo(sample(R, 200.5, 2000.5), 3);
+    // The last block of the whole image (its pixel 4100) is not 0.
+    expect(heat[2 * STORED * STORED - 1]).toBeCloseTo(value(SIDE - 1, SIDE - 1) - HEAT_OFFSET, 3);
     // The left view's map is negative (dark pixels) and kept beside the right one's positive map.
     expect(heat[(L.y0 / 2 + 1) * STORED + L.x0 / 2 + 1]).toBeLessThan(0);
-    expect(heat[(R.y0 / 2 + 1) * STORED + R.x0 / 2 + 1]).toBeGreaterThan(0);
+    expect(heat[(R.y0 / 2 + 1) * STORED + 1100]).toBeGreaterThan(0);
   });
 
   it('unit "slices": the largest region when every image has the same, else none; no per-region units', async () => {

@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { apply, identity, type Mat4, multiply, orientedGrid, type Shape3 } from '../../electron/services/ai/grid-geometry';
 import type { PreprocessOp } from '../../electron/services/ai/model-manifest';
-import { coarserGrid, heatmapStep, toSourceGrid } from '../../electron/services/ai/postprocessing';
+import { blockCentre, heatmapStep, toCoarseSourceGrid, toSourceGrid } from '../../electron/services/ai/postprocessing';
 import { runPreprocessing, type SourceVolume } from '../../electron/services/ai/preprocessing-pipeline';
 
 /** Each voxel's value encodes its own index: s·1e6 + r·1e3 + c (exact in float32 up to 16M). */
@@ -160,24 +160,32 @@ describe('coarse heatmaps: heatmapStep and coarserGrid', () => {
     }
   });
 
-  it('a coarse map holds the full map at each block centre (odd step: the centre pixel itself)', () => {
+  it('a coarse map holds the full map at each block centre (odd step: the centre pixel itself), a partial last block at its own', () => {
     // A model grid a quarter of the source's size (scale 4, offset 1.5: a 2×2-pixel-centred downsample).
-    const source: Shape3 = [2, 30, 42];
     const model = { data: new Float32Array(2 * 8 * 11), shape: [2, 8, 11] as Shape3, toSource: [1, 0, 0, 0, 0, 4, 0, 1.5, 0, 0, 4, 1.5, 0, 0, 0, 1] };
-    model.data.forEach((_, i) => (model.data[i] = Math.sin(i * 0.37) * 10 + i * 0.01));
+    model.data.forEach((_, i) => (model.data[i] = Math.sin(i * 0.37) * 10 + i * 0.01 + 20));
+    // 31 rows and 41 columns at step 3: last blocks of one row (30) and two columns (39–40, centre 39.5).
+    const source: Shape3 = [2, 31, 41];
     const full = toSourceGrid(model.data, model, source, 'linear');
+    const at = (s: number, r: number, c: number) => {
+      // Bilinear between full-grid pixels (for the half-pixel centre of the partial column block).
+      const [c0, c1] = [Math.floor(c), Math.ceil(c)];
+      return (full[(s * 31 + r) * 41 + c0]! + full[(s * 31 + r) * 41 + c1]!) / 2;
+    };
     const step = 3;
-    const stored: Shape3 = [2, Math.ceil(30 / step), Math.ceil(42 / step)];
-    const coarse = toSourceGrid(model.data, coarserGrid(model, step), stored, 'linear');
+    const coarse = toCoarseSourceGrid(model.data, model, source, step);
+    expect(coarse.shape).toEqual([2, 11, 14]);
     for (let s = 0; s < 2; s++) {
-      for (let r = 0; r < stored[1]; r++) {
-        for (let c = 0; c < stored[2]; c++) {
-          const [fr, fc] = [r * step + 1, c * step + 1];
-          // The last block of 42 columns (39…41) and 30 rows (27…29) is whole; a partial one would sample beyond the image.
-          expect(coarse[(s * stored[1] + r) * stored[2] + c]).toBeCloseTo(full[(s * 30 + fr) * 42 + fc]!, 5);
+      for (let r = 0; r < 11; r++) {
+        for (let c = 0; c < 14; c++) {
+          expect(blockCentre(r, step, 31)).toBe(r === 10 ? 30 : r * step + 1);
+          expect(blockCentre(c, step, 41)).toBe(c === 13 ? 39.5 : c * step + 1);
+          expect(coarse.data[(s * 11 + r) * 14 + c], `(${s}, ${r}, ${c})`).toBeCloseTo(at(s, blockCentre(r, step, 31), blockCentre(c, step, 41)), 4);
         }
       }
     }
-    expect(coarserGrid(model, 1)).toBe(model);
+    // Inside the image everywhere: no zeros on the last row or column (the full map is ≥ 10 wherever it is defined).
+    expect(Math.min(...coarse.data)).toBeGreaterThan(5);
+    expect(toCoarseSourceGrid(model.data, model, source, 1)).toEqual({ data: full, shape: source });
   });
 });

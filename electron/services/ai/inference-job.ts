@@ -14,7 +14,7 @@ import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDe
 import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
-import { aggregateScores, type Box, classificationFindings, classificationScores, coarserGrid, detectionBoxes, type Finding, heatmapStep, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toSourceGrid, voxelVolumeMl } from './postprocessing';
+import { aggregateScores, blockCentre, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, heatmapStep, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toCoarseSourceGrid, toSourceGrid, voxelVolumeMl } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
 import type { ProviderName, ProviderPreference, SessionManager, TensorLike } from './session-manager';
 
@@ -68,8 +68,9 @@ export interface ArrayRef {
   /**
    * Present (2 or more) only for a heatmap too large to keep at every pixel (see heatmapStep): the array then holds
    * one value per step × step block of image pixels, the map at the block's centre, so stored pixel (row, column) is
-   * image pixel (row·step + (step−1)/2, column·step + (step−1)/2). `shape` is what is stored (rows and columns =
-   * ceil(image's / step)); `imageShapes` and `sourceToPatient` stay in image pixels.
+   * image pixel (row·step + (step−1)/2, column·step + (step−1)/2); a partial last block (rows or columns not a
+   * multiple of step) is sampled at the centre of its pixels inside the image (blockCentre). `shape` is what is
+   * stored (rows and columns = ceil(image's / step)); `imageShapes` and `sourceToPatient` stay in image pixels.
    */
   step?: number;
 }
@@ -114,8 +115,6 @@ export function noUltrasoundRegionWarning(units: number, of: number): Extract<Ru
 
 export type ProgressFn = (phase: JobPhase) => void;
 
-/** Values a heatmap of images of several sizes may take beyond 4× the images' own pixels (64 MiB of float32). */
-const MAX_PADDED_HEATMAP_VALUES = 16 * 1024 * 1024;
 
 function castFeed(ort: typeof import('onnxruntime-node'), dtype: string, data: Float32Array, dims: number[]): InstanceType<typeof ort.Tensor> {
   switch (dtype) {
@@ -426,15 +425,6 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   if (sizes.size > 1 && manifest.input.unit !== 'image') {
     return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model reads the series as one volume`, inputSopInstanceUids: uids });
   }
-  if (sizes.size > 1 && manifest.outputs.some((o) => o.kind === 'heatmap')) {
-    // A heatmap holds every image in a plane of the largest rows × columns: shapes far apart (a 1 × 60000 strip beside a
-    // 60000 × 1 one) would make that array far larger than the images themselves.
-    const own = images.reduce((n, i) => n + i.rows * i.columns, 0);
-    const padded = images.length * Math.max(...images.map((i) => i.rows)) * Math.max(...images.map((i) => i.columns));
-    if (padded > Math.max(4 * own, MAX_PADDED_HEATMAP_VALUES)) {
-      return result({ status: 'not-analysed', reason: `the images of the series differ too much in size (${[...sizes].join(', ')}) to hold their heatmaps in one array`, inputSopInstanceUids: uids });
-    }
-  }
 
   // One source volume for "slices"/"volume"; one per image (per B-mode region with the region crop) for "image".
   const units = analysisUnits(manifest, images);
@@ -619,8 +609,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
               for (let i = 0; i < values.length; i++) values[i] = hi > lo ? (values[i]! - lo) / (hi - lo) : 0;
             }
             const source = u.source.grid.shape;
-            const own: Shape3 = [source[0], Math.ceil(source[1] / step), Math.ceil(source[2] / step)];
-            const m = toSourceGrid(values, coarserGrid(u.grid, step), own, 'linear');
+            const { data: m, shape: own } = toCoarseSourceGrid(values, u.grid, source, step);
             const { image, region, sharesImages } = u.unit;
             const base = (image ?? 0) * plane;
             if (!sharesImages || !region) {
@@ -629,12 +618,19 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
               return;
             }
             if (perUnit[k - 1]?.unit.image !== image) written.fill(0);
-            // The stored pixels whose block centre (r·step + h) lies in the region.
-            const h = (step - 1) / 2;
-            const first = (lo: number) => Math.max(0, Math.ceil((lo - h) / step));
-            const last = (hi: number, n: number) => Math.min(n - 1, Math.floor((hi - h) / step));
-            for (let r = first(region.y0); r <= last(region.y1, own[1]); r++) {
-              for (let c = first(region.x0); c <= last(region.x1, own[2]); c++) {
+            // The stored pixels whose sample (their block's centre) lies on the region's pixels, edges included: a
+            // block centred between two touching regions takes the larger of their maps, as a pixel of both would.
+            const within = (lo: number, hi: number, n: number, imagePixels: number): number[] => {
+              const out: number[] = [];
+              for (let i = Math.max(0, Math.floor((lo - 0.5) / step) - 1); i < n && i * step <= hi + step; i++) {
+                const centre = blockCentre(i, step, imagePixels);
+                if (centre >= lo - 0.5 && centre <= hi + 0.5) out.push(i);
+              }
+              return out;
+            };
+            const regionColumns = within(region.x0, region.x1, own[2], source[2]);
+            for (const r of within(region.y0, region.y1, own[1], source[1])) {
+              for (const c of regionColumns) {
                 const p = r * planeColumns + c;
                 const q = r * own[2] + c;
                 all[base + p] = written[p] ? Math.max(all[base + p]!, m[q]!) : m[q]!;

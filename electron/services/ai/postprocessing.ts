@@ -220,14 +220,50 @@ export function heatmapStep(slices: number, rows: number, columns: number, budge
 }
 
 /**
- * `model` as seen from a grid `step` times coarser in rows and columns than the source: stored pixel (s, r, c)
- * is the source point at the centre of the step × step block of source pixels from (r·step, c·step).
+ * Image pixel (row or column index) that stored pixel `i` of a map kept at `step` samples: the centre of its block of
+ * image pixels [i·step, (i+1)·step), or of the part of it inside the image (`n` pixels) for a partial last block.
  */
-export function coarserGrid(model: Grid, step: number): Grid {
-  if (step === 1) return model;
+export function blockCentre(i: number, step: number, n: number): number {
+  return (i * step + Math.min((i + 1) * step, n) - 1) / 2;
+}
+
+/**
+ * A model-grid heatmap mapped back onto the source grid `sourceShape` keeping one value per step × step block of
+ * source pixels (the map at each block's centre, see blockCentre): shape [slices, ceil(rows / step), ceil(columns /
+ * step)]. Step 1 is toSourceGrid itself.
+ */
+export function toCoarseSourceGrid(values: Float32Array, model: Grid, sourceShape: Shape3, step: number): { data: Float32Array; shape: Shape3 } {
+  if (step === 1) return { data: toSourceGrid(values, model, sourceShape, 'linear'), shape: sourceShape };
+  const [slices, rows, columns] = sourceShape;
+  const shape: Shape3 = [slices, Math.ceil(rows / step), Math.ceil(columns / step)];
+  const sourceToModel = invert(model.toSource);
+  const input = { data: values, shape: model.shape };
   const h = (step - 1) / 2;
-  const sourceToStored = [1, 0, 0, 0, 0, 1 / step, 0, -h / step, 0, 0, 1 / step, -h / step, 0, 0, 0, 1];
-  return { ...model, toSource: multiply(sourceToStored, model.toSource) };
+  // Stored index -> source index; `row` / `column` null: every block's centre (i·step + h), else that one source line.
+  const storedToSource = (row: number | null, column: number | null): Mat4 => [
+    1, 0, 0, 0,
+    0, row === null ? step : 0, 0, row ?? h,
+    0, 0, column === null ? step : 0, column ?? h,
+    0, 0, 0, 1,
+  ];
+  const data = resample(input, multiply(sourceToModel, storedToSource(null, null)), shape, 'linear', 0) as Float32Array;
+  // A partial last block (rows or columns not a multiple of step) is sampled at its own centre, inside the image.
+  const lastRow = rows % step ? blockCentre(shape[1] - 1, step, rows) : null;
+  const lastColumn = columns % step ? blockCentre(shape[2] - 1, step, columns) : null;
+  const plane = shape[1] * shape[2];
+  if (lastRow !== null) {
+    const line = resample(input, multiply(sourceToModel, storedToSource(lastRow, null)), [slices, 1, shape[2]], 'linear', 0);
+    for (let s = 0; s < slices; s++) data.set(line.subarray(s * shape[2], (s + 1) * shape[2]), s * plane + (shape[1] - 1) * shape[2]);
+  }
+  if (lastColumn !== null) {
+    // Rows as stored (the last one at its own centre too).
+    for (let r = 0; r < shape[1]; r++) {
+      const row = r === shape[1] - 1 && lastRow !== null ? lastRow : r * step + h;
+      const line = resample(input, multiply(sourceToModel, storedToSource(row, lastColumn)), [slices, 1, 1], 'linear', 0);
+      for (let s = 0; s < slices; s++) data[s * plane + r * shape[2] + shape[2] - 1] = line[s]!;
+    }
+  }
+  return { data, shape };
 }
 
 export interface Box {

@@ -13,12 +13,14 @@ export interface ImageToCanvas {
   readonly o: readonly [number, number];
   readonly a: readonly [number, number];
   readonly b: readonly [number, number];
+  /** The displayed image's [columns, rows], when the viewport says. */
+  readonly size?: readonly [number, number];
 }
 
 export function imageToCanvasTransform(vp: StackViewport): ImageToCanvas | null {
   const data = vp.getImageData?.();
   if (!data) return null;
-  const { origin, direction, spacing } = data;
+  const { origin, direction, spacing, dimensions } = data;
   const world = (col: number, row: number): [number, number, number] => [
     origin[0] + col * spacing[0] * direction[0] + row * spacing[1] * direction[3],
     origin[1] + col * spacing[0] * direction[1] + row * spacing[1] * direction[4],
@@ -28,7 +30,8 @@ export function imageToCanvasTransform(vp: StackViewport): ImageToCanvas | null 
   const px = vp.worldToCanvas(world(1, 0));
   const py = vp.worldToCanvas(world(0, 1));
   if (![...p0, ...px, ...py].every(Number.isFinite)) return null;
-  return { o: [p0[0], p0[1]], a: [px[0] - p0[0], px[1] - p0[1]], b: [py[0] - p0[0], py[1] - p0[1]] };
+  const size: [number, number] | undefined = dimensions && dimensions[0] > 0 && dimensions[1] > 0 ? [dimensions[0], dimensions[1]] : undefined;
+  return { o: [p0[0], p0[1]], a: [px[0] - p0[0], px[1] - p0[1]], b: [py[0] - p0[0], py[1] - p0[1]], ...(size ? { size } : {}) };
 }
 
 export function applyTransform(t: ImageToCanvas, col: number, row: number): [number, number] {
@@ -144,7 +147,12 @@ export function drawOverlays({ vp, canvas, sopInstanceUid, layers, arrays, style
       dpr * (t.o[1] - 0.5 * t.a[1] - 0.5 * t.b[1]),
     );
     ctx.imageSmoothingEnabled = layer.kind === 'heatmap';
-    ctx.drawImage(img, 0, 0);
+    if (step > 1 && t.size) {
+      // A partial last block covers image pixels beyond the image: only the part over the image is drawn.
+      const w = Math.min(img.width, t.size[0] / step);
+      const h = Math.min(img.height, t.size[1] / step);
+      ctx.drawImage(img, 0, 0, w, h, 0, 0, w, h);
+    } else ctx.drawImage(img, 0, 0);
     drawn.push(layer.key);
   }
   ctx.setTransform(1, 0, 0, 1, 0, 0);
