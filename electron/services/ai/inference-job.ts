@@ -4,13 +4,13 @@
  * masks/heatmaps (gzip-compressed arrays with their geometry) to disk.
  * Runs inside the inference worker (or in-process in unit tests).
  */
-import { close as closeCallback, closeSync, fstat as fstatCallback, mkdirSync, open as openCallback, read as readCallback, readFile as readFileCallback, writeFileSync } from 'node:fs';
+import { close as closeCallback, closeSync, fstat as fstatCallback, mkdirSync, open as openCallback, read as readCallback, readFile as readFileCallback, stat as statCallback, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { RunWarning } from '../../../contract/ipc-contract';
 import { matchesImportRecord, ReferencedFileChangedError, type ReferencedFileRecord } from '../dicom/display-bytes';
-import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, PixelDecodeError } from '../dicom/pixel-decoder';
+import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, openImageFrames, PixelDecodeError } from '../dicom/pixel-decoder';
 import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
 import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
@@ -211,16 +211,25 @@ class JobScratch {
   }
 }
 
+/** The pixels of an image analysed and let go (an image analysed image by image keeps its attributes only). */
+const NO_PIXELS = new Float32Array(0);
+
 /** Images read ahead while one decodes (each a whole file in memory). */
 const READ_AHEAD = 16;
 // fs.readFile's callback form reads a small file in one threadpool request (the promise form takes several round trips).
 const readFile = promisify(readFileCallback);
 const open = promisify(openCallback);
 const fstat = promisify(fstatCallback);
+const stat = promisify(statCallback);
 const readAt = promisify(readCallback);
 const close = promisify(closeCallback);
 /** fs.readFile's limit (ERR_FS_FILE_TOO_LARGE): a larger file is decoded from its descriptor in windows. */
 const MAX_WHOLE_READ = 2 ** 31 - 1;
+/**
+ * Largest file read whole ahead of an image-by-image analysis: a larger one (a long cine) is decoded from the file
+ * in windows, frame by frame, so neither its bytes nor its pixels are held whole.
+ */
+const MAX_READ_AHEAD_BYTES = 64 * 1024 * 1024;
 
 /** A referenced original too large to read whole, left open: it is decoded from the descriptor that was checked. */
 interface OpenedFile {
@@ -233,13 +242,13 @@ interface OpenedFile {
  * (a check by path before it, then a read by path, would read whatever replaced it in between); the descriptor
  * is checked again after the read, for a file written to in place meanwhile.
  */
-async function readReferenced(path: string, record: ReferencedFileRecord): Promise<Buffer | OpenedFile> {
+async function readReferenced(path: string, record: ReferencedFileRecord, wholeUpTo = MAX_WHOLE_READ): Promise<Buffer | OpenedFile> {
   const fd = await open(path, 'r');
   let kept = false;
   try {
     const before = await fstat(fd);
     if (!matchesImportRecord(record, before.size, before.mtimeMs)) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
-    if (before.size > MAX_WHOLE_READ) {
+    if (before.size > wholeUpTo) {
       kept = true;
       return { fd, size: before.size };
     }
@@ -366,33 +375,119 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
     timingsMs: { ...t, total: performance.now() - started },
   });
 
+  // Each unit (see analysisUnits): preprocessed, run, and kept as its model grid and outputs (its source planes are
+  // dropped). What stops the run is returned without input UIDs: the caller adds them.
+  const spec = manifest.input.tensors[0]!;
+  const perUnit: { unit: AnalysisUnit; source: SourceVolume; grid: Grid; outputs: Record<string, TensorLike> }[] = [];
+  let provider: ProviderName | null = null;
+  let providerNote: string | null = null;
+  // Images the region crop left whole (no region for their unit): the op silently does nothing for them.
+  const cropsRegion = manifest.preprocessing.some((op) => op.op === 'cropUltrasoundRegion');
+  let analysedWhole = 0;
+  type Stop = Partial<InferenceJobResult> & Pick<InferenceJobResult, 'status' | 'reason'>;
+  const analyseUnits = async (units: AnalysisUnit[], unitScratch: JobScratch): Promise<Stop | null> => {
+    for (const unit of units) {
+      progress('preprocess');
+      let t0 = performance.now();
+      const source = buildSource(unit, unitScratch.sharedFloat32);
+      if (cropsRegion && !unit.region) analysedWhole += unit.images.length;
+      const sourceShape = source.grid.shape;
+      let prepared;
+      let feed;
+      try {
+        prepared = runPreprocessing(manifest.preprocessing, source, unitScratch.float32, second);
+        const tensor = assembleInputTensor(manifest, prepared);
+        // ONNX Runtime refuses shared memory: an input that is still the (shared) source volume is copied out.
+        const data = tensor.data.buffer instanceof SharedArrayBuffer ? unitScratch.float32(tensor.data.length) : tensor.data;
+        if (data !== tensor.data) data.set(tensor.data);
+        feed = castFeed(ort, spec.dtype, data, tensor.dims);
+      } catch (err) {
+        t.preprocess += performance.now() - t0;
+        if (err instanceof PreprocessingError) return { status: 'not-analysed', reason: err.message };
+        throw err;
+      }
+      // Free the source planes we no longer need (the model grid is what the outputs refer to).
+      source.grid = { ...source.grid, data: new Float32Array(0), shape: sourceShape };
+      t.preprocess += performance.now() - t0;
+      progress('inference');
+      t0 = performance.now();
+      try {
+        const run = await sessions.run(job.model.modelPath, job.provider, { [spec.name]: feed }, { warmUp: { inputs: [{ name: spec.name, dtype: spec.dtype, dims: feed.dims }] } });
+        // Session creation and warm-up are timed apart from the run itself.
+        t.session! += run.sessionMs;
+        t.inference += run.inferenceMs;
+        if (run.created && run.warmUp?.ran) t.warmUp = run.warmUp.ms;
+        t0 = performance.now();
+        provider = run.provider;
+        providerNote = run.fallbackReason;
+        perUnit.push({ unit, source, grid: prepared.grid, outputs: run.outputs });
+      } catch (err) {
+        t.inference += performance.now() - t0;
+        return { status: 'failed', reason: `inference failed: ${(err as Error).message.split('\n')[0]}`, provider, providerNote };
+      }
+      t.inference += performance.now() - t0;
+      prepared.channels.length = 0;
+    }
+    return null;
+  };
+
   // Decode.
   progress('decode');
   let t0 = performance.now();
-  let images: DecodedImage[];
+  let images: DecodedImage[] = [];
+  // A per-image model analyses each image (each frame of a multi-frame one) as soon as it is decoded and keeps only
+  // its model grid and outputs: a long series or cine is never held decoded whole. Other units need the series.
+  const imageByImage = manifest.input.unit === 'image';
+  const wholeUpTo = imageByImage ? MAX_READ_AHEAD_BYTES : MAX_WHOLE_READ;
   // Files are read ahead on libuv's threads while the current one decodes.
   const reads: (Promise<Buffer | OpenedFile | null> | undefined)[] = [];
   const readAhead = (i: number) => {
     if (i >= job.files.length) return;
     const path = job.files[i]!;
     const reference = job.references?.[i] ?? null;
-    // null: a managed copy too large to hold in one buffer; decoded from the file in windows instead.
+    // null: a managed copy too large to hold in one buffer (or, image by image, worth holding); decoded from the file
+    // in windows instead.
     const read = reference
-      ? readReferenced(path, reference)
-      : readFile(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ERR_FS_FILE_TOO_LARGE' ? null : Promise.reject(err)));
+      ? readReferenced(path, reference, wholeUpTo)
+      : imageByImage
+        ? stat(path).then((st) => (st.size > wholeUpTo ? null : readFile(path)))
+        : readFile(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ERR_FS_FILE_TOO_LARGE' ? null : Promise.reject(err)));
     read.catch(() => undefined); // awaited below, or abandoned when an earlier file fails
     reads[i] = read;
   };
   for (let i = 0; i < READ_AHEAD; i++) readAhead(i);
+  let stop: Stop | null = null;
   let volume: Float32Array | null = null;
   try {
-    // Multi-frame instances contribute one plane per frame. Single-frame images of the
-    // first image's size decode straight into the slices of one volume (see buildSource).
-    images = [];
     for (let i = 0; i < job.files.length; i++) {
       const bytes = await reads[i]!;
       reads[i] = undefined;
       readAhead(i + READ_AHEAD);
+      if (imageByImage) {
+        // null: a managed copy too large to hold in one buffer, decoded from the file in windows.
+        const file = await openImageFrames(Buffer.isBuffer(bytes) ? bytes : (bytes ?? job.files[i]!));
+        try {
+          for (let f = 0; f < file.image.frames; f++) {
+            const img: DecodedImage = { ...file.image, frames: 1, data: NO_PIXELS };
+            images.push(img);
+            // After a stop, the remaining images are listed (their UIDs and order), not decoded.
+            if (stop) continue;
+            img.data = file.frame(f);
+            t.decode += performance.now() - t0;
+            stop = await analyseUnits(
+              analysisUnits(manifest, [img]).map((u) => ({ ...u, image: images.length - 1 })),
+              new JobScratch(false, false),
+            );
+            img.data = NO_PIXELS;
+            t0 = performance.now();
+          }
+        } finally {
+          file.close();
+        }
+        continue;
+      }
+      // Multi-frame instances contribute one plane per frame. Single-frame images of the
+      // first image's size decode straight into the slices of one volume (see buildSource).
       const plane: number = volume ? images[0]!.rows * images[0]!.columns : 0;
       // Compressed syntaxes load their codec on first use.
       const img: DecodedImage = Buffer.isBuffer(bytes) ? await decodeImageBytesAsync(bytes, volume?.subarray(i * plane, (i + 1) * plane)) : await decodeImageFileAsync(bytes ?? job.files[i]!);
@@ -408,7 +503,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       }
     }
   } catch (err) {
-    t.decode = performance.now() - t0;
+    t.decode += performance.now() - t0;
     // Large referenced originals read ahead and left open for a decode that will not come.
     for (const pending of reads) void pending?.then((r) => r && !Buffer.isBuffer(r) && closeSync(r.fd), () => undefined);
     if (err instanceof ReferencedFileChangedError) return result({ status: 'failed', reason: err.message });
@@ -418,66 +513,24 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   const order = sliceOrder(images);
   images = order.map((i) => images[i]!);
   const uids = images.map((i) => i.sopInstanceUid);
-  t.decode = performance.now() - t0;
+  t.decode += performance.now() - t0;
+  if (stop) return result({ ...stop, inputSopInstanceUids: uids });
   if (images.length === 0) return result({ status: 'not-analysed', reason: 'the series has no images', inputSopInstanceUids: uids });
-  // A per-image model judges each image on its own, whatever its size; a series unit needs one grid.
   const sizes = new Set(images.map((i) => `${i.rows}×${i.columns}`));
-  if (sizes.size > 1 && manifest.input.unit !== 'image') {
-    return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model reads the series as one volume`, inputSopInstanceUids: uids });
-  }
-
-  // One source volume for "slices"/"volume"; one per image (per B-mode region with the region crop) for "image".
-  const units = analysisUnits(manifest, images);
-  const spec = manifest.input.tensors[0]!;
-  const perUnit: { unit: AnalysisUnit; source: SourceVolume; grid: Grid; outputs: Record<string, TensorLike> }[] = [];
-  let provider: ProviderName | null = null;
-  let providerNote: string | null = null;
-  // Images the region crop left whole (no region for their unit): the op silently does nothing for them.
-  const cropsRegion = manifest.preprocessing.some((op) => op.op === 'cropUltrasoundRegion');
-  let analysedWhole = 0;
-  // One unit: its arrays come from the pool; one per image (or region): fresh ones, dropped unit by unit.
-  const unitScratch = units.length === 1 ? scratch : new JobScratch(false, false);
-  for (const unit of units) {
-    progress('preprocess');
-    t0 = performance.now();
-    const source = buildSource(unit, unitScratch.sharedFloat32);
-    if (cropsRegion && !unit.region) analysedWhole += unit.images.length;
-    const sourceShape = source.grid.shape;
-    let prepared;
-    let feed;
-    try {
-      prepared = runPreprocessing(manifest.preprocessing, source, unitScratch.float32, second);
-      const tensor = assembleInputTensor(manifest, prepared);
-      // ONNX Runtime refuses shared memory: an input that is still the (shared) source volume is copied out.
-      const data = tensor.data.buffer instanceof SharedArrayBuffer ? unitScratch.float32(tensor.data.length) : tensor.data;
-      if (data !== tensor.data) data.set(tensor.data);
-      feed = castFeed(ort, spec.dtype, data, tensor.dims);
-    } catch (err) {
-      t.preprocess += performance.now() - t0;
-      if (err instanceof PreprocessingError) return result({ status: 'not-analysed', reason: err.message, inputSopInstanceUids: uids });
-      throw err;
+  if (imageByImage) {
+    // Analysed in file order: the units now take the images' slice order (an image's regions stay in theirs).
+    const slice = new Array<number>(order.length);
+    order.forEach((from, to) => (slice[from] = to));
+    for (const u of perUnit) u.unit = { ...u.unit, image: slice[u.unit.image!]! };
+    perUnit.sort((a, b) => a.unit.image! - b.unit.image!);
+  } else {
+    // A per-image model judges each image on its own, whatever its size; a series unit needs one grid.
+    if (sizes.size > 1) {
+      return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model reads the series as one volume`, inputSopInstanceUids: uids });
     }
-    // Free the source planes we no longer need (the model grid is what the outputs refer to).
-    source.grid = { ...source.grid, data: new Float32Array(0), shape: sourceShape };
-    t.preprocess += performance.now() - t0;
-    progress('inference');
-    t0 = performance.now();
-    try {
-      const run = await sessions.run(job.model.modelPath, job.provider, { [spec.name]: feed }, { warmUp: { inputs: [{ name: spec.name, dtype: spec.dtype, dims: feed.dims }] } });
-      // Session creation and warm-up are timed apart from the run itself.
-      t.session! += run.sessionMs;
-      t.inference += run.inferenceMs;
-      if (run.created && run.warmUp?.ran) t.warmUp = run.warmUp.ms;
-      t0 = performance.now();
-      provider = run.provider;
-      providerNote = run.fallbackReason;
-      perUnit.push({ unit, source, grid: prepared.grid, outputs: run.outputs });
-    } catch (err) {
-      t.inference += performance.now() - t0;
-      return result({ status: 'failed', reason: `inference failed: ${(err as Error).message.split('\n')[0]}`, inputSopInstanceUids: uids, provider, providerNote });
-    }
-    t.inference += performance.now() - t0;
-    prepared.channels.length = 0;
+    // One source volume for "slices"/"volume" (its arrays from the pool).
+    const stopped = await analyseUnits(analysisUnits(manifest, images), scratch);
+    if (stopped) return result({ ...stopped, inputSopInstanceUids: uids });
   }
 
   // Case-level aggregator model over the per-slice embeddings (same provider preference and session cache).

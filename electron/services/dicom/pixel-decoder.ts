@@ -222,10 +222,28 @@ function storedValues(bytes: Uint8Array, littleEndian: boolean, bytesPerSample: 
 }
 
 /** `into`: where to write the stored values when it has exactly frames × rows × columns elements (e.g. a slice of a volume). */
+/** An image's attributes (`frames`: how many the file holds) and a decoder of its frames one at a time. */
+export interface ImageFrames {
+  image: Omit<DecodedImage, 'data'>;
+  /** Frame `f`'s stored values (row-major; colour reduced to luminance, palette applied), into `into` when it fits. */
+  frame(f: number, into?: Float32Array): Float32Array;
+}
+
 export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Float32Array): DecodedImage {
+  const reader = imageFrames(info, codec);
+  const { frames, rows, columns } = reader.image;
+  const framePixels = rows * columns;
+  const data = into?.length === frames * framePixels ? into : new Float32Array(frames * framePixels);
+  for (let f = 0; f < frames; f++) reader.frame(f, data.subarray(f * framePixels, (f + 1) * framePixels));
+  return { ...reader.image, data };
+}
+
+/** Reads what decoding needs of an image and checks it can be decoded; the frames decode one by one on request. */
+function imageFrames(info: DicomFileInfo, codec?: FrameDecoder): ImageFrames {
   const ds = info.dataset;
   const src = ds.source;
   if (!info.pixelData) throw new PixelDecodeError('NO_PIXEL_DATA', 'the instance has no Pixel Data');
+  const encapsulated = info.pixelData.encapsulated;
   const rows = ds.unsigned(Tag.Rows) ?? 0;
   const columns = ds.unsigned(Tag.Columns) ?? 0;
   const frames = Math.max(1, Math.trunc(ds.number(Tag.NumberOfFrames) ?? 1));
@@ -304,13 +322,18 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     };
   })();
 
-  const data = into?.length === frames * framePixels ? into : new Float32Array(frames * framePixels);
   const shift = 32 - bitsStored;
   const mask = bitsStored >= 32 ? 0xffffffff : 2 ** bitsStored - 1;
-  for (let f = 0; f < frames; f++) {
+  const frame = (f: number, into?: Float32Array): Float32Array => {
+    if (f < 0 || f >= frames) throw new RangeError(`frame ${f} of ${frames}`);
+    const data = into?.length === framePixels ? into : new Float32Array(framePixels);
+    decodeFrame(f, data);
+    if (palette) applyPaletteLuminance(data, palette);
+    return data;
+  };
+  const decodeFrame = (f: number, data: Float32Array): void => {
     const { bytes, littleEndian } = frameBytesOf(f);
-    const base = f * framePixels;
-    if (samples === 1 && storedValues(bytes, littleEndian, bytesPerSample, bitsStored, signed, data.subarray(base, base + framePixels))) continue;
+    if (samples === 1 && storedValues(bytes, littleEndian, bytesPerSample, bitsStored, signed, data)) return;
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const read = (i: number): number => {
       let v: number;
@@ -324,28 +347,27 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
       return v;
     };
     if (samples === 1) {
-      for (let i = 0; i < framePixels; i++) data[base + i] = read(i);
+      for (let i = 0; i < framePixels; i++) data[i] = read(i);
     } else {
       // RLE output is always colour-by-plane-interleaved per pixel here; native honours Planar Configuration.
-      const byPlane = planar === 1 && !info.pixelData.encapsulated;
+      const byPlane = planar === 1 && !encapsulated;
       if (lumaY) {
-        for (let i = 0; i < framePixels; i++) data[base + i] = read(subsampled422 ? (i >> 1) * 4 + (i & 1) : byPlane ? i : i * 3);
-        continue;
+        for (let i = 0; i < framePixels; i++) data[i] = read(subsampled422 ? (i >> 1) * 4 + (i & 1) : byPlane ? i : i * 3);
+        return;
       }
       for (let i = 0; i < framePixels; i++) {
         const r = read(byPlane ? i : i * 3);
         const g = read(byPlane ? framePixels + i : i * 3 + 1);
         const b = read(byPlane ? 2 * framePixels + i : i * 3 + 2);
-        data[base + i] = 0.299 * r + 0.587 * g + 0.114 * b;
+        data[i] = 0.299 * r + 0.587 * g + 0.114 * b;
       }
     }
-  }
-  if (palette) applyPaletteLuminance(data, palette);
+  };
   const spacing = tuple(ds.numbers(Tag.PixelSpacing), 2);
   const position = tuple(ds.numbers(Tag.ImagePositionPatient), 3);
   const orientation = tuple(ds.numbers(Tag.ImageOrientationPatient), 6);
   const rescaleIntercept = ds.number(TAG.RescaleIntercept) ?? 0;
-  return {
+  const image: Omit<DecodedImage, 'data'> = {
     sopInstanceUid: ds.uid(Tag.SopInstanceUid),
     modality: ds.string(Tag.Modality),
     bodyPart: ds.string(Tag.BodyPartExamined),
@@ -354,7 +376,6 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     rows,
     columns,
     frames,
-    data,
     rescaleSlope: ds.number(TAG.RescaleSlope) ?? 1,
     rescaleIntercept,
     photometric: samples === 3 || palette ? 'MONOCHROME2' : photometric,
@@ -368,6 +389,7 @@ export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Fl
     // when the modality values can be.
     voi: samples === 3 || palette ? null : imageVoi(ds, signed || rescaleIntercept < 0),
   };
+  return { image, frame };
 }
 
 /**
@@ -389,17 +411,35 @@ export function decodeImageBytesAsync(bytes: Buffer, into?: Float32Array): Promi
   return decodeWithCodec(readDicom(new BufferByteSource(bytes)), into);
 }
 
-async function decodeWithCodec(info: DicomFileInfo, into?: Float32Array): Promise<DecodedImage> {
-  let codec: FrameDecoder | undefined;
-  const pending = info.pixelData?.encapsulated && info.transferSyntaxUid !== RLE_LOSSLESS ? codecFor(info.transferSyntaxUid) : null;
-  if (pending) {
-    try {
-      codec = await pending;
-    } catch (err) {
-      throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', `the decoder for transfer syntax ${info.transferSyntaxUid} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
-    }
+/**
+ * Opens one file (read into memory, a path, or a descriptor the caller opened) for decoding frame by frame, so a
+ * long multi-frame image (a cine) need not be held decoded whole; the codec is loaded as for decodeImageFileAsync.
+ * `close` releases the file (a descriptor passed in included).
+ */
+export async function openImageFrames(file: Buffer | string | { fd: number; size: number }): Promise<ImageFrames & { close(): void }> {
+  const source: ByteSource = Buffer.isBuffer(file) ? new BufferByteSource(file) : typeof file === 'string' ? new FileByteSource(file, statSync(file).size) : new FileByteSource(file.fd, file.size);
+  try {
+    const info = readDicom(source);
+    const reader = imageFrames(info, await codecOf(info));
+    return { ...reader, close: () => source.close() };
+  } catch (err) {
+    source.close();
+    throw err;
   }
-  return decodeImage(info, codec, into);
+}
+
+async function codecOf(info: DicomFileInfo): Promise<FrameDecoder | undefined> {
+  const pending = info.pixelData?.encapsulated && info.transferSyntaxUid !== RLE_LOSSLESS ? codecFor(info.transferSyntaxUid) : null;
+  if (!pending) return undefined;
+  try {
+    return await pending;
+  } catch (err) {
+    throw new PixelDecodeError('UNSUPPORTED_TRANSFER_SYNTAX', `the decoder for transfer syntax ${info.transferSyntaxUid} could not be loaded: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
+async function decodeWithCodec(info: DicomFileInfo, into?: Float32Array): Promise<DecodedImage> {
+  return decodeImage(info, await codecOf(info), into);
 }
 
 /** Reads and decodes one file (native, deflated and RLE pixel data only; see decodeImageFileAsync). */

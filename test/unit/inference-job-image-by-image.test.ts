@@ -1,0 +1,139 @@
+/**
+ * A per-image model (unit "image") analyses a series image by image as it decodes it (each frame of a multi-frame
+ * file too) and keeps only the model grid and outputs of each, so a long cine is never held decoded whole. The
+ * results must still come in the series' slice order whatever the file order: per-image scores, heatmap planes,
+ * detection boxes and input UIDs. A run stopped by one image (it cannot be preprocessed) still lists every image.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInferenceJob } from '../../electron/services/ai/inference-job';
+import type { ModelManifest } from '../../electron/services/ai/model-manifest';
+import { SessionManager } from '../../electron/services/ai/session-manager';
+import { classifierManifest } from '../fixtures/models/model-package-fixture';
+import { buildOnnxModel } from '../fixtures/models/onnx-builder';
+import { syntheticDicom, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
+
+const ROWS = 6;
+const COLUMNS = 10;
+const STUDY = '1.2.826.0.1.3680043.10.1138.962';
+const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
+
+/** logits = mean(image) / 100 − 1; heat = image − 100; one box per image, score 0.9 (so every image has one). */
+const ONNX = buildOnnxModel({
+  inputs: [{ name: 'image', shape: ['N', 1, 'H', 'W'] }],
+  outputs: [
+    { name: 'logits', shape: ['N', 1] },
+    { name: 'heat', shape: ['N', 1, 'H', 'W'] },
+    { name: 'boxes', shape: [1, 6] },
+  ],
+  initializers: [
+    { name: 'w', dims: [1], data: [0.01] },
+    { name: 'b', dims: [1], data: [-1] },
+    { name: 'offset', dims: [1], data: [100] },
+    { name: 'box', dims: [1, 6], data: [1, 1, 3, 3, 0.9, 0] },
+  ],
+  nodes: [
+    { op: 'GlobalAveragePool', inputs: ['image'], outputs: ['pooled'] },
+    { op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } },
+    { op: 'Mul', inputs: ['flat', 'w'], outputs: ['scaled'] },
+    { op: 'Add', inputs: ['scaled', 'b'], outputs: ['logits'] },
+    { op: 'Sub', inputs: ['image', 'offset'], outputs: ['heat'] },
+    { op: 'Identity', inputs: ['box'], outputs: ['boxes'] },
+  ],
+});
+
+const manifest = (shape: (string | number)[] = [1, 1, 'H', 'W']): ModelManifest =>
+  classifierManifest(ONNX, {
+    schemaVersion: 4,
+    id: 'test-image-by-image',
+    applicability: { modalities: ['US'] },
+    input: { unit: 'image', tensors: [{ name: 'image', dtype: 'float32', shape, layout: 'NCHW' }] },
+    preprocessing: [{ op: 'modalityRescale' }],
+    outputs: [
+      { kind: 'classification', tensor: 'logits', labels: ['bright'], activation: 'sigmoid', thresholds: 0.5 },
+      { kind: 'heatmap', tensor: 'heat', label: 'bright', normalize: 'none' },
+      { kind: 'detection', tensor: 'boxes', boxFormat: 'xyxy', normalized: false, labels: ['bright'], scoreThreshold: 0.5, nmsIouThreshold: 0.5 },
+    ],
+  });
+
+/** A pixel of frame value `v`: v at the top-left, growing to the right so the heat map is not constant. */
+const pixel = (v: number, i: number) => v + (i % COLUMNS);
+const frame = (v: number, rows = ROWS, columns = COLUMNS) => Uint8Array.from({ length: rows * columns }, (_, i) => pixel(v, i));
+const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
+const meanOf = (v: number) => v + (COLUMNS - 1) / 2;
+
+describe('inference job: a per-image model analyses image by image', () => {
+  let root: string;
+  const sessions = new SessionManager({ providers: ['cpu'], threads: 1 });
+  const uid = (instance: number) => `${STUDY}.1.${instance}`;
+  const write = (instance: number, values: number[], size: { rows: number; columns: number } = { rows: ROWS, columns: COLUMNS }) => {
+    const file = join(root, `${instance}.dcm`);
+    const pixels = new Uint8Array(values.length * size.rows * size.columns);
+    values.forEach((v, k) => pixels.set(frame(v, size.rows, size.columns), k * size.rows * size.columns));
+    writeFileSync(
+      file,
+      syntheticDicom({
+        modality: 'US',
+        sopClassUid: values.length > 1 ? US_MULTIFRAME_IMAGE_STORAGE : US_IMAGE_STORAGE,
+        studyInstanceUid: STUDY,
+        seriesInstanceUid: `${STUDY}.1`,
+        sopInstanceUid: uid(instance),
+        instanceNumber: instance,
+        ...size,
+        pixels,
+        pixelSpacing: null,
+        extra: values.length > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(values.length) }] : [],
+      }),
+    );
+    return file;
+  };
+  const run = (name: string, files: string[], m = manifest()) => {
+    const modelPath = join(root, 'model.onnx');
+    writeFileSync(modelPath, ONNX);
+    return runInferenceJob({ jobId: name, model: { id: m.id, modelPath, manifest: m }, files, provider: 'cpu', outputDir: join(root, 'out', name) }, sessions);
+  };
+
+  beforeAll(() => {
+    root = mkdtempSync(join(tmpdir(), 'vigil-image-by-image-'));
+  });
+  afterAll(async () => {
+    await sessions.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+
+  it('scores, heatmap planes, boxes and input UIDs come in slice order, each frame of a cine an image of its own', async () => {
+    // Files in reverse instance order; instance 2 is a three-frame cine.
+    const files = [write(3, [70]), write(2, [10, 20, 30]), write(1, [50])];
+    const r = await run('order', files);
+    expect(r.status, r.reason).toBe('done');
+    const order = [50, 10, 20, 30, 70];
+    expect(r.inputSopInstanceUids).toEqual([uid(1), uid(2), uid(2), uid(2), uid(3)]);
+    const classification = r.outputs.find((o) => o.kind === 'classification');
+    if (classification?.kind !== 'classification') throw new Error('no classification');
+    expect(classification.perImage?.map((row) => row[0])).toEqual(order.map((v) => expect.closeTo(sigmoid(meanOf(v) * 0.01 - 1), 6)));
+    expect(r.findings[0]?.score).toBeCloseTo(sigmoid(meanOf(70) * 0.01 - 1), 6);
+
+    const heatmap = r.outputs.find((o) => o.kind === 'heatmap');
+    if (heatmap?.kind !== 'heatmap') throw new Error('no heatmap');
+    expect(heatmap.map.shape).toEqual([5, ROWS, COLUMNS]);
+    const bytes = gunzipSync(readFileSync(join(root, 'out', 'order', heatmap.map.file)));
+    const heat = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    expect(Array.from(heat)).toEqual(order.flatMap((v) => Array.from(frame(v), (p) => expect.closeTo(p - 100, 4))));
+
+    const detection = r.outputs.find((o) => o.kind === 'detection');
+    if (detection?.kind !== 'detection') throw new Error('no detection');
+    expect(detection.boxes.map((b) => [b.slice, b.sopInstanceUid])).toEqual(r.inputSopInstanceUids.map((u, slice) => [slice, u]));
+  });
+
+  it('an image that cannot be preprocessed stops the run, which still lists every image of the series in slice order', async () => {
+    // The model takes 6 × 10 only: the second file (instance 5) is 8 × 10.
+    const files = [write(6, [40]), write(5, [40], { rows: 8, columns: COLUMNS }), write(4, [40, 60])];
+    const r = await run('stopped', files, manifest([1, 1, ROWS, COLUMNS]));
+    expect(r).toMatchObject({ status: 'not-analysed', reason: 'input "image" dim 2 (H) is 8 after preprocessing but the manifest declares 6' });
+    expect(r.inputSopInstanceUids).toEqual([uid(4), uid(4), uid(5), uid(6)]);
+    expect(r.outputs).toEqual([]);
+  });
+});
