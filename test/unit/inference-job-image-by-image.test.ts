@@ -3,6 +3,7 @@
  * file too) and keeps only the model grid and outputs of each, so a long cine is never held decoded whole. The
  * results must still come in the series' slice order whatever the file order: per-image scores, heatmap planes,
  * detection boxes and input UIDs. A run stopped by one image (it cannot be preprocessed) still lists every image.
+ * Progress tells each phase once, not once per image.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -90,10 +91,12 @@ describe('inference job: a per-image model analyses image by image', () => {
     );
     return file;
   };
+  const phases: string[] = [];
   const run = (name: string, files: string[], m = manifest()) => {
     const modelPath = join(root, 'model.onnx');
     writeFileSync(modelPath, ONNX);
-    return runInferenceJob({ jobId: name, model: { id: m.id, modelPath, manifest: m }, files, provider: 'cpu', outputDir: join(root, 'out', name) }, sessions);
+    phases.length = 0;
+    return runInferenceJob({ jobId: name, model: { id: m.id, modelPath, manifest: m }, files, provider: 'cpu', outputDir: join(root, 'out', name) }, sessions, (phase) => phases.push(phase));
   };
 
   beforeAll(() => {
@@ -126,6 +129,8 @@ describe('inference job: a per-image model analyses image by image', () => {
     const detection = r.outputs.find((o) => o.kind === 'detection');
     if (detection?.kind !== 'detection') throw new Error('no detection');
     expect(detection.boxes.map((b) => [b.slice, b.sopInstanceUid])).toEqual(r.inputSopInstanceUids.map((u, slice) => [slice, u]));
+    // Each phase told once, not once per image.
+    expect(phases).toEqual(['decode', 'preprocess', 'inference', 'postprocess']);
   });
 
   it('an image that cannot be preprocessed stops the run, which still lists every image of the series in slice order', async () => {

@@ -352,8 +352,16 @@ export function embeddingSequence(agg: ModelAggregation, embedding: TensorLike, 
  */
 export async function runInferenceJob(job: InferenceJob, sessions: SessionManager, progress: ProgressFn = () => undefined, second: SecondThread | null = null): Promise<InferenceJobResult> {
   const scratch = new JobScratch(second !== null);
+  // Each phase is told once, when it first starts: a model run image by image (a 1,000-frame cine) would otherwise
+  // send two events per image to every window.
+  const told = new Set<JobPhase>();
+  const once: ProgressFn = (phase) => {
+    if (told.has(phase)) return;
+    told.add(phase);
+    progress(phase);
+  };
   try {
-    return await runJob(job, sessions, progress, scratch, second);
+    return await runJob(job, sessions, once, scratch, second);
   } finally {
     scratch.release();
   }
