@@ -3,9 +3,10 @@
  * file too) and keeps only the model grid and outputs of each, so a long cine is never held decoded whole. The
  * results must still come in the series' slice order whatever the file order: per-image scores, heatmap planes,
  * detection boxes and input UIDs. A run stopped by one image (it cannot be preprocessed) still lists every image.
- * Progress tells each phase once, not once per image.
+ * Progress tells each phase once, not once per image. A referenced file decoded from disk is checked again after its
+ * last frame; an error thrown by the analysis is passed on as such.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -131,6 +132,41 @@ describe('inference job: a per-image model analyses image by image', () => {
     expect(detection.boxes.map((b) => [b.slice, b.sopInstanceUid])).toEqual(r.inputSopInstanceUids.map((u, slice) => [slice, u]));
     // Each phase told once, not once per image.
     expect(phases).toEqual(['decode', 'preprocess', 'inference', 'postprocess']);
+  });
+
+  it('a referenced cine decoded from disk frame by frame that changes during the run is not analysed', async () => {
+    // 24 frames of 600 × 1200 (17 MB): above what is read whole ahead, so the job decodes it from its descriptor.
+    const big = { rows: 600, columns: 1200 };
+    const values = Array.from({ length: 24 }, (_, k) => 10 + k);
+    const file = write(9, values, big);
+    const { size, mtimeMs } = statSync(file);
+    expect(size).toBeGreaterThan(16 * 1024 * 1024);
+    const modelPath = join(root, 'model.onnx');
+    writeFileSync(modelPath, ONNX);
+    const m = manifest();
+    const job = { jobId: 'changed', model: { id: m.id, modelPath, manifest: m }, files: [file], references: [{ size, mtimeMs: Math.trunc(mtimeMs) }], provider: 'cpu' as const, outputDir: join(root, 'out', 'changed') };
+    // Unchanged: analysed.
+    expect((await runInferenceJob(job, sessions)).status).toBe('done');
+    // Rewritten in place (same size, a later mtime) once the first frame is being analysed.
+    const r = await runInferenceJob({ ...job, jobId: 'changed-2', outputDir: join(root, 'out', 'changed-2') }, sessions, (phase) => {
+      if (phase !== 'inference') return;
+      const later = new Date(Date.now() + 5000);
+      utimesSync(file, later, later);
+    });
+    expect(r.status).toBe('failed');
+    expect(r.reason).toMatch(/^the referenced file .* changed since it was imported/);
+    expect(r.findings).toEqual([]);
+  });
+
+  it('an error thrown while analysing an image is passed on, not reported as a decode failure', async () => {
+    const files = [write(8, [30])];
+    const modelPath = join(root, 'model.onnx');
+    const m = manifest();
+    await expect(
+      runInferenceJob({ jobId: 'throws', model: { id: m.id, modelPath, manifest: m }, files, provider: 'cpu', outputDir: join(root, 'out', 'throws') }, sessions, (phase) => {
+        if (phase === 'preprocess') throw new Error('boom');
+      }),
+    ).rejects.toThrow('boom');
   });
 
   it('an image that cannot be preprocessed stops the run, which still lists every image of the series in slice order', async () => {

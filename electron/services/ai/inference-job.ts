@@ -4,7 +4,7 @@
  * masks/heatmaps (gzip-compressed arrays with their geometry) to disk.
  * Runs inside the inference worker (or in-process in unit tests).
  */
-import { close as closeCallback, closeSync, fstat as fstatCallback, mkdirSync, open as openCallback, read as readCallback, readFile as readFileCallback, stat as statCallback, writeFileSync } from 'node:fs';
+import { close as closeCallback, closeSync, fstat as fstatCallback, fstatSync, mkdirSync, open as openCallback, read as readCallback, readFile as readFileCallback, stat as statCallback, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gzipSync } from 'node:zlib';
@@ -214,6 +214,11 @@ class JobScratch {
 /** The pixels of an image analysed and let go (an image analysed image by image keeps its attributes only). */
 const NO_PIXELS = new Float32Array(0);
 
+/** An error thrown while analysing an image decoded image by image: passed on as is, not as a decode failure. */
+class AnalysisThrew {
+  constructor(readonly cause: unknown) {}
+}
+
 /** Images read ahead while one decodes (each a whole file in memory). */
 const READ_AHEAD = 16;
 // fs.readFile's callback form reads a small file in one threadpool request (the promise form takes several round trips).
@@ -229,7 +234,7 @@ const MAX_WHOLE_READ = 2 ** 31 - 1;
  * Largest file read whole ahead of an image-by-image analysis: a larger one (a long cine) is decoded from the file
  * in windows, frame by frame, so neither its bytes nor its pixels are held whole.
  */
-const MAX_READ_AHEAD_BYTES = 64 * 1024 * 1024;
+const MAX_READ_AHEAD_BYTES = 16 * 1024 * 1024;
 
 /** A referenced original too large to read whole, left open: it is decoded from the descriptor that was checked. */
 interface OpenedFile {
@@ -428,7 +433,8 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
         t0 = performance.now();
         provider = run.provider;
         providerNote = run.fallbackReason;
-        perUnit.push({ unit, source, grid: prepared.grid, outputs: run.outputs });
+        // The model grid's geometry is what the outputs map back through; its values (the model input) go.
+        perUnit.push({ unit, source, grid: { ...prepared.grid, data: NO_PIXELS }, outputs: run.outputs });
       } catch (err) {
         t.inference += performance.now() - t0;
         return { status: 'failed', reason: `inference failed: ${(err as Error).message.split('\n')[0]}`, provider, providerNote };
@@ -478,16 +484,30 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
           for (let f = 0; f < file.image.frames; f++) {
             const img: DecodedImage = { ...file.image, frames: 1, data: NO_PIXELS };
             images.push(img);
-            // After a stop, the remaining images are listed (their UIDs and order), not decoded.
+            // After a stop, the remaining images are listed (their UIDs and order), not decoded. Images are analysed
+            // in file order, so with several that cannot be, the first in file order gives the reason.
             if (stop) continue;
-            img.data = file.frame(f);
+            const units = analysisUnits(manifest, [img]).map((u) => ({ ...u, image: images.length - 1 }));
+            // A series of one image analysed as one unit takes the pooled (shareable) arrays, as a volume would: the
+            // second thread can then share the preprocessing of a large radiograph. Else fresh ones, let go image by image.
+            const alone = job.files.length === 1 && file.image.frames === 1 && units.length === 1;
+            img.data = file.frame(f, alone ? scratch.sharedFloat32(img.rows * img.columns) : undefined);
             t.decode += performance.now() - t0;
-            stop = await analyseUnits(
-              analysisUnits(manifest, [img]).map((u) => ({ ...u, image: images.length - 1 })),
-              new JobScratch(false, false),
-            );
+            try {
+              stop = await analyseUnits(units, alone ? scratch : new JobScratch(false, false));
+            } catch (err) {
+              // Not a decode error: rethrown as analysis would throw it for a series unit.
+              throw new AnalysisThrew(err);
+            }
             img.data = NO_PIXELS;
             t0 = performance.now();
+          }
+          // A referenced original decoded from its descriptor: still the file import recorded, after the last frame
+          // (read whole, it was checked after the read).
+          const reference = job.references?.[i] ?? null;
+          if (reference && bytes && !Buffer.isBuffer(bytes)) {
+            const now = fstatSync(bytes.fd);
+            if (!matchesImportRecord(reference, now.size, now.mtimeMs)) throw new ReferencedFileChangedError(job.files[i]!, 'modified', 'analyse');
           }
         } finally {
           file.close();
@@ -511,9 +531,10 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       }
     }
   } catch (err) {
-    t.decode += performance.now() - t0;
     // Large referenced originals read ahead and left open for a decode that will not come.
     for (const pending of reads) void pending?.then((r) => r && !Buffer.isBuffer(r) && closeSync(r.fd), () => undefined);
+    if (err instanceof AnalysisThrew) throw err.cause;
+    t.decode += performance.now() - t0;
     if (err instanceof ReferencedFileChangedError) return result({ status: 'failed', reason: err.message });
     if (err instanceof PixelDecodeError) return result({ status: 'not-analysed', reason: err.message });
     return result({ status: 'failed', reason: `decode failed: ${(err as Error).message}` });
