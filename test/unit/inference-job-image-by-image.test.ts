@@ -16,7 +16,7 @@ import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
 import { buildOnnxModel } from '../fixtures/models/onnx-builder';
-import { syntheticDicom, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 
 const ROWS = 6;
 const COLUMNS = 10;
@@ -71,7 +71,7 @@ describe('inference job: a per-image model analyses image by image', () => {
   let root: string;
   const sessions = new SessionManager({ providers: ['cpu'], threads: 1 });
   const uid = (instance: number) => `${STUDY}.1.${instance}`;
-  const write = (instance: number, values: number[], size: { rows: number; columns: number } = { rows: ROWS, columns: COLUMNS }) => {
+  const write = (instance: number, values: number[], size: { rows: number; columns: number } = { rows: ROWS, columns: COLUMNS }, regions?: DicomElementSpec[][]) => {
     const file = join(root, `${instance}.dcm`);
     const pixels = new Uint8Array(values.length * size.rows * size.columns);
     values.forEach((v, k) => pixels.set(frame(v, size.rows, size.columns), k * size.rows * size.columns));
@@ -87,7 +87,7 @@ describe('inference job: a per-image model analyses image by image', () => {
         ...size,
         pixels,
         pixelSpacing: null,
-        extra: values.length > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(values.length) }] : [],
+        extra: [...(values.length > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(values.length) }] : []), ...(regions ? [ultrasoundRegions(regions)] : [])],
       }),
     );
     return file;
@@ -167,6 +167,44 @@ describe('inference job: a per-image model analyses image by image', () => {
         if (phase === 'preprocess') throw new Error('boom');
       }),
     ).rejects.toThrow('boom');
+  });
+
+  it('a per-image segmentation: each image\'s (each B-mode view\'s) mask in its plane of one series mask, in slice order', async () => {
+    // heat = image − 100 read as a one-channel threshold map: label 1 where a pixel is 100 or more (sigmoid ≥ 0.5).
+    const m = classifierManifest(ONNX, {
+      schemaVersion: 4,
+      id: 'test-image-masks',
+      applicability: { modalities: ['US'] },
+      input: { unit: 'image', tensors: [{ name: 'image', dtype: 'float32', shape: [1, 1, 'H', 'W'], layout: 'NCHW' }] },
+      preprocessing: [{ op: 'modalityRescale' }, { op: 'cropUltrasoundRegion' }],
+      outputs: [
+        { kind: 'classification', tensor: 'logits', labels: ['bright'], activation: 'sigmoid', thresholds: 0.5 },
+        { kind: 'segmentation', tensor: 'heat', method: 'threshold', threshold: 0.5, labels: [{ index: 0, name: 'background', color: [0, 0, 0] }, { index: 1, name: 'bright', color: [255, 0, 0] }] },
+      ],
+    });
+    // Instance 14: two B-mode views side by side (columns 0–4 and 5–9), each analysed on its own.
+    const views = [ultrasoundRegionItem({ x0: 0, y0: 0, x1: 4, y1: ROWS - 1 }), ultrasoundRegionItem({ x0: 5, y0: 0, x1: COLUMNS - 1, y1: ROWS - 1 })];
+    const files = [write(13, [120]), write(12, [60, 130]), write(11, [95]), write(14, [97], undefined, views)];
+    const r = await run('masks', files, m);
+    expect(r.status, r.reason).toBe('done');
+    expect(r.inputSopInstanceUids).toEqual([uid(11), uid(12), uid(12), uid(13), uid(14)]);
+    const seg = r.outputs.find((o) => o.kind === 'segmentation');
+    if (seg?.kind !== 'segmentation') throw new Error('no segmentation');
+    expect(seg.mask.shape).toEqual([5, ROWS, COLUMNS]);
+    const bytes = gunzipSync(readFileSync(join(root, 'out', 'masks', seg.mask.file)));
+    const expected = [95, 60, 130, 120, 97].flatMap((v) => Array.from(frame(v), (p) => (p >= 100 ? 1 : 0)));
+    expect(Array.from(bytes)).toEqual(expected);
+    const voxels = expected.reduce<number>((a, b) => a + b, 0);
+    expect(voxels).toBe(6 * 5 + 0 + 60 + 60 + 6 * 7);
+    expect(seg.labels.find((l) => l.name === 'bright')?.voxels).toBe(voxels);
+    expect(seg.modelVoxelCounts[1]).toBe(voxels);
+    // Six units (five images, one of them two views); the first unit's plane.
+    expect(seg.modelGridShape).toEqual([6, ROWS, COLUMNS]);
+
+    // Images of several sizes: one mask grid cannot hold them.
+    const mixed = await run('masks-mixed', [write(15, [120]), write(16, [120], { rows: 8, columns: COLUMNS })], m);
+    expect(mixed).toMatchObject({ status: 'not-analysed', reason: `the images of the series differ in size (${ROWS}×${COLUMNS}, 8×${COLUMNS}) and this model's segmentation needs one mask grid for the series` });
+    expect(mixed.inputSopInstanceUids).toEqual([uid(15), uid(16)]);
   });
 
   it('an image that cannot be preprocessed stops the run, which still lists every image of the series in slice order', async () => {

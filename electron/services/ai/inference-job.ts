@@ -547,6 +547,10 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   if (images.length === 0) return result({ status: 'not-analysed', reason: 'the series has no images', inputSopInstanceUids: uids });
   const sizes = new Set(images.map((i) => `${i.rows}×${i.columns}`));
   if (imageByImage) {
+    // Masks of images of several sizes would need planes of several sizes: one mask grid is what the viewer reads.
+    if (sizes.size > 1 && perUnit.length > 1 && manifest.outputs.some((o) => o.kind === 'segmentation')) {
+      return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model's segmentation needs one mask grid for the series`, inputSopInstanceUids: uids, provider, providerNote });
+    }
     // Analysed in file order: the units now take the images' slice order (an image's regions stay in theirs).
     const slice = new Array<number>(order.length);
     order.forEach((from, to) => (slice[from] = to));
@@ -611,6 +615,41 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
     if (!tensor) throw new Error(`the model did not return output "${o.tensor}"`);
     return { dims: tensor.dims, data: toFloat(tensor) };
   };
+  /**
+   * A per-image model's label maps (unit "image": one unit per image, or per B-mode region): each image's mask in its
+   * plane of one series mask, as a "slices" model's would be; a region's labels inside its region. Counts and findings
+   * are the series'. The images have one size (checked before the post-processing).
+   */
+  const imageMasks = (o: Extract<OutputSpec, { kind: 'segmentation' }>) => {
+    const [rows, columns] = [images[0]!.rows, images[0]!.columns];
+    const plane = rows * columns;
+    const mask = new Uint8Array(images.length * plane);
+    const classes = Math.max(...o.labels.map((l) => l.index)) + 1;
+    const modelCounts = new Array<number>(classes).fill(0);
+    for (const u of perUnit) {
+      const counted = new Uint32Array(256);
+      const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, false, counted);
+      labelCounts(labels, classes, counted).forEach((n, i) => (modelCounts[i]! += n));
+      // 0 beyond what the unit's model saw (outside its region): the image's other regions keep their labels.
+      const own = toSourceGrid(labels, u.grid, u.source.grid.shape, 'nearest');
+      const base = u.unit.image! * plane;
+      if (!u.unit.region) mask.set(own, base);
+      else for (let p = 0; p < plane; p++) if (own[p]) mask[base + p] = own[p]!;
+    }
+    const sourceCounts = labelCounts(mask, classes);
+    const geometry = sourceToPatient(images);
+    findings.push(...segmentationFindings(o, sourceCounts, mask.length, voxelVolumeMl(geometry, images.length)));
+    const g = perUnit[0]!.grid.shape;
+    outputs.push({
+      kind: 'segmentation',
+      tensor: o.tensor,
+      labels: o.labels.map((l) => ({ ...l, color: [...l.color] as [number, number, number], voxels: sourceCounts[l.index] ?? 0 })),
+      // One model grid per unit: their number and the first one's plane.
+      modelGridShape: [perUnit.length, g[1], g[2]],
+      modelVoxelCounts: modelCounts,
+      mask: { file: writeArray(runDir, `${o.tensor}-mask`, mask), dtype: 'uint8', shape: [images.length, rows, columns], sourceToPatient: geometry },
+    });
+  };
   try {
     for (const o of manifest.outputs) {
       switch (o.kind) {
@@ -642,7 +681,10 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
           break;
         }
         case 'segmentation': {
-          if (perUnit.length !== 1) throw new Error('segmentation outputs need one analysis unit: unit "slices" or "volume", or one image with at most one ultrasound region');
+          if (perUnit.length > 1) {
+            imageMasks(o);
+            break;
+          }
           const u = perUnit[0]!;
           const counted = new Uint32Array(256);
           const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, perSlice, counted, scratch.sharedUint8(u.grid.shape[0] * u.grid.shape[1] * u.grid.shape[2]));
