@@ -16,8 +16,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readNpz } from '../fixtures/medmnist-dicom';
 import { syntheticDicom, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
+import { breastCaseCapture } from './support/breast-case';
 import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, importByReference, imageToCanvas, modelResult, openStudy, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
 
@@ -30,37 +30,10 @@ const COLUMNS = 800;
 const IMAGES = 60;
 const STORED_ROWS = Math.ceil(ROWS / 2);
 const STORED_COLUMNS = COLUMNS / 2;
-/** A malignant test image the model scores high (label 0 = malignant in BreastMNIST). */
-const CASE = 153;
 const STUDY = '1.2.826.0.1.3680043.10.1138.7801';
 
-/** Bilinear upscaling of a 28×28 image to side × side (pixel centres aligned, edges clamped). */
-function upscale(image: Uint8Array, side: number): Float32Array {
-  const out = new Float32Array(side * side);
-  const at = (r: number, c: number) => image[Math.min(27, Math.max(0, r)) * 28 + Math.min(27, Math.max(0, c))]!;
-  for (let y = 0; y < side; y++) {
-    const fy = ((y + 0.5) * 28) / side - 0.5;
-    const y0 = Math.floor(fy);
-    const ty = fy - y0;
-    for (let x = 0; x < side; x++) {
-      const fx = ((x + 0.5) * 28) / side - 0.5;
-      const x0 = Math.floor(fx);
-      const tx = fx - x0;
-      out[y * side + x] = (at(y0, x0) * (1 - tx) + at(y0, x0 + 1) * tx) * (1 - ty) + (at(y0 + 1, x0) * (1 - tx) + at(y0 + 1, x0 + 1) * tx) * ty;
-    }
-  }
-  return out;
-}
-
 function writeSeries(dir: string): void {
-  const npz = readNpz(BREAST!);
-  const images = npz['test_images']!;
-  const labels = npz['test_labels']!;
-  expect(labels.data[CASE], `BreastMNIST test image ${CASE} is malignant`).toBe(0);
-  const up = upscale(images.data.subarray(CASE * 784, (CASE + 1) * 784) as Uint8Array, SIDE);
-  const pixels = new Uint8Array(ROWS * COLUMNS);
-  const bar = (COLUMNS - SIDE) / 2;
-  for (let r = 0; r < SIDE; r++) for (let c = 0; c < SIDE; c++) pixels[r * COLUMNS + bar + c] = Math.round(up[r * SIDE + c]!);
+  const pixels = breastCaseCapture(BREAST!, { rows: ROWS, columns: COLUMNS, side: SIDE });
   mkdirSync(dir, { recursive: true });
   for (let i = 1; i <= IMAGES; i++) {
     writeFileSync(

@@ -127,7 +127,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     [vigil, reportError, refreshAnalysis],
   );
   const [aiStyle, setAiStyle] = useState<OverlayStyle>({ visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set(), labelStyles: new Map(), showNegativeHeatmaps: false });
-  const [pendingJump, setPendingJump] = useState<{ slot: number; seriesUid: string; sopInstanceUid: string | null } | null>(null);
+  const [pendingJump, setPendingJump] = useState<{ slot: number; seriesUid: string; sopInstanceUid: string | null; frame: number } | null>(null);
 
   useEffect(() => {
     let stale = false;
@@ -249,7 +249,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
           layer.kind === 'detection' ? null : (loadedArray(vigil.resultUrl(layer.resultId, layer.array.file)) ?? null),
         );
         setSlots((s) => s.map((x, i) => (i === activeSlot ? target.seriesInstanceUid : x)));
-        setPendingJump({ slot: activeSlot, seriesUid: target.seriesInstanceUid, sopInstanceUid: target.sopInstanceUid });
+        setPendingJump({ slot: activeSlot, seriesUid: target.seriesInstanceUid, sopInstanceUid: target.sopInstanceUid, frame: target.frame });
       })();
     },
     [vigil, activeSlot],
@@ -260,7 +260,10 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
     if (!frames || !frames.some((f) => f.instance.sopInstanceUid === pendingJump.sopInstanceUid || pendingJump.sopInstanceUid === null)) return;
     const vp = stackViewport(viewportIdFor(pendingJump.slot));
     if (!vp || vp.getImageIds().length !== frames.length) return;
-    const index = Math.max(0, frames.findIndex((f) => f.instance.sopInstanceUid === pendingJump.sopInstanceUid));
+    // The frame of a multi-frame instance (a cine) where the finding is strongest, else the instance's first.
+    const ofInstance = (f: (typeof frames)[number]) => f.instance.sopInstanceUid === pendingJump.sopInstanceUid;
+    const exact = pendingJump.frame > 0 ? frames.findIndex((f) => ofInstance(f) && f.frame === pendingJump.frame) : -1;
+    const index = Math.max(0, exact >= 0 ? exact : frames.findIndex(ofInstance));
     scrollTo(vp, index);
     setPendingJump(null);
   }, [pendingJump, panes]);

@@ -250,10 +250,11 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
       if (disposed || !canvas || vp.getImageIds().length === 0) return;
       const frame = imageFrames[vp.getCurrentImageIdIndex()];
       const { layers: drawLayers, arrays, style } = aiState.current;
-      const { drawn, transform } = drawOverlays({ vp, canvas, sopInstanceUid: frame?.instance.sopInstanceUid ?? null, layers: drawLayers, arrays, style });
+      const { drawn, transform } = drawOverlays({ vp, canvas, sopInstanceUid: frame?.instance.sopInstanceUid ?? null, frame: frame?.frame ?? 0, layers: drawLayers, arrays, style });
       canvas.dataset.drawn = drawn.join(',');
       canvas.dataset.transform = transform ? JSON.stringify(transform) : '';
       canvas.dataset.sop = frame?.instance.sopInstanceUid ?? '';
+      canvas.dataset.frame = String(frame?.frame ?? 0);
       canvas.dataset.draws = String(Number(canvas.dataset.draws ?? '0') + 1);
     };
     redrawAi.current = redraw;

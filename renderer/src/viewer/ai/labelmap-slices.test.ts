@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { fillFramePlane, frameSlices, labelColorTable, writeFramePlane } from './labelmap-slices';
+import { fillFramePlane, frameSlices, labelColorTable, planeFrame, storedPlane, writeFramePlane } from './labelmap-slices';
 
 /**
  * A stored 3-plane label map on a non-square 3 × 5 source grid whose plane k
@@ -17,6 +17,18 @@ function storedMask(): { mask: Uint8Array; shape: [number, number, number] } {
 }
 
 describe('label map planes for displayed frames', () => {
+  it('a displayed frame of a multi-frame instance has its own plane, and a plane its frame (storedPlane, planeFrame)', () => {
+    // A single-frame image 'a', then a three-frame cine 'm', then 'z'.
+    const uids = ['a', 'm', 'm', 'm', 'z'];
+    expect(storedPlane(uids, 'a', 0)).toBe(0);
+    expect([1, 2, 3].map((f) => storedPlane(uids, 'm', f))).toEqual([1, 2, 3]);
+    expect(storedPlane(uids, 'm', 4)).toBe(-1);
+    expect(storedPlane(uids, 'x', 0)).toBe(-1);
+    expect(uids.map((_, k) => planeFrame(uids, k))).toEqual([0, 1, 2, 3, 0]);
+    // The same planes frameSlices gives.
+    expect([...frameSlices([{ sopInstanceUid: 'm', frame: 3 }, { sopInstanceUid: 'z', frame: 0 }], uids)]).toEqual([3, 4]);
+  });
+
   it('maps frames in the viewer reading order to the stored planes of their instances', () => {
     // Stored along the slice normal (a, b, c); the viewer reads them the other way round.
     const slices = frameSlices(

@@ -40,6 +40,27 @@ export function frameSlices(frames: readonly DisplayedFrame[], inputSopInstanceU
   return out;
 }
 
+/** The stored plane of one displayed frame (as frameSlices), or -1 when the result has none for it. */
+export function storedPlane(inputSopInstanceUids: readonly string[], sopInstanceUid: string, frame: number): number {
+  const at = frame > 0 ? frame - 1 : 0;
+  let seen = 0;
+  for (let k = 0; k < inputSopInstanceUids.length; k++) if (inputSopInstanceUids[k] === sopInstanceUid && seen++ === at) return k;
+  return -1;
+}
+
+/** The displayed frame of stored plane `k`: its 1-based frame number when its instance has several planes, else 0. */
+export function planeFrame(inputSopInstanceUids: readonly string[], k: number): number {
+  const uid = inputSopInstanceUids[k];
+  let before = 0;
+  let planes = 0;
+  inputSopInstanceUids.forEach((u, i) => {
+    if (u !== uid) return;
+    planes++;
+    if (i < k) before++;
+  });
+  return planes > 1 ? before + 1 : 0;
+}
+
 /**
  * Copies stored plane `slice` into `target` (a frame of `rows` × `cols`,
  * row-major like the image). Returns false (and leaves `target` cleared)

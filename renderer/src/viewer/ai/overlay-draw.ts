@@ -6,6 +6,7 @@
  * and flip, and are never stretched over the canvas.
  */
 import type { StackViewport } from '@cornerstonejs/core';
+import { storedPlane } from './labelmap-slices';
 import { type OverlayLayer, type OverlayStyle, sliceExtent, slicePixels } from './overlay-model';
 
 /** Image (column, row) of a pixel centre → canvas CSS pixels: canvas = o + col·a + row·b. */
@@ -78,13 +79,15 @@ export interface DrawInput {
   readonly vp: StackViewport;
   readonly canvas: HTMLCanvasElement;
   readonly sopInstanceUid: string | null;
+  /** 1-based frame number of the displayed frame in a multi-frame instance, 0 for a single-frame image. */
+  readonly frame: number;
   readonly layers: readonly OverlayLayer[];
   readonly arrays: ReadonlyMap<string, Uint8Array | Float32Array>;
   readonly style: OverlayStyle;
 }
 
 /** Redraws every layer for the displayed image; returns the keys of the layers drawn. */
-export function drawOverlays({ vp, canvas, sopInstanceUid, layers, arrays, style }: DrawInput): { drawn: string[]; transform: ImageToCanvas | null } {
+export function drawOverlays({ vp, canvas, sopInstanceUid, frame, layers, arrays, style }: DrawInput): { drawn: string[]; transform: ImageToCanvas | null } {
   const dpr = window.devicePixelRatio || 1;
   const w = Math.max(1, Math.round(canvas.clientWidth * dpr));
   const h = Math.max(1, Math.round(canvas.clientHeight * dpr));
@@ -100,10 +103,12 @@ export function drawOverlays({ vp, canvas, sopInstanceUid, layers, arrays, style
   if (!style.visible || !sopInstanceUid || !t) return { drawn: [], transform: t };
   const drawn: string[] = [];
   for (const layer of layers) {
-    const slice = layer.inputSopInstanceUids.indexOf(sopInstanceUid);
+    // A multi-frame instance (a cine) has one plane per frame: the displayed frame's, not the first.
+    const slice = storedPlane(layer.inputSopInstanceUids, sopInstanceUid, frame);
     if (slice < 0) continue;
     if (layer.kind === 'detection') {
-      const boxes = layer.boxes.filter((b) => b.sopInstanceUid === sopInstanceUid || (!b.sopInstanceUid && b.slice === slice));
+      const several = layer.inputSopInstanceUids.indexOf(sopInstanceUid) !== layer.inputSopInstanceUids.lastIndexOf(sopInstanceUid);
+      const boxes = layer.boxes.filter((b) => (b.sopInstanceUid ? b.sopInstanceUid === sopInstanceUid && (!several || b.slice === slice) : b.slice === slice));
       if (boxes.length === 0) continue;
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
       ctx.lineWidth = 2;

@@ -42,7 +42,7 @@ describe('overlay model', () => {
     expect(strongestSlice(values, [3, 2, 2], 1)).toBe(1);
     expect(strongestSlice(Float32Array.from([0, 0.2, 0, 0, 0.9, 0, 0, 0, 0.5, 0, 0, 0]), [3, 2, 2])).toBe(1);
     const target = findingTarget(result([{ kind: 'segmentation', tensor: 'seg', labels: [{ index: 1, name: 'lesion', color: [255, 0, 0], voxels: 3 }], mask }]), 'lesion', () => values);
-    expect(target).toEqual({ seriesInstanceUid: '1.2.3', sopInstanceUid: 'b' });
+    expect(target).toEqual({ seriesInstanceUid: '1.2.3', sopInstanceUid: 'b', frame: 0 });
   });
 
   it('fills or outlines label pixels in the manifest colour, hides hidden labels, fades heat towards 0', () => {
@@ -210,6 +210,13 @@ describe('jumping to the slice where a finding is strongest', () => {
     expect(layersOf(2)).toHaveLength(1);
     expect(layersOf(undefined)).toHaveLength(1);
     for (const malformed of [0, -2, 1.5, '2', null, Number.NaN]) expect(layersOf(malformed), String(malformed)).toEqual([]);
+  });
+
+  it('a cine: the strongest heatmap plane is a frame of its instance (the target names the frame)', () => {
+    const map = { file: 'cam', dtype: 'float32', shape: [4, 1, 2], sourceToPatient: null };
+    const heat = Float32Array.from([0.1, 0.2, 0.3, 0.1, 0.9, 0.4, 0.2, 0.2]);
+    const r = result([{ kind: 'heatmap', tensor: 'cam', label: 'lesion', map }], { inputSopInstanceUids: ['a', 'm', 'm', 'm'] });
+    expect(findingTarget(r, 'lesion', () => heat)).toEqual({ seriesInstanceUid: '1.2.3', sopInstanceUid: 'm', frame: 2 });
   });
 
   it('a segmentation label: the slice with most voxels of that label, not of another', () => {

@@ -9,6 +9,7 @@
  * (row, column) of slice k covers image pixel (row, column) of that instance.
  */
 import type { AnalysisResult } from '../../../../contract/ipc-contract';
+import { planeFrame } from './labelmap-slices';
 
 export type Rgb = readonly [number, number, number];
 
@@ -275,14 +276,18 @@ export function findingTarget(
   result: AnalysisResult,
   label: string,
   arrays: (layer: OverlayLayer) => ArrayLike<number> | null,
-): { seriesInstanceUid: string; sopInstanceUid: string | null } {
+): { seriesInstanceUid: string; sopInstanceUid: string | null; frame: number } {
   const uids = result.inputSopInstanceUids;
-  const at = (slice: number) => ({ seriesInstanceUid: result.seriesInstanceUid, sopInstanceUid: uids[slice] ?? uids[0] ?? null });
+  // `frame`: the 1-based frame of a multi-frame instance (a cine), 0 for a single-frame image.
+  const at = (slice: number) => {
+    const k = uids[slice] !== undefined ? slice : 0;
+    return { seriesInstanceUid: result.seriesInstanceUid, sopInstanceUid: uids[k] ?? null, frame: uids[k] !== undefined ? planeFrame(uids, k) : 0 };
+  };
   const layers = overlayLayers([result]);
   for (const layer of layers) {
     if (layer.kind === 'detection') {
       const best = layer.boxes.filter((b) => b.label === label).sort((a, b) => b.score - a.score)[0];
-      if (best) return { seriesInstanceUid: result.seriesInstanceUid, sopInstanceUid: best.sopInstanceUid || (uids[best.slice] ?? null) };
+      if (best) return { ...at(best.slice), ...(best.sopInstanceUid ? { sopInstanceUid: best.sopInstanceUid } : {}) };
     } else if (layer.kind === 'segmentation') {
       const l = layer.labels.find((x) => x.name === label);
       const data = l ? arrays(layer) : null;
