@@ -223,7 +223,7 @@ async function analyzeCommand(paths: string[], dataDir: string, o: AnalyzeOption
           ...(stored?.population ? { population: stored.population } : {}),
           timingsMs: stored?.timingsMs ?? {},
           ...(stored?.providerNote ? { providerNote: stored.providerNote } : {}),
-          ...(stored ? { ortVersion: stored.ortVersion, modelSha256: stored.modelSha256, inputInstances: stored.inputSopInstanceUids.length, outputs: stored.outputs, resultId: stored.id } : {}),
+          ...(stored ? { ortVersion: stored.ortVersion, modelSha256: stored.modelSha256, inputInstances: new Set(stored.inputSopInstanceUids).size, outputs: stored.outputs, resultId: stored.id } : {}),
         };
       });
       if (o.json) out(JSON.stringify({ results }));

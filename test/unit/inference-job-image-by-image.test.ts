@@ -207,6 +207,78 @@ describe('inference job: a per-image model analyses image by image', () => {
     expect(mixed.inputSopInstanceUids).toEqual([uid(15), uid(16)]);
   });
 
+  it('a per-image mask has a volume only when its images stack into one; a label the manifest does not list is still counted', async () => {
+    // logits3 = [0, heat, 2·heat] per pixel: argmax 2 (a label the manifest does not list) where a pixel is above 100.
+    const onnx3 = buildOnnxModel({
+      inputs: [{ name: 'image', shape: ['N', 1, 'H', 'W'] }],
+      outputs: [{ name: 'logits3', shape: ['N', 3, 'H', 'W'] }],
+      initializers: [
+        { name: 'offset', dims: [1], data: [100] },
+        { name: 'zero', dims: [1], data: [0] },
+        { name: 'two', dims: [1], data: [2] },
+      ],
+      nodes: [
+        { op: 'Sub', inputs: ['image', 'offset'], outputs: ['heat'] },
+        { op: 'Mul', inputs: ['heat', 'zero'], outputs: ['none'] },
+        { op: 'Mul', inputs: ['heat', 'two'], outputs: ['heat2'] },
+        { op: 'Concat', inputs: ['none', 'heat', 'heat2'], outputs: ['logits3'], attrs: { axis: 1 } },
+      ],
+    });
+    const m = classifierManifest(onnx3, {
+      schemaVersion: 4,
+      id: 'test-image-masks-3',
+      applicability: { modalities: ['US'] },
+      input: { unit: 'image', tensors: [{ name: 'image', dtype: 'float32', shape: [1, 1, 'H', 'W'], layout: 'NCHW' }] },
+      preprocessing: [{ op: 'modalityRescale' }],
+      outputs: [{ kind: 'segmentation', tensor: 'logits3', method: 'argmax', labels: [{ index: 0, name: 'background', color: [0, 0, 0] }, { index: 1, name: 'bright', color: [255, 0, 0] }], findings: { role: 'lesion', minVolumeMl: 0 } }],
+    });
+    const modelPath = join(root, 'model3.onnx');
+    writeFileSync(modelPath, onnx3);
+    const geometry = (z: number) => [
+      { tag: 0x00200032, vr: 'DS', value: `0\\0\\${z}` },
+      { tag: 0x00200037, vr: 'DS', value: '1\\0\\0\\0\\1\\0' },
+    ];
+    const placed = (instance: number, values: number[], z: number) => {
+      const file = join(root, `${instance}.dcm`);
+      const pixels = new Uint8Array(values.length * ROWS * COLUMNS);
+      values.forEach((v, k) => pixels.set(frame(v), k * ROWS * COLUMNS));
+      writeFileSync(
+        file,
+        syntheticDicom({
+          modality: 'US',
+          sopClassUid: values.length > 1 ? US_MULTIFRAME_IMAGE_STORAGE : US_IMAGE_STORAGE,
+          studyInstanceUid: STUDY,
+          seriesInstanceUid: `${STUDY}.7`,
+          sopInstanceUid: uid(instance),
+          instanceNumber: instance,
+          rows: ROWS,
+          columns: COLUMNS,
+          pixels,
+          pixelSpacing: '0.5\\0.5',
+          extra: [...geometry(z), ...(values.length > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(values.length) }] : [])],
+        }),
+      );
+      return file;
+    };
+    const job = (name: string, files: string[]) => runInferenceJob({ jobId: name, model: { id: m.id, modelPath, manifest: m }, files, provider: 'cpu', outputDir: join(root, 'out', name) }, sessions);
+    const segOf = (r: Awaited<ReturnType<typeof job>>) => {
+      expect(r.status, r.reason).toBe('done');
+      const seg = r.outputs.find((o) => o.kind === 'segmentation');
+      if (seg?.kind !== 'segmentation') throw new Error('no segmentation');
+      return seg;
+    };
+    // A three-frame cine: its frames share one position, so its pixels add up to no volume.
+    const cine = await job('cine-volume', [placed(21, [95, 120, 130], 5)]);
+    expect(segOf(cine).mask.sourceToPatient).toBeNull();
+    expect(cine.findings.find((f) => f.label === 'bright')).not.toHaveProperty('volumeMl');
+    // Label 2 (above 100; a tie at 100 goes to background) is no manifest label but is counted: 4 + 10 + 10 columns of 6 rows.
+    expect(segOf(cine).modelVoxelCounts).toEqual([3 * 60 - 144, 0, 144]);
+    // Three images 2 mm apart: a stack, with a volume (label 1 has no voxels here, so 0 mL).
+    const stack = await job('stack-volume', [placed(31, [95], 0), placed(32, [120], 2), placed(33, [130], 4)]);
+    expect(segOf(stack).mask.sourceToPatient).not.toBeNull();
+    expect(stack.findings.find((f) => f.label === 'bright')).toMatchObject({ volumeMl: 0 });
+  });
+
   it('an image that cannot be preprocessed stops the run, which still lists every image of the series in slice order', async () => {
     // The model takes 6 × 10 only: the second file (instance 5) is 8 × 10.
     const files = [write(6, [40]), write(5, [40], { rows: 8, columns: COLUMNS }), write(4, [40, 60])];

@@ -87,6 +87,18 @@ export function sliceOrder(slices: readonly SourceSlice[]): number[] {
   return idx.sort((a, b) => (slices[a]!.instanceNumber ?? a) - (slices[b]!.instanceNumber ?? b));
 }
 
+/**
+ * Whether slices already in stacking order form one volume: each with its position and the first's orientation, at
+ * distinct places along the normal (a cine's frames share one position; a single image is no stack).
+ */
+export function isParallelStack(sorted: readonly SourceSlice[]): boolean {
+  const o = sorted[0]?.imageOrientation;
+  if (sorted.length < 2 || !o || !sorted.every((s) => s.imagePosition && s.imageOrientation?.every((v, i) => Math.abs(v - o[i]!) < 1e-4))) return false;
+  const n = cross(o.slice(0, 3), o.slice(3, 6));
+  const along = sorted.map((s) => dot(s.imagePosition!, n));
+  return along.every((d, i) => i === 0 || d - along[i - 1]! > 1e-3);
+}
+
 /** Source index (slice, row, column) -> patient LPS mm for slices already in stacking order; null without geometry. */
 export function sourceToPatient(sorted: readonly SourceSlice[]): Mat4 | null {
   const first = sorted[0];

@@ -12,7 +12,7 @@ import type { RunWarning } from '../../../contract/ipc-contract';
 import { matchesImportRecord, ReferencedFileChangedError, type ReferencedFileRecord } from '../dicom/display-bytes';
 import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, openImageFrames, PixelDecodeError } from '../dicom/pixel-decoder';
 import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
-import { type Grid, identity, invert, isBijection, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
+import { type Grid, identity, invert, isBijection, isParallelStack, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import { aggregateScores, blockCentre, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, heatmapStep, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toCoarseSourceGrid, toSourceGrid, voxelVolumeMl } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
@@ -471,6 +471,8 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   };
   for (let i = 0; i < READ_AHEAD; i++) readAhead(i);
   let stop: Stop | null = null;
+  const segmentsImages = imageByImage && manifest.outputs.some((o) => o.kind === 'segmentation');
+  const MASK_SIZES_DIFFER: Stop = { status: 'not-analysed', reason: 'the images of the series differ in size' };
   let volume: Float32Array | null = null;
   try {
     for (let i = 0; i < job.files.length; i++) {
@@ -487,6 +489,12 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
             // After a stop, the remaining images are listed (their UIDs and order), not decoded. Images are analysed
             // in file order, so with several that cannot be, the first in file order gives the reason.
             if (stop) continue;
+            // A per-image segmentation needs one mask grid: a second size stops the run (the reason, with every size,
+            // comes once the series is listed).
+            if (segmentsImages && (img.rows !== images[0]!.rows || img.columns !== images[0]!.columns)) {
+              stop = MASK_SIZES_DIFFER;
+              continue;
+            }
             const units = analysisUnits(manifest, [img]).map((u) => ({ ...u, image: images.length - 1 }));
             // A series of one image analysed as one unit takes the pooled (shareable) arrays, as a volume would: the
             // second thread can then share the preprocessing of a large radiograph. Else fresh ones, let go image by image.
@@ -543,14 +551,14 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   images = order.map((i) => images[i]!);
   const uids = images.map((i) => i.sopInstanceUid);
   t.decode += performance.now() - t0;
+  const sizes = new Set(images.map((i) => `${i.rows}×${i.columns}`));
+  // Masks of images of several sizes would need planes of several sizes: one mask grid is what the viewer reads.
+  if (stop === MASK_SIZES_DIFFER) {
+    return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model's segmentation needs one mask grid for the series`, inputSopInstanceUids: uids });
+  }
   if (stop) return result({ ...stop, inputSopInstanceUids: uids });
   if (images.length === 0) return result({ status: 'not-analysed', reason: 'the series has no images', inputSopInstanceUids: uids });
-  const sizes = new Set(images.map((i) => `${i.rows}×${i.columns}`));
   if (imageByImage) {
-    // Masks of images of several sizes would need planes of several sizes: one mask grid is what the viewer reads.
-    if (sizes.size > 1 && perUnit.length > 1 && manifest.outputs.some((o) => o.kind === 'segmentation')) {
-      return result({ status: 'not-analysed', reason: `the images of the series differ in size (${[...sizes].join(', ')}) and this model's segmentation needs one mask grid for the series`, inputSopInstanceUids: uids, provider, providerNote });
-    }
     // Analysed in file order: the units now take the images' slice order (an image's regions stay in theirs).
     const slice = new Array<number>(order.length);
     order.forEach((from, to) => (slice[from] = to));
@@ -625,27 +633,30 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
     const plane = rows * columns;
     const mask = new Uint8Array(images.length * plane);
     const classes = Math.max(...o.labels.map((l) => l.index)) + 1;
-    const modelCounts = new Array<number>(classes).fill(0);
+    // Every unit's labels tallied in one table (a model may emit labels the manifest does not list).
+    const counted = new Uint32Array(256);
     for (const u of perUnit) {
-      const counted = new Uint32Array(256);
       const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, false, counted);
-      labelCounts(labels, classes, counted).forEach((n, i) => (modelCounts[i]! += n));
       // 0 beyond what the unit's model saw (outside its region): the image's other regions keep their labels.
       const own = toSourceGrid(labels, u.grid, u.source.grid.shape, 'nearest');
       const base = u.unit.image! * plane;
       if (!u.unit.region) mask.set(own, base);
       else for (let p = 0; p < plane; p++) if (own[p]) mask[base + p] = own[p]!;
     }
+    const modelCounts = labelCounts(new Uint8Array(0), classes, counted);
     const sourceCounts = labelCounts(mask, classes);
-    const geometry = sourceToPatient(images);
+    // A volume only for images that stack into one (a cine's frames, or unrelated views, share or scatter their
+    // positions: their pixels add up to no volume).
+    const geometry = isParallelStack(images) ? sourceToPatient(images) : null;
     findings.push(...segmentationFindings(o, sourceCounts, mask.length, voxelVolumeMl(geometry, images.length)));
-    const g = perUnit[0]!.grid.shape;
+    // Units of one model may differ in grid (region crops to a model of free size): the largest plane.
+    const g = [Math.max(...perUnit.map((u) => u.grid.shape[1])), Math.max(...perUnit.map((u) => u.grid.shape[2]))];
     outputs.push({
       kind: 'segmentation',
       tensor: o.tensor,
       labels: o.labels.map((l) => ({ ...l, color: [...l.color] as [number, number, number], voxels: sourceCounts[l.index] ?? 0 })),
-      // One model grid per unit: their number and the first one's plane.
-      modelGridShape: [perUnit.length, g[1], g[2]],
+      // One model grid per unit: their number and the largest plane.
+      modelGridShape: [perUnit.length, g[0]!, g[1]!],
       modelVoxelCounts: modelCounts,
       mask: { file: writeArray(runDir, `${o.tensor}-mask`, mask), dtype: 'uint8', shape: [images.length, rows, columns], sourceToPatient: geometry },
     });

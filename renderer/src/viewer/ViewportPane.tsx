@@ -45,6 +45,7 @@ import {
   setLabelmapValues,
   styleLabelmap,
 } from './ai/labelmap-segmentation';
+import { storedPlane } from './ai/labelmap-slices';
 import { drawOverlays, type ImageToCanvas, invalidateSlices } from './ai/overlay-draw';
 import { canvasToImage, layerShown, type OverlayLayer, type OverlayStyle, paintDisc } from './ai/overlay-model';
 import { loadResultArray, rememberArray } from './ai/result-arrays';
@@ -479,7 +480,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     if (!canvasEditing || !aiEdit || !editLayer || editLayer.kind !== 'segmentation' || !canvas?.dataset.transform) return;
     let current = stroke.current;
     if (start) {
-      const slice = editLayer.inputSopInstanceUids.indexOf(canvas.dataset.sop ?? '');
+      // The shown frame's plane (a cine's frames share one SOP Instance UID).
+      const slice = storedPlane(editLayer.inputSopInstanceUids, canvas.dataset.sop ?? '', Number(canvas.dataset.frame ?? 0));
       let values = aiState.current.arrays.get(editLayer.key);
       if (slice < 0 || !(values instanceof Uint8Array)) return;
       if (!editLayer.key.endsWith(':reviewed')) {
