@@ -304,11 +304,17 @@ parentPort.on('message', (batch) => {
   if (batch.some((t) => t.path.endsWith('then-dies.dcm'))) throw new Error('injected: died while idle');
 });`);
 
-/** Resolves once the pool has seen its idle worker die (read from its private slots: no public API says so). */
-async function deathNoticed(pool: ImportWorkerPool): Promise<void> {
-  const slots = (pool as unknown as { slots: { exited: boolean }[] }).slots;
+/** The worker of the pool's first slot (private: no public API names it); the pool starts its workers as a run begins. */
+const firstWorker = (pool: ImportWorkerPool): { threadId: number } => (pool as unknown as { slots: { worker: { threadId: number } }[] }).slots[0]!.worker;
+
+/**
+ * Resolves once `worker` has died: its thread gone (threadId −1), and so the pool's own exit listener, registered
+ * first, has run. (Waiting for the pool to mark the slot exited raced: a death noticed while the run that woke it is
+ * still settling replaces the worker at once and never marks the slot.)
+ */
+async function deathNoticed(worker: { threadId: number }): Promise<void> {
   await within(20_000, new Promise<void>((resolve) => {
-    const check = () => (slots.some((s) => s.exited) ? resolve() : setTimeout(check, 5));
+    const check = () => (worker.threadId === -1 ? resolve() : setTimeout(check, 5));
     check();
   }), 'noticing the death');
 }
@@ -435,9 +441,11 @@ describe('ImportWorkerPool: a worker that dies between runs', () => {
   it('raises no uncaught error, and the next run is served whole by a new worker', async () => {
     const pool = new ImportWorkerPool(1, DIES_WHEN_DONE);
     try {
-      expect(outcomes((await runAll(pool, tasks(1, { 0: 'then-dies.dcm' }))).results)).toEqual([[0, 'instance']]);
+      const first = runAll(pool, tasks(1, { 0: 'then-dies.dcm' }));
+      const dying = firstWorker(pool);
+      expect(outcomes((await first).results)).toEqual([[0, 'instance']]);
       // Before, no listener took the death: an uncaught 'error', and this run waited for ever on the dead worker.
-      await deathNoticed(pool);
+      await deathNoticed(dying);
       const { results } = await runAll(pool, tasks(5));
       expect(outcomes(results)).toEqual(Array.from({ length: 5 }, (_, id) => [id, 'instance']));
     } finally {
