@@ -11,7 +11,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 import { breastCaseCapture } from './support/breast-case';
-import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, importByReference, imageToCanvas, modelResult, openStudy, overlayImage, waitForRender } from './support/viewer';
+import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, imageToCanvas, importByReference, overlayImage, runModelAndOpen } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const BREAST = corpusOrSkip('medmnist/breastmnist.npz');
@@ -81,14 +81,7 @@ describe.skipIf(!BREAST)('a cine: each frame its own heatmap', () => {
     const { page, bridge } = session;
     // Above what the job reads whole ahead: decoded from disk frame by frame.
     expect(statSync(cine).size).toBeGreaterThan(16 * 1024 * 1024);
-    const run = await bridge.invoke<{ queued: unknown[] }>('analysis.run', { studyInstanceUid: STUDY, modelId: MODEL_ID, provider: 'cpu', vouchForUnrecorded: true });
-    if (!run.ok) throw new Error(run.error.message);
-    await openStudy(page, STUDY);
-    await waitForRender(page);
-    const row = page.locator(`[data-testid="finding-run"][data-model-id="${MODEL_ID}"]`);
-    await expect.poll(() => row.first().getAttribute('data-status'), { timeout: 120_000 }).toBe('done');
-
-    const result = (await modelResult(bridge, STUDY, MODEL_ID))!;
+    const result = await runModelAndOpen(bridge, page, STUDY, MODEL_ID);
     expect(result.status, result.reason ?? '').toBe('done');
     expect(result.inputSopInstanceUids).toEqual(new Array(FRAMES).fill(SOP));
     const classification = result.outputs.find((o) => o.kind === 'classification') as unknown as { perImage: number[][]; labels: string[] };
@@ -135,7 +128,7 @@ describe.skipIf(!BREAST)('a cine: each frame its own heatmap', () => {
     await page.getByTestId('overlay-opacity').blur();
     await page.keyboard.press('Home');
     await expect.poll(() => shownFrame(page), { timeout: 15_000 }).toBe('1');
-    await row.first().locator('[data-testid="finding-item"][data-label="malignant"]').getByTestId('finding-jump').click();
+    await page.locator(`[data-testid="finding-run"][data-model-id="${MODEL_ID}"] [data-testid="finding-item"][data-label="malignant"]`).first().getByTestId('finding-jump').click();
     await expect.poll(() => shownFrame(page), { timeout: 15_000 }).toBe(String(strongest + 1));
     await page.getByTestId('overlay-opacity').fill('60');
     expect(session.pageErrors).toEqual([]);

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syntheticDicom, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 import { breastCaseCapture } from './support/breast-case';
-import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, importByReference, imageToCanvas, modelResult, openStudy, waitForRender } from './support/viewer';
+import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, imageToCanvas, importByReference, runModelAndOpen } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const BREAST = corpusOrSkip('medmnist/breastmnist.npz');
@@ -76,14 +76,7 @@ describe.skipIf(!BREAST)('the heatmap of a long ultrasound series', () => {
 
   it('keeps one value per 2×2 block and draws it over the whole image', async () => {
     const { page, bridge } = session;
-    const run = await bridge.invoke<{ queued: unknown[] }>('analysis.run', { studyInstanceUid: STUDY, modelId: MODEL_ID, provider: 'cpu', vouchForUnrecorded: true });
-    if (!run.ok) throw new Error(run.error.message);
-    await openStudy(page, STUDY);
-    await waitForRender(page);
-    const row = page.locator(`[data-testid="finding-run"][data-model-id="${MODEL_ID}"]`);
-    await expect.poll(() => row.first().getAttribute('data-status'), { timeout: 120_000 }).toBe('done');
-
-    const result = (await modelResult(bridge, STUDY, MODEL_ID))!;
+    const result = await runModelAndOpen(bridge, page, STUDY, MODEL_ID);
     expect(result.status, result.reason ?? '').toBe('done');
     expect(result.findings.find((f) => f.label === 'malignant')?.positive).toBe(true);
     const heat = result.outputs.find((o) => o.kind === 'heatmap') as unknown as { tensor: string; map: { file: string; shape: number[]; step?: number } };

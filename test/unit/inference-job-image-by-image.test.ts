@@ -15,7 +15,7 @@ import { runInferenceJob } from '../../electron/services/ai/inference-job';
 import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
-import { buildOnnxModel } from '../fixtures/models/onnx-builder';
+import { buildOnnxModel, pixelProbeModel } from '../fixtures/models/onnx-builder';
 import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 
 const ROWS = 6;
@@ -24,28 +24,7 @@ const STUDY = '1.2.826.0.1.3680043.10.1138.962';
 const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
 
 /** logits = mean(image) / 100 − 1; heat = image − 100; one box per image, score 0.9 (so every image has one). */
-const ONNX = buildOnnxModel({
-  inputs: [{ name: 'image', shape: ['N', 1, 'H', 'W'] }],
-  outputs: [
-    { name: 'logits', shape: ['N', 1] },
-    { name: 'heat', shape: ['N', 1, 'H', 'W'] },
-    { name: 'boxes', shape: [1, 6] },
-  ],
-  initializers: [
-    { name: 'w', dims: [1], data: [0.01] },
-    { name: 'b', dims: [1], data: [-1] },
-    { name: 'offset', dims: [1], data: [100] },
-    { name: 'box', dims: [1, 6], data: [1, 1, 3, 3, 0.9, 0] },
-  ],
-  nodes: [
-    { op: 'GlobalAveragePool', inputs: ['image'], outputs: ['pooled'] },
-    { op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } },
-    { op: 'Mul', inputs: ['flat', 'w'], outputs: ['scaled'] },
-    { op: 'Add', inputs: ['scaled', 'b'], outputs: ['logits'] },
-    { op: 'Sub', inputs: ['image', 'offset'], outputs: ['heat'] },
-    { op: 'Identity', inputs: ['box'], outputs: ['boxes'] },
-  ],
-});
+const ONNX = pixelProbeModel();
 
 const manifest = (shape: (string | number)[] = [1, 1, 'H', 'W']): ModelManifest =>
   classifierManifest(ONNX, {
@@ -71,7 +50,9 @@ describe('inference job: a per-image model analyses image by image', () => {
   let root: string;
   const sessions = new SessionManager({ providers: ['cpu'], threads: 1 });
   const uid = (instance: number) => `${STUDY}.1.${instance}`;
-  const write = (instance: number, values: number[], size: { rows: number; columns: number } = { rows: ROWS, columns: COLUMNS }, regions?: DicomElementSpec[][]) => {
+  /** A file of `values.length` frames (frame k of value values[k]); by default 6 × 10, series .1, no geometry. */
+  const write = (instance: number, values: number[], o: { size?: { rows: number; columns: number }; regions?: DicomElementSpec[][]; series?: string; pixelSpacing?: string; extra?: DicomElementSpec[] } = {}) => {
+    const size = o.size ?? { rows: ROWS, columns: COLUMNS };
     const file = join(root, `${instance}.dcm`);
     const pixels = new Uint8Array(values.length * size.rows * size.columns);
     values.forEach((v, k) => pixels.set(frame(v, size.rows, size.columns), k * size.rows * size.columns));
@@ -81,13 +62,13 @@ describe('inference job: a per-image model analyses image by image', () => {
         modality: 'US',
         sopClassUid: values.length > 1 ? US_MULTIFRAME_IMAGE_STORAGE : US_IMAGE_STORAGE,
         studyInstanceUid: STUDY,
-        seriesInstanceUid: `${STUDY}.1`,
+        seriesInstanceUid: o.series ?? `${STUDY}.1`,
         sopInstanceUid: uid(instance),
         instanceNumber: instance,
         ...size,
         pixels,
-        pixelSpacing: null,
-        extra: [...(values.length > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(values.length) }] : []), ...(regions ? [ultrasoundRegions(regions)] : [])],
+        pixelSpacing: o.pixelSpacing ?? null,
+        extra: [...(o.extra ?? []), ...(values.length > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(values.length) }] : []), ...(o.regions ? [ultrasoundRegions(o.regions)] : [])],
       }),
     );
     return file;
@@ -138,7 +119,7 @@ describe('inference job: a per-image model analyses image by image', () => {
     // 24 frames of 600 × 1200 (17 MB): above what is read whole ahead, so the job decodes it from its descriptor.
     const big = { rows: 600, columns: 1200 };
     const values = Array.from({ length: 24 }, (_, k) => 10 + k);
-    const file = write(9, values, big);
+    const file = write(9, values, { size: big });
     const { size, mtimeMs } = statSync(file);
     expect(size).toBeGreaterThan(16 * 1024 * 1024);
     const modelPath = join(root, 'model.onnx');
@@ -184,7 +165,7 @@ describe('inference job: a per-image model analyses image by image', () => {
     });
     // Instance 14: two B-mode views side by side (columns 0–4 and 5–9), each analysed on its own.
     const views = [ultrasoundRegionItem({ x0: 0, y0: 0, x1: 4, y1: ROWS - 1 }), ultrasoundRegionItem({ x0: 5, y0: 0, x1: COLUMNS - 1, y1: ROWS - 1 })];
-    const files = [write(13, [120]), write(12, [60, 130]), write(11, [95]), write(14, [97], undefined, views)];
+    const files = [write(13, [120]), write(12, [60, 130]), write(11, [95]), write(14, [97], { regions: views })];
     const r = await run('masks', files, m);
     expect(r.status, r.reason).toBe('done');
     expect(r.inputSopInstanceUids).toEqual([uid(11), uid(12), uid(12), uid(13), uid(14)]);
@@ -202,7 +183,7 @@ describe('inference job: a per-image model analyses image by image', () => {
     expect(seg.modelGridShape).toEqual([6, ROWS, COLUMNS]);
 
     // Images of several sizes: one mask grid cannot hold them.
-    const mixed = await run('masks-mixed', [write(15, [120]), write(16, [120], { rows: 8, columns: COLUMNS })], m);
+    const mixed = await run('masks-mixed', [write(15, [120]), write(16, [120], { size: { rows: 8, columns: COLUMNS } })], m);
     expect(mixed).toMatchObject({ status: 'not-analysed', reason: `the images of the series differ in size (${ROWS}×${COLUMNS}, 8×${COLUMNS}) and this model's segmentation needs one mask grid for the series` });
     expect(mixed.inputSopInstanceUids).toEqual([uid(15), uid(16)]);
   });
@@ -238,28 +219,7 @@ describe('inference job: a per-image model analyses image by image', () => {
       { tag: 0x00200032, vr: 'DS', value: `0\\0\\${z}` },
       { tag: 0x00200037, vr: 'DS', value: '1\\0\\0\\0\\1\\0' },
     ];
-    const placed = (instance: number, values: number[], z: number) => {
-      const file = join(root, `${instance}.dcm`);
-      const pixels = new Uint8Array(values.length * ROWS * COLUMNS);
-      values.forEach((v, k) => pixels.set(frame(v), k * ROWS * COLUMNS));
-      writeFileSync(
-        file,
-        syntheticDicom({
-          modality: 'US',
-          sopClassUid: values.length > 1 ? US_MULTIFRAME_IMAGE_STORAGE : US_IMAGE_STORAGE,
-          studyInstanceUid: STUDY,
-          seriesInstanceUid: `${STUDY}.7`,
-          sopInstanceUid: uid(instance),
-          instanceNumber: instance,
-          rows: ROWS,
-          columns: COLUMNS,
-          pixels,
-          pixelSpacing: '0.5\\0.5',
-          extra: [...geometry(z), ...(values.length > 1 ? [{ tag: 0x00280008, vr: 'IS', value: String(values.length) }] : [])],
-        }),
-      );
-      return file;
-    };
+    const placed = (instance: number, values: number[], z: number) => write(instance, values, { series: `${STUDY}.7`, pixelSpacing: '0.5\\0.5', extra: geometry(z) });
     const job = (name: string, files: string[]) => runInferenceJob({ jobId: name, model: { id: m.id, modelPath, manifest: m }, files, provider: 'cpu', outputDir: join(root, 'out', name) }, sessions);
     const segOf = (r: Awaited<ReturnType<typeof job>>) => {
       expect(r.status, r.reason).toBe('done');
@@ -281,7 +241,7 @@ describe('inference job: a per-image model analyses image by image', () => {
 
   it('an image that cannot be preprocessed stops the run, which still lists every image of the series in slice order', async () => {
     // The model takes 6 × 10 only: the second file (instance 5) is 8 × 10.
-    const files = [write(6, [40]), write(5, [40], { rows: 8, columns: COLUMNS }), write(4, [40, 60])];
+    const files = [write(6, [40]), write(5, [40], { size: { rows: 8, columns: COLUMNS } }), write(4, [40, 60])];
     const r = await run('stopped', files, manifest([1, 1, ROWS, COLUMNS]));
     expect(r).toMatchObject({ status: 'not-analysed', reason: 'input "image" dim 2 (H) is 8 after preprocessing but the manifest declares 6' });
     expect(r.inputSopInstanceUids).toEqual([uid(4), uid(4), uid(5), uid(6)]);

@@ -17,7 +17,7 @@ import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import type { UltrasoundRegion } from '../../electron/services/dicom/ultrasound-regions';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
-import { buildOnnxModel } from '../fixtures/models/onnx-builder';
+import { pixelProbeModel, PROBE_HEAT_OFFSET } from '../fixtures/models/onnx-builder';
 import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions } from '../fixtures/synthetic-dicom';
 
 const ROWS = 24;
@@ -25,38 +25,9 @@ const COLUMNS = 40;
 const LEFT: UltrasoundRegion = { x0: 2, y0: 4, x1: 17, y1: 19 }; // 16 × 16
 const RIGHT: UltrasoundRegion = { x0: 22, y0: 4, x1: 37, y1: 19 }; // 16 × 16
 const STUDY = '1.2.826.0.1.3680043.10.1138.961';
-const HEAT_OFFSET = 100;
+const HEAT_OFFSET = PROBE_HEAT_OFFSET;
 
-/**
- * logits = mean(image) / 100 − 1 (so a brighter region scores higher), heat = image − 100 (negative on dark pixels),
- * boxes = one fixed box at model pixels (1, 1)–(4, 4), score 0.9, class 0.
- */
-function regionProbeModel(): Buffer {
-  return buildOnnxModel({
-    inputs: [{ name: 'image', shape: ['N', 1, 'H', 'W'] }],
-    outputs: [
-      { name: 'logits', shape: ['N', 1] },
-      { name: 'heat', shape: ['N', 1, 'H', 'W'] },
-      { name: 'boxes', shape: [1, 6] },
-    ],
-    initializers: [
-      { name: 'w', dims: [1], data: [0.01] },
-      { name: 'b', dims: [1], data: [-1] },
-      { name: 'offset', dims: [1], data: [HEAT_OFFSET] },
-      { name: 'box', dims: [1, 6], data: [1, 1, 4, 4, 0.9, 0] },
-    ],
-    nodes: [
-      { op: 'GlobalAveragePool', inputs: ['image'], outputs: ['pooled'] },
-      { op: 'Flatten', inputs: ['pooled'], outputs: ['flat'], attrs: { axis: 1 } },
-      { op: 'Mul', inputs: ['flat', 'w'], outputs: ['scaled'] },
-      { op: 'Add', inputs: ['scaled', 'b'], outputs: ['logits'] },
-      { op: 'Sub', inputs: ['image', 'offset'], outputs: ['heat'] },
-      { op: 'Identity', inputs: ['box'], outputs: ['boxes'] },
-    ],
-  });
-}
-
-const ONNX = regionProbeModel();
+const ONNX = pixelProbeModel();
 const OUTPUTS: ModelManifest['outputs'] = [
   { kind: 'classification', tensor: 'logits', labels: ['bright'], activation: 'sigmoid', thresholds: 0.5 },
   { kind: 'heatmap', tensor: 'heat', label: 'bright', normalize: 'none' },
@@ -94,19 +65,21 @@ describe('inference job: each B-mode region of an image is analysed', () => {
   let root: string;
   const sessions = new SessionManager({ providers: ['cpu'], threads: 1 });
   const files: string[] = [];
-  const write = (instance: number, regions: DicomElementSpec[][] | null) => {
+  /** A capture of the series (`${STUDY}.1` unless said), ROWS × COLUMNS of PIXELS unless said, with these B-mode regions. */
+  const write = (instance: number, regions: DicomElementSpec[][] | null, o: { series?: string; rows?: number; columns?: number; pixels?: Uint8Array } = {}) => {
     const file = join(root, `${instance}.dcm`);
+    const series = o.series ?? `${STUDY}.1`;
     writeFileSync(
       file,
       syntheticDicom({
         modality: 'US',
         studyInstanceUid: STUDY,
-        seriesInstanceUid: `${STUDY}.1`,
-        sopInstanceUid: `${STUDY}.1.${instance}`,
+        seriesInstanceUid: series,
+        sopInstanceUid: `${series}.${instance}`,
         instanceNumber: instance,
-        rows: ROWS,
-        columns: COLUMNS,
-        pixels: PIXELS,
+        rows: o.rows ?? ROWS,
+        columns: o.columns ?? COLUMNS,
+        pixels: o.pixels ?? PIXELS,
         pixelSpacing: null,
         ...(regions ? { extra: [ultrasoundRegions(regions)] } : {}),
       }),
@@ -184,21 +157,10 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     const L2: UltrasoundRegion = { x0: 1, y0: 2, x1: 16, y1: 17 };
     const R2: UltrasoundRegion = { x0: 19, y0: 2, x1: 34, y1: 17 };
     const smallValue = (r: number, c: number) => (inside(L2, r, c) ? 60 + ((r + 2 * c) % 16) : inside(R2, r, c) ? 200 + ((r + c) % 16) : 255);
-    const small = join(root, '22.dcm');
-    writeFileSync(
-      small,
-      syntheticDicom({
-        modality: 'US',
-        studyInstanceUid: STUDY,
-        seriesInstanceUid: `${STUDY}.1`,
-        sopInstanceUid: `${STUDY}.1.22`,
-        instanceNumber: 22,
-        ...SMALL,
-        pixels: Uint8Array.from({ length: SMALL.rows * SMALL.columns }, (_, i) => smallValue(Math.floor(i / SMALL.columns), i % SMALL.columns)),
-        pixelSpacing: null,
-        extra: [ultrasoundRegions([ultrasoundRegionItem(L2), ultrasoundRegionItem(R2)])],
-      }),
-    );
+    const small = write(22, [ultrasoundRegionItem(L2), ultrasoundRegionItem(R2)], {
+      ...SMALL,
+      pixels: Uint8Array.from({ length: SMALL.rows * SMALL.columns }, (_, i) => smallValue(Math.floor(i / SMALL.columns), i % SMALL.columns)),
+    });
     const series = [write(21, [ultrasoundRegionItem(LEFT)]), small, write(23, null)];
     const { r, heat } = await run(manifest('image'), 'sizes', series);
     const classification = r.outputs.find((o) => o.kind === 'classification');
@@ -249,14 +211,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
   });
 
   it('images whose shapes are far apart: analysed, their padded heatmap planes kept coarse enough to stay within budget', async () => {
-    const strip = (instance: number, rows: number, columns: number) => {
-      const file = join(root, `${instance}.dcm`);
-      writeFileSync(
-        file,
-        syntheticDicom({ modality: 'US', studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: `${STUDY}.1.${instance}`, instanceNumber: instance, rows, columns, pixels: new Uint8Array(rows * columns).fill(128), pixelSpacing: null }),
-      );
-      return file;
-    };
+    const strip = (instance: number, rows: number, columns: number) => write(instance, null, { rows, columns, pixels: new Uint8Array(rows * columns).fill(128) });
     // 2 × 6000 + 6000 × 2 pixels, which one 6000 × 6000 plane each would turn into 72 million values.
     const series = [strip(31, 2, 6000), strip(32, 6000, 2)];
     const { r, heat } = await run(manifest('image'), 'strips', series);
@@ -281,25 +236,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     const value = (r: number, c: number) => (inside(L, r, c) ? 40 + ((r + 2 * c) % 31) : inside(R, r, c) ? 170 + ((3 * r + c) % 29) : 255 - ((r * c) % 7));
     const pixels = new Uint8Array(SIDE * SIDE);
     for (let r = 0, i = 0; r < SIDE; r++) for (let c = 0; c < SIDE; c++, i++) pixels[i] = value(r, c);
-    const big = (instance: number, regions: DicomElementSpec[][] | null) => {
-      const file = join(root, `${instance}.dcm`);
-      writeFileSync(
-        file,
-        syntheticDicom({
-          modality: 'US',
-          studyInstanceUid: STUDY,
-          seriesInstanceUid: `${STUDY}.4`,
-          sopInstanceUid: `${STUDY}.4.${instance}`,
-          instanceNumber: instance,
-          rows: SIDE,
-          columns: SIDE,
-          pixels,
-          pixelSpacing: null,
-          ...(regions ? { extra: [ultrasoundRegions(regions)] } : {}),
-        }),
-      );
-      return file;
-    };
+    const big = (instance: number, regions: DicomElementSpec[][] | null) => write(instance, regions, { series: `${STUDY}.4`, rows: SIDE, columns: SIDE, pixels });
     const { r, heat } = await run(manifest('image'), 'coarse', [big(41, [ultrasoundRegionItem(L), ultrasoundRegionItem(R)]), big(42, null)]);
     const heatmap = r.outputs.find((o) => o.kind === 'heatmap');
     if (heatmap?.kind !== 'heatmap') throw new Error('no heatmap');

@@ -255,3 +255,18 @@ export async function studyResults(bridge: RunningBridge, studyInstanceUid: stri
 export async function modelResult(bridge: RunningBridge, studyInstanceUid: string, modelId: string): Promise<AnalysisResult | undefined> {
   return (await studyResults(bridge, studyInstanceUid)).find((r) => r.modelId === modelId);
 }
+
+/**
+ * Runs a model on the study on CPU, as a reader who vouches for what its files do not record (e.g. Body Part
+ * Examined), opens the study and waits until the findings panel shows the run done; returns its stored result.
+ */
+export async function runModelAndOpen(bridge: RunningBridge, page: Page, studyInstanceUid: string, modelId: string): Promise<AnalysisResult> {
+  const run = await bridge.invoke<{ queued: unknown[] }>('analysis.run', { studyInstanceUid, modelId, provider: 'cpu', vouchForUnrecorded: true });
+  if (!run.ok) throw new Error(run.error.message);
+  await openStudy(page, studyInstanceUid);
+  await waitForRender(page);
+  await page.waitForSelector(`[data-testid="finding-run"][data-model-id="${modelId}"][data-status="done"]`, { timeout: 120_000 });
+  const result = await modelResult(bridge, studyInstanceUid, modelId);
+  if (!result) throw new Error(`${modelId} left no result for ${studyInstanceUid}`);
+  return result;
+}
