@@ -110,7 +110,7 @@ describe('a cine\'s mask, edited with CPU rendering', () => {
     await editor.getByTestId('seg-brush').click();
     await editor.getByTestId('seg-label').selectOption(String(LESION));
     await editor.getByTestId('seg-radius').fill('0');
-    await expect.poll(() => canvas.getAttribute('data-editing')).toBe('true');
+    await expect.poll(() => canvas.getAttribute('data-editing'), { timeout: 15_000 }).toBe('true');
     const at = await imageToPage(page, 0, 40, 10);
     await page.mouse.click(at.x, at.y);
     const edits = async () => {

@@ -6,7 +6,7 @@
  * Progress tells each phase once, not once per image. A referenced file decoded from disk is checked again after its
  * last frame; an error thrown by the analysis is passed on as such.
  */
-import { mkdtempSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
@@ -137,6 +137,12 @@ describe('inference job: a per-image model analyses image by image', () => {
     expect(r.status).toBe('failed');
     expect(r.reason).toMatch(/^the referenced file .* changed since it was imported/);
     expect(r.findings).toEqual([]);
+    // Cut short while its frames are read: the same reason, not a decode failure.
+    const cut = await runInferenceJob({ ...job, jobId: 'changed-3', outputDir: join(root, 'out', 'changed-3') }, sessions, (phase) => {
+      if (phase === 'inference') truncateSync(file, Math.floor(size / 2));
+    });
+    expect(cut.status).toBe('failed');
+    expect(cut.reason).toMatch(/^the referenced file .* changed since it was imported/);
   });
 
   it('an error thrown while analysing an image is passed on, not reported as a decode failure', async () => {
@@ -241,7 +247,10 @@ describe('inference job: a per-image model analyses image by image', () => {
 
   it('an image that cannot be preprocessed stops the run, which still lists every image of the series in slice order', async () => {
     // The model takes 6 × 10 only: the second file (instance 5) is 8 × 10.
-    const files = [write(6, [40]), write(5, [40], { size: { rows: 8, columns: COLUMNS } }), write(4, [40, 60])];
+    // After the stop, a file that is no DICOM at all: left out of the list, and its error is not the reason.
+    const notDicom = join(root, 'not-dicom.dcm');
+    writeFileSync(notDicom, 'not a DICOM file');
+    const files = [write(6, [40]), write(5, [40], { size: { rows: 8, columns: COLUMNS } }), write(4, [40, 60]), notDicom];
     const r = await run('stopped', files, manifest([1, 1, ROWS, COLUMNS]));
     expect(r).toMatchObject({ status: 'not-analysed', reason: 'input "image" dim 2 (H) is 8 after preprocessing but the manifest declares 6' });
     expect(r.inputSopInstanceUids).toEqual([uid(4), uid(4), uid(5), uid(6)]);

@@ -283,7 +283,7 @@ describe('inference job: each B-mode region of an image is analysed', () => {
     // The left view's map is negative (dark pixels) and kept beside the right one's positive map.
     expect(heat[(L.y0 / 2 + 1) * STORED + L.x0 / 2 + 1]).toBeLessThan(0);
     expect(heat[(R.y0 / 2 + 1) * STORED + 1100]).toBeGreaterThan(0);
-  });
+  }, 60_000);
 
   it('unit "slices": the largest region when every image has the same, else none; no per-region units', async () => {
     const dual = [write(11, [ultrasoundRegionItem(RIGHT), ultrasoundRegionItem(LEFT)]), write(12, [ultrasoundRegionItem(LEFT), ultrasoundRegionItem(RIGHT)])];

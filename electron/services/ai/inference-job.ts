@@ -481,7 +481,18 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       readAhead(i + READ_AHEAD);
       if (imageByImage) {
         // null: a managed copy too large to hold in one buffer, decoded from the file in windows.
-        const file = await openImageFrames(Buffer.isBuffer(bytes) ? bytes : (bytes ?? job.files[i]!));
+        const source = Buffer.isBuffer(bytes) ? bytes : (bytes ?? job.files[i]!);
+        // After a stop, a file that cannot even be opened is left out of the list: its error is not the run's reason.
+        const file = stop ? await openImageFrames(source).catch(() => null) : await openImageFrames(source);
+        if (!file) continue;
+        // A referenced original decoded from its descriptor: still the file import recorded? (Read whole, it was
+        // checked after the read.) Asked after its last frame, and when reading it failed (a file cut short meanwhile).
+        const reference = job.references?.[i] ?? null;
+        const checkReferenced = () => {
+          if (!reference || !bytes || Buffer.isBuffer(bytes)) return;
+          const now = fstatSync(bytes.fd);
+          if (!matchesImportRecord(reference, now.size, now.mtimeMs)) throw new ReferencedFileChangedError(job.files[i]!, 'modified', 'analyse');
+        };
         try {
           for (let f = 0; f < file.image.frames; f++) {
             const img: DecodedImage = { ...file.image, frames: 1, data: NO_PIXELS };
@@ -510,13 +521,10 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
             img.data = NO_PIXELS;
             t0 = performance.now();
           }
-          // A referenced original decoded from its descriptor: still the file import recorded, after the last frame
-          // (read whole, it was checked after the read).
-          const reference = job.references?.[i] ?? null;
-          if (reference && bytes && !Buffer.isBuffer(bytes)) {
-            const now = fstatSync(bytes.fd);
-            if (!matchesImportRecord(reference, now.size, now.mtimeMs)) throw new ReferencedFileChangedError(job.files[i]!, 'modified', 'analyse');
-          }
+          checkReferenced();
+        } catch (err) {
+          if (!(err instanceof AnalysisThrew) && !(err instanceof ReferencedFileChangedError)) checkReferenced();
+          throw err;
         } finally {
           file.close();
         }

@@ -38,10 +38,11 @@ function segLabels(result: AnalysisResult): { name: string; index: number; voxel
   const out: { name: string; index: number; voxels: number; color: number[]; ml: number | null }[] = [];
   for (const o of result.outputs) {
     if (o.kind !== 'segmentation' || !Array.isArray(o.labels)) continue;
-    const mask = o.mask as { sourceToPatient?: number[] | null } | undefined;
+    const mask = o.mask as { sourceToPatient?: number[] | null; shape?: unknown } | undefined;
+    const slices = Array.isArray(mask?.shape) ? Number(mask.shape[0]) : 0;
     for (const l of o.labels as { name: string; index: number; voxels: number; color: number[] }[]) {
       if (l.index === 0) continue;
-      out.push({ ...l, ml: labelVolumeMl(l.voxels, mask?.sourceToPatient ?? null) });
+      out.push({ ...l, ml: labelVolumeMl(l.voxels, mask?.sourceToPatient ?? null, slices) });
     }
   }
   return out;
@@ -282,7 +283,7 @@ export function FindingsPanel({ studyInstanceUid, activeSeriesUid, analysis, lay
           const research = model ? model.clinicalUse !== true : true;
           const labels = segLabels(r);
           const segLayer = layers.find((l) => l.resultId === r.resultId && l.kind === 'segmentation');
-          const ml = segLayer?.kind === 'segmentation' ? voxelVolumeMl(segLayer.array.sourceToPatient) : null;
+          const ml = segLayer?.kind === 'segmentation' ? voxelVolumeMl(segLayer.array.sourceToPatient, segLayer.array.shape[0]) : null;
           return (
             <li key={r.resultId} className={`finding-run status-${r.status}`} data-testid="finding-run" data-model-id={r.modelId} data-status={r.status} data-series-uid={r.seriesInstanceUid}>
               <div className="run-head">

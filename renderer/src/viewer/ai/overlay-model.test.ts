@@ -26,9 +26,12 @@ describe('overlay model', () => {
   it('computes voxel and label volumes from an anisotropic, oblique index → patient affine', () => {
     // slice 2.5 mm, rows 0.8 mm, columns 0.5 mm; rotated 90° in plane (volume is unchanged by rotation).
     const m = [0, 0, -0.5, 10, 0, 0.8, 0, 0, 2.5, 0, 0, 0, 0, 0, 0, 1];
-    expect(voxelVolumeMl(m)).toBeCloseTo(0.001, 12);
-    expect(labelVolumeMl(518_540, [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1])).toBeCloseTo(518.54, 6);
-    expect(voxelVolumeMl(null)).toBeNull();
+    expect(voxelVolumeMl(m, 2)).toBeCloseTo(0.001, 12);
+    expect(labelVolumeMl(518_540, [0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1], 256)).toBeCloseTo(518.54, 6);
+    expect(voxelVolumeMl(null, 2)).toBeNull();
+    // A single plane (one image, a per-image model's mask) has an area, not a volume, as the runtime's findings say.
+    expect(voxelVolumeMl(m, 1)).toBeNull();
+    expect(labelVolumeMl(10, m, 1)).toBeNull();
   });
 
   it('builds layers from done results only and finds the strongest slice', () => {

@@ -173,8 +173,9 @@ export function heatmapPositive(result: Pick<AnalysisResult, 'findings'>, label:
 }
 
 /** Volume of one source voxel in mL from the index → patient affine (row-major 4×4, mm); null without geometry. */
-export function voxelVolumeMl(sourceToPatient: readonly number[] | null): number | null {
-  if (!sourceToPatient || sourceToPatient.length < 12) return null;
+export function voxelVolumeMl(sourceToPatient: readonly number[] | null, slices: number): number | null {
+  // One plane has an area, not a volume: its "thickness" would be the 1 mm the runtime puts in for a single slice.
+  if (!sourceToPatient || sourceToPatient.length < 12 || !(slices >= 2)) return null;
   const m = (r: number, c: number) => sourceToPatient[r * 4 + c]!;
   const det =
     m(0, 0) * (m(1, 1) * m(2, 2) - m(1, 2) * m(2, 1)) - m(0, 1) * (m(1, 0) * m(2, 2) - m(1, 2) * m(2, 0)) + m(0, 2) * (m(1, 0) * m(2, 1) - m(1, 1) * m(2, 0));
@@ -182,9 +183,9 @@ export function voxelVolumeMl(sourceToPatient: readonly number[] | null): number
   return Number.isFinite(mm3) && mm3 > 0 ? mm3 / 1000 : null;
 }
 
-/** Per-label volume in mL (voxel count × voxel volume), or null without spacing. */
-export function labelVolumeMl(voxels: number, sourceToPatient: readonly number[] | null): number | null {
-  const v = voxelVolumeMl(sourceToPatient);
+/** Per-label volume in mL (voxel count × voxel volume), or null without spacing or with a single plane. */
+export function labelVolumeMl(voxels: number, sourceToPatient: readonly number[] | null, slices: number): number | null {
+  const v = voxelVolumeMl(sourceToPatient, slices);
   return v === null ? null : voxels * v;
 }
 
