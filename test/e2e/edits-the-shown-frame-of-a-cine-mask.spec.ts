@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { pixelProbeModel } from '../fixtures/models/onnx-builder';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { ultrasoundCine } from '../fixtures/synthetic-dicom';
 import { imageToPage, importByReference, resultArray, runModelAndOpen } from './support/viewer';
 import { makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
 
@@ -45,9 +45,8 @@ function writeFixtures(root: string, dataDir: string): string {
   const file = join(root, 'cine.dcm');
   writeFileSync(
     file,
-    syntheticDicom({
-      modality: 'US',
-      sopClassUid: '1.2.840.10008.5.1.4.1.1.3.1',
+    ultrasoundCine({
+      frames: FRAMES,
       studyInstanceUid: STUDY,
       seriesInstanceUid: `${STUDY}.1`,
       sopInstanceUid: `${STUDY}.1.1`,
@@ -56,8 +55,6 @@ function writeFixtures(root: string, dataDir: string): string {
       rows: ROWS,
       columns: COLUMNS,
       pixels,
-      pixelSpacing: null,
-      extra: [{ tag: 0x00280008, vr: 'IS', value: String(FRAMES) }],
     }),
   );
   return file;

@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { syntheticDicom, US_IMAGE_STORAGE, US_MULTIFRAME_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 import { hoverViewport, importByReference, openStudy, overlayImage, overlayImageText, viewportBox, waitForRender } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, repoRoot, screenshot, type VigilSession } from './support/vigil-bridge';
 
@@ -24,8 +24,6 @@ const STUDY = '1.2.826.0.1.3680043.10.1138.982';
 const SERIES = `${STUDY}.1`;
 const OTHER_SERIES = `${STUDY}.2`;
 const REPORT_SERIES = `${STUDY}.3`;
-const US_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.6.1';
-const US_MULTIFRAME_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
 const BASIC_TEXT_SR = '1.2.840.10008.5.1.4.1.1.88.11';
 const SIZE = 96;
 const MODEL_ID = 'us-breast-malignancy';
@@ -48,7 +46,7 @@ function usImage(series: string, n: number, frames = 1): Buffer {
   for (let f = 0; f < frames; f++) pixels.set(frame(n * 3 + f), f * SIZE * SIZE);
   return syntheticDicom({
     modality: 'US',
-    sopClassUid: frames > 1 ? US_MULTIFRAME_STORAGE : US_IMAGE_STORAGE,
+    sopClassUid: frames > 1 ? US_MULTIFRAME_IMAGE_STORAGE : US_IMAGE_STORAGE,
     studyInstanceUid: STUDY,
     seriesInstanceUid: series,
     seriesNumber: series === SERIES ? 1 : 2,

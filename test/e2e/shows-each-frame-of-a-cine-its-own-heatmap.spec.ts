@@ -9,7 +9,7 @@ import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { syntheticDicom } from '../fixtures/synthetic-dicom';
+import { ultrasoundCine } from '../fixtures/synthetic-dicom';
 import { breastCaseCapture } from './support/breast-case';
 import { aiOverlayPixel, corpusOrSkip, heatmapValues, hoverViewport, imageToCanvas, importByReference, overlayImage, runModelAndOpen } from './support/viewer';
 import { installRepoModel, makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
@@ -25,7 +25,6 @@ const STORED_ROWS = Math.ceil(ROWS / 2);
 const STORED_COLUMNS = COLUMNS / 2;
 const STUDY = '1.2.826.0.1.3680043.10.1138.7802';
 const SOP = `${STUDY}.1.1`;
-const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
 
 function writeCine(dir: string): string {
   const plane = ROWS * COLUMNS;
@@ -36,9 +35,8 @@ function writeCine(dir: string): string {
   const file = join(dir, 'cine.dcm');
   writeFileSync(
     file,
-    syntheticDicom({
-      modality: 'US',
-      sopClassUid: US_MULTIFRAME_IMAGE_STORAGE,
+    ultrasoundCine({
+      frames: FRAMES,
       studyInstanceUid: STUDY,
       seriesInstanceUid: `${STUDY}.1`,
       sopInstanceUid: SOP,
@@ -48,8 +46,6 @@ function writeCine(dir: string): string {
       rows: ROWS,
       columns: COLUMNS,
       pixels,
-      pixelSpacing: null,
-      extra: [{ tag: 0x00280008, vr: 'IS', value: String(FRAMES) }],
     }),
   );
   return file;

@@ -16,12 +16,11 @@ import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
 import { buildOnnxModel, pixelProbeModel } from '../fixtures/models/onnx-builder';
-import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
+import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE, US_MULTIFRAME_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 
 const ROWS = 6;
 const COLUMNS = 10;
 const STUDY = '1.2.826.0.1.3680043.10.1138.962';
-const US_MULTIFRAME_IMAGE_STORAGE = '1.2.840.10008.5.1.4.1.1.3.1';
 
 /** logits = mean(image) / 100 − 1; heat = image − 100; one box per image, score 0.9 (so every image has one). */
 const ONNX = pixelProbeModel();
