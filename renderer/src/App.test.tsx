@@ -78,7 +78,8 @@ describe('study browser', () => {
   it('filters by modality and date range', async () => {
     const vigil = await renderApp(fakeVigil({ modalities: ['CT', 'MR'] }));
     const select = screen.getByTestId('modality-filter') as HTMLSelectElement;
-    expect(Array.from(select.options).map((o) => o.value)).toEqual(['', 'CT', 'MR']);
+    // The modalities arrive with the library's own call: wait for them rather than race it (it flaked under load in CI).
+    await waitFor(() => expect(Array.from(select.options).map((o) => o.value)).toEqual(['', 'CT', 'MR']));
     fireEvent.change(select, { target: { value: 'MR' } });
     fireEvent.change(screen.getByTestId('date-from'), { target: { value: '2024-01-01' } });
     fireEvent.change(screen.getByTestId('date-to'), { target: { value: '2024-12-31' } });
