@@ -331,6 +331,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
       await storeSweep;
       await validation.close();
       await analysis.close();
+      await reviews.whenWritten();
       await library.close();
     },
   };

@@ -160,30 +160,35 @@ describe('"nothing found" labels', () => {
   });
 });
 
+/** Reopens the services with a one-label volume segmenter installed, analyses `study` with it and returns its mask. */
+async function segmentStudy(study: string) {
+  await services!.close();
+  const seg = tinySegmenterModel();
+  writeModelPackage(
+    join(root, 'models', 'seg'),
+    seg,
+    classifierManifest(seg, {
+      id: 'test-segmenter',
+      name: 'Test segmenter',
+      applicability: { modalities: ['CT'] },
+      input: { unit: 'volume', tensors: [{ name: 'input', dtype: 'float32', shape: [1, 1, 'D', 'H', 'W'], layout: 'NCDHW' }] },
+      preprocessing: [{ op: 'modalityRescale' }],
+      outputs: [{ kind: 'segmentation', tensor: 'logits', method: 'argmax', labels: [{ index: 0, name: 'background', color: [0, 0, 0] }, { index: 1, name: 'bright', color: [255, 0, 0] }] }],
+    }),
+  );
+  services = await open();
+  await services.analysis.analyze({ studyInstanceUid: study, modelId: 'test-segmenter', provider: 'cpu' });
+  await services.analysis.queue.whenIdle();
+  const result = services.analysis.resultsForStudy(study).find((r) => r.modelId === 'test-segmenter')!;
+  expect(result.status, result.reason ?? '').toBe('done');
+  const out = result.outputs.find((o) => o.kind === 'segmentation');
+  if (out?.kind !== 'segmentation') throw new Error('no mask');
+  return { s: services, result, out };
+}
+
 describe('label map edits (brush / eraser)', () => {
   it('keeps the model mask unchanged, writes a reviewed mask with the edited slices, recounts voxels, and survives a restart', async () => {
-    const s = services!;
-    await s.close();
-    const seg = tinySegmenterModel();
-    writeModelPackage(
-      join(root, 'models', 'seg'),
-      seg,
-      classifierManifest(seg, {
-        id: 'test-segmenter',
-        name: 'Test segmenter',
-        applicability: { modalities: ['CT'] },
-        input: { unit: 'volume', tensors: [{ name: 'input', dtype: 'float32', shape: [1, 1, 'D', 'H', 'W'], layout: 'NCDHW' }] },
-        preprocessing: [{ op: 'modalityRescale' }],
-        outputs: [{ kind: 'segmentation', tensor: 'logits', method: 'argmax', labels: [{ index: 0, name: 'background', color: [0, 0, 0] }, { index: 1, name: 'bright', color: [255, 0, 0] }] }],
-      }),
-    );
-    services = await open();
-    await services.analysis.analyze({ studyInstanceUid: BRIGHT, modelId: 'test-segmenter', provider: 'cpu' });
-    await services.analysis.queue.whenIdle();
-    const result = services.analysis.resultsForStudy(BRIGHT).find((r) => r.modelId === 'test-segmenter')!;
-    expect(result.status, result.reason ?? '').toBe('done');
-    const out = result.outputs.find((o) => o.kind === 'segmentation');
-    if (out?.kind !== 'segmentation') throw new Error('no mask');
+    const { s, result, out } = await segmentStudy(BRIGHT);
     const originalPath = join(result.filesDir, out.mask.file);
     const original = readFileSync(originalPath);
     expect([...gunzipSync(original)].every((v) => v === 1)).toBe(true); // all 64 voxels bright
@@ -191,25 +196,72 @@ describe('label map edits (brush / eraser)', () => {
     const plane = new Uint8Array(64).fill(1);
     plane.fill(0, 0, 8); // erase the first row
     const planeGz = gzipSync(plane).toString('base64');
-    const refused = await services.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: planeGz }] });
+    const refused = await s.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: planeGz }] });
     expect(refused.ok ? null : refused.error.code).toBe('BAD_REQUEST'); // no reviewer yet
-    services.reviews.setReviewerName('Dr Brush');
-    const bad = await services.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: gzipSync(new Uint8Array(64).fill(7)).toString('base64') }] });
+    s.reviews.setReviewerName('Dr Brush');
+    const bad = await s.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: gzipSync(new Uint8Array(64).fill(7)).toString('base64') }] });
     expect(bad.ok ? null : bad.error.code).toBe('BAD_REQUEST'); // label 7 is not the model's
-    const wrongFile = await services.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: 'other.u8.gz', slices: [{ slice: 0, planeGzBase64: planeGz }] });
+    const wrongFile = await s.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: 'other.u8.gz', slices: [{ slice: 0, planeGzBase64: planeGz }] });
     expect(wrongFile.ok ? null : wrongFile.error.code).toBe('NOT_FOUND');
 
-    const saved = await dispatch<{ reviewedFile: string; voxels: Record<string, number> }>(services, 'review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: planeGz }] });
+    const saved = await dispatch<{ reviewedFile: string; voxels: Record<string, number> }>(s, 'review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: planeGz }] });
     expect(saved.voxels).toEqual({ '0': 8, '1': 56 });
     expect(readFileSync(originalPath)).toEqual(original);
-    const reviewedPath = services.resultFile(result.id, saved.reviewedFile);
+    const reviewedPath = s.resultFile(result.id, saved.reviewedFile);
     expect(reviewedPath && existsSync(reviewedPath)).toBe(true);
     expect([...gunzipSync(readFileSync(reviewedPath!))]).toEqual([...plane]);
-    expect(services.resultFile(result.id, '../x')).toBeNull();
+    expect(s.resultFile(result.id, '../x')).toBeNull();
 
-    await services.close();
+    await s.close();
     services = await open();
     const list = await dispatch<{ maskEdits: { resultId: number; file: string; reviewedFile: string; voxels: Record<string, number>; reviewer: string }[] }>(services, 'review.list', { studyInstanceUid: BRIGHT });
     expect(list.maskEdits).toEqual([expect.objectContaining({ resultId: result.id, file: out.mask.file, reviewedFile: saved.reviewedFile, voxels: { '0': 8, '1': 56 }, reviewer: 'Dr Brush' })]);
+  });
+
+  it('lands every stroke of a quick succession, each on the copy the one before it wrote, without holding the event loop', async () => {
+    const study = '1.2.826.0.1.3680043.10.1138.940';
+    const dir = join(root, 'in-volume');
+    mkdirSync(dir, { recursive: true });
+    for (let k = 1; k <= 3; k++) {
+      const pixels = new Uint16Array(64).fill(1);
+      writeFileSync(join(dir, `${k}.dcm`), syntheticDicom({ rows: 8, columns: 8, pixels, studyInstanceUid: study, seriesInstanceUid: `${study}.1`, sopInstanceUid: `${study}.1.${k}`, instanceNumber: k }));
+    }
+    await services!.library.import({ paths: [dir] });
+    const { s, result, out } = await segmentStudy(study);
+    expect(out.mask.shape).toEqual([3, 8, 8]);
+    s.reviews.setReviewerName('Dr Brush');
+    const erased = (rows: number) => gzipSync(new Uint8Array(64).fill(1).fill(0, 0, rows * 8)).toString('base64');
+    // Sent together, as a renderer sends strokes: without one edit at a time, each would start from the model's mask
+    // and the last written would drop the others.
+    let turned = false;
+    setImmediate(() => (turned = true));
+    const saves = [0, 2, 1].map((slice) => s.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice, planeGzBase64: erased(slice + 1) }] }));
+    const settled = await Promise.all(saves);
+    expect(turned).toBe(true);
+    expect(settled.map((r) => r.ok)).toEqual([true, true, true]);
+    const last = settled[2]!;
+    if (!last.ok) throw new Error('not saved');
+    const { reviewedFile, voxels } = last.value as { reviewedFile: string; voxels: Record<string, number> };
+    // 8 + 24 + 16 voxels erased, one slice per stroke.
+    expect(voxels).toEqual({ '0': 48, '1': 144 });
+    const reviewedPath = s.resultFile(result.id, reviewedFile)!;
+    const mask = gunzipSync(readFileSync(reviewedPath));
+    expect([0, 1, 2].map((slice) => mask.subarray(slice * 64, (slice + 1) * 64).filter((v) => v === 0).length)).toEqual([8, 16, 24]);
+    const list = await dispatch<{ maskEdits: { voxels: Record<string, number> }[] }>(s, 'review.list', { studyInstanceUid: study });
+    expect(list.maskEdits.map((e) => e.voxels)).toEqual([{ '0': 48, '1': 144 }]);
+
+    // A reviewed mask that no longer matches its result (more voxels than its grid, fewer, or not gzip at all): a clear
+    // error, and nothing written over it.
+    const edit = { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: erased(1) }] };
+    for (const [content, message] of [
+      [gzipSync(new Uint8Array(200)), /holds more than the 192 voxels of its 3×8×8 grid/],
+      [gzipSync(new Uint8Array(100)), /holds 100 voxels, not the 192 voxels/],
+      [Buffer.from('not gzip'), /cannot be read \(.*\): nothing was saved/],
+    ] as const) {
+      writeFileSync(reviewedPath, content);
+      const refused = await s.router.dispatch('review.saveMaskEdits', edit);
+      expect(refused.ok ? null : [refused.error.code, refused.error.message]).toEqual(['IO_ERROR', expect.stringMatching(message)]);
+      expect(readFileSync(reviewedPath)).toEqual(content);
+    }
   });
 });

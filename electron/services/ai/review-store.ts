@@ -14,15 +14,32 @@
  * Negative scores, normal labels and anatomy volumes are shown, not reviewable,
  * and never hold back "all findings reviewed".
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { constants as zlibConstants, gunzip, gunzipSync, gzip } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import { type Finding, needsReview, type Review, type ReviewList, type ReviewSetRequest } from '../../../contract/ipc-contract';
 import { ServiceError } from '../service-error';
 import type { ResultsStore } from './results-store';
 
 const SETTING_REVIEWER = 'review.reviewerName';
+const gunzipAsync = promisify(gunzip);
+const gzipAsync = promisify(gzip);
+/** Voxels counted between two turns of the event loop (a 300-frame cine's mask is 144 M of them). */
+const COUNT_CHUNK = 1 << 22;
+
+/** How many voxels hold each value, counted in chunks that let the event loop turn between them. */
+async function countLabels(mask: Uint8Array): Promise<Uint32Array> {
+  const counts = new Uint32Array(256);
+  for (let start = 0; start < mask.length; start += COUNT_CHUNK) {
+    const end = Math.min(mask.length, start + COUNT_CHUNK);
+    for (let i = start; i < end; i++) counts[mask[i]!]!++;
+    if (end < mask.length) await new Promise<void>((resolve) => setImmediate(resolve));
+  }
+  return counts;
+}
 
 interface Row {
   id: number;
@@ -160,12 +177,24 @@ export class ReviewStore {
     return { reviews, findings, reviewed, ...decided, allReviewed: findings > 0 && reviewed === findings, maskEdits };
   }
 
+  /** Settles when every mask edit saved so far is written (or has failed): the database may then close. */
+  async whenWritten(): Promise<void> {
+    while (this.maskWrites.size > 0) await Promise.allSettled([...this.maskWrites.values()]);
+  }
+
+  /** Each mask's edits in progress, one at a time: an edit reads the reviewed copy the one before it wrote. */
+  private readonly maskWrites = new Map<string, Promise<unknown>>();
+
   /**
    * Brush / eraser edits of a segmentation mask: replaces whole slices in the
    * reviewed copy (made from the model's mask on the first edit) and records
    * who edited which slices when. The model's mask file is never written.
+   * The request is checked at once; the mask is read, counted and written
+   * without holding the event loop (a cine's mask is over 100 MB, and the
+   * main process serves every window meanwhile), one edit of a mask at a time,
+   * so that strokes saved in quick succession all land.
    */
-  saveMaskEdits(req: MaskEditRequest): { reviewedFile: string; voxels: Record<string, number> } {
+  saveMaskEdits(req: MaskEditRequest): Promise<{ reviewedFile: string; voxels: Record<string, number> }> {
     const result = this.results?.get(req.resultId);
     if (!result) throw new ServiceError('NOT_FOUND', `No analysis result ${req.resultId}.`);
     const seg = result.outputs.find((o) => o.kind === 'segmentation' && o.mask.file === req.file);
@@ -174,13 +203,8 @@ export class ReviewStore {
     if (!reviewer) throw new ServiceError('BAD_REQUEST', 'Set the reviewer name in the settings before editing a label map.');
     const [slices, rows, cols] = seg.mask.shape;
     const plane = rows * cols;
-    const reviewedFile = reviewedMaskFile(req.file);
-    const reviewedPath = join(result.filesDir, reviewedFile);
-    const source = existsSync(reviewedPath) ? reviewedPath : join(result.filesDir, req.file);
-    const mask = new Uint8Array(gunzipSync(readFileSync(source)));
-    if (mask.length !== slices * plane) throw new ServiceError('IO_ERROR', `Mask ${req.file} has ${mask.length} voxels, expected ${slices * plane}.`);
     const allowed = new Set(seg.labels.map((l) => l.index));
-    for (const { slice, planeGzBase64 } of req.slices) {
+    const planes = req.slices.map(({ slice, planeGzBase64 }) => {
       if (slice >= slices) throw new ServiceError('BAD_REQUEST', `Slice ${slice} is outside the mask (${slices} slices).`);
       let values: Uint8Array;
       try {
@@ -190,17 +214,41 @@ export class ReviewStore {
       }
       if (values.length !== plane) throw new ServiceError('BAD_REQUEST', `Slice ${slice}: ${values.length} voxels, expected ${plane}.`);
       for (const v of values) if (!allowed.has(v)) throw new ServiceError('BAD_REQUEST', `Slice ${slice}: label ${v} is not one of the model's labels.`);
-      mask.set(values, slice * plane);
-    }
-    const voxels: Record<string, number> = {};
-    for (const l of seg.labels) voxels[String(l.index)] = 0;
-    for (const v of mask) voxels[String(v)] = (voxels[String(v)] ?? 0) + 1;
-    // Write-then-rename: a crash never leaves a half-written reviewed mask.
-    writeFileSync(`${reviewedPath}.tmp`, gzipSync(mask, { level: 1 }));
-    renameSync(`${reviewedPath}.tmp`, reviewedPath);
-    this.db
-      .prepare('INSERT INTO ai_mask_edits (result_id, study_uid, file, reviewed_file, slices, voxels, reviewer, edited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(req.resultId, result.studyInstanceUid, req.file, reviewedFile, JSON.stringify(req.slices.map((x) => x.slice)), JSON.stringify(voxels), reviewer, this.now().toISOString());
-    return { reviewedFile, voxels };
+      return { slice, values };
+    });
+    const reviewedFile = reviewedMaskFile(req.file);
+    const reviewedPath = join(result.filesDir, reviewedFile);
+    const write = async () => {
+      const source = existsSync(reviewedPath) ? reviewedPath : join(result.filesDir, req.file);
+      const expected = slices * plane;
+      const wrongSize = (held: string) => new ServiceError('IO_ERROR', `Mask ${req.file} holds ${held} the ${expected} voxels of its ${slices}×${rows}×${cols} grid: the file does not match its result.`);
+      const inflated = await readFile(source)
+        .then((gz) => gunzipAsync(gz, { maxOutputLength: expected }))
+        .catch((err: NodeJS.ErrnoException) => {
+          throw err.code === 'ERR_BUFFER_TOO_LARGE' ? wrongSize('more than') : new ServiceError('IO_ERROR', `Mask ${req.file} cannot be read (${err.message}): nothing was saved.`);
+        });
+      const mask = new Uint8Array(inflated.buffer, inflated.byteOffset, inflated.length);
+      if (mask.length !== expected) throw wrongSize(`${mask.length} voxels, not`);
+      for (const { slice, values } of planes) mask.set(values, slice * plane);
+      const counts = await countLabels(mask);
+      const voxels: Record<string, number> = {};
+      for (const l of seg.labels) voxels[String(l.index)] = counts[l.index]!;
+      counts.forEach((n, v) => n > 0 && (voxels[String(v)] = n));
+      // Write-then-rename: a crash never leaves a half-written reviewed mask. Run-length coding, as the model's masks.
+      await writeFile(`${reviewedPath}.tmp`, await gzipAsync(mask, { level: 1, strategy: zlibConstants.Z_RLE }));
+      await rename(`${reviewedPath}.tmp`, reviewedPath);
+      this.db
+        .prepare('INSERT INTO ai_mask_edits (result_id, study_uid, file, reviewed_file, slices, voxels, reviewer, edited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(req.resultId, result.studyInstanceUid, req.file, reviewedFile, JSON.stringify(planes.map((x) => x.slice)), JSON.stringify(voxels), reviewer, this.now().toISOString());
+      return { reviewedFile, voxels };
+    };
+    const previous = this.maskWrites.get(reviewedPath) ?? Promise.resolve();
+    const done = previous.then(write, write);
+    this.maskWrites.set(reviewedPath, done);
+    const forget = () => {
+      if (this.maskWrites.get(reviewedPath) === done) this.maskWrites.delete(reviewedPath);
+    };
+    done.then(forget, forget);
+    return done;
   }
 }
