@@ -7,7 +7,7 @@
  */
 import type { StackViewport } from '@cornerstonejs/core';
 import { storedPlane } from './labelmap-slices';
-import { type OverlayLayer, type OverlayStyle, sliceExtent, slicePixels } from './overlay-model';
+import { type LabelStyle, type OverlayLayer, type OverlayStyle, sliceExtent, slicePixels } from './overlay-model';
 
 /** Image (column, row) of a pixel centre → canvas CSS pixels: canvas = o + col·a + row·b. */
 export interface ImageToCanvas {
@@ -46,6 +46,15 @@ export function invalidateSlices(values: object): void {
   sliceCanvases.delete(values);
 }
 
+/**
+ * What of a style a slice's image depends on: a cached image is reused only under the same key (so every setting that
+ * slicePixels reads is in it, each label's own fill and opacity included).
+ */
+export function sliceStyleKey(style: OverlayStyle): string {
+  const labels = [...(style.labelStyles ?? new Map<string, LabelStyle>())].map(([label, own]) => `${label}:${own.fill ?? ''}:${own.opacity ?? ''}`);
+  return `${style.opacity}|${style.fill}|${[...style.hiddenLabels].sort().join(',')}|${labels.sort().join(',')}`;
+}
+
 /** One slice of a layer as an offscreen canvas (cached per values array, slice and style). */
 function sliceCanvas(layer: OverlayLayer, values: Uint8Array | Float32Array, slice: number, style: OverlayStyle): HTMLCanvasElement | null {
   if (layer.kind === 'detection') return null;
@@ -54,7 +63,7 @@ function sliceCanvas(layer: OverlayLayer, values: Uint8Array | Float32Array, sli
     byKey = new Map();
     sliceCanvases.set(values, byKey);
   }
-  const key = `${slice}|${style.opacity}|${style.fill}|${[...style.hiddenLabels].sort().join(',')}`;
+  const key = `${slice}|${sliceStyleKey(style)}`;
   if (byKey.has(key)) return byKey.get(key)!;
   if (byKey.size > 64) byKey.clear();
   const [, rows, cols] = layer.array.shape;
