@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { describeAgeRange, formatAge } from '../services/ai/applicability';
-import type { OutputRecord } from '../services/ai/inference-job';
+import type { OutputRecord } from '../services/ai/run-outputs';
 
 /**
  * One finding of `vigil analyze` as a line of text:

@@ -3,8 +3,8 @@
  * file too) and keeps only the model grid and outputs of each, so a long cine is never held decoded whole. The
  * results must still come in the series' slice order whatever the file order: per-image scores, heatmap planes,
  * detection boxes and input UIDs. A run stopped by one image (it cannot be preprocessed) still lists every image.
- * Progress tells each phase once, not once per image. A referenced file decoded from disk is checked again after its
- * last frame; an error thrown by the analysis is passed on as such.
+ * Progress tells each phase once, not once per image. A referenced file decoded from disk is checked again before it
+ * is opened and after its last frame; an error thrown by the analysis is passed on as such.
  */
 import { mkdtempSync, readFileSync, rmSync, statSync, truncateSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,6 +16,7 @@ import type { ModelManifest } from '../../electron/services/ai/model-manifest';
 import { SessionManager } from '../../electron/services/ai/session-manager';
 import { classifierManifest } from '../fixtures/models/model-package-fixture';
 import { buildOnnxModel, pixelProbeModel } from '../fixtures/models/onnx-builder';
+import { rleFrameOfSamples } from '../fixtures/rle-encoder';
 import { type DicomElementSpec, syntheticDicom, ultrasoundRegionItem, ultrasoundRegions, US_IMAGE_STORAGE, US_MULTIFRAME_IMAGE_STORAGE } from '../fixtures/synthetic-dicom';
 
 const ROWS = 6;
@@ -142,6 +143,27 @@ describe('inference job: a per-image model analyses image by image', () => {
     });
     expect(cut.status).toBe('failed');
     expect(cut.reason).toMatch(/^the referenced file .* changed since it was imported/);
+    // An RLE image (its fragments are read on opening) cut short after it was opened and checked (read ahead) but
+    // before its turn, while an earlier image is analysed: still the same reason, not a truncated DICOM file.
+    const rleRows = 4000;
+    const rleColumns = 4500;
+    const rlePixels = Uint8Array.from({ length: rleRows * rleColumns }, (_, i) => i % 251);
+    const rle = join(root, 'rle.dcm');
+    writeFileSync(
+      rle,
+      syntheticDicom({ modality: 'US', sopClassUid: US_IMAGE_STORAGE, studyInstanceUid: STUDY, seriesInstanceUid: `${STUDY}.1`, sopInstanceUid: uid(11), instanceNumber: 11, rows: rleRows, columns: rleColumns, pixels: rlePixels, pixelSpacing: null, transferSyntax: '1.2.840.10008.1.2.5', encodedFrame: rleFrameOfSamples(rlePixels, 1) }),
+    );
+    const rleStat = statSync(rle);
+    expect(rleStat.size).toBeGreaterThan(16 * 1024 * 1024);
+    const ahead = await runInferenceJob(
+      { ...job, jobId: 'changed-4', files: [write(10, [50]), rle], references: [null, { size: rleStat.size, mtimeMs: Math.trunc(rleStat.mtimeMs) }], outputDir: join(root, 'out', 'changed-4') },
+      sessions,
+      (phase) => {
+        if (phase === 'inference') truncateSync(rle, 4096);
+      },
+    );
+    expect(ahead.status).toBe('failed');
+    expect(ahead.reason).toMatch(/^the referenced file .* changed since it was imported/);
   });
 
   it('an error thrown while analysing an image is passed on, not reported as a decode failure', async () => {

@@ -142,12 +142,14 @@ const ANATOMY = '1.2.826.0.1.3680043.10.1138.940';
 const LESION_LARGE = '1.2.826.0.1.3680043.10.1138.950';
 const LESION_SMALL = '1.2.826.0.1.3680043.10.1138.960';
 const UNDECLARED = '1.2.826.0.1.3680043.10.1138.970';
+const ONE_PLACE = '1.2.826.0.1.3680043.10.1138.980';
 
 let root: string;
 let services: VigilServices | undefined;
 
 /** A 4 × 8 × 8 series whose first `bright` voxels (slice-major) are 1, the rest 0. */
-function writeSeries(study: string, bright: number): void {
+/** Four 8×8 slices 4 mm apart (or, `onePlace`, all at one position), the first `bright` voxels of the series at 1. */
+function writeSeries(study: string, bright: number, onePlace = false): void {
   const dir = join(root, 'in', study);
   mkdirSync(dir, { recursive: true });
   for (let slice = 0; slice < 4; slice++) {
@@ -164,7 +166,7 @@ function writeSeries(study: string, bright: number): void {
         sopInstanceUid: `${study}.1.${slice + 1}`,
         instanceNumber: slice + 1,
         extra: [
-          { tag: 0x00200032, vr: 'DS', value: `-2\\-2\\${slice * 4}` },
+          { tag: 0x00200032, vr: 'DS', value: `-2\\-2\\${onePlace ? 0 : slice * 4}` },
           { tag: 0x00200037, vr: 'DS', value: '1\\0\\0\\0\\1\\0' },
         ],
       }),
@@ -196,6 +198,7 @@ describe('study list AI status from segmentation findings', () => {
     writeSeries(LESION_LARGE, 64);
     writeSeries(LESION_SMALL, 16);
     writeSeries(UNDECLARED, 100);
+    writeSeries(ONE_PLACE, 16, true);
     services = await open();
     await services.library.import({ paths: [join(root, 'in')] });
   });
@@ -226,6 +229,16 @@ describe('study list AI status from segmentation findings', () => {
     const triaged = s.library.listStudies({ sortBy: 'aiPriority', sortDir: 'desc' }).studies.map((x) => x.studyInstanceUid);
     expect(triaged[0]).toBe(LESION_LARGE);
     expect(s.library.listStudies({ aiFilter: 'positive-unreviewed' }).studies.map((x) => x.studyInstanceUid)).toEqual([LESION_LARGE]);
+  });
+
+  it('slices that share one position make no volume: no mL (not a made-up 1 mm spacing), so any voxel of a lesion is positive', async () => {
+    const s = services!;
+    await analyse(s, ONE_PLACE, 'seg-lesion');
+    const r = s.analysis.resultsForStudy(ONE_PLACE)[0]!;
+    expect(r.status, r.reason ?? '').toBe('done');
+    expect(r.findings).toEqual([{ label: 'bright', score: 16 / 256, voxels: 16, positive: true, minVolumeMl: 0.05 }]);
+    const mask = r.outputs.find((o) => o.kind === 'segmentation');
+    expect(mask?.kind === 'segmentation' ? mask.mask.sourceToPatient : 'no mask').toBeNull();
   });
 
   it('a version-1 segmentation that declares nothing is measured, not flagged', async () => {

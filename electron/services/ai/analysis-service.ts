@@ -22,7 +22,8 @@ import {
   vouchLapse,
   type VouchLapse,
 } from './applicability';
-import type { InferenceJob, OutputRecord } from './inference-job';
+import type { InferenceJob } from './inference-job';
+import type { OutputRecord } from './run-outputs';
 import type { ModelManifest } from './model-manifest';
 import { InferenceRunner, JobCancelledError } from './inference-runner';
 import { InferenceQueue, type JobOutcome, type QueuedJob, type ReaderVouch } from './inference-queue';

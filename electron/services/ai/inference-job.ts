@@ -1,22 +1,23 @@
 /**
  * One analysis run, start to finish, off the main thread: decode the series'
- * images, stack them, preprocess, run the model, post-process, and write
- * masks/heatmaps (gzip-compressed arrays with their geometry) to disk.
- * Runs inside the inference worker (or in-process in unit tests).
+ * images (read by SeriesFileReader), preprocess each analysis unit
+ * (analysis-unit.ts), run the model and any case-level aggregator
+ * (case-aggregator.ts), and turn the outputs into findings and stored arrays
+ * (run-outputs.ts). Runs inside the inference worker (or in-process in unit
+ * tests).
  */
-import { close as closeCallback, closeSync, fstat as fstatCallback, fstatSync, mkdirSync, open as openCallback, read as readCallback, readFile as readFileCallback, stat as statCallback, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { promisify } from 'node:util';
-import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { RunWarning } from '../../../contract/ipc-contract';
-import { matchesImportRecord, ReferencedFileChangedError, type ReferencedFileRecord } from '../dicom/display-bytes';
+import { ReferencedFileChangedError, type ReferencedFileRecord } from '../dicom/display-bytes';
 import { decodeImageBytesAsync, decodeImageFileAsync, type DecodedImage, openImageFrames, PixelDecodeError } from '../dicom/pixel-decoder';
-import { commonUltrasoundRegion, largestUltrasoundRegion, type UltrasoundRegion } from '../dicom/ultrasound-regions';
-import { type Grid, identity, invert, isBijection, isParallelStack, type SecondThread, type Shape3, sliceOrder, sourceToPatient } from './grid-geometry';
-import type { ModelManifest, OutputSpec } from './model-manifest';
-import { aggregateScores, blockCentre, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, heatmapStep, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toCoarseSourceGrid, toSourceGrid, voxelVolumeMl } from './postprocessing';
-import { assembleInputTensor, PreprocessingError, runPreprocessing, type SourceVolume } from './preprocessing-pipeline';
-import type { ProviderName, ProviderPreference, SessionManager, TensorLike } from './session-manager';
+import { type AnalysedUnit, type AnalysisUnit, analysisUnits, buildSource } from './analysis-unit';
+import { runCaseAggregator } from './case-aggregator';
+import { type SecondThread, sliceOrder } from './grid-geometry';
+import type { ModelManifest } from './model-manifest';
+import type { Finding } from './postprocessing';
+import { assembleInputTensor, PreprocessingError, runPreprocessing } from './preprocessing-pipeline';
+import { collectOutputs, type OutputRecord, type RunOutputs } from './run-outputs';
+import { checkStillImported, MAX_READ_AHEAD_BYTES, MAX_WHOLE_READ, SeriesFileReader } from './series-file-reader';
+import type { ProviderName, ProviderPreference, SessionManager } from './session-manager';
 
 export interface InferenceJob {
   jobId: string;
@@ -50,44 +51,6 @@ export interface Timings {
   /** The case-level aggregator model's run (manifest `aggregation.method: "model"`), apart from `inference`. */
   aggregation?: number;
 }
-
-/** A stored array: gzip file (relative to the results folder), dtype and shape, plus geometry. */
-export interface ArrayRef {
-  file: string;
-  dtype: 'uint8' | 'float32';
-  /** [slices, rows, columns] of the source grid (slice order = inputSopInstanceUids). */
-  shape: Shape3;
-  /** Source index (slice, row, column) -> patient LPS mm, when the images carry geometry (null when they differ in size). */
-  sourceToPatient: number[] | null;
-  /**
-   * Each slice's own [rows, columns], present only when the images differ in size (a per-image model over, e.g., a US
-   * series of several capture sizes): every plane is then shape's rows × columns, the largest, and an image smaller
-   * than that fills its plane's top-left corner (pixel (row, column) is still image pixel (row, column)); the rest is 0.
-   */
-  imageShapes?: [number, number][];
-  /**
-   * Present (2 or more) only for a heatmap too large to keep at every pixel (see heatmapStep): the array then holds
-   * one value per step × step block of image pixels, the map at the block's centre, so stored pixel (row, column) is
-   * image pixel (row·step + (step−1)/2, column·step + (step−1)/2); a partial last block (rows or columns not a
-   * multiple of step) is sampled at the centre of its pixels inside the image (blockCentre). `shape` is what is
-   * stored (rows and columns = ceil(image's / step)); `imageShapes` and `sourceToPatient` stay in image pixels.
-   */
-  step?: number;
-}
-
-/** One B-mode region analysed on its own (unit "image" with cropUltrasoundRegion): its image (slice index), rectangle and scores. */
-export interface AnalysedRegion extends UltrasoundRegion {
-  image: number;
-  scores: number[];
-}
-
-export type OutputRecord =
-  | { kind: 'classification'; tensor: string; perImage?: number[][]; regions?: AnalysedRegion[] }
-  /** The case-level prediction of an aggregator model over the per-slice embeddings. */
-  | { kind: 'aggregation'; tensor: string; model: string; modelSha256: string; embeddingOutput: string; embeddingDims: number[]; provider: ProviderName; providerNote: string | null; scores: number[] }
-  | { kind: 'segmentation'; tensor: string; labels: { index: number; name: string; color: [number, number, number]; voxels: number }[]; modelGridShape: Shape3; modelVoxelCounts: number[]; mask: ArrayRef }
-  | { kind: 'heatmap'; tensor: string; label: string; map: ArrayRef }
-  | { kind: 'detection'; tensor: string; boxes: (Box & { sopInstanceUid: string })[] };
 
 export interface InferenceJobResult {
   status: 'done' | 'not-analysed' | 'failed';
@@ -131,12 +94,6 @@ function castFeed(ort: typeof import('onnxruntime-node'), dtype: string, data: F
     default:
       throw new PreprocessingError(`input dtype ${dtype} is not supported by the runtime yet`);
   }
-}
-
-function toFloat(t: TensorLike): Float32Array {
-  if (t.data instanceof Float32Array) return t.data;
-  if (ArrayBuffer.isView(t.data) && !(t.data instanceof DataView)) return Float32Array.from(t.data as unknown as ArrayLike<number>, Number);
-  throw new Error('output tensor is not numeric');
 }
 
 /** Arrays below this size come and go with the job (V8 handles them cheaply). */
@@ -219,138 +176,6 @@ class AnalysisThrew {
   constructor(readonly cause: unknown) {}
 }
 
-/** Images read ahead while one decodes (each a whole file in memory). */
-const READ_AHEAD = 16;
-// fs.readFile's callback form reads a small file in one threadpool request (the promise form takes several round trips).
-const readFile = promisify(readFileCallback);
-const open = promisify(openCallback);
-const fstat = promisify(fstatCallback);
-const stat = promisify(statCallback);
-const readAt = promisify(readCallback);
-const close = promisify(closeCallback);
-/** fs.readFile's limit (ERR_FS_FILE_TOO_LARGE): a larger file is decoded from its descriptor in windows. */
-const MAX_WHOLE_READ = 2 ** 31 - 1;
-/**
- * Largest file read whole ahead of an image-by-image analysis: a larger one (a long cine) is decoded from the file
- * in windows, frame by frame, so neither its bytes nor its pixels are held whole.
- */
-const MAX_READ_AHEAD_BYTES = 16 * 1024 * 1024;
-
-/** A referenced original too large to read whole, left open: it is decoded from the descriptor that was checked. */
-interface OpenedFile {
-  fd: number;
-  size: number;
-}
-
-/**
- * Reads a referenced original whole, checking on the descriptor it reads from that it is the file import recorded
- * (a check by path before it, then a read by path, would read whatever replaced it in between); the descriptor
- * is checked again after the read, for a file written to in place meanwhile.
- */
-async function readReferenced(path: string, record: ReferencedFileRecord, wholeUpTo = MAX_WHOLE_READ): Promise<Buffer | OpenedFile> {
-  const fd = await open(path, 'r');
-  let kept = false;
-  try {
-    const before = await fstat(fd);
-    if (!matchesImportRecord(record, before.size, before.mtimeMs)) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
-    if (before.size > wholeUpTo) {
-      kept = true;
-      return { fd, size: before.size };
-    }
-    const bytes = Buffer.allocUnsafe(before.size);
-    let got = 0;
-    while (got < bytes.length) {
-      const { bytesRead } = await readAt(fd, bytes, got, bytes.length - got, got);
-      if (bytesRead === 0) break;
-      got += bytesRead;
-    }
-    const after = await fstat(fd);
-    if (got !== before.size || after.size !== before.size || after.mtimeMs !== before.mtimeMs) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
-    return bytes;
-  } finally {
-    if (!kept) await close(fd);
-  }
-}
-
-/** What one model run sees: its images (one for unit "image") and the B-mode region to crop them to. */
-interface AnalysisUnit {
-  images: DecodedImage[];
-  /** Slice index of the unit's image (unit "image"); null: the unit is the whole series. */
-  image: number | null;
-  /** Null: no crop (no region, the images differ in it, or the manifest does not crop). */
-  region: UltrasoundRegion | null;
-  /** Other units read the same images (the regions of one capture): the unit must not take their planes as its grid. */
-  sharesImages: boolean;
-}
-
-function buildSource(unit: AnalysisUnit, alloc: (length: number) => Float32Array): SourceVolume {
-  const images = unit.images;
-  const first = images[0]!;
-  const plane = first.rows * first.columns;
-  // Decoded straight into one volume, every slot once and already in slice order: that volume is the grid (no copy).
-  // Not when other units read it too: modalityRescale works in place.
-  const bytes = images.length * plane * Float32Array.BYTES_PER_ELEMENT;
-  const inPlace =
-    !unit.sharesImages &&
-    first.data.buffer.byteLength === bytes &&
-    images.every((img, s) => img.data.buffer === first.data.buffer && img.data.length === plane && img.data.byteOffset === s * plane * Float32Array.BYTES_PER_ELEMENT);
-  const data = inPlace ? new Float32Array(first.data.buffer, 0, images.length * plane) : alloc(images.length * plane);
-  if (!inPlace) images.forEach((img, s) => data.set(img.data.subarray(0, plane), s * plane));
-  return {
-    grid: { data, shape: [images.length, first.rows, first.columns], toSource: identity() },
-    rescale: images.map((i) => ({ slope: i.rescaleSlope, intercept: i.rescaleIntercept })),
-    photometric: first.photometric,
-    sourceToPatient: sourceToPatient(images),
-    ultrasoundRegion: unit.region,
-    ...(images.some((i) => i.voi) ? { voi: images.map((i) => i.voi) } : {}),
-  };
-}
-
-/**
- * The analysis units: one per image for unit "image", where a manifest that crops to the B-mode region makes each
- * region of a multi-region capture (e.g. a dual B-mode layout) its own unit, so every view is assessed; else the
- * series. A series unit is cropped to one rectangle: the largest region, when every image has the same.
- */
-function analysisUnits(manifest: ModelManifest, images: DecodedImage[]): AnalysisUnit[] {
-  const cropsRegion = manifest.preprocessing.some((op) => op.op === 'cropUltrasoundRegion');
-  if (manifest.input.unit !== 'image') {
-    const region = cropsRegion ? commonUltrasoundRegion(images.map((i) => largestUltrasoundRegion(i.ultrasoundRegions))) : null;
-    return [{ images, image: null, region, sharesImages: false }];
-  }
-  return images.flatMap((img, image): AnalysisUnit[] => {
-    const regions = cropsRegion ? img.ultrasoundRegions : [];
-    if (regions.length === 0) return [{ images: [img], image, region: null, sharesImages: false }];
-    return regions.map((region) => ({ images: [img], image, region, sharesImages: regions.length > 1 }));
-  });
-}
-
-function writeArray(dir: string, name: string, values: Uint8Array | Float32Array): string {
-  mkdirSync(dir, { recursive: true });
-  const labels = values instanceof Uint8Array;
-  const file = `${name}.${labels ? 'u8' : 'f32'}.gz`;
-  // Label maps are long runs of one value: run-length matching alone compresses them smaller
-  // and faster than the default match search (MeshNet 256³ mask: 244 kB vs 387 kB, ~30 % less time).
-  writeFileSync(join(dir, file), gzipSync(Buffer.from(values.buffer, values.byteOffset, values.byteLength), { level: 1, ...(labels ? { strategy: zlibConstants.Z_RLE } : {}) }));
-  return file;
-}
-
-type ModelAggregation = Extract<NonNullable<ModelManifest['aggregation']>, { method: 'model' }>;
-
-/** The aggregator's input: the per-slice embeddings [N, E, …] as one sequence ([1, S, E] or [S, E]). */
-export function embeddingSequence(agg: ModelAggregation, embedding: TensorLike, slices: number): { data: Float32Array; dims: number[] } {
-  const data = toFloat(embedding);
-  if (embedding.dims[0] !== slices || data.length % slices !== 0) {
-    throw new Error(`embedding output "${agg.embeddingOutput}" has dims [${embedding.dims.join(', ')}], expected one row per slice (${slices})`);
-  }
-  const size: Record<string, number> = { N: 1, S: slices, E: data.length / slices };
-  const dims = [...agg.input.layout].map((letter) => size[letter]!);
-  agg.input.shape.forEach((declared, i) => {
-    if (typeof declared === 'number' && declared !== dims[i]) throw new Error(`aggregator input "${agg.input.name}" dim ${i} (${agg.input.layout[i]}) is ${dims[i]} but the manifest declares ${declared}`);
-  });
-  // Row-major [N, E, …] flattened per slice is already [S, E] (and [1, S, E]) order.
-  return { data, dims };
-}
-
 /**
  * `second`: a thread beside this one (the inference worker's split helper) that takes half of
  * the volume loops of preprocessing and of the inverse mapping; null runs them here alone.
@@ -391,7 +216,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   // Each unit (see analysisUnits): preprocessed, run, and kept as its model grid and outputs (its source planes are
   // dropped). What stops the run is returned without input UIDs: the caller adds them.
   const spec = manifest.input.tensors[0]!;
-  const perUnit: { unit: AnalysisUnit; source: SourceVolume; grid: Grid; outputs: Record<string, TensorLike> }[] = [];
+  const perUnit: AnalysedUnit[] = [];
   let provider: ProviderName | null = null;
   let providerNote: string | null = null;
   // Images the region crop left whole (no region for their unit): the op silently does nothing for them.
@@ -452,47 +277,26 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   // A per-image model analyses each image (each frame of a multi-frame one) as soon as it is decoded and keeps only
   // its model grid and outputs: a long series or cine is never held decoded whole. Other units need the series.
   const imageByImage = manifest.input.unit === 'image';
-  const wholeUpTo = imageByImage ? MAX_READ_AHEAD_BYTES : MAX_WHOLE_READ;
-  // Files are read ahead on libuv's threads while the current one decodes.
-  const reads: (Promise<Buffer | OpenedFile | null> | undefined)[] = [];
-  const readAhead = (i: number) => {
-    if (i >= job.files.length) return;
-    const path = job.files[i]!;
-    const reference = job.references?.[i] ?? null;
-    // null: a managed copy too large to hold in one buffer (or, image by image, worth holding); decoded from the file
-    // in windows instead.
-    const read = reference
-      ? readReferenced(path, reference, wholeUpTo)
-      : imageByImage
-        ? stat(path).then((st) => (st.size > wholeUpTo ? null : readFile(path)))
-        : readFile(path).catch((err: NodeJS.ErrnoException) => (err.code === 'ERR_FS_FILE_TOO_LARGE' ? null : Promise.reject(err)));
-    read.catch(() => undefined); // awaited below, or abandoned when an earlier file fails
-    reads[i] = read;
-  };
-  for (let i = 0; i < READ_AHEAD; i++) readAhead(i);
+  // Files are read ahead on libuv's threads while the current one decodes; image by image, a large one is decoded from
+  // disk frame by frame instead.
+  const reader = new SeriesFileReader(job.files, job.references, imageByImage ? MAX_READ_AHEAD_BYTES : MAX_WHOLE_READ, imageByImage);
   let stop: Stop | null = null;
   const segmentsImages = imageByImage && manifest.outputs.some((o) => o.kind === 'segmentation');
   const MASK_SIZES_DIFFER: Stop = { status: 'not-analysed', reason: 'the images of the series differ in size' };
   let volume: Float32Array | null = null;
   try {
     for (let i = 0; i < job.files.length; i++) {
-      const bytes = await reads[i]!;
-      reads[i] = undefined;
-      readAhead(i + READ_AHEAD);
+      const bytes = await reader.take(i);
       if (imageByImage) {
         // null: a managed copy too large to hold in one buffer, decoded from the file in windows.
         const source = Buffer.isBuffer(bytes) ? bytes : (bytes ?? job.files[i]!);
+        // A referenced original decoded from its descriptor: still the file import recorded? (Read whole, it was
+        // checked after the read.) Asked before it is opened, after its last frame, and when reading it failed.
+        const checkReferenced = () => checkStillImported(bytes, job.references?.[i] ?? null, job.files[i]!);
+        if (!stop) checkReferenced();
         // After a stop, a file that cannot even be opened is left out of the list: its error is not the run's reason.
         const file = stop ? await openImageFrames(source).catch(() => null) : await openImageFrames(source);
         if (!file) continue;
-        // A referenced original decoded from its descriptor: still the file import recorded? (Read whole, it was
-        // checked after the read.) Asked after its last frame, and when reading it failed (a file cut short meanwhile).
-        const reference = job.references?.[i] ?? null;
-        const checkReferenced = () => {
-          if (!reference || !bytes || Buffer.isBuffer(bytes)) return;
-          const now = fstatSync(bytes.fd);
-          if (!matchesImportRecord(reference, now.size, now.mtimeMs)) throw new ReferencedFileChangedError(job.files[i]!, 'modified', 'analyse');
-        };
         try {
           for (let f = 0; f < file.image.frames; f++) {
             const img: DecodedImage = { ...file.image, frames: 1, data: NO_PIXELS };
@@ -534,6 +338,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       // first image's size decode straight into the slices of one volume (see buildSource).
       const plane: number = volume ? images[0]!.rows * images[0]!.columns : 0;
       // Compressed syntaxes load their codec on first use.
+      checkStillImported(bytes, job.references?.[i] ?? null, job.files[i]!);
       const img: DecodedImage = Buffer.isBuffer(bytes) ? await decodeImageBytesAsync(bytes, volume?.subarray(i * plane, (i + 1) * plane)) : await decodeImageFileAsync(bytes ?? job.files[i]!);
       if (i === 0 && img.frames === 1) {
         volume = scratch.sharedFloat32(job.files.length * img.data.length);
@@ -547,8 +352,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       }
     }
   } catch (err) {
-    // Large referenced originals read ahead and left open for a decode that will not come.
-    for (const pending of reads) void pending?.then((r) => r && !Buffer.isBuffer(r) && closeSync(r.fd), () => undefined);
+    reader.abandon();
     if (err instanceof AnalysisThrew) throw err.cause;
     t.decode += performance.now() - t0;
     if (err instanceof ReferencedFileChangedError) return result({ status: 'failed', reason: err.message });
@@ -583,36 +387,16 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   }
 
   // Case-level aggregator model over the per-slice embeddings (same provider preference and session cache).
-  const caseFindings: Finding[] = [];
-  const caseOutputs: OutputRecord[] = [];
+  const aggregated: RunOutputs = { findings: [], outputs: [] };
   const aggregation = manifest.aggregation;
   if (aggregation?.method === 'model') {
-    const u = perUnit[0]!;
-    const embedding = u.outputs[aggregation.embeddingOutput];
     t0 = performance.now();
     try {
-      if (!embedding) throw new Error(`the model did not return the embedding output "${aggregation.embeddingOutput}"`);
-      const sequence = embeddingSequence(aggregation, embedding, u.grid.shape[0]);
-      const feed = new ort.Tensor('float32', sequence.data, sequence.dims);
-      const run = await sessions.run(join(dirname(job.model.modelPath), aggregation.onnx), job.provider, { [aggregation.input.name]: feed }, { warmUp: { inputs: [{ name: aggregation.input.name, dtype: 'float32', dims: sequence.dims }] } });
+      const run = await runCaseAggregator(ort, sessions, job.model.modelPath, job.provider, aggregation, perUnit[0]!);
       t.session! += run.sessionMs;
       t.aggregation = run.inferenceMs;
-      const tensor = run.outputs[aggregation.output.tensor];
-      if (!tensor) throw new Error(`the aggregator did not return output "${aggregation.output.tensor}"`);
-      const rows = classificationScores(aggregation.output, { dims: tensor.dims, data: toFloat(tensor) });
-      if (rows.length !== 1) throw new Error(`the aggregator output "${aggregation.output.tensor}" has ${rows.length} rows, expected one case-level row`);
-      caseFindings.push(...classificationFindings(aggregation.output, rows[0]!));
-      caseOutputs.push({
-        kind: 'aggregation',
-        tensor: aggregation.output.tensor,
-        model: aggregation.onnx,
-        modelSha256: aggregation.sha256,
-        embeddingOutput: aggregation.embeddingOutput,
-        embeddingDims: sequence.dims,
-        provider: run.provider,
-        providerNote: run.fallbackReason,
-        scores: rows[0]!,
-      });
+      aggregated.findings.push(...run.findings);
+      aggregated.outputs.push(run.record);
     } catch (err) {
       t.aggregation = performance.now() - t0;
       return result({ status: 'failed', reason: `aggregation failed: ${(err as Error).message.split('\n')[0]}`, inputSopInstanceUids: uids, provider, providerNote });
@@ -622,200 +406,14 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   // Post-process.
   progress('postprocess');
   t0 = performance.now();
-  const findings: Finding[] = [...caseFindings];
-  const outputs: OutputRecord[] = [...caseOutputs];
-  const runDir = job.outputDir;
-  const perSlice = manifest.input.unit === 'slices' && spec.layout !== 'NSCHW';
-  const outputOf = (o: OutputSpec, u: (typeof perUnit)[number]) => {
-    const tensor = u.outputs[o.tensor];
-    if (!tensor) throw new Error(`the model did not return output "${o.tensor}"`);
-    return { dims: tensor.dims, data: toFloat(tensor) };
-  };
-  /**
-   * A per-image model's label maps (unit "image": one unit per image, or per B-mode region): each image's mask in its
-   * plane of one series mask, as a "slices" model's would be; a region's labels inside its region. Counts and findings
-   * are the series'. The images have one size (checked before the post-processing).
-   */
-  const imageMasks = (o: Extract<OutputSpec, { kind: 'segmentation' }>) => {
-    const [rows, columns] = [images[0]!.rows, images[0]!.columns];
-    const plane = rows * columns;
-    const mask = new Uint8Array(images.length * plane);
-    const classes = Math.max(...o.labels.map((l) => l.index)) + 1;
-    // Every unit's labels tallied in one table (a model may emit labels the manifest does not list).
-    const counted = new Uint32Array(256);
-    for (const u of perUnit) {
-      const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, false, counted);
-      // 0 beyond what the unit's model saw (outside its region): the image's other regions keep their labels.
-      const own = toSourceGrid(labels, u.grid, u.source.grid.shape, 'nearest');
-      const base = u.unit.image! * plane;
-      if (!u.unit.region) mask.set(own, base);
-      else for (let p = 0; p < plane; p++) if (own[p]) mask[base + p] = own[p]!;
-    }
-    const modelCounts = labelCounts(new Uint8Array(0), classes, counted);
-    const sourceCounts = labelCounts(mask, classes);
-    // A volume only for images that stack into one (a cine's frames, or unrelated views, share or scatter their
-    // positions: their pixels add up to no volume).
-    const geometry = isParallelStack(images) ? sourceToPatient(images) : null;
-    findings.push(...segmentationFindings(o, sourceCounts, mask.length, voxelVolumeMl(geometry, images.length)));
-    // Units of one model may differ in grid (region crops to a model of free size): the largest plane.
-    const g = [Math.max(...perUnit.map((u) => u.grid.shape[1])), Math.max(...perUnit.map((u) => u.grid.shape[2]))];
-    outputs.push({
-      kind: 'segmentation',
-      tensor: o.tensor,
-      labels: o.labels.map((l) => ({ ...l, color: [...l.color] as [number, number, number], voxels: sourceCounts[l.index] ?? 0 })),
-      // One model grid per unit: their number and the largest plane.
-      modelGridShape: [perUnit.length, g[0]!, g[1]!],
-      modelVoxelCounts: modelCounts,
-      mask: { file: writeArray(runDir, `${o.tensor}-mask`, mask), dtype: 'uint8', shape: [images.length, rows, columns], sourceToPatient: geometry },
-    });
-  };
+  const sink: RunOutputs = { findings: [...aggregated.findings], outputs: [...aggregated.outputs] };
   try {
-    for (const o of manifest.outputs) {
-      switch (o.kind) {
-        case 'classification': {
-          const unitRows = perUnit.map((u) => classificationScores(o, outputOf(o, u)));
-          // One row per image: an image analysed region by region gets one row from its regions' rows (before the
-          // series aggregation, so that an image counts once however many views it has).
-          const rows: number[][] = [];
-          const regions: AnalysedRegion[] = [];
-          perUnit.forEach((u, k) => {
-            const own = unitRows[k]!;
-            const { image, region, sharesImages } = u.unit;
-            if (image !== null && region) {
-              if (own.length !== 1) throw new Error(`classification output "${o.tensor}" has ${own.length} rows for one ultrasound region, expected one`);
-              regions.push({ image, ...region, scores: own[0]! });
-            }
-            if (!sharesImages) rows.push(...own);
-            // After the last region of the image (units come in image order).
-            else if (perUnit[k + 1]?.unit.image !== image) rows.push(mostSuspiciousScores(o, regions.filter((r) => r.image === image).map((r) => r.scores)));
-          });
-          // With an aggregator model the case-level findings are its own; per-slice scores are kept per image.
-          if (aggregation?.method !== 'model') findings.push(...classificationFindings(o, rows.length === 1 ? rows[0]! : (aggregation?.method ?? 'max') === 'max' ? mostSuspiciousScores(o, rows) : aggregateScores(rows, 'mean')));
-          outputs.push({
-            kind: 'classification',
-            tensor: o.tensor,
-            ...(rows.length > 1 || aggregation?.method === 'model' ? { perImage: rows } : {}),
-            ...(regions.length > 0 ? { regions } : {}),
-          });
-          break;
-        }
-        case 'segmentation': {
-          if (perUnit.length > 1) {
-            imageMasks(o);
-            break;
-          }
-          const u = perUnit[0]!;
-          const counted = new Uint32Array(256);
-          const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, perSlice, counted, scratch.sharedUint8(u.grid.shape[0] * u.grid.shape[1] * u.grid.shape[2]));
-          const classes = Math.max(...o.labels.map((l) => l.index)) + 1;
-          const modelCounts = labelCounts(labels, classes, counted);
-          const sourceShape = u.source.grid.shape;
-          const mask = toSourceGrid(labels, u.grid, sourceShape, 'nearest', scratch.sharedUint8(sourceShape[0] * sourceShape[1] * sourceShape[2]), second);
-          // A pure axis permutation/flip moves every voxel once: the counts carry over unchanged.
-          const sourceCounts = isBijection(invert(u.grid.toSource), sourceShape, u.grid.shape) ? modelCounts : labelCounts(mask, classes);
-          findings.push(...segmentationFindings(o, sourceCounts, mask.length, voxelVolumeMl(u.source.sourceToPatient, sourceShape[0])));
-          outputs.push({
-            kind: 'segmentation',
-            tensor: o.tensor,
-            labels: o.labels.map((l) => ({ ...l, color: [...l.color] as [number, number, number], voxels: sourceCounts[l.index] ?? 0 })),
-            modelGridShape: u.grid.shape,
-            modelVoxelCounts: modelCounts,
-            mask: { file: writeArray(runDir, `${o.tensor}-mask`, mask), dtype: 'uint8', shape: sourceShape, sourceToPatient: u.source.sourceToPatient },
-          });
-          break;
-        }
-        case 'heatmap': {
-          // Images of several sizes share the largest plane, each in its top-left corner (see ArrayRef.imageShapes).
-          const rows = Math.max(...images.map((i) => i.rows));
-          const columns = Math.max(...images.map((i) => i.columns));
-          // A series too long or large for its map at every pixel keeps every step-th one (see ArrayRef.step).
-          const step = heatmapStep(images.length, rows, columns);
-          const [planeRows, planeColumns] = [Math.ceil(rows / step), Math.ceil(columns / step)];
-          const plane = planeRows * planeColumns;
-          const all = new Float32Array(images.length * plane);
-          // Regions of one image: the pixelwise max of their maps, each map taken inside its own region only (it is 0
-          // outside), so that a region's negative values (an unnormalised map) are not lifted to the others' zeros.
-          const written = new Uint8Array(plane);
-          // Each unit's map goes into the array as soon as it is mapped back: one unit's map is held at a time.
-          perUnit.forEach((u, k) => {
-            const raw = outputOf(o, u).data;
-            const g = u.grid.shape;
-            if (raw.length !== g[0] * g[1] * g[2]) throw new Error(`heatmap "${o.tensor}" has ${raw.length} values for a ${g.join('×')} input grid`);
-            const values = Float32Array.from(raw);
-            if (o.normalize === 'minmax') {
-              let lo = Infinity;
-              let hi = -Infinity;
-              for (const v of values) {
-                lo = Math.min(lo, v);
-                hi = Math.max(hi, v);
-              }
-              for (let i = 0; i < values.length; i++) values[i] = hi > lo ? (values[i]! - lo) / (hi - lo) : 0;
-            }
-            const source = u.source.grid.shape;
-            const { data: m, shape: own } = toCoarseSourceGrid(values, u.grid, source, step);
-            const { image, region, sharesImages } = u.unit;
-            const base = (image ?? 0) * plane;
-            if (!sharesImages || !region) {
-              if (own[2] === planeColumns) all.set(m, base);
-              else for (let s = 0; s < own[0]; s++) for (let r = 0; r < own[1]; r++) all.set(m.subarray((s * own[1] + r) * own[2], (s * own[1] + r + 1) * own[2]), base + s * plane + r * planeColumns);
-              return;
-            }
-            if (perUnit[k - 1]?.unit.image !== image) written.fill(0);
-            // The stored pixels whose sample (their block's centre) lies on the region's pixels, edges included: a
-            // block centred between two touching regions takes the larger of their maps, as a pixel of both would.
-            const within = (lo: number, hi: number, n: number, imagePixels: number): number[] => {
-              const out: number[] = [];
-              for (let i = Math.max(0, Math.floor((lo - 0.5) / step) - 1); i < n && i * step <= hi + step; i++) {
-                const centre = blockCentre(i, step, imagePixels);
-                if (centre >= lo - 0.5 && centre <= hi + 0.5) out.push(i);
-              }
-              return out;
-            };
-            const regionColumns = within(region.x0, region.x1, own[2], source[2]);
-            for (const r of within(region.y0, region.y1, own[1], source[1])) {
-              for (const c of regionColumns) {
-                const p = r * planeColumns + c;
-                const q = r * own[2] + c;
-                all[base + p] = written[p] ? Math.max(all[base + p]!, m[q]!) : m[q]!;
-                written[p] = 1;
-              }
-            }
-          });
-          const shape: Shape3 = [images.length, planeRows, planeColumns];
-          const mixed = sizes.size > 1;
-          const map: ArrayRef = {
-            file: writeArray(runDir, `${o.tensor}-heatmap`, all),
-            dtype: 'float32',
-            shape,
-            sourceToPatient: mixed ? null : sourceToPatient(images),
-            ...(mixed ? { imageShapes: images.map((i): [number, number] => [i.rows, i.columns]) } : {}),
-            ...(step > 1 ? { step } : {}),
-          };
-          outputs.push({ kind: 'heatmap', tensor: o.tensor, label: o.label, map });
-          break;
-        }
-        case 'detection': {
-          const boxes = perUnit.flatMap((u) =>
-            detectionBoxes(o, outputOf(o, u), u.grid).map((b) => {
-              // A per-image unit's model grid is one plane of its image (each of its regions too).
-              const slice = u.unit.image ?? b.slice;
-              return { ...b, slice, sopInstanceUid: uids[slice] ?? '' };
-            }),
-          );
-          for (const label of o.labels) {
-            const best = Math.max(0, ...boxes.filter((b) => b.label === label).map((b) => b.score));
-            findings.push({ label, score: best, positive: best >= o.scoreThreshold && boxes.some((b) => b.label === label), threshold: o.scoreThreshold });
-          }
-          outputs.push({ kind: 'detection', tensor: o.tensor, boxes });
-          break;
-        }
-      }
-    }
+    collectOutputs({ manifest, units: perUnit, images, uids, dir: job.outputDir, sharedUint8: scratch.sharedUint8, second }, sink);
   } catch (err) {
     t.postprocess = performance.now() - t0;
     return result({ status: 'failed', reason: `post-processing failed: ${(err as Error).message}`, inputSopInstanceUids: uids, provider, providerNote });
   }
   t.postprocess = performance.now() - t0;
   const warnings = analysedWhole > 0 ? { warnings: [noUltrasoundRegionWarning(analysedWhole, images.length)] } : {};
-  return result({ status: 'done', provider, providerNote, inputSopInstanceUids: uids, findings, outputs, ...warnings });
+  return result({ status: 'done', provider, providerNote, inputSopInstanceUids: uids, ...sink, ...warnings });
 }

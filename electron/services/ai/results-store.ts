@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { type Finding, voxelVolumeMl } from './postprocessing';
-import type { InferenceJobResult, OutputRecord, Timings } from './inference-job';
+import type { InferenceJobResult, Timings } from './inference-job';
+import type { OutputRecord } from './run-outputs';
 import type { ModelManifest } from './model-manifest';
 import type { PopulationContext, RunWarning, VouchCoverage, VouchLapse } from './applicability';
 
