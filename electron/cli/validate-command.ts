@@ -154,6 +154,8 @@ export async function validateCommand(o: ValidateCommandOptions): Promise<number
   o.out(`  truth ${report.negativeLabels.join('|')}: FP ${c.fp}  TN ${c.tn}`);
   o.out('');
   o.out(`  ${report.ciMethod}; ${report.seconds.toFixed(1)} s`);
+  if (report.positives === 0) o.err(`No analysed case is labelled ${report.positiveLabel}: AUC and sensitivity cannot be computed. Add ${report.positiveLabel} cases.`);
+  else if (report.positives === report.n) o.err(`Every analysed case is labelled ${report.positiveLabel}: AUC and specificity cannot be computed. Add cases of ${report.negativeLabels.join(', ')}.`);
   if (report.analysedWhole > 0) o.err(analysedWholeLine(report.analysedWhole, report.n));
   if (report.vouchedUnrecorded > 0) o.err(vouchedUnrecordedLine(report.vouchedUnrecorded, report.n, vouchedAttributes(report.cases)));
   if (report.excluded.length > 0) {

@@ -10,7 +10,7 @@ import type { AnalysisJob, AppInfo, RunWarning, RuntimeInfo, ValidateModelReques
 import { AnalysisService } from './ai/analysis-service';
 import { ModelRegistry } from './ai/model-registry';
 import { reviewedMaskFile, ReviewStore } from './ai/review-store';
-import { ValidationInputError } from './ai/local-validation';
+import { pastedPath, ValidationInputError } from './ai/local-validation';
 import { type BundledProvider, detectBundledProviders, installedOrtVersion, runtimeInfo } from './ai/runtime-info';
 import { preferredProviders, type ProviderName } from './ai/session-manager';
 import { ValidationBusyError, ValidationRunner } from './ai/validation-runner';
@@ -146,7 +146,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
       const listed = (await models.list()).find((m) => m.id === request.modelId);
       throw new ServiceError(listed ? 'BAD_REQUEST' : 'NOT_FOUND', listed ? `model "${request.modelId}" is not usable: ${listed.reason ?? listed.status}` : `no model package with id "${request.modelId}"`);
     }
-    const casesPath = resolve(request.casesPath);
+    const casesPath = resolve(pastedPath(request.casesPath));
     try {
       const r = await validation.run(
         { model, casesPath, provider: analysis.forceCpu ? 'cpu' : 'auto', ...(request.positiveLabel ? { positiveLabel: request.positiveLabel } : {}), ...(request.caseUnit ? { caseUnit: request.caseUnit } : {}) },

@@ -5,7 +5,7 @@ import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { collectCases, ValidationInputError } from '../../electron/services/ai/local-validation';
+import { collectCases, pastedPath, ValidationInputError } from '../../electron/services/ai/local-validation';
 import { syntheticDicom } from '../fixtures/synthetic-dicom';
 
 const LABELS = ['normal', 'pneumonia'];
@@ -34,6 +34,14 @@ describe('collectCases: folder of label sub-folders', () => {
     expect(stray).toHaveLength(1);
     expect(stray[0]!.file).toBe(join(root, 'stray.dcm'));
     expect(stray[0]!.excludedReason).toMatch(/sub-folder named by a label id.*normal, pneumonia/);
+  });
+
+  it('passes over what operating systems leave in folders (a Mac zip\'s __MACOSX, a recycle bin, Thumbs.db, desktop.ini)', () => {
+    for (const dir of ['normal', '__MACOSX/normal', '$RECYCLE.BIN', 'System Volume Information']) mkdirSync(join(root, dir), { recursive: true });
+    writeFileSync(join(root, 'normal', 'a.dcm'), syntheticDicom({ modality: 'DX' }));
+    for (const junk of ['Thumbs.db', 'desktop.ini', '.DS_Store', 'DICOMDIR']) writeFileSync(join(root, 'normal', junk), 'x');
+    writeFileSync(join(root, '__MACOSX', 'normal', '._a.dcm'), 'x');
+    expect(collectCases(root, LABELS)).toEqual([{ file: join(root, 'normal', 'a.dcm'), label: 'normal' }]);
   });
 
   it('matches sub-folder names to label ids ignoring case when unambiguous', () => {
@@ -142,14 +150,59 @@ describe('collectCases: CSV', () => {
   });
 
   it('accepts a semicolon-separated CSV (detected from the first line), with quoting', () => {
-    const path = csv('cases.csv', 'Datei;label\r\n"x;1.dcm";normal\r\nb,2.dcm;pneumonia\r\n');
-    // "Datei" is no header name this reader knows: the row is data, and fails as a case row.
-    expect(() => collectCases(path, LABELS)).toThrow(/line 1: "label" is not a label id/);
     const ok = csv('ok.csv', '\uFEFFfile;label\r\n"x;1.dcm";normal\r\nb,2.dcm;pneumonia\r\n');
     expect(collectCases(ok, LABELS)).toEqual([
       { file: join(root, 'x;1.dcm'), label: 'normal' },
       { file: join(root, 'b,2.dcm'), label: 'pneumonia' },
     ]);
+  });
+
+  it('reads what spreadsheets write: any header row, tabs, old Mac line ends, rows of empty cells, Windows-1252', () => {
+    const expected = [
+      { file: join(root, 'a.dcm'), label: 'normal' },
+      { file: join(root, 'b.dcm'), label: 'pneumonia' },
+    ];
+    // A first row whose file cell names nothing on disk and whose label cell is no label id is a header, in any words.
+    expect(collectCases(csv('de.csv', 'Datei;Befund;Arzt\r\na.dcm;normal;\r\nb.dcm;pneumonia;\r\n;;\r\n'), LABELS)).toEqual(expected);
+    expect(collectCases(csv('tab.txt', 'File Name\tLabel\na.dcm\tnormal\nb.dcm\tPneumonia\n'), LABELS)).toEqual(expected);
+    expect(collectCases(csv('mac.csv', 'a.dcm,normal\rb.dcm,pneumonia\r'), LABELS)).toEqual(expected);
+    // But a first row naming a file that exists is a case: a label typo there is an error, not a skipped header.
+    writeFileSync(join(root, 'a.dcm'), '');
+    expect(() => collectCases(csv('typo.csv', 'a.dcm,pneumonai\nb.dcm,pneumonia\n'), LABELS)).toThrow(/line 1: "pneumonai" is not a label id/);
+    // Excel's plain "CSV (Comma delimited)" on a Western Windows: Windows-1252, not UTF-8.
+    const cp1252 = join(root, 'excel.csv');
+    writeFileSync(cp1252, Buffer.concat([Buffer.from('M'), Buffer.from([0xfc]), Buffer.from('ller.dcm,normal\r\n')]));
+    expect(collectCases(cp1252, LABELS)).toEqual([{ file: join(root, 'Müller.dcm'), label: 'normal' }]);
+  });
+
+  it('reads a Windows path (backslashes) where a backslash is no separator, unless a file has that very name', () => {
+    mkdirSync(join(root, 'sub'));
+    writeFileSync(join(root, 'sub', 'a.dcm'), '');
+    writeFileSync(join(root, 'odd\\name.dcm'), '');
+    const rows = collectCases(csv('win.csv', 'sub\\a.dcm,normal\nodd\\name.dcm,pneumonia\n'), LABELS);
+    expect(rows).toEqual([
+      { file: join(root, 'sub', 'a.dcm'), label: 'normal' },
+      { file: join(root, 'odd\\name.dcm'), label: 'pneumonia' },
+    ]);
+  });
+
+  it('gives every file below a folder a row names its label (a series exported to a folder of its own)', () => {
+    mkdirSync(join(root, 'case1', 'deeper'), { recursive: true });
+    writeFileSync(join(root, 'case1', '1.dcm'), '');
+    writeFileSync(join(root, 'case1', 'deeper', '2.dcm'), '');
+    writeFileSync(join(root, 'case1', 'Thumbs.db'), '');
+    expect(collectCases(csv('folders.csv', 'case1,pneumonia\n'), LABELS)).toEqual([
+      { file: join(root, 'case1', '1.dcm'), label: 'pneumonia' },
+      { file: join(root, 'case1', 'deeper', '2.dcm'), label: 'pneumonia' },
+    ]);
+  });
+
+  it('takes a pasted path with the quotes Windows "Copy as path" adds', () => {
+    writeFileSync(join(root, 'a.dcm'), '');
+    const path = csv('cases.csv', 'a.dcm,normal\n');
+    expect(pastedPath(`  "${path}" `)).toBe(path);
+    expect(pastedPath(`'${path}'`)).toBe(path);
+    expect(collectCases(`"${path}"`, LABELS)).toEqual([{ file: join(root, 'a.dcm'), label: 'normal' }]);
   });
 
   it('keeps a comma-separated CSV whose paths contain semicolons', () => {

@@ -123,6 +123,27 @@ describe('models.validate', () => {
     expect(wrong.ok ? null : wrong.error).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('"cats"') });
   });
 
+  it('when no case can be analysed, says every reason with its count, the most common first; a pasted path may keep its quotes', async () => {
+    installModel();
+    const s = await open();
+    const dir = join(root, 'csv-cases');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.txt'), 'not a DICOM file');
+    writeFileSync(join(dir, 'b.txt'), 'not a DICOM file either');
+    writeFileSync(join(dir, 'cases.csv'), 'a.txt,dark\nb.txt,bright\ngone.dcm,dark\n');
+    const r = await s.router.dispatch('models.validate', { modelId: 'test-brightness', casesPath: `"${join(dir, 'cases.csv')}"` });
+    expect(r.ok ? null : r.error.code).toBe('BAD_REQUEST');
+    expect(r.ok ? '' : r.error.message).toMatch(/^none of the 3 file\(s\) could be analysed: 2 × .*not .*DICOM.*; 1 × the file does not exist \(moved or renamed since it was labelled, or a typo in the CSV\)$/);
+    // Cases the model does not apply to (MR for a CT model): the reason, and how to run them anyway.
+    for (const label of ['dark', 'bright']) {
+      mkdirSync(join(dir, 'mr', label), { recursive: true });
+      const uid = `1.2.826.0.1.3680043.10.1138.990.${label.length}`;
+      writeFileSync(join(dir, 'mr', label, '1.dcm'), syntheticDicom({ modality: 'MR', rows: 8, columns: 8, pixels: new Uint16Array(64).fill(50), studyInstanceUid: uid, seriesInstanceUid: `${uid}.1`, sopInstanceUid: `${uid}.1.1` }));
+    }
+    const mr = await s.router.dispatch('models.validate', { modelId: 'test-brightness', casesPath: join(dir, 'mr') });
+    expect(mr.ok ? '' : mr.error.message).toMatch(/^none of the 2 case\(s\) could be analysed: 2 × .*MR.*\. Cases outside the model's applicability run anyway with `vigil validate --ignore-applicability`$/);
+  });
+
   it('lists models with their intended use', async () => {
     installModel();
     const s = await open();

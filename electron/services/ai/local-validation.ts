@@ -6,11 +6,13 @@
  *
  * Labelled files: a folder with one sub-folder per label id of the model
  * (every file below it carries that label), or a CSV of `file,label` rows
- * (paths relative to the CSV; an optional header row such as `file,label`;
- * `#` lines are comments; `;` separates the cells when the first line does
- * so, see csvSeparator). Label ids match ignoring case when that is
- * unambiguous. An entry that cannot be read (a broken link) is an excluded
- * case, not an error.
+ * as spreadsheets write them (paths relative to the CSV, Windows `\` paths
+ * too; a row may name a folder; an optional header row; `#` lines are
+ * comments; `,`, `;` or tab separated, see csvSeparator; UTF-8 or
+ * Windows-1252). Label ids match ignoring case when that is unambiguous.
+ * An entry that cannot be read (a broken link, a file the CSV names that is
+ * gone) is an excluded case, not an error; what operating systems leave in
+ * folders (Thumbs.db, __MACOSX, …) is not a case at all.
  *
  * A case is a series by default (CaseUnit): the labelled files of one Series
  * Instance UID are analysed together, as the viewer analyses a series, so the
@@ -100,6 +102,16 @@ interface LabelWalk {
 }
 
 /**
+ * What operating systems leave in folders: never a case, so never listed (a `.` name, DICOMDIR, Windows' thumbnail
+ * caches and folder settings, a Mac zip's resource folder, a drive's recycle bin and volume information).
+ */
+function isSystemEntry(name: string): boolean {
+  return name.startsWith('.') || SYSTEM_ENTRIES.has(name.toLowerCase());
+}
+
+const SYSTEM_ENTRIES = new Set(['dicomdir', 'thumbs.db', 'ehthumbs.db', 'desktop.ini', '__macosx', '$recycle.bin', 'system volume information']);
+
+/**
  * The case files below a label sub-folder; an entry that cannot be read comes back with `excludedReason`.
  * Links are followed, except up the tree or into another label's folder, so a case is never listed under a
  * label folder it does not sit in; a folder reached again is walked once. A file reached from two labels
@@ -118,7 +130,7 @@ function filesBelow(dir: string, walk: LabelWalk, top = true): { file: string; e
   }
   const out: { file: string; excludedReason?: string }[] = [];
   for (const name of names) {
-    if (name.startsWith('.') || name.toUpperCase() === 'DICOMDIR') continue;
+    if (isSystemEntry(name)) continue;
     const p = join(dir, name);
     const entry = entryKind(p);
     if (entry.kind === 'directory') out.push(...filesBelow(p, walk, false));
@@ -132,7 +144,7 @@ function filesBelow(dir: string, walk: LabelWalk, top = true): { file: string; e
  * Splits one CSV line at `separator` outside double quotes ("" inside quotes is a quote). Spaces around
  * a cell are dropped, spaces inside quotes kept (a file name may begin or end with one).
  */
-function parseCsvLine(line: string, separator: ',' | ';'): string[] {
+function parseCsvLine(line: string, separator: CsvSeparator): string[] {
   const cells: string[] = [];
   let cur = '';
   // Length of `cur` up to the end of its last quoted part: trailing spaces are trimmed only after it.
@@ -164,18 +176,46 @@ function parseCsvLine(line: string, separator: ',' | ';'): string[] {
 
 const HEADER_FILE_COLUMNS = new Set(['file', 'path', 'filename', 'file_name']);
 
+type CsvSeparator = ',' | ';' | '\t';
+const SEPARATORS: readonly CsvSeparator[] = [',', ';', '\t'];
+
 /**
- * The CSV's separator, from its first data line (spreadsheets in locales with a decimal comma export
- * `;`-separated CSV, and either separator may occur inside a path): the one whose second cell is a label
- * id or the header word "label", when only one is; otherwise `;` when the line splits into exactly two
- * cells (file, label) at `;` and not at `,`; otherwise `,`.
+ * The CSV's separator (spreadsheets in locales with a decimal comma export `;`-separated CSV, "Text (Tab delimited)"
+ * tabs, and a separator may occur inside a path): the one whose second cell is a label id or the header word "label",
+ * when only one is, on the first of the first data lines where that decides; otherwise the one that splits the first
+ * line into exactly two cells (file, label), when only one does; otherwise `,`.
  */
-function csvSeparator(firstLine: string, labels: readonly string[]): ',' | ';' {
-  const bySemicolon = parseCsvLine(firstLine, ';');
-  const byComma = parseCsvLine(firstLine, ',');
+function csvSeparator(dataLines: readonly string[], labels: readonly string[]): CsvSeparator {
   const labelled = (cells: string[]) => cells.length >= 2 && (matchLabel(cells[1]!, labels) !== null || cells[1]!.toLowerCase() === 'label');
-  if (labelled(bySemicolon) !== labelled(byComma)) return labelled(bySemicolon) ? ';' : ',';
-  return bySemicolon.length === 2 && byComma.length !== 2 ? ';' : ',';
+  for (const line of dataLines.slice(0, 10)) {
+    const named = SEPARATORS.filter((separator) => labelled(parseCsvLine(line, separator)));
+    if (named.length === 1) return named[0]!;
+  }
+  const pairs = SEPARATORS.filter((separator) => parseCsvLine(dataLines[0] ?? '', separator).length === 2);
+  return pairs.length === 1 ? pairs[0]! : ',';
+}
+
+/**
+ * A CSV's text: UTF-8 (its byte-order mark dropped), else Windows-1252, the code page Excel's plain "CSV (Comma
+ * delimited)" is written in on a Western Windows (a name with an umlaut would otherwise not be found).
+ */
+function csvText(bytes: Buffer): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, '');
+  } catch {
+    return new TextDecoder('windows-1252').decode(bytes);
+  }
+}
+
+/**
+ * A CSV row's file: relative to the CSV's folder. A Windows path (`sub\a.dcm`) is read with `/` where `\` is no
+ * separator and the path as written does not exist.
+ */
+function csvRowPath(cell: string, base: string): string {
+  const path = isAbsolute(cell) ? cell : resolve(base, cell);
+  if (sep === '\\' || !cell.includes('\\') || existsSync(path)) return path;
+  const slashed = cell.replaceAll('\\', '/');
+  return isAbsolute(slashed) ? slashed : resolve(base, slashed);
 }
 
 /** The model's label id `name` stands for: exact, else the one label equal to it ignoring case; null when none or ambiguous. */
@@ -200,17 +240,27 @@ function isDicomFile(path: string): boolean {
 }
 
 /**
+ * A path as typed or pasted: surrounding spaces and one pair of surrounding quotes dropped (Windows Explorer's "Copy as
+ * path" quotes it, and a path may have been copied from a shell command line).
+ */
+export function pastedPath(typed: string): string {
+  const trimmed = typed.trim();
+  const quoted = /^(["'])(.*)\1$/.exec(trimmed);
+  return quoted ? quoted[2]! : trimmed;
+}
+
+/**
  * Reads the labelled cases from a folder (one sub-folder per label id) or a CSV (file,label).
  * A DICOM file directly in the folder has no label: it comes back with `excludedReason` set.
  */
 export function collectCases(casesPath: string, labels: readonly string[]): LabelledCase[] {
-  const path = resolve(casesPath);
+  const path = resolve(pastedPath(casesPath));
   if (!existsSync(path)) throw new ValidationInputError(`${casesPath} does not exist`);
   const cases: LabelledCase[] = [];
   if (statSync(path).isDirectory()) {
     const entries = readdirSync(path)
       .sort()
-      .filter((n) => !n.startsWith('.') && n.toUpperCase() !== 'DICOMDIR')
+      .filter((n) => !isSystemEntry(n))
       .map((name) => ({ name, ...entryKind(join(path, name)) }));
     const subdirs = entries.filter((e) => e.kind === 'directory').map((e) => e.name);
     const unknown = subdirs.filter((n) => matchLabel(n, labels) === null);
@@ -233,18 +283,32 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     }
   } else {
     const base = dirname(path);
-    const lines = readFileSync(path, 'utf8').replace(/^\uFEFF/, '').split(/\r?\n/);
+    // Line ends of Windows, Unix and old Mac spreadsheets alike.
+    const lines = csvText(readFileSync(path)).split(/\r\n|\r|\n/);
     const isData = (line: string) => line.trim() !== '' && !line.trim().startsWith('#');
     const firstIndex = lines.findIndex(isData);
-    const separator = firstIndex < 0 ? ',' : csvSeparator(lines[firstIndex]!, labels);
+    const separator = csvSeparator(lines.filter(isData), labels);
+    const shownSeparator = separator === '\t' ? '<tab>' : separator;
     lines.forEach((line, i) => {
       if (!isData(line)) return;
-      const [file, labelCell] = parseCsvLine(line, separator);
-      if (i === firstIndex && labelCell !== undefined && matchLabel(labelCell, labels) === null && HEADER_FILE_COLUMNS.has((file ?? '').toLowerCase()) && labelCell.toLowerCase() === 'label') return;
-      if (!file || !labelCell) throw new ValidationInputError(`${basename(path)} line ${i + 1}: expected "file${separator}label"`);
+      const cells = parseCsvLine(line, separator);
+      // A row a spreadsheet left with empty cells only (",,").
+      if (cells.every((c) => c === '')) return;
+      const [file, labelCell] = cells;
+      // A header row: a known column name and "label", or a first row with rows after it whose label cell is no label
+      // id and whose file cell names nothing on disk ("Datei;Befund", "File Name,Label").
+      if (i === firstIndex && file && labelCell && matchLabel(labelCell, labels) === null) {
+        if (HEADER_FILE_COLUMNS.has(file.toLowerCase()) && labelCell.toLowerCase() === 'label') return;
+        if (lines.slice(i + 1).some(isData) && !existsSync(csvRowPath(file, base))) return;
+      }
+      if (!file || !labelCell) throw new ValidationInputError(`${basename(path)} line ${i + 1}: expected "file${shownSeparator}label"`);
       const label = matchLabel(labelCell, labels);
       if (label === null) throw new ValidationInputError(`${basename(path)} line ${i + 1}: "${labelCell}" is not a label id of the model (labels: ${labels.join(', ')})`);
-      cases.push({ file: isAbsolute(file) ? file : resolve(base, file), label });
+      const casePath = csvRowPath(file, base);
+      // A row naming a folder (a series exported to a folder of its own): every file below it, with the row's label.
+      if (entryKind(casePath).kind === 'directory') {
+        for (const found of filesBelow(casePath, { visited: new Set(), outOfBounds: () => false })) cases.push({ ...found, label });
+      } else cases.push({ file: casePath, label });
     });
   }
   if (cases.length === 0) throw new ValidationInputError(`no cases found in ${casesPath}`);
@@ -285,6 +349,15 @@ function withoutRepeatedFiles(cases: LabelledCase[]): LabelledCase[] {
     else out.push(c);
   });
   return out;
+}
+
+/** Why a case file could not be read, in words a clinic can act on (a CSV row naming a moved file, a locked file). */
+function caseReadReason(err: unknown): string {
+  const e = err as NodeJS.ErrnoException;
+  if (e.code === 'ENOENT') return 'the file does not exist (moved or renamed since it was labelled, or a typo in the CSV)';
+  if (e.code === 'EACCES' || e.code === 'EPERM') return 'permission denied: Vigil may not read the file';
+  if (e.code === 'EISDIR') return 'a folder, not a file';
+  return e.message;
 }
 
 /** A case file's indexed attributes, read as an import reads them. */
@@ -349,7 +422,7 @@ function seriesCases(cases: readonly LabelledCase[], excluded: CaseResult[], onR
     try {
       meta = caseMetadata(c.file);
     } catch (err) {
-      excluded.push({ file: c.file, label: c.label, status: 'not-analysed', reason: (err as Error).message });
+      excluded.push({ file: c.file, label: c.label, status: 'not-analysed', reason: caseReadReason(err) });
       continue;
     }
     if (!meta.hasPixelData) {
@@ -475,6 +548,24 @@ export interface ValidateOptions {
   onProgress?: (done: number, total: number, phase: ValidationPhase) => void;
 }
 
+/**
+ * Why a validation has no case to score: every reason with its count, the most common first (the first case's reason
+ * alone may be a stray file's), and what would let the cases run where the reasons say.
+ */
+function nothingAnalysed(results: readonly CaseResult[], cases: number, early: number): string {
+  const counts = new Map<string, number>();
+  for (const r of results) counts.set(r.reason ?? 'unknown', (counts.get(r.reason ?? 'unknown') ?? 0) + 1);
+  const ranked = [...counts].sort((a, b) => b[1] - a[1]);
+  const shown = ranked.slice(0, 3).map(([reason, n]) => `${n} × ${reason}`);
+  if (ranked.length > 3) shown.push(`${ranked.length - 3} other reason(s)`);
+  const hints: string[] = [];
+  if (results.some((r) => r.status === 'not-applicable')) hints.push("cases outside the model's applicability run anyway with `vigil validate --ignore-applicability`");
+  if (results.some((r) => r.reason?.startsWith('its series is listed under'))) hints.push('a series labelled image by image validates with "Each file is one case" (--case-unit file)');
+  const counted =
+    cases === 0 ? `none of the ${early} file(s) could be analysed` : `none of the ${cases} case(s) could be analysed${early > 0 ? ` (and ${early} file(s) were excluded on their own)` : ''}`;
+  return [`${counted}: ${shown.join('; ')}`, ...hints.map((h) => h[0]!.toUpperCase() + h.slice(1))].join('. ');
+}
+
 export async function validateModel(o: ValidateOptions): Promise<ValidationReport> {
   const started = performance.now();
   const manifest = o.model.manifest;
@@ -511,7 +602,7 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
           if (!ok.ok && ok.unrecorded) vouched = unrecordedWarning(ok.unrecorded, 'case-label');
           else if (!ok.ok) reason = ok.reason;
         } catch (err) {
-          results.push({ file, ...files, label: c.label, status: 'not-analysed', reason: (err as Error).message });
+          results.push({ file, ...files, label: c.label, status: 'not-analysed', reason: caseReadReason(err) });
           continue;
         }
         if (reason) {
@@ -533,19 +624,16 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
       const warnings = [...(vouched ? [vouched] : []), ...(r.warnings ?? [])];
       results.push({ file, ...files, label: c.label, status: 'done', score: finding.score, predictedPositive: finding.score >= threshold, ...(warnings.length > 0 ? { warnings } : {}) });
     }
-    o.onProgress?.(total, total, 'analysing');
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
   const done = results.filter((r) => r.status === 'done');
-  if (done.length === 0) {
-    const counted = units.length > 0 ? `none of the ${units.length} case(s) could be analysed` : 'no case could be analysed';
-    const skipped = early > 0 ? `; ${early} file(s) excluded on their own` : '';
-    throw new ValidationInputError(`${counted}${skipped} (first reason: ${results[0]?.reason ?? 'unknown'})`);
-  }
+  if (done.length === 0) throw new ValidationInputError(nothingAnalysed(results, units.length, early));
   const y = done.map((r) => (r.label === positive ? 1 : 0));
   const s = done.map((r) => r.score!);
+  // The bootstrap takes seconds for tens of thousands of cases: the run is complete only once it is done.
   const m = validationMetrics(y, s, threshold, { ...(o.resamples !== undefined ? { resamples: o.resamples } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) });
+  o.onProgress?.(total, total, 'analysing');
   return {
     modelId: manifest.id,
     modelVersion: manifest.version,

@@ -7,7 +7,7 @@ import { setLocale } from '../i18n/strings';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
 import { ModelsPage } from './ModelsPage';
 import { buildReportHtml, escapeHtml } from './report-html';
-import { analysedWholeWarning, caseDisplayPath, casesFolder, validationSummary, vouchedUnrecordedWarning } from './validation-view';
+import { analysedWholeWarning, caseDisplayPath, casesFolder, oneTruthWarning, validationSummary, vouchedUnrecordedWarning } from './validation-view';
 
 afterEach(() => {
   cleanup();
@@ -294,6 +294,21 @@ describe('Models page', () => {
     expect(screen.queryByTestId('analysed-whole')).toBeNull();
     setLocale('zh-CN');
     expect(vouchedUnrecordedWarning({ vouchedUnrecorded: 4, n: 40 })).toBe('40 个病例中有 4 个的文件未记录模型检查的属性（如 Body Part Examined 或 View Position），因其标签确认而进行了分析。');
+  });
+
+  it('says when every analysed case has one truth (AUC undefined), in English and Chinese, and nothing when both are present', async () => {
+    renderPage(fake('bridge', async () => ok(result({ positives: 0 }))));
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    const warning = await screen.findByTestId('one-truth');
+    expect(warning.getAttribute('role')).toBe('note');
+    expect(warning.textContent).toBe('No analysed case is labelled pneumonia: AUC and sensitivity cannot be computed, and the ROC curve means nothing. Add pneumonia cases.');
+    const r = { n: 40, positiveLabel: 'pneumonia', negativeLabels: ['normal'] };
+    expect(oneTruthWarning({ ...r, positives: 40 })).toBe('Every analysed case is labelled pneumonia: AUC and specificity cannot be computed, and the ROC curve means nothing. Add cases of normal.');
+    expect(oneTruthWarning({ ...r, positives: 12 })).toBeNull();
+    setLocale('zh-CN');
+    expect(oneTruthWarning({ ...r, positives: 0 })).toBe('没有任何已分析病例标注为 pneumonia：无法计算 AUC 和灵敏度，ROC 曲线也没有意义。请加入 pneumonia 病例。');
   });
 
   it('says so when the validated cases fill no reliability bin', async () => {

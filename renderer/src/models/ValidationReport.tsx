@@ -4,12 +4,13 @@ import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
 import { MoreFiles, ValidationCases } from './ValidationCases';
 import { ReliabilityDiagram } from './ReliabilityDiagram';
-import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, validationSummary, vouchedUnrecordedWarning } from './validation-view';
+import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, oneTruthWarning, validationSummary, vouchedUnrecordedWarning } from './validation-view';
 
 /** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, the analysed cases (mistakes first), excluded cases. */
 export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
   const analysedWhole = analysedWholeWarning(result);
   const vouchedUnrecorded = vouchedUnrecordedWarning(result);
+  const oneTruth = oneTruthWarning(result);
   return (
     <section className="validation-report" aria-label={t('models.resultHeading')}>
       <div className="validation-head">
@@ -31,6 +32,11 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
       {vouchedUnrecorded && (
         <p className="run-warning" role="note" data-testid="vouched-unrecorded">
           {vouchedUnrecorded}
+        </p>
+      )}
+      {oneTruth && (
+        <p className="run-warning" role="note" data-testid="one-truth">
+          {oneTruth}
         </p>
       )}
       <p className="muted validation-meta">

@@ -24,6 +24,7 @@ import {
   METRIC_ROWS,
   moreFilesNote,
   negativeName,
+  oneTruthWarning,
   orderedCases,
   predictedName,
   reliabilityGeometry,
@@ -160,6 +161,8 @@ export function buildReportHtml(r: ValidationResult, runtime?: RuntimeInfo | nul
   const analysedWhole = whole ? `\n<p class="banner whole" data-testid="analysed-whole">${e(whole)}</p>` : '';
   const vouched = vouchedUnrecordedWarning(r);
   const vouchedUnrecorded = vouched ? `\n<p class="banner" data-testid="vouched-unrecorded">${e(vouched)}</p>` : '';
+  const truth = oneTruthWarning(r);
+  const oneTruth = truth ? `\n<p class="banner" data-testid="one-truth">${e(truth)}</p>` : '';
   const runtimeLine = runtime ? ` · ONNX Runtime ${e(runtime.ortVersion ?? 'n/a')} on ${e(runtime.platform)}-${e(runtime.arch)}` : '';
   return `<!doctype html>
 <html lang="${getLocale()}"><head><meta charset="utf-8">
@@ -179,7 +182,7 @@ th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bin
 </style></head><body>
 <h1>${e(t('models.reportTitle', { model: r.modelName || r.modelId }))}</h1>
 <p class="meta">${e(r.modelId)} ${e(r.modelVersion)} · sha-256 <span class="mono">${e(r.modelSha256)}</span></p>
-<p class="banner">${banner}</p>${analysedWhole}${vouchedUnrecorded}
+<p class="banner">${banner}</p>${analysedWhole}${vouchedUnrecorded}${oneTruth}
 <p class="meta">${e(t('models.reportCases', { path: r.casesPath }))}<br><span data-testid="validation-summary">${e(validationSummary(r))}</span><br>${e(t('models.reportRun', { at: r.finishedAt, provider: r.provider ?? 'n/a', seconds: r.seconds.toFixed(1) }))}${runtimeLine}</p>
 <h2>${e(t('models.metricsHeading'))}</h2>
 <table class="metrics"><thead><tr><th>${e(t('models.metric'))}</th><th>${e(t('models.value'))}</th><th>${e(t('models.ci95'))}</th></tr></thead><tbody>${metricRows}

@@ -117,6 +117,16 @@ export function vouchedUnrecordedWarning(r: Pick<ValidationResult, 'vouchedUnrec
   return r.vouchedUnrecorded > 0 ? t('models.vouchedUnrecorded', { count: r.vouchedUnrecorded, n: r.n }) : null;
 }
 
+/**
+ * Says when every analysed case has one truth (all of the positive label, or none): AUC, sensitivity or specificity
+ * are then undefined and the ROC curve means nothing; null when both truths are present.
+ */
+export function oneTruthWarning(r: Pick<ValidationResult, 'positives' | 'n' | 'positiveLabel' | 'negativeLabels'>): string | null {
+  if (r.n > 0 && r.positives === 0) return t('models.noPositives', { label: r.positiveLabel });
+  if (r.n > 0 && r.positives === r.n) return t('models.noNegatives', { label: r.positiveLabel, others: r.negativeLabels.join(', ') });
+  return null;
+}
+
 export type CaseUnit = ValidationResult['caseUnit'];
 
 /** The case units the Validate form offers, the default (what the viewer does: one score per series) first. */
