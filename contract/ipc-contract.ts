@@ -782,6 +782,8 @@ export const channels = {
   },
   /** Local validation of a classifier on labelled cases (runs off the main thread; progress as models.validateProgress). */
   'models.validate': { request: ValidateModelRequestSchema.strict(), response: ValidationResultSchema },
+  /** Stops the running local validation (its models.validate answers CANCELLED); cancelled false when none runs. */
+  'models.cancelValidation': { request: Empty, response: z.object({ cancelled: z.boolean() }) },
   /** ONNX Runtime version, execution providers and the provider that ran last. */
   'ai.runtimeInfo': { request: Empty, response: RuntimeInfoSchema },
   /** Saves a self-contained HTML report through a native save dialog (Electron only); saved false when cancelled. */

@@ -10,7 +10,7 @@ import type { AnalysisJob, AppInfo, RunWarning, RuntimeInfo, ValidateModelReques
 import { AnalysisService } from './ai/analysis-service';
 import { ModelRegistry } from './ai/model-registry';
 import { reviewedMaskFile, ReviewStore } from './ai/review-store';
-import { pastedPath, ValidationInputError } from './ai/local-validation';
+import { pastedPath, ValidationCancelledError, ValidationInputError } from './ai/local-validation';
 import { type BundledProvider, detectBundledProviders, installedOrtVersion, runtimeInfo } from './ai/runtime-info';
 import { preferredProviders, type ProviderName } from './ai/session-manager';
 import { ValidationBusyError, ValidationRunner } from './ai/validation-runner';
@@ -194,6 +194,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     } catch (err) {
       if (err instanceof ValidationInputError) throw new ServiceError('BAD_REQUEST', err.message);
       if (err instanceof ValidationBusyError) throw new ServiceError('BUSY', err.message);
+      if (err instanceof ValidationCancelledError) throw new ServiceError('CANCELLED', 'The validation was cancelled: nothing was scored.');
       throw err;
     }
   };
@@ -289,6 +290,7 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
       return settingsView();
     },
     'models.validate': (request) => validate(request),
+    'models.cancelValidation': () => ({ cancelled: validation.cancel() }),
     'ai.runtimeInfo': () => runtimeView(),
     'reports.save': async (request) => {
       if (!options.chooseSavePath) throw new ServiceError('UNAVAILABLE', 'This host has no native save dialog; the page downloads the report instead.');

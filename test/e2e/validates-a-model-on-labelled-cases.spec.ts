@@ -226,4 +226,34 @@ function fits(cell: Locator) {
       await reportPage.close();
     }
   });
+
+  it('keeps a running validation while the reader is in the library, and cancels it', async () => {
+    const { page } = session;
+    // A split of thousands of cases (the train split, as clinics' archives can be): long enough to leave the page and
+    // come back while it runs.
+    const all = join(tmp, 'train');
+    const counts = writeMedmnistDicom({ npz: NPZ, split: 'train', outDir: all, labelIds: { 0: 'normal', 1: 'pneumonia' }, modality: 'DX', bodyPart: 'CHEST', viewPosition: 'PA' });
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    expect(total).toBeGreaterThan(2000);
+    await page.getByTestId('validate-cases').fill(all);
+    await page.getByTestId('validate-run').click();
+    const progress = page.getByTestId('validate-progress');
+    await expect.poll(async () => (await progress.textContent()) ?? '', { timeout: 60_000 }).toMatch(new RegExp(` of ${total} cases`));
+    await page.getByTestId('back-to-library').click();
+    await page.getByTestId('open-models').click();
+    await page.getByTestId('models-page').waitFor();
+    // Back on the page: the same run, still going, with its form.
+    expect(await page.getByTestId('validate-cases').inputValue()).toBe(all);
+    expect(await progress.textContent()).toMatch(new RegExp(` of ${total} cases`));
+    expect(await page.getByTestId('validate-run').isDisabled()).toBe(true);
+    await page.locator('.validate-panel').scrollIntoViewIfNeeded();
+    await screenshot(page, 'models-validate-running.png');
+    await page.getByTestId('validate-cancel').click();
+    await page.getByTestId('validate-cancelled').waitFor({ timeout: 30_000 });
+    expect(await page.getByTestId('validate-cancelled').textContent()).toBe('Validation cancelled: nothing was scored.');
+    expect(await page.getByTestId('validation-metrics').count()).toBe(0);
+    expect(await page.getByTestId('validate-run').isDisabled()).toBe(false);
+    await screenshot(page, 'models-validate-cancelled.png');
+    expect(session.pageErrors).toEqual([]);
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * The built validation worker (out/node/validation-worker.js, as models.validate runs it off the main event loop):
  * series cases are read first, reported as phase "reading" over the labelled files, then analysed, reported as phase
- * "analysing" over the cases, ending at total; the report crosses back with its cases compact.
+ * "analysing" over the cases, ending at total; the report crosses back with its cases compact. A cancelled run ends at
+ * once with ValidationCancelledError (its worker terminated), and the runner takes the next run.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ModelRegistry } from '../../electron/services/ai/model-registry';
+import { ValidationCancelledError } from '../../electron/services/ai/local-validation';
 import { ValidationRunner } from '../../electron/services/ai/validation-runner';
 import { writeBrightnessClassifier, writeConstantCase } from '../fixtures/models/model-package-fixture';
 import { ensureBuilt, repoRoot } from './helpers';
@@ -45,5 +47,20 @@ describe('the validation worker', () => {
     expect(progress[0]).toEqual([0, 5, 'reading']);
     expect(progress.find(([, , p]) => p === 'analysing')).toEqual([0, 4, 'analysing']);
     expect(progress.at(-1)).toEqual([4, 4, 'analysing']);
+  });
+
+  it('stops at once when cancelled, and then runs the next validation', async () => {
+    const model = await new ModelRegistry([{ dir: join(root, 'models'), origin: 'user' }]).get('test-brightness');
+    if (!model) throw new Error('the test model did not load');
+    const runner = new ValidationRunner({ workerUrl: pathToFileURL(join(repoRoot, 'out/node/validation-worker.js')), threads: 1, providers: ['cpu'] });
+    expect(runner.cancel()).toBe(false);
+    let cancelled = false;
+    const run = runner.run({ model, casesPath: join(root, 'cases'), provider: 'cpu' }, () => {
+      if (!cancelled) cancelled = runner.cancel();
+    });
+    await expect(run).rejects.toBeInstanceOf(ValidationCancelledError);
+    expect(cancelled).toBe(true);
+    expect(runner.busy).toBe(false);
+    expect(await runner.run({ model, casesPath: join(root, 'cases'), provider: 'cpu' })).toMatchObject({ n: 4 });
   });
 });

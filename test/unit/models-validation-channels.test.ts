@@ -144,6 +144,23 @@ describe('models.validate', () => {
     expect(mr.ok ? '' : mr.error.message).toMatch(/^none of the 2 case\(s\) could be analysed: 2 × .*MR.*\. Cases outside the model's applicability run anyway with `vigil validate --ignore-applicability`$/);
   });
 
+  it('cancels a running validation (it answers CANCELLED) and then runs the next; with none running, cancels nothing', async () => {
+    installModel();
+    const s = await open();
+    const cases = writeCases({ dark: [10, 20, 30, 40, 50], bright: [60, 70, 80, 90, 100] });
+    expect(await dispatch(s, 'models.cancelValidation', {})).toEqual({ cancelled: false });
+    const answers: unknown[] = [];
+    const off = s.events.subscribe((event, payload) => {
+      const p = payload as EventPayload<'models.validateProgress'>;
+      if (event === 'models.validateProgress' && p.phase === 'analysing' && p.done === 2 && answers.length === 0) answers.push(s.router.dispatch('models.cancelValidation', {}));
+    });
+    const r = await s.router.dispatch('models.validate', { modelId: 'test-brightness', casesPath: cases });
+    off();
+    expect(r.ok ? null : r.error).toEqual({ code: 'CANCELLED', message: 'The validation was cancelled: nothing was scored.' });
+    expect(await answers[0]).toEqual({ ok: true, value: { cancelled: true } });
+    expect(await dispatch<ValidationResult>(s, 'models.validate', { modelId: 'test-brightness', casesPath: cases })).toMatchObject({ n: 10 });
+  });
+
   it('lists models with their intended use', async () => {
     installModel();
     const s = await open();

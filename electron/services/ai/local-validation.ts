@@ -50,6 +50,14 @@ export type CaseUnit = NonNullable<ValidateModelRequest['caseUnit']>;
 /** What a validation is doing: reading the case files' headers (series cases), or analysing the cases. */
 export type ValidationPhase = NonNullable<ValidateProgress['phase']>;
 
+/** The validation was stopped by the reader (models.cancelValidation) before it finished. */
+export class ValidationCancelledError extends Error {
+  constructor() {
+    super('the validation was cancelled');
+    this.name = 'ValidationCancelledError';
+  }
+}
+
 export class ValidationInputError extends Error {
   constructor(message: string) {
     super(message);
@@ -546,6 +554,8 @@ export interface ValidateOptions {
   seed?: number;
   /** "reading": the case files' headers, read to group them into series (done / total files); "analysing": the cases. */
   onProgress?: (done: number, total: number, phase: ValidationPhase) => void;
+  /** Aborted: the run stops before its next case with ValidationCancelledError. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -583,6 +593,7 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
   const total = early + units.length;
   try {
     for (const [i, c] of units.entries()) {
+      if (o.signal?.aborted) throw new ValidationCancelledError();
       o.onProgress?.(early + i, total, 'analysing');
       const file = c.files[0]!;
       const files = c.files.length > 1 ? { files: c.files.length } : {};

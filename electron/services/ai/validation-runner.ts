@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { type AnalysedCase, analysedCases, type CaseUnit, collectCases, operatingPoint, validateModel, ValidationInputError, type ValidationPhase, type ValidationReport } from './local-validation';
+import { type AnalysedCase, analysedCases, type CaseUnit, collectCases, operatingPoint, validateModel, ValidationCancelledError, ValidationInputError, type ValidationPhase, type ValidationReport } from './local-validation';
 import type { ReadyModel } from './model-registry';
 import { type ProviderName, type ProviderPreference, SessionManager } from './session-manager';
 
@@ -34,7 +34,7 @@ export type ValidationWorkerReply =
 /** Collects the cases and validates: the body shared by the worker and the in-process path. */
 export type ValidationProgressFn = (done: number, total: number, phase: ValidationPhase) => void;
 
-export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: ValidationProgressFn): Promise<ValidationJobReport> {
+export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: ValidationProgressFn, signal?: AbortSignal): Promise<ValidationJobReport> {
   const { output } = operatingPoint(job.model.manifest, job.positiveLabel);
   const cases = collectCases(job.casesPath, output.labels);
   const report = await validateModel({
@@ -46,6 +46,7 @@ export async function runValidationJob(job: ValidationJob, sessions: SessionMana
     ...(job.resamples !== undefined ? { resamples: job.resamples } : {}),
     ...(job.caseUnit ? { caseUnit: job.caseUnit } : {}),
     onProgress,
+    ...(signal ? { signal } : {}),
   });
   // Full run warnings (messages, attributes) stay in the worker: main lists each analysed case by its codes.
   return { ...report, cases: analysedCases(report.cases, report.positiveLabel) };
@@ -68,6 +69,8 @@ export class ValidationBusyError extends Error {
 export class ValidationRunner {
   private running = false;
   private worker: Worker | null = null;
+  /** Aborted by cancel(): the running validation stops (its worker is terminated) with ValidationCancelledError. */
+  private abort: AbortController | null = null;
 
   constructor(private readonly opts: ValidationRunnerOptions) {}
 
@@ -78,22 +81,32 @@ export class ValidationRunner {
   async run(job: ValidationJob, onProgress: ValidationProgressFn = () => undefined): Promise<ValidationJobReport> {
     if (this.running) throw new ValidationBusyError();
     this.running = true;
+    const abort = new AbortController();
+    this.abort = abort;
     try {
       if (!this.opts.workerUrl) {
         const sessions = new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
         try {
-          return await runValidationJob(job, sessions, onProgress);
+          return await runValidationJob(job, sessions, onProgress, abort.signal);
         } finally {
           await sessions.close();
         }
       }
-      return await this.inWorker(this.opts.workerUrl, job, onProgress);
+      return await this.inWorker(this.opts.workerUrl, job, onProgress, abort.signal);
     } finally {
       this.running = false;
+      this.abort = null;
     }
   }
 
-  private inWorker(url: URL, job: ValidationJob, onProgress: ValidationProgressFn): Promise<ValidationJobReport> {
+  /** Stops the running validation (a folder chosen by mistake may hold a whole archive); false when none runs. */
+  cancel(): boolean {
+    if (!this.abort || this.abort.signal.aborted) return false;
+    this.abort.abort();
+    return true;
+  }
+
+  private inWorker(url: URL, job: ValidationJob, onProgress: ValidationProgressFn, signal: AbortSignal): Promise<ValidationJobReport> {
     if (url.protocol === 'file:' && !existsSync(url)) return Promise.reject(new Error(`validation worker bundle not found at ${url.pathname}; run the build first`));
     return new Promise<ValidationJobReport>((resolve, reject) => {
       const worker = new Worker(url);
@@ -113,6 +126,8 @@ export class ValidationRunner {
       });
       worker.on('error', (err) => finish(() => reject(err)));
       worker.on('exit', (code) => finish(() => reject(new Error(`validation worker exited with code ${code}`))));
+      // Cancelled: the worker is terminated wherever it is (decoding, inference or the bootstrap).
+      signal.addEventListener('abort', () => finish(() => reject(new ValidationCancelledError())), { once: true });
       worker.postMessage({ type: 'run', job, ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) } satisfies ValidationWorkerRequest);
     });
   }

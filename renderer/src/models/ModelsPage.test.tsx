@@ -156,14 +156,15 @@ function fake(host: 'electron' | 'bridge' = 'bridge', validate?: () => Promise<R
   }) as unknown as ModelsFake;
 }
 
+/** Renders the page; `unmount` leaves it (as going back to the library does). */
 function renderPage(vigil: ModelsFake) {
   const reportError = vi.fn();
-  render(
+  const { unmount } = render(
     <AppContext value={{ vigil, reportError }}>
       <ModelsPage />
     </AppContext>,
   );
-  return reportError;
+  return Object.assign(reportError, { unmount });
 }
 
 describe('Models page', () => {
@@ -309,6 +310,51 @@ describe('Models page', () => {
     expect(oneTruthWarning({ ...r, positives: 12 })).toBeNull();
     setLocale('zh-CN');
     expect(oneTruthWarning({ ...r, positives: 0 })).toBe('没有任何已分析病例标注为 pneumonia：无法计算 AUC 和灵敏度，ROC 曲线也没有意义。请加入 pneumonia 病例。');
+  });
+
+  it('keeps a running validation when the page is left: back on the page it is still running, then shows its result', async () => {
+    let finish!: (r: Result<ValidationResult>) => void;
+    const vigil = fake('bridge', () => new Promise((resolve) => (finish = resolve)));
+    const page = renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases/run-1' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    await waitFor(() => expect(vigil.m.validate).toHaveBeenCalledTimes(1));
+    act(() => vigil.emit('models.validateProgress', { modelId: 'cxr-pneumonia', done: 3, total: 40, phase: 'analysing' }));
+    page.unmount();
+    // Away from the page (the library), the run goes on and ends.
+    act(() => vigil.emit('models.validateProgress', { modelId: 'cxr-pneumonia', done: 9, total: 40, phase: 'analysing' }));
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    expect(screen.getByTestId('validate-progress').textContent).toContain('9 of 40 cases');
+    expect((screen.getByTestId('validate-cases') as HTMLInputElement).value).toBe('/cases/run-1');
+    expect((screen.getByTestId('validate-run') as HTMLButtonElement).disabled).toBe(true);
+    await act(async () => finish(ok(result())));
+    expect(await screen.findByTestId('validation-metrics')).toBeTruthy();
+    expect(screen.queryByTestId('validate-progress')).toBeNull();
+    expect(vigil.m.validate).toHaveBeenCalledTimes(1);
+  });
+
+  it('cancels a running validation: the run ends as cancelled, with nothing scored', async () => {
+    let finish!: (r: Result<ValidationResult>) => void;
+    const vigil = fake('bridge', () => new Promise((resolve) => (finish = resolve)));
+    const cancel = vi.fn(async () => {
+      finish({ ok: false, error: { code: 'CANCELLED', message: 'The validation was cancelled: nothing was scored.' } });
+      return ok({ cancelled: true });
+    });
+    (vigil.models as unknown as { cancelValidation: typeof cancel }).cancelValidation = cancel;
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    expect(screen.queryByTestId('validate-cancel')).toBeNull();
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/archive' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    fireEvent.click(await screen.findByTestId('validate-cancel'));
+    expect(await screen.findByTestId('validate-cancelled')).toBeTruthy();
+    expect(cancel).toHaveBeenCalledTimes(1);
+    expect(screen.getByTestId('validate-cancelled').textContent).toBe('Validation cancelled: nothing was scored.');
+    expect(screen.queryByTestId('validate-error')).toBeNull();
+    expect(screen.queryByTestId('validate-cancel')).toBeNull();
+    expect(screen.queryByTestId('validation-metrics')).toBeNull();
   });
 
   it('says so when the validated cases fill no reliability bin', async () => {

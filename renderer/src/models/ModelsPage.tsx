@@ -5,7 +5,7 @@
  * savable HTML report.
  */
 import { useCallback, useEffect, useState } from 'react';
-import type { ModelInfo, RuntimeInfo, Settings, ValidationCasesKind, ValidationResult } from '../../../contract/ipc-contract';
+import type { ModelInfo, RuntimeInfo, Settings, ValidationCasesKind } from '../../../contract/ipc-contract';
 import { useAppServices } from '../app-context';
 import { t } from '../i18n/strings';
 import { openBrowser } from '../lib/route';
@@ -14,6 +14,7 @@ import { buildReportHtml } from './report-html';
 import { RuntimeInfoPanel } from './RuntimeInfo';
 import { ShippedMetrics } from './ShippedMetrics';
 import { IntendedUseBanner, ValidationReport } from './ValidationReport';
+import { useValidationSession, validationSessionFor } from './validation-session';
 import { type CaseUnit, reportFileName } from './validation-view';
 
 /** Browser download of a report (the bridge host: nothing is written on the server). */
@@ -34,13 +35,12 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
   const [models, setModels] = useState<ModelInfo[] | null>(null);
   const [runtime, setRuntime] = useState<RuntimeInfo | null>(null);
   const [settings, setSettings] = useState<Settings | null>(null);
-  const [modelId, setModelId] = useState('');
-  const [casesPath, setCasesPath] = useState('');
-  const [caseUnit, setCaseUnit] = useState<CaseUnit>('series');
-  const [running, setRunning] = useState(false);
-  const [progress, setProgress] = useState<{ done: number; total: number; reading: boolean } | null>(null);
-  const [result, setResult] = useState<ValidationResult | null>(null);
-  const [error, setError] = useState<string | null>(null);
+  // The validation lives beyond this page: coming back shows the run still going, or how it ended, with its form.
+  const session = validationSessionFor(vigil);
+  const { request, running, cancelling, progress, result, error, cancelled } = useValidationSession(session);
+  const [modelId, setModelId] = useState(() => request?.modelId ?? '');
+  const [casesPath, setCasesPath] = useState(() => request?.casesPath ?? '');
+  const [caseUnit, setCaseUnit] = useState<CaseUnit>(() => request?.caseUnit ?? 'series');
   const [saving, setSaving] = useState(false);
   const [saved, setSaved] = useState<string | null>(null);
   const [rescanning, setRescanning] = useState(false);
@@ -73,8 +73,6 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
       stale = true;
     };
   }, [vigil, reportError, refreshRuntime, showModels]);
-
-  useEffect(() => vigil.on('models.validateProgress', (p) => setProgress({ done: p.done, total: p.total, reading: p.phase === 'reading' })), [vigil]);
 
   // Another window (or the CLI host) rescanned: show the new list.
   useEffect(
@@ -117,20 +115,9 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
 
   const run = async () => {
     if (!modelId || !casesPath.trim()) return;
-    setRunning(true);
-    setError(null);
     setSaved(null);
-    setProgress(null);
-    // The previous result must not stay on screen (or be saved) under a new run or its error.
-    setResult(null);
-    try {
-      const r = await vigil.models.validate({ modelId, casesPath: casesPath.trim(), caseUnit });
-      if (r.ok) setResult(r.value);
-      else setError(`${r.error.code}: ${r.error.message}`);
-    } finally {
-      setRunning(false);
-      void refreshRuntime();
-    }
+    await session.start({ modelId, casesPath: casesPath.trim(), caseUnit });
+    void refreshRuntime();
   };
 
   const save = async () => {
@@ -257,6 +244,11 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
             <button type="submit" className="button primary" data-testid="validate-run" disabled={!canRun}>
               {running ? t('models.running') : t('models.run')}
             </button>
+            {running && (
+              <button type="button" className="button" data-testid="validate-cancel" onClick={() => void session.cancel()} disabled={cancelling}>
+                {cancelling ? t('models.cancelling') : t('models.cancel')}
+              </button>
+            )}
           </form>
           {running && (
             <div className="validate-progress" role="status" data-testid="validate-progress">
@@ -271,6 +263,11 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
           {error && (
             <p className="validate-error" role="alert" data-testid="validate-error">
               {error}
+            </p>
+          )}
+          {cancelled && (
+            <p className="muted" role="status" data-testid="validate-cancelled">
+              {t('models.cancelled')}
             </p>
           )}
           {saved && (
