@@ -169,10 +169,18 @@ describe('collectCases: CSV', () => {
     // But a first row naming a file that exists is a case: a label typo there is an error, not a skipped header.
     writeFileSync(join(root, 'a.dcm'), '');
     expect(() => collectCases(csv('typo.csv', 'a.dcm,pneumonai\nb.dcm,pneumonia\n'), LABELS)).toThrow(/line 1: "pneumonai" is not a label id/);
-    // Excel's plain "CSV (Comma delimited)" on a Western Windows: Windows-1252, not UTF-8.
+    // ... and so is a mistyped first row naming a file that is gone (a file cell has a '.', '/' or '\\'; a header's none).
+    expect(() => collectCases(csv('gone.csv', 'gone.dcm,postive\nb.dcm,pneumonia\n'), LABELS)).toThrow(/line 1: "postive" is not a label id/);
+    // A row of empty cells above the header is no row: the header is still the first.
+    expect(collectCases(csv('blank-top.csv', ';;\r\nDatei;Befund\r\nb.dcm;pneumonia\r\n'), LABELS)).toEqual([{ file: join(root, 'b.dcm'), label: 'pneumonia' }]);
+    // Excel's plain "CSV (Comma delimited)" on a Western Windows: Windows-1252, not UTF-8; line by line, so a row
+    // appended from a UTF-8 source keeps its own.
     const cp1252 = join(root, 'excel.csv');
-    writeFileSync(cp1252, Buffer.concat([Buffer.from('M'), Buffer.from([0xfc]), Buffer.from('ller.dcm,normal\r\n')]));
-    expect(collectCases(cp1252, LABELS)).toEqual([{ file: join(root, 'Müller.dcm'), label: 'normal' }]);
+    writeFileSync(cp1252, Buffer.concat([Buffer.from('M'), Buffer.from([0xfc]), Buffer.from('ller.dcm,normal\r\n'), Buffer.from('Jürgen/j.dcm,pneumonia\r\n', 'utf8')]));
+    expect(collectCases(cp1252, LABELS)).toEqual([
+      { file: join(root, 'Müller.dcm'), label: 'normal' },
+      { file: join(root, 'Jürgen', 'j.dcm'), label: 'pneumonia' },
+    ]);
   });
 
   it('reads a Windows path (backslashes) where a backslash is no separator, unless a file has that very name', () => {
@@ -191,6 +199,9 @@ describe('collectCases: CSV', () => {
     writeFileSync(join(root, 'case1', '1.dcm'), '');
     writeFileSync(join(root, 'case1', 'deeper', '2.dcm'), '');
     writeFileSync(join(root, 'case1', 'Thumbs.db'), '');
+    // A link below it back up the tree (to the CSV's folder) is not followed: files no row names are no cases.
+    symlinkSync('..', join(root, 'case1', 'up'));
+    writeFileSync(join(root, 'unnamed.dcm'), '');
     expect(collectCases(csv('folders.csv', 'case1,pneumonia\n'), LABELS)).toEqual([
       { file: join(root, 'case1', '1.dcm'), label: 'pneumonia' },
       { file: join(root, 'case1', 'deeper', '2.dcm'), label: 'pneumonia' },

@@ -143,13 +143,17 @@ const LESION_LARGE = '1.2.826.0.1.3680043.10.1138.950';
 const LESION_SMALL = '1.2.826.0.1.3680043.10.1138.960';
 const UNDECLARED = '1.2.826.0.1.3680043.10.1138.970';
 const ONE_PLACE = '1.2.826.0.1.3680043.10.1138.980';
+const TWICE = '1.2.826.0.1.3680043.10.1138.990';
 
 let root: string;
 let services: VigilServices | undefined;
 
 /** A 4 × 8 × 8 series whose first `bright` voxels (slice-major) are 1, the rest 0. */
-/** Four 8×8 slices 4 mm apart (or, `onePlace`, all at one position), the first `bright` voxels of the series at 1. */
-function writeSeries(study: string, bright: number, onePlace = false): void {
+/**
+ * Four 8×8 slices 4 mm apart, the first `bright` voxels of the series at 1; `onePlace`: all at one position; `twice`:
+ * each position sent twice (0, 0, 4, 4 mm).
+ */
+function writeSeries(study: string, bright: number, at: 'apart' | 'onePlace' | 'twice' = 'apart'): void {
   const dir = join(root, 'in', study);
   mkdirSync(dir, { recursive: true });
   for (let slice = 0; slice < 4; slice++) {
@@ -166,7 +170,7 @@ function writeSeries(study: string, bright: number, onePlace = false): void {
         sopInstanceUid: `${study}.1.${slice + 1}`,
         instanceNumber: slice + 1,
         extra: [
-          { tag: 0x00200032, vr: 'DS', value: `-2\\-2\\${onePlace ? 0 : slice * 4}` },
+          { tag: 0x00200032, vr: 'DS', value: `-2\\-2\\${at === 'onePlace' ? 0 : at === 'twice' ? Math.floor(slice / 2) * 4 : slice * 4}` },
           { tag: 0x00200037, vr: 'DS', value: '1\\0\\0\\0\\1\\0' },
         ],
       }),
@@ -198,7 +202,8 @@ describe('study list AI status from segmentation findings', () => {
     writeSeries(LESION_LARGE, 64);
     writeSeries(LESION_SMALL, 16);
     writeSeries(UNDECLARED, 100);
-    writeSeries(ONE_PLACE, 16, true);
+    writeSeries(ONE_PLACE, 16, 'onePlace');
+    writeSeries(TWICE, 16, 'twice');
     services = await open();
     await services.library.import({ paths: [join(root, 'in')] });
   });
@@ -239,6 +244,10 @@ describe('study list AI status from segmentation findings', () => {
     expect(r.findings).toEqual([{ label: 'bright', score: 16 / 256, voxels: 16, positive: true, minVolumeMl: 0.05 }]);
     const mask = r.outputs.find((o) => o.kind === 'segmentation');
     expect(mask?.kind === 'segmentation' ? mask.mask.sourceToPatient : 'no mask').toBeNull();
+    // Positions that repeat but span a depth (each slice sent twice) keep a volume: the mean step, 4 mm over 3 steps.
+    await analyse(s, TWICE, 'seg-lesion');
+    const twice = s.analysis.resultsForStudy(TWICE)[0]!;
+    expect(twice.findings).toEqual([{ label: 'bright', score: 16 / 256, voxels: 16, volumeMl: expect.closeTo((16 * 0.5 * 0.5 * (4 / 3)) / 1000, 9), positive: false, minVolumeMl: 0.05 }]);
   });
 
   it('a version-1 segmentation that declares nothing is measured, not flagged', async () => {

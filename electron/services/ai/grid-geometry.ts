@@ -99,6 +99,19 @@ export function isParallelStack(sorted: readonly SourceSlice[]): boolean {
   return along.every((d, i) => i === 0 || d - along[i - 1]! > 1e-3);
 }
 
+/**
+ * Whether slices already in stacking order span a depth: each with its position and the first's orientation, the last
+ * beyond the first along the normal. Unlike isParallelStack, a position may repeat (a slice sent twice, several
+ * b-values of one DWI series): the mean step still gives the volume of what is stacked. Frames at one position (a
+ * cine, a perfusion series at one table position) span none: their step would be a made-up 1 mm.
+ */
+export function spansDepth(sorted: readonly SourceSlice[]): boolean {
+  const o = sorted[0]?.imageOrientation;
+  if (sorted.length < 2 || !o || !sorted.every((s) => s.imagePosition && s.imageOrientation?.every((v, i) => Math.abs(v - o[i]!) < 1e-4))) return false;
+  const n = cross(o.slice(0, 3), o.slice(3, 6));
+  return dot(sorted.at(-1)!.imagePosition!, n) - dot(sorted[0]!.imagePosition!, n) > 1e-3;
+}
+
 /** Source index (slice, row, column) -> patient LPS mm for slices already in stacking order; null without geometry. */
 export function sourceToPatient(sorted: readonly SourceSlice[]): Mat4 | null {
   const first = sorted[0];

@@ -16,7 +16,7 @@ import type { ModelManifest } from './model-manifest';
 import type { Finding } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing } from './preprocessing-pipeline';
 import { collectOutputs, type OutputRecord, type RunOutputs } from './run-outputs';
-import { checkStillImported, MAX_READ_AHEAD_BYTES, MAX_WHOLE_READ, SeriesFileReader } from './series-file-reader';
+import { checkBeforeDecode, checkStillImported, MAX_READ_AHEAD_BYTES, MAX_WHOLE_READ, SeriesFileReader } from './series-file-reader';
 import type { ProviderName, ProviderPreference, SessionManager } from './session-manager';
 
 export interface InferenceJob {
@@ -293,7 +293,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
         // A referenced original decoded from its descriptor: still the file import recorded? (Read whole, it was
         // checked after the read.) Asked before it is opened, after its last frame, and when reading it failed.
         const checkReferenced = () => checkStillImported(bytes, job.references?.[i] ?? null, job.files[i]!);
-        if (!stop) checkReferenced();
+        if (!stop) checkBeforeDecode(bytes, job.references?.[i] ?? null, job.files[i]!);
         // After a stop, a file that cannot even be opened is left out of the list: its error is not the run's reason.
         const file = stop ? await openImageFrames(source).catch(() => null) : await openImageFrames(source);
         if (!file) continue;
@@ -338,7 +338,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
       // first image's size decode straight into the slices of one volume (see buildSource).
       const plane: number = volume ? images[0]!.rows * images[0]!.columns : 0;
       // Compressed syntaxes load their codec on first use.
-      checkStillImported(bytes, job.references?.[i] ?? null, job.files[i]!);
+      checkBeforeDecode(bytes, job.references?.[i] ?? null, job.files[i]!);
       const img: DecodedImage = Buffer.isBuffer(bytes) ? await decodeImageBytesAsync(bytes, volume?.subarray(i * plane, (i + 1) * plane)) : await decodeImageFileAsync(bytes ?? job.files[i]!);
       if (i === 0 && img.frames === 1) {
         volume = scratch.sharedFloat32(job.files.length * img.data.length);

@@ -22,7 +22,8 @@
  * a case of its own (labels given per image).
  */
 import type { ValidateModelRequest, ValidateProgress } from '../../../contract/ipc-contract';
-import { existsSync, lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { FileByteSource } from '../dicom/byte-source';
@@ -204,15 +205,31 @@ function csvSeparator(dataLines: readonly string[], labels: readonly string[]): 
 }
 
 /**
- * A CSV's text: UTF-8 (its byte-order mark dropped), else Windows-1252, the code page Excel's plain "CSV (Comma
- * delimited)" is written in on a Western Windows (a name with an umlaut would otherwise not be found).
+ * A CSV's lines (line ends of Windows, Unix and old Mac spreadsheets alike), each UTF-8 (the byte-order mark dropped)
+ * or, where it is not valid UTF-8, Windows-1252: the code page Excel's plain "CSV (Comma delimited)" is written in on
+ * a Western Windows (a name with an umlaut would otherwise not be found). Line by line, so that a row appended from
+ * another source does not turn the file's other rows into mojibake.
  */
-function csvText(bytes: Buffer): string {
-  try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes).replace(/^\uFEFF/, '');
-  } catch {
-    return new TextDecoder('windows-1252').decode(bytes);
+function csvLines(bytes: Buffer): string[] {
+  const utf8 = new TextDecoder('utf-8', { fatal: true });
+  const cp1252 = new TextDecoder('windows-1252');
+  const lines: string[] = [];
+  let start = 0;
+  for (let i = 0; i <= bytes.length; i++) {
+    const b = bytes[i];
+    if (i < bytes.length && b !== 0x0a && b !== 0x0d) continue;
+    const line = bytes.subarray(start, i);
+    try {
+      lines.push(utf8.decode(line));
+    } catch {
+      lines.push(cp1252.decode(line));
+    }
+    // \r\n is one line end.
+    if (b === 0x0d && bytes[i + 1] === 0x0a) i++;
+    start = i + 1;
   }
+  if (lines[0]?.startsWith('\uFEFF')) lines[0] = lines[0].slice(1);
+  return lines;
 }
 
 /**
@@ -274,7 +291,6 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     const unknown = subdirs.filter((n) => matchLabel(n, labels) === null);
     if (unknown.length > 0) throw new ValidationInputError(`sub-folder(s) ${unknown.map((n) => `"${n}"`).join(', ')} of ${casesPath} are not label ids of the model (labels: ${labels.join(', ')})`);
     const root = realPathOrSelf(path);
-    const within = (real: string, folder: string) => real === folder || real.startsWith(folder.endsWith(sep) ? folder : folder + sep);
     for (const label of labels) {
       const others = subdirs.filter((n) => matchLabel(n, labels) !== label).map((n) => realPathOrSelf(join(path, n)));
       const outOfBounds = (real: string) => within(root, real) || others.some((o) => within(real, o));
@@ -291,36 +307,46 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     }
   } else {
     const base = dirname(path);
-    // Line ends of Windows, Unix and old Mac spreadsheets alike.
-    const lines = csvText(readFileSync(path)).split(/\r\n|\r|\n/);
-    const isData = (line: string) => line.trim() !== '' && !line.trim().startsWith('#');
-    const firstIndex = lines.findIndex(isData);
-    const separator = csvSeparator(lines.filter(isData), labels);
+    const lines = csvLines(readFileSync(path));
+    const isText = (line: string) => line.trim() !== '' && !line.trim().startsWith('#');
+    const separator = csvSeparator(lines.filter(isText), labels);
     const shownSeparator = separator === '\t' ? '<tab>' : separator;
+    // A row a spreadsheet left with empty cells only (",,") is no row.
+    const isRow = (line: string) => isText(line) && parseCsvLine(line, separator).some((c) => c !== '');
+    const firstIndex = lines.findIndex(isRow);
     lines.forEach((line, i) => {
-      if (!isData(line)) return;
-      const cells = parseCsvLine(line, separator);
-      // A row a spreadsheet left with empty cells only (",,").
-      if (cells.every((c) => c === '')) return;
-      const [file, labelCell] = cells;
-      // A header row: a known column name and "label", or a first row with rows after it whose label cell is no label
-      // id and whose file cell names nothing on disk ("Datei;Befund", "File Name,Label").
+      if (!isRow(line)) return;
+      const [file, labelCell] = parseCsvLine(line, separator);
+      // A header row: a known column name and "label"; or, with rows after it, a first row of words (no '.', '/' or
+      // '\', as a file cell has) whose label cell is no label id and whose file cell names nothing on disk
+      // ("Datei;Befund", "File Name,Label"). A mistyped first row ("gone.dcm,pneumonai") stays a row, and an error.
       if (i === firstIndex && file && labelCell && matchLabel(labelCell, labels) === null) {
         if (HEADER_FILE_COLUMNS.has(file.toLowerCase()) && labelCell.toLowerCase() === 'label') return;
-        if (lines.slice(i + 1).some(isData) && !existsSync(csvRowPath(file, base))) return;
+        const words = (cell: string) => !/[./\\]/.test(cell);
+        if (words(file) && words(labelCell) && lines.slice(i + 1).some(isRow) && !existsSync(csvRowPath(file, base))) return;
       }
       if (!file || !labelCell) throw new ValidationInputError(`${basename(path)} line ${i + 1}: expected "file${shownSeparator}label"`);
       const label = matchLabel(labelCell, labels);
       if (label === null) throw new ValidationInputError(`${basename(path)} line ${i + 1}: "${labelCell}" is not a label id of the model (labels: ${labels.join(', ')})`);
       const casePath = csvRowPath(file, base);
       // A row naming a folder (a series exported to a folder of its own): every file below it, with the row's label.
+      // Links below it are followed, but not up the tree (to the row's folder, one above it, or the CSV's folder): a
+      // file no row names must not become a case.
       if (entryKind(casePath).kind === 'directory') {
-        for (const found of filesBelow(casePath, { visited: new Set(), outOfBounds: () => false })) cases.push({ ...found, label });
+        const rowRoot = realPathOrSelf(casePath);
+        const csvFolder = realPathOrSelf(base);
+        const outOfBounds = (real: string) => within(rowRoot, real) || within(csvFolder, real);
+        for (const found of filesBelow(casePath, { visited: new Set(), outOfBounds })) cases.push({ ...found, label });
       } else cases.push({ file: casePath, label });
     });
   }
   if (cases.length === 0) throw new ValidationInputError(`no cases found in ${casesPath}`);
   return withoutRepeatedFiles(cases);
+}
+
+/** Whether real path `real` is `folder` or inside it. */
+function within(real: string, folder: string): boolean {
+  return real === folder || real.startsWith(folder.endsWith(sep) ? folder : folder + sep);
 }
 
 /** The real path (as the import's scanner resolves it), or the path itself when it cannot be resolved (a broken link). */
@@ -582,7 +608,9 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
   const { output, positive, threshold } = operatingPoint(manifest, o.positiveLabel);
   // Only the classification output is needed; heatmaps etc. are not computed or written.
   const jobManifest: ModelManifest = { ...manifest, outputs: [output] };
-  const scratch = mkdtempSync(join(tmpdir(), 'vigil-validate-'));
+  // Only the classification output runs, which writes no arrays: the folder is made only if a run writes one (so a
+  // cancelled validation, whose worker is terminated, leaves nothing behind).
+  const scratch = join(tmpdir(), `vigil-validate-${process.pid}-${randomUUID()}`);
   const results: CaseResult[] = [];
   let provider: string | null = null;
   let ortVersion: string | null = null;

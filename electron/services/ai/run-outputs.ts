@@ -10,7 +10,7 @@ import { constants as zlibConstants, gzipSync } from 'node:zlib';
 import type { DecodedImage } from '../dicom/pixel-decoder';
 import type { UltrasoundRegion } from '../dicom/ultrasound-regions';
 import type { AnalysedUnit } from './analysis-unit';
-import { invert, isBijection, isParallelStack, type SecondThread, type Shape3, sourceToPatient } from './grid-geometry';
+import { invert, isBijection, isParallelStack, type SecondThread, type Shape3, sourceToPatient, spansDepth } from './grid-geometry';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import { aggregateScores, blockCentre, type Box, classificationFindings, classificationScores, detectionBoxes, type Finding, heatmapStep, labelCounts, mostSuspiciousScores, segmentationFindings, segmentationLabels, toCoarseSourceGrid, toSourceGrid, voxelVolumeMl } from './postprocessing';
 import type { ProviderName, TensorLike } from './session-manager';
@@ -157,9 +157,9 @@ function segmentationOutput(o: Extract<OutputSpec, { kind: 'segmentation' }>, ct
   const mask = toSourceGrid(labels, u.grid, sourceShape, 'nearest', sharedUint8(sourceShape[0] * sourceShape[1] * sourceShape[2]), second);
   // A pure axis permutation/flip moves every voxel once: the counts carry over unchanged.
   const sourceCounts = isBijection(invert(u.grid.toSource), sourceShape, u.grid.shape) ? modelCounts : labelCounts(mask, classes);
-  // A volume only when the slices stack into one: planes at one position (a multi-frame image's frames, a perfusion
+  // A volume only when the slices span a depth: planes at one position (a multi-frame image's frames, a perfusion
   // series at one table position) would otherwise get a made-up 1 mm spacing.
-  const geometry = u.unit.images.length === 1 || isParallelStack(u.unit.images) ? u.source.sourceToPatient : null;
+  const geometry = u.unit.images.length === 1 || spansDepth(u.unit.images) ? u.source.sourceToPatient : null;
   sink.findings.push(...segmentationFindings(o, sourceCounts, mask.length, voxelVolumeMl(geometry, sourceShape[0])));
   sink.outputs.push({
     kind: 'segmentation',

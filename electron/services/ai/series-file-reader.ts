@@ -78,6 +78,19 @@ export function checkStillImported(bytes: SeriesFileBytes, reference: Referenced
   if (!matchesImportRecord(reference, now.size, now.mtimeMs)) throw new ReferencedFileChangedError(path, 'modified', 'analyse');
 }
 
+/**
+ * checkStillImported before a decode that will own the descriptor: a file that fails it is closed here, since no
+ * decode will close it.
+ */
+export function checkBeforeDecode(bytes: SeriesFileBytes, reference: ReferencedFileRecord | null, path: string): void {
+  try {
+    checkStillImported(bytes, reference, path);
+  } catch (err) {
+    if (bytes && !Buffer.isBuffer(bytes)) closeSync(bytes.fd);
+    throw err;
+  }
+}
+
 /** The series' files, each read once and taken in order (`take(0)`, `take(1)`, …), READ_AHEAD of them ahead. */
 export class SeriesFileReader {
   private readonly reads: (Promise<SeriesFileBytes> | undefined)[] = [];
