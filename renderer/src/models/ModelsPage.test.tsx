@@ -357,6 +357,23 @@ describe('Models page', () => {
     expect(screen.queryByTestId('validation-metrics')).toBeNull();
   });
 
+  it('offers to cancel a validation it did not start when its own run is refused as BUSY (a reloaded page, another window)', async () => {
+    const vigil = fake('bridge', async () => ({ ok: false, error: { code: 'BUSY', message: 'a validation is already running; wait for it to finish' } }));
+    const cancel = vi.fn(async () => ok({ cancelled: true }));
+    (vigil.models as unknown as { cancelValidation: typeof cancel }).cancelValidation = cancel;
+    renderPage(vigil);
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    expect((await screen.findByTestId('validate-other-running')).textContent).toContain('Another validation is running');
+    expect(screen.getByTestId('validate-error').textContent).toContain('BUSY');
+    fireEvent.click(screen.getByTestId('validate-cancel-other'));
+    expect(await screen.findByTestId('validate-cancelled')).toBeTruthy();
+    expect(cancel).toHaveBeenCalledTimes(1);
+    expect(screen.queryByTestId('validate-other-running')).toBeNull();
+    expect(screen.queryByTestId('validate-error')).toBeNull();
+  });
+
   it('says so when the validated cases fill no reliability bin', async () => {
     renderPage(fake('bridge', async () => ok(result({ reliability: [] }))));
     await screen.findAllByTestId('model-item');

@@ -37,7 +37,7 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
   const [settings, setSettings] = useState<Settings | null>(null);
   // The validation lives beyond this page: coming back shows the run still going, or how it ended, with its form.
   const session = validationSessionFor(vigil);
-  const { request, running, cancelling, progress, result, error, cancelled } = useValidationSession(session);
+  const { request, running, cancelling, progress, result, error, cancelled, otherRunning } = useValidationSession(session);
   const [modelId, setModelId] = useState(() => request?.modelId ?? '');
   const [casesPath, setCasesPath] = useState(() => request?.casesPath ?? '');
   const [caseUnit, setCaseUnit] = useState<CaseUnit>(() => request?.caseUnit ?? 'series');
@@ -263,6 +263,14 @@ export function ModelsPage({ banner }: { banner?: React.ReactNode }) {
           {error && (
             <p className="validate-error" role="alert" data-testid="validate-error">
               {error}
+            </p>
+          )}
+          {otherRunning && (
+            <p className="muted" data-testid="validate-other-running">
+              {t('models.otherRunning')}{' '}
+              <button type="button" className="button" data-testid="validate-cancel-other" onClick={() => void session.cancel()} disabled={cancelling}>
+                {cancelling ? t('models.cancelling') : t('models.cancelOther')}
+              </button>
             </p>
           )}
           {cancelled && (

@@ -23,9 +23,14 @@ export interface ValidationSessionState {
   /** The run's error ("CODE: message"); a cancelled run's is null (cancelled says so). */
   readonly error: string | null;
   readonly cancelled: boolean;
+  /**
+   * Main is running a validation this session did not start (from another window, or before the page was reloaded):
+   * the run asked for was refused as BUSY, and the reader may cancel the other one.
+   */
+  readonly otherRunning: boolean;
 }
 
-const IDLE: ValidationSessionState = { request: null, running: false, cancelling: false, progress: null, result: null, error: null, cancelled: false };
+const IDLE: ValidationSessionState = { request: null, running: false, cancelling: false, progress: null, result: null, error: null, cancelled: false, otherRunning: false };
 
 export class ValidationSession {
   private state = IDLE;
@@ -52,15 +57,21 @@ export class ValidationSession {
       const r = await this.vigil.models.validate({ modelId: request.modelId, casesPath: request.casesPath, caseUnit: request.caseUnit });
       if (r.ok) this.set({ ...this.state, result: r.value });
       else if (r.error.code === 'CANCELLED') this.set({ ...this.state, cancelled: true });
-      else this.set({ ...this.state, error: `${r.error.code}: ${r.error.message}` });
+      else this.set({ ...this.state, error: `${r.error.code}: ${r.error.message}`, otherRunning: r.error.code === 'BUSY' });
     } finally {
       off();
       this.set({ ...this.state, running: false, cancelling: false });
     }
   }
 
-  /** Asks main to stop the running validation; the run then ends as cancelled. */
+  /** Asks main to stop the running validation (this session's, or the other one it was refused for). */
   async cancel(): Promise<void> {
+    if (this.state.otherRunning) {
+      this.set({ ...this.state, cancelling: true });
+      const r = await this.vigil.models.cancelValidation({});
+      this.set({ ...this.state, cancelling: false, otherRunning: false, error: r.ok ? null : `${r.error.code}: ${r.error.message}`, cancelled: r.ok });
+      return;
+    }
     if (!this.state.running || this.state.cancelling) return;
     this.set({ ...this.state, cancelling: true });
     const r = await this.vigil.models.cancelValidation({});
