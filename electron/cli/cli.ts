@@ -295,8 +295,10 @@ async function main(argv: string[]): Promise<number> {
         err,
       });
     } catch (e) {
-      if (e instanceof ValidationInputError) throw new InputError(e.message);
-      throw e;
+      if (!(e instanceof ValidationInputError)) throw e;
+      // A script reading --json gets an answer on stdout too: nothing was scored, and why.
+      if (values.json) out(JSON.stringify({ modelId: values.model, n: 0, error: e.message }));
+      throw new InputError(e.message);
     }
   }
   if (!dataDir) throw new UsageError('--data-dir <dir> is required');

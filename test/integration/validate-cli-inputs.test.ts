@@ -109,6 +109,10 @@ describe('vigil validate', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('bad.csv line 2: "cancer" is not a label id of the model (labels: bright)');
     expect(bad.stderr).not.toContain('Usage:');
+    // With --json, stdout says so too (nothing scored, and why), for a script that reads it.
+    const badJson = vigil(['validate', '--model', 'test-chest-classifier', '--cases', 'bad.csv', '--models-dir', 'models', '--json'], root);
+    expect(badJson.code).toBe(2);
+    expect(JSON.parse(badJson.stdout)).toEqual({ modelId: 'test-chest-classifier', n: 0, error: 'bad.csv line 2: "cancer" is not a label id of the model (labels: bright)' });
     const usage = vigil(['validate', '--model', 'test-chest-classifier'], root);
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('validate needs --cases');
