@@ -1,9 +1,9 @@
 /**
  * Issue 5 / 7 through the bridge: the Models page lists the shipped
  * cxr-pneumonia package and the AI runtime, validates it on a small labelled
- * case set (20 + 20 MedMNIST test images written as DICOM, plus one file that
- * is not DICOM), and shows the metrics table, ROC curve, confusion matrix and
- * the excluded case, calibration (ECE, Brier, reliability diagram), and the
+ * case set (20 + 20 MedMNIST test images written as DICOM, plus two files that
+ * are not DICOM), and shows the metrics table, ROC curve, confusion matrix and
+ * the excluded cases with their reason, calibration (ECE, Brier, reliability diagram), and the
  * analysed cases, mistakes first (false negatives, then false positives);
  * one pneumonia case is a series of two files, scored together as one case;
  * "Save report" downloads a self-contained HTML report that shows the same
@@ -66,6 +66,7 @@ function fits(cell: Locator) {
       for (const f of readdirSync(join(all, label)).sort().slice(0, PER_LABEL)) cpSync(join(all, label, f), join(cases, label, EXPORT_FOLDER, f));
     }
     writeFileSync(join(cases, 'pneumonia', 'notes.txt'), 'not a DICOM file');
+    writeFileSync(join(cases, 'normal', 'worklist-export.xml'), '<worklist/>');
     // A second image of the first pneumonia case's series: still one case (a series is one by default), of two files.
     const first = readdirSync(join(cases, 'pneumonia', EXPORT_FOLDER)).sort()[0]!;
     seriesFiles = [first, first.replace(/\.dcm$/, '_2.dcm')].map((f) => join('pneumonia', EXPORT_FOLDER, f));
@@ -137,6 +138,8 @@ function fits(cell: Locator) {
     expect(path.split('L').length).toBeGreaterThan(5);
     expect(await page.getByTestId('intended-use').first().textContent()).toContain('Not for clinical use');
     expect(await page.getByTestId('excluded-cases').textContent()).toContain('notes.txt');
+    // Above the list, why: one reason for both files that are not DICOM.
+    expect(await page.getByTestId('excluded-reasons').locator('li').allTextContents()).toEqual([expect.stringMatching(/^2 × not a DICOM file/)]);
     // One case per series: the 41 files are 40 cases.
     const threshold = (await metrics.locator('[data-metric="threshold"] td').first().textContent())?.trim();
     expect(await page.getByTestId('validation-summary').textContent()).toBe(`${2 * PER_LABEL} cases analysed, each a series (${2 * PER_LABEL + 1} files in all); ${PER_LABEL} pneumonia; positive when score ≥ ${threshold}`);

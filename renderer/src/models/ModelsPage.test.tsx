@@ -7,7 +7,7 @@ import { setLocale } from '../i18n/strings';
 import { fakeVigil, type FakeVigil, ok } from '../test-support/fake-vigil';
 import { ModelsPage } from './ModelsPage';
 import { buildReportHtml, escapeHtml } from './report-html';
-import { analysedWholeWarning, caseDisplayPath, casesFolder, oneTruthWarning, validationSummary, vouchedUnrecordedWarning } from './validation-view';
+import { analysedWholeWarning, caseDisplayPath, casesFolder, excludedReasons, oneTruthWarning, validationSummary, vouchedUnrecordedWarning } from './validation-view';
 
 afterEach(() => {
   cleanup();
@@ -372,6 +372,21 @@ describe('Models page', () => {
     expect(cancel).toHaveBeenCalledTimes(1);
     expect(screen.queryByTestId('validate-other-running')).toBeNull();
     expect(screen.queryByTestId('validate-error')).toBeNull();
+  });
+
+  it('says why cases were excluded, each reason with its count, the most common first, and counts the rest', async () => {
+    const excluded = [
+      ...Array.from({ length: 3 }, (_, i) => ({ file: `/cases/normal/Thumbs${i}.txt`, label: 'normal', status: 'not-analysed', reason: 'not a DICOM file' })),
+      ...Array.from({ length: 6 }, (_, i) => ({ file: `/cases/normal/ct${i}.dcm`, label: 'normal', status: 'not-applicable', reason: `reason ${i}` })),
+      { file: '/cases/pneumonia/ct.dcm', label: 'pneumonia', status: 'not-applicable', reason: 'reason 0' },
+    ];
+    renderPage(fake('bridge', async () => ok(result({ excluded }))));
+    await screen.findAllByTestId('model-item');
+    fireEvent.change(screen.getByTestId('validate-cases'), { target: { value: '/cases' } });
+    fireEvent.click(screen.getByTestId('validate-run'));
+    const reasons = await screen.findByTestId('excluded-reasons');
+    expect([...reasons.querySelectorAll('li')].map((li) => li.textContent)).toEqual(['3 × not a DICOM file', '2 × reason 0', '1 × reason 1', '1 × reason 2', '1 × reason 3', '2 other reasons (see the list)']);
+    expect(excludedReasons([{ reason: 'a' }])).toEqual([{ reason: 'a', count: 1 }]);
   });
 
   it('says so when the validated cases fill no reliability bin', async () => {

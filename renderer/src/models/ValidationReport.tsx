@@ -4,7 +4,7 @@ import { ConfusionMatrix } from './ConfusionMatrix';
 import { RocCurve } from './RocCurve';
 import { MoreFiles, ValidationCases } from './ValidationCases';
 import { ReliabilityDiagram } from './ReliabilityDiagram';
-import { analysedWholeWarning, fmtCi, fmtMetric, METRIC_ROWS, oneTruthWarning, validationSummary, vouchedUnrecordedWarning } from './validation-view';
+import { analysedWholeWarning, EXCLUDED_REASONS_SHOWN, excludedReasons, fmtCi, fmtMetric, METRIC_ROWS, oneTruthWarning, validationSummary, vouchedUnrecordedWarning } from './validation-view';
 
 /** The result of one local validation: banner, cases analysed whole, metrics with 95% CIs (calibration included), ROC, confusion matrix, reliability diagram, the analysed cases (mistakes first), excluded cases. */
 export function ValidationReport({ result, onSave, saving }: { result: ValidationResult; onSave: () => void; saving: boolean }) {
@@ -92,6 +92,7 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
         </div>
       </div>
       <ValidationCases key={result.finishedAt} result={result} />
+      <ExcludedReasons excluded={result.excluded} />
       <details className="excluded-cases" data-testid="excluded-cases" open={result.excluded.length > 0 && result.excluded.length <= 20}>
         <summary>{t('models.excludedHeading', { count: result.excluded.length })}</summary>
         {result.excluded.length === 0 ? (
@@ -113,6 +114,29 @@ export function ValidationReport({ result, onSave, saving }: { result: Validatio
         )}
       </details>
     </section>
+  );
+}
+
+/**
+ * Why cases were excluded, each reason with its count (shown even when the list of excluded cases is folded: an
+ * archive with hundreds of exclusions has a handful of reasons); nothing for fewer than two excluded cases.
+ */
+function ExcludedReasons({ excluded }: { excluded: ValidationResult['excluded'] }) {
+  if (excluded.length < 2) return null;
+  const reasons = excludedReasons(excluded);
+  const others = reasons.length - EXCLUDED_REASONS_SHOWN;
+  return (
+    <div className="excluded-reasons" data-testid="excluded-reasons">
+      <span className="field-label">{t('models.excludedReasons')}</span>
+      <ul>
+        {reasons.slice(0, EXCLUDED_REASONS_SHOWN).map((r) => (
+          <li key={r.reason} data-count={r.count}>
+            <span className="num">{r.count} ×</span> {r.reason}
+          </li>
+        ))}
+        {others > 0 && <li className="muted">{t('models.excludedOtherReasons', { count: others })}</li>}
+      </ul>
+    </div>
   );
 }
 

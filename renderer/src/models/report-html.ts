@@ -18,6 +18,8 @@ import {
   caseOutcome,
   casesFolder,
   caseWarningTag,
+  EXCLUDED_REASONS_SHOWN,
+  excludedReasons,
   fmtCi,
   fmtMetric,
   fmtScore,
@@ -196,7 +198,18 @@ th small{font-weight:400;color:#555}.caption{max-width:360px;font-size:12px}.bin
 ${misclassifiedSection(r)}
 <h2>${e(t('models.reliabilityHeading'))}</h2>
 <div class="row"><section class="reliability">${reliabilitySvg(r)}</section><section>${reliabilityTable(r)}</section></div>
-<h2>${e(t('models.excludedHeading', { count: r.excluded.length }))}</h2>${excluded}
+<h2>${e(t('models.excludedHeading', { count: r.excluded.length }))}</h2>${reasonsHtml(r.excluded)}${excluded}
 </body></html>
 `;
+}
+
+/** Why cases were excluded, each reason with its count, above the list (nothing for fewer than two excluded cases). */
+function reasonsHtml(excluded: ValidationResult['excluded']): string {
+  if (excluded.length < 2) return '';
+  const reasons = excludedReasons(excluded);
+  const others = reasons.length - EXCLUDED_REASONS_SHOWN;
+  const e = escapeHtml;
+  const items = reasons.slice(0, EXCLUDED_REASONS_SHOWN).map((r) => `<li data-count="${r.count}">${r.count} × ${e(r.reason)}</li>`);
+  if (others > 0) items.push(`<li>${e(t('models.excludedOtherReasons', { count: others }))}</li>`);
+  return `<p>${e(t('models.excludedReasons'))}</p><ul data-testid="excluded-reasons">${items.join('')}</ul>`;
 }

@@ -127,6 +127,16 @@ export function oneTruthWarning(r: Pick<ValidationResult, 'positives' | 'n' | 'p
   return null;
 }
 
+/** How many excluded cases each reason accounts for, the most common first (ties: the reason first met first). */
+export function excludedReasons(excluded: readonly Pick<ValidationResult['excluded'][number], 'reason'>[]): { reason: string; count: number }[] {
+  const counts = new Map<string, number>();
+  for (const x of excluded) counts.set(x.reason, (counts.get(x.reason) ?? 0) + 1);
+  return [...counts].map(([reason, count]) => ({ reason, count })).sort((a, b) => b.count - a.count);
+}
+
+/** At most this many reasons are named above the excluded cases; the rest are counted. */
+export const EXCLUDED_REASONS_SHOWN = 5;
+
 export type CaseUnit = ValidationResult['caseUnit'];
 
 /** The case units the Validate form offers, the default (what the viewer does: one score per series) first. */
