@@ -292,8 +292,9 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
         const source = Buffer.isBuffer(bytes) ? bytes : (bytes ?? job.files[i]!);
         // A referenced original decoded from its descriptor: still the file import recorded? (Read whole, it was
         // checked after the read.) Asked before it is opened, after its last frame, and when reading it failed.
-        const checkReferenced = () => checkStillImported(bytes, job.references?.[i] ?? null, job.files[i]!);
-        if (!stop) checkBeforeDecode(bytes, job.references?.[i] ?? null, job.files[i]!);
+        const reference = job.references?.[i] ?? null;
+        const checkReferenced = () => checkStillImported(bytes, reference, job.files[i]!);
+        if (!stop) checkBeforeDecode(bytes, reference, job.files[i]!);
         // After a stop, a file that cannot even be opened is left out of the list: its error is not the run's reason.
         const file = stop ? await openImageFrames(source).catch(() => null) : await openImageFrames(source);
         if (!file) continue;

@@ -110,6 +110,8 @@ interface LabelWalk {
   outOfBounds: (real: string) => boolean;
 }
 
+const SYSTEM_ENTRIES = new Set(['dicomdir', 'thumbs.db', 'ehthumbs.db', 'desktop.ini', '__macosx', '$recycle.bin', 'system volume information']);
+
 /**
  * What operating systems leave in folders: never a case, so never listed (a `.` name, DICOMDIR, Windows' thumbnail
  * caches and folder settings, a Mac zip's resource folder, a drive's recycle bin and volume information).
@@ -117,8 +119,6 @@ interface LabelWalk {
 function isSystemEntry(name: string): boolean {
   return name.startsWith('.') || SYSTEM_ENTRIES.has(name.toLowerCase());
 }
-
-const SYSTEM_ENTRIES = new Set(['dicomdir', 'thumbs.db', 'ehthumbs.db', 'desktop.ini', '__macosx', '$recycle.bin', 'system volume information']);
 
 /**
  * The case files below a label sub-folder; an entry that cannot be read comes back with `excludedReason`.
@@ -317,18 +317,18 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     lines.forEach((line, i) => {
       if (!isRow(line)) return;
       const [file, labelCell] = parseCsvLine(line, separator);
+      const casePath = file ? csvRowPath(file, base) : '';
       // A header row: a known column name and "label"; or, with rows after it, a first row of words (no '.', '/' or
       // '\', as a file cell has) whose label cell is no label id and whose file cell names nothing on disk
       // ("Datei;Befund", "File Name,Label"). A mistyped first row ("gone.dcm,pneumonai") stays a row, and an error.
       if (i === firstIndex && file && labelCell && matchLabel(labelCell, labels) === null) {
         if (HEADER_FILE_COLUMNS.has(file.toLowerCase()) && labelCell.toLowerCase() === 'label') return;
         const words = (cell: string) => !/[./\\]/.test(cell);
-        if (words(file) && words(labelCell) && lines.slice(i + 1).some(isRow) && !existsSync(csvRowPath(file, base))) return;
+        if (words(file) && words(labelCell) && lines.slice(i + 1).some(isRow) && !existsSync(casePath)) return;
       }
       if (!file || !labelCell) throw new ValidationInputError(`${basename(path)} line ${i + 1}: expected "file${shownSeparator}label"`);
       const label = matchLabel(labelCell, labels);
       if (label === null) throw new ValidationInputError(`${basename(path)} line ${i + 1}: "${labelCell}" is not a label id of the model (labels: ${labels.join(', ')})`);
-      const casePath = csvRowPath(file, base);
       // A row naming a folder (a series exported to a folder of its own): every file below it, with the row's label.
       // Links below it are followed, but not up the tree (to the row's folder, one above it, or the CSV's folder): a
       // file no row names must not become a case.

@@ -145,9 +145,9 @@ function classificationOutput(o: Extract<OutputSpec, { kind: 'classification' }>
 /** The label map on the source grid (the series', or each image's plane of it), its voxel counts and findings. */
 function segmentationOutput(o: Extract<OutputSpec, { kind: 'segmentation' }>, ctx: OutputContext, sink: RunOutputs): void {
   const { units: perUnit, manifest, dir: runDir, sharedUint8, second } = ctx;
+  if (perUnit.length > 1) return imageMasks(o, ctx, sink);
   // A "slices" model (not NSCHW) segments each slice on its own.
   const perSlice = manifest.input.unit === 'slices' && manifest.input.tensors[0]!.layout !== 'NSCHW';
-  if (perUnit.length > 1) return imageMasks(o, ctx, sink);
   const u = perUnit[0]!;
   const counted = new Uint32Array(256);
   const labels = segmentationLabels(o, outputOf(o, u), u.grid.shape, perSlice, counted, sharedUint8(u.grid.shape[0] * u.grid.shape[1] * u.grid.shape[2]));

@@ -221,7 +221,6 @@ function storedValues(bytes: Uint8Array, littleEndian: boolean, bytesPerSample: 
   return true;
 }
 
-/** `into`: where to write the stored values when it has exactly frames × rows × columns elements (e.g. a slice of a volume). */
 /** An image's attributes (`frames`: how many the file holds) and a decoder of its frames one at a time. */
 export interface ImageFrames {
   image: Omit<DecodedImage, 'data'>;
@@ -229,6 +228,7 @@ export interface ImageFrames {
   frame(f: number, into?: Float32Array): Float32Array;
 }
 
+/** `into`: where to write the stored values when it has exactly frames × rows × columns elements (e.g. a slice of a volume). */
 export function decodeImage(info: DicomFileInfo, codec?: FrameDecoder, into?: Float32Array): DecodedImage {
   const reader = imageFrames(info, codec);
   const { frames, rows, columns } = reader.image;
@@ -392,13 +392,17 @@ function imageFrames(info: DicomFileInfo, codec?: FrameDecoder): ImageFrames {
   return { image, frame };
 }
 
+/** A file to read by path, or through a descriptor the caller opened (a referenced original checked on it, read as it is and closed with the source). */
+function fileSource(file: string | { fd: number; size: number }): FileByteSource {
+  return typeof file === 'string' ? new FileByteSource(file, statSync(file).size) : new FileByteSource(file.fd, file.size);
+}
+
 /**
  * Reads and decodes one file (a path, or a descriptor the caller opened), loading the codec its transfer
  * syntax needs (JPEG family, JPEG-LS, JPEG 2000, HTJ2K) on first use.
  */
 export async function decodeImageFileAsync(file: string | { fd: number; size: number }): Promise<DecodedImage> {
-  // An open descriptor (a referenced original checked on it) is read as it is, and closed with the source.
-  const source = typeof file === 'string' ? new FileByteSource(file, statSync(file).size) : new FileByteSource(file.fd, file.size);
+  const source = fileSource(file);
   try {
     return await decodeWithCodec(readDicom(source));
   } finally {
@@ -417,7 +421,7 @@ export function decodeImageBytesAsync(bytes: Buffer, into?: Float32Array): Promi
  * `close` releases the file (a descriptor passed in included).
  */
 export async function openImageFrames(file: Buffer | string | { fd: number; size: number }): Promise<ImageFrames & { close(): void }> {
-  const source: ByteSource = Buffer.isBuffer(file) ? new BufferByteSource(file) : typeof file === 'string' ? new FileByteSource(file, statSync(file).size) : new FileByteSource(file.fd, file.size);
+  const source: ByteSource = Buffer.isBuffer(file) ? new BufferByteSource(file) : fileSource(file);
   try {
     const info = readDicom(source);
     const reader = imageFrames(info, await codecOf(info));

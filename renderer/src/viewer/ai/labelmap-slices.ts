@@ -42,10 +42,7 @@ export function frameSlices(frames: readonly DisplayedFrame[], inputSopInstanceU
 
 /** The stored plane of one displayed frame (as frameSlices), or -1 when the result has none for it. */
 export function storedPlane(inputSopInstanceUids: readonly string[], sopInstanceUid: string, frame: number): number {
-  const at = frame > 0 ? frame - 1 : 0;
-  let seen = 0;
-  for (let k = 0; k < inputSopInstanceUids.length; k++) if (inputSopInstanceUids[k] === sopInstanceUid && seen++ === at) return k;
-  return -1;
+  return frameSlices([{ sopInstanceUid, frame }], inputSopInstanceUids)[0]!;
 }
 
 /** The displayed frame of stored plane `k`: its 1-based frame number when its instance has several planes, else 0. */
