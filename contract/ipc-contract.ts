@@ -782,7 +782,10 @@ export const channels = {
   },
   /** Local validation of a classifier on labelled cases (runs off the main thread; progress as models.validateProgress). */
   'models.validate': { request: ValidateModelRequestSchema.strict(), response: ValidationResultSchema },
-  /** Stops the running local validation (its models.validate answers CANCELLED); cancelled false when none runs. */
+  /**
+   * Stops the running local validation (its models.validate answers CANCELLED) and answers once it has stopped, at its
+   * next step (a file decoded, a model run); cancelled false when none runs.
+   */
   'models.cancelValidation': { request: Empty, response: z.object({ cancelled: z.boolean() }) },
   /** ONNX Runtime version, execution providers and the provider that ran last. */
   'ai.runtimeInfo': { request: Empty, response: RuntimeInfoSchema },

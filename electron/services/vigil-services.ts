@@ -290,7 +290,12 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
       return settingsView();
     },
     'models.validate': (request) => validate(request),
-    'models.cancelValidation': () => ({ cancelled: validation.cancel() }),
+    'models.cancelValidation': async () => {
+      const cancelled = validation.cancel();
+      // Answered once the run has stopped: a validation started next is not refused as BUSY.
+      if (cancelled) await validation.stopped();
+      return { cancelled };
+    },
     'ai.runtimeInfo': () => runtimeView(),
     'reports.save': async (request) => {
       if (!options.chooseSavePath) throw new ServiceError('UNAVAILABLE', 'This host has no native save dialog; the page downloads the report instead.');

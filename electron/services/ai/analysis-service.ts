@@ -509,6 +509,8 @@ export class AnalysisService {
       );
       return { status: result.status, ...(result.reason ? { reason: result.reason } : {}), resultId };
     } catch (err) {
+      // The runner answers once its worker has left the job: nothing writes to the folder any more.
+      this.results.discardRun(runDir);
       if (err instanceof JobCancelledError) return { status: 'cancelled', reason: 'cancelled by the user' };
       return { status: 'failed', reason: (err as Error).message };
     }

@@ -15,6 +15,7 @@ import { type SecondThread, sliceOrder } from './grid-geometry';
 import type { ModelManifest } from './model-manifest';
 import type { Finding } from './postprocessing';
 import { assembleInputTensor, PreprocessingError, runPreprocessing } from './preprocessing-pipeline';
+import { type CancelCheck, RunCancelledError, throwIfCancelled } from './run-cancel';
 import { collectOutputs, type OutputRecord, type RunOutputs } from './run-outputs';
 import { checkBeforeDecode, checkStillImported, MAX_READ_AHEAD_BYTES, MAX_WHOLE_READ, SeriesFileReader } from './series-file-reader';
 import type { ProviderName, ProviderPreference, SessionManager } from './session-manager';
@@ -180,7 +181,17 @@ class AnalysisThrew {
  * `second`: a thread beside this one (the inference worker's split helper) that takes half of
  * the volume loops of preprocessing and of the inverse mapping; null runs them here alone.
  */
-export async function runInferenceJob(job: InferenceJob, sessions: SessionManager, progress: ProgressFn = () => undefined, second: SecondThread | null = null): Promise<InferenceJobResult> {
+/**
+ * `cancel` is read before each file is decoded and before each model run: raised, the job ends with RunCancelledError
+ * between ONNX Runtime calls (see run-cancel).
+ */
+export async function runInferenceJob(
+  job: InferenceJob,
+  sessions: SessionManager,
+  progress: ProgressFn = () => undefined,
+  second: SecondThread | null = null,
+  cancel: CancelCheck | null = null,
+): Promise<InferenceJobResult> {
   const scratch = new JobScratch(second !== null);
   // Each phase is told once, when it first starts: a model run image by image (a 1,000-frame cine) would otherwise
   // send two events per image to every window.
@@ -191,13 +202,13 @@ export async function runInferenceJob(job: InferenceJob, sessions: SessionManage
     progress(phase);
   };
   try {
-    return await runJob(job, sessions, once, scratch, second);
+    return await runJob(job, sessions, once, scratch, second, cancel);
   } finally {
     scratch.release();
   }
 }
 
-async function runJob(job: InferenceJob, sessions: SessionManager, progress: ProgressFn, scratch: JobScratch, second: SecondThread | null): Promise<InferenceJobResult> {
+async function runJob(job: InferenceJob, sessions: SessionManager, progress: ProgressFn, scratch: JobScratch, second: SecondThread | null, cancel: CancelCheck | null): Promise<InferenceJobResult> {
   const ort = await import('onnxruntime-node');
   const t: Timings = { decode: 0, preprocess: 0, inference: 0, postprocess: 0, total: 0, session: 0 };
   const started = performance.now();
@@ -225,6 +236,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   type Stop = Partial<InferenceJobResult> & Pick<InferenceJobResult, 'status' | 'reason'>;
   const analyseUnits = async (units: AnalysisUnit[], unitScratch: JobScratch): Promise<Stop | null> => {
     for (const unit of units) {
+      throwIfCancelled(cancel);
       progress('preprocess');
       let t0 = performance.now();
       const source = buildSource(unit, unitScratch.sharedFloat32);
@@ -286,6 +298,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   let volume: Float32Array | null = null;
   try {
     for (let i = 0; i < job.files.length; i++) {
+      throwIfCancelled(cancel);
       const bytes = await reader.take(i);
       if (imageByImage) {
         // null: a managed copy too large to hold in one buffer, decoded from the file in windows.
@@ -355,6 +368,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   } catch (err) {
     reader.abandon();
     if (err instanceof AnalysisThrew) throw err.cause;
+    if (err instanceof RunCancelledError) throw err;
     t.decode += performance.now() - t0;
     if (err instanceof ReferencedFileChangedError) return result({ status: 'failed', reason: err.message });
     if (err instanceof PixelDecodeError) return result({ status: 'not-analysed', reason: err.message });
@@ -391,6 +405,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   const aggregated: RunOutputs = { findings: [], outputs: [] };
   const aggregation = manifest.aggregation;
   if (aggregation?.method === 'model') {
+    throwIfCancelled(cancel);
     t0 = performance.now();
     try {
       const run = await runCaseAggregator(ort, sessions, job.model.modelPath, job.provider, aggregation, perUnit[0]!);
@@ -405,6 +420,7 @@ async function runJob(job: InferenceJob, sessions: SessionManager, progress: Pro
   }
 
   // Post-process.
+  throwIfCancelled(cancel);
   progress('postprocess');
   t0 = performance.now();
   const sink: RunOutputs = { findings: [...aggregated.findings], outputs: [...aggregated.outputs] };

@@ -1,15 +1,18 @@
 /**
  * InferenceRunner: hands analysis jobs to the inference worker thread so
  * decoding, preprocessing, ONNX Runtime and post-processing never run on the
- * main event loop. Cancelling a running job terminates the worker (a fresh one
- * starts for the next job). Without a worker URL the job runs in-process
- * (unit tests only).
+ * main event loop. Cancelling a running job raises its shared cancel flag: the
+ * worker stops it before its next file or model run and says so, and the job's
+ * promise rejects then, with the worker idle and its sessions kept (terminating
+ * a worker inside an ONNX Runtime run aborts the process: see run-cancel).
+ * Without a worker URL the job runs in-process (unit tests only).
  */
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type InferenceJob, type InferenceJobResult, type JobPhase, runInferenceJob } from './inference-job';
 import type { WorkerReply, WorkerRequest } from './inference-worker';
+import { RunCancelledError, SharedCancelFlag } from './run-cancel';
 import { type ProviderName, SessionManager } from './session-manager';
 
 export class JobCancelledError extends Error {
@@ -18,6 +21,11 @@ export class JobCancelledError extends Error {
     this.name = 'JobCancelledError';
   }
 }
+
+/** How long close() waits for a running job to stop at its next step. */
+const CLOSE_WAIT_MS = 10_000;
+
+const noop = (): void => undefined;
 
 export interface InferenceRunnerOptions {
   /** Bundled worker; null runs jobs in-process. */
@@ -28,6 +36,9 @@ export interface InferenceRunnerOptions {
 
 interface InFlight {
   jobId: string;
+  cancel: SharedCancelFlag;
+  /** Settles with the job's promise (after the worker's answer). */
+  done: Promise<void>;
   resolve: (r: InferenceJobResult) => void;
   reject: (e: Error) => void;
   progress: (phase: JobPhase) => void;
@@ -37,7 +48,6 @@ export class InferenceRunner {
   private worker: Worker | null = null;
   private current: InFlight | null = null;
   private local: SessionManager | null = null;
-  private localCancelled = new Set<string>();
   /** sha-256 of the model each package folder last ran with: a different one means the package changed on disk. */
   private readonly ranSha = new Map<string, string>();
 
@@ -52,7 +62,9 @@ export class InferenceRunner {
       if (msg.type === 'progress') cur.progress(msg.phase as JobPhase);
       else {
         this.current = null;
-        if (msg.type === 'result') cur.resolve(msg.result);
+        // Cancelled is what the reader asked for, even where the job got to its end first.
+        if (msg.type === 'cancelled' || cur.cancel.aborted) cur.reject(new JobCancelledError());
+        else if (msg.type === 'result') cur.resolve(msg.result);
         else cur.reject(new Error(msg.message));
       }
     });
@@ -75,40 +87,59 @@ export class InferenceRunner {
     const graphs = aggregation?.method === 'model' ? `${sha256}:${aggregation.sha256}` : sha256;
     const replaced = this.ranSha.has(dir) && this.ranSha.get(dir) !== graphs;
     this.ranSha.set(dir, graphs);
+    const cancel = new SharedCancelFlag();
     if (!this.opts.workerUrl) {
       this.local ??= new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
-      if (replaced) await this.local.evictUnder(dir);
-      const r = await runInferenceJob(job, this.local, progress);
-      if (this.localCancelled.delete(job.jobId)) throw new JobCancelledError();
-      return r;
+      const local = this.local;
+      const running = (async () => {
+        if (replaced) await local.evictUnder(dir);
+        return runInferenceJob(job, local, progress, null, cancel);
+      })();
+      this.current = { jobId: job.jobId, cancel, done: running.then(noop, noop), resolve: noop, reject: noop, progress };
+      try {
+        const r = await running;
+        if (cancel.aborted) throw new JobCancelledError();
+        return r;
+      } catch (err) {
+        throw err instanceof RunCancelledError ? new JobCancelledError() : err;
+      } finally {
+        this.current = null;
+      }
     }
     this.worker ??= this.startWorker(this.opts.workerUrl);
     const worker = this.worker;
     // The worker handles messages in order: the stale sessions go before this job opens the new model.
     if (replaced) worker.postMessage({ type: 'evict', dir } satisfies WorkerRequest);
-    return new Promise<InferenceJobResult>((resolve, reject) => {
-      this.current = { jobId: job.jobId, resolve, reject, progress };
-      worker.postMessage({ type: 'run', job } satisfies WorkerRequest);
-    });
+    let settle!: Pick<InFlight, 'resolve' | 'reject'>;
+    const running = new Promise<InferenceJobResult>((resolve, reject) => (settle = { resolve, reject }));
+    this.current = { jobId: job.jobId, cancel, done: running.then(noop, noop), ...settle, progress };
+    worker.postMessage({ type: 'run', job, cancel: cancel.cell } satisfies WorkerRequest);
+    return running;
   }
 
-  /** Stops the job if it is the one running. */
+  /**
+   * Asks the job to stop if it is the one running: it rejects with JobCancelledError once the worker has left it,
+   * before its next file or model run.
+   */
   cancel(jobId: string): boolean {
-    if (!this.opts.workerUrl) {
-      this.localCancelled.add(jobId);
-      return true;
-    }
     const cur = this.current;
     if (!cur || cur.jobId !== jobId) return false;
-    this.current = null;
-    const worker = this.worker;
-    this.worker = null;
-    void worker?.terminate();
-    cur.reject(new JobCancelledError());
+    cur.cancel.raise();
     return true;
   }
 
+  /**
+   * Stops the running job, waiting a while for the worker to leave it: terminated inside an ONNX Runtime run, the
+   * process would abort, so only a job still running after CLOSE_WAIT_MS is cut short (the app is quitting anyway).
+   */
   async close(): Promise<void> {
+    const cur = this.current;
+    if (cur) {
+      cur.cancel.raise();
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([cur.done, new Promise<void>((done) => (timer = setTimeout(done, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     const worker = this.worker;
     this.worker = null;
     if (this.current) {

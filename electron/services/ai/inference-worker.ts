@@ -9,16 +9,20 @@ import { availableParallelism } from 'node:os';
 import { parentPort, Worker, workerData } from 'node:worker_threads';
 import { runSplitTask, type SecondThread, type SplitTask } from './grid-geometry';
 import { type InferenceJob, runInferenceJob } from './inference-job';
+import { RunCancelledError, SharedCancelFlag } from './run-cancel';
 import { type ProviderName, SessionManager } from './session-manager';
 
 export type WorkerRequest =
-  | { type: 'run'; job: InferenceJob }
+  /** `cancel`: the job's SharedCancelFlag cell, raised by InferenceRunner.cancel. */
+  | { type: 'run'; job: InferenceJob; cancel: Int32Array }
   /** The package in `dir` changed on disk: its cached sessions are stale. */
   | { type: 'evict'; dir: string };
 export type WorkerReply =
   | { type: 'progress'; jobId: string; phase: string }
   | { type: 'result'; jobId: string; result: import('./inference-job').InferenceJobResult }
-  | { type: 'error'; jobId: string; message: string };
+  | { type: 'error'; jobId: string; message: string }
+  /** The job stopped at its cancel flag: the worker is idle again. */
+  | { type: 'cancelled'; jobId: string };
 
 /** A loop task for the split helper, with the shared cells it answers in. */
 interface SplitRequest {
@@ -128,13 +132,15 @@ if (options.role === 'split-helper') {
     }
     if (msg.type !== 'run') return;
     const { job } = msg;
+    const cancel = new SharedCancelFlag(msg.cancel);
     chain = chain.then(async () => {
       try {
         const progress = (phase: string) => port.postMessage({ type: 'progress', jobId: job.jobId, phase } satisfies WorkerReply);
-        const result = await runInferenceJob(job, sessions, progress, helper?.usable ? helper : null);
+        const result = await runInferenceJob(job, sessions, progress, helper?.usable ? helper : null, cancel);
         port.postMessage({ type: 'result', jobId: job.jobId, result } satisfies WorkerReply);
       } catch (err) {
-        port.postMessage({ type: 'error', jobId: job.jobId, message: (err as Error).message ?? String(err) } satisfies WorkerReply);
+        if (err instanceof RunCancelledError) port.postMessage({ type: 'cancelled', jobId: job.jobId } satisfies WorkerReply);
+        else port.postMessage({ type: 'error', jobId: job.jobId, message: (err as Error).message ?? String(err) } satisfies WorkerReply);
       }
     });
   });

@@ -34,6 +34,7 @@ import { buildSeriesFacts, checkApplicability, type RunWarning, unrecordedWarnin
 import { runInferenceJob } from './inference-job';
 import type { ModelManifest, OutputSpec } from './model-manifest';
 import type { ReadyModel } from './model-registry';
+import { type CancelCheck, RunCancelledError, throwIfCancelled } from './run-cancel';
 import type { ProviderPreference, SessionManager } from './session-manager';
 import { validationMetrics, type ValidationMetrics } from './validation-metrics';
 
@@ -52,7 +53,7 @@ export type CaseUnit = NonNullable<ValidateModelRequest['caseUnit']>;
 export type ValidationPhase = NonNullable<ValidateProgress['phase']>;
 
 /** The validation was stopped by the reader (models.cancelValidation) before it finished. */
-export class ValidationCancelledError extends Error {
+export class ValidationCancelledError extends RunCancelledError {
   constructor() {
     super('the validation was cancelled');
     this.name = 'ValidationCancelledError';
@@ -580,8 +581,11 @@ export interface ValidateOptions {
   seed?: number;
   /** "reading": the case files' headers, read to group them into series (done / total files); "analysing": the cases. */
   onProgress?: (done: number, total: number, phase: ValidationPhase) => void;
-  /** Aborted: the run stops before its next case with ValidationCancelledError. */
-  signal?: AbortSignal;
+  /**
+   * Aborted: the run stops with ValidationCancelledError at its next step (a header read, a file decoded, a model run,
+   * a bootstrap resample), never inside an ONNX Runtime run.
+   */
+  signal?: CancelCheck;
 }
 
 /**
@@ -603,6 +607,14 @@ function nothingAnalysed(results: readonly CaseResult[], cases: number, early: n
 }
 
 export async function validateModel(o: ValidateOptions): Promise<ValidationReport> {
+  try {
+    return await validateCases(o);
+  } catch (err) {
+    throw err instanceof RunCancelledError && !(err instanceof ValidationCancelledError) ? new ValidationCancelledError() : err;
+  }
+}
+
+async function validateCases(o: ValidateOptions): Promise<ValidationReport> {
   const started = performance.now();
   const manifest = o.model.manifest;
   const { output, positive, threshold } = operatingPoint(manifest, o.positiveLabel);
@@ -615,13 +627,16 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
   let provider: string | null = null;
   let ortVersion: string | null = null;
   const caseUnit = o.caseUnit ?? 'series';
-  const units = caseUnit === 'series' ? seriesCases(o.cases, results, (read) => o.onProgress?.(read, o.cases.length, 'reading')) : o.cases.map((c): CaseFiles => ({ files: [c.file], label: c.label, ...(c.excludedReason ? { excludedReason: c.excludedReason } : {}), metas: null }));
+  const units = caseUnit === 'series' ? seriesCases(o.cases, results, (read) => {
+    throwIfCancelled(o.signal);
+    o.onProgress?.(read, o.cases.length, 'reading');
+  }) : o.cases.map((c): CaseFiles => ({ files: [c.file], label: c.label, ...(c.excludedReason ? { excludedReason: c.excludedReason } : {}), metas: null }));
   // Files already excluded while grouping count as done cases, so the total is every case and file excluded alone.
   const early = results.length;
   const total = early + units.length;
   try {
     for (const [i, c] of units.entries()) {
-      if (o.signal?.aborted) throw new ValidationCancelledError();
+      throwIfCancelled(o.signal);
       o.onProgress?.(early + i, total, 'analysing');
       const file = c.files[0]!;
       const files = c.files.length > 1 ? { files: c.files.length } : {};
@@ -652,6 +667,9 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
       const r = await runInferenceJob(
         { jobId: `validate-${i}`, model: { id: manifest.id, modelPath: o.model.modelPath, manifest: jobManifest }, files: c.files, provider: o.provider ?? 'auto', outputDir: scratch },
         o.sessions,
+        undefined,
+        null,
+        o.signal ?? null,
       );
       ortVersion = r.ortVersion;
       provider = r.provider ?? provider;
@@ -671,7 +689,7 @@ export async function validateModel(o: ValidateOptions): Promise<ValidationRepor
   const y = done.map((r) => (r.label === positive ? 1 : 0));
   const s = done.map((r) => r.score!);
   // The bootstrap takes seconds for tens of thousands of cases: the run is complete only once it is done.
-  const m = validationMetrics(y, s, threshold, { ...(o.resamples !== undefined ? { resamples: o.resamples } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}) });
+  const m = validationMetrics(y, s, threshold, { ...(o.resamples !== undefined ? { resamples: o.resamples } : {}), ...(o.seed !== undefined ? { seed: o.seed } : {}), ...(o.signal ? { cancel: o.signal } : {}) });
   o.onProgress?.(total, total, 'analysing');
   return {
     modelId: manifest.id,

@@ -8,7 +8,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import type Database from 'better-sqlite3';
 import { type Finding, voxelVolumeMl } from './postprocessing';
 import type { InferenceJobResult, Timings } from './inference-job';
@@ -225,6 +225,15 @@ export class ResultsStore {
       ? 'SELECT * FROM ai_results WHERE study_uid = ? ORDER BY id'
       : 'SELECT * FROM ai_results r WHERE study_uid = ? AND id = (SELECT max(id) FROM ai_results x WHERE x.series_uid = r.series_uid AND x.model_id = r.model_id) ORDER BY id';
     return this.db.prepare<[string], Row>(sql).all(studyUid).map((r) => this.toResult(r));
+  }
+
+  /**
+   * Removes the folder of a run that saved no result (cancelled, or its worker died): whatever it wrote is partial and
+   * nothing refers to it. Only a folder runDir() named, inside the results folder.
+   */
+  discardRun(runDir: string): void {
+    if (!runDir.startsWith(this.root + sep)) return;
+    rmSync(runDir, { recursive: true, force: true });
   }
 
   /** Removes a study's results and their files. */

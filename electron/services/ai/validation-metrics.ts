@@ -5,6 +5,7 @@
  * Definitions match models/training/metrics.py, so `vigil validate` on the
  * training data reproduces the numbers in a package's metrics.json.
  */
+import { type CancelCheck, throwIfCancelled } from './run-cancel';
 
 export interface Confusion {
   tp: number;
@@ -177,14 +178,25 @@ export function quantile(sorted: readonly number[], q: number): number | null {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
-/** Percentile bootstrap 95% CI of every metric at a fixed threshold (cases resampled with replacement). */
-export function bootstrapCi(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number, resamples = 2000, seed = 12345): Record<MetricKey, [number | null, number | null]> {
+/**
+ * Percentile bootstrap 95% CI of every metric at a fixed threshold (cases resampled with replacement). `cancel` is
+ * read before each resample (tens of thousands of cases take seconds).
+ */
+export function bootstrapCi(
+  labels: ArrayLike<number>,
+  scores: ArrayLike<number>,
+  threshold: number,
+  resamples = 2000,
+  seed = 12345,
+  cancel: CancelCheck | null = null,
+): Record<MetricKey, [number | null, number | null]> {
   const rand = seededRandom(seed);
   const n = labels.length;
   const draws: Record<MetricKey, number[]> = { auc: [], accuracy: [], sensitivity: [], specificity: [], ppv: [], npv: [], f1: [], ece: [], brier: [] };
   const yb = new Float64Array(n);
   const pb = new Float64Array(n);
   for (let r = 0; r < resamples && n > 0; r++) {
+    throwIfCancelled(cancel);
     for (let i = 0; i < n; i++) {
       const j = Math.floor(rand() * n);
       yb[i] = labels[j]!;
@@ -205,7 +217,7 @@ export function bootstrapCi(labels: ArrayLike<number>, scores: ArrayLike<number>
 }
 
 /** Everything `vigil validate` reports for one set of labelled cases (labels: 1 = positive class). */
-export function validationMetrics(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number, opts: { resamples?: number; seed?: number } = {}): ValidationMetrics {
+export function validationMetrics(labels: ArrayLike<number>, scores: ArrayLike<number>, threshold: number, opts: { resamples?: number; seed?: number; cancel?: CancelCheck } = {}): ValidationMetrics {
   const resamples = opts.resamples ?? 2000;
   const seed = opts.seed ?? 12345;
   const point = pointMetrics(labels, scores, threshold);
@@ -216,7 +228,7 @@ export function validationMetrics(labels: ArrayLike<number>, scores: ArrayLike<n
     positives,
     threshold,
     ...point,
-    ci95: bootstrapCi(labels, scores, threshold, resamples, seed),
+    ci95: bootstrapCi(labels, scores, threshold, resamples, seed, opts.cancel ?? null),
     ciMethod: `percentile bootstrap, ${resamples} resamples of the cases, seed ${seed}`,
     roc: rocCurve(labels, scores),
     reliability: calibration(labels, scores).bins,

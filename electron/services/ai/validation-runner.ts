@@ -4,11 +4,14 @@
  * Runtime and the bootstrap run in a worker thread of their own, so the main
  * event loop (IPC, the library, the analysis queue) stays responsive; without a
  * worker URL it runs in-process (unit tests). One validation at a time.
+ * Cancelled, it stops at its next step through a shared flag, never by terminating
+ * its worker inside an ONNX Runtime run (see run-cancel).
  */
 import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { type AnalysedCase, analysedCases, type CaseUnit, collectCases, operatingPoint, validateModel, ValidationCancelledError, ValidationInputError, type ValidationPhase, type ValidationReport } from './local-validation';
 import type { ReadyModel } from './model-registry';
+import { type CancelCheck, SharedCancelFlag } from './run-cancel';
 import { type ProviderName, type ProviderPreference, SessionManager } from './session-manager';
 
 export interface ValidationJob {
@@ -25,16 +28,19 @@ export interface ValidationJobReport extends Omit<ValidationReport, 'cases'> {
   cases: AnalysedCase[];
 }
 
-export type ValidationWorkerRequest = { type: 'run'; job: ValidationJob; threads?: number; providers?: ProviderName[] };
+/** `cancel`: the run's SharedCancelFlag cell, raised by ValidationRunner.cancel. */
+export type ValidationWorkerRequest = { type: 'run'; job: ValidationJob; cancel: Int32Array; threads?: number; providers?: ProviderName[] };
+/** The last reply (result, error or cancelled) comes once the worker's sessions are closed: it is idle from then on. */
 export type ValidationWorkerReply =
   | { type: 'progress'; done: number; total: number; phase: ValidationPhase }
   | { type: 'result'; report: ValidationJobReport }
-  | { type: 'error'; message: string; input: boolean };
+  | { type: 'error'; message: string; input: boolean }
+  | { type: 'cancelled' };
 
 /** Collects the cases and validates: the body shared by the worker and the in-process path. */
 export type ValidationProgressFn = (done: number, total: number, phase: ValidationPhase) => void;
 
-export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: ValidationProgressFn, signal?: AbortSignal): Promise<ValidationJobReport> {
+export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: ValidationProgressFn, signal?: CancelCheck): Promise<ValidationJobReport> {
   const { output } = operatingPoint(job.model.manifest, job.positiveLabel);
   const cases = collectCases(job.casesPath, output.labels);
   const report = await validateModel({
@@ -66,11 +72,16 @@ export class ValidationBusyError extends Error {
   }
 }
 
+/** How long close() waits for a running validation to stop at its next step. */
+const CLOSE_WAIT_MS = 10_000;
+
 export class ValidationRunner {
   private running = false;
   private worker: Worker | null = null;
-  /** Aborted by cancel(): the running validation stops (its worker is terminated) with ValidationCancelledError. */
-  private abort: AbortController | null = null;
+  /** Raised by cancel(): the running validation stops at its next step with ValidationCancelledError. */
+  private cancelFlag: SharedCancelFlag | null = null;
+  /** Settles when the running validation does. */
+  private settled: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: ValidationRunnerOptions) {}
 
@@ -81,37 +92,56 @@ export class ValidationRunner {
   async run(job: ValidationJob, onProgress: ValidationProgressFn = () => undefined): Promise<ValidationJobReport> {
     if (this.running) throw new ValidationBusyError();
     this.running = true;
-    const abort = new AbortController();
-    this.abort = abort;
-    try {
-      if (!this.opts.workerUrl) {
-        const sessions = new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
-        try {
-          return await runValidationJob(job, sessions, onProgress, abort.signal);
-        } finally {
-          await sessions.close();
-        }
+    const cancel = new SharedCancelFlag();
+    this.cancelFlag = cancel;
+    const run = (async () => {
+      try {
+        return await this.start(job, onProgress, cancel);
+      } finally {
+        this.running = false;
+        this.cancelFlag = null;
       }
-      return await this.inWorker(this.opts.workerUrl, job, onProgress, abort.signal);
+    })();
+    this.settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async start(job: ValidationJob, onProgress: ValidationProgressFn, cancel: SharedCancelFlag): Promise<ValidationJobReport> {
+    if (this.opts.workerUrl) return this.inWorker(this.opts.workerUrl, job, onProgress, cancel);
+    const sessions = new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
+    try {
+      return await runValidationJob(job, sessions, onProgress, cancel);
     } finally {
-      this.running = false;
-      this.abort = null;
+      await sessions.close();
     }
   }
 
-  /** Stops the running validation (a folder chosen by mistake may hold a whole archive); false when none runs. */
+  /**
+   * Stops the running validation (a folder chosen by mistake may hold a whole archive); false when none runs. Its run
+   * rejects with ValidationCancelledError once it has stopped, at its next step.
+   */
   cancel(): boolean {
-    if (!this.abort || this.abort.signal.aborted) return false;
-    this.abort.abort();
+    const cancel = this.cancelFlag;
+    if (!cancel || cancel.aborted) return false;
+    cancel.raise();
     return true;
   }
 
-  private inWorker(url: URL, job: ValidationJob, onProgress: ValidationProgressFn, signal: AbortSignal): Promise<ValidationJobReport> {
+  /** Settles when the running validation (if any) has ended, cancelled or not. */
+  stopped(): Promise<void> {
+    return this.settled;
+  }
+
+  private inWorker(url: URL, job: ValidationJob, onProgress: ValidationProgressFn, cancel: SharedCancelFlag): Promise<ValidationJobReport> {
     if (url.protocol === 'file:' && !existsSync(url)) return Promise.reject(new Error(`validation worker bundle not found at ${url.pathname}; run the build first`));
     return new Promise<ValidationJobReport>((resolve, reject) => {
       const worker = new Worker(url);
       this.worker = worker;
       let settled = false;
+      // After its last reply the worker is idle (sessions closed): terminating it is safe, and it is exiting anyway.
       const finish = (fn: () => void) => {
         if (settled) return;
         settled = true;
@@ -121,18 +151,33 @@ export class ValidationRunner {
       };
       worker.on('message', (msg: ValidationWorkerReply) => {
         if (msg.type === 'progress') onProgress(msg.done, msg.total, msg.phase);
+        // Cancelled is what the reader asked for, even where the run got to its end first.
+        else if (msg.type === 'cancelled' || cancel.aborted) finish(() => reject(new ValidationCancelledError()));
         else if (msg.type === 'result') finish(() => resolve(msg.report));
         else finish(() => reject(msg.input ? new ValidationInputError(msg.message) : new Error(msg.message)));
       });
       worker.on('error', (err) => finish(() => reject(err)));
       worker.on('exit', (code) => finish(() => reject(new Error(`validation worker exited with code ${code}`))));
-      // Cancelled: the worker is terminated wherever it is (decoding, inference or the bootstrap).
-      signal.addEventListener('abort', () => finish(() => reject(new ValidationCancelledError())), { once: true });
-      worker.postMessage({ type: 'run', job, ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) } satisfies ValidationWorkerRequest);
+      worker.postMessage({
+        type: 'run',
+        job,
+        cancel: cancel.cell,
+        ...(this.opts.threads ? { threads: this.opts.threads } : {}),
+        ...(this.opts.providers ? { providers: this.opts.providers } : {}),
+      } satisfies ValidationWorkerRequest);
     });
   }
 
+  /**
+   * Stops a running validation, waiting a while for it to stop at its next step: terminated inside an ONNX Runtime
+   * run, the process would abort, so only one still running after CLOSE_WAIT_MS is cut short (the app is quitting).
+   */
   async close(): Promise<void> {
+    if (this.cancel()) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.settled, new Promise<void>((done) => (timer = setTimeout(done, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     const worker = this.worker;
     this.worker = null;
     await worker?.terminate();

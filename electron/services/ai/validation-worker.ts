@@ -1,8 +1,12 @@
-/** Worker-thread entry: runs one local validation posted by ValidationRunner, then is terminated. */
+/**
+ * Worker-thread entry: runs one local validation posted by ValidationRunner. Its last reply (result, error or
+ * cancelled) is sent once its ONNX Runtime sessions are closed; then the worker closes its port and exits.
+ */
 import { parentPort } from 'node:worker_threads';
 import { ValidationInputError } from './local-validation';
+import { RunCancelledError, SharedCancelFlag } from './run-cancel';
 import { SessionManager } from './session-manager';
-import { runValidationJob, type ValidationWorkerReply, type ValidationWorkerRequest } from './validation-runner';
+import { runValidationJob, type ValidationProgressFn, type ValidationWorkerReply, type ValidationWorkerRequest } from './validation-runner';
 
 if (!parentPort) throw new Error('validation-worker must run in a worker thread');
 const port = parentPort;
@@ -12,17 +16,23 @@ port.on('message', (msg: ValidationWorkerRequest) => {
   const sessions = new SessionManager({ ...(msg.threads ? { threads: msg.threads } : {}), ...(msg.providers ? { providers: msg.providers } : {}) });
   let last = 0;
   let lastPhase = '';
-  void runValidationJob(msg.job, sessions, (done, total, phase) => {
+  const progress: ValidationProgressFn = (done, total, phase) => {
     // At most ~10 progress messages a second, and always the first of a phase and the last one.
     const now = Date.now();
     if (done < total && phase === lastPhase && now - last < 100) return;
     last = now;
     lastPhase = phase;
     port.postMessage({ type: 'progress', done, total, phase } satisfies ValidationWorkerReply);
-  })
-    .then((report) => port.postMessage({ type: 'result', report } satisfies ValidationWorkerReply))
-    .catch((err: unknown) =>
-      port.postMessage({ type: 'error', message: err instanceof Error ? err.message : String(err), input: err instanceof ValidationInputError } satisfies ValidationWorkerReply),
+  };
+  void runValidationJob(msg.job, sessions, progress, new SharedCancelFlag(msg.cancel))
+    .then(
+      (report): ValidationWorkerReply => ({ type: 'result', report }),
+      (err: unknown): ValidationWorkerReply =>
+        err instanceof RunCancelledError ? { type: 'cancelled' } : { type: 'error', message: err instanceof Error ? err.message : String(err), input: err instanceof ValidationInputError },
     )
-    .finally(() => void sessions.close());
+    .then(async (reply) => {
+      await sessions.close().catch(() => undefined);
+      port.postMessage(reply);
+      port.close();
+    });
 });

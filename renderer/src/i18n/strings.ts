@@ -251,6 +251,8 @@ export const en = {
   'queue.title': 'AI queue',
   'queue.empty': 'No jobs running or waiting.',
   'queue.cancel': 'Cancel',
+  /** A running job stops at its next step (its current model run ends first: a large 3-D model's may take a minute on CPU). */
+  'queue.stopping': 'Stopping after the current step…',
   'queue.phase.decode': 'decoding',
   'queue.phase.preprocess': 'preprocessing',
   'queue.phase.inference': 'inference',
@@ -502,6 +504,8 @@ const tables: Record<Locale, Partial<StringTable>> = {
     'models.starting': '正在读取病例…',
     'models.cancel': '取消',
     'models.cancelling': '正在取消…',
+    'queue.cancel': '取消',
+    'queue.stopping': '当前步骤结束后停止…',
     'models.cancelled': '验证已取消：未对任何病例评分。',
     'models.excludedReasons': '病例被排除的原因',
     'models.excludedOtherReasons': '另有 {count} 种原因（见列表）',
