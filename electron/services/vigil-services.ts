@@ -336,8 +336,8 @@ export async function openVigilServices(options: VigilServicesOptions): Promise<
     close: async () => {
       sweepAbort.abort();
       await storeSweep;
-      await validation.close();
-      await analysis.close();
+      // Both runs stop at their next step, side by side; the database closes after them.
+      await Promise.all([validation.close(), analysis.close()]);
       await reviews.whenWritten();
       await library.close();
     },

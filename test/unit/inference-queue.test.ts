@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { InferenceQueue, type JobOutcome, type QueuedJob, type ReaderVouch } from '../../electron/services/ai/inference-queue';
 import { StudyIndex } from '../../electron/services/library/study-index';
 
@@ -50,6 +50,28 @@ describe('InferenceQueue', () => {
     await q.whenIdle();
     expect(runs).toBe(2);
     expect(q.list()).toHaveLength(1);
+  });
+
+  it('leaves a job interrupted by closing pending, and runs it when a queue starts on the same database', async () => {
+    let release: (o: JobOutcome) => void = () => undefined;
+    const q = new InferenceQueue(index.db, () => new Promise<JobOutcome>((r) => (release = r)));
+    const job = q.enqueue(target(1));
+    q.start();
+    await vi.waitFor(() => expect(q.get(job.id)?.status).toBe('running'));
+    // Closing: the queue stops, the runner stops the job at its next step and says it was interrupted.
+    q.stop();
+    release({ status: 'interrupted', reason: 'Vigil closed while it ran' });
+    await q.whenIdle();
+    expect(q.get(job.id)).toMatchObject({ status: 'pending', reason: null });
+    let ran = 0;
+    const next = new InferenceQueue(index.db, async () => {
+      ran++;
+      return { status: 'done' };
+    });
+    next.start();
+    await next.whenIdle();
+    expect(ran).toBe(1);
+    expect(next.get(job.id)?.status).toBe('done');
   });
 
   it('cancels pending and running jobs; retry queues a cancelled or failed job again', async () => {

@@ -25,10 +25,11 @@ import {
 import type { InferenceJob } from './inference-job';
 import type { OutputRecord } from './run-outputs';
 import type { ModelManifest } from './model-manifest';
-import { InferenceRunner, JobCancelledError } from './inference-runner';
+import { InferenceRunner, JobCancelledError, RunnerClosedError } from './inference-runner';
 import { InferenceQueue, type JobOutcome, type QueuedJob, type ReaderVouch } from './inference-queue';
 import type { ModelRegistry, ReadyModel, RegisteredModel } from './model-registry';
 import { type RunContext, ResultsStore, type StoredResult } from './results-store';
+import { settlesWithin } from './run-cancel';
 import type { ProviderName } from './session-manager';
 import { AI_AUTO_RUN_ON_IMPORT_SETTING } from './settings-keys';
 
@@ -210,11 +211,15 @@ function standingReaderVouch(latest: StoredResult | null, manifest: ModelManifes
 }
 
 const SETTING_FORCE_CPU = 'ai.forceCpu';
+/** How long close() waits for the queue to record the job the runner stopped. */
+const CLOSE_IDLE_WAIT_MS = 5_000;
 
 export class AnalysisService {
   readonly queue: InferenceQueue;
   readonly results: ResultsStore;
   private readonly runner: InferenceRunner;
+  /** Running jobs the reader cancelled before the runner started them. */
+  private readonly cancelledBeforeRun = new Set<string>();
   private readonly db: Database.Database;
   private readonly unsubscribe: () => void;
 
@@ -223,7 +228,10 @@ export class AnalysisService {
     this.results = new ResultsStore(this.db, opts.library.dataDir);
     this.runner = new InferenceRunner({ workerUrl: opts.workerUrl, ...(opts.threads ? { threads: opts.threads } : {}), ...(opts.providers ? { providers: opts.providers } : {}) });
     this.queue = new InferenceQueue(this.db, (job) => this.execute(job));
-    this.queue.onCancelRunning((id) => this.runner.cancel(id));
+    // A job the queue runs but the runner has not started yet (its model still loading) stops before it would.
+    this.queue.onCancelRunning((id) => {
+      if (!this.runner.cancel(id)) this.cancelledBeforeRun.add(id);
+    });
     this.queue.subscribe((job) =>
       opts.events.emit('analysis.progress', {
         jobId: job.id,
@@ -472,7 +480,17 @@ export class AnalysisService {
   }
 
   private async execute(job: QueuedJob): Promise<JobOutcome> {
+    try {
+      return await this.executeJob(job);
+    } finally {
+      this.cancelledBeforeRun.delete(job.id);
+    }
+  }
+
+  private async executeJob(job: QueuedJob): Promise<JobOutcome> {
     const model = await this.opts.registry.get(job.modelId);
+    // From here to the runner's run nothing waits: a cancel after this check reaches the runner.
+    if (this.cancelledBeforeRun.has(job.id)) return { status: 'cancelled', reason: 'cancelled by the user' };
     if (!model) return { status: 'failed', reason: `model ${job.modelId} is not available (missing or invalid package)` };
     const admitted = this.admit(job, model.manifest);
     if (!admitted.ok) {
@@ -510,8 +528,13 @@ export class AnalysisService {
       return { status: result.status, ...(result.reason ? { reason: result.reason } : {}), resultId };
     } catch (err) {
       // The runner answers once its worker has left the job: nothing writes to the folder any more.
-      this.results.discardRun(runDir);
+      try {
+        this.results.discardRun(runDir);
+      } catch {
+        // A folder left behind holds no result: sweep() takes it with its study.
+      }
       if (err instanceof JobCancelledError) return { status: 'cancelled', reason: 'cancelled by the user' };
+      if (err instanceof RunnerClosedError) return { status: 'interrupted', reason: 'Vigil closed while it ran: it runs again at the next start' };
       return { status: 'failed', reason: (err as Error).message };
     }
   }
@@ -565,9 +588,14 @@ export class AnalysisService {
     this.results.deleteStudy(studyUid);
   }
 
+  /**
+   * Stops the queue and the runner; a job stopped by closing is pending again (it runs at the next start). Resolves
+   * once the queue has recorded that, so the database may close after it.
+   */
   async close(): Promise<void> {
     this.unsubscribe();
     this.queue.stop();
     await this.runner.close();
+    await settlesWithin(this.queue.whenIdle(), CLOSE_IDLE_WAIT_MS);
   }
 }

@@ -33,7 +33,8 @@ export interface QueuedJob {
 }
 
 export interface JobOutcome {
-  status: 'done' | 'not-analysed' | 'failed' | 'cancelled';
+  /** interrupted: stopped because Vigil is closing; pending again, so it runs at the next start. */
+  status: 'done' | 'not-analysed' | 'failed' | 'cancelled' | 'interrupted';
   reason?: string;
   resultId?: number | null;
 }
@@ -277,6 +278,10 @@ export class InferenceQueue {
           outcome = { status: 'failed', reason: (err as Error).message };
         }
         this.running = null;
+        if (outcome.status === 'interrupted') {
+          this.setStatus(job.id, 'pending', null);
+          continue;
+        }
         this.setStatus(job.id, outcome.status, outcome.reason ?? null, outcome.resultId ?? null);
         this.rerunOnNewVouch(job);
       }

@@ -12,13 +12,21 @@ import { dirname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { type InferenceJob, type InferenceJobResult, type JobPhase, runInferenceJob } from './inference-job';
 import type { WorkerReply, WorkerRequest } from './inference-worker';
-import { RunCancelledError, SharedCancelFlag } from './run-cancel';
+import { RunCancelledError, settlesWithin, SharedCancelFlag } from './run-cancel';
 import { type ProviderName, SessionManager } from './session-manager';
 
 export class JobCancelledError extends Error {
   constructor() {
     super('cancelled');
     this.name = 'JobCancelledError';
+  }
+}
+
+/** The job was stopped because the runner is closing (Vigil quitting), not by the reader: it should run again. */
+export class RunnerClosedError extends Error {
+  constructor() {
+    super('interrupted: Vigil is closing');
+    this.name = 'RunnerClosedError';
   }
 }
 
@@ -37,6 +45,8 @@ export interface InferenceRunnerOptions {
 interface InFlight {
   jobId: string;
   cancel: SharedCancelFlag;
+  /** Cancelled by the reader (else a raised flag means the runner is closing). */
+  byReader?: boolean;
   /** Settles with the job's promise (after the worker's answer). */
   done: Promise<void>;
   resolve: (r: InferenceJobResult) => void;
@@ -48,6 +58,8 @@ export class InferenceRunner {
   private worker: Worker | null = null;
   private current: InFlight | null = null;
   private local: SessionManager | null = null;
+  /** Set by close(): a job stopped from then on was interrupted, not cancelled. */
+  private closing = false;
   /** sha-256 of the model each package folder last ran with: a different one means the package changed on disk. */
   private readonly ranSha = new Map<string, string>();
 
@@ -63,7 +75,7 @@ export class InferenceRunner {
       else {
         this.current = null;
         // Cancelled is what the reader asked for, even where the job got to its end first.
-        if (msg.type === 'cancelled' || cur.cancel.aborted) cur.reject(new JobCancelledError());
+        if (msg.type === 'cancelled' || cur.cancel.aborted) cur.reject(this.stopped(cur));
         else if (msg.type === 'result') cur.resolve(msg.result);
         else cur.reject(new Error(msg.message));
       }
@@ -80,6 +92,7 @@ export class InferenceRunner {
   }
 
   async run(job: InferenceJob, progress: (phase: JobPhase) => void = () => undefined): Promise<InferenceJobResult> {
+    if (this.closing) throw new RunnerClosedError();
     if (this.current) throw new Error('the inference runner is busy');
     const dir = dirname(job.model.modelPath);
     // Every graph the job opens from this folder: a new aggregator with the same model.onnx must evict too.
@@ -95,13 +108,14 @@ export class InferenceRunner {
         if (replaced) await local.evictUnder(dir);
         return runInferenceJob(job, local, progress, null, cancel);
       })();
-      this.current = { jobId: job.jobId, cancel, done: running.then(noop, noop), resolve: noop, reject: noop, progress };
+      const cur: InFlight = { jobId: job.jobId, cancel, done: running.then(noop, noop), resolve: noop, reject: noop, progress };
+      this.current = cur;
       try {
         const r = await running;
-        if (cancel.aborted) throw new JobCancelledError();
+        if (cancel.aborted) throw this.stopped(cur);
         return r;
       } catch (err) {
-        throw err instanceof RunCancelledError ? new JobCancelledError() : err;
+        throw err instanceof RunCancelledError ? this.stopped(cur) : err;
       } finally {
         this.current = null;
       }
@@ -124,27 +138,34 @@ export class InferenceRunner {
   cancel(jobId: string): boolean {
     const cur = this.current;
     if (!cur || cur.jobId !== jobId) return false;
+    cur.byReader = true;
     cur.cancel.raise();
     return true;
   }
 
+  /** Why a job stopped at its flag: the reader cancelled it, or (only) the runner is closing. */
+  private stopped(cur: InFlight): Error {
+    return this.closing && !cur.byReader ? new RunnerClosedError() : new JobCancelledError();
+  }
+
   /**
-   * Stops the running job, waiting a while for the worker to leave it: terminated inside an ONNX Runtime run, the
-   * process would abort, so only a job still running after CLOSE_WAIT_MS is cut short (the app is quitting anyway).
+   * Stops the running job (RunnerClosedError: it runs again at the next start), waiting a while for the worker to
+   * leave it. A worker is terminated only when idle: one still inside an ONNX Runtime run after CLOSE_WAIT_MS is let
+   * go (unref'd) instead, since terminating it would abort the process before the database closes.
    */
   async close(): Promise<void> {
+    this.closing = true;
     const cur = this.current;
-    if (cur) {
-      cur.cancel.raise();
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([cur.done, new Promise<void>((done) => (timer = setTimeout(done, CLOSE_WAIT_MS)))]);
-      clearTimeout(timer);
-    }
     const worker = this.worker;
     this.worker = null;
-    if (this.current) {
-      this.current.reject(new JobCancelledError());
-      this.current = null;
+    if (cur) {
+      cur.cancel.raise();
+      if (!(await settlesWithin(cur.done, CLOSE_WAIT_MS))) {
+        this.current = null;
+        cur.reject(new RunnerClosedError());
+        worker?.unref();
+        return;
+      }
     }
     await worker?.terminate();
     await this.local?.close();

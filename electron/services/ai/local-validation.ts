@@ -109,6 +109,8 @@ interface LabelWalk {
   visited: Set<string>;
   /** The cases folder or one above it (a link up the tree), or a folder inside another label's folder. */
   outOfBounds: (real: string) => boolean;
+  /** Read before each entry: a folder chosen by mistake may hold a whole archive. */
+  cancel: CancelCheck | null;
 }
 
 const SYSTEM_ENTRIES = new Set(['dicomdir', 'thumbs.db', 'ehthumbs.db', 'desktop.ini', '__macosx', '$recycle.bin', 'system volume information']);
@@ -140,6 +142,7 @@ function filesBelow(dir: string, walk: LabelWalk, top = true): { file: string; e
   }
   const out: { file: string; excludedReason?: string }[] = [];
   for (const name of names) {
+    throwIfCancelled(walk.cancel);
     if (isSystemEntry(name)) continue;
     const p = join(dir, name);
     const entry = entryKind(p);
@@ -277,9 +280,10 @@ export function pastedPath(typed: string): string {
 
 /**
  * Reads the labelled cases from a folder (one sub-folder per label id) or a CSV (file,label).
- * A DICOM file directly in the folder has no label: it comes back with `excludedReason` set.
+ * A DICOM file directly in the folder has no label: it comes back with `excludedReason` set. `cancel` is read before
+ * each entry listed and each CSV row (RunCancelledError).
  */
-export function collectCases(casesPath: string, labels: readonly string[]): LabelledCase[] {
+export function collectCases(casesPath: string, labels: readonly string[], cancel: CancelCheck | null = null): LabelledCase[] {
   const path = resolve(pastedPath(casesPath));
   if (!existsSync(path)) throw new ValidationInputError(`${casesPath} does not exist`);
   const cases: LabelledCase[] = [];
@@ -296,7 +300,7 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
       const others = subdirs.filter((n) => matchLabel(n, labels) !== label).map((n) => realPathOrSelf(join(path, n)));
       const outOfBounds = (real: string) => within(root, real) || others.some((o) => within(real, o));
       for (const dir of subdirs.filter((n) => matchLabel(n, labels) === label)) {
-        for (const found of filesBelow(join(path, dir), { visited: new Set(), outOfBounds })) cases.push({ ...found, label });
+        for (const found of filesBelow(join(path, dir), { visited: new Set(), outOfBounds, cancel })) cases.push({ ...found, label });
       }
     }
     const excludedReason = `not in a label sub-folder: a case must be in a sub-folder named by a label id of the model (${labels.join(', ')})`;
@@ -316,6 +320,7 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
     const isRow = (line: string) => isText(line) && parseCsvLine(line, separator).some((c) => c !== '');
     const firstIndex = lines.findIndex(isRow);
     lines.forEach((line, i) => {
+      throwIfCancelled(cancel);
       if (!isRow(line)) return;
       const [file, labelCell] = parseCsvLine(line, separator);
       const casePath = file ? csvRowPath(file, base) : '';
@@ -337,7 +342,7 @@ export function collectCases(casesPath: string, labels: readonly string[]): Labe
         const rowRoot = realPathOrSelf(casePath);
         const csvFolder = realPathOrSelf(base);
         const outOfBounds = (real: string) => within(rowRoot, real) || within(csvFolder, real);
-        for (const found of filesBelow(casePath, { visited: new Set(), outOfBounds })) cases.push({ ...found, label });
+        for (const found of filesBelow(casePath, { visited: new Set(), outOfBounds, cancel })) cases.push({ ...found, label });
       } else cases.push({ file: casePath, label });
     });
   }

@@ -41,3 +41,11 @@ export class SharedCancelFlag implements CancelCheck {
     Atomics.store(this.cell, 0, 1);
   }
 }
+
+/** Whether `settled` settles within `ms` (a close waiting for a run to stop at its next step). */
+export async function settlesWithin(settled: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([settled.then(() => true, () => true), new Promise<false>((done) => (timer = setTimeout(() => done(false), ms)))]);
+  clearTimeout(timer);
+  return stopped;
+}

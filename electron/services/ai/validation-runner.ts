@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { type AnalysedCase, analysedCases, type CaseUnit, collectCases, operatingPoint, validateModel, ValidationCancelledError, ValidationInputError, type ValidationPhase, type ValidationReport } from './local-validation';
 import type { ReadyModel } from './model-registry';
-import { type CancelCheck, SharedCancelFlag } from './run-cancel';
+import { type CancelCheck, settlesWithin, SharedCancelFlag } from './run-cancel';
 import { type ProviderName, type ProviderPreference, SessionManager } from './session-manager';
 
 export interface ValidationJob {
@@ -42,7 +42,7 @@ export type ValidationProgressFn = (done: number, total: number, phase: Validati
 
 export async function runValidationJob(job: ValidationJob, sessions: SessionManager, onProgress: ValidationProgressFn, signal?: CancelCheck): Promise<ValidationJobReport> {
   const { output } = operatingPoint(job.model.manifest, job.positiveLabel);
-  const cases = collectCases(job.casesPath, output.labels);
+  const cases = collectCases(job.casesPath, output.labels, signal ?? null);
   const report = await validateModel({
     model: job.model,
     cases,
@@ -113,7 +113,12 @@ export class ValidationRunner {
     if (this.opts.workerUrl) return this.inWorker(this.opts.workerUrl, job, onProgress, cancel);
     const sessions = new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
     try {
-      return await runValidationJob(job, sessions, onProgress, cancel);
+      const report = await runValidationJob(job, sessions, onProgress, cancel);
+      if (cancel.aborted) throw new ValidationCancelledError();
+      return report;
+    } catch (err) {
+      // Cancelled is what the reader asked for, even where the run got to its end (or an error) first.
+      throw cancel.aborted ? new ValidationCancelledError() : err;
     } finally {
       await sessions.close();
     }
@@ -169,17 +174,16 @@ export class ValidationRunner {
   }
 
   /**
-   * Stops a running validation, waiting a while for it to stop at its next step: terminated inside an ONNX Runtime
-   * run, the process would abort, so only one still running after CLOSE_WAIT_MS is cut short (the app is quitting).
+   * Stops a running validation, waiting a while for it to stop at its next step. Its worker is never terminated: one
+   * still inside an ONNX Runtime run after CLOSE_WAIT_MS is let go (unref'd), so what closes after this (the library's
+   * database) still closes cleanly.
    */
   async close(): Promise<void> {
-    if (this.cancel()) {
-      let timer: NodeJS.Timeout | undefined;
-      await Promise.race([this.settled, new Promise<void>((done) => (timer = setTimeout(done, CLOSE_WAIT_MS)))]);
-      clearTimeout(timer);
-    }
-    const worker = this.worker;
+    if (!this.running) return;
+    this.cancel();
+    if (await settlesWithin(this.settled, CLOSE_WAIT_MS)) return;
+    // Still inside one ONNX Runtime run: terminating would abort the process now; let go, it ends with the process.
+    this.worker?.unref();
     this.worker = null;
-    await worker?.terminate();
   }
 }

@@ -48,6 +48,23 @@ describe('QueuePanel', () => {
     expect((within(item('b'), 'queue-cancel') as HTMLButtonElement).disabled).toBe(false);
   });
 
+  it('forgets the stop once the job has left the queue: the same job queued again can be cancelled', async () => {
+    const { view, vigil } = renderQueue([job('a', 'running', 'inference')], ok({ cancelled: true }));
+    fireEvent.click(within(item('a'), 'queue-cancel'));
+    expect(within(item('a'), 'queue-status').textContent).toBe('Stopping after the current step…');
+    const rerender = (jobs: QueueEntry[]) =>
+      view.rerender(
+        <AppContext value={{ vigil, reportError: vi.fn() }}>
+          <QueuePanel jobs={jobs} models={MODELS} />
+        </AppContext>,
+      );
+    rerender([]);
+    // Analysed again (a job keeps its id for its series and model).
+    rerender([job('a', 'running', 'decode')]);
+    expect(within(item('a'), 'queue-status').textContent).toBe('decoding');
+    expect((within(item('a'), 'queue-cancel') as HTMLButtonElement).disabled).toBe(false);
+  });
+
   it('goes back to the phase and reports the error when the cancel is refused', async () => {
     const { reportError } = renderQueue([job('a', 'running', 'decode')], { ok: false, error: { code: 'NOT_FOUND', message: 'no job a' } });
     fireEvent.click(within(item('a'), 'queue-cancel'));

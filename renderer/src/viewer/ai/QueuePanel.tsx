@@ -2,7 +2,7 @@
  * Running and pending analysis jobs with their phase and a cancel button. A running job cancelled stops at its next
  * step (its model run is never cut short): until then it says it is stopping.
  */
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { ModelInfo } from '../../../../contract/ipc-contract';
 import { useAppServices } from '../../app-context';
 import { t } from '../../i18n/strings';
@@ -13,6 +13,13 @@ const PHASES = ['decode', 'preprocess', 'inference', 'postprocess'] as const;
 export function QueuePanel({ jobs, models }: { readonly jobs: readonly QueueEntry[]; readonly models: ReadonlyMap<string, ModelInfo> }) {
   const { vigil, reportError } = useAppServices();
   const [stopping, setStopping] = useState<ReadonlySet<string>>(new Set());
+  // A job that stopped leaves the set: its id comes back when the series is analysed again by the same model.
+  useEffect(() => {
+    setStopping((s) => {
+      const running = [...s].filter((id) => jobs.some((j) => j.jobId === id && j.status === 'running'));
+      return running.length === s.size ? s : new Set(running);
+    });
+  }, [jobs]);
   return (
     <div className="queue-panel" data-testid="queue-panel">
       <div className="panel-subtitle">{t('queue.title')}</div>
