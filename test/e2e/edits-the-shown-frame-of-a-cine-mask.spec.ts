@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { classifierManifest, writeModelPackage } from '../fixtures/models/model-package-fixture';
 import { pixelProbeModel } from '../fixtures/models/onnx-builder';
 import { ultrasoundCine } from '../fixtures/synthetic-dicom';
-import { imageToPage, importByReference, resultArray, runModelAndOpen } from './support/viewer';
+import { aiOverlayPixel, imageToPage, importByReference, resultArray, runModelAndOpen } from './support/viewer';
 import { makeTempDir, openVigil, removeDir, screenshot, type VigilSession } from './support/vigil-bridge';
 
 const ROWS = 48;
@@ -125,4 +125,41 @@ describe('a cine\'s mask, edited with CPU rendering', () => {
     await screenshot(page, 'ai-us-cine-mask-cpu-edited.png');
     expect(session.pageErrors).toEqual([]);
   }, 180_000);
+
+  it('undoes on screen a stroke the store refused, and says so', async () => {
+    const { page, bridge } = session;
+    const canvas = page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]');
+    expect(await canvas.getAttribute('data-editing')).toBe('true');
+    // The store refuses the next save (as a full disk would).
+    const refused: string[] = [];
+    await page.route('**/api/invoke', async (route) => {
+      const body = route.request().postDataJSON() as { channel?: string };
+      if (body.channel !== 'review.saveMaskEdits') return route.continue();
+      refused.push(body.channel);
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ ok: false, error: { code: 'IO_ERROR', message: 'no space left on device' } }) });
+    });
+    const edits = async () => {
+      const r = await bridge.invoke<{ maskEdits: { reviewedFile: string; voxels: Record<string, number> }[] }>('review.list', { studyInstanceUid: STUDY });
+      return r.ok ? r.value.maskEdits : [];
+    };
+    const stored = JSON.stringify(await edits());
+    // A 4-pixel brush on background, away from the lesion and the first edit.
+    const editor = page.locator(`[data-testid="finding-run"][data-model-id="${MODEL_ID}"]`).getByTestId('label-editor');
+    await editor.getByTestId('seg-radius').fill('4');
+    const at = await imageToPage(page, 0, 52, 38);
+    const box = (await canvas.boundingBox())!;
+    const pixel = () => aiOverlayPixel(page, { x: at.x - box.x, y: at.y - box.y });
+    expect((await pixel())[3], 'nothing drawn there before the stroke').toBe(0);
+    await page.mouse.click(at.x, at.y);
+    await expect.poll(() => refused.length, { timeout: 15_000 }).toBe(1);
+    const banner = page.getByTestId('error-banner');
+    await banner.waitFor({ timeout: 15_000 });
+    expect(await banner.textContent()).toContain('The mask edit could not be saved and was undone: no space left on device');
+    // Gone from the screen, as it is from the store.
+    await expect.poll(async () => (await pixel())[3], { timeout: 15_000 }).toBe(0);
+    await screenshot(page, 'ai-us-cine-mask-edit-refused.png');
+    await page.unroute('**/api/invoke');
+    expect(JSON.stringify(await edits())).toBe(stored);
+    expect(session.pageErrors).toEqual([]);
+  }, 120_000);
 });

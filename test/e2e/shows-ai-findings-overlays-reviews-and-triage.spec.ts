@@ -468,7 +468,27 @@ describe.skipIf(!ready)('AI findings in the viewer', () => {
     await expectVoxels('painted Grey Matter', { white: grey.color, grey: grey.color }, imageBeforeEdit);
     expect(await meshRun.getByTestId('mask-edited').textContent()).toContain(REVIEWER);
     await screenshot(page, 'ai-mr-labelmap-edited.png');
-    await editor.getByTestId('seg-brush').click(); // tool off
+
+    // A stroke the store refuses is undone on the label map (Cornerstone's labelmap images too), and says so; the
+    // stored edit stays as it was.
+    const storedEdits = JSON.stringify(await edits());
+    let refusedSaves = 0;
+    await page.route('**/api/invoke', async (route) => {
+      const body = route.request().postDataJSON() as { channel?: string };
+      if (body.channel !== 'review.saveMaskEdits') return route.continue();
+      refusedSaves++;
+      return route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({ ok: false, error: { code: 'IO_ERROR', message: 'no space left on device' } }) });
+    });
+    await editor.getByTestId('seg-eraser').click();
+    await page.mouse.click(...(await pagePoint(wc, wr)));
+    await expect.poll(() => refusedSaves, { timeout: 15_000 }).toBe(1);
+    const banner = page.getByTestId('error-item').filter({ hasText: 'The mask edit could not be saved and was undone: no space left on device' });
+    await banner.waitFor({ timeout: 15_000 });
+    await expectVoxels('a refused erase, undone', { white: grey.color, grey: grey.color }, imageBeforeEdit);
+    await page.unroute('**/api/invoke');
+    expect(JSON.stringify(await edits())).toBe(storedEdits);
+    await banner.getByRole('button').click();
+    await editor.getByTestId('seg-eraser').click(); // tool off
     expect(await canvas.getAttribute('data-editing')).toBe('false');
 
     // The queue: a new run can be cancelled from the queue panel; the stored result stays.

@@ -30,6 +30,7 @@ import {
 } from './cornerstone/viewer-engine';
 import { FindingsPanel } from './ai/FindingsPanel';
 import { findingTarget, type OverlayLayer, type OverlayStyle, overlayLayers } from './ai/overlay-model';
+import { MaskEditSaver, type StrokeEdit } from './ai/mask-edit-saver';
 import { loadedArray, loadResultArray, rememberArray, seedResultArray } from './ai/result-arrays';
 import { useStudyAnalysis } from './ai/use-analysis';
 import { clearMeasurements, listMeasurements, type MeasurementRow } from './measurements';
@@ -104,19 +105,14 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
   const { refresh: refreshAnalysis } = analysis;
   const aiLayers = useMemo(() => overlayLayers(analysis.results, analysis.reviews?.maskEdits ?? []), [analysis.results, analysis.reviews]);
   const [labelEdit, setLabelEdit] = useState<LabelEditTool | null>(null);
-  // Saves the slice a brush / eraser stroke changed (gzip, base64): the reviewed mask beside the model's.
+  // Saves the slice a brush / eraser stroke changed: the reviewed mask beside the model's (a stroke not saved is undone).
+  const maskSaver = useMemo(() => new MaskEditSaver(vigil, reportError), [vigil, reportError]);
   const saveLabelEdit = useCallback(
-    (layer: OverlayLayer, slice: number, values: Uint8Array) => {
+    (layer: OverlayLayer, slice: number, values: Uint8Array, edit: StrokeEdit) => {
       if (layer.kind !== 'segmentation') return;
-      const plane = layer.array.shape[1] * layer.array.shape[2];
       void (async () => {
-        const gz = await new Response(new Blob([values.slice(slice * plane, (slice + 1) * plane)]).stream().pipeThrough(new CompressionStream('gzip'))).arrayBuffer();
-        let binary = '';
-        const bytes = new Uint8Array(gz);
-        for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
-        const r = await vigil.review.saveMaskEdits({ resultId: layer.resultId, file: layer.originalFile, slices: [{ slice, planeGzBase64: btoa(binary) }] });
-        if (!r.ok) reportError(r.error);
-        else if (!layer.key.endsWith(':reviewed')) {
+        const r = await maskSaver.save({ resultId: layer.resultId, file: layer.originalFile, shape: layer.array.shape }, slice, values, edit);
+        if (r.ok && !layer.key.endsWith(':reviewed')) {
           // The reviewed file now holds this edit: later strokes paint on the copy the viewer loads from it.
           rememberArray(vigil.resultUrl(layer.resultId, r.value.reviewedFile), values);
           await seedResultArray(vigil.resultUrl(layer.resultId, r.value.reviewedFile), values);
@@ -124,7 +120,7 @@ export function ViewerPage({ studyInstanceUid, initialSeriesUid, banner }: Props
         refreshAnalysis();
       })();
     },
-    [vigil, reportError, refreshAnalysis],
+    [vigil, maskSaver, refreshAnalysis],
   );
   const [aiStyle, setAiStyle] = useState<OverlayStyle>({ visible: true, opacity: 0.5, fill: true, hiddenLabels: new Set(), labelStyles: new Map(), showNegativeHeatmaps: false });
   const [pendingJump, setPendingJump] = useState<{ slot: number; seriesUid: string; sopInstanceUid: string | null; frame: number } | null>(null);

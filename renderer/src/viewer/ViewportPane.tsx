@@ -39,6 +39,7 @@ import {
   ensureLabelmapFrame,
   holdLabelmapSync,
   labelmapEvents,
+  restoreLabelmapSlice,
   SEGMENTATION_DATA_MODIFIED,
   SEGMENTATION_RENDERED,
   type SegmentationLayer,
@@ -46,6 +47,7 @@ import {
   styleLabelmap,
 } from './ai/labelmap-segmentation';
 import { storedPlane } from './ai/labelmap-slices';
+import type { StrokeEdit } from './ai/mask-edit-saver';
 import { drawOverlays, type ImageToCanvas, invalidateSlices } from './ai/overlay-draw';
 import { canvasToImage, layerShown, type OverlayLayer, type OverlayStyle, paintDisc } from './ai/overlay-model';
 import { loadResultArray, rememberArray } from './ai/result-arrays';
@@ -76,7 +78,8 @@ interface Props {
   /** Brush / eraser on a label map: left-drag paints on the displayed slice. */
   readonly aiEdit?: LabelEditTool | null;
   /** A stroke ended: the edited slice of the layer's (reviewed) mask, to save. */
-  readonly onAiEdited?: (layer: OverlayLayer, slice: number, values: Uint8Array) => void;
+  /** A finished stroke changed stored slice `slice` of `values`; `edit` undoes it on screen if it cannot be saved. */
+  readonly onAiEdited?: (layer: OverlayLayer, slice: number, values: Uint8Array, edit: StrokeEdit) => void;
 }
 
 export interface LabelEditTool {
@@ -463,7 +466,9 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         const layer = latestEditLayer.current;
         const edits = collectLabelmapEdits(segmentationId, [vp.getCurrentImageIdIndex()]);
         if (!edits || !layer) return;
-        for (const slice of edits.slices) latestOnEdited.current?.(layer, slice, edits.values);
+        for (const slice of edits.slices) {
+          latestOnEdited.current?.(layer, slice, edits.values, { before: edits.before.get(slice)!, restore: (plane) => restoreLabelmapSlice(segmentationId, slice, plane) });
+        }
       });
     };
     labelmapEvents.addEventListener(SEGMENTATION_DATA_MODIFIED, onModified);
@@ -474,7 +479,7 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     };
   }, [gpu, aiEdit, editBase, attachTick, viewportId]);
   const canvasEditing = Boolean(editLayer) && !gpu;
-  const stroke = useRef<{ layer: OverlayLayer; slice: number; values: Uint8Array; changed: number } | null>(null);
+  const stroke = useRef<{ layer: OverlayLayer; slice: number; values: Uint8Array; before: Uint8Array; changed: number } | null>(null);
   const paintAt = (e: React.PointerEvent<HTMLCanvasElement>, start: boolean) => {
     const canvas = aiCanvas.current;
     if (!canvasEditing || !aiEdit || !editLayer || editLayer.kind !== 'segmentation' || !canvas?.dataset.transform) return;
@@ -491,7 +496,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         aiState.current = { ...aiState.current, arrays };
         setAiArrays(arrays);
       }
-      current = stroke.current = { layer: editLayer, slice, values, changed: 0 };
+      const plane = editLayer.array.shape[1] * editLayer.array.shape[2];
+      current = stroke.current = { layer: editLayer, slice, values, before: values.slice(slice * plane, (slice + 1) * plane), changed: 0 };
     }
     if (!current) return;
     const rect = canvas.getBoundingClientRect();
@@ -507,7 +513,16 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
   const endStroke = () => {
     const done = stroke.current;
     stroke.current = null;
-    if (done && done.changed > 0) onAiEdited?.(done.layer, done.slice, done.values);
+    if (!done || done.changed === 0 || done.layer.kind !== 'segmentation') return;
+    const plane = done.layer.array.shape[1] * done.layer.array.shape[2];
+    onAiEdited?.(done.layer, done.slice, done.values, {
+      before: done.before,
+      restore: (stored) => {
+        done.values.set(stored, done.slice * plane);
+        invalidateSlices(done.values);
+        redrawAi.current();
+      },
+    });
   };
 
   const current = overlay ? frames[overlay.index] : undefined;

@@ -345,12 +345,14 @@ export function activateLabelmapEditing(viewportId: string, segmentationId: stri
 /**
  * Reads the labelmap images of `frameIndices` back into the stored label map.
  * The model's own array is never written: the first edit copies it. Returns
- * the array now holding the edits and the stored slices that changed.
+ * the array now holding the edits, the stored slices that changed, and each
+ * such slice's plane as it was before (to undo a stroke that was not saved).
  */
-export function collectLabelmapEdits(segmentationId: string, frameIndices: Iterable<number>): { values: Uint8Array; slices: number[] } | null {
+export function collectLabelmapEdits(segmentationId: string, frameIndices: Iterable<number>): { values: Uint8Array; slices: number[]; before: Map<number, Uint8Array> } | null {
   const entry = entries.get(segmentationId);
   if (!entry?.values) return null;
   const changed = new Set<number>();
+  const before = new Map<number, Uint8Array>();
   for (const i of frameIndices) {
     const slice = entry.slices[i] ?? -1;
     const image = slice >= 0 ? cache.getImage(entry.derivedImageIds[i]!) : undefined;
@@ -366,9 +368,32 @@ export function collectLabelmapEdits(segmentationId: string, frameIndices: Itera
       entry.values = entry.values.slice();
       entry.ownsValues = true;
     }
-    if (writeFramePlane(entry.values, entry.shape, slice, edited) > 0) changed.add(slice);
+    const previous = before.get(slice) ?? entry.values.slice(start, start + rows * cols);
+    if (writeFramePlane(entry.values, entry.shape, slice, edited) > 0) {
+      changed.add(slice);
+      before.set(slice, previous);
+    }
   }
-  return changed.size > 0 ? { values: entry.values, slices: [...changed].sort((a, b) => a - b) } : null;
+  return changed.size > 0 ? { values: entry.values, slices: [...changed].sort((a, b) => a - b), before } : null;
+}
+
+/**
+ * Puts `plane` back as stored slice `slice`: into the viewer's copy of the label map and into every labelmap image
+ * showing that slice (a stroke the store refused is undone on screen).
+ */
+export function restoreLabelmapSlice(segmentationId: string, slice: number, plane: Uint8Array): void {
+  const entry = entries.get(segmentationId);
+  const [, rows, cols] = entry?.shape ?? [0, 0, 0];
+  if (!entry?.values || plane.length !== rows * cols) return;
+  // The model's own array is never written (it already holds what the store has).
+  if (entry.ownsValues) entry.values.set(plane, slice * rows * cols);
+  entry.slices.forEach((s, i) => {
+    if (s !== slice) return;
+    const data = cache.getImage(entry.derivedImageIds[i]!)?.voxelManager?.getScalarData() as Uint8Array | undefined;
+    const [frameRows, frameCols] = entry.frameSize[i]!;
+    if (data && frameRows === rows && frameCols === cols && data.length === plane.length) data.set(plane);
+  });
+  announceModified(entry);
 }
 
 export const SEGMENTATION_RENDERED = ToolEnums.Events.SEGMENTATION_RENDERED;
