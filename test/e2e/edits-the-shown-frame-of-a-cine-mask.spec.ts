@@ -160,6 +160,31 @@ describe('a cine\'s mask, edited with CPU rendering', () => {
     await screenshot(page, 'ai-us-cine-mask-edit-refused.png');
     await page.unroute('**/api/invoke');
     expect(JSON.stringify(await edits())).toBe(stored);
+    await page.getByTestId('error-item').getByRole('button').click();
+    expect(session.pageErrors).toEqual([]);
+  }, 120_000);
+
+  it('keeps every stroke of a quick succession, on screen and in the store', async () => {
+    const { page, bridge } = session;
+    const canvas = page.locator('[data-slot="0"] [data-testid="ai-overlay-canvas"]');
+    const box = (await canvas.boundingBox())!;
+    const result = (await bridge.invoke<{ results: { resultId: number; modelId: string }[] }>('analysis.results', { studyInstanceUid: STUDY }));
+    const resultId = result.ok ? result.value.results.find((r) => r.modelId === MODEL_ID)!.resultId : 0;
+    const editor = page.locator(`[data-testid="finding-run"][data-model-id="${MODEL_ID}"]`).getByTestId('label-editor');
+    await editor.getByTestId('seg-radius').fill('1');
+    // Three strokes on frame 4, each sent before the one before it is answered.
+    const points = [[44, 4], [50, 4], [56, 4]] as const;
+    const pagePoints = await Promise.all(points.map(([c, r]) => imageToPage(page, 0, c, r)));
+    for (const p of pagePoints) await page.mouse.click(p.x, p.y);
+    const reviewedAt = async () => {
+      const r = await bridge.invoke<{ maskEdits: { reviewedFile: string }[] }>('review.list', { studyInstanceUid: STUDY });
+      const file = r.ok ? r.value.maskEdits[0]?.reviewedFile : undefined;
+      if (!file) return [];
+      const mask = new Uint8Array(await resultArray(bridge, resultId, file));
+      return points.map(([c, r]) => mask[3 * ROWS * COLUMNS + r * COLUMNS + c]);
+    };
+    await expect.poll(reviewedAt, { timeout: 15_000 }).toEqual([LESION, LESION, LESION]);
+    for (const p of pagePoints) expect((await aiOverlayPixel(page, { x: p.x - box.x, y: p.y - box.y }))[3], 'drawn').toBeGreaterThan(0);
     expect(session.pageErrors).toEqual([]);
   }, 120_000);
 });

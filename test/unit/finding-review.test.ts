@@ -264,4 +264,26 @@ describe('label map edits (brush / eraser)', () => {
       expect(readFileSync(reviewedPath)).toEqual(content);
     }
   });
+
+  it('stores neither the record nor the file of a save answered as failed (the reader\u2019s screen undoes it)', async () => {
+    const { s, result, out } = await segmentStudy(BRIGHT);
+    s.reviews.setReviewerName('Dr Brush');
+    const plane = (rows: number) => gzipSync(new Uint8Array(64).fill(1).fill(0, 0, rows * 8)).toString('base64');
+    const first = await dispatch<{ reviewedFile: string }>(s, 'review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: plane(1) }] });
+    const reviewedPath = s.resultFile(result.id, first.reviewedFile)!;
+    const stored = readFileSync(reviewedPath);
+    // The record cannot be written (as with a full or locked database).
+    const db = s.library.studyIndex.db;
+    db.exec("CREATE TRIGGER refuse_edit BEFORE INSERT ON ai_mask_edits BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END");
+    const refused = await s.router.dispatch('review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: plane(3) }] });
+    expect(refused.ok ? null : [refused.error.code, refused.error.message]).toEqual(['IO_ERROR', 'The reviewed mask could not be stored (database or disk is full): nothing was saved.']);
+    expect(readFileSync(reviewedPath)).toEqual(stored);
+    expect(existsSync(`${reviewedPath}.tmp`)).toBe(false);
+    db.exec('DROP TRIGGER refuse_edit');
+    // The next save starts from what was stored: the refused plane is in neither.
+    const next = await dispatch<{ voxels: Record<string, number> }>(s, 'review.saveMaskEdits', { resultId: result.id, file: out.mask.file, slices: [{ slice: 0, planeGzBase64: plane(2) }] });
+    expect(next.voxels).toEqual({ '0': 16, '1': 48 });
+    const list = await dispatch<{ maskEdits: { voxels: Record<string, number> }[] }>(s, 'review.list', { studyInstanceUid: BRIGHT });
+    expect(list.maskEdits.map((e) => e.voxels)).toEqual([{ '0': 16, '1': 48 }]);
+  });
 });

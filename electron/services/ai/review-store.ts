@@ -14,8 +14,8 @@
  * Negative scores, normal labels and anatomy volumes are shown, not reviewable,
  * and never hold back "all findings reviewed".
  */
-import { existsSync } from 'node:fs';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, gunzip, gunzipSync, gzip } from 'node:zlib';
@@ -235,11 +235,21 @@ export class ReviewStore {
       for (const l of seg.labels) voxels[String(l.index)] = counts[l.index]!;
       counts.forEach((n, v) => n > 0 && (voxels[String(v)] = n));
       // Write-then-rename: a crash never leaves a half-written reviewed mask. Run-length coding, as the model's masks.
-      await writeFile(`${reviewedPath}.tmp`, await gzipAsync(mask, { level: 1, strategy: zlibConstants.Z_RLE }));
-      await rename(`${reviewedPath}.tmp`, reviewedPath);
-      this.db
-        .prepare('INSERT INTO ai_mask_edits (result_id, study_uid, file, reviewed_file, slices, voxels, reviewer, edited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
-        .run(req.resultId, result.studyInstanceUid, req.file, reviewedFile, JSON.stringify(planes.map((x) => x.slice)), JSON.stringify(voxels), reviewer, this.now().toISOString());
+      const tmp = `${reviewedPath}.tmp`;
+      await writeFile(tmp, await gzipAsync(mask, { level: 1, strategy: zlibConstants.Z_RLE }));
+      // The row and the rename stand or fall together: a save answered as failed (the reader's screen undoes it) is
+      // then in neither the record nor the file the next save starts from.
+      try {
+        this.db.transaction(() => {
+          this.db
+            .prepare('INSERT INTO ai_mask_edits (result_id, study_uid, file, reviewed_file, slices, voxels, reviewer, edited_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
+            .run(req.resultId, result.studyInstanceUid, req.file, reviewedFile, JSON.stringify(planes.map((x) => x.slice)), JSON.stringify(voxels), reviewer, this.now().toISOString());
+          renameSync(tmp, reviewedPath);
+        })();
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw err instanceof ServiceError ? err : new ServiceError('IO_ERROR', `The reviewed mask could not be stored (${(err as Error).message}): nothing was saved.`);
+      }
       return { reviewedFile, voxels };
     };
     const previous = this.maskWrites.get(reviewedPath) ?? Promise.resolve();

@@ -467,7 +467,13 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
         const edits = collectLabelmapEdits(segmentationId, [vp.getCurrentImageIdIndex()]);
         if (!edits || !layer) return;
         for (const slice of edits.slices) {
-          latestOnEdited.current?.(layer, slice, edits.values, { before: edits.before.get(slice)!, restore: (plane) => restoreLabelmapSlice(segmentationId, slice, plane) });
+          latestOnEdited.current?.(layer, slice, edits.values, {
+            before: edits.before.get(slice)!,
+            restore: (plane) => {
+              restoreLabelmapSlice(segmentationId, slice, plane);
+              return true;
+            },
+          });
         }
       });
     };
@@ -480,6 +486,8 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
   }, [gpu, aiEdit, editBase, attachTick, viewportId]);
   const canvasEditing = Boolean(editLayer) && !gpu;
   const stroke = useRef<{ layer: OverlayLayer; slice: number; values: Uint8Array; before: Uint8Array; changed: number } | null>(null);
+  // The viewer's own copies of model masks (edits never go into the model's array).
+  const editCopies = useRef(new WeakSet<Uint8Array>());
   const paintAt = (e: React.PointerEvent<HTMLCanvasElement>, start: boolean) => {
     const canvas = aiCanvas.current;
     if (!canvasEditing || !aiEdit || !editLayer || editLayer.kind !== 'segmentation' || !canvas?.dataset.transform) return;
@@ -489,9 +497,12 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
       const slice = storedPlane(editLayer.inputSopInstanceUids, canvas.dataset.sop ?? '', Number(canvas.dataset.frame ?? 0));
       let values = aiState.current.arrays.get(editLayer.key);
       if (slice < 0 || !(values instanceof Uint8Array)) return;
-      if (!editLayer.key.endsWith(':reviewed')) {
-        // The model's mask stays as it is: the first edit works on a copy (saved as the reviewed mask).
+      if (!editLayer.key.endsWith(':reviewed') && !editCopies.current.has(values)) {
+        // The model's mask stays as it is: the first edit works on a copy (saved as the reviewed mask), and every
+        // stroke until the reviewed mask is loaded paints on that same copy (one copy per stroke would drop the
+        // strokes before it from the screen, and from the store at the next save of their slice).
         values = values.slice();
+        editCopies.current.add(values);
         const arrays = new Map(aiState.current.arrays).set(editLayer.key, values);
         aiState.current = { ...aiState.current, arrays };
         setAiArrays(arrays);
@@ -518,9 +529,13 @@ export function ViewportPane({ slot, study, series, instances, active, rendering
     onAiEdited?.(done.layer, done.slice, done.values, {
       before: done.before,
       restore: (stored) => {
+        // A stroke being painted on the slice now decides what is stored: it goes on (its save sends its plane).
+        const painting = stroke.current;
+        if (painting && painting.values === done.values && painting.slice === done.slice) return false;
         done.values.set(stored, done.slice * plane);
         invalidateSlices(done.values);
         redrawAi.current();
+        return true;
       },
     });
   };

@@ -28,7 +28,10 @@ function setup(answers: (() => Promise<Result<Saved>>)[]) {
   const errors: VigilError[] = [];
   const saver = new MaskEditSaver({ review: { saveMaskEdits } } as never, (e) => errors.push(e));
   const values = new Uint8Array(2 * PLANE);
-  const restore = (slice: number) => (plane: Uint8Array) => values.set(plane, slice * PLANE);
+  const restore = (slice: number) => (plane: Uint8Array) => {
+    values.set(plane, slice * PLANE);
+    return true;
+  };
   return { saver, values, sent, errors, restore };
 }
 
@@ -72,6 +75,13 @@ describe('MaskEditSaver', () => {
     expect(sent.map((x) => x.plane[0])).toEqual([1, 2]);
     expect([...values.subarray(0, PLANE)]).toEqual([0, 0, 0, 0, 0, 0]);
     expect(errors.map((e) => e.message)).toEqual(['The mask edit could not be saved: disk full', 'The mask edit could not be saved and was undone: disk full']);
+  });
+
+  it('leaves the stroke on screen when the pane is painting a newer one on the slice, and says it was not undone', async () => {
+    const { saver, values, errors } = setup([refused]);
+    await saver.save(TARGET, 0, values, { before: paint(values, 0, 5), restore: () => false });
+    expect([...values.subarray(0, PLANE)]).toEqual([5, 5, 5, 5, 5, 5]);
+    expect(errors.map((e) => e.message)).toEqual(['The mask edit could not be saved: disk full']);
   });
 
   it('undoes a stroke whose save threw (the channel itself failed)', async () => {

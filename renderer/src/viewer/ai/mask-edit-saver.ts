@@ -13,8 +13,11 @@ type MaskEditsSaved = ResponseOf<'review.saveMaskEdits'>;
 export interface StrokeEdit {
   /** The stored plane as it was before this stroke. */
   readonly before: Uint8Array;
-  /** Writes `plane` into the slice (the label map and what is drawn). */
-  readonly restore: (plane: Uint8Array) => void;
+  /**
+   * Writes `plane` into the slice (the label map and what is drawn); false when it did not, a stroke on the slice
+   * being painted right now (its own save decides).
+   */
+  readonly restore: (plane: Uint8Array) => boolean;
 }
 
 export interface StrokeTarget {
@@ -74,8 +77,12 @@ export class MaskEditSaver {
       this.confirmed.set(key, sent);
       return answer;
     }
-    const undone = this.newest.get(key) === seq;
-    if (undone) edit.restore(this.confirmed.get(key)!);
+    let undone = false;
+    try {
+      undone = this.newest.get(key) === seq && edit.restore(this.confirmed.get(key)!);
+    } catch {
+      // The pane is gone (the study closed): nothing on screen to undo.
+    }
     this.reportError({ ...answer.error, message: `The mask edit could not be saved${undone ? ' and was undone' : ''}: ${answer.error.message}` });
     return answer;
   }
