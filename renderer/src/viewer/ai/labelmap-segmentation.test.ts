@@ -10,7 +10,7 @@ import { cache, Enums as CoreEnums, imageLoader, metaData } from '@cornerstonejs
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { InstanceSummary } from '../../../../contract/ipc-contract';
 import type { FrameRef } from '../cornerstone/viewer-engine';
-import { attachLabelmap, collectLabelmapEdits, detachLabelmap, ensureLabelmapFrame, holdLabelmapSync, type SegmentationLayer, setLabelmapValues } from './labelmap-segmentation';
+import { attachLabelmap, collectLabelmapEdits, detachLabelmap, ensureLabelmapFrame, holdLabelmapSync, restoreLabelmapSlice, type SegmentationLayer, setLabelmapValues } from './labelmap-segmentation';
 
 vi.mock('@cornerstonejs/tools', () => ({
   Enums: { SegmentationRepresentations: { Labelmap: 'Labelmap' }, Events: { SEGMENTATION_RENDERED: 'SEGMENTATION_RENDERED', SEGMENTATION_DATA_MODIFIED: 'SEGMENTATION_DATA_MODIFIED' } },
@@ -111,6 +111,28 @@ describe('label maps after the image cache evicted them', () => {
       expect(shown(id, i), `frame ${i}`).toEqual(want);
     }
     expect(storedPlaneOfFrame(edits!.values, 17).every((v) => v === 2)).toBe(true);
+  });
+
+  it('keeps the reader\'s edits when the model\'s array comes again, and puts a refused stroke\'s slice back', () => {
+    const id = (attached = attachLabelmap('vp-test', layer, frames));
+    setLabelmapValues(id, stored);
+    shown(id, 17)!.fill(2);
+    const edits = collectLabelmapEdits(id, [17])!;
+    const slice = FRAMES - 1 - 17;
+    expect([...edits.before.keys()]).toEqual([slice]);
+    expect(edits.before.get(slice)).toEqual(storedPlaneOfFrame(stored, 17));
+    // The model's array set again before the reviewed mask has loaded: the stroke stays on screen and in the copy.
+    setLabelmapValues(id, stored);
+    expect(shown(id, 17)).toEqual(new Uint8Array(PLANE).fill(2));
+    // The store refused the stroke: the slice as it was, in the images and in the viewer's copy.
+    restoreLabelmapSlice(id, slice, edits.before.get(slice)!);
+    expect(shown(id, 17)).toEqual(storedPlaneOfFrame(stored, 17));
+    expect(storedPlaneOfFrame(edits.values, 17)).toEqual(storedPlaneOfFrame(stored, 17));
+    // The reviewed mask replaces the copy.
+    const reviewed = stored.slice();
+    reviewed.fill(1, slice * PLANE, (slice + 1) * PLANE);
+    setLabelmapValues(id, reviewed, true);
+    expect(shown(id, 17)).toEqual(new Uint8Array(PLANE).fill(1));
   });
 
   it('rebuilds an evicted labelmap image before Cornerstone\'s labelmap sync sees the new image (a cached frame, not held)', () => {

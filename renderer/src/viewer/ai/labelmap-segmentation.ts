@@ -197,11 +197,15 @@ export function detachLabelmap(viewportId: string, segmentationId: string): void
 
 /**
  * Fills every labelmap image from a stored label map (no-op when they already
- * hold this very array, e.g. the reviewed copy the viewer just saved).
+ * hold this very array, e.g. the reviewed copy the viewer just saved, or when
+ * the model's array comes again while the viewer's edited copy is shown).
  */
 export function setLabelmapValues(segmentationId: string, values: Uint8Array, ownedByViewer = false): void {
   const entry = entries.get(segmentationId);
   if (!entry || entry.values === values) return;
+  // The model's array again (another layer's array loaded, the viewport re-attached) while the viewer's edited copy is
+  // shown: the copy holds the model's mask plus the reader's edits, and goes only for the reviewed mask.
+  if (entry.ownsValues && !ownedByViewer) return;
   entry.values = values;
   entry.ownsValues = ownedByViewer;
   entry.derivedImageIds.forEach((id, i) => {
