@@ -102,7 +102,7 @@ export class InferenceRunner {
     this.ranSha.set(dir, graphs);
     const cancel = new SharedCancelFlag();
     if (!this.opts.workerUrl) {
-      this.local ??= new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
+      this.local ??= new SessionManager({ threads: this.opts.threads, providers: this.opts.providers });
       const local = this.local;
       const running = (async () => {
         if (replaced) await local.evictUnder(dir);

@@ -117,7 +117,7 @@ if (options.role === 'split-helper') {
     Atomics.notify(signal, 0);
   });
 } else {
-  const sessions = new SessionManager({ ...(options.threads ? { threads: options.threads } : {}), ...(options.providers ? { providers: options.providers } : {}) });
+  const sessions = new SessionManager({ threads: options.threads, providers: options.providers });
   // Started with the worker, so it is up by the first job's loops; with one core there is no second one to use.
   // VIGIL_INFERENCE_SPLIT=0 runs every loop on this thread (to compare, or where the other cores are busy).
   const helper = availableParallelism() > 1 && process.env.VIGIL_INFERENCE_SPLIT !== '0' ? new SplitHelper(new URL(import.meta.url)) : null;

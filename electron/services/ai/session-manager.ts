@@ -146,10 +146,11 @@ interface CachedSession {
   warmUp: WarmUpRecord | null;
 }
 
+/** Providers and threads left out (or undefined, as a runner or worker passes on what it was given) take the defaults. */
 export interface SessionManagerOptions {
   factory?: SessionFactory;
-  providers?: ProviderName[];
-  threads?: number;
+  providers?: ProviderName[] | undefined;
+  threads?: number | undefined;
 }
 
 const firstLine = (err: unknown) => (err instanceof Error ? err.message : String(err)).split('\n')[0]!.slice(0, 300);
@@ -163,7 +164,7 @@ export class SessionManager {
   constructor(opts: SessionManagerOptions = {}) {
     this.factory = opts.factory ?? ortSessionFactory;
     this.providers = opts.providers ?? preferredProviders();
-    this.threads = opts.threads ?? Math.max(1, availableParallelism());
+    this.threads = opts.threads || Math.max(1, availableParallelism());
   }
 
   private options(provider: ProviderName): SessionOptions {

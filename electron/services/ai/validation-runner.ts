@@ -111,7 +111,7 @@ export class ValidationRunner {
 
   private async start(job: ValidationJob, onProgress: ValidationProgressFn, cancel: SharedCancelFlag): Promise<ValidationJobReport> {
     if (this.opts.workerUrl) return this.inWorker(this.opts.workerUrl, job, onProgress, cancel);
-    const sessions = new SessionManager({ ...(this.opts.threads ? { threads: this.opts.threads } : {}), ...(this.opts.providers ? { providers: this.opts.providers } : {}) });
+    const sessions = new SessionManager({ threads: this.opts.threads, providers: this.opts.providers });
     try {
       const report = await runValidationJob(job, sessions, onProgress, cancel);
       if (cancel.aborted) throw new ValidationCancelledError();

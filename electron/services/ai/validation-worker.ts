@@ -13,7 +13,7 @@ const port = parentPort;
 
 port.on('message', (msg: ValidationWorkerRequest) => {
   if (msg.type !== 'run') return;
-  const sessions = new SessionManager({ ...(msg.threads ? { threads: msg.threads } : {}), ...(msg.providers ? { providers: msg.providers } : {}) });
+  const sessions = new SessionManager({ threads: msg.threads, providers: msg.providers });
   let last = 0;
   let lastPhase = '';
   const progress: ValidationProgressFn = (done, total, phase) => {
